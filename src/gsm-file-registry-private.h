@@ -1,0 +1,31 @@
+/* gsm-file-registry-private.h: the registry as files in one directory
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "gsm-registry-private.h"
+
+G_BEGIN_DECLS
+
+#define GSM_TYPE_FILE_REGISTRY (_gsm_file_registry_get_type ())
+
+G_GNUC_INTERNAL
+G_DECLARE_FINAL_TYPE (GsmFileRegistry, _gsm_file_registry, GSM, FILE_REGISTRY, GObject)
+
+G_GNUC_INTERNAL
+GsmFileRegistry *_gsm_file_registry_new               (const char      *dir_path,
+                                                       gboolean         create_private,
+                                                       const char      *prefix,
+                                                       const char      *own_session_id,
+                                                       int              own_pid,
+                                                       gboolean         durable,
+                                                       GError         **error);
+G_GNUC_INTERNAL
+char            *_gsm_file_registry_get_path          (GsmFileRegistry *self,
+                                                       const char      *which);
+G_GNUC_INTERNAL
+guint            _gsm_file_registry_get_n_parsed      (GsmFileRegistry *self);
+
+G_END_DECLS

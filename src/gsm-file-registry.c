@@ -1,0 +1,745 @@
+/* gsm-file-registry.c: the registry as files in one directory
+ *
+ * Files (PREFIX is GSM_FILE_PREFIX, empty by default):
+ *   PREFIX vm_registry.json      every session's entry, keyed by session id
+ *   PREFIX session_<pid>.json    one session's own entry
+ *   PREFIX global_session.json   the last session that changed, for a quick look
+ *   PREFIX vm_registry.lock      the lock file; never replaced
+ *
+ * Every write happens with an OFD lock on the lock file held, and replaces
+ * files atomically (temporary file + rename), so a reader never sees a
+ * half-written file and needs no lock.
+ *
+ * Nothing is parsed twice. The last version read or written stays in
+ * memory together with the identity of its file (device, inode, size,
+ * mtime, ctime), and the descriptor of that file stays open so the inode
+ * cannot be freed and handed to a newer file. If the identity is the same
+ * the file is not read at all. If it differs, the new bytes are scanned
+ * once (checking the grammar and the nesting depth) and only the entries
+ * whose text changed are handed to json-glib. Writing joins the entries'
+ * cached texts; only a changed entry is generated.
+ *
+ * The session file and the tracker are written without fsync before the
+ * registry; the registry's own fsync of the directory makes their renames
+ * durable too.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gsm-error.h"
+#include "gsm-file-registry-private.h"
+#include "gsm-fs-private.h"
+#include "gsm-json-private.h"
+#include "gsm-session-private.h"
+
+#define REGISTRY_NAME "vm_registry.json"
+#define TRACKER_NAME "global_session.json"
+#define LOCK_NAME "vm_registry.lock"
+
+struct _GsmFileRegistry
+{
+  GObject               parent_instance;
+
+  char                 *dir_path;
+  char                 *prefix;
+  char                 *registry_name;
+  char                 *tracker_name;
+  char                 *lock_name;
+  char                 *own_session_id;
+  char                 *own_session_name;
+  gboolean              durable;
+  double                lock_timeout;
+  int                   dirfd;
+  int                   lock_fd;
+
+  GMutex                mutex;          /* guards everything below */
+  GsmRegistrySnapshot  *cache;          /* last version read or written */
+  GsmFileIdentity       cache_identity;
+  int                   cache_fd;       /* keeps cache_identity's inode alive */
+  guint64               generation;
+  JsonParser           *parser;
+  GString              *buffer;
+  guint                 n_parsed;       /* entries handed to json-glib, for tests */
+
+  GFileMonitor         *monitor;
+};
+
+static void gsm_file_registry_iface_init (GsmRegistryInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (GsmFileRegistry, _gsm_file_registry, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (GSM_TYPE_REGISTRY,
+                                                      gsm_file_registry_iface_init))
+
+static void
+gsm_file_registry_finalize (GObject *object)
+{
+  GsmFileRegistry *self = GSM_FILE_REGISTRY (object);
+
+  if (self->monitor != NULL)
+    {
+      g_file_monitor_cancel (self->monitor);
+      g_object_unref (self->monitor);
+    }
+  g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
+  if (self->cache_fd >= 0)
+    close (self->cache_fd);
+  if (self->lock_fd >= 0)
+    close (self->lock_fd);
+  if (self->dirfd >= 0)
+    close (self->dirfd);
+  g_clear_object (&self->parser);
+  if (self->buffer != NULL)
+    g_string_free (self->buffer, TRUE);
+  g_free (self->dir_path);
+  g_free (self->prefix);
+  g_free (self->registry_name);
+  g_free (self->tracker_name);
+  g_free (self->lock_name);
+  g_free (self->own_session_id);
+  g_free (self->own_session_name);
+  g_mutex_clear (&self->mutex);
+
+  G_OBJECT_CLASS (_gsm_file_registry_parent_class)->finalize (object);
+}
+
+static void
+_gsm_file_registry_class_init (GsmFileRegistryClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = gsm_file_registry_finalize;
+}
+
+static void
+_gsm_file_registry_init (GsmFileRegistry *self)
+{
+  g_mutex_init (&self->mutex);
+  self->dirfd = -1;
+  self->lock_fd = -1;
+  self->cache_fd = -1;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+typedef struct
+{
+  GsmFileRegistry *self;
+  GHashTable      *table;
+} ScanState;
+
+static gboolean
+scan_member (const GsmJsonMember  *member,
+             gpointer              user_data,
+             GError              **error)
+{
+  ScanState *st = user_data;
+  GsmFileRegistry *self = st->self;
+  g_autofree char *key = _gsm_json_decode_key (member);
+  g_autoptr(GsmSession) session = NULL;
+  GsmSession *cached = NULL;
+
+  if (key == NULL)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "a key is not a valid string");
+      return FALSE;
+    }
+
+  if (self->cache != NULL)
+    cached = g_hash_table_lookup (self->cache->sessions, key);
+
+  if (cached != NULL)
+    {
+      gsize len;
+      const char *text = _gsm_session_get_text (cached, &len);
+
+      if (len == member->value_len && memcmp (text, member->value, len) == 0)
+        {
+          _gsm_registry_table_put (st->table, cached);
+          return TRUE;
+        }
+    }
+
+  self->n_parsed++;
+  session = _gsm_session_new_from_json (key, member->value, member->value_len, self->parser, error);
+  if (session == NULL)
+    {
+      g_prefix_error (error, "entry “%s”: ", key);
+      return FALSE;
+    }
+  _gsm_registry_table_put (st->table, session);
+
+  return TRUE;
+}
+
+/*
+ * Returns the current entries, reading the file only if it is not the one
+ * cached. With the mutex held.
+ */
+static GsmRegistrySnapshot *
+load_locked (GsmFileRegistry  *self,
+             GError          **error)
+{
+  GsmFileIdentity identity;
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GHashTable) table = NULL;
+  ScanState st;
+  const char *data;
+  gsize len;
+  int fd = -1;
+
+  if (!_gsm_fs_stat_at (self->dirfd, self->registry_name, &identity, &local_error))
+    {
+      if (local_error != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return NULL;
+        }
+      /* No registry yet. */
+      if (self->cache == NULL || g_hash_table_size (self->cache->sessions) != 0 ||
+          self->cache_identity.ino != 0)
+        {
+          g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
+          self->cache = _gsm_registry_snapshot_new (NULL, ++self->generation);
+          memset (&self->cache_identity, 0, sizeof self->cache_identity);
+          if (self->cache_fd >= 0)
+            close (self->cache_fd);
+          self->cache_fd = -1;
+        }
+      return _gsm_registry_snapshot_ref (self->cache);
+    }
+
+  if (self->cache != NULL && self->cache_fd >= 0 &&
+      _gsm_fs_identity_equal (&identity, &self->cache_identity))
+    return _gsm_registry_snapshot_ref (self->cache);
+
+  bytes = _gsm_fs_read_at (self->dirfd, self->dir_path, self->registry_name,
+                           GSM_MAX_REGISTRY_SIZE, &identity, &fd, &local_error);
+  if (bytes == NULL)
+    {
+      if (local_error == NULL)
+        return load_locked (self, error);   /* removed in between */
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+
+  data = g_bytes_get_data (bytes, &len);
+  table = _gsm_registry_new_table ();
+  st.self = self;
+  st.table = table;
+  if (!_gsm_json_scan_object (data, len, GSM_JSON_MAX_DEPTH, scan_member, &st, &local_error))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                   "Registry “%s/%s” is corrupt: %s", self->dir_path, self->registry_name,
+                   local_error->message);
+      close (fd);
+      return NULL;
+    }
+
+  g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
+  self->cache = _gsm_registry_snapshot_new (g_steal_pointer (&table), ++self->generation);
+  self->cache_identity = identity;
+  if (self->cache_fd >= 0)
+    close (self->cache_fd);
+  self->cache_fd = fd;
+
+  return _gsm_registry_snapshot_ref (self->cache);
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static gboolean
+write_registry_locked (GsmFileRegistry      *self,
+                       GsmRegistrySnapshot  *snapshot,
+                       GError              **error)
+{
+  GString *out = self->buffer;
+  GHashTableIter iter;
+  gpointer key, value;
+  GsmFileIdentity identity;
+  gboolean first = TRUE;
+  int fd = -1;
+
+  g_string_truncate (out, 0);
+  g_string_append_c (out, '{');
+  g_hash_table_iter_init (&iter, snapshot->sessions);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      gsize len;
+      const char *text = _gsm_session_get_text (value, &len);
+
+      g_string_append (out, first ? "\n  " : ",\n  ");
+      first = FALSE;
+      _gsm_json_append_string (out, key);
+      g_string_append (out, ": ");
+      g_string_append_len (out, text, (gssize) len);
+    }
+  g_string_append (out, first ? "}\n" : "\n}\n");
+
+  if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, self->registry_name, out->str, out->len,
+                           self->durable, &identity, &fd, error))
+    return FALSE;
+
+  g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
+  self->cache = _gsm_registry_snapshot_ref (snapshot);
+  self->cache_identity = identity;
+  if (self->cache_fd >= 0)
+    close (self->cache_fd);
+  self->cache_fd = fd;
+
+  return TRUE;
+}
+
+static void
+append_tracker_string (GString    *out,
+                       const char *key,
+                       const char *value)
+{
+  g_string_append_printf (out, ",\n  \"%s\": ", key);
+  if (value != NULL)
+    _gsm_json_append_string (out, value);
+  else
+    g_string_append (out, "null");
+}
+
+static gboolean
+write_tracker_locked (GsmFileRegistry  *self,
+                      GsmSession       *session,
+                      GError          **error)
+{
+  g_autoptr(GString) out = g_string_sized_new (256);
+
+  g_string_append (out, "{\n  \"session_id\": ");
+  _gsm_json_append_string (out, gsm_session_get_session_id (session));
+  g_string_append_printf (out, ",\n  \"pid\": %d", gsm_session_get_pid (session));
+  append_tracker_string (out, "hostname", gsm_session_get_hostname (session));
+  g_string_append (out, ",\n  \"created_at\": ");
+  _gsm_json_append_double (out, gsm_session_get_created_at (session));
+  append_tracker_string (out, "vm_id", gsm_session_get_vm_id (session));
+  append_tracker_string (out, "zone", gsm_session_get_zone (session));
+  append_tracker_string (out, "status", gsm_session_get_status (session));
+  g_string_append (out, "\n}\n");
+
+  return _gsm_fs_replace_at (self->dirfd, self->dir_path, self->tracker_name, out->str, out->len,
+                             FALSE, NULL, NULL, error);
+}
+
+/* Is the tracker about @session_id? Read without trusting it. */
+static gboolean
+tracker_is_about (GsmFileRegistry *self,
+                  const char      *session_id)
+{
+  g_autoptr(GBytes) bytes = NULL;
+  gsize len;
+  const char *data;
+  g_autofree char *needle = g_strdup_printf ("\"session_id\": \"%s\"", session_id);
+
+  bytes = _gsm_fs_read_at (self->dirfd, self->dir_path, self->tracker_name,
+                           GSM_MAX_SESSION_FILE_SIZE, NULL, NULL, NULL);
+  if (bytes == NULL)
+    return FALSE;
+  data = g_bytes_get_data (bytes, &len);
+  return g_strstr_len (data, (gssize) len, needle) != NULL;
+}
+
+/* The session file and tracker follow this process's own entry. */
+static gboolean
+write_own_files_locked (GsmFileRegistry  *self,
+                        GsmRegistryTxn   *txn,
+                        GError          **error)
+{
+  GsmSession *before;
+  gpointer value;
+  gsize len;
+  const char *text;
+
+  if (self->own_session_id == NULL ||
+      !g_hash_table_lookup_extended (_gsm_registry_txn_get_changes (txn),
+                                     self->own_session_id, NULL, &value))
+    return TRUE;
+
+  if (value == NULL)
+    {
+      if (tracker_is_about (self, self->own_session_id) &&
+          !_gsm_fs_unlink_at (self->dirfd, self->dir_path, self->tracker_name, error))
+        return FALSE;
+      return _gsm_fs_unlink_at (self->dirfd, self->dir_path, self->own_session_name, error);
+    }
+
+  text = _gsm_session_get_text (value, &len);
+  if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, self->own_session_name, text, len,
+                           FALSE, NULL, NULL, error))
+    return FALSE;
+
+  /* The tracker shows the session whose VM changed last. */
+  before = g_hash_table_lookup (_gsm_registry_txn_get_base (txn)->sessions, self->own_session_id);
+  if (g_strcmp0 (before ? gsm_session_get_vm_id (before) : NULL, gsm_session_get_vm_id (value)) == 0)
+    return TRUE;
+
+  return write_tracker_locked (self, value, error);
+}
+
+/* ---- recovery ---------------------------------------------------------- */
+
+static gboolean
+is_session_file_name (const char *name,
+                      const char *prefix)
+{
+  const char *p;
+
+  if (!g_str_has_prefix (name, prefix))
+    return FALSE;
+  p = name + strlen (prefix);
+  if (!g_str_has_prefix (p, "session_"))
+    return FALSE;
+  p += strlen ("session_");
+  if (!g_ascii_isdigit (*p))
+    return FALSE;
+  while (g_ascii_isdigit (*p))
+    p++;
+  return g_str_equal (p, ".json");
+}
+
+/*
+ * Moves a corrupt registry aside and builds a new one from the session
+ * files, which hold the same entries. With the lock and the mutex held.
+ */
+static GsmRegistrySnapshot *
+rebuild_locked (GsmFileRegistry  *self,
+                const GError     *why,
+                GError          **error)
+{
+  g_autofree char *aside = NULL;
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y%m%dT%H%M%S");
+  GHashTable *table = _gsm_registry_new_table ();
+  GsmRegistrySnapshot *snapshot;
+  DIR *dir;
+  struct dirent *de;
+  guint n_files = 0;
+  int fd;
+
+  aside = g_strdup_printf ("%s.corrupt-%s-%06x", self->registry_name, stamp,
+                           g_random_int_range (0, 0xffffff));
+  if (renameat (self->dirfd, self->registry_name, self->dirfd, aside) != 0 && errno != ENOENT)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                   "%s; moving it aside failed: %s", why->message, g_strerror (saved_errno));
+      g_hash_table_unref (table);
+      return NULL;
+    }
+
+  fd = openat (self->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  dir = fd >= 0 ? fdopendir (fd) : NULL;
+  if (dir == NULL && fd >= 0)
+    close (fd);
+  while (dir != NULL && (de = readdir (dir)) != NULL)
+    {
+      g_autoptr(GBytes) bytes = NULL;
+      g_autoptr(GError) local_error = NULL;
+      g_autoptr(GsmSession) session = NULL;
+      const char *data;
+      gsize len;
+
+      if (!is_session_file_name (de->d_name, self->prefix))
+        continue;
+
+      bytes = _gsm_fs_read_at (self->dirfd, self->dir_path, de->d_name, GSM_MAX_SESSION_FILE_SIZE,
+                               NULL, NULL, &local_error);
+      if (bytes != NULL)
+        {
+          data = g_bytes_get_data (bytes, &len);
+          if (_gsm_json_check (data, len, GSM_JSON_MAX_DEPTH, &local_error))
+            session = _gsm_session_new_from_json (NULL, data, len, self->parser, &local_error);
+        }
+      if (session == NULL)
+        {
+          if (local_error != NULL)
+            g_warning ("Skipping session file “%s/%s”: %s", self->dir_path, de->d_name,
+                       local_error->message);
+          continue;
+        }
+      _gsm_registry_table_put (table, session);
+      n_files++;
+    }
+  if (dir != NULL)
+    closedir (dir);
+
+  g_warning ("%s. Moved it to “%s/%s” and rebuilt it from %u session files.",
+             why->message, self->dir_path, aside, n_files);
+
+  snapshot = _gsm_registry_snapshot_new (table, ++self->generation);
+  if (!write_registry_locked (self, snapshot, error))
+    {
+      _gsm_registry_snapshot_unref (snapshot);
+      return NULL;
+    }
+
+  return snapshot;
+}
+
+/* ---- the interface ----------------------------------------------------- */
+
+static GsmRegistrySnapshot *
+gsm_file_registry_update (GsmRegistry            *registry,
+                          GsmRegistryUpdateFunc   func,
+                          gpointer                user_data,
+                          GCancellable           *cancellable,
+                          GError                **error)
+{
+  GsmFileRegistry *self = GSM_FILE_REGISTRY (registry);
+  g_autoptr(GsmRegistrySnapshot) base = NULL;
+  g_autoptr(GsmRegistryTxn) txn = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *lock_path = NULL;
+  GsmRegistrySnapshot *result = NULL;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  g_mutex_lock (&self->mutex);
+
+  lock_path = g_build_filename (self->dir_path, self->lock_name, NULL);
+  if (!_gsm_fs_lock (self->lock_fd, lock_path, self->lock_timeout, error))
+    {
+      g_mutex_unlock (&self->mutex);
+      return NULL;
+    }
+
+  base = load_locked (self, &local_error);
+  if (base == NULL && g_error_matches (local_error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY))
+    base = rebuild_locked (self, local_error, error);
+  else if (base == NULL)
+    g_propagate_error (error, g_steal_pointer (&local_error));
+  if (base == NULL)
+    goto out;
+
+  txn = _gsm_registry_txn_new (base);
+  if (!func (txn, user_data, error))
+    goto out;
+
+  if (g_hash_table_size (_gsm_registry_txn_get_changes (txn)) == 0)
+    {
+      result = g_steal_pointer (&base);
+      goto out;
+    }
+
+  result = _gsm_registry_txn_apply (txn, ++self->generation);
+  if (!write_own_files_locked (self, txn, error) ||
+      !write_registry_locked (self, result, error))
+    g_clear_pointer (&result, _gsm_registry_snapshot_unref);
+
+out:
+  _gsm_fs_unlock (self->lock_fd);
+  g_mutex_unlock (&self->mutex);
+
+  return result;
+}
+
+static gboolean
+nothing_to_change (GsmRegistryTxn  *txn,
+                   gpointer         user_data,
+                   GError         **error)
+{
+  return TRUE;
+}
+
+static GsmRegistrySnapshot *
+gsm_file_registry_load (GsmRegistry   *registry,
+                        GCancellable  *cancellable,
+                        GError       **error)
+{
+  GsmFileRegistry *self = GSM_FILE_REGISTRY (registry);
+  g_autoptr(GError) local_error = NULL;
+  GsmRegistrySnapshot *snapshot;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  /* Files are replaced atomically, so reading needs no lock. */
+  g_mutex_lock (&self->mutex);
+  snapshot = load_locked (self, &local_error);
+  g_mutex_unlock (&self->mutex);
+
+  if (snapshot != NULL)
+    return snapshot;
+
+  if (!g_error_matches (local_error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY))
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+
+  /* Corrupt: recover under the lock (which reads it again first). */
+  return gsm_file_registry_update (registry, nothing_to_change, NULL, cancellable, error);
+}
+
+static void
+monitor_changed_cb (GFileMonitor      *monitor,
+                    GFile             *file,
+                    GFile             *other_file,
+                    GFileMonitorEvent  event,
+                    gpointer           user_data)
+{
+  GsmFileRegistry *self = user_data;
+  g_autofree char *name = g_file_get_basename (file);
+  g_autofree char *other_name = other_file ? g_file_get_basename (other_file) : NULL;
+
+  switch (event)
+    {
+    case G_FILE_MONITOR_EVENT_RENAMED:
+      /* Our atomic replace: NAME.tmp-XXXX renamed to NAME. */
+      if (g_strcmp0 (other_name, self->registry_name) == 0 ||
+          g_strcmp0 (name, self->registry_name) == 0)
+        g_signal_emit_by_name (self, "changed");
+      break;
+    case G_FILE_MONITOR_EVENT_MOVED_IN:
+    case G_FILE_MONITOR_EVENT_CREATED:
+    case G_FILE_MONITOR_EVENT_DELETED:
+    case G_FILE_MONITOR_EVENT_MOVED_OUT:
+    case G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT:
+      if (g_strcmp0 (name, self->registry_name) == 0)
+        g_signal_emit_by_name (self, "changed");
+      break;
+    default:
+      break;
+    }
+}
+
+static gboolean
+gsm_file_registry_start_watch (GsmRegistry  *registry,
+                               GError      **error)
+{
+  GsmFileRegistry *self = GSM_FILE_REGISTRY (registry);
+  g_autoptr(GFile) dir = NULL;
+
+  if (self->monitor != NULL)
+    return TRUE;
+
+  dir = g_file_new_for_path (self->dir_path);
+  self->monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, error);
+  if (self->monitor == NULL)
+    return FALSE;
+  g_signal_connect_object (self->monitor, "changed", G_CALLBACK (monitor_changed_cb), self, 0);
+
+  return TRUE;
+}
+
+static char *
+gsm_file_registry_describe (GsmRegistry *registry)
+{
+  GsmFileRegistry *self = GSM_FILE_REGISTRY (registry);
+
+  return g_build_filename (self->dir_path, self->registry_name, NULL);
+}
+
+static void
+gsm_file_registry_iface_init (GsmRegistryInterface *iface)
+{
+  iface->load = gsm_file_registry_load;
+  iface->update = gsm_file_registry_update;
+  iface->start_watch = gsm_file_registry_start_watch;
+  iface->describe = gsm_file_registry_describe;
+}
+
+/* ---- construction ------------------------------------------------------ */
+
+static gboolean
+remove_temp_files (GsmRegistryTxn  *txn,
+                   gpointer         user_data,
+                   GError         **error)
+{
+  GsmFileRegistry *self = user_data;
+
+  _gsm_fs_remove_temp_files (self->dirfd, self->prefix);
+  return TRUE;
+}
+
+/*
+ * _gsm_file_registry_new:
+ * @dir_path: the runtime directory
+ * @create_private: create @dir_path with mode 0700 if missing
+ * @prefix: prefix of every file name (GSM_FILE_PREFIX)
+ * @own_session_id: (nullable): the session whose session file and tracker
+ *   this registry keeps, or %NULL for a reader
+ * @durable: fsync the registry on every write
+ */
+GsmFileRegistry *
+_gsm_file_registry_new (const char  *dir_path,
+                        gboolean     create_private,
+                        const char  *prefix,
+                        const char  *own_session_id,
+                        int          own_pid,
+                        gboolean     durable,
+                        GError     **error)
+{
+  g_autoptr(GsmFileRegistry) self = g_object_new (GSM_TYPE_FILE_REGISTRY, NULL);
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+
+  self->dir_path = g_strdup (dir_path);
+  self->prefix = g_strdup (prefix ? prefix : "");
+  self->registry_name = g_strconcat (self->prefix, REGISTRY_NAME, NULL);
+  self->tracker_name = g_strconcat (self->prefix, TRACKER_NAME, NULL);
+  self->lock_name = g_strconcat (self->prefix, LOCK_NAME, NULL);
+  self->own_session_id = g_strdup (own_session_id);
+  self->own_session_name = g_strdup_printf ("%ssession_%d.json", self->prefix, own_pid);
+  self->durable = durable;
+  self->lock_timeout = _gsm_env_seconds ("GSM_LOCK_TIMEOUT", 30);
+  self->parser = json_parser_new_immutable ();
+  self->buffer = g_string_sized_new (4096);
+
+  if (strchr (self->prefix, '/') != NULL)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "File prefix “%s” must not contain “/”", self->prefix);
+      return NULL;
+    }
+
+  self->dirfd = _gsm_fs_open_dir (dir_path, create_private, error);
+  if (self->dirfd < 0)
+    return NULL;
+
+  self->lock_fd = _gsm_fs_open_lock_file (self->dirfd, dir_path, self->lock_name, error);
+  if (self->lock_fd < 0)
+    return NULL;
+
+  /* Clear what killed writers left, and check the registry can be read. */
+  snapshot = gsm_file_registry_update (GSM_REGISTRY (self), remove_temp_files, self, NULL, error);
+  if (snapshot == NULL)
+    return NULL;
+
+  return g_steal_pointer (&self);
+}
+
+/* which: "registry", "tracker", "session" or "lock" */
+char *
+_gsm_file_registry_get_path (GsmFileRegistry *self,
+                             const char      *which)
+{
+  const char *name = self->registry_name;
+
+  if (g_str_equal (which, "tracker"))
+    name = self->tracker_name;
+  else if (g_str_equal (which, "session"))
+    name = self->own_session_name;
+  else if (g_str_equal (which, "lock"))
+    name = self->lock_name;
+
+  return g_build_filename (self->dir_path, name, NULL);
+}
+
+guint
+_gsm_file_registry_get_n_parsed (GsmFileRegistry *self)
+{
+  return self->n_parsed;
+}

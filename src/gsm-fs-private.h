@@ -1,0 +1,84 @@
+/* gsm-fs-private.h: files in the runtime directory, opened safely
+ *
+ * Every function works relative to a directory descriptor that was checked
+ * once, never follows a symbolic link, and accepts only regular files owned
+ * by the effective user.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+/* What identifies one version of a file without reading it. */
+typedef struct
+{
+  dev_t  dev;
+  ino_t  ino;
+  off_t  size;
+  gint64 mtime_ns;
+  gint64 ctime_ns;
+} GsmFileIdentity;
+
+#define GSM_MAX_REGISTRY_SIZE (64 * 1024 * 1024)
+#define GSM_MAX_SESSION_FILE_SIZE (1024 * 1024)
+
+G_GNUC_INTERNAL
+int       _gsm_fs_open_dir          (const char       *path,
+                                     gboolean          create_private,
+                                     GError          **error);
+G_GNUC_INTERNAL
+gboolean  _gsm_fs_identity_equal    (const GsmFileIdentity *a,
+                                     const GsmFileIdentity *b);
+G_GNUC_INTERNAL
+gboolean  _gsm_fs_stat_at           (int               dirfd,
+                                     const char       *name,
+                                     GsmFileIdentity  *identity,
+                                     GError          **error);
+G_GNUC_INTERNAL
+GBytes   *_gsm_fs_read_at           (int               dirfd,
+                                     const char       *dir_path,
+                                     const char       *name,
+                                     gsize             max_size,
+                                     GsmFileIdentity  *identity,
+                                     int              *out_fd,
+                                     GError          **error);
+G_GNUC_INTERNAL
+gboolean  _gsm_fs_replace_at        (int               dirfd,
+                                     const char       *dir_path,
+                                     const char       *name,
+                                     const char       *data,
+                                     gsize             len,
+                                     gboolean          durable,
+                                     GsmFileIdentity  *identity,
+                                     int              *out_fd,
+                                     GError          **error);
+G_GNUC_INTERNAL
+gboolean  _gsm_fs_unlink_at         (int               dirfd,
+                                     const char       *dir_path,
+                                     const char       *name,
+                                     GError          **error);
+G_GNUC_INTERNAL
+int       _gsm_fs_open_lock_file    (int               dirfd,
+                                     const char       *dir_path,
+                                     const char       *name,
+                                     GError          **error);
+G_GNUC_INTERNAL
+gboolean  _gsm_fs_lock              (int               fd,
+                                     const char       *what,
+                                     double            timeout_seconds,
+                                     GError          **error);
+G_GNUC_INTERNAL
+void      _gsm_fs_unlock            (int               fd);
+G_GNUC_INTERNAL
+guint     _gsm_fs_remove_temp_files (int               dirfd,
+                                     const char       *prefix);
+G_GNUC_INTERNAL
+double    _gsm_env_seconds          (const char       *name,
+                                     double            fallback);
+
+G_END_DECLS

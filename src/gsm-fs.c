@@ -1,0 +1,671 @@
+/* gsm-fs.c: files in the runtime directory, opened safely
+ *
+ * GLib's g_file_set_contents_full() has no mode that is atomic (temp file +
+ * rename) without an fsync, works relative to an already-checked directory
+ * descriptor, or hands back the inode it wrote; the registry needs all
+ * three (GSM_DURABLE=0, no symlink races, cache identity), so the replace
+ * is done here with the same steps GLib takes: write a temporary file in
+ * the same directory, fsync it when durable, rename it over the target,
+ * fsync the directory when durable.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "gsm-error.h"
+#include "gsm-fs-private.h"
+
+#define TEMP_MARKER ".tmp-"
+
+double
+_gsm_env_seconds (const char *name,
+                  double      fallback)
+{
+  const char *value = g_getenv (name);
+  char *end = NULL;
+  double d;
+
+  if (value == NULL || *value == '\0')
+    return fallback;
+
+  d = g_ascii_strtod (value, &end);
+  if (end == value || *end != '\0' || d < 0 || d > 10 * 365 * 24 * 3600.0)
+    {
+      g_warning ("Ignoring %s=%s: not a number of seconds", name, value);
+      return fallback;
+    }
+
+  return d;
+}
+
+static void
+set_io_error (GError    **error,
+              int         saved_errno,
+              const char *fmt,
+              ...) G_GNUC_PRINTF (3, 4);
+
+static void
+set_io_error (GError    **error,
+              int         saved_errno,
+              const char *fmt,
+              ...)
+{
+  g_autofree char *msg = NULL;
+  va_list args;
+
+  va_start (args, fmt);
+  msg = g_strdup_vprintf (fmt, args);
+  va_end (args);
+
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+               "%s: %s", msg, g_strerror (saved_errno));
+}
+
+static gboolean
+check_directory (int          fd,
+                 const char  *path,
+                 gboolean     fix_mode,
+                 GError     **error)
+{
+  struct stat st;
+
+  if (fstat (fd, &st) != 0)
+    {
+      set_io_error (error, errno, "Cannot inspect runtime directory “%s”", path);
+      return FALSE;
+    }
+
+  if (!S_ISDIR (st.st_mode))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INSECURE_DIRECTORY,
+                   "Runtime directory “%s” is not a directory", path);
+      return FALSE;
+    }
+
+  if (st.st_uid != geteuid () && st.st_uid != 0)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INSECURE_DIRECTORY,
+                   "Runtime directory “%s” belongs to uid %u, not to this user (uid %u)",
+                   path, (guint) st.st_uid, (guint) geteuid ());
+      return FALSE;
+    }
+
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INSECURE_DIRECTORY,
+                   "Runtime directory “%s” can be written by other users "
+                   "(mode %04o, no sticky bit)",
+                   path, (guint) (st.st_mode & 07777));
+      return FALSE;
+    }
+
+  if (fix_mode && st.st_uid == geteuid () && (st.st_mode & 077) != 0)
+    {
+      if (fchmod (fd, 0700) != 0)
+        {
+          set_io_error (error, errno, "Cannot make runtime directory “%s” private", path);
+          return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+/*
+ * _gsm_fs_open_dir:
+ * @path: the runtime directory
+ * @create_private: tighten it to mode 0700 if this user owns it (only for
+ *   the default directory, never for one the user named)
+ *
+ * Opens @path as a directory without following a symbolic link at its
+ * last component and checks that no other user can replace files in it.
+ *
+ * Returns: a directory descriptor, or -1 with @error set
+ */
+int
+_gsm_fs_open_dir (const char  *path,
+                  gboolean     create_private,
+                  GError     **error)
+{
+  int fd;
+
+  if (g_mkdir_with_parents (path, 0700) != 0)
+    {
+      set_io_error (error, errno, "Cannot create runtime directory “%s”", path);
+      return -1;
+    }
+
+  fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    {
+      int saved_errno = errno;
+
+      if (saved_errno == ELOOP || saved_errno == ENOTDIR)
+        g_set_error (error, GSM_ERROR, GSM_ERROR_INSECURE_DIRECTORY,
+                     "Runtime directory “%s” is a symbolic link or not a directory",
+                     path);
+      else
+        set_io_error (error, saved_errno, "Cannot open runtime directory “%s”", path);
+      return -1;
+    }
+
+  if (!check_directory (fd, path, create_private, error))
+    {
+      close (fd);
+      return -1;
+    }
+
+  return fd;
+}
+
+static void
+identity_from_stat (GsmFileIdentity   *identity,
+                    const struct stat *st)
+{
+  identity->dev = st->st_dev;
+  identity->ino = st->st_ino;
+  identity->size = st->st_size;
+  identity->mtime_ns = (gint64) st->st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) + st->st_mtim.tv_nsec;
+  identity->ctime_ns = (gint64) st->st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + st->st_ctim.tv_nsec;
+}
+
+gboolean
+_gsm_fs_identity_equal (const GsmFileIdentity *a,
+                        const GsmFileIdentity *b)
+{
+  return a->dev == b->dev &&
+         a->ino == b->ino &&
+         a->size == b->size &&
+         a->mtime_ns == b->mtime_ns &&
+         a->ctime_ns == b->ctime_ns;
+}
+
+/*
+ * Returns: %TRUE and fills @identity if @name exists; %FALSE without an
+ * error if it does not; %FALSE with an error otherwise.
+ */
+gboolean
+_gsm_fs_stat_at (int               dirfd,
+                 const char       *name,
+                 GsmFileIdentity  *identity,
+                 GError          **error)
+{
+  struct stat st;
+
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+      if (errno != ENOENT)
+        set_io_error (error, errno, "Cannot inspect “%s”", name);
+      memset (identity, 0, sizeof *identity);
+      return FALSE;
+    }
+
+  identity_from_stat (identity, &st);
+  return TRUE;
+}
+
+static gboolean
+check_regular_file (const struct stat  *st,
+                    const char         *dir_path,
+                    const char         *name,
+                    GError            **error)
+{
+  if (!S_ISREG (st->st_mode))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INSECURE_FILE,
+                   "Refusing “%s/%s”: not a regular file", dir_path, name);
+      return FALSE;
+    }
+
+  if (st->st_uid != geteuid ())
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INSECURE_FILE,
+                   "Refusing “%s/%s”: owned by uid %u, not by this user (uid %u)",
+                   dir_path, name, (guint) st->st_uid, (guint) geteuid ());
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/*
+ * _gsm_fs_read_at:
+ * @out_fd: (optional): receives the open descriptor (kept open by callers
+ *   that compare identities, so that the inode cannot be reused)
+ *
+ * Reads a whole file that must be a regular file owned by this user and at
+ * most @max_size bytes. A missing file returns %NULL with no error.
+ */
+GBytes *
+_gsm_fs_read_at (int               dirfd,
+                 const char       *dir_path,
+                 const char       *name,
+                 gsize             max_size,
+                 GsmFileIdentity  *identity,
+                 int              *out_fd,
+                 GError          **error)
+{
+  struct stat st;
+  g_autofree char *buf = NULL;
+  gsize done = 0;
+  int fd;
+
+  if (out_fd)
+    *out_fd = -1;
+
+  fd = openat (dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    {
+      int saved_errno = errno;
+
+      if (saved_errno == ENOENT)
+        return NULL;
+      if (saved_errno == ELOOP)
+        g_set_error (error, GSM_ERROR, GSM_ERROR_INSECURE_FILE,
+                     "Refusing “%s/%s”: it is a symbolic link", dir_path, name);
+      else
+        set_io_error (error, saved_errno, "Cannot open “%s/%s”", dir_path, name);
+      return NULL;
+    }
+
+  if (fstat (fd, &st) != 0)
+    {
+      set_io_error (error, errno, "Cannot inspect “%s/%s”", dir_path, name);
+      close (fd);
+      return NULL;
+    }
+
+  if (!check_regular_file (&st, dir_path, name, error))
+    {
+      close (fd);
+      return NULL;
+    }
+
+  if ((gsize) st.st_size > max_size)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                   "“%s/%s” is %" G_GINT64_FORMAT " bytes, more than the limit of %" G_GSIZE_FORMAT,
+                   dir_path, name, (gint64) st.st_size, max_size);
+      close (fd);
+      return NULL;
+    }
+
+  buf = g_malloc ((gsize) st.st_size + 1);
+  while (done < (gsize) st.st_size)
+    {
+      ssize_t r = pread (fd, buf + done, (gsize) st.st_size - done, (off_t) done);
+
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        {
+          set_io_error (error, errno, "Cannot read “%s/%s”", dir_path, name);
+          close (fd);
+          return NULL;
+        }
+      if (r == 0)
+        break;
+      done += (gsize) r;
+    }
+  buf[done] = '\0';
+
+  if (identity)
+    identity_from_stat (identity, &st);
+
+  if (out_fd)
+    *out_fd = fd;
+  else
+    close (fd);
+
+  return g_bytes_new_take (g_steal_pointer (&buf), done);
+}
+
+static gboolean
+write_all (int         fd,
+           const char *data,
+           gsize       len)
+{
+  while (len > 0)
+    {
+      ssize_t w = write (fd, data, len);
+
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        return FALSE;
+      if (w == 0)
+        {
+          errno = ENOSPC;
+          return FALSE;
+        }
+      data += w;
+      len -= (gsize) w;
+    }
+
+  return TRUE;
+}
+
+/*
+ * _gsm_fs_replace_at:
+ *
+ * Atomically replaces @name with @data: readers see the old or the new
+ * contents, never a mixture. A symbolic link at @name is replaced, not
+ * followed. With @durable, the data and the rename reach the disk before
+ * this returns. On failure the previous file is untouched and no temporary
+ * file is left behind.
+ */
+gboolean
+_gsm_fs_replace_at (int               dirfd,
+                    const char       *dir_path,
+                    const char       *name,
+                    const char       *data,
+                    gsize             len,
+                    gboolean          durable,
+                    GsmFileIdentity  *identity,
+                    int              *out_fd,
+                    GError          **error)
+{
+  char tmp_name[256];
+  struct stat st;
+  int fd = -1;
+  int saved_errno;
+
+  if (out_fd)
+    *out_fd = -1;
+
+  for (guint attempt = 0; attempt < 100; attempt++)
+    {
+      if (g_snprintf (tmp_name, sizeof tmp_name, "%s" TEMP_MARKER "%08x", name,
+                      g_random_int ()) >= (int) sizeof tmp_name)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "File name “%s” is too long", name);
+          return FALSE;
+        }
+      fd = openat (dirfd, tmp_name,
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+                   0600);
+      if (fd >= 0 || errno != EEXIST)
+        break;
+    }
+
+  if (fd < 0)
+    {
+      set_io_error (error, errno, "Cannot create a temporary file for “%s/%s”", dir_path, name);
+      return FALSE;
+    }
+
+  if (!write_all (fd, data, len))
+    {
+      saved_errno = errno;
+      set_io_error (error, saved_errno, "Cannot write “%s/%s”", dir_path, tmp_name);
+      goto fail;
+    }
+
+  if (durable && fdatasync (fd) != 0)
+    {
+      saved_errno = errno;
+      set_io_error (error, saved_errno, "Cannot flush “%s/%s” to disk", dir_path, tmp_name);
+      goto fail;
+    }
+
+  if (renameat (dirfd, tmp_name, dirfd, name) != 0)
+    {
+      saved_errno = errno;
+      set_io_error (error, saved_errno, "Cannot rename “%s” over “%s/%s”", tmp_name, dir_path, name);
+      goto fail;
+    }
+
+  if (durable && fsync (dirfd) != 0)
+    {
+      /* The new contents are in place; only their durability is in doubt. */
+      saved_errno = errno;
+      set_io_error (error, saved_errno, "Cannot flush directory “%s” to disk", dir_path);
+      close (fd);
+      return FALSE;
+    }
+
+  if (identity)
+    {
+      /* Renaming changes the inode's ctime, so stat after the rename. */
+      if (fstat (fd, &st) == 0)
+        identity_from_stat (identity, &st);
+      else
+        memset (identity, 0, sizeof *identity);
+    }
+
+  if (out_fd)
+    *out_fd = fd;
+  else
+    close (fd);
+
+  return TRUE;
+
+fail:
+  unlinkat (dirfd, tmp_name, 0);
+  close (fd);
+  return FALSE;
+}
+
+gboolean
+_gsm_fs_unlink_at (int          dirfd,
+                   const char  *dir_path,
+                   const char  *name,
+                   GError     **error)
+{
+  if (unlinkat (dirfd, name, 0) != 0 && errno != ENOENT)
+    {
+      set_io_error (error, errno, "Cannot remove “%s/%s”", dir_path, name);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/*
+ * _gsm_fs_open_lock_file:
+ *
+ * Opens (creating it if needed) the lock file. It is never replaced, so a
+ * lock on it means the same thing to every process.
+ */
+int
+_gsm_fs_open_lock_file (int          dirfd,
+                        const char  *dir_path,
+                        const char  *name,
+                        GError     **error)
+{
+  struct stat st;
+  int fd;
+
+  fd = openat (dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0600);
+  if (fd < 0)
+    {
+      if (errno == ELOOP)
+        g_set_error (error, GSM_ERROR, GSM_ERROR_INSECURE_FILE,
+                     "Refusing lock file “%s/%s”: it is a symbolic link", dir_path, name);
+      else
+        set_io_error (error, errno, "Cannot open lock file “%s/%s”", dir_path, name);
+      return -1;
+    }
+
+  if (fstat (fd, &st) != 0)
+    {
+      set_io_error (error, errno, "Cannot inspect lock file “%s/%s”", dir_path, name);
+      close (fd);
+      return -1;
+    }
+
+  if (!check_regular_file (&st, dir_path, name, error))
+    {
+      close (fd);
+      return -1;
+    }
+
+  return fd;
+}
+
+/* Is @name one of our temporary files: PREFIX + a registry file name +
+ * ".tmp-" + 8 hex digits? Nothing else in a shared directory is touched. */
+static gboolean
+is_our_temp_file (const char *name,
+                  const char *prefix)
+{
+  const char *rest, *marker;
+  gsize base_len;
+
+  if (!g_str_has_prefix (name, prefix))
+    return FALSE;
+  rest = name + strlen (prefix);
+  marker = strstr (rest, TEMP_MARKER);
+  if (marker == NULL || strlen (marker) != strlen (TEMP_MARKER) + 8)
+    return FALSE;
+  for (const char *p = marker + strlen (TEMP_MARKER); *p; p++)
+    if (!g_ascii_isxdigit (*p))
+      return FALSE;
+
+  base_len = (gsize) (marker - rest);
+  if (base_len == strlen ("vm_registry.json") && strncmp (rest, "vm_registry.json", base_len) == 0)
+    return TRUE;
+  if (base_len == strlen ("global_session.json") && strncmp (rest, "global_session.json", base_len) == 0)
+    return TRUE;
+  if (base_len > strlen ("session_.json") && g_str_has_prefix (rest, "session_") &&
+      strncmp (marker - 5, ".json", 5) == 0)
+    {
+      for (const char *p = rest + strlen ("session_"); p < marker - 5; p++)
+        if (!g_ascii_isdigit (*p))
+          return FALSE;
+      return TRUE;
+    }
+
+  return FALSE;
+}
+
+static int
+try_lock (int fd)
+{
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+#ifdef F_OFD_SETLK
+  if (fcntl (fd, F_OFD_SETLK, &fl) == 0)
+    return 0;
+  if (errno != EINVAL)
+    return errno;
+#endif
+  /* No OFD locks: flock() also belongs to the open file description. */
+  if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+    return 0;
+  return errno == EWOULDBLOCK ? EAGAIN : errno;
+}
+
+/*
+ * _gsm_fs_lock:
+ *
+ * Takes an exclusive lock that belongs to the open file description: it is
+ * released when the holder dies, and closing another descriptor of the
+ * same file does not drop it. Waiting backs off from a few microseconds to
+ * 2 ms, so an idle lock is taken at once and a waiter never sleeps long
+ * past its release, and gives up after @timeout_seconds.
+ */
+gboolean
+_gsm_fs_lock (int          fd,
+              const char  *what,
+              double       timeout_seconds,
+              GError     **error)
+{
+  gint64 deadline = 0;
+  gulong delay_us = 20;
+
+  for (;;)
+    {
+      int r = try_lock (fd);
+
+      if (r == 0)
+        return TRUE;
+      if (r != EAGAIN && r != EACCES && r != EINTR)
+        {
+          set_io_error (error, r, "Cannot lock “%s”", what);
+          return FALSE;
+        }
+
+      if (deadline == 0)
+        deadline = g_get_monotonic_time () + (gint64) (timeout_seconds * G_USEC_PER_SEC);
+      else if (g_get_monotonic_time () >= deadline)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_LOCK_TIMEOUT,
+                       "Timed out after %.1f s waiting for the lock on “%s”",
+                       timeout_seconds, what);
+          return FALSE;
+        }
+
+      /* Jitter keeps many waiters from waking in lock step. */
+      g_usleep (delay_us / 2 + g_random_int_range (0, (gint32) delay_us));
+      delay_us = MIN (delay_us * 2, 2000);
+    }
+}
+
+void
+_gsm_fs_unlock (int fd)
+{
+  struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+#ifdef F_OFD_SETLK
+  if (fcntl (fd, F_OFD_SETLK, &fl) == 0)
+    return;
+#endif
+  flock (fd, LOCK_UN);
+}
+
+/*
+ * _gsm_fs_remove_temp_files:
+ *
+ * Removes temporary files left by writers that were killed between
+ * creating and renaming them. Only call this while holding the registry
+ * lock: every temporary file is created under it.
+ */
+guint
+_gsm_fs_remove_temp_files (int         dirfd,
+                           const char *prefix)
+{
+  DIR *dir;
+  struct dirent *de;
+  guint removed = 0;
+  int fd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd < 0)
+    return 0;
+  dir = fdopendir (fd);
+  if (dir == NULL)
+    {
+      close (fd);
+      return 0;
+    }
+
+  while ((de = readdir (dir)) != NULL)
+    {
+      struct stat st;
+
+      if (!is_our_temp_file (de->d_name, prefix))
+        continue;
+      if (fstatat (dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISREG (st.st_mode) || st.st_uid != geteuid ())
+        continue;
+      if (unlinkat (dirfd, de->d_name, 0) == 0)
+        removed++;
+    }
+
+  closedir (dir);
+  return removed;
+}

@@ -1,0 +1,48 @@
+/* gsm-process-private.h: is the process behind a session still alive?
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <glib.h>
+
+#include "gsm-session-info.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  GSM_LIVENESS_ALIVE,
+  GSM_LIVENESS_DEAD,
+  GSM_LIVENESS_UNKNOWN,   /* another host, or no start time recorded */
+} GsmLiveness;
+
+typedef struct _GsmLivenessProbe GsmLivenessProbe;
+
+G_GNUC_INTERNAL
+gboolean          _gsm_process_read_stat        (int          pid,
+                                                 char        *state,
+                                                 guint64     *start_time,
+                                                 int         *saved_errno);
+G_GNUC_INTERNAL
+const char       *_gsm_process_get_boot_id      (void);
+
+G_GNUC_INTERNAL
+GsmLivenessProbe *_gsm_liveness_probe_new       (const char       *hostname,
+                                                 const char       *process_match);
+G_GNUC_INTERNAL
+void              _gsm_liveness_probe_free      (GsmLivenessProbe *probe);
+G_GNUC_INTERNAL
+GsmLiveness       _gsm_liveness_probe_check     (GsmLivenessProbe *probe,
+                                                 GsmSession       *session);
+G_GNUC_INTERNAL
+int               _gsm_liveness_probe_get_fd    (GsmLivenessProbe *probe);
+G_GNUC_INTERNAL
+guint             _gsm_liveness_probe_dispatch  (GsmLivenessProbe *probe);
+G_GNUC_INTERNAL
+guint             _gsm_liveness_probe_get_n_opened (GsmLivenessProbe *probe);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmLivenessProbe, _gsm_liveness_probe_free)
+
+G_END_DECLS

@@ -1,0 +1,131 @@
+/* gsm-registry-private.h: the store of sessions, behind a small interface
+ *
+ * A registry holds one entry per session (a GsmSession), keyed by session
+ * id. It offers three things: load the current entries, update them under
+ * the registry's lock (read, let a function decide, write), and tell when
+ * any process changed them. The file registry is the default backend; a
+ * distributed one implements the same interface.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "gsm-session-info.h"
+
+G_BEGIN_DECLS
+
+/* An immutable set of entries. Sessions are shared between snapshots. */
+typedef struct _GsmRegistrySnapshot GsmRegistrySnapshot;
+
+struct _GsmRegistrySnapshot
+{
+  gatomicrefcount  ref;
+  GHashTable      *sessions;     /* session id → GsmSession */
+  guint64          generation;   /* grows with every new view of the store */
+};
+
+G_GNUC_INTERNAL
+GsmRegistrySnapshot *_gsm_registry_snapshot_new   (GHashTable          *sessions,
+                                                   guint64              generation);
+G_GNUC_INTERNAL
+GsmRegistrySnapshot *_gsm_registry_snapshot_ref   (GsmRegistrySnapshot *snapshot);
+G_GNUC_INTERNAL
+void                 _gsm_registry_snapshot_unref (GsmRegistrySnapshot *snapshot);
+G_GNUC_INTERNAL
+GHashTable          *_gsm_registry_new_table      (void);
+G_GNUC_INTERNAL
+void                 _gsm_registry_table_put      (GHashTable          *table,
+                                                   GsmSession          *session);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmRegistrySnapshot, _gsm_registry_snapshot_unref)
+
+/* The changes an update makes on top of the entries it read. */
+typedef struct _GsmRegistryTxn GsmRegistryTxn;
+
+G_GNUC_INTERNAL
+GsmRegistryTxn      *_gsm_registry_txn_new         (GsmRegistrySnapshot *base);
+G_GNUC_INTERNAL
+void                 _gsm_registry_txn_free        (GsmRegistryTxn      *txn);
+G_GNUC_INTERNAL
+GsmRegistrySnapshot *_gsm_registry_txn_get_base    (GsmRegistryTxn      *txn);
+G_GNUC_INTERNAL
+GsmSession          *_gsm_registry_txn_lookup      (GsmRegistryTxn      *txn,
+                                                    const char          *session_id);
+G_GNUC_INTERNAL
+void                 _gsm_registry_txn_put         (GsmRegistryTxn      *txn,
+                                                    GsmSession          *session);
+G_GNUC_INTERNAL
+void                 _gsm_registry_txn_remove      (GsmRegistryTxn      *txn,
+                                                    const char          *session_id);
+G_GNUC_INTERNAL
+GHashTable          *_gsm_registry_txn_get_changes (GsmRegistryTxn      *txn);
+G_GNUC_INTERNAL
+GsmRegistrySnapshot *_gsm_registry_txn_apply       (GsmRegistryTxn      *txn,
+                                                    guint64              generation);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmRegistryTxn, _gsm_registry_txn_free)
+
+/*
+ * GsmRegistryUpdateFunc:
+ *
+ * Decides the changes of an update from the entries read under the lock.
+ * Called in the thread that called update, with the lock held: no I/O
+ * except liveness checks. Return %FALSE with @error set to write nothing.
+ */
+typedef gboolean (*GsmRegistryUpdateFunc) (GsmRegistryTxn  *txn,
+                                           gpointer         user_data,
+                                           GError         **error);
+
+#define GSM_TYPE_REGISTRY (_gsm_registry_get_type ())
+
+G_GNUC_INTERNAL
+G_DECLARE_INTERFACE (GsmRegistry, _gsm_registry, GSM, REGISTRY, GObject)
+
+struct _GsmRegistryInterface
+{
+  GTypeInterface g_iface;
+
+  /* Thread-safe; may block. */
+  GsmRegistrySnapshot *(*load)         (GsmRegistry            *self,
+                                        GCancellable           *cancellable,
+                                        GError                **error);
+  GsmRegistrySnapshot *(*update)       (GsmRegistry            *self,
+                                        GsmRegistryUpdateFunc   func,
+                                        gpointer                user_data,
+                                        GCancellable           *cancellable,
+                                        GError                **error);
+  /* Emit ::changed, in the thread-default main context of the caller, when
+   * any process changes the store. */
+  gboolean             (*start_watch)  (GsmRegistry            *self,
+                                        GError                **error);
+  /* TRUE if the store itself guarantees that @session is alive (a lease),
+   * so no local probe or expiry applies. Optional. */
+  gboolean             (*vouches_for)  (GsmRegistry            *self,
+                                        GsmSession             *session);
+  /* A human-readable name of where the entries live. */
+  char                *(*describe)     (GsmRegistry            *self);
+};
+
+G_GNUC_INTERNAL
+GsmRegistrySnapshot *_gsm_registry_load        (GsmRegistry            *self,
+                                                GCancellable           *cancellable,
+                                                GError                **error);
+G_GNUC_INTERNAL
+GsmRegistrySnapshot *_gsm_registry_update      (GsmRegistry            *self,
+                                                GsmRegistryUpdateFunc   func,
+                                                gpointer                user_data,
+                                                GCancellable           *cancellable,
+                                                GError                **error);
+G_GNUC_INTERNAL
+gboolean             _gsm_registry_start_watch (GsmRegistry            *self,
+                                                GError                **error);
+G_GNUC_INTERNAL
+gboolean             _gsm_registry_vouches_for (GsmRegistry            *self,
+                                                GsmSession             *session);
+G_GNUC_INTERNAL
+char                *_gsm_registry_describe    (GsmRegistry            *self);
+
+G_END_DECLS

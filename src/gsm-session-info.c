@@ -1,0 +1,1211 @@
+/* gsm-session-info.c: GsmSession
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "gsm-error.h"
+#include "gsm-json-private.h"
+#include "gsm-session-private.h"
+#include "gsm-vm-private.h"
+
+/**
+ * GsmSession:
+ *
+ * One session as recorded in the registry: the process that owns it
+ * (pid, hostname, start time, boot id), its status (`active` or `stale`)
+ * and the VM it owns, if any.
+ *
+ * A `GsmSession` is an immutable snapshot; every property is read-only.
+ * The field names and types are those of the JSON files.
+ *
+ * Since: 1.0
+ */
+struct _GsmSession
+{
+  GObject     parent_instance;
+
+  char       *session_id;
+  int         pid;
+  char       *hostname;
+  double      created_at;
+  char       *status;
+  char       *vm_id;
+  char       *zone;
+  char      **components;
+  JsonNode   *metadata_json;
+  GVariant   *metadata;        /* built lazily from metadata_json */
+  double      registered_at;
+  guint64     start_time;
+  char       *boot_id;
+  double      stale_since;
+  JsonObject *extra;           /* members we do not know, kept verbatim */
+
+  char       *text;            /* the entry's JSON text */
+  gsize       text_len;
+};
+
+enum {
+  PROP_0,
+  PROP_SESSION_ID,
+  PROP_PID,
+  PROP_HOSTNAME,
+  PROP_CREATED_AT,
+  PROP_STATUS,
+  PROP_HAS_VM,
+  PROP_VM_ID,
+  PROP_ZONE,
+  PROP_COMPONENTS,
+  PROP_METADATA,
+  PROP_REGISTERED_AT,
+  PROP_START_TIME,
+  PROP_BOOT_ID,
+  PROP_STALE_SINCE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (GsmSession, gsm_session, G_TYPE_OBJECT)
+
+static void
+gsm_session_finalize (GObject *object)
+{
+  GsmSession *self = GSM_SESSION (object);
+
+  g_free (self->session_id);
+  g_free (self->hostname);
+  g_free (self->status);
+  g_free (self->vm_id);
+  g_free (self->zone);
+  g_strfreev (self->components);
+  g_clear_pointer (&self->metadata_json, json_node_unref);
+  g_clear_pointer (&self->metadata, g_variant_unref);
+  g_free (self->boot_id);
+  g_clear_pointer (&self->extra, json_object_unref);
+  g_free (self->text);
+
+  G_OBJECT_CLASS (gsm_session_parent_class)->finalize (object);
+}
+
+static void
+gsm_session_get_property (GObject    *object,
+                          guint       prop_id,
+                          GValue     *value,
+                          GParamSpec *pspec)
+{
+  GsmSession *self = GSM_SESSION (object);
+
+  switch (prop_id)
+    {
+    case PROP_SESSION_ID:
+      g_value_set_string (value, self->session_id);
+      break;
+    case PROP_PID:
+      g_value_set_int (value, self->pid);
+      break;
+    case PROP_HOSTNAME:
+      g_value_set_string (value, self->hostname);
+      break;
+    case PROP_CREATED_AT:
+      g_value_set_double (value, self->created_at);
+      break;
+    case PROP_STATUS:
+      g_value_set_string (value, self->status);
+      break;
+    case PROP_HAS_VM:
+      g_value_set_boolean (value, self->vm_id != NULL);
+      break;
+    case PROP_VM_ID:
+      g_value_set_string (value, self->vm_id);
+      break;
+    case PROP_ZONE:
+      g_value_set_string (value, self->zone);
+      break;
+    case PROP_COMPONENTS:
+      g_value_set_boxed (value, self->components);
+      break;
+    case PROP_METADATA:
+      g_value_set_variant (value, gsm_session_get_metadata (self));
+      break;
+    case PROP_REGISTERED_AT:
+      g_value_set_double (value, self->registered_at);
+      break;
+    case PROP_START_TIME:
+      g_value_set_uint64 (value, self->start_time);
+      break;
+    case PROP_BOOT_ID:
+      g_value_set_string (value, self->boot_id);
+      break;
+    case PROP_STALE_SINCE:
+      g_value_set_double (value, self->stale_since);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+gsm_session_class_init (GsmSessionClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = gsm_session_finalize;
+  object_class->get_property = gsm_session_get_property;
+
+  /**
+   * GsmSession:session-id:
+   *
+   * The session's UUID.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_SESSION_ID] =
+    g_param_spec_string ("session-id", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:pid:
+   *
+   * The process ID of the session's process, on [property@Gsm.Session:hostname].
+   *
+   * Since: 1.0
+   */
+  properties[PROP_PID] =
+    g_param_spec_int ("pid", NULL, NULL, 0, G_MAXINT, 0,
+                      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:hostname:
+   *
+   * The host the session's process runs on.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_HOSTNAME] =
+    g_param_spec_string ("hostname", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:created-at:
+   *
+   * When the session was created, in seconds since the Unix epoch.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_CREATED_AT] =
+    g_param_spec_double ("created-at", NULL, NULL, 0, G_MAXDOUBLE, 0,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:status:
+   *
+   * `active`, or `stale` once the session was found dead while still
+   * owning a VM (the VM is then an orphan waiting to be reaped).
+   *
+   * Since: 1.0
+   */
+  properties[PROP_STATUS] =
+    g_param_spec_string ("status", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:has-vm:
+   *
+   * Whether the session owns a VM.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_HAS_VM] =
+    g_param_spec_boolean ("has-vm", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:vm-id:
+   *
+   * The VM the session owns, or %NULL.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_VM_ID] =
+    g_param_spec_string ("vm-id", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:zone:
+   *
+   * The zone of the session's VM, or %NULL.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_ZONE] =
+    g_param_spec_string ("zone", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:components:
+   *
+   * The components running on the session's VM (empty without a VM).
+   *
+   * Since: 1.0
+   */
+  properties[PROP_COMPONENTS] =
+    g_param_spec_boxed ("components", NULL, NULL, G_TYPE_STRV,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:metadata:
+   *
+   * The VM's metadata, a dictionary (`a{sv}`), empty without a VM.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_METADATA] =
+    g_param_spec_variant ("metadata", NULL, NULL, G_VARIANT_TYPE_VARDICT, NULL,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:registered-at:
+   *
+   * When the VM was registered (seconds since the epoch), 0 without a VM.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_REGISTERED_AT] =
+    g_param_spec_double ("registered-at", NULL, NULL, 0, G_MAXDOUBLE, 0,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:start-time:
+   *
+   * The process's start time in clock ticks after boot (field 22 of
+   * `/proc/PID/stat`), which tells a reused pid from the original
+   * process; 0 if unknown.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_START_TIME] =
+    g_param_spec_uint64 ("start-time", NULL, NULL, 0, G_MAXUINT64, 0,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:boot-id:
+   *
+   * The kernel boot id of the host when the session started, or %NULL.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_BOOT_ID] =
+    g_param_spec_string ("boot-id", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSession:stale-since:
+   *
+   * When the session was first found dead (seconds since the epoch), or 0.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_STALE_SINCE] =
+    g_param_spec_double ("stale-since", NULL, NULL, 0, G_MAXDOUBLE, 0,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+gsm_session_init (GsmSession *self)
+{
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static int
+get_pid_max (void)
+{
+  static int pid_max = 0;
+
+  if (g_atomic_int_get (&pid_max) == 0)
+    {
+      g_autofree char *contents = NULL;
+      gint64 v = 0;
+
+      if (g_file_get_contents ("/proc/sys/kernel/pid_max", &contents, NULL, NULL))
+        v = g_ascii_strtoll (contents, NULL, 10);
+      g_atomic_int_set (&pid_max, v >= 2 && v <= 4194304 ? (int) v : 4194304);
+    }
+
+  return g_atomic_int_get (&pid_max);
+}
+
+gboolean
+_gsm_validate_identifier (const char  *what,
+                          const char  *value,
+                          gsize        max_len,
+                          GError     **error)
+{
+  if (value == NULL || *value == '\0')
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT, "%s is empty", what);
+      return FALSE;
+    }
+  if (strlen (value) > max_len)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "%s is longer than %" G_GSIZE_FORMAT " bytes", what, max_len);
+      return FALSE;
+    }
+  if (!g_utf8_validate (value, -1, NULL))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT, "%s is not valid UTF-8", what);
+      return FALSE;
+    }
+  for (const char *p = value; *p; p++)
+    if ((guchar) *p < 0x20 || *p == 0x7f)
+      {
+        g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                     "%s contains a control character", what);
+        return FALSE;
+      }
+
+  return TRUE;
+}
+
+static gboolean
+bad_member (GError     **error,
+            const char  *name,
+            const char  *expected)
+{
+  g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+               "member “%s” is not %s", name, expected);
+  return FALSE;
+}
+
+static gboolean
+read_string (JsonNode    *node,
+             const char  *name,
+             gboolean     nullable,
+             gsize        max_len,
+             char       **out,
+             GError     **error)
+{
+  const char *s;
+
+  if (nullable && JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return bad_member (error, name, "a string");
+  s = json_node_get_string (node);
+  if (!_gsm_validate_identifier (name, s, max_len, NULL))
+    return bad_member (error, name, "a short printable string");
+  *out = g_strdup (s);
+  return TRUE;
+}
+
+static gboolean
+read_number (JsonNode    *node,
+             const char  *name,
+             double      *out,
+             GError     **error)
+{
+  double d;
+
+  if (!JSON_NODE_HOLDS_VALUE (node))
+    return bad_member (error, name, "a number");
+  if (json_node_get_value_type (node) == G_TYPE_INT64)
+    d = (double) json_node_get_int (node);
+  else if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
+    d = json_node_get_double (node);
+  else
+    return bad_member (error, name, "a number");
+  if (!isfinite (d) || d < 0 || d > 1e12)
+    return bad_member (error, name, "a time in seconds since the epoch");
+  *out = d;
+  return TRUE;
+}
+
+static gboolean
+read_int (JsonNode    *node,
+          const char  *name,
+          gint64       min,
+          gint64       max,
+          gint64      *out,
+          GError     **error)
+{
+  gint64 v;
+
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
+    return bad_member (error, name, "an integer");
+  v = json_node_get_int (node);
+  if (v < min || v > max)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                   "member “%s” is %" G_GINT64_FORMAT ", outside %" G_GINT64_FORMAT
+                   "…%" G_GINT64_FORMAT, name, v, min, max);
+      return FALSE;
+    }
+  *out = v;
+  return TRUE;
+}
+
+typedef struct
+{
+  GsmSession *session;
+  GError     *error;
+  guint       seen;
+} ReadState;
+
+enum {
+  SEEN_SESSION_ID = 1 << 0,
+  SEEN_PID = 1 << 1,
+  SEEN_HOSTNAME = 1 << 2,
+  SEEN_CREATED_AT = 1 << 3,
+};
+
+static void
+read_member (JsonObject  *object,
+             const char  *name,
+             JsonNode    *node,
+             gpointer     user_data)
+{
+  ReadState *st = user_data;
+  GsmSession *s = st->session;
+  GError **error = &st->error;
+  gint64 v;
+
+  if (st->error != NULL)
+    return;
+
+  if (g_str_equal (name, "session_id"))
+    {
+      if (read_string (node, name, FALSE, 128, &s->session_id, error))
+        st->seen |= SEEN_SESSION_ID;
+    }
+  else if (g_str_equal (name, "pid"))
+    {
+      if (read_int (node, name, 2, get_pid_max (), &v, error))
+        {
+          s->pid = (int) v;
+          st->seen |= SEEN_PID;
+        }
+    }
+  else if (g_str_equal (name, "hostname"))
+    {
+      if (read_string (node, name, FALSE, 255, &s->hostname, error))
+        st->seen |= SEEN_HOSTNAME;
+    }
+  else if (g_str_equal (name, "created_at"))
+    {
+      if (read_number (node, name, &s->created_at, error))
+        st->seen |= SEEN_CREATED_AT;
+    }
+  else if (g_str_equal (name, "status"))
+    read_string (node, name, FALSE, 32, &s->status, error);
+  else if (g_str_equal (name, "vm_id"))
+    read_string (node, name, TRUE, 255, &s->vm_id, error);
+  else if (g_str_equal (name, "zone"))
+    read_string (node, name, TRUE, 255, &s->zone, error);
+  else if (g_str_equal (name, "components"))
+    {
+      JsonArray *array;
+      guint n;
+
+      if (JSON_NODE_HOLDS_NULL (node))
+        return;
+      if (!JSON_NODE_HOLDS_ARRAY (node))
+        {
+          bad_member (error, name, "an array of strings");
+          return;
+        }
+      array = json_node_get_array (node);
+      n = json_array_get_length (array);
+      if (n > 1024)
+        {
+          bad_member (error, name, "an array of at most 1024 strings");
+          return;
+        }
+      s->components = g_new0 (char *, n + 1);
+      for (guint i = 0; i < n; i++)
+        if (!read_string (json_array_get_element (array, i), name, FALSE, 255,
+                          &s->components[i], error))
+          return;
+    }
+  else if (g_str_equal (name, "metadata"))
+    {
+      if (JSON_NODE_HOLDS_NULL (node))
+        return;
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        {
+          bad_member (error, name, "an object");
+          return;
+        }
+      s->metadata_json = json_node_ref (node);
+    }
+  else if (g_str_equal (name, "registered_at"))
+    {
+      if (!JSON_NODE_HOLDS_NULL (node))
+        read_number (node, name, &s->registered_at, error);
+    }
+  else if (g_str_equal (name, "start_time"))
+    {
+      if (!JSON_NODE_HOLDS_NULL (node) && read_int (node, name, 0, G_MAXINT64, &v, error))
+        s->start_time = (guint64) v;
+    }
+  else if (g_str_equal (name, "boot_id"))
+    read_string (node, name, TRUE, 64, &s->boot_id, error);
+  else if (g_str_equal (name, "stale_since"))
+    {
+      if (!JSON_NODE_HOLDS_NULL (node))
+        read_number (node, name, &s->stale_since, error);
+    }
+  else if (g_str_equal (name, "format"))
+    {
+      /* Ours; rewritten on every write. */
+    }
+  else
+    {
+      if (s->extra == NULL)
+        s->extra = json_object_new ();
+      json_object_set_member (s->extra, name, json_node_copy (node));
+    }
+}
+
+/*
+ * _gsm_session_new_from_json:
+ * @key: (nullable): the registry key the entry was found under; the
+ *   entry's `session_id` must match it
+ * @text: the entry's JSON text, already checked by the scanner
+ *
+ * Returns: (transfer full): a session keeping @text, or %NULL with a
+ *   %GSM_ERROR_CORRUPT_REGISTRY error
+ */
+GsmSession *
+_gsm_session_new_from_json (const char  *key,
+                            const char  *text,
+                            gsize        len,
+                            JsonParser  *parser,
+                            GError     **error)
+{
+  g_autoptr(GsmSession) self = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  ReadState st = { 0, };
+
+  root = _gsm_json_parse (parser, text, len, error);
+  if (root == NULL)
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "a session entry is not an object");
+      return NULL;
+    }
+
+  self = g_object_new (GSM_TYPE_SESSION, NULL);
+  st.session = self;
+  json_object_foreach_member (json_node_get_object (root), read_member, &st);
+  if (st.error != NULL)
+    {
+      g_propagate_error (error, st.error);
+      return NULL;
+    }
+
+  if ((st.seen & (SEEN_SESSION_ID | SEEN_PID | SEEN_HOSTNAME)) !=
+      (SEEN_SESSION_ID | SEEN_PID | SEEN_HOSTNAME))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                   "a session entry lacks one of “session_id”, “pid”, “hostname”");
+      return NULL;
+    }
+
+  if (key != NULL && g_strcmp0 (key, self->session_id) != 0)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                   "entry “%s” has session_id “%s”", key, self->session_id);
+      return NULL;
+    }
+
+  if (self->vm_id == NULL)
+    {
+      /* No VM: the VM's fields mean nothing. */
+      g_clear_pointer (&self->zone, g_free);
+      g_clear_pointer (&self->components, g_strfreev);
+      g_clear_pointer (&self->metadata_json, json_node_unref);
+      self->registered_at = 0;
+    }
+  if (self->status == NULL)
+    self->status = g_strdup (GSM_STATUS_ACTIVE);
+  if (self->components == NULL)
+    self->components = g_new0 (char *, 1);
+
+  self->text = g_strndup (text, len);
+  self->text_len = len;
+
+  return g_steal_pointer (&self);
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static void
+append_key (GString    *out,
+            const char *name)
+{
+  if (out->len > 1)
+    g_string_append (out, ", ");
+  g_string_append_c (out, '"');
+  g_string_append (out, name);
+  g_string_append (out, "\": ");
+}
+
+static void
+append_json_node (GString  *out,
+                  JsonNode *node)
+{
+  g_autofree char *text = json_to_string (node, FALSE);
+
+  g_string_append (out, text);
+}
+
+static void
+serialize (GsmSession *self)
+{
+  GString *out = g_string_sized_new (512);
+
+  g_string_append_c (out, '{');
+  append_key (out, "session_id");
+  _gsm_json_append_string (out, self->session_id);
+  append_key (out, "pid");
+  g_string_append_printf (out, "%d", self->pid);
+  append_key (out, "hostname");
+  _gsm_json_append_string (out, self->hostname);
+  if (self->vm_id != NULL)
+    {
+      append_key (out, "vm_id");
+      _gsm_json_append_string (out, self->vm_id);
+      append_key (out, "zone");
+      _gsm_json_append_string (out, self->zone ? self->zone : "");
+      append_key (out, "components");
+      g_string_append_c (out, '[');
+      for (guint i = 0; self->components[i]; i++)
+        {
+          if (i > 0)
+            g_string_append (out, ", ");
+          _gsm_json_append_string (out, self->components[i]);
+        }
+      g_string_append_c (out, ']');
+      append_key (out, "metadata");
+      if (self->metadata_json != NULL)
+        append_json_node (out, self->metadata_json);
+      else
+        g_string_append (out, "{}");
+    }
+  append_key (out, "created_at");
+  _gsm_json_append_double (out, self->created_at);
+  if (self->vm_id != NULL)
+    {
+      append_key (out, "registered_at");
+      _gsm_json_append_double (out, self->registered_at);
+    }
+  append_key (out, "status");
+  _gsm_json_append_string (out, self->status);
+  if (self->stale_since > 0)
+    {
+      append_key (out, "stale_since");
+      _gsm_json_append_double (out, self->stale_since);
+    }
+  if (self->start_time > 0)
+    {
+      append_key (out, "start_time");
+      g_string_append_printf (out, "%" G_GUINT64_FORMAT, self->start_time);
+    }
+  if (self->boot_id != NULL)
+    {
+      append_key (out, "boot_id");
+      _gsm_json_append_string (out, self->boot_id);
+    }
+  append_key (out, "format");
+  g_string_append_printf (out, "%d", GSM_FORMAT_VERSION);
+
+  if (self->extra != NULL)
+    {
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *node;
+
+      json_object_iter_init (&iter, self->extra);
+      while (json_object_iter_next (&iter, &name, &node))
+        {
+          if (out->len > 1)
+            g_string_append (out, ", ");
+          _gsm_json_append_string (out, name);
+          g_string_append (out, ": ");
+          append_json_node (out, node);
+        }
+    }
+  g_string_append_c (out, '}');
+
+  self->text_len = out->len;
+  self->text = g_string_free (out, FALSE);
+}
+
+GsmSession *
+_gsm_session_new (const char *session_id,
+                  int         pid,
+                  const char *hostname,
+                  double      created_at,
+                  guint64     start_time,
+                  const char *boot_id)
+{
+  GsmSession *self = g_object_new (GSM_TYPE_SESSION, NULL);
+
+  self->session_id = g_strdup (session_id);
+  self->pid = pid;
+  self->hostname = g_strdup (hostname);
+  self->created_at = created_at;
+  self->status = g_strdup (GSM_STATUS_ACTIVE);
+  self->components = g_new0 (char *, 1);
+  self->start_time = start_time;
+  self->boot_id = g_strdup (boot_id);
+  serialize (self);
+
+  return self;
+}
+
+static GsmSession *
+copy_session (GsmSession *base)
+{
+  GsmSession *self = g_object_new (GSM_TYPE_SESSION, NULL);
+
+  self->session_id = g_strdup (base->session_id);
+  self->pid = base->pid;
+  self->hostname = g_strdup (base->hostname);
+  self->created_at = base->created_at;
+  self->status = g_strdup (base->status);
+  self->vm_id = g_strdup (base->vm_id);
+  self->zone = g_strdup (base->zone);
+  self->components = g_strdupv (base->components);
+  self->metadata_json = base->metadata_json ? json_node_ref (base->metadata_json) : NULL;
+  self->registered_at = base->registered_at;
+  self->start_time = base->start_time;
+  self->boot_id = g_strdup (base->boot_id);
+  self->stale_since = base->stale_since;
+  self->extra = base->extra ? json_object_ref (base->extra) : NULL;
+
+  return self;
+}
+
+GsmSession *
+_gsm_session_with_vm (GsmSession         *base,
+                      const char         *vm_id,
+                      const char         *zone,
+                      const char * const *components,
+                      GVariant           *metadata,
+                      double              registered_at)
+{
+  GsmSession *self = copy_session (base);
+
+  g_free (self->vm_id);
+  self->vm_id = g_strdup (vm_id);
+  g_free (self->zone);
+  self->zone = g_strdup (zone);
+  g_strfreev (self->components);
+  self->components = components ? g_strdupv ((char **) components) : g_new0 (char *, 1);
+  g_clear_pointer (&self->metadata_json, json_node_unref);
+  if (metadata != NULL)
+    self->metadata_json = json_gvariant_serialize (metadata);
+  self->registered_at = registered_at;
+  serialize (self);
+
+  return self;
+}
+
+GsmSession *
+_gsm_session_without_vm (GsmSession *base)
+{
+  GsmSession *self = copy_session (base);
+
+  g_clear_pointer (&self->vm_id, g_free);
+  g_clear_pointer (&self->zone, g_free);
+  g_strfreev (self->components);
+  self->components = g_new0 (char *, 1);
+  g_clear_pointer (&self->metadata_json, json_node_unref);
+  self->registered_at = 0;
+  serialize (self);
+
+  return self;
+}
+
+GsmSession *
+_gsm_session_with_stale (GsmSession *base,
+                         double      stale_since)
+{
+  GsmSession *self = copy_session (base);
+
+  g_free (self->status);
+  self->status = g_strdup (GSM_STATUS_STALE);
+  self->stale_since = stale_since;
+  serialize (self);
+
+  return self;
+}
+
+const char *
+_gsm_session_get_text (GsmSession *self,
+                       gsize      *len)
+{
+  if (len)
+    *len = self->text_len;
+  return self->text;
+}
+
+gboolean
+_gsm_session_is_stale (GsmSession *self)
+{
+  return g_strcmp0 (self->status, GSM_STATUS_STALE) == 0;
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+/**
+ * gsm_session_get_session_id:
+ * @self: a #GsmSession
+ *
+ * Gets the session's UUID.
+ *
+ * Returns: (transfer none): the session identifier
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_session_get_session_id (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
+  return self->session_id;
+}
+
+/**
+ * gsm_session_get_pid:
+ * @self: a #GsmSession
+ *
+ * Gets the process ID of the session's process.
+ *
+ * Returns: the pid
+ *
+ * Since: 1.0
+ */
+int
+gsm_session_get_pid (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), 0);
+  return self->pid;
+}
+
+/**
+ * gsm_session_get_hostname:
+ * @self: a #GsmSession
+ *
+ * Gets the host the session runs on.
+ *
+ * Returns: (transfer none): the hostname
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_session_get_hostname (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
+  return self->hostname;
+}
+
+/**
+ * gsm_session_get_created_at:
+ * @self: a #GsmSession
+ *
+ * Gets when the session was created.
+ *
+ * Returns: seconds since the Unix epoch
+ *
+ * Since: 1.0
+ */
+double
+gsm_session_get_created_at (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), 0);
+  return self->created_at;
+}
+
+/**
+ * gsm_session_get_status:
+ * @self: a #GsmSession
+ *
+ * Gets the session's status: `active`, or `stale` for a dead session that
+ * still owns a VM.
+ *
+ * Returns: (transfer none): the status
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_session_get_status (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
+  return self->status;
+}
+
+/**
+ * gsm_session_get_has_vm:
+ * @self: a #GsmSession
+ *
+ * Gets whether the session owns a VM.
+ *
+ * Returns: %TRUE if it owns one
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_get_has_vm (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), FALSE);
+  return self->vm_id != NULL;
+}
+
+/**
+ * gsm_session_get_vm_id:
+ * @self: a #GsmSession
+ *
+ * Gets the identifier of the VM the session owns.
+ *
+ * Returns: (transfer none) (nullable): the VM identifier, or %NULL
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_session_get_vm_id (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
+  return self->vm_id;
+}
+
+/**
+ * gsm_session_get_zone:
+ * @self: a #GsmSession
+ *
+ * Gets the zone of the session's VM.
+ *
+ * Returns: (transfer none) (nullable): the zone, or %NULL without a VM
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_session_get_zone (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
+  return self->zone;
+}
+
+/**
+ * gsm_session_get_components:
+ * @self: a #GsmSession
+ *
+ * Gets the components running on the session's VM.
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the components,
+ *   empty without a VM
+ *
+ * Since: 1.0
+ */
+const char * const *
+gsm_session_get_components (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
+  return (const char * const *) self->components;
+}
+
+/**
+ * gsm_session_get_metadata:
+ * @self: a #GsmSession
+ *
+ * Gets the metadata of the session's VM.
+ *
+ * Returns: (transfer none): a dictionary of type `a{sv}`, empty without a
+ *   VM or metadata
+ *
+ * Since: 1.0
+ */
+GVariant *
+gsm_session_get_metadata (GsmSession *self)
+{
+  GVariant *v;
+
+  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
+
+  v = g_atomic_pointer_get (&self->metadata);
+  if (v == NULL)
+    {
+      if (self->metadata_json != NULL)
+        v = json_gvariant_deserialize (self->metadata_json, "a{sv}", NULL);
+      if (v == NULL)
+        v = g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0);
+      g_variant_ref_sink (v);
+      if (!g_atomic_pointer_compare_and_exchange (&self->metadata, NULL, v))
+        g_variant_unref (v);
+      v = g_atomic_pointer_get (&self->metadata);
+    }
+
+  return v;
+}
+
+/**
+ * gsm_session_get_registered_at:
+ * @self: a #GsmSession
+ *
+ * Gets when the session's VM was registered.
+ *
+ * Returns: seconds since the epoch, or 0 without a VM
+ *
+ * Since: 1.0
+ */
+double
+gsm_session_get_registered_at (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), 0);
+  return self->registered_at;
+}
+
+/**
+ * gsm_session_get_start_time:
+ * @self: a #GsmSession
+ *
+ * Gets the start time of the session's process in clock ticks after boot.
+ *
+ * Returns: the start time, or 0 if it was not recorded
+ *
+ * Since: 1.0
+ */
+guint64
+gsm_session_get_start_time (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), 0);
+  return self->start_time;
+}
+
+/**
+ * gsm_session_get_boot_id:
+ * @self: a #GsmSession
+ *
+ * Gets the boot id of the session's host when the session started.
+ *
+ * Returns: (transfer none) (nullable): the boot id, or %NULL
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_session_get_boot_id (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
+  return self->boot_id;
+}
+
+/**
+ * gsm_session_get_stale_since:
+ * @self: a #GsmSession
+ *
+ * Gets when the session was first found dead.
+ *
+ * Returns: seconds since the epoch, or 0 if it was not found dead
+ *
+ * Since: 1.0
+ */
+double
+gsm_session_get_stale_since (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), 0);
+  return self->stale_since;
+}
+
+/**
+ * gsm_session_dup_vm:
+ * @self: a #GsmSession
+ *
+ * Gets the session's VM as a #GsmVm.
+ *
+ * Returns: (transfer full) (nullable): the VM, or %NULL without one
+ *
+ * Since: 1.0
+ */
+GsmVm *
+gsm_session_dup_vm (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
+
+  if (self->vm_id == NULL)
+    return NULL;
+
+  return _gsm_vm_new (self->vm_id, self->zone, (const char * const *) self->components,
+                      gsm_session_get_metadata (self), self->registered_at, self->session_id);
+}
+
+/**
+ * gsm_session_to_variant:
+ * @self: a #GsmSession
+ *
+ * Builds a dictionary with the session's fields under their JSON names
+ * (`session_id`, `pid`, `hostname`, `created_at`, `status`, and `vm_id`,
+ * `zone`, `components`, `metadata`, `registered_at` when it owns a VM,
+ * `start_time`, `boot_id`, `stale_since` when known). This is the form the
+ * D-Bus service sends.
+ *
+ * Returns: (transfer full): a new, non-floating `a{sv}`
+ *
+ * Since: 1.0
+ */
+GVariant *
+gsm_session_to_variant (GsmSession *self)
+{
+  GVariantBuilder b;
+
+  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "session_id", g_variant_new_string (self->session_id));
+  g_variant_builder_add (&b, "{sv}", "pid", g_variant_new_int32 (self->pid));
+  g_variant_builder_add (&b, "{sv}", "hostname", g_variant_new_string (self->hostname));
+  g_variant_builder_add (&b, "{sv}", "created_at", g_variant_new_double (self->created_at));
+  g_variant_builder_add (&b, "{sv}", "status", g_variant_new_string (self->status));
+  if (self->vm_id != NULL)
+    {
+      g_variant_builder_add (&b, "{sv}", "vm_id", g_variant_new_string (self->vm_id));
+      g_variant_builder_add (&b, "{sv}", "zone", g_variant_new_string (self->zone ? self->zone : ""));
+      g_variant_builder_add (&b, "{sv}", "components",
+                             g_variant_new_strv ((const char * const *) self->components, -1));
+      g_variant_builder_add (&b, "{sv}", "metadata", gsm_session_get_metadata (self));
+      g_variant_builder_add (&b, "{sv}", "registered_at", g_variant_new_double (self->registered_at));
+    }
+  if (self->start_time > 0)
+    g_variant_builder_add (&b, "{sv}", "start_time", g_variant_new_uint64 (self->start_time));
+  if (self->boot_id != NULL)
+    g_variant_builder_add (&b, "{sv}", "boot_id", g_variant_new_string (self->boot_id));
+  if (self->stale_since > 0)
+    g_variant_builder_add (&b, "{sv}", "stale_since", g_variant_new_double (self->stale_since));
+
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
+/**
+ * gsm_session_to_json:
+ * @self: a #GsmSession
+ *
+ * Gets the session's entry as it is written in `vm_registry.json`.
+ *
+ * Returns: (transfer full): a JSON object as text
+ *
+ * Since: 1.0
+ */
+char *
+gsm_session_to_json (GsmSession *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
+  return g_strndup (self->text, self->text_len);
+}

@@ -1,0 +1,2126 @@
+/* gsm-session-manager.c: this process's session and the registry of VMs
+ *
+ * A call enters here, is checked, and becomes an operation. An operation
+ * runs either in the caller's thread (the _sync variants) or in the
+ * manager's single worker thread (the async variants, so that they
+ * complete in the order they were issued). It asks the registry store for
+ * the entries, decides with the liveness probe, and hands the store a
+ * function that makes its changes under the store's lock. What the
+ * operation found (VM registered, sessions found stale, a new view of the
+ * registry) is then emitted as signals in the manager's main context.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "gsm-error.h"
+#include "gsm-file-registry-private.h"
+#include "gsm-fs-private.h"
+#include "gsm-process-private.h"
+#include "gsm-session-manager-private.h"
+#include "gsm-session-private.h"
+#include "gsm-vm-private.h"
+
+#define DEFAULT_EXPIRY (12 * 3600.0)
+
+/**
+ * GsmSessionManager:
+ *
+ * The session of this process, and the registry of which session owns
+ * which VM.
+ *
+ * There is one manager per process, from [func@Gsm.SessionManager.get_default].
+ * From its first use until [method@Gsm.SessionManager.close_sync] the
+ * process has an entry in the registry, so any process can tell which VMs
+ * belong to live sessions and which sessions are dead.
+ *
+ * Every operation has three forms: an asynchronous one built on
+ * [iface@Gio.AsyncResult] (async calls complete in the order they were
+ * issued), its `_finish()`, and a `_sync()` variant that needs no main
+ * loop and can be used from cleanup paths.
+ *
+ * ## Signals and threads
+ *
+ * Signals and property notifications are emitted in the main context that
+ * was the thread-default one when the manager was created (usually the
+ * global default context), whatever thread made the call. A `_sync()` call
+ * made in that context's thread emits them before it returns.
+ *
+ * ## Configuration
+ *
+ * Read from the environment when the manager is created (durations in
+ * seconds):
+ *
+ * - `GSM_RUNTIME_DIR`: where the files live; default
+ *   `$XDG_STATE_HOME/gsm-session` (private to the user, mode 0700, kept
+ *   across reboots)
+ * - `GSM_FILE_PREFIX`: prefix of every file name (`jarvis_` with
+ *   `GSM_RUNTIME_DIR=/tmp` uses the original Python files)
+ * - `GSM_DURABLE`: `0` turns fsync off (files are still replaced atomically)
+ * - `GSM_SESSION_EXPIRY`: age after which a session whose liveness cannot
+ *   be checked from this host counts as stale (default 43200)
+ * - `GSM_PROCESS_MATCH`: a local session whose command line does not
+ *   contain this text is dead
+ * - `GSM_LOCK_TIMEOUT`: how long to wait for the registry lock (default 30)
+ * - `GSM_HOSTNAME`: overrides the host name (for tests)
+ *
+ * Since: 1.0
+ */
+
+struct _GsmSessionManager
+{
+  GObject               parent_instance;
+
+  GMainContext         *context;
+  GThreadPool          *pool;
+
+  /* Identity; fixed after construction. */
+  char                 *session_id;
+  int                   pid;
+  char                 *hostname;
+  double                created_at;
+  guint64               start_time;
+  char                 *boot_id;
+  double                expiry;
+
+  GFile                *runtime_dir;
+  GFile                *session_file;
+  GFile                *vm_registry;
+  GFile                *global_tracker_file;
+
+  GError               *init_error;    /* set if the registry cannot be used */
+  GsmRegistry          *registry;
+  GsmLivenessProbe     *probe;
+
+  GMutex                mutex;         /* guards own and closed */
+  GsmSession           *own;           /* our entry as last written */
+  gboolean              closed;
+
+  /* Only touched in the owner context. */
+  GsmRegistrySnapshot  *view;          /* what ::sessions-changed last reported */
+  gboolean              has_vm;        /* what notify::has-vm last reported */
+  gint                  refresh_queued;
+
+  /* Statistics (atomic). */
+  gint                  vms_registered;
+  gint                  vms_unregistered;
+  gint                  registry_cleanups;
+  gint                  stale_sessions_removed;
+};
+
+enum {
+  PROP_0,
+  PROP_SESSION_ID,
+  PROP_PID,
+  PROP_HOSTNAME,
+  PROP_CREATED_AT,
+  PROP_RUNTIME_DIR,
+  PROP_SESSION_FILE,
+  PROP_VM_REGISTRY,
+  PROP_GLOBAL_TRACKER_FILE,
+  PROP_HAS_VM,
+  N_PROPS
+};
+
+enum {
+  VM_REGISTERED,
+  VM_UNREGISTERED,
+  SESSION_STALE,
+  SESSIONS_CHANGED,
+  SESSION_ADDED,
+  SESSION_REMOVED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+static GsmSessionManager *default_manager;
+static GMutex default_lock;
+
+static GPrivate in_worker;
+
+G_DEFINE_FINAL_TYPE (GsmSessionManager, gsm_session_manager, G_TYPE_OBJECT)
+
+/* ---- events: what an operation hands to the owner context -------------- */
+
+typedef struct
+{
+  guint    signal_id;
+  GObject *object;
+} Emission;
+
+typedef struct
+{
+  GsmSessionManager   *self;
+  GArray              *emissions;      /* Emission */
+  GsmRegistrySnapshot *snapshot;       /* the registry as the operation left it */
+} Events;
+
+static Events *
+events_new (GsmSessionManager *self)
+{
+  Events *ev = g_new0 (Events, 1);
+
+  ev->self = g_object_ref (self);
+  ev->emissions = g_array_new (FALSE, FALSE, sizeof (Emission));
+  return ev;
+}
+
+static void
+events_free (gpointer data)
+{
+  Events *ev = data;
+
+  for (guint i = 0; i < ev->emissions->len; i++)
+    g_object_unref (g_array_index (ev->emissions, Emission, i).object);
+  g_array_unref (ev->emissions);
+  g_clear_pointer (&ev->snapshot, _gsm_registry_snapshot_unref);
+  g_object_unref (ev->self);
+  g_free (ev);
+}
+
+static void
+events_add (Events  *ev,
+            guint    signal_id,
+            gpointer object)
+{
+  Emission e = { signal_id, g_object_ref (object) };
+
+  g_array_append_val (ev->emissions, e);
+}
+
+static void
+events_set_snapshot (Events              *ev,
+                     GsmRegistrySnapshot *snapshot)
+{
+  g_clear_pointer (&ev->snapshot, _gsm_registry_snapshot_unref);
+  if (snapshot != NULL)
+    ev->snapshot = _gsm_registry_snapshot_ref (snapshot);
+}
+
+/* In the owner context: report how the registry differs from the view. */
+static void
+apply_view (GsmSessionManager   *self,
+            GsmRegistrySnapshot *snapshot)
+{
+  g_autoptr(GPtrArray) added = NULL;
+  g_autoptr(GPtrArray) removed = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+  gboolean changed = FALSE;
+
+  if (self->view != NULL && snapshot->generation <= self->view->generation)
+    return;
+
+  added = g_ptr_array_new_with_free_func (g_object_unref);
+  removed = g_ptr_array_new_with_free_func (g_object_unref);
+
+  if (self->view != NULL)
+    {
+      g_hash_table_iter_init (&iter, snapshot->sessions);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        {
+          GsmSession *old = g_hash_table_lookup (self->view->sessions, key);
+
+          if (old == NULL)
+            g_ptr_array_add (added, g_object_ref (value));
+          else if (old != value)
+            changed = TRUE;
+        }
+      g_hash_table_iter_init (&iter, self->view->sessions);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        if (!g_hash_table_contains (snapshot->sessions, key))
+          g_ptr_array_add (removed, g_object_ref (value));
+    }
+
+  g_clear_pointer (&self->view, _gsm_registry_snapshot_unref);
+  self->view = _gsm_registry_snapshot_ref (snapshot);
+
+  for (guint i = 0; i < removed->len; i++)
+    g_signal_emit (self, signals[SESSION_REMOVED], 0, removed->pdata[i]);
+  for (guint i = 0; i < added->len; i++)
+    g_signal_emit (self, signals[SESSION_ADDED], 0, added->pdata[i]);
+  if (changed || added->len > 0 || removed->len > 0)
+    g_signal_emit (self, signals[SESSIONS_CHANGED], 0);
+}
+
+static gboolean
+emit_events_cb (gpointer data)
+{
+  Events *ev = data;
+  GsmSessionManager *self = ev->self;
+  gboolean has_vm;
+
+  for (guint i = 0; i < ev->emissions->len; i++)
+    {
+      Emission *e = &g_array_index (ev->emissions, Emission, i);
+
+      g_signal_emit (self, e->signal_id, 0, e->object);
+    }
+
+  if (ev->snapshot != NULL)
+    apply_view (self, ev->snapshot);
+
+  g_mutex_lock (&self->mutex);
+  has_vm = self->own != NULL && gsm_session_get_has_vm (self->own);
+  g_mutex_unlock (&self->mutex);
+  if (has_vm != self->has_vm)
+    {
+      self->has_vm = has_vm;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_HAS_VM]);
+    }
+
+  return G_SOURCE_REMOVE;
+}
+
+/*
+ * Emits @ev in the owner context: right away if this thread is running
+ * that context (or may run it), else from an idle callback there. The
+ * worker thread always defers, so signals never run in it.
+ */
+static void
+events_dispatch (Events *ev)
+{
+  GsmSessionManager *self = ev->self;
+
+  if (ev->emissions->len == 0 && ev->snapshot == NULL)
+    {
+      events_free (ev);
+      return;
+    }
+
+  if (g_private_get (&in_worker) == NULL)
+    g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, emit_events_cb, ev, events_free);
+  else
+    {
+      GSource *source = g_idle_source_new ();
+
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (source, emit_events_cb, ev, events_free);
+      g_source_set_static_name (source, "[gsm] session manager signals");
+      g_source_attach (source, self->context);
+      g_source_unref (source);
+    }
+}
+
+/* ---- liveness ---------------------------------------------------------- */
+
+/*
+ * Is @session's process dead, as far as this host can tell? A session on
+ * another host (or one written without a start time) is dead only once it
+ * is older than the expiry; our own session never is.
+ */
+gboolean
+_gsm_session_manager_is_session_dead (GsmSessionManager *self,
+                                      GsmSession        *session)
+{
+  if (g_str_equal (gsm_session_get_session_id (session), self->session_id))
+    return FALSE;
+
+  if (self->registry != NULL && _gsm_registry_vouches_for (self->registry, session))
+    return FALSE;
+
+  switch (_gsm_liveness_probe_check (self->probe, session))
+    {
+    case GSM_LIVENESS_ALIVE:
+      return FALSE;
+    case GSM_LIVENESS_DEAD:
+      return TRUE;
+    case GSM_LIVENESS_UNKNOWN:
+    default:
+      return g_get_real_time () / (double) G_USEC_PER_SEC - gsm_session_get_created_at (session) >
+             self->expiry;
+    }
+}
+
+static gboolean
+is_stale (GsmSessionManager *self,
+          GsmSession        *session)
+{
+  return _gsm_session_is_stale (session) || _gsm_session_manager_is_session_dead (self, session);
+}
+
+/* ---- operations -------------------------------------------------------- */
+
+typedef enum
+{
+  OP_REGISTER_VM,
+  OP_GET_MY_VM,
+  OP_UNREGISTER_VM,
+  OP_GET_ALL_ACTIVE_SESSIONS,
+  OP_LIST_SESSIONS,
+  OP_CLEANUP_STALE_SESSIONS,
+  OP_CLOSE,
+  OP_REFRESH,
+} OpKind;
+
+typedef struct
+{
+  OpKind     kind;
+  char      *vm_id;
+  char      *zone;
+  char     **components;
+  GVariant  *metadata;
+} Op;
+
+typedef struct
+{
+  gboolean    ok;
+  GsmVm      *vm;
+  GHashTable *sessions;
+  int         count;
+} OpResult;
+
+static void
+op_free (gpointer data)
+{
+  Op *op = data;
+
+  g_free (op->vm_id);
+  g_free (op->zone);
+  g_strfreev (op->components);
+  g_clear_pointer (&op->metadata, g_variant_unref);
+  g_free (op);
+}
+
+static Op *
+op_new (OpKind kind)
+{
+  Op *op = g_new0 (Op, 1);
+
+  op->kind = kind;
+  return op;
+}
+
+typedef struct
+{
+  GsmSessionManager *self;
+  Op                *op;
+  Events            *events;
+  double             now;
+  guint              n_stale;
+} TxnContext;
+
+static GsmSession *
+own_entry (TxnContext     *ctx,
+           GsmRegistryTxn *txn)
+{
+  GsmSessionManager *self = ctx->self;
+  GsmSession *own = _gsm_registry_txn_lookup (txn, self->session_id);
+
+  if (own == NULL)
+    {
+      g_autoptr(GsmSession) fresh = _gsm_session_new (self->session_id, self->pid, self->hostname,
+                                                      self->created_at, self->start_time,
+                                                      self->boot_id);
+      _gsm_registry_txn_put (txn, fresh);
+      own = _gsm_registry_txn_lookup (txn, self->session_id);
+    }
+
+  return own;
+}
+
+/* Marks dead sessions: an entry without a VM goes, one with a VM stays as
+ * stale, for the reaper. Each is reported once, by whoever finds it. */
+static void
+reconcile (TxnContext     *ctx,
+           GsmRegistryTxn *txn)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, _gsm_registry_txn_get_base (txn)->sessions);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GsmSession *session = value;
+
+      if (_gsm_session_is_stale (session))
+        {
+          if (!gsm_session_get_has_vm (session))
+            _gsm_registry_txn_remove (txn, key);
+          continue;
+        }
+
+      if (!_gsm_session_manager_is_session_dead (ctx->self, session))
+        continue;
+
+      if (gsm_session_get_has_vm (session))
+        {
+          g_autoptr(GsmSession) stale = _gsm_session_with_stale (session, ctx->now);
+
+          _gsm_registry_txn_put (txn, stale);
+          events_add (ctx->events, signals[SESSION_STALE], stale);
+        }
+      else
+        {
+          _gsm_registry_txn_remove (txn, key);
+          events_add (ctx->events, signals[SESSION_STALE], session);
+        }
+      ctx->n_stale++;
+    }
+}
+
+static gboolean
+txn_reconcile (GsmRegistryTxn  *txn,
+               gpointer         user_data,
+               GError         **error)
+{
+  TxnContext *ctx = user_data;
+
+  own_entry (ctx, txn);
+  reconcile (ctx, txn);
+  return TRUE;
+}
+
+static gboolean
+txn_enter (GsmRegistryTxn  *txn,
+           gpointer         user_data,
+           GError         **error)
+{
+  own_entry (user_data, txn);
+  return TRUE;
+}
+
+static gboolean
+txn_register_vm (GsmRegistryTxn  *txn,
+                 gpointer         user_data,
+                 GError         **error)
+{
+  TxnContext *ctx = user_data;
+  GsmSessionManager *self = ctx->self;
+  Op *op = ctx->op;
+  GsmSession *own = own_entry (ctx, txn);
+  g_autoptr(GsmSession) updated = NULL;
+  g_autoptr(GsmVm) vm = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (gsm_session_get_has_vm (own))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_VM_ALREADY_REGISTERED,
+                   "Session %s already owns VM “%s”; unregister it before registering “%s”",
+                   self->session_id, gsm_session_get_vm_id (own), op->vm_id);
+      return FALSE;
+    }
+
+  g_hash_table_iter_init (&iter, _gsm_registry_txn_get_base (txn)->sessions);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GsmSession *other = value;
+
+      if (other == own || g_strcmp0 (gsm_session_get_vm_id (other), op->vm_id) != 0)
+        continue;
+
+      if (!is_stale (self, other))
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_VM_OWNED_BY_OTHER,
+                       "VM “%s” is owned by live session %s (pid %d on %s)", op->vm_id,
+                       gsm_session_get_session_id (other), gsm_session_get_pid (other),
+                       gsm_session_get_hostname (other));
+          return FALSE;
+        }
+
+      /* The owner is dead: take the VM over, so that no reaper deletes it
+       * under us. The dead session has nothing left and goes. */
+      _gsm_registry_txn_remove (txn, key);
+      if (!_gsm_session_is_stale (other))
+        {
+          events_add (ctx->events, signals[SESSION_STALE], other);
+          ctx->n_stale++;
+        }
+    }
+
+  updated = _gsm_session_with_vm (own, op->vm_id, op->zone, (const char * const *) op->components,
+                                  op->metadata, ctx->now);
+  _gsm_registry_txn_put (txn, updated);
+
+  vm = gsm_session_dup_vm (updated);
+  events_add (ctx->events, signals[VM_REGISTERED], vm);
+
+  return TRUE;
+}
+
+static gboolean
+txn_unregister_vm (GsmRegistryTxn  *txn,
+                   gpointer         user_data,
+                   GError         **error)
+{
+  TxnContext *ctx = user_data;
+  GsmSession *own = own_entry (ctx, txn);
+  g_autoptr(GsmSession) updated = NULL;
+  g_autoptr(GsmVm) vm = NULL;
+
+  if (!gsm_session_get_has_vm (own))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_NO_VM,
+                   "Session %s owns no VM", ctx->self->session_id);
+      return FALSE;
+    }
+
+  vm = gsm_session_dup_vm (own);
+  updated = _gsm_session_without_vm (own);
+  _gsm_registry_txn_put (txn, updated);
+  events_add (ctx->events, signals[VM_UNREGISTERED], vm);
+
+  return TRUE;
+}
+
+static gboolean
+txn_close (GsmRegistryTxn  *txn,
+           gpointer         user_data,
+           GError         **error)
+{
+  TxnContext *ctx = user_data;
+  GsmSession *own = _gsm_registry_txn_lookup (txn, ctx->self->session_id);
+
+  /* A session that still owns a VM stays visible to the cleanup of others. */
+  if (own != NULL && !gsm_session_get_has_vm (own))
+    _gsm_registry_txn_remove (txn, ctx->self->session_id);
+
+  return TRUE;
+}
+
+static gboolean
+check_usable (GsmSessionManager  *self,
+              GError            **error)
+{
+  gboolean closed;
+
+  if (self->init_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->init_error));
+      return FALSE;
+    }
+
+  g_mutex_lock (&self->mutex);
+  closed = self->closed;
+  g_mutex_unlock (&self->mutex);
+
+  if (closed)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CLOSED,
+                   "Session %s was closed", self->session_id);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static void
+remember_own (GsmSessionManager   *self,
+              GsmRegistrySnapshot *snapshot)
+{
+  GsmSession *own = g_hash_table_lookup (snapshot->sessions, self->session_id);
+
+  g_mutex_lock (&self->mutex);
+  g_set_object (&self->own, own);
+  g_mutex_unlock (&self->mutex);
+}
+
+static gboolean
+run_update (GsmSessionManager      *self,
+            GsmRegistryUpdateFunc   func,
+            TxnContext             *ctx,
+            GCancellable           *cancellable,
+            GError                **error)
+{
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+
+  ctx->now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  _gsm_liveness_probe_dispatch (self->probe);
+
+  snapshot = _gsm_registry_update (self->registry, func, ctx, cancellable, error);
+  if (snapshot == NULL)
+    return FALSE;
+
+  remember_own (self, snapshot);
+  events_set_snapshot (ctx->events, snapshot);
+
+  if (ctx->n_stale > 0)
+    {
+      g_atomic_int_add (&self->stale_sessions_removed, (int) ctx->n_stale);
+      g_atomic_int_inc (&self->registry_cleanups);
+    }
+
+  return TRUE;
+}
+
+/* Active sessions of @snapshot; TRUE in @needs_cleanup if some are dead
+ * but not yet recorded so. */
+static GHashTable *
+collect_sessions (GsmSessionManager   *self,
+                  GsmRegistrySnapshot *snapshot,
+                  gboolean             include_stale,
+                  gboolean            *needs_cleanup)
+{
+  GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  *needs_cleanup = FALSE;
+  g_hash_table_iter_init (&iter, snapshot->sessions);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GsmSession *session = value;
+
+      if (_gsm_session_is_stale (session))
+        {
+          if (!gsm_session_get_has_vm (session))
+            *needs_cleanup = TRUE;
+          if (!include_stale)
+            continue;
+        }
+      else if (_gsm_session_manager_is_session_dead (self, session))
+        {
+          *needs_cleanup = TRUE;
+          if (!include_stale)
+            continue;
+          /* Show it as it will be recorded. */
+          g_hash_table_insert (table, g_strdup (key),
+                               _gsm_session_with_stale (session, g_get_real_time () / (double) G_USEC_PER_SEC));
+          continue;
+        }
+
+      g_hash_table_insert (table, g_strdup (key), g_object_ref (session));
+    }
+
+  return table;
+}
+
+static gboolean
+run_op (GsmSessionManager  *self,
+        Op                 *op,
+        OpResult           *result,
+        GCancellable       *cancellable,
+        GError            **error)
+{
+  TxnContext ctx = { self, op, events_new (self), 0, 0 };
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  gboolean ok = FALSE;
+
+  memset (result, 0, sizeof *result);
+
+  if (op->kind != OP_REFRESH && !check_usable (self, error))
+    goto out;
+
+  switch (op->kind)
+    {
+    case OP_REGISTER_VM:
+      ok = run_update (self, txn_register_vm, &ctx, cancellable, error);
+      if (ok)
+        g_atomic_int_inc (&self->vms_registered);
+      break;
+
+    case OP_UNREGISTER_VM:
+      ok = run_update (self, txn_unregister_vm, &ctx, cancellable, error);
+      if (ok)
+        g_atomic_int_inc (&self->vms_unregistered);
+      break;
+
+    case OP_GET_MY_VM:
+      snapshot = _gsm_registry_load (self->registry, cancellable, error);
+      if (snapshot != NULL)
+        {
+          GsmSession *own = g_hash_table_lookup (snapshot->sessions, self->session_id);
+
+          /* The seed's ownership validation: the entry must be ours. */
+          if (own != NULL && gsm_session_get_pid (own) == self->pid &&
+              g_strcmp0 (gsm_session_get_hostname (own), self->hostname) == 0)
+            result->vm = gsm_session_dup_vm (own);
+          events_set_snapshot (ctx.events, snapshot);
+          ok = TRUE;
+        }
+      break;
+
+    case OP_GET_ALL_ACTIVE_SESSIONS:
+    case OP_LIST_SESSIONS:
+      {
+        gboolean needs_cleanup = FALSE;
+
+        snapshot = _gsm_registry_load (self->registry, cancellable, error);
+        if (snapshot == NULL)
+          break;
+        _gsm_liveness_probe_dispatch (self->probe);
+        result->sessions = collect_sessions (self, snapshot, op->kind == OP_LIST_SESSIONS,
+                                             &needs_cleanup);
+        events_set_snapshot (ctx.events, snapshot);
+        ok = TRUE;
+        /* As in the seed, listing also cleans up; a failure to do so does
+         * not make the listing wrong. */
+        if (needs_cleanup && op->kind == OP_GET_ALL_ACTIVE_SESSIONS)
+          {
+            g_autoptr(GError) local_error = NULL;
+
+            if (!run_update (self, txn_reconcile, &ctx, cancellable, &local_error))
+              g_debug ("Cleaning up stale sessions failed: %s", local_error->message);
+          }
+      }
+      break;
+
+    case OP_CLEANUP_STALE_SESSIONS:
+      ok = run_update (self, txn_reconcile, &ctx, cancellable, error);
+      result->count = (int) ctx.n_stale;
+      break;
+
+    case OP_CLOSE:
+      ok = run_update (self, txn_close, &ctx, cancellable, error);
+      if (ok)
+        {
+          g_mutex_lock (&self->mutex);
+          self->closed = TRUE;
+          g_mutex_unlock (&self->mutex);
+        }
+      break;
+
+    case OP_REFRESH:
+      g_atomic_int_set (&self->refresh_queued, 0);
+      if (self->registry == NULL)
+        break;
+      snapshot = _gsm_registry_load (self->registry, cancellable, NULL);
+      if (snapshot != NULL)
+        events_set_snapshot (ctx.events, snapshot);
+      ok = TRUE;
+      break;
+
+    default:
+      g_assert_not_reached ();
+    }
+
+out:
+  result->ok = ok;
+  events_dispatch (ctx.events);
+  return ok;
+}
+
+/* ---- async plumbing ---------------------------------------------------- */
+
+static void
+return_result (GTask    *task,
+               Op       *op,
+               OpResult *result,
+               GError   *error)
+{
+  if (error != NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  switch (op->kind)
+    {
+    case OP_GET_MY_VM:
+      g_task_return_pointer (task, result->vm, g_object_unref);
+      break;
+    case OP_GET_ALL_ACTIVE_SESSIONS:
+    case OP_LIST_SESSIONS:
+      g_task_return_pointer (task, result->sessions, (GDestroyNotify) g_hash_table_unref);
+      break;
+    case OP_CLEANUP_STALE_SESSIONS:
+      g_task_return_int (task, result->count);
+      break;
+    default:
+      g_task_return_boolean (task, TRUE);
+    }
+}
+
+static void
+worker_func (gpointer data,
+             gpointer user_data)
+{
+  GTask *task = data;
+  GsmSessionManager *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+  OpResult result;
+  GError *error = NULL;
+
+  g_private_set (&in_worker, GINT_TO_POINTER (1));
+
+  if (!g_task_return_error_if_cancelled (task))
+    {
+      run_op (self, op, &result, g_task_get_cancellable (task), &error);
+      return_result (task, op, &result, error);
+    }
+
+  g_object_unref (task);
+}
+
+static void
+start_op (GsmSessionManager   *self,
+          Op                  *op,
+          gpointer             source_tag,
+          GCancellable        *cancellable,
+          GAsyncReadyCallback  callback,
+          gpointer             user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_task_data (task, op, op_free);
+  g_thread_pool_push (self->pool, task, NULL);
+}
+
+static gboolean
+check_task (GsmSessionManager *self,
+            GAsyncResult      *result,
+            gpointer           source_tag)
+{
+  return g_task_is_valid (result, self) && g_task_get_source_tag (G_TASK (result)) == source_tag;
+}
+
+static void
+registry_changed_cb (GsmRegistry       *registry,
+                     GsmSessionManager *self)
+{
+  /* Read the new registry in the worker, not in the owner's thread. */
+  if (g_atomic_int_compare_and_exchange (&self->refresh_queued, 0, 1))
+    {
+      GTask *task = g_task_new (self, NULL, NULL, NULL);
+
+      g_task_set_source_tag (task, registry_changed_cb);
+      g_task_set_task_data (task, op_new (OP_REFRESH), op_free);
+      g_thread_pool_push (self->pool, task, NULL);
+    }
+}
+
+/* ---- construction ------------------------------------------------------ */
+
+static guint64
+own_start_time (void)
+{
+  char state;
+  guint64 start_time = 0;
+  int saved_errno;
+
+  if (!_gsm_process_read_stat (getpid (), &state, &start_time, &saved_errno))
+    return 0;
+  return start_time;
+}
+
+static char *
+default_runtime_dir (gboolean *is_default)
+{
+  const char *env = g_getenv ("GSM_RUNTIME_DIR");
+
+  if (env != NULL && *env != '\0')
+    {
+      *is_default = FALSE;
+      return g_strdup (env);
+    }
+
+  *is_default = TRUE;
+  return g_build_filename (g_get_user_state_dir (), "gsm-session", NULL);
+}
+
+static gboolean
+init_registry (GsmSessionManager  *self,
+               const char         *dir,
+               gboolean            is_default,
+               GError            **error)
+{
+  g_autoptr(GsmFileRegistry) file_registry = NULL;
+  const char *prefix = g_getenv ("GSM_FILE_PREFIX");
+  const char *durable = g_getenv ("GSM_DURABLE");
+  TxnContext ctx = { self, NULL, events_new (self), 0, 0 };
+  gboolean ok;
+
+  file_registry = _gsm_file_registry_new (dir, is_default, prefix ? prefix : "",
+                                          self->session_id, self->pid,
+                                          g_strcmp0 (durable, "0") != 0, error);
+  if (file_registry == NULL)
+    {
+      events_free (ctx.events);
+      return FALSE;
+    }
+  self->registry = GSM_REGISTRY (g_steal_pointer (&file_registry));
+
+  /* Enter the registry now, so that we are known from the first use. */
+  ok = run_update (self, txn_enter, &ctx, NULL, error);
+  if (ok)
+    {
+      self->view = _gsm_registry_snapshot_ref (ctx.events->snapshot);
+      g_clear_pointer (&ctx.events->snapshot, _gsm_registry_snapshot_unref);
+    }
+  events_dispatch (ctx.events);
+
+  return ok;
+}
+
+static void
+gsm_session_manager_constructed (GObject *object)
+{
+  GsmSessionManager *self = GSM_SESSION_MANAGER (object);
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *prefixed = NULL;
+  const char *prefix = g_getenv ("GSM_FILE_PREFIX");
+  const char *hostname = g_getenv ("GSM_HOSTNAME");
+  gboolean is_default;
+
+  G_OBJECT_CLASS (gsm_session_manager_parent_class)->constructed (object);
+
+  if (prefix == NULL)
+    prefix = "";
+
+  self->context = g_main_context_ref_thread_default ();
+  self->session_id = g_uuid_string_random ();
+  self->pid = getpid ();
+  self->hostname = g_strdup (hostname && *hostname ? hostname : g_get_host_name ());
+  self->created_at = g_get_real_time () / (double) G_USEC_PER_SEC;
+  self->start_time = own_start_time ();
+  self->boot_id = *_gsm_process_get_boot_id () ? g_strdup (_gsm_process_get_boot_id ()) : NULL;
+  self->expiry = _gsm_env_seconds ("GSM_SESSION_EXPIRY", DEFAULT_EXPIRY);
+  self->probe = _gsm_liveness_probe_new (self->hostname, g_getenv ("GSM_PROCESS_MATCH"));
+  self->pool = g_thread_pool_new (worker_func, self, 1, FALSE, NULL);
+
+  dir = default_runtime_dir (&is_default);
+  self->runtime_dir = g_file_new_for_path (dir);
+  prefixed = g_strdup_printf ("%ssession_%d.json", prefix, self->pid);
+  self->session_file = g_file_get_child (self->runtime_dir, prefixed);
+  g_free (prefixed);
+  prefixed = g_strconcat (prefix, "vm_registry.json", NULL);
+  self->vm_registry = g_file_get_child (self->runtime_dir, prefixed);
+  g_free (prefixed);
+  prefixed = g_strconcat (prefix, "global_session.json", NULL);
+  self->global_tracker_file = g_file_get_child (self->runtime_dir, prefixed);
+
+  if (!init_registry (self, dir, is_default, &self->init_error))
+    {
+      g_warning ("gsm-session: the registry in “%s” cannot be used: %s", dir,
+                 self->init_error->message);
+      return;
+    }
+
+  if (!_gsm_registry_start_watch (self->registry, NULL))
+    g_warning ("gsm-session: cannot watch “%s” for changes by other processes", dir);
+  g_signal_connect_object (self->registry, "changed", G_CALLBACK (registry_changed_cb), self, 0);
+
+  g_mutex_lock (&self->mutex);
+  self->has_vm = self->own != NULL && gsm_session_get_has_vm (self->own);
+  g_mutex_unlock (&self->mutex);
+}
+
+static void
+gsm_session_manager_dispose (GObject *object)
+{
+  GsmSessionManager *self = GSM_SESSION_MANAGER (object);
+
+  /* Wait for queued operations: each holds a reference, so this only
+   * happens when none is left. */
+  if (self->pool != NULL)
+    {
+      /* The worker may drop the last reference itself: never wait for it
+       * from inside it. */
+      g_thread_pool_free (self->pool, FALSE, g_private_get (&in_worker) == NULL);
+      self->pool = NULL;
+    }
+  if (self->registry != NULL)
+    g_signal_handlers_disconnect_by_data (self->registry, self);
+  g_clear_object (&self->registry);
+
+  G_OBJECT_CLASS (gsm_session_manager_parent_class)->dispose (object);
+}
+
+static void
+gsm_session_manager_finalize (GObject *object)
+{
+  GsmSessionManager *self = GSM_SESSION_MANAGER (object);
+
+  g_clear_pointer (&self->view, _gsm_registry_snapshot_unref);
+  g_clear_object (&self->own);
+  g_clear_pointer (&self->probe, _gsm_liveness_probe_free);
+  g_clear_error (&self->init_error);
+  g_clear_object (&self->runtime_dir);
+  g_clear_object (&self->session_file);
+  g_clear_object (&self->vm_registry);
+  g_clear_object (&self->global_tracker_file);
+  g_free (self->session_id);
+  g_free (self->hostname);
+  g_free (self->boot_id);
+  g_main_context_unref (self->context);
+  g_mutex_clear (&self->mutex);
+
+  G_OBJECT_CLASS (gsm_session_manager_parent_class)->finalize (object);
+}
+
+static void
+gsm_session_manager_get_property (GObject    *object,
+                                  guint       prop_id,
+                                  GValue     *value,
+                                  GParamSpec *pspec)
+{
+  GsmSessionManager *self = GSM_SESSION_MANAGER (object);
+
+  switch (prop_id)
+    {
+    case PROP_SESSION_ID:
+      g_value_set_string (value, self->session_id);
+      break;
+    case PROP_PID:
+      g_value_set_int (value, self->pid);
+      break;
+    case PROP_HOSTNAME:
+      g_value_set_string (value, self->hostname);
+      break;
+    case PROP_CREATED_AT:
+      g_value_set_double (value, self->created_at);
+      break;
+    case PROP_RUNTIME_DIR:
+      g_value_set_object (value, self->runtime_dir);
+      break;
+    case PROP_SESSION_FILE:
+      g_value_set_object (value, self->session_file);
+      break;
+    case PROP_VM_REGISTRY:
+      g_value_set_object (value, self->vm_registry);
+      break;
+    case PROP_GLOBAL_TRACKER_FILE:
+      g_value_set_object (value, self->global_tracker_file);
+      break;
+    case PROP_HAS_VM:
+      g_value_set_boolean (value, gsm_session_manager_get_has_vm (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+gsm_session_manager_class_init (GsmSessionManagerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->constructed = gsm_session_manager_constructed;
+  object_class->dispose = gsm_session_manager_dispose;
+  object_class->finalize = gsm_session_manager_finalize;
+  object_class->get_property = gsm_session_manager_get_property;
+
+  /**
+   * GsmSessionManager:session-id:
+   *
+   * This session's UUID, new for every process.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_SESSION_ID] =
+    g_param_spec_string ("session-id", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSessionManager:pid:
+   *
+   * The process ID of this process.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_PID] =
+    g_param_spec_int ("pid", NULL, NULL, 0, G_MAXINT, 0,
+                      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSessionManager:hostname:
+   *
+   * The name of this host (or `GSM_HOSTNAME`).
+   *
+   * Since: 1.0
+   */
+  properties[PROP_HOSTNAME] =
+    g_param_spec_string ("hostname", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSessionManager:created-at:
+   *
+   * When the session was created, in seconds since the Unix epoch.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_CREATED_AT] =
+    g_param_spec_double ("created-at", NULL, NULL, 0, G_MAXDOUBLE, 0,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSessionManager:runtime-dir:
+   *
+   * The directory holding the registry files.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_RUNTIME_DIR] =
+    g_param_spec_object ("runtime-dir", NULL, NULL, G_TYPE_FILE,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSessionManager:session-file:
+   *
+   * This session's own file, `session_<pid>.json`.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_SESSION_FILE] =
+    g_param_spec_object ("session-file", NULL, NULL, G_TYPE_FILE,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSessionManager:vm-registry:
+   *
+   * The registry of every session, `vm_registry.json`.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_VM_REGISTRY] =
+    g_param_spec_object ("vm-registry", NULL, NULL, G_TYPE_FILE,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSessionManager:global-tracker-file:
+   *
+   * The quick-reference file of the session that changed last,
+   * `global_session.json`.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_GLOBAL_TRACKER_FILE] =
+    g_param_spec_object ("global-tracker-file", NULL, NULL, G_TYPE_FILE,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSessionManager:has-vm:
+   *
+   * Whether this session owns a VM.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_HAS_VM] =
+    g_param_spec_boolean ("has-vm", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * GsmSessionManager::vm-registered:
+   * @self: the manager
+   * @vm: the VM now owned by this session
+   *
+   * Emitted when this session registered a VM.
+   *
+   * Since: 1.0
+   */
+  signals[VM_REGISTERED] =
+    g_signal_new ("vm-registered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_VM);
+
+  /**
+   * GsmSessionManager::vm-unregistered:
+   * @self: the manager
+   * @vm: the VM this session no longer owns
+   *
+   * Emitted when this session unregistered its VM.
+   *
+   * Since: 1.0
+   */
+  signals[VM_UNREGISTERED] =
+    g_signal_new ("vm-unregistered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_VM);
+
+  /**
+   * GsmSessionManager::session-stale:
+   * @self: the manager
+   * @session: the session found dead
+   *
+   * Emitted once for each session this process found dead and recorded so:
+   * removed from the registry if it owned no VM, or kept with status
+   * `stale` if it still owns one. Exactly one process reports each.
+   *
+   * Since: 1.0
+   */
+  signals[SESSION_STALE] =
+    g_signal_new ("session-stale", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
+
+  /**
+   * GsmSessionManager::sessions-changed:
+   * @self: the manager
+   *
+   * Emitted when the registry changed, by this process or any other
+   * (watched with a #GFileMonitor), after ::session-added and
+   * ::session-removed.
+   *
+   * Since: 1.0
+   */
+  signals[SESSIONS_CHANGED] =
+    g_signal_new ("sessions-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  /**
+   * GsmSessionManager::session-added:
+   * @self: the manager
+   * @session: the new entry
+   *
+   * Emitted when an entry appeared in the registry.
+   *
+   * Since: 1.0
+   */
+  signals[SESSION_ADDED] =
+    g_signal_new ("session-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
+
+  /**
+   * GsmSessionManager::session-removed:
+   * @self: the manager
+   * @session: the entry as it was last seen
+   *
+   * Emitted when an entry left the registry.
+   *
+   * Since: 1.0
+   */
+  signals[SESSION_REMOVED] =
+    g_signal_new ("session-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
+}
+
+static void
+gsm_session_manager_init (GsmSessionManager *self)
+{
+  g_mutex_init (&self->mutex);
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+/**
+ * gsm_session_manager_get_default:
+ *
+ * Gets this process's session manager, creating it on the first call
+ * (from any thread; concurrent first calls create one instance). Creating
+ * it enters this process into the registry.
+ *
+ * It never fails: if the registry cannot be used (an insecure directory,
+ * say), a warning is logged and every operation returns that error.
+ *
+ * Returns: (transfer none) (not nullable): the session manager
+ *
+ * Since: 1.0
+ */
+GsmSessionManager *
+gsm_session_manager_get_default (void)
+{
+  GsmSessionManager *manager = g_atomic_pointer_get (&default_manager);
+
+  if (G_LIKELY (manager != NULL))
+    return manager;
+
+  g_mutex_lock (&default_lock);
+  manager = g_atomic_pointer_get (&default_manager);
+  if (manager == NULL)
+    {
+      manager = g_object_new (GSM_TYPE_SESSION_MANAGER, NULL);
+      g_atomic_pointer_set (&default_manager, manager);
+    }
+  g_mutex_unlock (&default_lock);
+
+  return manager;
+}
+
+/**
+ * gsm_session_manager_is_available:
+ *
+ * Tells whether the session manager of this process exists, without
+ * creating it.
+ *
+ * Returns: %TRUE once [func@Gsm.SessionManager.get_default] was called
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_is_available (void)
+{
+  return g_atomic_pointer_get (&default_manager) != NULL;
+}
+
+void
+_gsm_session_manager_reset_for_testing (void)
+{
+  GsmSessionManager *manager;
+
+  g_mutex_lock (&default_lock);
+  manager = g_atomic_pointer_get (&default_manager);
+  g_atomic_pointer_set (&default_manager, NULL);
+  g_mutex_unlock (&default_lock);
+
+  if (manager != NULL)
+    g_object_unref (manager);
+}
+
+GsmRegistry *
+_gsm_session_manager_get_registry (GsmSessionManager *self)
+{
+  return self->registry;
+}
+
+GsmLivenessProbe *
+_gsm_session_manager_get_probe (GsmSessionManager *self)
+{
+  return self->probe;
+}
+
+double
+_gsm_session_manager_get_expiry (GsmSessionManager *self)
+{
+  return self->expiry;
+}
+
+/**
+ * gsm_session_manager_get_session_id:
+ * @self: a #GsmSessionManager
+ *
+ * Gets this session's UUID.
+ *
+ * Returns: (transfer none): the session identifier
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_session_manager_get_session_id (GsmSessionManager *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
+  return self->session_id;
+}
+
+/**
+ * gsm_session_manager_get_pid:
+ * @self: a #GsmSessionManager
+ *
+ * Gets the process ID recorded for this session.
+ *
+ * Returns: the pid
+ *
+ * Since: 1.0
+ */
+int
+gsm_session_manager_get_pid (GsmSessionManager *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), 0);
+  return self->pid;
+}
+
+/**
+ * gsm_session_manager_get_hostname:
+ * @self: a #GsmSessionManager
+ *
+ * Gets the host name recorded for this session.
+ *
+ * Returns: (transfer none): the host name
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_session_manager_get_hostname (GsmSessionManager *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
+  return self->hostname;
+}
+
+/**
+ * gsm_session_manager_get_created_at:
+ * @self: a #GsmSessionManager
+ *
+ * Gets when this session was created.
+ *
+ * Returns: seconds since the Unix epoch
+ *
+ * Since: 1.0
+ */
+double
+gsm_session_manager_get_created_at (GsmSessionManager *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), 0);
+  return self->created_at;
+}
+
+/**
+ * gsm_session_manager_get_runtime_dir:
+ * @self: a #GsmSessionManager
+ *
+ * Gets the directory holding the registry files.
+ *
+ * Returns: (transfer none): the runtime directory
+ *
+ * Since: 1.0
+ */
+GFile *
+gsm_session_manager_get_runtime_dir (GsmSessionManager *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
+  return self->runtime_dir;
+}
+
+/**
+ * gsm_session_manager_get_session_file:
+ * @self: a #GsmSessionManager
+ *
+ * Gets this session's own file.
+ *
+ * Returns: (transfer none): the session file
+ *
+ * Since: 1.0
+ */
+GFile *
+gsm_session_manager_get_session_file (GsmSessionManager *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
+  return self->session_file;
+}
+
+/**
+ * gsm_session_manager_get_vm_registry:
+ * @self: a #GsmSessionManager
+ *
+ * Gets the registry file.
+ *
+ * Returns: (transfer none): the registry file
+ *
+ * Since: 1.0
+ */
+GFile *
+gsm_session_manager_get_vm_registry (GsmSessionManager *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
+  return self->vm_registry;
+}
+
+/**
+ * gsm_session_manager_get_global_tracker_file:
+ * @self: a #GsmSessionManager
+ *
+ * Gets the global tracker file.
+ *
+ * Returns: (transfer none): the tracker file
+ *
+ * Since: 1.0
+ */
+GFile *
+gsm_session_manager_get_global_tracker_file (GsmSessionManager *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
+  return self->global_tracker_file;
+}
+
+/**
+ * gsm_session_manager_get_has_vm:
+ * @self: a #GsmSessionManager
+ *
+ * Tells whether this session owns a VM, as of its last operation.
+ *
+ * Returns: %TRUE if it owns one
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_get_has_vm (GsmSessionManager *self)
+{
+  gboolean has_vm;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
+
+  g_mutex_lock (&self->mutex);
+  has_vm = self->own != NULL && gsm_session_get_has_vm (self->own);
+  g_mutex_unlock (&self->mutex);
+
+  return has_vm;
+}
+
+/**
+ * gsm_session_manager_get_statistics:
+ * @self: a #GsmSessionManager
+ *
+ * Gets this session's statistics, with the keys of the original design:
+ * `session_id` (s), `pid` (i), `hostname` (s), `uptime_seconds` (d),
+ * `has_vm` (b), `vm_id` (ms: nothing without a VM), `vms_registered`,
+ * `vms_unregistered`, `registry_cleanups`, `stale_sessions_removed` (u).
+ *
+ * Returns: (transfer full): a new, non-floating `a{sv}`
+ *
+ * Since: 1.0
+ */
+GVariant *
+gsm_session_manager_get_statistics (GsmSessionManager *self)
+{
+  GVariantBuilder b;
+  g_autoptr(GsmSession) own = NULL;
+  const char *vm_id;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
+
+  g_mutex_lock (&self->mutex);
+  own = self->own ? g_object_ref (self->own) : NULL;
+  g_mutex_unlock (&self->mutex);
+  vm_id = own ? gsm_session_get_vm_id (own) : NULL;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "session_id", g_variant_new_string (self->session_id));
+  g_variant_builder_add (&b, "{sv}", "pid", g_variant_new_int32 (self->pid));
+  g_variant_builder_add (&b, "{sv}", "hostname", g_variant_new_string (self->hostname));
+  g_variant_builder_add (&b, "{sv}", "uptime_seconds",
+                         g_variant_new_double (g_get_real_time () / (double) G_USEC_PER_SEC - self->created_at));
+  g_variant_builder_add (&b, "{sv}", "has_vm", g_variant_new_boolean (vm_id != NULL));
+  g_variant_builder_add (&b, "{sv}", "vm_id",
+                         g_variant_new_maybe (G_VARIANT_TYPE_STRING,
+                                              vm_id ? g_variant_new_string (vm_id) : NULL));
+  g_variant_builder_add (&b, "{sv}", "vms_registered",
+                         g_variant_new_uint32 ((guint32) g_atomic_int_get (&self->vms_registered)));
+  g_variant_builder_add (&b, "{sv}", "vms_unregistered",
+                         g_variant_new_uint32 ((guint32) g_atomic_int_get (&self->vms_unregistered)));
+  g_variant_builder_add (&b, "{sv}", "registry_cleanups",
+                         g_variant_new_uint32 ((guint32) g_atomic_int_get (&self->registry_cleanups)));
+  g_variant_builder_add (&b, "{sv}", "stale_sessions_removed",
+                         g_variant_new_uint32 ((guint32) g_atomic_int_get (&self->stale_sessions_removed)));
+
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
+/* -- register_vm -- */
+
+static Op *
+make_register_op (const char          *vm_id,
+                  const char          *zone,
+                  const char * const  *components,
+                  GVariant            *metadata,
+                  GError             **error)
+{
+  Op *op;
+
+  if (!_gsm_validate_identifier ("vm_id", vm_id, 255, error) ||
+      !_gsm_validate_identifier ("zone", zone, 255, error))
+    return NULL;
+
+  for (guint i = 0; components != NULL && components[i] != NULL; i++)
+    {
+      if (i >= 1024)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT, "more than 1024 components");
+          return NULL;
+        }
+      if (!_gsm_validate_identifier ("a component", components[i], 255, error))
+        return NULL;
+    }
+
+  if (metadata != NULL && !g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "metadata must be of type a{sv}, not %s", g_variant_get_type_string (metadata));
+      return NULL;
+    }
+
+  op = op_new (OP_REGISTER_VM);
+  op->vm_id = g_strdup (vm_id);
+  op->zone = g_strdup (zone);
+  op->components = components ? g_strdupv ((char **) components) : g_new0 (char *, 1);
+  op->metadata = metadata ? g_variant_ref_sink (metadata) : NULL;
+
+  return op;
+}
+
+/**
+ * gsm_session_manager_register_vm:
+ * @self: a #GsmSessionManager
+ * @vm_id: the VM's identifier (1 to 255 bytes of printable UTF-8)
+ * @zone: the zone it runs in
+ * @components: (array zero-terminated=1) (nullable): what runs on it
+ * @metadata: (nullable): free-form metadata, of type `a{sv}`; a floating
+ *   reference is sunk
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
+ *
+ * Records that this session owns @vm_id. Fails with
+ * %GSM_ERROR_VM_ALREADY_REGISTERED if this session already owns a VM
+ * (unregister it first) and with %GSM_ERROR_VM_OWNED_BY_OTHER if a live
+ * session owns @vm_id. A VM whose owner is dead is taken over.
+ *
+ * Since: 1.0
+ */
+void
+gsm_session_manager_register_vm (GsmSessionManager   *self,
+                                 const char          *vm_id,
+                                 const char          *zone,
+                                 const char * const  *components,
+                                 GVariant            *metadata,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  GError *error = NULL;
+  Op *op;
+
+  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  op = make_register_op (vm_id, zone, components, metadata, &error);
+  if (op == NULL)
+    {
+      g_task_report_error (self, callback, user_data, gsm_session_manager_register_vm, error);
+      return;
+    }
+
+  start_op (self, op, gsm_session_manager_register_vm, cancellable, callback, user_data);
+}
+
+/**
+ * gsm_session_manager_register_vm_finish:
+ * @self: a #GsmSessionManager
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Gsm.SessionManager.register_vm].
+ *
+ * Returns: %TRUE if the VM is now owned by this session
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_register_vm_finish (GsmSessionManager  *self,
+                                        GAsyncResult       *result,
+                                        GError            **error)
+{
+  g_return_val_if_fail (check_task (self, result, gsm_session_manager_register_vm), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * gsm_session_manager_register_vm_sync:
+ * @self: a #GsmSessionManager
+ * @vm_id: the VM's identifier
+ * @zone: the zone it runs in
+ * @components: (array zero-terminated=1) (nullable): what runs on it
+ * @metadata: (nullable): free-form metadata, of type `a{sv}`
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous form of [method@Gsm.SessionManager.register_vm].
+ *
+ * Returns: %TRUE if the VM is now owned by this session
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_register_vm_sync (GsmSessionManager   *self,
+                                      const char          *vm_id,
+                                      const char          *zone,
+                                      const char * const  *components,
+                                      GVariant            *metadata,
+                                      GCancellable        *cancellable,
+                                      GError             **error)
+{
+  Op *op;
+  OpResult result;
+  gboolean ok;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  op = make_register_op (vm_id, zone, components, metadata, error);
+  if (op == NULL)
+    return FALSE;
+
+  ok = run_op (self, op, &result, cancellable, error);
+  op_free (op);
+
+  return ok;
+}
+
+/* -- the others share one shape -- */
+
+static gboolean
+run_sync (GsmSessionManager  *self,
+          OpKind              kind,
+          OpResult           *result,
+          GCancellable       *cancellable,
+          GError            **error)
+{
+  Op *op = op_new (kind);
+  gboolean ok = run_op (self, op, result, cancellable, error);
+
+  op_free (op);
+  return ok;
+}
+
+/**
+ * gsm_session_manager_get_my_vm:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
+ *
+ * Gets the VM this session owns, read from the registry and validated as
+ * this session's (session id, pid and hostname).
+ *
+ * Since: 1.0
+ */
+void
+gsm_session_manager_get_my_vm (GsmSessionManager   *self,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
+  start_op (self, op_new (OP_GET_MY_VM), gsm_session_manager_get_my_vm, cancellable, callback, user_data);
+}
+
+/**
+ * gsm_session_manager_get_my_vm_finish:
+ * @self: a #GsmSessionManager
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Gsm.SessionManager.get_my_vm].
+ *
+ * Returns: (transfer full) (nullable): the VM, or %NULL if this session
+ *   owns none (then @error is not set)
+ *
+ * Since: 1.0
+ */
+GsmVm *
+gsm_session_manager_get_my_vm_finish (GsmSessionManager  *self,
+                                      GAsyncResult       *result,
+                                      GError            **error)
+{
+  g_return_val_if_fail (check_task (self, result, gsm_session_manager_get_my_vm), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * gsm_session_manager_get_my_vm_sync:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous form of [method@Gsm.SessionManager.get_my_vm], for cleanup
+ * paths that have no main loop.
+ *
+ * Returns: (transfer full) (nullable): the VM, or %NULL if this session
+ *   owns none (then @error is not set)
+ *
+ * Since: 1.0
+ */
+GsmVm *
+gsm_session_manager_get_my_vm_sync (GsmSessionManager  *self,
+                                    GCancellable       *cancellable,
+                                    GError            **error)
+{
+  OpResult result;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
+  if (!run_sync (self, OP_GET_MY_VM, &result, cancellable, error))
+    return NULL;
+  return result.vm;
+}
+
+/**
+ * gsm_session_manager_unregister_vm:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
+ *
+ * Records that this session no longer owns a VM (call it once the VM is
+ * deleted). Fails with %GSM_ERROR_NO_VM if it owns none.
+ *
+ * Since: 1.0
+ */
+void
+gsm_session_manager_unregister_vm (GsmSessionManager   *self,
+                                   GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
+  start_op (self, op_new (OP_UNREGISTER_VM), gsm_session_manager_unregister_vm, cancellable,
+            callback, user_data);
+}
+
+/**
+ * gsm_session_manager_unregister_vm_finish:
+ * @self: a #GsmSessionManager
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Gsm.SessionManager.unregister_vm].
+ *
+ * Returns: %TRUE if the VM was unregistered
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_unregister_vm_finish (GsmSessionManager  *self,
+                                          GAsyncResult       *result,
+                                          GError            **error)
+{
+  g_return_val_if_fail (check_task (self, result, gsm_session_manager_unregister_vm), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * gsm_session_manager_unregister_vm_sync:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous form of [method@Gsm.SessionManager.unregister_vm].
+ *
+ * Returns: %TRUE if the VM was unregistered
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_unregister_vm_sync (GsmSessionManager  *self,
+                                        GCancellable       *cancellable,
+                                        GError            **error)
+{
+  OpResult result;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
+  return run_sync (self, OP_UNREGISTER_VM, &result, cancellable, error);
+}
+
+/**
+ * gsm_session_manager_get_all_active_sessions:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
+ *
+ * Lists the live sessions of the registry (stale ones are left out). As in
+ * the original design, dead sessions found on the way are cleaned up as
+ * [method@Gsm.SessionManager.cleanup_stale_sessions] does.
+ *
+ * Since: 1.0
+ */
+void
+gsm_session_manager_get_all_active_sessions (GsmSessionManager   *self,
+                                             GCancellable        *cancellable,
+                                             GAsyncReadyCallback  callback,
+                                             gpointer             user_data)
+{
+  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
+  start_op (self, op_new (OP_GET_ALL_ACTIVE_SESSIONS), gsm_session_manager_get_all_active_sessions,
+            cancellable, callback, user_data);
+}
+
+/**
+ * gsm_session_manager_get_all_active_sessions_finish:
+ * @self: a #GsmSessionManager
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Gsm.SessionManager.get_all_active_sessions].
+ *
+ * Returns: (transfer full) (element-type utf8 GsmSession): session id →
+ *   session
+ *
+ * Since: 1.0
+ */
+GHashTable *
+gsm_session_manager_get_all_active_sessions_finish (GsmSessionManager  *self,
+                                                    GAsyncResult       *result,
+                                                    GError            **error)
+{
+  g_return_val_if_fail (check_task (self, result, gsm_session_manager_get_all_active_sessions), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * gsm_session_manager_get_all_active_sessions_sync:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous form of [method@Gsm.SessionManager.get_all_active_sessions].
+ *
+ * Returns: (transfer full) (element-type utf8 GsmSession): session id →
+ *   session
+ *
+ * Since: 1.0
+ */
+GHashTable *
+gsm_session_manager_get_all_active_sessions_sync (GsmSessionManager  *self,
+                                                  GCancellable       *cancellable,
+                                                  GError            **error)
+{
+  OpResult result;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
+  if (!run_sync (self, OP_GET_ALL_ACTIVE_SESSIONS, &result, cancellable, error))
+    return NULL;
+  return result.sessions;
+}
+
+/**
+ * gsm_session_manager_list_sessions_sync:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Lists every entry of the registry, live or not, without changing it. A
+ * session found dead but not yet recorded so is shown with status `stale`.
+ * This is what `gsmctl list` shows.
+ *
+ * Returns: (transfer full) (element-type utf8 GsmSession): session id →
+ *   session
+ *
+ * Since: 1.0
+ */
+GHashTable *
+gsm_session_manager_list_sessions_sync (GsmSessionManager  *self,
+                                        GCancellable       *cancellable,
+                                        GError            **error)
+{
+  OpResult result;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
+  if (!run_sync (self, OP_LIST_SESSIONS, &result, cancellable, error))
+    return NULL;
+  return result.sessions;
+}
+
+/**
+ * gsm_session_manager_cleanup_stale_sessions:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
+ *
+ * Finds dead sessions: one that owns no VM is removed; one that still owns
+ * a VM is kept with status `stale` (its VM is an orphan for the reaper).
+ * Emits [signal@Gsm.SessionManager::session-stale] for each.
+ *
+ * Since: 1.0
+ */
+void
+gsm_session_manager_cleanup_stale_sessions (GsmSessionManager   *self,
+                                            GCancellable        *cancellable,
+                                            GAsyncReadyCallback  callback,
+                                            gpointer             user_data)
+{
+  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
+  start_op (self, op_new (OP_CLEANUP_STALE_SESSIONS), gsm_session_manager_cleanup_stale_sessions,
+            cancellable, callback, user_data);
+}
+
+/**
+ * gsm_session_manager_cleanup_stale_sessions_finish:
+ * @self: a #GsmSessionManager
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Gsm.SessionManager.cleanup_stale_sessions].
+ *
+ * Returns: the number of sessions newly found stale, or -1 on error
+ *
+ * Since: 1.0
+ */
+int
+gsm_session_manager_cleanup_stale_sessions_finish (GsmSessionManager  *self,
+                                                   GAsyncResult       *result,
+                                                   GError            **error)
+{
+  g_return_val_if_fail (check_task (self, result, gsm_session_manager_cleanup_stale_sessions), -1);
+  return (int) g_task_propagate_int (G_TASK (result), error);
+}
+
+/**
+ * gsm_session_manager_cleanup_stale_sessions_sync:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous form of [method@Gsm.SessionManager.cleanup_stale_sessions].
+ *
+ * Returns: the number of sessions newly found stale, or -1 on error
+ *
+ * Since: 1.0
+ */
+int
+gsm_session_manager_cleanup_stale_sessions_sync (GsmSessionManager  *self,
+                                                 GCancellable       *cancellable,
+                                                 GError            **error)
+{
+  OpResult result;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), -1);
+  if (!run_sync (self, OP_CLEANUP_STALE_SESSIONS, &result, cancellable, error))
+    return -1;
+  return result.count;
+}
+
+/**
+ * gsm_session_manager_close:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
+ *
+ * Ends this session. If it owns no VM, its entry, session file and (if it
+ * is about this session) the tracker are removed. If it still owns a VM,
+ * they stay, so that the cleanup of other processes sees the VM. Further
+ * operations fail with %GSM_ERROR_CLOSED.
+ *
+ * Since: 1.0
+ */
+void
+gsm_session_manager_close (GsmSessionManager   *self,
+                           GCancellable        *cancellable,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data)
+{
+  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
+  start_op (self, op_new (OP_CLOSE), gsm_session_manager_close, cancellable, callback, user_data);
+}
+
+/**
+ * gsm_session_manager_close_finish:
+ * @self: a #GsmSessionManager
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Gsm.SessionManager.close].
+ *
+ * Returns: %TRUE if the session was closed
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_close_finish (GsmSessionManager  *self,
+                                  GAsyncResult       *result,
+                                  GError            **error)
+{
+  g_return_val_if_fail (check_task (self, result, gsm_session_manager_close), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * gsm_session_manager_close_sync:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous form of [method@Gsm.SessionManager.close].
+ *
+ * Returns: %TRUE if the session was closed
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_close_sync (GsmSessionManager  *self,
+                                GCancellable       *cancellable,
+                                GError            **error)
+{
+  OpResult result;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
+  return run_sync (self, OP_CLOSE, &result, cancellable, error);
+}

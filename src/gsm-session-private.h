@@ -1,0 +1,59 @@
+/* gsm-session-private.h: registry entries
+ *
+ * A GsmSession is also the store's record of one registry entry: it keeps
+ * the exact JSON text it was read from (or written as), so an unchanged
+ * entry is never parsed or generated twice, and it keeps members it does
+ * not know so that rewriting an entry preserves them.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "gsm-session-info.h"
+
+G_BEGIN_DECLS
+
+#define GSM_STATUS_ACTIVE "active"
+#define GSM_STATUS_STALE "stale"
+#define GSM_FORMAT_VERSION 1
+
+G_GNUC_INTERNAL
+GsmSession *_gsm_session_new_from_json (const char  *key,
+                                        const char  *text,
+                                        gsize        len,
+                                        JsonParser  *parser,
+                                        GError     **error);
+G_GNUC_INTERNAL
+GsmSession *_gsm_session_new           (const char  *session_id,
+                                        int          pid,
+                                        const char  *hostname,
+                                        double       created_at,
+                                        guint64      start_time,
+                                        const char  *boot_id);
+G_GNUC_INTERNAL
+GsmSession *_gsm_session_with_vm       (GsmSession         *base,
+                                        const char         *vm_id,
+                                        const char         *zone,
+                                        const char * const *components,
+                                        GVariant           *metadata,
+                                        double              registered_at);
+G_GNUC_INTERNAL
+GsmSession *_gsm_session_without_vm    (GsmSession  *base);
+G_GNUC_INTERNAL
+GsmSession *_gsm_session_with_stale    (GsmSession  *base,
+                                        double       stale_since);
+G_GNUC_INTERNAL
+const char *_gsm_session_get_text      (GsmSession  *self,
+                                        gsize       *len);
+G_GNUC_INTERNAL
+gboolean    _gsm_session_is_stale      (GsmSession  *self);
+G_GNUC_INTERNAL
+gboolean    _gsm_validate_identifier   (const char  *what,
+                                        const char  *value,
+                                        gsize        max_len,
+                                        GError     **error);
+
+G_END_DECLS

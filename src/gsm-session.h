@@ -1,0 +1,16 @@
+/* gsm-session.h: umbrella header of libgsm-session
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#define GSM_INSIDE
+
+#include "gsm-version-macros.h"
+#include "gsm-error.h"
+#include "gsm-vm.h"
+#include "gsm-session-info.h"
+#include "gsm-session-manager.h"
+
+#undef GSM_INSIDE

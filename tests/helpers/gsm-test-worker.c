@@ -1,0 +1,120 @@
+/* gsm-test-worker.c: a session process for multi-process tests and the demo
+ *
+ *   gsm-test-worker register VM_ID [ZONE]   register, print READY, wait to be killed
+ *   gsm-test-worker cycle N [TAG]           N register+unregister cycles, print OK N
+ *   gsm-test-worker list                    print the active sessions, one id per line
+ *   gsm-test-worker cleanup                 print the number of stale sessions found
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gsm-session.h>
+
+static int
+do_register (const char *vm_id,
+             const char *zone)
+{
+  g_autoptr(GError) error = NULL;
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  const char *components[] = { "voice", "vision", NULL };
+
+  if (!gsm_session_manager_register_vm_sync (manager, vm_id, zone, components, NULL, NULL, &error))
+    {
+      printf ("ERROR %s %d %s\n", g_quark_to_string (error->domain), error->code, error->message);
+      fflush (stdout);
+      return 1;
+    }
+
+  printf ("READY %s %d\n", gsm_session_manager_get_session_id (manager), getpid ());
+  fflush (stdout);
+
+  /* Live until killed, or until stdin closes (then exit without cleanup,
+   * like a crash that still lets the process exit normally). */
+  {
+    char buf[64];
+
+    while (fgets (buf, sizeof buf, stdin) != NULL)
+      ;
+  }
+  for (;;)
+    pause ();
+
+  return 0;
+}
+
+static int
+do_cycle (int         n,
+          const char *tag)
+{
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  int done = 0;
+
+  for (int i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *vm_id = g_strdup_printf ("vm-%s-%d-%d", tag, getpid (), i);
+
+      if (!gsm_session_manager_register_vm_sync (manager, vm_id, "zone-a", NULL, NULL, NULL, &error) ||
+          !gsm_session_manager_unregister_vm_sync (manager, NULL, &error))
+        {
+          printf ("ERROR %s\n", error->message);
+          fflush (stdout);
+          return 1;
+        }
+      done++;
+    }
+
+  printf ("OK %d\n", done);
+  return gsm_session_manager_close_sync (manager, NULL, NULL) ? 0 : 1;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  if (argc >= 3 && g_str_equal (argv[1], "register"))
+    return do_register (argv[2], argc >= 4 ? argv[3] : "us-central1-a");
+
+  if (argc >= 3 && g_str_equal (argv[1], "cycle"))
+    return do_cycle (atoi (argv[2]), argc >= 4 ? argv[3] : "c");
+
+  if (argc >= 2 && g_str_equal (argv[1], "list"))
+    {
+      g_autoptr(GError) error = NULL;
+      GsmSessionManager *manager = gsm_session_manager_get_default ();
+      g_autoptr(GHashTable) sessions = gsm_session_manager_get_all_active_sessions_sync (manager, NULL, &error);
+      GHashTableIter iter;
+      gpointer key;
+
+      if (sessions == NULL)
+        {
+          printf ("ERROR %s\n", error->message);
+          return 1;
+        }
+      g_hash_table_iter_init (&iter, sessions);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        if (!g_str_equal (key, gsm_session_manager_get_session_id (manager)))
+          printf ("%s\n", (char *) key);
+      gsm_session_manager_close_sync (manager, NULL, NULL);
+      return 0;
+    }
+
+  if (argc >= 2 && g_str_equal (argv[1], "cleanup"))
+    {
+      g_autoptr(GError) error = NULL;
+      GsmSessionManager *manager = gsm_session_manager_get_default ();
+      int n = gsm_session_manager_cleanup_stale_sessions_sync (manager, NULL, &error);
+
+      printf ("%d\n", n);
+      gsm_session_manager_close_sync (manager, NULL, NULL);
+      return n < 0;
+    }
+
+  fprintf (stderr, "usage: %s register VM_ID [ZONE] | cycle N [TAG] | list | cleanup\n", argv[0]);
+  return 2;
+}
