@@ -1919,8 +1919,9 @@ gsm_session_manager_get_all_active_sessions (GsmSessionManager   *self,
  *
  * Finishes [method@Gsm.SessionManager.get_all_active_sessions].
  *
- * Returns: (transfer full) (element-type utf8 GsmSession): session id →
- *   session
+ * Returns: (transfer container) (element-type utf8 GsmSession): session id
+ *   → session; the table owns its keys and values, g_hash_table_unref()
+ *   frees everything
  *
  * Since: 1.0
  */
@@ -1941,8 +1942,9 @@ gsm_session_manager_get_all_active_sessions_finish (GsmSessionManager  *self,
  *
  * Synchronous form of [method@Gsm.SessionManager.get_all_active_sessions].
  *
- * Returns: (transfer full) (element-type utf8 GsmSession): session id →
- *   session
+ * Returns: (transfer container) (element-type utf8 GsmSession): session id
+ *   → session; the table owns its keys and values, g_hash_table_unref()
+ *   frees everything
  *
  * Since: 1.0
  */
@@ -1969,8 +1971,9 @@ gsm_session_manager_get_all_active_sessions_sync (GsmSessionManager  *self,
  * session found dead but not yet recorded so is shown with status `stale`.
  * This is what `gsmctl list` shows.
  *
- * Returns: (transfer full) (element-type utf8 GsmSession): session id →
- *   session
+ * Returns: (transfer container) (element-type utf8 GsmSession): session id
+ *   → session; the table owns its keys and values, g_hash_table_unref()
+ *   frees everything
  *
  * Since: 1.0
  */

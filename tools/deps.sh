@@ -1,0 +1,36 @@
+# Sourced by the scripts in tools/: installs the Debian packages the build,
+# the tests and the demo need, if any is missing.
+
+GSM_DEBIAN_PACKAGES="meson ninja-build pkg-config gcc libglib2.0-dev libjson-glib-dev
+gobject-introspection libgirepository1.0-dev gir1.2-glib-2.0 gir1.2-json-1.0 gjs python3-gi
+python3-pytest gi-docgen dbus-daemon dbus-bin libsoup-3.0-dev etcd-server etcd-client valgrind
+clang libclang-rt-14-dev util-linux procps"
+
+gsm_ensure_deps () {
+    missing=""
+    for p in $GSM_DEBIAN_PACKAGES; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+            missing="$missing $p"
+        fi
+    done
+    [ -z "$missing" ] && return 0
+    echo "Installing missing Debian packages:$missing"
+    if [ "$(id -u)" -ne 0 ]; then
+        SUDO=sudo
+    else
+        SUDO=
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -q
+    # shellcheck disable=SC2086
+    $SUDO apt-get install -y -q --no-install-recommends $missing
+}
+
+gsm_setup_build () {
+    builddir=$1
+    shift
+    if [ ! -f "$builddir/build.ninja" ]; then
+        meson setup "$builddir" "$@"
+    fi
+    meson compile -C "$builddir"
+}
