@@ -12,5 +12,7 @@
 #include "gsm-vm.h"
 #include "gsm-session-info.h"
 #include "gsm-session-manager.h"
+#include "gsm-provider-result.h"
+#include "gsm-provider.h"
 
 #undef GSM_INSIDE

@@ -1,0 +1,1397 @@
+/* gsm-provider.c: GsmProvider
+ *
+ * A provider deletes a VM by running a command: an argument vector with
+ * placeholders, run with GSubprocess (never through a shell), in a process
+ * group of its own so that a timeout or a cancellation kills the command
+ * and everything it started.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gsm-error.h"
+#include "gsm-fs-private.h"
+#include "gsm-provider-private.h"
+#include "gsm-provider-result-private.h"
+
+#define DEFAULT_NAME "gcloud"
+#define DEFAULT_TIMEOUT 300.0
+#define DEFAULT_NOT_FOUND_PATTERN "was not found"
+/* How long to wait for the output pipes to close once the command was
+ * killed (a descendant that left the process group may hold them). */
+#define DRAIN_TIMEOUT_MS 2000
+
+static const char * const default_command[] = {
+  "gcloud", "compute", "instances", "delete", "{vm_id}", "--zone", "{zone}", "--quiet", NULL
+};
+
+static const char * const placeholders[] = { "vm_id", "zone", "session_id", NULL };
+
+/**
+ * GsmProvider:
+ *
+ * Deletes VMs by running a command template.
+ *
+ * The template is an argument vector; `{vm_id}`, `{zone}` and
+ * `{session_id}` in any argument but the first are replaced by the VM's
+ * values. It is run with [class@Gio.Subprocess], never through a shell,
+ * in a process group of its own: when the call times out or is cancelled,
+ * the whole group is killed. Its standard output and error are kept in the
+ * [class@Gsm.ProviderResult].
+ *
+ * A command that exits with [property@Gsm.Provider:not-found-exit-code],
+ * or fails with output that matches
+ * [property@Gsm.Provider:not-found-pattern], reports that the VM does not
+ * exist: that counts as success (the VM is gone).
+ *
+ * The default provider, `gcloud`, runs
+ * `gcloud compute instances delete {vm_id} --zone {zone} --quiet` and
+ * treats output matching `was not found` as not found.
+ *
+ * ## Configuration
+ *
+ * [ctor@Gsm.Provider.new_default] reads the key file
+ * `$XDG_CONFIG_HOME/gsm-session/config.ini` (or `$GSM_CONFIG_FILE`). The
+ * `provider` key of group `[reaper]` names the provider to use; each
+ * provider has a group `[provider NAME]`:
+ *
+ * ```ini
+ * [reaper]
+ * provider=mycloud
+ *
+ * [provider mycloud]
+ * command=mycloud vm delete --zone={zone} {vm_id}
+ * timeout=120
+ * not-found-exit-code=3
+ * not-found-pattern=no such VM
+ * ```
+ *
+ * `command` is split like a shell would split it (quotes are honoured)
+ * but no shell runs it. These environment variables override the file:
+ * `GSM_PROVIDER` (the name), `GSM_PROVIDER_COMMAND`,
+ * `GSM_PROVIDER_TIMEOUT` (seconds), `GSM_PROVIDER_NOT_FOUND_EXIT_CODE`,
+ * `GSM_PROVIDER_NOT_FOUND_PATTERN`.
+ *
+ * Since: 1.0
+ */
+struct _GsmProvider
+{
+  GObject   parent_instance;
+
+  char     *name;
+  char    **command;
+  GMutex    mutex;             /* guards the settings below */
+  double    timeout;
+  int       not_found_exit_code;
+  char     *not_found_pattern;
+  GRegex   *not_found_regex;
+};
+
+enum {
+  PROP_0,
+  PROP_NAME,
+  PROP_COMMAND,
+  PROP_TIMEOUT,
+  PROP_NOT_FOUND_EXIT_CODE,
+  PROP_NOT_FOUND_PATTERN,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (GsmProvider, gsm_provider, G_TYPE_OBJECT)
+
+static void
+gsm_provider_finalize (GObject *object)
+{
+  GsmProvider *self = GSM_PROVIDER (object);
+
+  g_free (self->name);
+  g_strfreev (self->command);
+  g_free (self->not_found_pattern);
+  g_clear_pointer (&self->not_found_regex, g_regex_unref);
+  g_mutex_clear (&self->mutex);
+
+  G_OBJECT_CLASS (gsm_provider_parent_class)->finalize (object);
+}
+
+static void
+gsm_provider_get_property (GObject    *object,
+                           guint       prop_id,
+                           GValue     *value,
+                           GParamSpec *pspec)
+{
+  GsmProvider *self = GSM_PROVIDER (object);
+
+  switch (prop_id)
+    {
+    case PROP_NAME:
+      g_value_set_string (value, self->name);
+      break;
+    case PROP_COMMAND:
+      g_value_set_boxed (value, self->command);
+      break;
+    case PROP_TIMEOUT:
+      g_value_set_double (value, gsm_provider_get_timeout (self));
+      break;
+    case PROP_NOT_FOUND_EXIT_CODE:
+      g_value_set_int (value, gsm_provider_get_not_found_exit_code (self));
+      break;
+    case PROP_NOT_FOUND_PATTERN:
+      g_mutex_lock (&self->mutex);
+      g_value_set_string (value, self->not_found_pattern);
+      g_mutex_unlock (&self->mutex);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+gsm_provider_set_property (GObject      *object,
+                           guint         prop_id,
+                           const GValue *value,
+                           GParamSpec   *pspec)
+{
+  GsmProvider *self = GSM_PROVIDER (object);
+
+  switch (prop_id)
+    {
+    case PROP_TIMEOUT:
+      gsm_provider_set_timeout (self, g_value_get_double (value));
+      break;
+    case PROP_NOT_FOUND_EXIT_CODE:
+      gsm_provider_set_not_found_exit_code (self, g_value_get_int (value));
+      break;
+    case PROP_NOT_FOUND_PATTERN:
+      {
+        g_autoptr(GError) error = NULL;
+
+        if (!gsm_provider_set_not_found_pattern (self, g_value_get_string (value), &error))
+          g_warning ("%s", error->message);
+      }
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+gsm_provider_class_init (GsmProviderClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = gsm_provider_finalize;
+  object_class->get_property = gsm_provider_get_property;
+  object_class->set_property = gsm_provider_set_property;
+
+  /**
+   * GsmProvider:name:
+   *
+   * The provider's name, as in the configuration file.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_NAME] =
+    g_param_spec_string ("name", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmProvider:command:
+   *
+   * The command template: an argument vector with placeholders.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_COMMAND] =
+    g_param_spec_boxed ("command", NULL, NULL, G_TYPE_STRV,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmProvider:timeout:
+   *
+   * How long one call may run, in seconds, before the command is killed;
+   * 0 for no limit.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_TIMEOUT] =
+    g_param_spec_double ("timeout", NULL, NULL, 0, 24 * 3600.0, DEFAULT_TIMEOUT,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * GsmProvider:not-found-exit-code:
+   *
+   * The exit status by which the command reports that the VM does not
+   * exist, or -1 for none.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_NOT_FOUND_EXIT_CODE] =
+    g_param_spec_int ("not-found-exit-code", NULL, NULL, -1, 255, -1,
+                      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * GsmProvider:not-found-pattern:
+   *
+   * A regular expression: when a failed command's standard output or
+   * error matches it, the VM does not exist. %NULL for none.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_NOT_FOUND_PATTERN] =
+    g_param_spec_string ("not-found-pattern", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+gsm_provider_init (GsmProvider *self)
+{
+  g_mutex_init (&self->mutex);
+  self->timeout = DEFAULT_TIMEOUT;
+  self->not_found_exit_code = -1;
+}
+
+/* ---- the template ------------------------------------------------------ */
+
+/* Checks each `{word}` of @arg: known, and allowed in this argument. */
+static gboolean
+check_placeholders (const char  *arg,
+                    gboolean     allowed,
+                    GError     **error)
+{
+  for (const char *p = strchr (arg, '{'); p != NULL; p = strchr (p + 1, '{'))
+    {
+      const char *end = strchr (p, '}');
+      gboolean known = FALSE;
+
+      if (end == NULL)
+        break;
+      for (guint i = 0; placeholders[i]; i++)
+        if ((gsize) (end - p - 1) == strlen (placeholders[i]) &&
+            strncmp (p + 1, placeholders[i], end - p - 1) == 0)
+          known = TRUE;
+
+      if (!known)
+        {
+          /* Only `{word}` is a placeholder; other braces are literal. */
+          gboolean word = end > p + 1;
+
+          for (const char *q = p + 1; q < end; q++)
+            if (!g_ascii_isalnum (*q) && *q != '_')
+              word = FALSE;
+          if (word)
+            {
+              g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                           "Unknown placeholder “%.*s” in provider command argument “%s” "
+                           "(known: {vm_id}, {zone}, {session_id})",
+                           (int) (end - p + 1), p, arg);
+              return FALSE;
+            }
+        }
+      else if (!allowed)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "The program of a provider command (“%s”) cannot contain a placeholder",
+                       arg);
+          return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+static gboolean
+validate_command (const char * const  *command,
+                  GError             **error)
+{
+  gboolean has_vm_id = FALSE;
+
+  if (command == NULL || command[0] == NULL || *command[0] == '\0')
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT, "The provider command is empty");
+      return FALSE;
+    }
+
+  for (guint i = 0; command[i]; i++)
+    {
+      if (!g_utf8_validate (command[i], -1, NULL))
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "Argument %u of the provider command is not valid UTF-8", i);
+          return FALSE;
+        }
+      if (!check_placeholders (command[i], i > 0, error))
+        return FALSE;
+      if (strstr (command[i], "{vm_id}") != NULL)
+        has_vm_id = TRUE;
+    }
+
+  if (!has_vm_id)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "The provider command “%s” never uses {vm_id}", command[0]);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/**
+ * gsm_provider_new:
+ * @name: the provider's name, used in messages
+ * @command: (array zero-terminated=1): the command template
+ * @error: return location for a #GError
+ *
+ * Creates a provider that runs @command. Every argument but the first may
+ * contain the placeholders `{vm_id}`, `{zone}` and `{session_id}`;
+ * `{vm_id}` must appear somewhere. The timeout is 300 seconds and nothing
+ * reports "not found" until set.
+ *
+ * Returns: (transfer full): a new provider, or %NULL with
+ *   %GSM_ERROR_INVALID_ARGUMENT if @command is empty or uses an unknown
+ *   placeholder
+ *
+ * Since: 1.0
+ */
+GsmProvider *
+gsm_provider_new (const char          *name,
+                  const char * const  *command,
+                  GError             **error)
+{
+  GsmProvider *self;
+
+  g_return_val_if_fail (name != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (!validate_command (command, error))
+    return NULL;
+
+  self = g_object_new (GSM_TYPE_PROVIDER, NULL);
+  self->name = g_strdup (name);
+  self->command = g_strdupv ((char **) command);
+
+  return self;
+}
+
+static char *
+group_name (const char *name)
+{
+  return g_strdup_printf ("provider %s", name);
+}
+
+static gboolean
+apply_settings (GsmProvider  *self,
+                const char   *what,
+                const char   *timeout,
+                const char   *exit_code,
+                const char   *pattern,
+                GError      **error)
+{
+  if (timeout != NULL)
+    {
+      char *end = NULL;
+      double d = g_ascii_strtod (timeout, &end);
+
+      if (end == timeout || *end != '\0' || !(d >= 0 && d <= 24 * 3600.0))
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "%s: timeout “%s” is not a number of seconds between 0 and 86400",
+                       what, timeout);
+          return FALSE;
+        }
+      self->timeout = d;
+    }
+
+  if (exit_code != NULL)
+    {
+      gint64 v;
+
+      if (!g_ascii_string_to_signed (exit_code, 10, -1, 255, &v, NULL))
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "%s: not-found exit code “%s” is not between -1 and 255", what, exit_code);
+          return FALSE;
+        }
+      self->not_found_exit_code = (int) v;
+    }
+
+  if (pattern != NULL)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      if (!gsm_provider_set_not_found_pattern (self, *pattern ? pattern : NULL, &local_error))
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "%s: %s", what, local_error->message);
+          return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+static GsmProvider *
+new_builtin (void)
+{
+  GsmProvider *self = gsm_provider_new (DEFAULT_NAME, default_command, NULL);
+
+  gsm_provider_set_not_found_pattern (self, DEFAULT_NOT_FOUND_PATTERN, NULL);
+  return self;
+}
+
+/**
+ * gsm_provider_new_from_key_file:
+ * @key_file: a #GKeyFile
+ * @name: (nullable): the provider's name; %NULL for the `provider` key of
+ *   group `[reaper]`, or `gcloud`
+ * @error: return location for a #GError
+ *
+ * Creates the provider described by group `[provider NAME]` of @key_file:
+ * keys `command` (split as a shell would, never run by one), `timeout`
+ * (seconds), `not-found-exit-code` and `not-found-pattern`. A missing
+ * group is an error, except for `gcloud`, which has built-in defaults.
+ * The environment is not consulted.
+ *
+ * Returns: (transfer full): a new provider, or %NULL with
+ *   %GSM_ERROR_INVALID_ARGUMENT
+ *
+ * Since: 1.0
+ */
+GsmProvider *
+gsm_provider_new_from_key_file (GKeyFile    *key_file,
+                                const char  *name,
+                                GError     **error)
+{
+  g_autoptr(GsmProvider) self = NULL;
+  g_autofree char *group = NULL;
+  g_autofree char *configured = NULL;
+  g_autofree char *command = NULL;
+  g_autofree char *timeout = NULL;
+  g_autofree char *exit_code = NULL;
+  g_autofree char *pattern = NULL;
+  g_autofree char *what = NULL;
+
+  g_return_val_if_fail (key_file != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (name == NULL)
+    {
+      configured = g_key_file_get_string (key_file, "reaper", "provider", NULL);
+      name = configured != NULL && *configured ? configured : DEFAULT_NAME;
+    }
+
+  group = group_name (name);
+  what = g_strdup_printf ("Provider “%s” (group [%s])", name, group);
+  if (!g_key_file_has_group (key_file, group))
+    {
+      if (g_str_equal (name, DEFAULT_NAME))
+        return new_builtin ();
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "%s: no such group in the configuration", what);
+      return NULL;
+    }
+
+  command = g_key_file_get_string (key_file, group, "command", NULL);
+  if (command != NULL)
+    {
+      g_auto(GStrv) argv = NULL;
+      g_autoptr(GError) local_error = NULL;
+
+      if (!g_shell_parse_argv (command, NULL, &argv, &local_error) ||
+          (self = gsm_provider_new (name, (const char * const *) argv, &local_error)) == NULL)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "%s: command “%s”: %s", what, command, local_error->message);
+          return NULL;
+        }
+    }
+  else if (g_str_equal (name, DEFAULT_NAME))
+    self = new_builtin ();
+  else
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT, "%s has no “command”", what);
+      return NULL;
+    }
+
+  timeout = g_key_file_get_string (key_file, group, "timeout", NULL);
+  exit_code = g_key_file_get_string (key_file, group, "not-found-exit-code", NULL);
+  pattern = g_key_file_get_string (key_file, group, "not-found-pattern", NULL);
+  if (!apply_settings (self, what, timeout, exit_code, pattern, error))
+    return NULL;
+
+  return g_steal_pointer (&self);
+}
+
+char *
+_gsm_config_get_path (void)
+{
+  const char *env = g_getenv ("GSM_CONFIG_FILE");
+
+  if (env != NULL && *env != '\0')
+    return g_strdup (env);
+  return g_build_filename (g_get_user_config_dir (), "gsm-session", "config.ini", NULL);
+}
+
+GKeyFile *
+_gsm_config_load (GError **error)
+{
+  g_autoptr(GKeyFile) key_file = g_key_file_new ();
+  g_autofree char *path = _gsm_config_get_path ();
+  g_autoptr(GError) local_error = NULL;
+
+  if (!g_key_file_load_from_file (key_file, path, G_KEY_FILE_NONE, &local_error) &&
+      !g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "Cannot read configuration file “%s”: %s", path, local_error->message);
+      return NULL;
+    }
+
+  return g_steal_pointer (&key_file);
+}
+
+double
+_gsm_config_get_seconds (GKeyFile   *key_file,
+                         const char *group,
+                         const char *key,
+                         const char *env,
+                         double      fallback)
+{
+  g_autofree char *value = NULL;
+
+  if (key_file != NULL)
+    value = g_key_file_get_string (key_file, group, key, NULL);
+  if (value != NULL)
+    {
+      char *end = NULL;
+      double d = g_ascii_strtod (value, &end);
+
+      if (end != value && *end == '\0' && d >= 0 && d <= 10 * 365 * 24 * 3600.0)
+        fallback = d;
+      else
+        g_warning ("Ignoring %s=%s in [%s] of the configuration: not a number of seconds",
+                   key, value, group);
+    }
+
+  return _gsm_env_seconds (env, fallback);
+}
+
+/**
+ * gsm_provider_new_default:
+ * @error: return location for a #GError
+ *
+ * Creates the provider the configuration asks for: the configuration file
+ * (see [class@Gsm.Provider]) with the `GSM_PROVIDER*` environment
+ * variables applied on top. Without any configuration, this is the
+ * `gcloud` provider.
+ *
+ * Returns: (transfer full): a new provider, or %NULL with
+ *   %GSM_ERROR_INVALID_ARGUMENT naming the file or variable at fault
+ *
+ * Since: 1.0
+ */
+GsmProvider *
+gsm_provider_new_default (GError **error)
+{
+  g_autoptr(GKeyFile) key_file = NULL;
+  g_autoptr(GsmProvider) self = NULL;
+  const char *name = g_getenv ("GSM_PROVIDER");
+  const char *command = g_getenv ("GSM_PROVIDER_COMMAND");
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  key_file = _gsm_config_load (error);
+  if (key_file == NULL)
+    return NULL;
+
+  if (name != NULL && *name == '\0')
+    name = NULL;
+
+  if (command != NULL && *command != '\0')
+    {
+      g_auto(GStrv) argv = NULL;
+      g_autoptr(GError) local_error = NULL;
+      g_autofree char *configured = g_key_file_get_string (key_file, "reaper", "provider", NULL);
+      const char *use = name ? name : configured && *configured ? configured : "custom";
+
+      if (!g_shell_parse_argv (command, NULL, &argv, &local_error) ||
+          (self = gsm_provider_new (use, (const char * const *) argv, &local_error)) == NULL)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "GSM_PROVIDER_COMMAND=%s: %s", command, local_error->message);
+          return NULL;
+        }
+    }
+  else
+    {
+      self = gsm_provider_new_from_key_file (key_file, name, error);
+      if (self == NULL)
+        return NULL;
+    }
+
+  if (!apply_settings (self, "Environment", g_getenv ("GSM_PROVIDER_TIMEOUT"),
+                       g_getenv ("GSM_PROVIDER_NOT_FOUND_EXIT_CODE"),
+                       g_getenv ("GSM_PROVIDER_NOT_FOUND_PATTERN"), error))
+    return NULL;
+
+  return g_steal_pointer (&self);
+}
+
+/**
+ * gsm_provider_get_name:
+ * @self: a #GsmProvider
+ *
+ * Gets the provider's name.
+ *
+ * Returns: (transfer none): the name
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_provider_get_name (GsmProvider *self)
+{
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
+  return self->name;
+}
+
+/**
+ * gsm_provider_get_command:
+ * @self: a #GsmProvider
+ *
+ * Gets the command template.
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the template
+ *
+ * Since: 1.0
+ */
+const char * const *
+gsm_provider_get_command (GsmProvider *self)
+{
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
+  return (const char * const *) self->command;
+}
+
+/**
+ * gsm_provider_get_timeout:
+ * @self: a #GsmProvider
+ *
+ * Gets how long one call may run.
+ *
+ * Returns: seconds, 0 for no limit
+ *
+ * Since: 1.0
+ */
+double
+gsm_provider_get_timeout (GsmProvider *self)
+{
+  double timeout;
+
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), 0);
+  g_mutex_lock (&self->mutex);
+  timeout = self->timeout;
+  g_mutex_unlock (&self->mutex);
+  return timeout;
+}
+
+/**
+ * gsm_provider_set_timeout:
+ * @self: a #GsmProvider
+ * @timeout: seconds, 0 for no limit
+ *
+ * Sets how long one call may run before the command is killed. Calls
+ * already running keep their timeout.
+ *
+ * Since: 1.0
+ */
+void
+gsm_provider_set_timeout (GsmProvider *self,
+                          double       timeout)
+{
+  gboolean changed;
+
+  g_return_if_fail (GSM_IS_PROVIDER (self));
+  g_return_if_fail (timeout >= 0 && timeout <= 24 * 3600.0);
+
+  g_mutex_lock (&self->mutex);
+  changed = self->timeout != timeout;
+  self->timeout = timeout;
+  g_mutex_unlock (&self->mutex);
+  if (changed)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TIMEOUT]);
+}
+
+/**
+ * gsm_provider_get_not_found_exit_code:
+ * @self: a #GsmProvider
+ *
+ * Gets the exit status that reports a VM that does not exist.
+ *
+ * Returns: the exit status, or -1
+ *
+ * Since: 1.0
+ */
+int
+gsm_provider_get_not_found_exit_code (GsmProvider *self)
+{
+  int code;
+
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), -1);
+  g_mutex_lock (&self->mutex);
+  code = self->not_found_exit_code;
+  g_mutex_unlock (&self->mutex);
+  return code;
+}
+
+/**
+ * gsm_provider_set_not_found_exit_code:
+ * @self: a #GsmProvider
+ * @exit_code: an exit status (1 to 255), or -1 for none
+ *
+ * Sets the exit status by which the command reports that the VM does not
+ * exist.
+ *
+ * Since: 1.0
+ */
+void
+gsm_provider_set_not_found_exit_code (GsmProvider *self,
+                                      int          exit_code)
+{
+  gboolean changed;
+
+  g_return_if_fail (GSM_IS_PROVIDER (self));
+  g_return_if_fail (exit_code >= -1 && exit_code <= 255);
+
+  g_mutex_lock (&self->mutex);
+  changed = self->not_found_exit_code != exit_code;
+  self->not_found_exit_code = exit_code;
+  g_mutex_unlock (&self->mutex);
+  if (changed)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NOT_FOUND_EXIT_CODE]);
+}
+
+/**
+ * gsm_provider_get_not_found_pattern:
+ * @self: a #GsmProvider
+ *
+ * Gets the regular expression that recognizes "not found" in the output
+ * of a failed command.
+ *
+ * Returns: (transfer none) (nullable): the pattern, or %NULL
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_provider_get_not_found_pattern (GsmProvider *self)
+{
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
+  return self->not_found_pattern;
+}
+
+/**
+ * gsm_provider_set_not_found_pattern:
+ * @self: a #GsmProvider
+ * @pattern: (nullable): a Perl-compatible regular expression, or %NULL
+ * @error: return location for a #GError
+ *
+ * Sets the regular expression that, when it matches the standard output
+ * or error of a command that failed, means that the VM does not exist.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if @pattern does not compile
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_provider_set_not_found_pattern (GsmProvider  *self,
+                                    const char   *pattern,
+                                    GError      **error)
+{
+  GRegex *regex = NULL;
+  GRegex *old_regex;
+  char *old_pattern;
+
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), FALSE);
+
+  if (pattern != NULL)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      regex = g_regex_new (pattern, G_REGEX_OPTIMIZE, 0, &local_error);
+      if (regex == NULL)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "not-found pattern “%s” is not a regular expression: %s",
+                       pattern, local_error->message);
+          return FALSE;
+        }
+    }
+
+  /* The old pattern is kept alive by the object: callers hold the string
+   * only until they change it again, as with any getter. */
+  g_mutex_lock (&self->mutex);
+  old_regex = self->not_found_regex;
+  old_pattern = self->not_found_pattern;
+  self->not_found_regex = regex;
+  self->not_found_pattern = g_strdup (pattern);
+  g_mutex_unlock (&self->mutex);
+
+  g_clear_pointer (&old_regex, g_regex_unref);
+  g_free (old_pattern);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NOT_FOUND_PATTERN]);
+
+  return TRUE;
+}
+
+static gboolean
+check_value (const char  *what,
+             const char  *value,
+             GError     **error)
+{
+  if (value == NULL || *value == '\0')
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "The provider command needs {%s}, which is empty", what);
+      return FALSE;
+    }
+  /* No shell runs the command, but a value must not turn into an option. */
+  if (value[0] == '-')
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "{%s} “%s” starts with “-” and would be read as an option", what, value);
+      return FALSE;
+    }
+  if (!g_utf8_validate (value, -1, NULL))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "{%s} is not valid UTF-8", what);
+      return FALSE;
+    }
+  for (const char *p = value; *p; p++)
+    if ((guchar) *p < 0x20 || *p == 0x7f)
+      {
+        g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                     "{%s} contains a control character", what);
+        return FALSE;
+      }
+
+  return TRUE;
+}
+
+/**
+ * gsm_provider_expand:
+ * @self: a #GsmProvider
+ * @vm_id: the VM's identifier
+ * @zone: (nullable): its zone
+ * @session_id: (nullable): the session that owns it
+ * @error: return location for a #GError
+ *
+ * Builds the argument vector a call would run. A placeholder whose value
+ * is missing, empty, starts with `-` or contains a control character is
+ * an error.
+ *
+ * Returns: (transfer full) (array zero-terminated=1): the arguments, or
+ *   %NULL with %GSM_ERROR_INVALID_ARGUMENT
+ *
+ * Since: 1.0
+ */
+char **
+gsm_provider_expand (GsmProvider  *self,
+                     const char   *vm_id,
+                     const char   *zone,
+                     const char   *session_id,
+                     GError      **error)
+{
+  const char *values[] = { vm_id, zone, session_id };
+  GPtrArray *argv;
+
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  argv = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; self->command[i]; i++)
+    {
+      GString *arg = g_string_new (NULL);
+      const char *p = self->command[i];
+
+      while (*p)
+        {
+          gboolean replaced = FALSE;
+
+          if (*p == '{' && i > 0)
+            for (guint k = 0; placeholders[k]; k++)
+              {
+                gsize n = strlen (placeholders[k]);
+
+                if (strncmp (p + 1, placeholders[k], n) == 0 && p[n + 1] == '}')
+                  {
+                    if (!check_value (placeholders[k], values[k], error))
+                      {
+                        g_string_free (arg, TRUE);
+                        g_ptr_array_unref (argv);
+                        return NULL;
+                      }
+                    g_string_append (arg, values[k]);
+                    p += n + 2;
+                    replaced = TRUE;
+                    break;
+                  }
+              }
+          if (!replaced)
+            g_string_append_c (arg, *p++);
+        }
+      g_ptr_array_add (argv, g_string_free (arg, FALSE));
+    }
+  g_ptr_array_add (argv, NULL);
+
+  return (char **) g_ptr_array_free (argv, FALSE);
+}
+
+/* ---- running ----------------------------------------------------------- */
+
+typedef struct
+{
+  GMainContext *context;
+  GSubprocess  *process;
+  pid_t         pgid;
+  gint          finished;      /* atomic */
+  gint          timed_out;     /* atomic */
+  gint          cancelled;     /* atomic */
+  GCancellable *drain;         /* cancels reading the pipes after a kill */
+  GBytes       *out;
+  GBytes       *err;
+  GError       *error;
+  gboolean      done;
+  gboolean      draining;
+} Run;
+
+static void
+child_setup (gpointer user_data)
+{
+  /* A group of its own, so that a kill reaches everything it started. */
+  setpgid (0, 0);
+}
+
+static gboolean
+drain_timeout_cb (gpointer data)
+{
+  Run *run = data;
+
+  g_cancellable_cancel (run->drain);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+kill_group (Run *run)
+{
+  if (!g_atomic_int_get (&run->finished))
+    kill (-run->pgid, SIGKILL);
+}
+
+/* After a kill, give the pipes a bounded time to close. */
+static void
+start_drain (Run *run)
+{
+  GSource *source;
+
+  if (run->draining)
+    return;
+  run->draining = TRUE;
+  source = g_timeout_source_new (DRAIN_TIMEOUT_MS);
+  g_source_set_callback (source, drain_timeout_cb, run, NULL);
+  g_source_attach (source, run->context);
+  g_source_unref (source);
+}
+
+static gboolean
+timeout_cb (gpointer data)
+{
+  Run *run = data;
+
+  g_atomic_int_set (&run->timed_out, 1);
+  kill_group (run);
+  start_drain (run);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+cancelled_cb (GCancellable *cancellable,
+              gpointer      data)
+{
+  Run *run = data;
+
+  /* Any thread: only async-safe work, then wake the loop. */
+  g_atomic_int_set (&run->cancelled, 1);
+  kill_group (run);
+  g_main_context_wakeup (run->context);
+}
+
+static void
+communicate_cb (GObject      *object,
+                GAsyncResult *result,
+                gpointer      data)
+{
+  Run *run = data;
+
+  g_subprocess_communicate_finish (G_SUBPROCESS (object), result, &run->out, &run->err,
+                                   &run->error);
+  run->done = TRUE;
+}
+
+static char *
+last_line (const char *text)
+{
+  g_autofree char *copy = g_strstrip (g_strdup (text ? text : ""));
+  const char *nl = strrchr (copy, '\n');
+
+  return g_strdup (nl ? nl + 1 : copy);
+}
+
+static gboolean
+run_command (GsmProvider         *self,
+             const char          *vm_id,
+             const char          *zone,
+             const char          *session_id,
+             GsmProviderResult  **out_result,
+             GCancellable        *cancellable,
+             GError             **error)
+{
+  g_auto(GStrv) argv = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(GsmProviderResult) result = NULL;
+  g_autoptr(GRegex) regex = NULL;
+  Run run = { 0, };
+  GSource *timeout_source = NULL;
+  gulong cancel_id = 0;
+  double timeout;
+  int not_found_exit_code;
+  gint64 started;
+  GsmProviderOutcome outcome;
+  int exit_status = -1, term_signal = 0;
+  double duration;
+
+  if (out_result)
+    *out_result = NULL;
+
+  argv = gsm_provider_expand (self, vm_id, zone, session_id, error);
+  if (argv == NULL)
+    return FALSE;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+
+  g_mutex_lock (&self->mutex);
+  timeout = self->timeout;
+  not_found_exit_code = self->not_found_exit_code;
+  regex = self->not_found_regex ? g_regex_ref (self->not_found_regex) : NULL;
+  g_mutex_unlock (&self->mutex);
+
+  run.context = g_main_context_new ();
+  g_main_context_push_thread_default (run.context);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+
+  started = g_get_monotonic_time ();
+  run.process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv, &local_error);
+  if (run.process == NULL)
+    {
+      g_main_context_pop_thread_default (run.context);
+      g_main_context_unref (run.context);
+      result = _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char * const *) argv,
+                                         -1, 0, NULL, NULL, 0);
+      if (out_result)
+        *out_result = g_steal_pointer (&result);
+      g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                   "Provider “%s” could not run “%s” to delete VM “%s”: %s",
+                   self->name, argv[0], vm_id, local_error->message);
+      return FALSE;
+    }
+  run.pgid = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (run.process), NULL, 10);
+  run.drain = g_cancellable_new ();
+
+  if (timeout > 0)
+    {
+      timeout_source = g_timeout_source_new ((guint) MIN (timeout * 1000, G_MAXUINT));
+      g_source_set_callback (timeout_source, timeout_cb, &run, NULL);
+      g_source_attach (timeout_source, run.context);
+    }
+  if (cancellable != NULL)
+    cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (cancelled_cb), &run, NULL);
+
+  g_subprocess_communicate_async (run.process, NULL, run.drain, communicate_cb, &run);
+  while (!run.done)
+    {
+      g_main_context_iteration (run.context, TRUE);
+      if (g_atomic_int_get (&run.cancelled))
+        start_drain (&run);
+    }
+
+  if (run.error != NULL)
+    {
+      /* The pipes were abandoned: the command itself is dead or dying. */
+      kill_group (&run);
+      g_subprocess_wait (run.process, NULL, NULL);
+    }
+  g_atomic_int_set (&run.finished, 1);
+  duration = (g_get_monotonic_time () - started) / (double) G_USEC_PER_SEC;
+
+  g_cancellable_disconnect (cancellable, cancel_id);
+  if (timeout_source != NULL)
+    {
+      g_source_destroy (timeout_source);
+      g_source_unref (timeout_source);
+    }
+  /* Let pending callbacks of the private context go before it does. */
+  while (g_main_context_iteration (run.context, FALSE))
+    ;
+  g_main_context_pop_thread_default (run.context);
+  g_main_context_unref (run.context);
+
+  if (g_subprocess_get_if_exited (run.process))
+    exit_status = g_subprocess_get_exit_status (run.process);
+  else if (g_subprocess_get_if_signaled (run.process))
+    term_signal = g_subprocess_get_term_sig (run.process);
+
+  if (g_atomic_int_get (&run.cancelled))
+    outcome = GSM_PROVIDER_OUTCOME_CANCELLED;
+  else if (g_atomic_int_get (&run.timed_out))
+    outcome = GSM_PROVIDER_OUTCOME_TIMED_OUT;
+  else if (exit_status == 0)
+    outcome = GSM_PROVIDER_OUTCOME_DELETED;
+  else if (exit_status > 0 && exit_status == not_found_exit_code)
+    outcome = GSM_PROVIDER_OUTCOME_NOT_FOUND;
+  else if (exit_status > 0 && regex != NULL &&
+           ((run.out && g_regex_match_full (regex, g_bytes_get_data (run.out, NULL),
+                                            g_bytes_get_size (run.out), 0, 0, NULL, NULL)) ||
+            (run.err && g_regex_match_full (regex, g_bytes_get_data (run.err, NULL),
+                                            g_bytes_get_size (run.err), 0, 0, NULL, NULL))))
+    outcome = GSM_PROVIDER_OUTCOME_NOT_FOUND;
+  else
+    outcome = GSM_PROVIDER_OUTCOME_FAILED;
+
+  result = _gsm_provider_result_new (outcome, (const char * const *) argv, exit_status,
+                                     term_signal, run.out, run.err, duration);
+  g_clear_pointer (&run.out, g_bytes_unref);
+  g_clear_pointer (&run.err, g_bytes_unref);
+  g_clear_error (&run.error);
+  g_clear_object (&run.drain);
+  g_clear_object (&run.process);
+
+  switch (outcome)
+    {
+    case GSM_PROVIDER_OUTCOME_DELETED:
+    case GSM_PROVIDER_OUTCOME_NOT_FOUND:
+      break;
+    case GSM_PROVIDER_OUTCOME_CANCELLED:
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                   "Deleting VM “%s” with provider “%s” was cancelled; “%s” was killed",
+                   vm_id, self->name, argv[0]);
+      break;
+    case GSM_PROVIDER_OUTCOME_TIMED_OUT:
+      g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_TIMEOUT,
+                   "Provider “%s”: “%s” did not delete VM “%s” within %g s and was killed",
+                   self->name, argv[0], vm_id, timeout);
+      break;
+    case GSM_PROVIDER_OUTCOME_FAILED:
+    default:
+      {
+        g_autofree char *line = last_line (gsm_provider_result_get_stderr (result));
+
+        if (term_signal != 0)
+          g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                       "Provider “%s”: “%s” was killed by signal %d while deleting VM “%s”",
+                       self->name, argv[0], term_signal, vm_id);
+        else
+          g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                       "Provider “%s”: “%s” exited with status %d deleting VM “%s”%s%s",
+                       self->name, argv[0], exit_status, vm_id, *line ? ": " : "", line);
+      }
+      break;
+    }
+
+  if (out_result)
+    *out_result = g_object_ref (result);
+
+  return gsm_provider_result_get_succeeded (result);
+}
+
+typedef struct
+{
+  char *vm_id;
+  char *zone;
+  char *session_id;
+} DeleteData;
+
+static void
+delete_data_free (gpointer data)
+{
+  DeleteData *d = data;
+
+  g_free (d->vm_id);
+  g_free (d->zone);
+  g_free (d->session_id);
+  g_free (d);
+}
+
+typedef struct
+{
+  gboolean           ok;
+  GsmProviderResult *result;
+  GError            *error;
+} DeleteOutcome;
+
+static void
+delete_outcome_free (gpointer data)
+{
+  DeleteOutcome *o = data;
+
+  g_clear_object (&o->result);
+  g_clear_error (&o->error);
+  g_free (o);
+}
+
+static void
+delete_thread (GTask        *task,
+               gpointer      source_object,
+               gpointer      task_data,
+               GCancellable *cancellable)
+{
+  DeleteData *d = task_data;
+  DeleteOutcome *o = g_new0 (DeleteOutcome, 1);
+
+  o->ok = run_command (source_object, d->vm_id, d->zone, d->session_id, &o->result,
+                       cancellable, &o->error);
+  g_task_return_pointer (task, o, delete_outcome_free);
+}
+
+/**
+ * gsm_provider_delete_vm:
+ * @self: a #GsmProvider
+ * @vm_id: the VM's identifier
+ * @zone: (nullable): its zone
+ * @session_id: (nullable): the session that owns it
+ * @cancellable: (nullable): a #GCancellable; cancelling kills the command
+ * @callback: (scope async): called when the command ended
+ * @user_data: data for @callback
+ *
+ * Runs the command template for the VM, in a worker thread. The command
+ * is killed after [property@Gsm.Provider:timeout] seconds.
+ *
+ * Since: 1.0
+ */
+void
+gsm_provider_delete_vm (GsmProvider         *self,
+                        const char          *vm_id,
+                        const char          *zone,
+                        const char          *session_id,
+                        GCancellable        *cancellable,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  DeleteData *d;
+
+  g_return_if_fail (GSM_IS_PROVIDER (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, gsm_provider_delete_vm);
+  d = g_new0 (DeleteData, 1);
+  d->vm_id = g_strdup (vm_id);
+  d->zone = g_strdup (zone);
+  d->session_id = g_strdup (session_id);
+  g_task_set_task_data (task, d, delete_data_free);
+  g_task_set_return_on_cancel (task, FALSE);
+  /* What the command did is worth returning even when cancelled. */
+  g_task_set_check_cancellable (task, FALSE);
+  g_task_run_in_thread (task, delete_thread);
+}
+
+/**
+ * gsm_provider_delete_vm_finish:
+ * @self: a #GsmProvider
+ * @result: the #GAsyncResult
+ * @out_result: (out) (optional) (nullable) (transfer full): what the
+ *   command did, or %NULL if it was not run (an invalid argument)
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Gsm.Provider.delete_vm].
+ *
+ * Returns: %TRUE if the VM is gone (deleted, or reported not found);
+ *   %FALSE with %GSM_ERROR_PROVIDER_FAILED, %GSM_ERROR_PROVIDER_TIMEOUT,
+ *   %GSM_ERROR_INVALID_ARGUMENT or %G_IO_ERROR_CANCELLED
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_provider_delete_vm_finish (GsmProvider         *self,
+                               GAsyncResult        *result,
+                               GsmProviderResult  **out_result,
+                               GError             **error)
+{
+  DeleteOutcome *o;
+  gboolean ok;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == gsm_provider_delete_vm, FALSE);
+
+  if (out_result)
+    *out_result = NULL;
+
+  o = g_task_propagate_pointer (G_TASK (result), error);
+  if (o == NULL)
+    return FALSE;
+
+  ok = o->ok;
+  if (out_result)
+    *out_result = g_steal_pointer (&o->result);
+  if (!ok)
+    g_propagate_error (error, g_steal_pointer (&o->error));
+  delete_outcome_free (o);
+
+  return ok;
+}
+
+/**
+ * gsm_provider_delete_vm_sync:
+ * @self: a #GsmProvider
+ * @vm_id: the VM's identifier
+ * @zone: (nullable): its zone
+ * @session_id: (nullable): the session that owns it
+ * @out_result: (out) (optional) (nullable) (transfer full): what the
+ *   command did, or %NULL if it was not run (an invalid argument)
+ * @cancellable: (nullable): a #GCancellable; cancelling kills the command
+ * @error: return location for a #GError
+ *
+ * Synchronous form of [method@Gsm.Provider.delete_vm]. It needs no main
+ * loop (it iterates a private main context) and can be used from cleanup
+ * paths.
+ *
+ * Returns: %TRUE if the VM is gone (deleted, or reported not found)
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_provider_delete_vm_sync (GsmProvider         *self,
+                             const char          *vm_id,
+                             const char          *zone,
+                             const char          *session_id,
+                             GsmProviderResult  **out_result,
+                             GCancellable        *cancellable,
+                             GError             **error)
+{
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return run_command (self, vm_id, zone, session_id, out_result, cancellable, error);
+}
