@@ -1,0 +1,154 @@
+# gsmtest.py: shared helpers of the Python GI tests
+#
+# Import this before anything touches Gsm: it gives the process its own
+# runtime directory (the session manager reads the environment once, when
+# it is created) and loads the typelib of the uninstalled build.
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+RUNTIME_DIR = tempfile.mkdtemp(prefix='gsm-gi-py-')
+os.environ['GSM_RUNTIME_DIR'] = RUNTIME_DIR
+os.environ.setdefault('GSM_DURABLE', '0')
+atexit.register(shutil.rmtree, RUNTIME_DIR, ignore_errors=True)
+
+import gi  # noqa: E402
+
+gi.require_version('GLib', '2.0')
+gi.require_version('Gio', '2.0')
+gi.require_version('Gsm', '1.0')
+from gi.repository import GLib, Gio, Gsm  # noqa: E402,F401
+
+# Bounds for waiting on other processes and on the main loop; generous,
+# never asserted as timings.
+WAIT_SECONDS = 15
+
+
+class Timeout(AssertionError):
+    pass
+
+
+def run_until(predicate, what, seconds=WAIT_SECONDS):
+    """Iterates the default main context until predicate() is true."""
+    ctx = GLib.MainContext.default()
+    expired = []
+
+    def on_timeout():
+        expired.append(True)
+        return GLib.SOURCE_REMOVE
+
+    source = GLib.timeout_add_seconds(seconds, on_timeout)
+    try:
+        while not predicate():
+            if expired:
+                raise Timeout('timed out after %ds waiting for %s' % (seconds, what))
+            ctx.iteration(True)
+    finally:
+        if not expired:
+            GLib.source_remove(source)
+
+
+def call_async(obj, name, *args):
+    """Calls obj.name(*args) in callback form and runs the main loop until
+    its callback; returns the result of the matching _finish() (raising its
+    GLib.Error). The user_data must arrive untouched."""
+    outcome = {}
+    token = object()
+
+    def callback(source, result, user_data):
+        outcome['user_data'] = user_data
+        outcome['source'] = source
+        try:
+            outcome['value'] = finish(result)
+        except GLib.Error as e:
+            outcome['error'] = e
+
+    finish = getattr(obj, name + '_finish')
+    getattr(obj, name)(*args, callback, token)
+    run_until(lambda: 'user_data' in outcome, name + ' to complete')
+    assert outcome['user_data'] is token, 'user_data was not passed through'
+    assert outcome['source'] is obj, 'the source object is not the callee'
+    if 'error' in outcome:
+        raise outcome['error']
+    return outcome['value']
+
+
+class Worker:
+    """A C session process ($GSM_TEST_WORKER register VM) in our runtime
+    directory."""
+
+    def __init__(self, vm_id, zone='us-central1-a'):
+        self.proc = Gio.Subprocess.new(
+            [os.environ['GSM_TEST_WORKER'], 'register', vm_id, zone],
+            Gio.SubprocessFlags.STDOUT_PIPE | Gio.SubprocessFlags.STDIN_PIPE)
+        stream = Gio.DataInputStream.new(self.proc.get_stdout_pipe())
+        box = {}
+
+        def on_line(s, res):
+            try:
+                box['line'] = s.read_line_finish_utf8(res)[0]
+            except GLib.Error as e:
+                box['line'] = 'ERROR ' + e.message
+
+        stream.read_line_async(GLib.PRIORITY_DEFAULT, None, on_line)
+        run_until(lambda: 'line' in box, 'the worker to register %s' % vm_id)
+        words = (box['line'] or '').split()
+        if len(words) != 3 or words[0] != 'READY':
+            self.kill()
+            raise AssertionError('worker failed: %r' % box['line'])
+        self.session_id = words[1]
+        self.pid = int(words[2])
+
+    def kill(self):
+        self.proc.force_exit()
+        self.proc.wait(None)
+
+
+class TapResult(unittest.TestResult):
+    """Reports each test as a TAP line as soon as it finishes."""
+
+    def __init__(self, stream):
+        super().__init__(stream, False, 0)
+        self.n = 0
+
+    def _line(self, ok, test, extra=''):
+        self.n += 1
+        print('%s %d - %s%s' % ('ok' if ok else 'not ok', self.n, test.id(), extra), flush=True)
+
+    def _diag(self, text):
+        for line in text.rstrip().splitlines():
+            print('# ' + line, flush=True)
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._line(True, test)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._line(False, test)
+        self._diag(self.failures[-1][1])
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._line(False, test)
+        self._diag(self.errors[-1][1])
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._line(True, test, ' # SKIP ' + reason)
+
+
+def main(*test_cases):
+    """Runs the test cases in the order given, reporting TAP."""
+    loader = unittest.TestLoader()
+    suite = unittest.TestSuite(loader.loadTestsFromTestCase(tc) for tc in test_cases)
+    print('1..%d' % suite.countTestCases(), flush=True)
+    result = TapResult(sys.stdout)
+    suite.run(result)
+    sys.exit(0 if result.wasSuccessful() else 1)
