@@ -375,6 +375,42 @@ _gsm_validate_identifier (const char  *what,
   return TRUE;
 }
 
+/* json-glib reads 1e400 as infinity and would write it back as “inf.0”,
+ * which no JSON reader accepts: such an entry could not be rewritten. */
+static gboolean
+node_is_finite (JsonNode *node)
+{
+  switch (JSON_NODE_TYPE (node))
+    {
+    case JSON_NODE_VALUE:
+      return json_node_get_value_type (node) != G_TYPE_DOUBLE ||
+             isfinite (json_node_get_double (node));
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+
+        for (guint i = 0; i < json_array_get_length (array); i++)
+          if (!node_is_finite (json_array_get_element (array, i)))
+            return FALSE;
+        return TRUE;
+      }
+    case JSON_NODE_OBJECT:
+      {
+        JsonObjectIter iter;
+        JsonNode *member;
+
+        json_object_iter_init (&iter, json_node_get_object (node));
+        while (json_object_iter_next (&iter, NULL, &member))
+          if (!node_is_finite (member))
+            return FALSE;
+        return TRUE;
+      }
+    case JSON_NODE_NULL:
+    default:
+      return TRUE;
+    }
+}
+
 static gboolean
 bad_member (GError     **error,
             const char  *name,
@@ -543,6 +579,11 @@ read_member (JsonObject  *object,
           bad_member (error, name, "an object");
           return;
         }
+      if (!node_is_finite (node))
+        {
+          bad_member (error, name, "an object of finite numbers");
+          return;
+        }
       s->metadata_json = json_node_ref (node);
     }
   else if (g_str_equal (name, "registered_at"))
@@ -568,6 +609,11 @@ read_member (JsonObject  *object,
     }
   else
     {
+      if (!node_is_finite (node))
+        {
+          bad_member (error, name, "a value of finite numbers");
+          return;
+        }
       if (s->extra == NULL)
         s->extra = json_object_new ();
       json_object_set_member (s->extra, name, json_node_copy (node));
@@ -685,7 +731,11 @@ serialize (GsmSession *self)
       append_key (out, "vm_id");
       _gsm_json_append_string (out, self->vm_id);
       append_key (out, "zone");
-      _gsm_json_append_string (out, self->zone ? self->zone : "");
+      /* An entry read without a zone must read back: "" is not a zone. */
+      if (self->zone != NULL)
+        _gsm_json_append_string (out, self->zone);
+      else
+        g_string_append (out, "null");
       append_key (out, "components");
       g_string_append_c (out, '[');
       for (guint i = 0; self->components[i]; i++)

@@ -20,6 +20,7 @@
 #include "gsm-error.h"
 #include "gsm-file-registry-private.h"
 #include "gsm-fs-private.h"
+#include "gsm-json-private.h"
 #include "gsm-process-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
@@ -1591,6 +1592,7 @@ make_register_op (const char          *vm_id,
                   GVariant            *metadata,
                   GError             **error)
 {
+  g_autoptr(GVariant) held = NULL;
   Op *op;
 
   if (!_gsm_validate_identifier ("vm_id", vm_id, 255, error) ||
@@ -1613,6 +1615,26 @@ make_register_op (const char          *vm_id,
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                    "metadata must be of type a{sv}, not %s", g_variant_get_type_string (metadata));
       return NULL;
+    }
+
+  if (metadata != NULL)
+    {
+      /* It is written into the registry, which must stay readable:
+       * nested at most as deep as readers accept (the registry and the
+       * entry are two levels), and no infinity or NaN. */
+      g_autoptr(JsonNode) node = NULL;
+      g_autofree char *text = NULL;
+
+      held = g_variant_ref_sink (metadata);
+      node = json_gvariant_serialize (metadata);
+      text = json_to_string (node, FALSE);
+      if (!_gsm_json_check (text, strlen (text), GSM_JSON_MAX_DEPTH - 2, NULL))
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "metadata is nested more than %d levels deep or holds a number "
+                       "that is not finite", GSM_JSON_MAX_DEPTH - 2);
+          return NULL;
+        }
     }
 
   op = op_new (OP_REGISTER_VM);

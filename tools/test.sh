@@ -1,6 +1,8 @@
 #!/bin/sh
 # Builds gsm-session and runs every test suite; exits non-zero on any
 # failure. Installs missing Debian packages first (apt-get).
+#
+#   GSM_FUZZ_SECONDS   time per fuzz target (default 60; 0 skips fuzzing)
 set -eu
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -16,5 +18,20 @@ meson test -C "$builddir" --print-errorlogs --num-processes 2 || status=1
 echo "== C suites under valgrind (leaks and memory errors)"
 meson test -C "$builddir" --setup=valgrind --print-errorlogs --num-processes 2 \
     --suite unit --suite multiprocess || status=1
+
+echo "== C suites under AddressSanitizer + UndefinedBehaviorSanitizer"
+asandir=${GSM_ASAN_BUILDDIR:-_build-asan}
+gsm_setup_build "$asandir" -Db_sanitize=address,undefined -Db_lundef=false
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+G_SLICE=always-malloc \
+    meson test -C "$asandir" --print-errorlogs --num-processes 2 \
+    --suite unit --suite multiprocess --suite hardening || status=1
+
+fuzz_seconds=${GSM_FUZZ_SECONDS:-60}
+if [ "$fuzz_seconds" -gt 0 ]; then
+    echo "== fuzz targets, ${fuzz_seconds}s each"
+    tools/fuzz.sh "$fuzz_seconds" || status=1
+fi
 
 exit $status

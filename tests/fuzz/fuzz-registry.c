@@ -1,0 +1,144 @@
+/* fuzz-registry.c: a registry file written by anyone
+ *
+ * The input is written as the registry file of a private directory and
+ * read the way every process reads it: a new file registry (lock, read,
+ * scan, parse each entry; a corrupt file is moved aside and rebuilt from
+ * the session files). If the input holds two NUL bytes in a row, what
+ * follows them is a second version of the file, read by the same
+ * registry, so that the per-entry cache (an entry whose text did not
+ * change is not parsed again) is compared with hostile bytes too.
+ *
+ * Checked: nothing crashes or leaks; a file that was accepted can be
+ * written back with one more entry and read again by a new reader without
+ * being found corrupt; a rejected file is moved aside, never lost.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "fuzz-session-common.h"
+
+#include "gsm-file-registry-private.h"
+
+#define REGISTRY "vm_registry.json"
+
+static gboolean
+add_entry (GsmRegistryTxn  *txn,
+           gpointer         user_data,
+           GError         **error)
+{
+  g_autoptr(GsmSession) session = _gsm_session_new ("fuzz-extra-entry", 4242, "fuzz-host",
+                                                    1700000000.25, 0, NULL);
+
+  _gsm_registry_txn_put (txn, session);
+  return TRUE;
+}
+
+static void
+check_snapshot (GsmRegistrySnapshot *snapshot,
+                JsonParser          *parser)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, snapshot->sessions);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      FUZZ_CHECK (g_str_equal (key, gsm_session_get_session_id (value)));
+      fuzz_check_session (value, parser);
+    }
+}
+
+/* Reads the current file with @registry; returns the number of entries,
+ * or -1 if it was found corrupt (and moved aside). */
+static int
+load (GsmRegistry *registry,
+      JsonParser  *parser)
+{
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr(GError) error = NULL;
+  guint corrupt_before = fuzz_count_files (".corrupt-");
+
+  snapshot = _gsm_registry_load (registry, NULL, &error);
+  if (snapshot == NULL)
+    {
+      fprintf (stderr, "load failed: %s\n", error->message);
+      abort ();
+    }
+  check_snapshot (snapshot, parser);
+  if (fuzz_count_files (".corrupt-") != corrupt_before)
+    {
+      FUZZ_CHECK (g_hash_table_size (snapshot->sessions) == 0);
+      return -1;
+    }
+  return (int) g_hash_table_size (snapshot->sessions);
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data,
+                        size_t         size)
+{
+  g_autoptr(GsmFileRegistry) registry = NULL;
+  g_autoptr(GsmFileRegistry) reader = NULL;
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(GError) error = NULL;
+  const uint8_t *second = NULL;
+  size_t first_size = size;
+  int n;
+
+  fuzz_init ();
+  fuzz_remove_files ("");
+
+  for (size_t i = 0; i + 1 < size; i++)
+    if (data[i] == 0 && data[i + 1] == 0)
+      {
+        first_size = i;
+        second = data + i + 2;
+        break;
+      }
+
+  fuzz_write_file (REGISTRY, data, first_size);
+  /* Opening reads the file (and recovers it if it is corrupt). */
+  registry = _gsm_file_registry_new (fuzz_get_dir (), FALSE, "", NULL, 1, FALSE, &error);
+  if (registry == NULL)
+    {
+      fprintf (stderr, "open failed: %s\n", error->message);
+      abort ();
+    }
+  n = fuzz_count_files (".corrupt-") > 0 ? -1 : load (GSM_REGISTRY (registry), parser);
+  FUZZ_CHECK (fuzz_count_files (".tmp-") == 0);
+  if (n < 0)
+    {
+      /* Moved aside byte for byte, and replaced by an empty registry. */
+      FUZZ_CHECK (fuzz_count_files (".corrupt-") == 1);
+      FUZZ_CHECK (fuzz_file_equals (REGISTRY, (const uint8_t *) "{}\n", 3));
+    }
+
+  if (second != NULL)
+    {
+      size_t second_size = size - (size_t) (second - data);
+
+      /* A new inode, so the cached identity differs. */
+      fuzz_remove_files (".corrupt-");
+      fuzz_write_file (REGISTRY, second, second_size);
+      n = load (GSM_REGISTRY (registry), parser);
+    }
+
+  if (n < 0)
+    return 0;
+
+  /* Accepted: adding an entry writes the others back from their cached
+   * text; a fresh reader must accept the result as it is. */
+  snapshot = _gsm_registry_update (GSM_REGISTRY (registry), add_entry, NULL, NULL, &error);
+  FUZZ_CHECK (snapshot != NULL);
+  FUZZ_CHECK (g_hash_table_contains (snapshot->sessions, "fuzz-extra-entry"));
+  n = (int) g_hash_table_size (snapshot->sessions);
+  g_clear_pointer (&snapshot, _gsm_registry_snapshot_unref);
+
+  reader = _gsm_file_registry_new (fuzz_get_dir (), FALSE, "", NULL, 1, FALSE, &error);
+  FUZZ_CHECK (reader != NULL);
+  FUZZ_CHECK (fuzz_count_files (".corrupt-") == 0);
+  FUZZ_CHECK (load (GSM_REGISTRY (reader), parser) == n);
+
+  return 0;
+}
