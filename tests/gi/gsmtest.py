@@ -79,15 +79,13 @@ def call_async(obj, name, *args):
     return outcome['value']
 
 
-class Worker:
-    """A C session process ($GSM_TEST_WORKER register VM) in our runtime
-    directory."""
+class LineReader:
+    """Reads lines of a subprocess's stdout without blocking the main loop."""
 
-    def __init__(self, vm_id, zone='us-central1-a'):
-        self.proc = Gio.Subprocess.new(
-            [os.environ['GSM_TEST_WORKER'], 'register', vm_id, zone],
-            Gio.SubprocessFlags.STDOUT_PIPE | Gio.SubprocessFlags.STDIN_PIPE)
-        stream = Gio.DataInputStream.new(self.proc.get_stdout_pipe())
+    def __init__(self, proc):
+        self.stream = Gio.DataInputStream.new(proc.get_stdout_pipe())
+
+    def read_line(self, what, seconds=WAIT_SECONDS):
         box = {}
 
         def on_line(s, res):
@@ -96,12 +94,32 @@ class Worker:
             except GLib.Error as e:
                 box['line'] = 'ERROR ' + e.message
 
-        stream.read_line_async(GLib.PRIORITY_DEFAULT, None, on_line)
-        run_until(lambda: 'line' in box, 'the worker to register %s' % vm_id)
-        words = (box['line'] or '').split()
+        self.stream.read_line_async(GLib.PRIORITY_DEFAULT, None, on_line)
+        run_until(lambda: 'line' in box, what, seconds)
+        return box['line']
+
+
+def wait_exit(proc, what, seconds=WAIT_SECONDS):
+    """Waits for proc to exit; returns its exit status."""
+    done = []
+    proc.wait_async(None, lambda p, res: done.append(p.wait_finish(res)))
+    run_until(lambda: done, what, seconds)
+    return proc.get_exit_status() if proc.get_if_exited() else -proc.get_term_sig()
+
+
+class Worker:
+    """A C session process ($GSM_TEST_WORKER register VM) in our runtime
+    directory."""
+
+    def __init__(self, vm_id, zone='us-central1-a'):
+        self.proc = Gio.Subprocess.new(
+            [os.environ['GSM_TEST_WORKER'], 'register', vm_id, zone],
+            Gio.SubprocessFlags.STDOUT_PIPE | Gio.SubprocessFlags.STDIN_PIPE)
+        line = LineReader(self.proc).read_line('the worker to register %s' % vm_id)
+        words = (line or '').split()
         if len(words) != 3 or words[0] != 'READY':
             self.kill()
-            raise AssertionError('worker failed: %r' % box['line'])
+            raise AssertionError('worker failed: %r' % line)
         self.session_id = words[1]
         self.pid = int(words[2])
 
