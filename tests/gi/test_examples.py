@@ -16,6 +16,16 @@ from gsmtest import Gio, Gsm, LineReader, Worker, main, wait_exit
 EXAMPLES = os.environ.get('GSM_EXAMPLES_DIR') or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), '..', '..', 'introspection', 'examples')
 PYTHON = sys.executable
+USAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'docs', 'gi-usage.md')
+
+
+def usage_block(language):
+    """The first ```language block of docs/gi-usage.md (the README's first
+    lines for Python and JavaScript users)."""
+    with open(USAGE) as f:
+        text = f.read()
+    start = text.index('```%s\n' % language) + len(language) + 4
+    return text[start:text.index('```', start)]
 
 
 def run(*argv):
@@ -61,6 +71,15 @@ class MonitorMixin:
         Gsm.SessionManager.get_default().cleanup_stale_sessions_sync(None)
 
 
+def check_usage_output(test, r, pid):
+    test.assertEqual(r.returncode, 0, r.stderr)
+    test.assertEqual(r.stderr, '')
+    mine = [l.split() for l in r.stdout.splitlines() if l.split()[1:2] == [str(pid)]]
+    test.assertEqual(len(mine), 1, r.stdout)
+    test.assertEqual(mine[0][2], 'jarvis-auto-12345')
+    return r.stdout
+
+
 class PythonExamples(unittest.TestCase, MonitorMixin):
     command = (PYTHON, os.path.join(EXAMPLES, 'monitor_sessions.py'))
     cleanup = os.path.join(EXAMPLES, 'cleanup_vms.py')
@@ -89,6 +108,16 @@ class PythonExamples(unittest.TestCase, MonitorMixin):
         self.assertIsNone(m.get_all_active_sessions_sync(None).get(left.props.session_id))
         self.assertGreater(m.list_sessions_sync(None)[left.props.session_id].props.stale_since, 0)
 
+    def test_usage_in_the_readme(self):
+        code = usage_block('python')
+        self.assertLessEqual(len(code.strip().splitlines()), 10)
+        proc = subprocess.Popen([PYTHON, '-c', code], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate(timeout=30)
+        stdout = check_usage_output(self, subprocess.CompletedProcess(proc.args, proc.returncode, out, err), proc.pid)
+        self.assertIn("'vm_id': 'jarvis-auto-12345'", stdout)
+        self.assertIn("'vms_registered': 1", stdout)
+
     def test_cleanup_without_vm(self):
         r = run(PYTHON, self.cleanup, '--delete-command', 'false')
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -97,6 +126,20 @@ class PythonExamples(unittest.TestCase, MonitorMixin):
 
 class JavaScriptExamples(unittest.TestCase, MonitorMixin):
     command = ('gjs', '-m', os.path.join(EXAMPLES, 'monitor-sessions.js'))
+
+    def test_usage_in_the_readme(self):
+        code = usage_block('js')
+        self.assertLessEqual(len(code.strip().splitlines()), 10)
+        path = os.path.join(os.environ['GSM_RUNTIME_DIR'], 'usage.js')
+        with open(path, 'w') as f:
+            f.write(code)
+        try:
+            proc = subprocess.Popen(['gjs', '-m', path], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            os.unlink(path)
+        check_usage_output(self, subprocess.CompletedProcess(proc.args, proc.returncode, out, err), proc.pid)
 
 
 if __name__ == '__main__':
