@@ -1045,6 +1045,7 @@ gsm_session_get_vm_id (GsmSession *self)
  * Gets the zone of the session's VM.
  *
  * Returns: (transfer none) (nullable): the zone, or %NULL without a VM
+ *   (or if the entry records none)
  *
  * Since: 1.0
  */

@@ -114,7 +114,8 @@ gsm_vm_class_init (GsmVmClass *klass)
   /**
    * GsmVm:zone:
    *
-   * The zone the VM runs in, such as `us-central1-a`.
+   * The zone the VM runs in, such as `us-central1-a`, or %NULL if its
+   * registry entry records none.
    *
    * Since: 1.0
    */
@@ -221,7 +222,9 @@ gsm_vm_get_vm_id (GsmVm *self)
  *
  * Gets the zone the VM runs in.
  *
- * Returns: (transfer none): the zone
+ * Returns: (transfer none) (nullable): the zone, or %NULL if the registry
+ *   entry the VM was read from records none (entries written by other
+ *   implementations may have `"zone": null`)
  *
  * Since: 1.0
  */

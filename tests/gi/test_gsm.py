@@ -295,6 +295,37 @@ class T3Sync(unittest.TestCase):
         self.assertIsNone(s.dup_vm())
         self.assertNotIn('vm_id', s.to_variant().unpack())
 
+    def test_entry_without_zone(self):
+        # Entries written by other implementations may record "zone": null;
+        # Session.get_zone() and Vm.get_zone() are (nullable) for them.
+        m = manager()
+        path = m.props.vm_registry.get_path()
+        with open(path) as f:
+            registry = json.load(f)
+        registry['foreign-session'] = {
+            'session_id': 'foreign-session', 'pid': 4242, 'hostname': 'other-host',
+            'vm_id': 'vm-foreign', 'zone': None, 'components': [], 'metadata': {},
+            'created_at': time.time(), 'registered_at': time.time(), 'status': 'active'}
+        with open(path + '.test', 'w') as f:
+            json.dump(registry, f)
+        os.rename(path + '.test', path)
+        try:
+            s = m.list_sessions_sync(None)['foreign-session']
+            self.assertEqual(s.props.vm_id, 'vm-foreign')
+            self.assertIsNone(s.get_zone())
+            self.assertIsNone(s.props.zone)
+            vm = s.dup_vm()
+            self.assertEqual(vm.get_vm_id(), 'vm-foreign')
+            self.assertIsNone(vm.get_zone())
+            self.assertIsNone(vm.props.zone)
+            self.assertIsNone(json.loads(s.to_json())['zone'])
+        finally:
+            del registry['foreign-session']
+            with open(path + '.test', 'w') as f:
+                json.dump(registry, f)
+            os.rename(path + '.test', path)
+        self.assertNotIn('foreign-session', m.list_sessions_sync(None))
+
     def test_hash_table_transfer(self):
         # (transfer container) with a table that owns its elements: the
         # binding takes its own reference on each value and frees the
