@@ -323,13 +323,19 @@ probe_process (GsmLivenessProbe *probe,
           /* Gone, or hidden from us by hidepid=: the kernel tells which
            * without /proc. pidfd_open() does not signal the process. */
           pidfd = pidfd_open (e->pid);
-          if (pidfd < 0 && errno == ESRCH)
+          if (pidfd >= 0)
+            {
+              close (pidfd);
+              return GSM_LIVENESS_ALIVE;
+            }
+          /* Without pidfd_open() (before Linux 5.3, or under valgrind),
+           * a missing /proc entry means gone unless /proc hides other
+           * users' processes, which shows on pid 1. */
+          if (errno == ESRCH || access ("/proc/1/stat", F_OK) == 0)
             {
               *cacheable = TRUE;
               return GSM_LIVENESS_DEAD;
             }
-          if (pidfd >= 0)
-            close (pidfd);
           return GSM_LIVENESS_ALIVE;
         }
       /* EPERM/EACCES: it exists, but is not ours to inspect. */

@@ -1641,7 +1641,7 @@ make_register_op (const char          *vm_id,
   op->vm_id = g_strdup (vm_id);
   op->zone = g_strdup (zone);
   op->components = components ? g_strdupv ((char **) components) : g_new0 (char *, 1);
-  op->metadata = metadata ? g_variant_ref_sink (metadata) : NULL;
+  op->metadata = g_steal_pointer (&sunk);
 
   return op;
 }

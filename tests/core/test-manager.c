@@ -1,0 +1,1096 @@
+/* test-manager.c: the C API of GsmSessionManager in one process
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "test-common.h"
+
+/* ---- identity and properties ------------------------------------------- */
+
+static void
+test_default_identity (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m;
+  g_autofree char *session_id = NULL;
+  g_autofree char *hostname = NULL;
+  g_autoptr(GFile) runtime_dir = NULL, session_file = NULL, registry = NULL, tracker = NULL;
+  g_autofree char *expected_session = NULL;
+  int pid;
+  double created_at;
+  gboolean has_vm;
+
+  g_assert_false (gsm_session_manager_is_available ());
+  m = gsm_session_manager_get_default ();
+  g_assert_nonnull (m);
+  g_assert_true (gsm_session_manager_is_available ());
+  g_assert_true (m == gsm_session_manager_get_default ());
+
+  g_object_get (m, "session-id", &session_id, "pid", &pid, "hostname", &hostname,
+                "created-at", &created_at, "runtime-dir", &runtime_dir,
+                "session-file", &session_file, "vm-registry", &registry,
+                "global-tracker-file", &tracker, "has-vm", &has_vm, NULL);
+
+  g_assert_true (g_uuid_string_is_valid (session_id));
+  g_assert_cmpstr (session_id, ==, gsm_session_manager_get_session_id (m));
+  g_assert_cmpint (pid, ==, getpid ());
+  g_assert_cmpstr (hostname, ==, g_get_host_name ());
+  g_assert_cmpfloat (created_at, <=, g_get_real_time () / 1e6);
+  g_assert_cmpfloat (created_at, >, g_get_real_time () / 1e6 - 60);
+  g_assert_false (has_vm);
+
+  g_assert_cmpstr (g_file_peek_path (runtime_dir), ==, f->dir);
+  expected_session = g_strdup_printf ("session_%d.json", getpid ());
+  {
+    g_autofree char *basename = g_file_get_basename (session_file);
+    g_assert_cmpstr (basename, ==, expected_session);
+  }
+  g_assert_cmpstr (g_file_peek_path (registry), ==, fixture_path (f, "vm_registry.json"));
+  g_assert_cmpstr (g_file_peek_path (tracker), ==, fixture_path (f, "global_session.json"));
+}
+
+static gpointer
+get_default_thread (gpointer data)
+{
+  return gsm_session_manager_get_default ();
+}
+
+static void
+test_default_threads (Fixture *f, gconstpointer data)
+{
+  GThread *threads[16];
+  gpointer first = NULL;
+  g_autoptr(JsonObject) registry = NULL;
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("get-default", get_default_thread, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    {
+      gpointer m = g_thread_join (threads[i]);
+
+      g_assert_nonnull (m);
+      if (first == NULL)
+        first = m;
+      g_assert_true (m == first);
+    }
+
+  /* One instance, one entry. */
+  registry = read_json_object (path);
+  g_assert_cmpint (json_object_get_size (registry), ==, 1);
+}
+
+/* ---- the seed's flow, sync ---------------------------------------------- */
+
+static GVariant *
+seed_metadata (void)
+{
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "trigger", "s", "HIGH_RAM");
+  g_variant_dict_insert (&dict, "ram_percent", "d", 87.5);
+  return g_variant_dict_end (&dict);
+}
+
+static void
+test_register_files (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  const char *components[] = { "voice", "vision", "ml", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(JsonObject) registry = NULL, session = NULL, tracker = NULL;
+  g_autofree char *session_path = g_file_get_path (gsm_session_manager_get_session_file (m));
+  g_autofree char *registry_path = fixture_path (f, "vm_registry.json");
+  g_autofree char *tracker_path = fixture_path (f, "global_session.json");
+  JsonObject *entry, *metadata;
+  JsonArray *array;
+  struct stat st;
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "jarvis-auto-12345", "us-central1-a",
+                                                       components, seed_metadata (), NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (gsm_session_manager_get_has_vm (m));
+
+  vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (vm);
+  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "jarvis-auto-12345");
+  g_assert_cmpstr (gsm_vm_get_zone (vm), ==, "us-central1-a");
+  g_assert_cmpstrv (gsm_vm_get_components (vm), components);
+  g_assert_cmpstr (gsm_vm_get_session_id (vm), ==, gsm_session_manager_get_session_id (m));
+  {
+    g_autoptr(GVariant) expected = g_variant_ref_sink (seed_metadata ());
+    g_assert_true (g_variant_equal (gsm_vm_get_metadata (vm), expected));
+  }
+
+  /* Registry: keyed by session id, the seed's fields and types. */
+  registry = read_json_object (registry_path);
+  g_assert_cmpint (json_object_get_size (registry), ==, 1);
+  entry = json_object_get_object_member (registry, gsm_session_manager_get_session_id (m));
+  g_assert_nonnull (entry);
+  g_assert_cmpstr (json_object_get_string_member (entry, "session_id"), ==,
+                   gsm_session_manager_get_session_id (m));
+  g_assert_cmpint (json_object_get_int_member (entry, "pid"), ==, getpid ());
+  g_assert_cmpstr (json_object_get_string_member (entry, "hostname"), ==, g_get_host_name ());
+  g_assert_cmpstr (json_object_get_string_member (entry, "vm_id"), ==, "jarvis-auto-12345");
+  g_assert_cmpstr (json_object_get_string_member (entry, "zone"), ==, "us-central1-a");
+  array = json_object_get_array_member (entry, "components");
+  g_assert_cmpint (json_array_get_length (array), ==, 3);
+  g_assert_cmpstr (json_array_get_string_element (array, 2), ==, "ml");
+  g_assert_cmpint (json_node_get_value_type (json_object_get_member (entry, "created_at")), ==, G_TYPE_DOUBLE);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (entry, "created_at"),
+                                  gsm_session_manager_get_created_at (m), 1e-6);
+  g_assert_cmpint (json_node_get_value_type (json_object_get_member (entry, "registered_at")), ==, G_TYPE_DOUBLE);
+  g_assert_cmpstr (json_object_get_string_member (entry, "status"), ==, "active");
+  g_assert_cmpint (json_object_get_int_member (entry, "start_time"), >, 0);
+  metadata = json_object_get_object_member (entry, "metadata");
+  g_assert_cmpstr (json_object_get_string_member (metadata, "trigger"), ==, "HIGH_RAM");
+  g_assert_cmpfloat (json_object_get_double_member (metadata, "ram_percent"), ==, 87.5);
+
+  /* Session file: the same entry. */
+  session = read_json_object (session_path);
+  g_assert_cmpstr (json_object_get_string_member (session, "session_id"), ==,
+                   gsm_session_manager_get_session_id (m));
+  g_assert_cmpstr (json_object_get_string_member (session, "vm_id"), ==, "jarvis-auto-12345");
+  g_assert_cmpint (json_object_get_int_member (session, "pid"), ==, getpid ());
+  g_assert_true (json_object_has_member (session, "metadata"));
+  g_assert_true (json_object_has_member (session, "registered_at"));
+
+  /* Tracker: the seed's quick reference. */
+  tracker = read_json_object (tracker_path);
+  g_assert_cmpstr (json_object_get_string_member (tracker, "session_id"), ==,
+                   gsm_session_manager_get_session_id (m));
+  g_assert_cmpint (json_object_get_int_member (tracker, "pid"), ==, getpid ());
+  g_assert_cmpstr (json_object_get_string_member (tracker, "hostname"), ==, g_get_host_name ());
+  g_assert_cmpstr (json_object_get_string_member (tracker, "vm_id"), ==, "jarvis-auto-12345");
+  g_assert_cmpstr (json_object_get_string_member (tracker, "zone"), ==, "us-central1-a");
+  g_assert_cmpstr (json_object_get_string_member (tracker, "status"), ==, "active");
+  g_assert_true (json_object_has_member (tracker, "created_at"));
+
+  /* Private files and directory. */
+  g_assert_cmpint (g_stat (registry_path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  g_assert_cmpint (g_stat (session_path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+
+  /* Unregister: the entry stays (the session lives), without a VM. */
+  g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_false (gsm_session_manager_get_has_vm (m));
+  g_clear_object (&vm);
+  vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (vm);
+  g_clear_pointer (&registry, json_object_unref);
+  registry = read_json_object (registry_path);
+  entry = json_object_get_object_member (registry, gsm_session_manager_get_session_id (m));
+  g_assert_false (json_object_has_member (entry, "vm_id"));
+
+  /* Close without a VM: entry and files go. */
+  g_assert_true (gsm_session_manager_close_sync (m, NULL, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&registry, json_object_unref);
+  registry = read_json_object (registry_path);
+  g_assert_cmpint (json_object_get_size (registry), ==, 0);
+  g_assert_false (g_file_test (session_path, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (tracker_path, G_FILE_TEST_EXISTS));
+
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "x", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_CLOSED);
+}
+
+static void
+test_close_keeps_vm (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) registry = NULL;
+  g_autofree char *registry_path = fixture_path (f, "vm_registry.json");
+  g_autofree char *session_path = g_file_get_path (gsm_session_manager_get_session_file (m));
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-kept", "z", NULL, NULL, NULL, &error));
+  g_assert_true (gsm_session_manager_close_sync (m, NULL, &error));
+  g_assert_no_error (error);
+
+  /* Still owning a VM: stays visible to the cleanup of others. */
+  registry = read_json_object (registry_path);
+  g_assert_cmpint (json_object_get_size (registry), ==, 1);
+  g_assert_true (g_file_test (session_path, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_errors (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *long_id = g_strnfill (300, 'a');
+  const char *bad_components[] = { "ok", "", NULL };
+
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "vm_id"));
+  g_clear_error (&error);
+
+  g_assert_false (gsm_session_manager_register_vm_sync (m, long_id, "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm\n1", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm-1", "", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "zone"));
+  g_clear_error (&error);
+
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm-1", "z", bad_components, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm-1", "z", NULL,
+                                                        g_variant_new_string ("nope"), NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "a{sv}"));
+  g_clear_error (&error);
+
+  g_assert_false (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_NO_VM);
+  g_clear_error (&error);
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-1", "z", NULL, NULL, NULL, &error));
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm-2", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_VM_ALREADY_REGISTERED);
+  g_assert_nonnull (strstr (error->message, "vm-1"));
+  g_clear_error (&error);
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm-1", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_VM_ALREADY_REGISTERED);
+  g_clear_error (&error);
+
+  /* Nothing was written by the failed calls. */
+  {
+    g_autoptr(GsmVm) vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
+    g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-1");
+  }
+}
+
+static void
+test_statistics (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) stats = NULL;
+  const char *keys[] = { "session_id", "pid", "hostname", "uptime_seconds", "has_vm", "vm_id",
+                         "vms_registered", "vms_unregistered", "registry_cleanups",
+                         "stale_sessions_removed", NULL };
+  GVariantDict dict;
+  const char *vm_id = NULL;
+  guint n;
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-s", "z", NULL, NULL, NULL, &error));
+  g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-t", "z", NULL, NULL, NULL, &error));
+
+  stats = gsm_session_manager_get_statistics (m);
+  g_assert_true (g_variant_is_of_type (stats, G_VARIANT_TYPE_VARDICT));
+  g_assert_cmpint (g_variant_n_children (stats), ==, g_strv_length ((char **) keys));
+  g_variant_dict_init (&dict, stats);
+  for (guint i = 0; keys[i]; i++)
+    g_assert_true (g_variant_dict_contains (&dict, keys[i]));
+  g_assert_true (g_variant_dict_lookup (&dict, "vms_registered", "u", &n));
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_true (g_variant_dict_lookup (&dict, "vms_unregistered", "u", &n));
+  g_assert_cmpuint (n, ==, 1);
+  g_assert_true (g_variant_dict_lookup (&dict, "vm_id", "m&s", &vm_id));
+  g_assert_cmpstr (vm_id, ==, "vm-t");
+  g_variant_dict_clear (&dict);
+}
+
+/* ---- async, ordering, signals ------------------------------------------- */
+
+typedef struct
+{
+  GPtrArray *log;
+  guint      pending;
+} AsyncState;
+
+static void
+register_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  AsyncState *st = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok = gsm_session_manager_register_vm_finish (GSM_SESSION_MANAGER (source), result, &error);
+
+  g_ptr_array_add (st->log, g_strdup_printf ("register:%s", ok ? "ok" : error->message));
+  st->pending--;
+}
+
+static void
+get_vm_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  AsyncState *st = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmVm) vm = gsm_session_manager_get_my_vm_finish (GSM_SESSION_MANAGER (source), result, &error);
+
+  g_assert_no_error (error);
+  g_ptr_array_add (st->log, g_strdup_printf ("vm:%s", vm ? gsm_vm_get_vm_id (vm) : "none"));
+  st->pending--;
+}
+
+static void
+unregister_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  AsyncState *st = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok = gsm_session_manager_unregister_vm_finish (GSM_SESSION_MANAGER (source), result, &error);
+
+  g_assert_no_error (error);
+  g_ptr_array_add (st->log, g_strdup_printf ("unregister:%d", ok));
+  st->pending--;
+}
+
+static void
+sessions_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  AsyncState *st = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) sessions =
+    gsm_session_manager_get_all_active_sessions_finish (GSM_SESSION_MANAGER (source), result, &error);
+
+  g_assert_no_error (error);
+  g_ptr_array_add (st->log, g_strdup_printf ("sessions:%u", g_hash_table_size (sessions)));
+  st->pending--;
+}
+
+static void
+cleanup_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  AsyncState *st = user_data;
+  g_autoptr(GError) error = NULL;
+  int n = gsm_session_manager_cleanup_stale_sessions_finish (GSM_SESSION_MANAGER (source), result, &error);
+
+  g_assert_no_error (error);
+  g_ptr_array_add (st->log, g_strdup_printf ("cleanup:%d", n));
+  st->pending--;
+}
+
+static void
+close_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  AsyncState *st = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (gsm_session_manager_close_finish (GSM_SESSION_MANAGER (source), result, &error));
+  g_assert_no_error (error);
+  g_ptr_array_add (st->log, g_strdup ("closed"));
+  st->pending--;
+}
+
+static void
+on_signal_log (GsmSessionManager *m, GObject *object, gpointer user_data)
+{
+  AsyncState *st = user_data;
+
+  g_assert_true (g_main_context_is_owner (g_main_context_default ()));
+  if (GSM_IS_VM (object))
+    g_ptr_array_add (st->log, g_strdup_printf ("signal:%s", gsm_vm_get_vm_id (GSM_VM (object))));
+}
+
+static void
+on_notify_has_vm (GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+  AsyncState *st = user_data;
+
+  g_ptr_array_add (st->log, g_strdup_printf ("has-vm:%d",
+                                             gsm_session_manager_get_has_vm (GSM_SESSION_MANAGER (object))));
+}
+
+static void
+test_async_order (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  AsyncState st = { g_ptr_array_new_with_free_func (g_free), 0 };
+  const char *expected[] = {
+    "signal:vm-a", "has-vm:1", "register:ok",
+    "vm:vm-a",
+    "register:Session",
+    "signal:vm-a", "has-vm:0", "unregister:1",
+    "vm:none",
+    "sessions:1",
+    "cleanup:0",
+    "closed",
+  };
+
+  g_signal_connect (m, "vm-registered", G_CALLBACK (on_signal_log), &st);
+  g_signal_connect (m, "vm-unregistered", G_CALLBACK (on_signal_log), &st);
+  g_signal_connect (m, "notify::has-vm", G_CALLBACK (on_notify_has_vm), &st);
+
+  /* Issued back to back; must complete in this order. */
+  gsm_session_manager_register_vm (m, "vm-a", "z", NULL, NULL, NULL, register_done, &st);
+  gsm_session_manager_get_my_vm (m, NULL, get_vm_done, &st);
+  gsm_session_manager_register_vm (m, "vm-b", "z", NULL, NULL, NULL, register_done, &st);
+  gsm_session_manager_unregister_vm (m, NULL, unregister_done, &st);
+  gsm_session_manager_get_my_vm (m, NULL, get_vm_done, &st);
+  gsm_session_manager_get_all_active_sessions (m, NULL, sessions_done, &st);
+  gsm_session_manager_cleanup_stale_sessions (m, NULL, cleanup_done, &st);
+  gsm_session_manager_close (m, NULL, close_done, &st);
+  st.pending = 8;
+
+  while (st.pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_assert_cmpuint (st.log->len, ==, G_N_ELEMENTS (expected));
+  for (guint i = 0; i < st.log->len; i++)
+    g_assert_true (g_str_has_prefix (st.log->pdata[i], expected[i]));
+
+  g_signal_handlers_disconnect_by_data (m, &st);
+  g_ptr_array_unref (st.log);
+}
+
+static void
+test_async_cancelled (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  AsyncState st = { g_ptr_array_new_with_free_func (g_free), 1 };
+  g_autoptr(GsmVm) vm = NULL;
+
+  g_cancellable_cancel (cancellable);
+  gsm_session_manager_register_vm (m, "vm-c", "z", NULL, NULL, cancellable, register_done, &st);
+  while (st.pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpstr (st.log->pdata[0], ==, "register:Operation was cancelled");
+
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm-c", "z", NULL, NULL, cancellable, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  /* Nothing registered. */
+  vm = gsm_session_manager_get_my_vm_sync (m, NULL, NULL);
+  g_assert_null (vm);
+  g_ptr_array_unref (st.log);
+}
+
+static void
+test_async_bad_args (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  AsyncState st = { g_ptr_array_new_with_free_func (g_free), 1 };
+
+  gsm_session_manager_register_vm (m, "", "z", NULL, NULL, NULL, register_done, &st);
+  while (st.pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (g_str_has_prefix (st.log->pdata[0], "register:vm_id is empty"));
+  g_ptr_array_unref (st.log);
+}
+
+/* ---- signals from the registry ------------------------------------------ */
+
+typedef struct
+{
+  guint changed;
+  GPtrArray *added;
+  GPtrArray *removed;
+  GPtrArray *stale;
+} ChangeLog;
+
+static void
+on_changed (GsmSessionManager *m, gpointer user_data)
+{
+  ((ChangeLog *) user_data)->changed++;
+}
+
+static void
+on_added (GsmSessionManager *m, GsmSession *s, gpointer user_data)
+{
+  g_ptr_array_add (((ChangeLog *) user_data)->added, g_strdup (gsm_session_get_session_id (s)));
+}
+
+static void
+on_removed (GsmSessionManager *m, GsmSession *s, gpointer user_data)
+{
+  g_ptr_array_add (((ChangeLog *) user_data)->removed, g_strdup (gsm_session_get_session_id (s)));
+}
+
+static void
+on_stale (GsmSessionManager *m, GsmSession *s, gpointer user_data)
+{
+  g_ptr_array_add (((ChangeLog *) user_data)->stale, g_strdup (gsm_session_get_session_id (s)));
+}
+
+static void
+change_log_init (ChangeLog *log, GsmSessionManager *m)
+{
+  log->changed = 0;
+  log->added = g_ptr_array_new_with_free_func (g_free);
+  log->removed = g_ptr_array_new_with_free_func (g_free);
+  log->stale = g_ptr_array_new_with_free_func (g_free);
+  g_signal_connect (m, "sessions-changed", G_CALLBACK (on_changed), log);
+  g_signal_connect (m, "session-added", G_CALLBACK (on_added), log);
+  g_signal_connect (m, "session-removed", G_CALLBACK (on_removed), log);
+  g_signal_connect (m, "session-stale", G_CALLBACK (on_stale), log);
+}
+
+static void
+change_log_clear (ChangeLog *log, GsmSessionManager *m)
+{
+  g_signal_handlers_disconnect_by_data (m, log);
+  g_ptr_array_unref (log->added);
+  g_ptr_array_unref (log->removed);
+  g_ptr_array_unref (log->stale);
+}
+
+/* Writes entries straight into the registry, as another process would. */
+static void
+add_raw_entries (Fixture *f, const char *const *entries)
+{
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  g_autofree char *contents = NULL;
+  g_autoptr(GString) out = NULL;
+  g_autofree char *tmp = NULL;
+  GError *error = NULL;
+  gsize len;
+
+  g_assert_true (g_file_get_contents (path, &contents, &len, &error));
+  g_strstrip (contents);
+  g_assert_true (g_str_has_suffix (contents, "}"));
+  out = g_string_new_len (contents, strlen (contents) - 1);
+  g_strchomp (out->str);
+  out->len = strlen (out->str);
+  for (guint i = 0; entries[i]; i++)
+    {
+      const char *colon = strchr (entries[i], ':');
+
+      g_assert_nonnull (colon);
+      g_string_append (out, out->str[out->len - 1] == '{' ? "\n" : ",\n");
+      g_string_append (out, entries[i]);
+    }
+  g_string_append (out, "\n}\n");
+  tmp = g_strconcat (path, ".new", NULL);
+  g_assert_true (g_file_set_contents_full (tmp, out->str, -1, G_FILE_SET_CONTENTS_NONE, 0600, &error));
+  g_assert_cmpint (g_rename (tmp, path), ==, 0);
+}
+
+static char *
+raw_entry (const char *id, int pid, const char *host, double created_at,
+           guint64 start_time, const char *vm_id, const char *extra)
+{
+  g_autoptr(GString) s = g_string_new (NULL);
+
+  g_string_append_printf (s, "\"%s\": {\"session_id\": \"%s\", \"pid\": %d, \"hostname\": \"%s\", "
+                          "\"created_at\": %.6f, \"status\": \"active\"", id, id, pid, host, created_at);
+  if (start_time)
+    g_string_append_printf (s, ", \"start_time\": %" G_GUINT64_FORMAT, start_time);
+  if (vm_id)
+    g_string_append_printf (s, ", \"vm_id\": \"%s\", \"zone\": \"z\", \"components\": [], "
+                            "\"registered_at\": %.6f", vm_id, created_at);
+  if (extra)
+    g_string_append_printf (s, ", %s", extra);
+  g_string_append (s, "}");
+  return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+static guint64
+own_start_time (void)
+{
+  char state;
+  guint64 start = 0;
+  int e;
+
+  g_assert_true (_gsm_process_read_stat (getpid (), &state, &start, &e));
+  return start;
+}
+
+static void
+test_liveness_rules (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) active = NULL, all = NULL;
+  double now = g_get_real_time () / 1e6;
+  guint64 start = own_start_time ();
+  int parent = getppid ();
+  char state;
+  guint64 parent_start = 0;
+  int e;
+  ChangeLog log;
+  int n;
+
+  g_setenv ("GSM_SESSION_EXPIRY", "3600", TRUE);
+  m = gsm_session_manager_get_default ();
+  g_assert_true (_gsm_process_read_stat (parent, &state, &parent_start, &e));
+
+  {
+    g_autofree char *alive = raw_entry ("alive", parent, g_get_host_name (), now - 100000, parent_start, "vm-alive", NULL);
+    /* Our pid, but another start time: a reused pid. */
+    g_autofree char *reused = raw_entry ("reused", getpid (), g_get_host_name (), now, start + 7, "vm-reused", NULL);
+    g_autofree char *gone = raw_entry ("gone", unused_pid (0), g_get_host_name (), now, 12345, NULL, NULL);
+    g_autofree char *remote_new = raw_entry ("remote-new", 4242, "other-host", now - 60, 0, "vm-remote", NULL);
+    g_autofree char *remote_old = raw_entry ("remote-old", 4243, "other-host", now - 7200, 0, NULL, NULL);
+    g_autofree char *no_start = raw_entry ("no-start", parent, g_get_host_name (), now - 7200, 0, NULL, NULL);
+    g_autofree char *old_boot = raw_entry ("old-boot", parent, g_get_host_name (), now, parent_start, "vm-boot",
+                                           "\"boot_id\": \"00000000-0000-0000-0000-000000000000\"");
+    const char *entries[] = { alive, reused, gone, remote_new, remote_old, no_start, old_boot, NULL };
+
+    add_raw_entries (f, entries);
+  }
+
+  change_log_init (&log, m);
+
+  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_hash_table_size (all), ==, 8);
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "alive")), ==, "active");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "reused")), ==, "stale");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "gone")), ==, "stale");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "remote-new")), ==, "active");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "remote-old")), ==, "stale");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "no-start")), ==, "stale");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "old-boot")), ==, "stale");
+
+  active = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  /* Ours, the live local process (a live session never expires), the recent remote one. */
+  g_assert_cmpint (g_hash_table_size (active), ==, 3);
+  g_assert_true (g_hash_table_contains (active, gsm_session_manager_get_session_id (m)));
+  g_assert_true (g_hash_table_contains (active, "alive"));
+  g_assert_true (g_hash_table_contains (active, "remote-new"));
+
+  /* The listing cleaned up: VM-less dead sessions gone, VM owners kept as stale. */
+  g_assert_cmpuint (log.stale->len, ==, 5);
+  g_clear_pointer (&all, g_hash_table_unref);
+  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  g_assert_cmpint (g_hash_table_size (all), ==, 5);
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "reused")), ==, "stale");
+  g_assert_cmpfloat (gsm_session_get_stale_since (g_hash_table_lookup (all, "reused")), >=, now);
+  g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, "reused")), ==, "vm-reused");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "old-boot")), ==, "stale");
+  g_assert_false (g_hash_table_contains (all, "gone"));
+  g_assert_false (g_hash_table_contains (all, "remote-old"));
+
+  /* Found once: a second cleanup finds nothing new. */
+  n = gsm_session_manager_cleanup_stale_sessions_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (n, ==, 0);
+  g_assert_cmpuint (log.stale->len, ==, 5);
+
+  /* Statistics count them. */
+  {
+    g_autoptr(GVariant) stats = gsm_session_manager_get_statistics (m);
+    guint32 removed;
+
+    g_assert_true (g_variant_lookup (stats, "stale_sessions_removed", "u", &removed));
+    g_assert_cmpuint (removed, ==, 5);
+  }
+
+  /* A stale session's VM may be taken over; a live one's may not. */
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm-alive", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_VM_OWNED_BY_OTHER);
+  g_assert_nonnull (strstr (error->message, "alive"));
+  g_clear_error (&error);
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm-remote", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_VM_OWNED_BY_OTHER);
+  g_clear_error (&error);
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-reused", "z", NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  change_log_clear (&log, m);
+}
+
+static void
+test_process_match (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) all = NULL;
+  double now = g_get_real_time () / 1e6;
+  int parent = getppid ();
+  guint64 parent_start = 0;
+  char state;
+  int e;
+
+  g_setenv ("GSM_PROCESS_MATCH", "no-such-program-name-here", TRUE);
+  m = gsm_session_manager_get_default ();
+  g_assert_true (_gsm_process_read_stat (parent, &state, &parent_start, &e));
+  {
+    g_autofree char *other = raw_entry ("other", parent, g_get_host_name (), now, parent_start, NULL, NULL);
+    const char *entries[] = { other, NULL };
+
+    add_raw_entries (f, entries);
+  }
+
+  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "other")), ==, "stale");
+  /* Our own session is alive whatever its command line. */
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, gsm_session_manager_get_session_id (m))),
+                   ==, "active");
+}
+
+static void
+test_unknown_fields_preserved (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) registry = NULL;
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  double now = g_get_real_time () / 1e6;
+  JsonObject *entry;
+
+  {
+    /* A dead session with a VM and fields we do not know. */
+    g_autofree char *dead = raw_entry ("dead", unused_pid (1), g_get_host_name (), now, 99, "vm-d",
+                                       "\"x_custom\": {\"nested\": [1, 2, 3]}, \"x_note\": \"keep me\"");
+    const char *entries[] = { dead, NULL };
+
+    add_raw_entries (f, entries);
+  }
+
+  /* Marking it stale rewrites the entry. */
+  g_assert_cmpint (gsm_session_manager_cleanup_stale_sessions_sync (m, NULL, &error), ==, 1);
+  registry = read_json_object (path);
+  entry = json_object_get_object_member (registry, "dead");
+  g_assert_cmpstr (json_object_get_string_member (entry, "status"), ==, "stale");
+  g_assert_cmpstr (json_object_get_string_member (entry, "x_note"), ==, "keep me");
+  g_assert_cmpint (json_array_get_length (json_object_get_array_member (
+                     json_object_get_object_member (entry, "x_custom"), "nested")), ==, 3);
+}
+
+/* ---- the files as untrusted input ---------------------------------------- */
+
+static void
+test_corrupt_registry (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) all = NULL;
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  g_autofree char *deep = NULL;
+  const char *bad[] = {
+    "{\"a\": ",                                   /* truncated */
+    "",                                           /* empty */
+    "[1, 2]",                                     /* not an object */
+    NULL,                                         /* deep nesting, below */
+    "{\"x\": {\"session_id\": \"x\", \"pid\": 99999999999999999999, \"hostname\": \"h\"}}",
+    "{\"x\": {\"session_id\": \"y\", \"pid\": 5, \"hostname\": \"h\"}}",
+    "{\"x\": {\"session_id\": \"x\", \"pid\": \"5\", \"hostname\": \"h\"}}",
+  };
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-live", "z", NULL, NULL, NULL, &error));
+
+  deep = g_strnfill (100000, '[');
+  bad[3] = deep;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GDir) dir = NULL;
+      const char *name;
+      guint n_aside = 0;
+
+      g_assert_true (g_file_set_contents (path, bad[i], -1, &error));
+      g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING, "*corrupt*Moved it to*rebuilt it from 1 session files*");
+      g_clear_pointer (&all, g_hash_table_unref);
+      all = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+      g_test_assert_expected_messages ();
+      g_assert_no_error (error);
+
+      /* Nothing live lost: rebuilt from the session file. */
+      g_assert_cmpint (g_hash_table_size (all), ==, 1);
+      g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, gsm_session_manager_get_session_id (m))),
+                       ==, "vm-live");
+
+      /* The bad file is kept for inspection. */
+      dir = g_dir_open (f->dir, 0, NULL);
+      while ((name = g_dir_read_name (dir)) != NULL)
+        if (g_str_has_prefix (name, "vm_registry.json.corrupt-"))
+          n_aside++;
+      g_assert_cmpuint (n_aside, ==, i + 1);
+    }
+}
+
+static void
+test_symlink_refused (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  g_autofree char *target = fixture_path (f, "precious");
+  g_autofree char *contents = NULL;
+  g_autoptr(GHashTable) all = NULL;
+
+  g_assert_true (g_file_set_contents (target, "do not touch", -1, NULL));
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_cmpint (symlink (target, path), ==, 0);
+
+  all = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+  g_assert_null (all);
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INSECURE_FILE);
+  g_assert_nonnull (strstr (error->message, "vm_registry.json"));
+  g_clear_error (&error);
+
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INSECURE_FILE);
+
+  g_assert_true (g_file_test (path, G_FILE_TEST_IS_SYMLINK));
+  g_assert_true (g_file_get_contents (target, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "do not touch");
+}
+
+static void
+test_fifo_refused (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  g_autoptr(GHashTable) all = NULL;
+
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_cmpint (mkfifo (path, 0600), ==, 0);
+
+  /* Refused at once: no blocking open of the FIFO. */
+  all = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+  g_assert_null (all);
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INSECURE_FILE);
+}
+
+static void
+test_insecure_directory (Fixture *f, gconstpointer data)
+{
+  g_autofree char *open_dir = fixture_path (f, "open");
+  g_autofree char *sticky_dir = fixture_path (f, "sticky");
+  g_autofree char *link_dir = fixture_path (f, "link");
+  GsmSessionManager *m;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir (open_dir, 0700), ==, 0);
+  g_assert_cmpint (chmod (open_dir, 0777), ==, 0);
+  g_setenv ("GSM_RUNTIME_DIR", open_dir, TRUE);
+  _gsm_session_manager_reset_for_testing ();
+  g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING, "*can be written by other users*");
+  m = gsm_session_manager_get_default ();
+  g_test_assert_expected_messages ();
+  g_assert_nonnull (m);
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INSECURE_DIRECTORY);
+  g_assert_nonnull (strstr (error->message, open_dir));
+  g_clear_error (&error);
+  /* Nothing was written there. */
+  {
+    g_autofree char *reg = g_build_filename (open_dir, "vm_registry.json", NULL);
+    g_assert_false (g_file_test (reg, G_FILE_TEST_EXISTS));
+  }
+
+  /* A sticky shared directory, like /tmp, is fine. */
+  g_assert_cmpint (g_mkdir (sticky_dir, 0700), ==, 0);
+  g_assert_cmpint (chmod (sticky_dir, 01777), ==, 0);
+  g_setenv ("GSM_RUNTIME_DIR", sticky_dir, TRUE);
+  _gsm_session_manager_reset_for_testing ();
+  m = gsm_session_manager_get_default ();
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm", "z", NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  /* A symlink as the directory is refused. */
+  g_assert_cmpint (symlink (sticky_dir, link_dir), ==, 0);
+  g_setenv ("GSM_RUNTIME_DIR", link_dir, TRUE);
+  _gsm_session_manager_reset_for_testing ();
+  g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING, "*symbolic link*");
+  m = gsm_session_manager_get_default ();
+  g_test_assert_expected_messages ();
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INSECURE_DIRECTORY);
+  g_setenv ("GSM_RUNTIME_DIR", f->dir, TRUE);
+}
+
+static void
+test_default_directory (Fixture *f, gconstpointer data)
+{
+  g_autofree char *state = fixture_path (f, "state");
+  g_autofree char *expected = NULL;
+  GsmSessionManager *m;
+  struct stat st;
+
+  /* g_get_user_state_dir() is cached per process: run this in a child. */
+  if (g_test_subprocess ())
+    {
+      g_unsetenv ("GSM_RUNTIME_DIR");
+      m = gsm_session_manager_get_default ();
+      g_assert_true (gsm_session_manager_register_vm_sync (m, "vm", "z", NULL, NULL, NULL, NULL));
+      printf ("%s\n", g_file_peek_path (gsm_session_manager_get_runtime_dir (m)));
+      return;
+    }
+
+  g_setenv ("XDG_STATE_HOME", state, TRUE);
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+  expected = g_build_filename (state, "gsm-session", NULL);
+  g_test_trap_assert_stdout_unmatched ("*/tmp/vm_registry*");
+  g_assert_cmpint (g_stat (expected, &st), ==, 0);
+  g_assert_true (S_ISDIR (st.st_mode));
+  g_assert_cmpint (st.st_mode & 0777, ==, 0700);
+  {
+    g_autofree char *reg = g_build_filename (expected, "vm_registry.json", NULL);
+    g_assert_true (g_file_test (reg, G_FILE_TEST_IS_REGULAR));
+  }
+  g_unsetenv ("XDG_STATE_HOME");
+}
+
+static void
+test_prefix_seed_files (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *seed_registry = fixture_path (f, "jarvis_vm_registry.json");
+  g_autofree char *expected_session = g_strdup_printf ("jarvis_session_%d.json", getpid ());
+  g_autofree char *session_path = fixture_path (f, expected_session);
+  g_autofree char *tracker_path = fixture_path (f, "jarvis_global_session.json");
+  g_autoptr(GHashTable) active = NULL;
+  /* Written by the Python design (its own example). */
+  const char *seed =
+    "{\n"
+    "    \"8f16bfd8-1234-5678-9abc-def012345678\": {\n"
+    "        \"session_id\": \"8f16bfd8-1234-5678-9abc-def012345678\",\n"
+    "        \"pid\": 12345,\n"
+    "        \"hostname\": \"macbook.local\",\n"
+    "        \"vm_id\": \"jarvis-auto-12345\",\n"
+    "        \"zone\": \"us-central1-a\",\n"
+    "        \"components\": [\"voice\", \"vision\", \"ml\"],\n"
+    "        \"created_at\": %f,\n"
+    "        \"registered_at\": %f,\n"
+    "        \"status\": \"active\"\n"
+    "    }\n"
+    "}\n";
+  g_autofree char *text = g_strdup_printf (seed, g_get_real_time () / 1e6, g_get_real_time () / 1e6);
+
+  g_assert_true (g_file_set_contents (seed_registry, text, -1, NULL));
+  g_setenv ("GSM_FILE_PREFIX", "jarvis_", TRUE);
+  m = gsm_session_manager_get_default ();
+
+  active = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_hash_table_size (active), ==, 2);
+  {
+    GsmSession *s = g_hash_table_lookup (active, "8f16bfd8-1234-5678-9abc-def012345678");
+
+    g_assert_nonnull (s);
+    g_assert_cmpstr (gsm_session_get_vm_id (s), ==, "jarvis-auto-12345");
+    g_assert_cmpint (gsm_session_get_pid (s), ==, 12345);
+  }
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-j", "z", NULL, NULL, NULL, &error));
+  g_assert_true (g_file_test (session_path, G_FILE_TEST_IS_REGULAR));
+  g_assert_true (g_file_test (tracker_path, G_FILE_TEST_IS_REGULAR));
+  g_unsetenv ("GSM_FILE_PREFIX");
+}
+
+/* ---- the cache ----------------------------------------------------------- */
+
+static void
+test_cache_same_size_and_mtime (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) before = NULL, after = NULL;
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  g_autofree char *tmp = fixture_path (f, "replacement");
+  g_autofree char *contents = NULL;
+  char *p;
+  struct stat st;
+  struct timespec times[2];
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-aaaa", "z", NULL, NULL, NULL, &error));
+  before = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+  g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (before, gsm_session_manager_get_session_id (m))),
+                   ==, "vm-aaaa");
+
+  /* Another writer replaces the file with one of the same size and mtime. */
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  p = strstr (contents, "vm-aaaa");
+  g_assert_nonnull (p);
+  memcpy (p, "vm-bbbb", 7);
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_true (g_file_set_contents (tmp, contents, -1, NULL));
+  times[0] = st.st_atim;
+  times[1] = st.st_mtim;
+  g_assert_cmpint (utimensat (AT_FDCWD, tmp, times, 0), ==, 0);
+  g_assert_cmpint (chmod (tmp, 0600), ==, 0);
+  g_assert_cmpint (g_rename (tmp, path), ==, 0);
+
+  after = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (after, gsm_session_manager_get_session_id (m))),
+                   ==, "vm-bbbb");
+}
+
+static void
+test_cache_no_reparse (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  GsmFileRegistry *registry = (GsmFileRegistry *) _gsm_session_manager_get_registry (m);
+  g_autoptr(GError) error = NULL;
+  double now = g_get_real_time () / 1e6;
+  guint parsed;
+
+  {
+    g_autofree char *a = raw_entry ("remote-a", 4242, "other-host", now, 0, "vm-ra", NULL);
+    g_autofree char *b = raw_entry ("remote-b", 4243, "other-host", now, 0, "vm-rb", NULL);
+    const char *entries[] = { a, b, NULL };
+
+    add_raw_entries (f, entries);
+  }
+
+  g_hash_table_unref (gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error));
+  parsed = _gsm_file_registry_get_n_parsed (registry);
+
+  /* Unchanged file: nothing parsed. */
+  for (int i = 0; i < 5; i++)
+    g_hash_table_unref (gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error));
+  g_assert_cmpuint (_gsm_file_registry_get_n_parsed (registry), ==, parsed);
+
+  /* Our own change: written from the cache, nothing parsed. */
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-own", "z", NULL, NULL, NULL, &error));
+  g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+  g_hash_table_unref (gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error));
+  g_assert_cmpuint (_gsm_file_registry_get_n_parsed (registry), ==, parsed);
+
+  /* Another writer adds one entry: only that one is parsed. */
+  {
+    g_autofree char *c = raw_entry ("remote-c", 4244, "other-host", now, 0, NULL, NULL);
+    const char *entries[] = { c, NULL };
+
+    add_raw_entries (f, entries);
+  }
+  g_hash_table_unref (gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error));
+  g_assert_cmpuint (_gsm_file_registry_get_n_parsed (registry), ==, parsed + 1);
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD ("/manager/default/identity", test_default_identity);
+  ADD ("/manager/default/threads", test_default_threads);
+  ADD ("/manager/default/directory", test_default_directory);
+  ADD ("/manager/sync/register-files", test_register_files);
+  ADD ("/manager/sync/close-keeps-vm", test_close_keeps_vm);
+  ADD ("/manager/sync/errors", test_errors);
+  ADD ("/manager/sync/statistics", test_statistics);
+  ADD ("/manager/async/order-and-signals", test_async_order);
+  ADD ("/manager/async/cancelled", test_async_cancelled);
+  ADD ("/manager/async/bad-args", test_async_bad_args);
+  ADD ("/manager/liveness/rules", test_liveness_rules);
+  ADD ("/manager/liveness/process-match", test_process_match);
+  ADD ("/manager/files/unknown-fields", test_unknown_fields_preserved);
+  ADD ("/manager/files/corrupt-registry", test_corrupt_registry);
+  ADD ("/manager/files/symlink", test_symlink_refused);
+  ADD ("/manager/files/fifo", test_fifo_refused);
+  ADD ("/manager/files/insecure-directory", test_insecure_directory);
+  ADD ("/manager/files/seed-prefix", test_prefix_seed_files);
+  ADD ("/manager/cache/same-size-and-mtime", test_cache_same_size_and_mtime);
+  ADD ("/manager/cache/no-reparse", test_cache_no_reparse);
+#undef ADD
+
+  return g_test_run ();
+}
