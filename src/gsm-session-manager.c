@@ -1592,7 +1592,8 @@ make_register_op (const char          *vm_id,
                   GVariant            *metadata,
                   GError             **error)
 {
-  g_autoptr(GVariant) held = NULL;
+  /* Sink first: a floating reference is consumed on every path. */
+  g_autoptr(GVariant) held = metadata ? g_variant_ref_sink (metadata) : NULL;
   Op *op;
 
   if (!_gsm_validate_identifier ("vm_id", vm_id, 255, error) ||
@@ -1625,7 +1626,6 @@ make_register_op (const char          *vm_id,
       g_autoptr(JsonNode) node = NULL;
       g_autofree char *text = NULL;
 
-      held = g_variant_ref_sink (metadata);
       node = json_gvariant_serialize (metadata);
       text = json_to_string (node, FALSE);
       if (!_gsm_json_check (text, strlen (text), GSM_JSON_MAX_DEPTH - 2, NULL))
@@ -1641,7 +1641,7 @@ make_register_op (const char          *vm_id,
   op->vm_id = g_strdup (vm_id);
   op->zone = g_strdup (zone);
   op->components = components ? g_strdupv ((char **) components) : g_new0 (char *, 1);
-  op->metadata = g_steal_pointer (&sunk);
+  op->metadata = g_steal_pointer (&held);
 
   return op;
 }
