@@ -55,11 +55,12 @@ def run_until(predicate, what, seconds=WAIT_SECONDS):
 
 
 def call_async(obj, name, *args):
-    """Calls obj.name(*args) in callback form and runs the main loop until
-    its callback; returns the result of the matching _finish() (raising its
+    """Calls obj.name(*args) in callback form and runs a GLib.MainLoop until
+    the callback; returns the result of the matching _finish() (raising its
     GLib.Error). The user_data must arrive untouched."""
     outcome = {}
     token = object()
+    loop = GLib.MainLoop()
 
     def callback(source, result, user_data):
         outcome['user_data'] = user_data
@@ -68,10 +69,20 @@ def call_async(obj, name, *args):
             outcome['value'] = finish(result)
         except GLib.Error as e:
             outcome['error'] = e
+        loop.quit()
+
+    def on_timeout():
+        outcome['timeout'] = True
+        loop.quit()
+        return GLib.SOURCE_REMOVE
 
     finish = getattr(obj, name + '_finish')
     getattr(obj, name)(*args, callback, token)
-    run_until(lambda: 'user_data' in outcome, name + ' to complete')
+    timeout = GLib.timeout_add_seconds(WAIT_SECONDS, on_timeout)
+    loop.run()
+    if 'timeout' in outcome:
+        raise Timeout('timed out after %ds waiting for %s to complete' % (WAIT_SECONDS, name))
+    GLib.source_remove(timeout)
     assert outcome['user_data'] is token, 'user_data was not passed through'
     assert outcome['source'] is obj, 'the source object is not the callee'
     if 'error' in outcome:
