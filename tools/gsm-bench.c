@@ -1,0 +1,600 @@
+/* gsm-bench.c: how close registry operations come to the I/O floor
+ *
+ * Prints each figure with the floor it should be compared with: a raw
+ * write (temp file + rename) and a raw durable replace (plus fdatasync and
+ * a directory fsync) of the same bytes, and json-glib's own parse of the
+ * same file. Medians; run it on an idle machine.
+ *
+ *   gsm-bench [--json] [--quick]
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "gsm-session.h"
+#include "gsm-session-manager-private.h"
+
+static gboolean opt_json = FALSE;
+static gboolean opt_quick = FALSE;
+static char *opt_child = NULL;
+static int opt_child_count = 0;
+
+static GPtrArray *rows;   /* Row* */
+
+typedef struct
+{
+  char   *name;
+  double  value;
+  char   *unit;
+  char   *floor_name;
+  double  floor;
+  char   *goal;
+} Row;
+
+static double
+now_us (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int
+cmp_double (gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+static double
+percentile (GArray *samples, double p)
+{
+  guint i;
+
+  g_array_sort (samples, cmp_double);
+  i = (guint) (p * (samples->len - 1) + 0.5);
+  return g_array_index (samples, double, MIN (i, samples->len - 1));
+}
+
+static void
+add_row (const char *name, double value, const char *unit,
+         const char *floor_name, double floor, const char *goal)
+{
+  Row *r = g_new0 (Row, 1);
+
+  r->name = g_strdup (name);
+  r->value = value;
+  r->unit = g_strdup (unit);
+  r->floor_name = g_strdup (floor_name);
+  r->floor = floor;
+  r->goal = g_strdup (goal);
+  g_ptr_array_add (rows, r);
+  if (!opt_json)
+    {
+      printf ("%-58s %12.1f %-5s", name, value, unit);
+      if (floor_name)
+        printf ("  | %-28s %10.1f %s", floor_name, floor, unit);
+      if (goal)
+        printf ("  | goal %s", goal);
+      printf ("\n");
+      fflush (stdout);
+    }
+}
+
+/* ---- synthetic registries -------------------------------------------- */
+
+static char *
+make_dir (void)
+{
+  GError *error = NULL;
+  char *dir = g_dir_make_tmp ("gsm-bench-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+static void
+remove_dir (const char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d && (name = g_dir_read_name (d)))
+    {
+      g_autofree char *p = g_build_filename (dir, name, NULL);
+      g_unlink (p);
+    }
+  if (d)
+    g_dir_close (d);
+  g_rmdir (dir);
+}
+
+/* N sessions of other hosts with the seed's fields (about 470 bytes each). */
+static char *
+registry_text (guint n, guint variant)
+{
+  GString *s = g_string_new ("{");
+  double now = g_get_real_time () / 1e6;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *id = g_uuid_string_random ();
+
+      g_string_append_printf (s,
+        "%s\n  \"%s\": {\"session_id\": \"%s\", \"pid\": %u, \"hostname\": \"bench-host-%u.example.org\", "
+        "\"vm_id\": \"jarvis-auto-%u-%u\", \"zone\": \"us-central1-a\", \"components\": [\"voice\", \"vision\", \"ml\"], "
+        "\"metadata\": {\"trigger\": \"HIGH_RAM\", \"ram_percent\": 87.5}, \"created_at\": %.6f, "
+        "\"registered_at\": %.6f, \"status\": \"active\", \"start_time\": %u, "
+        "\"boot_id\": \"2f1d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b\", \"format\": 1}",
+        i ? "," : "", id, id, 1000 + i, i % 50, i, variant, now - 60, now - 30, 100000 + i);
+    }
+  g_string_append (s, n ? "\n}\n" : "}\n");
+  return g_string_free (s, FALSE);
+}
+
+static GsmSessionManager *
+fresh_manager (const char *dir, gboolean durable)
+{
+  _gsm_session_manager_reset_for_testing ();
+  g_setenv ("GSM_RUNTIME_DIR", dir, TRUE);
+  g_setenv ("GSM_DURABLE", durable ? "1" : "0", TRUE);
+  return gsm_session_manager_get_default ();
+}
+
+static void
+write_registry (const char *dir, const char *text)
+{
+  g_autofree char *path = g_build_filename (dir, "vm_registry.json", NULL);
+  g_autofree char *tmp = g_build_filename (dir, "vm_registry.json.bench", NULL);
+
+  g_assert_true (g_file_set_contents_full (tmp, text, -1, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
+  g_assert_cmpint (g_rename (tmp, path), ==, 0);
+}
+
+/* The floor: what replacing the file costs with nothing else done. */
+static double
+raw_replace_us (const char *dir, const char *text, gboolean durable, guint rounds)
+{
+  g_autoptr(GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autofree char *path = g_build_filename (dir, "floor.json", NULL);
+  g_autofree char *tmp = g_build_filename (dir, "floor.json.tmp", NULL);
+  gsize len = strlen (text);
+  int dirfd = open (dir, O_RDONLY | O_DIRECTORY);
+
+  for (guint i = 0; i < rounds; i++)
+    {
+      double t0 = now_us ();
+      int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+      g_assert_cmpint (write (fd, text, len), ==, (gssize) len);
+      if (durable)
+        fdatasync (fd);
+      close (fd);
+      rename (tmp, path);
+      if (durable)
+        fsync (dirfd);
+      double t = now_us () - t0;
+      g_array_append_val (samples, t);
+    }
+  close (dirfd);
+  g_unlink (path);
+  return percentile (samples, 0.5);
+}
+
+static double
+json_glib_parse_us (const char *text, guint rounds)
+{
+  g_autoptr(GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
+
+  for (guint i = 0; i < rounds; i++)
+    {
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      double t0 = now_us ();
+
+      g_assert_true (json_parser_load_from_data (parser, text, -1, NULL));
+      double t = now_us () - t0;
+      g_array_append_val (samples, t);
+    }
+  return percentile (samples, 0.5);
+}
+
+/* ---- figures ----------------------------------------------------------- */
+
+static double
+cycle_us (GsmSessionManager *m, guint rounds)
+{
+  g_autoptr(GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
+  GError *error = NULL;
+
+  for (guint i = 0; i < rounds; i++)
+    {
+      char vm[64];
+      double t0;
+
+      g_snprintf (vm, sizeof vm, "bench-vm-%u", i);
+      t0 = now_us ();
+      if (!gsm_session_manager_register_vm_sync (m, vm, "us-central1-a", NULL, NULL, NULL, &error) ||
+          !gsm_session_manager_unregister_vm_sync (m, NULL, &error))
+        g_error ("cycle failed: %s", error->message);
+      double t = now_us () - t0;
+      g_array_append_val (samples, t);
+    }
+  return percentile (samples, 0.5);
+}
+
+static void
+bench_cycles (void)
+{
+  const guint sizes[] = { 0, 100, 1000 };
+  const double seed_us[] = { 990, 3100, 19000 };
+
+  for (guint k = 0; k < G_N_ELEMENTS (sizes); k++)
+    {
+      guint n = sizes[k];
+      g_autofree char *dir = make_dir ();
+      g_autofree char *text = registry_text (n, 0);
+      g_autofree char *name = NULL;
+      g_autofree char *goal = NULL;
+      GsmSessionManager *m;
+      double floor, t;
+      guint rounds = opt_quick ? 50 : (n >= 1000 ? 300 : 1000);
+
+      write_registry (dir, text);
+      m = fresh_manager (dir, FALSE);
+      t = cycle_us (m, rounds);
+      floor = 2 * raw_replace_us (dir, text, FALSE, rounds);
+      name = g_strdup_printf ("register+unregister, N=%u others, GSM_DURABLE=0", n);
+      goal = n == 100 ? g_strdup ("<= 60 us") : n == 1000 ? g_strdup ("<= 400 us") : NULL;
+      add_row (name, t, "us", "2 raw writes (no fsync)", floor, goal);
+      g_free (name);
+      name = g_strdup_printf ("  the Python design, same cycle, N=%u (measured)", n);
+      if (!opt_json)
+        printf ("%-58s %12.1f us  | speed-up %.0fx\n", name, seed_us[k], seed_us[k] / t);
+
+      /* Durable (the default). */
+      m = fresh_manager (dir, TRUE);
+      t = cycle_us (m, opt_quick ? 10 : 60);
+      floor = 2 * raw_replace_us (dir, text, TRUE, opt_quick ? 10 : 60);
+      g_free (name);
+      name = g_strdup_printf ("register+unregister, N=%u others, durable", n);
+      add_row (name, t, "us", "2 raw durable replaces", floor, "<= 1.5x floor");
+      _gsm_session_manager_reset_for_testing ();
+      remove_dir (dir);
+    }
+}
+
+static void
+bench_listing (void)
+{
+  const guint sizes[] = { 10, 100, 1000, 10000 };
+
+  for (guint k = 0; k < G_N_ELEMENTS (sizes); k++)
+    {
+      guint n = sizes[k];
+      g_autofree char *dir = make_dir ();
+      g_autofree char *text = registry_text (n, 0);
+      g_autofree char *name = NULL;
+      g_autoptr(GArray) unchanged = g_array_new (FALSE, FALSE, sizeof (double));
+      g_autoptr(GArray) changed = g_array_new (FALSE, FALSE, sizeof (double));
+      guint rounds = opt_quick ? 5 : (n >= 10000 ? 15 : n >= 1000 ? 50 : 200);
+      GsmSessionManager *m;
+      GError *error = NULL;
+      double parse;
+
+      write_registry (dir, text);
+      m = fresh_manager (dir, FALSE);
+
+      for (guint i = 0; i < rounds; i++)
+        {
+          double t0 = now_us ();
+          GHashTable *t = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+          double dt = now_us () - t0;
+
+          g_assert_no_error (error);
+          g_hash_table_unref (t);
+          if (i > 0)
+            g_array_append_val (unchanged, dt);
+        }
+
+      /* Another process rewrites every entry: nothing can be reused. */
+      for (guint i = 0; i < rounds; i++)
+        {
+          g_autofree char *other = registry_text (n, i + 1);
+          double t0, dt;
+          GHashTable *t;
+
+          write_registry (dir, other);
+          t0 = now_us ();
+          t = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+          dt = now_us () - t0;
+          g_assert_no_error (error);
+          g_hash_table_unref (t);
+          g_array_append_val (changed, dt);
+        }
+      parse = json_glib_parse_us (text, rounds);
+
+      name = g_strdup_printf ("get_all_active_sessions, N=%u, unchanged", n);
+      add_row (name, percentile (unchanged, 0.5), "us", NULL, 0, n == 10000 ? "<= 1000 us" : NULL);
+      g_free (name);
+      name = g_strdup_printf ("get_all_active_sessions, N=%u, all rewritten", n);
+      add_row (name, percentile (changed, 0.5), "us", "json-glib parse, same bytes", parse,
+               "<= 1.2x floor");
+      _gsm_session_manager_reset_for_testing ();
+      remove_dir (dir);
+    }
+}
+
+static GSubprocess *
+spawn_self (const char *mode, int count)
+{
+  g_autofree char *count_arg = g_strdup_printf ("--child-count=%d", count);
+  g_autofree char *mode_arg = g_strdup_printf ("--child=%s", mode);
+  const char *argv[] = { "/proc/self/exe", mode_arg, count_arg, NULL };
+  GError *error = NULL;
+  GSubprocess *p;
+
+  p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  g_assert_no_error (error);
+  return p;
+}
+
+static double
+bench_processes (guint n_procs, guint cycles, guint *lost)
+{
+  g_autofree char *dir = make_dir ();
+  GPtrArray *procs = g_ptr_array_new_with_free_func (g_object_unref);
+  double t0, elapsed;
+  guint ok = 0;
+
+  g_setenv ("GSM_RUNTIME_DIR", dir, TRUE);
+  g_setenv ("GSM_DURABLE", "0", TRUE);
+  t0 = now_us ();
+  for (guint i = 0; i < n_procs; i++)
+    g_ptr_array_add (procs, spawn_self ("cycles", (int) cycles));
+  for (guint i = 0; i < n_procs; i++)
+    {
+      g_autofree char *out = NULL;
+
+      g_subprocess_communicate_utf8 (procs->pdata[i], NULL, NULL, &out, NULL, NULL);
+      if (out && g_str_has_prefix (out, "OK "))
+        ok += (guint) atoi (out + 3);
+    }
+  elapsed = now_us () - t0;
+  *lost = n_procs * cycles - ok;
+  g_ptr_array_unref (procs);
+  remove_dir (dir);
+
+  return ok / (elapsed / 1e6);
+}
+
+static void
+bench_concurrency (void)
+{
+  guint lost8 = 0, lost64 = 0;
+  double t8 = bench_processes (8, opt_quick ? 20 : 100, &lost8);
+  double t64 = bench_processes (64, opt_quick ? 20 : 100, &lost64);
+
+  add_row ("8 processes x 100 cycles, total throughput", t8, "op/s", NULL, 0, NULL);
+  add_row ("64 processes x 100 cycles, total throughput", t64, "op/s", "8 processes", t8, ">= 8 processes'");
+  add_row ("64 processes x 100 cycles, lost cycles", lost64 + lost8, "", NULL, 0, "0");
+}
+
+/* sessions-changed in this process after a change by another process. */
+static double last_changed;
+
+static void
+on_changed (GsmSessionManager *m, gpointer data)
+{
+  last_changed = now_us ();
+}
+
+static void
+bench_monitor_latency (void)
+{
+  g_autofree char *dir = make_dir ();
+  g_autoptr(GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GDataInputStream) in = NULL;
+  GsmSessionManager *m = fresh_manager (dir, FALSE);
+  guint n = opt_quick ? 5 : 30;
+  GSubprocess *child;
+  char *line;
+
+  g_signal_connect (m, "sessions-changed", G_CALLBACK (on_changed), NULL);
+  child = spawn_self ("touch", (int) n);
+  in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (child));
+
+  while ((line = g_data_input_stream_read_line_utf8 (in, NULL, NULL, NULL)) != NULL)
+    {
+      double written = g_ascii_strtod (line, NULL);
+      double deadline = now_us () + 2e6;
+
+      g_free (line);
+      if (written <= 0)
+        continue;
+      while (last_changed < written && now_us () < deadline)
+        g_main_context_iteration (NULL, FALSE), g_usleep (200);
+      if (last_changed >= written)
+        {
+          double dt = (last_changed - written) / 1000.0;
+          g_array_append_val (samples, dt);
+        }
+    }
+  g_subprocess_wait (child, NULL, NULL);
+  g_object_unref (child);
+  g_signal_handlers_disconnect_by_func (m, on_changed, NULL);
+  _gsm_session_manager_reset_for_testing ();
+  remove_dir (dir);
+
+  if (samples->len > 0)
+    {
+      add_row ("sessions-changed in another process, p50", percentile (samples, 0.5), "ms", NULL, 0, "<= 150 ms");
+      add_row ("sessions-changed in another process, p99", percentile (samples, 0.99), "ms", NULL, 0, NULL);
+    }
+}
+
+static void
+bench_python (void)
+{
+  g_autofree char *script = g_build_filename (g_getenv ("GSM_BENCH_SRCDIR") ? g_getenv ("GSM_BENCH_SRCDIR") : ".",
+                                              "gsm-bench-gi.py", NULL);
+  g_autofree char *dir = make_dir ();
+  g_autofree char *text = registry_text (100, 0);
+  g_autofree char *out = NULL;
+  const char *argv[] = { "/usr/bin/python3", script, opt_quick ? "50" : "1000", NULL };
+  g_autoptr(GSubprocess) p = NULL;
+  GError *error = NULL;
+
+  if (!g_file_test (script, G_FILE_TEST_EXISTS) || !g_file_test ("/usr/bin/python3", G_FILE_TEST_EXISTS))
+    return;
+  write_registry (dir, text);
+  g_setenv ("GSM_RUNTIME_DIR", dir, TRUE);
+  g_setenv ("GSM_DURABLE", "0", TRUE);
+  p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  if (p != NULL && g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, NULL) && out && *out)
+    add_row ("register+unregister from Python (GI), N=100 others", g_ascii_strtod (out, NULL), "us",
+             NULL, 0, "<= 100 us");
+  g_clear_error (&error);
+  remove_dir (dir);
+}
+
+/* ---- child modes -------------------------------------------------------- */
+
+static int
+child_main (void)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  GError *error = NULL;
+  int done = 0;
+
+  if (g_str_equal (opt_child, "cycles"))
+    {
+      for (int i = 0; i < opt_child_count; i++)
+        {
+          char vm[64];
+
+          g_snprintf (vm, sizeof vm, "vm-%d-%d", getpid (), i);
+          if (!gsm_session_manager_register_vm_sync (m, vm, "z", NULL, NULL, NULL, &error) ||
+              !gsm_session_manager_unregister_vm_sync (m, NULL, &error))
+            break;
+          done++;
+        }
+      printf ("OK %d\n", done);
+    }
+  else if (g_str_equal (opt_child, "touch"))
+    {
+      for (int i = 0; i < opt_child_count; i++)
+        {
+          g_usleep (300 * 1000);   /* sparse events: the slow case of the monitor */
+          if (i % 2 == 0)
+            gsm_session_manager_register_vm_sync (m, "vm-touch", "z", NULL, NULL, NULL, NULL);
+          else
+            gsm_session_manager_unregister_vm_sync (m, NULL, NULL);
+          printf ("%.1f\n", now_us ());
+          fflush (stdout);
+        }
+    }
+  gsm_session_manager_close_sync (m, NULL, NULL);
+  return 0;
+}
+
+static void
+print_json (void)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "machine");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "cpus");
+  json_builder_add_int_value (b, g_get_num_processors ());
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "figures");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < rows->len; i++)
+    {
+      Row *r = rows->pdata[i];
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "name");
+      json_builder_add_string_value (b, r->name);
+      json_builder_set_member_name (b, "value");
+      json_builder_add_double_value (b, r->value);
+      json_builder_set_member_name (b, "unit");
+      json_builder_add_string_value (b, r->unit);
+      if (r->floor_name)
+        {
+          json_builder_set_member_name (b, "floor_name");
+          json_builder_add_string_value (b, r->floor_name);
+          json_builder_set_member_name (b, "floor");
+          json_builder_add_double_value (b, r->floor);
+        }
+      if (r->goal)
+        {
+          json_builder_set_member_name (b, "goal");
+          json_builder_add_string_value (b, r->goal);
+        }
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  text = json_to_string (root, TRUE);
+  printf ("%s\n", text);
+}
+
+int
+main (int argc, char *argv[])
+{
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "Print the figures as JSON", NULL },
+    { "quick", 0, 0, G_OPTION_ARG_NONE, &opt_quick, "Fewer rounds (a smoke run, not figures)", NULL },
+    { "child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &opt_child, NULL, NULL },
+    { "child-count", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_child_count, NULL, NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new ("- measure gsm-session against the I/O floor");
+  GError *error = NULL;
+
+  setlocale (LC_ALL, "");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("gsm-bench: %s\n", error->message);
+      return 2;
+    }
+
+  if (opt_child != NULL)
+    return child_main ();
+
+  rows = g_ptr_array_new ();
+  if (!opt_json)
+    printf ("%-58s %12s %-5s  | %-28s %10s\n", "figure (median)", "value", "", "floor", "value");
+
+  bench_cycles ();
+  bench_python ();
+  bench_listing ();
+  bench_concurrency ();
+  bench_monitor_latency ();
+
+  if (opt_json)
+    print_json ();
+
+  return 0;
+}
