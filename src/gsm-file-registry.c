@@ -626,8 +626,11 @@ gsm_file_registry_start_watch (GsmRegistry  *registry,
   if (self->monitor != NULL)
     return TRUE;
 
-  dir = g_file_new_for_path (self->dir_path);
-  self->monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, error);
+  /* A file monitor, not a directory one: GLib's inotify backend drops
+   * the events of every other file (session files, temporary files) in
+   * its own thread, before they cost the main context anything. */
+  dir = g_file_new_build_filename (self->dir_path, self->registry_name, NULL);
+  self->monitor = g_file_monitor_file (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, error);
   if (self->monitor == NULL)
     return FALSE;
   g_signal_connect_object (self->monitor, "changed", G_CALLBACK (monitor_changed_cb), self, 0);

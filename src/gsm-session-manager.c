@@ -105,6 +105,7 @@ struct _GsmSessionManager
   GsmRegistrySnapshot  *view;          /* what ::sessions-changed last reported */
   gboolean              has_vm;        /* what notify::has-vm last reported */
   gint                  refresh_queued;
+  GSource              *watch_source;  /* until the watch starts */
 
   /* Statistics (atomic). */
   gint                  vms_registered;
@@ -416,10 +417,19 @@ own_entry (TxnContext     *ctx,
 
   if (own == NULL)
     {
-      g_autoptr(GsmSession) fresh = _gsm_session_new (self->session_id, self->pid, self->hostname,
-                                                      self->created_at, self->start_time,
-                                                      self->boot_id);
-      _gsm_registry_txn_put (txn, fresh);
+      g_autoptr(GsmSession) last = NULL;
+
+      /* Our entry vanished (a registry deleted by hand, or rebuilt without
+       * our session file): write it again as we last knew it, VM and all. */
+      g_mutex_lock (&self->mutex);
+      if (self->own != NULL)
+        last = g_object_ref (self->own);
+      g_mutex_unlock (&self->mutex);
+
+      if (last == NULL)
+        last = _gsm_session_new (self->session_id, self->pid, self->hostname,
+                                 self->created_at, self->start_time, self->boot_id);
+      _gsm_registry_txn_put (txn, last);
       own = _gsm_registry_txn_lookup (txn, self->session_id);
     }
 
@@ -888,6 +898,29 @@ registry_changed_cb (GsmRegistry       *registry,
     }
 }
 
+static gboolean
+start_watch_cb (gpointer data)
+{
+  GsmSessionManager *self = data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  g_clear_pointer (&self->watch_source, g_source_unref);
+
+  g_main_context_push_thread_default (self->context);
+  ok = _gsm_registry_start_watch (self->registry, &error);
+  g_main_context_pop_thread_default (self->context);
+
+  if (!ok)
+    g_warning ("gsm-session: cannot watch the registry for changes by other processes: %s",
+               error->message);
+
+  /* Report what changed before the watch started. */
+  registry_changed_cb (self->registry, self);
+
+  return G_SOURCE_REMOVE;
+}
+
 /* ---- construction ------------------------------------------------------ */
 
 static guint64
@@ -996,9 +1029,16 @@ gsm_session_manager_constructed (GObject *object)
       return;
     }
 
-  if (!_gsm_registry_start_watch (self->registry, NULL))
-    g_warning ("gsm-session: cannot watch “%s” for changes by other processes", dir);
   g_signal_connect_object (self->registry, "changed", G_CALLBACK (registry_changed_cb), self, 0);
+
+  /* Watching only helps a process that runs the main context (that is
+   * where the signals go), and costs one that does not on every write:
+   * start when the context first runs. */
+  self->watch_source = g_idle_source_new ();
+  g_source_set_priority (self->watch_source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (self->watch_source, start_watch_cb, self, NULL);
+  g_source_set_static_name (self->watch_source, "[gsm] start watching the registry");
+  g_source_attach (self->watch_source, self->context);
 
   g_mutex_lock (&self->mutex);
   self->has_vm = self->own != NULL && gsm_session_get_has_vm (self->own);
@@ -1018,6 +1058,11 @@ gsm_session_manager_dispose (GObject *object)
        * from inside it. */
       g_thread_pool_free (self->pool, FALSE, g_private_get (&in_worker) == NULL);
       self->pool = NULL;
+    }
+  if (self->watch_source != NULL)
+    {
+      g_source_destroy (self->watch_source);
+      g_clear_pointer (&self->watch_source, g_source_unref);
     }
   if (self->registry != NULL)
     g_signal_handlers_disconnect_by_data (self->registry, self);

@@ -983,6 +983,28 @@ test_prefix_seed_files (Fixture *f, gconstpointer data)
   g_unsetenv ("GSM_FILE_PREFIX");
 }
 
+static void
+test_lost_entry_restored (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonObject) registry = NULL;
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  JsonObject *entry;
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-mine", "z", NULL, NULL, NULL, &error));
+
+  /* Someone deletes the registry: our next write puts our entry back,
+   * still owning its VM. */
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  g_assert_cmpint (gsm_session_manager_cleanup_stale_sessions_sync (m, NULL, &error), ==, 0);
+  g_assert_no_error (error);
+  registry = read_json_object (path);
+  entry = json_object_get_object_member (registry, gsm_session_manager_get_session_id (m));
+  g_assert_nonnull (entry);
+  g_assert_cmpstr (json_object_get_string_member (entry, "vm_id"), ==, "vm-mine");
+}
+
 /* ---- the cache ----------------------------------------------------------- */
 
 static void
@@ -1088,6 +1110,7 @@ main (int argc, char *argv[])
   ADD ("/manager/files/fifo", test_fifo_refused);
   ADD ("/manager/files/insecure-directory", test_insecure_directory);
   ADD ("/manager/files/seed-prefix", test_prefix_seed_files);
+  ADD ("/manager/files/lost-entry-restored", test_lost_entry_restored);
   ADD ("/manager/cache/same-size-and-mtime", test_cache_same_size_and_mtime);
   ADD ("/manager/cache/no-reparse", test_cache_no_reparse);
 #undef ADD
