@@ -22,5 +22,7 @@ gboolean             _gsm_session_manager_is_session_dead   (GsmSessionManager *
                                                              GsmSession        *session);
 G_GNUC_INTERNAL
 double               _gsm_session_manager_get_expiry        (GsmSessionManager *self);
+G_GNUC_INTERNAL
+GsmRegistrySnapshot *_gsm_session_manager_dup_view          (GsmSessionManager *self);
 
 G_END_DECLS

@@ -1419,6 +1419,14 @@ _gsm_session_manager_get_expiry (GsmSessionManager *self)
   return self->expiry;
 }
 
+/* The registry as ::sessions-changed last reported it (owner context
+ * only); NULL if the registry cannot be used. */
+GsmRegistrySnapshot *
+_gsm_session_manager_dup_view (GsmSessionManager *self)
+{
+  return self->view != NULL ? _gsm_registry_snapshot_ref (self->view) : NULL;
+}
+
 /**
  * gsm_session_manager_get_session_id:
  * @self: a #GsmSessionManager

@@ -145,4 +145,12 @@ gboolean           gsm_session_manager_close_sync           (GsmSessionManager  
                                                              GCancellable         *cancellable,
                                                              GError              **error);
 
+GSM_AVAILABLE_IN_ALL
+gboolean           gsm_session_manager_export               (GsmSessionManager    *self,
+                                                             GDBusConnection      *connection,
+                                                             const char           *object_path,
+                                                             GError              **error);
+GSM_AVAILABLE_IN_ALL
+void               gsm_session_manager_unexport             (GsmSessionManager    *self);
+
 G_END_DECLS

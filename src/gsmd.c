@@ -1,0 +1,360 @@
+/* gsmd.c: the org.gsm.SessionManager1 status service
+ *
+ * Publishes the registry of its runtime directory on the session bus (or
+ * the system bus) and reports changes live:
+ *
+ * - changes by any process: the session manager watches the registry
+ *   file (GFileMonitor) and reports each new view with ::sessions-changed;
+ *   the export turns that into D-Bus signals and PropertiesChanged;
+ * - crashes: every live session on this host is pinned by the liveness
+ *   probe with a pidfd in an epoll set. That set's descriptor is a main
+ *   loop source here, so the death of a session's process wakes gsmd at
+ *   once, and a cleanup records the session as stale (SessionStale) a few
+ *   milliseconds later. Where pidfds are unavailable, gsmd polls.
+ *
+ * The pids it watches come from the registry and are checked against the
+ * process start time and boot id; nothing a D-Bus client sends is used.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "gsm-session-manager-private.h"
+#include "gsm-session-private.h"
+
+#ifndef SYS_pidfd_open
+# define SYS_pidfd_open 434
+#endif
+
+#define BUS_NAME "org.gsm.SessionManager1"
+#define OBJECT_PATH "/org/gsm/SessionManager1"
+
+/* Without pidfds every check is a poll: do it often. With them, the poll
+ * only catches sessions on other hosts (their expiry) and any session the
+ * probe could not pin. */
+#define POLL_INTERVAL_NO_PIDFD_MS 500
+#define POLL_INTERVAL_MS 30000
+
+typedef struct
+{
+  GMainLoop         *loop;
+  GsmSessionManager *manager;
+  GsmLivenessProbe  *probe;
+  GDBusConnection   *connection;
+  guint              owner_id;
+  guint              probe_source;
+  guint              poll_source;
+  gboolean           cleanup_running;
+  gboolean           cleanup_again;
+  int                status;
+} Daemon;
+
+static gboolean opt_system = FALSE;
+static gboolean opt_replace = FALSE;
+static gboolean opt_verbose = FALSE;
+static char *opt_runtime_dir = NULL;
+
+static const GOptionEntry entries[] = {
+  { "system", 0, 0, G_OPTION_ARG_NONE, &opt_system, "Use the system bus instead of the session bus", NULL },
+  { "replace", 'r', 0, G_OPTION_ARG_NONE, &opt_replace, "Replace a running gsmd", NULL },
+  { "runtime-dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_runtime_dir,
+    "Registry directory (default: $GSM_RUNTIME_DIR, else ~/.local/state/gsm-session)", "DIR" },
+  { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose, "Log every event", NULL },
+  { NULL }
+};
+
+/* ---- crash detection --------------------------------------------------- */
+
+static void cleanup_done_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+
+static void
+request_cleanup (Daemon *d)
+{
+  if (d->cleanup_running)
+    {
+      d->cleanup_again = TRUE;
+      return;
+    }
+  d->cleanup_running = TRUE;
+  d->cleanup_again = FALSE;
+  gsm_session_manager_cleanup_stale_sessions (d->manager, NULL, cleanup_done_cb, d);
+}
+
+static void
+cleanup_done_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Daemon *d = user_data;
+  g_autoptr(GError) error = NULL;
+  int n;
+
+  n = gsm_session_manager_cleanup_stale_sessions_finish (d->manager, result, &error);
+  if (n < 0)
+    g_warning ("Cleaning up stale sessions failed: %s", error->message);
+  else if (n > 0)
+    g_debug ("%d session(s) found dead", n);
+
+  d->cleanup_running = FALSE;
+  if (d->cleanup_again)
+    request_cleanup (d);
+}
+
+/*
+ * Looks at every session of the current view: a live local one gets
+ * pinned by the probe (so its death wakes us), a dead one not yet recorded
+ * starts a cleanup. Only /proc reads for sessions not seen before.
+ */
+static void
+check_sessions (Daemon *d)
+{
+  g_autoptr(GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
+  GHashTableIter iter;
+  gpointer value;
+  gboolean dead = FALSE;
+
+  if (view == NULL)
+    return;
+
+  _gsm_liveness_probe_dispatch (d->probe);
+  g_hash_table_iter_init (&iter, view->sessions);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (!_gsm_session_is_stale (value) && _gsm_session_manager_is_session_dead (d->manager, value))
+      dead = TRUE;
+
+  if (dead)
+    request_cleanup (d);
+}
+
+static gboolean
+probe_ready_cb (int           fd,
+                GIOCondition  condition,
+                gpointer      user_data)
+{
+  Daemon *d = user_data;
+
+  /* Level-triggered: record the exits now, so the source calms down. */
+  if (_gsm_liveness_probe_dispatch (d->probe) > 0)
+    request_cleanup (d);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+poll_cb (gpointer user_data)
+{
+  check_sessions (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+sessions_changed_cb (GsmSessionManager *manager,
+                     Daemon            *d)
+{
+  check_sessions (d);
+}
+
+static void
+log_stale_cb (GsmSessionManager *manager,
+              GsmSession        *session,
+              Daemon            *d)
+{
+  g_message ("Session %s (pid %d) is dead%s%s", gsm_session_get_session_id (session),
+             gsm_session_get_pid (session),
+             gsm_session_get_has_vm (session) ? "; its VM is an orphan: " : "",
+             gsm_session_get_has_vm (session) ? gsm_session_get_vm_id (session) : "");
+}
+
+static void
+log_added_cb (GsmSessionManager *manager,
+              GsmSession        *session,
+              Daemon            *d)
+{
+  g_debug ("Session %s (pid %d on %s) appeared", gsm_session_get_session_id (session),
+           gsm_session_get_pid (session), gsm_session_get_hostname (session));
+}
+
+static void
+log_removed_cb (GsmSessionManager *manager,
+                GsmSession        *session,
+                Daemon            *d)
+{
+  g_debug ("Session %s (pid %d on %s) left", gsm_session_get_session_id (session),
+           gsm_session_get_pid (session), gsm_session_get_hostname (session));
+}
+
+static gboolean
+have_pidfd (void)
+{
+  int fd = (int) syscall (SYS_pidfd_open, getpid (), 0);
+
+  if (fd < 0)
+    return FALSE;
+  close (fd);
+  return TRUE;
+}
+
+/* ---- bus --------------------------------------------------------------- */
+
+static void
+bus_acquired_cb (GDBusConnection *connection,
+                 const char      *name,
+                 gpointer         user_data)
+{
+  Daemon *d = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!gsm_session_manager_export (d->manager, connection, OBJECT_PATH, &error))
+    {
+      g_printerr ("gsmd: %s\n", error->message);
+      d->status = 1;
+      g_main_loop_quit (d->loop);
+      return;
+    }
+  d->connection = g_object_ref (connection);
+}
+
+static void
+name_acquired_cb (GDBusConnection *connection,
+                  const char      *name,
+                  gpointer         user_data)
+{
+  Daemon *d = user_data;
+  g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (d->manager));
+
+  g_message ("Serving the registry in %s as %s on the %s bus", dir, name,
+             opt_system ? "system" : "session");
+}
+
+static void
+name_lost_cb (GDBusConnection *connection,
+              const char      *name,
+              gpointer         user_data)
+{
+  Daemon *d = user_data;
+
+  if (connection == NULL)
+    g_printerr ("gsmd: cannot connect to the %s bus\n", opt_system ? "system" : "session");
+  else if (d->connection == NULL)
+    g_printerr ("gsmd: cannot export on the %s bus\n", opt_system ? "system" : "session");
+  else
+    g_printerr ("gsmd: the name %s is owned by another process%s\n", name,
+                opt_replace ? "" : " (use --replace to take it over)");
+  d->status = 1;
+  g_main_loop_quit (d->loop);
+}
+
+static gboolean
+quit_cb (gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  g_message ("Exiting on signal");
+  g_main_loop_quit (d->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) sessions = NULL;
+  GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
+  guint sigterm_id, sigint_id;
+  Daemon d = { 0 };
+
+  setlocale (LC_ALL, "");
+
+  context = g_option_context_new (NULL);
+  g_option_context_set_summary (context,
+                                "Publishes the gsm-session registry as " BUS_NAME " on D-Bus\n"
+                                "and reports sessions that appear, change and die as they do.");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("gsmd: %s\n", error->message);
+      return 2;
+    }
+  if (argc > 1)
+    {
+      g_printerr ("gsmd: unexpected argument “%s”\n", argv[1]);
+      return 2;
+    }
+  if (opt_runtime_dir != NULL)
+    g_setenv ("GSM_RUNTIME_DIR", opt_runtime_dir, TRUE);
+  if (opt_verbose)
+    g_setenv ("G_MESSAGES_DEBUG", "Gsm", FALSE);
+
+  d.loop = g_main_loop_new (NULL, FALSE);
+  d.manager = gsm_session_manager_get_default ();
+  d.probe = _gsm_session_manager_get_probe (d.manager);
+
+  /* Refuse to start on a registry that cannot be used. */
+  sessions = gsm_session_manager_list_sessions_sync (d.manager, NULL, &error);
+  if (sessions == NULL)
+    {
+      g_printerr ("gsmd: %s\n", error->message);
+      g_main_loop_unref (d.loop);
+      return 1;
+    }
+
+  g_signal_connect (d.manager, "sessions-changed", G_CALLBACK (sessions_changed_cb), &d);
+  g_signal_connect (d.manager, "session-stale", G_CALLBACK (log_stale_cb), &d);
+  g_signal_connect (d.manager, "session-added", G_CALLBACK (log_added_cb), &d);
+  g_signal_connect (d.manager, "session-removed", G_CALLBACK (log_removed_cb), &d);
+
+  if (_gsm_liveness_probe_get_fd (d.probe) >= 0 && have_pidfd ())
+    {
+      d.probe_source = g_unix_fd_add (_gsm_liveness_probe_get_fd (d.probe), G_IO_IN, probe_ready_cb, &d);
+      d.poll_source = g_timeout_add (POLL_INTERVAL_MS, poll_cb, &d);
+    }
+  else
+    {
+      g_message ("pidfd_open() is unavailable (%s): polling every %d ms", g_strerror (errno),
+                 POLL_INTERVAL_NO_PIDFD_MS);
+      d.poll_source = g_timeout_add (POLL_INTERVAL_NO_PIDFD_MS, poll_cb, &d);
+    }
+  check_sessions (&d);
+
+  sigterm_id = g_unix_signal_add (SIGTERM, quit_cb, &d);
+  sigint_id = g_unix_signal_add (SIGINT, quit_cb, &d);
+
+  if (opt_replace)
+    flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
+  d.owner_id = g_bus_own_name (opt_system ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION, BUS_NAME, flags,
+                               bus_acquired_cb, name_acquired_cb, name_lost_cb, &d, NULL);
+
+  g_main_loop_run (d.loop);
+
+  g_bus_unown_name (d.owner_id);
+  g_source_remove (sigterm_id);
+  g_source_remove (sigint_id);
+  g_clear_handle_id (&d.probe_source, g_source_remove);
+  g_clear_handle_id (&d.poll_source, g_source_remove);
+  g_signal_handlers_disconnect_by_data (d.manager, &d);
+  gsm_session_manager_unexport (d.manager);
+  if (d.connection != NULL)
+    g_dbus_connection_flush_sync (d.connection, NULL, NULL);
+  g_clear_object (&d.connection);
+
+  /* Let a cleanup in flight finish, then leave the registry. */
+  while (d.cleanup_running)
+    g_main_context_iteration (NULL, TRUE);
+  if (!gsm_session_manager_close_sync (d.manager, NULL, &error))
+    g_warning ("Leaving the registry failed: %s", error->message);
+  g_main_loop_unref (d.loop);
+
+  return d.status;
+}
