@@ -49,8 +49,11 @@ export_free (gpointer data)
 {
   Export *exp = data;
 
-  g_clear_signal_handler (&exp->changed_id, exp->manager);
-  g_clear_signal_handler (&exp->stale_id, exp->manager);
+  /* When the manager is finalized, its handlers are already gone. */
+  if (g_signal_handler_is_connected (exp->manager, exp->changed_id))
+    g_signal_handler_disconnect (exp->manager, exp->changed_id);
+  if (g_signal_handler_is_connected (exp->manager, exp->stale_id))
+    g_signal_handler_disconnect (exp->manager, exp->stale_id);
   g_signal_handlers_disconnect_by_data (exp->skeleton, exp);
   g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (exp->skeleton));
   g_clear_object (&exp->skeleton);

@@ -1,0 +1,413 @@
+/* test-dbus-export.c: gsm_session_manager_export() on a private bus
+ *
+ * One GTestDBus bus for the whole run; each test exports a fresh manager
+ * (its own registry directory) on one connection and talks to it from a
+ * second connection, as another application would.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "gsm-session.h"
+#include "gsm-session-manager-private.h"
+
+#include "dbus-test-util.h"
+
+static GTestDBus *bus;
+
+typedef struct
+{
+  char              *dir;
+  GDBusConnection   *server;
+  GDBusConnection   *client;
+  const char        *dest;       /* the server's unique name */
+  GsmSessionManager *manager;
+} Fixture;
+
+static GDBusConnection *
+connect_bus (void)
+{
+  g_autoptr(GError) error = NULL;
+  GDBusConnection *connection;
+
+  connection = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                       G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
+  g_assert_no_error (error);
+  return connection;
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  f->dir = make_runtime_dir ();
+  f->server = connect_bus ();
+  f->client = connect_bus ();
+  f->dest = g_dbus_connection_get_unique_name (f->server);
+  f->manager = gsm_session_manager_get_default ();
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  gsm_session_manager_unexport (f->manager);
+  g_assert_true (gsm_session_manager_close_sync (f->manager, NULL, NULL));
+  _gsm_session_manager_reset_for_testing ();
+  g_dbus_connection_close_sync (f->server, NULL, NULL);
+  g_dbus_connection_close_sync (f->client, NULL, NULL);
+  g_clear_object (&f->server);
+  g_clear_object (&f->client);
+  remove_tree (f->dir);
+  g_free (f->dir);
+  /* Let pending idle callbacks (connection teardown) run. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+static GVariant *
+call (Fixture     *f,
+      const char  *method,
+      GVariant    *params,
+      const char  *reply_type,
+      GError     **error)
+{
+  return test_call (f->client, f->dest, TEST_PATH, TEST_IFACE, method, params, reply_type, error);
+}
+
+static GVariant *
+get_property (Fixture    *f,
+              const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  GVariant *value;
+
+  reply = test_call (f->client, f->dest, TEST_PATH, "org.freedesktop.DBus.Properties", "Get",
+                     g_variant_new ("(ss)", TEST_IFACE, name), "(v)", &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(v)", &value);
+  return value;
+}
+
+static void
+export (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (gsm_session_manager_export (f->manager, f->server, NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* Reading: ListSessions, GetSession, GetStatistics, the properties. */
+static void
+test_read (Fixture       *f,
+           gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) sessions = NULL;
+  g_autoptr(GVariant) session = NULL;
+  g_autoptr(GVariant) stats = NULL;
+  g_autoptr(GVariant) prop = NULL;
+  const char *own_id = gsm_session_manager_get_session_id (f->manager);
+  const char *s;
+  gint32 pid;
+  guint32 u;
+
+  export (f);
+
+  reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
+  g_assert_no_error (error);
+  sessions = g_variant_get_child_value (reply, 0);
+  g_assert_cmpuint (g_variant_n_children (sessions), ==, 1);
+  session = g_variant_get_child_value (sessions, 0);
+  g_assert_true (g_variant_lookup (session, "session_id", "&s", &s));
+  g_assert_cmpstr (s, ==, own_id);
+  g_clear_pointer (&reply, g_variant_unref);
+  g_clear_pointer (&session, g_variant_unref);
+
+  reply = call (f, "GetSession", g_variant_new ("(s)", own_id), "(a{sv})", &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(@a{sv})", &session);
+  g_assert_true (g_variant_lookup (session, "pid", "i", &pid));
+  g_assert_cmpint (pid, ==, getpid ());
+  g_assert_true (g_variant_lookup (session, "status", "&s", &s));
+  g_assert_cmpstr (s, ==, "active");
+  g_assert_false (g_variant_lookup (session, "vm_id", "&s", &s));
+  g_clear_pointer (&reply, g_variant_unref);
+
+  reply = call (f, "GetStatistics", NULL, "(a{sv})", &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(@a{sv})", &stats);
+  g_assert_true (g_variant_lookup (stats, "sessions", "u", &u));
+  g_assert_cmpuint (u, ==, 1);
+  g_assert_true (g_variant_lookup (stats, "vms", "u", &u));
+  g_assert_cmpuint (u, ==, 0);
+  g_assert_true (g_variant_lookup (stats, "session_id", "&s", &s));
+  g_assert_cmpstr (s, ==, own_id);
+  g_assert_true (g_variant_lookup (stats, "runtime_dir", "&s", &s));
+  g_assert_cmpstr (s, ==, f->dir);
+  g_clear_pointer (&reply, g_variant_unref);
+
+  prop = get_property (f, "Version");
+  g_assert_cmpuint (g_variant_get_uint32 (prop), ==, 1);
+  g_clear_pointer (&prop, g_variant_unref);
+  prop = get_property (f, "SessionCount");
+  g_assert_cmpuint (g_variant_get_uint32 (prop), ==, 1);
+  g_clear_pointer (&prop, g_variant_unref);
+  prop = get_property (f, "VmCount");
+  g_assert_cmpuint (g_variant_get_uint32 (prop), ==, 0);
+  g_clear_pointer (&prop, g_variant_unref);
+  prop = get_property (f, "Sessions");
+  g_assert_true (g_variant_equal (prop, sessions));
+}
+
+/* Bad arguments get registered error names, and the service survives. */
+static void
+test_bad_arguments (Fixture       *f,
+                    gconstpointer  data)
+{
+  const char *bad[] = { "", "tab\there", "no-such-session", NULL };
+  const GsmError expected[] = { GSM_ERROR_INVALID_ARGUMENT, GSM_ERROR_INVALID_ARGUMENT,
+                                GSM_ERROR_NOT_FOUND };
+  g_autofree char *long_id = g_strnfill (300, 'x');
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  export (f);
+
+  for (guint i = 0; bad[i] != NULL; i++)
+    {
+      g_autofree char *remote = NULL;
+
+      reply = call (f, "GetSession", g_variant_new ("(s)", bad[i]), "(a{sv})", &error);
+      g_assert_null (reply);
+      g_assert_error (error, GSM_ERROR, (int) expected[i]);
+      remote = g_dbus_error_get_remote_error (error);
+      g_assert_true (g_str_has_prefix (remote, "org.gsm.SessionManager1.Error."));
+      g_clear_error (&error);
+    }
+
+  reply = call (f, "GetSession", g_variant_new ("(s)", long_id), "(a{sv})", &error);
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  /* Wrong signature: GDBus refuses it before it reaches the manager. */
+  reply = call (f, "GetSession", g_variant_new ("(i)", 42), NULL, &error);
+  g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS);
+  g_clear_error (&error);
+
+  reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
+  g_assert_no_error (error);
+}
+
+/* Export twice, bad path, unexport, export elsewhere. */
+static void
+test_export_unexport (Fixture       *f,
+                      gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  g_assert_false (gsm_session_manager_export (f->manager, f->server, "not/a/path", &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  export (f);
+  g_assert_false (gsm_session_manager_export (f->manager, f->server, "/other", &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS);
+  g_clear_error (&error);
+
+  reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&reply, g_variant_unref);
+
+  gsm_session_manager_unexport (f->manager);
+  gsm_session_manager_unexport (f->manager);   /* harmless */
+
+  reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
+  g_assert_null (reply);
+  g_assert_true (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
+                 g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT));
+  g_clear_error (&error);
+
+  g_assert_true (gsm_session_manager_export (f->manager, f->server, "/org/example/Sessions", &error));
+  g_assert_no_error (error);
+  reply = test_call (f->client, f->dest, "/org/example/Sessions", TEST_IFACE, "ListSessions", NULL,
+                     "(aa{sv})", &error);
+  g_assert_no_error (error);
+}
+
+/* The object goes when the manager does. */
+static void
+test_unexport_on_finalize (Fixture       *f,
+                           gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  export (f);
+  g_assert_true (gsm_session_manager_close_sync (f->manager, NULL, NULL));
+  _gsm_session_manager_reset_for_testing ();
+
+  reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
+  g_assert_null (reply);
+  g_assert_true (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
+                 g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT));
+
+  f->manager = gsm_session_manager_get_default ();   /* for the teardown */
+}
+
+static void
+op_done_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+/* The manager's own changes become signals and PropertiesChanged. */
+static void
+test_own_vm_signals (Fixture       *f,
+                     gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *result = NULL;
+  const char *own_id = gsm_session_manager_get_session_id (f->manager);
+  Recorder *rec;
+  Received *r;
+  const char *id, *vm, *zone;
+  guint from = 0;
+  gboolean saw_vm_count = FALSE;
+
+  export (f);
+  rec = recorder_new (f->client, f->dest, TEST_PATH);
+
+  gsm_session_manager_register_vm (f->manager, "vm-own", "zone-a", NULL, NULL, NULL, op_done_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (gsm_session_manager_register_vm_finish (f->manager, result, &error));
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  r = recorder_wait (rec, &from, "VmRegistered", own_id);
+  g_assert_nonnull (r);
+  g_variant_get (r->params, "(&s&s&s)", &id, &vm, &zone);
+  g_assert_cmpstr (vm, ==, "vm-own");
+  g_assert_cmpstr (zone, ==, "zone-a");
+
+  /* PropertiesChanged follows (GDBus sends it from an idle). */
+  for (guint pfrom = 0; !saw_vm_count;)
+    {
+      GVariant *changed;
+      guint32 n;
+
+      r = recorder_wait (rec, &pfrom, "PropertiesChanged", TEST_IFACE);
+      g_assert_nonnull (r);
+      changed = g_variant_get_child_value (r->params, 1);
+      saw_vm_count = g_variant_lookup (changed, "VmCount", "u", &n) && n == 1;
+      g_variant_unref (changed);
+    }
+
+  g_assert_true (gsm_session_manager_unregister_vm_sync (f->manager, NULL, &error));
+  g_assert_no_error (error);
+  r = recorder_wait (rec, &from, "VmUnregistered", own_id);
+  g_assert_nonnull (r);
+  g_variant_get (r->params, "(&s&s)", &id, &vm);
+  g_assert_cmpstr (vm, ==, "vm-own");
+
+  recorder_free (rec);
+}
+
+/* Another process registers and dies: the exporting process sees both
+ * through the file monitor, and CleanupStaleSessions (same uid) records the
+ * death and announces it. */
+static void
+test_other_process (Fixture       *f,
+                    gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(Worker) w = NULL;
+  Recorder *rec;
+  Received *r;
+  const char *id, *vm;
+  guint from = 0;
+  guint32 count = 0;
+
+  export (f);
+  rec = recorder_new (f->client, f->dest, TEST_PATH);
+
+  w = worker_start ("vm-other");
+  r = recorder_wait (rec, &from, "VmRegistered", w->session_id);
+  g_assert_nonnull (r);
+  g_variant_get (r->params, "(&s&s&s)", &id, &vm, NULL);
+  g_assert_cmpstr (vm, ==, "vm-other");
+
+  kill (w->pid, SIGKILL);
+  g_assert_true (g_subprocess_wait (w->process, NULL, NULL));
+  g_clear_object (&w->process);
+
+  reply = call (f, "CleanupStaleSessions", NULL, "(u)", &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(u)", &count);
+  g_assert_cmpuint (count, ==, 1);
+
+  r = recorder_wait (rec, &from, "SessionStale", w->session_id);
+  g_assert_nonnull (r);
+  g_variant_get (r->params, "(&s&s)", &id, &vm);
+  g_assert_cmpstr (vm, ==, "vm-other");
+
+  /* Reported once only, though the view also shows it stale. */
+  from = 0;
+  g_assert_nonnull (recorder_wait (rec, &from, "SessionStale", w->session_id));
+  {
+    guint after = from;
+
+    g_assert_nonnull (recorder_wait (rec, &after, "SessionsChanged", NULL));
+  }
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  for (guint i = from; i < rec->received->len; i++)
+    g_assert_cmpstr (((Received *) rec->received->pdata[i])->member, !=, "SessionStale");
+
+  recorder_free (rec);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  g_test_summary ("gsm_session_manager_export() on a private bus");
+
+  bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (bus);
+
+  g_test_add ("/dbus/export/read", Fixture, NULL, fixture_setup, test_read, fixture_teardown);
+  g_test_add ("/dbus/export/bad-arguments", Fixture, NULL, fixture_setup, test_bad_arguments, fixture_teardown);
+  g_test_add ("/dbus/export/export-unexport", Fixture, NULL, fixture_setup, test_export_unexport,
+              fixture_teardown);
+  g_test_add ("/dbus/export/unexport-on-finalize", Fixture, NULL, fixture_setup,
+              test_unexport_on_finalize, fixture_teardown);
+  g_test_add ("/dbus/export/own-vm-signals", Fixture, NULL, fixture_setup, test_own_vm_signals,
+              fixture_teardown);
+  g_test_add ("/dbus/export/other-process", Fixture, NULL, fixture_setup, test_other_process,
+              fixture_teardown);
+
+  status = g_test_run ();
+
+  g_test_dbus_down (bus);
+  g_object_unref (bus);
+
+  return status;
+}
