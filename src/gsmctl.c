@@ -8,17 +8,36 @@
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 
+#include <glib-unix.h>
 #include <json-glib/json-glib.h>
 
 #include "gsm-session.h"
 
+#define BUS_NAME "org.gsm.SessionManager1"
+#define OBJECT_PATH "/org/gsm/SessionManager1"
+#define INTERFACE "org.gsm.SessionManager1"
+
 static gboolean opt_json = FALSE;
 static gboolean opt_dry_run = FALSE;
+static gboolean opt_bus = FALSE;
+static gboolean opt_local = FALSE;
+static gboolean opt_system = FALSE;
 
 static const GOptionEntry list_entries[] = {
   { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON", NULL },
+  { "bus", 'b', 0, G_OPTION_ARG_NONE, &opt_bus, "Ask gsmd (" BUS_NAME ") instead of reading the registry", NULL },
+  { "system", 0, 0, G_OPTION_ARG_NONE, &opt_system, "With --bus: use the system bus", NULL },
+  { NULL }
+};
+
+static const GOptionEntry watch_entries[] = {
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print one JSON object per event", NULL },
+  { "bus", 'b', 0, G_OPTION_ARG_NONE, &opt_bus, "Only from gsmd; fail if it does not run", NULL },
+  { "local", 'l', 0, G_OPTION_ARG_NONE, &opt_local, "Watch the registry files, even if gsmd runs", NULL },
+  { "system", 0, 0, G_OPTION_ARG_NONE, &opt_system, "Look for gsmd on the system bus", NULL },
   { NULL }
 };
 
@@ -84,38 +103,201 @@ format_age (double seconds)
 }
 
 static void
-print_table (GPtrArray *sessions)
+print_header (void)
+{
+  printf ("%-8s  %7s  %-16s  %-6s  %-24s  %-16s  %s\n",
+          "SESSION", "PID", "HOST", "STATUS", "VM", "ZONE", "AGE");
+}
+
+static void
+print_row (const char *session_id,
+           int         pid,
+           const char *hostname,
+           const char *status,
+           const char *vm_id,
+           const char *zone,
+           double      created_at)
 {
   double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  g_autofree char *age = format_age (now - created_at);
 
+  printf ("%-8.8s  %7d  %-16.16s  %-6s  %-24.24s  %-16.16s  %s\n",
+          session_id, pid, hostname, status, vm_id ? vm_id : "-", zone ? zone : "-", age);
+}
+
+static void
+print_table (GPtrArray *sessions)
+{
   if (sessions->len == 0)
     {
       printf ("No sessions.\n");
       return;
     }
 
-  printf ("%-8s  %7s  %-16s  %-6s  %-24s  %-16s  %s\n",
-          "SESSION", "PID", "HOST", "STATUS", "VM", "ZONE", "AGE");
+  print_header ();
   for (guint i = 0; i < sessions->len; i++)
     {
       GsmSession *s = sessions->pdata[i];
-      g_autofree char *age = format_age (now - gsm_session_get_created_at (s));
 
-      printf ("%-8.8s  %7d  %-16.16s  %-6s  %-24.24s  %-16.16s  %s\n",
-              gsm_session_get_session_id (s), gsm_session_get_pid (s),
-              gsm_session_get_hostname (s), gsm_session_get_status (s),
-              gsm_session_get_vm_id (s) ? gsm_session_get_vm_id (s) : "-",
-              gsm_session_get_zone (s) ? gsm_session_get_zone (s) : "-", age);
+      print_row (gsm_session_get_session_id (s), gsm_session_get_pid (s),
+                 gsm_session_get_hostname (s), gsm_session_get_status (s),
+                 gsm_session_get_vm_id (s), gsm_session_get_zone (s),
+                 gsm_session_get_created_at (s));
     }
 }
 
-static int
-cmd_list (GsmSessionManager *manager)
+/* ---- asking gsmd ------------------------------------------------------- */
+
+static GDBusConnection *
+bus_connect (void)
 {
+  g_autoptr(GError) error = NULL;
+  GDBusConnection *connection;
+
+  connection = g_bus_get_sync (opt_system ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION, NULL, &error);
+  if (connection == NULL)
+    g_printerr ("gsmctl: cannot connect to the %s bus: %s\n", opt_system ? "system" : "session",
+                error->message);
+  return connection;
+}
+
+/* Calls @method of gsmd (starting it by bus activation if need be) and
+ * returns its single out argument. */
+static GVariant *
+bus_call (const char *method,
+          const char *out_type)
+{
+  g_autoptr(GDBusConnection) connection = bus_connect ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree char *reply_type = g_strdup_printf ("(%s)", out_type);
+
+  if (connection == NULL)
+    return NULL;
+
+  reply = g_dbus_connection_call_sync (connection, BUS_NAME, OBJECT_PATH, INTERFACE, method, NULL,
+                                       G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NONE, 10000,
+                                       NULL, &error);
+  if (reply == NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      g_printerr ("gsmctl: %s.%s on the %s bus failed: %s\n", INTERFACE, method,
+                  opt_system ? "system" : "session", error->message);
+      return NULL;
+    }
+
+  return g_variant_get_child_value (reply, 0);
+}
+
+static const char *
+dict_string (GVariant   *dict,
+             const char *key)
+{
+  const char *value = NULL;
+
+  g_variant_lookup (dict, key, "&s", &value);
+  return value;
+}
+
+static void
+print_json_variant (GVariant *value,
+                    gboolean  pretty)
+{
+  g_autoptr(JsonNode) node = json_gvariant_serialize (value);
+  g_autofree char *text = json_to_string (node, pretty);
+
+  printf ("%s\n", text);
+}
+
+static int
+list_from_bus (void)
+{
+  g_autoptr(GVariant) sessions = bus_call ("ListSessions", "aa{sv}");
+  gsize n;
+
+  if (sessions == NULL)
+    return 1;
+  n = g_variant_n_children (sessions);
+
+  if (opt_json)
+    {
+      g_autoptr(GString) out = g_string_new ("[");
+
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) dict = g_variant_get_child_value (sessions, i);
+          g_autoptr(JsonNode) node = json_gvariant_serialize (dict);
+          g_autofree char *text = json_to_string (node, FALSE);
+
+          g_string_append (out, i ? ",\n  " : "\n  ");
+          g_string_append (out, text);
+        }
+      g_string_append (out, n ? "\n]\n" : "]\n");
+      fputs (out->str, stdout);
+      return 0;
+    }
+
+  if (n == 0)
+    {
+      printf ("No sessions.\n");
+      return 0;
+    }
+  print_header ();
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) dict = g_variant_get_child_value (sessions, i);
+      gint32 pid = 0;
+      double created_at = 0;
+
+      g_variant_lookup (dict, "pid", "i", &pid);
+      g_variant_lookup (dict, "created_at", "d", &created_at);
+      print_row (dict_string (dict, "session_id"), pid, dict_string (dict, "hostname"),
+                 dict_string (dict, "status"), dict_string (dict, "vm_id"),
+                 dict_string (dict, "zone"), created_at);
+    }
+  return 0;
+}
+
+static int
+stats_from_bus (void)
+{
+  g_autoptr(GVariant) stats = bus_call ("GetStatistics", "a{sv}");
+  guint32 sessions = 0, active = 0, stale = 0, vms = 0, orphans = 0;
+  gint32 pid = 0;
+
+  if (stats == NULL)
+    return 1;
+
+  if (opt_json)
+    {
+      print_json_variant (stats, TRUE);
+      return 0;
+    }
+
+  g_variant_lookup (stats, "sessions", "u", &sessions);
+  g_variant_lookup (stats, "active", "u", &active);
+  g_variant_lookup (stats, "stale", "u", &stale);
+  g_variant_lookup (stats, "vms", "u", &vms);
+  g_variant_lookup (stats, "orphan_vms", "u", &orphans);
+  g_variant_lookup (stats, "pid", "i", &pid);
+  printf ("Registry:    %s (served by gsmd, pid %d)\n", dict_string (stats, "runtime_dir"), pid);
+  printf ("Sessions:    %u (%u active, %u stale)\n", sessions, active, stale);
+  printf ("VMs:         %u (%u orphaned)\n", vms, orphans);
+  return 0;
+}
+
+static int
+cmd_list (void)
+{
+  GsmSessionManager *manager;
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) table = NULL;
   g_autoptr(GPtrArray) sessions = NULL;
 
+  if (opt_bus)
+    return list_from_bus ();
+
+  manager = gsm_session_manager_get_default ();
   table = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
   if (table == NULL)
     {
@@ -133,8 +315,9 @@ cmd_list (GsmSessionManager *manager)
 }
 
 static int
-cmd_cleanup (GsmSessionManager *manager)
+cmd_cleanup (void)
 {
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
   g_autoptr(GError) error = NULL;
   int removed;
 
@@ -190,13 +373,18 @@ cmd_cleanup (GsmSessionManager *manager)
 }
 
 static int
-cmd_stats (GsmSessionManager *manager)
+cmd_stats (void)
 {
+  GsmSessionManager *manager;
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) table = NULL;
   g_autoptr(GPtrArray) sessions = NULL;
   guint n_active = 0, n_stale = 0, n_vms = 0, n_orphans = 0;
 
+  if (opt_bus)
+    return stats_from_bus ();
+
+  manager = gsm_session_manager_get_default ();
   table = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
   if (table == NULL)
     {
@@ -258,18 +446,386 @@ cmd_stats (GsmSessionManager *manager)
   return 0;
 }
 
+/* ---- watch ------------------------------------------------------------- */
+
+typedef struct
+{
+  GMainLoop  *loop;
+  GHashTable *known;     /* local mode: session id → GsmSession */
+  const char *self_id;   /* local mode: gsmctl's own session */
+} Watch;
+
+/* One event, as a line of text or a JSON object. @vm_id and @zone may be
+ * NULL; @added and @removed are for sessions-changed only. */
+static void
+print_event (const char         *event,
+             const char         *session_id,
+             const char         *vm_id,
+             const char         *zone,
+             const char * const *added,
+             const char * const *removed)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+
+  if (opt_json)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+      g_autofree char *text = NULL;
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "event");
+      json_builder_add_string_value (b, event);
+      json_builder_set_member_name (b, "time");
+      json_builder_add_double_value (b, g_get_real_time () / (double) G_USEC_PER_SEC);
+      if (session_id != NULL)
+        {
+          json_builder_set_member_name (b, "session_id");
+          json_builder_add_string_value (b, session_id);
+          json_builder_set_member_name (b, "vm_id");
+          if (vm_id != NULL && *vm_id != '\0')
+            json_builder_add_string_value (b, vm_id);
+          else
+            json_builder_add_null_value (b);
+        }
+      if (zone != NULL)
+        {
+          json_builder_set_member_name (b, "zone");
+          json_builder_add_string_value (b, zone);
+        }
+      for (guint k = 0; k < 2; k++)
+        {
+          const char * const *ids = k == 0 ? added : removed;
+
+          if (ids == NULL)
+            continue;
+          json_builder_set_member_name (b, k == 0 ? "added" : "removed");
+          json_builder_begin_array (b);
+          for (guint i = 0; ids[i] != NULL; i++)
+            json_builder_add_string_value (b, ids[i]);
+          json_builder_end_array (b);
+        }
+      json_builder_end_object (b);
+      root = json_builder_get_root (b);
+      text = json_to_string (root, FALSE);
+      printf ("%s\n", text);
+    }
+  else
+    {
+      g_autofree char *time = g_date_time_format (now, "%H:%M:%S.%f");
+
+      time[12] = '\0';   /* milliseconds */
+      if (added != NULL)
+        printf ("%s  %-16s  +%u -%u\n", time, event, g_strv_length ((char **) added),
+                g_strv_length ((char **) removed));
+      else
+        printf ("%s  %-16s  %s%s%s%s%s\n", time, event, session_id,
+                vm_id && *vm_id ? "  vm " : "", vm_id && *vm_id ? vm_id : "",
+                zone && *zone ? "  zone " : "", zone && *zone ? zone : "");
+    }
+  fflush (stdout);
+}
+
+static void
+print_watching (const char *source,
+                const char *where)
+{
+  if (opt_json)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+      g_autofree char *text = NULL;
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "event");
+      json_builder_add_string_value (b, "watching");
+      json_builder_set_member_name (b, "source");
+      json_builder_add_string_value (b, source);
+      json_builder_set_member_name (b, "where");
+      json_builder_add_string_value (b, where);
+      json_builder_end_object (b);
+      root = json_builder_get_root (b);
+      text = json_to_string (root, FALSE);
+      printf ("%s\n", text);
+    }
+  else
+    printf ("Watching %s (%s); Ctrl+C to stop.\n", where, source);
+  fflush (stdout);
+}
+
+static gboolean
+watch_quit_cb (gpointer user_data)
+{
+  g_main_loop_quit (((Watch *) user_data)->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+/* -- from gsmd -- */
+
+static void
+bus_signal_cb (GDBusConnection *connection,
+               const char      *sender,
+               const char      *path,
+               const char      *iface,
+               const char      *member,
+               GVariant        *params,
+               gpointer         user_data)
+{
+  const char *id = NULL, *vm = NULL, *zone = NULL;
+
+  if (g_str_equal (member, "VmRegistered") && g_variant_is_of_type (params, G_VARIANT_TYPE ("(sss)")))
+    {
+      g_variant_get (params, "(&s&s&s)", &id, &vm, &zone);
+      print_event ("vm-registered", id, vm, zone, NULL, NULL);
+    }
+  else if (g_str_equal (member, "VmUnregistered") && g_variant_is_of_type (params, G_VARIANT_TYPE ("(ss)")))
+    {
+      g_variant_get (params, "(&s&s)", &id, &vm);
+      print_event ("vm-unregistered", id, vm, NULL, NULL, NULL);
+    }
+  else if (g_str_equal (member, "SessionStale") && g_variant_is_of_type (params, G_VARIANT_TYPE ("(ss)")))
+    {
+      g_variant_get (params, "(&s&s)", &id, &vm);
+      print_event ("session-stale", id, vm, NULL, NULL, NULL);
+    }
+  else if (g_str_equal (member, "SessionsChanged") && g_variant_is_of_type (params, G_VARIANT_TYPE ("(asas)")))
+    {
+      g_autofree const char **added = NULL;
+      g_autofree const char **removed = NULL;
+
+      g_variant_get (params, "(^a&s^a&s)", &added, &removed);
+      print_event ("sessions-changed", NULL, NULL, NULL, added, removed);
+    }
+}
+
+static void
+name_vanished_cb (GDBusConnection *connection,
+                  const char      *name,
+                  gpointer         user_data)
+{
+  g_printerr ("gsmctl: gsmd (%s) left the bus; waiting for it to return\n", name);
+}
+
+/* TRUE if gsmd runs, with the subscription in place; FALSE (and nothing
+ * printed) if it does not. */
+static gboolean
+watch_bus (Watch           *watch,
+           GDBusConnection *connection)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean has_owner = FALSE;
+  guint subscription, watch_id;
+
+  /* Subscribe first, so that nothing between the check and the
+   * subscription is lost. */
+  subscription = g_dbus_connection_signal_subscribe (connection, BUS_NAME, INTERFACE, NULL, OBJECT_PATH,
+                                                     NULL, G_DBUS_SIGNAL_FLAGS_NONE, bus_signal_cb,
+                                                     watch, NULL);
+  reply = g_dbus_connection_call_sync (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "NameHasOwner",
+                                       g_variant_new ("(s)", BUS_NAME), G_VARIANT_TYPE ("(b)"),
+                                       G_DBUS_CALL_FLAGS_NONE, 10000, NULL, &error);
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &has_owner);
+  if (!has_owner)
+    {
+      g_dbus_connection_signal_unsubscribe (connection, subscription);
+      return FALSE;
+    }
+
+  watch_id = g_bus_watch_name_on_connection (connection, BUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                             NULL, name_vanished_cb, watch, NULL);
+  print_watching ("bus", BUS_NAME);
+  g_main_loop_run (watch->loop);
+  g_bus_unwatch_name (watch_id);
+  g_dbus_connection_signal_unsubscribe (connection, subscription);
+  return TRUE;
+}
+
+/* -- from the registry files -- */
+
+static GHashTable *
+list_others (Watch    *watch,
+             GError  **error)
+{
+  GHashTable *table = gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (),
+                                                              NULL, error);
+
+  if (table != NULL)
+    g_hash_table_remove (table, watch->self_id);
+  return table;
+}
+
+static gboolean
+is_stale (GsmSession *s)
+{
+  return g_strcmp0 (gsm_session_get_status (s), "stale") == 0;
+}
+
+/* Reports how the registry differs from what was last seen. Sessions found
+ * dead show as stale here even before anyone records it. */
+static void
+local_refresh (Watch *watch)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) now = list_others (watch, &error);
+  g_autoptr(GPtrArray) added = g_ptr_array_new ();
+  g_autoptr(GPtrArray) removed = g_ptr_array_new ();
+  g_autoptr(GPtrArray) sessions = NULL;
+  GHashTableIter iter;
+  gpointer key, value;
+  gboolean changed = FALSE;
+
+  if (now == NULL)
+    {
+      g_printerr ("gsmctl: %s\n", error->message);
+      return;
+    }
+
+  g_hash_table_iter_init (&iter, watch->known);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (!g_hash_table_contains (now, key))
+      {
+        if (gsm_session_get_has_vm (value))
+          print_event ("vm-unregistered", key, gsm_session_get_vm_id (value), NULL, NULL, NULL);
+        g_ptr_array_add (removed, key);
+      }
+
+  sessions = sorted_sessions (now, watch->self_id);
+  for (guint i = 0; i < sessions->len; i++)
+    {
+      GsmSession *s = sessions->pdata[i];
+      const char *id = gsm_session_get_session_id (s);
+      GsmSession *old = g_hash_table_lookup (watch->known, id);
+      const char *old_vm = old ? gsm_session_get_vm_id (old) : NULL;
+      const char *new_vm = gsm_session_get_vm_id (s);
+
+      if (old == NULL)
+        g_ptr_array_add (added, (gpointer) id);
+      if (g_strcmp0 (old_vm, new_vm) != 0)
+        {
+          if (old_vm != NULL)
+            print_event ("vm-unregistered", id, old_vm, NULL, NULL, NULL);
+          if (new_vm != NULL)
+            print_event ("vm-registered", id, new_vm, gsm_session_get_zone (s), NULL, NULL);
+          changed = TRUE;
+        }
+      if (is_stale (s) && (old == NULL || !is_stale (old)))
+        {
+          print_event ("session-stale", id, new_vm, NULL, NULL, NULL);
+          changed = TRUE;
+        }
+    }
+
+  if (added->len > 0 || removed->len > 0 || changed)
+    {
+      g_ptr_array_add (added, NULL);
+      g_ptr_array_add (removed, NULL);
+      print_event ("sessions-changed", NULL, NULL, NULL, (const char * const *) added->pdata,
+                   (const char * const *) removed->pdata);
+    }
+
+  /* The ids in added/removed point into the tables: swap them last. */
+  g_hash_table_unref (watch->known);
+  watch->known = g_steal_pointer (&now);
+}
+
+static void
+local_changed_cb (GsmSessionManager *manager,
+                  Watch             *watch)
+{
+  local_refresh (watch);
+}
+
+static gboolean
+local_poll_cb (gpointer user_data)
+{
+  local_refresh (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+watch_local (Watch *watch)
+{
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
+  gulong handler;
+  guint poll_id;
+
+  watch->self_id = gsm_session_manager_get_session_id (manager);
+  watch->known = list_others (watch, &error);
+  if (watch->known == NULL)
+    {
+      g_printerr ("gsmctl: %s\n", error->message);
+      return 1;
+    }
+
+  /* The file monitor tells of every change; the poll finds processes that
+   * died without anyone writing the registry. */
+  handler = g_signal_connect (manager, "sessions-changed", G_CALLBACK (local_changed_cb), watch);
+  poll_id = g_timeout_add_seconds (1, local_poll_cb, watch);
+  print_watching ("local", dir);
+  g_main_loop_run (watch->loop);
+  g_source_remove (poll_id);
+  g_signal_handler_disconnect (manager, handler);
+  g_clear_pointer (&watch->known, g_hash_table_unref);
+
+  return 0;
+}
+
+static int
+cmd_watch (void)
+{
+  Watch watch = { 0 };
+  g_autoptr(GDBusConnection) connection = NULL;
+  int status = 0;
+  guint sigint_id, sigterm_id;
+
+  watch.loop = g_main_loop_new (NULL, FALSE);
+  sigint_id = g_unix_signal_add (SIGINT, watch_quit_cb, &watch);
+  sigterm_id = g_unix_signal_add (SIGTERM, watch_quit_cb, &watch);
+
+  if (!opt_local)
+    {
+      if (opt_bus)
+        connection = bus_connect ();
+      else
+        connection = g_bus_get_sync (opt_system ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION, NULL, NULL);
+    }
+
+  if (connection != NULL && watch_bus (&watch, connection))
+    status = 0;
+  else if (opt_bus)
+    {
+      if (connection != NULL)
+        g_printerr ("gsmctl: gsmd (%s) does not run on the %s bus\n", BUS_NAME,
+                    opt_system ? "system" : "session");
+      status = 1;
+    }
+  else
+    status = watch_local (&watch);
+
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+  g_main_loop_unref (watch.loop);
+  return status;
+}
+
 typedef struct
 {
   const char         *name;
   const char         *summary;
   const GOptionEntry *entries;
-  int               (*run) (GsmSessionManager *manager);
+  int               (*run) (void);
 } Command;
 
 static const Command commands[] = {
   { "list", "List every session in the registry, live or stale", list_entries, cmd_list },
   { "cleanup", "Remove dead sessions (keeping those that still own a VM, as stale)", cleanup_entries, cmd_cleanup },
   { "stats", "Count sessions and VMs", list_entries, cmd_stats },
+  { "watch", "Print sessions and VMs as they appear, change and die", watch_entries, cmd_watch },
 };
 
 static void
@@ -288,7 +844,6 @@ main (int   argc,
   const Command *command = NULL;
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
-  GsmSessionManager *manager;
   int status;
 
   setlocale (LC_ALL, "");
@@ -328,16 +883,17 @@ main (int   argc,
         return 2;
       }
   }
-  if (FALSE)
+  if (opt_bus && opt_local)
     {
-      g_printerr ("gsmctl %s: %s\n", command->name, error->message);
+      g_printerr ("gsmctl %s: --bus and --local exclude each other\n", command->name);
       return 2;
     }
 
-  manager = gsm_session_manager_get_default ();
-  status = command->run (manager);
-  /* gsmctl is a session of its own while it runs; leave no trace. */
-  gsm_session_manager_close_sync (manager, NULL, NULL);
+  status = command->run ();
+  /* With the registry, gsmctl is a session of its own while it runs;
+   * leave no trace. */
+  if (gsm_session_manager_is_available ())
+    gsm_session_manager_close_sync (gsm_session_manager_get_default (), NULL, NULL);
 
   return status;
 }
