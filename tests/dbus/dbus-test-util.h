@@ -9,7 +9,9 @@
 
 #pragma once
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -199,6 +201,25 @@ wait_for_flag (gboolean *done)
 
 /* ---- session processes ------------------------------------------------- */
 
+static void
+die_with_parent (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* g_subprocess_newv(), but the child is killed if the test dies (an
+ * assertion aborts it): no bus, daemon or session outlives a failed run. */
+static G_GNUC_UNUSED GSubprocess *
+spawn (GSubprocessFlags     flags,
+       const char * const  *argv,
+       GError             **error)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  return g_subprocess_launcher_spawnv (launcher, argv, error);
+}
+
 typedef struct
 {
   gboolean  done;
@@ -274,8 +295,8 @@ worker_start (const char *vm_id)
   g_auto(GStrv) fields = NULL;
 
   g_assert_nonnull (path);
-  w->process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                                 path, "register", vm_id, "zone-t", NULL);
+  w->process = spawn (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+                      (const char *[]) { path, "register", vm_id, "zone-t", NULL }, &error);
   g_assert_no_error (error);
   w->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (w->process));
   line = read_line (w->out);
