@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -472,6 +473,181 @@ bench_python (void)
   remove_dir (dir);
 }
 
+/* ---- gsmd: how fast a change or a crash reaches a D-Bus client ---------- */
+
+typedef struct
+{
+  double      registered_at;   /* when VmRegistered arrived */
+  double      stale_at;        /* when SessionStale arrived */
+  const char *vm_id;
+} DBusWait;
+
+static void
+on_gsmd_signal (GDBusConnection *connection, const char *sender, const char *path,
+                const char *iface, const char *member, GVariant *params, gpointer data)
+{
+  DBusWait *w = data;
+  const char *vm = NULL;
+
+  if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sss)")) &&
+      !g_variant_is_of_type (params, G_VARIANT_TYPE ("(ss)")))
+    return;
+  g_variant_get_child (params, 1, "&s", &vm);
+  if (w->vm_id == NULL || g_strcmp0 (vm, w->vm_id) != 0)
+    return;
+  if (g_str_equal (member, "VmRegistered"))
+    w->registered_at = now_us ();
+  else if (g_str_equal (member, "SessionStale"))
+    w->stale_at = now_us ();
+}
+
+static gboolean
+on_gsmd_wait_timeout (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the main loop until *@t is set, at most 5 s. */
+static gboolean
+wait_stamp (double *t)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add (5000, on_gsmd_wait_timeout, &timed_out);
+
+  while (*t == 0 && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  return *t != 0;
+}
+
+static void
+bench_gsmd (void)
+{
+  const char *gsmd_path = g_getenv ("GSMD") ? g_getenv ("GSMD") : GSMD_BUILD_PATH;
+  g_autofree char *dir = NULL;
+  g_autofree char *address = NULL;
+  g_autoptr(GSubprocess) bus = NULL;
+  g_autoptr(GSubprocess) gsmd = NULL;
+  g_autoptr(GDataInputStream) bus_out = NULL;
+  g_autoptr(GDBusConnection) connection = NULL;
+  g_autoptr(GArray) follow = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) stale = g_array_new (FALSE, FALSE, sizeof (double));
+  const char *bus_argv[] = { "dbus-daemon", "--session", "--nofork", "--print-address=1", NULL };
+  GError *error = NULL;
+  DBusWait w = { 0 };
+  guint n = opt_quick ? 5 : 40;
+  guint sub;
+  gboolean owned = FALSE;
+
+  if (!g_file_test (gsmd_path, G_FILE_TEST_IS_EXECUTABLE) || g_find_program_in_path ("dbus-daemon") == NULL)
+    return;
+
+  bus = g_subprocess_newv (bus_argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  g_assert_no_error (error);
+  bus_out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (bus));
+  address = g_data_input_stream_read_line_utf8 (bus_out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_setenv ("DBUS_SESSION_BUS_ADDRESS", address, TRUE);
+
+  dir = make_dir ();
+  g_setenv ("GSM_RUNTIME_DIR", dir, TRUE);
+  g_setenv ("GSM_DURABLE", "1", TRUE);   /* gsmd records deaths as users would have it */
+
+  connection = g_dbus_connection_new_for_address_sync (address,
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                       G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
+  g_assert_no_error (error);
+  sub = g_dbus_connection_signal_subscribe (connection, "org.gsm.SessionManager1", "org.gsm.SessionManager1",
+                                            NULL, "/org/gsm/SessionManager1", NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                            on_gsmd_signal, &w, NULL);
+
+  gsmd = g_subprocess_new (G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error, gsmd_path, NULL);
+  g_assert_no_error (error);
+  for (int i = 0; i < 500 && !owned; i++)
+    {
+      g_autoptr(GVariant) reply = g_dbus_connection_call_sync (connection, "org.freedesktop.DBus",
+                                                               "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                                               "NameHasOwner",
+                                                               g_variant_new ("(s)", "org.gsm.SessionManager1"),
+                                                               G_VARIANT_TYPE ("(b)"), 0, 1000, NULL, NULL);
+      if (reply != NULL)
+        g_variant_get (reply, "(b)", &owned);
+      if (!owned)
+        g_usleep (10 * 1000);
+    }
+
+  for (guint i = 0; owned && i < n; i++)
+    {
+      g_autofree char *vm_id = NULL;
+      g_autofree char *line = NULL;
+      g_autoptr(GSubprocess) child = spawn_self ("hold", 0);
+      g_autoptr(GDataInputStream) in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (child));
+      double registered, killed, dt;
+      char **fields;
+
+      line = g_data_input_stream_read_line_utf8 (in, NULL, NULL, NULL);
+      fields = line ? g_strsplit (line, " ", 2) : NULL;
+      if (fields == NULL || fields[0] == NULL || fields[1] == NULL)
+        {
+          g_strfreev (fields);
+          g_subprocess_force_exit (child);
+          g_subprocess_wait (child, NULL, NULL);
+          break;
+        }
+      registered = g_ascii_strtod (fields[0], NULL);
+      vm_id = g_strdup (fields[1]);
+      g_strfreev (fields);
+
+      w = (DBusWait) { 0, 0, vm_id };
+      if (wait_stamp (&w.registered_at))
+        {
+          dt = (w.registered_at - registered) / 1000.0;
+          g_array_append_val (follow, dt);
+        }
+      /* Let gsmd settle (sessions-changed of the registration), then crash. */
+      g_usleep (20 * 1000);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      killed = now_us ();
+      g_subprocess_send_signal (child, SIGKILL);
+      if (wait_stamp (&w.stale_at))
+        {
+          dt = (w.stale_at - killed) / 1000.0;
+          g_array_append_val (stale, dt);
+        }
+      g_subprocess_wait (child, NULL, NULL);
+      w.vm_id = NULL;
+    }
+
+  g_dbus_connection_signal_unsubscribe (connection, sub);
+  g_subprocess_send_signal (gsmd, SIGTERM);
+  g_subprocess_wait (gsmd, NULL, NULL);
+  g_dbus_connection_close_sync (connection, NULL, NULL);
+  g_subprocess_send_signal (bus, SIGTERM);
+  g_subprocess_wait (bus, NULL, NULL);
+  g_unsetenv ("DBUS_SESSION_BUS_ADDRESS");
+  g_setenv ("GSM_DURABLE", "0", TRUE);
+  remove_dir (dir);
+
+  if (follow->len > 0)
+    {
+      add_row ("gsmd: another process registers -> VmRegistered, p50", percentile (follow, 0.5), "ms",
+               NULL, 0, "<= 150 ms");
+      add_row ("gsmd: another process registers -> VmRegistered, p99", percentile (follow, 0.99), "ms",
+               NULL, 0, NULL);
+    }
+  if (stale->len > 0)
+    {
+      add_row ("gsmd: kill -9 -> SessionStale on the bus, p50", percentile (stale, 0.5), "ms", NULL, 0,
+               "<= 100 ms");
+      add_row ("gsmd: kill -9 -> SessionStale on the bus, p99", percentile (stale, 0.99), "ms", NULL, 0,
+               "<= 100 ms");
+    }
+}
+
 /* ---- child modes -------------------------------------------------------- */
 
 static int
@@ -507,6 +683,19 @@ child_main (void)
           printf ("%.1f\n", now_us ());
           fflush (stdout);
         }
+    }
+  else if (g_str_equal (opt_child, "hold"))
+    {
+      /* Register a VM, say when, and live until killed. */
+      char vm[64];
+
+      g_snprintf (vm, sizeof vm, "vm-hold-%d", getpid ());
+      if (!gsm_session_manager_register_vm_sync (m, vm, "z", NULL, NULL, NULL, &error))
+        return 1;
+      printf ("%.1f %s\n", now_us (), vm);
+      fflush (stdout);
+      for (;;)
+        pause ();
     }
   gsm_session_manager_close_sync (m, NULL, NULL);
   return 0;
@@ -592,6 +781,7 @@ main (int argc, char *argv[])
   bench_listing ();
   bench_concurrency ();
   bench_monitor_latency ();
+  bench_gsmd ();
 
   if (opt_json)
     print_json ();
