@@ -35,6 +35,14 @@ typedef struct
   Recorder    *rec;
 } Fixture;
 
+static gboolean
+have_program (const char *name)
+{
+  g_autofree char *path = g_find_program_in_path (name);
+
+  return path != NULL;
+}
+
 /* ---- the bus ----------------------------------------------------------- */
 
 static void
@@ -293,7 +301,7 @@ test_cleanup_other_uid (Fixture       *f,
       g_test_skip ("needs root, to run a client as another user");
       return;
     }
-  if (g_find_program_in_path ("setpriv") == NULL || g_find_program_in_path ("gdbus") == NULL)
+  if (!have_program ("setpriv") || !have_program ("gdbus"))
     {
       g_test_skip ("needs setpriv and gdbus");
       return;
@@ -342,7 +350,7 @@ test_introspect_matches_xml (Fixture       *f,
   GDBusInterfaceInfo *live, *file;
   guint i;
 
-  if (g_find_program_in_path ("gdbus") == NULL)
+  if (!have_program ("gdbus"))
     {
       g_test_skip ("needs gdbus");
       return;
@@ -660,7 +668,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   g_test_summary ("gsmd on a private bus, with real session processes");
 
-  if (g_find_program_in_path ("dbus-daemon") == NULL)
+  if (!have_program ("dbus-daemon"))
     {
       g_test_skip ("needs dbus-daemon");
       return g_test_run ();
