@@ -42,7 +42,7 @@
 /* Without pidfds every check is a poll: do it often. With them, the poll
  * only catches sessions on other hosts (their expiry) and any session the
  * probe could not pin. */
-#define POLL_INTERVAL_NO_PIDFD_MS 500
+#define POLL_INTERVAL_FAST_MS 500
 #define POLL_INTERVAL_MS 30000
 
 typedef struct
@@ -54,6 +54,8 @@ typedef struct
   guint              owner_id;
   guint              probe_source;
   guint              poll_source;
+  guint              poll_interval;
+  gboolean           have_pidfd;
   gboolean           cleanup_running;
   gboolean           cleanup_again;
   int                status;
@@ -110,6 +112,21 @@ cleanup_done_cb (GObject      *source,
     request_cleanup (d);
 }
 
+static gboolean poll_cb (gpointer user_data);
+
+static void
+schedule_poll (Daemon *d,
+               guint   interval)
+{
+  if (d->poll_source != 0 && d->poll_interval == interval)
+    return;
+  g_clear_handle_id (&d->poll_source, g_source_remove);
+  if (interval == POLL_INTERVAL_FAST_MS && d->poll_interval != interval)
+    g_debug ("Polling every %u ms: some local sessions are not pinned by a pidfd", interval);
+  d->poll_interval = interval;
+  d->poll_source = g_timeout_add (interval, poll_cb, d);
+}
+
 /*
  * Looks at every session of the current view: a live local one gets
  * pinned by the probe (so its death wakes us), a dead one not yet recorded
@@ -123,17 +140,33 @@ check_sessions (Daemon *d)
   gpointer value;
   gboolean dead = FALSE;
 
+  const char *hostname = gsm_session_manager_get_hostname (d->manager);
+  const char *own_id = gsm_session_manager_get_session_id (d->manager);
+  guint n_local = 0;
+
   if (view == NULL)
     return;
 
   _gsm_liveness_probe_dispatch (d->probe);
   g_hash_table_iter_init (&iter, view->sessions);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    if (!_gsm_session_is_stale (value) && _gsm_session_manager_is_session_dead (d->manager, value))
-      dead = TRUE;
+    {
+      if (_gsm_session_is_stale (value))
+        continue;
+      if (_gsm_session_manager_is_session_dead (d->manager, value))
+        dead = TRUE;
+      else if (g_strcmp0 (gsm_session_get_hostname (value), hostname) == 0 &&
+               g_strcmp0 (gsm_session_get_session_id (value), own_id) != 0)
+        n_local++;
+    }
 
   if (dead)
     request_cleanup (d);
+
+  /* Live local sessions the probe could not pin (no pidfd support, or
+   * more of them than it keeps descriptors for) are polled instead. */
+  schedule_poll (d, !d->have_pidfd || n_local > _gsm_liveness_probe_get_n_opened (d->probe)
+                    ? POLL_INTERVAL_FAST_MS : POLL_INTERVAL_MS);
 }
 
 static gboolean
@@ -315,17 +348,12 @@ main (int   argc,
   g_signal_connect (d.manager, "session-added", G_CALLBACK (log_added_cb), &d);
   g_signal_connect (d.manager, "session-removed", G_CALLBACK (log_removed_cb), &d);
 
-  if (_gsm_liveness_probe_get_fd (d.probe) >= 0 && have_pidfd ())
-    {
-      d.probe_source = g_unix_fd_add (_gsm_liveness_probe_get_fd (d.probe), G_IO_IN, probe_ready_cb, &d);
-      d.poll_source = g_timeout_add (POLL_INTERVAL_MS, poll_cb, &d);
-    }
+  d.have_pidfd = _gsm_liveness_probe_get_fd (d.probe) >= 0 && have_pidfd ();
+  if (d.have_pidfd)
+    d.probe_source = g_unix_fd_add (_gsm_liveness_probe_get_fd (d.probe), G_IO_IN, probe_ready_cb, &d);
   else
-    {
-      g_message ("pidfd_open() is unavailable (%s): polling every %d ms", g_strerror (errno),
-                 POLL_INTERVAL_NO_PIDFD_MS);
-      d.poll_source = g_timeout_add (POLL_INTERVAL_NO_PIDFD_MS, poll_cb, &d);
-    }
+    g_message ("pidfd_open() is unavailable (%s): polling every %d ms", g_strerror (errno),
+               POLL_INTERVAL_FAST_MS);
   check_sessions (&d);
 
   sigterm_id = g_unix_signal_add (SIGTERM, quit_cb, &d);
