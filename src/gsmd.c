@@ -56,6 +56,7 @@ typedef struct
   guint              poll_source;
   guint              poll_interval;
   gboolean           have_pidfd;
+  gboolean           name_owned;
   gboolean           cleanup_running;
   gboolean           cleanup_again;
   int                status;
@@ -265,6 +266,7 @@ name_acquired_cb (GDBusConnection *connection,
   Daemon *d = user_data;
   g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (d->manager));
 
+  d->name_owned = TRUE;
   g_message ("Serving the registry in %s as %s on the %s bus", dir, name,
              opt_system ? "system" : "session");
 }
@@ -275,6 +277,14 @@ name_lost_cb (GDBusConnection *connection,
               gpointer         user_data)
 {
   Daemon *d = user_data;
+
+  if (d->name_owned)
+    {
+      /* Another gsmd took over with --replace: not a failure. */
+      g_message ("Replaced by another gsmd; exiting");
+      g_main_loop_quit (d->loop);
+      return;
+    }
 
   if (connection == NULL)
     g_printerr ("gsmd: cannot connect to the %s bus\n", opt_system ? "system" : "session");

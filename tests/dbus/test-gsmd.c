@@ -659,6 +659,43 @@ test_activation (Fixture       *f,
   g_bus_unwatch_name (watch_id);
 }
 
+/* gsmd --replace takes the name over; the old one leaves cleanly. */
+static void
+test_replace (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) second = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  guint32 pid = 0;
+
+  second = spawn (G_SUBPROCESS_FLAGS_NONE, (const char *[]) { g_getenv ("GSMD"), "--replace", NULL }, &error);
+  g_assert_no_error (error);
+
+  g_assert_true (g_subprocess_wait (f->gsmd, NULL, &error));
+  g_assert_true (g_subprocess_get_if_exited (f->gsmd));
+  g_assert_cmpint (g_subprocess_get_exit_status (f->gsmd), ==, 0);
+
+  /* The name now belongs to the second one (it may still be taking it). */
+  for (int i = 0; i < 100 && pid != (guint32) atoi (g_subprocess_get_identifier (second)); i++)
+    {
+      g_clear_pointer (&reply, g_variant_unref);
+      g_clear_error (&error);
+      reply = test_call (client, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                         "GetConnectionUnixProcessID", g_variant_new ("(s)", BUS_NAME), "(u)", &error);
+      if (reply != NULL)
+        g_variant_get (reply, "(u)", &pid);
+      else
+        g_usleep (20 * 1000);
+    }
+  g_assert_cmpuint (pid, ==, (guint32) atoi (g_subprocess_get_identifier (second)));
+  g_variant_unref (list_sessions ());
+
+  /* The teardown stops whichever gsmd the fixture holds. */
+  g_object_unref (f->gsmd);
+  f->gsmd = g_steal_pointer (&second);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -686,6 +723,7 @@ main (int   argc,
   ADD ("/dbus/gsmd/gsmctl-watch-bus", test_gsmctl_watch_bus, TRUE);
   ADD ("/dbus/gsmd/gsmctl-watch-local", test_gsmctl_watch_local, FALSE);
   ADD ("/dbus/gsmd/name-taken", test_name_taken, TRUE);
+  ADD ("/dbus/gsmd/replace", test_replace, TRUE);
   ADD ("/dbus/gsmd/activation", test_activation, FALSE);
 
   status = g_test_run ();
