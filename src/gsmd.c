@@ -65,6 +65,7 @@ typedef struct
 static gboolean opt_system = FALSE;
 static gboolean opt_replace = FALSE;
 static gboolean opt_verbose = FALSE;
+static gboolean opt_poll = FALSE;
 static char *opt_runtime_dir = NULL;
 
 static const GOptionEntry entries[] = {
@@ -73,6 +74,8 @@ static const GOptionEntry entries[] = {
   { "runtime-dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_runtime_dir,
     "Registry directory (default: $GSM_RUNTIME_DIR, else ~/.local/state/gsm-session)", "DIR" },
   { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose, "Log every event", NULL },
+  { "poll", 0, 0, G_OPTION_ARG_NONE, &opt_poll,
+    "Poll for dead processes instead of waiting on pidfds (as on kernels before 5.3)", NULL },
   { NULL }
 };
 
@@ -358,9 +361,11 @@ main (int   argc,
   g_signal_connect (d.manager, "session-added", G_CALLBACK (log_added_cb), &d);
   g_signal_connect (d.manager, "session-removed", G_CALLBACK (log_removed_cb), &d);
 
-  d.have_pidfd = _gsm_liveness_probe_get_fd (d.probe) >= 0 && have_pidfd ();
+  d.have_pidfd = !opt_poll && _gsm_liveness_probe_get_fd (d.probe) >= 0 && have_pidfd ();
   if (d.have_pidfd)
     d.probe_source = g_unix_fd_add (_gsm_liveness_probe_get_fd (d.probe), G_IO_IN, probe_ready_cb, &d);
+  else if (opt_poll)
+    g_message ("Polling every %d ms", POLL_INTERVAL_FAST_MS);
   else
     g_message ("pidfd_open() is unavailable (%s): polling every %d ms", g_strerror (errno),
                POLL_INTERVAL_FAST_MS);

@@ -139,13 +139,13 @@ static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
 {
-  gboolean with_gsmd = GPOINTER_TO_INT (data);
+  int with_gsmd = GPOINTER_TO_INT (data);   /* 0: none, 1: gsmd, 2: gsmd --poll */
 
   f->dir = make_runtime_dir ();
   /* Subscribed to the well-known name: whoever owns it. */
   f->rec = recorder_new (client, BUS_NAME, TEST_PATH);
   if (with_gsmd)
-    f->gsmd = gsmd_start (NULL);
+    f->gsmd = gsmd_start (with_gsmd == 2 ? "--poll" : NULL);
 }
 
 static void
@@ -717,6 +717,8 @@ main (int   argc,
 
   ADD ("/dbus/gsmd/vm-registered", test_vm_registered, TRUE);
   ADD ("/dbus/gsmd/crash-is-stale", test_crash_is_stale, TRUE);
+  /* Where pidfds are unavailable: the same within the same bound. */
+  ADD ("/dbus/gsmd/crash-is-stale-polling", test_crash_is_stale, 2);
   ADD ("/dbus/gsmd/cleanup-other-uid", test_cleanup_other_uid, TRUE);
   ADD ("/dbus/gsmd/introspect-matches-xml", test_introspect_matches_xml, TRUE);
   ADD ("/dbus/gsmd/gsmctl-bus", test_gsmctl_bus, TRUE);
