@@ -901,6 +901,47 @@ _gsm_session_with_stale (GsmSession *base,
   return self;
 }
 
+GsmSession *
+_gsm_session_with_member (GsmSession *base,
+                          const char *name,
+                          JsonNode   *value)
+{
+  GsmSession *self = copy_session (base);
+  JsonObject *extra = json_object_new ();
+
+  if (base->extra != NULL)
+    {
+      JsonObjectIter iter;
+      const char *member;
+      JsonNode *node;
+
+      json_object_iter_init (&iter, base->extra);
+      while (json_object_iter_next (&iter, &member, &node))
+        if (!g_str_equal (member, name))
+          json_object_set_member (extra, member, json_node_copy (node));
+    }
+  if (value != NULL)
+    json_object_set_member (extra, name, json_node_copy (value));
+
+  g_clear_pointer (&self->extra, json_object_unref);
+  if (json_object_get_size (extra) > 0)
+    self->extra = extra;
+  else
+    json_object_unref (extra);
+  serialize (self);
+
+  return self;
+}
+
+JsonNode *
+_gsm_session_get_member (GsmSession *self,
+                         const char *name)
+{
+  if (self->extra == NULL)
+    return NULL;
+  return json_object_get_member (self->extra, name);
+}
+
 const char *
 _gsm_session_get_text (GsmSession *self,
                        gsize      *len)

@@ -536,6 +536,15 @@ txn_register_vm (GsmRegistryTxn  *txn,
           return FALSE;
         }
 
+      /* A reaper is deleting it: it cannot be taken over. */
+      if (_gsm_session_get_member (other, "reap_claim") != NULL)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_VM_OWNED_BY_OTHER,
+                       "VM “%s” is being deleted by a reaper (its owner %s is dead)",
+                       op->vm_id, gsm_session_get_session_id (other));
+          return FALSE;
+        }
+
       /* The owner is dead: take the VM over, so that no reaper deletes it
        * under us. The dead session has nothing left and goes. */
       _gsm_registry_txn_remove (txn, key);

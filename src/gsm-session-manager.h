@@ -14,6 +14,7 @@
 #include "gsm-version-macros.h"
 #include "gsm-session-info.h"
 #include "gsm-vm.h"
+#include "gsm-provider.h"
 
 G_BEGIN_DECLS
 
@@ -152,5 +153,52 @@ gboolean           gsm_session_manager_export               (GsmSessionManager  
                                                              GError              **error);
 GSM_AVAILABLE_IN_ALL
 void               gsm_session_manager_unexport             (GsmSessionManager    *self);
+GSM_AVAILABLE_IN_ALL
+void               gsm_session_manager_cleanup_my_vm        (GsmSessionManager    *self,
+                                                             GsmProvider          *provider,
+                                                             GCancellable         *cancellable,
+                                                             GAsyncReadyCallback   callback,
+                                                             gpointer              user_data);
+GSM_AVAILABLE_IN_ALL
+gboolean           gsm_session_manager_cleanup_my_vm_finish (GsmSessionManager    *self,
+                                                             GAsyncResult         *result,
+                                                             GError              **error);
+GSM_AVAILABLE_IN_ALL
+gboolean           gsm_session_manager_cleanup_my_vm_sync   (GsmSessionManager    *self,
+                                                             GsmProvider          *provider,
+                                                             GCancellable         *cancellable,
+                                                             GError              **error);
+
+/**
+ * GsmShutdownFunc:
+ * @manager: the session manager
+ * @signum: the signal that was received (`SIGINT`, `SIGTERM` or `SIGHUP`)
+ * @error: (nullable): why the cleanup of this session's VM failed, or
+ *   %NULL if it succeeded (or there was no VM)
+ * @user_data: the data given when the handlers were installed
+ *
+ * Called by the handlers of [method@Gsm.SessionManager.install_shutdown_handlers_full]
+ * once the cleanup that a signal started has finished: the application
+ * should now quit.
+ *
+ * Since: 1.0
+ */
+typedef void (*GsmShutdownFunc) (GsmSessionManager *manager,
+                                 int                signum,
+                                 const GError      *error,
+                                 gpointer           user_data);
+
+GSM_AVAILABLE_IN_ALL
+void               gsm_session_manager_install_shutdown_handlers      (GsmSessionManager *self,
+                                                                       GsmProvider       *provider,
+                                                                       GMainLoop         *loop);
+GSM_AVAILABLE_IN_ALL
+void               gsm_session_manager_install_shutdown_handlers_full (GsmSessionManager *self,
+                                                                       GsmProvider       *provider,
+                                                                       GsmShutdownFunc    func,
+                                                                       gpointer           user_data,
+                                                                       GDestroyNotify     notify);
+GSM_AVAILABLE_IN_ALL
+void               gsm_session_manager_remove_shutdown_handlers       (GsmSessionManager *self);
 
 G_END_DECLS

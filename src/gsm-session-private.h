@@ -45,6 +45,15 @@ GsmSession *_gsm_session_without_vm    (GsmSession  *base);
 G_GNUC_INTERNAL
 GsmSession *_gsm_session_with_stale    (GsmSession  *base,
                                         double       stale_since);
+/* Members the core does not interpret (such as the reaper's "reap_claim"
+ * and "reap_attempts"), kept with the entry. @value NULL removes it. */
+G_GNUC_INTERNAL
+GsmSession *_gsm_session_with_member   (GsmSession  *base,
+                                        const char  *name,
+                                        JsonNode    *value);
+G_GNUC_INTERNAL
+JsonNode   *_gsm_session_get_member    (GsmSession  *self,
+                                        const char  *name);
 G_GNUC_INTERNAL
 const char *_gsm_session_get_text      (GsmSession  *self,
                                         gsize       *len);

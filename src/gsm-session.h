@@ -14,5 +14,6 @@
 #include "gsm-session-manager.h"
 #include "gsm-provider-result.h"
 #include "gsm-provider.h"
+#include "gsm-reaper.h"
 
 #undef GSM_INSIDE

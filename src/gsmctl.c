@@ -22,6 +22,7 @@
 
 static gboolean opt_json = FALSE;
 static gboolean opt_dry_run = FALSE;
+static gboolean opt_yes = FALSE;
 static gboolean opt_bus = FALSE;
 static gboolean opt_local = FALSE;
 static gboolean opt_system = FALSE;
@@ -44,6 +45,17 @@ static const GOptionEntry watch_entries[] = {
 static const GOptionEntry cleanup_entries[] = {
   { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON", NULL },
   { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &opt_dry_run, "Only show what would be cleaned up", NULL },
+  { NULL }
+};
+
+static const GOptionEntry history_entries[] = {
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print the log's JSON lines", NULL },
+  { NULL }
+};
+
+static const GOptionEntry reap_entries[] = {
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON", NULL },
+  { "yes", 'y', 0, G_OPTION_ARG_NONE, &opt_yes, "Delete the VMs listed (default: only list them)", NULL },
   { NULL }
 };
 
@@ -813,6 +825,289 @@ cmd_watch (void)
   return status;
 }
 
+/* ---- reap and history ---- */
+
+static void
+print_orphan (GsmSession *s,
+              double      now)
+{
+  g_autofree char *age = format_age (MAX (now - gsm_session_get_stale_since (s), 0));
+
+  printf ("  %-24s  %-16s  session %s (pid %d on %s), dead for %s\n",
+          gsm_session_get_vm_id (s), gsm_session_get_zone (s) ? gsm_session_get_zone (s) : "-",
+          gsm_session_get_session_id (s), gsm_session_get_pid (s), gsm_session_get_hostname (s),
+          age);
+}
+
+typedef struct
+{
+  JsonBuilder *json;     /* results, with --json */
+  guint        skipped;
+} ReapReport;
+
+static void
+vm_reaped_cb (GsmReaper         *reaper,
+              GsmVm             *vm,
+              GsmProviderResult *result,
+              ReapReport        *report)
+{
+  const char *outcome = gsm_provider_outcome_to_string (gsm_provider_result_get_outcome (result));
+
+  if (report->json)
+    {
+      json_builder_begin_object (report->json);
+      json_builder_set_member_name (report->json, "vm");
+      json_builder_add_string_value (report->json, gsm_vm_get_vm_id (vm));
+      json_builder_set_member_name (report->json, "result");
+      json_builder_add_string_value (report->json, outcome);
+      json_builder_end_object (report->json);
+    }
+  else
+    printf ("%s %s (%s)\n",
+            gsm_provider_result_get_outcome (result) == GSM_PROVIDER_OUTCOME_DELETED
+              ? "deleted" : "gone   ",
+            gsm_vm_get_vm_id (vm), outcome);
+}
+
+static void
+reap_failed_cb (GsmReaper  *reaper,
+                GsmVm      *vm,
+                GError     *error,
+                ReapReport *report)
+{
+  if (report->json)
+    {
+      json_builder_begin_object (report->json);
+      json_builder_set_member_name (report->json, "vm");
+      json_builder_add_string_value (report->json, gsm_vm_get_vm_id (vm));
+      json_builder_set_member_name (report->json, "result");
+      json_builder_add_string_value (report->json, "failed");
+      json_builder_set_member_name (report->json, "error");
+      json_builder_add_string_value (report->json, error->message);
+      json_builder_end_object (report->json);
+    }
+  else
+    printf ("FAILED  %s: %s\n", gsm_vm_get_vm_id (vm), error->message);
+}
+
+static void
+reap_skipped_cb (GsmReaper  *reaper,
+                 GsmVm      *vm,
+                 const char *reason,
+                 ReapReport *report)
+{
+  report->skipped++;
+  if (report->json)
+    {
+      json_builder_begin_object (report->json);
+      json_builder_set_member_name (report->json, "vm");
+      json_builder_add_string_value (report->json, gsm_vm_get_vm_id (vm));
+      json_builder_set_member_name (report->json, "result");
+      json_builder_add_string_value (report->json, "skipped");
+      json_builder_set_member_name (report->json, "reason");
+      json_builder_add_string_value (report->json, reason);
+      json_builder_end_object (report->json);
+    }
+  else
+    printf ("skipped %s: %s\n", gsm_vm_get_vm_id (vm), reason);
+}
+
+static int
+cmd_reap (void)
+{
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmProvider) provider = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GPtrArray) orphans = NULL;
+  g_autoptr(GHashTable) table = NULL;
+  ReapReport report = { NULL, 0 };
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  guint reaped = 0, failed = 0, waiting = 0;
+
+  provider = gsm_provider_new_default (&error);
+  if (provider == NULL)
+    {
+      g_printerr ("gsmctl: %s\n", error->message);
+      return 1;
+    }
+  reaper = gsm_reaper_new (manager, provider);
+
+  /* Acting: record newly dead sessions first, as every pass does. */
+  if (opt_yes && gsm_session_manager_cleanup_stale_sessions_sync (manager, NULL, &error) < 0)
+    {
+      g_printerr ("gsmctl: %s\n", error->message);
+      return 1;
+    }
+
+  orphans = gsm_reaper_list_orphans_sync (reaper, NULL, &error);
+  if (orphans == NULL)
+    {
+      g_printerr ("gsmctl: %s\n", error->message);
+      return 1;
+    }
+
+  /* Orphans left alone for now (grace period, backoff, claimed, owner
+   * liveness undecidable), on standard error. */
+  table = gsm_session_manager_list_sessions_sync (manager, NULL, NULL);
+  if (table != NULL)
+    {
+      GHashTableIter iter;
+      gpointer value;
+
+      g_hash_table_iter_init (&iter, table);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        if (gsm_session_get_has_vm (value) &&
+            g_strcmp0 (gsm_session_get_status (value), "stale") == 0)
+          {
+            gboolean listed = FALSE;
+
+            for (guint i = 0; i < orphans->len; i++)
+              if (g_strcmp0 (gsm_session_get_session_id (orphans->pdata[i]),
+                             gsm_session_get_session_id (value)) == 0)
+                listed = TRUE;
+            if (!listed)
+              waiting++;
+          }
+    }
+
+  if (!opt_yes)
+    {
+      if (opt_json)
+        print_json_array (orphans);
+      else if (orphans->len == 0)
+        printf ("No VM to reap.\n");
+      else
+        {
+          printf ("Would delete %u VM%s (dry run; pass --yes to delete):\n", orphans->len,
+                  orphans->len == 1 ? "" : "s");
+          for (guint i = 0; i < orphans->len; i++)
+            print_orphan (orphans->pdata[i], now);
+        }
+      if (waiting > 0)
+        g_printerr ("%u more orphan VM%s not to be reaped yet (grace period, backoff, "
+                    "another reaper, or owner not known dead); see “gsmctl list”.\n",
+                    waiting, waiting == 1 ? "" : "s");
+      return 0;
+    }
+
+  if (opt_json)
+    {
+      report.json = json_builder_new ();
+      json_builder_begin_array (report.json);
+    }
+  else if (orphans->len == 0)
+    printf ("No VM to reap.\n");
+  else
+    {
+      printf ("Deleting %u VM%s:\n", orphans->len, orphans->len == 1 ? "" : "s");
+      for (guint i = 0; i < orphans->len; i++)
+        print_orphan (orphans->pdata[i], now);
+    }
+
+  g_signal_connect (reaper, "vm-reaped", G_CALLBACK (vm_reaped_cb), &report);
+  g_signal_connect (reaper, "reap-failed", G_CALLBACK (reap_failed_cb), &report);
+  g_signal_connect (reaper, "reap-skipped", G_CALLBACK (reap_skipped_cb), &report);
+
+  /* Exactly the list printed above, nothing else. */
+  if (orphans->len > 0 &&
+      !gsm_reaper_reap_sync (reaper, orphans, &reaped, &failed, NULL, &error))
+    {
+      g_printerr ("gsmctl: %s\n", error->message);
+      g_clear_object (&report.json);
+      return 1;
+    }
+  /* Signals of a sync call made here were emitted before it returned. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+
+  if (report.json)
+    {
+      g_autoptr(JsonNode) root = NULL;
+      g_autofree char *text = NULL;
+
+      json_builder_end_array (report.json);
+      root = json_builder_get_root (report.json);
+      text = json_to_string (root, TRUE);
+      printf ("%s\n", text);
+      g_clear_object (&report.json);
+    }
+  else if (orphans->len > 0)
+    printf ("Reaped %u, failed %u, skipped %u.\n", reaped, failed, report.skipped);
+
+  return failed > 0 ? 1 : 0;
+}
+
+static int
+cmd_history (void)
+{
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmReaper) reaper = gsm_reaper_new (manager, NULL);
+  g_auto(GStrv) records = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  records = gsm_reaper_read_history_sync (reaper, NULL, &error);
+  if (records == NULL)
+    {
+      g_printerr ("gsmctl: %s\n", error->message);
+      return 1;
+    }
+
+  if (opt_json)
+    {
+      /* The log's own lines: one JSON object per line. */
+      for (guint i = 0; records[i]; i++)
+        printf ("%s\n", records[i]);
+      return 0;
+    }
+
+  if (records[0] == NULL)
+    {
+      printf ("No VM deletions recorded.\n");
+      return 0;
+    }
+
+  printf ("%-20s  %-7s  %-24s  %-14s  %-8s  %-22s  %4s  %s\n",
+          "TIME", "ACTION", "VM", "ZONE", "OWNER", "PID@HOST", "EXIT", "OUTCOME");
+  for (guint i = 0; records[i]; i++)
+    {
+      JsonObject *o, *owner;
+      JsonNode *exit_node;
+      g_autofree char *where = NULL;
+      g_autofree char *exit_text = NULL;
+      const char *time;
+
+      if (!json_parser_load_from_data (parser, records[i], -1, NULL) ||
+          !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+        continue;
+      o = json_node_get_object (json_parser_get_root (parser));
+      exit_node = json_object_get_member (o, "owner");
+      owner = exit_node && JSON_NODE_HOLDS_OBJECT (exit_node) ? json_node_get_object (exit_node) : NULL;
+      where = g_strdup_printf ("%" G_GINT64_FORMAT "@%s",
+                               owner ? json_object_get_int_member_with_default (owner, "pid", 0) : 0,
+                               owner ? json_object_get_string_member_with_default (owner, "host", "?") : "?");
+      exit_node = json_object_get_member (o, "exit_status");
+      exit_text = exit_node && JSON_NODE_HOLDS_VALUE (exit_node)
+                    ? g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (exit_node))
+                    : g_strdup ("-");
+      time = json_object_get_string_member_with_default (o, "time", "?");
+
+      printf ("%-20.19s  %-7s  %-24.24s  %-14.14s  %-8.8s  %-22.22s  %4s  %s%s%s\n", time,
+              json_object_get_string_member_with_default (o, "action", "?"),
+              json_object_get_string_member_with_default (o, "vm", "?"),
+              json_object_get_string_member_with_default (o, "zone", "-"),
+              owner ? json_object_get_string_member_with_default (owner, "session", "?") : "?",
+              where, exit_text,
+              json_object_get_string_member_with_default (o, "outcome", "?"),
+              json_object_get_string_member_with_default (o, "error", NULL) ? ": " : "",
+              json_object_get_string_member_with_default (o, "error", NULL)
+                ? json_object_get_string_member_with_default (o, "error", NULL) : "");
+    }
+
+  return 0;
+}
+
 typedef struct
 {
   const char         *name;
@@ -826,6 +1121,8 @@ static const Command commands[] = {
   { "cleanup", "Remove dead sessions (keeping those that still own a VM, as stale)", cleanup_entries, cmd_cleanup },
   { "stats", "Count sessions and VMs", list_entries, cmd_stats },
   { "watch", "Print sessions and VMs as they appear, change and die", watch_entries, cmd_watch },
+  { "reap", "List (or with --yes, delete) the VMs of dead sessions", reap_entries, cmd_reap },
+  { "history", "Show the audit log of VM deletions", history_entries, cmd_history },
 };
 
 static void

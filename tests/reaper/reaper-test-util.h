@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -174,6 +175,13 @@ typedef struct
   int          pid;
 } Worker;
 
+/* Workers die with the test, even when it fails. */
+static inline void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static inline Worker *
 worker_start_env (const char          *vm_id,
                   const char * const  *extra_env)
@@ -191,6 +199,7 @@ worker_start_env (const char          *vm_id,
                                         G_SUBPROCESS_FLAGS_STDIN_PIPE);
   for (guint i = 0; extra_env && extra_env[i]; i += 2)
     g_subprocess_launcher_setenv (launcher, extra_env[i], extra_env[i + 1], TRUE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   w->process = g_subprocess_launcher_spawn (launcher, &error, exe, "register", vm_id, "zone-a", NULL);
   g_assert_no_error (error);
 

@@ -1,0 +1,47 @@
+/* gsm-audit-private.h: the audit log of VM deletions
+ *
+ * One JSON object per line, appended (O_APPEND, one write per record) to
+ * PREFIX reap_audit.log in the runtime directory, mode 0600, never through
+ * a symbolic link.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "gsm-session-manager.h"
+#include "gsm-provider-result.h"
+
+G_BEGIN_DECLS
+
+#define GSM_AUDIT_LOG_NAME "reap_audit.log"
+#define GSM_AUDIT_MAX_READ (4 * 1024 * 1024)
+
+typedef struct
+{
+  const char         *action;        /* "reap" or "cleanup" */
+  const char         *vm_id;
+  const char         *zone;
+  const char         *session_id;    /* the VM's owner */
+  int                 pid;
+  const char         *hostname;
+  GsmProviderResult  *result;        /* nullable: the command did not run */
+  const char         *outcome;       /* "deleted", "not-found", "failed", … */
+  const char         *error_message; /* nullable */
+  guint               attempt;       /* 1 for the first */
+} GsmAuditRecord;
+
+G_GNUC_INTERNAL
+char     *_gsm_audit_get_path (GsmSessionManager     *manager);
+G_GNUC_INTERNAL
+char     *_gsm_audit_format   (GsmSessionManager     *manager,
+                               const GsmAuditRecord  *record);
+G_GNUC_INTERNAL
+gboolean  _gsm_audit_append   (GsmSessionManager     *manager,
+                               const GsmAuditRecord  *record,
+                               GError               **error);
+G_GNUC_INTERNAL
+char    **_gsm_audit_read     (GsmSessionManager     *manager,
+                               GError               **error);
+
+G_END_DECLS

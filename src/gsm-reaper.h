@@ -1,0 +1,84 @@
+/* gsm-reaper.h: deletes the VMs of dead sessions
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#if !defined(GSM_INSIDE) && !defined(GSM_COMPILATION)
+# error "Only <gsm-session/gsm-session.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+
+#include "gsm-version-macros.h"
+#include "gsm-provider.h"
+#include "gsm-session-manager.h"
+
+G_BEGIN_DECLS
+
+#define GSM_TYPE_REAPER (gsm_reaper_get_type ())
+
+GSM_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (GsmReaper, gsm_reaper, GSM, REAPER, GObject)
+
+GSM_AVAILABLE_IN_ALL
+GsmReaper         *gsm_reaper_new                 (GsmSessionManager    *manager,
+                                                   GsmProvider          *provider);
+GSM_AVAILABLE_IN_ALL
+GsmSessionManager *gsm_reaper_get_manager         (GsmReaper            *self);
+GSM_AVAILABLE_IN_ALL
+GsmProvider       *gsm_reaper_get_provider        (GsmReaper            *self);
+GSM_AVAILABLE_IN_ALL
+double             gsm_reaper_get_grace_period    (GsmReaper            *self);
+GSM_AVAILABLE_IN_ALL
+void               gsm_reaper_set_grace_period    (GsmReaper            *self,
+                                                   double                seconds);
+GSM_AVAILABLE_IN_ALL
+double             gsm_reaper_get_backoff         (GsmReaper            *self);
+GSM_AVAILABLE_IN_ALL
+void               gsm_reaper_set_backoff         (GsmReaper            *self,
+                                                   double                seconds);
+GSM_AVAILABLE_IN_ALL
+GFile             *gsm_reaper_get_audit_log       (GsmReaper            *self);
+
+GSM_AVAILABLE_IN_ALL
+void               gsm_reaper_list_orphans        (GsmReaper            *self,
+                                                   GCancellable         *cancellable,
+                                                   GAsyncReadyCallback   callback,
+                                                   gpointer              user_data);
+GSM_AVAILABLE_IN_ALL
+GPtrArray         *gsm_reaper_list_orphans_finish (GsmReaper            *self,
+                                                   GAsyncResult         *result,
+                                                   GError              **error);
+GSM_AVAILABLE_IN_ALL
+GPtrArray         *gsm_reaper_list_orphans_sync   (GsmReaper            *self,
+                                                   GCancellable         *cancellable,
+                                                   GError              **error);
+
+GSM_AVAILABLE_IN_ALL
+void               gsm_reaper_reap                (GsmReaper            *self,
+                                                   GPtrArray            *orphans,
+                                                   GCancellable         *cancellable,
+                                                   GAsyncReadyCallback   callback,
+                                                   gpointer              user_data);
+GSM_AVAILABLE_IN_ALL
+gboolean           gsm_reaper_reap_finish         (GsmReaper            *self,
+                                                   GAsyncResult         *result,
+                                                   guint                *out_reaped,
+                                                   guint                *out_failed,
+                                                   GError              **error);
+GSM_AVAILABLE_IN_ALL
+gboolean           gsm_reaper_reap_sync           (GsmReaper            *self,
+                                                   GPtrArray            *orphans,
+                                                   guint                *out_reaped,
+                                                   guint                *out_failed,
+                                                   GCancellable         *cancellable,
+                                                   GError              **error);
+
+GSM_AVAILABLE_IN_ALL
+char             **gsm_reaper_read_history_sync   (GsmReaper            *self,
+                                                   GCancellable         *cancellable,
+                                                   GError              **error);
+
+G_END_DECLS

@@ -1,0 +1,744 @@
+/* test-reaper.c: orphan reaping with real processes and a fake cloud
+ *
+ * Each safeguard of GsmReaper has a test here that fails without it.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <json-glib/json-glib.h>
+#include <gsm-session.h>
+
+#include "gsm-session-manager-private.h"
+#include "gsm-session-private.h"
+#include "reaper-test-util.h"
+
+static void
+reaper_tear_down (Fixture       *f,
+                  gconstpointer  data)
+{
+  _gsm_session_manager_reset_for_testing ();
+  fixture_tear_down (f, data);
+}
+
+static GsmReaper *
+new_reaper (void)
+{
+  return gsm_reaper_new (gsm_session_manager_get_default (), NULL);
+}
+
+/* The registry entry of @session_id, or NULL. */
+static GsmSession *
+lookup (const char *session_id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) table =
+    gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
+  GsmSession *s;
+
+  g_assert_no_error (error);
+  s = g_hash_table_lookup (table, session_id);
+  return s ? g_object_ref (s) : NULL;
+}
+
+static guint
+count_vm_owners (const char *vm_id)
+{
+  g_autoptr(GHashTable) table =
+    gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, NULL);
+  GHashTableIter iter;
+  gpointer value;
+  guint n = 0;
+
+  g_hash_table_iter_init (&iter, table);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (g_strcmp0 (gsm_session_get_vm_id (value), vm_id) == 0)
+      n++;
+  return n;
+}
+
+static void
+reap_pass (GsmReaper *reaper,
+           GPtrArray *orphans,
+           guint      expect_reaped,
+           guint      expect_failed)
+{
+  g_autoptr(GError) error = NULL;
+  guint reaped = 99, failed = 99;
+
+  g_assert_true (gsm_reaper_reap_sync (reaper, orphans, &reaped, &failed, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (reaped, ==, expect_reaped);
+  g_assert_cmpuint (failed, ==, expect_failed);
+}
+
+static char **
+history (GsmReaper *reaper)
+{
+  g_autoptr(GError) error = NULL;
+  char **records = gsm_reaper_read_history_sync (reaper, NULL, &error);
+
+  g_assert_no_error (error);
+  return records;
+}
+
+static JsonObject *
+parse_record (JsonParser *parser,
+              const char *line)
+{
+  g_assert_true (json_parser_load_from_data (parser, line, -1, NULL));
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+typedef struct
+{
+  GPtrArray *reaped;   /* vm ids */
+  GPtrArray *failed;
+  GPtrArray *skipped;
+} Seen;
+
+static void
+on_reaped (GsmReaper *r, GsmVm *vm, GsmProviderResult *result, Seen *seen)
+{
+  g_assert_true (gsm_provider_result_get_succeeded (result));
+  g_ptr_array_add (seen->reaped, g_strdup (gsm_vm_get_vm_id (vm)));
+}
+
+static void
+on_failed (GsmReaper *r, GsmVm *vm, GError *error, Seen *seen)
+{
+  g_assert_nonnull (error);
+  g_ptr_array_add (seen->failed, g_strdup (gsm_vm_get_vm_id (vm)));
+}
+
+static void
+on_skipped (GsmReaper *r, GsmVm *vm, const char *reason, Seen *seen)
+{
+  g_test_message ("skipped %s: %s", gsm_vm_get_vm_id (vm), reason);
+  g_ptr_array_add (seen->skipped, g_strdup (gsm_vm_get_vm_id (vm)));
+}
+
+static void
+seen_init (Seen      *seen,
+           GsmReaper *reaper)
+{
+  seen->reaped = g_ptr_array_new_with_free_func (g_free);
+  seen->failed = g_ptr_array_new_with_free_func (g_free);
+  seen->skipped = g_ptr_array_new_with_free_func (g_free);
+  g_signal_connect (reaper, "vm-reaped", G_CALLBACK (on_reaped), seen);
+  g_signal_connect (reaper, "reap-failed", G_CALLBACK (on_failed), seen);
+  g_signal_connect (reaper, "reap-skipped", G_CALLBACK (on_skipped), seen);
+}
+
+static void
+seen_clear (Seen *seen)
+{
+  g_ptr_array_unref (seen->reaped);
+  g_ptr_array_unref (seen->failed);
+  g_ptr_array_unref (seen->skipped);
+}
+
+/* kill -9 one of three workers: its VM, and only its VM, is deleted. */
+static void
+test_killed_worker (Fixture       *f,
+                    gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL, w2 = NULL, w3 = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_auto(GStrv) records = NULL;
+  JsonObject *record, *owner;
+  Seen seen;
+
+  cloud_add_vm (f, "vm-1");
+  cloud_add_vm (f, "vm-2");
+  cloud_add_vm (f, "vm-3");
+  w1 = worker_start ("vm-1");
+  w2 = worker_start ("vm-2");
+  w3 = worker_start ("vm-3");
+  worker_kill (w2);
+
+  reaper = new_reaper ();
+  seen_init (&seen, reaper);
+  reap_pass (reaper, NULL, 1, 0);
+
+  g_assert_true (cloud_has_vm (f, "vm-1"));
+  g_assert_false (cloud_has_vm (f, "vm-2"));
+  g_assert_true (cloud_has_vm (f, "vm-3"));
+  g_assert_cmpuint (cloud_count (f, "call", "vm-1"), ==, 0);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-2"), ==, 1);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-3"), ==, 0);
+  g_assert_cmpuint (seen.reaped->len, ==, 1);
+  g_assert_cmpstr (seen.reaped->pdata[0], ==, "vm-2");
+
+  /* The dead session's entry is gone; the live ones keep their VMs. */
+  g_assert_null (lookup (w2->session_id));
+  entry = lookup (w1->session_id);
+  g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-1");
+  g_clear_object (&entry);
+  entry = lookup (w3->session_id);
+  g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-3");
+
+  /* The audit log tells who owned it and what ran. */
+  records = history (reaper);
+  g_assert_cmpuint (g_strv_length (records), ==, 1);
+  record = parse_record (parser, records[0]);
+  g_assert_cmpstr (json_object_get_string_member (record, "action"), ==, "reap");
+  g_assert_cmpstr (json_object_get_string_member (record, "vm"), ==, "vm-2");
+  g_assert_cmpstr (json_object_get_string_member (record, "zone"), ==, "zone-a");
+  g_assert_cmpstr (json_object_get_string_member (record, "outcome"), ==, "deleted");
+  g_assert_cmpint (json_object_get_int_member (record, "exit_status"), ==, 0);
+  owner = json_object_get_object_member (record, "owner");
+  g_assert_cmpstr (json_object_get_string_member (owner, "session"), ==, w2->session_id);
+  g_assert_cmpint (json_object_get_int_member (owner, "pid"), ==, w2->pid);
+  g_assert_cmpstr (json_node_get_string (json_array_get_element (
+                     json_object_get_array_member (record, "command"), 3)), ==, "vm-2");
+  {
+    g_autofree char *path = g_file_get_path (gsm_reaper_get_audit_log (reaper));
+    struct stat st;
+
+    g_assert_cmpint (lstat (path, &st), ==, 0);
+    g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  }
+
+  seen_clear (&seen);
+}
+
+/* A live worker's VM survives every kind of pass, including a list that
+ * names it: the owner is checked again right before each deletion. */
+static void
+test_live_vm_survives (Fixture       *f,
+                       gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL, w2 = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autofree char *out = NULL;
+  Seen seen;
+
+  cloud_add_vm (f, "vm-1");
+  cloud_add_vm (f, "vm-2");
+  w1 = worker_start ("vm-1");
+  w2 = worker_start ("vm-2");
+
+  reaper = new_reaper ();
+  seen_init (&seen, reaper);
+  reap_pass (reaper, NULL, 0, 0);
+  g_assert_cmpint (run_gsmctl (&out, NULL, "reap", "--yes", NULL), ==, 0);
+  g_clear_pointer (&out, g_free);
+
+  /* Hand the reaper the live entries themselves. */
+  g_ptr_array_add (forged, lookup (w1->session_id));
+  g_ptr_array_add (forged, lookup (w2->session_id));
+  reap_pass (reaper, forged, 0, 0);
+  g_assert_cmpuint (seen.skipped->len, ==, 2);
+
+  /* Even entries marked stale (as by a process with a broken probe). */
+  g_ptr_array_set_size (forged, 0);
+  g_ptr_array_add (forged, _gsm_session_with_stale (lookup (w1->session_id), 1));
+  reap_pass (reaper, forged, 0, 0);
+
+  g_assert_true (cloud_has_vm (f, "vm-1"));
+  g_assert_true (cloud_has_vm (f, "vm-2"));
+  g_assert_cmpuint (cloud_count (f, "call", "vm-1"), ==, 0);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-2"), ==, 0);
+  seen_clear (&seen);
+}
+
+/* The list was made while the owner was dead; before the pass reaches it,
+ * a new live session takes the VM over. The re-check spares it. */
+static void
+test_recheck_before_delete (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL, w2 = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GPtrArray) orphans = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+
+  cloud_add_vm (f, "vm-1");
+  w1 = worker_start ("vm-1");
+  worker_kill (w1);
+
+  reaper = new_reaper ();
+  g_assert_cmpint (gsm_session_manager_cleanup_stale_sessions_sync (gsm_session_manager_get_default (),
+                                                                    NULL, &error), ==, 1);
+  orphans = gsm_reaper_list_orphans_sync (reaper, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (orphans->len, ==, 1);
+
+  /* A restarted process registers the same VM (taking it over). */
+  w2 = worker_start ("vm-1");
+  reap_pass (reaper, orphans, 0, 0);
+
+  g_assert_true (cloud_has_vm (f, "vm-1"));
+  g_assert_cmpuint (cloud_count (f, "call", "vm-1"), ==, 0);
+  entry = lookup (w2->session_id);
+  g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-1");
+}
+
+/* Default grace period: a session just found dead is not reaped. */
+static void
+test_grace_period (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr(GPtrArray) orphans = NULL;
+  g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
+
+  g_unsetenv ("GSM_REAP_GRACE");
+  cloud_add_vm (f, "vm-1");
+  w1 = worker_start ("vm-1");
+  worker_kill (w1);
+
+  reaper = new_reaper ();
+  g_assert_cmpfloat (gsm_reaper_get_grace_period (reaper), ==, 10);
+  reap_pass (reaper, NULL, 0, 0);
+  orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
+  g_assert_cmpuint (orphans->len, ==, 0);
+  /* Recorded as stale now, and the grace period runs from then. */
+  entry = lookup (w1->session_id);
+  g_assert_cmpstr (gsm_session_get_status (entry), ==, "stale");
+  g_assert_cmpfloat (gsm_session_get_stale_since (entry), >, 0);
+  /* Even when handed to the reaper explicitly. */
+  g_ptr_array_add (forged, g_object_ref (entry));
+  reap_pass (reaper, forged, 0, 0);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-1"), ==, 0);
+
+  /* Once the grace period is over, it goes. */
+  gsm_reaper_set_grace_period (reaper, 0);
+  reap_pass (reaper, NULL, 1, 0);
+  g_assert_false (cloud_has_vm (f, "vm-1"));
+}
+
+/* A session on another host can only be judged by its age: never reaped
+ * before the expiry, even when another process marked it stale. */
+static void
+test_undecidable_liveness (Fixture       *f,
+                           gconstpointer  data)
+{
+  const char *elsewhere[] = { "GSM_HOSTNAME", "build-host-2", NULL };
+  const char *short_expiry[] = { "GSM_SESSION_EXPIRY", "0", NULL };
+  g_autoptr(Worker) live = NULL, dead = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_autofree char *out = NULL;
+
+  cloud_add_vm (f, "vm-live");
+  cloud_add_vm (f, "vm-dead");
+  live = worker_start_env ("vm-live", elsewhere);
+  dead = worker_start_env ("vm-dead", elsewhere);
+  worker_kill (dead);
+
+  /* A process whose expiry is 0 records both as stale. */
+  g_assert_cmpint (run_gsmctl (&out, short_expiry, "cleanup", NULL), ==, 0);
+  entry = lookup (live->session_id);
+  g_assert_cmpstr (gsm_session_get_status (entry), ==, "stale");
+
+  /* With the default expiry, neither is reaped: liveness unknown. */
+  reaper = new_reaper ();
+  reap_pass (reaper, NULL, 0, 0);
+  {
+    g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
+
+    g_ptr_array_add (forged, g_object_ref (entry));
+    reap_pass (reaper, forged, 0, 0);
+  }
+  g_assert_cmpuint (cloud_count (f, "call", "vm-live"), ==, 0);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-dead"), ==, 0);
+
+  /* Past the expiry, they count as dead. */
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_gsmctl (&out, short_expiry, "reap", "--yes", NULL), ==, 0);
+  g_assert_false (cloud_has_vm (f, "vm-dead"));
+  g_assert_false (cloud_has_vm (f, "vm-live"));
+}
+
+static JsonObject *
+attempts_of (GsmSession *entry)
+{
+  JsonNode *node = _gsm_session_get_member (entry, "reap_attempts");
+
+  g_assert_nonnull (node);
+  return json_node_get_object (node);
+}
+
+/* A failed deletion keeps the entry and records the attempt; a later pass
+ * succeeds. */
+static void
+test_failure_then_retry (Fixture       *f,
+                         gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_auto(GStrv) records = NULL;
+  JsonObject *attempts;
+  Seen seen;
+
+  cloud_add_vm (f, "vm-1");
+  w1 = worker_start ("vm-1");
+  worker_kill (w1);
+
+  reaper = new_reaper ();
+  seen_init (&seen, reaper);
+  cloud_set_mode (f, "fail");
+  reap_pass (reaper, NULL, 0, 1);
+  reap_pass (reaper, NULL, 0, 1);
+  g_assert_cmpuint (seen.failed->len, ==, 2);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-1"), ==, 2);
+
+  entry = lookup (w1->session_id);
+  g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-1");
+  g_assert_null (_gsm_session_get_member (entry, "reap_claim"));
+  attempts = attempts_of (entry);
+  g_assert_cmpint (json_object_get_int_member (attempts, "count"), ==, 2);
+  g_assert_nonnull (strstr (json_object_get_string_member (attempts, "last_error"), "quota exceeded"));
+  g_assert_cmpstr (json_object_get_string_member (attempts, "last_outcome"), ==, "failed");
+  g_assert_true (json_object_has_member (attempts, "next_retry_at"));
+
+  cloud_set_mode (f, "ok");
+  reap_pass (reaper, NULL, 1, 0);
+  g_assert_false (cloud_has_vm (f, "vm-1"));
+  g_assert_null (lookup (w1->session_id));
+
+  records = history (reaper);
+  g_assert_cmpuint (g_strv_length (records), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[0]), "outcome"), ==, "failed");
+  g_assert_cmpint (json_object_get_int_member (parse_record (parser, records[0]), "exit_status"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (parse_record (parser, records[2]), "attempt"), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[2]), "outcome"), ==, "deleted");
+  seen_clear (&seen);
+}
+
+/* After a failure, the next attempt waits for the backoff. */
+static void
+test_backoff (Fixture       *f,
+              gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr(GPtrArray) orphans = NULL;
+  JsonObject *attempts;
+
+  cloud_add_vm (f, "vm-1");
+  w1 = worker_start ("vm-1");
+  worker_kill (w1);
+
+  reaper = new_reaper ();
+  gsm_reaper_set_backoff (reaper, 60);
+  cloud_set_mode (f, "fail");
+  reap_pass (reaper, NULL, 0, 1);
+  cloud_set_mode (f, "ok");
+  reap_pass (reaper, NULL, 0, 0);
+  orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
+  g_assert_cmpuint (orphans->len, ==, 0);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-1"), ==, 1);
+
+  entry = lookup (w1->session_id);
+  attempts = attempts_of (entry);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (attempts, "next_retry_at") -
+                                  json_object_get_double_member (attempts, "last_attempt_at"),
+                                  60, 0.01);
+}
+
+/* A hanging provider is killed at its timeout; the entry stays. */
+static void
+test_hanging_provider (Fixture       *f,
+                       gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_auto(GStrv) records = NULL;
+
+  g_setenv ("GSM_PROVIDER_TIMEOUT", "0.5", TRUE);
+  cloud_add_vm (f, "vm-1");
+  w1 = worker_start ("vm-1");
+  worker_kill (w1);
+  cloud_set_mode (f, "hang");
+
+  reaper = new_reaper ();
+  reap_pass (reaper, NULL, 0, 1);
+  entry = lookup (w1->session_id);
+  g_assert_nonnull (entry);
+  g_assert_null (_gsm_session_get_member (entry, "reap_claim"));
+  g_assert_cmpstr (json_object_get_string_member (attempts_of (entry), "last_outcome"), ==, "timed-out");
+  records = history (reaper);
+  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[0]), "outcome"), ==, "timed-out");
+  g_assert_true (cloud_has_vm (f, "vm-1"));
+}
+
+/* The provider says the VM is already gone: the entry is cleared. */
+static void
+test_already_gone (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_auto(GStrv) records = NULL;
+
+  w1 = worker_start ("vm-1");   /* never in the cloud */
+  worker_kill (w1);
+
+  reaper = new_reaper ();
+  reap_pass (reaper, NULL, 1, 0);
+  g_assert_null (lookup (w1->session_id));
+  records = history (reaper);
+  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[0]), "outcome"), ==, "not-found");
+}
+
+static GSubprocess *
+spawn_gsmctl_reap (void)
+{
+  g_autoptr(GError) error = NULL;
+  GSubprocess *proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error,
+                                        g_getenv ("GSMCTL"), "reap", "--yes", NULL);
+
+  g_assert_no_error (error);
+  return proc;
+}
+
+/* Two reapers (two processes) at once: each VM is deleted exactly once. */
+static void
+test_two_reapers (Fixture       *f,
+                  gconstpointer  data)
+{
+  const char *vms[] = { "vm-1", "vm-2", "vm-3" };
+  Worker *workers[3];
+  g_autoptr(GSubprocess) a = NULL, b = NULL;
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < 3; i++)
+    {
+      cloud_add_vm (f, vms[i]);
+      workers[i] = worker_start (vms[i]);
+      worker_kill (workers[i]);
+    }
+  g_assert_cmpint (gsm_session_manager_cleanup_stale_sessions_sync (gsm_session_manager_get_default (),
+                                                                    NULL, &error), ==, 3);
+
+  /* A holds vm-1 (the oldest) in its provider while B starts. */
+  cloud_set_hold (f, TRUE);
+  a = spawn_gsmctl_reap ();
+  cloud_wait_for_call (f, "vm-1");
+  b = spawn_gsmctl_reap ();
+  /* B passes vm-1 by and holds another. */
+  for (int i = 0; i < 1000 && cloud_count (f, "call", "vm-2") + cloud_count (f, "call", "vm-3") == 0; i++)
+    g_usleep (10000);
+
+  /* Meanwhile, nobody can take a claimed VM over. */
+  {
+    g_autoptr(GsmSession) entry = lookup (workers[0]->session_id);
+
+    g_assert_nonnull (_gsm_session_get_member (entry, "reap_claim"));
+  }
+
+  cloud_set_hold (f, FALSE);
+  g_subprocess_wait (a, NULL, &error);
+  g_subprocess_wait (b, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_subprocess_get_exit_status (a), ==, 0);
+  g_assert_cmpint (g_subprocess_get_exit_status (b), ==, 0);
+
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_cmpuint (cloud_count (f, "call", vms[i]), ==, 1);
+      g_assert_cmpuint (cloud_count (f, "deleted", vms[i]), ==, 1);
+      g_assert_null (lookup (workers[i]->session_id));
+      worker_free (workers[i]);
+    }
+}
+
+/* The claim of a reaper that died is taken over; a live claim blocks a
+ * session from taking the VM over. */
+static void
+test_dead_reaper_claim (Fixture       *f,
+                        gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL;
+  g_autoptr(GSubprocess) a = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) taker = NULL;
+  g_autofree char *taker_out = NULL;
+  g_autofree char *path = g_build_filename (f->cloud, "calls.log", NULL);
+  g_autofree char *log = NULL;
+  int provider_pid;
+
+  cloud_add_vm (f, "vm-1");
+  w1 = worker_start ("vm-1");
+  worker_kill (w1);
+
+  cloud_set_hold (f, TRUE);
+  a = spawn_gsmctl_reap ();
+  cloud_wait_for_call (f, "vm-1");
+
+  /* A live claim: a new session cannot register the VM being deleted. */
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
+  taker = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("GSM_TEST_WORKER"),
+                                       "register", "vm-1", "zone-a", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (taker, "", NULL, &taker_out, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (taker_out, "ERROR "));
+  g_assert_nonnull (strstr (taker_out, "being deleted by a reaper"));
+
+  /* The reaper and its provider die mid-deletion. */
+  g_assert_true (g_file_get_contents (path, &log, NULL, NULL));
+  provider_pid = atoi (strrchr (g_strstrip (log), ' ') + 1);
+  g_subprocess_send_signal (a, SIGKILL);
+  g_subprocess_wait (a, NULL, NULL);
+  kill (-provider_pid, SIGKILL);
+  cloud_set_hold (f, FALSE);
+
+  entry = lookup (w1->session_id);
+  g_assert_nonnull (_gsm_session_get_member (entry, "reap_claim"));
+
+  reaper = new_reaper ();
+  reap_pass (reaper, NULL, 1, 0);
+  g_assert_false (cloud_has_vm (f, "vm-1"));
+  g_assert_null (lookup (w1->session_id));
+  g_assert_cmpuint (count_vm_owners ("vm-1"), ==, 0);
+}
+
+/* `gsmctl reap` lists; `--yes` acts on that list and nothing else. */
+static void
+test_cli_dry_run (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(Worker) live = NULL, d1 = NULL, d2 = NULL, d3 = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GPtrArray) orphans = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autofree char *out = NULL;
+  g_autofree char *calls = g_build_filename (f->cloud, "calls.log", NULL);
+  g_auto(GStrv) lines = NULL;
+  guint listed = 0;
+
+  cloud_add_vm (f, "vm-live");
+  cloud_add_vm (f, "vm-d1");
+  cloud_add_vm (f, "vm-d2");
+  cloud_add_vm (f, "vm-d3");
+  live = worker_start ("vm-live");
+  d1 = worker_start ("vm-d1");
+  d2 = worker_start ("vm-d2");
+  d3 = worker_start ("vm-d3");
+  worker_kill (d1);
+  worker_kill (d2);
+
+  g_assert_cmpint (run_gsmctl (&out, NULL, "reap", NULL), ==, 0);
+  g_test_message ("%s", out);
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], "  vm-"))
+      {
+        listed++;
+        g_assert_true (g_str_has_prefix (lines[i], "  vm-d1 ") || g_str_has_prefix (lines[i], "  vm-d2 "));
+      }
+  g_assert_cmpuint (listed, ==, 2);
+  g_assert_false (g_file_test (calls, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&out, g_free);
+
+  g_assert_cmpint (run_gsmctl (&out, NULL, "reap", "--json", NULL), ==, 0);
+  g_assert_true (json_parser_load_from_data (parser, out, -1, NULL));
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (json_parser_get_root (parser))), ==, 2);
+  g_assert_false (g_file_test (calls, G_FILE_TEST_EXISTS));
+
+  /* A list made now, then another orphan appears: only the list goes. */
+  reaper = new_reaper ();
+  orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
+  g_assert_cmpuint (orphans->len, ==, 2);
+  worker_kill (d3);
+  reap_pass (reaper, orphans, 2, 0);
+  g_assert_false (cloud_has_vm (f, "vm-d1"));
+  g_assert_false (cloud_has_vm (f, "vm-d2"));
+  g_assert_true (cloud_has_vm (f, "vm-d3"));
+  g_assert_true (cloud_has_vm (f, "vm-live"));
+
+  /* gsmctl history shows every attempt. */
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_gsmctl (&out, NULL, "history", "--json", NULL), ==, 0);
+  g_clear_pointer (&lines, g_strfreev);
+  lines = g_strsplit (g_strstrip (out), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_gsmctl (&out, NULL, "history", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "vm-d1"));
+  g_assert_nonnull (strstr (out, "deleted"));
+}
+
+/* The audit log is never written through a symbolic link. */
+static void
+test_audit_log_symlink (Fixture       *f,
+                        gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *target = g_build_filename (f->root, "target", NULL);
+  g_autofree char *path = NULL;
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) records = NULL;
+
+  g_assert_true (g_file_set_contents (target, "precious\n", -1, NULL));
+  reaper = new_reaper ();
+  path = g_file_get_path (gsm_reaper_get_audit_log (reaper));
+  g_assert_cmpint (symlink (target, path), ==, 0);
+
+  cloud_add_vm (f, "vm-1");
+  w1 = worker_start ("vm-1");
+  worker_kill (w1);
+  {
+    /* The deletion goes on; the failure to log it is a warning. */
+    GLogLevelFlags fatal = g_log_set_always_fatal (G_LOG_FATAL_MASK);
+
+    reap_pass (reaper, NULL, 1, 0);
+    g_log_set_always_fatal (fatal);
+  }
+
+  g_assert_true (g_file_get_contents (target, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "precious\n");
+  records = gsm_reaper_read_history_sync (reaper, NULL, &error);
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INSECURE_FILE);
+  g_assert_null (records);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add (path, Fixture, NULL, fixture_set_up, func, reaper_tear_down)
+  ADD ("/reaper/killed-worker", test_killed_worker);
+  ADD ("/reaper/live-vm-survives", test_live_vm_survives);
+  ADD ("/reaper/recheck-before-delete", test_recheck_before_delete);
+  ADD ("/reaper/grace-period", test_grace_period);
+  ADD ("/reaper/undecidable-liveness", test_undecidable_liveness);
+  ADD ("/reaper/failure-then-retry", test_failure_then_retry);
+  ADD ("/reaper/backoff", test_backoff);
+  ADD ("/reaper/hanging-provider", test_hanging_provider);
+  ADD ("/reaper/already-gone", test_already_gone);
+  ADD ("/reaper/two-reapers", test_two_reapers);
+  ADD ("/reaper/dead-reaper-claim", test_dead_reaper_claim);
+  ADD ("/reaper/cli-dry-run", test_cli_dry_run);
+  ADD ("/reaper/audit-log-symlink", test_audit_log_symlink);
+#undef ADD
+
+  return g_test_run ();
+}
