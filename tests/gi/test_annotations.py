@@ -30,6 +30,9 @@ from gi.repository import GIRepository as R  # noqa: E402
 MANAGER = '''
 SessionManager.get_default() -> Gsm.SessionManager
 SessionManager.is_available() -> gboolean
+SessionManager.cleanup_my_vm(provider: Gsm.Provider?, cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=3, user_data: void?)
+SessionManager.cleanup_my_vm_finish(result: Gio.AsyncResult) -> gboolean throws
+SessionManager.cleanup_my_vm_sync(provider: Gsm.Provider?, cancellable: Gio.Cancellable?) -> gboolean throws
 SessionManager.cleanup_stale_sessions(cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=2, user_data: void?)
 SessionManager.cleanup_stale_sessions_finish(result: Gio.AsyncResult) -> gint32 throws
 SessionManager.cleanup_stale_sessions_sync(cancellable: Gio.Cancellable?) -> gint32 throws
@@ -53,10 +56,13 @@ SessionManager.get_session_file() -> Gio.File
 SessionManager.get_session_id() -> utf8
 SessionManager.get_statistics() -> GLib.Variant[full]
 SessionManager.get_vm_registry() -> Gio.File
+SessionManager.install_shutdown_handlers(provider: Gsm.Provider?, loop: GLib.MainLoop)
+SessionManager.install_shutdown_handlers_full(provider: Gsm.Provider?, func: Gsm.ShutdownFunc scope=notified closure=2, user_data: void?, notify: GLib.DestroyNotify? scope=async)
 SessionManager.list_sessions_sync(cancellable: Gio.Cancellable?) -> GHashTable<utf8,Gsm.Session>[container] throws
 SessionManager.register_vm(vm_id: utf8, zone: utf8, components: array<utf8,zt>?, metadata: GLib.Variant?, cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=6, user_data: void?)
 SessionManager.register_vm_finish(result: Gio.AsyncResult) -> gboolean throws
 SessionManager.register_vm_sync(vm_id: utf8, zone: utf8, components: array<utf8,zt>?, metadata: GLib.Variant?, cancellable: Gio.Cancellable?) -> gboolean throws
+SessionManager.remove_shutdown_handlers()
 SessionManager.unexport()
 SessionManager.unregister_vm(cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=2, user_data: void?)
 SessionManager.unregister_vm_finish(result: Gio.AsyncResult) -> gboolean throws
