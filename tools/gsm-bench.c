@@ -544,7 +544,7 @@ bench_gsmd (void)
   if (!g_file_test (gsmd_path, G_FILE_TEST_IS_EXECUTABLE) || g_find_program_in_path ("dbus-daemon") == NULL)
     return;
 
-  bus = g_subprocess_newv (bus_argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  bus = g_subprocess_newv (bus_argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
   g_assert_no_error (error);
   bus_out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (bus));
   address = g_data_input_stream_read_line_utf8 (bus_out, NULL, NULL, &error);
