@@ -251,6 +251,7 @@ do_read_raw (const char *stop_file)
               bad++;
             }
           empty++;
+          g_usleep (100);
           continue;
         }
       reads++;
@@ -259,6 +260,8 @@ do_read_raw (const char *stop_file)
           say ("BAD %s (%" G_GSIZE_FORMAT " bytes)", error->message, len);
           bad++;
         }
+      /* Leave the writers some CPU: the machine may have two cores. */
+      g_usleep (100);
     }
   while (!g_file_test (stop_file, G_FILE_TEST_EXISTS));
 
