@@ -15,6 +15,11 @@
  * The pids it watches come from the registry and are checked against the
  * process start time and boot id; nothing a D-Bus client sends is used.
  *
+ * With --reap it also deletes orphan VMs: when a session is found dead
+ * with a VM, a GsmReaper pass runs once the grace period is over (and
+ * every REAP_INTERVAL_S, for retries after a backoff), and each outcome is
+ * sent as VmReaped or ReapFailed.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
@@ -31,6 +36,7 @@
 
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
+#include "gsm-reaper.h"
 
 #ifndef SYS_pidfd_open
 # define SYS_pidfd_open 434
@@ -44,6 +50,10 @@
  * probe could not pin. */
 #define POLL_INTERVAL_FAST_MS 500
 #define POLL_INTERVAL_MS 30000
+/* With --reap: a pass this often, for failed deletions whose backoff is
+ * over and orphans recorded by other processes. */
+#define REAP_INTERVAL_S 30
+#define INTERFACE_NAME "org.gsm.SessionManager1"
 
 typedef struct
 {
@@ -60,12 +70,19 @@ typedef struct
   gboolean           cleanup_running;
   gboolean           cleanup_again;
   int                status;
+  /* --reap */
+  GsmReaper         *reaper;
+  GCancellable      *reap_cancellable;
+  guint              reap_source;
+  gboolean           reap_running;
+  gboolean           reap_again;
 } Daemon;
 
 static gboolean opt_system = FALSE;
 static gboolean opt_replace = FALSE;
 static gboolean opt_verbose = FALSE;
 static gboolean opt_poll = FALSE;
+static gboolean opt_reap = FALSE;
 static char *opt_runtime_dir = NULL;
 
 static const GOptionEntry entries[] = {
@@ -76,6 +93,8 @@ static const GOptionEntry entries[] = {
   { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose, "Log every event", NULL },
   { "poll", 0, 0, G_OPTION_ARG_NONE, &opt_poll,
     "Poll for dead processes instead of waiting on pidfds (as on kernels before 5.3)", NULL },
+  { "reap", 0, 0, G_OPTION_ARG_NONE, &opt_reap,
+    "Delete the VMs of dead sessions (after the grace period) through the configured provider", NULL },
   { NULL }
 };
 
@@ -230,6 +249,117 @@ log_removed_cb (GsmSessionManager *manager,
            gsm_session_get_pid (session), gsm_session_get_hostname (session));
 }
 
+/* ---- reaping (--reap) ------------------------------------------------- */
+
+static void reap_done_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+
+static void
+start_reap (Daemon *d)
+{
+  if (d->reap_running)
+    {
+      d->reap_again = TRUE;
+      return;
+    }
+  d->reap_running = TRUE;
+  d->reap_again = FALSE;
+  gsm_reaper_reap (d->reaper, NULL, d->reap_cancellable, reap_done_cb, d);
+}
+
+static void
+reap_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Daemon *d = user_data;
+  g_autoptr(GError) error = NULL;
+  guint reaped = 0, failed = 0;
+
+  if (!gsm_reaper_reap_finish (d->reaper, result, &reaped, &failed, &error) &&
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_warning ("Reaping orphan VMs failed: %s", error->message);
+  else if (reaped + failed > 0)
+    g_debug ("Reap pass: %u VM(s) deleted, %u failed", reaped, failed);
+
+  d->reap_running = FALSE;
+  if (d->reap_again && !g_cancellable_is_cancelled (d->reap_cancellable))
+    start_reap (d);
+}
+
+static gboolean
+reap_timeout_cb (gpointer user_data)
+{
+  start_reap (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+reap_interval_cb (gpointer user_data)
+{
+  start_reap (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+/* A session died with a VM: reap once its grace period is over. */
+static void
+reap_stale_cb (GsmSessionManager *manager,
+               GsmSession        *session,
+               Daemon            *d)
+{
+  double delay;
+
+  if (!gsm_session_get_has_vm (session))
+    return;
+  delay = gsm_reaper_get_grace_period (d->reaper);
+  if (gsm_session_get_stale_since (session) > 0)
+    delay -= g_get_real_time () / (double) G_USEC_PER_SEC - gsm_session_get_stale_since (session);
+  /* A little after the end of the grace period, never before it. */
+  g_timeout_add ((guint) (MAX (delay, 0) * 1000) + 100, reap_timeout_cb, d);
+}
+
+static void
+emit_bus_signal (Daemon     *d,
+                 const char *signal,
+                 GVariant   *parameters)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_variant_ref_sink (parameters);
+  if (d->connection != NULL &&
+      !g_dbus_connection_emit_signal (d->connection, NULL, OBJECT_PATH, INTERFACE_NAME, signal,
+                                      parameters, &error))
+    g_warning ("Cannot send %s: %s", signal, error->message);
+  g_variant_unref (parameters);
+}
+
+static void
+vm_reaped_cb (GsmReaper         *reaper,
+              GsmVm             *vm,
+              GsmProviderResult *result,
+              Daemon            *d)
+{
+  const char *outcome = gsm_provider_outcome_to_string (gsm_provider_result_get_outcome (result));
+
+  g_message ("Reaped VM %s of dead session %s (%s)", gsm_vm_get_vm_id (vm),
+             gsm_vm_get_session_id (vm), outcome);
+  emit_bus_signal (d, "VmReaped",
+                   g_variant_new ("(ssss)", gsm_vm_get_session_id (vm), gsm_vm_get_vm_id (vm),
+                                  gsm_vm_get_zone (vm) ? gsm_vm_get_zone (vm) : "", outcome));
+}
+
+static void
+reap_failed_cb (GsmReaper *reaper,
+                GsmVm     *vm,
+                GError    *error,
+                Daemon    *d)
+{
+  g_warning ("Could not reap VM %s of dead session %s: %s", gsm_vm_get_vm_id (vm),
+             gsm_vm_get_session_id (vm), error->message);
+  emit_bus_signal (d, "ReapFailed",
+                   g_variant_new ("(sss)", gsm_vm_get_session_id (vm), gsm_vm_get_vm_id (vm),
+                                  error->message));
+}
+
 static gboolean
 have_pidfd (void)
 {
@@ -361,6 +491,29 @@ main (int   argc,
   g_signal_connect (d.manager, "session-added", G_CALLBACK (log_added_cb), &d);
   g_signal_connect (d.manager, "session-removed", G_CALLBACK (log_removed_cb), &d);
 
+  if (opt_reap)
+    {
+      /* Refuse to start with a provider configuration that cannot work. */
+      g_autoptr(GsmProvider) provider = gsm_provider_new_default (&error);
+
+      if (provider == NULL)
+        {
+          g_printerr ("gsmd: --reap: %s\n", error->message);
+          g_signal_handlers_disconnect_by_data (d.manager, &d);
+          g_main_loop_unref (d.loop);
+          return 1;
+        }
+      d.reaper = gsm_reaper_new (d.manager, provider);
+      d.reap_cancellable = g_cancellable_new ();
+      g_signal_connect (d.manager, "session-stale", G_CALLBACK (reap_stale_cb), &d);
+      g_signal_connect (d.reaper, "vm-reaped", G_CALLBACK (vm_reaped_cb), &d);
+      g_signal_connect (d.reaper, "reap-failed", G_CALLBACK (reap_failed_cb), &d);
+      d.reap_source = g_timeout_add_seconds (REAP_INTERVAL_S, reap_interval_cb, &d);
+      g_message ("Reaping orphan VMs with provider “%s” (grace period %g s)",
+                 gsm_provider_get_name (provider), gsm_reaper_get_grace_period (d.reaper));
+      start_reap (&d);
+    }
+
   d.have_pidfd = !opt_poll && _gsm_liveness_probe_get_fd (d.probe) >= 0 && have_pidfd ();
   if (d.have_pidfd)
     d.probe_source = g_unix_fd_add (_gsm_liveness_probe_get_fd (d.probe), G_IO_IN, probe_ready_cb, &d);
@@ -386,6 +539,7 @@ main (int   argc,
   g_source_remove (sigint_id);
   g_clear_handle_id (&d.probe_source, g_source_remove);
   g_clear_handle_id (&d.poll_source, g_source_remove);
+  g_clear_handle_id (&d.reap_source, g_source_remove);
   g_signal_handlers_disconnect_by_data (d.manager, &d);
   gsm_session_manager_unexport (d.manager);
   if (d.connection != NULL)
@@ -395,6 +549,17 @@ main (int   argc,
   /* Let a cleanup in flight finish, then leave the registry. */
   while (d.cleanup_running)
     g_main_context_iteration (NULL, TRUE);
+  /* A reap pass in flight is cancelled: its provider command is killed
+   * and the attempt recorded, to be retried. */
+  if (d.reaper != NULL)
+    {
+      g_cancellable_cancel (d.reap_cancellable);
+      while (d.reap_running)
+        g_main_context_iteration (NULL, TRUE);
+      g_signal_handlers_disconnect_by_data (d.reaper, &d);
+      g_clear_object (&d.reaper);
+      g_clear_object (&d.reap_cancellable);
+    }
   if (!gsm_session_manager_close_sync (d.manager, NULL, &error))
     g_warning ("Leaving the registry failed: %s", error->message);
   g_main_loop_unref (d.loop);
