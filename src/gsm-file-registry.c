@@ -94,7 +94,10 @@ gsm_file_registry_finalize (GObject *object)
   if (self->cache_fd >= 0)
     close (self->cache_fd);
   if (self->lock_fd >= 0)
-    close (self->lock_fd);
+    {
+      _gsm_fs_lock_forget (self->lock_fd);
+      close (self->lock_fd);
+    }
   if (self->dirfd >= 0)
     close (self->dirfd);
   g_clear_object (&self->parser);

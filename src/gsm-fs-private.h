@@ -75,6 +75,8 @@ gboolean  _gsm_fs_lock              (int               fd,
 G_GNUC_INTERNAL
 void      _gsm_fs_unlock            (int               fd);
 G_GNUC_INTERNAL
+void      _gsm_fs_lock_forget       (int               fd);
+G_GNUC_INTERNAL
 guint     _gsm_fs_remove_temp_files (int               dirfd,
                                      const char       *prefix);
 G_GNUC_INTERNAL

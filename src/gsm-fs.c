@@ -553,6 +553,42 @@ is_our_temp_file (const char *name,
   return FALSE;
 }
 
+static int try_lock (int fd);
+
+#ifndef F_OFD_SETLKW
+static gboolean
+poll_lock (int          fd,
+           const char  *what,
+           double       timeout_seconds,
+           GError     **error)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) (timeout_seconds * G_USEC_PER_SEC);
+  gulong delay_us = 20;
+
+  for (;;)
+    {
+      int r = try_lock (fd);
+
+      if (r == 0)
+        return TRUE;
+      if (r != EAGAIN && r != EACCES && r != EINTR)
+        {
+          set_io_error (error, r, "Cannot lock “%s”", what);
+          return FALSE;
+        }
+      if (g_get_monotonic_time () >= deadline)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_LOCK_TIMEOUT,
+                       "Timed out after %.1f s waiting for the lock on “%s”",
+                       timeout_seconds, what);
+          return FALSE;
+        }
+      g_usleep (delay_us / 2 + g_random_int_range (0, (gint32) delay_us));
+      delay_us = MIN (delay_us * 2, 2000);
+    }
+}
+#endif
+
 static int
 try_lock (int fd)
 {
@@ -570,14 +606,81 @@ try_lock (int fd)
   return errno == EWOULDBLOCK ? EAGAIN : errno;
 }
 
+/* A blocking lock request that a thread makes on behalf of callers that
+ * wait for it with a timeout. The kernel queues blocked requests and wakes
+ * one when the lock is released (Linux >= 4.19), which polling cannot
+ * match under contention; a thread is the only way to put a timeout on
+ * F_OFD_SETLKW without a signal handler. At most one request per lock
+ * descriptor is in flight; a caller that timed out leaves it behind, and
+ * whoever comes next adopts it. */
+typedef struct
+{
+  gatomicrefcount ref;
+  int             fd;        /* a dup() of the lock descriptor: same lock */
+  gboolean        done;
+  int             result;    /* 0 or an errno */
+  gboolean        wanted;    /* a caller is waiting for it */
+  gboolean        granted;   /* done, and held for that caller */
+} LockWait;
+
+void _gsm_fs_unlock (int fd);
+
+static GMutex lock_waits_mutex;
+static GCond lock_waits_cond;
+static GHashTable *lock_waits;   /* lock fd → LockWait in flight */
+
+static void
+lock_wait_unref (LockWait *w)
+{
+  if (g_atomic_ref_count_dec (&w->ref))
+    {
+      close (w->fd);
+      g_free (w);
+    }
+}
+
+static gpointer
+lock_wait_thread (gpointer data)
+{
+  LockWait *w = data;
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+  int r;
+
+  do
+    r = fcntl (w->fd, F_OFD_SETLKW, &fl) == 0 ? 0 : errno;
+  while (r == EINTR);
+  if (r == EINVAL)
+    {
+      /* No OFD locks (as under valgrind): flock(), as try_lock() does. */
+      do
+        r = flock (w->fd, LOCK_EX) == 0 ? 0 : errno;
+      while (r == EINTR);
+    }
+
+  g_mutex_lock (&lock_waits_mutex);
+  w->done = TRUE;
+  w->result = r;
+  w->granted = r == 0 && w->wanted;
+  if (r == 0 && !w->wanted)
+    {
+      /* Everybody gave up: let go at once. */
+      _gsm_fs_unlock (w->fd);
+    }
+  g_cond_broadcast (&lock_waits_cond);
+  g_mutex_unlock (&lock_waits_mutex);
+
+  lock_wait_unref (w);
+  return NULL;
+}
+
 /*
  * _gsm_fs_lock:
  *
  * Takes an exclusive lock that belongs to the open file description: it is
  * released when the holder dies, and closing another descriptor of the
- * same file does not drop it. Waiting backs off from a few microseconds to
- * 2 ms, so an idle lock is taken at once and a waiter never sleeps long
- * past its release, and gives up after @timeout_seconds.
+ * same file does not drop it. Gives up after @timeout_seconds with
+ * %GSM_ERROR_LOCK_TIMEOUT. Callers must not take the same descriptor's
+ * lock from two threads at once (the registry holds its mutex).
  */
 gboolean
 _gsm_fs_lock (int          fd,
@@ -585,35 +688,110 @@ _gsm_fs_lock (int          fd,
               double       timeout_seconds,
               GError     **error)
 {
-  gint64 deadline = 0;
-  gulong delay_us = 20;
+  LockWait *w;
+  gint64 deadline;
+  int r;
 
-  for (;;)
+retry:
+  g_mutex_lock (&lock_waits_mutex);
+  if (lock_waits == NULL)
+    lock_waits = g_hash_table_new (NULL, NULL);
+
+  w = g_hash_table_lookup (lock_waits, GINT_TO_POINTER (fd));
+  if (w == NULL)
     {
-      int r = try_lock (fd);
-
+      g_mutex_unlock (&lock_waits_mutex);
+      r = try_lock (fd);
       if (r == 0)
         return TRUE;
-      if (r != EAGAIN && r != EACCES && r != EINTR)
+      if (r != EAGAIN && r != EACCES)
         {
           set_io_error (error, r, "Cannot lock “%s”", what);
           return FALSE;
         }
 
-      if (deadline == 0)
-        deadline = g_get_monotonic_time () + (gint64) (timeout_seconds * G_USEC_PER_SEC);
-      else if (g_get_monotonic_time () >= deadline)
+#ifdef F_OFD_SETLKW
+      g_mutex_lock (&lock_waits_mutex);
+      w = g_new0 (LockWait, 1);
+      g_atomic_ref_count_init (&w->ref);
+      w->fd = fcntl (fd, F_DUPFD_CLOEXEC, 3);
+      if (w->fd < 0)
         {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_LOCK_TIMEOUT,
-                       "Timed out after %.1f s waiting for the lock on “%s”",
-                       timeout_seconds, what);
+          r = errno;
+          g_free (w);
+          g_mutex_unlock (&lock_waits_mutex);
+          set_io_error (error, r, "Cannot lock “%s”", what);
           return FALSE;
         }
-
-      /* Jitter keeps many waiters from waking in lock step. */
-      g_usleep (delay_us / 2 + g_random_int_range (0, (gint32) delay_us));
-      delay_us = MIN (delay_us * 2, 2000);
+      g_atomic_ref_count_inc (&w->ref);   /* the thread's */
+      g_hash_table_insert (lock_waits, GINT_TO_POINTER (fd), w);
+      g_thread_unref (g_thread_new ("gsm-lock-wait", lock_wait_thread, w));
+#else
+      return poll_lock (fd, what, timeout_seconds, error);
+#endif
     }
+
+  if (w->done && !w->granted && w->result == 0)
+    {
+      /* Granted after its caller gave up, and let go: start over. */
+      g_hash_table_remove (lock_waits, GINT_TO_POINTER (fd));
+      g_mutex_unlock (&lock_waits_mutex);
+      lock_wait_unref (w);
+      goto retry;
+    }
+
+  w->wanted = TRUE;
+  deadline = g_get_monotonic_time () + (gint64) (timeout_seconds * G_USEC_PER_SEC);
+  while (!w->done)
+    if (!g_cond_wait_until (&lock_waits_cond, &lock_waits_mutex, deadline))
+      break;
+
+  if (!w->done)
+    {
+      w->wanted = FALSE;
+      g_mutex_unlock (&lock_waits_mutex);
+      g_set_error (error, GSM_ERROR, GSM_ERROR_LOCK_TIMEOUT,
+                   "Timed out after %.1f s waiting for the lock on “%s”",
+                   timeout_seconds, what);
+      return FALSE;
+    }
+
+  g_hash_table_remove (lock_waits, GINT_TO_POINTER (fd));
+  r = w->result;
+  g_mutex_unlock (&lock_waits_mutex);
+  lock_wait_unref (w);
+
+  if (r != 0)
+    {
+      set_io_error (error, r, "Cannot lock “%s”", what);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/*
+ * _gsm_fs_lock_forget:
+ *
+ * Call before closing a lock descriptor: a request left in flight by a
+ * caller that timed out lets go of the lock when it is granted, and is
+ * never adopted by a later descriptor with the same number.
+ */
+void
+_gsm_fs_lock_forget (int fd)
+{
+  LockWait *w;
+
+  g_mutex_lock (&lock_waits_mutex);
+  w = lock_waits ? g_hash_table_lookup (lock_waits, GINT_TO_POINTER (fd)) : NULL;
+  if (w != NULL)
+    {
+      w->wanted = FALSE;
+      g_hash_table_remove (lock_waits, GINT_TO_POINTER (fd));
+    }
+  g_mutex_unlock (&lock_waits_mutex);
+  if (w != NULL)
+    lock_wait_unref (w);
 }
 
 void

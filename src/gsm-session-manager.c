@@ -256,6 +256,7 @@ emit_events_cb (gpointer data)
 {
   Events *ev = data;
   GsmSessionManager *self = ev->self;
+  GsmSession *own;
   gboolean has_vm;
 
   for (guint i = 0; i < ev->emissions->len; i++)
@@ -268,9 +269,11 @@ emit_events_cb (gpointer data)
   if (ev->snapshot != NULL)
     apply_view (self, ev->snapshot);
 
-  g_mutex_lock (&self->mutex);
-  has_vm = self->own != NULL && gsm_session_get_has_vm (self->own);
-  g_mutex_unlock (&self->mutex);
+  /* As of this operation, not of whatever the worker did since. */
+  if (ev->snapshot == NULL)
+    return G_SOURCE_REMOVE;
+  own = g_hash_table_lookup (ev->snapshot->sessions, self->session_id);
+  has_vm = own != NULL && gsm_session_get_has_vm (own);
   if (has_vm != self->has_vm)
     {
       self->has_vm = has_vm;

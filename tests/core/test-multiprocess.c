@@ -275,6 +275,58 @@ test_other_process_change_invalidates_cache (Fixture *f, gconstpointer data)
   g_signal_handlers_disconnect_by_data (m, &changed);
 }
 
+static void
+test_lock_timeout (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) holder = NULL;
+  g_autofree char *lock_path = fixture_path (f, "vm_registry.lock");
+  g_autofree char *line = NULL;
+  /* A POSIX record lock conflicts with our OFD lock, flock() with the
+   * fallback used where OFD locks are missing (valgrind). */
+  const char *argv[] = { "/usr/bin/python3", "-c",
+                         "import fcntl, sys, time\n"
+                         "f = open(sys.argv[1], 'r+')\n"
+                         "fcntl.lockf(f, fcntl.LOCK_EX)\n"
+                         "fcntl.flock(f, fcntl.LOCK_EX)\n"
+                         "print('LOCKED', flush=True)\n"
+                         "time.sleep(60)\n", lock_path, NULL };
+  gint64 t0;
+  double waited;
+
+  if (g_getenv ("GSM_UNDER_VALGRIND") != NULL)
+    {
+      /* valgrind 3.19 lets F_OFD_SETLKW through without waiting. */
+      g_test_skip ("valgrind does not emulate blocking OFD locks");
+      return;
+    }
+
+  g_setenv ("GSM_LOCK_TIMEOUT", "0.5", TRUE);
+  m = gsm_session_manager_get_default ();
+  g_unsetenv ("GSM_LOCK_TIMEOUT");
+
+  holder = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+  g_assert_no_error (error);
+  line = worker_read_line (holder);
+  g_assert_cmpstr (line, ==, "LOCKED");
+
+  t0 = g_get_monotonic_time ();
+  g_assert_false (gsm_session_manager_register_vm_sync (m, "vm-l", "z", NULL, NULL, NULL, &error));
+  waited = (g_get_monotonic_time () - t0) / 1e6;
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_LOCK_TIMEOUT);
+  g_assert_nonnull (strstr (error->message, "vm_registry.lock"));
+  g_assert_cmpfloat (waited, >=, 0.4);
+  g_clear_error (&error);
+
+  /* The holder dies: the lock is free again and the next call gets it. */
+  kill_worker (holder);
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-l", "z", NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -286,6 +338,7 @@ main (int argc, char *argv[])
   ADD ("/multiprocess/kill-and-cleanup", test_kill_and_cleanup);
   ADD ("/multiprocess/cleanup-reports-once", test_cleanup_reports_once);
   ADD ("/multiprocess/cache-invalidated-by-other-process", test_other_process_change_invalidates_cache);
+  ADD ("/multiprocess/lock-timeout", test_lock_timeout);
 #undef ADD
 
   return g_test_run ();
