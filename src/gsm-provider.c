@@ -991,7 +991,8 @@ drain_timeout_cb (gpointer data)
 static void
 kill_group (Run *run)
 {
-  if (!g_atomic_int_get (&run->finished))
+  /* Never kill (-0) or (-1): that would be our own group, or everyone. */
+  if (run->pgid > 1 && !g_atomic_int_get (&run->finished))
     kill (-run->pgid, SIGKILL);
 }
 
@@ -1117,7 +1118,10 @@ run_command (GsmProvider         *self,
                    self->name, argv[0], vm_id, local_error->message);
       return FALSE;
     }
-  run.pgid = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (run.process), NULL, 10);
+  /* The command leads its own process group. If it already exited (and
+   * was reaped), there is no identifier and nothing left to kill. */
+  if (g_subprocess_get_identifier (run.process) != NULL)
+    run.pgid = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (run.process), NULL, 10);
   run.drain = g_cancellable_new ();
 
   if (timeout > 0)

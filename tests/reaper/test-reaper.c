@@ -239,7 +239,11 @@ test_live_vm_survives (Fixture       *f,
 
   /* Even entries marked stale (as by a process with a broken probe). */
   g_ptr_array_set_size (forged, 0);
-  g_ptr_array_add (forged, _gsm_session_with_stale (lookup (w1->session_id), 1));
+  {
+    g_autoptr(GsmSession) entry = lookup (w1->session_id);
+
+    g_ptr_array_add (forged, _gsm_session_with_stale (entry, 1));
+  }
   reap_pass (reaper, forged, 0, 0);
 
   g_assert_true (cloud_has_vm (f, "vm-1"));
