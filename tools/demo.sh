@@ -1,11 +1,13 @@
 #!/bin/sh
 # The main job of gsm-session, end to end: three worker processes each own
 # a VM; one is killed with SIGKILL; gsm-session sees it dead, keeps its VM
-# on record as an orphan, and leaves the other two alone.
+# on record as an orphan, leaves the other two alone, and then the reaper
+# deletes the orphan VM (and only it) and writes the audit log.
 #
 # Installs missing Debian packages (apt-get), builds, then runs everything
 # in a throwaway runtime directory. Nothing real is deleted: no cloud
-# command runs.
+# command runs; a fake provider (tests/reaper/fake-provider.sh) deletes
+# files standing for VMs.
 set -eu
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -75,3 +77,45 @@ run "$gsmctl" stats
 
 step "The registry file itself (the original design's format)"
 run cat "$GSM_RUNTIME_DIR/vm_registry.json"
+
+step "The cloud, simulated: one file per running VM (the provider deletes VMs by deleting files)"
+FAKE_CLOUD_DIR="$GSM_RUNTIME_DIR/fake-cloud"
+export FAKE_CLOUD_DIR
+mkdir -p "$FAKE_CLOUD_DIR/vms"
+for i in 1 2 3; do : > "$FAKE_CLOUD_DIR/vms/demo-vm-$i"; done
+run ls "$FAKE_CLOUD_DIR/vms"
+
+# The provider is a command template, run without a shell; by default it is
+# gcloud compute instances delete {vm_id} --zone {zone} --quiet
+GSM_PROVIDER_COMMAND="/bin/sh $(pwd)/tests/reaper/fake-provider.sh delete {vm_id} {zone} {session_id}"
+GSM_PROVIDER_NOT_FOUND_PATTERN="was not found"
+GSM_REAP_GRACE=2
+export GSM_PROVIDER_COMMAND GSM_PROVIDER_NOT_FOUND_PATTERN GSM_REAP_GRACE
+echo "provider: $GSM_PROVIDER_COMMAND"
+echo "grace period: $GSM_REAP_GRACE s after a session is found dead (default 10)"
+
+step "gsmctl reap (a dry run by default): worker 2 died less than the grace period ago"
+run "$gsmctl" reap
+
+sleep "$GSM_REAP_GRACE"
+step "gsmctl reap, once the grace period is over: exactly the VMs --yes would delete"
+run "$gsmctl" reap
+
+step "gsmctl reap --yes: deletes that list (each VM claimed in the registry first)"
+run "$gsmctl" reap --yes
+
+step "The cloud: demo-vm-2 is gone, demo-vm-1 and demo-vm-3 still run"
+run ls "$FAKE_CLOUD_DIR/vms"
+
+step "gsmctl list: worker 2's entry is gone; workers 1 and 3 still own their VMs"
+run "$gsmctl" list
+
+step "gsmctl reap --yes again: live sessions' VMs are never touched"
+run "$gsmctl" reap --yes
+
+step "gsmctl history: the audit log of every deletion attempt"
+run "$gsmctl" history
+
+step "The audit log itself: JSON lines in the runtime directory, mode 0600"
+run ls -l "$GSM_RUNTIME_DIR/reap_audit.log"
+run cat "$GSM_RUNTIME_DIR/reap_audit.log"

@@ -238,12 +238,14 @@ provider_pid (Fixture    *f,
   g_autofree char *path = g_build_filename (f->cloud, "calls.log", NULL);
   g_autofree char *contents = NULL;
   g_autofree char *prefix = g_strdup_printf ("call %s ", vm_id);
+  g_autofree char *first = NULL;
   const char *line;
 
   g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   line = strstr (contents, prefix);
   g_assert_nonnull (line);
-  return atoi (strrchr (g_strndup (line, strchr (line, '\n') - line), ' ') + 1);
+  first = g_strndup (line, strchr (line, '\n') - line);
+  return atoi (strrchr (first, ' ') + 1);
 }
 
 static void
