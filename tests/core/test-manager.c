@@ -44,8 +44,13 @@ test_default_identity (Fixture *f, gconstpointer data)
     g_autofree char *basename = g_file_get_basename (session_file);
     g_assert_cmpstr (basename, ==, expected_session);
   }
-  g_assert_cmpstr (g_file_peek_path (registry), ==, fixture_path (f, "vm_registry.json"));
-  g_assert_cmpstr (g_file_peek_path (tracker), ==, fixture_path (f, "global_session.json"));
+  {
+    g_autofree char *registry_path = fixture_path (f, "vm_registry.json");
+    g_autofree char *tracker_path = fixture_path (f, "global_session.json");
+
+    g_assert_cmpstr (g_file_peek_path (registry), ==, registry_path);
+    g_assert_cmpstr (g_file_peek_path (tracker), ==, tracker_path);
+  }
 }
 
 static gpointer
