@@ -74,6 +74,9 @@ typedef struct
   GsmReaper         *reaper;
   GCancellable      *reap_cancellable;
   guint              reap_source;
+  guint              reap_timer;      /* the next pass some orphan is due */
+  gint64             reap_timer_at;   /* monotonic µs */
+  gint64             reap_started_at; /* monotonic µs, of the last pass */
   gboolean           reap_running;
   gboolean           reap_again;
 } Daemon;
@@ -252,6 +255,7 @@ log_removed_cb (GsmSessionManager *manager,
 /* ---- reaping (--reap) ------------------------------------------------- */
 
 static void reap_done_cb (GObject *source, GAsyncResult *result, gpointer user_data);
+static void schedule_reaps (Daemon *d);
 
 static void
 start_reap (Daemon *d)
@@ -263,6 +267,7 @@ start_reap (Daemon *d)
     }
   d->reap_running = TRUE;
   d->reap_again = FALSE;
+  d->reap_started_at = g_get_monotonic_time ();
   gsm_reaper_reap (d->reaper, NULL, d->reap_cancellable, reap_done_cb, d);
 }
 
@@ -282,14 +287,21 @@ reap_done_cb (GObject      *source,
     g_debug ("Reap pass: %u VM(s) deleted, %u failed", reaped, failed);
 
   d->reap_running = FALSE;
-  if (d->reap_again && !g_cancellable_is_cancelled (d->reap_cancellable))
+  if (g_cancellable_is_cancelled (d->reap_cancellable))
+    return;
+  if (d->reap_again)
     start_reap (d);
+  else
+    schedule_reaps (d);   /* failures retried once their backoff is over */
 }
 
 static gboolean
-reap_timeout_cb (gpointer user_data)
+reap_timer_cb (gpointer user_data)
 {
-  start_reap (user_data);
+  Daemon *d = user_data;
+
+  d->reap_timer = 0;
+  start_reap (d);
   return G_SOURCE_REMOVE;
 }
 
@@ -300,21 +312,75 @@ reap_interval_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/*
+ * Finds when the next orphan of the current view is due (dead, grace
+ * period and backoff over) and sets a timer for then, whoever recorded it
+ * as stale (this daemon, or a cleanup by any other process). Orphans whose
+ * owner cannot be judged dead from here are left to the periodic pass. At
+ * most one pass a second.
+ */
+static void
+schedule_reaps (Daemon *d)
+{
+  g_autoptr(GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  double grace = gsm_reaper_get_grace_period (d->reaper);
+  double soonest = -1;
+  GHashTableIter iter;
+  gpointer value;
+  gint64 at;
+
+  if (view == NULL)
+    return;
+
+  _gsm_liveness_probe_dispatch (d->probe);
+  g_hash_table_iter_init (&iter, view->sessions);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      JsonNode *attempts = _gsm_session_get_member (value, "reap_attempts");
+      double due;
+
+      if (!_gsm_session_is_stale (value) || !gsm_session_get_has_vm (value) ||
+          !_gsm_session_manager_is_session_dead (d->manager, value))
+        continue;
+      due = gsm_session_get_stale_since (value) + grace;
+      if (attempts != NULL && JSON_NODE_HOLDS_OBJECT (attempts))
+        due = MAX (due, json_object_get_double_member_with_default (json_node_get_object (attempts),
+                                                                    "next_retry_at", 0));
+      if (soonest < 0 || due < soonest)
+        soonest = due;
+    }
+  if (soonest < 0)
+    return;
+
+  /* A little after it is due, never before; and not within a second of
+   * the last pass. */
+  at = g_get_monotonic_time () + (gint64) (MAX (soonest - now, 0) * G_USEC_PER_SEC) + 100000;
+  if (d->reap_started_at > 0)
+    at = MAX (at, d->reap_started_at + G_USEC_PER_SEC);
+  if (d->reap_timer != 0 && d->reap_timer_at <= at)
+    return;
+
+  g_clear_handle_id (&d->reap_timer, g_source_remove);
+  d->reap_timer_at = at;
+  d->reap_timer = g_timeout_add ((guint) ((at - g_get_monotonic_time ()) / 1000 + 1), reap_timer_cb, d);
+}
+
 /* A session died with a VM: reap once its grace period is over. */
 static void
 reap_stale_cb (GsmSessionManager *manager,
                GsmSession        *session,
                Daemon            *d)
 {
-  double delay;
+  if (gsm_session_get_has_vm (session))
+    schedule_reaps (d);
+}
 
-  if (!gsm_session_get_has_vm (session))
-    return;
-  delay = gsm_reaper_get_grace_period (d->reaper);
-  if (gsm_session_get_stale_since (session) > 0)
-    delay -= g_get_real_time () / (double) G_USEC_PER_SEC - gsm_session_get_stale_since (session);
-  /* A little after the end of the grace period, never before it. */
-  g_timeout_add ((guint) (MAX (delay, 0) * 1000) + 100, reap_timeout_cb, d);
+static void
+reap_changed_cb (GsmSessionManager *manager,
+                 Daemon            *d)
+{
+  schedule_reaps (d);
 }
 
 static void
@@ -505,7 +571,8 @@ main (int   argc,
         }
       d.reaper = gsm_reaper_new (d.manager, provider);
       d.reap_cancellable = g_cancellable_new ();
-      g_signal_connect (d.manager, "session-stale", G_CALLBACK (reap_stale_cb), &d);
+      g_signal_connect_after (d.manager, "session-stale", G_CALLBACK (reap_stale_cb), &d);
+      g_signal_connect_after (d.manager, "sessions-changed", G_CALLBACK (reap_changed_cb), &d);
       g_signal_connect (d.reaper, "vm-reaped", G_CALLBACK (vm_reaped_cb), &d);
       g_signal_connect (d.reaper, "reap-failed", G_CALLBACK (reap_failed_cb), &d);
       d.reap_source = g_timeout_add_seconds (REAP_INTERVAL_S, reap_interval_cb, &d);
@@ -540,6 +607,7 @@ main (int   argc,
   g_clear_handle_id (&d.probe_source, g_source_remove);
   g_clear_handle_id (&d.poll_source, g_source_remove);
   g_clear_handle_id (&d.reap_source, g_source_remove);
+  g_clear_handle_id (&d.reap_timer, g_source_remove);
   g_signal_handlers_disconnect_by_data (d.manager, &d);
   gsm_session_manager_unexport (d.manager);
   if (d.connection != NULL)

@@ -129,7 +129,8 @@ test_gsmd_reap (Fixture       *f,
   g_autoptr(GPtrArray) log = g_ptr_array_new_with_free_func (bus_signal_free);
   g_autoptr(GSubprocess) gsmd = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(Worker) live = NULL, dead = NULL, failing = NULL;
+  g_autoptr(Worker) live = NULL, dead = NULL, failing = NULL, early = NULL;
+  g_autofree char *out = NULL;
   BusSignal *stale, *reaped, *failed;
   guint sub;
 
@@ -146,7 +147,19 @@ test_gsmd_reap (Fixture       *f,
   cloud_add_vm (f, "vm-dead");
   live = worker_start ("vm-live");
   dead = worker_start ("vm-dead");
+
+  /* Found dead by another process before gsmd runs: gsmd never sees its
+   * SessionStale, and still reaps it once the grace period is over (not
+   * at its next periodic pass, 30 s later). */
+  cloud_add_vm (f, "vm-early");
+  early = worker_start ("vm-early");
+  worker_kill (early);
+  g_assert_cmpint (run_gsmctl (&out, NULL, "cleanup", NULL), ==, 0);
+
   gsmd = start_gsmd (connection);
+  reaped = wait_signal (log, "VmReaped", early->session_id);
+  g_assert_cmpstr (reaped->args[1], ==, "vm-early");
+  g_assert_false (cloud_has_vm (f, "vm-early"));
 
   worker_kill (dead);
   stale = wait_signal (log, "SessionStale", dead->session_id);
