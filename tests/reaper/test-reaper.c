@@ -12,6 +12,7 @@
 #include <json-glib/json-glib.h>
 #include <gsm-session.h>
 
+#include "gsm-registry-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
 #include "reaper-test-util.h"
@@ -619,6 +620,74 @@ test_dead_reaper_claim (Fixture       *f,
   g_assert_cmpuint (count_vm_owners ("vm-1"), ==, 0);
 }
 
+typedef struct
+{
+  const char *session_id;
+  JsonNode   *claim;
+} Inject;
+
+static gboolean
+txn_inject_claim (GsmRegistryTxn  *txn,
+                  gpointer         user_data,
+                  GError         **error)
+{
+  Inject *in = user_data;
+  GsmSession *entry = _gsm_registry_txn_lookup (txn, in->session_id);
+  g_autoptr(GsmSession) claimed = _gsm_session_with_member (entry, "reap_claim", in->claim);
+
+  _gsm_registry_txn_put (txn, claimed);
+  return TRUE;
+}
+
+static void
+inject_claim (const char *session_id,
+              const char *host,
+              double      expires_in)
+{
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  g_autofree char *text = g_strdup_printf ("{\"token\": \"t\", \"pid\": 4242, \"start_time\": 1, "
+                                           "\"host\": \"%s\", \"at\": %f, \"expires_at\": %f}",
+                                           host, now, now + expires_in);
+  g_autoptr(JsonNode) claim = json_from_string (text, NULL);
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr(GError) error = NULL;
+  Inject in = { session_id, claim };
+
+  snapshot = _gsm_registry_update (_gsm_session_manager_get_registry (gsm_session_manager_get_default ()),
+                                   txn_inject_claim, &in, NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* A claim by a reaper on another host (its liveness unknown here) holds
+ * until it expires, then is taken over. */
+static void
+test_remote_claim_expires (Fixture       *f,
+                           gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GPtrArray) orphans = NULL;
+  g_autoptr(GError) error = NULL;
+
+  cloud_add_vm (f, "vm-1");
+  w1 = worker_start ("vm-1");
+  worker_kill (w1);
+  g_assert_cmpint (gsm_session_manager_cleanup_stale_sessions_sync (gsm_session_manager_get_default (),
+                                                                    NULL, &error), ==, 1);
+
+  inject_claim (w1->session_id, "reaper-host-2", 3600);
+  reaper = new_reaper ();
+  orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
+  g_assert_cmpuint (orphans->len, ==, 0);
+  reap_pass (reaper, NULL, 0, 0);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-1"), ==, 0);
+
+  inject_claim (w1->session_id, "reaper-host-2", -1);
+  reap_pass (reaper, NULL, 1, 0);
+  g_assert_false (cloud_has_vm (f, "vm-1"));
+  g_assert_null (lookup (w1->session_id));
+}
+
 /* `gsmctl reap` lists; `--yes` acts on that list and nothing else. */
 static void
 test_cli_dry_run (Fixture       *f,
@@ -740,6 +809,7 @@ main (int   argc,
   ADD ("/reaper/already-gone", test_already_gone);
   ADD ("/reaper/two-reapers", test_two_reapers);
   ADD ("/reaper/dead-reaper-claim", test_dead_reaper_claim);
+  ADD ("/reaper/remote-claim-expires", test_remote_claim_expires);
   ADD ("/reaper/cli-dry-run", test_cli_dry_run);
   ADD ("/reaper/audit-log-symlink", test_audit_log_symlink);
 #undef ADD
