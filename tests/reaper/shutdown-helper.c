@@ -2,6 +2,8 @@
  *
  *   shutdown-helper loop VM_ID   install_shutdown_handlers() with a GMainLoop
  *   shutdown-helper func VM_ID   install_shutdown_handlers_full() with a callback
+ *   shutdown-helper atexit VM_ID cleanup_my_vm_sync() from an atexit() handler,
+ *                                when stdin closes (no main loop ever runs)
  *
  * Registers VM_ID, prints "READY SESSION_ID PID", runs its main loop until
  * the handlers end it, then prints "DONE has_vm=0|1 [ERROR message]".
@@ -10,6 +12,7 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <gsm-session.h>
@@ -28,6 +31,19 @@ shutdown_cb (GsmSessionManager *manager,
   if (error != NULL)
     failure = g_strdup (error->message);
   g_main_loop_quit (loop);
+}
+
+static void
+cleanup_at_exit (void)
+{
+  g_autoptr(GError) error = NULL;
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+
+  if (gsm_session_manager_cleanup_my_vm_sync (manager, NULL, NULL, &error))
+    printf ("DONE has_vm=%d\n", gsm_session_manager_get_has_vm (manager));
+  else
+    printf ("DONE has_vm=%d ERROR %s\n", gsm_session_manager_get_has_vm (manager), error->message);
+  fflush (stdout);
 }
 
 int
@@ -49,6 +65,19 @@ main (int   argc,
     {
       printf ("ERROR %s\n", error->message);
       return 1;
+    }
+
+  if (g_str_equal (argv[1], "atexit"))
+    {
+      char buf[64];
+
+      atexit (cleanup_at_exit);
+      printf ("READY %s %d\n", gsm_session_manager_get_session_id (manager), getpid ());
+      fflush (stdout);
+      while (fgets (buf, sizeof buf, stdin) != NULL)
+        ;
+      g_main_loop_unref (loop);
+      exit (0);
     }
 
   if (g_str_equal (argv[1], "loop"))

@@ -153,7 +153,7 @@ run_helper (Fixture    *f,
                                               "shutdown-helper", NULL);
   char *done;
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   proc = g_subprocess_launcher_spawn (launcher, &error, helper, mode, vm_id, NULL);
   g_assert_no_error (error);
@@ -162,7 +162,10 @@ run_helper (Fixture    *f,
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (ready, "READY "));
 
-  g_subprocess_send_signal (proc, signum);
+  if (signum != 0)
+    g_subprocess_send_signal (proc, signum);
+  else
+    g_output_stream_close (g_subprocess_get_stdin_pipe (proc), NULL, NULL);
   done = g_data_input_stream_read_line_utf8 (in, NULL, NULL, &error);
   g_assert_no_error (error);
   g_subprocess_wait (proc, NULL, &error);
@@ -202,6 +205,19 @@ test_shutdown_handlers (Fixture       *f,
   g_assert_true (cloud_has_vm (f, "vm-hup"));
 }
 
+/* From an atexit() handler, with no main loop: the sync form works. */
+static void
+test_atexit (Fixture       *f,
+             gconstpointer  data)
+{
+  g_autofree char *done = NULL;
+
+  cloud_add_vm (f, "vm-exit");
+  done = run_helper (f, "atexit", "vm-exit", 0);
+  g_assert_cmpstr (done, ==, "DONE has_vm=0");
+  g_assert_false (cloud_has_vm (f, "vm-exit"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -213,6 +229,7 @@ main (int   argc,
   ADD ("/cleanup/sync", test_sync);
   ADD ("/cleanup/async", test_async);
   ADD ("/cleanup/shutdown-handlers", test_shutdown_handlers);
+  ADD ("/cleanup/atexit", test_atexit);
 #undef ADD
 
   return g_test_run ();
