@@ -22,11 +22,17 @@ gsmctl="$builddir/src/gsmctl"
 GSM_RUNTIME_DIR=$(mktemp -d "${TMPDIR:-/tmp}/gsm-demo-XXXXXX")
 export GSM_RUNTIME_DIR
 workers=""
+daemons=""
 
 finish () {
     for pid in $workers; do
         kill -9 "$pid" 2>/dev/null || true
     done
+    for pid in $daemons; do
+        kill "$pid" 2>/dev/null || true
+    done
+    # gsmd leaves the registry as it exits: let it finish first.
+    wait 2>/dev/null || true
     rm -rf "$GSM_RUNTIME_DIR"
 }
 trap finish EXIT INT TERM
@@ -38,6 +44,19 @@ step () {
 run () {
     printf '$ %s\n' "$*"
     "$@"
+}
+
+# wait_for FILE PATTERN: until FILE has a line matching PATTERN (10 s at most).
+wait_for () {
+    n=0
+    while ! grep -q "$2" "$1" 2>/dev/null; do
+        n=$((n + 1))
+        if [ $n -gt 200 ]; then
+            echo "demo: timed out waiting for '$2' in $1" >&2
+            exit 1
+        fi
+        sleep 0.05
+    done
 }
 
 step "The registry lives in $GSM_RUNTIME_DIR (GSM_RUNTIME_DIR; by default ~/.local/state/gsm-session)"
@@ -119,3 +138,43 @@ run "$gsmctl" history
 step "The audit log itself: JSON lines in the runtime directory, mode 0600"
 run ls -l "$GSM_RUNTIME_DIR/reap_audit.log"
 run cat "$GSM_RUNTIME_DIR/reap_audit.log"
+
+step "gsmd: the registry on D-Bus, live (here on a private session bus started for the demo)"
+bus_out=$(dbus-daemon --session --fork --print-address=1 --print-pid=1)
+DBUS_SESSION_BUS_ADDRESS=$(echo "$bus_out" | sed -n 1p)
+export DBUS_SESSION_BUS_ADDRESS
+daemons="$daemons $(echo "$bus_out" | sed -n 2p)"
+echo '$ gsmd &'
+"$builddir/src/gsmd" 2> "$GSM_RUNTIME_DIR/gsmd.log" &
+daemons="$! $daemons"
+gdbus wait --session --timeout 10 org.gsm.SessionManager1
+echo '$ gsmctl watch &                                          (live events, from gsmd)'
+"$gsmctl" watch > "$GSM_RUNTIME_DIR/watch.out" &
+daemons="$! $daemons"
+echo '$ gdbus monitor --session --dest org.gsm.SessionManager1 &  (the raw D-Bus signals)'
+gdbus monitor --session --dest org.gsm.SessionManager1 > "$GSM_RUNTIME_DIR/monitor.out" &
+daemons="$! $daemons"
+wait_for "$GSM_RUNTIME_DIR/watch.out" Watching
+wait_for "$GSM_RUNTIME_DIR/monitor.out" "is owned by"
+
+step "A fourth worker registers demo-vm-4, then crashes (kill -9); gsmd holds a pidfd on it"
+"$worker" register demo-vm-4 us-central1-a > "$GSM_RUNTIME_DIR/worker-4.out" &
+worker_4=$!
+workers="$workers $worker_4"
+wait_for "$GSM_RUNTIME_DIR/worker-4.out" READY
+wait_for "$GSM_RUNTIME_DIR/watch.out" "vm-registered.*demo-vm-4"
+run kill -9 "$worker_4"
+wait "$worker_4" 2>/dev/null || true
+wait_for "$GSM_RUNTIME_DIR/watch.out" "session-stale.*demo-vm-4"
+
+step "What gsmctl watch printed (SessionStale comes within milliseconds of the kill)"
+run cat "$GSM_RUNTIME_DIR/watch.out"
+
+step "What gdbus monitor saw (PropertiesChanged, which carries every session, left out)"
+grep -v PropertiesChanged "$GSM_RUNTIME_DIR/monitor.out"
+
+step "gsmctl list --bus: the same registry, asked from gsmd (the session without a VM is gsmd's own)"
+run "$gsmctl" list --bus
+
+step "gsmctl stats --bus --json"
+run "$gsmctl" stats --bus --json
