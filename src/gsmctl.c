@@ -839,6 +839,47 @@ print_orphan (GsmSession *s,
           age);
 }
 
+/* Why a stale session's VM is not on the list, from its registry entry. */
+static char *
+explain_waiting (GsmSession *s,
+                 double      grace,
+                 double      now)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autofree char *text = gsm_session_to_json (s);
+  JsonObject *entry, *attempts = NULL, *claim = NULL;
+  double stale_since = gsm_session_get_stale_since (s);
+
+  if (json_parser_load_from_data (parser, text, -1, NULL) &&
+      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      JsonNode *node;
+
+      entry = json_node_get_object (json_parser_get_root (parser));
+      node = json_object_get_member (entry, "reap_attempts");
+      if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+        attempts = json_node_get_object (node);
+      node = json_object_get_member (entry, "reap_claim");
+      if (node != NULL && JSON_NODE_HOLDS_OBJECT (node))
+        claim = json_node_get_object (node);
+    }
+
+  if (now - stale_since < grace)
+    return g_strdup_printf ("grace period, %.0f s left", grace - (now - stale_since) + 0.5);
+  if (attempts != NULL &&
+      json_object_get_double_member_with_default (attempts, "next_retry_at", 0) > now)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " failed attempt(s), next in %.0f s; last error: %s",
+                            json_object_get_int_member_with_default (attempts, "count", 0),
+                            json_object_get_double_member_with_default (attempts, "next_retry_at", 0) - now + 0.5,
+                            json_object_get_string_member_with_default (attempts, "last_error", "?"));
+  if (claim != NULL)
+    return g_strdup_printf ("being deleted by the reaper pid %" G_GINT64_FORMAT " on %s",
+                            json_object_get_int_member_with_default (claim, "pid", 0),
+                            json_object_get_string_member_with_default (claim, "host", "?"));
+  return g_strdup ("its owner is not known to be dead here (another host, before the "
+                   "session expiry), or was found alive again");
+}
+
 typedef struct
 {
   JsonBuilder *json;     /* results, with --json */
@@ -947,8 +988,7 @@ cmd_reap (void)
       return 1;
     }
 
-  /* Orphans left alone for now (grace period, backoff, claimed, owner
-   * liveness undecidable), on standard error. */
+  /* Orphans left alone for now, and why, on standard error. */
   table = gsm_session_manager_list_sessions_sync (manager, NULL, NULL);
   if (table != NULL)
     {
@@ -967,7 +1007,14 @@ cmd_reap (void)
                              gsm_session_get_session_id (value)) == 0)
                 listed = TRUE;
             if (!listed)
-              waiting++;
+              {
+                g_autofree char *why = explain_waiting (value, gsm_reaper_get_grace_period (reaper), now);
+
+                if (waiting++ == 0)
+                  g_printerr ("Not reaped now:\n");
+                g_printerr ("  %-24s  session %s: %s\n", gsm_session_get_vm_id (value),
+                            gsm_session_get_session_id (value), why);
+              }
           }
     }
 
@@ -984,10 +1031,6 @@ cmd_reap (void)
           for (guint i = 0; i < orphans->len; i++)
             print_orphan (orphans->pdata[i], now);
         }
-      if (waiting > 0)
-        g_printerr ("%u more orphan VM%s not to be reaped yet (grace period, backoff, "
-                    "another reaper, or owner not known dead); see “gsmctl list”.\n",
-                    waiting, waiting == 1 ? "" : "s");
       return 0;
     }
 
