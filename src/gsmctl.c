@@ -468,14 +468,17 @@ typedef struct
 } Watch;
 
 /* One event, as a line of text or a JSON object. @vm_id and @zone may be
- * NULL; @added and @removed are for sessions-changed only. */
+ * NULL; @added and @removed are for sessions-changed only; @detail_key,
+ * if not NULL, names one more string member (@detail). */
 static void
-print_event (const char         *event,
-             const char         *session_id,
-             const char         *vm_id,
-             const char         *zone,
-             const char * const *added,
-             const char * const *removed)
+print_event_full (const char         *event,
+                  const char         *session_id,
+                  const char         *vm_id,
+                  const char         *zone,
+                  const char * const *added,
+                  const char * const *removed,
+                  const char         *detail_key,
+                  const char         *detail)
 {
   g_autoptr(GDateTime) now = g_date_time_new_now_local ();
 
@@ -505,6 +508,11 @@ print_event (const char         *event,
           json_builder_set_member_name (b, "zone");
           json_builder_add_string_value (b, zone);
         }
+      if (detail_key != NULL)
+        {
+          json_builder_set_member_name (b, detail_key);
+          json_builder_add_string_value (b, detail);
+        }
       for (guint k = 0; k < 2; k++)
         {
           const char * const *ids = k == 0 ? added : removed;
@@ -531,11 +539,24 @@ print_event (const char         *event,
         printf ("%s  %-16s  +%u -%u\n", time, event, g_strv_length ((char **) added),
                 g_strv_length ((char **) removed));
       else
-        printf ("%s  %-16s  %s%s%s%s%s\n", time, event, session_id,
+        printf ("%s  %-16s  %s%s%s%s%s%s%s%s%s\n", time, event, session_id,
                 vm_id && *vm_id ? "  vm " : "", vm_id && *vm_id ? vm_id : "",
-                zone && *zone ? "  zone " : "", zone && *zone ? zone : "");
+                zone && *zone ? "  zone " : "", zone && *zone ? zone : "",
+                detail_key ? "  " : "", detail_key ? detail_key : "", detail_key ? ": " : "",
+                detail_key ? detail : "");
     }
   fflush (stdout);
+}
+
+static void
+print_event (const char         *event,
+             const char         *session_id,
+             const char         *vm_id,
+             const char         *zone,
+             const char * const *added,
+             const char * const *removed)
+{
+  print_event_full (event, session_id, vm_id, zone, added, removed, NULL, NULL);
 }
 
 static void
@@ -599,6 +620,20 @@ bus_signal_cb (GDBusConnection *connection,
     {
       g_variant_get (params, "(&s&s)", &id, &vm);
       print_event ("session-stale", id, vm, NULL, NULL, NULL);
+    }
+  else if (g_str_equal (member, "VmReaped") && g_variant_is_of_type (params, G_VARIANT_TYPE ("(ssss)")))
+    {
+      const char *outcome = NULL;
+
+      g_variant_get (params, "(&s&s&s&s)", &id, &vm, &zone, &outcome);
+      print_event_full ("vm-reaped", id, vm, zone, NULL, NULL, "outcome", outcome);
+    }
+  else if (g_str_equal (member, "ReapFailed") && g_variant_is_of_type (params, G_VARIANT_TYPE ("(sss)")))
+    {
+      const char *message = NULL;
+
+      g_variant_get (params, "(&s&s&s)", &id, &vm, &message);
+      print_event_full ("reap-failed", id, vm, NULL, NULL, NULL, "message", message);
     }
   else if (g_str_equal (member, "SessionsChanged") && g_variant_is_of_type (params, G_VARIANT_TYPE ("(asas)")))
     {

@@ -139,12 +139,27 @@ static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
 {
-  int with_gsmd = GPOINTER_TO_INT (data);   /* 0: none, 1: gsmd, 2: gsmd --poll */
+  int with_gsmd = GPOINTER_TO_INT (data);   /* 0: none, 1: gsmd, 2: --poll, 3: --reap */
 
   f->dir = make_runtime_dir ();
   /* Subscribed to the well-known name: whoever owns it. */
   f->rec = recorder_new (client, BUS_NAME, TEST_PATH);
-  if (with_gsmd)
+  if (with_gsmd == 3)
+    {
+      /* gsmd --reap, with a fake cloud: one file per running VM. */
+      g_autofree char *cloud = g_build_filename (f->dir, "cloud", NULL);
+      g_autofree char *vms = g_build_filename (cloud, "vms", NULL);
+      g_autofree char *command = g_strdup_printf ("/bin/sh %s/reaper/fake-provider.sh delete {vm_id} {zone}",
+                                                  g_getenv ("G_TEST_SRCDIR"));
+
+      g_assert_cmpint (g_mkdir_with_parents (vms, 0700), ==, 0);
+      g_setenv ("FAKE_CLOUD_DIR", cloud, TRUE);
+      g_setenv ("GSM_PROVIDER_COMMAND", command, TRUE);
+      g_setenv ("GSM_PROVIDER_NOT_FOUND_PATTERN", "was not found", TRUE);
+      g_setenv ("GSM_REAP_GRACE", "0", TRUE);
+      f->gsmd = gsmd_start ("--reap");
+    }
+  else if (with_gsmd)
     f->gsmd = gsmd_start (with_gsmd == 2 ? "--poll" : NULL);
 }
 
@@ -161,6 +176,10 @@ fixture_teardown (Fixture       *f,
       g_assert_cmpint (g_subprocess_get_exit_status (f->gsmd), ==, 0);
       g_clear_object (&f->gsmd);
     }
+  g_unsetenv ("FAKE_CLOUD_DIR");
+  g_unsetenv ("GSM_PROVIDER_COMMAND");
+  g_unsetenv ("GSM_PROVIDER_NOT_FOUND_PATTERN");
+  g_unsetenv ("GSM_REAP_GRACE");
   recorder_free (f->rec);
   remove_tree (f->dir);
   g_free (f->dir);
@@ -587,6 +606,35 @@ test_gsmctl_watch_local (Fixture       *f,
   watcher_stop (wa);
 }
 
+/* gsmctl watch shows what gsmd --reap does with a crashed session's VM. */
+static void
+test_gsmctl_watch_reaped (Fixture       *f,
+                          gconstpointer  data)
+{
+  g_autofree char *vm_file = g_build_filename (f->dir, "cloud", "vms", "vm-reap", NULL);
+  g_autoptr(JsonNode) first = NULL;
+  g_autoptr(JsonNode) stale = NULL;
+  g_autoptr(JsonNode) reaped = NULL;
+  g_autoptr(Worker) w = NULL;
+  Watcher *wa = watcher_start ("--bus");
+  JsonObject *o;
+
+  first = watcher_expect (wa, "watching", NULL);
+  g_assert_true (g_file_set_contents (vm_file, "running\n", -1, NULL));
+  w = worker_start ("vm-reap");
+  g_assert_cmpint (kill (w->pid, SIGKILL), ==, 0);
+
+  stale = watcher_expect (wa, "session-stale", w->session_id);
+  reaped = watcher_expect (wa, "vm-reaped", w->session_id);
+  o = json_node_get_object (reaped);
+  g_assert_cmpstr (json_object_get_string_member (o, "vm_id"), ==, "vm-reap");
+  g_assert_cmpstr (json_object_get_string_member (o, "zone"), ==, "zone-t");
+  g_assert_cmpstr (json_object_get_string_member (o, "outcome"), ==, "deleted");
+  g_assert_false (g_file_test (vm_file, G_FILE_TEST_EXISTS));
+
+  watcher_stop (wa);
+}
+
 /* A second gsmd does not steal the name. */
 static void
 test_name_taken (Fixture       *f,
@@ -724,6 +772,7 @@ main (int   argc,
   ADD ("/dbus/gsmd/gsmctl-bus", test_gsmctl_bus, TRUE);
   ADD ("/dbus/gsmd/gsmctl-watch-bus", test_gsmctl_watch_bus, TRUE);
   ADD ("/dbus/gsmd/gsmctl-watch-local", test_gsmctl_watch_local, FALSE);
+  ADD ("/dbus/gsmd/gsmctl-watch-reaped", test_gsmctl_watch_reaped, 3);
   ADD ("/dbus/gsmd/name-taken", test_name_taken, TRUE);
   ADD ("/dbus/gsmd/replace", test_replace, TRUE);
   ADD ("/dbus/gsmd/activation", test_activation, FALSE);
