@@ -39,6 +39,24 @@ skip_ws (Scanner *s)
     s->p++;
 }
 
+/* @p is at the “u” of a \uXXXX escape: returns the code unit, or -1. */
+static int
+read_unicode_escape (const char *p,
+                     const char *end)
+{
+  int unit = 0;
+
+  if (end - p < 5 || *p != 'u')
+    return -1;
+  for (int i = 1; i <= 4; i++)
+    {
+      if (!g_ascii_isxdigit (p[i]))
+        return -1;
+      unit = unit * 16 + g_ascii_xdigit_value (p[i]);
+    }
+  return unit;
+}
+
 /* On entry s->p is at the opening quote; on success it is past the closing
  * one. */
 static gboolean
@@ -80,12 +98,24 @@ scan_string (Scanner  *s,
           s->p++;
           break;
         case 'u':
-          if (s->end - s->p < 5)
-            return FALSE;
-          for (int i = 1; i <= 4; i++)
-            if (!g_ascii_isxdigit (s->p[i]))
+          {
+            int unit = read_unicode_escape (s->p, s->end);
+
+            /* A surrogate must come in a pair (json-glib 1.6 leaks on a
+             * broken one, and the text could not be valid UTF-8). */
+            if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff))
               return FALSE;
-          s->p += 5;
+            s->p += 5;
+            if (unit >= 0xd800 && unit <= 0xdbff)
+              {
+                if (s->end - s->p < 1 || *s->p != '\\')
+                  return FALSE;
+                unit = read_unicode_escape (s->p + 1, s->end);
+                if (unit < 0xdc00 || unit > 0xdfff)
+                  return FALSE;
+                s->p += 6;
+              }
+          }
           break;
         default:
           return FALSE;

@@ -17,7 +17,7 @@ meson test -C "$builddir" --print-errorlogs --num-processes 2 || status=1
 
 echo "== C suites under valgrind (leaks and memory errors)"
 meson test -C "$builddir" --setup=valgrind --print-errorlogs --num-processes 2 \
-    --suite unit --suite multiprocess || status=1
+    --suite unit --suite multiprocess --suite hardening || status=1
 
 echo "== C suites under AddressSanitizer + UndefinedBehaviorSanitizer"
 asandir=${GSM_ASAN_BUILDDIR:-_build-asan}
