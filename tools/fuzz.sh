@@ -46,6 +46,7 @@ for t in $targets; do
     [ "$t" = json ] && seeds="$seeds tests/fuzz/corpus/registry"
 
     echo "== fuzz-$t for ${seconds}s"
+    start=$(date +%s)
     # shellcheck disable=SC2086
     if "$exe" "$work" $seeds -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -max_len=16384 -print_final_stats=1 -artifact_prefix="$artifacts" >"$log" 2>&1; then
@@ -55,9 +56,10 @@ for t in $targets; do
         status=1
         tail -n 60 "$log"
     fi
+    elapsed=$(( $(date +%s) - start ))
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     secs=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
-    line="fuzz-$t: $result, ${runs:-?} executions in ${seconds}s (${secs:-?}/s), corpus $(ls "$work" | wc -l) files"
+    line="fuzz-$t: $result, ${runs:-?} executions in ${elapsed}s (${secs:-?}/s), corpus $(ls "$work" | wc -l) files"
     echo "$line"
     summary="$summary$line
 "
