@@ -74,6 +74,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmRegistryTxn, _gsm_registry_txn_free)
  * Decides the changes of an update from the entries read under the lock.
  * Called in the thread that called update, with the lock held: no I/O
  * except liveness checks. Return %FALSE with @error set to write nothing.
+ * A backend without a lock (etcd: optimistic transactions) calls it again
+ * on a fresh read when another process wrote first; only the decisions of
+ * the last call are written.
  */
 typedef gboolean (*GsmRegistryUpdateFunc) (GsmRegistryTxn  *txn,
                                            gpointer         user_data,

@@ -19,6 +19,17 @@ _gsm_registry_default_init (GsmRegistryInterface *iface)
    */
   g_signal_new ("changed", G_TYPE_FROM_INTERFACE (iface), G_SIGNAL_RUN_LAST, 0,
                 NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  /*
+   * GsmRegistry::lapsed:
+   *
+   * Emitted, in the same context as ::changed, when the store dropped this
+   * process's entry without being asked to (a lease expired while the
+   * process was paused or cut off). The next update enters it again.
+   * Backends whose entries cannot lapse never emit it.
+   */
+  g_signal_new ("lapsed", G_TYPE_FROM_INTERFACE (iface), G_SIGNAL_RUN_LAST, 0,
+                NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 GsmRegistrySnapshot *

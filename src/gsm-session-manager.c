@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gsm-error.h"
+#include "gsm-etcd-registry-private.h"
 #include "gsm-file-registry-private.h"
 #include "gsm-fs-private.h"
 #include "gsm-json-private.h"
@@ -68,6 +69,13 @@
  *   contain this text is dead
  * - `GSM_LOCK_TIMEOUT`: how long to wait for the registry lock (default 30)
  * - `GSM_HOSTNAME`: overrides the host name (for tests)
+ * - `GSM_REGISTRY`: where the registry lives: `file` (the default: files in
+ *   `GSM_RUNTIME_DIR`) or `etcd://HOST:PORT[/PREFIX]` (etcd 3.4 or later,
+ *   for sessions on many hosts; default prefix `/gsm-session`)
+ * - `GSM_LEASE_TTL`: with etcd, how long a session outlives its process's
+ *   last keepalive (default 15)
+ * - `GSM_ETCD_TIMEOUT`: with etcd, how long one request may take,
+ *   connecting included (default 5)
  *
  * Since: 1.0
  */
@@ -135,6 +143,7 @@ enum {
   SESSIONS_CHANGED,
   SESSION_ADDED,
   SESSION_REMOVED,
+  OWNERSHIP_LAPSED,
   N_SIGNALS
 };
 
@@ -212,6 +221,7 @@ apply_view (GsmSessionManager   *self,
 {
   g_autoptr(GPtrArray) added = NULL;
   g_autoptr(GPtrArray) removed = NULL;
+  g_autoptr(GPtrArray) lapsed = NULL;
   GHashTableIter iter;
   gpointer key, value;
   gboolean changed = FALSE;
@@ -221,6 +231,7 @@ apply_view (GsmSessionManager   *self,
 
   added = g_ptr_array_new_with_free_func (g_object_unref);
   removed = g_ptr_array_new_with_free_func (g_object_unref);
+  lapsed = g_ptr_array_new_with_free_func (g_object_unref);
 
   if (self->view != NULL)
     {
@@ -232,7 +243,14 @@ apply_view (GsmSessionManager   *self,
           if (old == NULL)
             g_ptr_array_add (added, g_object_ref (value));
           else if (old != value)
-            changed = TRUE;
+            {
+              changed = TRUE;
+              /* A session whose liveness the store vouched for (a lease)
+               * turned stale: the store found it dead, not a process. */
+              if (!_gsm_session_is_stale (old) && _gsm_session_is_stale (value) &&
+                  self->registry != NULL && _gsm_registry_vouches_for (self->registry, old))
+                g_ptr_array_add (lapsed, g_object_ref (value));
+            }
         }
       g_hash_table_iter_init (&iter, self->view->sessions);
       while (g_hash_table_iter_next (&iter, &key, &value))
@@ -247,6 +265,11 @@ apply_view (GsmSessionManager   *self,
     g_signal_emit (self, signals[SESSION_REMOVED], 0, removed->pdata[i]);
   for (guint i = 0; i < added->len; i++)
     g_signal_emit (self, signals[SESSION_ADDED], 0, added->pdata[i]);
+  for (guint i = 0; i < lapsed->len; i++)
+    {
+      g_atomic_int_inc (&self->stale_sessions_removed);
+      g_signal_emit (self, signals[SESSION_STALE], 0, lapsed->pdata[i]);
+    }
   if (changed || added->len > 0 || removed->len > 0)
     g_signal_emit (self, signals[SESSIONS_CHANGED], 0);
 }
@@ -362,6 +385,7 @@ typedef enum
   OP_CLEANUP_STALE_SESSIONS,
   OP_CLOSE,
   OP_REFRESH,
+  OP_RECLAIM,
 } OpKind;
 
 typedef struct
@@ -608,6 +632,19 @@ txn_close (GsmRegistryTxn  *txn,
   return TRUE;
 }
 
+/* After the store dropped our entry (a lease lapsed): enter again, with
+ * the VM if no other session took it meanwhile. */
+static gboolean
+txn_reclaim (GsmRegistryTxn  *txn,
+             gpointer         user_data,
+             GError         **error)
+{
+  TxnContext *ctx = user_data;
+
+  events_add (ctx->events, signals[OWNERSHIP_LAPSED], own_entry (ctx, txn));
+  return TRUE;
+}
+
 static gboolean
 check_usable (GsmSessionManager  *self,
               GError            **error)
@@ -645,6 +682,32 @@ remember_own (GsmSessionManager   *self,
   g_mutex_unlock (&self->mutex);
 }
 
+/* A store may call the function more than once (optimistic transactions):
+ * each call starts from what was there before the first. */
+typedef struct
+{
+  GsmRegistryUpdateFunc  func;
+  TxnContext            *ctx;
+  guint                  n_emissions;
+  guint                  n_stale;
+} Attempt;
+
+static gboolean
+txn_attempt (GsmRegistryTxn  *txn,
+             gpointer         user_data,
+             GError         **error)
+{
+  Attempt *a = user_data;
+  GArray *emissions = a->ctx->events->emissions;
+
+  for (guint i = a->n_emissions; i < emissions->len; i++)
+    g_object_unref (g_array_index (emissions, Emission, i).object);
+  g_array_set_size (emissions, a->n_emissions);
+  a->ctx->n_stale = a->n_stale;
+
+  return a->func (txn, a->ctx, error);
+}
+
 static gboolean
 run_update (GsmSessionManager      *self,
             GsmRegistryUpdateFunc   func,
@@ -653,11 +716,12 @@ run_update (GsmSessionManager      *self,
             GError                **error)
 {
   g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  Attempt attempt = { func, ctx, ctx->events->emissions->len, ctx->n_stale };
 
   ctx->now = g_get_real_time () / (double) G_USEC_PER_SEC;
   _gsm_liveness_probe_dispatch (self->probe);
 
-  snapshot = _gsm_registry_update (self->registry, func, ctx, cancellable, error);
+  snapshot = _gsm_registry_update (self->registry, txn_attempt, &attempt, cancellable, error);
   if (snapshot == NULL)
     return FALSE;
 
@@ -728,7 +792,7 @@ run_op (GsmSessionManager  *self,
 
   memset (result, 0, sizeof *result);
 
-  if (op->kind != OP_REFRESH && !check_usable (self, error))
+  if (op->kind != OP_REFRESH && op->kind != OP_RECLAIM && !check_usable (self, error))
     goto out;
 
   switch (op->kind)
@@ -798,6 +862,13 @@ run_op (GsmSessionManager  *self,
           self->closed = TRUE;
           g_mutex_unlock (&self->mutex);
         }
+      break;
+
+    case OP_RECLAIM:
+      /* Nothing to enter again after close. */
+      if (!check_usable (self, NULL))
+        break;
+      ok = run_update (self, txn_reclaim, &ctx, cancellable, error);
       break;
 
     case OP_REFRESH:
@@ -933,6 +1004,17 @@ start_watch_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static void
+registry_lapsed_cb (GsmRegistry       *registry,
+                    GsmSessionManager *self)
+{
+  GTask *task = g_task_new (self, NULL, NULL, NULL);
+
+  g_task_set_source_tag (task, registry_lapsed_cb);
+  g_task_set_task_data (task, op_new (OP_RECLAIM), op_free);
+  g_thread_pool_push (self->pool, task, NULL);
+}
+
 /* ---- construction ------------------------------------------------------ */
 
 static guint64
@@ -971,18 +1053,44 @@ init_registry (GsmSessionManager  *self,
   g_autoptr(GsmFileRegistry) file_registry = NULL;
   const char *prefix = g_getenv ("GSM_FILE_PREFIX");
   const char *durable = g_getenv ("GSM_DURABLE");
+  const char *backend = g_getenv ("GSM_REGISTRY");
   TxnContext ctx = { self, NULL, events_new (self), 0, 0 };
   gboolean ok;
 
-  file_registry = _gsm_file_registry_new (dir, is_default, prefix ? prefix : "",
-                                          self->session_id, self->pid,
-                                          g_strcmp0 (durable, "0") != 0, error);
-  if (file_registry == NULL)
+  if (backend != NULL && g_str_has_prefix (backend, "etcd:"))
     {
+      GsmEtcdRegistry *etcd;
+
+      etcd = _gsm_etcd_registry_new (backend, self->session_id,
+                                     _gsm_env_seconds ("GSM_LEASE_TTL", GSM_ETCD_DEFAULT_TTL),
+                                     _gsm_env_seconds ("GSM_ETCD_TIMEOUT", GSM_ETCD_DEFAULT_TIMEOUT),
+                                     NULL, error);
+      if (etcd == NULL)
+        {
+          events_free (ctx.events);
+          return FALSE;
+        }
+      self->registry = GSM_REGISTRY (etcd);
+    }
+  else if (backend != NULL && *backend != '\0' && !g_str_equal (backend, "file"))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "GSM_REGISTRY=%s: expected “file” or etcd://HOST:PORT[/PREFIX]", backend);
       events_free (ctx.events);
       return FALSE;
     }
-  self->registry = GSM_REGISTRY (g_steal_pointer (&file_registry));
+  else
+    {
+      file_registry = _gsm_file_registry_new (dir, is_default, prefix ? prefix : "",
+                                              self->session_id, self->pid,
+                                              g_strcmp0 (durable, "0") != 0, error);
+      if (file_registry == NULL)
+        {
+          events_free (ctx.events);
+          return FALSE;
+        }
+      self->registry = GSM_REGISTRY (g_steal_pointer (&file_registry));
+    }
 
   /* Enter the registry now, so that we are known from the first use. */
   ok = run_update (self, txn_enter, &ctx, NULL, error);
@@ -1036,12 +1144,12 @@ gsm_session_manager_constructed (GObject *object)
 
   if (!init_registry (self, dir, is_default, &self->init_error))
     {
-      g_warning ("gsm-session: the registry in “%s” cannot be used: %s", dir,
-                 self->init_error->message);
+      g_warning ("gsm-session: the registry cannot be used: %s", self->init_error->message);
       return;
     }
 
   g_signal_connect_object (self->registry, "changed", G_CALLBACK (registry_changed_cb), self, 0);
+  g_signal_connect_object (self->registry, "lapsed", G_CALLBACK (registry_lapsed_cb), self, 0);
 
   /* Watching only helps a process that runs the main context (that is
    * where the signals go), and costs one that does not on every write:
@@ -1294,6 +1402,11 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    * removed from the registry if it owned no VM, or kept with status
    * `stale` if it still owns one. Exactly one process reports each.
    *
+   * With the etcd registry, etcd itself finds a session dead (its lease
+   * expired) and every process watching the registry reports a session
+   * that still owned a VM, within a second; one without a VM is only
+   * reported by [signal@Gsm.SessionManager::session-removed].
+   *
    * Since: 1.0
    */
   signals[SESSION_STALE] =
@@ -1305,7 +1418,7 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    * @self: the manager
    *
    * Emitted when the registry changed, by this process or any other
-   * (watched with a #GFileMonitor), after ::session-added and
+   * (watched with a #GFileMonitor, or an etcd watch), after ::session-added and
    * ::session-removed.
    *
    * Since: 1.0
@@ -1338,6 +1451,28 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    */
   signals[SESSION_REMOVED] =
     g_signal_new ("session-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
+
+  /**
+   * GsmSessionManager::ownership-lapsed:
+   * @self: the manager
+   * @session: this session's entry, as entered again
+   *
+   * Emitted when the registry had dropped this session's entry without
+   * being asked to, and the session was entered again. This happens with
+   * the etcd registry when the process could not renew its lease for
+   * longer than `GSM_LEASE_TTL` (it was stopped, or cut off from etcd).
+   *
+   * Meanwhile other hosts saw the session as stale, and its VM as an
+   * orphan that a reaper may delete. If no other session took the VM over,
+   * @session still owns it ([method@Gsm.Session.get_has_vm]); check that
+   * the VM still exists before using it again. If another session took it,
+   * @session owns none.
+   *
+   * Since: 1.0
+   */
+  signals[OWNERSHIP_LAPSED] =
+    g_signal_new ("ownership-lapsed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 }
 

@@ -1,0 +1,1938 @@
+/* gsm-etcd-registry.c: the registry in etcd, for many hosts
+ *
+ * Speaks the v3 JSON gateway of etcd 3.4 (keys and values base64) with
+ * libsoup. Keys, below PREFIX (default /gsm-session):
+ *
+ *   PREFIX/sessions/<session id>   the session's entry (the same JSON text as
+ *                                  in the file registry), attached to the
+ *                                  lease its process keeps alive
+ *   PREFIX/vms/<vm id>             the owner's entry as of registering the
+ *                                  VM (session_id is the owner; vm_id, zone,
+ *                                  components, metadata, registered_at);
+ *                                  not leased
+ *
+ * A VM key is only ever created by a transaction that also compares its
+ * create_revision with 0, so two sessions can never both own a VM. When a
+ * process stops renewing its lease, etcd deletes its session key; its VM
+ * keys stay, and are presented as entries with status "stale" (orphans for
+ * the reaper), exactly as the file backend presents a dead session.
+ *
+ * An update maps the manager's read-decide-write model onto optimistic
+ * concurrency: one range read of PREFIX/, the manager's function decides
+ * on that snapshot, and a transaction writes the changes, comparing the
+ * mod_revision of every key it touches (create_revision 0 for new ones).
+ * If another host changed one of them, the transaction fails and the whole
+ * update runs again on a fresh read.
+ *
+ * load and update block (the manager calls them from its worker thread or
+ * a _sync caller). The lease keepalive and the watch of PREFIX/ run
+ * asynchronously on a private thread's main context, so that a process
+ * which never runs a main loop (only _sync calls) still keeps its lease;
+ * what they find is emitted as ::changed and ::lapsed in the main context
+ * of the creator.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include <libsoup/soup.h>
+
+#include "gsm-error.h"
+#include "gsm-etcd-registry-private.h"
+#include "gsm-fs-private.h"
+#include "gsm-json-private.h"
+#include "gsm-session-private.h"
+
+#define DEFAULT_LOCK_TIMEOUT 30.0
+#define WATCH_RETRY_MIN_MS 100
+#define WATCH_RETRY_MAX_MS 2000
+
+/* ---- responses --------------------------------------------------------- */
+
+static void
+kv_free (gpointer data)
+{
+  GsmEtcdKv *kv = data;
+
+  if (kv == NULL)
+    return;
+  g_free (kv->key);
+  g_clear_pointer (&kv->value, g_bytes_unref);
+  g_free (kv);
+}
+
+static void
+event_free (gpointer data)
+{
+  GsmEtcdEvent *event = data;
+
+  kv_free (event->kv);
+  g_free (event);
+}
+
+void
+_gsm_etcd_response_free (GsmEtcdResponse *response)
+{
+  if (response == NULL)
+    return;
+  g_clear_pointer (&response->kvs, g_ptr_array_unref);
+  g_clear_pointer (&response->events, g_ptr_array_unref);
+  g_free (response->error_message);
+  g_free (response);
+}
+
+static gboolean
+bad_response (GError    **error,
+              const char *member,
+              const char *what)
+{
+  g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+               "Invalid etcd response: “%s” %s", member, what);
+  return FALSE;
+}
+
+/* etcd writes 64-bit integers as strings; plain numbers are accepted too. */
+static gboolean
+read_int64 (JsonObject  *obj,
+            const char  *member,
+            gint64      *out,
+            GError     **error)
+{
+  JsonNode *node = json_object_get_member (obj, member);
+
+  *out = 0;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node))
+    return bad_response (error, member, "is not a number");
+
+  switch (json_node_get_value_type (node))
+    {
+    case G_TYPE_STRING:
+      if (!g_ascii_string_to_signed (json_node_get_string (node), 10, G_MININT64, G_MAXINT64,
+                                     out, NULL))
+        return bad_response (error, member, "is not a 64-bit integer");
+      return TRUE;
+    case G_TYPE_INT64:
+      *out = json_node_get_int (node);
+      return TRUE;
+    default:
+      return bad_response (error, member, "is not a number");
+    }
+}
+
+static gboolean
+read_bool (JsonObject  *obj,
+           const char  *member,
+           gboolean    *out,
+           GError     **error)
+{
+  JsonNode *node = json_object_get_member (obj, member);
+
+  *out = FALSE;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
+    return bad_response (error, member, "is not a boolean");
+  *out = json_node_get_boolean (node);
+  return TRUE;
+}
+
+static gboolean
+read_string (JsonObject  *obj,
+             const char  *member,
+             const char **out,
+             GError     **error)
+{
+  JsonNode *node = json_object_get_member (obj, member);
+
+  *out = NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return bad_response (error, member, "is not a string");
+  *out = json_node_get_string (node);
+  return TRUE;
+}
+
+static gboolean
+read_object (JsonObject  *obj,
+             const char  *member,
+             JsonObject **out,
+             GError     **error)
+{
+  JsonNode *node = json_object_get_member (obj, member);
+
+  *out = NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    return bad_response (error, member, "is not an object");
+  *out = json_node_get_object (node);
+  return TRUE;
+}
+
+static gboolean
+read_array (JsonObject  *obj,
+            const char  *member,
+            JsonArray  **out,
+            GError     **error)
+{
+  JsonNode *node = json_object_get_member (obj, member);
+
+  *out = NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    return bad_response (error, member, "is not an array");
+  *out = json_node_get_array (node);
+  return TRUE;
+}
+
+/* Strict base64 (the alphabet, padding only at the end, length a
+ * multiple of 4), so that nothing is silently skipped. */
+static gboolean
+decode_base64 (const char  *text,
+               const char  *member,
+               guchar     **out,
+               gsize       *out_len,
+               GError     **error)
+{
+  gsize len = strlen (text);
+  gsize pad = 0;
+
+  if (len % 4 != 0)
+    return bad_response (error, member, "is not base64");
+  for (gsize i = 0; i < len; i++)
+    {
+      char c = text[i];
+
+      if (c == '=')
+        {
+          if (i < len - 2)
+            return bad_response (error, member, "is not base64");
+          pad++;
+        }
+      else if (pad > 0 || !(g_ascii_isalnum (c) || c == '+' || c == '/'))
+        return bad_response (error, member, "is not base64");
+    }
+
+  if (len == 0)
+    {
+      *out = (guchar *) g_strdup ("");
+      *out_len = 0;
+      return TRUE;
+    }
+
+  *out = g_base64_decode (text, out_len);
+  /* NUL-terminate, so that keys can be used as strings. */
+  *out = g_realloc (*out, *out_len + 1);
+  (*out)[*out_len] = '\0';
+  return TRUE;
+}
+
+static GsmEtcdKv *
+parse_kv (JsonNode  *node,
+          GError   **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  GsmEtcdKv *kv;
+  JsonObject *obj;
+  const char *key = NULL, *value = NULL;
+  guchar *data = NULL;
+  gsize len = 0;
+
+  if (!JSON_NODE_HOLDS_OBJECT (node))
+    {
+      bad_response (error, "kv", "is not an object");
+      return NULL;
+    }
+  obj = json_node_get_object (node);
+
+  kv = g_new0 (GsmEtcdKv, 1);
+  if (!read_string (obj, "key", &key, &local_error) ||
+      !read_string (obj, "value", &value, &local_error) ||
+      !read_int64 (obj, "create_revision", &kv->create_revision, &local_error) ||
+      !read_int64 (obj, "mod_revision", &kv->mod_revision, &local_error) ||
+      !read_int64 (obj, "lease", &kv->lease, &local_error))
+    goto fail;
+
+  if (key == NULL)
+    {
+      bad_response (&local_error, "kv", "has no key");
+      goto fail;
+    }
+  if (!decode_base64 (key, "key", &data, &len, &local_error))
+    goto fail;
+  kv->key = (char *) data;
+  kv->key_len = len;
+
+  if (value != NULL)
+    {
+      if (!decode_base64 (value, "value", &data, &len, &local_error))
+        goto fail;
+      kv->value = g_bytes_new_take (data, len);
+    }
+  else
+    kv->value = g_bytes_new_static ("", 0);
+
+  return kv;
+
+fail:
+  kv_free (kv);
+  g_propagate_error (error, g_steal_pointer (&local_error));
+  return NULL;
+}
+
+static gboolean
+parse_body (JsonObject       *body,
+            GsmEtcdResponse  *r,
+            GError          **error)
+{
+  JsonObject *header = NULL;
+  JsonArray *array = NULL;
+
+  if (!read_object (body, "header", &header, error))
+    return FALSE;
+  if (header != NULL && !read_int64 (header, "revision", &r->revision, error))
+    return FALSE;
+
+  if (!read_bool (body, "succeeded", &r->succeeded, error) ||
+      !read_int64 (body, "ID", &r->lease_id, error) ||
+      !read_int64 (body, "TTL", &r->ttl, error) ||
+      !read_bool (body, "created", &r->created, error) ||
+      !read_bool (body, "canceled", &r->canceled, error) ||
+      !read_int64 (body, "compact_revision", &r->compact_revision, error))
+    return FALSE;
+
+  if (!read_array (body, "kvs", &array, error))
+    return FALSE;
+  r->kvs = g_ptr_array_new_with_free_func (kv_free);
+  for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
+    {
+      GsmEtcdKv *kv = parse_kv (json_array_get_element (array, i), error);
+
+      if (kv == NULL)
+        return FALSE;
+      g_ptr_array_add (r->kvs, kv);
+    }
+
+  if (!read_array (body, "events", &array, error))
+    return FALSE;
+  r->events = g_ptr_array_new_with_free_func (event_free);
+  for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
+    {
+      JsonNode *node = json_array_get_element (array, i);
+      g_autofree GsmEtcdEvent *event = NULL;
+      JsonObject *obj, *kv_obj = NULL;
+      const char *type = NULL;
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        return bad_response (error, "events", "holds something other than objects");
+      obj = json_node_get_object (node);
+      if (!read_string (obj, "type", &type, error) ||
+          !read_object (obj, "kv", &kv_obj, error))
+        return FALSE;
+
+      event = g_new0 (GsmEtcdEvent, 1);
+      if (type == NULL || g_str_equal (type, "PUT"))
+        event->type = GSM_ETCD_EVENT_PUT;
+      else if (g_str_equal (type, "DELETE"))
+        event->type = GSM_ETCD_EVENT_DELETE;
+      else
+        return bad_response (error, "type", "is neither PUT nor DELETE");
+      if (kv_obj == NULL)
+        return bad_response (error, "events", "has an event without a kv");
+      event->kv = parse_kv (json_object_get_member (obj, "kv"), error);
+      if (event->kv == NULL)
+        return FALSE;
+      g_ptr_array_add (r->events, g_steal_pointer (&event));
+    }
+
+  return TRUE;
+}
+
+static gboolean
+parse_error (JsonNode         *node,
+             JsonObject       *top,
+             GsmEtcdResponse  *r,
+             GError          **error)
+{
+  gint64 code = 0;
+  const char *message = NULL;
+
+  r->has_error = TRUE;
+
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      /* In a stream: {"error": {"grpc_code": N, "message": "…"}} */
+      JsonObject *obj = json_node_get_object (node);
+
+      if (!read_int64 (obj, "grpc_code", &code, error) ||
+          !read_string (obj, "message", &message, error))
+        return FALSE;
+    }
+  else
+    {
+      /* {"error": "…", "message": "…", "code": N} */
+      if (!read_string (top, "error", &message, error) ||
+          !read_int64 (top, "code", &code, error))
+        return FALSE;
+    }
+
+  r->error_code = (int) CLAMP (code, G_MININT, G_MAXINT);
+  r->error_message = g_strdup (message ? message : "unknown error");
+  return TRUE;
+}
+
+/*
+ * _gsm_etcd_response_parse:
+ * @data: the raw bytes of one response of the JSON gateway (a whole body,
+ *   or one line of the watch or keepalive stream); untrusted
+ * @len: the length of @data
+ * @out: (out): the response
+ *
+ * Reads any response of the endpoints this backend uses: range, txn, lease
+ * grant and keepalive, watch (wrapped in "result"), and errors. Bounded
+ * nesting (json-glib 1.6 has no limit); keys and values are decoded.
+ *
+ * Returns: %FALSE with %GSM_ERROR_BACKEND_UNAVAILABLE if @data is not
+ *   such a response
+ */
+gboolean
+_gsm_etcd_response_parse (const char        *data,
+                          gsize              len,
+                          GsmEtcdResponse  **out,
+                          GError           **error)
+{
+  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GsmEtcdResponse) r = NULL;
+  g_autoptr(GError) local_error = NULL;
+  JsonObject *top, *body;
+  JsonNode *node;
+
+  *out = NULL;
+
+  if (len > GSM_ETCD_MAX_RESPONSE)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                   "Invalid etcd response: larger than %d bytes", GSM_ETCD_MAX_RESPONSE);
+      return FALSE;
+    }
+
+  if (!_gsm_json_check (data, len, GSM_JSON_MAX_DEPTH, &local_error))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                   "Invalid etcd response: %s", local_error->message);
+      return FALSE;
+    }
+
+  parser = json_parser_new_immutable ();
+  root = _gsm_json_parse (parser, data, len, &local_error);
+  if (root == NULL)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                   "Invalid etcd response: %s", local_error->message);
+      return FALSE;
+    }
+  if (!JSON_NODE_HOLDS_OBJECT (root))
+    return bad_response (error, "response", "is not an object");
+  top = json_node_get_object (root);
+
+  r = g_new0 (GsmEtcdResponse, 1);
+
+  node = json_object_get_member (top, "error");
+  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+    {
+      if (!parse_error (node, top, r, error))
+        return FALSE;
+      *out = g_steal_pointer (&r);
+      return TRUE;
+    }
+
+  /* Streams wrap each message in "result". */
+  if (!read_object (top, "result", &body, error))
+    return FALSE;
+  if (!parse_body (body != NULL ? body : top, r, error))
+    return FALSE;
+
+  *out = g_steal_pointer (&r);
+  return TRUE;
+}
+
+/* ---- the URI ----------------------------------------------------------- */
+
+/*
+ * _gsm_etcd_parse_uri:
+ * @uri: `etcd://HOST[:PORT][/PREFIX]`
+ * @endpoint: (out): `http://HOST:PORT`
+ * @prefix: (out): `/PREFIX` without a trailing slash, or the default
+ */
+gboolean
+_gsm_etcd_parse_uri (const char  *uri,
+                     char       **endpoint,
+                     char       **prefix,
+                     GError     **error)
+{
+  g_autoptr(GUri) parsed = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *path = NULL;
+  const char *host;
+  int port;
+
+  parsed = g_uri_parse (uri, G_URI_FLAGS_NON_DNS, &local_error);
+  if (parsed == NULL)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "Invalid registry URI “%s”: %s", uri, local_error->message);
+      return FALSE;
+    }
+
+  host = g_uri_get_host (parsed);
+  if (g_strcmp0 (g_uri_get_scheme (parsed), "etcd") != 0 || host == NULL || *host == '\0' ||
+      g_uri_get_userinfo (parsed) != NULL || g_uri_get_query (parsed) != NULL ||
+      g_uri_get_fragment (parsed) != NULL)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "Invalid registry URI “%s”: expected etcd://HOST:PORT[/PREFIX]", uri);
+      return FALSE;
+    }
+
+  port = g_uri_get_port (parsed);
+  if (port <= 0)
+    port = GSM_ETCD_DEFAULT_PORT;
+
+  path = g_strdup (g_uri_get_path (parsed));
+  while (*path != '\0' && g_str_has_suffix (path, "/"))
+    path[strlen (path) - 1] = '\0';
+
+  *endpoint = g_uri_join (G_URI_FLAGS_NONE, "http", NULL, host, port, "", NULL, NULL);
+  *prefix = *path != '\0' ? g_steal_pointer (&path) : g_strdup (GSM_ETCD_DEFAULT_PREFIX);
+  return TRUE;
+}
+
+/* ---- the object -------------------------------------------------------- */
+
+typedef struct
+{
+  gint64      mod_revision;
+  GsmSession *session;
+} Parsed;
+
+static void
+parsed_free (gpointer data)
+{
+  Parsed *p = data;
+
+  g_object_unref (p->session);
+  g_free (p);
+}
+
+typedef struct
+{
+  gint64  mod_revision;
+  gint64  lease;
+} SessionKey;
+
+typedef struct
+{
+  gint64  mod_revision;
+  char   *owner;
+  GBytes *text;
+} VmKey;
+
+static void
+vm_key_free (gpointer data)
+{
+  VmKey *vk = data;
+
+  g_free (vk->owner);
+  g_bytes_unref (vk->text);
+  g_free (vk);
+}
+
+/* A snapshot and what the update needs to know about its keys. */
+typedef struct
+{
+  gatomicrefcount      ref;
+  GsmRegistrySnapshot *snapshot;
+  GHashTable          *sessions;   /* session id → SessionKey */
+  GHashTable          *vms;        /* vm id → VmKey */
+} View;
+
+static View *
+view_ref (View *view)
+{
+  g_atomic_ref_count_inc (&view->ref);
+  return view;
+}
+
+static void
+view_unref (View *view)
+{
+  if (view != NULL && g_atomic_ref_count_dec (&view->ref))
+    {
+      _gsm_registry_snapshot_unref (view->snapshot);
+      g_hash_table_unref (view->sessions);
+      g_hash_table_unref (view->vms);
+      g_free (view);
+    }
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (View, view_unref)
+
+enum {
+  PENDING_CHANGED = 1 << 0,
+  PENDING_LAPSED = 1 << 1,
+};
+
+struct _GsmEtcdRegistry
+{
+  GObject          parent_instance;
+
+  char            *endpoint;        /* http://HOST:PORT */
+  char            *prefix;          /* /PREFIX */
+  char            *sessions_prefix; /* /PREFIX/sessions/ */
+  char            *vms_prefix;      /* /PREFIX/vms/ */
+  char            *own_session_id;
+  guint            ttl;
+  double           lock_timeout;
+
+  SoupSession     *session;         /* requests, with a timeout */
+  SoupSession     *watch_session;   /* the watch stream: no I/O timeout */
+  GMainContext    *owner_context;   /* where signals are emitted */
+  gint             pending;         /* PENDING_*: emissions queued there */
+
+  GMutex           mutex;           /* guards what follows */
+  gint64           lease_id;
+  gboolean         lease_lost;
+  GHashTable      *parsed;          /* etcd key → Parsed */
+  GHashTable      *orphans;         /* VM key → Parsed (the stale entry shown) */
+  View            *view;            /* the last range read */
+
+  /* The background thread and what only it touches. */
+  GThread         *thread;
+  GMainContext    *context;
+  GCancellable    *cancellable;
+  gint             stopping;
+  guint            n_inflight;
+  GSource         *keepalive_source;
+  gboolean         keepalive_inflight;
+  gboolean         watching;
+  gint64           watch_revision;  /* the last revision the watch delivered */
+  GInputStream    *watch_stream;
+  GByteArray      *watch_buffer;
+  GSource         *watch_retry_source;
+  guint            watch_retry_ms;
+  guint            n_watch_connects;
+};
+
+static void gsm_etcd_registry_iface_init (GsmRegistryInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (GsmEtcdRegistry, _gsm_etcd_registry, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (GSM_TYPE_REGISTRY,
+                                                      gsm_etcd_registry_iface_init))
+
+static GQuark leased_quark;
+
+static void
+_gsm_etcd_registry_init (GsmEtcdRegistry *self)
+{
+  g_mutex_init (&self->mutex);
+  self->parsed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, parsed_free);
+  self->orphans = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, parsed_free);
+  self->cancellable = g_cancellable_new ();
+  self->watch_retry_ms = WATCH_RETRY_MIN_MS;
+}
+
+static void
+stop_thread (GsmEtcdRegistry *self)
+{
+  if (self->thread == NULL)
+    return;
+
+  g_atomic_int_set (&self->stopping, 1);
+  g_cancellable_cancel (self->cancellable);
+  g_main_context_wakeup (self->context);
+  g_thread_join (self->thread);
+  self->thread = NULL;
+
+  if (self->keepalive_source != NULL)
+    {
+      g_source_destroy (self->keepalive_source);
+      g_clear_pointer (&self->keepalive_source, g_source_unref);
+    }
+  if (self->watch_retry_source != NULL)
+    {
+      g_source_destroy (self->watch_retry_source);
+      g_clear_pointer (&self->watch_retry_source, g_source_unref);
+    }
+  g_clear_object (&self->watch_stream);
+  g_clear_pointer (&self->watch_buffer, g_byte_array_unref);
+}
+
+static void
+gsm_etcd_registry_finalize (GObject *object)
+{
+  GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (object);
+
+  stop_thread (self);
+  g_clear_object (&self->session);
+  g_clear_object (&self->watch_session);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->owner_context, g_main_context_unref);
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->view, view_unref);
+  g_hash_table_unref (self->parsed);
+  g_hash_table_unref (self->orphans);
+  g_free (self->endpoint);
+  g_free (self->prefix);
+  g_free (self->sessions_prefix);
+  g_free (self->vms_prefix);
+  g_free (self->own_session_id);
+  g_mutex_clear (&self->mutex);
+
+  G_OBJECT_CLASS (_gsm_etcd_registry_parent_class)->finalize (object);
+}
+
+static void
+_gsm_etcd_registry_class_init (GsmEtcdRegistryClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = gsm_etcd_registry_finalize;
+  leased_quark = g_quark_from_static_string ("gsm-etcd-leased");
+}
+
+/* ---- emitting in the owner's context ----------------------------------- */
+
+typedef struct
+{
+  GWeakRef registry;
+} EmitData;
+
+static void
+emit_data_free (gpointer data)
+{
+  EmitData *ed = data;
+
+  g_weak_ref_clear (&ed->registry);
+  g_free (ed);
+}
+
+static gboolean
+emit_pending_cb (gpointer data)
+{
+  EmitData *ed = data;
+  g_autoptr(GsmEtcdRegistry) self = g_weak_ref_get (&ed->registry);
+  int pending;
+
+  if (self == NULL)
+    return G_SOURCE_REMOVE;
+
+  pending = g_atomic_int_and (&self->pending, 0);
+  if (pending & PENDING_LAPSED)
+    g_signal_emit_by_name (self, "lapsed");
+  if (pending & PENDING_CHANGED)
+    g_signal_emit_by_name (self, "changed");
+
+  return G_SOURCE_REMOVE;
+}
+
+/* From any thread. At most one emission is queued at a time, so a process
+ * that never runs its main loop does not pile them up. */
+static void
+schedule_emit (GsmEtcdRegistry *self,
+               int              what)
+{
+  GSource *source;
+  EmitData *ed;
+
+  if (g_atomic_int_or (&self->pending, what) != 0)
+    return;
+
+  ed = g_new0 (EmitData, 1);
+  g_weak_ref_init (&ed->registry, self);
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, emit_pending_cb, ed, emit_data_free);
+  g_source_set_static_name (source, "[gsm] etcd registry signals");
+  g_source_attach (source, self->owner_context);
+  g_source_unref (source);
+}
+
+/* Under the mutex. */
+static void
+mark_lease_lost_locked (GsmEtcdRegistry *self,
+                        gint64           lease_id)
+{
+  if (self->lease_lost || lease_id != self->lease_id)
+    return;
+  self->lease_lost = TRUE;
+  g_debug ("etcd at %s: lease %" G_GINT64_FORMAT " expired", self->endpoint, lease_id);
+  schedule_emit (self, PENDING_LAPSED);
+}
+
+/* ---- blocking requests ------------------------------------------------- */
+
+static void
+append_base64 (GString      *out,
+               gconstpointer data,
+               gsize         len)
+{
+  g_autofree char *b64 = g_base64_encode (data, len);
+
+  g_string_append_c (out, '"');
+  g_string_append (out, b64);
+  g_string_append_c (out, '"');
+}
+
+static SoupMessage *
+new_request (GsmEtcdRegistry *self,
+             const char      *path,
+             const char      *body,
+             gsize            len)
+{
+  g_autofree char *url = g_strconcat (self->endpoint, path, NULL);
+  SoupMessage *msg = soup_message_new ("POST", url);
+  g_autoptr(GBytes) bytes = g_bytes_new (body, len);
+
+  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+  return msg;
+}
+
+/* Turns a body (or a transport error) into a response, or an error naming
+ * the endpoint. An error reported by etcd about a missing lease becomes
+ * %GSM_ERROR_OWNERSHIP_LAPSED. */
+static GsmEtcdResponse *
+finish_response (GsmEtcdRegistry  *self,
+                 const char       *path,
+                 SoupMessage      *msg,
+                 GBytes           *body,
+                 GError          **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  GsmEtcdResponse *response = NULL;
+  guint status = soup_message_get_status (msg);
+  gsize len;
+  const char *data = g_bytes_get_data (body, &len);
+
+  if (!_gsm_etcd_response_parse (data, len, &response, &local_error))
+    {
+      if (status != SOUP_STATUS_OK)
+        g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                     "etcd at %s: %s failed: HTTP %u %s", self->endpoint, path, status,
+                     soup_message_get_reason_phrase (msg));
+      else
+        g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                     "etcd at %s: %s: %s", self->endpoint, path, local_error->message);
+      return NULL;
+    }
+
+  if (response->has_error)
+    {
+      /* gRPC NOT_FOUND: "etcdserver: requested lease not found" */
+      gboolean lapsed = response->error_code == 5 &&
+                        strstr (response->error_message, "lease not found") != NULL;
+
+      g_set_error (error, GSM_ERROR, lapsed ? GSM_ERROR_OWNERSHIP_LAPSED : GSM_ERROR_BACKEND_UNAVAILABLE,
+                   "etcd at %s: %s failed: %s", self->endpoint, path, response->error_message);
+      _gsm_etcd_response_free (response);
+      return NULL;
+    }
+
+  if (status != SOUP_STATUS_OK)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                   "etcd at %s: %s failed: HTTP %u %s", self->endpoint, path, status,
+                   soup_message_get_reason_phrase (msg));
+      _gsm_etcd_response_free (response);
+      return NULL;
+    }
+
+  return response;
+}
+
+static GsmEtcdResponse *
+post_sync (GsmEtcdRegistry  *self,
+           const char       *path,
+           GString          *body,
+           GCancellable     *cancellable,
+           GError          **error)
+{
+  for (int attempt = 0;; attempt++)
+    {
+      g_autoptr(SoupMessage) msg = new_request (self, path, body->str, body->len);
+      g_autoptr(GError) local_error = NULL;
+      g_autoptr(GBytes) reply = NULL;
+
+      reply = soup_session_send_and_read (self->session, msg, cancellable, &local_error);
+      if (reply != NULL)
+        return finish_response (self, path, msg, reply, error);
+
+      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return NULL;
+        }
+
+      /* A pooled connection the server closed (it restarted): once more
+       * on a new one. A refused or timed-out connection is final. */
+      if (attempt == 0 && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) &&
+          !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) &&
+          !g_error_matches (local_error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND))
+        continue;
+
+      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                   "etcd at %s is unreachable: %s", self->endpoint, local_error->message);
+      return NULL;
+    }
+}
+
+static gboolean
+grant_lease (GsmEtcdRegistry  *self,
+             GCancellable     *cancellable,
+             GError          **error)
+{
+  g_autoptr(GString) body = g_string_new (NULL);
+  g_autoptr(GsmEtcdResponse) response = NULL;
+
+  g_string_printf (body, "{\"TTL\": %u}", self->ttl);
+  response = post_sync (self, "/v3/lease/grant", body, cancellable, error);
+  if (response == NULL)
+    return FALSE;
+  if (response->lease_id == 0 || response->ttl <= 0)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                   "etcd at %s granted no lease", self->endpoint);
+      return FALSE;
+    }
+
+  g_mutex_lock (&self->mutex);
+  self->lease_id = response->lease_id;
+  self->lease_lost = FALSE;
+  /* etcd may raise a TTL below its minimum. */
+  self->ttl = (guint) CLAMP (response->ttl, 1, G_MAXINT);
+  g_mutex_unlock (&self->mutex);
+
+  g_debug ("etcd at %s: lease %" G_GINT64_FORMAT " granted, TTL %" G_GINT64_FORMAT " s",
+           self->endpoint, response->lease_id, response->ttl);
+  return TRUE;
+}
+
+static gboolean
+ensure_lease (GsmEtcdRegistry  *self,
+              GCancellable     *cancellable,
+              GError          **error)
+{
+  gboolean lost;
+
+  g_mutex_lock (&self->mutex);
+  lost = self->lease_lost;
+  g_mutex_unlock (&self->mutex);
+
+  return !lost || grant_lease (self, cancellable, error);
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static char *
+prefix_end (const char *key)
+{
+  char *end = g_strdup (key);
+  gsize len = strlen (end);
+
+  /* The keys of PREFIX/ end before PREFIX0 ('/' + 1 == '0'). */
+  g_assert (len > 0 && end[len - 1] == '/');
+  end[len - 1]++;
+  return end;
+}
+
+static GString *
+range_body (GsmEtcdRegistry *self)
+{
+  g_autofree char *key = g_strconcat (self->prefix, "/", NULL);
+  g_autofree char *end = prefix_end (key);
+  GString *body = g_string_new ("{\"key\": ");
+
+  append_base64 (body, key, strlen (key));
+  g_string_append (body, ", \"range_end\": ");
+  append_base64 (body, end, strlen (end));
+  g_string_append (body, "}");
+  return body;
+}
+
+/* The entry behind a key, parsed once per revision of the key. Under the
+ * mutex. */
+static GsmSession *
+parse_entry_locked (GsmEtcdRegistry *self,
+                    GHashTable      *parsed,
+                    GsmEtcdKv       *kv,
+                    const char      *expected_id,
+                    GError         **error)
+{
+  Parsed *p = g_hash_table_lookup (self->parsed, kv->key);
+  GsmSession *session;
+  gsize len;
+  const char *data = g_bytes_get_data (kv->value, &len);
+
+  if (p != NULL && p->mod_revision == kv->mod_revision)
+    session = g_object_ref (p->session);
+  else
+    {
+      g_autoptr(JsonParser) parser = NULL;
+
+      if (!_gsm_json_check (data, len, GSM_JSON_MAX_DEPTH, error))
+        return NULL;
+      parser = json_parser_new_immutable ();
+      session = _gsm_session_new_from_json (expected_id, data, len, parser, error);
+      if (session == NULL)
+        return NULL;
+    }
+
+  p = g_new0 (Parsed, 1);
+  p->mod_revision = kv->mod_revision;
+  p->session = g_object_ref (session);
+  g_hash_table_replace (parsed, g_strdup (kv->key), p);
+
+  return session;
+}
+
+static gboolean
+key_is_clean (GsmEtcdKv *kv)
+{
+  return strlen (kv->key) == kv->key_len;
+}
+
+/* Builds what a range read shows. Under the mutex. */
+static View *
+build_view_locked (GsmEtcdRegistry *self,
+                   GsmEtcdResponse *response)
+{
+  g_autoptr(GHashTable) parsed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, parsed_free);
+  g_autoptr(GHashTable) orphans = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, parsed_free);
+  GHashTable *table = _gsm_registry_new_table ();
+  View *view = g_new0 (View, 1);
+  gsize sessions_len = strlen (self->sessions_prefix);
+  gsize vms_len = strlen (self->vms_prefix);
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+
+  g_atomic_ref_count_init (&view->ref);
+  view->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  view->vms = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, vm_key_free);
+
+  /* Sessions first: they decide whether a VM's owner is alive. */
+  for (guint i = 0; i < response->kvs->len; i++)
+    {
+      GsmEtcdKv *kv = response->kvs->pdata[i];
+      g_autoptr(GsmSession) session = NULL;
+      g_autoptr(GError) error = NULL;
+      SessionKey *sk;
+      const char *id;
+
+      if (!key_is_clean (kv) || !g_str_has_prefix (kv->key, self->sessions_prefix))
+        continue;
+      id = kv->key + sessions_len;
+
+      sk = g_new0 (SessionKey, 1);
+      sk->mod_revision = kv->mod_revision;
+      sk->lease = kv->lease;
+      g_hash_table_replace (view->sessions, g_strdup (id), sk);
+
+      session = parse_entry_locked (self, parsed, kv, id, &error);
+      if (session == NULL)
+        {
+          g_warning ("etcd at %s: ignoring key “%s”: %s", self->endpoint, kv->key, error->message);
+          continue;
+        }
+      if (kv->lease != 0 && !_gsm_session_is_stale (session))
+        g_object_set_qdata (G_OBJECT (session), leased_quark, GINT_TO_POINTER (1));
+      _gsm_registry_table_put (table, session);
+    }
+
+  for (guint i = 0; i < response->kvs->len; i++)
+    {
+      GsmEtcdKv *kv = response->kvs->pdata[i];
+      g_autoptr(GsmSession) entry = NULL;
+      g_autoptr(GError) error = NULL;
+      GsmSession *owner_entry;
+      const char *vm_id, *owner;
+      VmKey *vk;
+
+      if (!key_is_clean (kv) || !g_str_has_prefix (kv->key, self->vms_prefix))
+        continue;
+      vm_id = kv->key + vms_len;
+
+      entry = parse_entry_locked (self, parsed, kv, NULL, &error);
+      if (entry != NULL && g_strcmp0 (gsm_session_get_vm_id (entry), vm_id) != 0)
+        g_set_error (&error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                     "the record is about VM “%s”", gsm_session_get_vm_id (entry));
+      if (error != NULL)
+        {
+          g_warning ("etcd at %s: ignoring key “%s”: %s", self->endpoint, kv->key, error->message);
+          continue;
+        }
+
+      owner = gsm_session_get_session_id (entry);
+      vk = g_new0 (VmKey, 1);
+      vk->mod_revision = kv->mod_revision;
+      vk->owner = g_strdup (owner);
+      vk->text = g_bytes_ref (kv->value);
+      g_hash_table_replace (view->vms, g_strdup (vm_id), vk);
+
+      owner_entry = g_hash_table_lookup (table, owner);
+      if (owner_entry != NULL)
+        {
+          if (g_strcmp0 (gsm_session_get_vm_id (owner_entry), vm_id) != 0)
+            g_debug ("etcd at %s: VM “%s” names session %s, which does not claim it",
+                     self->endpoint, vm_id, owner);
+          continue;
+        }
+
+      if (g_str_equal (owner, self->own_session_id) || _gsm_session_is_stale (entry))
+        {
+          /* Our own lease lapsed (we are alive: the next update enters us
+           * again), or the record was already written as stale. */
+          _gsm_registry_table_put (table, entry);
+        }
+      else
+        {
+          /* The owner's lease is gone: an orphan. Stale since we first
+           * saw it so. */
+          Parsed *p = g_hash_table_lookup (self->orphans, kv->key);
+          Parsed *kept = g_new0 (Parsed, 1);
+
+          kept->mod_revision = kv->mod_revision;
+          if (p != NULL && p->mod_revision == kv->mod_revision)
+            kept->session = g_object_ref (p->session);
+          else
+            kept->session = _gsm_session_with_stale (entry, now);
+          g_hash_table_replace (orphans, g_strdup (kv->key), kept);
+          _gsm_registry_table_put (table, kept->session);
+        }
+    }
+
+  g_hash_table_unref (self->parsed);
+  self->parsed = g_steal_pointer (&parsed);
+  g_hash_table_unref (self->orphans);
+  self->orphans = g_steal_pointer (&orphans);
+
+  view->snapshot = _gsm_registry_snapshot_new (table, (guint64) MAX (response->revision, 0));
+  return view;
+}
+
+static View *
+load_view (GsmEtcdRegistry  *self,
+           GCancellable     *cancellable,
+           GError          **error)
+{
+  g_autoptr(GString) body = range_body (self);
+  g_autoptr(GsmEtcdResponse) response = NULL;
+  View *view;
+
+  response = post_sync (self, "/v3/kv/range", body, cancellable, error);
+  if (response == NULL)
+    return NULL;
+
+  g_mutex_lock (&self->mutex);
+  if (self->view != NULL && self->view->snapshot->generation == (guint64) response->revision)
+    view = view_ref (self->view);
+  else
+    {
+      view = build_view_locked (self, response);
+      if (self->view == NULL || self->view->snapshot->generation < view->snapshot->generation)
+        {
+          g_clear_pointer (&self->view, view_unref);
+          self->view = view_ref (view);
+        }
+    }
+  g_mutex_unlock (&self->mutex);
+
+  return view;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+typedef struct
+{
+  GsmSession *put;       /* NULL: delete */
+  gint64      lease;
+} Op;
+
+typedef struct
+{
+  gboolean    create;    /* compare create_revision == 0, else mod_revision */
+  gint64      mod_revision;
+} Compare;
+
+typedef struct
+{
+  GHashTable *ops;       /* etcd key → Op */
+  GHashTable *compares;  /* etcd key → Compare */
+} Plan;
+
+static void
+plan_clear (Plan *plan)
+{
+  g_clear_pointer (&plan->ops, g_hash_table_unref);
+  g_clear_pointer (&plan->compares, g_hash_table_unref);
+}
+
+static void
+op_free (gpointer data)
+{
+  Op *op = data;
+
+  g_clear_object (&op->put);
+  g_free (op);
+}
+
+static void
+plan_compare (Plan       *plan,
+              const char *key,
+              gint64      mod_revision)
+{
+  Compare *c = g_new0 (Compare, 1);
+
+  c->create = mod_revision == 0;
+  c->mod_revision = mod_revision;
+  g_hash_table_replace (plan->compares, g_strdup (key), c);
+}
+
+static gboolean
+plan_op (Plan        *plan,
+         const char  *key,
+         GsmSession  *put,
+         gint64       lease,
+         GError     **error)
+{
+  Op *existing = g_hash_table_lookup (plan->ops, key);
+  Op *op;
+
+  if (existing != NULL)
+    {
+      if (put == NULL)
+        return TRUE;         /* a put of the same key wins over a delete */
+      if (existing->put != NULL && existing->put != put)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_FAILED,
+                       "Two entries of one update claim the key “%s”", key);
+          return FALSE;
+        }
+    }
+
+  op = g_new0 (Op, 1);
+  op->put = put ? g_object_ref (put) : NULL;
+  op->lease = lease;
+  g_hash_table_replace (plan->ops, g_strdup (key), op);
+  return TRUE;
+}
+
+static gboolean
+same_text (GBytes     *bytes,
+           GsmSession *session)
+{
+  gsize len, text_len;
+  const char *data = g_bytes_get_data (bytes, &len);
+  const char *text = _gsm_session_get_text (session, &text_len);
+
+  return len == text_len && memcmp (data, text, len) == 0;
+}
+
+/* What the changes of @txn mean for the keys of @view. */
+static gboolean
+plan_txn (GsmEtcdRegistry  *self,
+          View             *view,
+          GsmRegistryTxn   *txn,
+          gint64            lease_id,
+          Plan             *plan,
+          GError          **error)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  plan->ops = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, op_free);
+  plan->compares = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+  g_hash_table_iter_init (&iter, _gsm_registry_txn_get_changes (txn));
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      const char *id = key;
+      GsmSession *new = value;
+      GsmSession *old = g_hash_table_lookup (view->snapshot->sessions, id);
+      SessionKey *sk = g_hash_table_lookup (view->sessions, id);
+      g_autofree char *session_key = g_strconcat (self->sessions_prefix, id, NULL);
+      const char *old_vm = old ? gsm_session_get_vm_id (old) : NULL;
+      const char *new_vm = new ? gsm_session_get_vm_id (new) : NULL;
+      VmKey *vk;
+
+      /* The session key: a live entry is leased, anything else has none. */
+      if (new != NULL && !_gsm_session_is_stale (new))
+        {
+          gint64 lease = g_str_equal (id, self->own_session_id) ? lease_id : (sk ? sk->lease : 0);
+
+          if (lease == 0)
+            {
+              g_set_error (error, GSM_ERROR, GSM_ERROR_FAILED,
+                           "Cannot write the live entry of session %s: it holds no lease", id);
+              return FALSE;
+            }
+          if (!plan_op (plan, session_key, new, lease, error))
+            return FALSE;
+        }
+      else if (sk != NULL && !plan_op (plan, session_key, NULL, 0, error))
+        return FALSE;
+      plan_compare (plan, session_key, sk ? sk->mod_revision : 0);
+
+      /* The VM it owns now, created only if nobody has it. */
+      if (new_vm != NULL)
+        {
+          g_autofree char *vm_key = g_strconcat (self->vms_prefix, new_vm, NULL);
+
+          vk = g_hash_table_lookup (view->vms, new_vm);
+          if ((vk == NULL || !g_str_equal (vk->owner, id) || !same_text (vk->text, new)) &&
+              !plan_op (plan, vm_key, new, 0, error))
+            return FALSE;
+          plan_compare (plan, vm_key, vk ? vk->mod_revision : 0);
+        }
+
+      /* The VM it owned before, if the record still names it. */
+      vk = old_vm ? g_hash_table_lookup (view->vms, old_vm) : NULL;
+      if (vk != NULL && g_str_equal (vk->owner, id) && g_strcmp0 (old_vm, new_vm) != 0)
+        {
+          g_autofree char *vm_key = g_strconcat (self->vms_prefix, old_vm, NULL);
+
+          if (!plan_op (plan, vm_key, NULL, 0, error))
+            return FALSE;
+          plan_compare (plan, vm_key, vk->mod_revision);
+        }
+    }
+
+  return TRUE;
+}
+
+static GString *
+txn_body (Plan *plan)
+{
+  GString *body = g_string_new ("{\"compare\": [");
+  GHashTableIter iter;
+  gpointer key, value;
+  gboolean first = TRUE;
+
+  g_hash_table_iter_init (&iter, plan->compares);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      Compare *c = value;
+
+      g_string_append (body, first ? "{\"key\": " : ", {\"key\": ");
+      first = FALSE;
+      append_base64 (body, key, strlen (key));
+      if (c->create)
+        g_string_append (body, ", \"target\": \"CREATE\", \"create_revision\": \"0\"}");
+      else
+        g_string_append_printf (body, ", \"target\": \"MOD\", \"mod_revision\": \"%" G_GINT64_FORMAT "\"}",
+                                c->mod_revision);
+    }
+
+  g_string_append (body, "], \"success\": [");
+  first = TRUE;
+  g_hash_table_iter_init (&iter, plan->ops);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      Op *op = value;
+
+      g_string_append (body, first ? "" : ", ");
+      first = FALSE;
+      if (op->put != NULL)
+        {
+          gsize len;
+          const char *text = _gsm_session_get_text (op->put, &len);
+
+          g_string_append (body, "{\"request_put\": {\"key\": ");
+          append_base64 (body, key, strlen (key));
+          g_string_append (body, ", \"value\": ");
+          append_base64 (body, text, len);
+          if (op->lease != 0)
+            g_string_append_printf (body, ", \"lease\": \"%" G_GINT64_FORMAT "\"", op->lease);
+          g_string_append (body, "}}");
+        }
+      else
+        {
+          g_string_append (body, "{\"request_delete_range\": {\"key\": ");
+          append_base64 (body, key, strlen (key));
+          g_string_append (body, "}}");
+        }
+    }
+  g_string_append (body, "]}");
+
+  return body;
+}
+
+/* After a successful transaction: the objects written are what the next
+ * read of those keys shows. */
+static void
+remember_writes (GsmEtcdRegistry *self,
+                 Plan            *plan,
+                 gint64           revision)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_mutex_lock (&self->mutex);
+  g_hash_table_iter_init (&iter, plan->ops);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      Op *op = value;
+
+      if (op->put != NULL)
+        {
+          Parsed *p = g_new0 (Parsed, 1);
+
+          p->mod_revision = revision;
+          p->session = g_object_ref (op->put);
+          if (op->lease != 0)
+            g_object_set_qdata (G_OBJECT (op->put), leased_quark, GINT_TO_POINTER (1));
+          g_hash_table_replace (self->parsed, g_strdup (key), p);
+        }
+      else
+        g_hash_table_remove (self->parsed, key);
+    }
+  g_mutex_unlock (&self->mutex);
+}
+
+static GsmRegistrySnapshot *
+gsm_etcd_registry_update (GsmRegistry            *registry,
+                          GsmRegistryUpdateFunc   func,
+                          gpointer                user_data,
+                          GCancellable           *cancellable,
+                          GError                **error)
+{
+  GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
+  gint64 deadline = g_get_monotonic_time () + (gint64) (self->lock_timeout * G_USEC_PER_SEC);
+  guint attempts = 0;
+
+  for (;;)
+    {
+      g_autoptr(View) view = NULL;
+      g_autoptr(GsmRegistryTxn) txn = NULL;
+      g_autoptr(GString) body = NULL;
+      g_autoptr(GsmEtcdResponse) response = NULL;
+      g_autoptr(GError) local_error = NULL;
+      Plan plan = { NULL, NULL };
+      GsmSession *own;
+      SessionKey *own_key;
+      gint64 lease_id;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return NULL;
+      if (!ensure_lease (self, cancellable, error))
+        return NULL;
+      g_mutex_lock (&self->mutex);
+      lease_id = self->lease_id;
+      g_mutex_unlock (&self->mutex);
+
+      view = load_view (self, cancellable, error);
+      if (view == NULL)
+        return NULL;
+
+      txn = _gsm_registry_txn_new (view->snapshot);
+      if (!func (txn, user_data, error))
+        return NULL;
+
+      /* Our live entry must be on our current lease (it is not after the
+       * lease lapsed). */
+      own = _gsm_registry_txn_lookup (txn, self->own_session_id);
+      own_key = g_hash_table_lookup (view->sessions, self->own_session_id);
+      if (own != NULL && !_gsm_session_is_stale (own) &&
+          (own_key == NULL || own_key->lease != lease_id))
+        _gsm_registry_txn_put (txn, own);
+
+      if (g_hash_table_size (_gsm_registry_txn_get_changes (txn)) == 0)
+        return _gsm_registry_snapshot_ref (view->snapshot);
+
+      if (!plan_txn (self, view, txn, lease_id, &plan, error))
+        {
+          plan_clear (&plan);
+          return NULL;
+        }
+
+      body = txn_body (&plan);
+      response = post_sync (self, "/v3/kv/txn", body, cancellable, &local_error);
+      if (response != NULL && response->succeeded)
+        {
+          GsmRegistrySnapshot *result = _gsm_registry_txn_apply (txn, (guint64) response->revision);
+
+          remember_writes (self, &plan, response->revision);
+          plan_clear (&plan);
+          return result;
+        }
+      plan_clear (&plan);
+
+      if (response == NULL)
+        {
+          if (!g_error_matches (local_error, GSM_ERROR, GSM_ERROR_OWNERSHIP_LAPSED))
+            {
+              g_propagate_error (error, g_steal_pointer (&local_error));
+              return NULL;
+            }
+          /* Our lease expired under us: take a new one and start over. */
+          g_mutex_lock (&self->mutex);
+          mark_lease_lost_locked (self, lease_id);
+          g_mutex_unlock (&self->mutex);
+        }
+
+      /* Another process changed one of the keys: read again. */
+      attempts++;
+      if (g_get_monotonic_time () > deadline)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_LOCK_TIMEOUT,
+                       "etcd at %s: gave up after %u conflicting transactions in %.0f s",
+                       self->endpoint, attempts, self->lock_timeout);
+          return NULL;
+        }
+      if (attempts > 1)
+        g_usleep (g_random_int_range (1, 1000 * (int) MIN (attempts, 20)));
+    }
+}
+
+static GsmRegistrySnapshot *
+gsm_etcd_registry_load (GsmRegistry   *registry,
+                        GCancellable  *cancellable,
+                        GError       **error)
+{
+  GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
+  g_autoptr(View) view = load_view (self, cancellable, error);
+
+  return view ? _gsm_registry_snapshot_ref (view->snapshot) : NULL;
+}
+
+/* ---- the background thread: keepalive and watch ------------------------ */
+
+static void
+keepalive_done_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GsmEtcdRegistry *self = user_data;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) reply = NULL;
+  g_autoptr(GsmEtcdResponse) response = NULL;
+  gint64 lease_id = *(gint64 *) g_object_get_data (G_OBJECT (msg), "gsm-lease");
+
+  self->n_inflight--;
+  self->keepalive_inflight = FALSE;
+
+  reply = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  if (reply != NULL)
+    response = finish_response (self, "/v3/lease/keepalive", msg, reply, &error);
+  if (response == NULL)
+    {
+      /* etcd down or restarting: the next tick tries again. */
+      if (!g_atomic_int_get (&self->stopping))
+        g_debug ("Keepalive of lease %" G_GINT64_FORMAT " failed: %s", lease_id, error->message);
+      return;
+    }
+
+  if (response->ttl <= 0)
+    {
+      g_mutex_lock (&self->mutex);
+      mark_lease_lost_locked (self, lease_id);
+      g_mutex_unlock (&self->mutex);
+    }
+}
+
+static gboolean
+keepalive_tick_cb (gpointer user_data)
+{
+  GsmEtcdRegistry *self = user_data;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autofree char *body = NULL;
+  gint64 lease_id;
+  gboolean lost;
+
+  if (self->keepalive_inflight)
+    return G_SOURCE_CONTINUE;
+
+  g_mutex_lock (&self->mutex);
+  lease_id = self->lease_id;
+  lost = self->lease_lost;
+  g_mutex_unlock (&self->mutex);
+  if (lost)
+    return G_SOURCE_CONTINUE;
+
+  body = g_strdup_printf ("{\"ID\": \"%" G_GINT64_FORMAT "\"}", lease_id);
+  msg = new_request (self, "/v3/lease/keepalive", body, strlen (body));
+  g_object_set_data_full (G_OBJECT (msg), "gsm-lease", g_memdup2 (&lease_id, sizeof lease_id), g_free);
+  self->keepalive_inflight = TRUE;
+  self->n_inflight++;
+  soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT, self->cancellable,
+                                    keepalive_done_cb, self);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static void watch_connect (GsmEtcdRegistry *self);
+
+static gboolean
+watch_retry_cb (gpointer user_data)
+{
+  GsmEtcdRegistry *self = user_data;
+
+  g_clear_pointer (&self->watch_retry_source, g_source_unref);
+  watch_connect (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+watch_broken (GsmEtcdRegistry *self,
+              const char      *why)
+{
+  if (g_atomic_int_get (&self->stopping))
+    return;
+
+  g_debug ("etcd at %s: watch broken (%s); reconnecting in %u ms", self->endpoint, why,
+           self->watch_retry_ms);
+  g_clear_object (&self->watch_stream);
+  if (self->watch_buffer != NULL)
+    g_byte_array_set_size (self->watch_buffer, 0);
+
+  if (self->watch_retry_source == NULL)
+    {
+      self->watch_retry_source = g_timeout_source_new (self->watch_retry_ms);
+      g_source_set_callback (self->watch_retry_source, watch_retry_cb, self, NULL);
+      g_source_set_static_name (self->watch_retry_source, "[gsm] etcd watch retry");
+      g_source_attach (self->watch_retry_source, self->context);
+    }
+  self->watch_retry_ms = MIN (self->watch_retry_ms * 2, WATCH_RETRY_MAX_MS);
+}
+
+/* One message of the stream. FALSE: reconnect. */
+static gboolean
+watch_handle_line (GsmEtcdRegistry *self,
+                   const char      *line,
+                   gsize            len)
+{
+  g_autoptr(GsmEtcdResponse) response = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (len == 0)
+    return TRUE;
+
+  if (!_gsm_etcd_response_parse (line, len, &response, &error))
+    {
+      g_warning ("etcd at %s: watch: %s", self->endpoint, error->message);
+      return FALSE;
+    }
+  if (response->has_error)
+    {
+      g_debug ("etcd at %s: watch: %s", self->endpoint, response->error_message);
+      return FALSE;
+    }
+  if (response->canceled)
+    {
+      /* Compacted past where we were: start from now; the range read the
+       * manager does on ::changed fills the gap. */
+      if (response->compact_revision > 0)
+        self->watch_revision = 0;
+      schedule_emit (self, PENDING_CHANGED);
+      return FALSE;
+    }
+  if (response->created)
+    {
+      self->watch_retry_ms = WATCH_RETRY_MIN_MS;
+      /* After a reconnection, read everything again. */
+      if (self->n_watch_connects++ > 0)
+        schedule_emit (self, PENDING_CHANGED);
+    }
+  if (response->events->len > 0)
+    schedule_emit (self, PENDING_CHANGED);
+  if (response->revision > self->watch_revision)
+    self->watch_revision = response->revision;
+
+  return TRUE;
+}
+
+static void watch_read (GsmEtcdRegistry *self);
+
+static void
+watch_read_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GsmEtcdRegistry *self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  const guint8 *data;
+  gsize len, start = 0;
+
+  self->n_inflight--;
+
+  bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  if (bytes == NULL)
+    {
+      watch_broken (self, error->message);
+      return;
+    }
+  if (g_atomic_int_get (&self->stopping))
+    return;
+  if (g_bytes_get_size (bytes) == 0)
+    {
+      watch_broken (self, "end of stream");
+      return;
+    }
+
+  data = g_bytes_get_data (bytes, &len);
+  g_byte_array_append (self->watch_buffer, data, (guint) len);
+  for (gsize i = 0; i < self->watch_buffer->len; i++)
+    if (self->watch_buffer->data[i] == '\n')
+      {
+        if (!watch_handle_line (self, (const char *) self->watch_buffer->data + start, i - start))
+          {
+            watch_broken (self, "invalid message");
+            return;
+          }
+        start = i + 1;
+      }
+  g_byte_array_remove_range (self->watch_buffer, 0, (guint) start);
+
+  if (self->watch_buffer->len > GSM_ETCD_MAX_RESPONSE)
+    {
+      watch_broken (self, "message too large");
+      return;
+    }
+
+  watch_read (self);
+}
+
+static void
+watch_read (GsmEtcdRegistry *self)
+{
+  self->n_inflight++;
+  g_input_stream_read_bytes_async (self->watch_stream, 64 * 1024, G_PRIORITY_DEFAULT,
+                                   self->cancellable, watch_read_cb, self);
+}
+
+static void
+watch_sent_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  GsmEtcdRegistry *self = user_data;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+
+  self->n_inflight--;
+
+  stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  if (stream == NULL)
+    {
+      watch_broken (self, error->message);
+      return;
+    }
+  if (g_atomic_int_get (&self->stopping))
+    return;
+  if (soup_message_get_status (msg) != SOUP_STATUS_OK)
+    {
+      watch_broken (self, soup_message_get_reason_phrase (msg));
+      return;
+    }
+
+  self->watch_stream = g_steal_pointer (&stream);
+  if (self->watch_buffer == NULL)
+    self->watch_buffer = g_byte_array_new ();
+  g_byte_array_set_size (self->watch_buffer, 0);
+  watch_read (self);
+}
+
+static void
+watch_connect (GsmEtcdRegistry *self)
+{
+  g_autofree char *key = g_strconcat (self->prefix, "/", NULL);
+  g_autofree char *end = prefix_end (key);
+  g_autoptr(GString) body = g_string_new ("{\"create_request\": {\"key\": ");
+  g_autoptr(SoupMessage) msg = NULL;
+
+  if (g_atomic_int_get (&self->stopping))
+    return;
+
+  append_base64 (body, key, strlen (key));
+  g_string_append (body, ", \"range_end\": ");
+  append_base64 (body, end, strlen (end));
+  if (self->watch_revision > 0)
+    g_string_append_printf (body, ", \"start_revision\": \"%" G_GINT64_FORMAT "\"",
+                            self->watch_revision + 1);
+  g_string_append (body, "}}");
+
+  msg = new_request (self, "/v3/watch", body->str, body->len);
+  self->n_inflight++;
+  soup_session_send_async (self->watch_session, msg, G_PRIORITY_DEFAULT, self->cancellable,
+                           watch_sent_cb, self);
+}
+
+static gboolean
+watch_start_cb (gpointer user_data)
+{
+  GsmEtcdRegistry *self = user_data;
+
+  if (!self->watching)
+    {
+      self->watching = TRUE;
+      watch_connect (self);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+thread_func (gpointer user_data)
+{
+  GsmEtcdRegistry *self = user_data;
+
+  g_main_context_push_thread_default (self->context);
+
+  self->keepalive_source = g_timeout_source_new (MAX (self->ttl * 1000 / 3, 100));
+  g_source_set_callback (self->keepalive_source, keepalive_tick_cb, self, NULL);
+  g_source_set_static_name (self->keepalive_source, "[gsm] etcd lease keepalive");
+  g_source_attach (self->keepalive_source, self->context);
+
+  while (!g_atomic_int_get (&self->stopping) || self->n_inflight > 0)
+    g_main_context_iteration (self->context, TRUE);
+
+  g_main_context_pop_thread_default (self->context);
+  return NULL;
+}
+
+/* ---- the interface ----------------------------------------------------- */
+
+static gboolean
+gsm_etcd_registry_start_watch (GsmRegistry  *registry,
+                               GError      **error)
+{
+  GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
+  GSource *source;
+
+  /* Watch from the revision of the last read, so that nothing written
+   * since is missed. */
+  g_mutex_lock (&self->mutex);
+  if (self->view != NULL && self->watch_revision == 0)
+    self->watch_revision = (gint64) self->view->snapshot->generation;
+  g_mutex_unlock (&self->mutex);
+
+  source = g_idle_source_new ();
+  g_source_set_callback (source, watch_start_cb, self, NULL);
+  g_source_attach (source, self->context);
+  g_source_unref (source);
+
+  return TRUE;
+}
+
+static gboolean
+gsm_etcd_registry_vouches_for (GsmRegistry *registry,
+                               GsmSession  *session)
+{
+  /* Entries read from (or written to) a leased session key: etcd deletes
+   * them when their process stops renewing. */
+  return g_object_get_qdata (G_OBJECT (session), leased_quark) != NULL &&
+         !_gsm_session_is_stale (session);
+}
+
+static char *
+gsm_etcd_registry_describe (GsmRegistry *registry)
+{
+  GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
+
+  return g_strdup_printf ("etcd at %s, prefix %s", self->endpoint, self->prefix);
+}
+
+static void
+gsm_etcd_registry_iface_init (GsmRegistryInterface *iface)
+{
+  iface->load = gsm_etcd_registry_load;
+  iface->update = gsm_etcd_registry_update;
+  iface->start_watch = gsm_etcd_registry_start_watch;
+  iface->vouches_for = gsm_etcd_registry_vouches_for;
+  iface->describe = gsm_etcd_registry_describe;
+}
+
+/* ---- construction ------------------------------------------------------ */
+
+/*
+ * _gsm_etcd_registry_new:
+ * @uri: `etcd://HOST:PORT[/PREFIX]`
+ * @own_session_id: the session of this process
+ * @lease_ttl: seconds a session outlives its last keepalive
+ * @timeout: seconds any request may take (connecting included)
+ *
+ * Connects and takes a lease. Fails with %GSM_ERROR_BACKEND_UNAVAILABLE,
+ * naming the endpoint, if etcd cannot be reached within @timeout.
+ */
+GsmEtcdRegistry *
+_gsm_etcd_registry_new (const char    *uri,
+                        const char    *own_session_id,
+                        double         lease_ttl,
+                        double         timeout,
+                        GCancellable  *cancellable,
+                        GError       **error)
+{
+  g_autoptr(GsmEtcdRegistry) self = NULL;
+  g_autofree char *endpoint = NULL;
+  g_autofree char *prefix = NULL;
+  guint timeout_s = (guint) CLAMP (timeout + 0.999, 1, 3600);
+
+  g_return_val_if_fail (uri != NULL && own_session_id != NULL, NULL);
+
+  if (!_gsm_etcd_parse_uri (uri, &endpoint, &prefix, error))
+    return NULL;
+
+  self = g_object_new (GSM_TYPE_ETCD_REGISTRY, NULL);
+  self->endpoint = g_steal_pointer (&endpoint);
+  self->prefix = g_steal_pointer (&prefix);
+  self->sessions_prefix = g_strconcat (self->prefix, "/sessions/", NULL);
+  self->vms_prefix = g_strconcat (self->prefix, "/vms/", NULL);
+  self->own_session_id = g_strdup (own_session_id);
+  self->ttl = (guint) CLAMP (lease_ttl + 0.5, 1, 24 * 3600);
+  self->lock_timeout = _gsm_env_seconds ("GSM_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT);
+  self->owner_context = g_main_context_ref_thread_default ();
+
+  self->session = soup_session_new_with_options ("timeout", timeout_s,
+                                                 "idle-timeout", 60,
+                                                 "user-agent", "gsm-session/" PACKAGE_VERSION,
+                                                 NULL);
+  self->watch_session = soup_session_new_with_options ("timeout", 0,
+                                                       "user-agent", "gsm-session/" PACKAGE_VERSION,
+                                                       NULL);
+
+  if (!grant_lease (self, cancellable, error))
+    return NULL;
+
+  self->context = g_main_context_new ();
+  self->thread = g_thread_new ("gsm-etcd", thread_func, self);
+
+  return g_steal_pointer (&self);
+}
+
+gint64
+_gsm_etcd_registry_get_lease_id (GsmEtcdRegistry *self)
+{
+  gint64 lease_id;
+
+  g_mutex_lock (&self->mutex);
+  lease_id = self->lease_id;
+  g_mutex_unlock (&self->mutex);
+  return lease_id;
+}
+
+const char *
+_gsm_etcd_registry_get_endpoint (GsmEtcdRegistry *self)
+{
+  return self->endpoint;
+}
+
+const char *
+_gsm_etcd_registry_get_prefix (GsmEtcdRegistry *self)
+{
+  return self->prefix;
+}
