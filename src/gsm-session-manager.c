@@ -23,6 +23,7 @@
 #include "gsm-fs-private.h"
 #include "gsm-json-private.h"
 #include "gsm-process-private.h"
+#include "gsm-provider-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
 #include "gsm-vm-private.h"
@@ -76,6 +77,16 @@
  *   last keepalive (default 15)
  * - `GSM_ETCD_TIMEOUT`: with etcd, how long one request may take,
  *   connecting included (default 5)
+ *
+ * The last three can also be set in the `[registry]` group of the
+ * configuration file (see [class@Gsm.Provider]), as `backend`, `lease-ttl`
+ * and `etcd-timeout`; the environment wins:
+ *
+ * ```ini
+ * [registry]
+ * backend=etcd://etcd.example.com:2379/team-a
+ * lease-ttl=15
+ * ```
  *
  * Since: 1.0
  */
@@ -1053,17 +1064,31 @@ init_registry (GsmSessionManager  *self,
   g_autoptr(GsmFileRegistry) file_registry = NULL;
   const char *prefix = g_getenv ("GSM_FILE_PREFIX");
   const char *durable = g_getenv ("GSM_DURABLE");
-  const char *backend = g_getenv ("GSM_REGISTRY");
+  const char *env = g_getenv ("GSM_REGISTRY");
+  g_autofree char *backend = NULL;
+  g_autoptr(GKeyFile) config = NULL;
+  g_autoptr(GError) config_error = NULL;
   TxnContext ctx = { self, NULL, events_new (self), 0, 0 };
   gboolean ok;
+
+  /* The environment, else the [registry] group of the configuration. */
+  config = _gsm_config_load (&config_error);
+  if (config == NULL)
+    g_warning ("gsm-session: %s", config_error->message);
+  if (env != NULL && *env != '\0')
+    backend = g_strdup (env);
+  else if (config != NULL)
+    backend = g_key_file_get_string (config, "registry", "backend", NULL);
 
   if (backend != NULL && g_str_has_prefix (backend, "etcd:"))
     {
       GsmEtcdRegistry *etcd;
 
       etcd = _gsm_etcd_registry_new (backend, self->session_id,
-                                     _gsm_env_seconds ("GSM_LEASE_TTL", GSM_ETCD_DEFAULT_TTL),
-                                     _gsm_env_seconds ("GSM_ETCD_TIMEOUT", GSM_ETCD_DEFAULT_TIMEOUT),
+                                     _gsm_config_get_seconds (config, "registry", "lease-ttl",
+                                                              "GSM_LEASE_TTL", GSM_ETCD_DEFAULT_TTL),
+                                     _gsm_config_get_seconds (config, "registry", "etcd-timeout",
+                                                              "GSM_ETCD_TIMEOUT", GSM_ETCD_DEFAULT_TIMEOUT),
                                      NULL, error);
       if (etcd == NULL)
         {
@@ -1075,7 +1100,8 @@ init_registry (GsmSessionManager  *self,
   else if (backend != NULL && *backend != '\0' && !g_str_equal (backend, "file"))
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "GSM_REGISTRY=%s: expected “file” or etcd://HOST:PORT[/PREFIX]", backend);
+                   "Registry backend “%s” (GSM_REGISTRY, or “backend” in [registry] of the "
+                   "configuration file): expected “file” or etcd://HOST:PORT[/PREFIX]", backend);
       events_free (ctx.events);
       return FALSE;
     }

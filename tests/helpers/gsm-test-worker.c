@@ -4,15 +4,21 @@
  *   gsm-test-worker cycle N [TAG]           N register+unregister cycles, print OK N
  *   gsm-test-worker list                    print the active sessions, one id per line
  *   gsm-test-worker cleanup                 print the number of stale sessions found
+ *   gsm-test-worker watch VM_ID [ZONE]      register, print READY, run a main loop
+ *                                           printing the manager's signals (LAPSED
+ *                                           HAS_VM VM, STALE ID, ADDED ID, REMOVED ID)
+ *                                           until stdin closes or SIGTERM
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <glib-unix.h>
 #include <gsm-session.h>
 
 static int
@@ -73,12 +79,102 @@ do_cycle (int         n,
   return gsm_session_manager_close_sync (manager, NULL, NULL) ? 0 : 1;
 }
 
+static void
+print_session (const char *what,
+               GsmSession *session)
+{
+  printf ("%s %s\n", what, gsm_session_get_session_id (session));
+  fflush (stdout);
+}
+
+static void
+lapsed_cb (GsmSessionManager *manager,
+           GsmSession        *session)
+{
+  printf ("LAPSED %d %s\n", gsm_session_get_has_vm (session),
+          gsm_session_get_has_vm (session) ? gsm_session_get_vm_id (session) : "-");
+  fflush (stdout);
+}
+
+static void
+stale_cb (GsmSessionManager *manager,
+          GsmSession        *session)
+{
+  print_session ("STALE", session);
+}
+
+static void
+added_cb (GsmSessionManager *manager,
+          GsmSession        *session)
+{
+  print_session ("ADDED", session);
+}
+
+static void
+removed_cb (GsmSessionManager *manager,
+            GsmSession        *session)
+{
+  print_session ("REMOVED", session);
+}
+
+static gboolean
+quit_cb (gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+stdin_cb (int          fd,
+          GIOCondition condition,
+          gpointer     user_data)
+{
+  char buf[64];
+
+  if (read (fd, buf, sizeof buf) > 0)
+    return G_SOURCE_CONTINUE;
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static int
+do_watch (const char *vm_id,
+          const char *zone)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+
+  g_signal_connect (manager, "ownership-lapsed", G_CALLBACK (lapsed_cb), NULL);
+  g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), NULL);
+  g_signal_connect (manager, "session-added", G_CALLBACK (added_cb), NULL);
+  g_signal_connect (manager, "session-removed", G_CALLBACK (removed_cb), NULL);
+
+  if (!gsm_session_manager_register_vm_sync (manager, vm_id, zone, NULL, NULL, NULL, &error))
+    {
+      printf ("ERROR %s %d %s\n", g_quark_to_string (error->domain), error->code, error->message);
+      fflush (stdout);
+      return 1;
+    }
+  printf ("READY %s %d\n", gsm_session_manager_get_session_id (manager), getpid ());
+  fflush (stdout);
+
+  g_unix_signal_add (SIGTERM, quit_cb, loop);
+  g_unix_fd_add (0, G_IO_IN | G_IO_HUP | G_IO_ERR, stdin_cb, loop);
+  g_main_loop_run (loop);
+
+  return 0;
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   if (argc >= 3 && g_str_equal (argv[1], "register"))
     return do_register (argv[2], argc >= 4 ? argv[3] : "us-central1-a");
+
+  if (argc >= 3 && g_str_equal (argv[1], "watch"))
+    return do_watch (argv[2], argc >= 4 ? argv[3] : "us-central1-a");
 
   if (argc >= 3 && g_str_equal (argv[1], "cycle"))
     return do_cycle (atoi (argv[2]), argc >= 4 ? argv[3] : "c");
@@ -115,6 +211,6 @@ main (int   argc,
       return n < 0;
     }
 
-  fprintf (stderr, "usage: %s register VM_ID [ZONE] | cycle N [TAG] | list | cleanup\n", argv[0]);
+  fprintf (stderr, "usage: %s register VM_ID [ZONE] | watch VM_ID [ZONE] | cycle N [TAG] | list | cleanup\n", argv[0]);
   return 2;
 }
