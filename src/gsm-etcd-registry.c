@@ -649,15 +649,31 @@ _gsm_etcd_registry_init (GsmEtcdRegistry *self)
   self->watch_retry_ms = WATCH_RETRY_MIN_MS;
 }
 
+static gboolean
+stop_cb (gpointer user_data)
+{
+  GsmEtcdRegistry *self = user_data;
+
+  /* In the thread: libsoup completes cancelled messages in the thread
+   * that cancels them, which must be the one that sent them. */
+  g_atomic_int_set (&self->stopping, 1);
+  g_cancellable_cancel (self->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 stop_thread (GsmEtcdRegistry *self)
 {
+  GSource *source;
+
   if (self->thread == NULL)
     return;
 
-  g_atomic_int_set (&self->stopping, 1);
-  g_cancellable_cancel (self->cancellable);
-  g_main_context_wakeup (self->context);
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_HIGH);
+  g_source_set_callback (source, stop_cb, self, NULL);
+  g_source_attach (source, self->context);
+  g_source_unref (source);
   g_thread_join (self->thread);
   self->thread = NULL;
 
@@ -1800,6 +1816,11 @@ thread_func (gpointer user_data)
 
   while (!g_atomic_int_get (&self->stopping) || self->n_inflight > 0)
     g_main_context_iteration (self->context, TRUE);
+
+  /* Closing the stream completes its message: in this thread too. */
+  g_clear_object (&self->watch_stream);
+  while (g_main_context_iteration (self->context, FALSE))
+    ;
 
   g_main_context_pop_thread_default (self->context);
   return NULL;

@@ -1,0 +1,697 @@
+/* test-etcd.c: the etcd registry against a real etcd
+ *
+ * One etcd for the whole program, on 127.0.0.1 with free ports and a
+ * temporary data directory; each test uses its own key prefix. Sessions of
+ * other "hosts" are gsm-test-worker processes with their own GSM_HOSTNAME.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <gsm-session.h>
+
+#include "etcd-test-util.h"
+#include "gsm-etcd-registry-private.h"
+#include "gsm-session-manager-private.h"
+
+#define TTL "2"
+/* Generous bounds for what depends on etcd's lease expiry (checked every
+ * 500 ms by etcd) on a loaded machine. */
+#define STALE_BOUND 15.0
+#define READY_BOUND 30.0
+
+static EtcdServer server;
+static guint test_counter;
+
+/* A warning a test expects is logged, not fatal, and noted. */
+static const char *expected_warning;
+static gboolean saw_expected_warning;
+
+static GLogWriterOutput
+test_log_writer (GLogLevelFlags   log_level,
+                 const GLogField *fields,
+                 gsize            n_fields,
+                 gpointer         user_data)
+{
+  if (expected_warning != NULL && (log_level & G_LOG_LEVEL_WARNING))
+    for (gsize i = 0; i < n_fields; i++)
+      if (g_str_equal (fields[i].key, "MESSAGE") && fields[i].length < 0 &&
+          g_pattern_match_simple (expected_warning, fields[i].value))
+        {
+          saw_expected_warning = TRUE;
+          return g_log_writer_standard_streams (log_level, fields, n_fields, user_data);
+        }
+  return g_log_writer_default (log_level, fields, n_fields, user_data);
+}
+
+static void
+expect_warning (const char *pattern)
+{
+  expected_warning = pattern;
+  saw_expected_warning = FALSE;
+}
+
+static void
+assert_expected_warning (void)
+{
+  g_assert_true (saw_expected_warning);
+  expected_warning = NULL;
+}
+
+typedef struct
+{
+  char       *runtime;
+  char       *uri;
+  char       *prefix;
+  char      **env;          /* for workers */
+  GPtrArray  *added;        /* session ids, in order */
+  GPtrArray  *removed;
+  GPtrArray  *stale;
+  gint64      last_added_at;
+} Fixture;
+
+static void
+fixture_set_up_at (Fixture    *f,
+                   const char *endpoint)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->runtime = g_dir_make_tmp ("gsm-etcd-run-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->prefix = g_strdup_printf ("/test-%u-%d", ++test_counter, getpid ());
+  f->uri = g_strdup_printf ("etcd://%s%s", endpoint + strlen ("http://"), f->prefix);
+  f->added = g_ptr_array_new_with_free_func (g_free);
+  f->removed = g_ptr_array_new_with_free_func (g_free);
+  f->stale = g_ptr_array_new_with_free_func (g_free);
+
+  g_setenv ("GSM_RUNTIME_DIR", f->runtime, TRUE);
+  g_setenv ("GSM_REGISTRY", f->uri, TRUE);
+  g_setenv ("GSM_LEASE_TTL", TTL, TRUE);
+  g_setenv ("GSM_ETCD_TIMEOUT", "5", TRUE);
+  g_setenv ("GSM_HOSTNAME", "host-test", TRUE);
+  g_setenv ("GSM_CONFIG_FILE", "/nonexistent/gsm-etcd-test.ini", TRUE);
+
+  f->env = g_new0 (char *, 2);
+  f->env[0] = g_strdup ("GSM_HOSTNAME=host-worker");
+}
+
+static void
+fixture_set_up (Fixture       *f,
+                gconstpointer  data)
+{
+  fixture_set_up_at (f, server.endpoint);
+}
+
+/* This process reaches etcd through the proxy in @data. */
+static void
+fixture_set_up_proxy (Fixture       *f,
+                      gconstpointer  data)
+{
+  const Proxy *proxy = data;
+  g_autofree char *endpoint = g_strdup_printf ("http://127.0.0.1:%u", proxy->port);
+
+  fixture_set_up_at (f, endpoint);
+}
+
+static void
+fixture_tear_down (Fixture       *f,
+                   gconstpointer  data)
+{
+  _gsm_session_manager_reset_for_testing ();
+  rm_rf (f->runtime);
+  g_free (f->runtime);
+  g_free (f->uri);
+  g_free (f->prefix);
+  g_strfreev (f->env);
+  g_ptr_array_unref (f->added);
+  g_ptr_array_unref (f->removed);
+  g_ptr_array_unref (f->stale);
+}
+
+static const char * const *
+env_for (Fixture    *f,
+         const char *hostname)
+{
+  g_free (f->env[0]);
+  f->env[0] = g_strdup_printf ("GSM_HOSTNAME=%s", hostname);
+  return (const char * const *) f->env;
+}
+
+static gboolean
+contains (GPtrArray  *ids,
+          const char *id)
+{
+  for (guint i = 0; i < ids->len; i++)
+    if (g_str_equal (ids->pdata[i], id))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+added_cb (GsmSessionManager *manager,
+          GsmSession        *session,
+          Fixture           *f)
+{
+  g_ptr_array_add (f->added, g_strdup (gsm_session_get_session_id (session)));
+  f->last_added_at = g_get_monotonic_time ();
+}
+
+static void
+removed_cb (GsmSessionManager *manager,
+            GsmSession        *session,
+            Fixture           *f)
+{
+  g_ptr_array_add (f->removed, g_strdup (gsm_session_get_session_id (session)));
+}
+
+static void
+stale_cb (GsmSessionManager *manager,
+          GsmSession        *session,
+          Fixture           *f)
+{
+  g_assert_cmpstr (gsm_session_get_status (session), ==, "stale");
+  g_ptr_array_add (f->stale, g_strdup (gsm_session_get_session_id (session)));
+}
+
+static GsmSessionManager *
+watching_manager (Fixture *f)
+{
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) sessions = NULL;
+
+  g_signal_connect (manager, "session-added", G_CALLBACK (added_cb), f);
+  g_signal_connect (manager, "session-removed", G_CALLBACK (removed_cb), f);
+  g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), f);
+  /* Fails if the registry could not be used. */
+  sessions = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_hash_table_contains (sessions, gsm_session_manager_get_session_id (manager)));
+  /* Let the first view settle. */
+  sleep_in_loop (0.1);
+  return manager;
+}
+
+/* Runs the main context until @ids holds @id, at most @seconds. */
+static gboolean
+wait_for_id (GPtrArray  *ids,
+             const char *id,
+             double      seconds)
+{
+  gboolean timed_out = FALSE;
+  guint source = g_timeout_add ((guint) (seconds * 1000), timeout_flag_cb, &timed_out);
+
+  while (!contains (ids, id) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (source);
+  return contains (ids, id);
+}
+
+static GsmSession *
+lookup_entry (GsmSessionManager *manager,
+              const char        *id)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) sessions = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  GsmSession *session;
+
+  g_assert_no_error (error);
+  session = g_hash_table_lookup (sessions, id);
+  return session ? g_object_ref (session) : NULL;
+}
+
+static void
+set_flag (gboolean *flag)
+{
+  *flag = TRUE;
+}
+
+/* ---- faults at start --------------------------------------------------- */
+
+static void
+assert_unavailable_output (const char *out,
+                           guint16     port,
+                           double      started)
+{
+  g_autofree char *prefix = g_strdup_printf ("ERROR gsm-error-quark %d ", GSM_ERROR_BACKEND_UNAVAILABLE);
+  g_autofree char *endpoint = g_strdup_printf ("http://127.0.0.1:%u", port);
+
+  g_test_message ("output: %s", out);
+  g_assert_true (g_str_has_prefix (out, prefix));
+  g_assert_nonnull (strstr (out, endpoint));
+}
+
+static void
+test_unreachable_refused (Fixture       *f,
+                          gconstpointer  data)
+{
+  guint16 port = free_port ();
+  g_autofree char *uri = g_strdup_printf ("GSM_REGISTRY=etcd://127.0.0.1:%u/x", port);
+  const char *env[] = { uri, NULL };
+  const char *args[] = { "register", "vm-1", NULL };
+  gint64 start = g_get_monotonic_time ();
+  g_autofree char *out = worker_run (env, args, NULL);
+
+  assert_unavailable_output (out, port, start);
+  /* Refused at once: no retry loop, no hang. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
+}
+
+static void
+test_unreachable_silent (Fixture       *f,
+                         gconstpointer  data)
+{
+  /* A server that accepts connections and never answers. */
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+  guint16 port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_autofree char *uri = g_strdup_printf ("GSM_REGISTRY=etcd://127.0.0.1:%u/x", port);
+  const char *env[] = { uri, "GSM_ETCD_TIMEOUT=1", NULL };
+  const char *args[] = { "register", "vm-1", NULL };
+  gint64 start = g_get_monotonic_time ();
+  g_autofree char *out = NULL;
+
+  g_assert_no_error (error);
+  out = worker_run (env, args, NULL);
+  assert_unavailable_output (out, port, start);
+  /* Bounded by GSM_ETCD_TIMEOUT (one request, and one retry on a fresh
+   * connection), far from the 30 s a hang would take here. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 15 * G_USEC_PER_SEC);
+}
+
+static void
+test_unreachable_in_process (Fixture       *f,
+                             gconstpointer  data)
+{
+  guint16 port = free_port ();
+  g_autofree char *uri = g_strdup_printf ("etcd://127.0.0.1:%u", port);
+  g_autofree char *endpoint = g_strdup_printf ("http://127.0.0.1:%u", port);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) sessions = NULL;
+  GsmSessionManager *manager;
+
+  g_setenv ("GSM_REGISTRY", uri, TRUE);
+  expect_warning ("*registry cannot be used*unreachable*");
+  manager = gsm_session_manager_get_default ();
+  assert_expected_warning ();
+
+  sessions = gsm_session_manager_get_all_active_sessions_sync (manager, NULL, &error);
+  g_assert_null (sessions);
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE);
+  g_assert_nonnull (strstr (error->message, endpoint));
+}
+
+static void
+test_bad_backend (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  GsmSessionManager *manager;
+
+  g_setenv ("GSM_REGISTRY", "zookeeper://127.0.0.1:1", TRUE);
+  expect_warning ("*registry cannot be used*zookeeper*");
+  manager = gsm_session_manager_get_default ();
+  assert_expected_warning ();
+  g_assert_false (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
+}
+
+/* ---- many hosts -------------------------------------------------------- */
+
+static void
+test_multi_host (Fixture       *f,
+                 gconstpointer  data)
+{
+  const char *watch_a[] = { "watch", "vm-a", "zone-a", NULL };
+  const char *register_b[] = { "register", "vm-b", "zone-b", NULL };
+  const char *register_b_again[] = { "register", "vm-b", NULL };
+  const char *list[] = { "list", NULL };
+  g_autoptr(Worker) a = NULL;
+  g_autoptr(Worker) b = NULL;
+  g_autoptr(Worker) d = NULL;
+  g_autoptr(GHashTable) active = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *line = NULL;
+  g_autofree char *refused = NULL;
+  g_autofree char *vms = g_strconcat (f->prefix, "/vms/", NULL);
+  GsmSessionManager *manager = watching_manager (f);
+  gint64 ready_at;
+  int status;
+
+  /* Two hosts register a VM each; the others hear of it within 1 s. */
+  a = worker_spawn (env_for (f, "host-a"), watch_a);
+  worker_wait_ready (a, READY_BOUND);
+  ready_at = g_get_monotonic_time ();
+  g_assert_true (wait_for_id (f->added, a->session_id, 1.0));
+  g_test_message ("session-added %.1f ms after READY",
+                  (f->last_added_at - ready_at) / 1000.0);
+
+  b = worker_spawn (env_for (f, "host-b"), register_b);
+  worker_wait_ready (b, READY_BOUND);
+  ready_at = g_get_monotonic_time ();
+  g_assert_true (wait_for_id (f->added, b->session_id, 1.0));
+  g_test_message ("session-added %.1f ms after READY",
+                  (f->last_added_at - ready_at) / 1000.0);
+  line = worker_expect (a, "ADDED ", 1.0);
+  g_assert_cmpstr (line + strlen ("ADDED "), ==, b->session_id);
+
+  active = gsm_session_manager_get_all_active_sessions_sync (manager, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_hash_table_size (active), ==, 3);
+  g_assert_cmpstr (gsm_session_get_hostname (g_hash_table_lookup (active, a->session_id)), ==, "host-a");
+  g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (active, a->session_id)), ==, "vm-a");
+  g_assert_cmpstr (gsm_session_get_zone (g_hash_table_lookup (active, a->session_id)), ==, "zone-a");
+  g_assert_cmpstr (gsm_session_get_hostname (g_hash_table_lookup (active, b->session_id)), ==, "host-b");
+  g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (active, b->session_id)), ==, "vm-b");
+
+  /* A third host sees both. */
+  out = worker_run (env_for (f, "host-c"), list, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (out, a->session_id));
+  g_assert_nonnull (strstr (out, b->session_id));
+  g_clear_pointer (&out, g_free);
+
+  /* ... and may not take a VM another live session owns. */
+  out = worker_run (env_for (f, "host-c"), register_b_again, NULL);
+  refused = g_strdup_printf ("ERROR gsm-error-quark %d ", GSM_ERROR_VM_OWNED_BY_OTHER);
+  g_test_message ("%s", out);
+  g_assert_true (g_str_has_prefix (out, refused));
+  g_assert_nonnull (strstr (out, "host-b"));
+  g_clear_pointer (&out, g_free);
+
+  /* B dies: after its lease expires it is stale everywhere, its VM an
+   * orphan that is still recorded. */
+  worker_signal (b, SIGKILL);
+  g_assert_true (wait_for_id (f->stale, b->session_id, STALE_BOUND));
+  g_clear_pointer (&line, g_free);
+  line = worker_expect (a, "STALE ", 2.0);
+  g_assert_cmpstr (line + strlen ("STALE "), ==, b->session_id);
+
+  entry = lookup_entry (manager, b->session_id);
+  g_assert_nonnull (entry);
+  g_assert_cmpstr (gsm_session_get_status (entry), ==, "stale");
+  g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-b");
+  g_assert_cmpstr (gsm_session_get_hostname (entry), ==, "host-b");
+  g_assert_cmpfloat (gsm_session_get_stale_since (entry), >, 0);
+  g_clear_pointer (&active, g_hash_table_unref);
+  active = gsm_session_manager_get_all_active_sessions_sync (manager, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (g_hash_table_contains (active, b->session_id));
+  g_assert_true (g_hash_table_contains (active, a->session_id));
+  g_assert_cmpint (etcd_count_keys (&server, vms), ==, 2);
+
+  /* A dead owner's VM may be taken over, as with the file backend. */
+  d = worker_spawn (env_for (f, "host-d"), register_b_again);
+  worker_wait_ready (d, READY_BOUND);
+  g_assert_true (wait_for_id (f->removed, b->session_id, 1.0));
+  g_clear_object (&entry);
+  entry = lookup_entry (manager, d->session_id);
+  g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-b");
+  g_assert_cmpstr (gsm_session_get_status (entry), ==, "active");
+}
+
+static void
+test_concurrent_register (Fixture       *f,
+                          gconstpointer  data)
+{
+  const char *args[] = { "register", "vm-contended", NULL };
+  Worker *workers[4];
+  guint n_ready = 0, n_refused = 0;
+  g_autofree char *refused = g_strdup_printf ("ERROR gsm-error-quark %d ", GSM_ERROR_VM_OWNED_BY_OTHER);
+
+  for (guint i = 0; i < G_N_ELEMENTS (workers); i++)
+    {
+      g_autofree char *host = g_strdup_printf ("host-%u", i);
+
+      workers[i] = worker_spawn (env_for (f, host), args);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (workers); i++)
+    {
+      g_autofree char *line = worker_read_line (workers[i], READY_BOUND);
+
+      g_assert_nonnull (line);
+      if (g_str_has_prefix (line, "READY "))
+        n_ready++;
+      else if (g_str_has_prefix (line, refused))
+        n_refused++;
+      else
+        g_error ("unexpected: %s", line);
+    }
+
+  g_assert_cmpuint (n_ready, ==, 1);
+  g_assert_cmpuint (n_refused, ==, G_N_ELEMENTS (workers) - 1);
+
+  for (guint i = 0; i < G_N_ELEMENTS (workers); i++)
+    worker_free (workers[i]);
+}
+
+static void
+test_cycles (Fixture       *f,
+             gconstpointer  data)
+{
+  const char *args[] = { "cycle", "25", NULL };
+  g_autofree char *vms = g_strconcat (f->prefix, "/vms/", NULL);
+  g_autofree char *sessions = g_strconcat (f->prefix, "/sessions/", NULL);
+  g_autofree char *out = NULL;
+  g_autoptr(GVariant) stats = NULL;
+  g_autoptr(GError) error = NULL;
+  GsmSessionManager *manager;
+  guint32 n;
+  int status;
+
+  out = worker_run (env_for (f, "host-c"), args, &status);
+  g_assert_cmpstr (out, ==, "OK 25\n");
+  g_assert_cmpint (status, ==, 0);
+  /* Closed without a VM: nothing left. */
+  g_assert_cmpint (etcd_count_keys (&server, vms), ==, 0);
+  g_assert_cmpint (etcd_count_keys (&server, sessions), ==, 0);
+
+  manager = gsm_session_manager_get_default ();
+  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-s", "z", NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (gsm_session_manager_get_has_vm (manager));
+  g_assert_cmpint (etcd_count_keys (&server, vms), ==, 1);
+  g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (etcd_count_keys (&server, vms), ==, 0);
+  stats = gsm_session_manager_get_statistics (manager);
+  g_assert_true (g_variant_lookup (stats, "vms_registered", "u", &n));
+  g_assert_cmpuint (n, ==, 1);
+  g_assert_true (g_variant_lookup (stats, "vms_unregistered", "u", &n));
+  g_assert_cmpuint (n, ==, 1);
+}
+
+/* ---- faults while running ---------------------------------------------- */
+
+static void
+test_etcd_restart (Fixture       *f,
+                   gconstpointer  data)
+{
+  const char *watch_w[] = { "watch", "vm-w", NULL };
+  const char *list[] = { "list", NULL };
+  g_autoptr(Worker) w = NULL;
+  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  GsmSessionManager *manager = watching_manager (f);
+  const char *own_id = gsm_session_manager_get_session_id (manager);
+  GsmEtcdRegistry *registry = GSM_ETCD_REGISTRY (_gsm_session_manager_get_registry (manager));
+  gint64 lease_id = _gsm_etcd_registry_get_lease_id (registry);
+  gboolean lapsed = FALSE;
+
+  g_signal_connect_swapped (manager, "ownership-lapsed", G_CALLBACK (set_flag), &lapsed);
+  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-r", "z", NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  /* Down for longer than the lease's TTL. */
+  etcd_server_stop (&server, SIGKILL);
+  sleep_in_loop (3.0);
+  g_assert_false (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE);
+  g_clear_error (&error);
+  etcd_server_start (&server);
+
+  /* etcd restores leases with a fresh TTL; our keepalive resumes, so we
+   * stay alive well past it. */
+  sleep_in_loop (5.0);
+  out = worker_run (env_for (f, "host-c"), list, NULL);
+  g_assert_nonnull (strstr (out, own_id));
+  entry = lookup_entry (manager, own_id);
+  g_assert_nonnull (entry);
+  g_assert_cmpstr (gsm_session_get_status (entry), ==, "active");
+  g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-r");
+  vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (vm);
+  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-r");
+  g_assert_cmpuint (f->stale->len, ==, 0);
+  /* Kept alive, never lapsed. */
+  g_assert_cmpint (_gsm_etcd_registry_get_lease_id (registry), ==, lease_id);
+  g_assert_false (lapsed);
+
+  /* The watch is back too. */
+  w = worker_spawn (env_for (f, "host-w"), watch_w);
+  worker_wait_ready (w, READY_BOUND);
+  g_assert_true (wait_for_id (f->added, w->session_id, 5.0));
+}
+
+static void
+test_lease_lapsed (Fixture       *f,
+                   gconstpointer  data)
+{
+  const char *watch_l[] = { "watch", "vm-l", NULL };
+  const char *watch_m[] = { "watch", "vm-m", NULL };
+  const char *take_m[] = { "register", "vm-m", NULL };
+  g_autoptr(Worker) l = NULL;
+  g_autoptr(Worker) m = NULL;
+  g_autoptr(Worker) taker = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_autofree char *line = NULL;
+  GsmSessionManager *manager = watching_manager (f);
+
+  /* Paused longer than the TTL: the others see it stale; resumed, it
+   * enters again with its VM and is told. */
+  l = worker_spawn (env_for (f, "host-l"), watch_l);
+  worker_wait_ready (l, READY_BOUND);
+  worker_signal (l, SIGSTOP);
+  g_assert_true (wait_for_id (f->stale, l->session_id, STALE_BOUND));
+  entry = lookup_entry (manager, l->session_id);
+  g_assert_cmpstr (gsm_session_get_status (entry), ==, "stale");
+  g_clear_object (&entry);
+
+  worker_signal (l, SIGCONT);
+  line = worker_expect (l, "LAPSED ", 10.0);
+  g_assert_cmpstr (line, ==, "LAPSED 1 vm-l");
+  g_clear_pointer (&line, g_free);
+  entry = lookup_entry (manager, l->session_id);
+  g_assert_cmpstr (gsm_session_get_status (entry), ==, "active");
+  g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-l");
+  g_clear_object (&entry);
+
+  /* Paused while another session takes its orphaned VM: it enters again
+   * without it. */
+  m = worker_spawn (env_for (f, "host-m"), watch_m);
+  worker_wait_ready (m, READY_BOUND);
+  worker_signal (m, SIGSTOP);
+  g_assert_true (wait_for_id (f->stale, m->session_id, STALE_BOUND));
+  taker = worker_spawn (env_for (f, "host-t"), take_m);
+  worker_wait_ready (taker, READY_BOUND);
+  worker_signal (m, SIGCONT);
+  line = worker_expect (m, "LAPSED ", 10.0);
+  g_assert_cmpstr (line, ==, "LAPSED 0 -");
+  entry = lookup_entry (manager, taker->session_id);
+  g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-m");
+  g_clear_object (&entry);
+  entry = lookup_entry (manager, m->session_id);
+  g_assert_nonnull (entry);
+  g_assert_false (gsm_session_get_has_vm (entry));
+  g_assert_cmpstr (gsm_session_get_status (entry), ==, "active");
+}
+
+static void
+test_watch_broken (Fixture       *f,
+                   gconstpointer  data)
+{
+  const char *watch_x[] = { "watch", "vm-x", NULL };
+  const char *watch_y[] = { "watch", "vm-y", NULL };
+  const char *watch_z[] = { "watch", "vm-z", NULL };
+  g_autoptr(Worker) x = NULL;
+  g_autoptr(Worker) y = NULL;
+  g_autoptr(Worker) z = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *reply = NULL;
+  Proxy *proxy = (Proxy *) data;
+  GsmSessionManager *manager;
+  const char *direct[3];
+  g_autofree char *direct_uri = g_strdup_printf ("GSM_REGISTRY=etcd://127.0.0.1:%u%s",
+                                                 server.client_port, f->prefix);
+
+  /* This process reaches etcd through the proxy; the workers directly. */
+  g_setenv ("GSM_LEASE_TTL", "6", TRUE);
+  manager = watching_manager (f);
+  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-p", "z", NULL, NULL, NULL, NULL));
+  direct[0] = direct_uri;
+  direct[1] = "GSM_HOSTNAME=host-x";
+  direct[2] = NULL;
+
+  /* Cut, and changed meanwhile: the resync reports it. */
+  proxy_cut (proxy, TRUE);
+  x = worker_spawn (direct, watch_x);
+  worker_wait_ready (x, READY_BOUND);
+  g_assert_false (contains (f->added, x->session_id));
+  proxy_set_refusing (proxy, FALSE);
+  g_assert_true (wait_for_id (f->added, x->session_id, 5.0));
+
+  /* The watch is live again. */
+  direct[1] = "GSM_HOSTNAME=host-y";
+  y = worker_spawn (direct, watch_y);
+  worker_wait_ready (y, READY_BOUND);
+  g_assert_true (wait_for_id (f->added, y->session_id, 1.0));
+
+  /* Cut while etcd compacts past what the watch saw: it starts again from
+   * the present and the resync still reports the change. */
+  proxy_cut (proxy, TRUE);
+  direct[1] = "GSM_HOSTNAME=host-z";
+  z = worker_spawn (direct, watch_z);
+  worker_wait_ready (z, READY_BOUND);
+  body = g_strdup_printf ("{\"revision\": \"%" G_GINT64_FORMAT "\", \"physical\": true}",
+                          etcd_revision (&server));
+  reply = etcd_post (&server, "/v3/kv/compaction", body);
+  g_assert_nonnull (reply);
+  proxy_set_refusing (proxy, FALSE);
+  g_assert_true (wait_for_id (f->added, z->session_id, 5.0));
+
+  /* None of it cost this session its entry. */
+  g_assert_true (gsm_session_manager_get_has_vm (manager));
+  g_assert_cmpuint (f->stale->len, ==, 0);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autofree char *proxy_endpoint = NULL;
+  Proxy *proxy;
+  int ret;
+
+  g_log_set_writer_func (test_log_writer, NULL, NULL);
+  g_test_init (&argc, &argv, NULL);
+  g_setenv ("GSM_DURABLE", "0", TRUE);
+
+  etcd_server_start (&server);
+  proxy = proxy_new (server.client_port);
+  proxy_endpoint = g_strdup_printf ("http://127.0.0.1:%u", proxy->port);
+
+  g_test_add ("/etcd/unreachable/refused", Fixture, NULL, fixture_set_up,
+              test_unreachable_refused, fixture_tear_down);
+  g_test_add ("/etcd/unreachable/silent", Fixture, NULL, fixture_set_up,
+              test_unreachable_silent, fixture_tear_down);
+  g_test_add ("/etcd/unreachable/in-process", Fixture, NULL, fixture_set_up,
+              test_unreachable_in_process, fixture_tear_down);
+  g_test_add ("/etcd/bad-backend", Fixture, NULL, fixture_set_up,
+              test_bad_backend, fixture_tear_down);
+  g_test_add ("/etcd/multi-host", Fixture, NULL, fixture_set_up,
+              test_multi_host, fixture_tear_down);
+  g_test_add ("/etcd/concurrent-register", Fixture, NULL, fixture_set_up,
+              test_concurrent_register, fixture_tear_down);
+  g_test_add ("/etcd/cycles", Fixture, NULL, fixture_set_up,
+              test_cycles, fixture_tear_down);
+  g_test_add ("/etcd/lease-lapsed", Fixture, NULL, fixture_set_up,
+              test_lease_lapsed, fixture_tear_down);
+  g_test_add ("/etcd/watch-broken", Fixture, proxy, fixture_set_up_proxy,
+              test_watch_broken, fixture_tear_down);
+  g_test_add ("/etcd/restart", Fixture, NULL, fixture_set_up,
+              test_etcd_restart, fixture_tear_down);
+
+  ret = g_test_run ();
+
+  proxy_free (proxy);
+  etcd_server_destroy (&server);
+  return ret;
+}
