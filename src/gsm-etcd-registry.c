@@ -1257,6 +1257,19 @@ same_text (GBytes     *bytes,
   return len == text_len && memcmp (data, text, len) == 0;
 }
 
+/* Does @txn take @vm_id away from @owner (remove it, or give it another)? */
+static gboolean
+gives_up (GsmRegistryTxn *txn,
+          const char     *owner,
+          const char     *vm_id)
+{
+  gpointer value;
+
+  if (!g_hash_table_lookup_extended (_gsm_registry_txn_get_changes (txn), owner, NULL, &value))
+    return FALSE;
+  return value == NULL || g_strcmp0 (gsm_session_get_vm_id (value), vm_id) != 0;
+}
+
 /* What the changes of @txn mean for the keys of @view. */
 static gboolean
 plan_txn (GsmEtcdRegistry  *self,
@@ -1308,6 +1321,14 @@ plan_txn (GsmEtcdRegistry  *self,
           g_autofree char *vm_key = g_strconcat (self->vms_prefix, new_vm, NULL);
 
           vk = g_hash_table_lookup (view->vms, new_vm);
+          if (vk != NULL && !g_str_equal (vk->owner, id) && !gives_up (txn, vk->owner, new_vm))
+            {
+              /* Only a takeover that removes the old owner's claim may
+               * overwrite it. */
+              g_set_error (error, GSM_ERROR, GSM_ERROR_VM_OWNED_BY_OTHER,
+                           "VM “%s” is owned by session %s", new_vm, vk->owner);
+              return FALSE;
+            }
           if ((vk == NULL || !g_str_equal (vk->owner, id) || !same_text (vk->text, new)) &&
               !plan_op (plan, vm_key, new, 0, error))
             return FALSE;
@@ -1457,9 +1478,9 @@ gsm_etcd_registry_update (GsmRegistry            *registry,
       if (!func (txn, user_data, error))
         return NULL;
 
+      own = _gsm_registry_txn_lookup (txn, self->own_session_id);
       /* Our live entry must be on our current lease (it is not after the
        * lease lapsed). */
-      own = _gsm_registry_txn_lookup (txn, self->own_session_id);
       own_key = g_hash_table_lookup (view->sessions, self->own_session_id);
       if (own != NULL && !_gsm_session_is_stale (own) &&
           (own_key == NULL || own_key->lease != lease_id))

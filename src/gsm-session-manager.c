@@ -464,6 +464,17 @@ own_entry (TxnContext     *ctx,
         last = g_object_ref (self->own);
       g_mutex_unlock (&self->mutex);
 
+      /* Unless the store dropped it itself (its lease lapsed): then
+       * the VM was free for others to take or reap meanwhile. */
+      if (last != NULL && gsm_session_get_has_vm (last) &&
+          _gsm_registry_vouches_for (self->registry, last))
+        {
+          GsmSession *without = _gsm_session_without_vm (last);
+
+          g_object_unref (last);
+          last = without;
+        }
+
       if (last == NULL)
         last = _gsm_session_new (self->session_id, self->pid, self->hostname,
                                  self->created_at, self->start_time, self->boot_id);
@@ -640,19 +651,6 @@ txn_close (GsmRegistryTxn  *txn,
   if (own != NULL && !gsm_session_get_has_vm (own))
     _gsm_registry_txn_remove (txn, ctx->self->session_id);
 
-  return TRUE;
-}
-
-/* After the store dropped our entry (a lease lapsed): enter again, with
- * the VM if no other session took it meanwhile. */
-static gboolean
-txn_reclaim (GsmRegistryTxn  *txn,
-             gpointer         user_data,
-             GError         **error)
-{
-  TxnContext *ctx = user_data;
-
-  events_add (ctx->events, signals[OWNERSHIP_LAPSED], own_entry (ctx, txn));
   return TRUE;
 }
 
@@ -879,7 +877,19 @@ run_op (GsmSessionManager  *self,
       /* Nothing to enter again after close. */
       if (!check_usable (self, NULL))
         break;
-      ok = run_update (self, txn_reclaim, &ctx, cancellable, error);
+      /* After the store dropped our entry (a lease lapsed): enter again,
+       * with the VM if the store still names us its owner. */
+      ok = run_update (self, txn_enter, &ctx, cancellable, error);
+      if (ok)
+        {
+          g_autoptr(GsmSession) own = NULL;
+
+          g_mutex_lock (&self->mutex);
+          own = self->own ? g_object_ref (self->own) : NULL;
+          g_mutex_unlock (&self->mutex);
+          if (own != NULL)
+            events_add (ctx.events, signals[OWNERSHIP_LAPSED], own);
+        }
       break;
 
     case OP_REFRESH:
