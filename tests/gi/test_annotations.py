@@ -76,6 +76,7 @@ SessionManager:runtime-dir Gio.File r
 SessionManager:session-file Gio.File r
 SessionManager:session-id utf8 r
 SessionManager:vm-registry Gio.File r
+SessionManager::ownership-lapsed(session: Gsm.Session)
 SessionManager::session-added(session: Gsm.Session)
 SessionManager::session-removed(session: Gsm.Session)
 SessionManager::session-stale(session: Gsm.Session)
