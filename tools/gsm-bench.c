@@ -5,7 +5,11 @@
  * a directory fsync) of the same bytes, and json-glib's own parse of the
  * same file. Medians; run it on an idle machine.
  *
- *   gsm-bench [--json] [--quick]
+ *   gsm-bench [--json] [--quick] [--etcd etcd://HOST:PORT]
+ *
+ * With --etcd, the same cycle and listing against that etcd (under a
+ * prefix of its own, removed afterwards), beside one raw request of the
+ * JSON gateway.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -26,11 +30,15 @@
 #include <json-glib/json-glib.h>
 
 #include "gsm-session.h"
+#include "gsm-etcd-registry-private.h"
 #include "gsm-session-manager-private.h"
+
+#include <libsoup/soup.h>
 
 static gboolean opt_json = FALSE;
 static gboolean opt_quick = FALSE;
 static char *opt_child = NULL;
+static char *opt_etcd = NULL;
 static int opt_child_count = 0;
 
 static GPtrArray *rows;   /* Row* */
@@ -648,6 +656,202 @@ bench_gsmd (void)
     }
 }
 
+/* ---- etcd --------------------------------------------------------------- */
+
+typedef struct
+{
+  SoupSession *session;
+  char        *endpoint;
+  char        *prefix;       /* /gsm-bench-PID */
+} Etcd;
+
+static char *
+etcd_b64 (const char *text)
+{
+  return g_base64_encode ((const guchar *) text, strlen (text));
+}
+
+static GsmEtcdResponse *
+etcd_post (Etcd *etcd, const char *path, const char *body)
+{
+  g_autofree char *url = g_strconcat (etcd->endpoint, path, NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
+  g_autoptr(GBytes) request = g_bytes_new (body, strlen (body));
+  g_autoptr(GBytes) reply = NULL;
+  GsmEtcdResponse *response = NULL;
+  GError *error = NULL;
+
+  soup_message_set_request_body_from_bytes (msg, "application/json", request);
+  reply = soup_session_send_and_read (etcd->session, msg, NULL, &error);
+  if (reply == NULL ||
+      !_gsm_etcd_response_parse (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply), &response, &error))
+    g_error ("etcd at %s: %s: %s", etcd->endpoint, path, error->message);
+  if (response->has_error)
+    g_error ("etcd at %s: %s: %s", etcd->endpoint, path, response->error_message);
+  return response;
+}
+
+static char *
+etcd_range_body (Etcd *etcd)
+{
+  g_autofree char *key = g_strconcat (etcd->prefix, "/", NULL);
+  g_autofree char *end = g_strconcat (etcd->prefix, "0", NULL);
+  g_autofree char *k = etcd_b64 (key), *e = etcd_b64 (end);
+
+  return g_strdup_printf ("{\"key\": \"%s\", \"range_end\": \"%s\"}", k, e);
+}
+
+static void
+etcd_clear (Etcd *etcd)
+{
+  g_autofree char *body = etcd_range_body (etcd);
+
+  _gsm_etcd_response_free (etcd_post (etcd, "/v3/kv/deleterange", body));
+}
+
+/* N sessions of other hosts, each owning a VM, on one lease. */
+static void
+etcd_populate (Etcd *etcd, guint n)
+{
+  g_autoptr(GsmEtcdResponse) grant = etcd_post (etcd, "/v3/lease/grant", "{\"TTL\": 600}");
+  g_autofree char *text = registry_text (n, 1);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *all;
+  GList *ids, *l;
+  GString *body = NULL;
+  guint in_batch = 0;
+
+  g_assert_true (json_parser_load_from_data (parser, text, -1, NULL));
+  all = json_node_get_object (json_parser_get_root (parser));
+  ids = json_object_get_members (all);
+  for (l = ids; l != NULL; l = l->next)
+    {
+      JsonNode *entry = json_object_get_member (all, l->data);
+      g_autofree char *value = json_to_string (entry, FALSE);
+      g_autofree char *session_key = g_strdup_printf ("%s/sessions/%s", etcd->prefix, (char *) l->data);
+      g_autofree char *vm_key = g_strdup_printf ("%s/vms/%s", etcd->prefix,
+                                                 json_object_get_string_member (json_node_get_object (entry), "vm_id"));
+      g_autofree char *v = etcd_b64 (value), *sk = etcd_b64 (session_key), *vk = etcd_b64 (vm_key);
+
+      if (body == NULL)
+        body = g_string_new ("{\"success\": [");
+      g_string_append_printf (body, "%s{\"request_put\": {\"key\": \"%s\", \"value\": \"%s\", "
+                              "\"lease\": \"%" G_GINT64_FORMAT "\"}}, "
+                              "{\"request_put\": {\"key\": \"%s\", \"value\": \"%s\"}}",
+                              in_batch ? ", " : "", sk, v, grant->lease_id, vk, v);
+      /* etcd allows 128 operations per transaction. */
+      if (++in_batch == 50 || l->next == NULL)
+        {
+          g_string_append (body, "]}");
+          _gsm_etcd_response_free (etcd_post (etcd, "/v3/kv/txn", body->str));
+          g_string_free (body, TRUE);
+          body = NULL;
+          in_batch = 0;
+        }
+    }
+  g_list_free (ids);
+}
+
+static GsmSessionManager *
+etcd_manager (Etcd *etcd, const char *dir)
+{
+  g_autofree char *uri = g_strdup_printf ("etcd://%s%s", etcd->endpoint + strlen ("http://"), etcd->prefix);
+
+  _gsm_session_manager_reset_for_testing ();
+  g_setenv ("GSM_RUNTIME_DIR", dir, TRUE);
+  g_setenv ("GSM_REGISTRY", uri, TRUE);
+  return gsm_session_manager_get_default ();
+}
+
+static void
+bench_etcd (void)
+{
+  const guint sizes[] = { 0, 100, 1000 };
+  g_autofree char *dir = make_dir ();
+  g_autofree char *prefix = NULL;
+  g_autofree char *scratch = NULL, *scratch_b64 = NULL, *value_b64 = NULL;
+  g_autofree char *put_body = NULL;
+  Etcd etcd = { NULL, NULL, NULL };
+  GError *error = NULL;
+
+  if (!_gsm_etcd_parse_uri (opt_etcd, &etcd.endpoint, &prefix, &error))
+    g_error ("--etcd: %s", error->message);
+  etcd.prefix = g_strdup_printf ("/gsm-bench-%d", getpid ());
+  etcd.session = soup_session_new_with_options ("timeout", 5, NULL);
+
+  /* The floor: one transaction writing one entry, as the registry does. */
+  scratch = g_strdup_printf ("%s/scratch", etcd.prefix);
+  scratch_b64 = etcd_b64 (scratch);
+  {
+    g_autofree char *one = registry_text (1, 2);
+    char *start = strchr (one, ':') + 2;
+
+    start[strlen (start) - 3] = '\0';   /* the entry, without "}\n" of the object */
+    value_b64 = etcd_b64 (start);
+  }
+  put_body = g_strdup_printf ("{\"success\": [{\"request_put\": {\"key\": \"%s\", \"value\": \"%s\"}}]}",
+                              scratch_b64, value_b64);
+
+  for (guint k = 0; k < G_N_ELEMENTS (sizes); k++)
+    {
+      guint n = sizes[k];
+      guint rounds = opt_quick ? 10 : (n >= 1000 ? 100 : 300);
+      g_autoptr(GArray) raw_txn = g_array_new (FALSE, FALSE, sizeof (double));
+      g_autoptr(GArray) raw_range = g_array_new (FALSE, FALSE, sizeof (double));
+      g_autoptr(GArray) listing = g_array_new (FALSE, FALSE, sizeof (double));
+      g_autofree char *range_body = etcd_range_body (&etcd);
+      g_autofree char *name = NULL;
+      GsmSessionManager *m;
+      double t;
+
+      etcd_clear (&etcd);
+      if (n > 0)
+        etcd_populate (&etcd, n);
+      m = etcd_manager (&etcd, dir);
+
+      t = cycle_us (m, rounds);
+      for (guint i = 0; i < rounds; i++)
+        {
+          double t0 = now_us ();
+
+          _gsm_etcd_response_free (etcd_post (&etcd, "/v3/kv/txn", put_body));
+          t0 = now_us () - t0;
+          g_array_append_val (raw_txn, t0);
+        }
+      name = g_strdup_printf ("etcd: register+unregister, N=%u others", n);
+      add_row (name, t, "us", "2 raw txns (1 put)", 2 * percentile (raw_txn, 0.5), NULL);
+
+      for (guint i = 0; i < rounds; i++)
+        {
+          g_autoptr(GHashTable) sessions = NULL;
+          double t0 = now_us ();
+
+          sessions = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+          if (sessions == NULL)
+            g_error ("listing failed: %s", error->message);
+          t0 = now_us () - t0;
+          g_array_append_val (listing, t0);
+
+          t0 = now_us ();
+          _gsm_etcd_response_free (etcd_post (&etcd, "/v3/kv/range", range_body));
+          t0 = now_us () - t0;
+          g_array_append_val (raw_range, t0);
+        }
+      g_free (name);
+      name = g_strdup_printf ("etcd: get_all_active_sessions, N=%u others", n);
+      add_row (name, percentile (listing, 0.5), "us", "1 raw range of the prefix",
+               percentile (raw_range, 0.5), NULL);
+      _gsm_session_manager_reset_for_testing ();
+    }
+
+  etcd_clear (&etcd);
+  g_unsetenv ("GSM_REGISTRY");
+  remove_dir (dir);
+  g_object_unref (etcd.session);
+  g_free (etcd.endpoint);
+  g_free (etcd.prefix);
+}
+
 /* ---- child modes -------------------------------------------------------- */
 
 static int
@@ -754,6 +958,7 @@ main (int argc, char *argv[])
   const GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "Print the figures as JSON", NULL },
     { "quick", 0, 0, G_OPTION_ARG_NONE, &opt_quick, "Fewer rounds (a smoke run, not figures)", NULL },
+    { "etcd", 0, 0, G_OPTION_ARG_STRING, &opt_etcd, "Also measure the etcd registry there", "etcd://HOST:PORT" },
     { "child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &opt_child, NULL, NULL },
     { "child-count", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_child_count, NULL, NULL },
     { NULL }
@@ -782,6 +987,8 @@ main (int argc, char *argv[])
   bench_concurrency ();
   bench_monitor_latency ();
   bench_gsmd ();
+  if (opt_etcd != NULL)
+    bench_etcd ();
 
   if (opt_json)
     print_json ();
