@@ -322,7 +322,7 @@ worker_expect (Worker     *w,
 }
 
 /* Starts gsm-test-worker with @args; its environment is ours plus @env
- * (NAME=VALUE strings, NULL-terminated). */
+ * (NAME=VALUE strings, or NAME to unset it; NULL-terminated). */
 static inline Worker *
 worker_spawn (const char * const *env,
               const char * const *args)
@@ -338,7 +338,11 @@ worker_spawn (const char * const *env,
     {
       g_auto(GStrv) kv = g_strsplit (env[i], "=", 2);
 
-      g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
+      /* NAME alone: unset. */
+      if (kv[1] == NULL)
+        g_subprocess_launcher_unsetenv (launcher, kv[0]);
+      else
+        g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
     }
 
   g_ptr_array_add (argv, (gpointer) g_getenv ("GSM_TEST_WORKER"));

@@ -276,6 +276,25 @@ test_bad_backend (Fixture       *f,
   g_assert_nonnull (strstr (out, "zookeeper://127.0.0.1:1"));
 }
 
+static void
+test_config_file (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autofree char *path = g_build_filename (f->runtime, "config.ini", NULL);
+  g_autofree char *config = g_strdup_printf ("[registry]\nbackend=%s\nlease-ttl=2\n", f->uri);
+  g_autofree char *config_env = g_strdup_printf ("GSM_CONFIG_FILE=%s", path);
+  g_autofree char *vms = g_strconcat (f->prefix, "/vms/", NULL);
+  const char *env[] = { "GSM_REGISTRY", "GSM_LEASE_TTL", config_env, NULL };
+  const char *args[] = { "register", "vm-config", NULL };
+  g_autoptr(Worker) w = NULL;
+
+  g_assert_true (g_file_set_contents (path, config, -1, NULL));
+  w = worker_spawn (env, args);
+  worker_wait_ready (w, READY_BOUND);
+  /* Registered in etcd, from the configuration file alone. */
+  g_assert_cmpint (etcd_count_keys (&server, vms), ==, 1);
+}
+
 /* ---- many hosts -------------------------------------------------------- */
 
 static void
@@ -633,6 +652,8 @@ main (int   argc,
               test_unreachable_in_process, fixture_tear_down);
   g_test_add ("/etcd/bad-backend", Fixture, NULL, fixture_set_up,
               test_bad_backend, fixture_tear_down);
+  g_test_add ("/etcd/config-file", Fixture, NULL, fixture_set_up,
+              test_config_file, fixture_tear_down);
   g_test_add ("/etcd/multi-host", Fixture, NULL, fixture_set_up,
               test_multi_host, fixture_tear_down);
   g_test_add ("/etcd/concurrent-register", Fixture, NULL, fixture_set_up,
