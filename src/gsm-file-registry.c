@@ -132,11 +132,36 @@ _gsm_file_registry_init (GsmFileRegistry *self)
 
 /* ---- reading ----------------------------------------------------------- */
 
+static void
+unref_if_set (gpointer p)
+{
+  if (p != NULL)
+    g_object_unref (p);
+}
+
+/* Entries whose text changed are parsed one by one while they are few;
+ * when many changed (another process rewrote the file, or a cold start),
+ * one json-glib parse of the whole file is cheaper than many small ones. */
+#define WHOLE_PARSE_MIN_CHANGED 16
+
+typedef struct
+{
+  char          *key;
+  GsmJsonMember  member;
+} ChangedEntry;
+
 typedef struct
 {
   GsmFileRegistry *self;
-  GHashTable      *table;
+  GHashTable      *table;    /* key → GsmSession (unchanged) or NULL (changed) */
+  GArray          *changed;  /* ChangedEntry */
 } ScanState;
+
+static void
+changed_entry_clear (gpointer data)
+{
+  g_free (((ChangedEntry *) data)->key);
+}
 
 static gboolean
 scan_member (const GsmJsonMember  *member,
@@ -145,13 +170,21 @@ scan_member (const GsmJsonMember  *member,
 {
   ScanState *st = user_data;
   GsmFileRegistry *self = st->self;
-  g_autofree char *key = _gsm_json_decode_key (member);
-  g_autoptr(GsmSession) session = NULL;
+  char *key = _gsm_json_decode_key (member);
   GsmSession *cached = NULL;
+  ChangedEntry entry;
 
   if (key == NULL)
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "a key is not a valid string");
+      return FALSE;
+    }
+
+  if (g_hash_table_contains (st->table, key))
+    {
+      /* We never write one; json-glib and others disagree on which wins. */
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "session “%s” appears twice", key);
+      g_free (key);
       return FALSE;
     }
 
@@ -165,21 +198,77 @@ scan_member (const GsmJsonMember  *member,
 
       if (len == member->value_len && memcmp (text, member->value, len) == 0)
         {
-          _gsm_registry_table_put (st->table, cached);
+          /* Keyed by the session's own string, like every table. */
+          g_hash_table_insert (st->table, key, g_object_ref (cached));
           return TRUE;
         }
     }
 
-  self->n_parsed++;
-  session = _gsm_session_new_from_json (key, member->value, member->value_len, self->parser, error);
-  if (session == NULL)
-    {
-      g_prefix_error (error, "entry “%s”: ", key);
-      return FALSE;
-    }
-  _gsm_registry_table_put (st->table, session);
+  g_hash_table_insert (st->table, key, NULL);
+  entry.key = g_strdup (key);
+  entry.member = *member;
+  g_array_append_val (st->changed, entry);
 
   return TRUE;
+}
+
+/* Builds the sessions of the changed entries into @table. */
+static gboolean
+parse_changed (GsmFileRegistry  *self,
+               const char       *data,
+               gsize             len,
+               GArray           *changed,
+               GHashTable       *table,
+               GError          **error)
+{
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *object = NULL;
+
+  if (changed->len >= WHOLE_PARSE_MIN_CHANGED)
+    {
+      root = _gsm_json_parse (self->parser, data, len, error);
+      if (root == NULL)
+        return FALSE;
+      object = json_node_get_object (root);
+    }
+
+  for (guint i = 0; i < changed->len; i++)
+    {
+      ChangedEntry *e = &g_array_index (changed, ChangedEntry, i);
+      GsmSession *session;
+
+      self->n_parsed++;
+      if (object != NULL)
+        session = _gsm_session_new_from_node (e->key, json_object_get_member (object, e->key),
+                                              e->member.value, e->member.value_len, error);
+      else
+        session = _gsm_session_new_from_json (e->key, e->member.value, e->member.value_len,
+                                              self->parser, error);
+      if (session == NULL)
+        {
+          g_prefix_error (error, "entry “%s”: ", e->key);
+          return FALSE;
+        }
+      g_hash_table_insert (table, g_strdup (e->key), session);
+    }
+
+  return TRUE;
+}
+
+/* The scan's table (owned keys) as a snapshot table (keys owned by the
+ * sessions). */
+static GHashTable *
+to_snapshot_table (GHashTable *scanned)
+{
+  GHashTable *table = _gsm_registry_new_table ();
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, scanned);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    _gsm_registry_table_put (table, value);
+
+  return table;
 }
 
 /*
@@ -194,6 +283,8 @@ load_locked (GsmFileRegistry  *self,
   g_autoptr(GError) local_error = NULL;
   g_autoptr(GBytes) bytes = NULL;
   g_autoptr(GHashTable) table = NULL;
+  g_autoptr(GHashTable) scanned = NULL;
+  g_autoptr(GArray) changed = NULL;
   ScanState st;
   const char *data;
   gsize len;
@@ -235,10 +326,14 @@ load_locked (GsmFileRegistry  *self,
     }
 
   data = g_bytes_get_data (bytes, &len);
-  table = _gsm_registry_new_table ();
+  scanned = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, unref_if_set);
+  changed = g_array_new (FALSE, FALSE, sizeof (ChangedEntry));
+  g_array_set_clear_func (changed, changed_entry_clear);
   st.self = self;
-  st.table = table;
-  if (!_gsm_json_scan_object (data, len, GSM_JSON_MAX_DEPTH, scan_member, &st, &local_error))
+  st.table = scanned;
+  st.changed = changed;
+  if (!_gsm_json_scan_object (data, len, GSM_JSON_MAX_DEPTH, scan_member, &st, &local_error) ||
+      !parse_changed (self, data, len, changed, scanned, &local_error))
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
                    "Registry “%s/%s” is corrupt: %s", self->dir_path, self->registry_name,
@@ -246,6 +341,7 @@ load_locked (GsmFileRegistry  *self,
       close (fd);
       return NULL;
     }
+  table = to_snapshot_table (scanned);
 
   g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
   self->cache = _gsm_registry_snapshot_new (g_steal_pointer (&table), ++self->generation);

@@ -636,13 +636,30 @@ _gsm_session_new_from_json (const char  *key,
                             JsonParser  *parser,
                             GError     **error)
 {
-  g_autoptr(GsmSession) self = NULL;
   g_autoptr(JsonNode) root = NULL;
-  ReadState st = { 0, };
 
   root = _gsm_json_parse (parser, text, len, error);
   if (root == NULL)
     return NULL;
+
+  return _gsm_session_new_from_node (key, root, text, len, error);
+}
+
+/*
+ * _gsm_session_new_from_node:
+ * @root: the entry, parsed (for example as a member of a whole registry)
+ * @text: the entry's JSON text, kept as the session's text
+ */
+GsmSession *
+_gsm_session_new_from_node (const char  *key,
+                            JsonNode    *root,
+                            const char  *text,
+                            gsize        len,
+                            GError     **error)
+{
+  g_autoptr(GsmSession) self = NULL;
+  ReadState st = { 0, };
+
   if (!JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "a session entry is not an object");

@@ -240,6 +240,16 @@ apply_view (GsmSessionManager   *self,
   if (self->view != NULL && snapshot->generation <= self->view->generation)
     return;
 
+  if (!g_signal_has_handler_pending (self, signals[SESSIONS_CHANGED], 0, TRUE) &&
+      !g_signal_has_handler_pending (self, signals[SESSION_ADDED], 0, TRUE) &&
+      !g_signal_has_handler_pending (self, signals[SESSION_REMOVED], 0, TRUE))
+    {
+      /* Nobody listens: no diff to compute. */
+      g_clear_pointer (&self->view, _gsm_registry_snapshot_unref);
+      self->view = _gsm_registry_snapshot_ref (snapshot);
+      return;
+    }
+
   added = g_ptr_array_new_with_free_func (g_object_unref);
   removed = g_ptr_array_new_with_free_func (g_object_unref);
   lapsed = g_ptr_array_new_with_free_func (g_object_unref);
@@ -354,9 +364,22 @@ events_dispatch (Events *ev)
  * another host (or one written without a start time) is dead only once it
  * is older than the expiry; our own session never is.
  */
+static gboolean
+is_session_dead_at (GsmSessionManager *self,
+                    GsmSession        *session,
+                    double             now);
+
 gboolean
 _gsm_session_manager_is_session_dead (GsmSessionManager *self,
                                       GsmSession        *session)
+{
+  return is_session_dead_at (self, session, g_get_real_time () / (double) G_USEC_PER_SEC);
+}
+
+static gboolean
+is_session_dead_at (GsmSessionManager *self,
+                    GsmSession        *session,
+                    double             now)
 {
   if (g_str_equal (gsm_session_get_session_id (session), self->session_id))
     return FALSE;
@@ -372,16 +395,16 @@ _gsm_session_manager_is_session_dead (GsmSessionManager *self,
       return TRUE;
     case GSM_LIVENESS_UNKNOWN:
     default:
-      return g_get_real_time () / (double) G_USEC_PER_SEC - gsm_session_get_created_at (session) >
-             self->expiry;
+      return now - gsm_session_get_created_at (session) > self->expiry;
     }
 }
 
 static gboolean
 is_stale (GsmSessionManager *self,
-          GsmSession        *session)
+          GsmSession        *session,
+          double             now)
 {
-  return _gsm_session_is_stale (session) || _gsm_session_manager_is_session_dead (self, session);
+  return _gsm_session_is_stale (session) || is_session_dead_at (self, session, now);
 }
 
 /* ---- operations -------------------------------------------------------- */
@@ -506,7 +529,7 @@ reconcile (TxnContext     *ctx,
           continue;
         }
 
-      if (!_gsm_session_manager_is_session_dead (ctx->self, session))
+      if (!is_session_dead_at (ctx->self, session, ctx->now))
         continue;
 
       if (gsm_session_get_has_vm (session))
@@ -576,7 +599,7 @@ txn_register_vm (GsmRegistryTxn  *txn,
       if (other == own || g_strcmp0 (gsm_session_get_vm_id (other), op->vm_id) != 0)
         continue;
 
-      if (!is_stale (self, other))
+      if (!is_stale (self, other, ctx->now))
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_VM_OWNED_BY_OTHER,
                        "VM “%s” is owned by live session %s (pid %d on %s)", op->vm_id,
@@ -754,13 +777,16 @@ collect_sessions (GsmSessionManager   *self,
                   gboolean             include_stale,
                   gboolean            *needs_cleanup)
 {
-  GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  /* Keys belong to the sessions, as in the registry's own tables:
+   * g_hash_table_unref() frees everything. */
+  GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
   GHashTableIter iter;
-  gpointer key, value;
+  gpointer value;
 
   *needs_cleanup = FALSE;
   g_hash_table_iter_init (&iter, snapshot->sessions);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       GsmSession *session = value;
 
@@ -771,18 +797,19 @@ collect_sessions (GsmSessionManager   *self,
           if (!include_stale)
             continue;
         }
-      else if (_gsm_session_manager_is_session_dead (self, session))
+      else if (is_session_dead_at (self, session, now))
         {
           *needs_cleanup = TRUE;
           if (!include_stale)
             continue;
           /* Show it as it will be recorded. */
-          g_hash_table_insert (table, g_strdup (key),
-                               _gsm_session_with_stale (session, g_get_real_time () / (double) G_USEC_PER_SEC));
+          session = _gsm_session_with_stale (session, now);
+          g_hash_table_insert (table, (gpointer) gsm_session_get_session_id (session), session);
           continue;
         }
 
-      g_hash_table_insert (table, g_strdup (key), g_object_ref (session));
+      g_hash_table_insert (table, (gpointer) gsm_session_get_session_id (session),
+                           g_object_ref (session));
     }
 
   return table;

@@ -39,6 +39,7 @@ static gboolean opt_json = FALSE;
 static gboolean opt_quick = FALSE;
 static char *opt_child = NULL;
 static char *opt_etcd = NULL;
+static char *opt_only = NULL;
 static int opt_child_count = 0;
 
 static GPtrArray *rows;   /* Row* */
@@ -53,12 +54,16 @@ typedef struct
   char   *goal;
 } Row;
 
+static gboolean opt_cpu = FALSE;
+
+/* Wall time, or with --cpu-time the CPU time of this thread (in-process
+ * figures on a busy machine). */
 static double
 now_us (void)
 {
   struct timespec ts;
 
-  clock_gettime (CLOCK_MONOTONIC, &ts);
+  clock_gettime (opt_cpu && opt_child == NULL ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
@@ -959,6 +964,8 @@ main (int argc, char *argv[])
     { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "Print the figures as JSON", NULL },
     { "quick", 0, 0, G_OPTION_ARG_NONE, &opt_quick, "Fewer rounds (a smoke run, not figures)", NULL },
     { "etcd", 0, 0, G_OPTION_ARG_STRING, &opt_etcd, "Also measure the etcd registry there", "etcd://HOST:PORT" },
+    { "cpu-time", 0, 0, G_OPTION_ARG_NONE, &opt_cpu, "Measure in-process figures in CPU time, not wall time (on a busy machine)", NULL },
+    { "only", 0, 0, G_OPTION_ARG_STRING, &opt_only, "Run one group: cycles, python, listing, processes, monitor, dbus, etcd", "GROUP" },
     { "child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &opt_child, NULL, NULL },
     { "child-count", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_child_count, NULL, NULL },
     { NULL }
@@ -981,13 +988,20 @@ main (int argc, char *argv[])
   if (!opt_json)
     printf ("%-58s %12s %-5s  | %-28s %10s\n", "figure (median)", "value", "", "floor", "value");
 
-  bench_cycles ();
-  bench_python ();
-  bench_listing ();
-  bench_concurrency ();
-  bench_monitor_latency ();
-  bench_gsmd ();
-  if (opt_etcd != NULL)
+#define WANT(group) (opt_only == NULL || g_str_equal (opt_only, group))
+  if (WANT ("cycles"))
+    bench_cycles ();
+  if (WANT ("python"))
+    bench_python ();
+  if (WANT ("listing"))
+    bench_listing ();
+  if (WANT ("processes"))
+    bench_concurrency ();
+  if (WANT ("monitor"))
+    bench_monitor_latency ();
+  if (WANT ("dbus"))
+    bench_gsmd ();
+  if (opt_etcd != NULL && WANT ("etcd"))
     bench_etcd ();
 
   if (opt_json)
