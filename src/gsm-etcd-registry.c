@@ -47,6 +47,8 @@
 #include "gsm-session-private.h"
 
 #define DEFAULT_LOCK_TIMEOUT 30.0
+/* Up to this many changed keys are read one by one, more in one range. */
+#define MAX_SINGLE_READS 8
 #define WATCH_RETRY_MIN_MS 100
 #define WATCH_RETRY_MAX_MS 2000
 
@@ -540,9 +542,9 @@ typedef struct
 
 typedef struct
 {
-  gint64  mod_revision;
-  char   *owner;
-  GBytes *text;
+  gint64      mod_revision;
+  char       *owner;
+  GsmSession *entry;        /* what the key holds (its text is the value) */
 } VmKey;
 
 static void
@@ -551,7 +553,7 @@ vm_key_free (gpointer data)
   VmKey *vk = data;
 
   g_free (vk->owner);
-  g_bytes_unref (vk->text);
+  g_object_unref (vk->entry);
   g_free (vk);
 }
 
@@ -966,8 +968,12 @@ prefix_end (const char *key)
   return end;
 }
 
+/* A range of PREFIX/: only keys and revisions with @keys_only, else
+ * values too, at @revision if not 0. */
 static GString *
-range_body (GsmEtcdRegistry *self)
+range_body (GsmEtcdRegistry *self,
+            gboolean         keys_only,
+            gint64           revision)
 {
   g_autofree char *key = g_strconcat (self->prefix, "/", NULL);
   g_autofree char *end = prefix_end (key);
@@ -976,8 +982,97 @@ range_body (GsmEtcdRegistry *self)
   append_base64 (body, key, strlen (key));
   g_string_append (body, ", \"range_end\": ");
   append_base64 (body, end, strlen (end));
+  if (keys_only)
+    g_string_append (body, ", \"keys_only\": true");
+  if (revision > 0)
+    g_string_append_printf (body, ", \"revision\": \"%" G_GINT64_FORMAT "\"", revision);
   g_string_append (body, "}");
   return body;
+}
+
+static gboolean
+key_is_clean (GsmEtcdKv *kv)
+{
+  return strlen (kv->key) == kv->key_len;
+}
+
+static gboolean
+is_entry_key (GsmEtcdRegistry *self,
+              GsmEtcdKv       *kv)
+{
+  return key_is_clean (kv) &&
+         (g_str_has_prefix (kv->key, self->sessions_prefix) ||
+          g_str_has_prefix (kv->key, self->vms_prefix));
+}
+
+/* Keys whose value at their revision was never read. */
+static guint
+count_unknown (GsmEtcdRegistry *self,
+               GsmEtcdResponse *response)
+{
+  guint n = 0;
+
+  g_mutex_lock (&self->mutex);
+  for (guint i = 0; i < response->kvs->len; i++)
+    {
+      GsmEtcdKv *kv = response->kvs->pdata[i];
+      Parsed *p;
+
+      if (!is_entry_key (self, kv))
+        continue;
+      p = g_hash_table_lookup (self->parsed, kv->key);
+      if (p == NULL || p->mod_revision != kv->mod_revision)
+        n++;
+    }
+  g_mutex_unlock (&self->mutex);
+
+  return n;
+}
+
+/* Fills in the values of the keys that are not cached, read at the
+ * revision of @response so that the view stays one consistent revision. */
+static gboolean
+fetch_unknown (GsmEtcdRegistry  *self,
+               GsmEtcdResponse  *response,
+               GCancellable     *cancellable,
+               GError          **error)
+{
+  for (guint i = 0; i < response->kvs->len; i++)
+    {
+      GsmEtcdKv *kv = response->kvs->pdata[i];
+      g_autoptr(GsmEtcdResponse) one = NULL;
+      g_autoptr(GString) body = NULL;
+      GsmEtcdKv *got;
+      Parsed *p;
+      gboolean known;
+
+      if (!is_entry_key (self, kv))
+        continue;
+      g_mutex_lock (&self->mutex);
+      p = g_hash_table_lookup (self->parsed, kv->key);
+      known = p != NULL && p->mod_revision == kv->mod_revision;
+      g_mutex_unlock (&self->mutex);
+      if (known)
+        continue;
+
+      body = g_string_new ("{\"key\": ");
+      append_base64 (body, kv->key, kv->key_len);
+      g_string_append_printf (body, ", \"revision\": \"%" G_GINT64_FORMAT "\"}", response->revision);
+      one = post_sync (self, "/v3/kv/range", body, cancellable, error);
+      if (one == NULL)
+        return FALSE;
+      got = one->kvs->len == 1 ? one->kvs->pdata[0] : NULL;
+      if (got == NULL || got->mod_revision != kv->mod_revision)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                       "etcd at %s: key “%s” changed while it was read", self->endpoint, kv->key);
+          return FALSE;
+        }
+      g_bytes_unref (kv->value);
+      kv->value = g_bytes_ref (got->value);
+    }
+
+  return TRUE;
 }
 
 /* The entry behind a key, parsed once per revision of the key. Under the
@@ -1014,12 +1109,6 @@ parse_entry_locked (GsmEtcdRegistry *self,
   g_hash_table_replace (parsed, g_strdup (kv->key), p);
 
   return session;
-}
-
-static gboolean
-key_is_clean (GsmEtcdKv *kv)
-{
-  return strlen (kv->key) == kv->key_len;
 }
 
 /* Builds what a range read shows. Under the mutex. */
@@ -1095,7 +1184,7 @@ build_view_locked (GsmEtcdRegistry *self,
       vk = g_new0 (VmKey, 1);
       vk->mod_revision = kv->mod_revision;
       vk->owner = g_strdup (owner);
-      vk->text = g_bytes_ref (kv->value);
+      vk->entry = g_object_ref (entry);
       g_hash_table_replace (view->vms, g_strdup (vm_id), vk);
 
       owner_entry = g_hash_table_lookup (table, owner);
@@ -1144,12 +1233,44 @@ load_view (GsmEtcdRegistry  *self,
            GCancellable     *cancellable,
            GError          **error)
 {
-  g_autoptr(GString) body = range_body (self);
+  g_autoptr(GString) body = range_body (self, TRUE, 0);
   g_autoptr(GsmEtcdResponse) response = NULL;
   View *view;
+  guint unknown;
 
+  /* Keys and revisions first: the values of the keys already parsed at
+   * their revision need not travel again. The few others are read one by
+   * one, many at once by a full read at the same revision. */
   response = post_sync (self, "/v3/kv/range", body, cancellable, error);
   if (response == NULL)
+    return NULL;
+
+  unknown = count_unknown (self, response);
+  if (unknown > MAX_SINGLE_READS)
+    {
+      g_autoptr(GString) full = range_body (self, FALSE, response->revision);
+      g_autoptr(GError) local_error = NULL;
+      GsmEtcdResponse *values;
+
+      values = post_sync (self, "/v3/kv/range", full, cancellable, &local_error);
+      if (values == NULL && g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return NULL;
+        }
+      if (values == NULL)
+        {
+          /* That revision was compacted meanwhile, say: read the present. */
+          g_string_free (g_steal_pointer (&full), TRUE);
+          full = range_body (self, FALSE, 0);
+          values = post_sync (self, "/v3/kv/range", full, cancellable, error);
+          if (values == NULL)
+            return NULL;
+        }
+      _gsm_etcd_response_free (g_steal_pointer (&response));
+      response = values;
+    }
+  else if (unknown > 0 && !fetch_unknown (self, response, cancellable, error))
     return NULL;
 
   g_mutex_lock (&self->mutex);
@@ -1247,14 +1368,14 @@ plan_op (Plan        *plan,
 }
 
 static gboolean
-same_text (GBytes     *bytes,
-           GsmSession *session)
+same_text (GsmSession *a,
+           GsmSession *b)
 {
-  gsize len, text_len;
-  const char *data = g_bytes_get_data (bytes, &len);
-  const char *text = _gsm_session_get_text (session, &text_len);
+  gsize len, b_len;
+  const char *text = _gsm_session_get_text (a, &len);
+  const char *b_text = _gsm_session_get_text (b, &b_len);
 
-  return len == text_len && memcmp (data, text, len) == 0;
+  return a == b || (len == b_len && memcmp (text, b_text, len) == 0);
 }
 
 /* Does @txn take @vm_id away from @owner (remove it, or give it another)? */
@@ -1329,7 +1450,7 @@ plan_txn (GsmEtcdRegistry  *self,
                            "VM “%s” is owned by session %s", new_vm, vk->owner);
               return FALSE;
             }
-          if ((vk == NULL || !g_str_equal (vk->owner, id) || !same_text (vk->text, new)) &&
+          if ((vk == NULL || !g_str_equal (vk->owner, id) || !same_text (vk->entry, new)) &&
               !plan_op (plan, vm_key, new, 0, error))
             return FALSE;
           plan_compare (plan, vm_key, vk ? vk->mod_revision : 0);
