@@ -194,7 +194,6 @@ run_round (const char *dir,
   /* Nobody holds the lock now: it must be free at once. */
   check_lock_free (dir);
 
-  /* At most the victim's temporary file; the next writer removes it. */
   /* At most the one temporary file of a writer killed before its rename
    * (the others had opened the registry before); the next one to open the
    * registry removes it, below. */
