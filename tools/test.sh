@@ -22,10 +22,7 @@ meson test -C "$builddir" --setup=valgrind --print-errorlogs --num-processes 2 \
 echo "== C suites under AddressSanitizer + UndefinedBehaviorSanitizer"
 asandir=${GSM_ASAN_BUILDDIR:-_build-asan}
 gsm_setup_build "$asandir" -Db_sanitize=address,undefined -Db_lundef=false
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-G_SLICE=always-malloc \
-    meson test -C "$asandir" --print-errorlogs --num-processes 2 \
+meson test -C "$asandir" --setup=sanitize --print-errorlogs --num-processes 2 \
     --suite unit --suite multiprocess --suite hardening || status=1
 
 fuzz_seconds=${GSM_FUZZ_SECONDS:-60}
