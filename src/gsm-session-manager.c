@@ -240,7 +240,10 @@ apply_view (GsmSessionManager   *self,
   if (self->view != NULL && snapshot->generation <= self->view->generation)
     return;
 
-  if (!g_signal_has_handler_pending (self, signals[SESSIONS_CHANGED], 0, TRUE) &&
+  /* With leases (etcd), the store finds sessions dead: the diff is how
+   * ::session-stale and the statistics learn of it. */
+  if ((self->registry == NULL || GSM_REGISTRY_GET_IFACE (self->registry)->vouches_for == NULL) &&
+      !g_signal_has_handler_pending (self, signals[SESSIONS_CHANGED], 0, TRUE) &&
       !g_signal_has_handler_pending (self, signals[SESSION_ADDED], 0, TRUE) &&
       !g_signal_has_handler_pending (self, signals[SESSION_REMOVED], 0, TRUE))
     {

@@ -391,6 +391,34 @@ test_multi_host (Fixture       *f,
   g_assert_cmpstr (gsm_session_get_status (entry), ==, "active");
 }
 
+/* Only ::session-stale is listened to (as a reaper does). */
+static void
+test_stale_only_listener (Fixture       *f,
+                          gconstpointer  data)
+{
+  const char *args[] = { "register", "vm-k", NULL };
+  g_autoptr(Worker) k = NULL;
+  g_autoptr(GVariant) stats = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) sessions = NULL;
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  guint32 n;
+
+  g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), f);
+  k = worker_spawn (env_for (f, "host-k"), args);
+  worker_wait_ready (k, READY_BOUND);
+  sessions = gsm_session_manager_get_all_active_sessions_sync (manager, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_hash_table_contains (sessions, k->session_id));
+
+  worker_signal (k, SIGKILL);
+  g_assert_true (wait_for_id (f->stale, k->session_id, STALE_BOUND));
+  g_assert_cmpuint (f->stale->len, ==, 1);
+  stats = gsm_session_manager_get_statistics (manager);
+  g_assert_true (g_variant_lookup (stats, "stale_sessions_removed", "u", &n));
+  g_assert_cmpuint (n, ==, 1);
+}
+
 static void
 test_concurrent_register (Fixture       *f,
                           gconstpointer  data)
@@ -656,6 +684,8 @@ main (int   argc,
               test_config_file, fixture_tear_down);
   g_test_add ("/etcd/multi-host", Fixture, NULL, fixture_set_up,
               test_multi_host, fixture_tear_down);
+  g_test_add ("/etcd/stale-only-listener", Fixture, NULL, fixture_set_up,
+              test_stale_only_listener, fixture_tear_down);
   g_test_add ("/etcd/concurrent-register", Fixture, NULL, fixture_set_up,
               test_concurrent_register, fixture_tear_down);
   g_test_add ("/etcd/cycles", Fixture, NULL, fixture_set_up,
