@@ -15,7 +15,7 @@ gsm_ensure_deps
 
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-"json registry session-file tracker config"}
+targets=${*:-"json registry session-file tracker config etcd"}
 builddir=${GSM_FUZZ_BUILDDIR:-_build-fuzz}
 
 if [ ! -f "$builddir/build.ninja" ]; then
