@@ -1196,7 +1196,14 @@ build_view_locked (GsmEtcdRegistry *self,
           continue;
         }
 
-      if (g_str_equal (owner, self->own_session_id) || _gsm_session_is_stale (entry))
+      if (g_str_equal (owner, self->own_session_id) && _gsm_session_is_stale (entry))
+        {
+          /* Our lease lapsed and another process recorded the VM as an
+           * orphan (a reaper's claim): it is no longer ours. We enter
+           * again without it. */
+          continue;
+        }
+      else if (g_str_equal (owner, self->own_session_id) || _gsm_session_is_stale (entry))
         {
           /* Our own lease lapsed (we are alive: the next update enters us
            * again), or the record was already written as stale. */

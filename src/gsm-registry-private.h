@@ -130,5 +130,9 @@ gboolean             _gsm_registry_vouches_for (GsmRegistry            *self,
                                                 GsmSession             *session);
 G_GNUC_INTERNAL
 char                *_gsm_registry_describe    (GsmRegistry            *self);
+/* TRUE if the store keeps entries alive itself (leases): then it alone
+ * decides liveness, and an entry it does not vouch for is dead. */
+G_GNUC_INTERNAL
+gboolean             _gsm_registry_has_leases  (GsmRegistry            *self);
 
 G_END_DECLS

@@ -66,6 +66,12 @@ _gsm_registry_vouches_for (GsmRegistry *self,
   return iface->vouches_for != NULL && iface->vouches_for (self, session);
 }
 
+gboolean
+_gsm_registry_has_leases (GsmRegistry *self)
+{
+  return GSM_REGISTRY_GET_IFACE (self)->vouches_for != NULL;
+}
+
 char *
 _gsm_registry_describe (GsmRegistry *self)
 {

@@ -242,7 +242,7 @@ apply_view (GsmSessionManager   *self,
 
   /* With leases (etcd), the store finds sessions dead: the diff is how
    * ::session-stale and the statistics learn of it. */
-  if ((self->registry == NULL || GSM_REGISTRY_GET_IFACE (self->registry)->vouches_for == NULL) &&
+  if ((self->registry == NULL || !_gsm_registry_has_leases (self->registry)) &&
       !g_signal_has_handler_pending (self, signals[SESSIONS_CHANGED], 0, TRUE) &&
       !g_signal_has_handler_pending (self, signals[SESSION_ADDED], 0, TRUE) &&
       !g_signal_has_handler_pending (self, signals[SESSION_REMOVED], 0, TRUE))
@@ -387,8 +387,10 @@ is_session_dead_at (GsmSessionManager *self,
   if (g_str_equal (gsm_session_get_session_id (session), self->session_id))
     return FALSE;
 
-  if (self->registry != NULL && _gsm_registry_vouches_for (self->registry, session))
-    return FALSE;
+  /* A store with leases (etcd) decides alone: a session whose lease
+   * expired is dead wherever it ran, one with a lease is alive. */
+  if (self->registry != NULL && _gsm_registry_has_leases (self->registry))
+    return !_gsm_registry_vouches_for (self->registry, session);
 
   switch (_gsm_liveness_probe_check (self->probe, session))
     {

@@ -419,6 +419,52 @@ test_stale_only_listener (Fixture       *f,
   g_assert_cmpuint (n, ==, 1);
 }
 
+/* The reaper deletes the VM of a session whose lease expired on another
+ * host, and leaves the VM of a live one alone. */
+static void
+test_reaper (Fixture       *f,
+             gconstpointer  data)
+{
+  const char *dead_args[] = { "register", "vm-orphan", NULL };
+  const char *live_args[] = { "register", "vm-live", NULL };
+  g_autofree char *deleted = g_build_filename (f->runtime, "deleted.txt", NULL);
+  g_autofree char *script = g_strdup_printf ("echo \"$0\" >> '%s'", deleted);
+  const char *command[] = { "/bin/sh", "-c", script, "{vm_id}", NULL };
+  g_autofree char *vms = g_strconcat (f->prefix, "/vms/", NULL);
+  g_autofree char *contents = NULL;
+  g_autoptr(Worker) dead = NULL;
+  g_autoptr(Worker) live = NULL;
+  g_autoptr(GsmProvider) provider = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GError) error = NULL;
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  guint reaped = 0, failed = 0;
+
+  g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), f);
+  live = worker_spawn (env_for (f, "host-live"), live_args);
+  worker_wait_ready (live, READY_BOUND);
+  dead = worker_spawn (env_for (f, "host-dead"), dead_args);
+  worker_wait_ready (dead, READY_BOUND);
+  worker_signal (dead, SIGKILL);
+  g_assert_true (wait_for_id (f->stale, dead->session_id, STALE_BOUND));
+
+  g_setenv ("GSM_REAP_GRACE", "0", TRUE);
+  g_setenv ("GSM_REAP_BACKOFF", "0", TRUE);
+  provider = gsm_provider_new ("test", command, &error);
+  g_assert_no_error (error);
+  reaper = gsm_reaper_new (manager, provider);
+  g_assert_true (gsm_reaper_reap_sync (reaper, NULL, &reaped, &failed, NULL, &error));
+  g_assert_no_error (error);
+  g_unsetenv ("GSM_REAP_GRACE");
+  g_unsetenv ("GSM_REAP_BACKOFF");
+
+  g_assert_cmpuint (reaped, ==, 1);
+  g_assert_cmpuint (failed, ==, 0);
+  g_assert_true (g_file_get_contents (deleted, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "vm-orphan\n");
+  g_assert_cmpint (etcd_count_keys (&server, vms), ==, 1);
+}
+
 static void
 test_concurrent_register (Fixture       *f,
                           gconstpointer  data)
@@ -686,6 +732,8 @@ main (int   argc,
               test_multi_host, fixture_tear_down);
   g_test_add ("/etcd/stale-only-listener", Fixture, NULL, fixture_set_up,
               test_stale_only_listener, fixture_tear_down);
+  g_test_add ("/etcd/reaper", Fixture, NULL, fixture_set_up,
+              test_reaper, fixture_tear_down);
   g_test_add ("/etcd/concurrent-register", Fixture, NULL, fixture_set_up,
               test_concurrent_register, fixture_tear_down);
   g_test_add ("/etcd/cycles", Fixture, NULL, fixture_set_up,
