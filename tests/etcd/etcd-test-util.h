@@ -330,6 +330,7 @@ worker_spawn (const char * const *env,
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
+  const char *identifier;
   Worker *w = g_new0 (Worker, 1);
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
@@ -355,7 +356,10 @@ worker_spawn (const char * const *env,
   g_assert_no_error (error);
   w->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (w->process));
   w->in = g_object_ref (g_subprocess_get_stdin_pipe (w->process));
-  w->pid = atoi (g_subprocess_get_identifier (w->process));
+  /* NULL once the child has exited and been reaped, which a worker that
+   * fails at once can do before this line (seen under valgrind). */
+  identifier = g_subprocess_get_identifier (w->process);
+  w->pid = identifier != NULL ? atoi (identifier) : 0;
 
   return w;
 }
@@ -378,7 +382,9 @@ static inline void
 worker_signal (Worker *w,
                int     signum)
 {
-  kill (w->pid, signum);
+  /* Never kill (0, …): that is the whole process group. */
+  if (w->pid > 0)
+    kill (w->pid, signum);
 }
 
 static inline void
