@@ -442,6 +442,7 @@ typedef struct
   gboolean        refusing;     /* close new connections at once */
   GCancellable   *cancellable;  /* of the connections now open */
   guint           n_accepted;
+  guint           n_pending;    /* connects and splices under way (proxy thread) */
 } Proxy;
 
 typedef struct
@@ -455,7 +456,10 @@ proxy_splice_cb (GObject      *source,
                  GAsyncResult *result,
                  gpointer      user_data)
 {
+  Proxy *proxy = user_data;
+
   g_io_stream_splice_finish (result, NULL);
+  proxy->n_pending--;
 }
 
 static void
@@ -468,14 +472,18 @@ proxy_connected_cb (GObject      *source,
   g_autoptr(GCancellable) cancellable = NULL;
 
   upstream = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, NULL);
+  pc->proxy->n_pending--;
   g_mutex_lock (&pc->proxy->mutex);
   cancellable = g_object_ref (pc->proxy->cancellable);
   g_mutex_unlock (&pc->proxy->mutex);
 
   if (upstream != NULL && !g_cancellable_is_cancelled (cancellable))
-    g_io_stream_splice_async (G_IO_STREAM (pc->downstream), G_IO_STREAM (upstream),
-                              G_IO_STREAM_SPLICE_CLOSE_STREAM1 | G_IO_STREAM_SPLICE_CLOSE_STREAM2,
-                              G_PRIORITY_DEFAULT, cancellable, proxy_splice_cb, NULL);
+    {
+      pc->proxy->n_pending++;
+      g_io_stream_splice_async (G_IO_STREAM (pc->downstream), G_IO_STREAM (upstream),
+                                G_IO_STREAM_SPLICE_CLOSE_STREAM1 | G_IO_STREAM_SPLICE_CLOSE_STREAM2,
+                                G_PRIORITY_DEFAULT, cancellable, proxy_splice_cb, pc->proxy);
+    }
   else
     g_io_stream_close (G_IO_STREAM (pc->downstream), NULL, NULL);
 
@@ -509,6 +517,7 @@ proxy_incoming_cb (GSocketService    *service,
   pc->proxy = proxy;
   pc->downstream = g_object_ref (connection);
   client = g_socket_client_new ();
+  proxy->n_pending++;
   g_socket_client_connect_to_host_async (client, "127.0.0.1", proxy->target_port, NULL,
                                          proxy_connected_cb, pc);
   return TRUE;
@@ -598,9 +607,9 @@ proxy_free (Proxy *proxy)
   proxy_cut (proxy, TRUE);
   g_main_context_invoke (proxy->context, proxy_stop_cb, proxy);
   g_thread_join (proxy->thread);
-  /* Let the cancelled splices finish. */
-  while (g_main_context_iteration (proxy->context, FALSE))
-    ;
+  /* Let the cancelled connects and splices finish. */
+  while (proxy->n_pending > 0)
+    g_main_context_iteration (proxy->context, TRUE);
   g_clear_object (&proxy->service);
   g_main_loop_unref (proxy->loop);
   g_main_context_unref (proxy->context);
