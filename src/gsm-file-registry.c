@@ -57,6 +57,7 @@ struct _GsmFileRegistry
   char                 *lock_name;
   char                 *own_session_id;
   char                 *own_session_name;
+  gboolean              own_session_file_checked;
   gboolean              durable;
   double                lock_timeout;
   int                   dirfd;
@@ -449,6 +450,93 @@ tracker_is_about (GsmFileRegistry *self,
   return g_strstr_len (data, (gssize) len, needle) != NULL;
 }
 
+/* Whose is the session file @name? Returns its session id, or %NULL if it
+ * is missing or unreadable. */
+static char *
+session_file_owner (GsmFileRegistry *self,
+                    const char      *name)
+{
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GsmSession) session = NULL;
+  const char *data;
+  gsize len;
+
+  bytes = _gsm_fs_read_at (self->dirfd, self->dir_path, name, GSM_MAX_SESSION_FILE_SIZE,
+                           NULL, NULL, NULL);
+  if (bytes == NULL)
+    return NULL;
+  data = g_bytes_get_data (bytes, &len);
+  if (!_gsm_json_check (data, len, GSM_JSON_MAX_DEPTH, NULL))
+    return NULL;
+  session = _gsm_session_new_from_json (NULL, data, len, self->parser, NULL);
+  return session ? g_strdup (gsm_session_get_session_id (session)) : NULL;
+}
+
+static char *
+aside_session_file_name (GsmFileRegistry *self,
+                         int              pid,
+                         const char      *session_id)
+{
+  /* A hash, not the id itself: an id read from a file may hold anything,
+   * "/" included. */
+  return g_strdup_printf ("%ssession_%d_%08x.json", self->prefix, pid, g_str_hash (session_id));
+}
+
+/*
+ * Our session file's name is that of a session of an earlier process with
+ * our pid (pids are reused, and the directory outlives reboots). If that
+ * session is still in the registry (a dead one still owning a VM), its
+ * file is its recovery copy: keep it under another name.
+ */
+static void
+keep_previous_session_file (GsmFileRegistry *self,
+                            GsmRegistryTxn  *txn,
+                            int              pid)
+{
+  g_autofree char *owner = session_file_owner (self, self->own_session_name);
+  g_autofree char *aside = NULL;
+
+  if (owner == NULL || g_str_equal (owner, self->own_session_id) ||
+      _gsm_registry_txn_lookup (txn, owner) == NULL)
+    return;
+
+  aside = aside_session_file_name (self, pid, owner);
+  if (renameat (self->dirfd, self->own_session_name, self->dirfd, aside) != 0)
+    g_warning ("Cannot keep the session file of session %s as “%s/%s”: %s",
+               owner, self->dir_path, aside, g_strerror (errno));
+}
+
+/* Removes the session files of sessions this update removed. */
+static void
+remove_session_files (GsmFileRegistry *self,
+                      GsmRegistryTxn  *txn)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, _gsm_registry_txn_get_changes (txn));
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GsmSession *gone;
+      g_autofree char *name = NULL;
+      g_autofree char *aside = NULL;
+      g_autofree char *owner = NULL;
+
+      if (value != NULL || g_strcmp0 (key, self->own_session_id) == 0)
+        continue;
+      gone = g_hash_table_lookup (_gsm_registry_txn_get_base (txn)->sessions, key);
+      if (gone == NULL)
+        continue;
+
+      name = g_strdup_printf ("%ssession_%d.json", self->prefix, gsm_session_get_pid (gone));
+      owner = session_file_owner (self, name);
+      if (g_strcmp0 (owner, key) == 0)
+        unlinkat (self->dirfd, name, 0);
+      aside = aside_session_file_name (self, gsm_session_get_pid (gone), key);
+      unlinkat (self->dirfd, aside, 0);
+    }
+}
+
 /* The session file and tracker follow this process's own entry. */
 static gboolean
 write_own_files_locked (GsmFileRegistry  *self,
@@ -473,6 +561,12 @@ write_own_files_locked (GsmFileRegistry  *self,
       return _gsm_fs_unlink_at (self->dirfd, self->dir_path, self->own_session_name, error);
     }
 
+  if (!self->own_session_file_checked)
+    {
+      keep_previous_session_file (self, txn, gsm_session_get_pid (value));
+      self->own_session_file_checked = TRUE;
+    }
+
   text = _gsm_session_get_text (value, &len);
   if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, self->own_session_name, text, len,
                            FALSE, NULL, NULL, error))
@@ -494,6 +588,8 @@ is_session_file_name (const char *name,
 {
   const char *p;
 
+  /* PREFIX session_<pid>.json, or PREFIX session_<pid>_<id>.json for the
+   * file of an earlier session whose pid was reused. */
   if (!g_str_has_prefix (name, prefix))
     return FALSE;
   p = name + strlen (prefix);
@@ -504,6 +600,12 @@ is_session_file_name (const char *name,
     return FALSE;
   while (g_ascii_isdigit (*p))
     p++;
+  if (*p == '_')
+    {
+      p++;
+      while (g_ascii_isxdigit (*p))
+        p++;
+    }
   return g_str_equal (p, ".json");
 }
 
@@ -637,6 +739,8 @@ gsm_file_registry_update (GsmRegistry            *registry,
   if (!write_own_files_locked (self, txn, error) ||
       !write_registry_locked (self, result, error))
     g_clear_pointer (&result, _gsm_registry_snapshot_unref);
+  else
+    remove_session_files (self, txn);
 
 out:
   _gsm_fs_unlock (self->lock_fd);

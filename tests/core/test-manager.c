@@ -1013,6 +1013,68 @@ test_lost_entry_restored (Fixture *f, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (entry, "vm_id"), ==, "vm-mine");
 }
 
+static void
+test_dead_session_file_removed (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  int pid = unused_pid (0);
+  g_autofree char *entry = raw_entry ("dead-one", pid, g_get_host_name (), g_get_real_time () / 1e6, 77, NULL, NULL);
+  g_autofree char *name = g_strdup_printf ("session_%d.json", pid);
+  g_autofree char *path = fixture_path (f, name);
+  const char *entries[] = { entry, NULL };
+
+  add_raw_entries (f, entries);
+  /* Its session file: the entry's value. */
+  g_assert_true (g_file_set_contents (path, strchr (entry, '{'), -1, NULL));
+
+  g_assert_cmpint (gsm_session_manager_cleanup_stale_sessions_sync (m, NULL, &error), ==, 1);
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_reused_pid_keeps_session_file (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) all = NULL;
+  /* Before a reboot, a process with our pid died owning a VM. */
+  g_autofree char *entry = raw_entry ("0ld5e551-0000-4000-8000-000000000000", getpid (), g_get_host_name (),
+                                      g_get_real_time () / 1e6 - 100, 1, "vm-before-reboot",
+                                      "\"boot_id\": \"00000000-0000-0000-0000-000000000000\"");
+  g_autofree char *name = g_strdup_printf ("session_%d.json", getpid ());
+  g_autofree char *path = fixture_path (f, name);
+  g_autofree char *aside_name = g_strdup_printf ("session_%d_%08x.json", getpid (),
+                                                 g_str_hash ("0ld5e551-0000-4000-8000-000000000000"));
+  g_autofree char *aside = fixture_path (f, aside_name);
+  g_autofree char *registry = fixture_path (f, "vm_registry.json");
+  g_autofree char *text = g_strdup_printf ("{%s}", entry);
+
+  g_assert_true (g_file_set_contents (registry, text, -1, NULL));
+  g_assert_true (g_file_set_contents (path, strchr (entry, '{'), -1, NULL));
+
+  m = gsm_session_manager_get_default ();
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-now", "z", NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  /* Our file took the name; the old one is kept aside. */
+  g_assert_true (g_file_test (aside, G_FILE_TEST_IS_REGULAR));
+  {
+    g_autoptr(JsonObject) ours = read_json_object (path);
+    g_assert_cmpstr (json_object_get_string_member (ours, "vm_id"), ==, "vm-now");
+  }
+
+  /* So a rebuild still knows the orphan VM. */
+  g_assert_true (g_file_set_contents (registry, "{ broken", -1, NULL));
+  g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING, "*rebuilt it from 2 session files*");
+  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, "0ld5e551-0000-4000-8000-000000000000")),
+                   ==, "vm-before-reboot");
+}
+
 /* ---- the cache ----------------------------------------------------------- */
 
 static void
@@ -1119,6 +1181,8 @@ main (int argc, char *argv[])
   ADD ("/manager/files/insecure-directory", test_insecure_directory);
   ADD ("/manager/files/seed-prefix", test_prefix_seed_files);
   ADD ("/manager/files/lost-entry-restored", test_lost_entry_restored);
+  ADD ("/manager/files/dead-session-file-removed", test_dead_session_file_removed);
+  ADD ("/manager/files/reused-pid-keeps-session-file", test_reused_pid_keeps_session_file);
   ADD ("/manager/cache/same-size-and-mtime", test_cache_same_size_and_mtime);
   ADD ("/manager/cache/no-reparse", test_cache_no_reparse);
 #undef ADD
