@@ -93,9 +93,5 @@ GsmEtcdRegistry *_gsm_etcd_registry_new          (const char      *uri,
                                                   GError         **error);
 G_GNUC_INTERNAL
 gint64           _gsm_etcd_registry_get_lease_id (GsmEtcdRegistry *self);
-G_GNUC_INTERNAL
-const char      *_gsm_etcd_registry_get_endpoint (GsmEtcdRegistry *self);
-G_GNUC_INTERNAL
-const char      *_gsm_etcd_registry_get_prefix   (GsmEtcdRegistry *self);
 
 G_END_DECLS

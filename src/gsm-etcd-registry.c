@@ -2009,14 +2009,6 @@ gsm_etcd_registry_vouches_for (GsmRegistry *registry,
          !_gsm_session_is_stale (session);
 }
 
-static char *
-gsm_etcd_registry_describe (GsmRegistry *registry)
-{
-  GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
-
-  return g_strdup_printf ("etcd at %s, prefix %s", self->endpoint, self->prefix);
-}
-
 static void
 gsm_etcd_registry_iface_init (GsmRegistryInterface *iface)
 {
@@ -2024,7 +2016,6 @@ gsm_etcd_registry_iface_init (GsmRegistryInterface *iface)
   iface->update = gsm_etcd_registry_update;
   iface->start_watch = gsm_etcd_registry_start_watch;
   iface->vouches_for = gsm_etcd_registry_vouches_for;
-  iface->describe = gsm_etcd_registry_describe;
 }
 
 /* ---- construction ------------------------------------------------------ */
@@ -2095,14 +2086,3 @@ _gsm_etcd_registry_get_lease_id (GsmEtcdRegistry *self)
   return lease_id;
 }
 
-const char *
-_gsm_etcd_registry_get_endpoint (GsmEtcdRegistry *self)
-{
-  return self->endpoint;
-}
-
-const char *
-_gsm_etcd_registry_get_prefix (GsmEtcdRegistry *self)
-{
-  return self->prefix;
-}

@@ -841,21 +841,12 @@ gsm_file_registry_start_watch (GsmRegistry  *registry,
   return TRUE;
 }
 
-static char *
-gsm_file_registry_describe (GsmRegistry *registry)
-{
-  GsmFileRegistry *self = GSM_FILE_REGISTRY (registry);
-
-  return g_build_filename (self->dir_path, self->registry_name, NULL);
-}
-
 static void
 gsm_file_registry_iface_init (GsmRegistryInterface *iface)
 {
   iface->load = gsm_file_registry_load;
   iface->update = gsm_file_registry_update;
   iface->start_watch = gsm_file_registry_start_watch;
-  iface->describe = gsm_file_registry_describe;
 }
 
 /* ---- construction ------------------------------------------------------ */

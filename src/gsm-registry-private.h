@@ -108,8 +108,6 @@ struct _GsmRegistryInterface
    * so no local probe or expiry applies. Optional. */
   gboolean             (*vouches_for)  (GsmRegistry            *self,
                                         GsmSession             *session);
-  /* A human-readable name of where the entries live. */
-  char                *(*describe)     (GsmRegistry            *self);
 };
 
 G_GNUC_INTERNAL
@@ -128,8 +126,6 @@ gboolean             _gsm_registry_start_watch (GsmRegistry            *self,
 G_GNUC_INTERNAL
 gboolean             _gsm_registry_vouches_for (GsmRegistry            *self,
                                                 GsmSession             *session);
-G_GNUC_INTERNAL
-char                *_gsm_registry_describe    (GsmRegistry            *self);
 /* TRUE if the store keeps entries alive itself (leases): then it alone
  * decides liveness, and an entry it does not vouch for is dead. */
 G_GNUC_INTERNAL

@@ -72,12 +72,6 @@ _gsm_registry_has_leases (GsmRegistry *self)
   return GSM_REGISTRY_GET_IFACE (self)->vouches_for != NULL;
 }
 
-char *
-_gsm_registry_describe (GsmRegistry *self)
-{
-  return GSM_REGISTRY_GET_IFACE (self)->describe (self);
-}
-
 /* ---- snapshots --------------------------------------------------------- */
 
 GHashTable *

@@ -21,8 +21,6 @@ G_GNUC_INTERNAL
 gboolean             _gsm_session_manager_is_session_dead   (GsmSessionManager *self,
                                                              GsmSession        *session);
 G_GNUC_INTERNAL
-double               _gsm_session_manager_get_expiry        (GsmSessionManager *self);
-G_GNUC_INTERNAL
 GsmRegistrySnapshot *_gsm_session_manager_dup_view          (GsmSessionManager *self);
 
 G_END_DECLS

@@ -1628,12 +1628,6 @@ _gsm_session_manager_get_probe (GsmSessionManager *self)
   return self->probe;
 }
 
-double
-_gsm_session_manager_get_expiry (GsmSessionManager *self)
-{
-  return self->expiry;
-}
-
 /* The registry as ::sessions-changed last reported it (owner context
  * only); NULL if the registry cannot be used. */
 GsmRegistrySnapshot *
