@@ -55,6 +55,7 @@ struct _GsmFileRegistry
   char                 *registry_name;
   char                 *tracker_name;
   char                 *lock_name;
+  char                 *lock_path;     /* for messages */
   char                 *own_session_id;
   char                 *own_session_name;
   gboolean              own_session_file_checked;
@@ -109,6 +110,7 @@ gsm_file_registry_finalize (GObject *object)
   g_free (self->registry_name);
   g_free (self->tracker_name);
   g_free (self->lock_name);
+  g_free (self->lock_path);
   g_free (self->own_session_id);
   g_free (self->own_session_name);
   g_mutex_clear (&self->mutex);
@@ -432,26 +434,8 @@ write_tracker_locked (GsmFileRegistry  *self,
                              FALSE, NULL, NULL, error);
 }
 
-/* Is the tracker about @session_id? Read without trusting it. */
-static gboolean
-tracker_is_about (GsmFileRegistry *self,
-                  const char      *session_id)
-{
-  g_autoptr(GBytes) bytes = NULL;
-  gsize len;
-  const char *data;
-  g_autofree char *needle = g_strdup_printf ("\"session_id\": \"%s\"", session_id);
-
-  bytes = _gsm_fs_read_at (self->dirfd, self->dir_path, self->tracker_name,
-                           GSM_MAX_SESSION_FILE_SIZE, NULL, NULL, NULL);
-  if (bytes == NULL)
-    return FALSE;
-  data = g_bytes_get_data (bytes, &len);
-  return g_strstr_len (data, (gssize) len, needle) != NULL;
-}
-
-/* Whose is the session file @name? Returns its session id, or %NULL if it
- * is missing or unreadable. */
+/* Whose is the session file (or the tracker, which has the same fields)
+ * @name? Returns its session id, or %NULL if it is missing or unreadable. */
 static char *
 session_file_owner (GsmFileRegistry *self,
                     const char      *name)
@@ -555,7 +539,9 @@ write_own_files_locked (GsmFileRegistry  *self,
 
   if (value == NULL)
     {
-      if (tracker_is_about (self, self->own_session_id) &&
+      g_autofree char *tracker_owner = session_file_owner (self, self->tracker_name);
+
+      if (g_strcmp0 (tracker_owner, self->own_session_id) == 0 &&
           !_gsm_fs_unlink_at (self->dirfd, self->dir_path, self->tracker_name, error))
         return FALSE;
       return _gsm_fs_unlink_at (self->dirfd, self->dir_path, self->own_session_name, error);
@@ -702,7 +688,6 @@ gsm_file_registry_update (GsmRegistry            *registry,
   g_autoptr(GsmRegistrySnapshot) base = NULL;
   g_autoptr(GsmRegistryTxn) txn = NULL;
   g_autoptr(GError) local_error = NULL;
-  g_autofree char *lock_path = NULL;
   GsmRegistrySnapshot *result = NULL;
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
@@ -710,8 +695,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
 
   g_mutex_lock (&self->mutex);
 
-  lock_path = g_build_filename (self->dir_path, self->lock_name, NULL);
-  if (!_gsm_fs_lock (self->lock_fd, lock_path, self->lock_timeout, error))
+  if (!_gsm_fs_lock (self->lock_fd, self->lock_path, self->lock_timeout, error))
     {
       g_mutex_unlock (&self->mutex);
       return NULL;
@@ -888,6 +872,7 @@ _gsm_file_registry_new (const char  *dir_path,
   self->registry_name = g_strconcat (self->prefix, REGISTRY_NAME, NULL);
   self->tracker_name = g_strconcat (self->prefix, TRACKER_NAME, NULL);
   self->lock_name = g_strconcat (self->prefix, LOCK_NAME, NULL);
+  self->lock_path = g_build_filename (dir_path, self->lock_name, NULL);
   self->own_session_id = g_strdup (own_session_id);
   self->own_session_name = g_strdup_printf ("%ssession_%d.json", self->prefix, own_pid);
   self->durable = durable;
