@@ -434,8 +434,26 @@ write_tracker_locked (GsmFileRegistry  *self,
                              FALSE, NULL, NULL, error);
 }
 
-/* Whose is the session file (or the tracker, which has the same fields)
- * @name? Returns its session id, or %NULL if it is missing or unreadable. */
+/* Is the tracker about @session_id? Read without trusting it. */
+static gboolean
+tracker_is_about (GsmFileRegistry *self,
+                  const char      *session_id)
+{
+  g_autoptr(GBytes) bytes = NULL;
+  gsize len;
+  const char *data;
+  g_autofree char *needle = g_strdup_printf ("\"session_id\": \"%s\"", session_id);
+
+  bytes = _gsm_fs_read_at (self->dirfd, self->dir_path, self->tracker_name,
+                           GSM_MAX_SESSION_FILE_SIZE, NULL, NULL, NULL);
+  if (bytes == NULL)
+    return FALSE;
+  data = g_bytes_get_data (bytes, &len);
+  return g_strstr_len (data, (gssize) len, needle) != NULL;
+}
+
+/* Whose is the session file @name? Returns its session id, or %NULL if it
+ * is missing or unreadable. */
 static char *
 session_file_owner (GsmFileRegistry *self,
                     const char      *name)
@@ -539,9 +557,7 @@ write_own_files_locked (GsmFileRegistry  *self,
 
   if (value == NULL)
     {
-      g_autofree char *tracker_owner = session_file_owner (self, self->tracker_name);
-
-      if (g_strcmp0 (tracker_owner, self->own_session_id) == 0 &&
+      if (tracker_is_about (self, self->own_session_id) &&
           !_gsm_fs_unlink_at (self->dirfd, self->dir_path, self->tracker_name, error))
         return FALSE;
       return _gsm_fs_unlink_at (self->dirfd, self->dir_path, self->own_session_name, error);
