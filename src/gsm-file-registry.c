@@ -6,9 +6,9 @@
  *   PREFIX global_session.json   the last session that changed, for a quick look
  *   PREFIX vm_registry.lock      the lock file; never replaced
  *
- * Every write happens with an OFD lock on the lock file held, and replaces
- * files atomically (temporary file + rename), so a reader never sees a
- * half-written file and needs no lock.
+ * Every write happens with an OFD lock on the lock file held, and the
+ * registry is replaced atomically (temporary file + rename), so a reader
+ * never sees a half-written registry and needs no lock.
  *
  * Nothing is parsed twice. The last version read or written stays in
  * memory together with the identity of its file (device, inode, size,
@@ -19,9 +19,14 @@
  * whose text changed are handed to json-glib. Writing joins the entries'
  * cached texts; only a changed entry is generated.
  *
- * The session file and the tracker are written without fsync before the
- * registry; the registry's own fsync of the directory makes their renames
- * durable too.
+ * The session file and the tracker are small files that are only read
+ * with the lock held (by a rebuild, by the next writer): they are
+ * rewritten in place, one page padded with blanks, which is all or
+ * nothing for a killed writer and costs no new inode (see
+ * _gsm_fs_rewrite_at()). They are written without fsync before the
+ * registry: after a power failure they may be older, while the registry,
+ * which is flushed when durable, stays whole (and a rebuild skips a
+ * session file that does not parse).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -63,6 +68,8 @@ struct _GsmFileRegistry
   double                lock_timeout;
   int                   dirfd;
   int                   lock_fd;
+  int                   session_fd;     /* our session file, rewritten in place */
+  int                   tracker_fd;     /* the tracker, likewise */
 
   GMutex                mutex;          /* guards everything below */
   GsmRegistrySnapshot  *cache;          /* last version read or written */
@@ -95,6 +102,10 @@ gsm_file_registry_finalize (GObject *object)
   g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
   if (self->cache_fd >= 0)
     close (self->cache_fd);
+  if (self->session_fd >= 0)
+    close (self->session_fd);
+  if (self->tracker_fd >= 0)
+    close (self->tracker_fd);
   if (self->lock_fd >= 0)
     {
       _gsm_fs_lock_forget (self->lock_fd);
@@ -131,6 +142,8 @@ _gsm_file_registry_init (GsmFileRegistry *self)
   self->dirfd = -1;
   self->lock_fd = -1;
   self->cache_fd = -1;
+  self->session_fd = -1;
+  self->tracker_fd = -1;
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -430,8 +443,8 @@ write_tracker_locked (GsmFileRegistry  *self,
   append_tracker_string (out, "status", gsm_session_get_status (session));
   g_string_append (out, "\n}\n");
 
-  return _gsm_fs_replace_at (self->dirfd, self->dir_path, self->tracker_name, out->str, out->len,
-                             FALSE, NULL, NULL, error);
+  return _gsm_fs_rewrite_at (self->dirfd, self->dir_path, self->tracker_name, out->str, out->len,
+                             &self->tracker_fd, error);
 }
 
 /* Is the tracker about @session_id? Read without trusting it. */
@@ -570,8 +583,8 @@ write_own_files_locked (GsmFileRegistry  *self,
     }
 
   text = _gsm_session_get_text (value, &len);
-  if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, self->own_session_name, text, len,
-                           FALSE, NULL, NULL, error))
+  if (!_gsm_fs_rewrite_at (self->dirfd, self->dir_path, self->own_session_name, text, len,
+                           &self->session_fd, error))
     return FALSE;
 
   /* The tracker shows the session whose VM changed last. */

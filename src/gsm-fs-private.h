@@ -58,6 +58,14 @@ gboolean  _gsm_fs_replace_at        (int               dirfd,
                                      int              *out_fd,
                                      GError          **error);
 G_GNUC_INTERNAL
+gboolean  _gsm_fs_rewrite_at        (int               dirfd,
+                                     const char       *dir_path,
+                                     const char       *name,
+                                     const char       *data,
+                                     gsize             len,
+                                     int              *fd,
+                                     GError          **error);
+G_GNUC_INTERNAL
 gboolean  _gsm_fs_unlink_at         (int               dirfd,
                                      const char       *dir_path,
                                      const char       *name,

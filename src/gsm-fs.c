@@ -6,7 +6,8 @@
  * three (GSM_DURABLE=0, no symlink races, cache identity), so the replace
  * is done here with the same steps GLib takes: write a temporary file in
  * the same directory, fsync it when durable, rename it over the target,
- * fsync the directory when durable.
+ * fsync the directory when durable. Without fsync, the rename is an
+ * exchange of names plus an unlink (see exchange_into_place()).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -359,6 +360,52 @@ write_all (int         fd,
 }
 
 /*
+ * Puts @tmp_name in place of @name, like renameat(), without paying for
+ * ext4's “replace via rename” heuristic (auto_da_alloc): a rename over an
+ * existing file makes the kernel start writing the new file's data back
+ * before the rename, about 100 µs even for a few bytes, which is the fsync
+ * GSM_DURABLE=0 asked not to pay for. Exchanging the two names and then
+ * unlinking the old file, now under @tmp_name, is just as atomic for
+ * readers (the name always holds a whole file, old or new) and skips it.
+ *
+ * Where the target does not exist yet, or the file system cannot exchange
+ * names, this is a plain rename. A directory at @name is left where it
+ * was, and the call fails as renameat() would (EISDIR).
+ */
+static gboolean
+exchange_into_place (int         dirfd,
+                     const char *tmp_name,
+                     const char *name)
+{
+  static gboolean no_exchange = FALSE;
+
+  if (!g_atomic_int_get (&no_exchange))
+    {
+      if (renameat2 (dirfd, tmp_name, dirfd, name, RENAME_EXCHANGE) == 0)
+        {
+          if (unlinkat (dirfd, tmp_name, 0) == 0)
+            return TRUE;
+          if (errno == EISDIR)
+            {
+              /* Put the directory back; our file returns to @tmp_name. */
+              renameat2 (dirfd, tmp_name, dirfd, name, RENAME_EXCHANGE);
+              errno = EISDIR;
+              return FALSE;
+            }
+          /* The new file is in place; a temporary file left behind is
+           * removed by the next writer that starts. */
+          return TRUE;
+        }
+      if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)
+        g_atomic_int_set (&no_exchange, TRUE);
+      else if (errno != ENOENT)
+        return FALSE;
+    }
+
+  return renameat (dirfd, tmp_name, dirfd, name) == 0;
+}
+
+/*
  * _gsm_fs_replace_at:
  *
  * Atomically replaces @name with @data: readers see the old or the new
@@ -422,7 +469,8 @@ _gsm_fs_replace_at (int               dirfd,
       goto fail;
     }
 
-  if (renameat (dirfd, tmp_name, dirfd, name) != 0)
+  if (!durable ? !exchange_into_place (dirfd, tmp_name, name)
+               : renameat (dirfd, tmp_name, dirfd, name) != 0)
     {
       saved_errno = errno;
       set_io_error (error, saved_errno, "Cannot rename “%s” over “%s/%s”", tmp_name, dir_path, name);
@@ -458,6 +506,97 @@ fail:
   unlinkat (dirfd, tmp_name, 0);
   close (fd);
   return FALSE;
+}
+
+/* Small files are padded to a multiple of this with blanks, so that the
+ * next text, if a little longer, still fits without growing the file. */
+#define REWRITE_ROUND 512
+#define REWRITE_MAX 4096
+
+/*
+ * _gsm_fs_rewrite_at:
+ * @fd: (inout): a descriptor of @name kept between calls, or -1
+ *
+ * Writes @data as the new contents of the small file @name (a session
+ * file or the tracker), for files that are only written with the
+ * registry lock held. Creating a file costs more than anything else a
+ * registry operation does (ext4 allocates an inode and, under churn,
+ * scans past recently deleted ones), so where it can this overwrites the
+ * file in place through @fd instead of replacing it:
+ *
+ *  - the file is one page at most and the new text fits in its current
+ *    size: one pwrite() of one page at offset 0, padded with blanks to that
+ *    size (JSON ignores them), so the file never needs truncating and no
+ *    block is allocated; a write of one page is all or nothing for a
+ *    writer that is killed (the kernel checks for a fatal signal only
+ *    between pages);
+ *  - otherwise (first write, the name now holds another file, a symbolic
+ *    link or a file that is not ours, the text grew past the file or a
+ *    page): an atomic replace, padded to a multiple of 512 bytes, whose
+ *    descriptor is kept for the next call.
+ *
+ * A reader that does not hold the lock could catch a write in progress;
+ * only the registry, which is always replaced atomically, is meant to be
+ * read that way.
+ */
+gboolean
+_gsm_fs_rewrite_at (int          dirfd,
+                    const char  *dir_path,
+                    const char  *name,
+                    const char  *data,
+                    gsize        len,
+                    int         *fd,
+                    GError     **error)
+{
+  char buf[REWRITE_MAX];
+  struct stat st, named;
+  gsize size;
+
+  if (*fd >= 0 &&
+      (fstat (*fd, &st) != 0 ||
+       fstatat (dirfd, name, &named, AT_SYMLINK_NOFOLLOW) != 0 ||
+       st.st_dev != named.st_dev || st.st_ino != named.st_ino ||
+       !S_ISREG (st.st_mode) || st.st_uid != geteuid () || st.st_nlink != 1))
+    {
+      close (*fd);
+      *fd = -1;
+    }
+
+  if (*fd >= 0 && len <= (gsize) st.st_size && st.st_size <= REWRITE_MAX)
+    {
+      ssize_t w;
+
+      size = (gsize) st.st_size;
+      memcpy (buf, data, len);
+      if (size > len)
+        {
+          memset (buf + len, ' ', size - len);
+          buf[size - 1] = '\n';
+        }
+      do
+        w = pwrite (*fd, buf, size, 0);
+      while (w < 0 && errno == EINTR);
+      if (w == (ssize_t) size)
+        return TRUE;
+      if (w >= 0)
+        errno = EIO;
+      set_io_error (error, errno, "Cannot write “%s/%s”", dir_path, name);
+      return FALSE;
+    }
+
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+
+  if (len >= REWRITE_MAX)
+    return _gsm_fs_replace_at (dirfd, dir_path, name, data, len, FALSE, NULL, NULL, error);
+
+  size = MIN ((len + REWRITE_ROUND) / REWRITE_ROUND * REWRITE_ROUND, REWRITE_MAX);
+  memcpy (buf, data, len);
+  memset (buf + len, ' ', size - len);
+  buf[size - 1] = '\n';
+
+  return _gsm_fs_replace_at (dirfd, dir_path, name, buf, size, FALSE, NULL, fd, error);
 }
 
 gboolean
