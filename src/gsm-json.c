@@ -58,24 +58,38 @@ read_unicode_escape (const char *p,
 }
 
 /* On entry s->p is at the opening quote; on success it is past the closing
- * one. */
+ * one. Only the runs between escapes that hold a byte ≥ 0x80 are checked
+ * for UTF-8: most registry text is ASCII, and its bytes are then read once.
+ * (Escapes are ASCII, so checking the runs checks the string.) */
 static gboolean
 scan_string (Scanner  *s,
              gboolean *has_escapes)
 {
+  guchar high = 0;
+
   s->p++;
   while (s->p < s->end)
     {
       const char *q;
       guchar c;
 
-      /* Fast path: run to the next quote or backslash. */
+      /* Fast path: run to the next quote or backslash, noting whether
+       * the run has any byte outside ASCII. */
       q = s->p;
-      while (q < s->end && *q != '"' && *q != '\\' && (guchar) *q >= 0x20)
-        q++;
-      s->p = q;
-      if (s->p >= s->end)
+      while (q < s->end)
+        {
+          c = (guchar) *q;
+          if (c == '"' || c == '\\' || c < 0x20)
+            break;
+          high |= c;
+          q++;
+        }
+      if (q >= s->end)
         return FALSE;
+      if ((high & 0x80) != 0 && !g_utf8_validate_len (s->p, (gsize) (q - s->p), NULL))
+        return FALSE;
+      high = 0;
+      s->p = q;
 
       c = (guchar) *s->p;
       if (c == '"')
@@ -125,19 +139,58 @@ scan_string (Scanner  *s,
   return FALSE;
 }
 
+/* Matches exactly the JSON grammar of a number at @p,
+ * -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, and returns where it
+ * ends, or %NULL. What follows is the caller's to check, so “01” and
+ * “1.2.3” fail there, on the “1” and on the second “.”. */
+static const char *
+match_number (const char *p,
+              const char *end,
+              gboolean   *is_integer)
+{
+  gboolean integer = TRUE;
+
+  if (p < end && *p == '-')
+    p++;
+  if (p >= end || !g_ascii_isdigit (*p))
+    return NULL;
+  if (*p++ != '0')
+    while (p < end && g_ascii_isdigit (*p))
+      p++;
+  if (p < end && *p == '.')
+    {
+      p++;
+      if (p >= end || !g_ascii_isdigit (*p))
+        return NULL;
+      while (p < end && g_ascii_isdigit (*p))
+        p++;
+      integer = FALSE;
+    }
+  if (p < end && (*p == 'e' || *p == 'E'))
+    {
+      p++;
+      if (p < end && (*p == '+' || *p == '-'))
+        p++;
+      if (p >= end || !g_ascii_isdigit (*p))
+        return NULL;
+      while (p < end && g_ascii_isdigit (*p))
+        p++;
+      integer = FALSE;
+    }
+  if (is_integer != NULL)
+    *is_integer = integer;
+  return p;
+}
+
 static gboolean
 scan_number (Scanner *s)
 {
-  const char *start = s->p;
+  const char *p = match_number (s->p, s->end, NULL);
 
-  if (s->p < s->end && *s->p == '-')
-    s->p++;
-  if (s->p >= s->end || !g_ascii_isdigit (*s->p))
+  if (p == NULL)
     return FALSE;
-  while (s->p < s->end && (g_ascii_isdigit (*s->p) || *s->p == '.' || *s->p == 'e' ||
-                           *s->p == 'E' || *s->p == '+' || *s->p == '-'))
-    s->p++;
-  return s->p > start;
+  s->p = p;
+  return TRUE;
 }
 
 static gboolean
@@ -301,6 +354,62 @@ _gsm_json_scan_object (const char         *data,
   return TRUE;
 }
 
+/*
+ * _gsm_json_scan_array:
+ *
+ * Checks that @data is one JSON array, nested at most @max_depth deep,
+ * and calls @func with the text of each of its elements in order.
+ */
+gboolean
+_gsm_json_scan_array (const char         *data,
+                      gsize               len,
+                      guint               max_depth,
+                      GsmJsonElementFunc  func,
+                      gpointer            user_data,
+                      GError            **error)
+{
+  Scanner s = { data, data + len, 1, max_depth, NULL };
+
+  skip_ws (&s);
+  if (s.p >= s.end || *s.p != '[')
+    return fail (&s, data, error, "expected an array");
+  s.p++;
+  skip_ws (&s);
+
+  if (s.p < s.end && *s.p == ']')
+    s.p++;
+  else
+    for (;;)
+      {
+        const char *value;
+
+        skip_ws (&s);
+        value = s.p;
+        if (!scan_value (&s, data, error))
+          return FALSE;
+        if (func != NULL && !func (value, (gsize) (s.p - value), user_data, error))
+          return FALSE;
+        skip_ws (&s);
+        if (s.p < s.end && *s.p == ',')
+          {
+            s.p++;
+            continue;
+          }
+        if (s.p < s.end && *s.p == ']')
+          {
+            s.p++;
+            break;
+          }
+        return fail (&s, data, error, "expected “,” or “]”");
+      }
+
+  skip_ws (&s);
+  if (s.p != s.end)
+    return fail (&s, data, error, "trailing data after the array");
+
+  return TRUE;
+}
+
 /* Checks any single JSON value (not only an object). */
 gboolean
 _gsm_json_check (const char  *data,
@@ -350,25 +459,215 @@ _gsm_json_parse (JsonParser  *parser,
   return json_node_ref (root);
 }
 
+/* ---- decoding values the scanner accepted ------------------------------ */
+
+/* Decodes the bytes between a string's quotes. They are assumed to be
+ * valid UTF-8 without raw control characters (the scanner checked); the
+ * escapes are checked again here. Returns %NULL for a bad escape and for
+ * \u0000, which a C string cannot hold. */
+static char *
+decode_string_body (const char *p,
+                    gsize       len)
+{
+  const char *end = p + len;
+  const char *bs = memchr (p, '\\', len);
+  char *out;
+  char *o;
+
+  if (bs == NULL)
+    return g_strndup (p, len);
+
+  /* Every escape is at least as long as the UTF-8 it stands for. */
+  out = g_malloc (len + 1);
+  memcpy (out, p, (gsize) (bs - p));
+  o = out + (bs - p);
+  p = bs;
+
+  while (p < end)
+    {
+      const char *run = p;
+
+      while (p < end && *p != '\\')
+        p++;
+      memcpy (o, run, (gsize) (p - run));
+      o += p - run;
+      if (p >= end)
+        break;
+
+      /* A backslash. */
+      if (++p >= end)
+        goto bad;
+      switch (*p)
+        {
+        case '"': case '\\': case '/':
+          *o++ = *p++;
+          break;
+        case 'b': *o++ = '\b'; p++; break;
+        case 'f': *o++ = '\f'; p++; break;
+        case 'n': *o++ = '\n'; p++; break;
+        case 'r': *o++ = '\r'; p++; break;
+        case 't': *o++ = '\t'; p++; break;
+        case 'u':
+          {
+            int unit = read_unicode_escape (p, end);
+            gunichar c;
+
+            if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff))
+              goto bad;
+            p += 5;
+            c = (gunichar) unit;
+            if (unit >= 0xd800 && unit <= 0xdbff)
+              {
+                int low;
+
+                if (end - p < 6 || *p != '\\')
+                  goto bad;
+                low = read_unicode_escape (p + 1, end);
+                if (low < 0xdc00 || low > 0xdfff)
+                  goto bad;
+                p += 6;
+                c = 0x10000 + (((gunichar) unit - 0xd800) << 10) + ((gunichar) low - 0xdc00);
+              }
+            if (c == 0)
+              goto bad;
+            o += g_unichar_to_utf8 (c, o);
+          }
+          break;
+        default:
+          goto bad;
+        }
+    }
+
+  *o = '\0';
+  return out;
+
+bad:
+  g_free (out);
+  return NULL;
+}
+
+/*
+ * _gsm_json_decode_string:
+ * @value: the text of a JSON value the scanner accepted
+ *
+ * Returns: (transfer full) (nullable): the string @value stands for, or
+ *   %NULL if @value is not a string or holds `\u0000`
+ */
+char *
+_gsm_json_decode_string (const char *value,
+                         gsize       len)
+{
+  if (len < 2 || value[0] != '"' || value[len - 1] != '"')
+    return NULL;
+  return decode_string_body (value + 1, len - 2);
+}
+
+/* Whether @value is the literal `null`. */
+gboolean
+_gsm_json_is_null (const char *value,
+                   gsize       len)
+{
+  return len == 4 && memcmp (value, "null", 4) == 0;
+}
+
+/* Whether @value is a JSON number (of any form). */
+gboolean
+_gsm_json_is_number (const char *value,
+                     gsize       len)
+{
+  return match_number (value, value + len, NULL) == value + len;
+}
+
+/*
+ * _gsm_json_decode_int64:
+ * @value: the text of a JSON value
+ * @out: (out): the integer
+ * @overflow: (out) (optional): set to whether @value is an integer outside
+ *   the range of #gint64
+ *
+ * Reads a number written as an integer (no fraction, no exponent), as
+ * json-glib does. Returns: %FALSE if @value is not such a number or does
+ * not fit in 64 bits
+ */
+gboolean
+_gsm_json_decode_int64 (const char *value,
+                        gsize       len,
+                        gint64     *out,
+                        gboolean   *overflow)
+{
+  const char *p = value;
+  const char *end = value + len;
+  gboolean negative = FALSE;
+  gboolean integer = FALSE;
+  guint64 limit;
+  guint64 v = 0;
+
+  if (overflow != NULL)
+    *overflow = FALSE;
+  if (match_number (value, end, &integer) != end || !integer)
+    return FALSE;
+
+  if (*p == '-')
+    {
+      negative = TRUE;
+      p++;
+    }
+  limit = negative ? (guint64) G_MAXINT64 + 1 : (guint64) G_MAXINT64;
+  for (; p < end; p++)
+    {
+      guint digit = (guint) (*p - '0');
+
+      if (v > (limit - digit) / 10)
+        {
+          if (overflow != NULL)
+            *overflow = TRUE;
+          return FALSE;
+        }
+      v = v * 10 + digit;
+    }
+
+  if (negative)
+    *out = v == (guint64) G_MAXINT64 + 1 ? G_MININT64 : -(gint64) v;
+  else
+    *out = (gint64) v;
+  return TRUE;
+}
+
+/*
+ * _gsm_json_decode_double:
+ * @value: the text of a JSON value
+ * @out: (out): the number, ±infinity if it is out of range (`1e400`)
+ *
+ * Returns: %FALSE if @value is not a JSON number
+ */
+gboolean
+_gsm_json_decode_double (const char *value,
+                         gsize       len,
+                         double     *out)
+{
+  char stack[64];
+  g_autofree char *heap = NULL;
+  char *copy = stack;
+  char *endptr = NULL;
+
+  /* Checked first: strtod would also take “inf”, hex and leading space. */
+  if (!_gsm_json_is_number (value, len))
+    return FALSE;
+  if (len >= sizeof stack)
+    copy = heap = g_malloc (len + 1);
+  memcpy (copy, value, len);
+  copy[len] = '\0';
+  *out = g_ascii_strtod (copy, &endptr);
+  return endptr == copy + len;
+}
+
+/* The member's name, decoded; %NULL if it holds `\u0000`. */
 char *
 _gsm_json_decode_key (const GsmJsonMember *member)
 {
-  g_autoptr(JsonParser) parser = NULL;
-  g_autofree char *quoted = NULL;
-  JsonNode *root;
-
   if (!member->key_has_escapes)
     return g_strndup (member->key, member->key_len);
-
-  parser = json_parser_new_immutable ();
-  quoted = g_strdup_printf ("\"%.*s\"", (int) member->key_len, member->key);
-  if (!json_parser_load_from_data (parser, quoted, -1, NULL))
-    return NULL;
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_VALUE (root) ||
-      json_node_get_value_type (root) != G_TYPE_STRING)
-    return NULL;
-  return g_strdup (json_node_get_string (root));
+  return decode_string_body (member->key, member->key_len);
 }
 
 void
