@@ -155,11 +155,6 @@ unref_if_set (gpointer p)
     g_object_unref (p);
 }
 
-/* Entries whose text changed are parsed one by one while they are few;
- * when many changed (another process rewrote the file, or a cold start),
- * one json-glib parse of the whole file is cheaper than many small ones. */
-#define WHOLE_PARSE_MIN_CHANGED 16
-
 typedef struct
 {
   char          *key;
@@ -237,29 +232,14 @@ parse_changed (GsmFileRegistry  *self,
                GHashTable       *table,
                GError          **error)
 {
-  g_autoptr(JsonNode) root = NULL;
-  JsonObject *object = NULL;
-
-  if (changed->len >= WHOLE_PARSE_MIN_CHANGED)
-    {
-      root = _gsm_json_parse (self->parser, data, len, error);
-      if (root == NULL)
-        return FALSE;
-      object = json_node_get_object (root);
-    }
-
   for (guint i = 0; i < changed->len; i++)
     {
       ChangedEntry *e = &g_array_index (changed, ChangedEntry, i);
       GsmSession *session;
 
       self->n_parsed++;
-      if (object != NULL)
-        session = _gsm_session_new_from_node (e->key, json_object_get_member (object, e->key),
-                                              e->member.value, e->member.value_len, error);
-      else
-        session = _gsm_session_new_from_json (e->key, e->member.value, e->member.value_len,
-                                              self->parser, error);
+      session = _gsm_session_new_from_json (e->key, e->member.value, e->member.value_len,
+                                            self->parser, error);
       if (session == NULL)
         {
           g_prefix_error (error, "entry “%s”: ", e->key);

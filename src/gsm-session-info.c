@@ -33,12 +33,14 @@ struct _GsmSession
   int         pid;
   char       *hostname;
   double      created_at;
-  char       *status;
+  const char *status;          /* GSM_STATUS_ACTIVE, _STALE or status_other */
+  char       *status_other;
   char       *vm_id;
   char       *zone;
   char      **components;
-  JsonNode   *metadata_json;
-  GVariant   *metadata;        /* built lazily from metadata_json */
+  const char *metadata_text;   /* the metadata object as written, in text */
+  gsize       metadata_len;
+  GVariant   *metadata;        /* built lazily from metadata_text */
   double      registered_at;
   guint64     start_time;
   char       *boot_id;
@@ -79,11 +81,10 @@ gsm_session_finalize (GObject *object)
 
   g_free (self->session_id);
   g_free (self->hostname);
-  g_free (self->status);
+  g_free (self->status_other);
   g_free (self->vm_id);
   g_free (self->zone);
   g_strfreev (self->components);
-  g_clear_pointer (&self->metadata_json, json_node_unref);
   g_clear_pointer (&self->metadata, g_variant_unref);
   g_free (self->boot_id);
   g_clear_pointer (&self->extra, json_object_unref);
@@ -422,41 +423,45 @@ bad_member (GError     **error,
 }
 
 static gboolean
-read_string (JsonNode    *node,
+read_string (const char  *value,
+             gsize        len,
              const char  *name,
              gboolean     nullable,
              gsize        max_len,
              char       **out,
              GError     **error)
 {
-  const char *s;
+  char *s;
 
-  if (nullable && JSON_NODE_HOLDS_NULL (node))
+  if (nullable && _gsm_json_is_null (value, len))
     return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+  if (len == 0 || value[0] != '"')
     return bad_member (error, name, "a string");
-  s = json_node_get_string (node);
-  if (!_gsm_validate_identifier (name, s, max_len, NULL))
-    return bad_member (error, name, "a short printable string");
-  *out = g_strdup (s);
+  s = _gsm_json_decode_string (value, len);
+  if (s == NULL || !_gsm_validate_identifier (name, s, max_len, NULL))
+    {
+      g_free (s);
+      return bad_member (error, name, "a short printable string");
+    }
+  *out = s;
   return TRUE;
 }
 
+/* A time: any JSON number, read as json-glib reads it (an integer as
+ * gint64, then converted), finite and within 0…1e12. */
 static gboolean
-read_number (JsonNode    *node,
+read_number (const char  *value,
+             gsize        len,
              const char  *name,
              double      *out,
              GError     **error)
 {
+  gint64 i;
   double d;
 
-  if (!JSON_NODE_HOLDS_VALUE (node))
-    return bad_member (error, name, "a number");
-  if (json_node_get_value_type (node) == G_TYPE_INT64)
-    d = (double) json_node_get_int (node);
-  else if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
-    d = json_node_get_double (node);
-  else
+  if (_gsm_json_decode_int64 (value, len, &i, NULL))
+    d = (double) i;
+  else if (!_gsm_json_decode_double (value, len, &d))
     return bad_member (error, name, "a number");
   if (!isfinite (d) || d < 0 || d > 1e12)
     return bad_member (error, name, "a time in seconds since the epoch");
@@ -465,18 +470,19 @@ read_number (JsonNode    *node,
 }
 
 static gboolean
-read_int (JsonNode    *node,
+read_int (const char  *value,
+          gsize        len,
           const char  *name,
           gint64       min,
           gint64       max,
           gint64      *out,
           GError     **error)
 {
+  gboolean overflow;
   gint64 v;
 
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
-    return bad_member (error, name, "an integer");
-  v = json_node_get_int (node);
+  if (!_gsm_json_decode_int64 (value, len, &v, &overflow))
+    return bad_member (error, name, overflow ? "a 64-bit integer" : "an integer");
   if (v < min || v > max)
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
@@ -488,135 +494,247 @@ read_int (JsonNode    *node,
   return TRUE;
 }
 
+#define MAX_COMPONENTS 1024
+
+static gboolean
+read_component (const char  *value,
+                gsize        len,
+                gpointer     user_data,
+                GError     **error)
+{
+  GPtrArray *components = user_data;
+  char *s = NULL;
+
+  if (components->len >= MAX_COMPONENTS)
+    return bad_member (error, "components", "an array of at most 1024 strings");
+  if (!read_string (value, len, "components", FALSE, 255, &s, error))
+    return FALSE;
+  g_ptr_array_add (components, s);
+  return TRUE;
+}
+
+static gboolean
+read_components (const char   *value,
+                 gsize         len,
+                 char       ***out,
+                 GError      **error)
+{
+  g_autoptr(GPtrArray) components = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  if (_gsm_json_is_null (value, len))
+    return TRUE;
+  if (len == 0 || value[0] != '[')
+    return bad_member (error, "components", "an array of strings");
+
+  components = g_ptr_array_new_with_free_func (g_free);
+  if (!_gsm_json_scan_array (value, len, GSM_JSON_MAX_DEPTH, read_component, components,
+                             &local_error))
+    {
+      /* The text was checked, so this is one of read_component's. */
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  g_ptr_array_add (components, NULL);
+  g_ptr_array_set_free_func (components, NULL);
+  *out = (char **) g_ptr_array_free (g_steal_pointer (&components), FALSE);
+  return TRUE;
+}
+
+/* The members the core knows, in the order they are written. */
+typedef enum {
+  MEMBER_SESSION_ID,
+  MEMBER_PID,
+  MEMBER_HOSTNAME,
+  MEMBER_VM_ID,
+  MEMBER_ZONE,
+  MEMBER_COMPONENTS,
+  MEMBER_METADATA,
+  MEMBER_CREATED_AT,
+  MEMBER_REGISTERED_AT,
+  MEMBER_STATUS,
+  MEMBER_STALE_SINCE,
+  MEMBER_START_TIME,
+  MEMBER_BOOT_ID,
+  MEMBER_FORMAT,
+  N_MEMBERS
+} Member;
+
+static const struct
+{
+  const char *name;
+  gsize       len;
+} member_names[N_MEMBERS] = {
+#define NAME(s) { s, sizeof s - 1 }
+  NAME ("session_id"), NAME ("pid"), NAME ("hostname"), NAME ("vm_id"), NAME ("zone"),
+  NAME ("components"), NAME ("metadata"), NAME ("created_at"), NAME ("registered_at"),
+  NAME ("status"), NAME ("stale_since"), NAME ("start_time"), NAME ("boot_id"),
+  NAME ("format"),
+#undef NAME
+};
+
+static int
+lookup_member (const char *name,
+               gsize       len)
+{
+  for (int i = 0; i < N_MEMBERS; i++)
+    if (member_names[i].len == len && memcmp (member_names[i].name, name, len) == 0)
+      return i;
+  return -1;
+}
+
 typedef struct
 {
   GsmSession *session;
-  GError     *error;
-  guint       seen;
+  JsonParser *parser;
+  guint       seen;      /* 1 << Member */
 } ReadState;
 
-enum {
-  SEEN_SESSION_ID = 1 << 0,
-  SEEN_PID = 1 << 1,
-  SEEN_HOSTNAME = 1 << 2,
-  SEEN_CREATED_AT = 1 << 3,
-};
+static gboolean
+read_status (GsmSession  *s,
+             const char  *value,
+             gsize        len,
+             GError     **error)
+{
+  char *status = NULL;
 
-static void
-read_member (JsonObject  *object,
-             const char  *name,
-             JsonNode    *node,
-             gpointer     user_data)
+  /* The two statuses every entry has are not copied. */
+  if (len == sizeof "\"" GSM_STATUS_ACTIVE "\"" - 1 &&
+      memcmp (value, "\"" GSM_STATUS_ACTIVE "\"", len) == 0)
+    s->status = GSM_STATUS_ACTIVE;
+  else if (len == sizeof "\"" GSM_STATUS_STALE "\"" - 1 &&
+           memcmp (value, "\"" GSM_STATUS_STALE "\"", len) == 0)
+    s->status = GSM_STATUS_STALE;
+  else if (read_string (value, len, "status", FALSE, 32, &status, error))
+    s->status = s->status_other = status;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+/* A member the core does not interpret, kept as json-glib reads it (they
+ * are rare: the reaper's claims, other writers' fields). */
+static gboolean
+read_extra (ReadState            *st,
+            char                 *name,
+            const GsmJsonMember  *m,
+            GError              **error)
+{
+  g_autoptr(JsonParser) own_parser = NULL;
+  g_autofree char *owned_name = name;
+  JsonParser *parser = st->parser;
+  JsonNode *node;
+
+  if (parser == NULL)
+    parser = own_parser = json_parser_new_immutable ();
+  node = _gsm_json_parse (parser, m->value, m->value_len, error);
+  if (node == NULL)
+    return FALSE;
+  if (!node_is_finite (node))
+    {
+      json_node_unref (node);
+      return bad_member (error, owned_name, "a value of finite numbers");
+    }
+  if (st->session->extra == NULL)
+    st->session->extra = json_object_new ();
+  json_object_set_member (st->session->extra, owned_name, node);
+  return TRUE;
+}
+
+static gboolean
+read_member (const GsmJsonMember  *m,
+             gpointer              user_data,
+             GError              **error)
 {
   ReadState *st = user_data;
   GsmSession *s = st->session;
-  GError **error = &st->error;
+  const char *value = m->value;
+  gsize len = m->value_len;
+  char *decoded = NULL;
+  const char *name;
+  int member;
   gint64 v;
 
-  if (st->error != NULL)
-    return;
-
-  if (g_str_equal (name, "session_id"))
+  if (m->key_has_escapes)
     {
-      if (read_string (node, name, FALSE, 128, &s->session_id, error))
-        st->seen |= SEEN_SESSION_ID;
-    }
-  else if (g_str_equal (name, "pid"))
-    {
-      if (read_int (node, name, 2, get_pid_max (), &v, error))
+      decoded = _gsm_json_decode_key (m);
+      if (decoded == NULL)
         {
-          s->pid = (int) v;
-          st->seen |= SEEN_PID;
+          g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                       "a member name is not a valid string");
+          return FALSE;
         }
-    }
-  else if (g_str_equal (name, "hostname"))
-    {
-      if (read_string (node, name, FALSE, 255, &s->hostname, error))
-        st->seen |= SEEN_HOSTNAME;
-    }
-  else if (g_str_equal (name, "created_at"))
-    {
-      if (read_number (node, name, &s->created_at, error))
-        st->seen |= SEEN_CREATED_AT;
-    }
-  else if (g_str_equal (name, "status"))
-    read_string (node, name, FALSE, 32, &s->status, error);
-  else if (g_str_equal (name, "vm_id"))
-    read_string (node, name, TRUE, 255, &s->vm_id, error);
-  else if (g_str_equal (name, "zone"))
-    read_string (node, name, TRUE, 255, &s->zone, error);
-  else if (g_str_equal (name, "components"))
-    {
-      JsonArray *array;
-      guint n;
-
-      if (JSON_NODE_HOLDS_NULL (node))
-        return;
-      if (!JSON_NODE_HOLDS_ARRAY (node))
-        {
-          bad_member (error, name, "an array of strings");
-          return;
-        }
-      array = json_node_get_array (node);
-      n = json_array_get_length (array);
-      if (n > 1024)
-        {
-          bad_member (error, name, "an array of at most 1024 strings");
-          return;
-        }
-      s->components = g_new0 (char *, n + 1);
-      for (guint i = 0; i < n; i++)
-        if (!read_string (json_array_get_element (array, i), name, FALSE, 255,
-                          &s->components[i], error))
-          return;
-    }
-  else if (g_str_equal (name, "metadata"))
-    {
-      if (JSON_NODE_HOLDS_NULL (node))
-        return;
-      if (!JSON_NODE_HOLDS_OBJECT (node))
-        {
-          bad_member (error, name, "an object");
-          return;
-        }
-      if (!node_is_finite (node))
-        {
-          bad_member (error, name, "an object of finite numbers");
-          return;
-        }
-      s->metadata_json = json_node_ref (node);
-    }
-  else if (g_str_equal (name, "registered_at"))
-    {
-      if (!JSON_NODE_HOLDS_NULL (node))
-        read_number (node, name, &s->registered_at, error);
-    }
-  else if (g_str_equal (name, "start_time"))
-    {
-      if (!JSON_NODE_HOLDS_NULL (node) && read_int (node, name, 0, G_MAXINT64, &v, error))
-        s->start_time = (guint64) v;
-    }
-  else if (g_str_equal (name, "boot_id"))
-    read_string (node, name, TRUE, 64, &s->boot_id, error);
-  else if (g_str_equal (name, "stale_since"))
-    {
-      if (!JSON_NODE_HOLDS_NULL (node))
-        read_number (node, name, &s->stale_since, error);
-    }
-  else if (g_str_equal (name, "format"))
-    {
-      /* Ours; rewritten on every write. */
+      member = lookup_member (decoded, strlen (decoded));
     }
   else
+    member = lookup_member (m->key, m->key_len);
+
+  if (member < 0)
+    return read_extra (st, decoded != NULL ? decoded : g_strndup (m->key, m->key_len), m, error);
+  g_free (decoded);
+
+  name = member_names[member].name;
+  if (st->seen & (1u << member))
     {
-      if (!node_is_finite (node))
-        {
-          bad_member (error, name, "a value of finite numbers");
-          return;
-        }
-      if (s->extra == NULL)
-        s->extra = json_object_new ();
-      json_object_set_member (s->extra, name, json_node_copy (node));
+      /* json-glib would keep the last, other readers the first. */
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                   "member “%s” appears twice", name);
+      return FALSE;
+    }
+  st->seen |= 1u << member;
+
+  switch ((Member) member)
+    {
+    case MEMBER_SESSION_ID:
+      return read_string (value, len, name, FALSE, 128, &s->session_id, error);
+    case MEMBER_PID:
+      if (!read_int (value, len, name, 2, get_pid_max (), &v, error))
+        return FALSE;
+      s->pid = (int) v;
+      return TRUE;
+    case MEMBER_HOSTNAME:
+      return read_string (value, len, name, FALSE, 255, &s->hostname, error);
+    case MEMBER_CREATED_AT:
+      return read_number (value, len, name, &s->created_at, error);
+    case MEMBER_STATUS:
+      return read_status (s, value, len, error);
+    case MEMBER_VM_ID:
+      return read_string (value, len, name, TRUE, 255, &s->vm_id, error);
+    case MEMBER_ZONE:
+      return read_string (value, len, name, TRUE, 255, &s->zone, error);
+    case MEMBER_COMPONENTS:
+      return read_components (value, len, &s->components, error);
+    case MEMBER_METADATA:
+      if (_gsm_json_is_null (value, len))
+        return TRUE;
+      if (len == 0 || value[0] != '{')
+        return bad_member (error, name, "an object");
+      /* Kept as written (the GVariant is built when asked for): @value
+       * points into the session's own text. */
+      s->metadata_text = value;
+      s->metadata_len = len;
+      return TRUE;
+    case MEMBER_REGISTERED_AT:
+      return _gsm_json_is_null (value, len) ||
+             read_number (value, len, name, &s->registered_at, error);
+    case MEMBER_START_TIME:
+      if (_gsm_json_is_null (value, len))
+        return TRUE;
+      if (!read_int (value, len, name, 0, G_MAXINT64, &v, error))
+        return FALSE;
+      s->start_time = (guint64) v;
+      return TRUE;
+    case MEMBER_BOOT_ID:
+      return read_string (value, len, name, TRUE, 64, &s->boot_id, error);
+    case MEMBER_STALE_SINCE:
+      return _gsm_json_is_null (value, len) ||
+             read_number (value, len, name, &s->stale_since, error);
+    case MEMBER_FORMAT:
+      /* Ours; rewritten on every write. */
+      return TRUE;
+    case N_MEMBERS:
+    default:
+      g_assert_not_reached ();
     }
 }
 
@@ -625,6 +743,10 @@ read_member (JsonObject  *object,
  * @key: (nullable): the registry key the entry was found under; the
  *   entry's `session_id` must match it
  * @text: the entry's JSON text, already checked by the scanner
+ * @parser: (nullable): a parser for the members the core does not know
+ *
+ * Reads an entry straight from its text: only members the core does not
+ * know go through json-glib.
  *
  * Returns: (transfer full): a session keeping @text, or %NULL with a
  *   %GSM_ERROR_CORRUPT_REGISTRY error
@@ -636,47 +758,27 @@ _gsm_session_new_from_json (const char  *key,
                             JsonParser  *parser,
                             GError     **error)
 {
-  g_autoptr(JsonNode) root = NULL;
-
-  root = _gsm_json_parse (parser, text, len, error);
-  if (root == NULL)
-    return NULL;
-
-  return _gsm_session_new_from_node (key, root, text, len, error);
-}
-
-/*
- * _gsm_session_new_from_node:
- * @root: the entry, parsed (for example as a member of a whole registry)
- * @text: the entry's JSON text, kept as the session's text
- */
-GsmSession *
-_gsm_session_new_from_node (const char  *key,
-                            JsonNode    *root,
-                            const char  *text,
-                            gsize        len,
-                            GError     **error)
-{
+  const guint required = 1u << MEMBER_SESSION_ID | 1u << MEMBER_PID | 1u << MEMBER_HOSTNAME;
   g_autoptr(GsmSession) self = NULL;
   ReadState st = { 0, };
 
-  if (!JSON_NODE_HOLDS_OBJECT (root))
+  self = g_object_new (GSM_TYPE_SESSION, NULL);
+  /* Read from the copy the session keeps, so that the metadata's text can
+   * point into it. */
+  self->text = g_strndup (text, len);
+  self->text_len = len;
+
+  st.session = self;
+  st.parser = parser;
+  if (len == 0 || self->text[strspn (self->text, " \t\r\n")] != '{')
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "a session entry is not an object");
       return NULL;
     }
+  if (!_gsm_json_scan_object (self->text, len, GSM_JSON_MAX_DEPTH, read_member, &st, error))
+    return NULL;
 
-  self = g_object_new (GSM_TYPE_SESSION, NULL);
-  st.session = self;
-  json_object_foreach_member (json_node_get_object (root), read_member, &st);
-  if (st.error != NULL)
-    {
-      g_propagate_error (error, st.error);
-      return NULL;
-    }
-
-  if ((st.seen & (SEEN_SESSION_ID | SEEN_PID | SEEN_HOSTNAME)) !=
-      (SEEN_SESSION_ID | SEEN_PID | SEEN_HOSTNAME))
+  if ((st.seen & required) != required)
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
                    "a session entry lacks one of “session_id”, “pid”, “hostname”");
@@ -695,16 +797,14 @@ _gsm_session_new_from_node (const char  *key,
       /* No VM: the VM's fields mean nothing. */
       g_clear_pointer (&self->zone, g_free);
       g_clear_pointer (&self->components, g_strfreev);
-      g_clear_pointer (&self->metadata_json, json_node_unref);
+      self->metadata_text = NULL;
+      self->metadata_len = 0;
       self->registered_at = 0;
     }
   if (self->status == NULL)
-    self->status = g_strdup (GSM_STATUS_ACTIVE);
+    self->status = GSM_STATUS_ACTIVE;
   if (self->components == NULL)
     self->components = g_new0 (char *, 1);
-
-  self->text = g_strndup (text, len);
-  self->text_len = len;
 
   return g_steal_pointer (&self);
 }
@@ -731,10 +831,14 @@ append_json_node (GString  *out,
   g_string_append (out, text);
 }
 
+/* Writes the session's text. The metadata's text is copied verbatim (it
+ * may point into the text of the session this one was built from) and
+ * then points into the new text. */
 static void
 serialize (GsmSession *self)
 {
   GString *out = g_string_sized_new (512);
+  gsize metadata_offset = 0;
 
   g_string_append_c (out, '{');
   append_key (out, "session_id");
@@ -763,8 +867,9 @@ serialize (GsmSession *self)
         }
       g_string_append_c (out, ']');
       append_key (out, "metadata");
-      if (self->metadata_json != NULL)
-        append_json_node (out, self->metadata_json);
+      metadata_offset = out->len;
+      if (self->metadata_text != NULL)
+        g_string_append_len (out, self->metadata_text, (gssize) self->metadata_len);
       else
         g_string_append (out, "{}");
     }
@@ -813,8 +918,16 @@ serialize (GsmSession *self)
     }
   g_string_append_c (out, '}');
 
+  g_assert (self->text == NULL);
   self->text_len = out->len;
   self->text = g_string_free (out, FALSE);
+  if (self->metadata_text != NULL && self->vm_id != NULL)
+    self->metadata_text = self->text + metadata_offset;
+  else
+    {
+      self->metadata_text = NULL;
+      self->metadata_len = 0;
+    }
 }
 
 GsmSession *
@@ -831,7 +944,7 @@ _gsm_session_new (const char *session_id,
   self->pid = pid;
   self->hostname = g_strdup (hostname);
   self->created_at = created_at;
-  self->status = g_strdup (GSM_STATUS_ACTIVE);
+  self->status = GSM_STATUS_ACTIVE;
   self->components = g_new0 (char *, 1);
   self->start_time = start_time;
   self->boot_id = g_strdup (boot_id);
@@ -849,11 +962,17 @@ copy_session (GsmSession *base)
   self->pid = base->pid;
   self->hostname = g_strdup (base->hostname);
   self->created_at = base->created_at;
-  self->status = g_strdup (base->status);
+  self->status_other = g_strdup (base->status_other);
+  self->status = base->status == base->status_other ? self->status_other : base->status;
   self->vm_id = g_strdup (base->vm_id);
   self->zone = g_strdup (base->zone);
   self->components = g_strdupv (base->components);
-  self->metadata_json = base->metadata_json ? json_node_ref (base->metadata_json) : NULL;
+  /* Into @base's text until serialize() writes ours. */
+  self->metadata_text = base->metadata_text;
+  self->metadata_len = base->metadata_len;
+  self->metadata = g_atomic_pointer_get (&base->metadata);
+  if (self->metadata != NULL)
+    g_variant_ref (self->metadata);
   self->registered_at = base->registered_at;
   self->start_time = base->start_time;
   self->boot_id = g_strdup (base->boot_id);
@@ -872,6 +991,7 @@ _gsm_session_with_vm (GsmSession         *base,
                       double              registered_at)
 {
   GsmSession *self = copy_session (base);
+  g_autofree char *metadata_text = NULL;
 
   g_free (self->vm_id);
   self->vm_id = g_strdup (vm_id);
@@ -879,9 +999,18 @@ _gsm_session_with_vm (GsmSession         *base,
   self->zone = g_strdup (zone);
   g_strfreev (self->components);
   self->components = components ? g_strdupv ((char **) components) : g_new0 (char *, 1);
-  g_clear_pointer (&self->metadata_json, json_node_unref);
+  g_clear_pointer (&self->metadata, g_variant_unref);
+  self->metadata_text = NULL;
+  self->metadata_len = 0;
   if (metadata != NULL)
-    self->metadata_json = json_gvariant_serialize (metadata);
+    {
+      g_autoptr(JsonNode) node = json_gvariant_serialize (metadata);
+
+      metadata_text = json_to_string (node, FALSE);
+      self->metadata_text = metadata_text;
+      self->metadata_len = strlen (metadata_text);
+      self->metadata = g_variant_ref_sink (metadata);
+    }
   self->registered_at = registered_at;
   serialize (self);
 
@@ -897,7 +1026,9 @@ _gsm_session_without_vm (GsmSession *base)
   g_clear_pointer (&self->zone, g_free);
   g_strfreev (self->components);
   self->components = g_new0 (char *, 1);
-  g_clear_pointer (&self->metadata_json, json_node_unref);
+  g_clear_pointer (&self->metadata, g_variant_unref);
+  self->metadata_text = NULL;
+  self->metadata_len = 0;
   self->registered_at = 0;
   serialize (self);
 
@@ -910,8 +1041,8 @@ _gsm_session_with_stale (GsmSession *base,
 {
   GsmSession *self = copy_session (base);
 
-  g_free (self->status);
-  self->status = g_strdup (GSM_STATUS_STALE);
+  g_clear_pointer (&self->status_other, g_free);
+  self->status = GSM_STATUS_STALE;
   self->stale_since = stale_since;
   serialize (self);
 
@@ -1153,8 +1284,15 @@ gsm_session_get_metadata (GsmSession *self)
   v = g_atomic_pointer_get (&self->metadata);
   if (v == NULL)
     {
-      if (self->metadata_json != NULL)
-        v = json_gvariant_deserialize (self->metadata_json, "a{sv}", NULL);
+      if (self->metadata_text != NULL)
+        {
+          g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+
+          if (json_parser_load_from_data (parser, self->metadata_text,
+                                          (gssize) self->metadata_len, NULL) &&
+              json_parser_get_root (parser) != NULL)
+            v = json_gvariant_deserialize (json_parser_get_root (parser), "a{sv}", NULL);
+        }
       if (v == NULL)
         v = g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0);
       g_variant_ref_sink (v);

@@ -27,12 +27,6 @@ GsmSession *_gsm_session_new_from_json (const char  *key,
                                         JsonParser  *parser,
                                         GError     **error);
 G_GNUC_INTERNAL
-GsmSession *_gsm_session_new_from_node (const char  *key,
-                                        JsonNode    *root,
-                                        const char  *text,
-                                        gsize        len,
-                                        GError     **error);
-G_GNUC_INTERNAL
 GsmSession *_gsm_session_new           (const char  *session_id,
                                         int          pid,
                                         const char  *hostname,
