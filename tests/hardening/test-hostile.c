@@ -6,7 +6,8 @@
  *  - a symbolic link or a FIFO at the registry path, or a symbolic link at
  *    the lock path, is refused at once (GSM_ERROR_INSECURE_FILE), and what
  *    it points to is untouched;
- *  - a symbolic link at a session file path is replaced, never followed;
+ *  - a symbolic link at a session file path is replaced, never followed,
+ *    also when it appears between two writes of the file in place;
  *  - a registry file owned by another user is refused (root only);
  *  - metadata that would make the registry unreadable (nested too deep,
  *    infinity) is refused by register_vm, and the deepest accepted one
@@ -203,6 +204,70 @@ test_symlink_session_file (Fixture       *f,
   g_assert_true (S_ISREG (st.st_mode));
 }
 
+static gboolean
+enter_with_vm (GsmRegistryTxn  *txn,
+               gpointer         user_data,
+               GError         **error)
+{
+  g_autoptr(GsmSession) session = _gsm_session_new (user_data, 4242, "host", 1700000000.0, 0, NULL);
+  g_autoptr(GsmSession) with_vm = _gsm_session_with_vm (session, "vm-after-swap", "zone-a", NULL,
+                                                        NULL, 1700000001.0);
+
+  _gsm_registry_txn_put (txn, with_vm);
+  return TRUE;
+}
+
+/* The session file is rewritten in place through a descriptor kept
+ * between writes: when someone put another file or a link at its path
+ * in between, the new text goes to the path, and neither the file that
+ * was moved away nor what the link points to is written. */
+static void
+test_session_file_swapped (Fixture       *f,
+                           gconstpointer  data)
+{
+  g_autofree char *path = g_build_filename (f->dir, "session_4242.json", NULL);
+  g_autofree char *moved = g_build_filename (f->dir, "moved-away.json", NULL);
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *contents = NULL;
+  g_autoptr(GsmFileRegistry) registry = NULL;
+  g_autoptr(GsmRegistrySnapshot) first = NULL;
+  g_autoptr(GsmRegistrySnapshot) second = NULL;
+  g_autoptr(GsmRegistrySnapshot) third = NULL;
+  g_autoptr(GError) error = NULL;
+  struct stat st;
+
+  registry = _gsm_file_registry_new (f->dir, FALSE, "", "own-session", 4242, FALSE, &error);
+  g_assert_no_error (error);
+  first = _gsm_registry_update (GSM_REGISTRY (registry), enter, "own-session", NULL, &error);
+  g_assert_no_error (error);
+
+  /* Moved away and replaced by a link. */
+  g_assert_cmpint (rename (path, moved), ==, 0);
+  g_assert_true (g_file_get_contents (moved, &before, NULL, NULL));
+  g_assert_cmpint (symlink (f->outside, path), ==, 0);
+  second = _gsm_registry_update (GSM_REGISTRY (registry), enter_with_vm, "own-session", NULL, &error);
+  g_assert_no_error (error);
+
+  assert_outside_untouched (f);
+  g_assert_true (g_file_get_contents (moved, &after, NULL, NULL));
+  g_assert_cmpstr (after, ==, before);
+  g_assert_cmpint (lstat (path, &st), ==, 0);
+  g_assert_true (S_ISREG (st.st_mode));
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  g_assert_nonnull (strstr (contents, "\"vm-after-swap\""));
+  g_assert_true (_gsm_json_check (contents, strlen (contents), GSM_JSON_MAX_DEPTH, NULL));
+  g_clear_pointer (&contents, g_free);
+
+  /* A shorter text in place: padded, still one JSON value, no VM. */
+  third = _gsm_registry_update (GSM_REGISTRY (registry), enter, "own-session", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  g_assert_null (strstr (contents, "vm-after-swap"));
+  g_assert_true (_gsm_json_check (contents, strlen (contents), GSM_JSON_MAX_DEPTH, NULL));
+  g_assert_true (g_file_get_contents (moved, &after, NULL, NULL) && g_str_equal (after, before));
+}
+
 static void
 test_foreign_owner (Fixture       *f,
                     gconstpointer  data)
@@ -301,6 +366,7 @@ main (int   argc,
   ADD ("fifo-registry", test_fifo_registry);
   ADD ("symlink-lock", test_symlink_lock);
   ADD ("symlink-session-file", test_symlink_session_file);
+  ADD ("session-file-swapped", test_session_file_swapped);
   ADD ("foreign-owner", test_foreign_owner);
   ADD ("unreadable-metadata", test_unreadable_metadata);
 #undef ADD
