@@ -514,8 +514,14 @@ bench_python (void)
   g_setenv ("GSM_DURABLE", "0", TRUE);
   p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
   if (p != NULL && g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, NULL) && out && *out)
-    add_row ("register+unregister from Python (GI), N=100 others", g_ascii_strtod (out, NULL), "us",
-             NULL, 0, "<= 100 us");
+    {
+      char *end = NULL;
+      double t = g_ascii_strtod (out, &end);
+      double floor = g_ascii_strtod (end, NULL);
+
+      add_row ("register+unregister from Python (GI), N=100 others", t, "us",
+               "2 raw writes (no fsync)", floor, "<= 100 us");
+    }
   g_clear_error (&error);
   remove_dir (dir);
 }
