@@ -1,0 +1,499 @@
+/* test-json.c: the JSON scanner, its decoders, and registry entries read
+ * without json-glib
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <math.h>
+
+#include "gsm-error.h"
+#include "gsm-json-private.h"
+#include "test-common.h"
+
+static gboolean
+check (const char *text)
+{
+  return _gsm_json_check (text, strlen (text), GSM_JSON_MAX_DEPTH, NULL);
+}
+
+static char *
+decode (const char *text)
+{
+  return _gsm_json_decode_string (text, strlen (text));
+}
+
+static void
+test_string_escapes (void)
+{
+  static const struct
+  {
+    const char *json;
+    const char *expected;
+  } cases[] = {
+    { "\"\"", "" },
+    { "\"plain\"", "plain" },
+    { "\"a\\\"b\\\\c\\/d\"", "a\"b\\c/d" },
+    { "\"\\b\\f\\n\\r\\t\"", "\b\f\n\r\t" },
+    { "\"\\u0041\\u00e9\\u20AC\"", "A\xc3\xa9\xe2\x82\xac" },
+    { "\"x\\ud83d\\ude00y\"", "x\xf0\x9f\x98\x80y" },
+    { "\"\\uDBFF\\uDFFF\"", "\xf4\x8f\xbf\xbf" },
+    { "\"caf\xc3\xa9 \\n\"", "caf\xc3\xa9 \n" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *s = decode (cases[i].json);
+
+      g_test_message ("%s", cases[i].json);
+      g_assert_true (check (cases[i].json));
+      g_assert_cmpstr (s, ==, cases[i].expected);
+    }
+}
+
+static void
+test_string_refused (void)
+{
+  /* Refused by the scanner, and by the decoder if it is handed them. */
+  static const char *const bad_escapes[] = {
+    "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\ud800x\"",
+    "\"\\ude00\\ud83d\"", "\"\\u12\"", "\"\\uzzzz\"", "\"\\x\"", "\"\\\"",
+  };
+  /* Valid JSON, but a C string cannot hold it. */
+  g_autofree char *nul = decode ("\"a\\u0000b\"");
+  g_autofree char *number = decode ("12");
+
+  g_assert_null (nul);
+  g_assert_true (check ("\"a\\u0000b\""));
+  g_assert_null (number);
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad_escapes); i++)
+    {
+      g_autofree char *s = decode (bad_escapes[i]);
+
+      g_test_message ("%s", bad_escapes[i]);
+      g_assert_false (check (bad_escapes[i]));
+      g_assert_null (s);
+    }
+}
+
+static void
+test_utf8 (void)
+{
+  static const char *const good[] = {
+    "\"caf\xc3\xa9\"", "\"\xf0\x9f\x98\x80\"", "\"\xef\xbf\xbd\"",
+    "{\"\xc3\xa9\": \"\xe2\x82\xac\"}", "[\"a\\n\xc3\xa9\\t\xc3\xa9\"]",
+  };
+  static const char *const bad[] = {
+    "\"\xc3\"",                 /* truncated */
+    "\"h\xe9llo\"",             /* Latin-1 */
+    "\"\xc0\xaf\"",             /* overlong */
+    "\"\xed\xa0\x80\"",         /* a surrogate, encoded */
+    "\"\xf4\x90\x80\x80\"",     /* beyond U+10FFFF */
+    "\"\xff\"",
+    "\"ok\\n\x80\"",            /* after an escape */
+    "{\"k\xff\": 1}",           /* in a member name */
+    "\xc3\xa9",                 /* outside a string */
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    g_assert_true (check (good[i]));
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_test_message ("bad #%u", i);
+      g_assert_false (check (bad[i]));
+    }
+}
+
+static void
+test_number_grammar (void)
+{
+  static const char *const good[] = {
+    "0", "-0", "7", "-12", "10", "0.5", "-0.0", "1e5", "1E5", "1e+5", "1e-5",
+    "1.25e-300", "1e400", "123456789012345678901234567890", "[1,-2.5e3]",
+  };
+  static const char *const bad[] = {
+    "01", "-01", "00", "1.", ".5", "-.5", "1e", "1e+", "1E-", "-", "+1", "1.2.3",
+    "1e5e5", "1..2", "0x10", "Infinity", "-Infinity", "NaN", "1 2", "[01]", "{\"a\": 1.}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_test_message ("%s", good[i]);
+      g_assert_true (check (good[i]));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_test_message ("%s", bad[i]);
+      g_assert_false (check (bad[i]));
+      g_assert_false (_gsm_json_is_number (bad[i], strlen (bad[i])));
+    }
+}
+
+static void
+test_int64 (void)
+{
+  static const struct
+  {
+    const char *text;
+    gboolean    ok;
+    gboolean    overflow;
+    gint64      value;
+  } cases[] = {
+    { "0", TRUE, FALSE, 0 },
+    { "-0", TRUE, FALSE, 0 },
+    { "42", TRUE, FALSE, 42 },
+    { "9223372036854775807", TRUE, FALSE, G_MAXINT64 },
+    { "-9223372036854775808", TRUE, FALSE, G_MININT64 },
+    { "9223372036854775808", FALSE, TRUE, 0 },              /* 2^63 */
+    { "-9223372036854775809", FALSE, TRUE, 0 },
+    { "18446744073709551616", FALSE, TRUE, 0 },             /* 2^64 wraps to 0 */
+    { "99999999999999999999999", FALSE, TRUE, 0 },
+    { "1.0", FALSE, FALSE, 0 },
+    { "1e2", FALSE, FALSE, 0 },
+    { "01", FALSE, FALSE, 0 },
+    { "\"1\"", FALSE, FALSE, 0 },
+    { "", FALSE, FALSE, 0 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gint64 v = -1;
+      gboolean overflow = !cases[i].overflow;
+
+      g_test_message ("%s", cases[i].text);
+      g_assert_cmpint (_gsm_json_decode_int64 (cases[i].text, strlen (cases[i].text), &v, &overflow),
+                       ==, cases[i].ok);
+      g_assert_cmpint (overflow, ==, cases[i].overflow);
+      if (cases[i].ok)
+        g_assert_cmpint (v, ==, cases[i].value);
+    }
+}
+
+static void
+test_double (void)
+{
+  g_autofree char *zeros = g_strnfill (200, '0');
+  g_autofree char *long_number = g_strconcat ("0.", zeros, "15e201", NULL);
+  double d = 0;
+
+  g_assert_true (_gsm_json_decode_double ("1699999999.123", 14, &d));
+  g_assert_cmpfloat (d, ==, 1699999999.123);
+  g_assert_true (_gsm_json_decode_double ("-2.5E-3", 7, &d));
+  g_assert_cmpfloat (d, ==, -2.5e-3);
+  g_assert_true (_gsm_json_decode_double ("1e400", 5, &d));
+  g_assert_true (isinf (d));
+  /* Longer than the stack copy. */
+  g_assert_true (_gsm_json_decode_double (long_number, strlen (long_number), &d));
+  g_assert_cmpfloat_with_epsilon (d, 1.5, 1e-12);
+  /* Only JSON numbers, though strtod would take these. */
+  g_assert_false (_gsm_json_decode_double ("inf", 3, &d));
+  g_assert_false (_gsm_json_decode_double ("-nan", 4, &d));
+  g_assert_false (_gsm_json_decode_double ("0x1p3", 5, &d));
+  g_assert_false (_gsm_json_decode_double (" 1", 2, &d));
+  g_assert_false (_gsm_json_decode_double ("1.", 2, &d));
+  /* Only the given bytes are read. */
+  g_assert_true (_gsm_json_decode_double ("12345", 2, &d));
+  g_assert_cmpfloat (d, ==, 12);
+
+  g_assert_true (_gsm_json_is_null ("null", 4));
+  g_assert_false (_gsm_json_is_null ("nul", 3));
+  g_assert_false (_gsm_json_is_null ("\"null\"", 6));
+}
+
+static void
+test_decode_key (void)
+{
+  GsmJsonMember plain = { "session_id", 10, FALSE, NULL, 0 };
+  GsmJsonMember escaped = { "s\\u00e9\\ud83d\\ude00", 19, TRUE, NULL, 0 };
+  GsmJsonMember nul = { "a\\u0000", 7, TRUE, NULL, 0 };
+  g_autofree char *a = _gsm_json_decode_key (&plain);
+  g_autofree char *b = _gsm_json_decode_key (&escaped);
+  g_autofree char *c = _gsm_json_decode_key (&nul);
+
+  g_assert_cmpstr (a, ==, "session_id");
+  g_assert_cmpstr (b, ==, "s\xc3\xa9\xf0\x9f\x98\x80");
+  g_assert_null (c);
+}
+
+static GsmSession *
+read_entry (const char  *key,
+            const char  *text,
+            GError     **error)
+{
+  g_assert_true (check (text));
+  return _gsm_session_new_from_json (key, text, strlen (text), NULL, error);
+}
+
+static void
+assert_corrupt (const char *text,
+                const char *message)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmSession) session = read_entry ("s", text, &error);
+
+  g_test_message ("%s", text);
+  g_assert_null (session);
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY);
+  g_assert_cmpstr (error->message, ==, message);
+}
+
+#define BASE "\"session_id\": \"s\", \"pid\": 12, \"hostname\": \"h\""
+
+static void
+test_entry_fields (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmSession) s = NULL;
+  g_autoptr(GsmSession) vmless = NULL;
+  const char *text =
+    "{\"session_id\": \"s\", \"pid\": 12, \"hostname\": \"h\\u00e9\", \"vm_id\": \"vm\\/1\", "
+    "\"zone\": null, \"components\": [\"a\", \"b\\\"c\"], \"metadata\": null, "
+    "\"created_at\": 1700000000, \"registered_at\": 1.7e9, \"status\": \"stale\", "
+    "\"stale_since\": 1700000001.5, \"start_time\": 9223372036854775807, \"boot_id\": null, "
+    "\"format\": 1, \"x_other\": {\"n\": [1, 2.5]}}";
+  const char * const *components;
+
+  s = read_entry ("s", text, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (gsm_session_get_session_id (s), ==, "s");
+  g_assert_cmpint (gsm_session_get_pid (s), ==, 12);
+  g_assert_cmpstr (gsm_session_get_hostname (s), ==, "h\xc3\xa9");
+  g_assert_cmpstr (gsm_session_get_vm_id (s), ==, "vm/1");
+  g_assert_null (gsm_session_get_zone (s));
+  components = gsm_session_get_components (s);
+  g_assert_cmpstr (components[0], ==, "a");
+  g_assert_cmpstr (components[1], ==, "b\"c");
+  g_assert_null (components[2]);
+  g_assert_cmpuint (g_variant_n_children (gsm_session_get_metadata (s)), ==, 0);
+  g_assert_cmpfloat (gsm_session_get_created_at (s), ==, 1700000000.0);
+  g_assert_cmpfloat (gsm_session_get_registered_at (s), ==, 1.7e9);
+  g_assert_cmpstr (gsm_session_get_status (s), ==, "stale");
+  g_assert_cmpfloat (gsm_session_get_stale_since (s), ==, 1700000001.5);
+  g_assert_cmpuint (gsm_session_get_start_time (s), ==, G_MAXINT64);
+  g_assert_null (gsm_session_get_boot_id (s));
+  g_assert_nonnull (_gsm_session_get_member (s, "x_other"));
+  g_assert_cmpint (json_node_get_int (json_array_get_element (json_object_get_array_member (
+                     json_node_get_object (_gsm_session_get_member (s, "x_other")), "n"), 0)), ==, 1);
+
+  /* Without a VM, its fields are dropped; the status defaults to active. */
+  vmless = read_entry (NULL, "{" BASE ", \"zone\": \"z\", \"components\": [\"c\"], "
+                       "\"metadata\": {\"a\": 1}, \"registered_at\": 5}", &error);
+  g_assert_no_error (error);
+  g_assert_false (gsm_session_get_has_vm (vmless));
+  g_assert_null (gsm_session_get_zone (vmless));
+  g_assert_null (gsm_session_get_components (vmless)[0]);
+  g_assert_cmpuint (g_variant_n_children (gsm_session_get_metadata (vmless)), ==, 0);
+  g_assert_cmpfloat (gsm_session_get_registered_at (vmless), ==, 0);
+  g_assert_cmpstr (gsm_session_get_status (vmless), ==, "active");
+}
+
+static void
+test_entry_errors (void)
+{
+  g_autofree char *pid_max = NULL;
+  g_autofree char *too_many = NULL;
+  g_autoptr(GString) components = g_string_new ("[");
+  int max = 4194304;
+
+  if (g_file_get_contents ("/proc/sys/kernel/pid_max", &pid_max, NULL, NULL))
+    max = atoi (pid_max);
+
+  assert_corrupt ("{" BASE ", \"pid\": 13}", "member “pid” appears twice");
+  assert_corrupt ("{" BASE ", \"p\\u0069d\": 13}", "member “pid” appears twice");
+  assert_corrupt ("{" BASE ", \"vm_id\": null, \"vm_id\": \"v\"}", "member “vm_id” appears twice");
+  assert_corrupt ("{" BASE ", \"format\": 1, \"format\": 1}", "member “format” appears twice");
+  assert_corrupt ("{\"session_id\": \"s\", \"hostname\": \"h\"}",
+                  "a session entry lacks one of “session_id”, “pid”, “hostname”");
+  assert_corrupt ("{\"session_id\": \"t\", \"pid\": 12, \"hostname\": \"h\"}",
+                  "entry “s” has session_id “t”");
+  assert_corrupt ("[1]", "a session entry is not an object");
+  assert_corrupt ("{" BASE ", \"created_at\": \"1\"}", "member “created_at” is not a number");
+  assert_corrupt ("{" BASE ", \"created_at\": 1e400}",
+                  "member “created_at” is not a time in seconds since the epoch");
+  assert_corrupt ("{" BASE ", \"created_at\": -1}",
+                  "member “created_at” is not a time in seconds since the epoch");
+  assert_corrupt ("{\"session_id\": \"s\", \"pid\": 12.0, \"hostname\": \"h\"}",
+                  "member “pid” is not an integer");
+  {
+    g_autofree char *message = g_strdup_printf ("member “pid” is 1, outside 2…%d", max);
+
+    assert_corrupt ("{\"session_id\": \"s\", \"pid\": 1, \"hostname\": \"h\"}", message);
+  }
+  assert_corrupt ("{" BASE ", \"start_time\": 9223372036854775808}",
+                  "member “start_time” is not a 64-bit integer");
+  assert_corrupt ("{" BASE ", \"start_time\": -1}",
+                  "member “start_time” is -1, outside 0…9223372036854775807");
+  assert_corrupt ("{" BASE ", \"vm_id\": \"v\", \"metadata\": [1]}", "member “metadata” is not an object");
+  assert_corrupt ("{" BASE ", \"metadata\": \"{}\"}", "member “metadata” is not an object");
+  assert_corrupt ("{" BASE ", \"components\": {}}", "member “components” is not an array of strings");
+  assert_corrupt ("{" BASE ", \"components\": [\"a\", 1]}", "member “components” is not a string");
+  assert_corrupt ("{" BASE ", \"zone\": \"a\\u0001\"}", "member “zone” is not a short printable string");
+  assert_corrupt ("{" BASE ", \"zone\": \"a\\u0000\"}", "member “zone” is not a short printable string");
+  assert_corrupt ("{" BASE ", \"status\": null}", "member “status” is not a string");
+  assert_corrupt ("{" BASE ", \"x\": 1e400}", "member “x” is not a value of finite numbers");
+  assert_corrupt ("{\"session_id\": \"s\", \"pid\": 12, \"hostname\": \"\"}",
+                  "member “hostname” is not a short printable string");
+
+  for (guint i = 0; i <= 1024; i++)
+    g_string_append (components, i > 0 ? ", \"c\"" : "\"c\"");
+  g_string_append_c (components, ']');
+  too_many = g_strdup_printf ("{" BASE ", \"components\": %s}", components->str);
+  assert_corrupt (too_many, "member “components” is not an array of at most 1024 strings");
+}
+
+/* Metadata is kept as the text it was written as: a number json-glib
+ * would read as infinity survives a rewrite byte for byte. */
+static void
+test_metadata_verbatim (void)
+{
+  const char *metadata = "{\"big\": 1e400, \"n\": [1E2, -0, 12345678901234567890123], \"s\": \"\\u00e9\"}";
+  g_autofree char *text = g_strdup_printf ("{" BASE ", \"vm_id\": \"v\", \"metadata\": %s}", metadata);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmSession) s = read_entry ("s", text, &error);
+  g_autoptr(GsmSession) stale = NULL;
+  g_autoptr(GsmSession) claimed = NULL;
+  g_autoptr(JsonNode) claim = json_from_string ("{\"token\": \"t\"}", NULL);
+  g_autoptr(GVariant) big = NULL;
+  g_autofree char *json = NULL;
+  const char *written;
+  double d;
+
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (_gsm_session_get_text (s, NULL), metadata));
+
+  /* Rewritten (twice, each from the previous one) with the same text. */
+  stale = _gsm_session_with_stale (s, 1700000000.5);
+  claimed = _gsm_session_with_member (stale, "reap_claim", claim);
+  for (guint i = 0; i < 2; i++)
+    {
+      written = _gsm_session_get_text (i == 0 ? stale : claimed, NULL);
+      g_assert_nonnull (strstr (written, "\"metadata\": {\"big\": 1e400, \"n\": [1E2, -0, "
+                                         "12345678901234567890123], \"s\": \"\\u00e9\"}"));
+    }
+  json = gsm_session_to_json (claimed);
+  g_assert_true (check (json));
+  g_clear_object (&s);
+  s = read_entry ("s", json, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (_gsm_session_get_member (s, "reap_claim"));
+
+  /* The GVariant is what json-glib makes of the text. */
+  big = g_variant_lookup_value (gsm_session_get_metadata (s), "big", G_VARIANT_TYPE_DOUBLE);
+  g_assert_nonnull (big);
+  d = g_variant_get_double (big);
+  g_assert_true (isinf (d));
+  g_assert_true (g_variant_lookup (gsm_session_get_metadata (s), "s", "&s", &written));
+  g_assert_cmpstr (written, ==, "\xc3\xa9");
+}
+
+/* A session built from a GVariant keeps it, and writes text that reads
+ * back as an equal GVariant. */
+static void
+test_metadata_from_variant (void)
+{
+  g_autoptr(GsmSession) base = _gsm_session_new ("s", 12, "h", 1700000000.0, 0, NULL);
+  g_autoptr(GsmSession) with = NULL;
+  g_autoptr(GsmSession) without = NULL;
+  g_autoptr(GsmSession) reread = NULL;
+  g_autoptr(GVariant) metadata = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *text;
+  gsize len;
+
+  metadata = g_variant_ref_sink (g_variant_new_parsed (
+    "{'cpu': <int64 4>, 'name': <'n\\u00e9\"q'>, 'ratio': <0.5>, 'on': <true>, "
+    "'tags': <{'a': <'b'>}>}"));
+  with = _gsm_session_with_vm (base, "vm", "z", NULL, metadata, 1700000001.0);
+  g_assert_true (gsm_session_get_metadata (with) == metadata);
+  text = _gsm_session_get_text (with, &len);
+  g_assert_true (_gsm_json_check (text, len, GSM_JSON_MAX_DEPTH, NULL));
+  reread = _gsm_session_new_from_json ("s", text, len, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_equal (gsm_session_get_metadata (reread), metadata));
+
+  without = _gsm_session_without_vm (with);
+  g_assert_cmpuint (g_variant_n_children (gsm_session_get_metadata (without)), ==, 0);
+  g_assert_null (strstr (_gsm_session_get_text (without, NULL), "metadata"));
+}
+
+#define ROUND_TRIP_METADATA \
+  "{'cpu': <int64 8>, 'name': <'builder \\u00e9'>, 'ram_percent': <87.5>, " \
+  "'spot': <false>, 'labels': <{'team': <'x'>, 'n': <int64 -3>}>, 'ids': <[<int64 1>, <'two'>]>}"
+
+/* The other process of /json/metadata/round-trip: lists the sessions and
+ * writes the metadata of the one named in $TEST_JSON_SESSION. */
+static void
+test_metadata_reader (void)
+{
+  GsmSessionManager *m;
+  g_autoptr(GHashTable) sessions = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *printed = NULL;
+  GsmSession *s;
+
+  if (!g_test_subprocess ())
+    {
+      g_test_skip ("run by /json/metadata/round-trip");
+      return;
+    }
+
+  m = gsm_session_manager_get_default ();
+  sessions = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  s = g_hash_table_lookup (sessions, g_getenv ("TEST_JSON_SESSION"));
+  g_assert_nonnull (s);
+  printed = g_variant_print (gsm_session_get_metadata (s), TRUE);
+  g_assert_true (g_file_set_contents (g_getenv ("TEST_JSON_OUTPUT"), printed, -1, &error));
+}
+
+static void
+test_metadata_round_trip (Fixture       *f,
+                          gconstpointer  data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autofree char *output = fixture_path (f, "metadata.txt");
+  g_autofree char *printed = NULL;
+  g_autoptr(GVariant) metadata = g_variant_ref_sink (g_variant_new_parsed (ROUND_TRIP_METADATA));
+  g_autoptr(GVariant) read_back = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-meta", "z", NULL, metadata,
+                                                       NULL, &error));
+  g_assert_no_error (error);
+
+  g_setenv ("TEST_JSON_SESSION", gsm_session_manager_get_session_id (m), TRUE);
+  g_setenv ("TEST_JSON_OUTPUT", output, TRUE);
+  g_test_trap_subprocess ("/json/metadata/reader", 30 * G_USEC_PER_SEC,
+                          G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+
+  g_assert_true (g_file_get_contents (output, &printed, NULL, &error));
+  read_back = g_variant_parse (G_VARIANT_TYPE_VARDICT, printed, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_equal (read_back, metadata));
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/json/string/escapes", test_string_escapes);
+  g_test_add_func ("/json/string/refused", test_string_refused);
+  g_test_add_func ("/json/string/utf8", test_utf8);
+  g_test_add_func ("/json/number/grammar", test_number_grammar);
+  g_test_add_func ("/json/number/int64", test_int64);
+  g_test_add_func ("/json/number/double", test_double);
+  g_test_add_func ("/json/key", test_decode_key);
+  g_test_add_func ("/json/entry/fields", test_entry_fields);
+  g_test_add_func ("/json/entry/errors", test_entry_errors);
+  g_test_add_func ("/json/metadata/verbatim", test_metadata_verbatim);
+  g_test_add_func ("/json/metadata/from-variant", test_metadata_from_variant);
+  g_test_add_func ("/json/metadata/reader", test_metadata_reader);
+  g_test_add ("/json/metadata/round-trip", Fixture, NULL, fixture_setup,
+              test_metadata_round_trip, fixture_teardown);
+
+  return g_test_run ();
+}
