@@ -9,10 +9,6 @@
 
 #pragma once
 
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/prctl.h>
-
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
@@ -138,16 +134,17 @@ timeout_flag_cb (gpointer user_data)
 }
 
 /* First signal @member whose first argument (a string) is @arg0 (or any if
- * NULL), received at or after index *@from; waits up to TEST_WAIT_MS.
- * Advances *@from past it. NULL if none came. */
+ * NULL), received at or after index *@from (0 if @from is NULL); waits up
+ * to @timeout_ms. Advances *@from past it. NULL if none came. */
 static G_GNUC_UNUSED Received *
-recorder_wait (Recorder   *rec,
-               guint      *from,
-               const char *member,
-               const char *arg0)
+recorder_wait_ms (Recorder   *rec,
+                  guint      *from,
+                  const char *member,
+                  const char *arg0,
+                  guint       timeout_ms)
 {
   gboolean timed_out = FALSE;
-  guint timeout_id = g_timeout_add (TEST_WAIT_MS, timeout_flag_cb, &timed_out);
+  guint timeout_id = g_timeout_add (timeout_ms, timeout_flag_cb, &timed_out);
   Received *found = NULL;
   guint i = from ? *from : 0;
 
@@ -185,6 +182,16 @@ recorder_wait (Recorder   *rec,
   return found;
 }
 
+/* recorder_wait_ms() with the usual bound, TEST_WAIT_MS. */
+static G_GNUC_UNUSED Received *
+recorder_wait (Recorder   *rec,
+               guint      *from,
+               const char *member,
+               const char *arg0)
+{
+  return recorder_wait_ms (rec, from, member, arg0, TEST_WAIT_MS);
+}
+
 /* Runs the main loop until @done is set or TEST_WAIT_MS pass. */
 static G_GNUC_UNUSED gboolean
 wait_for_flag (gboolean *done)
@@ -199,114 +206,7 @@ wait_for_flag (gboolean *done)
   return *done;
 }
 
-/* ---- session processes ------------------------------------------------- */
-
-static void
-die_with_parent (gpointer user_data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-/* g_subprocess_newv(), but the child is killed if the test dies (an
- * assertion aborts it): no bus, daemon or session outlives a failed run. */
-static G_GNUC_UNUSED GSubprocess *
-spawn (GSubprocessFlags     flags,
-       const char * const  *argv,
-       GError             **error)
-{
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
-
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  return g_subprocess_launcher_spawnv (launcher, argv, error);
-}
-
-typedef struct
-{
-  gboolean  done;
-  char     *line;
-} LineState;
-
-static void
-line_done_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  LineState *state = user_data;
-
-  state->line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
-                                                           NULL, NULL);
-  state->done = TRUE;
-}
-
-/* Reads one line of @stream, running the main loop meanwhile; NULL on
- * end of file or if nothing came within TEST_WAIT_MS. */
-static G_GNUC_UNUSED char *
-read_line (GDataInputStream *stream)
-{
-  LineState state = { 0 };
-  GCancellable *cancellable = g_cancellable_new ();
-
-  g_data_input_stream_read_line_async (stream, G_PRIORITY_DEFAULT, cancellable, line_done_cb, &state);
-  if (!wait_for_flag (&state.done))
-    {
-      g_cancellable_cancel (cancellable);
-      while (!state.done)
-        g_main_context_iteration (NULL, TRUE);
-    }
-  g_object_unref (cancellable);
-  return state.line;
-}
-
-typedef struct
-{
-  GSubprocess      *process;
-  GDataInputStream *out;
-  char             *session_id;
-  int               pid;
-} Worker;
-
-static G_GNUC_UNUSED void
-worker_free (Worker *w)
-{
-  if (w == NULL)
-    return;
-  if (w->process != NULL)
-    {
-      g_subprocess_force_exit (w->process);
-      g_subprocess_wait (w->process, NULL, NULL);
-    }
-  g_clear_object (&w->process);
-  g_clear_object (&w->out);
-  g_free (w->session_id);
-  g_free (w);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Worker, worker_free)
-
-/* Starts `$GSM_TEST_WORKER register VM_ID` (a session that registers a VM
- * and lives until killed) and waits for its READY line. */
-static G_GNUC_UNUSED Worker *
-worker_start (const char *vm_id)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *line = NULL;
-  const char *path = g_getenv ("GSM_TEST_WORKER");
-  Worker *w = g_new0 (Worker, 1);
-  g_auto(GStrv) fields = NULL;
-
-  g_assert_nonnull (path);
-  w->process = spawn (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
-                      (const char *[]) { path, "register", vm_id, "zone-t", NULL }, &error);
-  g_assert_no_error (error);
-  w->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (w->process));
-  line = read_line (w->out);
-  g_assert_nonnull (line);
-  fields = g_strsplit (line, " ", 3);
-  g_assert_cmpstr (fields[0], ==, "READY");
-  w->session_id = g_strdup (fields[1]);
-  w->pid = atoi (fields[2]);
-  return w;
-}
+/* ---- registry directories ---------------------------------------------- */
 
 /* A fresh, private registry directory for this test. */
 static G_GNUC_UNUSED char *

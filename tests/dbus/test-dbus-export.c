@@ -16,6 +16,7 @@
 #include "gsm-session-manager-private.h"
 
 #include "dbus-test-util.h"
+#include "dbus-test-worker.h"
 
 static GTestDBus *bus;
 

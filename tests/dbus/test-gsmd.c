@@ -16,6 +16,7 @@
 #include <json-glib/json-glib.h>
 
 #include "dbus-test-util.h"
+#include "dbus-test-worker.h"
 
 #define BUS_NAME "org.gsm.SessionManager1"
 /* The issue's bound is 100 ms; the test allows much more for a loaded
