@@ -209,6 +209,18 @@ test_bad_arguments (Fixture       *f,
   g_assert_no_error (error);
 }
 
+/* Calls to the manager's object fail: it is not exported (any more). */
+static void
+assert_not_exported (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
+
+  g_assert_null (reply);
+  g_assert_true (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
+                 g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT));
+}
+
 /* Export twice, bad path, unexport, export elsewhere. */
 static void
 test_export_unexport (Fixture       *f,
@@ -232,12 +244,7 @@ test_export_unexport (Fixture       *f,
 
   gsm_session_manager_unexport (f->manager);
   gsm_session_manager_unexport (f->manager);   /* harmless */
-
-  reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
-  g_assert_null (reply);
-  g_assert_true (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
-                 g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT));
-  g_clear_error (&error);
+  assert_not_exported (f);
 
   g_assert_true (gsm_session_manager_export (f->manager, f->server, "/org/example/Sessions", &error));
   g_assert_no_error (error);
@@ -251,17 +258,10 @@ static void
 test_unexport_on_finalize (Fixture       *f,
                            gconstpointer  data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
-
   export (f);
   g_assert_true (gsm_session_manager_close_sync (f->manager, NULL, NULL));
   _gsm_session_manager_reset_for_testing ();
-
-  reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
-  g_assert_null (reply);
-  g_assert_true (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
-                 g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT));
+  assert_not_exported (f);
 
   f->manager = gsm_session_manager_get_default ();   /* for the teardown */
 }

@@ -214,6 +214,21 @@ find_session (GVariant   *sessions,
   return NULL;
 }
 
+/* Member @key (a string) of @session_id's entry in ListSessions; the
+ * entry and the member must be there. */
+static char *
+listed_member (const char *session_id,
+               const char *key)
+{
+  g_autoptr(GVariant) sessions = list_sessions ();
+  g_autoptr(GVariant) entry = find_session (sessions, session_id);
+  char *value = NULL;
+
+  g_assert_nonnull (entry);
+  g_assert_true (g_variant_lookup (entry, key, "s", &value));
+  return value;
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 /* Another process registers a VM: the signal arrives, the entry is there. */
@@ -222,8 +237,7 @@ test_vm_registered (Fixture       *f,
                     gconstpointer  data)
 {
   g_autoptr(Worker) w = worker_start ("vm-reg");
-  g_autoptr(GVariant) sessions = NULL;
-  g_autoptr(GVariant) entry = NULL;
+  g_autofree char *listed_vm = NULL;
   Received *r;
   const char *vm, *zone;
 
@@ -233,11 +247,8 @@ test_vm_registered (Fixture       *f,
   g_assert_cmpstr (vm, ==, "vm-reg");
   g_assert_cmpstr (zone, ==, "zone-t");
 
-  sessions = list_sessions ();
-  entry = find_session (sessions, w->session_id);
-  g_assert_nonnull (entry);
-  g_assert_true (g_variant_lookup (entry, "vm_id", "&s", &vm));
-  g_assert_cmpstr (vm, ==, "vm-reg");
+  listed_vm = listed_member (w->session_id, "vm_id");
+  g_assert_cmpstr (listed_vm, ==, "vm-reg");
 }
 
 /* A session's process is killed: SessionStale follows at once, from the
@@ -247,10 +258,9 @@ test_crash_is_stale (Fixture       *f,
                      gconstpointer  data)
 {
   g_autoptr(Worker) w = worker_start ("vm-crash");
-  g_autoptr(GVariant) sessions = NULL;
-  g_autoptr(GVariant) entry = NULL;
+  g_autofree char *status = NULL;
   Received *r;
-  const char *vm, *status;
+  const char *vm;
   gint64 killed_us;
 
   g_assert_nonnull (recorder_wait (f->rec, NULL, "VmRegistered", w->session_id));
@@ -265,10 +275,7 @@ test_crash_is_stale (Fixture       *f,
   g_variant_get (r->params, "(&s&s)", NULL, &vm);
   g_assert_cmpstr (vm, ==, "vm-crash");
 
-  sessions = list_sessions ();
-  entry = find_session (sessions, w->session_id);
-  g_assert_nonnull (entry);
-  g_assert_true (g_variant_lookup (entry, "status", "&s", &status));
+  status = listed_member (w->session_id, "status");
   g_assert_cmpstr (status, ==, "stale");
 }
 

@@ -246,6 +246,20 @@ worker_free (Worker *w)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Worker, worker_free)
 
+/* An orphan VM: @vm_id in the fake cloud, registered by a worker that is
+ * then killed. Returns the dead worker (for its session id). */
+static inline Worker *
+worker_start_orphan (Fixture    *f,
+                     const char *vm_id)
+{
+  Worker *w;
+
+  cloud_add_vm (f, vm_id);
+  w = worker_start (vm_id);
+  worker_kill (w);
+  return w;
+}
+
 /* Runs gsmctl with @argv (NULL-terminated after "gsmctl"); returns its
  * exit status and its output in @out. */
 static inline int

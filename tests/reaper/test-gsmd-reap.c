@@ -93,9 +93,7 @@ test_gsmd_reap (Fixture       *f,
   /* Found dead by another process before gsmd runs: gsmd never sees its
    * SessionStale, and still reaps it once the grace period is over (not
    * at its next periodic pass, 30 s later). */
-  cloud_add_vm (f, "vm-early");
-  early = worker_start ("vm-early");
-  worker_kill (early);
+  early = worker_start_orphan (f, "vm-early");
   g_assert_cmpint (run_gsmctl (&out, NULL, "cleanup", NULL), ==, 0);
 
   gsmd = start_gsmd (connection);

@@ -61,6 +61,17 @@ count_vm_owners (const char *vm_id)
   return n;
 }
 
+/* Records the dead sessions as stale, as any process may: @expected of
+ * them are. */
+static void
+cleanup_stale (int expected)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (gsm_session_manager_cleanup_stale_sessions_sync (gsm_session_manager_get_default (),
+                                                                    NULL, &error), ==, expected);
+}
+
 static void
 reap_pass (GsmReaper *reaper,
            GPtrArray *orphans,
@@ -266,13 +277,10 @@ test_recheck_before_delete (Fixture       *f,
   g_autoptr(GError) error = NULL;
   g_autoptr(GsmSession) entry = NULL;
 
-  cloud_add_vm (f, "vm-1");
-  w1 = worker_start ("vm-1");
-  worker_kill (w1);
+  w1 = worker_start_orphan (f, "vm-1");
 
   reaper = new_reaper ();
-  g_assert_cmpint (gsm_session_manager_cleanup_stale_sessions_sync (gsm_session_manager_get_default (),
-                                                                    NULL, &error), ==, 1);
+  cleanup_stale (1);
   orphans = gsm_reaper_list_orphans_sync (reaper, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (orphans->len, ==, 1);
@@ -299,9 +307,7 @@ test_grace_period (Fixture       *f,
   g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
 
   g_unsetenv ("GSM_REAP_GRACE");
-  cloud_add_vm (f, "vm-1");
-  w1 = worker_start ("vm-1");
-  worker_kill (w1);
+  w1 = worker_start_orphan (f, "vm-1");
 
   reaper = new_reaper ();
   g_assert_cmpfloat (gsm_reaper_get_grace_period (reaper), ==, 10);
@@ -389,9 +395,7 @@ test_failure_then_retry (Fixture       *f,
   JsonObject *attempts;
   Seen seen;
 
-  cloud_add_vm (f, "vm-1");
-  w1 = worker_start ("vm-1");
-  worker_kill (w1);
+  w1 = worker_start_orphan (f, "vm-1");
 
   reaper = new_reaper ();
   seen_init (&seen, reaper);
@@ -435,9 +439,7 @@ test_backoff (Fixture       *f,
   g_autoptr(GPtrArray) orphans = NULL;
   JsonObject *attempts;
 
-  cloud_add_vm (f, "vm-1");
-  w1 = worker_start ("vm-1");
-  worker_kill (w1);
+  w1 = worker_start_orphan (f, "vm-1");
 
   reaper = new_reaper ();
   gsm_reaper_set_backoff (reaper, 60);
@@ -468,9 +470,7 @@ test_hanging_provider (Fixture       *f,
   g_auto(GStrv) records = NULL;
 
   g_setenv ("GSM_PROVIDER_TIMEOUT", "0.5", TRUE);
-  cloud_add_vm (f, "vm-1");
-  w1 = worker_start ("vm-1");
-  worker_kill (w1);
+  w1 = worker_start_orphan (f, "vm-1");
   cloud_set_mode (f, "hang");
 
   reaper = new_reaper ();
@@ -526,13 +526,8 @@ test_two_reapers (Fixture       *f,
   g_autoptr(GError) error = NULL;
 
   for (guint i = 0; i < 3; i++)
-    {
-      cloud_add_vm (f, vms[i]);
-      workers[i] = worker_start (vms[i]);
-      worker_kill (workers[i]);
-    }
-  g_assert_cmpint (gsm_session_manager_cleanup_stale_sessions_sync (gsm_session_manager_get_default (),
-                                                                    NULL, &error), ==, 3);
+    workers[i] = worker_start_orphan (f, vms[i]);
+  cleanup_stale (3);
 
   /* A holds vm-1 (the oldest) in its provider while B starts. */
   cloud_set_hold (f, TRUE);
@@ -584,9 +579,7 @@ test_dead_reaper_claim (Fixture       *f,
   g_autofree char *log = NULL;
   int provider_pid;
 
-  cloud_add_vm (f, "vm-1");
-  w1 = worker_start ("vm-1");
-  worker_kill (w1);
+  w1 = worker_start_orphan (f, "vm-1");
 
   cloud_set_hold (f, TRUE);
   a = spawn_gsmctl_reap ();
@@ -667,13 +660,9 @@ test_remote_claim_expires (Fixture       *f,
   g_autoptr(Worker) w1 = NULL;
   g_autoptr(GsmReaper) reaper = NULL;
   g_autoptr(GPtrArray) orphans = NULL;
-  g_autoptr(GError) error = NULL;
 
-  cloud_add_vm (f, "vm-1");
-  w1 = worker_start ("vm-1");
-  worker_kill (w1);
-  g_assert_cmpint (gsm_session_manager_cleanup_stale_sessions_sync (gsm_session_manager_get_default (),
-                                                                    NULL, &error), ==, 1);
+  w1 = worker_start_orphan (f, "vm-1");
+  cleanup_stale (1);
 
   inject_claim (w1->session_id, "reaper-host-2", 3600);
   reaper = new_reaper ();
@@ -772,9 +761,7 @@ test_audit_log_symlink (Fixture       *f,
   path = g_file_get_path (gsm_reaper_get_audit_log (reaper));
   g_assert_cmpint (symlink (target, path), ==, 0);
 
-  cloud_add_vm (f, "vm-1");
-  w1 = worker_start ("vm-1");
-  worker_kill (w1);
+  w1 = worker_start_orphan (f, "vm-1");
   {
     /* The deletion goes on; the failure to log it is a warning. */
     GLogLevelFlags fatal = g_log_set_always_fatal (G_LOG_FATAL_MASK);
