@@ -496,48 +496,61 @@ read_int (const char  *value,
 
 #define MAX_COMPONENTS 1024
 
+typedef struct
+{
+  char  **components;
+  guint   n;
+} ComponentsState;
+
+static gboolean
+count_component (const char  *value,
+                 gsize        len,
+                 gpointer     user_data,
+                 GError     **error)
+{
+  ((ComponentsState *) user_data)->n++;
+  return TRUE;
+}
+
 static gboolean
 read_component (const char  *value,
                 gsize        len,
                 gpointer     user_data,
                 GError     **error)
 {
-  GPtrArray *components = user_data;
-  char *s = NULL;
+  ComponentsState *st = user_data;
 
-  if (components->len >= MAX_COMPONENTS)
-    return bad_member (error, "components", "an array of at most 1024 strings");
-  if (!read_string (value, len, "components", FALSE, 255, &s, error))
-    return FALSE;
-  g_ptr_array_add (components, s);
-  return TRUE;
+  return read_string (value, len, "components", FALSE, 255, &st->components[st->n++], error);
 }
 
+/* Counted first, as json-glib's array was: the array is allocated once,
+ * and a too long array is reported as such whatever its elements. */
 static gboolean
 read_components (const char   *value,
                  gsize         len,
                  char       ***out,
                  GError      **error)
 {
-  g_autoptr(GPtrArray) components = NULL;
-  g_autoptr(GError) local_error = NULL;
+  ComponentsState st = { NULL, 0 };
 
   if (_gsm_json_is_null (value, len))
     return TRUE;
   if (len == 0 || value[0] != '[')
     return bad_member (error, "components", "an array of strings");
 
-  components = g_ptr_array_new_with_free_func (g_free);
-  if (!_gsm_json_scan_array (value, len, GSM_JSON_MAX_DEPTH, read_component, components,
-                             &local_error))
+  /* The entry's scan checked the text, so counting cannot fail. */
+  if (!_gsm_json_scan_array (value, len, GSM_JSON_MAX_DEPTH, count_component, &st, error))
+    return FALSE;
+  if (st.n > MAX_COMPONENTS)
+    return bad_member (error, "components", "an array of at most 1024 strings");
+  st.components = g_new0 (char *, st.n + 1);
+  st.n = 0;
+  if (!_gsm_json_scan_array (value, len, GSM_JSON_MAX_DEPTH, read_component, &st, error))
     {
-      /* The text was checked, so this is one of read_component's. */
-      g_propagate_error (error, g_steal_pointer (&local_error));
+      g_strfreev (st.components);
       return FALSE;
     }
-  g_ptr_array_add (components, NULL);
-  g_ptr_array_set_free_func (components, NULL);
-  *out = (char **) g_ptr_array_free (g_steal_pointer (&components), FALSE);
+  *out = st.components;
   return TRUE;
 }
 
