@@ -1,4 +1,4 @@
-/* gsm-json.c: reading untrusted JSON before json-glib sees it
+/* gsm-json.c: reading untrusted JSON
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
