@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "gsm-process-private.h"
+#include "gsm-session-private.h"
 
 #ifndef SYS_pidfd_open
 # define SYS_pidfd_open 434
@@ -46,6 +47,7 @@ struct _GsmLivenessProbe
 {
   GMutex      mutex;
   char       *hostname;
+  guint       hostname_hash;
   char       *process_match;
   int         epfd;
   guint       n_pidfds;
@@ -176,6 +178,7 @@ _gsm_liveness_probe_new (const char *hostname,
 
   g_mutex_init (&probe->mutex);
   probe->hostname = g_strdup (hostname);
+  probe->hostname_hash = g_str_hash (probe->hostname);
   probe->process_match = (process_match && *process_match) ? g_strdup (process_match) : NULL;
   probe->epfd = epoll_create1 (EPOLL_CLOEXEC);
   probe->cache = g_hash_table_new_full (cache_hash, cache_equal, cache_entry_free, NULL);
@@ -413,7 +416,7 @@ _gsm_liveness_probe_check (GsmLivenessProbe *probe,
   gboolean cacheable;
   GsmLiveness verdict;
 
-  if (g_strcmp0 (gsm_session_get_hostname (session), probe->hostname) != 0)
+  if (!_gsm_session_hostname_is (session, probe->hostname, probe->hostname_hash))
     return GSM_LIVENESS_UNKNOWN;
 
   boot_id = gsm_session_get_boot_id (session);

@@ -25,6 +25,10 @@
  *
  * Since: 1.0
  */
+/* Every entry's status is one of these two, not a copy. */
+static const char status_active[] = GSM_STATUS_ACTIVE;
+static const char status_stale[] = GSM_STATUS_STALE;
+
 struct _GsmSession
 {
   GObject     parent_instance;
@@ -32,8 +36,9 @@ struct _GsmSession
   char       *session_id;
   int         pid;
   char       *hostname;
+  guint       hostname_hash;   /* g_str_hash (hostname): most are not ours */
   double      created_at;
-  const char *status;          /* GSM_STATUS_ACTIVE, _STALE or status_other */
+  const char *status;          /* status_active, status_stale or status_other */
   char       *status_other;
   char       *vm_id;
   char       *zone;
@@ -614,14 +619,20 @@ read_status (GsmSession  *s,
   /* The two statuses every entry has are not copied. */
   if (len == sizeof "\"" GSM_STATUS_ACTIVE "\"" - 1 &&
       memcmp (value, "\"" GSM_STATUS_ACTIVE "\"", len) == 0)
-    s->status = GSM_STATUS_ACTIVE;
+    s->status = status_active;
   else if (len == sizeof "\"" GSM_STATUS_STALE "\"" - 1 &&
            memcmp (value, "\"" GSM_STATUS_STALE "\"", len) == 0)
-    s->status = GSM_STATUS_STALE;
-  else if (read_string (value, len, "status", FALSE, 32, &status, error))
-    s->status = s->status_other = status;
-  else
+    s->status = status_stale;
+  else if (!read_string (value, len, "status", FALSE, 32, &status, error))
     return FALSE;
+  else if (g_str_equal (status, GSM_STATUS_STALE) || g_str_equal (status, GSM_STATUS_ACTIVE))
+    {
+      /* Written with escapes: the same status. */
+      s->status = g_str_equal (status, GSM_STATUS_STALE) ? status_stale : status_active;
+      g_free (status);
+    }
+  else
+    s->status = s->status_other = status;
   return TRUE;
 }
 
@@ -815,9 +826,10 @@ _gsm_session_new_from_json (const char  *key,
       self->registered_at = 0;
     }
   if (self->status == NULL)
-    self->status = GSM_STATUS_ACTIVE;
+    self->status = status_active;
   if (self->components == NULL)
     self->components = g_new0 (char *, 1);
+  self->hostname_hash = g_str_hash (self->hostname);
 
   return g_steal_pointer (&self);
 }
@@ -956,8 +968,9 @@ _gsm_session_new (const char *session_id,
   self->session_id = g_strdup (session_id);
   self->pid = pid;
   self->hostname = g_strdup (hostname);
+  self->hostname_hash = g_str_hash (hostname);
   self->created_at = created_at;
-  self->status = GSM_STATUS_ACTIVE;
+  self->status = status_active;
   self->components = g_new0 (char *, 1);
   self->start_time = start_time;
   self->boot_id = g_strdup (boot_id);
@@ -974,6 +987,7 @@ copy_session (GsmSession *base)
   self->session_id = g_strdup (base->session_id);
   self->pid = base->pid;
   self->hostname = g_strdup (base->hostname);
+  self->hostname_hash = base->hostname_hash;
   self->created_at = base->created_at;
   self->status_other = g_strdup (base->status_other);
   self->status = base->status == base->status_other ? self->status_other : base->status;
@@ -1055,7 +1069,7 @@ _gsm_session_with_stale (GsmSession *base,
   GsmSession *self = copy_session (base);
 
   g_clear_pointer (&self->status_other, g_free);
-  self->status = GSM_STATUS_STALE;
+  self->status = status_stale;
   self->stale_since = stale_since;
   serialize (self);
 
@@ -1112,10 +1126,24 @@ _gsm_session_get_text (GsmSession *self,
   return self->text;
 }
 
+/* Called for every entry of every listing: no string is read (a cache
+ * miss each in a large registry): the two usual statuses are these two
+ * arrays, any other text is kept in status_other. */
 gboolean
 _gsm_session_is_stale (GsmSession *self)
 {
-  return g_strcmp0 (self->status, GSM_STATUS_STALE) == 0;
+  return self->status == status_stale;
+}
+
+/* Is the session's hostname @hostname, whose g_str_hash() is @hash? Most
+ * entries of a large registry are answered without reading their
+ * hostname. */
+gboolean
+_gsm_session_hostname_is (GsmSession *self,
+                          const char *hostname,
+                          guint       hash)
+{
+  return self->hostname_hash == hash && g_strcmp0 (self->hostname, hostname) == 0;
 }
 
 /* ---- public ------------------------------------------------------------ */
