@@ -34,6 +34,7 @@ struct _GsmSession
   GObject     parent_instance;
 
   char       *session_id;
+  guint       session_id_hash; /* g_str_hash (session_id) */
   int         pid;
   char       *hostname;
   guint       hostname_hash;   /* g_str_hash (hostname): most are not ours */
@@ -830,6 +831,7 @@ _gsm_session_new_from_json (const char  *key,
   if (self->components == NULL)
     self->components = g_new0 (char *, 1);
   self->hostname_hash = g_str_hash (self->hostname);
+  self->session_id_hash = g_str_hash (self->session_id);
 
   return g_steal_pointer (&self);
 }
@@ -969,6 +971,7 @@ _gsm_session_new (const char *session_id,
   self->pid = pid;
   self->hostname = g_strdup (hostname);
   self->hostname_hash = g_str_hash (hostname);
+  self->session_id_hash = g_str_hash (session_id);
   self->created_at = created_at;
   self->status = status_active;
   self->components = g_new0 (char *, 1);
@@ -988,6 +991,7 @@ copy_session (GsmSession *base)
   self->pid = base->pid;
   self->hostname = g_strdup (base->hostname);
   self->hostname_hash = base->hostname_hash;
+  self->session_id_hash = base->session_id_hash;
   self->created_at = base->created_at;
   self->status_other = g_strdup (base->status_other);
   self->status = base->status == base->status_other ? self->status_other : base->status;
@@ -1133,6 +1137,16 @@ gboolean
 _gsm_session_is_stale (GsmSession *self)
 {
   return self->status == status_stale;
+}
+
+/* Is the session @session_id, whose g_str_hash() is @hash? Without
+ * reading the session's id, most of the time. */
+gboolean
+_gsm_session_id_is (GsmSession *self,
+                    const char *session_id,
+                    guint       hash)
+{
+  return self->session_id_hash == hash && g_strcmp0 (self->session_id, session_id) == 0;
 }
 
 /* Is the session's hostname @hostname, whose g_str_hash() is @hash? Most

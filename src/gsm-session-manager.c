@@ -100,6 +100,7 @@ struct _GsmSessionManager
 
   /* Identity; fixed after construction. */
   char                 *session_id;
+  guint                 session_id_hash;
   int                   pid;
   char                 *hostname;
   double                created_at;
@@ -384,7 +385,7 @@ is_session_dead_at (GsmSessionManager *self,
                     GsmSession        *session,
                     double             now)
 {
-  if (g_str_equal (gsm_session_get_session_id (session), self->session_id))
+  if (_gsm_session_id_is (session, self->session_id, self->session_id_hash))
     return FALSE;
 
   /* A store with leases (etcd) decides alone: a session whose lease
@@ -1190,6 +1191,7 @@ gsm_session_manager_constructed (GObject *object)
 
   self->context = g_main_context_ref_thread_default ();
   self->session_id = g_uuid_string_random ();
+  self->session_id_hash = g_str_hash (self->session_id);
   self->pid = getpid ();
   self->hostname = g_strdup (hostname && *hostname ? hostname : g_get_host_name ());
   self->created_at = g_get_real_time () / (double) G_USEC_PER_SEC;

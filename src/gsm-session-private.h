@@ -60,6 +60,10 @@ const char *_gsm_session_get_text      (GsmSession  *self,
 G_GNUC_INTERNAL
 gboolean    _gsm_session_is_stale      (GsmSession  *self);
 G_GNUC_INTERNAL
+gboolean    _gsm_session_id_is         (GsmSession  *self,
+                                        const char  *session_id,
+                                        guint        hash);
+G_GNUC_INTERNAL
 gboolean    _gsm_session_hostname_is   (GsmSession  *self,
                                         const char  *hostname,
                                         guint        hash);
