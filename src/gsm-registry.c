@@ -207,15 +207,17 @@ _gsm_registry_txn_apply (GsmRegistryTxn *txn,
   GHashTableIter iter;
   gpointer key, value;
 
+  /* Everything, then the few changes over it: one hash per entry. */
   g_hash_table_iter_init (&iter, txn->base->sessions);
   while (g_hash_table_iter_next (&iter, &key, &value))
-    if (!g_hash_table_contains (txn->changes, key))
-      _gsm_registry_table_put (table, value);
+    g_hash_table_insert (table, key, g_object_ref (value));
 
   g_hash_table_iter_init (&iter, txn->changes);
   while (g_hash_table_iter_next (&iter, &key, &value))
     if (value != NULL)
       _gsm_registry_table_put (table, value);
+    else
+      g_hash_table_remove (table, key);
 
   return _gsm_registry_snapshot_new (table, generation);
 }
