@@ -78,7 +78,7 @@ struct _GsmFileRegistry
   guint64               generation;
   JsonParser           *parser;
   GString              *buffer;
-  guint                 n_parsed;       /* entries handed to json-glib, for tests */
+  guint                 n_parsed;       /* entries decoded, for tests */
 
   GFileMonitor         *monitor;
 };

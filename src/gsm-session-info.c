@@ -1040,7 +1040,8 @@ _gsm_session_with_vm (GsmSession         *base,
       metadata_text = json_to_string (node, FALSE);
       self->metadata_text = metadata_text;
       self->metadata_len = strlen (metadata_text);
-      self->metadata = g_variant_ref_sink (metadata);
+      /* Not kept: read back from the text like every other process does,
+       * so that everyone sees the same types (JSON has one integer). */
     }
   self->registered_at = registered_at;
   serialize (self);
