@@ -46,6 +46,11 @@
  * issued), its `_finish()`, and a `_sync()` variant that needs no main
  * loop and can be used from cleanup paths.
  *
+ * A session belongs to one process: in a child made by `fork()` without
+ * `exec()` (for example Python's multiprocessing with the fork start
+ * method), every operation fails with %GSM_ERROR_CLOSED instead of acting
+ * as the parent's session, whose VM it would otherwise see as its own.
+ *
  * ## Signals and threads
  *
  * Signals and property notifications are emitted in the main context that
@@ -683,11 +688,32 @@ txn_close (GsmRegistryTxn  *txn,
   return TRUE;
 }
 
+/* A child made by fork() without exec inherits the parent's manager: its
+ * session id, its pid and its VM. Acting on them would make the child
+ * unregister (or delete) its parent's VM, and the worker thread did not
+ * survive the fork. */
+static gboolean
+check_not_forked (GsmSessionManager  *self,
+                  GError            **error)
+{
+  if (G_LIKELY (getpid () == self->pid))
+    return TRUE;
+
+  g_set_error (error, GSM_ERROR, GSM_ERROR_CLOSED,
+               "Process %d was forked from the process of session %s (pid %d): a session does "
+               "not cross fork(), and the child has none of its own (exec a new program)",
+               (int) getpid (), self->session_id, self->pid);
+  return FALSE;
+}
+
 static gboolean
 check_usable (GsmSessionManager  *self,
               GError            **error)
 {
   gboolean closed;
+
+  if (!check_not_forked (self, error))
+    return FALSE;
 
   if (self->init_error != NULL)
     {
@@ -1006,9 +1032,17 @@ start_op (GsmSessionManager   *self,
           gpointer             user_data)
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GError *error = NULL;
 
   g_task_set_source_tag (task, source_tag);
   g_task_set_task_data (task, op, op_free);
+  if (!check_not_forked (self, &error))
+    {
+      /* No worker thread here to run it. */
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
   g_thread_pool_push (self->pool, task, NULL);
 }
 

@@ -5,6 +5,8 @@
 
 #include "test-common.h"
 
+#include <sys/wait.h>
+
 #define N_CONCURRENT 32
 
 static void
@@ -327,6 +329,78 @@ test_lock_timeout (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
 }
 
+static void
+store_result (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+/* A child forked without exec inherits the manager but not the session:
+ * sync and async calls fail, and the parent's entry and VM are untouched. */
+static void
+test_forked_child (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmVm) vm = NULL;
+  int status = 0, fds[2];
+  char verdict = -1;
+  pid_t child;
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-parent", "z", NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  /* The child reports through a pipe: under valgrind its exit status is
+   * valgrind's verdict on the parent's heap it inherited. */
+  g_assert_cmpint (pipe (fds), ==, 0);
+  child = fork ();
+  g_assert_cmpint (child, >=, 0);
+  if (child == 0)
+    {
+      GError *e = NULL;
+      GAsyncResult *result = NULL;
+      int code = 0;
+
+      /* Each way the parent's VM could be taken for the child's. */
+      if (gsm_session_manager_get_my_vm_sync (m, NULL, &e) != NULL ||
+          !g_error_matches (e, GSM_ERROR, GSM_ERROR_CLOSED))
+        code |= 1;
+      g_clear_error (&e);
+      if (gsm_session_manager_unregister_vm_sync (m, NULL, &e) ||
+          !g_error_matches (e, GSM_ERROR, GSM_ERROR_CLOSED))
+        code |= 2;
+      g_clear_error (&e);
+      gsm_session_manager_unregister_vm (m, NULL, store_result, &result);
+      while (result == NULL)
+        g_main_context_iteration (NULL, TRUE);
+      if (gsm_session_manager_unregister_vm_finish (m, result, &e) ||
+          !g_error_matches (e, GSM_ERROR, GSM_ERROR_CLOSED))
+        code |= 4;
+      g_clear_error (&e);
+      if (gsm_session_manager_close_sync (m, NULL, &e) ||
+          !g_error_matches (e, GSM_ERROR, GSM_ERROR_CLOSED))
+        code |= 8;
+      verdict = (char) code;
+      (void) !write (fds[1], &verdict, 1);
+      _exit (code);
+    }
+
+  close (fds[1]);
+  g_assert_cmpint (read (fds[0], &verdict, 1), ==, 1);
+  close (fds[0]);
+  g_assert_cmpint (verdict, ==, 0);
+  g_assert_cmpint (waitpid (child, &status, 0), ==, child);
+
+  vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (vm);
+  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-parent");
+  g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -339,6 +413,7 @@ main (int argc, char *argv[])
   ADD ("/multiprocess/cleanup-reports-once", test_cleanup_reports_once);
   ADD ("/multiprocess/cache-invalidated-by-other-process", test_other_process_change_invalidates_cache);
   ADD ("/multiprocess/lock-timeout", test_lock_timeout);
+  ADD ("/multiprocess/forked-child", test_forked_child);
 #undef ADD
 
   return g_test_run ();

@@ -547,6 +547,36 @@ class T6Errors(unittest.TestCase, GsmErrorMixin):
         self.assertGsmError(Gsm.Error.NO_VM, m.unregister_vm_sync, None)
         self.assertGsmError(Gsm.Error.NO_VM, call_async, m, 'unregister_vm', None)
 
+    def test_forked_child_has_no_session(self):
+        # multiprocessing's fork start method: the child inherits the
+        # manager, not the session, and must not act as its parent.
+        m = manager()
+        m.register_vm_sync('vm-parent', 'z', None, None, None)
+        try:
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                verdict = b'ok'
+                try:
+                    m.get_my_vm_sync(None)
+                    verdict = b'get_my_vm worked'
+                except GLib.Error as e:
+                    if not e.matches(Gsm.error_quark(), Gsm.Error.CLOSED):
+                        verdict = e.message.encode()
+                except BaseException as e:
+                    verdict = repr(e).encode()
+                finally:
+                    os.write(w, verdict)
+                    os._exit(0)
+            os.close(w)
+            verdict = os.read(r, 200)
+            os.close(r)
+            os.waitpid(pid, 0)
+            self.assertEqual(verdict, b'ok')
+            self.assertEqual(m.get_my_vm_sync(None).props.vm_id, 'vm-parent')
+        finally:
+            m.unregister_vm_sync(None)
+
     def test_error_enum(self):
         self.assertEqual(int(Gsm.Error.FAILED), 0)
         self.assertEqual(Gsm.Error.CLOSED.value_nick, 'closed')
