@@ -265,7 +265,9 @@ test_session_file_swapped (Fixture       *f,
   g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   g_assert_null (strstr (contents, "vm-after-swap"));
   g_assert_true (_gsm_json_check (contents, strlen (contents), GSM_JSON_MAX_DEPTH, NULL));
-  g_assert_true (g_file_get_contents (moved, &after, NULL, NULL) && g_str_equal (after, before));
+  g_clear_pointer (&after, g_free);
+  g_assert_true (g_file_get_contents (moved, &after, NULL, NULL));
+  g_assert_cmpstr (after, ==, before);
 }
 
 static void
