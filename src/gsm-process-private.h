@@ -42,6 +42,8 @@ G_GNUC_INTERNAL
 guint             _gsm_liveness_probe_dispatch  (GsmLivenessProbe *probe);
 G_GNUC_INTERNAL
 guint             _gsm_liveness_probe_get_n_opened (GsmLivenessProbe *probe);
+G_GNUC_INTERNAL
+guint             _gsm_liveness_probe_get_n_probed (GsmLivenessProbe *probe);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmLivenessProbe, _gsm_liveness_probe_free)
 

@@ -51,6 +51,7 @@ struct _GsmLivenessProbe
   char       *process_match;
   int         epfd;
   guint       n_pidfds;
+  guint       n_probed;       /* processes looked up in /proc, for tests */
   guint       n_dead;
   GHashTable *cache;   /* CacheEntry* → itself, keyed by (pid, start_time) */
 };
@@ -278,6 +279,19 @@ _gsm_liveness_probe_get_n_opened (GsmLivenessProbe *probe)
   return probe->n_pidfds;
 }
 
+/* How many times a process was looked up in /proc (tests). */
+guint
+_gsm_liveness_probe_get_n_probed (GsmLivenessProbe *probe)
+{
+  guint n;
+
+  g_mutex_lock (&probe->mutex);
+  n = probe->n_probed;
+  g_mutex_unlock (&probe->mutex);
+
+  return n;
+}
+
 static gboolean
 cmdline_matches (int         pid,
                  const char *match,
@@ -318,6 +332,7 @@ probe_process (GsmLivenessProbe *probe,
   int pidfd;
 
   *cacheable = FALSE;
+  probe->n_probed++;
 
   if (!_gsm_process_read_stat (e->pid, &state, &start_time, &saved_errno))
     {

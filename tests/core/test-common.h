@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,12 +115,21 @@ wait_until (gboolean (*cond) (gpointer), gpointer data, guint timeout_ms)
     }
 }
 
+static void
+die_with_parent (gpointer user_data)
+{
+  /* A test that fails leaves no worker behind to keep meson waiting. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
 /* Spawns the worker helper with @argv (NULL-terminated, without the
  * program); returns it with stdout piped. */
 static inline GSubprocess *
 spawn_worker (const char * const *args)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
   GError *error = NULL;
   GSubprocess *proc;
 
@@ -128,9 +138,8 @@ spawn_worker (const char * const *args)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
 
-  proc = g_subprocess_newv ((const char * const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE,
-                            &error);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
   return proc;
 }

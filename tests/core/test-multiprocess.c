@@ -329,6 +329,67 @@ test_lock_timeout (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
 }
 
+/* Liveness verdicts are cached per (pid, start time), and a live process
+ * is watched with a pidfd: listing again, or cycling our own VM, reads
+ * /proc for no session, and a kill is still seen at the next listing. */
+static void
+test_liveness_not_rechecked (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  GsmLivenessProbe *probe = _gsm_session_manager_get_probe (m);
+  GSubprocess *workers[6];
+  char *ids[G_N_ELEMENTS (workers)];
+  g_autoptr(GError) error = NULL;
+  GHashTable *sessions;
+  guint probed;
+
+  for (guint i = 0; i < G_N_ELEMENTS (workers); i++)
+    {
+      g_autofree char *vm = g_strdup_printf ("vm-live-%u", i);
+
+      workers[i] = spawn_registered_worker (vm, &ids[i]);
+    }
+
+  sessions = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_hash_table_size (sessions), ==, G_N_ELEMENTS (workers) + 1);
+  g_hash_table_unref (sessions);
+  probed = _gsm_liveness_probe_get_n_probed (probe);
+  g_assert_cmpuint (probed, >=, G_N_ELEMENTS (workers));
+
+  for (guint i = 0; i < 3; i++)
+    {
+      sessions = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_hash_table_size (sessions), ==, G_N_ELEMENTS (workers) + 1);
+      g_hash_table_unref (sessions);
+      g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-own", "z", NULL, NULL, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+      g_assert_no_error (error);
+    }
+  /* Without pidfd_open() (as under valgrind) a live process cannot be
+   * watched, and is looked up again each time. */
+  if (_gsm_liveness_probe_get_n_opened (probe) > 0)
+    g_assert_cmpuint (_gsm_liveness_probe_get_n_probed (probe), ==, probed);
+
+  /* A death is not missed for all that. */
+  kill_worker (workers[0]);
+  sessions = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (g_hash_table_contains (sessions, ids[0]));
+  g_assert_true (g_hash_table_contains (sessions, ids[1]));
+  g_hash_table_unref (sessions);
+
+  for (guint i = 0; i < G_N_ELEMENTS (workers); i++)
+    {
+      if (i > 0)
+        kill_worker (workers[i]);
+      g_object_unref (workers[i]);
+      g_free (ids[i]);
+    }
+}
+
 static void
 store_result (GObject      *source,
               GAsyncResult *result,
@@ -414,6 +475,7 @@ main (int argc, char *argv[])
   ADD ("/multiprocess/cache-invalidated-by-other-process", test_other_process_change_invalidates_cache);
   ADD ("/multiprocess/lock-timeout", test_lock_timeout);
   ADD ("/multiprocess/forked-child", test_forked_child);
+  ADD ("/multiprocess/liveness-not-rechecked", test_liveness_not_rechecked);
 #undef ADD
 
   return g_test_run ();
