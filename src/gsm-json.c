@@ -207,6 +207,38 @@ scan_literal (Scanner    *s,
 
 static gboolean scan_value (Scanner *s, const char *data, GError **error);
 
+/* After a member or an element: a ',' (TRUE, *@more set) or @close (TRUE,
+ * *@more unset), else an error. */
+static gboolean
+scan_next (Scanner     *s,
+           const char  *data,
+           char         close,
+           gboolean    *more,
+           GError     **error)
+{
+  skip_ws (s);
+  if (s->p < s->end && (*s->p == ',' || *s->p == close))
+    {
+      *more = *s->p == ',';
+      s->p++;
+      return TRUE;
+    }
+  return fail (s, data, error, close == '}' ? "expected “,” or “}”" : "expected “,” or “]”");
+}
+
+/* After the top-level value: nothing but blanks. */
+static gboolean
+scan_end (Scanner     *s,
+          const char  *data,
+          const char  *what,
+          GError     **error)
+{
+  skip_ws (s);
+  if (s->p != s->end)
+    return fail (s, data, error, what);
+  return TRUE;
+}
+
 static gboolean
 scan_container (Scanner     *s,
                 const char  *data,
@@ -214,6 +246,7 @@ scan_container (Scanner     *s,
 {
   gboolean is_object = *s->p == '{';
   char close = is_object ? '}' : ']';
+  gboolean more;
 
   if (++s->depth > s->max_depth)
     return fail (s, data, error, "nested too deeply");
@@ -240,21 +273,13 @@ scan_container (Scanner     *s,
           s->p++;
           skip_ws (s);
         }
-      if (!scan_value (s, data, error))
+      if (!scan_value (s, data, error) || !scan_next (s, data, close, &more, error))
         return FALSE;
-      skip_ws (s);
-      if (s->p < s->end && *s->p == ',')
+      if (!more)
         {
-          s->p++;
-          continue;
-        }
-      if (s->p < s->end && *s->p == close)
-        {
-          s->p++;
           s->depth--;
           return TRUE;
         }
-      return fail (s, data, error, is_object ? "expected “,” or “}”" : "expected “,” or “]”");
     }
 }
 
@@ -301,6 +326,7 @@ _gsm_json_scan_object (const char         *data,
                        GError            **error)
 {
   Scanner s = { data, data + len, 1, max_depth, NULL };
+  gboolean more;
 
   skip_ws (&s);
   if (s.p >= s.end || *s.p != '{')
@@ -333,25 +359,13 @@ _gsm_json_scan_object (const char         *data,
         m.value_len = (gsize) (s.p - m.value);
         if (func != NULL && !func (&m, user_data, error))
           return FALSE;
-        skip_ws (&s);
-        if (s.p < s.end && *s.p == ',')
-          {
-            s.p++;
-            continue;
-          }
-        if (s.p < s.end && *s.p == '}')
-          {
-            s.p++;
-            break;
-          }
-        return fail (&s, data, error, "expected “,” or “}”");
+        if (!scan_next (&s, data, '}', &more, error))
+          return FALSE;
+        if (!more)
+          break;
       }
 
-  skip_ws (&s);
-  if (s.p != s.end)
-    return fail (&s, data, error, "trailing data after the object");
-
-  return TRUE;
+  return scan_end (&s, data, "trailing data after the object", error);
 }
 
 /*
@@ -369,6 +383,7 @@ _gsm_json_scan_array (const char         *data,
                       GError            **error)
 {
   Scanner s = { data, data + len, 1, max_depth, NULL };
+  gboolean more;
 
   skip_ws (&s);
   if (s.p >= s.end || *s.p != '[')
@@ -389,25 +404,13 @@ _gsm_json_scan_array (const char         *data,
           return FALSE;
         if (func != NULL && !func (value, (gsize) (s.p - value), user_data, error))
           return FALSE;
-        skip_ws (&s);
-        if (s.p < s.end && *s.p == ',')
-          {
-            s.p++;
-            continue;
-          }
-        if (s.p < s.end && *s.p == ']')
-          {
-            s.p++;
-            break;
-          }
-        return fail (&s, data, error, "expected “,” or “]”");
+        if (!scan_next (&s, data, ']', &more, error))
+          return FALSE;
+        if (!more)
+          break;
       }
 
-  skip_ws (&s);
-  if (s.p != s.end)
-    return fail (&s, data, error, "trailing data after the array");
-
-  return TRUE;
+  return scan_end (&s, data, "trailing data after the array", error);
 }
 
 /* Checks any single JSON value (not only an object). */
@@ -420,12 +423,7 @@ _gsm_json_check (const char  *data,
   Scanner s = { data, data + len, 0, max_depth, NULL };
 
   skip_ws (&s);
-  if (!scan_value (&s, data, error))
-    return FALSE;
-  skip_ws (&s);
-  if (s.p != s.end)
-    return fail (&s, data, error, "trailing data");
-  return TRUE;
+  return scan_value (&s, data, error) && scan_end (&s, data, "trailing data", error);
 }
 
 /*
