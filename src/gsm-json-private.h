@@ -91,6 +91,9 @@ G_GNUC_INTERNAL
 void       _gsm_json_append_string (GString            *out,
                                     const char         *str);
 G_GNUC_INTERNAL
+gboolean   _gsm_json_append_node   (GString            *out,
+                                    JsonNode           *node);
+G_GNUC_INTERNAL
 void       _gsm_json_append_double (GString            *out,
                                     double              value);
 

@@ -698,6 +698,100 @@ _gsm_json_append_string (GString    *out,
   g_string_append_c (out, '"');
 }
 
+typedef struct
+{
+  GString  *out;
+  gboolean  first;
+  gboolean  ok;
+} AppendState;
+
+static void
+append_member (JsonObject  *object,
+               const char  *name,
+               JsonNode    *member,
+               gpointer     user_data)
+{
+  AppendState *st = user_data;
+
+  if (!st->first)
+    g_string_append_c (st->out, ',');
+  st->first = FALSE;
+  _gsm_json_append_string (st->out, name);
+  g_string_append_c (st->out, ':');
+  st->ok &= _gsm_json_append_node (st->out, member);
+}
+
+/*
+ * _gsm_json_append_node:
+ *
+ * Appends @node as JSON text. json-glib 1.6's generator cannot be used for
+ * text other readers must parse: it writes 1e22 as `1e+22.0`, which no
+ * JSON reader accepts. Doubles are written as _gsm_json_append_double()
+ * does.
+ *
+ * Returns: %FALSE if @node holds a number that is not finite (JSON has
+ *   none); @out then holds a 0 in its place
+ */
+gboolean
+_gsm_json_append_node (GString  *out,
+                       JsonNode *node)
+{
+  gboolean ok = TRUE;
+
+  switch (JSON_NODE_TYPE (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        AppendState st = { out, TRUE, TRUE };
+
+        /* In the order the members were read or added. */
+        g_string_append_c (out, '{');
+        json_object_foreach_member (json_node_get_object (node), append_member, &st);
+        g_string_append_c (out, '}');
+        ok = st.ok;
+      }
+      break;
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+
+        g_string_append_c (out, '[');
+        for (guint i = 0; i < json_array_get_length (array); i++)
+          {
+            if (i > 0)
+              g_string_append_c (out, ',');
+            ok &= _gsm_json_append_node (out, json_array_get_element (array, i));
+          }
+        g_string_append_c (out, ']');
+      }
+      break;
+    case JSON_NODE_VALUE:
+      switch (json_node_get_value_type (node))
+        {
+        case G_TYPE_STRING:
+          _gsm_json_append_string (out, json_node_get_string (node));
+          break;
+        case G_TYPE_BOOLEAN:
+          g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+          break;
+        case G_TYPE_DOUBLE:
+          ok = isfinite (json_node_get_double (node));
+          _gsm_json_append_double (out, json_node_get_double (node));
+          break;
+        default:
+          g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
+          break;
+        }
+      break;
+    case JSON_NODE_NULL:
+    default:
+      g_string_append (out, "null");
+      break;
+    }
+
+  return ok;
+}
+
 /* The shortest text that reads back as the same double, like Python's
  * repr(): 1699999999.123, not 1699999999.1229999. */
 void

@@ -853,9 +853,8 @@ static void
 append_json_node (GString  *out,
                   JsonNode *node)
 {
-  g_autofree char *text = json_to_string (node, FALSE);
-
-  g_string_append (out, text);
+  /* Members with a number that is not finite were refused when read. */
+  (void) _gsm_json_append_node (out, node);
 }
 
 /* Writes the session's text. The metadata's text is copied verbatim (it
@@ -1036,8 +1035,11 @@ _gsm_session_with_vm (GsmSession         *base,
   if (metadata != NULL)
     {
       g_autoptr(JsonNode) node = json_gvariant_serialize (metadata);
+      g_autoptr(GString) text = g_string_new (NULL);
 
-      metadata_text = json_to_string (node, FALSE);
+      /* Checked finite by the caller (register_vm). */
+      (void) _gsm_json_append_node (text, node);
+      metadata_text = g_string_free (g_steal_pointer (&text), FALSE);
       self->metadata_text = metadata_text;
       self->metadata_len = strlen (metadata_text);
       /* Not kept: read back from the text like every other process does,

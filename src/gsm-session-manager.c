@@ -1922,11 +1922,11 @@ make_register_op (const char          *vm_id,
        * nested at most as deep as readers accept (the registry and the
        * entry are two levels), and no infinity or NaN. */
       g_autoptr(JsonNode) node = NULL;
-      g_autofree char *text = NULL;
+      g_autoptr(GString) text = g_string_new (NULL);
 
       node = json_gvariant_serialize (metadata);
-      text = json_to_string (node, FALSE);
-      if (!_gsm_json_check (text, strlen (text), GSM_JSON_MAX_DEPTH - 2, NULL))
+      if (!_gsm_json_append_node (text, node) ||
+          !_gsm_json_check (text->str, text->len, GSM_JSON_MAX_DEPTH - 2, NULL))
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                        "metadata is nested more than %d levels deep or holds a number "
