@@ -226,6 +226,28 @@ scan_next (Scanner     *s,
   return fail (s, data, error, close == '}' ? "expected “,” or “}”" : "expected “,” or “]”");
 }
 
+/* At the top level: blanks, then @open; TRUE with *@empty set if @close
+ * follows at once (and is passed). */
+static gboolean
+scan_open (Scanner     *s,
+           const char  *data,
+           char         open,
+           char         close,
+           const char  *what,
+           gboolean    *empty,
+           GError     **error)
+{
+  skip_ws (s);
+  if (s->p >= s->end || *s->p != open)
+    return fail (s, data, error, what);
+  s->p++;
+  skip_ws (s);
+  *empty = s->p < s->end && *s->p == close;
+  if (*empty)
+    s->p++;
+  return TRUE;
+}
+
 /* After the top-level value: nothing but blanks. */
 static gboolean
 scan_end (Scanner     *s,
@@ -326,17 +348,11 @@ _gsm_json_scan_object (const char         *data,
                        GError            **error)
 {
   Scanner s = { data, data + len, 1, max_depth, NULL };
-  gboolean more;
+  gboolean more, empty;
 
-  skip_ws (&s);
-  if (s.p >= s.end || *s.p != '{')
-    return fail (&s, data, error, "expected an object");
-  s.p++;
-  skip_ws (&s);
-
-  if (s.p < s.end && *s.p == '}')
-    s.p++;
-  else
+  if (!scan_open (&s, data, '{', '}', "expected an object", &empty, error))
+    return FALSE;
+  if (!empty)
     for (;;)
       {
         GsmJsonMember m = { 0, };
@@ -383,17 +399,11 @@ _gsm_json_scan_array (const char         *data,
                       GError            **error)
 {
   Scanner s = { data, data + len, 1, max_depth, NULL };
-  gboolean more;
+  gboolean more, empty;
 
-  skip_ws (&s);
-  if (s.p >= s.end || *s.p != '[')
-    return fail (&s, data, error, "expected an array");
-  s.p++;
-  skip_ws (&s);
-
-  if (s.p < s.end && *s.p == ']')
-    s.p++;
-  else
+  if (!scan_open (&s, data, '[', ']', "expected an array", &empty, error))
+    return FALSE;
+  if (!empty)
     for (;;)
       {
         const char *value;
