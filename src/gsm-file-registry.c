@@ -352,45 +352,6 @@ load_locked (GsmFileRegistry  *self,
 
 /* ---- writing ----------------------------------------------------------- */
 
-/* Appends @n bytes to @out: g_string_append_len() without its checks for
- * overlapping data, for the thousands of pieces of a large registry. */
-static inline void
-put (GString    *out,
-     const char *p,
-     gsize       n)
-{
-  if (G_UNLIKELY (out->len + n >= out->allocated_len))
-    {
-      gsize len = out->len;
-
-      g_string_set_size (out, (len + n) * 2);
-      g_string_truncate (out, len);
-    }
-  memcpy (out->str + out->len, p, n);
-  out->len += n;
-  out->str[out->len] = '\0';
-}
-
-/* Appends @key as a JSON string; keys are session ids, which need no
- * escape but are not trusted to have none. */
-static inline void
-put_key (GString    *out,
-         const char *key)
-{
-  const char *p = key;
-
-  while (*p != '\0' && *p != '"' && *p != '\\' && (guchar) *p >= 0x20)
-    p++;
-  if (*p != '\0')
-    {
-      _gsm_json_append_string (out, key);
-      return;
-    }
-  put (out, "\"", 1);
-  put (out, key, (gsize) (p - key));
-  put (out, "\"", 1);
-}
-
 static gboolean
 write_registry_locked (GsmFileRegistry      *self,
                        GsmRegistrySnapshot  *snapshot,
@@ -404,26 +365,20 @@ write_registry_locked (GsmFileRegistry      *self,
   int fd = -1;
 
   g_string_truncate (out, 0);
-  put (out, "{", 1);
+  g_string_append_c (out, '{');
   g_hash_table_iter_init (&iter, snapshot->sessions);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
       gsize len;
       const char *text = _gsm_session_get_text (value, &len);
 
-      if (first)
-        put (out, "\n  ", 3);
-      else
-        put (out, ",\n  ", 4);
+      g_string_append (out, first ? "\n  " : ",\n  ");
       first = FALSE;
-      put_key (out, key);
-      put (out, ": ", 2);
-      put (out, text, len);
+      _gsm_json_append_string (out, key);
+      g_string_append (out, ": ");
+      g_string_append_len (out, text, (gssize) len);
     }
-  if (first)
-    put (out, "}\n", 2);
-  else
-    put (out, "\n}\n", 3);
+  g_string_append (out, first ? "}\n" : "\n}\n");
 
   if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, self->registry_name, out->str, out->len,
                            self->durable, &identity, &fd, error))

@@ -513,6 +513,21 @@ fail:
 #define REWRITE_ROUND 512
 #define REWRITE_MAX 4096
 
+/* @data in @buf, padded with blanks to @size and ended by a newline. */
+static void
+pad_into (char       *buf,
+          const char *data,
+          gsize       len,
+          gsize       size)
+{
+  memcpy (buf, data, len);
+  if (size > len)
+    {
+      memset (buf + len, ' ', size - len);
+      buf[size - 1] = '\n';
+    }
+}
+
 /*
  * _gsm_fs_rewrite_at:
  * @fd: (inout): a descriptor of @name kept between calls, or -1
@@ -567,12 +582,7 @@ _gsm_fs_rewrite_at (int          dirfd,
       ssize_t w;
 
       size = (gsize) st.st_size;
-      memcpy (buf, data, len);
-      if (size > len)
-        {
-          memset (buf + len, ' ', size - len);
-          buf[size - 1] = '\n';
-        }
+      pad_into (buf, data, len, size);
       do
         w = pwrite (*fd, buf, size, 0);
       while (w < 0 && errno == EINTR);
@@ -592,9 +602,7 @@ _gsm_fs_rewrite_at (int          dirfd,
     return _gsm_fs_replace_at (dirfd, dir_path, name, data, len, FALSE, NULL, NULL, error);
 
   size = MIN ((len + REWRITE_ROUND) / REWRITE_ROUND * REWRITE_ROUND, REWRITE_MAX);
-  memcpy (buf, data, len);
-  memset (buf + len, ' ', size - len);
-  buf[size - 1] = '\n';
+  pad_into (buf, data, len, size);
 
   return _gsm_fs_replace_at (dirfd, dir_path, name, buf, size, FALSE, NULL, fd, error);
 }
