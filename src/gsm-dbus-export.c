@@ -83,14 +83,14 @@ static GPtrArray *
 sorted_sessions (GsmRegistrySnapshot *snapshot)
 {
   GPtrArray *array = g_ptr_array_new ();
-  GHashTableIter iter;
-  gpointer value;
+  GsmRegistrySnapshotIter iter;
+  GsmSession *session;
 
   if (snapshot != NULL)
     {
-      g_hash_table_iter_init (&iter, snapshot->sessions);
-      while (g_hash_table_iter_next (&iter, NULL, &value))
-        g_ptr_array_add (array, value);
+      _gsm_registry_snapshot_iter_init (&iter, snapshot);
+      while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
+        g_ptr_array_add (array, session);
     }
   g_ptr_array_sort (array, compare_sessions);
 
@@ -131,7 +131,9 @@ publish_properties (Export *exp)
 {
   guint n_vms = 0, n_sessions = 0;
   GHashTableIter iter;
-  gpointer key, value;
+  GsmRegistrySnapshotIter shown;
+  gpointer key;
+  GsmSession *value;
 
   /* Drop the dictionaries of sessions that left the view. */
   g_hash_table_iter_init (&iter, exp->variants);
@@ -140,15 +142,15 @@ publish_properties (Export *exp)
       GsmSession *session = key;
 
       if (exp->shown == NULL ||
-          g_hash_table_lookup (exp->shown->sessions, gsm_session_get_session_id (session)) != session)
+          _gsm_registry_snapshot_lookup (exp->shown, gsm_session_get_session_id (session)) != session)
         g_hash_table_iter_remove (&iter);
     }
 
   if (exp->shown != NULL)
     {
-      n_sessions = g_hash_table_size (exp->shown->sessions);
-      g_hash_table_iter_init (&iter, exp->shown->sessions);
-      while (g_hash_table_iter_next (&iter, NULL, &value))
+      n_sessions = _gsm_registry_snapshot_get_size (exp->shown);
+      _gsm_registry_snapshot_iter_init (&shown, exp->shown);
+      while (_gsm_registry_snapshot_iter_next (&shown, NULL, &value))
         if (gsm_session_get_has_vm (value))
           n_vms++;
     }
@@ -222,7 +224,7 @@ sessions_changed_cb (GsmSessionManager *manager,
       GsmSession *old = before->pdata[i];
       const char *id = gsm_session_get_session_id (old);
 
-      if (g_hash_table_contains (view->sessions, id))
+      if (_gsm_registry_snapshot_contains (view, id))
         continue;
       report_vm_change (exp, id, old, NULL);
       g_ptr_array_add (removed, (gpointer) id);
@@ -232,7 +234,7 @@ sessions_changed_cb (GsmSessionManager *manager,
     {
       GsmSession *session = now->pdata[i];
       const char *id = gsm_session_get_session_id (session);
-      GsmSession *old = exp->shown ? g_hash_table_lookup (exp->shown->sessions, id) : NULL;
+      GsmSession *old = exp->shown ? _gsm_registry_snapshot_lookup (exp->shown, id) : NULL;
 
       if (old == session)
         continue;
@@ -257,7 +259,7 @@ sessions_changed_cb (GsmSessionManager *manager,
 
   g_hash_table_iter_init (&iter, exp->reported_stale);
   while (g_hash_table_iter_next (&iter, &key, NULL))
-    if (!g_hash_table_contains (exp->shown->sessions, key))
+    if (!_gsm_registry_snapshot_contains (exp->shown, key))
       g_hash_table_iter_remove (&iter);
 
   publish_properties (exp);
@@ -289,7 +291,7 @@ handle_get_session (_GsmSessionManager1    *skeleton,
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
 
-  session = exp->shown ? g_hash_table_lookup (exp->shown->sessions, session_id) : NULL;
+  session = exp->shown ? _gsm_registry_snapshot_lookup (exp->shown, session_id) : NULL;
   if (session == NULL)
     {
       g_dbus_method_invocation_return_error (invocation, GSM_ERROR, GSM_ERROR_NOT_FOUND,

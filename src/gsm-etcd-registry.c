@@ -1418,7 +1418,7 @@ plan_txn (GsmEtcdRegistry  *self,
     {
       const char *id = key;
       GsmSession *new = value;
-      GsmSession *old = g_hash_table_lookup (view->snapshot->sessions, id);
+      GsmSession *old = _gsm_registry_snapshot_lookup (view->snapshot, id);
       SessionKey *sk = g_hash_table_lookup (view->sessions, id);
       g_autofree char *session_key = g_strconcat (self->sessions_prefix, id, NULL);
       const char *old_vm = old ? gsm_session_get_vm_id (old) : NULL;

@@ -201,7 +201,7 @@ scan_member (const GsmJsonMember  *member,
     }
 
   if (self->cache != NULL)
-    cached = g_hash_table_lookup (self->cache->sessions, key);
+    cached = _gsm_registry_snapshot_lookup (self->cache, key);
 
   if (cached != NULL)
     {
@@ -295,7 +295,7 @@ load_locked (GsmFileRegistry  *self,
           return NULL;
         }
       /* No registry yet. */
-      if (self->cache == NULL || g_hash_table_size (self->cache->sessions) != 0 ||
+      if (self->cache == NULL || _gsm_registry_snapshot_get_size (self->cache) != 0 ||
           self->cache_identity.ino != 0)
         {
           g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
@@ -358,16 +358,17 @@ write_registry_locked (GsmFileRegistry      *self,
                        GError              **error)
 {
   GString *out = self->buffer;
-  GHashTableIter iter;
-  gpointer key, value;
+  GsmRegistrySnapshotIter iter;
+  const char *key;
+  GsmSession *value;
   GsmFileIdentity identity;
   gboolean first = TRUE;
   int fd = -1;
 
   g_string_truncate (out, 0);
   g_string_append_c (out, '{');
-  g_hash_table_iter_init (&iter, snapshot->sessions);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  _gsm_registry_snapshot_iter_init (&iter, snapshot);
+  while (_gsm_registry_snapshot_iter_next (&iter, &key, &value))
     {
       gsize len;
       const char *text = _gsm_session_get_text (value, &len);
@@ -520,7 +521,7 @@ remove_session_files (GsmFileRegistry *self,
 
       if (value != NULL || g_strcmp0 (key, self->own_session_id) == 0)
         continue;
-      gone = g_hash_table_lookup (_gsm_registry_txn_get_base (txn)->sessions, key);
+      gone = _gsm_registry_snapshot_lookup (_gsm_registry_txn_get_base (txn), key);
       if (gone == NULL)
         continue;
 
@@ -569,7 +570,7 @@ write_own_files_locked (GsmFileRegistry  *self,
     return FALSE;
 
   /* The tracker shows the session whose VM changed last. */
-  before = g_hash_table_lookup (_gsm_registry_txn_get_base (txn)->sessions, self->own_session_id);
+  before = _gsm_registry_snapshot_lookup (_gsm_registry_txn_get_base (txn), self->own_session_id);
   if (g_strcmp0 (before ? gsm_session_get_vm_id (before) : NULL, gsm_session_get_vm_id (value)) == 0)
     return TRUE;
 

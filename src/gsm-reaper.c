@@ -360,14 +360,32 @@ claim_blocks (GsmReaper  *self,
   return blocks;
 }
 
+/* Never delete a VM that a live session also records as its own: TRUE
+ * if @other is such a session for @entry's VM. */
+static gboolean
+records_it_too (GsmReaper  *self,
+                GsmSession *entry,
+                GsmSession *other)
+{
+  return other != entry &&
+         g_strcmp0 (gsm_session_get_session_id (other), gsm_session_get_session_id (entry)) != 0 &&
+         g_strcmp0 (gsm_session_get_vm_id (other), gsm_session_get_vm_id (entry)) == 0 &&
+         !_gsm_session_manager_is_session_dead (self->manager, other);
+}
+
+static char *
+records_it_too_reason (GsmSession *other)
+{
+  return g_strdup_printf ("live session %s records it too", gsm_session_get_session_id (other));
+}
+
 /*
- * Why @entry's VM may not be deleted now, or %NULL if it may. @sessions
- * is every entry of the registry.
+ * Why @entry's VM may not be deleted now, or %NULL if it may, leaving out
+ * the other sessions that record the same VM (see records_it_too()).
  */
 static char *
 check_eligible (GsmReaper  *self,
                 GsmSession *entry,
-                GHashTable *sessions,
                 double      now,
                 double      grace)
 {
@@ -375,8 +393,6 @@ check_eligible (GsmReaper  *self,
   const char *vm_id = gsm_session_get_vm_id (entry);
   double stale_since = gsm_session_get_stale_since (entry);
   double next_retry = get_next_retry (entry);
-  GHashTableIter iter;
-  gpointer value;
 
   if (vm_id == NULL)
     return g_strdup ("it owns no VM");
@@ -395,16 +411,6 @@ check_eligible (GsmReaper  *self,
                             round_up (next_retry - now));
   if (claim_blocks (self, entry, now, &holder))
     return g_strdup_printf ("being deleted by %s", holder);
-
-  /* Never delete a VM that a live session also records as its own. */
-  g_hash_table_iter_init (&iter, sessions);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    if (value != (gpointer) entry &&
-        g_strcmp0 (gsm_session_get_session_id (value), gsm_session_get_session_id (entry)) != 0 &&
-        g_strcmp0 (gsm_session_get_vm_id (value), vm_id) == 0 &&
-        !_gsm_session_manager_is_session_dead (self->manager, value))
-      return g_strdup_printf ("live session %s records it too",
-                              gsm_session_get_session_id (value));
 
   return NULL;
 }
@@ -439,6 +445,8 @@ txn_claim (GsmRegistryTxn  *txn,
   ReapCtx *c = user_data;
   GsmSession *entry = _gsm_registry_txn_lookup (txn, c->session_id);
   g_autoptr(GsmSession) claimed = NULL;
+  GsmRegistrySnapshotIter iter;
+  GsmSession *other;
 
   if (entry == NULL || g_strcmp0 (gsm_session_get_vm_id (entry), c->vm_id) != 0)
     {
@@ -461,10 +469,16 @@ txn_claim (GsmRegistryTxn  *txn,
       entry = _gsm_registry_txn_lookup (txn, c->session_id);
     }
 
-  c->skip_reason = check_eligible (c->self, entry, _gsm_registry_txn_get_base (txn)->sessions,
-                                   c->now, c->grace);
+  c->skip_reason = check_eligible (c->self, entry, c->now, c->grace);
   if (c->skip_reason != NULL)
     return TRUE;
+  _gsm_registry_snapshot_iter_init (&iter, _gsm_registry_txn_get_base (txn));
+  while (_gsm_registry_snapshot_iter_next (&iter, NULL, &other))
+    if (records_it_too (c->self, entry, other))
+      {
+        c->skip_reason = records_it_too_reason (other);
+        return TRUE;
+      }
 
   claimed = _gsm_session_with_member (entry, CLAIM_MEMBER, c->claim);
   _gsm_registry_txn_put (txn, claimed);
@@ -724,7 +738,17 @@ list_orphans (GsmReaper     *self,
 
       if (!gsm_session_get_has_vm (value))
         continue;
-      reason = check_eligible (self, value, table, now, grace);
+      reason = check_eligible (self, value, now, grace);
+      if (reason == NULL)
+        {
+          GHashTableIter others;
+          gpointer other;
+
+          g_hash_table_iter_init (&others, table);
+          while (reason == NULL && g_hash_table_iter_next (&others, NULL, &other))
+            if (records_it_too (self, value, other))
+              reason = records_it_too_reason (other);
+        }
       if (reason == NULL)
         g_ptr_array_add (orphans, g_object_ref (value));
       else

@@ -17,28 +17,71 @@
 
 G_BEGIN_DECLS
 
-/* An immutable set of entries. Sessions are shared between snapshots. */
+/*
+ * An immutable set of entries. Sessions are shared between snapshots, and
+ * so is the bulk of the table: a snapshot made by an update is its base's
+ * table plus the few entries that differ (copying a registry of 1 000 on
+ * every change cost more than the change). Read it only through the
+ * functions below.
+ */
 typedef struct _GsmRegistrySnapshot GsmRegistrySnapshot;
 
 struct _GsmRegistrySnapshot
 {
   gatomicrefcount  ref;
-  GHashTable      *sessions;     /* session id → GsmSession */
+  GHashTable      *base;         /* session id → GsmSession; shared, never changed */
+  GHashTable      *delta;        /* NULL, or session id → GsmSession, NULL where removed */
+  guint            size;
   guint64          generation;   /* grows with every new view of the store */
 };
 
+typedef struct
+{
+  /*< private >*/
+  GsmRegistrySnapshot *snapshot;
+  GHashTableIter       iter;
+  gboolean             in_base;
+} GsmRegistrySnapshotIter;
+
+/* Called for each session id whose entry differs between two snapshots;
+ * @before or @after is %NULL where it has no entry. */
+typedef void (*GsmRegistryDiffFunc) (const char *session_id,
+                                     GsmSession *before,
+                                     GsmSession *after,
+                                     gpointer    user_data);
+
 G_GNUC_INTERNAL
-GsmRegistrySnapshot *_gsm_registry_snapshot_new   (GHashTable          *sessions,
-                                                   guint64              generation);
+GsmRegistrySnapshot *_gsm_registry_snapshot_new       (GHashTable              *sessions,
+                                                       guint64                  generation);
 G_GNUC_INTERNAL
-GsmRegistrySnapshot *_gsm_registry_snapshot_ref   (GsmRegistrySnapshot *snapshot);
+GsmRegistrySnapshot *_gsm_registry_snapshot_ref       (GsmRegistrySnapshot     *snapshot);
 G_GNUC_INTERNAL
-void                 _gsm_registry_snapshot_unref (GsmRegistrySnapshot *snapshot);
+void                 _gsm_registry_snapshot_unref     (GsmRegistrySnapshot     *snapshot);
 G_GNUC_INTERNAL
-GHashTable          *_gsm_registry_new_table      (void);
+GsmSession          *_gsm_registry_snapshot_lookup    (GsmRegistrySnapshot     *snapshot,
+                                                       const char              *session_id);
 G_GNUC_INTERNAL
-void                 _gsm_registry_table_put      (GHashTable          *table,
-                                                   GsmSession          *session);
+gboolean             _gsm_registry_snapshot_contains  (GsmRegistrySnapshot     *snapshot,
+                                                       const char              *session_id);
+G_GNUC_INTERNAL
+guint                _gsm_registry_snapshot_get_size  (GsmRegistrySnapshot     *snapshot);
+G_GNUC_INTERNAL
+void                 _gsm_registry_snapshot_iter_init (GsmRegistrySnapshotIter *iter,
+                                                       GsmRegistrySnapshot     *snapshot);
+G_GNUC_INTERNAL
+gboolean             _gsm_registry_snapshot_iter_next (GsmRegistrySnapshotIter *iter,
+                                                       const char             **session_id,
+                                                       GsmSession             **session);
+G_GNUC_INTERNAL
+void                 _gsm_registry_snapshot_diff      (GsmRegistrySnapshot     *before,
+                                                       GsmRegistrySnapshot     *after,
+                                                       GsmRegistryDiffFunc      func,
+                                                       gpointer                 user_data);
+G_GNUC_INTERNAL
+GHashTable          *_gsm_registry_new_table          (void);
+G_GNUC_INTERNAL
+void                 _gsm_registry_table_put          (GHashTable              *table,
+                                                       GsmSession              *session);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmRegistrySnapshot, _gsm_registry_snapshot_unref)
 

@@ -231,6 +231,39 @@ events_set_snapshot (Events              *ev,
     ev->snapshot = _gsm_registry_snapshot_ref (snapshot);
 }
 
+typedef struct
+{
+  GsmSessionManager *self;
+  GPtrArray         *added;
+  GPtrArray         *removed;
+  GPtrArray         *lapsed;
+  gboolean           changed;
+} ViewDiff;
+
+static void
+view_diff_cb (const char *session_id,
+              GsmSession *before,
+              GsmSession *after,
+              gpointer    user_data)
+{
+  ViewDiff *diff = user_data;
+  GsmSessionManager *self = diff->self;
+
+  if (before == NULL)
+    g_ptr_array_add (diff->added, g_object_ref (after));
+  else if (after == NULL)
+    g_ptr_array_add (diff->removed, g_object_ref (before));
+  else
+    {
+      diff->changed = TRUE;
+      /* A session whose liveness the store vouched for (a lease) turned
+       * stale: the store found it dead, not a process. */
+      if (!_gsm_session_is_stale (before) && _gsm_session_is_stale (after) &&
+          self->registry != NULL && _gsm_registry_vouches_for (self->registry, before))
+        g_ptr_array_add (diff->lapsed, g_object_ref (after));
+    }
+}
+
 /* In the owner context: report how the registry differs from the view. */
 static void
 apply_view (GsmSessionManager   *self,
@@ -239,8 +272,6 @@ apply_view (GsmSessionManager   *self,
   g_autoptr(GPtrArray) added = NULL;
   g_autoptr(GPtrArray) removed = NULL;
   g_autoptr(GPtrArray) lapsed = NULL;
-  GHashTableIter iter;
-  gpointer key, value;
   gboolean changed = FALSE;
 
   if (self->view != NULL && snapshot->generation <= self->view->generation)
@@ -265,27 +296,10 @@ apply_view (GsmSessionManager   *self,
 
   if (self->view != NULL)
     {
-      g_hash_table_iter_init (&iter, snapshot->sessions);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          GsmSession *old = g_hash_table_lookup (self->view->sessions, key);
+      ViewDiff diff = { self, added, removed, lapsed, FALSE };
 
-          if (old == NULL)
-            g_ptr_array_add (added, g_object_ref (value));
-          else if (old != value)
-            {
-              changed = TRUE;
-              /* A session whose liveness the store vouched for (a lease)
-               * turned stale: the store found it dead, not a process. */
-              if (!_gsm_session_is_stale (old) && _gsm_session_is_stale (value) &&
-                  self->registry != NULL && _gsm_registry_vouches_for (self->registry, old))
-                g_ptr_array_add (lapsed, g_object_ref (value));
-            }
-        }
-      g_hash_table_iter_init (&iter, self->view->sessions);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        if (!g_hash_table_contains (snapshot->sessions, key))
-          g_ptr_array_add (removed, g_object_ref (value));
+      _gsm_registry_snapshot_diff (self->view, snapshot, view_diff_cb, &diff);
+      changed = diff.changed;
     }
 
   g_clear_pointer (&self->view, _gsm_registry_snapshot_unref);
@@ -325,7 +339,7 @@ emit_events_cb (gpointer data)
   /* As of this operation, not of whatever the worker did since. */
   if (ev->snapshot == NULL)
     return G_SOURCE_REMOVE;
-  own = g_hash_table_lookup (ev->snapshot->sessions, self->session_id);
+  own = _gsm_registry_snapshot_lookup (ev->snapshot, self->session_id);
   has_vm = own != NULL && gsm_session_get_has_vm (own);
   if (has_vm != self->has_vm)
     {
@@ -525,14 +539,13 @@ static void
 reconcile (TxnContext     *ctx,
            GsmRegistryTxn *txn)
 {
-  GHashTableIter iter;
-  gpointer key, value;
+  GsmRegistrySnapshotIter iter;
+  const char *key;
+  GsmSession *session;
 
-  g_hash_table_iter_init (&iter, _gsm_registry_txn_get_base (txn)->sessions);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  _gsm_registry_snapshot_iter_init (&iter, _gsm_registry_txn_get_base (txn));
+  while (_gsm_registry_snapshot_iter_next (&iter, &key, &session))
     {
-      GsmSession *session = value;
-
       if (_gsm_session_is_stale (session))
         {
           if (!gsm_session_get_has_vm (session))
@@ -591,8 +604,8 @@ txn_register_vm (GsmRegistryTxn  *txn,
   GsmSession *own = own_entry (ctx, txn);
   g_autoptr(GsmSession) updated = NULL;
   g_autoptr(GsmVm) vm = NULL;
-  GHashTableIter iter;
-  gpointer key, value;
+  GsmRegistrySnapshotIter iter;
+  GsmSession *other;
 
   if (gsm_session_get_has_vm (own))
     {
@@ -602,11 +615,9 @@ txn_register_vm (GsmRegistryTxn  *txn,
       return FALSE;
     }
 
-  g_hash_table_iter_init (&iter, _gsm_registry_txn_get_base (txn)->sessions);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  _gsm_registry_snapshot_iter_init (&iter, _gsm_registry_txn_get_base (txn));
+  while (_gsm_registry_snapshot_iter_next (&iter, NULL, &other))
     {
-      GsmSession *other = value;
-
       if (other == own || g_strcmp0 (gsm_session_get_vm_id (other), op->vm_id) != 0)
         continue;
 
@@ -630,7 +641,7 @@ txn_register_vm (GsmRegistryTxn  *txn,
 
       /* The owner is dead: take the VM over, so that no reaper deletes it
        * under us. The dead session has nothing left and goes. */
-      _gsm_registry_txn_remove (txn, key);
+      _gsm_registry_txn_remove (txn, gsm_session_get_session_id (other));
       if (!_gsm_session_is_stale (other))
         {
           events_add (ctx->events, signals[SESSION_STALE], other);
@@ -739,7 +750,7 @@ static void
 remember_own (GsmSessionManager   *self,
               GsmRegistrySnapshot *snapshot)
 {
-  GsmSession *own = g_hash_table_lookup (snapshot->sessions, self->session_id);
+  GsmSession *own = _gsm_registry_snapshot_lookup (snapshot, self->session_id);
 
   g_mutex_lock (&self->mutex);
   g_set_object (&self->own, own);
@@ -813,15 +824,13 @@ collect_sessions (GsmSessionManager   *self,
    * g_hash_table_unref() frees everything. */
   GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
   double now = g_get_real_time () / (double) G_USEC_PER_SEC;
-  GHashTableIter iter;
-  gpointer value;
+  GsmRegistrySnapshotIter iter;
+  GsmSession *session;
 
   *needs_cleanup = FALSE;
-  g_hash_table_iter_init (&iter, snapshot->sessions);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
+  _gsm_registry_snapshot_iter_init (&iter, snapshot);
+  while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
     {
-      GsmSession *session = value;
-
       if (_gsm_session_is_stale (session))
         {
           if (!gsm_session_get_has_vm (session))
@@ -881,7 +890,7 @@ run_op (GsmSessionManager  *self,
       snapshot = _gsm_registry_load (self->registry, cancellable, error);
       if (snapshot != NULL)
         {
-          GsmSession *own = g_hash_table_lookup (snapshot->sessions, self->session_id);
+          GsmSession *own = _gsm_registry_snapshot_lookup (snapshot, self->session_id);
 
           /* The seed's ownership validation: the entry must be ours. */
           if (own != NULL && gsm_session_get_pid (own) == self->pid &&

@@ -162,8 +162,8 @@ static void
 check_sessions (Daemon *d)
 {
   g_autoptr(GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
-  GHashTableIter iter;
-  gpointer value;
+  GsmRegistrySnapshotIter iter;
+  GsmSession *value;
   gboolean dead = FALSE;
 
   const char *hostname = gsm_session_manager_get_hostname (d->manager);
@@ -174,8 +174,8 @@ check_sessions (Daemon *d)
     return;
 
   _gsm_liveness_probe_dispatch (d->probe);
-  g_hash_table_iter_init (&iter, view->sessions);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
+  _gsm_registry_snapshot_iter_init (&iter, view);
+  while (_gsm_registry_snapshot_iter_next (&iter, NULL, &value))
     {
       if (_gsm_session_is_stale (value))
         continue;
@@ -326,16 +326,16 @@ schedule_reaps (Daemon *d)
   double now = g_get_real_time () / (double) G_USEC_PER_SEC;
   double grace = gsm_reaper_get_grace_period (d->reaper);
   double soonest = -1;
-  GHashTableIter iter;
-  gpointer value;
+  GsmRegistrySnapshotIter iter;
+  GsmSession *value;
   gint64 at;
 
   if (view == NULL)
     return;
 
   _gsm_liveness_probe_dispatch (d->probe);
-  g_hash_table_iter_init (&iter, view->sessions);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
+  _gsm_registry_snapshot_iter_init (&iter, view);
+  while (_gsm_registry_snapshot_iter_next (&iter, NULL, &value))
     {
       JsonNode *attempts = _gsm_session_get_member (value, "reap_attempts");
       double due;

@@ -37,11 +37,12 @@ static void
 check_snapshot (GsmRegistrySnapshot *snapshot,
                 JsonParser          *parser)
 {
-  GHashTableIter iter;
-  gpointer key, value;
+  GsmRegistrySnapshotIter iter;
+  const char *key;
+  GsmSession *value;
 
-  g_hash_table_iter_init (&iter, snapshot->sessions);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  _gsm_registry_snapshot_iter_init (&iter, snapshot);
+  while (_gsm_registry_snapshot_iter_next (&iter, &key, &value))
     {
       FUZZ_CHECK (g_str_equal (key, gsm_session_get_session_id (value)));
       fuzz_check_session (value, parser);
@@ -67,10 +68,10 @@ load (GsmRegistry *registry,
   check_snapshot (snapshot, parser);
   if (fuzz_count_files (".corrupt-") != corrupt_before)
     {
-      FUZZ_CHECK (g_hash_table_size (snapshot->sessions) == 0);
+      FUZZ_CHECK (_gsm_registry_snapshot_get_size (snapshot) == 0);
       return -1;
     }
-  return (int) g_hash_table_size (snapshot->sessions);
+  return (int) _gsm_registry_snapshot_get_size (snapshot);
 }
 
 int
@@ -131,8 +132,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
    * text; a fresh reader must accept the result as it is. */
   snapshot = _gsm_registry_update (GSM_REGISTRY (registry), add_entry, NULL, NULL, &error);
   FUZZ_CHECK (snapshot != NULL);
-  FUZZ_CHECK (g_hash_table_contains (snapshot->sessions, "fuzz-extra-entry"));
-  n = (int) g_hash_table_size (snapshot->sessions);
+  FUZZ_CHECK (_gsm_registry_snapshot_contains (snapshot, "fuzz-extra-entry"));
+  n = (int) _gsm_registry_snapshot_get_size (snapshot);
   g_clear_pointer (&snapshot, _gsm_registry_snapshot_unref);
 
   reader = _gsm_file_registry_new (fuzz_get_dir (), FALSE, "", NULL, 1, FALSE, &error);

@@ -72,14 +72,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
 
   snapshot = _gsm_registry_load (GSM_REGISTRY (registry), NULL, &error);
   FUZZ_CHECK (snapshot != NULL);
-  FUZZ_CHECK (g_hash_table_size (snapshot->sessions) == g_hash_table_size (expected));
+  FUZZ_CHECK (_gsm_registry_snapshot_get_size (snapshot) == g_hash_table_size (expected));
   {
     GHashTableIter iter;
     gpointer key;
 
     g_hash_table_iter_init (&iter, expected);
     while (g_hash_table_iter_next (&iter, &key, NULL))
-      FUZZ_CHECK (g_hash_table_contains (snapshot->sessions, key));
+      FUZZ_CHECK (_gsm_registry_snapshot_contains (snapshot, key));
   }
 
   reader = _gsm_file_registry_new (fuzz_get_dir (), FALSE, "", NULL, 1, FALSE, &error);
@@ -87,7 +87,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   FUZZ_CHECK (fuzz_count_files (".corrupt-") == 1);
   reread = _gsm_registry_load (GSM_REGISTRY (reader), NULL, &error);
   FUZZ_CHECK (reread != NULL);
-  FUZZ_CHECK (g_hash_table_size (reread->sessions) == g_hash_table_size (expected));
+  FUZZ_CHECK (_gsm_registry_snapshot_get_size (reread) == g_hash_table_size (expected));
 
   return 0;
 }
