@@ -52,6 +52,25 @@
 #define TRACKER_NAME "global_session.json"
 #define LOCK_NAME "vm_registry.lock"
 
+/*
+ * The bytes of the cached registry file, and where this process's own
+ * entry lies in them. Most updates change that entry alone: they are
+ * written by cutting it out and appending its new text (a move of the
+ * bytes after it), not by joining every entry again.
+ */
+typedef struct
+{
+  gboolean  valid;       /* the bytes of the cache's file */
+  GBytes   *read;        /* as read, until edited ... */
+  GString  *str;         /* ... then here */
+  gsize     open;        /* just after the '{' */
+  gsize     last_end;    /* the end of the last member's value, or open */
+  gssize    own_start;   /* own member: the quote of its key, or -1 */
+  gsize     own_end;     /*   the end of its value */
+  gsize     own_prev;    /*   the end of the previous value, or open */
+  gssize    own_next;    /*   the quote of the next key, or -1 */
+} RegistryText;
+
 struct _GsmFileRegistry
 {
   GObject               parent_instance;
@@ -78,13 +97,18 @@ struct _GsmFileRegistry
   int                   cache_fd;       /* keeps cache_identity's inode alive */
   guint64               generation;
   JsonParser           *parser;
-  GString              *buffer;
+  RegistryText          text;           /* the bytes of cache's file */
   guint                 n_parsed;       /* entries decoded, for tests */
 
   GFileMonitor         *monitor;
 };
 
 static void gsm_file_registry_iface_init (GsmRegistryInterface *iface);
+static gsize text_open     (const char   *data,
+                            gsize         len);
+static void  text_set_read (RegistryText *text,
+                            RegistryText *where,
+                            GBytes       *bytes);
 
 G_DEFINE_FINAL_TYPE_WITH_CODE (GsmFileRegistry, _gsm_file_registry, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (GSM_TYPE_REGISTRY,
@@ -115,8 +139,9 @@ gsm_file_registry_finalize (GObject *object)
   if (self->dirfd >= 0)
     close (self->dirfd);
   g_clear_object (&self->parser);
-  if (self->buffer != NULL)
-    g_string_free (self->buffer, TRUE);
+  g_clear_pointer (&self->text.read, g_bytes_unref);
+  if (self->text.str != NULL)
+    g_string_free (self->text.str, TRUE);
   g_free (self->dir_path);
   g_free (self->prefix);
   g_free (self->registry_name);
@@ -167,6 +192,9 @@ typedef struct
   GsmFileRegistry *self;
   GHashTable      *table;    /* key → GsmSession (unchanged) or NULL (changed) */
   GArray          *changed;  /* ChangedEntry */
+  const char      *data;
+  RegistryText     text;     /* where the members are */
+  gboolean         after_own;
 } ScanState;
 
 static void
@@ -199,6 +227,19 @@ scan_member (const GsmJsonMember  *member,
       g_free (key);
       return FALSE;
     }
+
+  /* Where the members are, for editing the text later. */
+  if (st->after_own)
+    st->text.own_next = member->key - 1 - st->data;
+  st->after_own = FALSE;
+  if (self->own_session_id != NULL && g_str_equal (key, self->own_session_id))
+    {
+      st->text.own_prev = st->text.last_end;
+      st->text.own_start = member->key - 1 - st->data;
+      st->text.own_end = member->value + member->value_len - st->data;
+      st->after_own = TRUE;
+    }
+  st->text.last_end = member->value + member->value_len - st->data;
 
   if (self->cache != NULL)
     cached = _gsm_registry_snapshot_lookup (self->cache, key);
@@ -304,6 +345,7 @@ load_locked (GsmFileRegistry  *self,
           if (self->cache_fd >= 0)
             close (self->cache_fd);
           self->cache_fd = -1;
+          self->text.valid = FALSE;
         }
       return _gsm_registry_snapshot_ref (self->cache);
     }
@@ -326,9 +368,15 @@ load_locked (GsmFileRegistry  *self,
   scanned = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, unref_if_set);
   changed = g_array_new (FALSE, FALSE, sizeof (ChangedEntry));
   g_array_set_clear_func (changed, changed_entry_clear);
+  memset (&st, 0, sizeof st);
   st.self = self;
   st.table = scanned;
   st.changed = changed;
+  st.data = data;
+  st.text.open = text_open (data, len);
+  st.text.last_end = st.text.open;
+  st.text.own_start = -1;
+  st.text.own_next = -1;
   if (!_gsm_json_scan_object (data, len, GSM_JSON_MAX_DEPTH, scan_member, &st, &local_error) ||
       !parse_changed (self, data, len, changed, scanned, &local_error))
     {
@@ -347,43 +395,196 @@ load_locked (GsmFileRegistry  *self,
     close (self->cache_fd);
   self->cache_fd = fd;
 
+  /* Keep the bytes; they are copied only if this process edits them. */
+  text_set_read (&self->text, &st.text, bytes);
+
   return _gsm_registry_snapshot_ref (self->cache);
 }
 
 /* ---- writing ----------------------------------------------------------- */
 
-static gboolean
-write_registry_locked (GsmFileRegistry      *self,
-                       GsmRegistrySnapshot  *snapshot,
-                       GError              **error)
+/* ---- the registry's text ---------------------------------------------- */
+
+/* Just after the '{' of a text the scanner accepted. */
+static gsize
+text_open (const char *data,
+           gsize       len)
 {
-  GString *out = self->buffer;
+  const char *brace = memchr (data, '{', len);
+
+  return brace != NULL ? (gsize) (brace - data) + 1 : 0;
+}
+
+static void
+text_set_read (RegistryText *text,
+               RegistryText *where,
+               GBytes       *bytes)
+{
+  GString *str = text->str;
+
+  g_clear_pointer (&text->read, g_bytes_unref);
+  *text = *where;
+  text->str = str;
+  text->read = g_bytes_ref (bytes);
+  text->valid = TRUE;
+}
+
+static GString *
+text_get_str (RegistryText *text)
+{
+  if (text->read != NULL)
+    {
+      gsize len;
+      const char *data = g_bytes_get_data (text->read, &len);
+
+      g_string_truncate (text->str, 0);
+      g_string_append_len (text->str, data, len);
+      g_clear_pointer (&text->read, g_bytes_unref);
+    }
+  return text->str;
+}
+
+/* Appends a member at the end of the object (after the last value). */
+static void
+text_append_own (RegistryText *text,
+                 GsmSession   *session)
+{
+  GString *str = text->str;
+  gsize at = text->last_end;
+  gsize old_len = str->len;
+  gsize len;
+  const char *value = _gsm_session_get_text (session, &len);
+  g_autoptr(GString) member = g_string_sized_new (len + 64);
+
+  g_string_append (member, at == text->open ? "\n  " : ",\n  ");
+  text->own_start = at + member->len;
+  _gsm_json_append_string (member, gsm_session_get_session_id (session));
+  g_string_append (member, ": ");
+  g_string_append_len (member, value, len);
+  g_string_insert_len (str, at, member->str, member->len);
+
+  text->own_prev = at;
+  text->own_end = at + member->len;
+  text->own_next = -1;
+  text->last_end = text->own_end;
+  g_assert (str->len == old_len + member->len);
+}
+
+/* Cuts this process's member out, with one of the commas around it. */
+static void
+text_cut_own (RegistryText *text)
+{
+  gsize from, to;
+
+  if (text->own_prev != text->open || text->own_next < 0)
+    {
+      /* After another member, or the only one: from the end of the value
+       * before it (or the brace) to the end of its own. */
+      from = text->own_prev;
+      to = text->own_end;
+    }
+  else
+    {
+      /* The first of several: up to the next key. */
+      from = text->own_start;
+      to = text->own_next;
+    }
+
+  g_string_erase (text->str, from, to - from);
+  if (text->own_next < 0)
+    text->last_end = text->own_prev;
+  else
+    text->last_end -= to - from;
+  text->own_start = -1;
+  text->own_next = -1;
+}
+
+/*
+ * Writes the text of @snapshot into @text, by editing the text of its
+ * base when @txn changed only this process's own entry, else by joining
+ * every entry's cached text.
+ */
+static void
+text_build (GsmFileRegistry     *self,
+            GsmRegistrySnapshot *snapshot,
+            GsmRegistryTxn      *txn)
+{
+  RegistryText *text = &self->text;
+  GHashTable *changes = txn != NULL ? _gsm_registry_txn_get_changes (txn) : NULL;
   GsmRegistrySnapshotIter iter;
   const char *key;
   GsmSession *value;
-  GsmFileIdentity identity;
-  gboolean first = TRUE;
-  int fd = -1;
+  gpointer own;
+  GString *out;
+  guint own_hash;
+  gboolean after_own = FALSE;
 
+  if (text->valid && changes != NULL && self->own_session_id != NULL &&
+      _gsm_registry_txn_get_base (txn) == self->cache &&
+      g_hash_table_size (changes) == 1 &&
+      g_hash_table_lookup_extended (changes, self->own_session_id, NULL, &own))
+    {
+      text_get_str (text);
+      text->valid = FALSE;   /* until it is written */
+      if (text->own_start >= 0)
+        text_cut_own (text);
+      if (own != NULL)
+        text_append_own (text, own);
+      return;
+    }
+
+  g_clear_pointer (&text->read, g_bytes_unref);
+  text->valid = FALSE;
+  out = text->str;
+  own_hash = self->own_session_id != NULL ? g_str_hash (self->own_session_id) : 0;
+  text->own_start = -1;
+  text->own_next = -1;
   g_string_truncate (out, 0);
   g_string_append_c (out, '{');
+  text->open = text->last_end = out->len;
+
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, &key, &value))
     {
       gsize len;
-      const char *text = _gsm_session_get_text (value, &len);
+      const char *member = _gsm_session_get_text (value, &len);
+      gboolean is_own = self->own_session_id != NULL &&
+                        _gsm_session_id_is (value, self->own_session_id, own_hash);
 
-      g_string_append (out, first ? "\n  " : ",\n  ");
-      first = FALSE;
+      g_string_append (out, text->last_end == text->open ? "\n  " : ",\n  ");
+      if (after_own)
+        text->own_next = out->len;
+      after_own = is_own;
+      if (is_own)
+        {
+          text->own_prev = text->last_end;
+          text->own_start = out->len;
+        }
       _gsm_json_append_string (out, key);
       g_string_append (out, ": ");
-      g_string_append_len (out, text, (gssize) len);
+      g_string_append_len (out, member, (gssize) len);
+      text->last_end = out->len;
+      if (is_own)
+        text->own_end = out->len;
     }
-  g_string_append (out, first ? "}\n" : "\n}\n");
+  g_string_append (out, text->last_end == text->open ? "}\n" : "\n}\n");
+}
 
+static gboolean
+write_registry_locked (GsmFileRegistry      *self,
+                       GsmRegistrySnapshot  *snapshot,
+                       GsmRegistryTxn       *txn,
+                       GError              **error)
+{
+  GString *out = self->text.str;
+  GsmFileIdentity identity;
+  int fd = -1;
+
+  text_build (self, snapshot, txn);
   if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, self->registry_name, out->str, out->len,
                            self->durable, &identity, &fd, error))
     return FALSE;
+  self->text.valid = TRUE;
 
   g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
   self->cache = _gsm_registry_snapshot_ref (snapshot);
@@ -677,7 +878,7 @@ rebuild_locked (GsmFileRegistry  *self,
              why->message, self->dir_path, aside, n_files);
 
   snapshot = _gsm_registry_snapshot_new (table, ++self->generation);
-  if (!write_registry_locked (self, snapshot, error))
+  if (!write_registry_locked (self, snapshot, NULL, error))
     {
       _gsm_registry_snapshot_unref (snapshot);
       return NULL;
@@ -732,7 +933,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
 
   result = _gsm_registry_txn_apply (txn, ++self->generation);
   if (!write_own_files_locked (self, txn, error) ||
-      !write_registry_locked (self, result, error))
+      !write_registry_locked (self, result, txn, error))
     g_clear_pointer (&result, _gsm_registry_snapshot_unref);
   else
     remove_session_files (self, txn);
@@ -889,7 +1090,7 @@ _gsm_file_registry_new (const char  *dir_path,
   self->durable = durable;
   self->lock_timeout = _gsm_env_seconds ("GSM_LOCK_TIMEOUT", 30);
   self->parser = json_parser_new_immutable ();
-  self->buffer = g_string_sized_new (4096);
+  self->text.str = g_string_sized_new (4096);
 
   if (strchr (self->prefix, '/') != NULL)
     {

@@ -31,6 +31,7 @@ struct _GsmRegistrySnapshot
   gatomicrefcount  ref;
   GHashTable      *base;         /* session id → GsmSession; shared, never changed */
   GHashTable      *delta;        /* NULL, or session id → GsmSession, NULL where removed */
+  guint64          delta_filter[4]; /* bits of the delta's ids' hashes */
   guint            size;
   guint64          generation;   /* grows with every new view of the store */
 };

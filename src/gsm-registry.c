@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "gsm-registry-private.h"
+#include "gsm-session-private.h"
 
 G_DEFINE_INTERFACE (GsmRegistry, _gsm_registry, G_TYPE_OBJECT)
 
@@ -147,6 +148,20 @@ _gsm_registry_snapshot_get_size (GsmRegistrySnapshot *snapshot)
   return snapshot->size;
 }
 
+static inline void
+filter_add (guint64 *filter,
+            guint    hash)
+{
+  filter[(hash >> 6) & 3] |= G_GUINT64_CONSTANT (1) << (hash & 63);
+}
+
+static inline gboolean
+filter_may_have (const guint64 *filter,
+                 guint          hash)
+{
+  return (filter[(hash >> 6) & 3] & (G_GUINT64_CONSTANT (1) << (hash & 63))) != 0;
+}
+
 /* Entries come in no particular order: those that differ from the base
  * first, then the rest of the base. */
 void
@@ -179,10 +194,14 @@ _gsm_registry_snapshot_iter_next (GsmRegistrySnapshotIter  *iter,
       goto found;
     }
 
+  /* Skip the base's entries the delta has: the filter answers most
+   * without hashing the id again. */
   do
     if (!g_hash_table_iter_next (&iter->iter, &key, &value))
       return FALSE;
-  while (snapshot->delta != NULL && g_hash_table_contains (snapshot->delta, key));
+  while (snapshot->delta != NULL &&
+         filter_may_have (snapshot->delta_filter, _gsm_session_get_id_hash (value)) &&
+         g_hash_table_contains (snapshot->delta, key));
 
 found:
   if (session_id != NULL)
@@ -420,7 +439,12 @@ _gsm_registry_txn_apply (GsmRegistryTxn *txn,
   snapshot = _gsm_registry_snapshot_new (g_hash_table_ref (base->base), generation);
   snapshot->size = size;
   if (g_hash_table_size (delta) > 0)
-    snapshot->delta = delta;
+    {
+      snapshot->delta = delta;
+      g_hash_table_iter_init (&iter, delta);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        filter_add (snapshot->delta_filter, g_str_hash (key));
+    }
   else
     g_hash_table_unref (delta);
 

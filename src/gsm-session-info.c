@@ -1152,6 +1152,13 @@ _gsm_session_id_is (GsmSession *self,
   return self->session_id_hash == hash && g_strcmp0 (self->session_id, session_id) == 0;
 }
 
+/* g_str_hash() of the session id, computed once. */
+guint
+_gsm_session_get_id_hash (GsmSession *self)
+{
+  return self->session_id_hash;
+}
+
 /* Is the session's hostname @hostname, whose g_str_hash() is @hash? Most
  * entries of a large registry are answered without reading their
  * hostname. */

@@ -64,6 +64,8 @@ gboolean    _gsm_session_id_is         (GsmSession  *self,
                                         const char  *session_id,
                                         guint        hash);
 G_GNUC_INTERNAL
+guint       _gsm_session_get_id_hash   (GsmSession  *self);
+G_GNUC_INTERNAL
 gboolean    _gsm_session_hostname_is   (GsmSession  *self,
                                         const char  *hostname,
                                         guint        hash);

@@ -1114,6 +1114,153 @@ test_cache_same_size_and_mtime (Fixture *f, gconstpointer data)
                    ==, "vm-bbbb");
 }
 
+/* The text of member @id of the registry file, compact, by json-glib. */
+static char *
+registry_member_text (Fixture *f, const char *id)
+{
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  JsonObject *root;
+
+  g_assert_true (json_parser_load_from_file (parser, path, &error));
+  g_assert_no_error (error);
+  root = json_node_get_object (json_parser_get_root (parser));
+  if (!json_object_has_member (root, id))
+    return NULL;
+  return json_to_string (json_object_get_member (root, id), FALSE);
+}
+
+/* The members of the registry file, by json-glib: id → compact text. */
+static GHashTable *
+registry_members (Fixture *f)
+{
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  GHashTable *members = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *node;
+
+  g_assert_true (json_parser_load_from_file (parser, path, &error));
+  g_assert_no_error (error);
+  json_object_iter_init (&iter, json_node_get_object (json_parser_get_root (parser)));
+  while (json_object_iter_next (&iter, &name, &node))
+    g_assert_true (g_hash_table_insert (members, g_strdup (name), json_to_string (node, FALSE)));
+  return members;
+}
+
+/*
+ * An update of this process's entry alone is written by cutting that
+ * entry out of the file's text and appending it again. Whatever the
+ * layout of the file (written by another tool) and wherever the entry
+ * is in it, the result is that file with just that entry changed: the
+ * other entries keep their exact text.
+ */
+static void
+test_own_entry_edited_in_place (Fixture *f, gconstpointer data)
+{
+  /* Members joined by: separators of another tool's layouts. */
+  static const struct { const char *open, *colon, *comma, *close; } layouts[] = {
+    { "{\n  ", ": ", ",\n  ", "\n}\n" },        /* ours */
+    { "{", ":", ",", "}" },                        /* compact */
+    { " \t{ \r\n", " :\t", " ,\r\n ", "  }\n\n" }, /* odd whitespace */
+  };
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  const char *own_id = gsm_session_manager_get_session_id (m);
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  g_autofree char *tmp = g_strconcat (path, ".new", NULL);
+  g_autofree char *own_text = registry_member_text (f, own_id);
+  double now = g_get_real_time () / 1e6;
+  g_autoptr(GError) error = NULL;
+  guint round = 0;
+
+  g_assert_nonnull (own_text);
+
+  for (guint l = 0; l < G_N_ELEMENTS (layouts); l++)
+    for (guint n_others = 0; n_others <= 3; n_others++)
+      for (guint pos = 0; pos <= n_others; pos++)
+        {
+          g_autoptr(GString) file = g_string_new (layouts[l].open);
+          g_autoptr(GPtrArray) others = g_ptr_array_new_with_free_func (g_free);
+          g_autoptr(GHashTable) members = NULL;
+          g_autofree char *vm = g_strdup_printf ("vm-edit-%u", round++);
+          guint k = 0;
+
+          /* Others are on another host, alive until the expiry. */
+          for (guint i = 0; i <= n_others; i++)
+            {
+              g_autofree char *id = NULL;
+              g_autofree char *entry = NULL;
+              g_autofree char *member = NULL;
+
+              if (i > 0)
+                g_string_append (file, layouts[l].comma);
+              if (i == pos)
+                {
+                  g_string_append_printf (file, "\"%s\"%s%s", own_id, layouts[l].colon, own_text);
+                  continue;
+                }
+              id = g_strdup_printf ("other-%u", k++);
+              entry = raw_entry (id, 5000 + k, "other-host", now, 0, k % 2 ? "vm-other" : NULL, NULL);
+              /* raw_entry() gives "id": {...}; use this layout's colon. */
+              member = g_strdup_printf ("\"%s\"%s%s", id, layouts[l].colon, strchr (entry, '{'));
+              g_string_append (file, member);
+              g_ptr_array_add (others, g_steal_pointer (&member));
+            }
+          g_string_append (file, layouts[l].close);
+          g_assert_true (g_file_set_contents_full (tmp, file->str, -1, G_FILE_SET_CONTENTS_NONE,
+                                                   0600, &error));
+          g_assert_cmpint (g_rename (tmp, path), ==, 0);
+
+          for (guint step = 0; step < 3; step++)
+            {
+              g_autofree char *contents = NULL;
+              g_autofree char *own_now = NULL;
+              g_autoptr(JsonParser) parser = json_parser_new ();
+              JsonObject *own;
+
+              if (step == 1)
+                g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+              else
+                g_assert_true (gsm_session_manager_register_vm_sync (m, step ? "vm-again" : vm, "z",
+                                                                     NULL, NULL, NULL, &error));
+              g_assert_no_error (error);
+
+              /* Every other entry as it was, byte for byte. */
+              g_assert_true (g_file_get_contents (path, &contents, NULL, &error));
+              for (guint i = 0; i < others->len; i++)
+                g_assert_nonnull (strstr (contents, others->pdata[i]));
+
+              members = registry_members (f);
+              g_assert_cmpuint (g_hash_table_size (members), ==, n_others + 1);
+              own_now = registry_member_text (f, own_id);
+              g_assert_true (json_parser_load_from_data (parser, own_now, -1, &error));
+              own = json_node_get_object (json_parser_get_root (parser));
+              if (step == 1)
+                g_assert_false (json_object_has_member (own, "vm_id"));
+              else
+                g_assert_cmpstr (json_object_get_string_member (own, "vm_id"), ==,
+                                 step ? "vm-again" : vm);
+              g_clear_pointer (&members, g_hash_table_unref);
+            }
+
+          g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+          g_assert_no_error (error);
+        }
+
+  /* Closing cuts the entry out for good. */
+  {
+    g_autoptr(GHashTable) members = NULL;
+
+    g_assert_true (gsm_session_manager_close_sync (m, NULL, &error));
+    g_assert_no_error (error);
+    members = registry_members (f);
+    g_assert_false (g_hash_table_contains (members, own_id));
+  }
+}
+
 static void
 test_cache_no_reparse (Fixture *f, gconstpointer data)
 {
@@ -1185,6 +1332,7 @@ main (int argc, char *argv[])
   ADD ("/manager/files/reused-pid-keeps-session-file", test_reused_pid_keeps_session_file);
   ADD ("/manager/cache/same-size-and-mtime", test_cache_same_size_and_mtime);
   ADD ("/manager/cache/no-reparse", test_cache_no_reparse);
+  ADD ("/manager/cache/own-entry-edited-in-place", test_own_entry_edited_in_place);
 #undef ADD
 
   return g_test_run ();
