@@ -234,7 +234,7 @@ test_small (void)
 static void
 test_large (void)
 {
-  run_model (2000, 300, 8);
+  run_model (1000, 200, 8);
 }
 
 static void
