@@ -33,8 +33,11 @@ struct _GsmSession
 {
   GObject     parent_instance;
 
-  char       *session_id;
+  char       *session_id;      /* session_id_inline, or allocated if longer */
   guint       session_id_hash; /* g_str_hash (session_id) */
+  /* A listing of a large registry hashes every id: kept in the session,
+   * that reads no other cache line. */
+  char        session_id_inline[40];
   int         pid;
   char       *hostname;
   guint       hostname_hash;   /* g_str_hash (hostname): most are not ours */
@@ -56,6 +59,23 @@ struct _GsmSession
   char       *text;            /* the entry's JSON text */
   gsize       text_len;
 };
+
+/* Takes @session_id (allocated) as the session's id. */
+static void
+set_session_id (GsmSession *self,
+                char       *session_id)
+{
+  gsize len = strlen (session_id);
+
+  if (len < sizeof self->session_id_inline)
+    {
+      memcpy (self->session_id_inline, session_id, len + 1);
+      g_free (session_id);
+      session_id = self->session_id_inline;
+    }
+  self->session_id = session_id;
+  self->session_id_hash = g_str_hash (session_id);
+}
 
 enum {
   PROP_0,
@@ -85,7 +105,8 @@ gsm_session_finalize (GObject *object)
 {
   GsmSession *self = GSM_SESSION (object);
 
-  g_free (self->session_id);
+  if (self->session_id != self->session_id_inline)
+    g_free (self->session_id);
   g_free (self->hostname);
   g_free (self->status_other);
   g_free (self->vm_id);
@@ -831,7 +852,7 @@ _gsm_session_new_from_json (const char  *key,
   if (self->components == NULL)
     self->components = g_new0 (char *, 1);
   self->hostname_hash = g_str_hash (self->hostname);
-  self->session_id_hash = g_str_hash (self->session_id);
+  set_session_id (self, self->session_id);
 
   return g_steal_pointer (&self);
 }
@@ -966,11 +987,10 @@ _gsm_session_new (const char *session_id,
 {
   GsmSession *self = g_object_new (GSM_TYPE_SESSION, NULL);
 
-  self->session_id = g_strdup (session_id);
+  set_session_id (self, g_strdup (session_id));
   self->pid = pid;
   self->hostname = g_strdup (hostname);
   self->hostname_hash = g_str_hash (hostname);
-  self->session_id_hash = g_str_hash (session_id);
   self->created_at = created_at;
   self->status = status_active;
   self->components = g_new0 (char *, 1);
@@ -986,11 +1006,10 @@ copy_session (GsmSession *base)
 {
   GsmSession *self = g_object_new (GSM_TYPE_SESSION, NULL);
 
-  self->session_id = g_strdup (base->session_id);
+  set_session_id (self, g_strdup (base->session_id));
   self->pid = base->pid;
   self->hostname = g_strdup (base->hostname);
   self->hostname_hash = base->hostname_hash;
-  self->session_id_hash = base->session_id_hash;
   self->created_at = base->created_at;
   self->status_other = g_strdup (base->status_other);
   self->status = base->status == base->status_other ? self->status_other : base->status;

@@ -120,6 +120,7 @@ struct _GsmSessionManager
 
   GError               *init_error;    /* set if the registry cannot be used */
   GsmRegistry          *registry;
+  gboolean              has_leases;   /* the registry's, asked once */
   GsmLivenessProbe     *probe;
 
   GMutex                mutex;         /* guards own and closed */
@@ -279,7 +280,7 @@ apply_view (GsmSessionManager   *self,
 
   /* With leases (etcd), the store finds sessions dead: the diff is how
    * ::session-stale and the statistics learn of it. */
-  if ((self->registry == NULL || !_gsm_registry_has_leases (self->registry)) &&
+  if (!self->has_leases &&
       !g_signal_has_handler_pending (self, signals[SESSIONS_CHANGED], 0, TRUE) &&
       !g_signal_has_handler_pending (self, signals[SESSION_ADDED], 0, TRUE) &&
       !g_signal_has_handler_pending (self, signals[SESSION_REMOVED], 0, TRUE))
@@ -409,7 +410,7 @@ is_session_dead_at (GsmSessionManager *self,
 
   /* A store with leases (etcd) decides alone: a session whose lease
    * expired is dead wherever it ran, one with a lease is alive. */
-  if (self->registry != NULL && _gsm_registry_has_leases (self->registry))
+  if (self->has_leases)
     return !_gsm_registry_vouches_for (self->registry, session);
 
   switch (_gsm_liveness_probe_check (self->probe, session))
@@ -1203,6 +1204,8 @@ init_registry (GsmSessionManager  *self,
         }
       self->registry = GSM_REGISTRY (g_steal_pointer (&file_registry));
     }
+
+  self->has_leases = _gsm_registry_has_leases (self->registry);
 
   /* Enter the registry now, so that we are known from the first use. */
   ok = run_update (self, txn_enter, &ctx, NULL, error);
