@@ -90,6 +90,7 @@ struct _GsmFileRegistry
   int                   lock_fd;
   int                   session_fd;     /* our session file, rewritten in place */
   int                   tracker_fd;     /* the tracker, likewise */
+  GsmFsSpare            spare;          /* the registry's last retired file */
 
   GMutex                mutex;          /* guards everything below */
   GsmRegistrySnapshot  *cache;          /* last version read or written */
@@ -127,6 +128,7 @@ gsm_file_registry_finalize (GObject *object)
   g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
   if (self->cache_fd >= 0)
     close (self->cache_fd);
+  _gsm_fs_spare_clear (self->dirfd, &self->spare);
   if (self->session_fd >= 0)
     close (self->session_fd);
   if (self->tracker_fd >= 0)
@@ -170,6 +172,7 @@ _gsm_file_registry_init (GsmFileRegistry *self)
   self->cache_fd = -1;
   self->session_fd = -1;
   self->tracker_fd = -1;
+  self->spare.fd = -1;
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -582,7 +585,7 @@ write_registry_locked (GsmFileRegistry      *self,
 
   text_build (self, snapshot, txn);
   if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, self->registry_name, out->str, out->len,
-                           self->durable, &identity, &fd, error))
+                           self->durable, &self->spare, &identity, &fd, error))
     return FALSE;
   self->text.valid = TRUE;
 

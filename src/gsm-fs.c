@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -30,6 +31,7 @@
 #include "gsm-fs-private.h"
 
 #define TEMP_MARKER ".tmp-"
+#define SPARE_MARKER ".spare-"
 
 double
 _gsm_env_seconds (const char *name,
@@ -373,29 +375,113 @@ write_all (int         fd,
  * was, and the call fails as renameat() would (EISDIR).
  */
 static gboolean
+pwrite_all (int         fd,
+            const char *data,
+            gsize       len)
+{
+  off_t at = 0;
+
+  while (len > 0)
+    {
+      ssize_t w = pwrite (fd, data, len, at);
+
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        return FALSE;
+      if (w == 0)
+        {
+          errno = ENOSPC;
+          return FALSE;
+        }
+      data += w;
+      len -= (gsize) w;
+      at += w;
+    }
+  return TRUE;
+}
+
+/* Keeps the file at @tmp_name, which a replace just retired, as @spare
+ * (empty): only a regular file of ours with no other name. */
+static gboolean
+keep_as_spare (int         dirfd,
+               const char *tmp_name,
+               GsmFsSpare *spare)
+{
+  struct stat st;
+  int fd;
+
+  if (strlen (tmp_name) >= sizeof spare->name)
+    return FALSE;
+  fd = openat (dirfd, tmp_name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return FALSE;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_uid != geteuid () ||
+      st.st_nlink != 1)
+    {
+      close (fd);
+      return FALSE;
+    }
+  /* Should someone open it while it is leased (see replace_with_spare()),
+   * the kernel signals the lease holder: with a signal ignored unless
+   * handled, not SIGIO, which would end the process. */
+  (void) fcntl (fd, F_SETSIG, SIGURG);
+  spare->fd = fd;
+  if (tmp_name != spare->name)
+    strcpy (spare->name, tmp_name);
+  return TRUE;
+}
+
+/*
+ * After an exchange: the file that was at @name is at @tmp_name. Keeps it
+ * as @spare (if given and empty) or removes it. A directory at @name is
+ * put back, and the call fails as renameat() would (EISDIR).
+ */
+static gboolean
+retire (int         dirfd,
+        const char *tmp_name,
+        const char *name,
+        GsmFsSpare *spare)
+{
+  if (spare != NULL && spare->fd < 0 && keep_as_spare (dirfd, tmp_name, spare))
+    return TRUE;
+  /* A temporary file left behind is removed by the next writer that
+   * starts. */
+  if (unlinkat (dirfd, tmp_name, 0) == 0 || errno != EISDIR)
+    return TRUE;
+  /* Put the directory back; our file returns to @tmp_name. */
+  renameat2 (dirfd, tmp_name, dirfd, name, RENAME_EXCHANGE);
+  errno = EISDIR;
+  return FALSE;
+}
+
+/*
+ * Puts @tmp_name in place of @name without fsync.
+ *
+ * ext4's “replace via rename” heuristic (auto_da_alloc): a rename over an
+ * existing file makes the kernel start writing the new file's data back
+ * before the rename, about 100 µs even for a few bytes, which is the fsync
+ * GSM_DURABLE=0 asked not to pay for. Exchanging the two names is just as
+ * atomic for readers (the name always holds a whole file, old or new) and
+ * skips it; the old file, now under @tmp_name, is then removed or kept as
+ * @spare.
+ *
+ * Where the target does not exist yet, or the file system cannot exchange
+ * names, this is a plain rename. A directory at @name is left where it
+ * was, and the call fails as renameat() would (EISDIR).
+ */
+static gboolean
 exchange_into_place (int         dirfd,
                      const char *tmp_name,
-                     const char *name)
+                     const char *name,
+                     GsmFsSpare *spare)
 {
   static gboolean no_exchange = FALSE;
 
   if (!g_atomic_int_get (&no_exchange))
     {
       if (renameat2 (dirfd, tmp_name, dirfd, name, RENAME_EXCHANGE) == 0)
-        {
-          if (unlinkat (dirfd, tmp_name, 0) == 0)
-            return TRUE;
-          if (errno == EISDIR)
-            {
-              /* Put the directory back; our file returns to @tmp_name. */
-              renameat2 (dirfd, tmp_name, dirfd, name, RENAME_EXCHANGE);
-              errno = EISDIR;
-              return FALSE;
-            }
-          /* The new file is in place; a temporary file left behind is
-           * removed by the next writer that starts. */
-          return TRUE;
-        }
+        return retire (dirfd, tmp_name, name, spare);
       if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)
         g_atomic_int_set (&no_exchange, TRUE);
       else if (errno != ENOENT)
@@ -406,6 +492,86 @@ exchange_into_place (int         dirfd,
 }
 
 /*
+ * Writes @data into @spare and exchanges it with @name; returns the
+ * descriptor of the file now at @name, or -1 with @name untouched (then
+ * @spare is cleared by the caller).
+ *
+ * A retired file may still be open in a reader that began reading it
+ * when it was the registry: writing into it then would tear that read.
+ * The kernel grants a write lease only on a file no one else has open,
+ * so the spare is written only under one; whoever opens it meanwhile
+ * (through its temporary name) waits until the lease is released.
+ * Processes of this library that keep a version cached keep its file
+ * open, so a file anyone may still read or compare with is never reused.
+ */
+static int
+replace_with_spare (int         dirfd,
+                    const char *name,
+                    const char *data,
+                    gsize       len,
+                    gboolean    durable,
+                    GsmFsSpare *spare)
+{
+  struct stat st, at;
+  gboolean ok;
+  int saved_errno;
+  int fd;
+
+  /* Still ours, still under its name (a starting writer removes the
+   * temporary files it finds). */
+  if (fstat (spare->fd, &st) != 0 ||
+      fstatat (dirfd, spare->name, &at, AT_SYMLINK_NOFOLLOW) != 0 ||
+      st.st_dev != at.st_dev || st.st_ino != at.st_ino || st.st_nlink != 1)
+    return -1;
+
+  if (fcntl (spare->fd, F_SETLEASE, F_WRLCK) != 0)
+    return -1;
+  /* And nobody to signal about someone waiting. */
+  (void) fcntl (spare->fd, F_SETOWN, 0);
+  ok = pwrite_all (spare->fd, data, len) &&
+       ((gsize) st.st_size <= len || ftruncate (spare->fd, (off_t) len) == 0) &&
+       (!durable || fdatasync (spare->fd) == 0);
+  saved_errno = errno;
+  (void) fcntl (spare->fd, F_SETLEASE, F_UNLCK);
+  if (!ok)
+    {
+      errno = saved_errno;
+      return -1;
+    }
+
+  if (renameat2 (dirfd, spare->name, dirfd, name, RENAME_EXCHANGE) != 0)
+    return -1;
+
+  fd = spare->fd;
+  spare->fd = -1;
+  if (!retire (dirfd, spare->name, name, spare))
+    {
+      /* A directory was at @name: ours is back under the spare's name. */
+      spare->fd = fd;
+      return -1;
+    }
+  return fd;
+}
+
+/* Removes @spare's file (if it still is at its name) and forgets it. */
+void
+_gsm_fs_spare_clear (int         dirfd,
+                     GsmFsSpare *spare)
+{
+  struct stat st, at;
+
+  if (spare->fd < 0)
+    return;
+  if (fstat (spare->fd, &st) == 0 &&
+      fstatat (dirfd, spare->name, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
+      st.st_dev == at.st_dev && st.st_ino == at.st_ino)
+    unlinkat (dirfd, spare->name, 0);
+  close (spare->fd);
+  spare->fd = -1;
+  spare->name[0] = '\0';
+}
+
+/*
  * _gsm_fs_replace_at:
  *
  * Atomically replaces @name with @data: readers see the old or the new
@@ -413,6 +579,12 @@ exchange_into_place (int         dirfd,
  * followed. With @durable, the data and the rename reach the disk before
  * this returns. On failure the previous file is untouched and no temporary
  * file is left behind.
+ *
+ * With @spare, the file this replaces is kept (under a temporary name) and
+ * the next replace writes into it instead of creating one: on ext4 that
+ * is a few µs where a new file costs tens (an inode found, then freed),
+ * and much more when thousands were freed lately. See replace_with_spare()
+ * for why that cannot tear a reader's view.
  */
 gboolean
 _gsm_fs_replace_at (int               dirfd,
@@ -421,6 +593,7 @@ _gsm_fs_replace_at (int               dirfd,
                     const char       *data,
                     gsize             len,
                     gboolean          durable,
+                    GsmFsSpare       *spare,
                     GsmFileIdentity  *identity,
                     int              *out_fd,
                     GError          **error)
@@ -433,10 +606,24 @@ _gsm_fs_replace_at (int               dirfd,
   if (out_fd)
     *out_fd = -1;
 
+  if (spare != NULL && spare->fd >= 0)
+    {
+      fd = replace_with_spare (dirfd, name, data, len, durable, spare);
+      if (fd >= 0)
+        goto published;
+      _gsm_fs_spare_clear (dirfd, spare);
+    }
+
   for (guint attempt = 0; attempt < 100; attempt++)
     {
-      if (g_snprintf (tmp_name, sizeof tmp_name, "%s" TEMP_MARKER "%08x", name,
-                      g_random_int ()) >= (int) sizeof tmp_name)
+      /* A file that may be kept as a spare is named after its process,
+       * so that a starting writer removes only those of dead ones. */
+      int n = spare != NULL
+        ? g_snprintf (tmp_name, sizeof tmp_name, "%s" SPARE_MARKER "%d-%08x", name, (int) getpid (),
+                      g_random_int ())
+        : g_snprintf (tmp_name, sizeof tmp_name, "%s" TEMP_MARKER "%08x", name, g_random_int ());
+
+      if (n >= (int) sizeof tmp_name)
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                        "File name “%s” is too long", name);
@@ -469,14 +656,15 @@ _gsm_fs_replace_at (int               dirfd,
       goto fail;
     }
 
-  if (!durable ? !exchange_into_place (dirfd, tmp_name, name)
-               : renameat (dirfd, tmp_name, dirfd, name) != 0)
+  if (!durable || spare != NULL ? !exchange_into_place (dirfd, tmp_name, name, spare)
+                                : renameat (dirfd, tmp_name, dirfd, name) != 0)
     {
       saved_errno = errno;
       set_io_error (error, saved_errno, "Cannot rename “%s” over “%s/%s”", tmp_name, dir_path, name);
       goto fail;
     }
 
+published:
   if (durable && fsync (dirfd) != 0)
     {
       /* The new contents are in place; only their durability is in doubt. */
@@ -599,12 +787,12 @@ _gsm_fs_rewrite_at (int          dirfd,
   *fd = -1;
 
   if (len >= REWRITE_MAX)
-    return _gsm_fs_replace_at (dirfd, dir_path, name, data, len, FALSE, NULL, NULL, error);
+    return _gsm_fs_replace_at (dirfd, dir_path, name, data, len, FALSE, NULL, NULL, NULL, error);
 
   size = MIN ((len + REWRITE_ROUND) / REWRITE_ROUND * REWRITE_ROUND, REWRITE_MAX);
   pad_into (buf, data, len, size);
 
-  return _gsm_fs_replace_at (dirfd, dir_path, name, buf, size, FALSE, NULL, fd, error);
+  return _gsm_fs_replace_at (dirfd, dir_path, name, buf, size, FALSE, NULL, NULL, fd, error);
 }
 
 gboolean
@@ -664,40 +852,73 @@ _gsm_fs_open_lock_file (int          dirfd,
   return fd;
 }
 
-/* Is @name one of our temporary files: PREFIX + a registry file name +
- * ".tmp-" + 8 hex digits? Nothing else in a shared directory is touched. */
+/* Is @base (@len bytes) the name of one of our files, without prefix? */
 static gboolean
-is_our_temp_file (const char *name,
-                  const char *prefix)
+is_our_file_name (const char *base,
+                  gsize       len)
 {
-  const char *rest, *marker;
-  gsize base_len;
-
-  if (!g_str_has_prefix (name, prefix))
-    return FALSE;
-  rest = name + strlen (prefix);
-  marker = strstr (rest, TEMP_MARKER);
-  if (marker == NULL || strlen (marker) != strlen (TEMP_MARKER) + 8)
-    return FALSE;
-  for (const char *p = marker + strlen (TEMP_MARKER); *p; p++)
-    if (!g_ascii_isxdigit (*p))
-      return FALSE;
-
-  base_len = (gsize) (marker - rest);
-  if (base_len == strlen ("vm_registry.json") && strncmp (rest, "vm_registry.json", base_len) == 0)
+  if (len == strlen ("vm_registry.json") && strncmp (base, "vm_registry.json", len) == 0)
     return TRUE;
-  if (base_len == strlen ("global_session.json") && strncmp (rest, "global_session.json", base_len) == 0)
+  if (len == strlen ("global_session.json") && strncmp (base, "global_session.json", len) == 0)
     return TRUE;
-  if (base_len > strlen ("session_.json") && g_str_has_prefix (rest, "session_") &&
-      strncmp (marker - 5, ".json", 5) == 0)
+  if (len > strlen ("session_.json") && g_str_has_prefix (base, "session_") &&
+      strncmp (base + len - 5, ".json", 5) == 0)
     {
-      for (const char *p = rest + strlen ("session_"); p < marker - 5; p++)
+      for (const char *p = base + strlen ("session_"); p < base + len - 5; p++)
         if (!g_ascii_isdigit (*p))
           return FALSE;
       return TRUE;
     }
-
   return FALSE;
+}
+
+static gboolean
+all_hex (const char *p,
+         gsize       n)
+{
+  if (strlen (p) != n)
+    return FALSE;
+  for (; *p; p++)
+    if (!g_ascii_isxdigit (*p))
+      return FALSE;
+  return TRUE;
+}
+
+/*
+ * Is @name one of our temporary files: PREFIX + a file name of ours +
+ * ".tmp-" + 8 hex digits, or a spare: + ".spare-" + pid + "-" + 8 hex
+ * digits (then *@pid is set)? Nothing else in a shared directory is
+ * touched.
+ */
+static gboolean
+is_our_temp_file (const char *name,
+                  const char *prefix,
+                  int        *pid)
+{
+  const char *rest, *marker, *p;
+  char *end;
+  gint64 n;
+
+  *pid = 0;
+  if (!g_str_has_prefix (name, prefix))
+    return FALSE;
+  rest = name + strlen (prefix);
+
+  marker = strstr (rest, TEMP_MARKER);
+  if (marker != NULL)
+    return all_hex (marker + strlen (TEMP_MARKER), 8) && is_our_file_name (rest, (gsize) (marker - rest));
+
+  marker = strstr (rest, SPARE_MARKER);
+  if (marker == NULL)
+    return FALSE;
+  p = marker + strlen (SPARE_MARKER);
+  if (!g_ascii_isdigit (*p))
+    return FALSE;
+  n = g_ascii_strtoll (p, &end, 10);
+  if (*end != '-' || n <= 0 || n > G_MAXINT || !all_hex (end + 1, 8))
+    return FALSE;
+  *pid = (int) n;
+  return is_our_file_name (rest, (gsize) (marker - rest));
 }
 
 static int try_lock (int fd);
@@ -982,7 +1203,13 @@ _gsm_fs_remove_temp_files (int         dirfd,
     {
       struct stat st;
 
-      if (!is_our_temp_file (de->d_name, prefix))
+      int pid;
+
+      if (!is_our_temp_file (de->d_name, prefix, &pid))
+        continue;
+      /* A spare of a live process is in use (a reused pid keeps one until
+       * that process too has gone). */
+      if (pid > 0 && (kill (pid, 0) == 0 || errno != ESRCH))
         continue;
       if (fstatat (dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
           !S_ISREG (st.st_mode) || st.st_uid != geteuid ())
