@@ -1072,9 +1072,12 @@ lock_wait_thread (gpointer data)
  * broken page, an older gsm-session) takes it alone and is still
  * excluded, and a queue that misbehaves costs time, never exclusion.
  * A writer that dies holding the mutex leaves it to the next one
- * (EOWNERDEAD), as the kernel drops its OFD lock.
+ * (EOWNERDEAD), as the kernel drops its OFD lock. A writer waits in the
+ * queue for at most a second; if it then finds the OFD lock free, the
+ * queue is broken (garbage in the file) and it stops using it.
  */
 #define LOCK_QUEUE_SIZE 4096
+#define LOCK_QUEUE_MAX_WAIT G_USEC_PER_SEC
 
 typedef struct
 {
@@ -1166,8 +1169,9 @@ lock_queue_set_up (int        fd,
   munmap (shared, LOCK_QUEUE_SIZE);
 }
 
-/* Waits for the queue's mutex until @deadline (monotonic µs). */
-static void
+/* Waits for the queue's mutex until @deadline (monotonic µs); FALSE if
+ * it timed out. */
+static gboolean
 lock_queue_enter (LockQueue *q,
                   gint64     deadline)
 {
@@ -1175,7 +1179,8 @@ lock_queue_enter (LockQueue *q,
   int r;
 
   if (q->shared == NULL)
-    return;
+    return TRUE;
+  deadline = MIN (deadline, g_get_monotonic_time () + LOCK_QUEUE_MAX_WAIT);
   ts.tv_sec = deadline / G_USEC_PER_SEC;
   ts.tv_nsec = (deadline % G_USEC_PER_SEC) * 1000;
   r = pthread_mutex_clocklock (&q->shared->mutex, CLOCK_MONOTONIC, &ts);
@@ -1187,6 +1192,14 @@ lock_queue_enter (LockQueue *q,
     }
   /* Timed out, or unusable (ENOTRECOVERABLE): go on to the OFD lock. */
   q->held = r == 0;
+  return r != ETIMEDOUT;
+}
+
+static void
+lock_queue_disable (LockQueue *q)
+{
+  munmap (q->shared, LOCK_QUEUE_SIZE);
+  q->shared = NULL;
 }
 
 static void
@@ -1248,7 +1261,13 @@ _gsm_fs_lock (int          fd,
   gint64 deadline = g_get_monotonic_time () + (gint64) (timeout_seconds * G_USEC_PER_SEC);
   LockQueue *q = lock_queue_get (fd);
 
-  lock_queue_enter (q, deadline);
+  if (!lock_queue_enter (q, deadline) && try_lock (fd) == 0)
+    {
+      /* Nobody had the lock, yet the queue would not move. */
+      g_warning ("The lock queue in “%s” is broken; using the lock alone", what);
+      lock_queue_disable (q);
+      return TRUE;
+    }
   if (!ofd_lock (fd, what, deadline, timeout_seconds, error))
     {
       lock_queue_leave (q);
