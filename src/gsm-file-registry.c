@@ -7,8 +7,11 @@
  *   PREFIX vm_registry.lock      the lock file; never replaced
  *
  * Every write happens with an OFD lock on the lock file held, and the
- * registry is replaced atomically (temporary file + rename), so a reader
- * never sees a half-written registry and needs no lock.
+ * registry is replaced atomically (a file of its own, exchanged with the
+ * registry), so a reader never sees a half-written registry and needs no
+ * lock. The file an exchange retires is kept as a spare and the next
+ * write goes into it when no one else has it open (see
+ * _gsm_fs_replace_at()): no file is created per write.
  *
  * Nothing is parsed twice. The last version read or written stays in
  * memory together with the identity of its file (device, inode, size,
@@ -17,7 +20,9 @@
  * the file is not read at all. If it differs, the new bytes are scanned
  * once (checking the grammar and the nesting depth) and only the entries
  * whose text changed are decoded (straight from their text, without a
- * json-glib tree). Writing joins the entries' cached texts; only a changed
+ * json-glib tree). Writing edits the text of the file last read or
+ * written when only this process's own entry changed (cut it out, append
+ * it), and otherwise joins the entries' cached texts; only a changed
  * entry is generated.
  *
  * The session file and the tracker are small files that are only read

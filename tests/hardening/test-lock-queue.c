@@ -134,7 +134,7 @@ test_holder_killed (void)
   for (int i = 0; i < 3; i++)
     {
       const char *args[] = { "count", "5", NULL };
-      GSubprocess *counter = hardening_spawn (dir, args, 0);
+      g_autoptr(GSubprocess) counter = hardening_spawn (dir, args, 0);
       g_auto(GStrv) lines = NULL;
       int status;
 
