@@ -31,11 +31,12 @@ typedef struct
  */
 typedef struct
 {
-  int  fd;
-  char name[256];
+  int      fd;
+  gboolean disabled;   /* no write leases here: keep none */
+  char     name[256];
 } GsmFsSpare;
 
-#define GSM_FS_SPARE_INIT { -1, { 0 } }
+#define GSM_FS_SPARE_INIT { -1, FALSE, { 0 } }
 
 #define GSM_MAX_REGISTRY_SIZE (64 * 1024 * 1024)
 #define GSM_MAX_SESSION_FILE_SIZE (1024 * 1024)

@@ -445,7 +445,7 @@ retire (int         dirfd,
         const char *name,
         GsmFsSpare *spare)
 {
-  if (spare != NULL && spare->fd < 0 && keep_as_spare (dirfd, tmp_name, spare))
+  if (spare != NULL && spare->fd < 0 && !spare->disabled && keep_as_spare (dirfd, tmp_name, spare))
     return TRUE;
   /* A temporary file left behind is removed by the next writer that
    * starts. */
@@ -527,7 +527,13 @@ replace_with_spare (int         dirfd,
     return -1;
 
   if (fcntl (spare->fd, F_SETLEASE, F_WRLCK) != 0)
-    return -1;
+    {
+      /* EAGAIN: someone has it open. Anything else: no leases on this
+       * file system (or for this process); then keep no spare. */
+      if (errno != EAGAIN)
+        spare->disabled = TRUE;
+      return -1;
+    }
   /* And nobody to signal about someone waiting. */
   (void) fcntl (spare->fd, F_SETOWN, 0);
   ok = pwrite_all (spare->fd, data, len) &&
