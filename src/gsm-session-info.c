@@ -27,38 +27,10 @@
  */
 /* Every entry's status is one of these two, not a copy. */
 static const char status_active[] = GSM_STATUS_ACTIVE;
-static const char status_stale[] = GSM_STATUS_STALE;
+const char _gsm_status_stale[] = GSM_STATUS_STALE;
+#define status_stale _gsm_status_stale
 
-struct _GsmSession
-{
-  GObject     parent_instance;
 
-  char       *session_id;      /* session_id_inline, or allocated if longer */
-  guint       session_id_hash; /* g_str_hash (session_id) */
-  /* A listing of a large registry hashes every id: kept in the session,
-   * that reads no other cache line. */
-  char        session_id_inline[40];
-  int         pid;
-  char       *hostname;
-  guint       hostname_hash;   /* g_str_hash (hostname): most are not ours */
-  double      created_at;
-  const char *status;          /* status_active, status_stale or status_other */
-  char       *status_other;
-  char       *vm_id;
-  char       *zone;
-  char      **components;
-  const char *metadata_text;   /* the metadata object as written, in text */
-  gsize       metadata_len;
-  GVariant   *metadata;        /* built lazily from metadata_text */
-  double      registered_at;
-  guint64     start_time;
-  char       *boot_id;
-  double      stale_since;
-  JsonObject *extra;           /* members we do not know, kept verbatim */
-
-  char       *text;            /* the entry's JSON text */
-  gsize       text_len;
-};
 
 /* Takes @session_id (allocated) as the session's id. */
 static void
@@ -1152,42 +1124,9 @@ _gsm_session_get_text (GsmSession *self,
   return self->text;
 }
 
-/* Called for every entry of every listing: no string is read (a cache
- * miss each in a large registry): the two usual statuses are these two
- * arrays, any other text is kept in status_other. */
-gboolean
-_gsm_session_is_stale (GsmSession *self)
-{
-  return self->status == status_stale;
-}
 
-/* Is the session @session_id, whose g_str_hash() is @hash? Without
- * reading the session's id, most of the time. */
-gboolean
-_gsm_session_id_is (GsmSession *self,
-                    const char *session_id,
-                    guint       hash)
-{
-  return self->session_id_hash == hash && g_strcmp0 (self->session_id, session_id) == 0;
-}
 
-/* g_str_hash() of the session id, computed once. */
-guint
-_gsm_session_get_id_hash (GsmSession *self)
-{
-  return self->session_id_hash;
-}
 
-/* Is the session's hostname @hostname, whose g_str_hash() is @hash? Most
- * entries of a large registry are answered without reading their
- * hostname. */
-gboolean
-_gsm_session_hostname_is (GsmSession *self,
-                          const char *hostname,
-                          guint       hash)
-{
-  return self->hostname_hash == hash && g_strcmp0 (self->hostname, hostname) == 0;
-}
 
 /* ---- public ------------------------------------------------------------ */
 

@@ -421,7 +421,7 @@ is_session_dead_at (GsmSessionManager *self,
       return TRUE;
     case GSM_LIVENESS_UNKNOWN:
     default:
-      return now - gsm_session_get_created_at (session) > self->expiry;
+      return now - session->created_at > self->expiry;
     }
 }
 
@@ -813,6 +813,30 @@ run_update (GsmSessionManager      *self,
   return TRUE;
 }
 
+/* The hash of the tables listings return: like g_str_hash(), of the
+ * whole string, but eight bytes at a time (a listing of 10 000 sessions
+ * spent a fifth of its time in g_str_hash()). Lookups go through the
+ * table's own function, so callers see no difference. */
+static guint
+session_id_hash (gconstpointer key)
+{
+  const char *s = key;
+  gsize len = strlen (s);
+  guint64 h = len * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
+  guint64 w;
+
+  for (; len >= 8; s += 8, len -= 8)
+    {
+      memcpy (&w, s, 8);
+      h = (h ^ w) * G_GUINT64_CONSTANT (0xff51afd7ed558ccd);
+      h ^= h >> 29;
+    }
+  w = 0;
+  memcpy (&w, s, len);
+  h = (h ^ w) * G_GUINT64_CONSTANT (0xc4ceb9fe1a85ec53);
+  return (guint) (h ^ (h >> 32));
+}
+
 /* Active sessions of @snapshot; TRUE in @needs_cleanup if some are dead
  * but not yet recorded so. */
 static GHashTable *
@@ -823,7 +847,7 @@ collect_sessions (GsmSessionManager   *self,
 {
   /* Keys belong to the sessions, as in the registry's own tables:
    * g_hash_table_unref() frees everything. */
-  GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
+  GHashTable *table = g_hash_table_new_full (session_id_hash, g_str_equal, NULL, g_object_unref);
   double now = g_get_real_time () / (double) G_USEC_PER_SEC;
   GsmRegistrySnapshotIter iter;
   GsmSession *session;
@@ -850,8 +874,7 @@ collect_sessions (GsmSessionManager   *self,
           continue;
         }
 
-      g_hash_table_insert (table, (gpointer) gsm_session_get_session_id (session),
-                           g_object_ref (session));
+      g_hash_table_insert (table, session->session_id, g_object_ref (session));
     }
 
   return table;

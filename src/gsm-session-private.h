@@ -58,21 +58,82 @@ G_GNUC_INTERNAL
 const char *_gsm_session_get_text      (GsmSession  *self,
                                         gsize       *len);
 G_GNUC_INTERNAL
-gboolean    _gsm_session_is_stale      (GsmSession  *self);
-G_GNUC_INTERNAL
-gboolean    _gsm_session_id_is         (GsmSession  *self,
-                                        const char  *session_id,
-                                        guint        hash);
-G_GNUC_INTERNAL
-guint       _gsm_session_get_id_hash   (GsmSession  *self);
-G_GNUC_INTERNAL
-gboolean    _gsm_session_hostname_is   (GsmSession  *self,
-                                        const char  *hostname,
-                                        guint        hash);
-G_GNUC_INTERNAL
 gboolean    _gsm_validate_identifier   (const char  *what,
                                         const char  *value,
                                         gsize        max_len,
                                         GError     **error);
+
+/*
+ * The entry's fields, for the library's own loops over thousands of
+ * entries (listings, liveness), which read them without a call or a type
+ * check. Outside gsm-session-info.c, read only.
+ */
+struct _GsmSession
+{
+  GObject     parent_instance;
+
+  char       *session_id;      /* session_id_inline, or allocated if longer */
+  guint       session_id_hash; /* g_str_hash (session_id) */
+  /* A listing of a large registry hashes every id: kept in the session,
+   * that reads no other cache line. */
+  char        session_id_inline[40];
+  int         pid;
+  char       *hostname;
+  guint       hostname_hash;   /* g_str_hash (hostname): most are not ours */
+  double      created_at;
+  const char *status;          /* status_active, status_stale or status_other */
+  char       *status_other;
+  char       *vm_id;
+  char       *zone;
+  char      **components;
+  const char *metadata_text;   /* the metadata object as written, in text */
+  gsize       metadata_len;
+  GVariant   *metadata;        /* built lazily from metadata_text */
+  double      registered_at;
+  guint64     start_time;
+  char       *boot_id;
+  double      stale_since;
+  JsonObject *extra;           /* members we do not know, kept verbatim */
+
+  char       *text;            /* the entry's JSON text */
+  gsize       text_len;
+};
+
+G_GNUC_INTERNAL
+extern const char _gsm_status_stale[];
+
+static inline gboolean
+_gsm_session_is_stale (GsmSession *self)
+{
+  return self->status == _gsm_status_stale;
+}
+
+/* g_str_hash() of the session id, computed once. */
+static inline guint
+_gsm_session_get_id_hash (GsmSession *self)
+{
+  return self->session_id_hash;
+}
+
+/* Is the session @session_id, whose g_str_hash() is @hash? Without
+ * reading the session's id, most of the time. */
+static inline gboolean
+_gsm_session_id_is (GsmSession *self,
+                    const char *session_id,
+                    guint       hash)
+{
+  return self->session_id_hash == hash && g_strcmp0 (self->session_id, session_id) == 0;
+}
+
+/* Is the session's hostname @hostname, whose g_str_hash() is @hash? Most
+ * entries of a large registry are answered without reading their
+ * hostname. */
+static inline gboolean
+_gsm_session_hostname_is (GsmSession *self,
+                          const char *hostname,
+                          guint       hash)
+{
+  return self->hostname_hash == hash && g_strcmp0 (self->hostname, hostname) == 0;
+}
 
 G_END_DECLS
