@@ -148,7 +148,7 @@ test_holder_killed (void)
 }
 
 /* A queue page of garbage: its mutex seems held by a live thread that
- * never lets go. A writer waits its while in the queue, finds the lock
+ * never lets go. A writer waits a while in the queue, finds the lock
  * free, and goes on without the queue. */
 static void
 test_garbage_queue (void)
