@@ -101,6 +101,7 @@ struct _GsmFileRegistry
   GsmRegistrySnapshot  *cache;          /* last version read or written */
   GsmFileIdentity       cache_identity;
   int                   cache_fd;       /* keeps cache_identity's inode alive */
+  gboolean              cache_fd_ours;  /* from our write: open for writing */
   guint64               generation;
   JsonParser           *parser;
   RegistryText          text;           /* the bytes of cache's file */
@@ -178,6 +179,7 @@ _gsm_file_registry_init (GsmFileRegistry *self)
   self->session_fd = -1;
   self->tracker_fd = -1;
   self->spare.fd = -1;
+  self->spare.retiring = -1;
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -402,6 +404,7 @@ load_locked (GsmFileRegistry  *self,
   if (self->cache_fd >= 0)
     close (self->cache_fd);
   self->cache_fd = fd;
+  self->cache_fd_ours = FALSE;
 
   /* Keep the bytes; they are copied only if this process edits them. */
   text_set_read (&self->text, &st.text, bytes);
@@ -589,6 +592,14 @@ write_registry_locked (GsmFileRegistry      *self,
   int fd = -1;
 
   text_build (self, snapshot, txn);
+  if (self->cache_fd >= 0 && self->cache_fd_ours)
+    {
+      /* The file this write retires: it becomes the spare. Without its
+       * descriptor the cache cannot be trusted, so it is read again
+       * should the write fail. */
+      self->spare.retiring = self->cache_fd;
+      self->cache_fd = -1;
+    }
   if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, self->registry_name, out->str, out->len,
                            self->durable, &self->spare, &identity, &fd, error))
     return FALSE;
@@ -600,6 +611,7 @@ write_registry_locked (GsmFileRegistry      *self,
   if (self->cache_fd >= 0)
     close (self->cache_fd);
   self->cache_fd = fd;
+  self->cache_fd_ours = TRUE;
 
   return TRUE;
 }

@@ -33,10 +33,14 @@ typedef struct
 {
   int      fd;
   gboolean disabled;   /* no write leases here: keep none */
+  /* Set by the caller before a replace, or -1: a descriptor open for
+   * reading and writing of the file at the name, which the replace takes
+   * (kept as the spare when it retires that file, else closed). */
+  int      retiring;
   char     name[256];
 } GsmFsSpare;
 
-#define GSM_FS_SPARE_INIT { -1, FALSE, { 0 } }
+#define GSM_FS_SPARE_INIT { -1, FALSE, -1, { 0 } }
 
 #define GSM_MAX_REGISTRY_SIZE (64 * 1024 * 1024)
 #define GSM_MAX_SESSION_FILE_SIZE (1024 * 1024)

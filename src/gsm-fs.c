@@ -415,6 +415,14 @@ keep_as_spare (int         dirfd,
 
   if (strlen (tmp_name) >= sizeof spare->name)
     return FALSE;
+  if (spare->retiring >= 0)
+    {
+      /* The caller's descriptor of the file it just retired: no need to
+       * open it again (it is checked before every reuse anyway). */
+      fd = spare->retiring;
+      spare->retiring = -1;
+      goto keep;
+    }
   fd = openat (dirfd, tmp_name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     return FALSE;
@@ -424,6 +432,7 @@ keep_as_spare (int         dirfd,
       close (fd);
       return FALSE;
     }
+keep:
   /* Should someone open it while it is leased (see replace_with_spare()),
    * the kernel signals the lease holder: with a signal ignored unless
    * handled, not SIGIO, which would end the process. */
@@ -594,6 +603,17 @@ _gsm_fs_spare_clear (int         dirfd,
  * and much more when thousands were freed lately. See replace_with_spare()
  * for why that cannot tear a reader's view.
  */
+static gboolean replace_at (int               dirfd,
+                            const char       *dir_path,
+                            const char       *name,
+                            const char       *data,
+                            gsize             len,
+                            gboolean          durable,
+                            GsmFsSpare       *spare,
+                            GsmFileIdentity  *identity,
+                            int              *out_fd,
+                            GError          **error);
+
 gboolean
 _gsm_fs_replace_at (int               dirfd,
                     const char       *dir_path,
@@ -605,6 +625,29 @@ _gsm_fs_replace_at (int               dirfd,
                     GsmFileIdentity  *identity,
                     int              *out_fd,
                     GError          **error)
+{
+  gboolean ok = replace_at (dirfd, dir_path, name, data, len, durable, spare, identity, out_fd, error);
+
+  /* Not kept: the file was not retired (a first write, a failure). */
+  if (spare != NULL && spare->retiring >= 0)
+    {
+      close (spare->retiring);
+      spare->retiring = -1;
+    }
+  return ok;
+}
+
+static gboolean
+replace_at (int               dirfd,
+            const char       *dir_path,
+            const char       *name,
+            const char       *data,
+            gsize             len,
+            gboolean          durable,
+            GsmFsSpare       *spare,
+            GsmFileIdentity  *identity,
+            int              *out_fd,
+            GError          **error)
 {
   char tmp_name[256];
   struct stat st;
@@ -638,7 +681,7 @@ _gsm_fs_replace_at (int               dirfd,
           return FALSE;
         }
       fd = openat (dirfd, tmp_name,
-                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+                   O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
                    0600);
       if (fd >= 0 || errno != EEXIST)
         break;
