@@ -588,55 +588,7 @@ _gsm_fs_spare_clear (int         dirfd,
   spare->name[0] = '\0';
 }
 
-/*
- * _gsm_fs_replace_at:
- *
- * Atomically replaces @name with @data: readers see the old or the new
- * contents, never a mixture. A symbolic link at @name is replaced, not
- * followed. With @durable, the data and the rename reach the disk before
- * this returns. On failure the previous file is untouched and no temporary
- * file is left behind.
- *
- * With @spare, the file this replaces is kept (under a temporary name) and
- * the next replace writes into it instead of creating one: on ext4 that
- * is a few µs where a new file costs tens (an inode found, then freed),
- * and much more when thousands were freed lately. See replace_with_spare()
- * for why that cannot tear a reader's view.
- */
-static gboolean replace_at (int               dirfd,
-                            const char       *dir_path,
-                            const char       *name,
-                            const char       *data,
-                            gsize             len,
-                            gboolean          durable,
-                            GsmFsSpare       *spare,
-                            GsmFileIdentity  *identity,
-                            int              *out_fd,
-                            GError          **error);
-
-gboolean
-_gsm_fs_replace_at (int               dirfd,
-                    const char       *dir_path,
-                    const char       *name,
-                    const char       *data,
-                    gsize             len,
-                    gboolean          durable,
-                    GsmFsSpare       *spare,
-                    GsmFileIdentity  *identity,
-                    int              *out_fd,
-                    GError          **error)
-{
-  gboolean ok = replace_at (dirfd, dir_path, name, data, len, durable, spare, identity, out_fd, error);
-
-  /* Not kept: the file was not retired (a first write, a failure). */
-  if (spare != NULL && spare->retiring >= 0)
-    {
-      close (spare->retiring);
-      spare->retiring = -1;
-    }
-  return ok;
-}
-
+/* The work of _gsm_fs_replace_at(), but for @spare->retiring. */
 static gboolean
 replace_at (int               dirfd,
             const char       *dir_path,
@@ -745,6 +697,44 @@ fail:
   unlinkat (dirfd, tmp_name, 0);
   close (fd);
   return FALSE;
+}
+
+/*
+ * _gsm_fs_replace_at:
+ *
+ * Atomically replaces @name with @data: readers see the old or the new
+ * contents, never a mixture. A symbolic link at @name is replaced, not
+ * followed. With @durable, the data and the rename reach the disk before
+ * this returns. On failure the previous file is untouched and no temporary
+ * file is left behind.
+ *
+ * With @spare, the file this replaces is kept (under a temporary name) and
+ * the next replace writes into it instead of creating one: on ext4 that
+ * is a few µs where a new file costs tens (an inode found, then freed),
+ * and much more when thousands were freed lately. See replace_with_spare()
+ * for why that cannot tear a reader's view.
+ */
+gboolean
+_gsm_fs_replace_at (int               dirfd,
+                    const char       *dir_path,
+                    const char       *name,
+                    const char       *data,
+                    gsize             len,
+                    gboolean          durable,
+                    GsmFsSpare       *spare,
+                    GsmFileIdentity  *identity,
+                    int              *out_fd,
+                    GError          **error)
+{
+  gboolean ok = replace_at (dirfd, dir_path, name, data, len, durable, spare, identity, out_fd, error);
+
+  /* Not kept: the file was not retired (a first write, a failure). */
+  if (spare != NULL && spare->retiring >= 0)
+    {
+      close (spare->retiring);
+      spare->retiring = -1;
+    }
+  return ok;
 }
 
 /* Small files are padded to a multiple of this with blanks, so that the
