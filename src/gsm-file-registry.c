@@ -111,11 +111,6 @@ struct _GsmFileRegistry
 };
 
 static void gsm_file_registry_iface_init (GsmRegistryInterface *iface);
-static gsize text_open     (const char   *data,
-                            gsize         len);
-static void  text_set_read (RegistryText *text,
-                            RegistryText *where,
-                            GBytes       *bytes);
 
 G_DEFINE_FINAL_TYPE_WITH_CODE (GsmFileRegistry, _gsm_file_registry, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (GSM_TYPE_REGISTRY,
@@ -180,6 +175,171 @@ _gsm_file_registry_init (GsmFileRegistry *self)
   self->tracker_fd = -1;
   self->spare.fd = -1;
   self->spare.retiring = -1;
+}
+
+/* ---- the registry's text ---------------------------------------------- */
+
+/* Just after the '{' of a text the scanner accepted. */
+static gsize
+text_open (const char *data,
+           gsize       len)
+{
+  const char *brace = memchr (data, '{', len);
+
+  return brace != NULL ? (gsize) (brace - data) + 1 : 0;
+}
+
+static void
+text_set_read (RegistryText *text,
+               RegistryText *where,
+               GBytes       *bytes)
+{
+  GString *str = text->str;
+
+  g_clear_pointer (&text->read, g_bytes_unref);
+  *text = *where;
+  text->str = str;
+  text->read = g_bytes_ref (bytes);
+  text->valid = TRUE;
+}
+
+static GString *
+text_get_str (RegistryText *text)
+{
+  if (text->read != NULL)
+    {
+      gsize len;
+      const char *data = g_bytes_get_data (text->read, &len);
+
+      g_string_truncate (text->str, 0);
+      g_string_append_len (text->str, data, len);
+      g_clear_pointer (&text->read, g_bytes_unref);
+    }
+  return text->str;
+}
+
+/* Appends a member at the end of the object (after the last value). */
+static void
+text_append_own (RegistryText *text,
+                 GsmSession   *session)
+{
+  GString *str = text->str;
+  gsize at = text->last_end;
+  gsize len;
+  const char *value = _gsm_session_get_text (session, &len);
+  g_autoptr(GString) member = g_string_sized_new (len + 64);
+
+  g_string_append (member, at == text->open ? "\n  " : ",\n  ");
+  text->own_start = at + member->len;
+  _gsm_json_append_string (member, gsm_session_get_session_id (session));
+  g_string_append (member, ": ");
+  g_string_append_len (member, value, len);
+  g_string_insert_len (str, at, member->str, member->len);
+
+  text->own_prev = at;
+  text->own_end = at + member->len;
+  text->own_next = -1;
+  text->last_end = text->own_end;
+}
+
+/* Cuts this process's member out, with one of the commas around it. */
+static void
+text_cut_own (RegistryText *text)
+{
+  gsize from, to;
+
+  if (text->own_prev != text->open || text->own_next < 0)
+    {
+      /* After another member, or the only one: from the end of the value
+       * before it (or the brace) to the end of its own. */
+      from = text->own_prev;
+      to = text->own_end;
+    }
+  else
+    {
+      /* The first of several: up to the next key. */
+      from = text->own_start;
+      to = text->own_next;
+    }
+
+  g_string_erase (text->str, from, to - from);
+  if (text->own_next < 0)
+    text->last_end = text->own_prev;
+  else
+    text->last_end -= to - from;
+  text->own_start = -1;
+  text->own_next = -1;
+}
+
+/*
+ * Writes the text of @snapshot into @text, by editing the text of its
+ * base when @txn changed only this process's own entry, else by joining
+ * every entry's cached text.
+ */
+static void
+text_build (GsmFileRegistry     *self,
+            GsmRegistrySnapshot *snapshot,
+            GsmRegistryTxn      *txn)
+{
+  RegistryText *text = &self->text;
+  GHashTable *changes = txn != NULL ? _gsm_registry_txn_get_changes (txn) : NULL;
+  GsmRegistrySnapshotIter iter;
+  const char *key;
+  GsmSession *value;
+  gpointer own;
+  GString *out;
+  guint own_hash;
+  gboolean after_own = FALSE;
+
+  if (text->valid && changes != NULL && self->own_session_id != NULL &&
+      _gsm_registry_txn_get_base (txn) == self->cache &&
+      g_hash_table_size (changes) == 1 &&
+      g_hash_table_lookup_extended (changes, self->own_session_id, NULL, &own))
+    {
+      text_get_str (text);
+      text->valid = FALSE;   /* until it is written */
+      if (text->own_start >= 0)
+        text_cut_own (text);
+      if (own != NULL)
+        text_append_own (text, own);
+      return;
+    }
+
+  g_clear_pointer (&text->read, g_bytes_unref);
+  text->valid = FALSE;
+  out = text->str;
+  own_hash = self->own_session_id != NULL ? g_str_hash (self->own_session_id) : 0;
+  text->own_start = -1;
+  text->own_next = -1;
+  g_string_truncate (out, 0);
+  g_string_append_c (out, '{');
+  text->open = text->last_end = out->len;
+
+  _gsm_registry_snapshot_iter_init (&iter, snapshot);
+  while (_gsm_registry_snapshot_iter_next (&iter, &key, &value))
+    {
+      gsize len;
+      const char *member = _gsm_session_get_text (value, &len);
+      gboolean is_own = self->own_session_id != NULL &&
+                        _gsm_session_id_is (value, self->own_session_id, own_hash);
+
+      g_string_append (out, text->last_end == text->open ? "\n  " : ",\n  ");
+      if (after_own)
+        text->own_next = out->len;
+      after_own = is_own;
+      if (is_own)
+        {
+          text->own_prev = text->last_end;
+          text->own_start = out->len;
+        }
+      _gsm_json_append_string (out, key);
+      g_string_append (out, ": ");
+      g_string_append_len (out, member, (gssize) len);
+      text->last_end = out->len;
+      if (is_own)
+        text->own_end = out->len;
+    }
+  g_string_append (out, text->last_end == text->open ? "}\n" : "\n}\n");
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -413,173 +573,6 @@ load_locked (GsmFileRegistry  *self,
 }
 
 /* ---- writing ----------------------------------------------------------- */
-
-/* ---- the registry's text ---------------------------------------------- */
-
-/* Just after the '{' of a text the scanner accepted. */
-static gsize
-text_open (const char *data,
-           gsize       len)
-{
-  const char *brace = memchr (data, '{', len);
-
-  return brace != NULL ? (gsize) (brace - data) + 1 : 0;
-}
-
-static void
-text_set_read (RegistryText *text,
-               RegistryText *where,
-               GBytes       *bytes)
-{
-  GString *str = text->str;
-
-  g_clear_pointer (&text->read, g_bytes_unref);
-  *text = *where;
-  text->str = str;
-  text->read = g_bytes_ref (bytes);
-  text->valid = TRUE;
-}
-
-static GString *
-text_get_str (RegistryText *text)
-{
-  if (text->read != NULL)
-    {
-      gsize len;
-      const char *data = g_bytes_get_data (text->read, &len);
-
-      g_string_truncate (text->str, 0);
-      g_string_append_len (text->str, data, len);
-      g_clear_pointer (&text->read, g_bytes_unref);
-    }
-  return text->str;
-}
-
-/* Appends a member at the end of the object (after the last value). */
-static void
-text_append_own (RegistryText *text,
-                 GsmSession   *session)
-{
-  GString *str = text->str;
-  gsize at = text->last_end;
-  gsize old_len = str->len;
-  gsize len;
-  const char *value = _gsm_session_get_text (session, &len);
-  g_autoptr(GString) member = g_string_sized_new (len + 64);
-
-  g_string_append (member, at == text->open ? "\n  " : ",\n  ");
-  text->own_start = at + member->len;
-  _gsm_json_append_string (member, gsm_session_get_session_id (session));
-  g_string_append (member, ": ");
-  g_string_append_len (member, value, len);
-  g_string_insert_len (str, at, member->str, member->len);
-
-  text->own_prev = at;
-  text->own_end = at + member->len;
-  text->own_next = -1;
-  text->last_end = text->own_end;
-  g_assert (str->len == old_len + member->len);
-}
-
-/* Cuts this process's member out, with one of the commas around it. */
-static void
-text_cut_own (RegistryText *text)
-{
-  gsize from, to;
-
-  if (text->own_prev != text->open || text->own_next < 0)
-    {
-      /* After another member, or the only one: from the end of the value
-       * before it (or the brace) to the end of its own. */
-      from = text->own_prev;
-      to = text->own_end;
-    }
-  else
-    {
-      /* The first of several: up to the next key. */
-      from = text->own_start;
-      to = text->own_next;
-    }
-
-  g_string_erase (text->str, from, to - from);
-  if (text->own_next < 0)
-    text->last_end = text->own_prev;
-  else
-    text->last_end -= to - from;
-  text->own_start = -1;
-  text->own_next = -1;
-}
-
-/*
- * Writes the text of @snapshot into @text, by editing the text of its
- * base when @txn changed only this process's own entry, else by joining
- * every entry's cached text.
- */
-static void
-text_build (GsmFileRegistry     *self,
-            GsmRegistrySnapshot *snapshot,
-            GsmRegistryTxn      *txn)
-{
-  RegistryText *text = &self->text;
-  GHashTable *changes = txn != NULL ? _gsm_registry_txn_get_changes (txn) : NULL;
-  GsmRegistrySnapshotIter iter;
-  const char *key;
-  GsmSession *value;
-  gpointer own;
-  GString *out;
-  guint own_hash;
-  gboolean after_own = FALSE;
-
-  if (text->valid && changes != NULL && self->own_session_id != NULL &&
-      _gsm_registry_txn_get_base (txn) == self->cache &&
-      g_hash_table_size (changes) == 1 &&
-      g_hash_table_lookup_extended (changes, self->own_session_id, NULL, &own))
-    {
-      text_get_str (text);
-      text->valid = FALSE;   /* until it is written */
-      if (text->own_start >= 0)
-        text_cut_own (text);
-      if (own != NULL)
-        text_append_own (text, own);
-      return;
-    }
-
-  g_clear_pointer (&text->read, g_bytes_unref);
-  text->valid = FALSE;
-  out = text->str;
-  own_hash = self->own_session_id != NULL ? g_str_hash (self->own_session_id) : 0;
-  text->own_start = -1;
-  text->own_next = -1;
-  g_string_truncate (out, 0);
-  g_string_append_c (out, '{');
-  text->open = text->last_end = out->len;
-
-  _gsm_registry_snapshot_iter_init (&iter, snapshot);
-  while (_gsm_registry_snapshot_iter_next (&iter, &key, &value))
-    {
-      gsize len;
-      const char *member = _gsm_session_get_text (value, &len);
-      gboolean is_own = self->own_session_id != NULL &&
-                        _gsm_session_id_is (value, self->own_session_id, own_hash);
-
-      g_string_append (out, text->last_end == text->open ? "\n  " : ",\n  ");
-      if (after_own)
-        text->own_next = out->len;
-      after_own = is_own;
-      if (is_own)
-        {
-          text->own_prev = text->last_end;
-          text->own_start = out->len;
-        }
-      _gsm_json_append_string (out, key);
-      g_string_append (out, ": ");
-      g_string_append_len (out, member, (gssize) len);
-      text->last_end = out->len;
-      if (is_own)
-        text->own_end = out->len;
-    }
-  g_string_append (out, text->last_end == text->open ? "}\n" : "\n}\n");
-}
 
 static gboolean
 write_registry_locked (GsmFileRegistry      *self,

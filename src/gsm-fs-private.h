@@ -93,8 +93,6 @@ gboolean  _gsm_fs_unlink_at         (int               dirfd,
                                      const char       *name,
                                      GError          **error);
 G_GNUC_INTERNAL
-gboolean  _gsm_fs_lock_is_queued    (int               fd);
-G_GNUC_INTERNAL
 int       _gsm_fs_open_lock_file    (int               dirfd,
                                      const char       *dir_path,
                                      const char       *name,

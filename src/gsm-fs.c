@@ -31,6 +31,7 @@
 
 #include "gsm-error.h"
 #include "gsm-fs-private.h"
+#include "gsm-process-private.h"
 
 #define TEMP_MARKER ".tmp-"
 #define SPARE_MARKER ".spare-"
@@ -338,44 +339,7 @@ _gsm_fs_read_at (int               dirfd,
   return g_bytes_new_take (g_steal_pointer (&buf), done);
 }
 
-static gboolean
-write_all (int         fd,
-           const char *data,
-           gsize       len)
-{
-  while (len > 0)
-    {
-      ssize_t w = write (fd, data, len);
-
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w < 0)
-        return FALSE;
-      if (w == 0)
-        {
-          errno = ENOSPC;
-          return FALSE;
-        }
-      data += w;
-      len -= (gsize) w;
-    }
-
-  return TRUE;
-}
-
-/*
- * Puts @tmp_name in place of @name, like renameat(), without paying for
- * ext4's “replace via rename” heuristic (auto_da_alloc): a rename over an
- * existing file makes the kernel start writing the new file's data back
- * before the rename, about 100 µs even for a few bytes, which is the fsync
- * GSM_DURABLE=0 asked not to pay for. Exchanging the two names and then
- * unlinking the old file, now under @tmp_name, is just as atomic for
- * readers (the name always holds a whole file, old or new) and skips it.
- *
- * Where the target does not exist yet, or the file system cannot exchange
- * names, this is a plain rename. A directory at @name is left where it
- * was, and the call fails as renameat() would (EISDIR).
- */
+/* Writes all of @data at the start of @fd. */
 static gboolean
 pwrite_all (int         fd,
             const char *data,
@@ -645,7 +609,7 @@ replace_at (int               dirfd,
       return FALSE;
     }
 
-  if (!write_all (fd, data, len))
+  if (!pwrite_all (fd, data, len))
     {
       saved_errno = errno;
       set_io_error (error, saved_errno, "Cannot write “%s/%s”", dir_path, tmp_name);
@@ -1267,15 +1231,6 @@ lock_queue_forget (int fd)
   g_mutex_unlock (&lock_waits_mutex);
 }
 
-/* TRUE if the lock on @fd goes through the queue (tests). */
-gboolean
-_gsm_fs_lock_is_queued (int fd)
-{
-  LockQueue *q = lock_queue_get (fd);
-
-  return q->shared != NULL;
-}
-
 static gboolean ofd_lock (int          fd,
                           const char  *what,
                           gint64       deadline,
@@ -1456,6 +1411,20 @@ _gsm_fs_unlock (int fd)
     lock_queue_leave (q);
 }
 
+/* Is there a process @pid, other than a zombie? Read from /proc, as the
+ * liveness probe does: a pid read from a file name is never signalled. */
+static gboolean
+process_exists (int pid)
+{
+  guint64 start_time;
+  char state;
+  int e;
+
+  if (_gsm_process_read_stat (pid, &state, &start_time, &e))
+    return state != 'Z';
+  return e != ENOENT && e != ESRCH;
+}
+
 /*
  * _gsm_fs_remove_temp_files:
  *
@@ -1491,7 +1460,7 @@ _gsm_fs_remove_temp_files (int         dirfd,
         continue;
       /* A spare of a live process is in use (a reused pid keeps one until
        * that process too has gone). */
-      if (pid > 0 && (kill (pid, 0) == 0 || errno != ESRCH))
+      if (pid > 0 && process_exists (pid))
         continue;
       if (fstatat (dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
           !S_ISREG (st.st_mode) || st.st_uid != geteuid ())

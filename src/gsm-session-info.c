@@ -28,9 +28,6 @@
 /* Every entry's status is one of these two, not a copy. */
 static const char status_active[] = GSM_STATUS_ACTIVE;
 const char _gsm_status_stale[] = GSM_STATUS_STALE;
-#define status_stale _gsm_status_stale
-
-
 
 /* Takes @session_id (allocated) as the session's id. */
 static void
@@ -616,13 +613,13 @@ read_status (GsmSession  *s,
     s->status = status_active;
   else if (len == sizeof "\"" GSM_STATUS_STALE "\"" - 1 &&
            memcmp (value, "\"" GSM_STATUS_STALE "\"", len) == 0)
-    s->status = status_stale;
+    s->status = _gsm_status_stale;
   else if (!read_string (value, len, "status", FALSE, 32, &status, error))
     return FALSE;
   else if (g_str_equal (status, GSM_STATUS_STALE) || g_str_equal (status, GSM_STATUS_ACTIVE))
     {
       /* Written with escapes: the same status. */
-      s->status = g_str_equal (status, GSM_STATUS_STALE) ? status_stale : status_active;
+      s->status = g_str_equal (status, GSM_STATUS_STALE) ? _gsm_status_stale : status_active;
       g_free (status);
     }
   else
@@ -1067,7 +1064,7 @@ _gsm_session_with_stale (GsmSession *base,
   GsmSession *self = copy_session (base);
 
   g_clear_pointer (&self->status_other, g_free);
-  self->status = status_stale;
+  self->status = _gsm_status_stale;
   self->stale_since = stale_since;
   serialize (self);
 
@@ -1123,10 +1120,6 @@ _gsm_session_get_text (GsmSession *self,
     *len = self->text_len;
   return self->text;
 }
-
-
-
-
 
 /* ---- public ------------------------------------------------------------ */
 
