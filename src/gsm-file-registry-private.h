@@ -26,6 +26,19 @@ G_GNUC_INTERNAL
 char            *_gsm_file_registry_get_path          (GsmFileRegistry *self,
                                                        const char      *which);
 G_GNUC_INTERNAL
+const char      *_gsm_file_registry_get_lock_name     (GsmFileRegistry *self);
+G_GNUC_INTERNAL
+int              _gsm_file_registry_get_dirfd         (GsmFileRegistry *self);
+G_GNUC_INTERNAL
+char            *_gsm_file_registry_session_file_name (const char      *prefix,
+                                                       int              pid,
+                                                       const char      *session_id,
+                                                       gboolean         by_pid);
+G_GNUC_INTERNAL
+char            *_gsm_file_registry_own_session_file_name (const char  *prefix,
+                                                           int          pid,
+                                                           const char  *session_id);
+G_GNUC_INTERNAL
 guint            _gsm_file_registry_get_n_parsed      (GsmFileRegistry *self);
 
 G_END_DECLS

@@ -51,6 +51,8 @@
 #include "gsm-file-registry-private.h"
 #include "gsm-fs-private.h"
 #include "gsm-json-private.h"
+#include "gsm-liveness-lock-private.h"
+#include "gsm-process-private.h"
 #include "gsm-session-private.h"
 
 #define REGISTRY_NAME "vm_registry.json"
@@ -88,6 +90,8 @@ struct _GsmFileRegistry
   char                 *lock_path;     /* for messages */
   char                 *own_session_id;
   char                 *own_session_name;
+  char                 *own_lock_name;  /* NULL if no liveness lock */
+  int                   own_lock_fd;    /* holds the liveness lock */
   gboolean              own_session_file_checked;
   gboolean              durable;
   double                lock_timeout;
@@ -132,6 +136,8 @@ gsm_file_registry_finalize (GObject *object)
   _gsm_fs_spare_clear (self->dirfd, &self->spare);
   if (self->session_fd >= 0)
     close (self->session_fd);
+  if (self->own_lock_fd >= 0)
+    _gsm_liveness_lock_release (self->own_lock_fd);
   if (self->tracker_fd >= 0)
     close (self->tracker_fd);
   if (self->lock_fd >= 0)
@@ -153,6 +159,7 @@ gsm_file_registry_finalize (GObject *object)
   g_free (self->lock_path);
   g_free (self->own_session_id);
   g_free (self->own_session_name);
+  g_free (self->own_lock_name);
   g_mutex_clear (&self->mutex);
 
   G_OBJECT_CLASS (_gsm_file_registry_parent_class)->finalize (object);
@@ -172,6 +179,7 @@ _gsm_file_registry_init (GsmFileRegistry *self)
   self->lock_fd = -1;
   self->cache_fd = -1;
   self->session_fd = -1;
+  self->own_lock_fd = -1;
   self->tracker_fd = -1;
   self->spare.fd = -1;
   self->spare.retiring = -1;
@@ -717,7 +725,9 @@ keep_previous_session_file (GsmFileRegistry *self,
                owner, self->dir_path, aside, g_strerror (errno));
 }
 
-/* Removes the session files of sessions this update removed. */
+/* Removes the files of sessions this update removed: only those that are
+ * theirs (a session file naming that session, a lock file no process
+ * holds). */
 static void
 remove_session_files (GsmFileRegistry *self,
                       GsmRegistryTxn  *txn)
@@ -729,9 +739,8 @@ remove_session_files (GsmFileRegistry *self,
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
       GsmSession *gone;
-      g_autofree char *name = NULL;
+      char *names[2];
       g_autofree char *aside = NULL;
-      g_autofree char *owner = NULL;
 
       if (value != NULL || g_strcmp0 (key, self->own_session_id) == 0)
         continue;
@@ -739,12 +748,24 @@ remove_session_files (GsmFileRegistry *self,
       if (gone == NULL)
         continue;
 
-      name = g_strdup_printf ("%ssession_%d.json", self->prefix, gsm_session_get_pid (gone));
-      owner = session_file_owner (self, name);
-      if (g_strcmp0 (owner, key) == 0)
-        unlinkat (self->dirfd, name, 0);
+      names[0] = _gsm_file_registry_session_file_name (self->prefix, gsm_session_get_pid (gone),
+                                                       key, FALSE);
+      names[1] = _gsm_file_registry_session_file_name (self->prefix, gsm_session_get_pid (gone),
+                                                       key, TRUE);
+      for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+        {
+          g_autofree char *owner = names[i] ? session_file_owner (self, names[i]) : NULL;
+
+          if (g_strcmp0 (owner, key) == 0)
+            unlinkat (self->dirfd, names[i], 0);
+          g_clear_pointer (&names[i], g_free);
+        }
       aside = aside_session_file_name (self, gsm_session_get_pid (gone), key);
       unlinkat (self->dirfd, aside, 0);
+
+      if (gone->lock_file != NULL && g_str_has_prefix (gone->lock_file, self->prefix) &&
+          _gsm_liveness_lock_check (self->dirfd, gone->lock_file) == GSM_LIVENESS_LOCK_FREE)
+        unlinkat (self->dirfd, gone->lock_file, 0);
     }
 }
 
@@ -769,6 +790,10 @@ write_own_files_locked (GsmFileRegistry  *self,
       if (tracker_is_about (self, self->own_session_id) &&
           !_gsm_fs_unlink_at (self->dirfd, self->dir_path, self->tracker_name, error))
         return FALSE;
+      /* No entry names the lock any more: its file can go (the lock
+       * itself stays held until the registry is freed). */
+      if (self->own_lock_name != NULL)
+        unlinkat (self->dirfd, self->own_lock_name, 0);
       return _gsm_fs_unlink_at (self->dirfd, self->dir_path, self->own_session_name, error);
     }
 
@@ -799,8 +824,9 @@ is_session_file_name (const char *name,
 {
   const char *p;
 
-  /* PREFIX session_<pid>.json, or PREFIX session_<pid>_<id>.json for the
-   * file of an earlier session whose pid was reused. */
+  /* PREFIX session_<pid>.json, PREFIX session_<pid>_<session id>.json,
+   * or PREFIX session_<pid>_<hash>.json for the file of an earlier session
+   * whose pid was reused. */
   if (!g_str_has_prefix (name, prefix))
     return FALSE;
   p = name + strlen (prefix);
@@ -814,7 +840,7 @@ is_session_file_name (const char *name,
   if (*p == '_')
     {
       p++;
-      while (g_ascii_isxdigit (*p))
+      while (g_ascii_isxdigit (*p) || *p == '-')
         p++;
     }
   return g_str_equal (p, ".json");
@@ -1099,7 +1125,17 @@ _gsm_file_registry_new (const char  *dir_path,
   self->lock_name = g_strconcat (self->prefix, LOCK_NAME, NULL);
   self->lock_path = g_build_filename (dir_path, self->lock_name, NULL);
   self->own_session_id = g_strdup (own_session_id);
-  self->own_session_name = g_strdup_printf ("%ssession_%d.json", self->prefix, own_pid);
+  if (own_session_id != NULL)
+    {
+      self->own_session_name = _gsm_file_registry_own_session_file_name (self->prefix, own_pid,
+                                                                         own_session_id);
+      g_autofree char *base = _gsm_file_registry_session_file_name ("", own_pid,
+                                                                    own_session_id, FALSE);
+
+      /* session_<pid>_<id>.json → session_<pid>_<id>.lock */
+      base[strlen (base) - strlen (".json")] = '\0';
+      self->own_lock_name = g_strconcat (self->prefix, base, ".lock", NULL);
+    }
   self->durable = durable;
   self->lock_timeout = _gsm_env_seconds ("GSM_LOCK_TIMEOUT", 30);
   self->parser = json_parser_new_immutable ();
@@ -1120,12 +1156,80 @@ _gsm_file_registry_new (const char  *dir_path,
   if (self->lock_fd < 0)
     return NULL;
 
+  /* Held before our entry is written, for as long as the process lives. */
+  if (self->own_lock_name != NULL)
+    {
+      self->own_lock_fd = _gsm_liveness_lock_take (self->dirfd, self->own_lock_name);
+      if (self->own_lock_fd < 0)
+        g_clear_pointer (&self->own_lock_name, g_free);
+    }
+
   /* Clear what killed writers left, and check the registry can be read. */
   snapshot = gsm_file_registry_update (GSM_REGISTRY (self), remove_temp_files, self, NULL, error);
   if (snapshot == NULL)
     return NULL;
 
   return g_steal_pointer (&self);
+}
+
+/*
+ * _gsm_file_registry_session_file_name:
+ * @by_pid: the seed's name, `PREFIX session_<pid>.json`
+ *
+ * The name of a session's own file. Processes of different pid namespaces
+ * (containers sharing the directory) have the same pids, so the name
+ * carries the session id; the seed's name by pid alone is used only in the
+ * seed's layout (a file prefix), by a process of the host's own pid
+ * namespace, where no other live process can have the same pid.
+ */
+char *
+_gsm_file_registry_session_file_name (const char *prefix,
+                                      int         pid,
+                                      const char *session_id,
+                                      gboolean    by_pid)
+{
+  if (by_pid)
+    return g_strdup_printf ("%ssession_%d.json", prefix, pid);
+  /* A hash where the id is not a plain name (read from a file, it may
+   * hold anything). */
+  if (strspn (session_id, "0123456789abcdef-") != strlen (session_id) || strlen (session_id) > 64)
+    return g_strdup_printf ("%ssession_%d_%08x.json", prefix, pid, g_str_hash (session_id));
+  return g_strdup_printf ("%ssession_%d_%s.json", prefix, pid, session_id);
+}
+
+/*
+ * _gsm_file_registry_own_session_file_name:
+ *
+ * The name this process's session file gets (see
+ * _gsm_file_registry_session_file_name()).
+ */
+char *
+_gsm_file_registry_own_session_file_name (const char *prefix,
+                                          int         pid,
+                                          const char *session_id)
+{
+  gboolean seed_layout = prefix != NULL && *prefix != '\0' &&
+                         _gsm_process_get_pid_ns () == GSM_INITIAL_PID_NS;
+
+  return _gsm_file_registry_session_file_name (prefix ? prefix : "", pid, session_id, seed_layout);
+}
+
+/*
+ * _gsm_file_registry_get_lock_name:
+ *
+ * Returns: (nullable): the name of the file whose OFD lock this process
+ *   holds while it lives, or %NULL if the file system took no lock
+ */
+const char *
+_gsm_file_registry_get_lock_name (GsmFileRegistry *self)
+{
+  return self->own_lock_name;
+}
+
+int
+_gsm_file_registry_get_dirfd (GsmFileRegistry *self)
+{
+  return self->dirfd;
 }
 
 /* which: "registry", "tracker", "session" or "lock" */

@@ -885,10 +885,18 @@ is_our_file_name (const char *base,
   if (len > strlen ("session_.json") && g_str_has_prefix (base, "session_") &&
       strncmp (base + len - 5, ".json", 5) == 0)
     {
-      for (const char *p = base + strlen ("session_"); p < base + len - 5; p++)
-        if (!g_ascii_isdigit (*p))
-          return FALSE;
-      return TRUE;
+      /* session_<pid>.json, or session_<pid>_<session id or hash>.json */
+      const char *p = base + strlen ("session_");
+
+      if (!g_ascii_isdigit (*p))
+        return FALSE;
+      while (p < base + len - 5 && g_ascii_isdigit (*p))
+        p++;
+      if (p < base + len - 5 && *p == '_')
+        for (p++; p < base + len - 5; p++)
+          if (!g_ascii_isxdigit (*p) && *p != '-')
+            return FALSE;
+      return p == base + len - 5;
     }
   return FALSE;
 }

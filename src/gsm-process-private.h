@@ -15,10 +15,13 @@ typedef enum
 {
   GSM_LIVENESS_ALIVE,
   GSM_LIVENESS_DEAD,
-  GSM_LIVENESS_UNKNOWN,   /* another host, or no start time recorded */
+  GSM_LIVENESS_UNKNOWN,   /* unverifiable: no proof either way from here */
 } GsmLiveness;
 
 typedef struct _GsmLivenessProbe GsmLivenessProbe;
+
+/* The inode of the host's own pid namespace (PROC_PID_INIT_INO). */
+#define GSM_INITIAL_PID_NS 0xEFFFFFFCu
 
 G_GNUC_INTERNAL
 gboolean          _gsm_process_read_stat        (int          pid,
@@ -29,6 +32,10 @@ G_GNUC_INTERNAL
 const char       *_gsm_process_get_boot_id      (void);
 
 G_GNUC_INTERNAL
+guint64           _gsm_process_get_pid_ns       (void);
+G_GNUC_INTERNAL
+guint             _gsm_process_count_threads    (int          pid);
+G_GNUC_INTERNAL
 GsmLivenessProbe *_gsm_liveness_probe_new       (const char       *hostname,
                                                  const char       *process_match);
 G_GNUC_INTERNAL
@@ -36,6 +43,9 @@ void              _gsm_liveness_probe_free      (GsmLivenessProbe *probe);
 G_GNUC_INTERNAL
 GsmLiveness       _gsm_liveness_probe_check     (GsmLivenessProbe *probe,
                                                  GsmSession       *session);
+G_GNUC_INTERNAL
+void              _gsm_liveness_probe_set_lock_dir (GsmLivenessProbe *probe,
+                                                 int               dirfd);
 G_GNUC_INTERNAL
 int               _gsm_liveness_probe_get_fd    (GsmLivenessProbe *probe);
 G_GNUC_INTERNAL

@@ -1,11 +1,24 @@
 /* gsm-process.c: is the process behind a session still alive?
  *
- * A session is the process (pid, start time) on the host (hostname, boot
- * id) that created it. A pid alone says nothing once the process is gone:
- * the kernel hands it out again. The start time from /proc/PID/stat tells
- * the original from a newcomer, the boot id tells this boot from the last.
+ * "Dead" must be a proof: a VM is deleted on it. Two proofs hold:
  *
- * Verdicts are cached per (pid, start time). A process found alive is
+ * - the liveness lock: every session holds an OFD lock on a file of its
+ *   own (its lock_file) for its whole life, and the kernel releases it
+ *   exactly when the process is gone, whatever its pid namespace, its pid
+ *   (1 in a container) or the state of its main thread. Every process on
+ *   the same kernel that shares the directory sees it. A free lock proves
+ *   death only to a reader of the same kernel (the same boot id): another
+ *   kernel (a gVisor or Kata sandbox, another host on a shared file
+ *   system) cannot see the lock at all.
+ * - the pid: a session is the process (pid, start time) in a pid
+ *   namespace of one boot. Read in that namespace and boot, a pid that is
+ *   gone or that belongs to a process with another start time (the kernel
+ *   hands pids out again) proves death. Elsewhere a pid means nothing.
+ *
+ * Everything else is unverifiable (GSM_LIVENESS_UNKNOWN), and is never
+ * taken for dead.
+ *
+ * Pid verdicts are cached per (pid, start time). A process found alive is
  * pinned with a pidfd that sits in an epoll set; the kernel makes it
  * readable when the process exits, so checking N live sessions again
  * costs one epoll_wait() and no /proc read. A dead (pid, start time) stays
@@ -21,9 +34,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "gsm-liveness-lock-private.h"
 #include "gsm-process-private.h"
 #include "gsm-session-private.h"
 
@@ -48,6 +63,9 @@ struct _GsmLivenessProbe
   GMutex      mutex;
   char       *hostname;
   guint       hostname_hash;
+  const char *boot_id;        /* ours, or "" */
+  guint64     pid_ns;         /* ours, or 0 */
+  int         lock_dirfd;     /* where sessions' lock files are, or -1 */
   char       *process_match;
   int         epfd;
   guint       n_pidfds;
@@ -171,6 +189,61 @@ _gsm_process_get_boot_id (void)
   return (const char *) boot_id;
 }
 
+/*
+ * _gsm_process_get_pid_ns:
+ *
+ * Returns: the inode of this process's pid namespace, or 0 where the
+ *   kernel does not say
+ */
+guint64
+_gsm_process_get_pid_ns (void)
+{
+  static gsize pid_ns = 0;
+
+  if (g_once_init_enter (&pid_ns))
+    {
+      struct stat st;
+      guint64 ino = 0;
+
+      char self_link[32] = "";
+      ssize_t n = readlink ("/proc/self", self_link, sizeof self_link - 1);
+
+      /* A /proc mounted for another pid namespace numbers processes its
+       * own way: then no pid read in it means anything to us. */
+      if (n > 0)
+        self_link[n] = '\0';
+      if (n > 0 && g_ascii_strtoll (self_link, NULL, 10) == (gint64) getpid () &&
+          stat ("/proc/self/ns/pid", &st) == 0)
+        ino = (guint64) st.st_ino;
+      /* g_once_init_leave() takes no 0. */
+      g_once_init_leave (&pid_ns, (gsize) ino + 1);
+    }
+
+  return (guint64) pid_ns - 1;
+}
+
+/*
+ * _gsm_process_count_threads:
+ *
+ * Returns: the number of threads of process @pid ("Threads:" in
+ *   /proc/PID/status), or 0 if unknown
+ */
+guint
+_gsm_process_count_threads (int pid)
+{
+  char path[64];
+  g_autofree char *contents = NULL;
+  const char *p;
+
+  g_snprintf (path, sizeof path, "/proc/%d/status", pid);
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return 0;
+  p = strstr (contents, "\nThreads:");
+  if (p == NULL)
+    return 0;
+  return (guint) g_ascii_strtoull (p + strlen ("\nThreads:"), NULL, 10);
+}
+
 GsmLivenessProbe *
 _gsm_liveness_probe_new (const char *hostname,
                          const char *process_match)
@@ -181,6 +254,9 @@ _gsm_liveness_probe_new (const char *hostname,
   probe->hostname = g_strdup (hostname);
   probe->hostname_hash = g_str_hash (probe->hostname);
   probe->process_match = (process_match && *process_match) ? g_strdup (process_match) : NULL;
+  probe->boot_id = _gsm_process_get_boot_id ();
+  probe->pid_ns = _gsm_process_get_pid_ns ();
+  probe->lock_dirfd = -1;
   probe->epfd = epoll_create1 (EPOLL_CLOEXEC);
   probe->cache = g_hash_table_new_full (cache_hash, cache_equal, cache_entry_free, NULL);
 
@@ -196,10 +272,26 @@ _gsm_liveness_probe_free (GsmLivenessProbe *probe)
   g_hash_table_unref (probe->cache);
   if (probe->epfd >= 0)
     close (probe->epfd);
+  if (probe->lock_dirfd >= 0)
+    close (probe->lock_dirfd);
   g_free (probe->hostname);
   g_free (probe->process_match);
   g_mutex_clear (&probe->mutex);
   g_free (probe);
+}
+
+/*
+ * _gsm_liveness_probe_set_lock_dir:
+ * @dirfd: the directory that holds the sessions' lock files (duplicated),
+ *   or -1
+ */
+void
+_gsm_liveness_probe_set_lock_dir (GsmLivenessProbe *probe,
+                                  int               dirfd)
+{
+  if (probe->lock_dirfd >= 0)
+    close (probe->lock_dirfd);
+  probe->lock_dirfd = dirfd >= 0 ? fcntl (dirfd, F_DUPFD_CLOEXEC, 3) : -1;
 }
 
 /*
@@ -368,6 +460,10 @@ probe_process (GsmLivenessProbe *probe,
 
   if (state == 'Z' || state == 'X' || state == 'x')
     {
+      /* A main thread that called pthread_exit() leaves the process a
+       * zombie in /proc/PID/stat while its other threads run. */
+      if (_gsm_process_count_threads (e->pid) > 1)
+        return GSM_LIVENESS_ALIVE;
       *cacheable = TRUE;
       return GSM_LIVENESS_DEAD;
     }
@@ -412,6 +508,42 @@ probe_process (GsmLivenessProbe *probe,
   return GSM_LIVENESS_ALIVE;
 }
 
+/* ---- proofs ------------------------------------------------------------ */
+
+/* Is the process we see as @pid the one that started at @start_time, and
+ * not a zombie? (A process whose main thread exited while others run
+ * shows as a zombie too.) */
+static gboolean
+pid_is_visible (int     pid,
+                guint64 start_time)
+{
+  char state = '?';
+  guint64 seen = 0;
+  int saved_errno;
+
+  if (!_gsm_process_read_stat (pid, &state, &seen, &saved_errno) || seen != start_time)
+    return FALSE;
+  return (state != 'Z' && state != 'X' && state != 'x') || _gsm_process_count_threads (pid) > 1;
+}
+
+/* Does @session's pid mean the same process here as where it was
+ * recorded: the same kernel boot and the same pid namespace? */
+static gboolean
+pid_is_meaningful_here (GsmLivenessProbe *probe,
+                        GsmSession       *session,
+                        gboolean          same_boot)
+{
+  /* probe->pid_ns is 0 also when our /proc is another namespace's. */
+  if (probe->pid_ns == 0)
+    return FALSE;
+  if (session->pid_ns != 0)
+    return same_boot && session->pid_ns == probe->pid_ns;
+  /* Written without its namespace (by an earlier version, or by hand): as
+   * then, by host name, and by boot id where it has one. */
+  return (same_boot || gsm_session_get_boot_id (session) == NULL) &&
+         _gsm_session_hostname_is (session, probe->hostname, probe->hostname_hash);
+}
+
 /*
  * _gsm_liveness_probe_check:
  *
@@ -419,30 +551,49 @@ probe_process (GsmLivenessProbe *probe,
  * Verdicts of pinned processes are as of the last
  * _gsm_liveness_probe_dispatch(): call it once before a batch of checks.
  *
- * Returns: %GSM_LIVENESS_UNKNOWN for a session on another host or one
- *   recorded without a start time: only its age can tell.
+ * %GSM_LIVENESS_DEAD is a proof, made in this kernel: the session's
+ * liveness lock is free while the session ran on this kernel (same boot
+ * id), or its pid, in the same pid namespace and boot, is gone or belongs
+ * to another process. %GSM_LIVENESS_ALIVE: its lock is held, or its
+ * process is visible here. Anything else is %GSM_LIVENESS_UNKNOWN
+ * (unverifiable): another host, another kernel (a sandbox with a boot id
+ * of its own, or this host before a reboot), another pid namespace without
+ * a lock to check, or no start time recorded.
  */
 GsmLiveness
 _gsm_liveness_probe_check (GsmLivenessProbe *probe,
                            GsmSession       *session)
 {
   CacheEntry key, *e;
-  const char *boot_id;
-  gboolean cacheable;
+  const char *boot_id = gsm_session_get_boot_id (session);
+  gboolean same_boot, cacheable;
   GsmLiveness verdict;
 
-  if (!_gsm_session_hostname_is (session, probe->hostname, probe->hostname_hash))
-    return GSM_LIVENESS_UNKNOWN;
-
-  boot_id = gsm_session_get_boot_id (session);
-  if (boot_id != NULL && *_gsm_process_get_boot_id () != '\0' &&
-      strcmp (boot_id, _gsm_process_get_boot_id ()) != 0)
-    return GSM_LIVENESS_DEAD;
-
+  same_boot = boot_id != NULL && *probe->boot_id != '\0' && strcmp (boot_id, probe->boot_id) == 0;
   key.pid = gsm_session_get_pid (session);
   key.start_time = gsm_session_get_start_time (session);
-  if (key.start_time == 0)
-    return GSM_LIVENESS_UNKNOWN;
+
+  if (key.start_time == 0 || !pid_is_meaningful_here (probe, session, same_boot))
+    {
+      /* The pid proves nothing here: the lock may. */
+      switch (_gsm_liveness_lock_check (probe->lock_dirfd, session->lock_file))
+        {
+        case GSM_LIVENESS_LOCK_HELD:
+          return GSM_LIVENESS_ALIVE;
+        case GSM_LIVENESS_LOCK_FREE:
+          /* Released by this kernel, or held in another one. */
+          if (same_boot)
+            return GSM_LIVENESS_DEAD;
+          break;
+        case GSM_LIVENESS_LOCK_NONE:
+        default:
+          break;
+        }
+      /* Not a proof, but never take a process we can see for dead. */
+      if (key.start_time != 0 && key.pid > 0 && pid_is_visible (key.pid, key.start_time))
+        return GSM_LIVENESS_ALIVE;
+      return GSM_LIVENESS_UNKNOWN;
+    }
 
   g_mutex_lock (&probe->mutex);
 

@@ -83,6 +83,7 @@ gsm_session_finalize (GObject *object)
   g_strfreev (self->components);
   g_clear_pointer (&self->metadata, g_variant_unref);
   g_free (self->boot_id);
+  g_free (self->lock_file);
   g_clear_pointer (&self->extra, json_object_unref);
   g_free (self->text);
 
@@ -565,6 +566,8 @@ typedef enum {
   MEMBER_STALE_SINCE,
   MEMBER_START_TIME,
   MEMBER_BOOT_ID,
+  MEMBER_PID_NS,
+  MEMBER_LOCK_FILE,
   MEMBER_FORMAT,
   N_MEMBERS
 } Member;
@@ -578,7 +581,7 @@ static const struct
   NAME ("session_id"), NAME ("pid"), NAME ("hostname"), NAME ("vm_id"), NAME ("zone"),
   NAME ("components"), NAME ("metadata"), NAME ("created_at"), NAME ("registered_at"),
   NAME ("status"), NAME ("stale_since"), NAME ("start_time"), NAME ("boot_id"),
-  NAME ("format"),
+  NAME ("pid_ns"), NAME ("lock_file"), NAME ("format"),
 #undef NAME
 };
 
@@ -703,7 +706,7 @@ read_member (const GsmJsonMember  *m,
     case MEMBER_SESSION_ID:
       return read_string (value, len, name, FALSE, 128, &s->session_id, error);
     case MEMBER_PID:
-      if (!read_int (value, len, name, 2, get_pid_max (), &v, error))
+      if (!read_int (value, len, name, 1, get_pid_max (), &v, error))
         return FALSE;
       s->pid = (int) v;
       return TRUE;
@@ -741,6 +744,15 @@ read_member (const GsmJsonMember  *m,
       return TRUE;
     case MEMBER_BOOT_ID:
       return read_string (value, len, name, TRUE, 64, &s->boot_id, error);
+    case MEMBER_PID_NS:
+      if (_gsm_json_is_null (value, len))
+        return TRUE;
+      if (!read_int (value, len, name, 0, G_MAXINT64, &v, error))
+        return FALSE;
+      s->pid_ns = (guint64) v;
+      return TRUE;
+    case MEMBER_LOCK_FILE:
+      return read_string (value, len, name, TRUE, 255, &s->lock_file, error);
     case MEMBER_STALE_SINCE:
       return _gsm_json_is_null (value, len) ||
              read_number (value, len, name, &s->stale_since, error);
@@ -913,6 +925,16 @@ serialize (GsmSession *self)
       append_key (out, "boot_id");
       _gsm_json_append_string (out, self->boot_id);
     }
+  if (self->pid_ns > 0)
+    {
+      append_key (out, "pid_ns");
+      g_string_append_printf (out, "%" G_GUINT64_FORMAT, self->pid_ns);
+    }
+  if (self->lock_file != NULL)
+    {
+      append_key (out, "lock_file");
+      _gsm_json_append_string (out, self->lock_file);
+    }
   append_key (out, "format");
   g_string_append_printf (out, "%d", GSM_FORMAT_VERSION);
 
@@ -994,6 +1016,8 @@ copy_session (GsmSession *base)
   self->registered_at = base->registered_at;
   self->start_time = base->start_time;
   self->boot_id = g_strdup (base->boot_id);
+  self->pid_ns = base->pid_ns;
+  self->lock_file = g_strdup (base->lock_file);
   self->stale_since = base->stale_since;
   self->extra = base->extra ? json_object_ref (base->extra) : NULL;
 
@@ -1057,6 +1081,7 @@ _gsm_session_without_vm (GsmSession *base)
   return self;
 }
 
+/* @stale_since 0: active again (a session recorded dead, found alive). */
 GsmSession *
 _gsm_session_with_stale (GsmSession *base,
                          double      stale_since)
@@ -1064,8 +1089,32 @@ _gsm_session_with_stale (GsmSession *base,
   GsmSession *self = copy_session (base);
 
   g_clear_pointer (&self->status_other, g_free);
-  self->status = _gsm_status_stale;
-  self->stale_since = stale_since;
+  self->status = stale_since > 0 ? _gsm_status_stale : status_active;
+  self->stale_since = MAX (stale_since, 0);
+  serialize (self);
+
+  return self;
+}
+
+/*
+ * _gsm_session_with_liveness:
+ * @pid_ns: the inode of the process's pid namespace (`/proc/self/ns/pid`),
+ *   or 0 if unknown
+ * @lock_file: (nullable): the name, in the runtime directory, of the file
+ *   the process holds an OFD lock on for its whole life
+ *
+ * What a reader needs to prove the session's process alive or dead.
+ */
+GsmSession *
+_gsm_session_with_liveness (GsmSession *base,
+                            guint64     pid_ns,
+                            const char *lock_file)
+{
+  GsmSession *self = copy_session (base);
+
+  self->pid_ns = pid_ns;
+  g_free (self->lock_file);
+  self->lock_file = g_strdup (lock_file);
   serialize (self);
 
   return self;

@@ -18,6 +18,9 @@ GsmRegistry         *_gsm_session_manager_get_registry      (GsmSessionManager *
 G_GNUC_INTERNAL
 GsmLivenessProbe    *_gsm_session_manager_get_probe         (GsmSessionManager *self);
 G_GNUC_INTERNAL
+GsmLiveness          _gsm_session_manager_get_liveness      (GsmSessionManager *self,
+                                                             GsmSession        *session);
+G_GNUC_INTERNAL
 gboolean             _gsm_session_manager_is_session_dead   (GsmSessionManager *self,
                                                              GsmSession        *session);
 G_GNUC_INTERNAL

@@ -384,36 +384,44 @@ events_dispatch (Events *ev)
 /* ---- liveness ---------------------------------------------------------- */
 
 /*
- * Is @session's process dead, as far as this host can tell? A session on
- * another host (or one written without a start time) is dead only once it
- * is older than the expiry; our own session never is.
+ * Is @session's process alive, dead, or unverifiable from here? Our own
+ * session is alive; with a store that keeps leases (etcd), the store
+ * decides alone. Otherwise the probe, whose "dead" is a proof.
  */
-static gboolean
-is_session_dead_at (GsmSessionManager *self,
-                    GsmSession        *session,
-                    double             now);
-
-gboolean
-_gsm_session_manager_is_session_dead (GsmSessionManager *self,
-                                      GsmSession        *session)
-{
-  return is_session_dead_at (self, session, g_get_real_time () / (double) G_USEC_PER_SEC);
-}
-
-static gboolean
-is_session_dead_at (GsmSessionManager *self,
-                    GsmSession        *session,
-                    double             now)
+static GsmLiveness
+session_liveness (GsmSessionManager *self,
+                  GsmSession        *session)
 {
   if (_gsm_session_id_is (session, self->session_id, self->session_id_hash))
-    return FALSE;
+    return GSM_LIVENESS_ALIVE;
 
-  /* A store with leases (etcd) decides alone: a session whose lease
-   * expired is dead wherever it ran, one with a lease is alive. */
+  /* A session whose lease expired is dead wherever it ran, one with a
+   * lease is alive. */
   if (self->has_leases)
-    return !_gsm_registry_vouches_for (self->registry, session);
+    return _gsm_registry_vouches_for (self->registry, session) ? GSM_LIVENESS_ALIVE
+                                                               : GSM_LIVENESS_DEAD;
 
-  switch (_gsm_liveness_probe_check (self->probe, session))
+  return _gsm_liveness_probe_check (self->probe, session);
+}
+
+GsmLiveness
+_gsm_session_manager_get_liveness (GsmSessionManager *self,
+                                   GsmSession        *session)
+{
+  return session_liveness (self, session);
+}
+
+/*
+ * Is @session dead? Proven dead here, or recorded dead ("stale") by a
+ * process that proved it, and not found alive here since. A session that
+ * nothing can prove dead (another host, another kernel) is never dead,
+ * whatever its age.
+ */
+static gboolean
+is_session_dead (GsmSessionManager *self,
+                 GsmSession        *session)
+{
+  switch (session_liveness (self, session))
     {
     case GSM_LIVENESS_ALIVE:
       return FALSE;
@@ -421,16 +429,15 @@ is_session_dead_at (GsmSessionManager *self,
       return TRUE;
     case GSM_LIVENESS_UNKNOWN:
     default:
-      return now - session->created_at > self->expiry;
+      return _gsm_session_is_stale (session);
     }
 }
 
-static gboolean
-is_stale (GsmSessionManager *self,
-          GsmSession        *session,
-          double             now)
+gboolean
+_gsm_session_manager_is_session_dead (GsmSessionManager *self,
+                                      GsmSession        *session)
 {
-  return _gsm_session_is_stale (session) || is_session_dead_at (self, session, now);
+  return is_session_dead (self, session);
 }
 
 /* ---- operations -------------------------------------------------------- */
@@ -525,21 +532,43 @@ own_entry (TxnContext     *ctx,
         }
 
       if (last == NULL)
-        last = _gsm_session_new (self->session_id, self->pid, self->hostname,
-                                 self->created_at, self->start_time, self->boot_id);
+        {
+          g_autoptr(GsmSession) bare = NULL;
+          const char *lock_name = NULL;
+
+          bare = _gsm_session_new (self->session_id, self->pid, self->hostname,
+                                   self->created_at, self->start_time, self->boot_id);
+          if (GSM_IS_FILE_REGISTRY (self->registry))
+            lock_name = _gsm_file_registry_get_lock_name (GSM_FILE_REGISTRY (self->registry));
+          last = _gsm_session_with_liveness (bare, _gsm_process_get_pid_ns (), lock_name);
+        }
       _gsm_registry_txn_put (txn, last);
+      own = _gsm_registry_txn_lookup (txn, self->session_id);
+    }
+  else if (_gsm_session_is_stale (own) && _gsm_session_get_member (own, "reap_claim") == NULL)
+    {
+      g_autoptr(GsmSession) active = _gsm_session_with_stale (own, 0);
+
+      /* Recorded dead by a process that could not see us: we are not. */
+      _gsm_registry_txn_put (txn, active);
       own = _gsm_registry_txn_lookup (txn, self->session_id);
     }
 
   return own;
 }
 
-/* Marks dead sessions: an entry without a VM goes, one with a VM stays as
- * stale, for the reaper. Each is reported once, by whoever finds it. */
+/*
+ * Marks dead sessions: an entry without a VM goes, one with a VM stays as
+ * stale, for the reaper. Each is reported once, by whoever finds it. A
+ * session marked stale that is found alive is active again. An
+ * unverifiable session is never marked; once older than the expiry, its
+ * entry goes if it owns no VM.
+ */
 static void
 reconcile (TxnContext     *ctx,
            GsmRegistryTxn *txn)
 {
+  GsmSessionManager *self = ctx->self;
   GsmRegistrySnapshotIter iter;
   const char *key;
   GsmSession *session;
@@ -547,17 +576,36 @@ reconcile (TxnContext     *ctx,
   _gsm_registry_snapshot_iter_init (&iter, _gsm_registry_txn_get_base (txn));
   while (_gsm_registry_snapshot_iter_next (&iter, &key, &session))
     {
+      GsmLiveness liveness;
+
       if (_gsm_session_is_stale (session))
         {
           if (!gsm_session_get_has_vm (session))
             _gsm_registry_txn_remove (txn, key);
+          else if (_gsm_session_get_member (session, "reap_claim") == NULL &&
+                   session_liveness (self, session) == GSM_LIVENESS_ALIVE)
+            {
+              g_autoptr(GsmSession) active = _gsm_session_with_stale (session, 0);
+
+              g_warning ("Session %s (pid %d on %s) was recorded dead but is alive: "
+                         "recording it active again", key, gsm_session_get_pid (session),
+                         gsm_session_get_hostname (session));
+              _gsm_registry_txn_put (txn, active);
+            }
           continue;
         }
 
-      if (!is_session_dead_at (ctx->self, session, ctx->now))
+      liveness = session_liveness (self, session);
+      if (liveness == GSM_LIVENESS_ALIVE)
         continue;
-
-      if (gsm_session_get_has_vm (session))
+      if (liveness == GSM_LIVENESS_UNKNOWN)
+        {
+          if (gsm_session_get_has_vm (session) || ctx->now - session->created_at <= self->expiry)
+            continue;
+          _gsm_registry_txn_remove (txn, key);
+          events_add (ctx->events, signals[SESSION_STALE], session);
+        }
+      else if (gsm_session_get_has_vm (session))
         {
           g_autoptr(GsmSession) stale = _gsm_session_with_stale (session, ctx->now);
 
@@ -622,10 +670,13 @@ txn_register_vm (GsmRegistryTxn  *txn,
       if (other == own || g_strcmp0 (gsm_session_get_vm_id (other), op->vm_id) != 0)
         continue;
 
-      if (!is_stale (self, other, ctx->now))
+      /* Checked again now, as the reaper does: a stale mark is not taken
+       * on trust when the owner can be seen alive. */
+      if (!is_session_dead (self, other))
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_VM_OWNED_BY_OTHER,
-                       "VM “%s” is owned by live session %s (pid %d on %s)", op->vm_id,
+                       "VM “%s” is owned by session %s (pid %d on %s), which is alive or "
+                       "cannot be proven dead from here", op->vm_id,
                        gsm_session_get_session_id (other), gsm_session_get_pid (other),
                        gsm_session_get_hostname (other));
           return FALSE;
@@ -863,7 +914,7 @@ collect_sessions (GsmSessionManager   *self,
           if (!include_stale)
             continue;
         }
-      else if (is_session_dead_at (self, session, now))
+      else if (session_liveness (self, session) == GSM_LIVENESS_DEAD)
         {
           *needs_cleanup = TRUE;
           if (!include_stale)
@@ -1225,6 +1276,7 @@ init_registry (GsmSessionManager  *self,
           events_free (ctx.events);
           return FALSE;
         }
+      _gsm_liveness_probe_set_lock_dir (self->probe, _gsm_file_registry_get_dirfd (file_registry));
       self->registry = GSM_REGISTRY (g_steal_pointer (&file_registry));
     }
 
@@ -1272,7 +1324,7 @@ gsm_session_manager_constructed (GObject *object)
 
   dir = default_runtime_dir (&is_default);
   self->runtime_dir = g_file_new_for_path (dir);
-  prefixed = g_strdup_printf ("%ssession_%d.json", prefix, self->pid);
+  prefixed = _gsm_file_registry_own_session_file_name (prefix, self->pid, self->session_id);
   self->session_file = g_file_get_child (self->runtime_dir, prefixed);
   g_free (prefixed);
   prefixed = g_strconcat (prefix, "vm_registry.json", NULL);

@@ -43,6 +43,10 @@ GsmSession *_gsm_session_with_vm       (GsmSession         *base,
 G_GNUC_INTERNAL
 GsmSession *_gsm_session_without_vm    (GsmSession  *base);
 G_GNUC_INTERNAL
+GsmSession *_gsm_session_with_liveness (GsmSession  *base,
+                                        guint64      pid_ns,
+                                        const char  *lock_file);
+G_GNUC_INTERNAL
 GsmSession *_gsm_session_with_stale    (GsmSession  *base,
                                         double       stale_since);
 /* Members the core does not interpret (such as the reaper's "reap_claim"
@@ -92,6 +96,8 @@ struct _GsmSession
   double      registered_at;
   guint64     start_time;
   char       *boot_id;
+  guint64     pid_ns;          /* inode of its pid namespace, 0 if unknown */
+  char       *lock_file;       /* held (OFD lock) while the process lives */
   double      stale_since;
   JsonObject *extra;           /* members we do not know, kept verbatim */
 

@@ -317,9 +317,9 @@ test_entry_errors (void)
   assert_corrupt ("{\"session_id\": \"s\", \"pid\": 12.0, \"hostname\": \"h\"}",
                   "member “pid” is not an integer");
   {
-    g_autofree char *message = g_strdup_printf ("member “pid” is 1, outside 2…%d", max);
+    g_autofree char *message = g_strdup_printf ("member “pid” is 0, outside 1…%d", max);
 
-    assert_corrupt ("{\"session_id\": \"s\", \"pid\": 1, \"hostname\": \"h\"}", message);
+    assert_corrupt ("{\"session_id\": \"s\", \"pid\": 0, \"hostname\": \"h\"}", message);
   }
   assert_corrupt ("{" BASE ", \"start_time\": 9223372036854775808}",
                   "member “start_time” is not a 64-bit integer");

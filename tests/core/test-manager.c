@@ -39,7 +39,10 @@ test_default_identity (Fixture *f, gconstpointer data)
   g_assert_false (has_vm);
 
   g_assert_cmpstr (g_file_peek_path (runtime_dir), ==, f->dir);
-  expected_session = g_strdup_printf ("session_%d.json", getpid ());
+  /* Named after the session: processes of other pid namespaces have the
+   * same pids. */
+  expected_session = g_strdup_printf ("session_%d_%s.json", getpid (),
+                                      gsm_session_manager_get_session_id (gsm_session_manager_get_default ()));
   {
     g_autofree char *basename = g_file_get_basename (session_file);
     g_assert_cmpstr (basename, ==, expected_session);
@@ -637,9 +640,16 @@ test_liveness_rules (Fixture *f, gconstpointer data)
     g_autofree char *remote_new = raw_entry ("remote-new", 4242, "other-host", now - 60, 0, "vm-remote", NULL);
     g_autofree char *remote_old = raw_entry ("remote-old", 4243, "other-host", now - 7200, 0, NULL, NULL);
     g_autofree char *no_start = raw_entry ("no-start", parent, g_get_host_name (), now - 7200, 0, NULL, NULL);
+    /* Another boot id (another kernel, or this host before a reboot):
+     * its pid proves nothing, but a process seen with that pid and
+     * start time is not taken for dead. */
     g_autofree char *old_boot = raw_entry ("old-boot", parent, g_get_host_name (), now, parent_start, "vm-boot",
                                            "\"boot_id\": \"00000000-0000-0000-0000-000000000000\"");
-    const char *entries[] = { alive, reused, gone, remote_new, remote_old, no_start, old_boot, NULL };
+    g_autofree char *old_boot_gone = raw_entry ("old-boot-gone", unused_pid (0), g_get_host_name (), now - 7200,
+                                                12345, "vm-boot-gone",
+                                                "\"boot_id\": \"00000000-0000-0000-0000-000000000000\"");
+    const char *entries[] = { alive, reused, gone, remote_new, remote_old, no_start, old_boot, old_boot_gone,
+                              NULL };
 
     add_raw_entries (f, entries);
   }
@@ -648,40 +658,48 @@ test_liveness_rules (Fixture *f, gconstpointer data)
 
   all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (g_hash_table_size (all), ==, 8);
+  g_assert_cmpint (g_hash_table_size (all), ==, 9);
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "alive")), ==, "active");
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "reused")), ==, "stale");
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "gone")), ==, "stale");
+  /* Unverifiable: never stale, whatever their age. */
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "remote-new")), ==, "active");
-  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "remote-old")), ==, "stale");
-  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "no-start")), ==, "stale");
-  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "old-boot")), ==, "stale");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "remote-old")), ==, "active");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "no-start")), ==, "active");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "old-boot")), ==, "active");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "old-boot-gone")), ==, "active");
 
   active = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
   g_assert_no_error (error);
-  /* Ours, the live local process (a live session never expires), the recent remote one. */
-  g_assert_cmpint (g_hash_table_size (active), ==, 3);
+  /* Ours, the live local process (a live session never expires), and
+   * every session nothing proves dead. */
+  g_assert_cmpint (g_hash_table_size (active), ==, 7);
   g_assert_true (g_hash_table_contains (active, gsm_session_manager_get_session_id (m)));
   g_assert_true (g_hash_table_contains (active, "alive"));
   g_assert_true (g_hash_table_contains (active, "remote-new"));
+  g_assert_true (g_hash_table_contains (active, "old-boot-gone"));
 
-  /* The listing cleaned up: VM-less dead sessions gone, VM owners kept as stale. */
-  g_assert_cmpuint (log.stale->len, ==, 5);
+  /* The listing cleaned up: VM-less dead sessions gone, VM owners kept as
+   * stale; VM-less unverifiable ones past the expiry gone; unverifiable VM
+   * owners kept as they were. */
+  g_assert_cmpuint (log.stale->len, ==, 4);
   g_clear_pointer (&all, g_hash_table_unref);
   all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
-  g_assert_cmpint (g_hash_table_size (all), ==, 5);
+  g_assert_cmpint (g_hash_table_size (all), ==, 6);
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "reused")), ==, "stale");
   g_assert_cmpfloat (gsm_session_get_stale_since (g_hash_table_lookup (all, "reused")), >=, now);
   g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, "reused")), ==, "vm-reused");
-  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "old-boot")), ==, "stale");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "old-boot")), ==, "active");
+  g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "old-boot-gone")), ==, "active");
   g_assert_false (g_hash_table_contains (all, "gone"));
   g_assert_false (g_hash_table_contains (all, "remote-old"));
+  g_assert_false (g_hash_table_contains (all, "no-start"));
 
   /* Found once: a second cleanup finds nothing new. */
   n = gsm_session_manager_cleanup_stale_sessions_sync (m, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (n, ==, 0);
-  g_assert_cmpuint (log.stale->len, ==, 5);
+  g_assert_cmpuint (log.stale->len, ==, 4);
 
   /* Statistics count them. */
   {
@@ -689,7 +707,7 @@ test_liveness_rules (Fixture *f, gconstpointer data)
     guint32 removed;
 
     g_assert_true (g_variant_lookup (stats, "stale_sessions_removed", "u", &removed));
-    g_assert_cmpuint (removed, ==, 5);
+    g_assert_cmpuint (removed, ==, 4);
   }
 
   /* A stale session's VM may be taken over; a live one's may not. */
@@ -1043,17 +1061,19 @@ test_reused_pid_keeps_session_file (Fixture *f, gconstpointer data)
   g_autofree char *entry = raw_entry ("0ld5e551-0000-4000-8000-000000000000", getpid (), g_get_host_name (),
                                       g_get_real_time () / 1e6 - 100, 1, "vm-before-reboot",
                                       "\"boot_id\": \"00000000-0000-0000-0000-000000000000\"");
-  g_autofree char *name = g_strdup_printf ("session_%d.json", getpid ());
+  /* The seed's layout names session files by pid alone. */
+  g_autofree char *name = g_strdup_printf ("jarvis_session_%d.json", getpid ());
   g_autofree char *path = fixture_path (f, name);
-  g_autofree char *aside_name = g_strdup_printf ("session_%d_%08x.json", getpid (),
+  g_autofree char *aside_name = g_strdup_printf ("jarvis_session_%d_%08x.json", getpid (),
                                                  g_str_hash ("0ld5e551-0000-4000-8000-000000000000"));
   g_autofree char *aside = fixture_path (f, aside_name);
-  g_autofree char *registry = fixture_path (f, "vm_registry.json");
+  g_autofree char *registry = fixture_path (f, "jarvis_vm_registry.json");
   g_autofree char *text = g_strdup_printf ("{%s}", entry);
 
   g_assert_true (g_file_set_contents (registry, text, -1, NULL));
   g_assert_true (g_file_set_contents (path, strchr (entry, '{'), -1, NULL));
 
+  g_setenv ("GSM_FILE_PREFIX", "jarvis_", TRUE);
   m = gsm_session_manager_get_default ();
   g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-now", "z", NULL, NULL, NULL, &error));
   g_assert_no_error (error);
@@ -1073,6 +1093,7 @@ test_reused_pid_keeps_session_file (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, "0ld5e551-0000-4000-8000-000000000000")),
                    ==, "vm-before-reboot");
+  g_unsetenv ("GSM_FILE_PREFIX");
 }
 
 /* ---- the cache ----------------------------------------------------------- */

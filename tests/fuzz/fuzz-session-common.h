@@ -31,7 +31,7 @@ fuzz_check_session (GsmSession *session,
 
   FUZZ_CHECK (gsm_session_get_session_id (session) != NULL);
   FUZZ_CHECK (gsm_session_get_hostname (session) != NULL);
-  FUZZ_CHECK (gsm_session_get_pid (session) > 1);
+  FUZZ_CHECK (gsm_session_get_pid (session) >= 1);
   FUZZ_CHECK (gsm_session_get_status (session) != NULL);
   components = gsm_session_get_components (session);
   FUZZ_CHECK (components != NULL);

@@ -118,7 +118,7 @@ test('every property', () => {
     assertEqual(manager.get_has_vm(), false);
     const files = {
         runtime_dir: [manager.get_runtime_dir(), RUNTIME_DIR],
-        session_file: [manager.get_session_file(), `${RUNTIME_DIR}/session_${manager.pid}.json`],
+        session_file: [manager.get_session_file(), `${RUNTIME_DIR}/session_${manager.pid}_${manager.session_id}.json`],
         vm_registry: [manager.get_vm_registry(), `${RUNTIME_DIR}/vm_registry.json`],
         global_tracker_file: [manager.get_global_tracker_file(), `${RUNTIME_DIR}/global_session.json`],
     };

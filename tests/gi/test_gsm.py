@@ -141,7 +141,7 @@ class T2Properties(unittest.TestCase):
         rd = os.environ['GSM_RUNTIME_DIR']
         for prop, getter, expected in (
                 ('runtime_dir', m.get_runtime_dir, rd),
-                ('session_file', m.get_session_file, os.path.join(rd, 'session_%d.json' % os.getpid())),
+                ('session_file', m.get_session_file, os.path.join(rd, 'session_%d_%s.json' % (os.getpid(), m.get_session_id()))),
                 ('vm_registry', m.get_vm_registry, os.path.join(rd, 'vm_registry.json')),
                 ('global_tracker_file', m.get_global_tracker_file, os.path.join(rd, 'global_session.json'))):
             f = getattr(m.props, prop)

@@ -183,11 +183,20 @@ enter (GsmRegistryTxn  *txn,
   return TRUE;
 }
 
+/* Where the file registry below keeps the session file of "own-session". */
+static char *
+own_session_path (Fixture *f)
+{
+  g_autofree char *name = _gsm_file_registry_own_session_file_name ("", 4242, "own-session");
+
+  return g_build_filename (f->dir, name, NULL);
+}
+
 static void
 test_symlink_session_file (Fixture       *f,
                            gconstpointer  data)
 {
-  g_autofree char *path = g_build_filename (f->dir, "session_4242.json", NULL);
+  g_autofree char *path = own_session_path (f);
   g_autoptr(GsmFileRegistry) registry = NULL;
   g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
   g_autoptr(GError) error = NULL;
@@ -225,7 +234,7 @@ static void
 test_session_file_swapped (Fixture       *f,
                            gconstpointer  data)
 {
-  g_autofree char *path = g_build_filename (f->dir, "session_4242.json", NULL);
+  g_autofree char *path = own_session_path (f);
   g_autofree char *moved = g_build_filename (f->dir, "moved-away.json", NULL);
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;

@@ -1,6 +1,12 @@
 /* gsm-test-worker.c: a session process for multi-process tests and the demo
  *
  *   gsm-test-worker register VM_ID [ZONE]   register, print READY, wait to be killed
+ *   gsm-test-worker register-main-exits VM_ID [ZONE]
+ *                                           the same, but the main thread exits
+ *                                           (pthread_exit) while another waits
+ *   gsm-test-worker register-close VM_ID [ZONE]
+ *                                           register, print READY; when stdin
+ *                                           closes, unregister, close, print CLOSED
  *   gsm-test-worker cycle N [TAG]           N register+unregister cycles, print OK N
  *   gsm-test-worker list                    print the active sessions, one id per line
  *   gsm-test-worker cleanup                 print the number of stale sessions found
@@ -12,6 +18,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +57,69 @@ do_register (const char *vm_id,
   for (;;)
     pause ();
 
+  return 0;
+}
+
+static gpointer
+wait_for_stdin (gpointer data)
+{
+  char buf[64];
+
+  while (fgets (buf, sizeof buf, stdin) != NULL)
+    ;
+  for (;;)
+    pause ();
+  return NULL;
+}
+
+/* register, then the main thread exits: /proc shows the process as a
+ * zombie while its other thread lives on. */
+static int
+do_register_main_exits (const char *vm_id,
+                        const char *zone)
+{
+  g_autoptr(GError) error = NULL;
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+
+  if (!gsm_session_manager_register_vm_sync (manager, vm_id, zone, NULL, NULL, NULL, &error))
+    {
+      printf ("ERROR %s %d %s\n", g_quark_to_string (error->domain), error->code, error->message);
+      fflush (stdout);
+      return 1;
+    }
+  printf ("READY %s %d\n", gsm_session_manager_get_session_id (manager), getpid ());
+  fflush (stdout);
+
+  g_thread_unref (g_thread_new ("waiter", wait_for_stdin, NULL));
+  pthread_exit (NULL);
+}
+
+static int
+do_register_close (const char *vm_id,
+                   const char *zone)
+{
+  g_autoptr(GError) error = NULL;
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  char buf[64];
+
+  if (!gsm_session_manager_register_vm_sync (manager, vm_id, zone, NULL, NULL, NULL, &error))
+    {
+      printf ("ERROR %s %d %s\n", g_quark_to_string (error->domain), error->code, error->message);
+      fflush (stdout);
+      return 1;
+    }
+  printf ("READY %s %d\n", gsm_session_manager_get_session_id (manager), getpid ());
+  fflush (stdout);
+
+  while (fgets (buf, sizeof buf, stdin) != NULL)
+    ;
+  if (!gsm_session_manager_unregister_vm_sync (manager, NULL, &error) ||
+      !gsm_session_manager_close_sync (manager, NULL, &error))
+    {
+      printf ("ERROR %s\n", error->message);
+      return 1;
+    }
+  printf ("CLOSED\n");
   return 0;
 }
 
@@ -172,6 +242,12 @@ main (int   argc,
 {
   if (argc >= 3 && g_str_equal (argv[1], "register"))
     return do_register (argv[2], argc >= 4 ? argv[3] : "us-central1-a");
+
+  if (argc >= 3 && g_str_equal (argv[1], "register-main-exits"))
+    return do_register_main_exits (argv[2], argc >= 4 ? argv[3] : "us-central1-a");
+
+  if (argc >= 3 && g_str_equal (argv[1], "register-close"))
+    return do_register_close (argv[2], argc >= 4 ? argv[3] : "us-central1-a");
 
   if (argc >= 3 && g_str_equal (argv[1], "watch"))
     return do_watch (argv[2], argc >= 4 ? argv[3] : "us-central1-a");
