@@ -1120,6 +1120,25 @@ _gsm_session_with_liveness (GsmSession *base,
   return self;
 }
 
+/*
+ * _gsm_session_shown_as:
+ *
+ * A copy of @base whose status reads @status, for listings only (such as
+ * "unverifiable": what the reader can tell, not what is recorded).
+ */
+GsmSession *
+_gsm_session_shown_as (GsmSession *base,
+                       const char *status)
+{
+  GsmSession *self = copy_session (base);
+
+  g_free (self->status_other);
+  self->status = self->status_other = g_strdup (status);
+  serialize (self);
+
+  return self;
+}
+
 GsmSession *
 _gsm_session_with_member (GsmSession *base,
                           const char *name,
@@ -1245,7 +1264,12 @@ gsm_session_get_created_at (GsmSession *self)
  * @self: a #GsmSession
  *
  * Gets the session's status: `active`, or `stale` for a dead session that
- * still owns a VM.
+ * still owns a VM. In a listing of every session
+ * ([method@Gsm.SessionManager.list_sessions_sync]), a session that is not
+ * recorded stale but whose liveness nothing here can prove either way
+ * (another host, another kernel, a pid namespace without a liveness lock,
+ * or no start time recorded) shows as `unverifiable`: it is never
+ * considered dead by its age, so its VM is never reaped automatically.
  *
  * Returns: (transfer none): the status
  *

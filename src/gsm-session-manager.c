@@ -69,8 +69,9 @@
  * - `GSM_FILE_PREFIX`: prefix of every file name (`jarvis_` with
  *   `GSM_RUNTIME_DIR=/tmp` uses the original Python files)
  * - `GSM_DURABLE`: `0` turns fsync off (files are still replaced atomically)
- * - `GSM_SESSION_EXPIRY`: age after which a session whose liveness cannot
- *   be checked from this host counts as stale (default 43200)
+ * - `GSM_SESSION_EXPIRY`: age after which the entry of a session whose
+ *   liveness cannot be proven from here, and that owns no VM, is dropped
+ *   (default 43200); such a session is never taken for dead
  * - `GSM_PROCESS_MATCH`: a local session whose command line does not
  *   contain this text is dead
  * - `GSM_LOCK_TIMEOUT`: how long to wait for the registry lock (default 30)
@@ -914,15 +915,28 @@ collect_sessions (GsmSessionManager   *self,
           if (!include_stale)
             continue;
         }
-      else if (session_liveness (self, session) == GSM_LIVENESS_DEAD)
+      else
         {
-          *needs_cleanup = TRUE;
-          if (!include_stale)
-            continue;
-          /* Show it as it will be recorded. */
-          session = _gsm_session_with_stale (session, now);
-          g_hash_table_insert (table, (gpointer) gsm_session_get_session_id (session), session);
-          continue;
+          GsmLiveness liveness = session_liveness (self, session);
+
+          if (liveness == GSM_LIVENESS_DEAD)
+            {
+              *needs_cleanup = TRUE;
+              if (!include_stale)
+                continue;
+              /* Show it as it will be recorded. */
+              session = _gsm_session_with_stale (session, now);
+              g_hash_table_insert (table, (gpointer) gsm_session_get_session_id (session), session);
+              continue;
+            }
+          if (liveness == GSM_LIVENESS_UNKNOWN && include_stale)
+            {
+              if (!gsm_session_get_has_vm (session) && now - session->created_at > self->expiry)
+                *needs_cleanup = TRUE;
+              session = _gsm_session_shown_as (session, GSM_STATUS_UNVERIFIABLE);
+              g_hash_table_insert (table, (gpointer) gsm_session_get_session_id (session), session);
+              continue;
+            }
         }
 
       g_hash_table_insert (table, session->session_id, g_object_ref (session));

@@ -18,6 +18,7 @@ G_BEGIN_DECLS
 
 #define GSM_STATUS_ACTIVE "active"
 #define GSM_STATUS_STALE "stale"
+#define GSM_STATUS_UNVERIFIABLE "unverifiable"
 #define GSM_FORMAT_VERSION 1
 
 G_GNUC_INTERNAL
@@ -46,6 +47,9 @@ G_GNUC_INTERNAL
 GsmSession *_gsm_session_with_liveness (GsmSession  *base,
                                         guint64      pid_ns,
                                         const char  *lock_file);
+G_GNUC_INTERNAL
+GsmSession *_gsm_session_shown_as      (GsmSession  *base,
+                                        const char  *status);
 G_GNUC_INTERNAL
 GsmSession *_gsm_session_with_stale    (GsmSession  *base,
                                         double       stale_since);

@@ -117,7 +117,7 @@ format_age (double seconds)
 static void
 print_header (void)
 {
-  printf ("%-8s  %7s  %-16s  %-6s  %-24s  %-16s  %s\n",
+  printf ("%-8s  %7s  %-16s  %-12s  %-24s  %-16s  %s\n",
           "SESSION", "PID", "HOST", "STATUS", "VM", "ZONE", "AGE");
 }
 
@@ -133,7 +133,7 @@ print_row (const char *session_id,
   double now = g_get_real_time () / (double) G_USEC_PER_SEC;
   g_autofree char *age = format_age (now - created_at);
 
-  printf ("%-8.8s  %7d  %-16.16s  %-6s  %-24.24s  %-16.16s  %s\n",
+  printf ("%-8.8s  %7d  %-16.16s  %-12s  %-24.24s  %-16.16s  %s\n",
           session_id, pid, hostname, status, vm_id ? vm_id : "-", zone ? zone : "-", age);
 }
 
@@ -391,7 +391,8 @@ cmd_stats (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) table = NULL;
   g_autoptr(GPtrArray) sessions = NULL;
-  guint n_active = 0, n_stale = 0, n_vms = 0, n_orphans = 0;
+  guint n_active = 0, n_stale = 0, n_unverifiable = 0, n_vms = 0, n_orphans = 0;
+  guint n_unverifiable_vms = 0;
 
   if (opt_bus)
     return stats_from_bus ();
@@ -408,9 +409,12 @@ cmd_stats (void)
     {
       GsmSession *s = sessions->pdata[i];
       gboolean stale = g_strcmp0 (gsm_session_get_status (s), "stale") == 0;
+      gboolean unverifiable = g_strcmp0 (gsm_session_get_status (s), "unverifiable") == 0;
 
       if (stale)
         n_stale++;
+      else if (unverifiable)
+        n_unverifiable++;
       else
         n_active++;
       if (gsm_session_get_has_vm (s))
@@ -418,6 +422,8 @@ cmd_stats (void)
           n_vms++;
           if (stale)
             n_orphans++;
+          if (unverifiable)
+            n_unverifiable_vms++;
         }
     }
 
@@ -437,10 +443,14 @@ cmd_stats (void)
       json_builder_add_int_value (b, n_active);
       json_builder_set_member_name (b, "stale");
       json_builder_add_int_value (b, n_stale);
+      json_builder_set_member_name (b, "unverifiable");
+      json_builder_add_int_value (b, n_unverifiable);
       json_builder_set_member_name (b, "vms");
       json_builder_add_int_value (b, n_vms);
       json_builder_set_member_name (b, "orphan_vms");
       json_builder_add_int_value (b, n_orphans);
+      json_builder_set_member_name (b, "unverifiable_vms");
+      json_builder_add_int_value (b, n_unverifiable_vms);
       json_builder_end_object (b);
       root = json_builder_get_root (b);
       text = json_to_string (root, TRUE);
@@ -451,8 +461,10 @@ cmd_stats (void)
       g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
 
       printf ("Registry:    %s\n", dir);
-      printf ("Sessions:    %u (%u active, %u stale)\n", sessions->len, n_active, n_stale);
-      printf ("VMs:         %u (%u orphaned)\n", n_vms, n_orphans);
+      printf ("Sessions:    %u (%u active, %u stale, %u unverifiable)\n", sessions->len, n_active,
+              n_stale, n_unverifiable);
+      printf ("VMs:         %u (%u orphaned, %u of unverifiable sessions)\n", n_vms, n_orphans,
+              n_unverifiable_vms);
     }
 
   return 0;
