@@ -613,7 +613,7 @@ struct _GsmEtcdRegistry
   gint64           lease_id;
   gboolean         lease_lost;
   GHashTable      *parsed;          /* etcd key → Parsed */
-  GHashTable      *orphans;         /* VM key → Parsed (the stale entry shown) */
+  GsmSession      *own_last;        /* our entry as we last wrote it, or NULL */
   View            *view;            /* the last range read */
 
   /* The background thread and what only it touches. */
@@ -646,7 +646,6 @@ _gsm_etcd_registry_init (GsmEtcdRegistry *self)
 {
   g_mutex_init (&self->mutex);
   self->parsed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, parsed_free);
-  self->orphans = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, parsed_free);
   self->cancellable = g_cancellable_new ();
   self->watch_retry_ms = WATCH_RETRY_MIN_MS;
 }
@@ -706,12 +705,12 @@ gsm_etcd_registry_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->view, view_unref);
   g_hash_table_unref (self->parsed);
-  g_hash_table_unref (self->orphans);
   g_free (self->endpoint);
   g_free (self->prefix);
   g_free (self->sessions_prefix);
   g_free (self->vms_prefix);
   g_free (self->own_session_id);
+  g_clear_object (&self->own_last);
   g_mutex_clear (&self->mutex);
 
   G_OBJECT_CLASS (_gsm_etcd_registry_parent_class)->finalize (object);
@@ -781,6 +780,8 @@ schedule_emit (GsmEtcdRegistry *self,
   g_source_unref (source);
 }
 
+static gboolean reenter_cb (gpointer user_data);
+
 /* Under the mutex. */
 static void
 mark_lease_lost_locked (GsmEtcdRegistry *self,
@@ -791,6 +792,16 @@ mark_lease_lost_locked (GsmEtcdRegistry *self,
   self->lease_lost = TRUE;
   g_debug ("etcd at %s: lease %" G_GINT64_FORMAT " expired", self->endpoint, lease_id);
   schedule_emit (self, PENDING_LAPSED);
+  if (self->context != NULL)
+    {
+      /* Never at once: the mutex is held here. */
+      GSource *source = g_idle_source_new ();
+
+      g_source_set_callback (source, reenter_cb, self, NULL);
+      g_source_set_static_name (source, "[gsm] etcd enter again");
+      g_source_attach (source, self->context);
+      g_source_unref (source);
+    }
 }
 
 /* ---- blocking requests ------------------------------------------------- */
@@ -1117,12 +1128,10 @@ build_view_locked (GsmEtcdRegistry *self,
                    GsmEtcdResponse *response)
 {
   g_autoptr(GHashTable) parsed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, parsed_free);
-  g_autoptr(GHashTable) orphans = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, parsed_free);
   GHashTable *table = _gsm_registry_new_table ();
   View *view = g_new0 (View, 1);
   gsize sessions_len = strlen (self->sessions_prefix);
   gsize vms_len = strlen (self->vms_prefix);
-  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
 
   g_atomic_ref_count_init (&view->ref);
   view->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -1196,40 +1205,36 @@ build_view_locked (GsmEtcdRegistry *self,
           continue;
         }
 
-      if (g_str_equal (owner, self->own_session_id) && _gsm_session_is_stale (entry))
+      if (_gsm_session_is_stale (entry) && g_str_equal (owner, self->own_session_id) &&
+          _gsm_session_get_member (entry, "reap_claim") == NULL)
         {
           /* Our lease lapsed and another process recorded the VM as an
-           * orphan (a reaper's claim): it is no longer ours. We enter
-           * again without it. */
-          continue;
+           * orphan, but no reaper claimed it: still ours. The next update
+           * (the keepalive thread makes one) writes it back as live. */
+          g_autoptr(GsmSession) active = _gsm_session_with_stale (entry, 0);
+
+          _gsm_registry_table_put (table, active);
         }
-      else if (g_str_equal (owner, self->own_session_id) || _gsm_session_is_stale (entry))
+      else if (_gsm_session_is_stale (entry) && g_str_equal (owner, self->own_session_id))
         {
-          /* Our own lease lapsed (we are alive: the next update enters us
-           * again), or the record was already written as stale. */
-          _gsm_registry_table_put (table, entry);
+          /* Claimed by a reaper: no longer ours. We enter again without
+           * it. */
+          continue;
         }
       else
         {
-          /* The owner's lease is gone: an orphan. Stale since we first
-           * saw it so. */
-          Parsed *p = g_hash_table_lookup (self->orphans, kv->key);
-          Parsed *kept = g_new0 (Parsed, 1);
-
-          kept->mod_revision = kv->mod_revision;
-          if (p != NULL && p->mod_revision == kv->mod_revision)
-            kept->session = g_object_ref (p->session);
-          else
-            kept->session = _gsm_session_with_stale (entry, now);
-          g_hash_table_replace (orphans, g_strdup (kv->key), kept);
-          _gsm_registry_table_put (table, kept->session);
+          /* The owner's lease is gone: its process is dead, or cut off
+           * from etcd for longer than the TTL. The entry shows as it was
+           * written; without a lease it is dead to every reader, and the
+           * first process that finds it records when, in the VM key
+           * (stale_since), so that every host counts the grace period
+           * from that moment. */
+          _gsm_registry_table_put (table, entry);
         }
     }
 
   g_hash_table_unref (self->parsed);
   self->parsed = g_steal_pointer (&parsed);
-  g_hash_table_unref (self->orphans);
-  self->orphans = g_steal_pointer (&orphans);
 
   view->snapshot = _gsm_registry_snapshot_new (table, (guint64) MAX (response->revision, 0));
   return view;
@@ -1545,12 +1550,16 @@ remember_writes (GsmEtcdRegistry *self,
   GHashTableIter iter;
   gpointer key, value;
 
+  g_autofree char *own_key = g_strconcat (self->sessions_prefix, self->own_session_id, NULL);
+
   g_mutex_lock (&self->mutex);
   g_hash_table_iter_init (&iter, plan->ops);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
       Op *op = value;
 
+      if (g_str_equal (key, own_key))
+        g_set_object (&self->own_last, op->put);
       if (op->put != NULL)
         {
           Parsed *p = g_new0 (Parsed, 1);
@@ -1675,6 +1684,74 @@ gsm_etcd_registry_load (GsmRegistry   *registry,
 
 /* ---- the background thread: keepalive and watch ------------------------ */
 
+/*
+ * After our lease lapsed: our entry, as we last wrote it, unless the
+ * registry shows it (from the VM key, when the VM key still names us and
+ * no reaper claimed it: the update puts it back on the new lease, VM
+ * included). Without a VM key of ours, we enter again without the VM.
+ */
+static gboolean
+txn_reenter (GsmRegistryTxn  *txn,
+             gpointer         user_data,
+             GError         **error)
+{
+  GsmEtcdRegistry *self = user_data;
+  g_autoptr(GsmSession) last = NULL;
+
+  if (_gsm_registry_txn_lookup (txn, self->own_session_id) != NULL)
+    return TRUE;
+
+  g_mutex_lock (&self->mutex);
+  last = self->own_last ? g_object_ref (self->own_last) : NULL;
+  g_mutex_unlock (&self->mutex);
+  if (last == NULL)
+    return TRUE;
+
+  if (gsm_session_get_has_vm (last))
+    {
+      g_autoptr(GsmSession) without = _gsm_session_without_vm (last);
+
+      _gsm_registry_txn_put (txn, without);
+    }
+  else
+    _gsm_registry_txn_put (txn, last);
+  return TRUE;
+}
+
+/*
+ * In the thread, when the lease is found lost: take a new one and enter
+ * again, re-asserting our VM, without waiting for the application's main
+ * loop (a process that only makes _sync calls never runs one). Tried again
+ * on every keepalive tick until it succeeds.
+ */
+static void
+reenter (GsmEtcdRegistry *self)
+{
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean entered;
+
+  g_mutex_lock (&self->mutex);
+  entered = self->own_last != NULL;
+  g_mutex_unlock (&self->mutex);
+  if (!entered || g_atomic_int_get (&self->stopping))
+    return;
+
+  snapshot = gsm_etcd_registry_update (GSM_REGISTRY (self), txn_reenter, self, self->cancellable, &error);
+  if (snapshot == NULL)
+    g_debug ("etcd at %s: entering again after the lease lapsed failed: %s", self->endpoint,
+             error->message);
+  else
+    schedule_emit (self, PENDING_CHANGED);
+}
+
+static gboolean
+reenter_cb (gpointer user_data)
+{
+  reenter (user_data);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 keepalive_done_cb (GObject      *source,
                    GAsyncResult *result,
@@ -1726,7 +1803,10 @@ keepalive_tick_cb (gpointer user_data)
   lost = self->lease_lost;
   g_mutex_unlock (&self->mutex);
   if (lost)
-    return G_SOURCE_CONTINUE;
+    {
+      reenter (self);
+      return G_SOURCE_CONTINUE;
+    }
 
   body = g_strdup_printf ("{\"ID\": \"%" G_GINT64_FORMAT "\"}", lease_id);
   msg = new_request (self, "/v3/lease/keepalive", body, strlen (body));

@@ -258,11 +258,14 @@ view_diff_cb (const char *session_id,
   else
     {
       diff->changed = TRUE;
-      /* A session whose liveness the store vouched for (a lease) turned
-       * stale: the store found it dead, not a process. */
-      if (!_gsm_session_is_stale (before) && _gsm_session_is_stale (after) &&
-          self->registry != NULL && _gsm_registry_vouches_for (self->registry, before))
-        g_ptr_array_add (diff->lapsed, g_object_ref (after));
+      /* A session whose liveness the store vouched for (a lease) lost it:
+       * the store found it dead, not a process. */
+      if (self->registry != NULL && _gsm_registry_vouches_for (self->registry, before) &&
+          !_gsm_registry_vouches_for (self->registry, after))
+        g_ptr_array_add (diff->lapsed,
+                         _gsm_session_is_stale (after)
+                           ? g_object_ref (after)
+                           : _gsm_session_with_stale (after, g_get_real_time () / (double) G_USEC_PER_SEC));
     }
 }
 
@@ -610,8 +613,12 @@ reconcile (TxnContext     *ctx,
         {
           g_autoptr(GsmSession) stale = _gsm_session_with_stale (session, ctx->now);
 
+          /* Recorded, so that every process counts the reaper's grace
+           * period from now. With leases, every watching process reports
+           * the lapse itself. */
           _gsm_registry_txn_put (txn, stale);
-          events_add (ctx->events, signals[SESSION_STALE], stale);
+          if (!self->has_leases)
+            events_add (ctx->events, signals[SESSION_STALE], stale);
         }
       else
         {

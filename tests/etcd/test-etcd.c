@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <gsm-session.h>
+#include <json-glib/json-glib.h>
 
 #include "etcd-test-util.h"
 #include "gsm-etcd-registry-private.h"
@@ -465,6 +466,85 @@ test_reaper (Fixture       *f,
   g_assert_cmpint (etcd_count_keys (&server, vms), ==, 1);
 }
 
+/* The value of @key, decoded, or NULL. */
+static char *
+etcd_get_value (EtcdServer *srv,
+                const char *key)
+{
+  g_autofree char *k = g_base64_encode ((const guchar *) key, strlen (key));
+  g_autofree char *body = g_strdup_printf ("{\"key\": \"%s\"}", k);
+  g_autofree char *reply = etcd_post (srv, "/v3/kv/range", body);
+  g_autoptr(JsonNode) root = reply ? json_from_string (reply, NULL) : NULL;
+  JsonObject *obj = root ? json_node_get_object (root) : NULL;
+  JsonArray *kvs;
+  gsize len;
+  g_autofree guchar *value = NULL;
+
+  if (obj == NULL || !json_object_has_member (obj, "kvs"))
+    return NULL;
+  kvs = json_object_get_array_member (obj, "kvs");
+  value = g_base64_decode (json_object_get_string_member (json_array_get_object_element (kvs, 0), "value"),
+                           &len);
+  return g_strndup ((char *) value, len);
+}
+
+/* The moment a session was first found dead is kept in etcd: the grace
+ * period counts from it in every process, so that two reapers run a
+ * while apart (or on two hosts) agree, and neither restarts it. */
+static void
+test_grace_recorded (Fixture       *f,
+                     gconstpointer  data)
+{
+  const char *dead_args[] = { "register", "vm-graced", NULL };
+  g_autofree char *deleted = g_build_filename (f->runtime, "deleted.txt", NULL);
+  g_autofree char *script = g_strdup_printf ("echo \"$0\" >> '%s'", deleted);
+  const char *command[] = { "/bin/sh", "-c", script, "{vm_id}", NULL };
+  g_autofree char *vm_key = g_strconcat (f->prefix, "/vms/vm-graced", NULL);
+  g_autofree char *value = NULL;
+  g_autoptr(Worker) dead = NULL;
+  g_autoptr(GsmProvider) provider = NULL;
+  g_autoptr(GError) error = NULL;
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  guint reaped = 0, failed = 0;
+
+  g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), f);
+  dead = worker_spawn (env_for (f, "host-dead"), dead_args);
+  worker_wait_ready (dead, READY_BOUND);
+  worker_signal (dead, SIGKILL);
+  g_assert_true (wait_for_id (f->stale, dead->session_id, STALE_BOUND));
+
+  g_setenv ("GSM_REAP_GRACE", "3", TRUE);
+  g_setenv ("GSM_REAP_BACKOFF", "0", TRUE);
+  provider = gsm_provider_new ("test", command, &error);
+  g_assert_no_error (error);
+
+  /* The first pass records the moment and waits. */
+  {
+    g_autoptr(GsmReaper) reaper = gsm_reaper_new (manager, provider);
+
+    g_assert_true (gsm_reaper_reap_sync (reaper, NULL, &reaped, &failed, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (reaped, ==, 0);
+  }
+  value = etcd_get_value (&server, vm_key);
+  g_assert_nonnull (value);
+  g_assert_nonnull (strstr (value, "\"stale_since\""));
+  g_assert_false (g_file_test (deleted, G_FILE_TEST_EXISTS));
+
+  /* Another reaper, started after the grace period: it deletes. */
+  sleep_in_loop (3.5);
+  {
+    g_autoptr(GsmReaper) reaper = gsm_reaper_new (manager, provider);
+
+    g_assert_true (gsm_reaper_reap_sync (reaper, NULL, &reaped, &failed, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (reaped, ==, 1);
+  }
+  g_unsetenv ("GSM_REAP_GRACE");
+  g_unsetenv ("GSM_REAP_BACKOFF");
+  g_assert_true (g_file_test (deleted, G_FILE_TEST_EXISTS));
+}
+
 static void
 test_concurrent_register (Fixture       *f,
                           gconstpointer  data)
@@ -645,6 +725,42 @@ test_lease_lapsed (Fixture       *f,
   g_assert_cmpstr (gsm_session_get_status (entry), ==, "active");
 }
 
+/* A process that only makes _sync calls (no main loop) is back in the
+ * registry, with its VM, within one renewal period of etcd answering
+ * again after its lease lapsed. */
+static void
+test_sync_only_reenters (Fixture       *f,
+                         gconstpointer  data)
+{
+  const char *args[] = { "register", "vm-sync", NULL };
+  g_autoptr(Worker) w = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  GsmSessionManager *manager = watching_manager (f);
+  gint64 deadline;
+
+  w = worker_spawn (env_for (f, "host-sync"), args);
+  worker_wait_ready (w, READY_BOUND);
+  worker_signal (w, SIGSTOP);
+  g_assert_true (wait_for_id (f->stale, w->session_id, STALE_BOUND));
+
+  worker_signal (w, SIGCONT);
+  /* One renewal period is a third of the TTL; allow another, and time
+   * for a loaded machine. */
+  deadline = g_get_monotonic_time () + (gint64) (2 * atof (TTL) / 3 * G_USEC_PER_SEC) +
+             3 * G_USEC_PER_SEC;
+  for (;;)
+    {
+      g_clear_object (&entry);
+      entry = lookup_entry (manager, w->session_id);
+      if (entry != NULL && g_strcmp0 (gsm_session_get_status (entry), "active") == 0 &&
+          _gsm_registry_vouches_for (_gsm_session_manager_get_registry (manager), entry))
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      sleep_in_loop (0.1);
+    }
+  g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-sync");
+}
+
 static void
 test_watch_broken (Fixture       *f,
                    gconstpointer  data)
@@ -734,6 +850,10 @@ main (int   argc,
               test_stale_only_listener, fixture_tear_down);
   g_test_add ("/etcd/reaper", Fixture, NULL, fixture_set_up,
               test_reaper, fixture_tear_down);
+  g_test_add ("/etcd/sync-only-reenters", Fixture, NULL, fixture_set_up,
+              test_sync_only_reenters, fixture_tear_down);
+  g_test_add ("/etcd/grace-recorded", Fixture, NULL, fixture_set_up,
+              test_grace_recorded, fixture_tear_down);
   g_test_add ("/etcd/concurrent-register", Fixture, NULL, fixture_set_up,
               test_concurrent_register, fixture_tear_down);
   g_test_add ("/etcd/cycles", Fixture, NULL, fixture_set_up,
