@@ -93,5 +93,7 @@ GsmEtcdRegistry *_gsm_etcd_registry_new          (const char      *uri,
                                                   GError         **error);
 G_GNUC_INTERNAL
 gint64           _gsm_etcd_registry_get_lease_id (GsmEtcdRegistry *self);
+G_GNUC_INTERNAL
+guint            _gsm_etcd_registry_get_n_range_reads (GsmEtcdRegistry *self);
 
 G_END_DECLS

@@ -42,6 +42,7 @@
 
 #include "gsm-error.h"
 #include "gsm-etcd-registry-private.h"
+#include "gsm-etcd-view-private.h"
 #include "gsm-fs-private.h"
 #include "gsm-json-private.h"
 #include "gsm-session-private.h"
@@ -519,74 +520,6 @@ _gsm_etcd_parse_uri (const char  *uri,
 
 /* ---- the object -------------------------------------------------------- */
 
-typedef struct
-{
-  gint64      mod_revision;
-  GsmSession *session;
-} Parsed;
-
-static void
-parsed_free (gpointer data)
-{
-  Parsed *p = data;
-
-  g_object_unref (p->session);
-  g_free (p);
-}
-
-typedef struct
-{
-  gint64  mod_revision;
-  gint64  lease;
-} SessionKey;
-
-typedef struct
-{
-  gint64      mod_revision;
-  char       *owner;
-  GsmSession *entry;        /* what the key holds (its text is the value) */
-} VmKey;
-
-static void
-vm_key_free (gpointer data)
-{
-  VmKey *vk = data;
-
-  g_free (vk->owner);
-  g_object_unref (vk->entry);
-  g_free (vk);
-}
-
-/* A snapshot and what the update needs to know about its keys. */
-typedef struct
-{
-  gatomicrefcount      ref;
-  GsmRegistrySnapshot *snapshot;
-  GHashTable          *sessions;   /* session id → SessionKey */
-  GHashTable          *vms;        /* vm id → VmKey */
-} View;
-
-static View *
-view_ref (View *view)
-{
-  g_atomic_ref_count_inc (&view->ref);
-  return view;
-}
-
-static void
-view_unref (View *view)
-{
-  if (view != NULL && g_atomic_ref_count_dec (&view->ref))
-    {
-      _gsm_registry_snapshot_unref (view->snapshot);
-      g_hash_table_unref (view->sessions);
-      g_hash_table_unref (view->vms);
-      g_free (view);
-    }
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (View, view_unref)
-
 enum {
   PENDING_CHANGED = 1 << 0,
   PENDING_LAPSED = 1 << 1,
@@ -602,6 +535,7 @@ struct _GsmEtcdRegistry
   char            *vms_prefix;      /* /PREFIX/vms/ */
   char            *own_session_id;
   guint            ttl;
+  guint            timeout_s;
   double           lock_timeout;
 
   SoupSession     *session;         /* requests, with a timeout */
@@ -612,9 +546,15 @@ struct _GsmEtcdRegistry
   GMutex           mutex;           /* guards what follows */
   gint64           lease_id;
   gboolean         lease_lost;
-  GHashTable      *parsed;          /* etcd key → Parsed */
+  GHashTable      *parsed;          /* etcd key → its entry, parsed (gsm-etcd-view.c) */
   GsmSession      *own_last;        /* our entry as we last wrote it, or NULL */
-  View            *view;            /* the last range read */
+  GsmEtcdView     *view;            /* the latest view: a range read, then the watch */
+  gboolean         informed;        /* the watch keeps view current */
+  gboolean         relist;          /* the watch lost events: read everything again */
+  gint             watch_requested;
+  gint64           last_write;      /* the revision of our last transaction */
+  guint            n_range_reads;   /* reads of the whole prefix, for tests */
+  GCond            view_cond;       /* view changed */
 
   /* The background thread and what only it touches. */
   GThread         *thread;
@@ -639,13 +579,12 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (GsmEtcdRegistry, _gsm_etcd_registry, G_TYPE_OBJEC
                                G_IMPLEMENT_INTERFACE (GSM_TYPE_REGISTRY,
                                                       gsm_etcd_registry_iface_init))
 
-static GQuark leased_quark;
-
 static void
 _gsm_etcd_registry_init (GsmEtcdRegistry *self)
 {
   g_mutex_init (&self->mutex);
-  self->parsed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, parsed_free);
+  self->parsed = _gsm_etcd_parsed_new ();
+  g_cond_init (&self->view_cond);
   self->cancellable = g_cancellable_new ();
   self->watch_retry_ms = WATCH_RETRY_MIN_MS;
 }
@@ -703,7 +642,8 @@ gsm_etcd_registry_finalize (GObject *object)
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->owner_context, g_main_context_unref);
   g_clear_object (&self->cancellable);
-  g_clear_pointer (&self->view, view_unref);
+  g_clear_pointer (&self->view, _gsm_etcd_view_unref);
+  g_cond_clear (&self->view_cond);
   g_hash_table_unref (self->parsed);
   g_free (self->endpoint);
   g_free (self->prefix);
@@ -720,7 +660,6 @@ static void
 _gsm_etcd_registry_class_init (GsmEtcdRegistryClass *klass)
 {
   G_OBJECT_CLASS (klass)->finalize = gsm_etcd_registry_finalize;
-  leased_quark = g_quark_from_static_string ("gsm-etcd-leased");
 }
 
 /* ---- emitting in the owner's context ----------------------------------- */
@@ -1027,12 +966,7 @@ count_unknown (GsmEtcdRegistry *self,
   for (guint i = 0; i < response->kvs->len; i++)
     {
       GsmEtcdKv *kv = response->kvs->pdata[i];
-      Parsed *p;
-
-      if (!is_entry_key (self, kv))
-        continue;
-      p = g_hash_table_lookup (self->parsed, kv->key);
-      if (p == NULL || p->mod_revision != kv->mod_revision)
+      if (is_entry_key (self, kv) && !_gsm_etcd_parsed_has (self->parsed, kv->key, kv->mod_revision))
         n++;
     }
   g_mutex_unlock (&self->mutex);
@@ -1054,14 +988,12 @@ fetch_unknown (GsmEtcdRegistry  *self,
       g_autoptr(GsmEtcdResponse) one = NULL;
       g_autoptr(GString) body = NULL;
       GsmEtcdKv *got;
-      Parsed *p;
       gboolean known;
 
       if (!is_entry_key (self, kv))
         continue;
       g_mutex_lock (&self->mutex);
-      p = g_hash_table_lookup (self->parsed, kv->key);
-      known = p != NULL && p->mod_revision == kv->mod_revision;
+      known = _gsm_etcd_parsed_has (self->parsed, kv->key, kv->mod_revision);
       g_mutex_unlock (&self->mutex);
       if (known)
         continue;
@@ -1086,168 +1018,36 @@ fetch_unknown (GsmEtcdRegistry  *self,
   return TRUE;
 }
 
-/* The entry behind a key, parsed once per revision of the key. Under the
- * mutex. */
-static GsmSession *
-parse_entry_locked (GsmEtcdRegistry *self,
-                    GHashTable      *parsed,
-                    GsmEtcdKv       *kv,
-                    const char      *expected_id,
-                    GError         **error)
+static GsmEtcdViewContext
+view_context (GsmEtcdRegistry *self)
 {
-  Parsed *p = g_hash_table_lookup (self->parsed, kv->key);
-  GsmSession *session;
-  gsize len;
-  const char *data = g_bytes_get_data (kv->value, &len);
+  GsmEtcdViewContext ctx = {
+    self->endpoint, self->sessions_prefix, self->vms_prefix, self->own_session_id, &self->parsed,
+  };
 
-  if (p != NULL && p->mod_revision == kv->mod_revision)
-    session = g_object_ref (p->session);
-  else
-    {
-      g_autoptr(JsonParser) parser = NULL;
-
-      if (!_gsm_json_check (data, len, GSM_JSON_MAX_DEPTH, error))
-        return NULL;
-      parser = json_parser_new_immutable ();
-      session = _gsm_session_new_from_json (expected_id, data, len, parser, error);
-      if (session == NULL)
-        return NULL;
-    }
-
-  p = g_new0 (Parsed, 1);
-  p->mod_revision = kv->mod_revision;
-  p->session = g_object_ref (session);
-  g_hash_table_replace (parsed, g_strdup (kv->key), p);
-
-  return session;
+  return ctx;
 }
 
-/* Builds what a range read shows. Under the mutex. */
-static View *
-build_view_locked (GsmEtcdRegistry *self,
-                   GsmEtcdResponse *response)
+/* Makes @view the latest, if it is newer. Under the mutex. */
+static void
+set_view_locked (GsmEtcdRegistry *self,
+                 GsmEtcdView     *view)
 {
-  g_autoptr(GHashTable) parsed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, parsed_free);
-  GHashTable *table = _gsm_registry_new_table ();
-  View *view = g_new0 (View, 1);
-  gsize sessions_len = strlen (self->sessions_prefix);
-  gsize vms_len = strlen (self->vms_prefix);
-
-  g_atomic_ref_count_init (&view->ref);
-  view->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  view->vms = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, vm_key_free);
-
-  /* Sessions first: they decide whether a VM's owner is alive. */
-  for (guint i = 0; i < response->kvs->len; i++)
-    {
-      GsmEtcdKv *kv = response->kvs->pdata[i];
-      g_autoptr(GsmSession) session = NULL;
-      g_autoptr(GError) error = NULL;
-      SessionKey *sk;
-      const char *id;
-
-      if (!key_is_clean (kv) || !g_str_has_prefix (kv->key, self->sessions_prefix))
-        continue;
-      id = kv->key + sessions_len;
-
-      sk = g_new0 (SessionKey, 1);
-      sk->mod_revision = kv->mod_revision;
-      sk->lease = kv->lease;
-      g_hash_table_replace (view->sessions, g_strdup (id), sk);
-
-      session = parse_entry_locked (self, parsed, kv, id, &error);
-      if (session == NULL)
-        {
-          g_warning ("etcd at %s: ignoring key “%s”: %s", self->endpoint, kv->key, error->message);
-          continue;
-        }
-      if (kv->lease != 0 && !_gsm_session_is_stale (session))
-        g_object_set_qdata (G_OBJECT (session), leased_quark, GINT_TO_POINTER (1));
-      _gsm_registry_table_put (table, session);
-    }
-
-  for (guint i = 0; i < response->kvs->len; i++)
-    {
-      GsmEtcdKv *kv = response->kvs->pdata[i];
-      g_autoptr(GsmSession) entry = NULL;
-      g_autoptr(GError) error = NULL;
-      GsmSession *owner_entry;
-      const char *vm_id, *owner;
-      VmKey *vk;
-
-      if (!key_is_clean (kv) || !g_str_has_prefix (kv->key, self->vms_prefix))
-        continue;
-      vm_id = kv->key + vms_len;
-
-      entry = parse_entry_locked (self, parsed, kv, NULL, &error);
-      if (entry != NULL && g_strcmp0 (gsm_session_get_vm_id (entry), vm_id) != 0)
-        g_set_error (&error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
-                     "the record is about VM “%s”", gsm_session_get_vm_id (entry));
-      if (error != NULL)
-        {
-          g_warning ("etcd at %s: ignoring key “%s”: %s", self->endpoint, kv->key, error->message);
-          continue;
-        }
-
-      owner = gsm_session_get_session_id (entry);
-      vk = g_new0 (VmKey, 1);
-      vk->mod_revision = kv->mod_revision;
-      vk->owner = g_strdup (owner);
-      vk->entry = g_object_ref (entry);
-      g_hash_table_replace (view->vms, g_strdup (vm_id), vk);
-
-      owner_entry = g_hash_table_lookup (table, owner);
-      if (owner_entry != NULL)
-        {
-          if (g_strcmp0 (gsm_session_get_vm_id (owner_entry), vm_id) != 0)
-            g_debug ("etcd at %s: VM “%s” names session %s, which does not claim it",
-                     self->endpoint, vm_id, owner);
-          continue;
-        }
-
-      if (_gsm_session_is_stale (entry) && g_str_equal (owner, self->own_session_id) &&
-          _gsm_session_get_member (entry, "reap_claim") == NULL)
-        {
-          /* Our lease lapsed and another process recorded the VM as an
-           * orphan, but no reaper claimed it: still ours. The next update
-           * (the keepalive thread makes one) writes it back as live. */
-          g_autoptr(GsmSession) active = _gsm_session_with_stale (entry, 0);
-
-          _gsm_registry_table_put (table, active);
-        }
-      else if (_gsm_session_is_stale (entry) && g_str_equal (owner, self->own_session_id))
-        {
-          /* Claimed by a reaper: no longer ours. We enter again without
-           * it. */
-          continue;
-        }
-      else
-        {
-          /* The owner's lease is gone: its process is dead, or cut off
-           * from etcd for longer than the TTL. The entry shows as it was
-           * written; without a lease it is dead to every reader, and the
-           * first process that finds it records when, in the VM key
-           * (stale_since), so that every host counts the grace period
-           * from that moment. */
-          _gsm_registry_table_put (table, entry);
-        }
-    }
-
-  g_hash_table_unref (self->parsed);
-  self->parsed = g_steal_pointer (&parsed);
-
-  view->snapshot = _gsm_registry_snapshot_new (table, (guint64) MAX (response->revision, 0));
-  return view;
+  if (self->view != NULL && _gsm_etcd_view_get_revision (self->view) >= _gsm_etcd_view_get_revision (view))
+    return;
+  g_clear_pointer (&self->view, _gsm_etcd_view_unref);
+  self->view = _gsm_etcd_view_ref (view);
+  g_cond_broadcast (&self->view_cond);
 }
 
-static View *
-load_view (GsmEtcdRegistry  *self,
+static GsmEtcdView *
+range_view (GsmEtcdRegistry  *self,
            GCancellable     *cancellable,
            GError          **error)
 {
   g_autoptr(GString) body = range_body (self, TRUE, 0);
   g_autoptr(GsmEtcdResponse) response = NULL;
-  View *view;
+  GsmEtcdView *view;
   guint unknown;
 
   /* Keys and revisions first: the values of the keys already parsed at
@@ -1286,19 +1086,79 @@ load_view (GsmEtcdRegistry  *self,
     return NULL;
 
   g_mutex_lock (&self->mutex);
-  if (self->view != NULL && self->view->snapshot->generation == (guint64) response->revision)
-    view = view_ref (self->view);
+  if (self->view != NULL && _gsm_etcd_view_get_revision (self->view) == response->revision)
+    view = _gsm_etcd_view_ref (self->view);
   else
     {
-      view = build_view_locked (self, response);
-      if (self->view == NULL || self->view->snapshot->generation < view->snapshot->generation)
-        {
-          g_clear_pointer (&self->view, view_unref);
-          self->view = view_ref (view);
-        }
+      GsmEtcdViewContext ctx = view_context (self);
+
+      view = _gsm_etcd_view_new_from_range (&ctx, response);
+      set_view_locked (self, view);
     }
   g_mutex_unlock (&self->mutex);
 
+  return view;
+}
+
+static gboolean watch_start_cb (gpointer user_data);
+
+/* Starts the watch that keeps the view current, once. */
+static void
+start_informer (GsmEtcdRegistry *self)
+{
+  GSource *source;
+
+  if (!g_atomic_int_compare_and_exchange (&self->watch_requested, 0, 1))
+    return;
+
+  /* From the revision of the view, so that nothing written since is
+   * missed. */
+  g_mutex_lock (&self->mutex);
+  if (self->view != NULL && self->watch_revision == 0)
+    self->watch_revision = _gsm_etcd_view_get_revision (self->view);
+  g_mutex_unlock (&self->mutex);
+
+  source = g_idle_source_new ();
+  g_source_set_callback (source, watch_start_cb, self, NULL);
+  g_source_attach (source, self->context);
+  g_source_unref (source);
+}
+
+/*
+ * The view to decide on, at @min_revision at least (our last write, or
+ * the revision a failed transaction saw). While the watch keeps the view
+ * current this reads nothing from etcd: it waits for the watch to catch
+ * up, a few milliseconds at most. Otherwise (no watch yet, one that lost
+ * events, or in the watch's own thread) it reads the whole prefix.
+ */
+static GsmEtcdView *
+load_view (GsmEtcdRegistry  *self,
+           gint64            min_revision,
+           GCancellable     *cancellable,
+           GError          **error)
+{
+  GsmEtcdView *view = NULL;
+
+  if (!g_main_context_is_owner (self->context))
+    {
+      gint64 deadline = g_get_monotonic_time () + (gint64) self->timeout_s * G_USEC_PER_SEC;
+
+      g_mutex_lock (&self->mutex);
+      while (self->informed && self->view != NULL &&
+             _gsm_etcd_view_get_revision (self->view) < min_revision &&
+             g_cond_wait_until (&self->view_cond, &self->mutex, deadline))
+        ;
+      if (self->informed && self->view != NULL &&
+          _gsm_etcd_view_get_revision (self->view) >= min_revision)
+        view = _gsm_etcd_view_ref (self->view);
+      g_mutex_unlock (&self->mutex);
+      if (view != NULL)
+        return view;
+    }
+
+  view = range_view (self, cancellable, error);
+  if (view != NULL)
+    start_informer (self);
   return view;
 }
 
@@ -1406,7 +1266,7 @@ gives_up (GsmRegistryTxn *txn,
 /* What the changes of @txn mean for the keys of @view. */
 static gboolean
 plan_txn (GsmEtcdRegistry  *self,
-          View             *view,
+          GsmEtcdView      *view,
           GsmRegistryTxn   *txn,
           gint64            lease_id,
           Plan             *plan,
@@ -1423,12 +1283,12 @@ plan_txn (GsmEtcdRegistry  *self,
     {
       const char *id = key;
       GsmSession *new = value;
-      GsmSession *old = _gsm_registry_snapshot_lookup (view->snapshot, id);
-      SessionKey *sk = g_hash_table_lookup (view->sessions, id);
+      GsmSession *old = _gsm_registry_snapshot_lookup (_gsm_etcd_view_get_snapshot (view), id);
+      GsmEtcdSessionKey *sk = _gsm_etcd_view_lookup_session (view, id);
       g_autofree char *session_key = g_strconcat (self->sessions_prefix, id, NULL);
       const char *old_vm = old ? gsm_session_get_vm_id (old) : NULL;
       const char *new_vm = new ? gsm_session_get_vm_id (new) : NULL;
-      VmKey *vk;
+      GsmEtcdVmKey *vk;
 
       /* The session key: a live entry is leased, anything else has none. */
       if (new != NULL && !_gsm_session_is_stale (new))
@@ -1453,7 +1313,7 @@ plan_txn (GsmEtcdRegistry  *self,
         {
           g_autofree char *vm_key = g_strconcat (self->vms_prefix, new_vm, NULL);
 
-          vk = g_hash_table_lookup (view->vms, new_vm);
+          vk = _gsm_etcd_view_lookup_vm (view, new_vm);
           if (vk != NULL && !g_str_equal (vk->owner, id) && !gives_up (txn, vk->owner, new_vm))
             {
               /* Only a takeover that removes the old owner's claim may
@@ -1469,7 +1329,7 @@ plan_txn (GsmEtcdRegistry  *self,
         }
 
       /* The VM it owned before, if the record still names it. */
-      vk = old_vm ? g_hash_table_lookup (view->vms, old_vm) : NULL;
+      vk = old_vm ? _gsm_etcd_view_lookup_vm (view, old_vm) : NULL;
       if (vk != NULL && g_str_equal (vk->owner, id) && g_strcmp0 (old_vm, new_vm) != 0)
         {
           g_autofree char *vm_key = g_strconcat (self->vms_prefix, old_vm, NULL);
@@ -1562,17 +1422,14 @@ remember_writes (GsmEtcdRegistry *self,
         g_set_object (&self->own_last, op->put);
       if (op->put != NULL)
         {
-          Parsed *p = g_new0 (Parsed, 1);
-
-          p->mod_revision = revision;
-          p->session = g_object_ref (op->put);
           if (op->lease != 0)
-            g_object_set_qdata (G_OBJECT (op->put), leased_quark, GINT_TO_POINTER (1));
-          g_hash_table_replace (self->parsed, g_strdup (key), p);
+            _gsm_etcd_mark_leased (op->put);
+          _gsm_etcd_parsed_put (self->parsed, key, revision, op->put);
         }
       else
         g_hash_table_remove (self->parsed, key);
     }
+  self->last_write = MAX (self->last_write, revision);
   g_mutex_unlock (&self->mutex);
 }
 
@@ -1586,17 +1443,22 @@ gsm_etcd_registry_update (GsmRegistry            *registry,
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
   gint64 deadline = g_get_monotonic_time () + (gint64) (self->lock_timeout * G_USEC_PER_SEC);
   guint attempts = 0;
+  gint64 min_revision;
+
+  g_mutex_lock (&self->mutex);
+  min_revision = self->last_write;
+  g_mutex_unlock (&self->mutex);
 
   for (;;)
     {
-      g_autoptr(View) view = NULL;
+      g_autoptr(GsmEtcdView) view = NULL;
       g_autoptr(GsmRegistryTxn) txn = NULL;
       g_autoptr(GString) body = NULL;
       g_autoptr(GsmEtcdResponse) response = NULL;
       g_autoptr(GError) local_error = NULL;
       Plan plan = { NULL, NULL };
       GsmSession *own;
-      SessionKey *own_key;
+      GsmEtcdSessionKey *own_key;
       gint64 lease_id;
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
@@ -1607,24 +1469,24 @@ gsm_etcd_registry_update (GsmRegistry            *registry,
       lease_id = self->lease_id;
       g_mutex_unlock (&self->mutex);
 
-      view = load_view (self, cancellable, error);
+      view = load_view (self, min_revision, cancellable, error);
       if (view == NULL)
         return NULL;
 
-      txn = _gsm_registry_txn_new (view->snapshot);
+      txn = _gsm_registry_txn_new (_gsm_etcd_view_get_snapshot (view));
       if (!func (txn, user_data, error))
         return NULL;
 
       own = _gsm_registry_txn_lookup (txn, self->own_session_id);
       /* Our live entry must be on our current lease (it is not after the
        * lease lapsed). */
-      own_key = g_hash_table_lookup (view->sessions, self->own_session_id);
+      own_key = _gsm_etcd_view_lookup_session (view, self->own_session_id);
       if (own != NULL && !_gsm_session_is_stale (own) &&
           (own_key == NULL || own_key->lease != lease_id))
         _gsm_registry_txn_put (txn, own);
 
       if (g_hash_table_size (_gsm_registry_txn_get_changes (txn)) == 0)
-        return _gsm_registry_snapshot_ref (view->snapshot);
+        return _gsm_registry_snapshot_ref (_gsm_etcd_view_get_snapshot (view));
 
       if (!plan_txn (self, view, txn, lease_id, &plan, error))
         {
@@ -1643,6 +1505,11 @@ gsm_etcd_registry_update (GsmRegistry            *registry,
           return result;
         }
       plan_clear (&plan);
+
+      /* What the transaction found differs from our view: decide again on
+       * a view at least that recent. */
+      if (response != NULL)
+        min_revision = MAX (min_revision, response->revision);
 
       if (response == NULL)
         {
@@ -1677,9 +1544,15 @@ gsm_etcd_registry_load (GsmRegistry   *registry,
                         GError       **error)
 {
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
-  g_autoptr(View) view = load_view (self, cancellable, error);
+  g_autoptr(GsmEtcdView) view = NULL;
+  gint64 min_revision;
 
-  return view ? _gsm_registry_snapshot_ref (view->snapshot) : NULL;
+  g_mutex_lock (&self->mutex);
+  min_revision = self->last_write;
+  g_mutex_unlock (&self->mutex);
+
+  view = load_view (self, min_revision, cancellable, error);
+  return view ? _gsm_registry_snapshot_ref (_gsm_etcd_view_get_snapshot (view)) : NULL;
 }
 
 /* ---- the background thread: keepalive and watch ------------------------ */
@@ -1878,24 +1751,86 @@ watch_handle_line (GsmEtcdRegistry *self,
     }
   if (response->canceled)
     {
-      /* Compacted past where we were: start from now; the range read the
-       * manager does on ::changed fills the gap. */
+      /* Compacted past where we were: start from now, and read everything
+       * again once the new watch is in place. */
       if (response->compact_revision > 0)
-        self->watch_revision = 0;
+        {
+          self->watch_revision = 0;
+          self->relist = TRUE;
+          g_mutex_lock (&self->mutex);
+          self->informed = FALSE;
+          g_mutex_unlock (&self->mutex);
+        }
       schedule_emit (self, PENDING_CHANGED);
       return FALSE;
     }
   if (response->created)
     {
       self->watch_retry_ms = WATCH_RETRY_MIN_MS;
-      /* After a reconnection, read everything again. */
-      if (self->n_watch_connects++ > 0)
-        schedule_emit (self, PENDING_CHANGED);
+      if (self->relist || self->watch_revision == 0)
+        {
+          /* Events from here on are delivered: a read now closes the gap
+           * (the events it already shows are skipped below). */
+          g_autoptr(GsmEtcdView) view = range_view (self, self->cancellable, NULL);
+
+          if (view == NULL)
+            return FALSE;
+          self->relist = FALSE;
+          self->watch_revision = _gsm_etcd_view_get_revision (view);
+          schedule_emit (self, PENDING_CHANGED);
+        }
+      g_mutex_lock (&self->mutex);
+      self->informed = TRUE;
+      g_mutex_unlock (&self->mutex);
+      self->n_watch_connects++;
     }
   if (response->events->len > 0)
-    schedule_emit (self, PENDING_CHANGED);
+    {
+      g_mutex_lock (&self->mutex);
+      if (self->view != NULL)
+        {
+          GsmEtcdViewContext ctx = view_context (self);
+          gint64 at = _gsm_etcd_view_get_revision (self->view);
+          g_autoptr(GPtrArray) newer = g_ptr_array_new ();
+
+          /* What the view already shows (it came from a read at a later
+           * revision than the watch) is not applied twice. */
+          for (guint i = 0; i < response->events->len; i++)
+            {
+              GsmEtcdEvent *ev = response->events->pdata[i];
+
+              if (ev->kv->mod_revision > at)
+                g_ptr_array_add (newer, ev);
+            }
+          if (newer->len > 0)
+            {
+              g_autoptr(GsmEtcdView) view =
+                _gsm_etcd_view_apply_events (&ctx, self->view, newer, response->revision);
+
+              set_view_locked (self, view);
+            }
+        }
+      g_mutex_unlock (&self->mutex);
+      schedule_emit (self, PENDING_CHANGED);
+    }
   if (response->revision > self->watch_revision)
     self->watch_revision = response->revision;
+  if (self->informed)
+    {
+      /* Progress with no event of ours: the view is as recent. */
+      g_mutex_lock (&self->mutex);
+      if (self->view != NULL && response->revision > _gsm_etcd_view_get_revision (self->view) &&
+          response->events->len == 0 && !response->created)
+        {
+          GsmEtcdViewContext ctx = view_context (self);
+          g_autoptr(GPtrArray) none = g_ptr_array_new ();
+          g_autoptr(GsmEtcdView) view =
+            _gsm_etcd_view_apply_events (&ctx, self->view, none, response->revision);
+
+          set_view_locked (self, view);
+        }
+      g_mutex_unlock (&self->mutex);
+    }
 
   return TRUE;
 }
@@ -2062,20 +1997,8 @@ gsm_etcd_registry_start_watch (GsmRegistry  *registry,
                                GError      **error)
 {
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
-  GSource *source;
 
-  /* Watch from the revision of the last read, so that nothing written
-   * since is missed. */
-  g_mutex_lock (&self->mutex);
-  if (self->view != NULL && self->watch_revision == 0)
-    self->watch_revision = (gint64) self->view->snapshot->generation;
-  g_mutex_unlock (&self->mutex);
-
-  source = g_idle_source_new ();
-  g_source_set_callback (source, watch_start_cb, self, NULL);
-  g_source_attach (source, self->context);
-  g_source_unref (source);
-
+  start_informer (self);
   return TRUE;
 }
 
@@ -2085,8 +2008,7 @@ gsm_etcd_registry_vouches_for (GsmRegistry *registry,
 {
   /* Entries read from (or written to) a leased session key: etcd deletes
    * them when their process stops renewing. */
-  return g_object_get_qdata (G_OBJECT (session), leased_quark) != NULL &&
-         !_gsm_session_is_stale (session);
+  return _gsm_etcd_is_leased (session) && !_gsm_session_is_stale (session);
 }
 
 static void
@@ -2135,6 +2057,7 @@ _gsm_etcd_registry_new (const char    *uri,
   self->vms_prefix = g_strconcat (self->prefix, "/vms/", NULL);
   self->own_session_id = g_strdup (own_session_id);
   self->ttl = (guint) CLAMP (lease_ttl + 0.5, 1, 24 * 3600);
+  self->timeout_s = timeout_s;
   self->lock_timeout = _gsm_env_seconds ("GSM_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT);
   self->owner_context = g_main_context_ref_thread_default ();
 
@@ -2166,3 +2089,9 @@ _gsm_etcd_registry_get_lease_id (GsmEtcdRegistry *self)
   return lease_id;
 }
 
+/* How many times the whole prefix was read (tests). */
+guint
+_gsm_etcd_registry_get_n_range_reads (GsmEtcdRegistry *self)
+{
+  return (guint) g_atomic_int_get (&self->n_range_reads);
+}

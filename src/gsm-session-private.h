@@ -103,6 +103,7 @@ struct _GsmSession
   guint64     pid_ns;          /* inode of its pid namespace, 0 if unknown */
   char       *lock_file;       /* held (OFD lock) while the process lives */
   double      stale_since;
+  gboolean    leased;          /* etcd: read from (or written to) a leased key */
   JsonObject *extra;           /* members we do not know, kept verbatim */
 
   char       *text;            /* the entry's JSON text */

@@ -725,6 +725,54 @@ test_lease_lapsed (Fixture       *f,
   g_assert_cmpstr (gsm_session_get_status (entry), ==, "active");
 }
 
+/* Once the watch keeps the view current, an update reads only the keys
+ * it decides on (its transaction compares them), and a listing reads
+ * nothing: neither reads the whole prefix, however many sessions it
+ * holds. */
+static void
+test_updates_read_no_prefix (Fixture       *f,
+                             gconstpointer  data)
+{
+  const char *args[] = { "register", "vm-other", NULL };
+  g_autoptr(Worker) other = NULL;
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  GsmEtcdRegistry *registry;
+  g_autoptr(GError) error = NULL;
+  guint before;
+
+  other = worker_spawn (env_for (f, "host-other"), args);
+  worker_wait_ready (other, READY_BOUND);
+  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-0", "z", NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+  g_assert_no_error (error);
+  registry = GSM_ETCD_REGISTRY (_gsm_session_manager_get_registry (manager));
+  /* The watch is in place once it delivered our own writes. */
+  sleep_in_loop (0.5);
+  before = _gsm_etcd_registry_get_n_range_reads (registry);
+
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autofree char *vm = g_strdup_printf ("vm-%u", i + 1);
+      g_autoptr(GHashTable) sessions = NULL;
+
+      g_assert_true (gsm_session_manager_register_vm_sync (manager, vm, "z", NULL, NULL, NULL, &error));
+      g_assert_no_error (error);
+      sessions = gsm_session_manager_get_all_active_sessions_sync (manager, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_hash_table_contains (sessions, other->session_id));
+      g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (sessions, gsm_session_manager_get_session_id (manager))),
+                       ==, vm);
+      g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+      g_assert_no_error (error);
+    }
+  /* And still refused where another owns the VM. */
+  g_assert_false (gsm_session_manager_register_vm_sync (manager, "vm-other", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_VM_OWNED_BY_OTHER);
+
+  g_assert_cmpuint (_gsm_etcd_registry_get_n_range_reads (registry), ==, before);
+}
+
 /* A process that only makes _sync calls (no main loop) is back in the
  * registry, with its VM, within one renewal period of etcd answering
  * again after its lease lapsed. */
@@ -850,6 +898,8 @@ main (int   argc,
               test_stale_only_listener, fixture_tear_down);
   g_test_add ("/etcd/reaper", Fixture, NULL, fixture_set_up,
               test_reaper, fixture_tear_down);
+  g_test_add ("/etcd/updates-read-no-prefix", Fixture, NULL, fixture_set_up,
+              test_updates_read_no_prefix, fixture_tear_down);
   g_test_add ("/etcd/sync-only-reenters", Fixture, NULL, fixture_set_up,
               test_sync_only_reenters, fixture_tear_down);
   g_test_add ("/etcd/grace-recorded", Fixture, NULL, fixture_set_up,
