@@ -1125,11 +1125,36 @@ start_informer (GsmEtcdRegistry *self)
 }
 
 /*
- * The view to decide on, at @min_revision at least (our last write, or
- * the revision a failed transaction saw). While the watch keeps the view
- * current this reads nothing from etcd: it waits for the watch to catch
- * up, a few milliseconds at most. Otherwise (no watch yet, one that lost
- * events, or in the watch's own thread) it reads the whole prefix.
+ * The current revision of the store: a linearizable read of one key that
+ * does not exist (a few bytes, whatever the number of sessions).
+ */
+static gboolean
+current_revision (GsmEtcdRegistry  *self,
+                  gint64           *revision,
+                  GCancellable     *cancellable,
+                  GError          **error)
+{
+  g_autoptr(GString) body = g_string_new ("{\"key\": ");
+  g_autofree char *key = g_strconcat (self->prefix, "/", NULL);
+  g_autoptr(GsmEtcdResponse) response = NULL;
+
+  append_base64 (body, key, strlen (key));
+  g_string_append (body, ", \"count_only\": true}");
+  response = post_sync (self, "/v3/kv/range", body, cancellable, error);
+  if (response == NULL)
+    return FALSE;
+  *revision = response->revision;
+  return TRUE;
+}
+
+/*
+ * The view to decide on: at least as recent as the store when called
+ * (what any process wrote before is seen, as a read of etcd would), and
+ * as @min_revision (the revision a failed transaction saw). While the
+ * watch keeps the view current this reads one revision number from etcd
+ * and waits for the watch to catch up, a few milliseconds at most.
+ * Otherwise (no watch yet, one that lost events, or in the watch's own
+ * thread) it reads the whole prefix.
  */
 static GsmEtcdView *
 load_view (GsmEtcdRegistry  *self,
@@ -1138,10 +1163,21 @@ load_view (GsmEtcdRegistry  *self,
            GError          **error)
 {
   GsmEtcdView *view = NULL;
+  gboolean informed;
 
-  if (!g_main_context_is_owner (self->context))
+  g_mutex_lock (&self->mutex);
+  informed = self->informed && self->view != NULL;
+  min_revision = MAX (min_revision, self->last_write);
+  g_mutex_unlock (&self->mutex);
+
+  if (informed && !g_main_context_is_owner (self->context))
     {
       gint64 deadline = g_get_monotonic_time () + (gint64) self->timeout_s * G_USEC_PER_SEC;
+      gint64 now_revision = 0;
+
+      if (!current_revision (self, &now_revision, cancellable, error))
+        return NULL;
+      min_revision = MAX (min_revision, now_revision);
 
       g_mutex_lock (&self->mutex);
       while (self->informed && self->view != NULL &&
@@ -1443,11 +1479,7 @@ gsm_etcd_registry_update (GsmRegistry            *registry,
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
   gint64 deadline = g_get_monotonic_time () + (gint64) (self->lock_timeout * G_USEC_PER_SEC);
   guint attempts = 0;
-  gint64 min_revision;
-
-  g_mutex_lock (&self->mutex);
-  min_revision = self->last_write;
-  g_mutex_unlock (&self->mutex);
+  gint64 min_revision = 0;
 
   for (;;)
     {
@@ -1544,15 +1576,25 @@ gsm_etcd_registry_load (GsmRegistry   *registry,
                         GError       **error)
 {
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
-  g_autoptr(GsmEtcdView) view = NULL;
-  gint64 min_revision;
+  g_autoptr(GsmEtcdView) view = load_view (self, 0, cancellable, error);
+
+  return view ? _gsm_registry_snapshot_ref (_gsm_etcd_view_get_snapshot (view)) : NULL;
+}
+
+static GsmRegistrySnapshot *
+gsm_etcd_registry_peek (GsmRegistry   *registry,
+                        GCancellable  *cancellable,
+                        GError       **error)
+{
+  GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
+  GsmRegistrySnapshot *snapshot = NULL;
 
   g_mutex_lock (&self->mutex);
-  min_revision = self->last_write;
+  if (self->informed && self->view != NULL)
+    snapshot = _gsm_registry_snapshot_ref (_gsm_etcd_view_get_snapshot (self->view));
   g_mutex_unlock (&self->mutex);
 
-  view = load_view (self, min_revision, cancellable, error);
-  return view ? _gsm_registry_snapshot_ref (_gsm_etcd_view_get_snapshot (view)) : NULL;
+  return snapshot ? snapshot : gsm_etcd_registry_load (registry, cancellable, error);
 }
 
 /* ---- the background thread: keepalive and watch ------------------------ */
@@ -2015,6 +2057,7 @@ static void
 gsm_etcd_registry_iface_init (GsmRegistryInterface *iface)
 {
   iface->load = gsm_etcd_registry_load;
+  iface->peek = gsm_etcd_registry_peek;
   iface->update = gsm_etcd_registry_update;
   iface->start_watch = gsm_etcd_registry_start_watch;
   iface->vouches_for = gsm_etcd_registry_vouches_for;

@@ -148,6 +148,12 @@ struct _GsmRegistryInterface
    * any process changes the store. */
   gboolean             (*start_watch)  (GsmRegistry            *self,
                                         GError                **error);
+  /* The entries as last seen, when the store keeps them current itself
+   * (a watch): for refreshing a view after ::changed without asking the
+   * store again. Optional; load otherwise. */
+  GsmRegistrySnapshot *(*peek)         (GsmRegistry            *self,
+                                        GCancellable           *cancellable,
+                                        GError                **error);
   /* TRUE if the store itself guarantees that @session is alive (a lease),
    * so no local probe or expiry applies. Optional. */
   gboolean             (*vouches_for)  (GsmRegistry            *self,
@@ -156,6 +162,10 @@ struct _GsmRegistryInterface
 
 G_GNUC_INTERNAL
 GsmRegistrySnapshot *_gsm_registry_load        (GsmRegistry            *self,
+                                                GCancellable           *cancellable,
+                                                GError                **error);
+G_GNUC_INTERNAL
+GsmRegistrySnapshot *_gsm_registry_peek        (GsmRegistry            *self,
                                                 GCancellable           *cancellable,
                                                 GError                **error);
 G_GNUC_INTERNAL

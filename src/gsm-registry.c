@@ -42,6 +42,18 @@ _gsm_registry_load (GsmRegistry   *self,
 }
 
 GsmRegistrySnapshot *
+_gsm_registry_peek (GsmRegistry   *self,
+                    GCancellable  *cancellable,
+                    GError       **error)
+{
+  GsmRegistryInterface *iface = GSM_REGISTRY_GET_IFACE (self);
+
+  if (iface->peek != NULL)
+    return iface->peek (self, cancellable, error);
+  return iface->load (self, cancellable, error);
+}
+
+GsmRegistrySnapshot *
 _gsm_registry_update (GsmRegistry            *self,
                       GsmRegistryUpdateFunc   func,
                       gpointer                user_data,

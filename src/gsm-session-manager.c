@@ -1060,7 +1060,7 @@ run_op (GsmSessionManager  *self,
       g_atomic_int_set (&self->refresh_queued, 0);
       if (self->registry == NULL)
         break;
-      snapshot = _gsm_registry_load (self->registry, cancellable, NULL);
+      snapshot = _gsm_registry_peek (self->registry, cancellable, NULL);
       if (snapshot != NULL)
         events_set_snapshot (ctx.events, snapshot);
       ok = TRUE;
