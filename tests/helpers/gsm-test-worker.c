@@ -4,6 +4,10 @@
  *   gsm-test-worker register-main-exits VM_ID [ZONE]
  *                                           the same, but the main thread exits
  *                                           (pthread_exit) while another waits
+ *   gsm-test-worker register-fork VM_ID [ZONE]
+ *                                           register, fork a child that lives
+ *                                           on (no exec), print READY and
+ *                                           CHILD PID, wait to be killed
  *   gsm-test-worker register-close VM_ID [ZONE]
  *                                           register, print READY; when stdin
  *                                           closes, unregister, close, print CLOSED
@@ -92,6 +96,37 @@ do_register_main_exits (const char *vm_id,
 
   g_thread_unref (g_thread_new ("waiter", wait_for_stdin, NULL));
   pthread_exit (NULL);
+}
+
+/* A child made by fork() without exec: it shares the parent's open files
+ * but must not keep its session alive once the parent is gone. */
+static int
+do_register_fork (const char *vm_id,
+                  const char *zone)
+{
+  g_autoptr(GError) error = NULL;
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  pid_t child;
+
+  if (!gsm_session_manager_register_vm_sync (manager, vm_id, zone, NULL, NULL, NULL, &error))
+    {
+      printf ("ERROR %s %d %s\n", g_quark_to_string (error->domain), error->code, error->message);
+      fflush (stdout);
+      return 1;
+    }
+  fflush (stdout);
+  child = fork ();
+  if (child == 0)
+    {
+      for (;;)
+        pause ();
+    }
+  printf ("READY %s %d\n", gsm_session_manager_get_session_id (manager), getpid ());
+  printf ("CHILD %d\n", (int) child);
+  fflush (stdout);
+  for (;;)
+    pause ();
+  return 0;
 }
 
 static int
@@ -245,6 +280,9 @@ main (int   argc,
 
   if (argc >= 3 && g_str_equal (argv[1], "register-main-exits"))
     return do_register_main_exits (argv[2], argc >= 4 ? argv[3] : "us-central1-a");
+
+  if (argc >= 3 && g_str_equal (argv[1], "register-fork"))
+    return do_register_fork (argv[2], argc >= 4 ? argv[3] : "us-central1-a");
 
   if (argc >= 3 && g_str_equal (argv[1], "register-close"))
     return do_register_close (argv[2], argc >= 4 ? argv[3] : "us-central1-a");

@@ -398,6 +398,34 @@ test_same_pid_same_volume (Fixture       *f,
   g_unsetenv ("GSM_FILE_PREFIX");
 }
 
+/* A child made by fork() without exec outlives the session's process: the
+ * session is dead all the same, seen from a container (where only the
+ * lock can tell). */
+static void
+test_forked_child_outlives (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(Session) s = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  int child;
+
+  SKIP_UNLESS_UNSHARE ();
+  cloud_add_vm (f, "vm-forked");
+  s = session_start (NULL, NULL, "register-fork", "vm-forked", NULL);
+  line = g_data_input_stream_read_line_utf8 (s->out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (line, "CHILD "));
+  child = atoi (line + strlen ("CHILD "));
+  g_assert_cmpint (child, >, 1);
+
+  session_kill (s);
+  g_assert_cmpint (kill (child, 0), ==, 0);
+  g_assert_cmpint (gsmctl_in (pid_namespace, NULL, "reap --yes"), ==, 0);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-forked"), ==, 1);
+  kill (child, SIGKILL);
+}
+
 typedef struct
 {
   const char *session_id;
@@ -486,6 +514,7 @@ main (int   argc,
   ADD ("/containers/same-pid-same-volume", test_same_pid_same_volume, "");
   ADD ("/containers/same-pid-same-volume-seed-layout", test_same_pid_same_volume, "jarvis_");
   ADD ("/containers/wrong-stale-mark", test_wrong_stale_mark, NULL);
+  ADD ("/containers/forked-child-outlives", test_forked_child_outlives, NULL);
 #undef ADD
 
   return g_test_run ();
