@@ -1148,16 +1148,17 @@ current_revision (GsmEtcdRegistry  *self,
 }
 
 /*
- * The view to decide on: at least as recent as the store when called
- * (what any process wrote before is seen, as a read of etcd would), and
- * as @min_revision (the revision a failed transaction saw). While the
- * watch keeps the view current this reads one revision number from etcd
- * and waits for the watch to catch up, a few milliseconds at most.
- * Otherwise (no watch yet, one that lost events, or in the watch's own
- * thread) it reads the whole prefix.
+ * The view to decide on: at least as recent as our own last write and as
+ * @min_revision (the revision a failed transaction saw), and with @sync,
+ * as the store when called (what any process wrote before is seen, as a
+ * read of etcd would). While the watch keeps the view current this reads
+ * at most one revision number from etcd and waits for the watch to catch
+ * up, a few milliseconds at most. Otherwise (no watch yet, one that lost
+ * events, or in the watch's own thread) it reads the whole prefix.
  */
 static GsmEtcdView *
 load_view (GsmEtcdRegistry  *self,
+           gboolean          sync,
            gint64            min_revision,
            GCancellable     *cancellable,
            GError          **error)
@@ -1175,7 +1176,7 @@ load_view (GsmEtcdRegistry  *self,
       gint64 deadline = g_get_monotonic_time () + (gint64) self->timeout_s * G_USEC_PER_SEC;
       gint64 now_revision = 0;
 
-      if (!current_revision (self, &now_revision, cancellable, error))
+      if (sync && !current_revision (self, &now_revision, cancellable, error))
         return NULL;
       min_revision = MAX (min_revision, now_revision);
 
@@ -1501,7 +1502,7 @@ gsm_etcd_registry_update (GsmRegistry            *registry,
       lease_id = self->lease_id;
       g_mutex_unlock (&self->mutex);
 
-      view = load_view (self, min_revision, cancellable, error);
+      view = load_view (self, TRUE, min_revision, cancellable, error);
       if (view == NULL)
         return NULL;
 
@@ -1576,7 +1577,7 @@ gsm_etcd_registry_load (GsmRegistry   *registry,
                         GError       **error)
 {
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
-  g_autoptr(GsmEtcdView) view = load_view (self, 0, cancellable, error);
+  g_autoptr(GsmEtcdView) view = load_view (self, FALSE, 0, cancellable, error);
 
   return view ? _gsm_registry_snapshot_ref (_gsm_etcd_view_get_snapshot (view)) : NULL;
 }

@@ -188,6 +188,30 @@ lookup_entry (GsmSessionManager *manager,
   return session ? g_object_ref (session) : NULL;
 }
 
+/* The entry of @id once it shows @vm_id (NULL: no VM) and @status: what
+ * another process wrote reaches this process's view through the watch,
+ * a few milliseconds later (longer under valgrind). */
+static GsmSession *
+lookup_entry_once (GsmSessionManager *manager,
+                   const char        *id,
+                   const char        *vm_id,
+                   const char        *status)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autoptr(GsmSession) entry = lookup_entry (manager, id);
+
+      if (entry != NULL && g_strcmp0 (gsm_session_get_vm_id (entry), vm_id) == 0 &&
+          g_strcmp0 (gsm_session_get_status (entry), status) == 0)
+        return g_steal_pointer (&entry);
+      if (g_get_monotonic_time () > deadline)
+        return g_steal_pointer (&entry);
+      sleep_in_loop (0.05);
+    }
+}
+
 static void
 set_flag (gboolean *flag)
 {
@@ -387,7 +411,7 @@ test_multi_host (Fixture       *f,
   worker_wait_ready (d, READY_BOUND);
   g_assert_true (wait_for_id (f->removed, b->session_id, 1.0));
   g_clear_object (&entry);
-  entry = lookup_entry (manager, d->session_id);
+  entry = lookup_entry_once (manager, d->session_id, "vm-b", "active");
   g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-b");
   g_assert_cmpstr (gsm_session_get_status (entry), ==, "active");
 }
@@ -700,7 +724,7 @@ test_lease_lapsed (Fixture       *f,
   line = worker_expect (l, "LAPSED ", 10.0);
   g_assert_cmpstr (line, ==, "LAPSED 1 vm-l");
   g_clear_pointer (&line, g_free);
-  entry = lookup_entry (manager, l->session_id);
+  entry = lookup_entry_once (manager, l->session_id, "vm-l", "active");
   g_assert_cmpstr (gsm_session_get_status (entry), ==, "active");
   g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-l");
   g_clear_object (&entry);
@@ -716,10 +740,10 @@ test_lease_lapsed (Fixture       *f,
   worker_signal (m, SIGCONT);
   line = worker_expect (m, "LAPSED ", 10.0);
   g_assert_cmpstr (line, ==, "LAPSED 0 -");
-  entry = lookup_entry (manager, taker->session_id);
+  entry = lookup_entry_once (manager, taker->session_id, "vm-m", "active");
   g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-m");
   g_clear_object (&entry);
-  entry = lookup_entry (manager, m->session_id);
+  entry = lookup_entry_once (manager, m->session_id, NULL, "active");
   g_assert_nonnull (entry);
   g_assert_false (gsm_session_get_has_vm (entry));
   g_assert_cmpstr (gsm_session_get_status (entry), ==, "active");
