@@ -1577,7 +1577,7 @@ gsm_etcd_registry_load (GsmRegistry   *registry,
                         GError       **error)
 {
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
-  g_autoptr(GsmEtcdView) view = load_view (self, FALSE, 0, cancellable, error);
+  g_autoptr(GsmEtcdView) view = load_view (self, TRUE, 0, cancellable, error);
 
   return view ? _gsm_registry_snapshot_ref (_gsm_etcd_view_get_snapshot (view)) : NULL;
 }
