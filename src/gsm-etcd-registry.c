@@ -1125,68 +1125,36 @@ start_informer (GsmEtcdRegistry *self)
 }
 
 /*
- * The current revision of the store: a linearizable read of one key that
- * does not exist (a few bytes, whatever the number of sessions).
- */
-static gboolean
-current_revision (GsmEtcdRegistry  *self,
-                  gint64           *revision,
-                  GCancellable     *cancellable,
-                  GError          **error)
-{
-  g_autoptr(GString) body = g_string_new ("{\"key\": ");
-  g_autofree char *key = g_strconcat (self->prefix, "/", NULL);
-  g_autoptr(GsmEtcdResponse) response = NULL;
-
-  append_base64 (body, key, strlen (key));
-  g_string_append (body, ", \"count_only\": true}");
-  response = post_sync (self, "/v3/kv/range", body, cancellable, error);
-  if (response == NULL)
-    return FALSE;
-  *revision = response->revision;
-  return TRUE;
-}
-
-/*
- * The view to decide on: at least as recent as our own last write and as
- * @min_revision (the revision a failed transaction saw), and with @sync,
- * as the store when called (what any process wrote before is seen, as a
- * read of etcd would). While the watch keeps the view current this reads
- * at most one revision number from etcd and waits for the watch to catch
- * up, a few milliseconds at most. Otherwise (no watch yet, one that lost
- * events, or in the watch's own thread) it reads the whole prefix.
+ * The view to decide on. While the watch keeps the view current this reads
+ * nothing from etcd: it waits (a few milliseconds at most) for the watch
+ * to deliver our own last write, so that we read what we wrote. The watch
+ * cannot tell when it has delivered what other processes wrote under the
+ * prefix (etcd 3.4's gateway sends no progress marks on request), so a
+ * view may lag their writes by the watch's delay; every decision is
+ * checked by the transaction's compares, and after a failed one,
+ * @fresh asks for a read of the whole prefix. Without a watch (not yet,
+ * one that lost events, or in the watch's own thread) it reads the whole
+ * prefix.
  */
 static GsmEtcdView *
 load_view (GsmEtcdRegistry  *self,
-           gboolean          sync,
-           gint64            min_revision,
+           gboolean          fresh,
            GCancellable     *cancellable,
            GError          **error)
 {
   GsmEtcdView *view = NULL;
-  gboolean informed;
 
-  g_mutex_lock (&self->mutex);
-  informed = self->informed && self->view != NULL;
-  min_revision = MAX (min_revision, self->last_write);
-  g_mutex_unlock (&self->mutex);
-
-  if (informed && !g_main_context_is_owner (self->context))
+  if (!fresh && !g_main_context_is_owner (self->context))
     {
       gint64 deadline = g_get_monotonic_time () + (gint64) self->timeout_s * G_USEC_PER_SEC;
-      gint64 now_revision = 0;
-
-      if (sync && !current_revision (self, &now_revision, cancellable, error))
-        return NULL;
-      min_revision = MAX (min_revision, now_revision);
 
       g_mutex_lock (&self->mutex);
       while (self->informed && self->view != NULL &&
-             _gsm_etcd_view_get_revision (self->view) < min_revision &&
+             _gsm_etcd_view_get_revision (self->view) < self->last_write &&
              g_cond_wait_until (&self->view_cond, &self->mutex, deadline))
         ;
       if (self->informed && self->view != NULL &&
-          _gsm_etcd_view_get_revision (self->view) >= min_revision)
+          _gsm_etcd_view_get_revision (self->view) >= self->last_write)
         view = _gsm_etcd_view_ref (self->view);
       g_mutex_unlock (&self->mutex);
       if (view != NULL)
@@ -1480,7 +1448,7 @@ gsm_etcd_registry_update (GsmRegistry            *registry,
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
   gint64 deadline = g_get_monotonic_time () + (gint64) (self->lock_timeout * G_USEC_PER_SEC);
   guint attempts = 0;
-  gint64 min_revision = 0;
+  gboolean fresh = FALSE;
 
   for (;;)
     {
@@ -1502,7 +1470,7 @@ gsm_etcd_registry_update (GsmRegistry            *registry,
       lease_id = self->lease_id;
       g_mutex_unlock (&self->mutex);
 
-      view = load_view (self, TRUE, min_revision, cancellable, error);
+      view = load_view (self, fresh, cancellable, error);
       if (view == NULL)
         return NULL;
 
@@ -1540,9 +1508,8 @@ gsm_etcd_registry_update (GsmRegistry            *registry,
       plan_clear (&plan);
 
       /* What the transaction found differs from our view: decide again on
-       * a view at least that recent. */
-      if (response != NULL)
-        min_revision = MAX (min_revision, response->revision);
+       * a read of the store itself. */
+      fresh = TRUE;
 
       if (response == NULL)
         {
@@ -1577,7 +1544,7 @@ gsm_etcd_registry_load (GsmRegistry   *registry,
                         GError       **error)
 {
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
-  g_autoptr(GsmEtcdView) view = load_view (self, TRUE, 0, cancellable, error);
+  g_autoptr(GsmEtcdView) view = load_view (self, FALSE, cancellable, error);
 
   return view ? _gsm_registry_snapshot_ref (_gsm_etcd_view_get_snapshot (view)) : NULL;
 }
