@@ -2002,18 +2002,19 @@ make_register_op (const char          *vm_id,
   g_autoptr(GVariant) held = metadata ? g_variant_ref_sink (metadata) : NULL;
   Op *op;
 
-  if (!_gsm_validate_identifier ("vm_id", vm_id, 255, error) ||
-      !_gsm_validate_identifier ("zone", zone, 255, error))
+  if (!_gsm_validate_name ("vm_id", vm_id, GSM_MAX_NAME_LEN, error) ||
+      !_gsm_validate_name ("zone", zone, GSM_MAX_NAME_LEN, error))
     return NULL;
 
   for (guint i = 0; components != NULL && components[i] != NULL; i++)
     {
-      if (i >= 1024)
+      if (i >= GSM_MAX_COMPONENTS)
         {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT, "more than 1024 components");
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "more than %d components", GSM_MAX_COMPONENTS);
           return NULL;
         }
-      if (!_gsm_validate_identifier ("a component", components[i], 255, error))
+      if (!_gsm_validate_identifier ("a component", components[i], GSM_MAX_COMPONENT_LEN, error))
         return NULL;
     }
 
@@ -2028,10 +2029,19 @@ make_register_op (const char          *vm_id,
     {
       /* It is written into the registry, which must stay readable:
        * nested at most as deep as readers accept (the registry and the
-       * entry are two levels), and no infinity or NaN. */
+       * entry are two levels), and no infinity or NaN. Its size is
+       * bounded so that the entry always fits in its session file, from
+       * which a registry is rebuilt. */
       g_autoptr(JsonNode) node = NULL;
       g_autoptr(GString) text = g_string_new (NULL);
 
+      if (g_variant_get_size (metadata) > 16 * GSM_MAX_METADATA_SIZE)
+        {
+          /* Far too big to be worth writing out as JSON to measure. */
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "metadata is larger than %d bytes as JSON", GSM_MAX_METADATA_SIZE);
+          return NULL;
+        }
       node = json_gvariant_serialize (metadata);
       if (!_gsm_json_append_node (text, node) ||
           !_gsm_json_check (text->str, text->len, GSM_JSON_MAX_DEPTH - 2, NULL))
@@ -2039,6 +2049,13 @@ make_register_op (const char          *vm_id,
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                        "metadata is nested more than %d levels deep or holds a number "
                        "that is not finite", GSM_JSON_MAX_DEPTH - 2);
+          return NULL;
+        }
+      if (text->len > GSM_MAX_METADATA_SIZE)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "metadata is %" G_GSIZE_FORMAT " bytes as JSON, more than the %d allowed",
+                       text->len, GSM_MAX_METADATA_SIZE);
           return NULL;
         }
     }
@@ -2055,11 +2072,14 @@ make_register_op (const char          *vm_id,
 /**
  * gsm_session_manager_register_vm:
  * @self: a #GsmSessionManager
- * @vm_id: the VM's identifier (1 to 255 bytes of printable UTF-8)
- * @zone: the zone it runs in
- * @components: (array zero-terminated=1) (nullable): what runs on it
- * @metadata: (nullable): free-form metadata, of type `a{sv}`; a floating
- *   reference is sunk
+ * @vm_id: the VM's identifier: 1 to 255 bytes of UTF-8, without white
+ *   space or control characters, not starting with `-`
+ * @zone: the zone it runs in, with the same limits as @vm_id
+ * @components: (array zero-terminated=1) (nullable): what runs on it: at
+ *   most 64 names of 1 to 255 bytes of UTF-8 without control characters
+ * @metadata: (nullable): free-form metadata, of type `a{sv}`, at most
+ *   64 KiB once written as JSON and nested at most 30 levels deep, without
+ *   infinities or NaNs; a floating reference is sunk
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when done
  * @user_data: data for @callback
@@ -2068,6 +2088,14 @@ make_register_op (const char          *vm_id,
  * %GSM_ERROR_VM_ALREADY_REGISTERED if this session already owns a VM
  * (unregister it first) and with %GSM_ERROR_VM_OWNED_BY_OTHER if a live
  * session owns @vm_id. A VM whose owner is dead is taken over.
+ *
+ * Arguments beyond the limits above fail with %GSM_ERROR_INVALID_ARGUMENT
+ * before anything is written: @vm_id and @zone are passed to the provider's
+ * command when the VM is deleted, where a leading `-` would be read as an
+ * option, and the limits keep every entry small enough for the files a
+ * registry is rebuilt from. A C string cannot hold a NUL byte; from
+ * Python, check that a `str` holds none before passing it (PyGObject
+ * passes the text up to the first NUL).
  *
  * Since: 1.0
  */
