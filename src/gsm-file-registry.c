@@ -109,6 +109,7 @@ struct _GsmFileRegistry
   guint64               generation;
   JsonParser           *parser;
   RegistryText          text;           /* the bytes of cache's file */
+  GPtrArray            *quarantine;     /* QuarantinedEntry: of cache's file, left out */
   guint                 n_parsed;       /* entries decoded, for tests */
 
   GFileMonitor         *monitor;
@@ -148,6 +149,7 @@ gsm_file_registry_finalize (GObject *object)
   if (self->dirfd >= 0)
     close (self->dirfd);
   g_clear_object (&self->parser);
+  g_clear_pointer (&self->quarantine, g_ptr_array_unref);
   g_clear_pointer (&self->text.read, g_bytes_unref);
   if (self->text.str != NULL)
     g_string_free (self->text.str, TRUE);
@@ -365,11 +367,53 @@ typedef struct
   GsmJsonMember  member;
 } ChangedEntry;
 
+/*
+ * An entry of the registry file that cannot be read (a member of the
+ * wrong type, a session id that is not its key, a key that appears
+ * twice): it is left out, and kept verbatim in a file of its own, while
+ * every other entry stays (see quarantine_locked()).
+ */
+typedef struct
+{
+  char *key;        /* decoded, or NULL if it cannot be */
+  char *key_text;   /* as written, quotes included */
+  char *value_text; /* as written */
+  char *message;    /* why it cannot be read */
+} QuarantinedEntry;
+
+static void
+quarantined_entry_free (gpointer data)
+{
+  QuarantinedEntry *q = data;
+
+  g_free (q->key);
+  g_free (q->key_text);
+  g_free (q->value_text);
+  g_free (q->message);
+  g_free (q);
+}
+
+static void
+quarantine_add (GPtrArray           *quarantine,
+                const char          *key,
+                const GsmJsonMember *member,
+                const char          *message)
+{
+  QuarantinedEntry *q = g_new0 (QuarantinedEntry, 1);
+
+  q->key = g_strdup (key);
+  q->key_text = g_strndup (member->key - 1, member->key_len + 2);
+  q->value_text = g_strndup (member->value, member->value_len);
+  q->message = g_strdup (message);
+  g_ptr_array_add (quarantine, q);
+}
+
 typedef struct
 {
   GsmFileRegistry *self;
   GHashTable      *table;    /* key → GsmSession (unchanged) or NULL (changed) */
   GArray          *changed;  /* ChangedEntry */
+  GPtrArray       *quarantine;
   const char      *data;
   RegistryText     text;     /* where the members are */
   gboolean         after_own;
@@ -394,16 +438,17 @@ scan_member (const GsmJsonMember  *member,
 
   if (key == NULL)
     {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "a key is not a valid string");
-      return FALSE;
+      quarantine_add (st->quarantine, NULL, member, "its key is not a valid string");
+      return TRUE;
     }
 
   if (g_hash_table_contains (st->table, key))
     {
-      /* We never write one; json-glib and others disagree on which wins. */
-      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "session “%s” appears twice", key);
+      /* We never write one; json-glib and others disagree on which wins:
+       * the first is read, as our scan and most readers do. */
+      quarantine_add (st->quarantine, key, member, "a second entry with the same key");
       g_free (key);
-      return FALSE;
+      return TRUE;
     }
 
   /* Where the members are, for editing the text later. */
@@ -443,32 +488,31 @@ scan_member (const GsmJsonMember  *member,
   return TRUE;
 }
 
-/* Builds the sessions of the changed entries into @table. */
-static gboolean
+/* Builds the sessions of the changed entries into @table; one that
+ * cannot be read goes to @quarantine instead, and out of @table. */
+static void
 parse_changed (GsmFileRegistry  *self,
-               const char       *data,
-               gsize             len,
                GArray           *changed,
                GHashTable       *table,
-               GError          **error)
+               GPtrArray        *quarantine)
 {
   for (guint i = 0; i < changed->len; i++)
     {
       ChangedEntry *e = &g_array_index (changed, ChangedEntry, i);
+      g_autoptr(GError) local_error = NULL;
       GsmSession *session;
 
       self->n_parsed++;
       session = _gsm_session_new_from_json (e->key, e->member.value, e->member.value_len,
-                                            self->parser, error);
+                                            self->parser, &local_error);
       if (session == NULL)
         {
-          g_prefix_error (error, "entry “%s”: ", e->key);
-          return FALSE;
+          quarantine_add (quarantine, e->key, &e->member, local_error->message);
+          g_hash_table_remove (table, e->key);
+          continue;
         }
       g_hash_table_insert (table, g_strdup (e->key), session);
     }
-
-  return TRUE;
 }
 
 /* The scan's table (owned keys) as a snapshot table (keys owned by the
@@ -501,6 +545,7 @@ load_locked (GsmFileRegistry  *self,
   g_autoptr(GHashTable) table = NULL;
   g_autoptr(GHashTable) scanned = NULL;
   g_autoptr(GArray) changed = NULL;
+  g_autoptr(GPtrArray) quarantine = NULL;
   ScanState st;
   const char *data;
   gsize len;
@@ -524,6 +569,7 @@ load_locked (GsmFileRegistry  *self,
             close (self->cache_fd);
           self->cache_fd = -1;
           self->text.valid = FALSE;
+          g_clear_pointer (&self->quarantine, g_ptr_array_unref);
         }
       return _gsm_registry_snapshot_ref (self->cache);
     }
@@ -546,17 +592,20 @@ load_locked (GsmFileRegistry  *self,
   scanned = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, unref_if_set);
   changed = g_array_new (FALSE, FALSE, sizeof (ChangedEntry));
   g_array_set_clear_func (changed, changed_entry_clear);
+  quarantine = g_ptr_array_new_with_free_func (quarantined_entry_free);
   memset (&st, 0, sizeof st);
   st.self = self;
   st.table = scanned;
   st.changed = changed;
+  st.quarantine = quarantine;
   st.data = data;
   st.text.open = text_open (data, len);
   st.text.last_end = st.text.open;
   st.text.own_start = -1;
   st.text.own_next = -1;
-  if (!_gsm_json_scan_object (data, len, GSM_JSON_MAX_DEPTH, scan_member, &st, &local_error) ||
-      !parse_changed (self, data, len, changed, scanned, &local_error))
+  /* Only a file that is not one JSON object as a whole is corrupt; an
+   * entry that cannot be read costs that entry alone. */
+  if (!_gsm_json_scan_object (data, len, GSM_JSON_MAX_DEPTH, scan_member, &st, &local_error))
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
                    "Registry “%s/%s” is corrupt: %s", self->dir_path, self->registry_name,
@@ -564,6 +613,7 @@ load_locked (GsmFileRegistry  *self,
       close (fd);
       return NULL;
     }
+  parse_changed (self, changed, scanned, quarantine);
   table = to_snapshot_table (scanned);
 
   g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
@@ -576,6 +626,14 @@ load_locked (GsmFileRegistry  *self,
 
   /* Keep the bytes; they are copied only if this process edits them. */
   text_set_read (&self->text, &st.text, bytes);
+
+  g_clear_pointer (&self->quarantine, g_ptr_array_unref);
+  if (quarantine->len > 0)
+    {
+      /* The next write leaves them out: it joins the entries. */
+      self->text.valid = FALSE;
+      self->quarantine = g_steal_pointer (&quarantine);
+    }
 
   return _gsm_registry_snapshot_ref (self->cache);
 }
@@ -605,6 +663,7 @@ write_registry_locked (GsmFileRegistry      *self,
                            self->durable, &self->spare, &identity, &fd, error))
     return FALSE;
   self->text.valid = TRUE;
+  g_clear_pointer (&self->quarantine, g_ptr_array_unref);
 
   g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
   self->cache = _gsm_registry_snapshot_ref (snapshot);
@@ -846,6 +905,64 @@ is_session_file_name (const char *name,
   return g_str_equal (p, ".json");
 }
 
+/* A name for a file kept aside: REGISTRY.WHAT-<time>-<random>. */
+static char *
+aside_name (GsmFileRegistry *self,
+            const char      *what)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y%m%dT%H%M%S");
+
+  return g_strdup_printf ("%s.%s-%s-%06x", self->registry_name, what, stamp,
+                          g_random_int_range (0, 0xffffff));
+}
+
+/*
+ * Writes the entries of the cached file that cannot be read, verbatim, to
+ * a file of their own (REGISTRY.quarantine-<time>-<random>, a JSON object
+ * of them), with a warning naming it and each entry. The next write of
+ * the registry leaves them out. With the lock and the mutex held.
+ */
+static gboolean
+quarantine_locked (GsmFileRegistry  *self,
+                   GError          **error)
+{
+  g_autofree char *name = aside_name (self, "quarantine");
+  g_autoptr(GString) out = g_string_new ("{");
+
+  for (guint i = 0; i < self->quarantine->len; i++)
+    {
+      QuarantinedEntry *q = self->quarantine->pdata[i];
+
+      g_string_append (out, i > 0 ? ",\n  " : "\n  ");
+      g_string_append (out, q->key_text);
+      g_string_append (out, ": ");
+      g_string_append (out, q->value_text);
+    }
+  g_string_append (out, "\n}\n");
+
+  if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, name, out->str, out->len,
+                           self->durable, NULL, NULL, NULL, error))
+    {
+      g_prefix_error (error, "Registry “%s/%s” has %u entries that cannot be read, which "
+                      "cannot be kept aside: ", self->dir_path, self->registry_name,
+                      self->quarantine->len);
+      return FALSE;
+    }
+
+  for (guint i = 0; i < self->quarantine->len; i++)
+    {
+      QuarantinedEntry *q = self->quarantine->pdata[i];
+
+      g_warning ("Registry “%s/%s”: entry “%s” cannot be read (%s). Moved it to “%s/%s”; "
+                 "every other entry is kept.", self->dir_path, self->registry_name,
+                 q->key != NULL ? q->key : "(a key that is not a valid string)", q->message,
+                 self->dir_path, name);
+    }
+
+  return TRUE;
+}
+
 /*
  * Moves a corrupt registry aside and builds a new one from the session
  * files, which hold the same entries. With the lock and the mutex held.
@@ -855,9 +972,7 @@ rebuild_locked (GsmFileRegistry  *self,
                 const GError     *why,
                 GError          **error)
 {
-  g_autofree char *aside = NULL;
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *stamp = g_date_time_format (now, "%Y%m%dT%H%M%S");
+  g_autofree char *aside = aside_name (self, "corrupt");
   GHashTable *table = _gsm_registry_new_table ();
   GsmRegistrySnapshot *snapshot;
   DIR *dir;
@@ -865,8 +980,6 @@ rebuild_locked (GsmFileRegistry  *self,
   guint n_files = 0;
   int fd;
 
-  aside = g_strdup_printf ("%s.corrupt-%s-%06x", self->registry_name, stamp,
-                           g_random_int_range (0, 0xffffff));
   if (renameat (self->dirfd, self->registry_name, self->dirfd, aside) != 0 && errno != ENOENT)
     {
       int saved_errno = errno;
@@ -940,6 +1053,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
   g_autoptr(GsmRegistryTxn) txn = NULL;
   g_autoptr(GError) local_error = NULL;
   GsmRegistrySnapshot *result = NULL;
+  gboolean quarantined;
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
@@ -960,12 +1074,24 @@ gsm_file_registry_update (GsmRegistry            *registry,
   if (base == NULL)
     goto out;
 
+  /* Entries that cannot be read: kept aside, then left out of the write. */
+  quarantined = self->quarantine != NULL;
+  if (quarantined && !quarantine_locked (self, error))
+    goto out;
+
   txn = _gsm_registry_txn_new (base);
   if (!func (txn, user_data, error))
-    goto out;
+    {
+      /* They are kept aside now: do not keep them twice. */
+      if (quarantined)
+        (void) write_registry_locked (self, base, NULL, NULL);
+      goto out;
+    }
 
   if (g_hash_table_size (_gsm_registry_txn_get_changes (txn)) == 0)
     {
+      if (quarantined && !write_registry_locked (self, base, NULL, error))
+        goto out;
       result = g_steal_pointer (&base);
       goto out;
     }
@@ -1000,6 +1126,7 @@ gsm_file_registry_load (GsmRegistry   *registry,
   GsmFileRegistry *self = GSM_FILE_REGISTRY (registry);
   g_autoptr(GError) local_error = NULL;
   GsmRegistrySnapshot *snapshot;
+  gboolean quarantine;
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
@@ -1007,7 +1134,27 @@ gsm_file_registry_load (GsmRegistry   *registry,
   /* Files are replaced atomically, so reading needs no lock. */
   g_mutex_lock (&self->mutex);
   snapshot = load_locked (self, &local_error);
+  quarantine = snapshot != NULL && self->quarantine != NULL;
   g_mutex_unlock (&self->mutex);
+
+  if (quarantine)
+    {
+      g_autoptr(GError) quarantine_error = NULL;
+      GsmRegistrySnapshot *written;
+
+      /* Entries that cannot be read are left out of @snapshot: keep them
+       * aside and write the registry without them, under the lock. */
+      written = gsm_file_registry_update (registry, nothing_to_change, NULL, cancellable,
+                                          &quarantine_error);
+      if (written == NULL)
+        g_warning ("Registry “%s/%s”: entries that cannot be read were left out: %s",
+                   self->dir_path, self->registry_name, quarantine_error->message);
+      else
+        {
+          _gsm_registry_snapshot_unref (snapshot);
+          snapshot = written;
+        }
+    }
 
   if (snapshot != NULL)
     return snapshot;

@@ -2,8 +2,9 @@
  *
  * The input is written as the registry file of a private directory and
  * read the way every process reads it: a new file registry (lock, read,
- * scan, parse each entry; a corrupt file is moved aside and rebuilt from
- * the session files). If the input holds two NUL bytes in a row, what
+ * scan, parse each entry; a file that is not one JSON object is moved
+ * aside and rebuilt from the session files, an entry that cannot be read
+ * is kept aside alone). If the input holds two NUL bytes in a row, what
  * follows them is a second version of the file, read by the same
  * registry, so that the per-entry cache (an entry whose text did not
  * change is not parsed again) is compared with hostile bytes too.

@@ -5,6 +5,10 @@
  *    too many or too long components and oversized metadata are refused
  *    by register_vm with GSM_ERROR_INVALID_ARGUMENT, and nothing is
  *    written; what is just within the limits is accepted;
+ *  - entries other writers may legitimately write (pid 1, another host's
+ *    pid above our pid_max) are read as they are, and an entry that truly
+ *    cannot be read is kept aside verbatim, alone: every other entry
+ *    stays with its VM, nothing is rebuilt;
  *  - a transient failure to enter the registry at start-up (the lock held
  *    by another process past GSM_LOCK_TIMEOUT) does not stick: the first
  *    operation fails with it, a later one succeeds once the lock is free,
@@ -233,6 +237,166 @@ test_startup_lock_timeout (Fixture       *f,
   g_test_trap_assert_passed ();
 }
 
+/* Runs gsmctl (a process of its own) in the runtime directory. */
+static int
+run_gsmctl (Fixture     *f,
+            const char  *command,
+            char       **out,
+            char       **err)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_subprocess_launcher_setenv (launcher, "GSM_RUNTIME_DIR", f->dir, TRUE);
+  proc = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("GSMCTL"), command, "--json", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, out, err, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (proc));
+  return g_subprocess_get_exit_status (proc);
+}
+
+/* The text of one registry member: "ID": {…}, with a VM unless @vm_id is
+ * NULL, and @extra members (text) appended. */
+static char *
+member_text (const char *id,
+             const char *pid,
+             const char *hostname,
+             const char *vm_id,
+             const char *extra)
+{
+  GString *out = g_string_new (NULL);
+
+  g_string_append_printf (out, "\"%s\": {\"session_id\": \"%s\", \"pid\": %s, "
+                          "\"hostname\": \"%s\", \"created_at\": %.1f", id, id, pid, hostname,
+                          g_get_real_time () / 1e6 - 60);
+  if (vm_id != NULL)
+    g_string_append_printf (out, ", \"vm_id\": \"%s\", \"zone\": \"zone-a\", \"components\": [], "
+                            "\"metadata\": {}, \"registered_at\": %.1f", vm_id,
+                            g_get_real_time () / 1e6 - 50);
+  if (extra != NULL)
+    g_string_append_printf (out, ", %s", extra);
+  g_string_append_c (out, '}');
+  return g_string_free (out, FALSE);
+}
+
+static void
+write_registry (Fixture   *f,
+                GPtrArray *members)
+{
+  g_autofree char *path = g_build_filename (f->dir, "vm_registry.json", NULL);
+  g_autoptr(GString) text = g_string_new ("{");
+
+  for (guint i = 0; i < members->len; i++)
+    g_string_append_printf (text, "%s\n  %s", i > 0 ? "," : "", (char *) members->pdata[i]);
+  g_string_append (text, "\n}\n");
+  g_assert_true (g_file_set_contents (path, text->str, (gssize) text->len, NULL));
+}
+
+/* The one quarantine file's text. */
+static char *
+read_quarantine (Fixture *f)
+{
+  g_autoptr(GDir) d = g_dir_open (f->dir, 0, NULL);
+  const char *name;
+  char *found = NULL;
+
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_prefix (name, "vm_registry.json.quarantine-"))
+      {
+        g_assert_null (found);
+        found = read_file (f, name);
+      }
+  g_assert_nonnull (found);
+  return found;
+}
+
+/*
+ * What other writers legitimately write is read as it is: a container's
+ * main process (pid 1, this host) and another host whose pid_max is above
+ * ours (pid 4000000). Entries that truly cannot be read (a pid that is a
+ * string, a VM id that is a number) are kept aside verbatim, each alone,
+ * and every other entry stays with its VM; nothing is rebuilt.
+ */
+static void
+test_entries_alone (Fixture       *f,
+                    gconstpointer  data)
+{
+  g_autoptr(GPtrArray) members = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GHashTable) entries = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *kept = NULL;
+  g_autofree char *bad_pid = NULL;
+  g_autofree char *bad_vm = NULL;
+  const char *host = g_get_host_name ();
+  int status;
+
+  g_ptr_array_add (members, member_text ("far-0", "4000000", "far-host.example", "vm-far", NULL));
+  g_ptr_array_add (members, member_text ("container-0", "1", host, "vm-container", NULL));
+  for (guint i = 0; i < 8; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("other-%u", i);
+      g_autofree char *vm = g_strdup_printf ("vm-other-%u", i);
+
+      g_ptr_array_add (members, member_text (id, "4194304", "far-host.example", vm, NULL));
+    }
+  bad_pid = member_text ("bad-pid", "\"12\"", host, "vm-bad-pid", NULL);
+  bad_vm = g_strdup ("\"bad-vm\": {\"session_id\": \"bad-vm\", \"pid\": 12, \"hostname\": \"h\", "
+                     "\"vm_id\": 42}");
+  g_ptr_array_insert (members, 3, g_strdup (bad_pid));
+  g_ptr_array_add (members, g_strdup (bad_vm));
+  write_registry (f, members);
+
+  /* Another process reads it. */
+  status = run_gsmctl (f, "list", &out, &err);
+  g_test_message ("gsmctl list: %s", err);
+  g_assert_cmpint (status, ==, 0);
+
+  /* Only those two are out, each named in a warning with the file. */
+  g_assert_nonnull (strstr (err, "entry “bad-pid” cannot be read (member “pid” is not an integer)"));
+  g_assert_nonnull (strstr (err, "entry “bad-vm” cannot be read (member “vm_id” is not a string)"));
+  g_assert_nonnull (strstr (err, "vm_registry.json.quarantine-"));
+  g_assert_null (strstr (err, "corrupt"));
+  g_assert_cmpuint (hardening_count_files (f->dir, ".corrupt-"), ==, 0);
+  g_assert_null (strstr (out, "bad-pid"));
+
+  /* Kept verbatim. */
+  kept = read_quarantine (f);
+  g_assert_nonnull (strstr (kept, bad_pid));
+  g_assert_nonnull (strstr (kept, bad_vm));
+  g_assert_true (_gsm_json_scan_object (kept, strlen (kept), GSM_JSON_MAX_DEPTH, NULL, NULL, NULL));
+
+  /* Every other entry stays, with its VM, in the file and the listing. */
+  entries = hardening_read_registry (f->dir);
+  g_assert_null (g_hash_table_lookup (entries, "bad-pid"));
+  g_assert_null (g_hash_table_lookup (entries, "bad-vm"));
+  g_assert_cmpint (gsm_session_get_pid (g_hash_table_lookup (entries, "far-0")), ==, 4000000);
+  g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (entries, "far-0")), ==, "vm-far");
+  g_assert_cmpint (gsm_session_get_pid (g_hash_table_lookup (entries, "container-0")), ==, 1);
+  g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (entries, "container-0")), ==,
+                   "vm-container");
+  for (guint i = 0; i < 8; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("other-%u", i);
+      g_autofree char *vm = g_strdup_printf ("vm-other-%u", i);
+
+      g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (entries, id)), ==, vm);
+      g_assert_nonnull (strstr (out, vm));
+    }
+  g_assert_nonnull (strstr (out, "vm-far"));
+  g_assert_nonnull (strstr (out, "vm-container"));
+
+  /* Read again by another process: nothing more to keep aside. */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (run_gsmctl (f, "list", &out, &err), ==, 0);
+  g_assert_null (strstr (err, "cannot be read"));
+  g_assert_cmpuint (hardening_count_files (f->dir, ".quarantine-"), ==, 1);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -242,6 +406,7 @@ main (int   argc,
   g_test_add ("/hardening/records/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD ("bounds", test_bounds);
   ADD ("startup-lock-timeout", test_startup_lock_timeout);
+  ADD ("entries-alone", test_entries_alone);
 #undef ADD
   return g_test_run ();
 }
