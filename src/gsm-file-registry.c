@@ -963,9 +963,41 @@ quarantine_locked (GsmFileRegistry  *self,
   return TRUE;
 }
 
+typedef struct
+{
+  GsmFileRegistry *self;
+  GHashTable      *table;
+  guint            n;
+} SalvageState;
+
+static gboolean
+salvage_entry (const GsmJsonMember  *member,
+               gpointer              user_data,
+               GError              **error)
+{
+  SalvageState *st = user_data;
+  g_autofree char *key = _gsm_json_decode_key (member);
+  g_autoptr(GsmSession) session = NULL;
+
+  if (key == NULL || g_hash_table_contains (st->table, key))
+    return TRUE;
+  session = _gsm_session_new_from_json (key, member->value, member->value_len,
+                                        st->self->parser, NULL);
+  if (session != NULL)
+    {
+      _gsm_registry_table_put (st->table, session);
+      st->n++;
+    }
+  return TRUE;
+}
+
 /*
- * Moves a corrupt registry aside and builds a new one from the session
- * files, which hold the same entries. With the lock and the mutex held.
+ * Moves a corrupt registry aside and builds a new one: first from every
+ * entry of the corrupt file that is still whole (a file cut short, or
+ * damaged in places, still holds most of them, with what only the
+ * registry knows: stale marks, reapers' claims and attempts, entries
+ * without a session file), then from the session files, for the entries
+ * it lost. With the lock and the mutex held.
  */
 static GsmRegistrySnapshot *
 rebuild_locked (GsmFileRegistry  *self,
@@ -978,7 +1010,19 @@ rebuild_locked (GsmFileRegistry  *self,
   DIR *dir;
   struct dirent *de;
   guint n_files = 0;
+  SalvageState salvage = { self, table, 0 };
+  g_autoptr(GBytes) corrupt = NULL;
   int fd;
+
+  corrupt = _gsm_fs_read_at (self->dirfd, self->dir_path, self->registry_name,
+                             GSM_MAX_REGISTRY_SIZE, NULL, NULL, NULL);
+  if (corrupt != NULL)
+    {
+      gsize len;
+      const char *data = g_bytes_get_data (corrupt, &len);
+
+      _gsm_json_salvage_object (data, len, GSM_JSON_MAX_DEPTH, salvage_entry, &salvage);
+    }
 
   if (renameat (self->dirfd, self->registry_name, self->dirfd, aside) != 0 && errno != ENOENT)
     {
@@ -1020,14 +1064,18 @@ rebuild_locked (GsmFileRegistry  *self,
                        local_error->message);
           continue;
         }
+      /* The registry's own entry knows more (marks, claims). */
+      if (g_hash_table_contains (table, gsm_session_get_session_id (session)))
+        continue;
       _gsm_registry_table_put (table, session);
       n_files++;
     }
   if (dir != NULL)
     closedir (dir);
 
-  g_warning ("%s. Moved it to “%s/%s” and rebuilt it from %u session files.",
-             why->message, self->dir_path, aside, n_files);
+  g_warning ("%s. Moved it to “%s/%s” and rebuilt it from %u session files and the %u "
+             "entries it still held whole.", why->message, self->dir_path, aside, n_files,
+             salvage.n);
 
   snapshot = _gsm_registry_snapshot_new (table, ++self->generation);
   if (!write_registry_locked (self, snapshot, NULL, error))

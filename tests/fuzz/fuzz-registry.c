@@ -111,9 +111,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   FUZZ_CHECK (fuzz_count_files (".tmp-") == 0);
   if (n < 0)
     {
-      /* Moved aside byte for byte, and replaced by an empty registry. */
+      /* Moved aside, and replaced by the entries it still held whole,
+       * which read back without being found corrupt again. */
       FUZZ_CHECK (fuzz_count_files (".corrupt-") == 1);
-      FUZZ_CHECK (fuzz_file_equals (REGISTRY, (const uint8_t *) "{}\n", 3));
+      FUZZ_CHECK (load (GSM_REGISTRY (registry), parser) >= 0);
     }
 
   if (second != NULL)

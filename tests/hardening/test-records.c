@@ -9,6 +9,9 @@
  *    pid above our pid_max) are read as they are, and an entry that truly
  *    cannot be read is kept aside verbatim, alone: every other entry
  *    stays with its VM, nothing is rebuilt;
+ *  - a rebuild of a registry file that does not parse keeps what only the
+ *    registry knew (stale marks, a reaper's claim and attempts, entries
+ *    without a session file), so a claimed VM cannot be taken over;
  *  - a transient failure to enter the registry at start-up (the lock held
  *    by another process past GSM_LOCK_TIMEOUT) does not stick: the first
  *    operation fails with it, a later one succeeds once the lock is free,
@@ -18,6 +21,8 @@
  */
 
 #include "hardening-util.h"
+
+#include <sys/prctl.h>
 
 typedef struct
 {
@@ -397,6 +402,210 @@ test_entries_alone (Fixture       *f,
   g_assert_cmpuint (hardening_count_files (f->dir, ".quarantine-"), ==, 1);
 }
 
+static void
+die_with_parent (gpointer user_data)
+{
+  /* A test that fails leaves no worker behind. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* gsm-test-worker register VM_ID in the runtime directory: returns it
+ * with the first line it printed (READY ID PID, or ERROR …). */
+static GSubprocess *
+spawn_register (Fixture     *f,
+                const char  *vm_id,
+                char       **line)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
+  g_autoptr(GError) error = NULL;
+  GSubprocess *proc;
+
+  g_subprocess_launcher_setenv (launcher, "GSM_RUNTIME_DIR", f->dir, TRUE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("GSM_TEST_WORKER"), "register",
+                                      vm_id, NULL);
+  g_assert_no_error (error);
+  *line = hardening_read_line (proc);
+  g_assert_nonnull (*line);
+  return proc;
+}
+
+static char *
+registered_id (const char *line)
+{
+  g_auto(GStrv) parts = g_strsplit (line, " ", 3);
+
+  g_assert_cmpstr (parts[0], ==, "READY");
+  return g_strdup (parts[1]);
+}
+
+/* What a reaper and other hosts leave in the registry, under its lock:
+ * the dead session @user_data marked stale, claimed by a reaper in the
+ * middle of deleting its VM, after a failed attempt; and an entry of
+ * another host, which has no session file here. */
+static gboolean
+add_records (GsmRegistryTxn  *txn,
+             gpointer         user_data,
+             GError         **error)
+{
+  double now = g_get_real_time () / 1e6;
+  GsmSession *dead = _gsm_registry_txn_lookup (txn, user_data);
+  g_autofree char *claim_text =
+    g_strdup_printf ("{\"token\": \"t-1\", \"pid\": %d, \"host\": \"%s\", \"at\": %.1f, "
+                     "\"expires_at\": %.1f}", getpid (), g_get_host_name (), now, now + 3600);
+  g_autoptr(JsonNode) claim = json_from_string (claim_text, NULL);
+  g_autoptr(JsonNode) attempts =
+    json_from_string ("{\"count\": 1, \"last_outcome\": \"failed\", \"last_error\": \"quota\", "
+                      "\"next_retry_at\": 1700000000.5}", NULL);
+  g_autoptr(GsmSession) stale = NULL;
+  g_autoptr(GsmSession) claimed = NULL;
+  g_autoptr(GsmSession) tried = NULL;
+  g_autoptr(GsmSession) far = NULL;
+  g_autoptr(GsmSession) far_vm = NULL;
+
+  g_assert_nonnull (dead);
+  stale = _gsm_session_with_stale (dead, now - 30);
+  claimed = _gsm_session_with_member (stale, "reap_claim", claim);
+  tried = _gsm_session_with_member (claimed, "reap_attempts", attempts);
+  _gsm_registry_txn_put (txn, tried);
+
+  far = _gsm_session_new ("far-0", 4000000, "far-host.example", now - 60, 0, NULL);
+  far_vm = _gsm_session_with_vm (far, "vm-far", "zone-b", NULL, NULL, now - 50);
+  _gsm_registry_txn_put (txn, far_vm);
+  return TRUE;
+}
+
+/*
+ * Makes the registry unparsable around @victim's entry: its line becomes
+ * garbage, or (@cut) it is moved last and the file is cut in its middle.
+ */
+static void
+damage_registry (Fixture    *f,
+                 const char *victim,
+                 gboolean    cut)
+{
+  g_autofree char *text = read_file (f, "vm_registry.json");
+  g_autofree char *needle = g_strdup_printf ("\"%s\":", victim);
+  g_autofree char *path = g_build_filename (f->dir, "vm_registry.json", NULL);
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GPtrArray) members = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GString) out = g_string_new ("{\n");
+  char *victim_line = NULL;
+
+  g_assert_nonnull (text);
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char *line = lines[i];
+      gsize len = strlen (line);
+
+      if (!g_str_has_prefix (line, "  \""))
+        continue;
+      if (len > 0 && line[len - 1] == ',')
+        line[len - 1] = '\0';
+      if (strstr (line, needle) != NULL)
+        victim_line = line;
+      else
+        g_ptr_array_add (members, g_strdup (line));
+    }
+  g_assert_nonnull (victim_line);
+  g_assert_cmpuint (members->len, >=, 2);
+
+  for (guint i = 0; i < members->len; i++)
+    g_string_append_printf (out, "%s,\n", (char *) members->pdata[i]);
+  if (cut)
+    g_string_append_len (out, victim_line, (gssize) strlen (victim_line) / 2);
+  else
+    g_string_append_printf (out, "  \"%s\": {\"session_id\": \"%s\", \"pid\": oops}\n}\n",
+                            victim, victim);
+  g_assert_false (_gsm_json_scan_object (out->str, out->len, GSM_JSON_MAX_DEPTH, NULL, NULL, NULL));
+  g_assert_true (g_file_set_contents (path, out->str, (gssize) out->len, NULL));
+}
+
+/*
+ * A rebuild keeps what only the registry knew. A dead session's VM is
+ * being deleted by a reaper (stale mark, claim, an earlier attempt), and
+ * another host's entry has no session file here; the registry file is
+ * then damaged around a live session's entry, or cut short in it. After
+ * the rebuild (by another process) every record is there, the live
+ * session is back from its session file, and a new process that tries to
+ * register the claimed VM is refused.
+ */
+static void
+test_rebuild_keeps_records (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(GSubprocess) dead = NULL;
+  g_autoptr(GSubprocess) live = NULL;
+  g_autoptr(GsmFileRegistry) registry = NULL;
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  g_autofree char *dead_id = NULL;
+  g_autofree char *live_id = NULL;
+
+  dead = spawn_register (f, "vm-orphan", &line);
+  dead_id = registered_id (line);
+  g_clear_pointer (&line, g_free);
+  g_subprocess_send_signal (dead, SIGKILL);
+  g_subprocess_wait (dead, NULL, NULL);
+  live = spawn_register (f, "vm-live", &line);
+  live_id = registered_id (line);
+  g_clear_pointer (&line, g_free);
+
+  registry = _gsm_file_registry_new (f->dir, FALSE, "", NULL, getpid (), FALSE, &error);
+  g_assert_no_error (error);
+  snapshot = _gsm_registry_update (GSM_REGISTRY (registry), add_records, dead_id, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&snapshot, _gsm_registry_snapshot_unref);
+  g_clear_object (&registry);
+
+  for (int cut = 0; cut <= 1; cut++)
+    {
+      g_autoptr(GHashTable) entries = NULL;
+      g_autoptr(GSubprocess) taker = NULL;
+      g_autofree char *out = NULL;
+      g_autofree char *err = NULL;
+      GsmSession *s;
+
+      g_test_message (cut ? "cut short" : "damaged");
+      damage_registry (f, live_id, cut);
+      g_assert_cmpint (run_gsmctl (f, "list", &out, &err), ==, 0);
+      g_test_message ("gsmctl list: %s", err);
+      g_assert_nonnull (strstr (err, "Moved it to"));
+      g_assert_nonnull (strstr (err, "rebuilt it from"));
+      g_assert_cmpuint (hardening_count_files (f->dir, ".corrupt-"), ==, (guint) cut + 1);
+
+      entries = hardening_read_registry (f->dir);
+      s = g_hash_table_lookup (entries, dead_id);
+      g_assert_nonnull (s);
+      g_assert_cmpstr (gsm_session_get_vm_id (s), ==, "vm-orphan");
+      g_assert_cmpstr (gsm_session_get_status (s), ==, "stale");
+      g_assert_cmpfloat (gsm_session_get_stale_since (s), >, 0);
+      g_assert_nonnull (_gsm_session_get_member (s, "reap_claim"));
+      g_assert_nonnull (_gsm_session_get_member (s, "reap_attempts"));
+      s = g_hash_table_lookup (entries, "far-0");
+      g_assert_nonnull (s);
+      g_assert_cmpstr (gsm_session_get_vm_id (s), ==, "vm-far");
+      s = g_hash_table_lookup (entries, live_id);
+      g_assert_nonnull (s);
+      g_assert_cmpstr (gsm_session_get_vm_id (s), ==, "vm-live");
+      g_assert_nonnull (strstr (out, "vm-orphan"));
+      g_assert_nonnull (strstr (out, "vm-far"));
+
+      /* The VM a reaper is deleting cannot be taken over. */
+      taker = spawn_register (f, "vm-orphan", &line);
+      g_assert_true (g_str_has_prefix (line, "ERROR"));
+      g_assert_nonnull (strstr (line, "being deleted by a reaper"));
+      g_clear_pointer (&line, g_free);
+      g_subprocess_wait (taker, NULL, NULL);
+    }
+
+  g_subprocess_send_signal (live, SIGKILL);
+  g_subprocess_wait (live, NULL, NULL);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -407,6 +616,7 @@ main (int   argc,
   ADD ("bounds", test_bounds);
   ADD ("startup-lock-timeout", test_startup_lock_timeout);
   ADD ("entries-alone", test_entries_alone);
+  ADD ("rebuild-keeps-records", test_rebuild_keeps_records);
 #undef ADD
   return g_test_run ();
 }
