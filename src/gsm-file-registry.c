@@ -828,6 +828,51 @@ remove_session_files (GsmFileRegistry *self,
     }
 }
 
+/*
+ * What only the registry knew of a dead session that still owns a VM (its
+ * stale mark, a reaper's claim and attempts) is also written to its
+ * session file, so that a rebuild from the session files keeps it. One
+ * without a session file of its own here (another host's, or one whose
+ * pid was reused) gets one under the name of a reused pid's.
+ */
+static void
+write_stale_session_files (GsmFileRegistry *self,
+                           GsmRegistryTxn  *txn)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, _gsm_registry_txn_get_changes (txn));
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      g_autoptr(GError) local_error = NULL;
+      g_autofree char *name = NULL;
+      g_autofree char *owner = NULL;
+      const char *text;
+      gsize len;
+      int pid, fd = -1;
+
+      if (value == NULL || g_strcmp0 (key, self->own_session_id) == 0 ||
+          !gsm_session_get_has_vm (value) || !_gsm_session_is_stale (value))
+        continue;
+
+      pid = gsm_session_get_pid (value);
+      name = g_strdup_printf ("%ssession_%d.json", self->prefix, pid);
+      owner = session_file_owner (self, name);
+      if (g_strcmp0 (owner, key) != 0)
+        {
+          g_free (name);
+          name = aside_session_file_name (self, pid, key);
+        }
+      text = _gsm_session_get_text (value, &len);
+      if (!_gsm_fs_rewrite_at (self->dirfd, self->dir_path, name, text, len, &fd, &local_error))
+        g_warning ("Cannot keep the entry of stale session %s in “%s/%s” for a rebuild: %s",
+                   (const char *) key, self->dir_path, name, local_error->message);
+      if (fd >= 0)
+        close (fd);
+    }
+}
+
 /* The session file and tracker follow this process's own entry. */
 static gboolean
 write_own_files_locked (GsmFileRegistry  *self,
@@ -1149,7 +1194,10 @@ gsm_file_registry_update (GsmRegistry            *registry,
       !write_registry_locked (self, result, txn, error))
     g_clear_pointer (&result, _gsm_registry_snapshot_unref);
   else
-    remove_session_files (self, txn);
+    {
+      remove_session_files (self, txn);
+      write_stale_session_files (self, txn);
+    }
 
 out:
   _gsm_fs_unlock (self->lock_fd);
