@@ -500,8 +500,9 @@ damage_registry (Fixture    *f,
   g_assert_nonnull (text);
   if (damage == DAMAGE_ALL)
     {
-      memset (text, 0, strlen (text));
-      g_assert_true (g_file_set_contents (path, text, 4096, NULL));
+      g_autofree char *zeros = g_malloc0 (strlen (text));
+
+      g_assert_true (g_file_set_contents (path, zeros, (gssize) strlen (text), NULL));
       return;
     }
   lines = g_strsplit (text, "\n", -1);
@@ -623,6 +624,58 @@ test_rebuild_keeps_records (Fixture       *f,
   g_subprocess_wait (live, NULL, NULL);
 }
 
+/* The same with a directory other users can write, until its owner fixes
+ * its mode (and without a lock, so that it also runs under valgrind,
+ * which does not emulate blocking OFD locks). */
+static void
+test_startup_insecure_directory (Fixture       *f,
+                                 gconstpointer  data)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GHashTable) entries = NULL;
+      g_autoptr(GsmVm) vm = NULL;
+      GsmSessionManager *manager;
+
+      g_setenv ("GSM_RUNTIME_DIR", f->dir, TRUE);
+      g_assert_cmpint (chmod (f->dir, 0777), ==, 0);
+
+      g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING, "*cannot be used now*other users*");
+      manager = gsm_session_manager_get_default ();
+      g_test_assert_expected_messages ();
+
+      for (guint i = 0; i < 2; i++)
+        {
+          g_assert_null (gsm_session_manager_get_my_vm_sync (manager, NULL, &error));
+          g_assert_error (error, GSM_ERROR, GSM_ERROR_INSECURE_DIRECTORY);
+          g_clear_error (&error);
+        }
+      g_assert_cmpuint (hardening_count_files (f->dir, ""), ==, 0);
+
+      g_assert_cmpint (chmod (f->dir, 0700), ==, 0);
+      g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-fixed", "z", NULL, NULL,
+                                                           NULL, &error));
+      g_assert_no_error (error);
+      vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-fixed");
+      entries = hardening_read_registry (f->dir);
+      g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (entries,
+                                                                   gsm_session_manager_get_session_id (manager))),
+                       ==, "vm-fixed");
+
+      g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_true (gsm_session_manager_close_sync (manager, NULL, &error));
+      g_assert_no_error (error);
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -632,6 +685,7 @@ main (int   argc,
   g_test_add ("/hardening/records/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD ("bounds", test_bounds);
   ADD ("startup-lock-timeout", test_startup_lock_timeout);
+  ADD ("startup-insecure-directory", test_startup_insecure_directory);
   ADD ("entries-alone", test_entries_alone);
   ADD ("rebuild-keeps-records", test_rebuild_keeps_records);
 #undef ADD
