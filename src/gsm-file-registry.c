@@ -832,8 +832,7 @@ remove_session_files (GsmFileRegistry *self,
  * What only the registry knew of a dead session that still owns a VM (its
  * stale mark, a reaper's claim and attempts) is also written to its
  * session file, so that a rebuild from the session files keeps it. One
- * without a session file of its own here (another host's, or one whose
- * pid was reused) gets one under the name of a reused pid's.
+ * without a session file here (another host's) gets one.
  */
 static void
 write_stale_session_files (GsmFileRegistry *self,
@@ -856,13 +855,15 @@ write_stale_session_files (GsmFileRegistry *self,
           !gsm_session_get_has_vm (value) || !_gsm_session_is_stale (value))
         continue;
 
+      /* Its file in the seed's layout if it has one, else the one named
+       * after it (made now if it had none). */
       pid = gsm_session_get_pid (value);
-      name = g_strdup_printf ("%ssession_%d.json", self->prefix, pid);
+      name = _gsm_file_registry_session_file_name (self->prefix, pid, key, TRUE);
       owner = session_file_owner (self, name);
       if (g_strcmp0 (owner, key) != 0)
         {
           g_free (name);
-          name = aside_session_file_name (self, pid, key);
+          name = _gsm_file_registry_session_file_name (self->prefix, pid, key, FALSE);
         }
       text = _gsm_session_get_text (value, &len);
       if (!_gsm_fs_rewrite_at (self->dirfd, self->dir_path, name, text, len, &fd, &local_error))

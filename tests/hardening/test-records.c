@@ -140,8 +140,9 @@ test_bounds (Fixture       *f,
       g_assert_nonnull (registry);
       g_assert_nonnull (strstr (registry, gsm_session_manager_get_session_id (manager)));
       g_assert_null (strstr (registry, "vm_id"));
-      session_name = g_strdup_printf ("session_%d.json", getpid ());
+      session_name = g_file_get_basename (gsm_session_manager_get_session_file (manager));
       session_file = read_file (f, session_name);
+      g_assert_nonnull (session_file);
       g_assert_null (strstr (session_file, "vm_id"));
       g_assert_cmpuint (hardening_count_files (f->dir, ".corrupt-"), ==, 0);
 
