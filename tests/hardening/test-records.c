@@ -15,13 +15,18 @@
  *  - a transient failure to enter the registry at start-up (the lock held
  *    by another process past GSM_LOCK_TIMEOUT) does not stick: the first
  *    operation fails with it, a later one succeeds once the lock is free,
- *    and the process is then in the registry.
+ *    and the process is then in the registry; likewise after a directory
+ *    whose mode is fixed, and a file system that was full (root only).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include "hardening-util.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 
 typedef struct
@@ -677,6 +682,67 @@ test_startup_insecure_directory (Fixture       *f,
   g_test_trap_assert_passed ();
 }
 
+/* The same with a full file system: a tmpfs of 256 KiB in a mount
+ * namespace of the test's own (root only), filled before the process
+ * starts and emptied after its first call. */
+static void
+test_startup_no_space (Fixture       *f,
+                       gconstpointer  data)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GHashTable) entries = NULL;
+      g_autofree char *filler = g_build_filename (f->dir, "filler", NULL);
+      g_autofree char *block = g_malloc0 (4096);
+      GsmSessionManager *manager;
+      int fd;
+
+      if (unshare (CLONE_NEWNS) != 0 ||
+          mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+          mount ("tmpfs", f->dir, "tmpfs", 0, "size=256k,mode=0700") != 0)
+        {
+          g_test_skip ("a private tmpfs needs root (CAP_SYS_ADMIN)");
+          return;
+        }
+
+      fd = open (filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      g_assert_cmpint (fd, >=, 0);
+      while (write (fd, block, 4096) == 4096)
+        ;
+      g_assert_cmpint (errno, ==, ENOSPC);
+      close (fd);
+
+      g_setenv ("GSM_RUNTIME_DIR", f->dir, TRUE);
+      g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING, "*cannot be used now*No space left*");
+      manager = gsm_session_manager_get_default ();
+      g_test_assert_expected_messages ();
+      g_assert_false (gsm_session_manager_register_vm_sync (manager, "vm-space", "z", NULL, NULL,
+                                                            NULL, &error));
+      g_assert_nonnull (error);
+      g_assert_nonnull (strstr (error->message, "No space left"));
+      g_clear_error (&error);
+
+      /* Space again. */
+      g_assert_cmpint (unlink (filler), ==, 0);
+      g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-space", "z", NULL, NULL,
+                                                           NULL, &error));
+      g_assert_no_error (error);
+      entries = hardening_read_registry (f->dir);
+      g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (entries,
+                                                                   gsm_session_manager_get_session_id (manager))),
+                       ==, "vm-space");
+      g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_true (gsm_session_manager_close_sync (manager, NULL, &error));
+      g_assert_no_error (error);
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -687,6 +753,7 @@ main (int   argc,
   ADD ("bounds", test_bounds);
   ADD ("startup-lock-timeout", test_startup_lock_timeout);
   ADD ("startup-insecure-directory", test_startup_insecure_directory);
+  ADD ("startup-no-space", test_startup_no_space);
   ADD ("entries-alone", test_entries_alone);
   ADD ("rebuild-keeps-records", test_rebuild_keeps_records);
 #undef ADD
