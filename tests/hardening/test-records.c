@@ -699,7 +699,7 @@ test_startup_no_space (Fixture       *f,
       int fd;
 
       if (unshare (CLONE_NEWNS) != 0 ||
-          mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+          mount ("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
           mount ("tmpfs", f->dir, "tmpfs", 0, "size=256k,mode=0700") != 0)
         {
           g_test_skip ("a private tmpfs needs root (CAP_SYS_ADMIN)");
