@@ -110,6 +110,7 @@ struct _GsmFileRegistry
   JsonParser           *parser;
   RegistryText          text;           /* the bytes of cache's file */
   GPtrArray            *quarantine;     /* QuarantinedEntry: of cache's file, left out */
+  gboolean              quarantine_kept; /* ... and written aside */
   guint                 n_parsed;       /* entries decoded, for tests */
 
   GFileMonitor         *monitor;
@@ -633,6 +634,7 @@ load_locked (GsmFileRegistry  *self,
       /* The next write leaves them out: it joins the entries. */
       self->text.valid = FALSE;
       self->quarantine = g_steal_pointer (&quarantine);
+      self->quarantine_kept = FALSE;
     }
 
   return _gsm_registry_snapshot_ref (self->cache);
@@ -1170,8 +1172,12 @@ gsm_file_registry_update (GsmRegistry            *registry,
 
   /* Entries that cannot be read: kept aside, then left out of the write. */
   quarantined = self->quarantine != NULL;
-  if (quarantined && !quarantine_locked (self, error))
-    goto out;
+  if (quarantined && !self->quarantine_kept)
+    {
+      if (!quarantine_locked (self, error))
+        goto out;
+      self->quarantine_kept = TRUE;
+    }
 
   txn = _gsm_registry_txn_new (base);
   if (!func (txn, user_data, error))
@@ -1184,8 +1190,13 @@ gsm_file_registry_update (GsmRegistry            *registry,
 
   if (g_hash_table_size (_gsm_registry_txn_get_changes (txn)) == 0)
     {
-      if (quarantined && !write_registry_locked (self, base, NULL, error))
-        goto out;
+      g_autoptr(GError) write_error = NULL;
+
+      /* Kept aside: the registry without them is written now, or by
+       * the next write that can. */
+      if (quarantined && !write_registry_locked (self, base, NULL, &write_error))
+        g_debug ("Cannot write “%s/%s” without its entries that cannot be read: %s",
+                 self->dir_path, self->registry_name, write_error->message);
       result = g_steal_pointer (&base);
       goto out;
     }
