@@ -879,6 +879,41 @@ test_corrupt_registry (Fixture *f, gconstpointer data)
           }
       g_assert_cmpstr (kept, ==, expected);
     }
+
+  /* A key that appears twice: the first entry is read, the second kept
+   * aside. */
+  {
+    g_autofree char *contents = NULL;
+    g_autofree char *edited = NULL;
+    g_autofree char *kept = NULL;
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+
+    g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+    edited = g_strdup_printf ("{\"x\": {\"session_id\": \"x\", \"pid\": 7, \"hostname\": \"h\", "
+                              "\"vm_id\": \"vm-first\"}, \"x\": {\"session_id\": \"x\", \"pid\": 8, "
+                              "\"hostname\": \"h\", \"vm_id\": \"vm-second\"}, %s", contents + 1);
+    g_assert_true (g_file_set_contents (path, edited, -1, &error));
+    g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING,
+                           "*entry “x” cannot be read (a second entry with the same key)*");
+    g_clear_pointer (&all, g_hash_table_unref);
+    all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+    g_test_assert_expected_messages ();
+    g_assert_no_error (error);
+    g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, "x")), ==, "vm-first");
+    g_assert_nonnull (g_hash_table_lookup (all, gsm_session_manager_get_session_id (m)));
+
+    dir = g_dir_open (f->dir, 0, NULL);
+    while ((name = g_dir_read_name (dir)) != NULL)
+      if (g_str_has_prefix (name, "vm_registry.json.quarantine-"))
+        {
+          g_autofree char *aside = fixture_path (f, name);
+
+          g_assert_true (g_file_get_contents (aside, &kept, NULL, NULL));
+        }
+    g_assert_nonnull (strstr (kept, "vm-second"));
+    g_assert_null (strstr (kept, "vm-first"));
+  }
 }
 
 static void
