@@ -653,6 +653,16 @@ write_registry_locked (GsmFileRegistry      *self,
   int fd = -1;
 
   text_build (self, snapshot, txn);
+  if (out->len > GSM_MAX_REGISTRY_SIZE)
+    {
+      /* Every reader would refuse it, and rebuild the registry from the
+       * session files alone. */
+      g_set_error (error, GSM_ERROR, GSM_ERROR_FAILED,
+                   "Registry “%s/%s” would be %" G_GSIZE_FORMAT " bytes, more than the limit of "
+                   "%d: not written", self->dir_path, self->registry_name, out->len,
+                   GSM_MAX_REGISTRY_SIZE);
+      return FALSE;
+    }
   if (self->cache_fd >= 0 && self->cache_fd_ours)
     {
       /* The file this write retires: it becomes the spare. Without its

@@ -4,7 +4,8 @@
  *    (a leading “-”, white space, a control or invisible character),
  *    too many or too long components and oversized metadata are refused
  *    by register_vm with GSM_ERROR_INVALID_ARGUMENT, and nothing is
- *    written; what is just within the limits is accepted;
+ *    written; what is just within the limits is accepted; a registration
+ *    that would make the registry larger than readers accept is refused;
  *  - entries other writers may legitimately write (pid 1, another host's
  *    pid above our pid_max) are read as they are, and an entry that truly
  *    cannot be read is kept aside verbatim, alone: every other entry
@@ -743,6 +744,93 @@ test_startup_no_space (Fixture       *f,
   g_test_trap_assert_passed ();
 }
 
+/*
+ * Many entries each within the bounds can still add up to a registry
+ * larger than readers accept (64 MiB), which every reader would then
+ * rebuild from the session files alone, forgetting other hosts' VMs. A
+ * registration that would make it so is refused, and the registry stays
+ * as it was.
+ */
+static void
+write_big_registry (Fixture *f,
+                    gsize    target)
+{
+  g_autofree char *path = g_build_filename (f->dir, "vm_registry.json", NULL);
+  g_autofree char *blob = g_strnfill (60000, 'm');
+  g_autoptr(GString) text = g_string_sized_new (target + 70000);
+
+  g_string_append_c (text, '{');
+  for (guint i = 0; text->len < target; i++)
+    {
+      /* The last blob is cut to end near the target. */
+      gsize room = target - text->len;
+      int blob_len = room > 60500 ? 60000 : (int) MAX (room, 500) - 400;
+
+      g_string_append_printf (text, "%s\n  \"far-%u\": {\"session_id\": \"far-%u\", \"pid\": %u, "
+                              "\"hostname\": \"far-host.example\", \"created_at\": 1700000000, "
+                              "\"vm_id\": \"vm-far-%u\", \"zone\": \"z\", "
+                              "\"metadata\": {\"blob\": \"%.*s\"}}",
+                              i > 0 ? "," : "", i, i, 1000 + i, i, blob_len, blob);
+    }
+  g_string_append (text, "\n}\n");
+  g_assert_cmpuint (text->len, >, target - 1000);
+  g_assert_cmpuint (text->len, <, target + 1000);
+  g_assert_true (g_file_set_contents (path, text->str, (gssize) text->len, NULL));
+}
+
+/*
+ * Many entries each within the bounds can still add up to a registry
+ * larger than readers accept (64 MiB), which every reader would then
+ * rebuild from the session files alone, forgetting other hosts' VMs. A
+ * registration that would make it so is refused, and the registry stays
+ * as it was.
+ */
+static void
+test_registry_size_cap (Fixture       *f,
+                        gconstpointer  data)
+{
+  const gsize cap = 64 * 1024 * 1024;
+
+  if (g_test_subprocess ())
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *path = g_build_filename (f->dir, "vm_registry.json", NULL);
+      GsmSessionManager *manager;
+      struct stat before, after;
+
+      /* Room for the process's own entry, not for its metadata. */
+      write_big_registry (f, cap - 20000);
+      g_setenv ("GSM_RUNTIME_DIR", f->dir, TRUE);
+      manager = gsm_session_manager_get_default ();
+      g_assert_cmpint (stat (path, &before), ==, 0);
+      g_assert_cmpint (before.st_size, <=, cap);
+      g_assert_cmpint (before.st_size, >, cap - 20000);
+
+      g_assert_false (gsm_session_manager_register_vm_sync (manager, "vm-too-much", "z", NULL,
+                                                            metadata_of_size (60000), NULL, &error));
+      g_assert_error (error, GSM_ERROR, GSM_ERROR_FAILED);
+      g_assert_nonnull (strstr (error->message, "more than the limit of 67108864"));
+      g_clear_error (&error);
+      g_assert_cmpint (stat (path, &after), ==, 0);
+      g_assert_cmpint (after.st_ino, ==, before.st_ino);
+      g_assert_cmpint (after.st_size, ==, before.st_size);
+
+      /* What fits is still written. */
+      g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-small", "z", NULL, NULL,
+                                                           NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (hardening_count_files (f->dir, ".corrupt-"), ==, 0);
+      g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_true (gsm_session_manager_close_sync (manager, NULL, &error));
+      g_assert_no_error (error);
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -751,6 +839,7 @@ main (int   argc,
 #define ADD(path, func) \
   g_test_add ("/hardening/records/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
   ADD ("bounds", test_bounds);
+  ADD ("registry-size-cap", test_registry_size_cap);
   ADD ("startup-lock-timeout", test_startup_lock_timeout);
   ADD ("startup-insecure-directory", test_startup_insecure_directory);
   ADD ("startup-no-space", test_startup_no_space);
