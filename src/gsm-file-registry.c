@@ -109,6 +109,8 @@ struct _GsmFileRegistry
   guint64               generation;
   JsonParser           *parser;
   RegistryText          text;           /* the bytes of cache's file */
+  GPtrArray            *quarantine;     /* QuarantinedEntry: of cache's file, left out */
+  gboolean              quarantine_kept; /* ... and written aside */
   guint                 n_parsed;       /* entries decoded, for tests */
 
   GFileMonitor         *monitor;
@@ -148,6 +150,7 @@ gsm_file_registry_finalize (GObject *object)
   if (self->dirfd >= 0)
     close (self->dirfd);
   g_clear_object (&self->parser);
+  g_clear_pointer (&self->quarantine, g_ptr_array_unref);
   g_clear_pointer (&self->text.read, g_bytes_unref);
   if (self->text.str != NULL)
     g_string_free (self->text.str, TRUE);
@@ -365,11 +368,53 @@ typedef struct
   GsmJsonMember  member;
 } ChangedEntry;
 
+/*
+ * An entry of the registry file that cannot be read (a member of the
+ * wrong type, a session id that is not its key, a key that appears
+ * twice): it is left out, and kept verbatim in a file of its own, while
+ * every other entry stays (see quarantine_locked()).
+ */
+typedef struct
+{
+  char *key;        /* decoded, or NULL if it cannot be */
+  char *key_text;   /* as written, quotes included */
+  char *value_text; /* as written */
+  char *message;    /* why it cannot be read */
+} QuarantinedEntry;
+
+static void
+quarantined_entry_free (gpointer data)
+{
+  QuarantinedEntry *q = data;
+
+  g_free (q->key);
+  g_free (q->key_text);
+  g_free (q->value_text);
+  g_free (q->message);
+  g_free (q);
+}
+
+static void
+quarantine_add (GPtrArray           *quarantine,
+                const char          *key,
+                const GsmJsonMember *member,
+                const char          *message)
+{
+  QuarantinedEntry *q = g_new0 (QuarantinedEntry, 1);
+
+  q->key = g_strdup (key);
+  q->key_text = g_strndup (member->key - 1, member->key_len + 2);
+  q->value_text = g_strndup (member->value, member->value_len);
+  q->message = g_strdup (message);
+  g_ptr_array_add (quarantine, q);
+}
+
 typedef struct
 {
   GsmFileRegistry *self;
   GHashTable      *table;    /* key → GsmSession (unchanged) or NULL (changed) */
   GArray          *changed;  /* ChangedEntry */
+  GPtrArray       *quarantine;
   const char      *data;
   RegistryText     text;     /* where the members are */
   gboolean         after_own;
@@ -394,16 +439,17 @@ scan_member (const GsmJsonMember  *member,
 
   if (key == NULL)
     {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "a key is not a valid string");
-      return FALSE;
+      quarantine_add (st->quarantine, NULL, member, "its key is not a valid string");
+      return TRUE;
     }
 
   if (g_hash_table_contains (st->table, key))
     {
-      /* We never write one; json-glib and others disagree on which wins. */
-      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "session “%s” appears twice", key);
+      /* We never write one; json-glib and others disagree on which wins:
+       * the first is read, as our scan and most readers do. */
+      quarantine_add (st->quarantine, key, member, "a second entry with the same key");
       g_free (key);
-      return FALSE;
+      return TRUE;
     }
 
   /* Where the members are, for editing the text later. */
@@ -443,32 +489,31 @@ scan_member (const GsmJsonMember  *member,
   return TRUE;
 }
 
-/* Builds the sessions of the changed entries into @table. */
-static gboolean
+/* Builds the sessions of the changed entries into @table; one that
+ * cannot be read goes to @quarantine instead, and out of @table. */
+static void
 parse_changed (GsmFileRegistry  *self,
-               const char       *data,
-               gsize             len,
                GArray           *changed,
                GHashTable       *table,
-               GError          **error)
+               GPtrArray        *quarantine)
 {
   for (guint i = 0; i < changed->len; i++)
     {
       ChangedEntry *e = &g_array_index (changed, ChangedEntry, i);
+      g_autoptr(GError) local_error = NULL;
       GsmSession *session;
 
       self->n_parsed++;
       session = _gsm_session_new_from_json (e->key, e->member.value, e->member.value_len,
-                                            self->parser, error);
+                                            self->parser, &local_error);
       if (session == NULL)
         {
-          g_prefix_error (error, "entry “%s”: ", e->key);
-          return FALSE;
+          quarantine_add (quarantine, e->key, &e->member, local_error->message);
+          g_hash_table_remove (table, e->key);
+          continue;
         }
       g_hash_table_insert (table, g_strdup (e->key), session);
     }
-
-  return TRUE;
 }
 
 /* The scan's table (owned keys) as a snapshot table (keys owned by the
@@ -501,6 +546,7 @@ load_locked (GsmFileRegistry  *self,
   g_autoptr(GHashTable) table = NULL;
   g_autoptr(GHashTable) scanned = NULL;
   g_autoptr(GArray) changed = NULL;
+  g_autoptr(GPtrArray) quarantine = NULL;
   ScanState st;
   const char *data;
   gsize len;
@@ -524,6 +570,7 @@ load_locked (GsmFileRegistry  *self,
             close (self->cache_fd);
           self->cache_fd = -1;
           self->text.valid = FALSE;
+          g_clear_pointer (&self->quarantine, g_ptr_array_unref);
         }
       return _gsm_registry_snapshot_ref (self->cache);
     }
@@ -546,17 +593,20 @@ load_locked (GsmFileRegistry  *self,
   scanned = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, unref_if_set);
   changed = g_array_new (FALSE, FALSE, sizeof (ChangedEntry));
   g_array_set_clear_func (changed, changed_entry_clear);
+  quarantine = g_ptr_array_new_with_free_func (quarantined_entry_free);
   memset (&st, 0, sizeof st);
   st.self = self;
   st.table = scanned;
   st.changed = changed;
+  st.quarantine = quarantine;
   st.data = data;
   st.text.open = text_open (data, len);
   st.text.last_end = st.text.open;
   st.text.own_start = -1;
   st.text.own_next = -1;
-  if (!_gsm_json_scan_object (data, len, GSM_JSON_MAX_DEPTH, scan_member, &st, &local_error) ||
-      !parse_changed (self, data, len, changed, scanned, &local_error))
+  /* Only a file that is not one JSON object as a whole is corrupt; an
+   * entry that cannot be read costs that entry alone. */
+  if (!_gsm_json_scan_object (data, len, GSM_JSON_MAX_DEPTH, scan_member, &st, &local_error))
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
                    "Registry “%s/%s” is corrupt: %s", self->dir_path, self->registry_name,
@@ -564,6 +614,7 @@ load_locked (GsmFileRegistry  *self,
       close (fd);
       return NULL;
     }
+  parse_changed (self, changed, scanned, quarantine);
   table = to_snapshot_table (scanned);
 
   g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
@@ -576,6 +627,15 @@ load_locked (GsmFileRegistry  *self,
 
   /* Keep the bytes; they are copied only if this process edits them. */
   text_set_read (&self->text, &st.text, bytes);
+
+  g_clear_pointer (&self->quarantine, g_ptr_array_unref);
+  if (quarantine->len > 0)
+    {
+      /* The next write leaves them out: it joins the entries. */
+      self->text.valid = FALSE;
+      self->quarantine = g_steal_pointer (&quarantine);
+      self->quarantine_kept = FALSE;
+    }
 
   return _gsm_registry_snapshot_ref (self->cache);
 }
@@ -593,6 +653,16 @@ write_registry_locked (GsmFileRegistry      *self,
   int fd = -1;
 
   text_build (self, snapshot, txn);
+  if (out->len > GSM_MAX_REGISTRY_SIZE)
+    {
+      /* Every reader would refuse it, and rebuild the registry from the
+       * session files alone. */
+      g_set_error (error, GSM_ERROR, GSM_ERROR_FAILED,
+                   "Registry “%s/%s” would be %" G_GSIZE_FORMAT " bytes, more than the limit of "
+                   "%d: not written", self->dir_path, self->registry_name, out->len,
+                   GSM_MAX_REGISTRY_SIZE);
+      return FALSE;
+    }
   if (self->cache_fd >= 0 && self->cache_fd_ours)
     {
       /* The file this write retires: it becomes the spare. Without its
@@ -605,6 +675,7 @@ write_registry_locked (GsmFileRegistry      *self,
                            self->durable, &self->spare, &identity, &fd, error))
     return FALSE;
   self->text.valid = TRUE;
+  g_clear_pointer (&self->quarantine, g_ptr_array_unref);
 
   g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
   self->cache = _gsm_registry_snapshot_ref (snapshot);
@@ -769,6 +840,52 @@ remove_session_files (GsmFileRegistry *self,
     }
 }
 
+/*
+ * What only the registry knew of a dead session that still owns a VM (its
+ * stale mark, a reaper's claim and attempts) is also written to its
+ * session file, so that a rebuild from the session files keeps it. One
+ * without a session file here (another host's) gets one.
+ */
+static void
+write_stale_session_files (GsmFileRegistry *self,
+                           GsmRegistryTxn  *txn)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&iter, _gsm_registry_txn_get_changes (txn));
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      g_autoptr(GError) local_error = NULL;
+      g_autofree char *name = NULL;
+      g_autofree char *owner = NULL;
+      const char *text;
+      gsize len;
+      int pid, fd = -1;
+
+      if (value == NULL || g_strcmp0 (key, self->own_session_id) == 0 ||
+          !gsm_session_get_has_vm (value) || !_gsm_session_is_stale (value))
+        continue;
+
+      /* Its file in the seed's layout if it has one, else the one named
+       * after it (made now if it had none). */
+      pid = gsm_session_get_pid (value);
+      name = _gsm_file_registry_session_file_name (self->prefix, pid, key, TRUE);
+      owner = session_file_owner (self, name);
+      if (g_strcmp0 (owner, key) != 0)
+        {
+          g_free (name);
+          name = _gsm_file_registry_session_file_name (self->prefix, pid, key, FALSE);
+        }
+      text = _gsm_session_get_text (value, &len);
+      if (!_gsm_fs_rewrite_at (self->dirfd, self->dir_path, name, text, len, &fd, &local_error))
+        g_warning ("Cannot keep the entry of stale session %s in “%s/%s” for a rebuild: %s",
+                   (const char *) key, self->dir_path, name, local_error->message);
+      if (fd >= 0)
+        close (fd);
+    }
+}
+
 /* The session file and tracker follow this process's own entry. */
 static gboolean
 write_own_files_locked (GsmFileRegistry  *self,
@@ -846,27 +963,125 @@ is_session_file_name (const char *name,
   return g_str_equal (p, ".json");
 }
 
+/* A name for a file kept aside: REGISTRY.WHAT-<time>-<random>. */
+static char *
+aside_name (GsmFileRegistry *self,
+            const char      *what)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y%m%dT%H%M%S");
+
+  return g_strdup_printf ("%s.%s-%s-%06x", self->registry_name, what, stamp,
+                          g_random_int_range (0, 0xffffff));
+}
+
 /*
- * Moves a corrupt registry aside and builds a new one from the session
- * files, which hold the same entries. With the lock and the mutex held.
+ * Writes the entries of the cached file that cannot be read, verbatim, to
+ * a file of their own (REGISTRY.quarantine-<time>-<random>, a JSON object
+ * of them), with a warning naming it and each entry. The next write of
+ * the registry leaves them out. With the lock and the mutex held.
+ */
+static gboolean
+quarantine_locked (GsmFileRegistry  *self,
+                   GError          **error)
+{
+  g_autofree char *name = aside_name (self, "quarantine");
+  g_autoptr(GString) out = g_string_new ("{");
+
+  for (guint i = 0; i < self->quarantine->len; i++)
+    {
+      QuarantinedEntry *q = self->quarantine->pdata[i];
+
+      g_string_append (out, i > 0 ? ",\n  " : "\n  ");
+      g_string_append (out, q->key_text);
+      g_string_append (out, ": ");
+      g_string_append (out, q->value_text);
+    }
+  g_string_append (out, "\n}\n");
+
+  if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, name, out->str, out->len,
+                           self->durable, NULL, NULL, NULL, error))
+    {
+      g_prefix_error (error, "Registry “%s/%s” has %u entries that cannot be read, which "
+                      "cannot be kept aside: ", self->dir_path, self->registry_name,
+                      self->quarantine->len);
+      return FALSE;
+    }
+
+  for (guint i = 0; i < self->quarantine->len; i++)
+    {
+      QuarantinedEntry *q = self->quarantine->pdata[i];
+
+      g_warning ("Registry “%s/%s”: entry “%s” cannot be read (%s). Moved it to “%s/%s”; "
+                 "every other entry is kept.", self->dir_path, self->registry_name,
+                 q->key != NULL ? q->key : "(a key that is not a valid string)", q->message,
+                 self->dir_path, name);
+    }
+
+  return TRUE;
+}
+
+typedef struct
+{
+  GsmFileRegistry *self;
+  GHashTable      *table;
+  guint            n;
+} SalvageState;
+
+static gboolean
+salvage_entry (const GsmJsonMember  *member,
+               gpointer              user_data,
+               GError              **error)
+{
+  SalvageState *st = user_data;
+  g_autofree char *key = _gsm_json_decode_key (member);
+  g_autoptr(GsmSession) session = NULL;
+
+  if (key == NULL || g_hash_table_contains (st->table, key))
+    return TRUE;
+  session = _gsm_session_new_from_json (key, member->value, member->value_len,
+                                        st->self->parser, NULL);
+  if (session != NULL)
+    {
+      _gsm_registry_table_put (st->table, session);
+      st->n++;
+    }
+  return TRUE;
+}
+
+/*
+ * Moves a corrupt registry aside and builds a new one: first from every
+ * entry of the corrupt file that is still whole (a file cut short, or
+ * damaged in places, still holds most of them, with what only the
+ * registry knows: stale marks, reapers' claims and attempts, entries
+ * without a session file), then from the session files, for the entries
+ * it lost. With the lock and the mutex held.
  */
 static GsmRegistrySnapshot *
 rebuild_locked (GsmFileRegistry  *self,
                 const GError     *why,
                 GError          **error)
 {
-  g_autofree char *aside = NULL;
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *stamp = g_date_time_format (now, "%Y%m%dT%H%M%S");
+  g_autofree char *aside = aside_name (self, "corrupt");
   GHashTable *table = _gsm_registry_new_table ();
   GsmRegistrySnapshot *snapshot;
   DIR *dir;
   struct dirent *de;
   guint n_files = 0;
+  SalvageState salvage = { self, table, 0 };
+  g_autoptr(GBytes) corrupt = NULL;
   int fd;
 
-  aside = g_strdup_printf ("%s.corrupt-%s-%06x", self->registry_name, stamp,
-                           g_random_int_range (0, 0xffffff));
+  corrupt = _gsm_fs_read_at (self->dirfd, self->dir_path, self->registry_name,
+                             GSM_MAX_REGISTRY_SIZE, NULL, NULL, NULL);
+  if (corrupt != NULL)
+    {
+      gsize len;
+      const char *data = g_bytes_get_data (corrupt, &len);
+
+      _gsm_json_salvage_object (data, len, GSM_JSON_MAX_DEPTH, salvage_entry, &salvage);
+    }
+
   if (renameat (self->dirfd, self->registry_name, self->dirfd, aside) != 0 && errno != ENOENT)
     {
       int saved_errno = errno;
@@ -907,14 +1122,18 @@ rebuild_locked (GsmFileRegistry  *self,
                        local_error->message);
           continue;
         }
+      /* The registry's own entry knows more (marks, claims). */
+      if (g_hash_table_contains (table, gsm_session_get_session_id (session)))
+        continue;
       _gsm_registry_table_put (table, session);
       n_files++;
     }
   if (dir != NULL)
     closedir (dir);
 
-  g_warning ("%s. Moved it to “%s/%s” and rebuilt it from %u session files.",
-             why->message, self->dir_path, aside, n_files);
+  g_warning ("%s. Moved it to “%s/%s” and rebuilt it from %u session files and the %u "
+             "entries it still held whole.", why->message, self->dir_path, aside, n_files,
+             salvage.n);
 
   snapshot = _gsm_registry_snapshot_new (table, ++self->generation);
   if (!write_registry_locked (self, snapshot, NULL, error))
@@ -940,6 +1159,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
   g_autoptr(GsmRegistryTxn) txn = NULL;
   g_autoptr(GError) local_error = NULL;
   GsmRegistrySnapshot *result = NULL;
+  gboolean quarantined;
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
@@ -960,12 +1180,33 @@ gsm_file_registry_update (GsmRegistry            *registry,
   if (base == NULL)
     goto out;
 
+  /* Entries that cannot be read: kept aside, then left out of the write. */
+  quarantined = self->quarantine != NULL;
+  if (quarantined && !self->quarantine_kept)
+    {
+      if (!quarantine_locked (self, error))
+        goto out;
+      self->quarantine_kept = TRUE;
+    }
+
   txn = _gsm_registry_txn_new (base);
   if (!func (txn, user_data, error))
-    goto out;
+    {
+      /* They are kept aside now: do not keep them twice. */
+      if (quarantined)
+        (void) write_registry_locked (self, base, NULL, NULL);
+      goto out;
+    }
 
   if (g_hash_table_size (_gsm_registry_txn_get_changes (txn)) == 0)
     {
+      g_autoptr(GError) write_error = NULL;
+
+      /* Kept aside: the registry without them is written now, or by
+       * the next write that can. */
+      if (quarantined && !write_registry_locked (self, base, NULL, &write_error))
+        g_debug ("Cannot write “%s/%s” without its entries that cannot be read: %s",
+                 self->dir_path, self->registry_name, write_error->message);
       result = g_steal_pointer (&base);
       goto out;
     }
@@ -975,7 +1216,10 @@ gsm_file_registry_update (GsmRegistry            *registry,
       !write_registry_locked (self, result, txn, error))
     g_clear_pointer (&result, _gsm_registry_snapshot_unref);
   else
-    remove_session_files (self, txn);
+    {
+      remove_session_files (self, txn);
+      write_stale_session_files (self, txn);
+    }
 
 out:
   _gsm_fs_unlock (self->lock_fd);
@@ -1000,6 +1244,7 @@ gsm_file_registry_load (GsmRegistry   *registry,
   GsmFileRegistry *self = GSM_FILE_REGISTRY (registry);
   g_autoptr(GError) local_error = NULL;
   GsmRegistrySnapshot *snapshot;
+  gboolean quarantine;
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
@@ -1007,7 +1252,27 @@ gsm_file_registry_load (GsmRegistry   *registry,
   /* Files are replaced atomically, so reading needs no lock. */
   g_mutex_lock (&self->mutex);
   snapshot = load_locked (self, &local_error);
+  quarantine = snapshot != NULL && self->quarantine != NULL;
   g_mutex_unlock (&self->mutex);
+
+  if (quarantine)
+    {
+      g_autoptr(GError) quarantine_error = NULL;
+      GsmRegistrySnapshot *written;
+
+      /* Entries that cannot be read are left out of @snapshot: keep them
+       * aside and write the registry without them, under the lock. */
+      written = gsm_file_registry_update (registry, nothing_to_change, NULL, cancellable,
+                                          &quarantine_error);
+      if (written == NULL)
+        g_warning ("Registry “%s/%s”: entries that cannot be read were left out: %s",
+                   self->dir_path, self->registry_name, quarantine_error->message);
+      else
+        {
+          _gsm_registry_snapshot_unref (snapshot);
+          snapshot = written;
+        }
+    }
 
   if (snapshot != NULL)
     return snapshot;

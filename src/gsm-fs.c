@@ -1147,6 +1147,10 @@ lock_queue_set_up (int        fd,
     return;
   if (st.st_size < LOCK_QUEUE_SIZE && ftruncate (fd, LOCK_QUEUE_SIZE) != 0)
     return;
+  /* The page must have its block: touching a mapped hole of a full file
+   * system (a tmpfs at its size) is a SIGBUS. A no-op once it has one. */
+  if (posix_fallocate (fd, 0, LOCK_QUEUE_SIZE) != 0)
+    return;
   shared = mmap (NULL, LOCK_QUEUE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (shared == MAP_FAILED)
     return;

@@ -55,6 +55,12 @@ gboolean   _gsm_json_scan_array    (const char         *data,
                                     gpointer            user_data,
                                     GError            **error);
 G_GNUC_INTERNAL
+guint      _gsm_json_salvage_object (const char        *data,
+                                    gsize               len,
+                                    guint               max_depth,
+                                    GsmJsonMemberFunc   func,
+                                    gpointer            user_data);
+G_GNUC_INTERNAL
 gboolean   _gsm_json_check         (const char         *data,
                                     gsize               len,
                                     guint               max_depth,

@@ -423,6 +423,127 @@ _gsm_json_scan_array (const char         *data,
   return scan_end (&s, data, "trailing data after the array", error);
 }
 
+/* One member at @s->p: its name, “:” and a whole value, into @m. */
+static gboolean
+salvage_member (Scanner       *s,
+                const char    *data,
+                GsmJsonMember *m)
+{
+  s->depth = 1;
+  if (s->p >= s->end || *s->p != '"')
+    return FALSE;
+  m->key = s->p + 1;
+  if (!scan_string (s, &m->key_has_escapes))
+    return FALSE;
+  m->key_len = (gsize) (s->p - 1 - m->key);
+  skip_ws (s);
+  if (s->p >= s->end || *s->p != ':')
+    return FALSE;
+  s->p++;
+  skip_ws (s);
+  m->value = s->p;
+  if (!scan_value (s, data, NULL))
+    return FALSE;
+  m->value_len = (gsize) (s->p - m->value);
+  return TRUE;
+}
+
+/* The next line after @from that starts with @indent and a quote. */
+static const char *
+next_member_line (const char *from,
+                  const char *end,
+                  const char *indent,
+                  gsize       indent_len)
+{
+  const char *p = from;
+
+  while ((p = memchr (p, '\n', (gsize) (end - p))) != NULL)
+    {
+      p++;
+      if ((gsize) (end - p) > indent_len && memcmp (p, indent, indent_len) == 0 &&
+          p[indent_len] == '"')
+        return p + indent_len;
+    }
+  return NULL;
+}
+
+/*
+ * _gsm_json_salvage_object:
+ *
+ * For a text that is not one JSON object (truncated, or damaged in
+ * places), calls @func for each member of its top-level object that is
+ * whole: those before the damage and, when the object has one member per
+ * line (as every registry writer lays it out), those on the lines after a
+ * damaged one that start with the first member's indentation. What @func
+ * is given is only known to be valid JSON on its own; @func's errors are
+ * ignored. The work is bounded by a few passes over @data.
+ *
+ * Returns: the number of members @func was called for
+ */
+guint
+_gsm_json_salvage_object (const char         *data,
+                          gsize               len,
+                          guint               max_depth,
+                          GsmJsonMemberFunc   func,
+                          gpointer            user_data)
+{
+  Scanner s = { data, data + len, 1, max_depth, NULL };
+  const char *indent = NULL;
+  gsize indent_len = 0;
+  gsize budget = 4 * len + 4096;
+  guint n = 0;
+
+  skip_ws (&s);
+  if (s.p >= s.end || *s.p != '{')
+    return 0;
+  s.p++;
+  {
+    const char *first = s.p;
+    const char *nl = NULL;
+
+    skip_ws (&s);
+    for (const char *q = first; q < s.p; q++)
+      if (*q == '\n')
+        nl = q;
+    if (nl != NULL)
+      {
+        indent = nl + 1;
+        indent_len = (gsize) (s.p - indent);
+      }
+  }
+
+  while (s.p < s.end)
+    {
+      const char *start = s.p;
+      GsmJsonMember m = { 0, };
+      gboolean whole = salvage_member (&s, data, &m);
+      gsize cost = (gsize) (MIN (s.p, s.end) - start) + 1;
+
+      budget = budget > cost ? budget - cost : 0;
+      if (whole)
+        {
+          n++;
+          (void) func (&m, user_data, NULL);
+          start = s.p;   /* resume after it, if it is not followed by a comma */
+          skip_ws (&s);
+          if (s.p < s.end && *s.p == ',')
+            {
+              s.p++;
+              skip_ws (&s);
+              continue;
+            }
+        }
+      /* Damaged here (or ended): on to the next member's line. */
+      if (indent == NULL || budget == 0)
+        break;
+      s.p = next_member_line (start, s.end, indent, indent_len);
+      if (s.p == NULL)
+        break;
+    }
+
+  return n;
+}
+
 /* Checks any single JSON value (not only an object). */
 gboolean
 _gsm_json_check (const char  *data,

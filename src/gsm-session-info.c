@@ -322,24 +322,6 @@ gsm_session_init (GsmSession *self)
 
 /* ---- reading ----------------------------------------------------------- */
 
-static int
-get_pid_max (void)
-{
-  static int pid_max = 0;
-
-  if (g_atomic_int_get (&pid_max) == 0)
-    {
-      g_autofree char *contents = NULL;
-      gint64 v = 0;
-
-      if (g_file_get_contents ("/proc/sys/kernel/pid_max", &contents, NULL, NULL))
-        v = g_ascii_strtoll (contents, NULL, 10);
-      g_atomic_int_set (&pid_max, v >= 2 && v <= 4194304 ? (int) v : 4194304);
-    }
-
-  return g_atomic_int_get (&pid_max);
-}
-
 gboolean
 _gsm_validate_identifier (const char  *what,
                           const char  *value,
@@ -369,6 +351,46 @@ _gsm_validate_identifier (const char  *what,
                      "%s contains a control character", what);
         return FALSE;
       }
+
+  return TRUE;
+}
+
+/*
+ * _gsm_validate_name:
+ *
+ * Checks a name a provider command is given as an argument (a VM id, a
+ * zone): an identifier (see _gsm_validate_identifier()) that also has no
+ * white space and no control character anywhere (Unicode's included) and
+ * does not start with “-”, which a command would take for an option.
+ */
+gboolean
+_gsm_validate_name (const char  *what,
+                    const char  *value,
+                    gsize        max_len,
+                    GError     **error)
+{
+  if (!_gsm_validate_identifier (what, value, max_len, error))
+    return FALSE;
+  if (value[0] == '-')
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "%s “%s” starts with “-”, which a provider command would take for an option",
+                   what, value);
+      return FALSE;
+    }
+  for (const char *p = value; *p; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (g_unichar_isspace (c) || g_unichar_iscntrl (c) ||
+          g_unichar_type (c) == G_UNICODE_FORMAT)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "%s “%s” contains white space or an invisible character (U+%04X)",
+                       what, value, c);
+          return FALSE;
+        }
+    }
 
   return TRUE;
 }
@@ -706,7 +728,11 @@ read_member (const GsmJsonMember  *m,
     case MEMBER_SESSION_ID:
       return read_string (value, len, name, FALSE, 128, &s->session_id, error);
     case MEMBER_PID:
-      if (!read_int (value, len, name, 1, get_pid_max (), &v, error))
+      /* Any pid another writer may have: 1 is a container's main
+       * process, and another host's pid_max may be above ours (Linux
+       * allows up to 4194304; other systems differ). A local pid that
+       * no process can have here is simply dead. */
+      if (!read_int (value, len, name, 1, G_MAXINT, &v, error))
         return FALSE;
       s->pid = (int) v;
       return TRUE;

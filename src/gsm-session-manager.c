@@ -119,7 +119,10 @@ struct _GsmSessionManager
   GFile                *vm_registry;
   GFile                *global_tracker_file;
 
-  GError               *init_error;    /* set if the registry cannot be used */
+  GMutex                init_mutex;    /* guards init_error and setting registry */
+  GError               *init_error;    /* why the process is not in the registry yet */
+  gboolean              runtime_dir_is_default;
+  gint                  entered;       /* (atomic) in the registry: init_error unset */
   GsmRegistry          *registry;
   gboolean              has_leases;   /* the registry's, asked once */
   GsmLivenessProbe     *probe;
@@ -777,6 +780,9 @@ check_not_forked (GsmSessionManager  *self,
   return FALSE;
 }
 
+static gboolean retry_init (GsmSessionManager  *self,
+                            GError            **error);
+
 static gboolean
 check_usable (GsmSessionManager  *self,
               GError            **error)
@@ -786,11 +792,8 @@ check_usable (GsmSessionManager  *self,
   if (!check_not_forked (self, error))
     return FALSE;
 
-  if (self->init_error != NULL)
-    {
-      g_propagate_error (error, g_error_copy (self->init_error));
-      return FALSE;
-    }
+  if (G_UNLIKELY (!g_atomic_int_get (&self->entered)) && !retry_init (self, error))
+    return FALSE;
 
   g_mutex_lock (&self->mutex);
   closed = self->closed;
@@ -1237,10 +1240,17 @@ default_runtime_dir (gboolean *is_default)
   return g_build_filename (g_get_user_state_dir (), "gsm-session", NULL);
 }
 
+/*
+ * Opens the registry (unless an earlier attempt did) and enters this
+ * process into it. What the entry found is left in @events for the caller
+ * to dispatch. Fails, to be tried again by the next operation, when the
+ * registry cannot be used now: a lock held too long, a full or read-only
+ * file system, an unreachable etcd, but also an insecure directory, which
+ * its owner may fix.
+ */
 static gboolean
 init_registry (GsmSessionManager  *self,
-               const char         *dir,
-               gboolean            is_default,
+               Events             *events,
                GError            **error)
 {
   g_autoptr(GsmFileRegistry) file_registry = NULL;
@@ -1248,10 +1258,13 @@ init_registry (GsmSessionManager  *self,
   const char *durable = g_getenv ("GSM_DURABLE");
   const char *env = g_getenv ("GSM_REGISTRY");
   g_autofree char *backend = NULL;
+  g_autofree char *dir = NULL;
   g_autoptr(GKeyFile) config = NULL;
   g_autoptr(GError) config_error = NULL;
-  TxnContext ctx = { self, NULL, events_new (self), 0, 0 };
-  gboolean ok;
+  TxnContext ctx = { self, NULL, events, 0, 0 };
+
+  if (self->registry != NULL)
+    goto enter;
 
   /* The environment, else the [registry] group of the configuration. */
   config = _gsm_config_load (&config_error);
@@ -1273,10 +1286,7 @@ init_registry (GsmSessionManager  *self,
                                                               "GSM_ETCD_TIMEOUT", GSM_ETCD_DEFAULT_TIMEOUT),
                                      NULL, error);
       if (etcd == NULL)
-        {
-          events_free (ctx.events);
-          return FALSE;
-        }
+        return FALSE;
       self->registry = GSM_REGISTRY (etcd);
     }
   else if (backend != NULL && *backend != '\0' && !g_str_equal (backend, "file"))
@@ -1284,33 +1294,79 @@ init_registry (GsmSessionManager  *self,
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                    "Registry backend “%s” (GSM_REGISTRY, or “backend” in [registry] of the "
                    "configuration file): expected “file” or etcd://HOST:PORT[/PREFIX]", backend);
-      events_free (ctx.events);
       return FALSE;
     }
   else
     {
-      file_registry = _gsm_file_registry_new (dir, is_default, prefix ? prefix : "",
-                                              self->session_id, self->pid,
+      dir = g_file_get_path (self->runtime_dir);
+      file_registry = _gsm_file_registry_new (dir, self->runtime_dir_is_default,
+                                              prefix ? prefix : "", self->session_id, self->pid,
                                               g_strcmp0 (durable, "0") != 0, error);
       if (file_registry == NULL)
-        {
-          events_free (ctx.events);
-          return FALSE;
-        }
+        return FALSE;
       _gsm_liveness_probe_set_lock_dir (self->probe, _gsm_file_registry_get_dirfd (file_registry));
       self->registry = GSM_REGISTRY (g_steal_pointer (&file_registry));
     }
 
   self->has_leases = _gsm_registry_has_leases (self->registry);
 
+enter:
   /* Enter the registry now, so that we are known from the first use. */
-  ok = run_update (self, txn_enter, &ctx, NULL, error);
-  if (ok)
+  return run_update (self, txn_enter, &ctx, NULL, error);
+}
+
+/* Once in the registry: follow the changes other processes make. */
+static void
+start_following (GsmSessionManager *self)
+{
+  g_signal_connect_object (self->registry, "changed", G_CALLBACK (registry_changed_cb), self, 0);
+  g_signal_connect_object (self->registry, "lapsed", G_CALLBACK (registry_lapsed_cb), self, 0);
+
+  /* Watching only helps a process that runs the main context (that is
+   * where the signals go), and costs one that does not on every write:
+   * start when the context first runs. */
+  self->watch_source = g_idle_source_new ();
+  g_source_set_priority (self->watch_source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (self->watch_source, start_watch_cb, self, NULL);
+  g_source_set_static_name (self->watch_source, "[gsm] start watching the registry");
+  g_source_attach (self->watch_source, self->context);
+}
+
+/*
+ * The process could not enter the registry when the manager was created
+ * (or at the last try): try again, so that a lock held for a while, or a
+ * file system full for a while, does not keep the process out for good.
+ */
+static gboolean
+retry_init (GsmSessionManager  *self,
+            GError            **error)
+{
+  Events *events = events_new (self);
+  gboolean ok;
+
+  g_mutex_lock (&self->init_mutex);
+  ok = g_atomic_int_get (&self->entered);
+  if (!ok)
     {
-      self->view = _gsm_registry_snapshot_ref (ctx.events->snapshot);
-      g_clear_pointer (&ctx.events->snapshot, _gsm_registry_snapshot_unref);
+      g_autoptr(GError) local_error = NULL;
+
+      ok = init_registry (self, events, &local_error);
+      g_clear_error (&self->init_error);
+      if (ok)
+        {
+          start_following (self);
+          g_atomic_int_set (&self->entered, TRUE);
+        }
+      else
+        {
+          self->init_error = g_error_copy (local_error);
+          g_propagate_error (error, g_steal_pointer (&local_error));
+        }
     }
-  events_dispatch (ctx.events);
+  g_mutex_unlock (&self->init_mutex);
+
+  /* Signals only now: a handler may call the manager again. */
+  events_dispatch (events);
 
   return ok;
 }
@@ -1324,7 +1380,7 @@ gsm_session_manager_constructed (GObject *object)
   g_autofree char *prefixed = NULL;
   const char *prefix = g_getenv ("GSM_FILE_PREFIX");
   const char *hostname = g_getenv ("GSM_HOSTNAME");
-  gboolean is_default;
+  Events *events;
 
   G_OBJECT_CLASS (gsm_session_manager_parent_class)->constructed (object);
 
@@ -1343,7 +1399,7 @@ gsm_session_manager_constructed (GObject *object)
   self->probe = _gsm_liveness_probe_new (self->hostname, g_getenv ("GSM_PROCESS_MATCH"));
   self->pool = g_thread_pool_new (worker_func, self, 1, FALSE, NULL);
 
-  dir = default_runtime_dir (&is_default);
+  dir = default_runtime_dir (&self->runtime_dir_is_default);
   self->runtime_dir = g_file_new_for_path (dir);
   prefixed = _gsm_file_registry_own_session_file_name (prefix, self->pid, self->session_id);
   self->session_file = g_file_get_child (self->runtime_dir, prefixed);
@@ -1354,23 +1410,21 @@ gsm_session_manager_constructed (GObject *object)
   prefixed = g_strconcat (prefix, "global_session.json", NULL);
   self->global_tracker_file = g_file_get_child (self->runtime_dir, prefixed);
 
-  if (!init_registry (self, dir, is_default, &self->init_error))
+  events = events_new (self);
+  if (!init_registry (self, events, &self->init_error))
     {
-      g_warning ("gsm-session: the registry cannot be used: %s", self->init_error->message);
+      events_free (events);
+      g_warning ("gsm-session: the registry cannot be used now (every operation tries again): %s",
+                 self->init_error->message);
       return;
     }
+  /* What the entry found is the first view: nothing to report. */
+  self->view = _gsm_registry_snapshot_ref (events->snapshot);
+  g_clear_pointer (&events->snapshot, _gsm_registry_snapshot_unref);
+  events_dispatch (events);
+  g_atomic_int_set (&self->entered, TRUE);
 
-  g_signal_connect_object (self->registry, "changed", G_CALLBACK (registry_changed_cb), self, 0);
-  g_signal_connect_object (self->registry, "lapsed", G_CALLBACK (registry_lapsed_cb), self, 0);
-
-  /* Watching only helps a process that runs the main context (that is
-   * where the signals go), and costs one that does not on every write:
-   * start when the context first runs. */
-  self->watch_source = g_idle_source_new ();
-  g_source_set_priority (self->watch_source, G_PRIORITY_DEFAULT);
-  g_source_set_callback (self->watch_source, start_watch_cb, self, NULL);
-  g_source_set_static_name (self->watch_source, "[gsm] start watching the registry");
-  g_source_attach (self->watch_source, self->context);
+  start_following (self);
 
   g_mutex_lock (&self->mutex);
   self->has_vm = self->own != NULL && gsm_session_get_has_vm (self->own);
@@ -1412,6 +1466,7 @@ gsm_session_manager_finalize (GObject *object)
   g_clear_object (&self->own);
   g_clear_pointer (&self->probe, _gsm_liveness_probe_free);
   g_clear_error (&self->init_error);
+  g_mutex_clear (&self->init_mutex);
   g_clear_object (&self->runtime_dir);
   g_clear_object (&self->session_file);
   g_clear_object (&self->vm_registry);
@@ -1692,6 +1747,7 @@ static void
 gsm_session_manager_init (GsmSessionManager *self)
 {
   g_mutex_init (&self->mutex);
+  g_mutex_init (&self->init_mutex);
 }
 
 /* ---- public API -------------------------------------------------------- */
@@ -1703,8 +1759,11 @@ gsm_session_manager_init (GsmSessionManager *self)
  * (from any thread; concurrent first calls create one instance). Creating
  * it enters this process into the registry.
  *
- * It never fails: if the registry cannot be used (an insecure directory,
- * say), a warning is logged and every operation returns that error.
+ * It never fails: if the process cannot enter the registry now (the lock
+ * held past `GSM_LOCK_TIMEOUT`, a full or read-only file system, an
+ * insecure directory), a warning is logged and every later operation
+ * first tries again to enter it, failing with the reason while it still
+ * cannot; once one succeeds, the process is in the registry.
  *
  * Returns: (transfer none) (not nullable): the session manager
  *
@@ -2002,18 +2061,19 @@ make_register_op (const char          *vm_id,
   g_autoptr(GVariant) held = metadata ? g_variant_ref_sink (metadata) : NULL;
   Op *op;
 
-  if (!_gsm_validate_identifier ("vm_id", vm_id, 255, error) ||
-      !_gsm_validate_identifier ("zone", zone, 255, error))
+  if (!_gsm_validate_name ("vm_id", vm_id, GSM_MAX_NAME_LEN, error) ||
+      !_gsm_validate_name ("zone", zone, GSM_MAX_NAME_LEN, error))
     return NULL;
 
   for (guint i = 0; components != NULL && components[i] != NULL; i++)
     {
-      if (i >= 1024)
+      if (i >= GSM_MAX_COMPONENTS)
         {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT, "more than 1024 components");
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "more than %d components", GSM_MAX_COMPONENTS);
           return NULL;
         }
-      if (!_gsm_validate_identifier ("a component", components[i], 255, error))
+      if (!_gsm_validate_identifier ("a component", components[i], GSM_MAX_COMPONENT_LEN, error))
         return NULL;
     }
 
@@ -2028,10 +2088,19 @@ make_register_op (const char          *vm_id,
     {
       /* It is written into the registry, which must stay readable:
        * nested at most as deep as readers accept (the registry and the
-       * entry are two levels), and no infinity or NaN. */
+       * entry are two levels), and no infinity or NaN. Its size is
+       * bounded so that the entry always fits in its session file, from
+       * which a registry is rebuilt. */
       g_autoptr(JsonNode) node = NULL;
       g_autoptr(GString) text = g_string_new (NULL);
 
+      if (g_variant_get_size (metadata) > 16 * GSM_MAX_METADATA_SIZE)
+        {
+          /* Far too big to be worth writing out as JSON to measure. */
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "metadata is larger than %d bytes as JSON", GSM_MAX_METADATA_SIZE);
+          return NULL;
+        }
       node = json_gvariant_serialize (metadata);
       if (!_gsm_json_append_node (text, node) ||
           !_gsm_json_check (text->str, text->len, GSM_JSON_MAX_DEPTH - 2, NULL))
@@ -2039,6 +2108,13 @@ make_register_op (const char          *vm_id,
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                        "metadata is nested more than %d levels deep or holds a number "
                        "that is not finite", GSM_JSON_MAX_DEPTH - 2);
+          return NULL;
+        }
+      if (text->len > GSM_MAX_METADATA_SIZE)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "metadata is %" G_GSIZE_FORMAT " bytes as JSON, more than the %d allowed",
+                       text->len, GSM_MAX_METADATA_SIZE);
           return NULL;
         }
     }
@@ -2055,11 +2131,14 @@ make_register_op (const char          *vm_id,
 /**
  * gsm_session_manager_register_vm:
  * @self: a #GsmSessionManager
- * @vm_id: the VM's identifier (1 to 255 bytes of printable UTF-8)
- * @zone: the zone it runs in
- * @components: (array zero-terminated=1) (nullable): what runs on it
- * @metadata: (nullable): free-form metadata, of type `a{sv}`; a floating
- *   reference is sunk
+ * @vm_id: the VM's identifier: 1 to 255 bytes of UTF-8, without white
+ *   space or control characters, not starting with `-`
+ * @zone: the zone it runs in, with the same limits as @vm_id
+ * @components: (array zero-terminated=1) (nullable): what runs on it: at
+ *   most 64 names of 1 to 255 bytes of UTF-8 without control characters
+ * @metadata: (nullable): free-form metadata, of type `a{sv}`, at most
+ *   64 KiB once written as JSON and nested at most 30 levels deep, without
+ *   infinities or NaNs; a floating reference is sunk
  * @cancellable: (nullable): a #GCancellable
  * @callback: (scope async): called when done
  * @user_data: data for @callback
@@ -2068,6 +2147,14 @@ make_register_op (const char          *vm_id,
  * %GSM_ERROR_VM_ALREADY_REGISTERED if this session already owns a VM
  * (unregister it first) and with %GSM_ERROR_VM_OWNED_BY_OTHER if a live
  * session owns @vm_id. A VM whose owner is dead is taken over.
+ *
+ * Arguments beyond the limits above fail with %GSM_ERROR_INVALID_ARGUMENT
+ * before anything is written: @vm_id and @zone are passed to the provider's
+ * command when the VM is deleted, where a leading `-` would be read as an
+ * option, and the limits keep every entry small enough for the files a
+ * registry is rebuilt from. A C string cannot hold a NUL byte; from
+ * Python, check that a `str` holds none before passing it (PyGObject
+ * passes the text up to the first NUL).
  *
  * Since: 1.0
  */

@@ -65,8 +65,21 @@ JsonNode   *_gsm_session_get_member    (GsmSession  *self,
 G_GNUC_INTERNAL
 const char *_gsm_session_get_text      (GsmSession  *self,
                                         gsize       *len);
+/* What register_vm() accepts: far below what readers accept of other
+ * writers (1024 components, files of 1 MiB and 64 MiB), so that an entry
+ * written through the API always fits in its session file. */
+#define GSM_MAX_NAME_LEN 255
+#define GSM_MAX_COMPONENTS 64
+#define GSM_MAX_COMPONENT_LEN 255
+#define GSM_MAX_METADATA_SIZE (64 * 1024)
+
 G_GNUC_INTERNAL
 gboolean    _gsm_validate_identifier   (const char  *what,
+                                        const char  *value,
+                                        gsize        max_len,
+                                        GError     **error);
+G_GNUC_INTERNAL
+gboolean    _gsm_validate_name         (const char  *what,
                                         const char  *value,
                                         gsize        max_len,
                                         GError     **error);

@@ -785,6 +785,20 @@ test_unknown_fields_preserved (Fixture *f, gconstpointer data)
 
 /* ---- the files as untrusted input ---------------------------------------- */
 
+static guint
+count_files (Fixture    *f,
+             const char *prefix)
+{
+  g_autoptr(GDir) dir = g_dir_open (f->dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_prefix (name, prefix))
+      n++;
+  return n;
+}
+
 static void
 test_corrupt_registry (Fixture *f, gconstpointer data)
 {
@@ -798,9 +812,13 @@ test_corrupt_registry (Fixture *f, gconstpointer data)
     "",                                           /* empty */
     "[1, 2]",                                     /* not an object */
     NULL,                                         /* deep nesting, below */
-    "{\"x\": {\"session_id\": \"x\", \"pid\": 99999999999999999999, \"hostname\": \"h\"}}",
-    "{\"x\": {\"session_id\": \"y\", \"pid\": 5, \"hostname\": \"h\"}}",
-    "{\"x\": {\"session_id\": \"x\", \"pid\": \"5\", \"hostname\": \"h\"}}",
+  };
+  /* A whole object with one entry that cannot be read: that entry alone
+   * is kept aside, verbatim. */
+  const char *bad_entry[] = {
+    "\"x\": {\"session_id\": \"x\", \"pid\": 99999999999999999999, \"hostname\": \"h\"}",
+    "\"x\": {\"session_id\": \"y\", \"pid\": 5, \"hostname\": \"h\"}",
+    "\"x\": {\"session_id\": \"x\", \"pid\": \"5\", \"hostname\": \"h\"}",
   };
 
   g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-live", "z", NULL, NULL, NULL, &error));
@@ -810,10 +828,6 @@ test_corrupt_registry (Fixture *f, gconstpointer data)
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
-      g_autoptr(GDir) dir = NULL;
-      const char *name;
-      guint n_aside = 0;
-
       g_assert_true (g_file_set_contents (path, bad[i], -1, &error));
       g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING, "*corrupt*Moved it to*rebuilt it from 1 session files*");
       g_clear_pointer (&all, g_hash_table_unref);
@@ -827,12 +841,79 @@ test_corrupt_registry (Fixture *f, gconstpointer data)
                        ==, "vm-live");
 
       /* The bad file is kept for inspection. */
+      g_assert_cmpuint (count_files (f, "vm_registry.json.corrupt-"), ==, i + 1);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad_entry); i++)
+    {
+      g_autoptr(GDir) dir = NULL;
+      g_autofree char *kept = NULL;
+      g_autofree char *expected = g_strdup_printf ("{\n  %s\n}\n", bad_entry[i]);
+      g_autofree char *contents = NULL;
+      g_autofree char *edited = NULL;
+      const char *name;
+
+      /* Before our own entry. */
+      g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+      g_assert_true (contents[0] == '{');
+      edited = g_strdup_printf ("{%s, %s", bad_entry[i], contents + 1);
+      g_assert_true (g_file_set_contents (path, edited, -1, &error));
+      g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING,
+                             "*entry “x” cannot be read*Moved it to*every other entry is kept*");
+      g_clear_pointer (&all, g_hash_table_unref);
+      all = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+      g_test_assert_expected_messages ();
+      g_assert_no_error (error);
+      g_assert_cmpint (g_hash_table_size (all), ==, 1);
+      g_assert_cmpuint (count_files (f, "vm_registry.json.corrupt-"), ==, G_N_ELEMENTS (bad));
+      g_assert_cmpuint (count_files (f, "vm_registry.json.quarantine-"), ==, 1);
+
       dir = g_dir_open (f->dir, 0, NULL);
       while ((name = g_dir_read_name (dir)) != NULL)
-        if (g_str_has_prefix (name, "vm_registry.json.corrupt-"))
-          n_aside++;
-      g_assert_cmpuint (n_aside, ==, i + 1);
+        if (g_str_has_prefix (name, "vm_registry.json.quarantine-"))
+          {
+            g_autofree char *aside = fixture_path (f, name);
+
+            g_assert_true (g_file_get_contents (aside, &kept, NULL, NULL));
+            g_unlink (aside);
+          }
+      g_assert_cmpstr (kept, ==, expected);
     }
+
+  /* A key that appears twice: the first entry is read, the second kept
+   * aside. */
+  {
+    g_autofree char *contents = NULL;
+    g_autofree char *edited = NULL;
+    g_autofree char *kept = NULL;
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+
+    g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+    edited = g_strdup_printf ("{\"x\": {\"session_id\": \"x\", \"pid\": 7, \"hostname\": \"h\", "
+                              "\"vm_id\": \"vm-first\"}, \"x\": {\"session_id\": \"x\", \"pid\": 8, "
+                              "\"hostname\": \"h\", \"vm_id\": \"vm-second\"}, %s", contents + 1);
+    g_assert_true (g_file_set_contents (path, edited, -1, &error));
+    g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING,
+                           "*entry “x” cannot be read (a second entry with the same key)*");
+    g_clear_pointer (&all, g_hash_table_unref);
+    all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+    g_test_assert_expected_messages ();
+    g_assert_no_error (error);
+    g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, "x")), ==, "vm-first");
+    g_assert_nonnull (g_hash_table_lookup (all, gsm_session_manager_get_session_id (m)));
+
+    dir = g_dir_open (f->dir, 0, NULL);
+    while ((name = g_dir_read_name (dir)) != NULL)
+      if (g_str_has_prefix (name, "vm_registry.json.quarantine-"))
+        {
+          g_autofree char *aside = fixture_path (f, name);
+
+          g_assert_true (g_file_get_contents (aside, &kept, NULL, NULL));
+        }
+    g_assert_nonnull (strstr (kept, "vm-second"));
+    g_assert_null (strstr (kept, "vm-first"));
+  }
 }
 
 static void

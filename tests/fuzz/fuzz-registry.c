@@ -2,15 +2,17 @@
  *
  * The input is written as the registry file of a private directory and
  * read the way every process reads it: a new file registry (lock, read,
- * scan, parse each entry; a corrupt file is moved aside and rebuilt from
- * the session files). If the input holds two NUL bytes in a row, what
+ * scan, parse each entry; a file that is not one JSON object is moved
+ * aside and rebuilt from the session files, an entry that cannot be read
+ * is kept aside alone). If the input holds two NUL bytes in a row, what
  * follows them is a second version of the file, read by the same
  * registry, so that the per-entry cache (an entry whose text did not
  * change is not parsed again) is compared with hostile bytes too.
  *
  * Checked: nothing crashes or leaks; a file that was accepted can be
  * written back with one more entry and read again by a new reader without
- * being found corrupt; a rejected file is moved aside, never lost.
+ * being found corrupt; every entry of an accepted file is read or kept
+ * aside in a quarantine file; a rejected file is moved aside, never lost.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -74,6 +76,38 @@ load (GsmRegistry *registry,
   return (int) _gsm_registry_snapshot_get_size (snapshot);
 }
 
+static gboolean
+count_member (const GsmJsonMember  *member,
+              gpointer              user_data,
+              GError              **error)
+{
+  (*(guint *) user_data)++;
+  return TRUE;
+}
+
+/* The members of every file of entries kept aside, each of which must be
+ * one JSON object. */
+static guint
+count_quarantined (void)
+{
+  g_autoptr(GDir) dir = g_dir_open (fuzz_get_dir (), 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  FUZZ_CHECK (dir != NULL);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (strstr (name, ".quarantine-") != NULL)
+      {
+        g_autofree char *path = g_build_filename (fuzz_get_dir (), name, NULL);
+        g_autofree char *contents = NULL;
+        gsize len;
+
+        FUZZ_CHECK (g_file_get_contents (path, &contents, &len, NULL));
+        FUZZ_CHECK (_gsm_json_scan_object (contents, len, GSM_JSON_MAX_DEPTH, count_member, &n, NULL));
+      }
+  return n;
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
@@ -108,11 +142,21 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
     }
   n = fuzz_count_files (".corrupt-") > 0 ? -1 : load (GSM_REGISTRY (registry), parser);
   FUZZ_CHECK (fuzz_count_files (".tmp-") == 0);
+  if (n >= 0)
+    {
+      guint members = 0;
+
+      /* Every entry is read, or kept aside: none is lost. */
+      FUZZ_CHECK (_gsm_json_scan_object ((const char *) data, first_size, GSM_JSON_MAX_DEPTH,
+                                         count_member, &members, NULL));
+      FUZZ_CHECK (members == (guint) n + count_quarantined ());
+    }
   if (n < 0)
     {
-      /* Moved aside byte for byte, and replaced by an empty registry. */
+      /* Moved aside, and replaced by the entries it still held whole,
+       * which read back without being found corrupt again. */
       FUZZ_CHECK (fuzz_count_files (".corrupt-") == 1);
-      FUZZ_CHECK (fuzz_file_equals (REGISTRY, (const uint8_t *) "{}\n", 3));
+      FUZZ_CHECK (load (GSM_REGISTRY (registry), parser) >= 0);
     }
 
   if (second != NULL)
