@@ -195,10 +195,22 @@ test_killed_worker (Fixture       *f,
   entry = lookup (w3->session_id);
   g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-3");
 
-  /* The audit log tells who owned it and what ran. */
+  /* The audit log tells who owned it and what ran: before it ran, and
+   * once it ended, under the same token. */
   records = history (reaper);
-  g_assert_cmpuint (g_strv_length (records), ==, 1);
+  g_assert_cmpuint (g_strv_length (records), ==, 2);
   record = parse_record (parser, records[0]);
+  g_assert_cmpstr (json_object_get_string_member (record, "outcome"), ==, "started");
+  g_assert_cmpstr (json_object_get_string_member (record, "vm"), ==, "vm-2");
+  g_assert_true (json_object_get_null_member (record, "exit_status"));
+  g_assert_cmpstr (json_node_get_string (json_array_get_element (
+                     json_object_get_array_member (record, "command"), 3)), ==, "vm-2");
+  {
+    g_autofree char *token = g_strdup (json_object_get_string_member (record, "token"));
+
+    record = parse_record (parser, records[1]);
+    g_assert_cmpstr (json_object_get_string_member (record, "token"), ==, token);
+  }
   g_assert_cmpstr (json_object_get_string_member (record, "action"), ==, "reap");
   g_assert_cmpstr (json_object_get_string_member (record, "vm"), ==, "vm-2");
   g_assert_cmpstr (json_object_get_string_member (record, "zone"), ==, "zone-a");
@@ -329,47 +341,153 @@ test_grace_period (Fixture       *f,
   g_assert_false (cloud_has_vm (f, "vm-1"));
 }
 
-/* A session on another host can only be judged by its age: never reaped
- * before the expiry, even when another process marked it stale. */
+typedef struct
+{
+  const char *session_id;
+  double      created_at;      /* > 0: the new created_at */
+  gboolean    drop_start_time; /* the seed's own layout */
+  double      stale_since;     /* > 0: recorded stale since then */
+} Rewrite;
+
+static gboolean
+txn_rewrite (GsmRegistryTxn  *txn,
+             gpointer         user_data,
+             GError         **error)
+{
+  Rewrite *rw = user_data;
+  GsmSession *entry = _gsm_registry_txn_lookup (txn, rw->session_id);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autofree char *text = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GsmSession) rewritten = NULL;
+  JsonObject *object;
+
+  g_assert_nonnull (entry);
+  text = gsm_session_to_json (entry);
+  root = json_from_string (text, NULL);
+  object = json_node_get_object (root);
+  if (rw->created_at > 0)
+    json_object_set_double_member (object, "created_at", rw->created_at);
+  if (rw->drop_start_time)
+    json_object_remove_member (object, "start_time");
+  if (rw->stale_since > 0)
+    {
+      json_object_set_string_member (object, "status", "stale");
+      json_object_set_double_member (object, "stale_since", rw->stale_since);
+    }
+  g_free (text);
+  text = json_to_string (root, FALSE);
+  rewritten = _gsm_session_new_from_json (rw->session_id, text, strlen (text), parser, error);
+  g_assert_nonnull (rewritten);
+  _gsm_registry_txn_put (txn, rewritten);
+  return TRUE;
+}
+
+static void
+rewrite_entry (const Rewrite *rw)
+{
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr(GError) error = NULL;
+
+  snapshot = _gsm_registry_update (_gsm_session_manager_get_registry (gsm_session_manager_get_default ()),
+                                   txn_rewrite, (gpointer) rw, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static gboolean
+calls_log_exists (Fixture *f)
+{
+  g_autofree char *path = g_build_filename (f->cloud, "calls.log", NULL);
+
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+/*
+ * A session whose liveness cannot be verified here (another host; this
+ * host without a start time, the seed's own layout) is never reaped by a
+ * plain pass, whatever its age and even when recorded as stale (as a
+ * process with a 12 h expiry did): its process may be alive. Asked with
+ * --unverifiable --older-than, those older than that go, and only those.
+ */
 static void
 test_undecidable_liveness (Fixture       *f,
                            gconstpointer  data)
 {
   const char *elsewhere[] = { "GSM_HOSTNAME", "build-host-2", NULL };
   const char *short_expiry[] = { "GSM_SESSION_EXPIRY", "0", NULL };
-  g_autoptr(Worker) live = NULL, dead = NULL;
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  double old = now - 13 * 3600;
+  g_autoptr(Worker) live = NULL, dead = NULL, young = NULL, seed = NULL;
   g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GsmSession) entry = NULL;
   g_autofree char *out = NULL;
 
   cloud_add_vm (f, "vm-live");
   cloud_add_vm (f, "vm-dead");
+  cloud_add_vm (f, "vm-young");
+  cloud_add_vm (f, "vm-seed");
   live = worker_start_env ("vm-live", elsewhere);
   dead = worker_start_env ("vm-dead", elsewhere);
+  young = worker_start_env ("vm-young", elsewhere);
+  seed = worker_start ("vm-seed");
   worker_kill (dead);
 
-  /* A process whose expiry is 0 records both as stale. */
-  g_assert_cmpint (run_gsmctl (&out, short_expiry, "cleanup", NULL), ==, 0);
-  entry = lookup (live->session_id);
-  g_assert_cmpstr (gsm_session_get_status (entry), ==, "stale");
+  /* 13 h old, and recorded stale as the 12 h expiry did; the local one
+   * without a start time. */
+  rewrite_entry (&(Rewrite) { live->session_id, old, FALSE, old + 12 * 3600 });
+  rewrite_entry (&(Rewrite) { dead->session_id, old, FALSE, old + 12 * 3600 });
+  rewrite_entry (&(Rewrite) { young->session_id, 0, FALSE, now });
+  rewrite_entry (&(Rewrite) { seed->session_id, 0, TRUE, now });
 
-  /* With the default expiry, neither is reaped: liveness unknown. */
+  /* Plain passes, in this process and by gsmctl (even one whose expiry
+   * is 0): the provider is never called. */
   reaper = new_reaper ();
+  g_assert_cmpfloat (gsm_reaper_get_unverifiable_older_than (reaper), ==, 0);
   reap_pass (reaper, NULL, 0, 0);
   {
     g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
 
-    g_ptr_array_add (forged, g_object_ref (entry));
+    g_ptr_array_add (forged, lookup (live->session_id));
+    g_ptr_array_add (forged, lookup (dead->session_id));
+    g_ptr_array_add (forged, lookup (seed->session_id));
     reap_pass (reaper, forged, 0, 0);
   }
-  g_assert_cmpuint (cloud_count (f, "call", "vm-live"), ==, 0);
-  g_assert_cmpuint (cloud_count (f, "call", "vm-dead"), ==, 0);
-
-  /* Past the expiry, they count as dead. */
+  g_assert_cmpint (run_gsmctl (&out, NULL, "reap", "--yes", NULL), ==, 0);
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_gsmctl (&out, short_expiry, "reap", "--yes", NULL), ==, 0);
-  g_assert_false (cloud_has_vm (f, "vm-dead"));
+  g_clear_pointer (&out, g_free);
+  g_assert_false (calls_log_exists (f));
+
+  /* Half-asked is a usage error. */
+  g_assert_cmpint (run_gsmctl (&out, NULL, "reap", "--unverifiable", "--yes", NULL), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_gsmctl (&out, NULL, "reap", "--older-than", "43200", "--yes", NULL), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_assert_false (calls_log_exists (f));
+
+  /* The dry run lists the two older than 12 h, and deletes nothing. */
+  g_assert_cmpint (run_gsmctl (&out, NULL, "reap", "--unverifiable", "--older-than", "43200", NULL), ==, 0);
+  g_test_message ("%s", out);
+  g_assert_nonnull (strstr (out, "vm-live"));
+  g_assert_nonnull (strstr (out, "vm-dead"));
+  g_assert_null (strstr (out, "vm-young"));
+  g_assert_null (strstr (out, "vm-seed"));
+  g_clear_pointer (&out, g_free);
+  g_assert_false (calls_log_exists (f));
+
+  /* Asked: those two, and only those, are deleted. */
+  g_assert_cmpint (run_gsmctl (&out, NULL, "reap", "--unverifiable", "--older-than", "43200",
+                               "--yes", NULL), ==, 0);
+  g_test_message ("%s", out);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-live"), ==, 1);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-dead"), ==, 1);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-young"), ==, 0);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-seed"), ==, 0);
   g_assert_false (cloud_has_vm (f, "vm-live"));
+  g_assert_false (cloud_has_vm (f, "vm-dead"));
+  g_assert_true (cloud_has_vm (f, "vm-young"));
+  g_assert_true (cloud_has_vm (f, "vm-seed"));
+  g_assert_null (lookup (live->session_id));
+  g_assert_null (lookup (dead->session_id));
 }
 
 static JsonObject *
@@ -419,12 +537,16 @@ test_failure_then_retry (Fixture       *f,
   g_assert_false (cloud_has_vm (f, "vm-1"));
   g_assert_null (lookup (w1->session_id));
 
+  /* Each attempt: "started", then its outcome. */
   records = history (reaper);
-  g_assert_cmpuint (g_strv_length (records), ==, 3);
-  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[0]), "outcome"), ==, "failed");
-  g_assert_cmpint (json_object_get_int_member (parse_record (parser, records[0]), "exit_status"), ==, 1);
-  g_assert_cmpint (json_object_get_int_member (parse_record (parser, records[2]), "attempt"), ==, 3);
-  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[2]), "outcome"), ==, "deleted");
+  g_assert_cmpuint (g_strv_length (records), ==, 6);
+  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[0]), "outcome"), ==, "started");
+  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[1]), "outcome"), ==, "failed");
+  g_assert_cmpint (json_object_get_int_member (parse_record (parser, records[1]), "exit_status"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (parse_record (parser, records[4]), "attempt"), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[4]), "outcome"), ==, "started");
+  g_assert_cmpint (json_object_get_int_member (parse_record (parser, records[5]), "attempt"), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[5]), "outcome"), ==, "deleted");
   seen_clear (&seen);
 }
 
@@ -480,7 +602,7 @@ test_hanging_provider (Fixture       *f,
   g_assert_null (_gsm_session_get_member (entry, "reap_claim"));
   g_assert_cmpstr (json_object_get_string_member (attempts_of (entry), "last_outcome"), ==, "timed-out");
   records = history (reaper);
-  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[0]), "outcome"), ==, "timed-out");
+  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[1]), "outcome"), ==, "timed-out");
   g_assert_true (cloud_has_vm (f, "vm-1"));
 }
 
@@ -501,7 +623,7 @@ test_already_gone (Fixture       *f,
   reap_pass (reaper, NULL, 1, 0);
   g_assert_null (lookup (w1->session_id));
   records = history (reaper);
-  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[0]), "outcome"), ==, "not-found");
+  g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[1]), "outcome"), ==, "not-found");
 }
 
 static GSubprocess *
@@ -561,6 +683,25 @@ test_two_reapers (Fixture       *f,
     }
 }
 
+/* Waits (at most 10 s) until the claim on @session_id's entry records the
+ * provider command that runs; returns its process group. */
+static int
+claim_wait_for_provider (const char *session_id)
+{
+  for (int i = 0; i < 1000; i++)
+    {
+      g_autoptr(GsmSession) entry = lookup (session_id);
+      JsonNode *claim = entry ? _gsm_session_get_member (entry, "reap_claim") : NULL;
+
+      if (claim != NULL && json_object_has_member (json_node_get_object (claim), "provider"))
+        return (int) json_object_get_int_member (json_object_get_object_member (json_node_get_object (claim),
+                                                                                "provider"), "pid");
+      g_usleep (10000);
+    }
+  g_error ("the claim on session %s never recorded its provider command", session_id);
+  return -1;
+}
+
 /* The claim of a reaper that died is taken over; a live claim blocks a
  * session from taking the VM over. */
 static void
@@ -595,7 +736,9 @@ test_dead_reaper_claim (Fixture       *f,
   g_assert_true (g_str_has_prefix (taker_out, "ERROR "));
   g_assert_nonnull (strstr (taker_out, "being deleted by a reaper"));
 
-  /* The reaper and its provider die mid-deletion. */
+  /* The reaper and its provider die mid-deletion, once the claim records
+   * the command. */
+  claim_wait_for_provider (w1->session_id);
   g_assert_true (g_file_get_contents (path, &log, NULL, NULL));
   provider_pid = atoi (strrchr (g_strstrip (log), ' ') + 1);
   g_subprocess_send_signal (a, SIGKILL);
@@ -736,7 +879,7 @@ test_cli_dry_run (Fixture       *f,
   g_assert_cmpint (run_gsmctl (&out, NULL, "history", "--json", NULL), ==, 0);
   g_clear_pointer (&lines, g_strfreev);
   lines = g_strsplit (g_strstrip (out), "\n", -1);
-  g_assert_cmpuint (g_strv_length (lines), ==, 2);
+  g_assert_cmpuint (g_strv_length (lines), ==, 4);
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_gsmctl (&out, NULL, "history", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "vm-d1"));
