@@ -347,6 +347,7 @@ typedef struct
   double      created_at;      /* > 0: the new created_at */
   gboolean    drop_start_time; /* the seed's own layout */
   double      stale_since;     /* > 0: recorded stale since then */
+  const char *attempts;        /* non-NULL: "reap_attempts", as JSON */
 } Rewrite;
 
 static gboolean
@@ -375,6 +376,8 @@ txn_rewrite (GsmRegistryTxn  *txn,
       json_object_set_string_member (object, "status", "stale");
       json_object_set_double_member (object, "stale_since", rw->stale_since);
     }
+  if (rw->attempts != NULL)
+    json_object_set_member (object, "reap_attempts", json_from_string (rw->attempts, NULL));
   g_free (text);
   text = json_to_string (root, FALSE);
   rewritten = _gsm_session_new_from_json (rw->session_id, text, strlen (text), parser, error);
@@ -433,10 +436,10 @@ test_undecidable_liveness (Fixture       *f,
 
   /* 13 h old, and recorded stale as the 12 h expiry did; the local one
    * without a start time. */
-  rewrite_entry (&(Rewrite) { live->session_id, old, FALSE, old + 12 * 3600 });
-  rewrite_entry (&(Rewrite) { dead->session_id, old, FALSE, old + 12 * 3600 });
-  rewrite_entry (&(Rewrite) { young->session_id, 0, FALSE, now });
-  rewrite_entry (&(Rewrite) { seed->session_id, 0, TRUE, now });
+  rewrite_entry (&(Rewrite) { live->session_id, old, FALSE, old + 12 * 3600, NULL });
+  rewrite_entry (&(Rewrite) { dead->session_id, old, FALSE, old + 12 * 3600, NULL });
+  rewrite_entry (&(Rewrite) { young->session_id, 0, FALSE, now, NULL });
+  rewrite_entry (&(Rewrite) { seed->session_id, 0, TRUE, now, NULL });
 
   /* Plain passes, in this process and by gsmctl (even one whose expiry
    * is 0): the provider is never called. */
@@ -820,6 +823,340 @@ test_remote_claim_expires (Fixture       *f,
   g_assert_null (lookup (w1->session_id));
 }
 
+
+/* The records of the audit log, parsed. */
+static GPtrArray *
+history_objects (GsmReaper *reaper)
+{
+  g_auto(GStrv) records = history (reaper);
+  GPtrArray *objects = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+
+  for (guint i = 0; records[i]; i++)
+    g_ptr_array_add (objects, json_from_string (records[i], NULL));
+  return objects;
+}
+
+static const char *
+record_string (GPtrArray  *objects,
+               guint       i,
+               const char *member)
+{
+  return json_object_get_string_member_with_default (json_node_get_object (objects->pdata[i]),
+                                                     member, NULL);
+}
+
+/* Where the line starting with @prefix is in @lines, or -1. */
+static int
+line_index (char       **lines,
+            const char  *prefix,
+            guint        nth)
+{
+  for (guint i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], prefix) && nth-- == 0)
+      return (int) i;
+  return -1;
+}
+
+/* The state letter of /proc/PID/stat, or 0 if there is none. */
+static char
+process_state (int pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
+  g_autofree char *contents = NULL;
+  const char *p;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return 0;
+  p = strrchr (contents, ')');
+  return p && p[1] == ' ' ? p[2] : '?';
+}
+
+/*
+ * A reaper killed (SIGKILL) while its provider command runs: the command
+ * dies with it, but what the command started lives on in its process
+ * group. A second reaper leaves the VM alone until that is over, records
+ * the first attempt's outcome as unknown, then deletes it: the two
+ * deletions never overlap, and the audit log has both.
+ */
+static void
+test_killed_reaper (Fixture       *f,
+                    gconstpointer  data)
+{
+  g_autoptr(Worker) w1 = NULL;
+  g_autoptr(GSubprocess) a = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autofree char *first_token = NULL;
+  Seen seen;
+  int provider_pid;
+  int a_call, slept, b_call;
+  char state = 'R';
+
+  w1 = worker_start_orphan (f, "vm-1");
+  cleanup_stale (1);
+
+  /* The call waits 4 s in a child of its group before deleting. */
+  cloud_set_delay (f, 4);
+  a = spawn_gsmctl_reap ();
+  cloud_wait_for (f, "sleeping", "vm-1");
+  provider_pid = claim_wait_for_provider (w1->session_id);
+  g_assert_cmpint (provider_pid, >, 1);
+
+  g_subprocess_send_signal (a, SIGKILL);
+  g_subprocess_wait (a, NULL, NULL);
+
+  /* The command itself is gone within moments (PR_SET_PDEATHSIG). */
+  for (int i = 0; i < 200; i++)
+    {
+      state = process_state (provider_pid);
+      if (state == 0 || state == 'Z' || state == 'X')
+        break;
+      g_usleep (10000);
+    }
+  g_assert_true (state == 0 || state == 'Z' || state == 'X');
+  g_assert_cmpuint (cloud_count (f, "slept", "vm-1"), ==, 0);
+  g_assert_cmpuint (cloud_count (f, "end", "vm-1"), ==, 0);
+
+  /* What it started still runs: a second reaper leaves the VM alone. */
+  reaper = new_reaper ();
+  seen_init (&seen, reaper);
+  {
+    g_autoptr(GPtrArray) orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
+
+    g_assert_cmpuint (orphans->len, ==, 0);
+  }
+  {
+    g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
+
+    g_ptr_array_add (forged, lookup (w1->session_id));
+    reap_pass (reaper, forged, 0, 0);
+  }
+  g_assert_cmpuint (seen.skipped->len, ==, 1);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-1"), ==, 1);
+  g_assert_true (cloud_has_vm (f, "vm-1"));
+  entry = lookup (w1->session_id);
+  g_assert_nonnull (_gsm_session_get_member (entry, "reap_claim"));
+
+  /* Once the whole group is gone, it is taken over at once. */
+  cloud_wait_for (f, "slept", "vm-1");
+  for (int i = 0; i < 200; i++)
+    {
+      g_autoptr(GPtrArray) orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
+
+      if (orphans->len == 1)
+        break;
+      g_usleep (10000);
+    }
+  cloud_set_delay (f, 0);
+  reap_pass (reaper, NULL, 1, 0);
+  g_assert_false (cloud_has_vm (f, "vm-1"));
+  g_assert_null (lookup (w1->session_id));
+
+  /* Two calls, never at once: the second came after the first's group
+   * was gone. */
+  lines = cloud_log (f);
+  a_call = line_index (lines, "call vm-1 ", 0);
+  slept = line_index (lines, "slept vm-1 ", 0);
+  b_call = line_index (lines, "call vm-1 ", 1);
+  g_assert_cmpint (a_call, >=, 0);
+  g_assert_cmpint (slept, >, a_call);
+  g_assert_cmpint (b_call, >, slept);
+  g_assert_cmpint (line_index (lines, "call vm-1 ", 2), ==, -1);
+  g_assert_cmpuint (cloud_count (f, "deleted", "vm-1"), ==, 1);
+
+  /* The audit log: the first command before it started, its outcome
+   * unknown, then the second's. */
+  records = history_objects (reaper);
+  g_assert_cmpuint (records->len, ==, 4);
+  g_assert_cmpstr (record_string (records, 0, "outcome"), ==, "started");
+  first_token = g_strdup (record_string (records, 0, "token"));
+  g_assert_nonnull (first_token);
+  g_assert_cmpstr (record_string (records, 1, "outcome"), ==, "unknown");
+  g_assert_cmpstr (record_string (records, 1, "token"), ==, first_token);
+  g_assert_nonnull (strstr (record_string (records, 1, "error"), "died"));
+  g_assert_cmpstr (record_string (records, 2, "outcome"), ==, "started");
+  g_assert_cmpstr (record_string (records, 2, "token"), !=, first_token);
+  g_assert_cmpstr (record_string (records, 3, "outcome"), ==, "deleted");
+  g_assert_cmpstr (record_string (records, 3, "token"), ==, record_string (records, 2, "token"));
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (records->pdata[3]), "attempt"), ==, 2);
+  seen_clear (&seen);
+}
+
+/*
+ * Times a day in the future (a clock that was ahead): when the session
+ * was found dead, and when to retry. They count from now: the VMs go once
+ * the grace period, or the longest backoff, is over, not a day later.
+ */
+static void
+test_future_times (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(Worker) wa = NULL, wb = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GPtrArray) orphans = NULL;
+  g_autoptr(GsmSession) a = NULL, b = NULL;
+  g_autofree char *attempts = NULL;
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  double day = 24 * 3600;
+
+  wa = worker_start_orphan (f, "vm-a");
+  wb = worker_start_orphan (f, "vm-b");
+  attempts = g_strdup_printf ("{\"count\": 1, \"last_attempt_at\": %f, \"last_outcome\": \"failed\", "
+                              "\"last_error\": \"x\", \"next_retry_at\": %f}", now + day, now + day);
+  rewrite_entry (&(Rewrite) { wa->session_id, 0, FALSE, now + day, NULL });
+  rewrite_entry (&(Rewrite) { wb->session_id, 0, FALSE, now - 100, attempts });
+
+  reaper = new_reaper ();
+  gsm_reaper_set_grace_period (reaper, 1);
+  gsm_reaper_set_max_backoff (reaper, 1.5);
+  g_assert_cmpfloat (gsm_reaper_get_max_backoff (reaper), ==, 1.5);
+
+  /* Not yet: vm-a's grace period and vm-b's backoff run from now. */
+  orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
+  g_assert_cmpuint (orphans->len, ==, 0);
+  reap_pass (reaper, NULL, 0, 0);
+  g_assert_false (calls_log_exists (f));
+
+  /* The pass rewrote them as now. */
+  now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  a = lookup (wa->session_id);
+  b = lookup (wb->session_id);
+  g_assert_cmpfloat (gsm_session_get_stale_since (a), <=, now);
+  g_assert_cmpfloat (json_object_get_double_member (attempts_of (b), "next_retry_at"), <=, now + 1.5);
+  g_assert_cmpfloat (json_object_get_double_member (attempts_of (b), "last_attempt_at"), <=, now);
+
+  /* A little later, both go. */
+  g_usleep (1600 * 1000);
+  reap_pass (reaper, NULL, 2, 0);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-a"), ==, 1);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-b"), ==, 1);
+  g_assert_false (cloud_has_vm (f, "vm-a"));
+  g_assert_false (cloud_has_vm (f, "vm-b"));
+}
+
+/*
+ * Deletions run concurrently, never more at once than the limit: eight
+ * orphans, a provider that takes a second, a limit of 4.
+ */
+static void
+test_concurrency (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GPtrArray) workers = g_ptr_array_new_with_free_func ((GDestroyNotify) worker_free);
+  guint max;
+
+  reaper = new_reaper ();
+  g_assert_cmpuint (gsm_reaper_get_concurrency (reaper), ==, 8);
+  g_clear_object (&reaper);
+
+  for (guint i = 0; i < 8; i++)
+    {
+      g_autofree char *vm = g_strdup_printf ("vm-%u", i);
+
+      g_ptr_array_add (workers, worker_start_orphan (f, vm));
+    }
+  cloud_set_delay (f, 1);
+
+  g_setenv ("GSM_REAP_CONCURRENCY", "4", TRUE);
+  reaper = new_reaper ();
+  g_assert_cmpuint (gsm_reaper_get_concurrency (reaper), ==, 4);
+  reap_pass (reaper, NULL, 8, 0);
+
+  for (guint i = 0; i < 8; i++)
+    {
+      g_autofree char *vm = g_strdup_printf ("vm-%u", i);
+
+      g_assert_cmpuint (cloud_count (f, "call", vm), ==, 1);
+      g_assert_cmpuint (cloud_count (f, "deleted", vm), ==, 1);
+      g_assert_null (lookup (((Worker *) workers->pdata[i])->session_id));
+    }
+  max = cloud_max_overlap (f);
+  g_test_message ("at most %u calls at once", max);
+  g_assert_cmpuint (max, >, 1);
+  g_assert_cmpuint (max, <=, 4);
+}
+
+static gboolean
+txn_add_sessions (GsmRegistryTxn  *txn,
+                  gpointer         user_data,
+                  GError         **error)
+{
+  GPtrArray *sessions = user_data;
+
+  for (guint i = 0; i < sessions->len; i++)
+    _gsm_registry_txn_put (txn, sessions->pdata[i]);
+  return TRUE;
+}
+
+/*
+ * A registry of 5 000 sessions, 500 of them dead with a VM (this host's,
+ * from before a reboot), the others on other hosts: one pass deletes
+ * exactly those 500 VMs, each once.
+ */
+static void
+test_many_orphans (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(GPtrArray) sessions = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GPtrArray) orphans = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(Worker) live = NULL;
+  g_auto(GStrv) lines = NULL;
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  const char *host = gsm_session_manager_get_hostname (manager);
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  guint calls = 0;
+
+  cloud_add_vm (f, "vm-live");
+  live = worker_start ("vm-live");
+  for (guint i = 0; i < 5000; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("00000000-0000-4000-8000-%012u", i);
+      g_autofree char *vm = g_strdup_printf ("vm-%u", i);
+      gboolean orphan = i % 10 == 0;
+      g_autoptr(GsmSession) base = NULL;
+
+      base = _gsm_session_new (id, 1000 + (int) i, orphan ? host : "elsewhere.example.org",
+                               now - 60, 100000 + i, "00000000-0000-4000-8000-0000000b0075");
+      g_ptr_array_add (sessions, _gsm_session_with_vm (base, vm, "zone-a", NULL, NULL, now - 30));
+      if (orphan)
+        cloud_add_vm (f, vm);
+    }
+  snapshot = _gsm_registry_update (_gsm_session_manager_get_registry (manager), txn_add_sessions,
+                                   sessions, NULL, &error);
+  g_assert_no_error (error);
+
+  reaper = new_reaper ();
+  orphans = gsm_reaper_list_orphans_sync (reaper, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (orphans->len, ==, 500);
+  g_clear_pointer (&orphans, g_ptr_array_unref);
+
+  reap_pass (reaper, NULL, 500, 0);
+
+  lines = cloud_log (f);
+  for (guint i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], "call "))
+      calls++;
+  g_assert_cmpuint (calls, ==, 500);
+  for (guint i = 0; i < 5000; i += 10)
+    {
+      g_autofree char *vm = g_strdup_printf ("vm-%u", i);
+
+      g_assert_cmpuint (cloud_count (f, "call", vm), ==, 1);
+      g_assert_false (cloud_has_vm (f, vm));
+    }
+  g_assert_cmpuint (cloud_count (f, "call", "vm-live"), ==, 0);
+  g_assert_cmpuint (count_vm_owners ("vm-1"), ==, 1);   /* another host's */
+  g_assert_cmpuint (count_vm_owners ("vm-0"), ==, 0);
+  g_assert_cmpuint (cloud_max_overlap (f), <=, 8);
+}
+
 /* `gsmctl reap` lists; `--yes` acts on that list and nothing else. */
 static void
 test_cli_dry_run (Fixture       *f,
@@ -942,6 +1279,10 @@ main (int   argc,
   ADD ("/reaper/remote-claim-expires", test_remote_claim_expires);
   ADD ("/reaper/cli-dry-run", test_cli_dry_run);
   ADD ("/reaper/audit-log-symlink", test_audit_log_symlink);
+  ADD ("/reaper/killed-reaper", test_killed_reaper);
+  ADD ("/reaper/future-times", test_future_times);
+  ADD ("/reaper/concurrency", test_concurrency);
+  ADD ("/reaper/many-orphans", test_many_orphans);
 #undef ADD
 
   return g_test_run ();
