@@ -1467,6 +1467,7 @@ run_pass (Pass    *pass,
   g_autoptr(GError) round_error = NULL;
   gboolean first = TRUE;
   guint failed_at_events = G_MAXUINT;
+  guint n_rounds = 0;
 
   g_mutex_lock (&pass->mutex);
   for (;;)
@@ -1501,6 +1502,7 @@ run_pass (Pass    *pass,
       snapshot = _gsm_registry_update (registry, txn_round, &r, NULL, &local_error);
 
       g_mutex_lock (&pass->mutex);
+      n_rounds++;
       if (snapshot != NULL)
         {
           apply_locked (pass, &r);
@@ -1525,6 +1527,8 @@ run_pass (Pass    *pass,
       round_free (&r);
     }
   g_mutex_unlock (&pass->mutex);
+  g_debug ("Reap pass: %u VM%s, %u lock round%s", pass->jobs->len,
+           pass->jobs->len == 1 ? "" : "s", n_rounds, n_rounds == 1 ? "" : "s");
 
   if (round_error != NULL)
     {
