@@ -875,9 +875,12 @@ print_orphan (GsmSession *s,
 {
   g_autofree char *age = NULL;
 
-  /* Listed without being found dead: its liveness is unverifiable, and
-   * it is that old (--unverifiable). */
-  if (g_strcmp0 (gsm_session_get_status (s), "stale") != 0)
+  /* Listed with --unverifiable: its liveness could not be verified here
+   * (another host, or no start time), only its age. */
+  if (opt_unverifiable &&
+      (gsm_session_get_start_time (s) == 0 ||
+       g_strcmp0 (gsm_session_get_hostname (s),
+                  gsm_session_manager_get_hostname (gsm_session_manager_get_default ())) != 0))
     {
       age = format_age (MAX (now - gsm_session_get_created_at (s), 0));
       printf ("  %-24s  %-16s  session %s (pid %d on %s), liveness unverifiable, %s old\n",
