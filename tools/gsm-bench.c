@@ -481,7 +481,7 @@ reaper_registry_text (guint n, guint n_orphans, const char *hostname)
         "\"metadata\": {\"trigger\": \"HIGH_RAM\", \"ram_percent\": 87.5}, \"created_at\": %.6f, "
         "\"registered_at\": %.6f, \"status\": \"%s\", %s\"start_time\": %u, "
         "\"boot_id\": \"2f1d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b\", \"format\": 1}",
-        i ? "," : "", id, id, 1000 + i, host, i, now - 3600, now - 3000,
+        i ? "," : "", id, id, 1000 + i % 30000, host, i, now - 3600, now - 3000,
         orphan ? "stale" : "active", stale, 100000 + i);
     }
   g_string_append (s, n ? "\n}\n" : "}\n");
