@@ -63,8 +63,8 @@
 #define START_WITHIN (CLAIM_MARGIN / 2)
 /* The most VMs claimed ahead of the workers in one round. */
 #define MAX_CLAIM_BATCH 1024
-/* While all workers are busy, a round waits this long after the last one
- * (monotonic µs), to settle more deletions at once. */
+/* While all workers are busy, a round waits at least this long after the
+ * last one (monotonic µs), to settle more deletions at once. */
 #define ROUND_GATHER_US (25 * 1000)
 #define CLAIM_MEMBER "reap_claim"
 #define ATTEMPTS_MEMBER "reap_attempts"
@@ -1471,7 +1471,7 @@ run_pass (Pass    *pass,
   gboolean first = TRUE;
   guint failed_at_events = G_MAXUINT;
   guint n_rounds = 0;
-  gint64 last_round = 0;
+  gint64 last_round = 0, last_round_took = 0, round_started;
 
   g_mutex_lock (&pass->mutex);
   for (;;)
@@ -1489,11 +1489,14 @@ run_pass (Pass    *pass,
         }
 
       /* While every worker has a command to run, gather what ended for a
-       * little while: fewer rounds, each settling more. */
+       * while, as long as the last round took at least: fewer rounds,
+       * each settling more, and never more than half the time spent
+       * writing the registry. */
       if (!first && pass->in_workers >= pass->s.concurrency &&
-          g_get_monotonic_time () < last_round + ROUND_GATHER_US)
+          g_get_monotonic_time () < last_round + MAX (ROUND_GATHER_US, last_round_took))
         {
-          g_cond_wait_until (&pass->cond, &pass->mutex, last_round + ROUND_GATHER_US);
+          g_cond_wait_until (&pass->cond, &pass->mutex,
+                             last_round + MAX (ROUND_GATHER_US, last_round_took));
           continue;
         }
 
@@ -1512,11 +1515,13 @@ run_pass (Pass    *pass,
 
       _gsm_liveness_probe_dispatch (_gsm_session_manager_get_probe (pass->self->manager));
       r.now = now_seconds ();
+      round_started = g_get_monotonic_time ();
       snapshot = _gsm_registry_update (registry, txn_round, &r, NULL, &local_error);
 
       g_mutex_lock (&pass->mutex);
       n_rounds++;
       last_round = g_get_monotonic_time ();
+      last_round_took = last_round - round_started;
       if (snapshot != NULL)
         {
           apply_locked (pass, &r);
