@@ -1068,7 +1068,8 @@ claim_one (Round          *r,
   others = g_hash_table_lookup (owners, gsm_session_get_vm_id (entry));
   for (guint i = 0; others != NULL && i < others->len; i++)
     {
-      GsmSession *other = _gsm_registry_txn_lookup (txn, gsm_session_get_session_id (others->pdata[i]));
+      GsmSession *other = _gsm_registry_txn_lookup (txn,
+                                                    gsm_session_get_session_id (others->pdata[i]));
 
       if (other == NULL || g_strcmp0 (gsm_session_get_session_id (other), session_id) == 0 ||
           g_strcmp0 (gsm_session_get_vm_id (other), gsm_session_get_vm_id (entry)) != 0)
@@ -1176,8 +1177,11 @@ txn_round (GsmRegistryTxn  *txn,
       g_autoptr(GHashTable) owners = NULL;
 
       for (guint i = 0; i < r->to_claim->len; i++)
-        g_hash_table_add (vm_ids,
-                          (gpointer) gsm_session_get_vm_id (((Job *) r->to_claim->pdata[i])->candidate));
+        {
+          Job *job = r->to_claim->pdata[i];
+
+          g_hash_table_add (vm_ids, (gpointer) gsm_session_get_vm_id (job->candidate));
+        }
       owners = index_vm_owners (_gsm_registry_txn_get_base (txn), vm_ids);
 
       if (r->normalize)
@@ -1376,8 +1380,8 @@ hand_to_worker (Pass *pass,
   if (!g_thread_pool_push (pass->pool, job, &error))
     {
       /* No thread: the claim is dropped in the next round. */
-      g_warning ("Cannot start the deletion of VM “%s”: %s", gsm_session_get_vm_id (job->claimed),
-                 error->message);
+      g_warning ("Cannot start the deletion of VM “%s”: %s",
+                 gsm_session_get_vm_id (job->claimed), error->message);
       pass->in_workers--;
       job->renew = FALSE;
       job->state = JOB_UNSTARTED;
@@ -1406,7 +1410,8 @@ apply_locked (Pass  *pass,
       else
         {
           pass->failed++;
-          add_emission (pass->emissions, signals[REAP_FAILED], job->claimed, NULL, job->error, NULL);
+          add_emission (pass->emissions, signals[REAP_FAILED], job->claimed, NULL, job->error,
+                        NULL);
         }
       job->state = JOB_FINISHED;
     }
@@ -1443,8 +1448,8 @@ apply_locked (Pass  *pass,
         {
           const char *reason = r->skip_reasons->pdata[i];
 
-          g_debug ("Not reaping VM “%s” of session %s: %s", gsm_session_get_vm_id (job->candidate),
-                   job_session_id (job), reason);
+          g_debug ("Not reaping VM “%s” of session %s: %s",
+                   gsm_session_get_vm_id (job->candidate), job_session_id (job), reason);
           add_emission (pass->emissions, signals[REAP_SKIPPED], job->candidate, NULL, NULL, reason);
           job->state = JOB_FINISHED;
           continue;
@@ -1792,8 +1797,9 @@ reap (GsmReaper     *self,
       g_ptr_array_add (pass.jobs, job);
     }
 
-  pass.pool = g_thread_pool_new (worker_func, &pass, (int) MIN (pass.s.concurrency, pass.jobs->len + 1),
-                                 FALSE, &pool_error);
+  pass.pool = g_thread_pool_new (worker_func, &pass,
+                                 (int) MIN (pass.s.concurrency, pass.jobs->len + 1), FALSE,
+                                 &pool_error);
   if (pass.pool == NULL)
     {
       g_propagate_error (error, g_steal_pointer (&pool_error));
