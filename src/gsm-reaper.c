@@ -1429,20 +1429,24 @@ apply_locked (Pass  *pass,
         job->state = JOB_FINISHED;
     }
 
+  /* The "started" records of dead reapers' commands get their outcome,
+   * before any command of this round starts. */
+  for (guint i = 0; i < r->to_claim->len; i++)
+    {
+      GsmSession *entry = r->lost_entries->pdata[i];
+      JsonObject *old;
+
+      if (r->lost->pdata[i] == NULL)
+        continue;
+      old = get_object_member (entry, CLAIM_MEMBER);
+      audit (self, entry, get_attempts (entry) + 1, old ? member_string (old, "token") : NULL,
+             NULL, NULL, "unknown", r->lost->pdata[i]);
+    }
+
   for (guint i = 0; i < r->to_claim->len; i++)
     {
       Job *job = r->to_claim->pdata[i];
       GsmSession *claimed = r->claimed->pdata[i];
-      const char *lost = r->lost->pdata[i];
-
-      if (lost != NULL)
-        {
-          /* The dead reaper's "started" record gets its outcome. */
-          JsonObject *old = get_object_member (r->lost_entries->pdata[i], CLAIM_MEMBER);
-
-          audit (self, r->lost_entries->pdata[i], get_attempts (r->lost_entries->pdata[i]) + 1,
-                 old ? member_string (old, "token") : NULL, NULL, NULL, "unknown", lost);
-        }
 
       if (claimed == NULL)
         {

@@ -12,6 +12,7 @@
 #include <json-glib/json-glib.h>
 #include <gsm-session.h>
 
+#include "gsm-reaper-private.h"
 #include "gsm-registry-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
@@ -779,14 +780,14 @@ txn_inject_claim (GsmRegistryTxn  *txn,
 }
 
 static void
-inject_claim (const char *session_id,
-              const char *host,
-              double      expires_in)
+inject_claim_at (const char *session_id,
+                 const char *host,
+                 double      at,
+                 double      expires_at)
 {
-  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
   g_autofree char *text = g_strdup_printf ("{\"token\": \"t\", \"pid\": 4242, \"start_time\": 1, "
                                            "\"host\": \"%s\", \"at\": %f, \"expires_at\": %f}",
-                                           host, now, now + expires_in);
+                                           host, at, expires_at);
   g_autoptr(JsonNode) claim = json_from_string (text, NULL);
   g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
   g_autoptr(GError) error = NULL;
@@ -795,6 +796,16 @@ inject_claim (const char *session_id,
   snapshot = _gsm_registry_update (_gsm_session_manager_get_registry (gsm_session_manager_get_default ()),
                                    txn_inject_claim, &in, NULL, &error);
   g_assert_no_error (error);
+}
+
+static void
+inject_claim (const char *session_id,
+              const char *host,
+              double      expires_in)
+{
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+
+  inject_claim_at (session_id, host, now, now + expires_in);
 }
 
 /* A claim by a reaper on another host (its liveness unknown here) holds
@@ -986,34 +997,49 @@ test_killed_reaper (Fixture       *f,
 
 /*
  * Times a day in the future (a clock that was ahead): when the session
- * was found dead, and when to retry. They count from now: the VMs go once
- * the grace period, or the longest backoff, is over, not a day later.
+ * was found dead, when to retry, and a claim of another host's reaper
+ * (for 1 s). They count from now: the VMs go once the grace period, the
+ * longest backoff or the claim's own duration is over, not a day later;
+ * gsmd would schedule them then too.
  */
 static void
 test_future_times (Fixture       *f,
                    gconstpointer  data)
 {
-  g_autoptr(Worker) wa = NULL, wb = NULL;
+  g_autoptr(Worker) wa = NULL, wb = NULL, wc = NULL;
   g_autoptr(GsmReaper) reaper = NULL;
   g_autoptr(GPtrArray) orphans = NULL;
-  g_autoptr(GsmSession) a = NULL, b = NULL;
+  g_autoptr(GsmSession) a = NULL, b = NULL, c = NULL;
+  g_autoptr(GsmRegistrySnapshot) view = NULL;
+  g_autoptr(GPtrArray) records = NULL;
   g_autofree char *attempts = NULL;
   double now = g_get_real_time () / (double) G_USEC_PER_SEC;
   double day = 24 * 3600;
+  JsonNode *claim;
 
   wa = worker_start_orphan (f, "vm-a");
   wb = worker_start_orphan (f, "vm-b");
+  wc = worker_start_orphan (f, "vm-c");
   attempts = g_strdup_printf ("{\"count\": 1, \"last_attempt_at\": %f, \"last_outcome\": \"failed\", "
                               "\"last_error\": \"x\", \"next_retry_at\": %f}", now + day, now + day);
   rewrite_entry (&(Rewrite) { wa->session_id, 0, FALSE, now + day, NULL });
   rewrite_entry (&(Rewrite) { wb->session_id, 0, FALSE, now - 100, attempts });
+  rewrite_entry (&(Rewrite) { wc->session_id, 0, FALSE, now - 100, NULL });
+  inject_claim_at (wc->session_id, "reaper-host-2", now + day, now + day + 1);
 
   reaper = new_reaper ();
   gsm_reaper_set_grace_period (reaper, 1);
   gsm_reaper_set_max_backoff (reaper, 1.5);
   g_assert_cmpfloat (gsm_reaper_get_max_backoff (reaper), ==, 1.5);
 
-  /* Not yet: vm-a's grace period and vm-b's backoff run from now. */
+  /* What gsmd would schedule: within the grace period, never a day on. */
+  view = _gsm_registry_load (_gsm_session_manager_get_registry (gsm_session_manager_get_default ()),
+                             NULL, NULL);
+  g_assert_cmpfloat (_gsm_reaper_get_next_due (reaper, view, now), <=, now + 1.5);
+  g_assert_cmpfloat (_gsm_reaper_get_next_due (reaper, view, now), >=, now);
+
+  /* Not yet: vm-a's grace period, vm-b's backoff, vm-c's claim run from
+   * now. */
   orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
   g_assert_cmpuint (orphans->len, ==, 0);
   reap_pass (reaper, NULL, 0, 0);
@@ -1023,17 +1049,38 @@ test_future_times (Fixture       *f,
   now = g_get_real_time () / (double) G_USEC_PER_SEC;
   a = lookup (wa->session_id);
   b = lookup (wb->session_id);
+  c = lookup (wc->session_id);
   g_assert_cmpfloat (gsm_session_get_stale_since (a), <=, now);
   g_assert_cmpfloat (json_object_get_double_member (attempts_of (b), "next_retry_at"), <=, now + 1.5);
   g_assert_cmpfloat (json_object_get_double_member (attempts_of (b), "last_attempt_at"), <=, now);
+  claim = _gsm_session_get_member (c, "reap_claim");
+  g_assert_cmpfloat (json_object_get_double_member (json_node_get_object (claim), "at"), <=, now);
+  g_assert_cmpfloat (json_object_get_double_member (json_node_get_object (claim), "expires_at"), <=, now + 1);
 
-  /* A little later, both go. */
+  /* A little later, all three go; the remote reaper's attempt is recorded
+   * as unknown. */
   g_usleep (1600 * 1000);
-  reap_pass (reaper, NULL, 2, 0);
+  reap_pass (reaper, NULL, 3, 0);
   g_assert_cmpuint (cloud_count (f, "call", "vm-a"), ==, 1);
   g_assert_cmpuint (cloud_count (f, "call", "vm-b"), ==, 1);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-c"), ==, 1);
   g_assert_false (cloud_has_vm (f, "vm-a"));
   g_assert_false (cloud_has_vm (f, "vm-b"));
+  g_assert_false (cloud_has_vm (f, "vm-c"));
+  records = history_objects (reaper);
+  g_assert_cmpuint (records->len, ==, 7);
+  {
+    guint unknown = 0;
+
+    for (guint i = 0; i < records->len; i++)
+      if (g_strcmp0 (record_string (records, i, "outcome"), "unknown") == 0)
+        {
+          g_assert_cmpstr (record_string (records, i, "vm"), ==, "vm-c");
+          g_assert_cmpstr (record_string (records, i, "token"), ==, "t");
+          unknown++;
+        }
+    g_assert_cmpuint (unknown, ==, 1);
+  }
 }
 
 /*
