@@ -2,7 +2,9 @@
  *
  * One JSON object per line, appended (O_APPEND, one write per record) to
  * PREFIX reap_audit.log in the runtime directory, mode 0600, never through
- * a symbolic link.
+ * a symbolic link. A provider command is recorded before it starts
+ * (outcome "started"), and again with its outcome once known; both records
+ * carry the same "token".
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -26,9 +28,12 @@ typedef struct
   int                 pid;
   const char         *hostname;
   GsmProviderResult  *result;        /* nullable: the command did not run */
-  const char         *outcome;       /* "deleted", "not-found", "failed", … */
+  const char * const *argv;          /* nullable: the command, when there is no result */
+  const char         *outcome;       /* "started", then "deleted", "not-found", "failed",
+                                      * …, or "unknown" */
   const char         *error_message; /* nullable */
   guint               attempt;       /* 1 for the first */
+  const char         *token;         /* nullable: ties an outcome to its "started" record */
 } GsmAuditRecord;
 
 G_GNUC_INTERNAL

@@ -78,9 +78,9 @@ _gsm_audit_format (GsmSessionManager    *manager,
   add_string (b, "host", record->hostname);
   json_builder_end_object (b);
   json_builder_set_member_name (b, "command");
-  if (result != NULL)
+  if (result != NULL || record->argv != NULL)
     {
-      const char * const *argv = gsm_provider_result_get_argv (result);
+      const char * const *argv = result ? gsm_provider_result_get_argv (result) : record->argv;
 
       json_builder_begin_array (b);
       for (guint i = 0; argv && argv[i]; i++)
@@ -108,6 +108,8 @@ _gsm_audit_format (GsmSessionManager    *manager,
   add_string (b, "error", record->error_message);
   json_builder_set_member_name (b, "attempt");
   json_builder_add_int_value (b, record->attempt);
+  if (record->token != NULL)
+    add_string (b, "token", record->token);
   json_builder_set_member_name (b, "by");
   json_builder_begin_object (b);
   add_string (b, "session", gsm_session_manager_get_session_id (manager));

@@ -3,7 +3,13 @@
  * A provider deletes a VM by running a command: an argument vector with
  * placeholders, run with GSubprocess (never through a shell), in a process
  * group of its own so that a timeout or a cancellation kills the command
- * and everything it started.
+ * and everything it started. The command is killed when the thread that
+ * started it dies (PR_SET_PDEATHSIG), so a reaper killed mid-deletion does
+ * not leave it running; what it started itself may outlive it, in its
+ * process group, which a reaper taking over waits for
+ * (_gsm_provider_group_is_gone()). Both are set by the helper
+ * gsm-provider-exec, started with posix_spawn(), or without it by a child
+ * setup function after a fork().
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -11,12 +17,17 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "gsm-error.h"
 #include "gsm-fs-private.h"
+#include "gsm-process-private.h"
 #include "gsm-provider-private.h"
 #include "gsm-provider-result-private.h"
 
@@ -42,7 +53,8 @@ static const char * const placeholders[] = { "vm_id", "zone", "session_id", NULL
  * `{session_id}` in any argument but the first are replaced by the VM's
  * values. It is run with [class@Gio.Subprocess], never through a shell,
  * in a process group of its own: when the call times out or is cancelled,
- * the whole group is killed. Its standard output and error are kept in the
+ * the whole group is killed, and when the process that started it dies,
+ * the command is killed too. Its standard output and error are kept in the
  * [class@Gsm.ProviderResult].
  *
  * A command that exits with [property@Gsm.Provider:not-found-exit-code],
@@ -972,11 +984,45 @@ typedef struct
   gboolean      draining;
 } Run;
 
+/*
+ * The helper that starts a command in its own group with a parent-death
+ * signal (gsm-provider-exec), so that it can be started with posix_spawn():
+ * a fork() of a process holding a large registry copies its page tables,
+ * and then every page it writes faults once (tens of milliseconds per
+ * command with 50 000 entries, when a reaper starts thousands).
+ * $GSM_PROVIDER_EXEC, else the installed one; %NULL if there is none:
+ * then a child setup function does the same after a fork().
+ */
+static const char *
+exec_helper (void)
+{
+  static gsize helper = 0;
+
+  if (g_once_init_enter (&helper))
+    {
+      const char *env = g_getenv ("GSM_PROVIDER_EXEC");
+      const char *path = env && *env ? env : GSM_LIBEXECDIR "/gsm-provider-exec";
+
+      g_once_init_leave (&helper, (gsize) g_strdup (g_file_test (path, G_FILE_TEST_IS_EXECUTABLE)
+                                                      ? path : ""));
+    }
+
+  return *(const char *) helper ? (const char *) helper : NULL;
+}
+
 static void
 child_setup (gpointer user_data)
 {
+  pid_t parent = GPOINTER_TO_INT (user_data);
+
   /* A group of its own, so that a kill reaches everything it started. */
   setpgid (0, 0);
+  /* Killed when the thread that started it dies: a command must not run
+   * on when nobody will record what it did. If that already happened
+   * between the fork and now, do not start. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid () != parent)
+    _exit (127);
 }
 
 static gboolean
@@ -1056,20 +1102,36 @@ last_line (const char *text)
   return g_strdup (nl ? nl + 1 : copy);
 }
 
+/* Does @regex match @bytes (output that may be empty, or missing)? */
 static gboolean
-run_command (GsmProvider         *self,
-             const char          *vm_id,
-             const char          *zone,
-             const char          *session_id,
-             GsmProviderResult  **out_result,
-             GCancellable        *cancellable,
-             GError             **error)
+bytes_match (GRegex *regex,
+             GBytes *bytes)
+{
+  gsize len = 0;
+  const char *data = bytes ? g_bytes_get_data (bytes, &len) : NULL;
+
+  return g_regex_match_full (regex, data ? data : "", data ? (gssize) len : 0, 0, 0, NULL, NULL);
+}
+
+static gboolean
+run_command (GsmProvider             *self,
+             const char              *vm_id,
+             const char              *zone,
+             const char              *session_id,
+             const char * const      *expanded,
+             GsmProviderSpawnedFunc   spawned,
+             gpointer                 user_data,
+             GsmProviderResult      **out_result,
+             GCancellable            *cancellable,
+             GError                 **error)
 {
   g_auto(GStrv) argv = NULL;
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GError) local_error = NULL;
   g_autoptr(GsmProviderResult) result = NULL;
   g_autoptr(GRegex) regex = NULL;
+  g_autoptr(GPtrArray) spawn_argv = NULL;
+  const char *helper;
   Run run = { 0, };
   GSource *timeout_source = NULL;
   gulong cancel_id = 0;
@@ -1083,7 +1145,8 @@ run_command (GsmProvider         *self,
   if (out_result)
     *out_result = NULL;
 
-  argv = gsm_provider_expand (self, vm_id, zone, session_id, error);
+  argv = expanded != NULL ? g_strdupv ((char **) expanded)
+                          : gsm_provider_expand (self, vm_id, zone, session_id, error);
   if (argv == NULL)
     return FALSE;
 
@@ -1099,12 +1162,34 @@ run_command (GsmProvider         *self,
   run.context = g_main_context_new ();
   g_main_context_push_thread_default (run.context);
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  helper = exec_helper ();
+  if (helper != NULL)
+    {
+      /* GLib spawns without fork() only when the child inherits the
+       * descriptors; the helper closes them. */
+      launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                            G_SUBPROCESS_FLAGS_STDERR_PIPE |
+                                            G_SUBPROCESS_FLAGS_INHERIT_FDS);
+      spawn_argv = g_ptr_array_new_with_free_func (g_free);
+      g_ptr_array_add (spawn_argv, g_strdup (helper));
+      g_ptr_array_add (spawn_argv, g_strdup_printf ("%d", (int) getpid ()));
+      for (guint i = 0; argv[i]; i++)
+        g_ptr_array_add (spawn_argv, g_strdup (argv[i]));
+      g_ptr_array_add (spawn_argv, NULL);
+    }
+  else
+    {
+      launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                            G_SUBPROCESS_FLAGS_STDERR_PIPE);
+      g_subprocess_launcher_set_child_setup (launcher, child_setup, GINT_TO_POINTER (getpid ()),
+                                             NULL);
+    }
 
   started = g_get_monotonic_time ();
-  run.process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv, &local_error);
+  run.process = g_subprocess_launcher_spawnv (launcher,
+                                              spawn_argv ? (const char * const *) spawn_argv->pdata
+                                                         : (const char * const *) argv,
+                                              &local_error);
   if (run.process == NULL)
     {
       g_main_context_pop_thread_default (run.context);
@@ -1122,6 +1207,21 @@ run_command (GsmProvider         *self,
    * was reaped), there is no identifier and nothing left to kill. */
   if (g_subprocess_get_identifier (run.process) != NULL)
     run.pgid = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (run.process), NULL, 10);
+  /* The helper makes its group too; whoever comes first wins, so that the
+   * group exists before anything may kill it. */
+  if (helper != NULL && run.pgid > 1)
+    setpgid (run.pgid, run.pgid);
+  if (spawned != NULL && run.pgid > 1)
+    {
+      char state;
+      guint64 start_time = 0;
+      int saved_errno;
+
+      /* Our child, not yet waited for: its entry in /proc is still there. */
+      if (!_gsm_process_read_stat (run.pgid, &state, &start_time, &saved_errno))
+        start_time = 0;
+      spawned (run.pgid, start_time, user_data);
+    }
   run.drain = g_cancellable_new ();
 
   if (timeout > 0)
@@ -1176,10 +1276,7 @@ run_command (GsmProvider         *self,
   else if (exit_status > 0 && exit_status == not_found_exit_code)
     outcome = GSM_PROVIDER_OUTCOME_NOT_FOUND;
   else if (exit_status > 0 && regex != NULL &&
-           ((run.out && g_regex_match_full (regex, g_bytes_get_data (run.out, NULL),
-                                            g_bytes_get_size (run.out), 0, 0, NULL, NULL)) ||
-            (run.err && g_regex_match_full (regex, g_bytes_get_data (run.err, NULL),
-                                            g_bytes_get_size (run.err), 0, 0, NULL, NULL))))
+           (bytes_match (regex, run.out) || bytes_match (regex, run.err)))
     outcome = GSM_PROVIDER_OUTCOME_NOT_FOUND;
   else
     outcome = GSM_PROVIDER_OUTCOME_FAILED;
@@ -1274,8 +1371,8 @@ delete_thread (GTask        *task,
   DeleteData *d = task_data;
   DeleteOutcome *o = g_new0 (DeleteOutcome, 1);
 
-  o->ok = run_command (source_object, d->vm_id, d->zone, d->session_id, &o->result,
-                       cancellable, &o->error);
+  o->ok = run_command (source_object, d->vm_id, d->zone, d->session_id, NULL, NULL, NULL,
+                       &o->result, cancellable, &o->error);
   g_task_return_pointer (task, o, delete_outcome_free);
 }
 
@@ -1397,5 +1494,93 @@ gsm_provider_delete_vm_sync (GsmProvider         *self,
   g_return_val_if_fail (GSM_IS_PROVIDER (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  return run_command (self, vm_id, zone, session_id, out_result, cancellable, error);
+  return run_command (self, vm_id, zone, session_id, NULL, NULL, NULL, out_result, cancellable,
+                      error);
+}
+
+gboolean
+_gsm_provider_run (GsmProvider             *self,
+                   const char * const      *argv,
+                   const char              *vm_id,
+                   GsmProviderSpawnedFunc   spawned,
+                   gpointer                 user_data,
+                   GsmProviderResult      **out_result,
+                   GCancellable            *cancellable,
+                   GError                 **error)
+{
+  return run_command (self, vm_id, NULL, NULL, argv, spawned, user_data, out_result, cancellable,
+                      error);
+}
+
+/* The process group of a command is that of its first process, whose pid
+ * is the group's id; the kernel does not hand that pid out again while
+ * any process of the group lives. */
+static gboolean
+read_pgrp (const char *name,
+           char       *state,
+           pid_t      *pgrp)
+{
+  char path[64];
+  char buf[512];
+  const char *p;
+  ssize_t n;
+  int fd;
+
+  g_snprintf (path, sizeof path, "/proc/%s/stat", name);
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return FALSE;
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return FALSE;
+  buf[n] = '\0';
+  /* After the command name: state, ppid, pgrp. */
+  p = strrchr (buf, ')');
+  if (p == NULL || sscanf (p + 1, " %c %*d %d", state, pgrp) != 2)
+    return FALSE;
+  return TRUE;
+}
+
+gboolean
+_gsm_provider_group_is_gone (int     pid,
+                             guint64 start_time)
+{
+  g_autoptr(GDir) proc = NULL;
+  const char *name;
+  char state = '?';
+  guint64 now_start = 0;
+  int saved_errno = 0;
+
+  if (pid < 2)
+    return FALSE;
+
+  if (_gsm_process_read_stat (pid, &state, &now_start, &saved_errno))
+    {
+      if (start_time != 0 && now_start != start_time)
+        return TRUE;   /* the pid was handed out again: the group is gone */
+      if (state != 'Z' && state != 'X')
+        return FALSE;  /* the command itself still runs */
+    }
+  else if (saved_errno != ENOENT && saved_errno != ESRCH)
+    return FALSE;      /* cannot tell */
+
+  /* The first process is gone (or a zombie): anything left in its group? */
+  proc = g_dir_open ("/proc", 0, NULL);
+  if (proc == NULL)
+    return FALSE;
+  while ((name = g_dir_read_name (proc)) != NULL)
+    {
+      pid_t pgrp;
+      char member_state;
+
+      if (!g_ascii_isdigit (*name) || atoi (name) == pid)
+        continue;
+      /* A zombie does nothing more: it only waits for its parent. */
+      if (read_pgrp (name, &member_state, &pgrp) && pgrp == pid &&
+          member_state != 'Z' && member_state != 'X')
+        return FALSE;
+    }
+
+  return TRUE;
 }

@@ -40,6 +40,21 @@ GSM_AVAILABLE_IN_ALL
 void               gsm_reaper_set_backoff         (GsmReaper            *self,
                                                    double                seconds);
 GSM_AVAILABLE_IN_ALL
+double             gsm_reaper_get_max_backoff     (GsmReaper            *self);
+GSM_AVAILABLE_IN_ALL
+void               gsm_reaper_set_max_backoff     (GsmReaper            *self,
+                                                   double                seconds);
+GSM_AVAILABLE_IN_ALL
+guint              gsm_reaper_get_concurrency     (GsmReaper            *self);
+GSM_AVAILABLE_IN_ALL
+void               gsm_reaper_set_concurrency     (GsmReaper            *self,
+                                                   guint                 concurrency);
+GSM_AVAILABLE_IN_ALL
+double             gsm_reaper_get_unverifiable_older_than (GsmReaper    *self);
+GSM_AVAILABLE_IN_ALL
+void               gsm_reaper_set_unverifiable_older_than (GsmReaper    *self,
+                                                           double        seconds);
+GSM_AVAILABLE_IN_ALL
 GFile             *gsm_reaper_get_audit_log       (GsmReaper            *self);
 
 GSM_AVAILABLE_IN_ALL

@@ -29,6 +29,8 @@ cleanup_my_vm (GsmSessionManager  *self,
   g_autoptr(GError) local_error = NULL;
   g_autoptr(GError) delete_error = NULL;
   g_autoptr(GError) audit_error = NULL;
+  g_autofree char *token = g_uuid_string_random ();
+  g_auto(GStrv) argv = NULL;
   GsmAuditRecord record = { 0, };
   gboolean deleted;
 
@@ -49,21 +51,36 @@ cleanup_my_vm (GsmSessionManager  *self,
       provider = configured;
     }
 
-  deleted = gsm_provider_delete_vm_sync (provider, gsm_vm_get_vm_id (vm), gsm_vm_get_zone (vm),
-                                         gsm_vm_get_session_id (vm), &result, cancellable,
-                                         &delete_error);
-
   record.action = "cleanup";
   record.vm_id = gsm_vm_get_vm_id (vm);
   record.zone = gsm_vm_get_zone (vm);
   record.session_id = gsm_vm_get_session_id (vm);
   record.pid = gsm_session_manager_get_pid (self);
   record.hostname = gsm_session_manager_get_hostname (self);
+  record.attempt = 1;
+  record.token = token;
+
+  /* In the audit log before it starts, so that a command whose outcome
+   * never comes (this process killed meanwhile) is still on record. */
+  argv = gsm_provider_expand (provider, record.vm_id, record.zone, record.session_id, NULL);
+  if (argv != NULL)
+    {
+      record.argv = (const char * const *) argv;
+      record.outcome = "started";
+      if (!_gsm_audit_append (self, &record, &audit_error))
+        g_warning ("%s", audit_error->message);
+      g_clear_error (&audit_error);
+      record.argv = NULL;
+    }
+
+  deleted = gsm_provider_delete_vm_sync (provider, gsm_vm_get_vm_id (vm), gsm_vm_get_zone (vm),
+                                         gsm_vm_get_session_id (vm), &result, cancellable,
+                                         &delete_error);
+
   record.result = result;
   record.outcome = result ? gsm_provider_outcome_to_string (gsm_provider_result_get_outcome (result))
                           : "failed";
   record.error_message = delete_error ? delete_error->message : NULL;
-  record.attempt = 1;
   if (!_gsm_audit_append (self, &record, &audit_error))
     g_warning ("%s", audit_error->message);
 

@@ -594,7 +594,7 @@ reconcile (TxnContext     *ctx,
             {
               g_autoptr(GsmSession) active = _gsm_session_with_stale (session, 0);
 
-              g_warning ("Session %s (pid %d on %s) was recorded dead but is alive: "
+              g_message ("Session %s (pid %d on %s) was recorded dead but is alive: "
                          "recording it active again", key, gsm_session_get_pid (session),
                          gsm_session_get_hostname (session));
               _gsm_registry_txn_put (txn, active);

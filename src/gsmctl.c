@@ -26,6 +26,8 @@ static gboolean opt_yes = FALSE;
 static gboolean opt_bus = FALSE;
 static gboolean opt_local = FALSE;
 static gboolean opt_system = FALSE;
+static gboolean opt_unverifiable = FALSE;
+static double opt_older_than = 0;
 
 static const GOptionEntry list_entries[] = {
   { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON", NULL },
@@ -56,6 +58,11 @@ static const GOptionEntry history_entries[] = {
 static const GOptionEntry reap_entries[] = {
   { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON", NULL },
   { "yes", 'y', 0, G_OPTION_ARG_NONE, &opt_yes, "Delete the VMs listed (default: only list them)", NULL },
+  { "unverifiable", 0, 0, G_OPTION_ARG_NONE, &opt_unverifiable,
+    "Also the VMs of sessions whose liveness cannot be verified here (another host, no start "
+    "time), older than --older-than: their processes may be alive", NULL },
+  { "older-than", 0, 0, G_OPTION_ARG_DOUBLE, &opt_older_than,
+    "With --unverifiable: the age of such a session, in seconds", "SECONDS" },
   { NULL }
 };
 
@@ -878,8 +885,24 @@ static void
 print_orphan (GsmSession *s,
               double      now)
 {
-  g_autofree char *age = format_age (MAX (now - gsm_session_get_stale_since (s), 0));
+  g_autofree char *age = NULL;
 
+  /* Listed with --unverifiable: its liveness could not be verified here
+   * (another host, or no start time), only its age. */
+  if (opt_unverifiable &&
+      (gsm_session_get_start_time (s) == 0 ||
+       g_strcmp0 (gsm_session_get_hostname (s),
+                  gsm_session_manager_get_hostname (gsm_session_manager_get_default ())) != 0))
+    {
+      age = format_age (MAX (now - gsm_session_get_created_at (s), 0));
+      printf ("  %-24s  %-16s  session %s (pid %d on %s), liveness unverifiable, %s old\n",
+              gsm_session_get_vm_id (s), gsm_session_get_zone (s) ? gsm_session_get_zone (s) : "-",
+              gsm_session_get_session_id (s), gsm_session_get_pid (s), gsm_session_get_hostname (s),
+              age);
+      return;
+    }
+
+  age = format_age (MAX (now - gsm_session_get_stale_since (s), 0));
   printf ("  %-24s  %-16s  session %s (pid %d on %s), dead for %s\n",
           gsm_session_get_vm_id (s), gsm_session_get_zone (s) ? gsm_session_get_zone (s) : "-",
           gsm_session_get_session_id (s), gsm_session_get_pid (s), gsm_session_get_hostname (s),
@@ -889,13 +912,16 @@ print_orphan (GsmSession *s,
 /* Why a stale session's VM is not on the list, from its registry entry. */
 static char *
 explain_waiting (GsmSession *s,
-                 double      grace,
+                 GsmReaper  *reaper,
                  double      now)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autofree char *text = gsm_session_to_json (s);
   JsonObject *entry, *attempts = NULL, *claim = NULL;
-  double stale_since = gsm_session_get_stale_since (s);
+  /* Times from a clock that was ahead count from now, as the reaper's. */
+  double stale_since = MIN (gsm_session_get_stale_since (s), now);
+  double grace = gsm_reaper_get_grace_period (reaper);
+  double next_retry;
 
   if (json_parser_load_from_data (parser, text, -1, NULL) &&
       JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
@@ -913,18 +939,20 @@ explain_waiting (GsmSession *s,
 
   if (now - stale_since < grace)
     return g_strdup_printf ("grace period, %.0f s left", grace - (now - stale_since) + 0.5);
-  if (attempts != NULL &&
-      json_object_get_double_member_with_default (attempts, "next_retry_at", 0) > now)
+  next_retry = attempts == NULL ? 0 :
+    MIN (json_object_get_double_member_with_default (attempts, "next_retry_at", 0),
+         now + gsm_reaper_get_max_backoff (reaper));
+  if (next_retry > now)
     return g_strdup_printf ("%" G_GINT64_FORMAT " failed attempt(s), next in %.0f s; last error: %s",
                             json_object_get_int_member_with_default (attempts, "count", 0),
-                            json_object_get_double_member_with_default (attempts, "next_retry_at", 0) - now + 0.5,
+                            next_retry - now + 0.5,
                             json_object_get_string_member_with_default (attempts, "last_error", "?"));
   if (claim != NULL)
     return g_strdup_printf ("being deleted by the reaper pid %" G_GINT64_FORMAT " on %s",
                             json_object_get_int_member_with_default (claim, "pid", 0),
                             json_object_get_string_member_with_default (claim, "host", "?"));
-  return g_strdup ("its owner is not known to be dead here (another host, before the "
-                   "session expiry), or was found alive again");
+  return g_strdup ("its owner's liveness cannot be verified here (another host, or no start "
+                   "time recorded; see --unverifiable), or it was found alive again");
 }
 
 typedef struct
@@ -1010,8 +1038,16 @@ cmd_reap (void)
   g_autoptr(GPtrArray) orphans = NULL;
   g_autoptr(GHashTable) table = NULL;
   ReapReport report = { NULL, 0 };
+  g_autoptr(GHashTable) listed = g_hash_table_new (g_str_hash, g_str_equal);
   double now = g_get_real_time () / (double) G_USEC_PER_SEC;
   guint reaped = 0, failed = 0, waiting = 0;
+
+  if (opt_unverifiable != (opt_older_than != 0) || opt_older_than < 0)
+    {
+      g_printerr ("gsmctl reap: --unverifiable needs --older-than SECONDS (more than 0), and "
+                  "--older-than needs --unverifiable\n");
+      return 2;
+    }
 
   provider = gsm_provider_new_default (&error);
   if (provider == NULL)
@@ -1020,6 +1056,8 @@ cmd_reap (void)
       return 1;
     }
   reaper = gsm_reaper_new (manager, provider);
+  if (opt_unverifiable)
+    gsm_reaper_set_unverifiable_older_than (reaper, opt_older_than);
 
   /* Acting: record newly dead sessions first, as every pass does. */
   if (opt_yes && gsm_session_manager_cleanup_stale_sessions_sync (manager, NULL, &error) < 0)
@@ -1036,6 +1074,8 @@ cmd_reap (void)
     }
 
   /* Orphans left alone for now, and why, on standard error. */
+  for (guint i = 0; i < orphans->len; i++)
+    g_hash_table_add (listed, (gpointer) gsm_session_get_session_id (orphans->pdata[i]));
   table = gsm_session_manager_list_sessions_sync (manager, NULL, NULL);
   if (table != NULL)
     {
@@ -1047,15 +1087,9 @@ cmd_reap (void)
         if (gsm_session_get_has_vm (value) &&
             g_strcmp0 (gsm_session_get_status (value), "stale") == 0)
           {
-            gboolean listed = FALSE;
-
-            for (guint i = 0; i < orphans->len; i++)
-              if (g_strcmp0 (gsm_session_get_session_id (orphans->pdata[i]),
-                             gsm_session_get_session_id (value)) == 0)
-                listed = TRUE;
-            if (!listed)
+            if (!g_hash_table_contains (listed, gsm_session_get_session_id (value)))
               {
-                g_autofree char *why = explain_waiting (value, gsm_reaper_get_grace_period (reaper), now);
+                g_autofree char *why = explain_waiting (value, reaper, now);
 
                 if (waiting++ == 0)
                   g_printerr ("Not reaped now:\n");
@@ -1099,9 +1133,9 @@ cmd_reap (void)
   g_signal_connect (reaper, "reap-failed", G_CALLBACK (reap_failed_cb), &report);
   g_signal_connect (reaper, "reap-skipped", G_CALLBACK (reap_skipped_cb), &report);
 
-  /* Exactly the list printed above, nothing else. */
-  if (orphans->len > 0 &&
-      !gsm_reaper_reap_sync (reaper, orphans, &reaped, &failed, NULL, &error))
+  /* Exactly the list printed above, nothing else (an empty one still
+   * rewrites times that a clock ahead recorded, so that they end). */
+  if (!gsm_reaper_reap_sync (reaper, orphans, &reaped, &failed, NULL, &error))
     {
       g_printerr ("gsmctl: %s\n", error->message);
       g_clear_object (&report.json);

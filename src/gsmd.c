@@ -36,7 +36,7 @@
 
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
-#include "gsm-reaper.h"
+#include "gsm-reaper-private.h"
 
 #ifndef SYS_pidfd_open
 # define SYS_pidfd_open 434
@@ -314,42 +314,23 @@ reap_interval_cb (gpointer user_data)
 
 /*
  * Finds when the next orphan of the current view is due (dead, grace
- * period and backoff over) and sets a timer for then, whoever recorded it
- * as stale (this daemon, or a cleanup by any other process). Orphans whose
- * owner cannot be judged dead from here are left to the periodic pass. At
- * most one pass a second.
+ * period and backoff over), by the reaper's own rules, and sets a timer
+ * for then, whoever recorded it as stale (this daemon, or a cleanup by any
+ * other process). The timer runs on the monotonic clock. At most one pass
+ * a second.
  */
 static void
 schedule_reaps (Daemon *d)
 {
   g_autoptr(GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
   double now = g_get_real_time () / (double) G_USEC_PER_SEC;
-  double grace = gsm_reaper_get_grace_period (d->reaper);
-  double soonest = -1;
-  GsmRegistrySnapshotIter iter;
-  GsmSession *value;
+  double soonest;
   gint64 at;
 
   if (view == NULL)
     return;
 
-  _gsm_liveness_probe_dispatch (d->probe);
-  _gsm_registry_snapshot_iter_init (&iter, view);
-  while (_gsm_registry_snapshot_iter_next (&iter, NULL, &value))
-    {
-      JsonNode *attempts = _gsm_session_get_member (value, "reap_attempts");
-      double due;
-
-      if (!_gsm_session_is_stale (value) || !gsm_session_get_has_vm (value) ||
-          !_gsm_session_manager_is_session_dead (d->manager, value))
-        continue;
-      due = gsm_session_get_stale_since (value) + grace;
-      if (attempts != NULL && JSON_NODE_HOLDS_OBJECT (attempts))
-        due = MAX (due, json_object_get_double_member_with_default (json_node_get_object (attempts),
-                                                                    "next_retry_at", 0));
-      if (soonest < 0 || due < soonest)
-        soonest = due;
-    }
+  soonest = _gsm_reaper_get_next_due (d->reaper, view, now);
   if (soonest < 0)
     return;
 

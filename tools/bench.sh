@@ -10,4 +10,5 @@ gsm_setup_build "$builddir" --buildtype=release
 GI_TYPELIB_PATH="$PWD/$builddir/introspection" \
 LD_LIBRARY_PATH="$PWD/$builddir/src" \
 GSM_BENCH_SRCDIR="$PWD/tools" \
+GSM_PROVIDER_EXEC="$PWD/$builddir/src/gsm-provider-exec" \
     "$builddir/tools/gsm-bench" "$@"

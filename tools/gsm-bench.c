@@ -20,9 +20,11 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,12 +163,18 @@ registry_text (guint n, guint variant)
   return g_string_free (s, FALSE);
 }
 
-static GsmSessionManager *
-fresh_manager (const char *dir, gboolean durable)
+static void
+reset_manager (const char *dir, gboolean durable)
 {
   _gsm_session_manager_reset_for_testing ();
   g_setenv ("GSM_RUNTIME_DIR", dir, TRUE);
   g_setenv ("GSM_DURABLE", durable ? "1" : "0", TRUE);
+}
+
+static GsmSessionManager *
+fresh_manager (const char *dir, gboolean durable)
+{
+  reset_manager (dir, durable);
   return gsm_session_manager_get_default ();
 }
 
@@ -445,6 +453,151 @@ bench_listing (void)
       _gsm_session_manager_reset_for_testing ();
       remove_dir (dir);
     }
+}
+
+/* ---- the reaper ---------------------------------------------------------- */
+
+/* @n sessions: @n_orphans of them this host's from before a reboot (dead,
+ * found so, each owning a VM), the others on other hosts. */
+static char *
+reaper_registry_text (guint n, guint n_orphans, const char *hostname)
+{
+  GString *s = g_string_new ("{");
+  double now = g_get_real_time () / 1e6;
+  guint every = n_orphans ? n / n_orphans : 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *id = g_uuid_string_random ();
+      g_autofree char *host = NULL;
+      g_autofree char *stale = NULL;
+      gboolean orphan = every && i % every == 0 && i / every < n_orphans;
+
+      host = orphan ? g_strdup (hostname) : g_strdup_printf ("bench-host-%u.example.org", i % 50);
+      stale = orphan ? g_strdup_printf ("\"stale_since\": %.6f, ", now - 600) : g_strdup ("");
+      g_string_append_printf (s,
+        "%s\n  \"%s\": {\"session_id\": \"%s\", \"pid\": %u, \"hostname\": \"%s\", "
+        "\"vm_id\": \"jarvis-auto-%u\", \"zone\": \"us-central1-a\", \"components\": [\"voice\", \"vision\", \"ml\"], "
+        "\"metadata\": {\"trigger\": \"HIGH_RAM\", \"ram_percent\": 87.5}, \"created_at\": %.6f, "
+        "\"registered_at\": %.6f, \"status\": \"%s\", %s\"start_time\": %u, "
+        "\"boot_id\": \"2f1d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b\", \"format\": 1}",
+        i ? "," : "", id, id, 1000 + i % 30000, host, i, now - 3600, now - 3000,
+        orphan ? "stale" : "active", stale, 100000 + i);
+    }
+  g_string_append (s, n ? "\n}\n" : "}\n");
+  return g_string_free (s, FALSE);
+}
+
+/* The floor of a --yes pass's commands: @n runs of @argv, @width at a
+ * time, with posix_spawn() and nothing else. */
+static double
+raw_spawns_us (const char * const *argv, guint n, guint width)
+{
+  extern char **environ;
+  guint started = 0, running = 0;
+  double t0 = now_us ();
+
+  while (started < n || running > 0)
+    {
+      if (started < n && running < width)
+        {
+          pid_t pid;
+
+          g_assert_cmpint (posix_spawn (&pid, argv[0], NULL, NULL, (char **) argv, environ), ==, 0);
+          started++;
+          running++;
+          continue;
+        }
+      if (waitpid (-1, NULL, 0) > 0)
+        running--;
+    }
+  return now_us () - t0;
+}
+
+static void
+bench_reaper (void)
+{
+  const guint n = opt_quick ? 5000 : 50000, n_orphans = n / 10;
+  const char *command[] = { "/bin/true", "{vm_id}", "{zone}", NULL };
+  const char *floor_argv[] = { "/bin/true", "jarvis-auto-0", "us-central1-a", NULL };
+  g_autofree char *dir = make_dir ();
+  g_autofree char *text = NULL;
+  g_autofree char *name = NULL;
+  g_autoptr(GArray) dry = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) yes = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) floors = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) spawns = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GsmProvider) provider = gsm_provider_new ("true", command, NULL);
+  guint rounds = opt_quick ? 1 : 5, yes_rounds = opt_quick ? 1 : 2;
+  GsmSessionManager *m;
+  GError *error = NULL;
+
+  g_setenv ("GSM_REAP_GRACE", "0", TRUE);
+  g_unsetenv ("GSM_REAP_CONCURRENCY");
+  m = fresh_manager (dir, FALSE);
+  text = reaper_registry_text (n, n_orphans, gsm_session_manager_get_hostname (m));
+
+  for (guint i = 0; i < rounds; i++)
+    {
+      GsmReaper *reaper;
+      GPtrArray *orphans;
+      guint reaped = 0, failed = 0;
+      double t0, t;
+
+      /* A dry run, as `gsmctl reap` makes it: a new process that enters
+       * its session in the registry, reads it and lists the orphans. */
+      write_registry (dir, text);
+      reset_manager (dir, FALSE);
+      t0 = now_us ();
+      m = gsm_session_manager_get_default ();
+      reaper = gsm_reaper_new (m, provider);
+      orphans = gsm_reaper_list_orphans_sync (reaper, NULL, &error);
+      t = now_us () - t0;
+      g_assert_no_error (error);
+      g_assert_cmpuint (orphans->len, ==, n_orphans);
+      g_array_append_val (dry, t);
+      g_ptr_array_unref (orphans);
+      g_object_unref (reaper);
+
+      /* The floor, between the measured passes. */
+      t = json_glib_parse_us (text, 1);
+      g_array_append_val (floors, t);
+
+      if (i >= yes_rounds)
+        continue;
+
+      /* A pass that deletes them, as `gsmctl reap --yes` or gsmd's. */
+      write_registry (dir, text);
+      reset_manager (dir, FALSE);
+      t0 = now_us ();
+      m = gsm_session_manager_get_default ();
+      reaper = gsm_reaper_new (m, provider);
+      if (!gsm_reaper_reap_sync (reaper, NULL, &reaped, &failed, NULL, &error))
+        g_error ("reap pass failed: %s", error->message);
+      t = now_us () - t0;
+      g_assert_cmpuint (reaped, ==, n_orphans);
+      g_assert_cmpuint (failed, ==, 0);
+      g_array_append_val (yes, t);
+      g_object_unref (reaper);
+
+      t = raw_spawns_us (floor_argv, n_orphans, 8);
+      g_array_append_val (spawns, t);
+    }
+
+  name = g_strdup_printf ("reaper: dry run, N=%u, %u orphans", n, n_orphans);
+  add_row (name, percentile (dry, 0.5) / 1000, "ms", "json-glib parse, same file",
+           percentile (floors, 0.5) / 1000, "well under 1 s");
+  g_free (name);
+  name = g_strdup_printf ("reaper: pass deleting them (/bin/true), N=%u", n);
+  add_row (name, percentile (yes, 0.5) / 1000, "ms", "json-glib parse, same file",
+           percentile (floors, 0.5) / 1000, NULL);
+  g_free (name);
+  name = g_strdup_printf ("  %u raw posix_spawn()s of /bin/true, 8 at a time", n_orphans);
+  add_row (name, percentile (spawns, 0.5) / 1000, "ms", NULL, 0, NULL);
+
+  _gsm_session_manager_reset_for_testing ();
+  g_unsetenv ("GSM_REAP_GRACE");
+  remove_dir (dir);
 }
 
 static GSubprocess *
@@ -1172,7 +1325,7 @@ main (int argc, char *argv[])
     { "quick", 0, 0, G_OPTION_ARG_NONE, &opt_quick, "Fewer rounds (a smoke run, not figures)", NULL },
     { "etcd", 0, 0, G_OPTION_ARG_STRING, &opt_etcd, "Also measure the etcd registry there", "etcd://HOST:PORT" },
     { "cpu-time", 0, 0, G_OPTION_ARG_NONE, &opt_cpu, "Measure in-process figures in CPU time, not wall time (on a busy machine)", NULL },
-    { "only", 0, 0, G_OPTION_ARG_STRING, &opt_only, "Run one group: cycles, python, listing, processes, monitor, dbus, etcd", "GROUP" },
+    { "only", 0, 0, G_OPTION_ARG_STRING, &opt_only, "Run one group: cycles, python, listing, processes, monitor, dbus, reaper, etcd", "GROUP" },
     { "child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &opt_child, NULL, NULL },
     { "child-count", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_child_count, NULL, NULL },
     { NULL }
@@ -1208,6 +1361,8 @@ main (int argc, char *argv[])
     bench_monitor_latency ();
   if (WANT ("dbus"))
     bench_gsmd ();
+  if (WANT ("reaper"))
+    bench_reaper ();
   if (opt_etcd != NULL && WANT ("etcd"))
     bench_etcd ();
 

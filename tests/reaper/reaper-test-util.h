@@ -56,6 +56,8 @@ fixture_set_up (Fixture       *f,
   g_setenv ("GSM_PROVIDER_TIMEOUT", "20", TRUE);
   g_setenv ("GSM_REAP_GRACE", "0", TRUE);
   g_setenv ("GSM_REAP_BACKOFF", "0", TRUE);
+  g_unsetenv ("GSM_REAP_MAX_BACKOFF");
+  g_unsetenv ("GSM_REAP_CONCURRENCY");
   g_setenv ("GSM_CONFIG_FILE", "/nonexistent/gsm-test-config.ini", TRUE);
   g_unsetenv ("GSM_PROVIDER");
   g_unsetenv ("GSM_PROVIDER_NOT_FOUND_EXIT_CODE");
@@ -133,6 +135,57 @@ cloud_set_hold (Fixture  *f,
     g_remove (path);
 }
 
+/* The call waits @seconds (in a child of its process group) before it
+ * deletes; 0 for none. */
+static inline void
+cloud_set_delay (Fixture *f,
+                 double   seconds)
+{
+  g_autofree char *path = g_build_filename (f->cloud, "delay", NULL);
+  char text[G_ASCII_DTOSTR_BUF_SIZE];
+
+  if (seconds > 0)
+    g_assert_true (g_file_set_contents (path, g_ascii_dtostr (text, sizeof text, seconds), -1, NULL));
+  else
+    g_remove (path);
+}
+
+/* The lines of calls.log, in the order they were appended. */
+static inline char **
+cloud_log (Fixture *f)
+{
+  g_autofree char *path = g_build_filename (f->cloud, "calls.log", NULL);
+  g_autofree char *contents = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return g_new0 (char *, 1);
+  return g_strsplit (g_strchomp (contents), "\n", -1);
+}
+
+/* The most calls that ran at once: each runs from its "call" line to its
+ * "end" line (appends are ordered as they happened). */
+static inline guint
+cloud_max_overlap (Fixture *f)
+{
+  g_auto(GStrv) lines = cloud_log (f);
+  guint running = 0, max = 0;
+
+  for (guint i = 0; lines[i]; i++)
+    {
+      if (g_str_has_prefix (lines[i], "call "))
+        {
+          running++;
+          max = MAX (max, running);
+        }
+      else if (g_str_has_prefix (lines[i], "end "))
+        {
+          g_assert_cmpuint (running, >, 0);
+          running--;
+        }
+    }
+  return max;
+}
+
 /* How many lines of calls.log start with "@what @vm_id ". */
 static inline guint
 cloud_count (Fixture    *f,
@@ -156,14 +209,23 @@ cloud_count (Fixture    *f,
   return n;
 }
 
+/* Waits (at most 10 s) until calls.log has a "@what @vm_id" line. */
+static inline void
+cloud_wait_for (Fixture    *f,
+                const char *what,
+                const char *vm_id)
+{
+  for (int i = 0; i < 1000 && cloud_count (f, what, vm_id) == 0; i++)
+    g_usleep (10000);
+  g_assert_cmpuint (cloud_count (f, what, vm_id), >, 0);
+}
+
 /* Waits (at most 10 s) until calls.log has a "call @vm_id" line. */
 static inline void
 cloud_wait_for_call (Fixture    *f,
                      const char *vm_id)
 {
-  for (int i = 0; i < 1000 && cloud_count (f, "call", vm_id) == 0; i++)
-    g_usleep (10000);
-  g_assert_cmpuint (cloud_count (f, "call", vm_id), >, 0);
+  cloud_wait_for (f, "call", vm_id);
 }
 
 /* Worker processes ------------------------------------------------------- */

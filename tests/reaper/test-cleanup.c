@@ -96,8 +96,12 @@ test_sync (Fixture       *f,
   reaper = gsm_reaper_new (manager, NULL);
   records = gsm_reaper_read_history_sync (reaper, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpuint (g_strv_length (records), ==, 4);
-  record = json_node_get_object ((json_parser_load_from_data (parser, records[2], -1, NULL),
+  /* Each command before it started, then its outcome. */
+  g_assert_cmpuint (g_strv_length (records), ==, 8);
+  record = json_node_get_object ((json_parser_load_from_data (parser, records[4], -1, NULL),
+                                  json_parser_get_root (parser)));
+  g_assert_cmpstr (json_object_get_string_member (record, "outcome"), ==, "started");
+  record = json_node_get_object ((json_parser_load_from_data (parser, records[5], -1, NULL),
                                   json_parser_get_root (parser)));
   g_assert_cmpstr (json_object_get_string_member (record, "action"), ==, "cleanup");
   g_assert_cmpstr (json_object_get_string_member (record, "outcome"), ==, "deleted");
