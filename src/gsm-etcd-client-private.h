@@ -76,7 +76,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmEtcdResponse, _gsm_etcd_response_free)
 
 G_GNUC_INTERNAL
 gboolean  _gsm_etcd_parse_uri      (const char        *uri,
-                                    char             **endpoint,
+                                    char            ***endpoints,
                                     char             **prefix,
                                     GError           **error);
 

@@ -439,51 +439,91 @@ _gsm_etcd_response_parse (const char        *data,
 
 /* ---- the URI ----------------------------------------------------------- */
 
+static gboolean
+bad_uri (const char  *uri,
+         GError     **error)
+{
+  g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+               "Invalid registry URI “%s”: expected etcd://HOST:PORT[,HOST:PORT…][/PREFIX] "
+               "(or etcds:// for TLS)", uri);
+  return FALSE;
+}
+
 /*
  * _gsm_etcd_parse_uri:
- * @uri: `etcd://HOST[:PORT][/PREFIX]`
- * @endpoint: (out): `http://HOST:PORT`
+ * @uri: `etcd://HOST[:PORT][,HOST[:PORT]…][/PREFIX]`, or `etcds://…` for
+ *   TLS: the members of one etcd cluster
+ * @endpoints: (out) (array zero-terminated=1): `http://HOST:PORT` (or
+ *   `https://`), one per member, in the order of @uri
  * @prefix: (out): `/PREFIX` without a trailing slash, or the default
  */
 gboolean
-_gsm_etcd_parse_uri (const char  *uri,
-                     char       **endpoint,
-                     char       **prefix,
-                     GError     **error)
+_gsm_etcd_parse_uri (const char   *uri,
+                     char       ***endpoints,
+                     char        **prefix,
+                     GError      **error)
 {
-  g_autoptr(GUri) parsed = NULL;
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *path = NULL;
-  const char *host;
-  int port;
+  g_autofree char *authority = NULL;
+  g_auto(GStrv) hosts = NULL;
+  const char *scheme, *rest;
 
-  parsed = g_uri_parse (uri, G_URI_FLAGS_NON_DNS, &local_error);
-  if (parsed == NULL)
+  if (g_str_has_prefix (uri, "etcd://"))
     {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "Invalid registry URI “%s”: %s", uri, local_error->message);
-      return FALSE;
+      scheme = "http";
+      rest = uri + strlen ("etcd://");
+    }
+  else if (g_str_has_prefix (uri, "etcds://"))
+    {
+      scheme = "https";
+      rest = uri + strlen ("etcds://");
+    }
+  else
+    return bad_uri (uri, error);
+
+  authority = g_strndup (rest, strcspn (rest, "/?#"));
+  rest += strlen (authority);
+  hosts = g_strsplit (authority, ",", -1);
+  if (hosts[0] == NULL)
+    return bad_uri (uri, error);
+
+  /* Each member with the path, as a URI of its own. */
+  for (guint i = 0; hosts[i] != NULL; i++)
+    {
+      g_autofree char *one = g_strconcat ("etcd://", hosts[i], rest, NULL);
+      g_autoptr(GUri) parsed = NULL;
+      g_autoptr(GError) local_error = NULL;
+      const char *host;
+      int port;
+
+      parsed = g_uri_parse (one, G_URI_FLAGS_NON_DNS, &local_error);
+      if (parsed == NULL)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "Invalid registry URI “%s”: %s", uri, local_error->message);
+          return FALSE;
+        }
+
+      host = g_uri_get_host (parsed);
+      if (host == NULL || *host == '\0' || g_uri_get_userinfo (parsed) != NULL ||
+          g_uri_get_query (parsed) != NULL || g_uri_get_fragment (parsed) != NULL)
+        return bad_uri (uri, error);
+
+      port = g_uri_get_port (parsed);
+      if (port <= 0)
+        port = GSM_ETCD_DEFAULT_PORT;
+
+      if (path == NULL)
+        path = g_strdup (g_uri_get_path (parsed));
+      g_ptr_array_add (list, g_uri_join (G_URI_FLAGS_NONE, scheme, NULL, host, port, "", NULL, NULL));
     }
 
-  host = g_uri_get_host (parsed);
-  if (g_strcmp0 (g_uri_get_scheme (parsed), "etcd") != 0 || host == NULL || *host == '\0' ||
-      g_uri_get_userinfo (parsed) != NULL || g_uri_get_query (parsed) != NULL ||
-      g_uri_get_fragment (parsed) != NULL)
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "Invalid registry URI “%s”: expected etcd://HOST:PORT[/PREFIX]", uri);
-      return FALSE;
-    }
-
-  port = g_uri_get_port (parsed);
-  if (port <= 0)
-    port = GSM_ETCD_DEFAULT_PORT;
-
-  path = g_strdup (g_uri_get_path (parsed));
   while (*path != '\0' && g_str_has_suffix (path, "/"))
     path[strlen (path) - 1] = '\0';
 
-  *endpoint = g_uri_join (G_URI_FLAGS_NONE, "http", NULL, host, port, "", NULL, NULL);
+  g_ptr_array_add (list, NULL);
+  *endpoints = (char **) g_ptr_array_free (g_steal_pointer (&list), FALSE);
   *prefix = *path != '\0' ? g_steal_pointer (&path) : g_strdup (GSM_ETCD_DEFAULT_PREFIX);
   return TRUE;
 }
@@ -494,7 +534,7 @@ _gsm_etcd_parse_uri (const char  *uri,
 
 struct _GsmEtcdClient
 {
-  char        **endpoints;      /* http://HOST:PORT, one per member */
+  char        **endpoints;      /* http(s)://HOST:PORT, one per member */
   guint         n_endpoints;
   char         *description;    /* the endpoints, for messages */
   gint          preferred;      /* atomic: the member that answered last */
@@ -516,17 +556,16 @@ _gsm_etcd_client_new (const char  *uri,
                       char       **prefix,
                       GError     **error)
 {
-  g_autofree char *endpoint = NULL;
+  g_auto(GStrv) endpoints = NULL;
   guint timeout_s = (guint) CLAMP (timeout + 0.999, 1, 3600);
   GsmEtcdClient *client;
 
-  if (!_gsm_etcd_parse_uri (uri, &endpoint, prefix, error))
+  if (!_gsm_etcd_parse_uri (uri, &endpoints, prefix, error))
     return NULL;
 
   client = g_new0 (GsmEtcdClient, 1);
-  client->endpoints = g_new0 (char *, 2);
-  client->endpoints[0] = g_steal_pointer (&endpoint);
-  client->n_endpoints = 1;
+  client->n_endpoints = g_strv_length (endpoints);
+  client->endpoints = g_steal_pointer (&endpoints);
   client->description = g_strjoinv (",", client->endpoints);
   client->session = soup_session_new_with_options ("timeout", timeout_s,
                                                    "idle-timeout", 60,
@@ -577,15 +616,22 @@ new_message (GsmEtcdClient *client,
   return msg;
 }
 
+/* gRPC UNAVAILABLE: what etcd answers when this member cannot serve now
+ * ("etcdserver: no leader", "request timed out", "leader changed"…), when
+ * another one may. */
+#define GRPC_UNAVAILABLE 14
+
 /* Turns a body into a response, or an error naming the endpoint. An error
  * reported by etcd about a missing lease becomes
- * %GSM_ERROR_OWNERSHIP_LAPSED. */
+ * %GSM_ERROR_OWNERSHIP_LAPSED. *@try_next: the error is this member's, not
+ * the request's: another member may serve it. */
 static GsmEtcdResponse *
 finish_response (GsmEtcdClient  *client,
                  guint           member,
                  const char     *path,
                  SoupMessage    *msg,
                  GBytes         *body,
+                 gboolean       *try_next,
                  GError        **error)
 {
   const char *endpoint = client->endpoints[member];
@@ -595,8 +641,11 @@ finish_response (GsmEtcdClient  *client,
   gsize len;
   const char *data = g_bytes_get_data (body, &len);
 
+  *try_next = FALSE;
   if (!_gsm_etcd_response_parse (data, len, &response, &local_error))
     {
+      /* Not etcd's answer: a proxy, or a server in trouble. */
+      *try_next = SOUP_STATUS_IS_SERVER_ERROR (status);
       if (status != SOUP_STATUS_OK)
         g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
                      "etcd at %s: %s failed: HTTP %u %s", endpoint, path, status,
@@ -612,6 +661,8 @@ finish_response (GsmEtcdClient  *client,
       /* gRPC NOT_FOUND: "etcdserver: requested lease not found" */
       gboolean lapsed = response->error_code == 5 &&
                         strstr (response->error_message, "lease not found") != NULL;
+
+      *try_next = response->error_code == GRPC_UNAVAILABLE;
 
       g_set_error (error, GSM_ERROR, lapsed ? GSM_ERROR_OWNERSHIP_LAPSED : GSM_ERROR_BACKEND_UNAVAILABLE,
                    "etcd at %s: %s failed: %s", endpoint, path, response->error_message);
@@ -704,8 +755,19 @@ _gsm_etcd_client_post (GsmEtcdClient  *client,
           reply = soup_session_send_and_read (client->session, msg, cancellable, &local_error);
           if (reply != NULL)
             {
-              g_atomic_int_set (&client->preferred, (gint) member);
-              return finish_response (client, member, path, msg, reply, error);
+              GsmEtcdResponse *response;
+              gboolean try_next;
+
+              response = finish_response (client, member, path, msg, reply, &try_next, &local_error);
+              if (!try_next)
+                {
+                  g_atomic_int_set (&client->preferred, (gint) member);
+                  if (response == NULL)
+                    g_propagate_error (error, g_steal_pointer (&local_error));
+                  return response;
+                }
+              add_failure (failures, client, member, local_error->message);
+              break;
             }
 
           if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -800,10 +862,12 @@ call_cancelled_cb (GCancellable *cancellable,
 static void call_attempt (GTask *task);
 
 /* The attempt on this member failed with @error: the next attempt, or the
- * end. Takes @error. */
+ * end. Takes @error. With @retry_here, a transport error that is worth it
+ * is retried on the same member first. */
 static void
-call_failed (GTask  *task,
-             GError *error)
+call_failed_full (GTask    *task,
+                  GError   *error,
+                  gboolean  retry_here)
 {
   Call *call = g_task_get_task_data (task);
   GsmEtcdClient *client = call->client;
@@ -825,7 +889,7 @@ call_failed (GTask  *task,
                    "No answer within %u ms", call->timeout_ms);
     }
 
-  if (call->attempt++ == 0 && worth_retrying_here (error))
+  if (retry_here && call->attempt++ == 0 && worth_retrying_here (error))
     {
       g_error_free (error);
       call_attempt (task);
@@ -840,6 +904,13 @@ call_failed (GTask  *task,
 }
 
 static void
+call_failed (GTask  *task,
+             GError *error)
+{
+  call_failed_full (task, error, TRUE);
+}
+
+static void
 post_read_cb (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
@@ -851,6 +922,7 @@ post_read_cb (GObject      *source,
   g_autoptr(SoupMessage) msg = g_object_ref (call->msg);
   GError *error = NULL;
   GsmEtcdResponse *response;
+  gboolean try_next;
 
   reply = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   if (reply == NULL)
@@ -859,9 +931,15 @@ post_read_cb (GObject      *source,
       return;
     }
 
+  response = finish_response (client, call->member, call->path, msg, reply, &try_next, &error);
+  if (try_next)
+    {
+      call_failed_full (task, error, FALSE);
+      return;
+    }
+
   call_end_attempt (task);
   g_atomic_int_set (&client->preferred, (gint) call->member);
-  response = finish_response (client, call->member, call->path, msg, reply, &error);
   if (response != NULL)
     g_task_return_pointer (task, response, (GDestroyNotify) _gsm_etcd_response_free);
   else
@@ -870,6 +948,34 @@ post_read_cb (GObject      *source,
 }
 
 static void stream_read (GTask *task);
+
+/* Whether the first message of the stream shows a member that serves; if
+ * not, the call goes on with the next member. */
+static gboolean
+stream_check_first (GTask *task)
+{
+  Call *call = g_task_get_task_data (task);
+  g_autoptr(GsmEtcdResponse) response = NULL;
+  const char *data = (const char *) call->head->data;
+  const char *end = memchr (data, '\n', call->head->len);
+
+  /* Anything else is for the caller to judge. */
+  if (end == NULL || !_gsm_etcd_response_parse (data, end - data, &response, NULL) ||
+      !response->has_error)
+    return TRUE;
+
+  if (response->error_code == GRPC_UNAVAILABLE)
+    {
+      call_failed_full (task, g_error_new (GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                                           "etcd at %s: %s failed: %s",
+                                           call->client->endpoints[call->member], call->path,
+                                           response->error_message),
+                        FALSE);
+      return FALSE;
+    }
+
+  return TRUE;
+}
 
 static void
 stream_read_cb (GObject      *source,
@@ -905,8 +1011,9 @@ stream_read_cb (GObject      *source,
       return;
     }
 
-  /* The first message is there (etcd's answer to the request): the member
-   * serves. */
+  /* The first message is there: etcd's answer to the request. */
+  if (!stream_check_first (task))
+    return;
   g_atomic_int_set (&client->preferred, (gint) call->member);
   g_task_return_pointer (task, g_object_ref (call->stream_in), g_object_unref);
   call_end_attempt (task);

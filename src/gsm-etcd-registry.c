@@ -163,6 +163,7 @@ struct _GsmEtcdRegistry
   gint64           watch_revision;  /* the last revision the watch delivered */
   guint            watch_member;    /* the member serving the watch */
   GInputStream    *watch_stream;
+  GCancellable    *watch_cancellable; /* of reading watch_stream */
   GByteArray      *watch_buffer;
   GSource         *watch_retry_source;
   guint            watch_retry_ms;
@@ -196,6 +197,8 @@ stop_cb (gpointer user_data)
    * that cancels them, which must be the one that sent them. */
   g_atomic_int_set (&self->stopping, 1);
   g_cancellable_cancel (self->cancellable);
+  if (self->watch_cancellable != NULL)
+    g_cancellable_cancel (self->watch_cancellable);
   return G_SOURCE_REMOVE;
 }
 
@@ -226,6 +229,7 @@ stop_thread (GsmEtcdRegistry *self)
       g_clear_pointer (&self->watch_retry_source, g_source_unref);
     }
   g_clear_object (&self->watch_stream);
+  g_clear_object (&self->watch_cancellable);
   g_clear_pointer (&self->watch_buffer, g_byte_array_unref);
 }
 
@@ -1118,6 +1122,24 @@ gsm_etcd_registry_load (GsmRegistry   *registry,
 
 /* ---- the background thread: keepalive and watch ------------------------ */
 
+/* The watch follows the member that answers: once requests moved away
+ * from the member serving the watch (it stopped answering, or refused),
+ * the watch is left and opened again, on the member now preferred. etcd
+ * sends nothing on a watch without events, so this is how a stalled
+ * member is noticed: the keepalive, every TTL/3, asks the preferred member
+ * first. */
+static void
+watch_check_member (GsmEtcdRegistry *self)
+{
+  if (self->watch_stream == NULL || self->watch_cancellable == NULL ||
+      self->watch_member == _gsm_etcd_client_get_preferred (self->client))
+    return;
+
+  g_debug ("etcd at %s: leaving the watch on member %u, which no longer answers first",
+           self->endpoint, self->watch_member);
+  g_cancellable_cancel (self->watch_cancellable);
+}
+
 static void
 keepalive_done_cb (GObject      *source,
                    GAsyncResult *result,
@@ -1132,6 +1154,7 @@ keepalive_done_cb (GObject      *source,
   self->keepalive_inflight = FALSE;
 
   response = _gsm_etcd_client_post_finish (self->client, result, &error);
+  watch_check_member (self);
   if (response == NULL)
     {
       /* etcd down or restarting: the next tick tries again. */
@@ -1326,7 +1349,7 @@ watch_read (GsmEtcdRegistry *self)
 {
   self->n_inflight++;
   g_input_stream_read_bytes_async (self->watch_stream, 64 * 1024, G_PRIORITY_DEFAULT,
-                                   self->cancellable, watch_read_cb, self);
+                                   self->watch_cancellable, watch_read_cb, self);
 }
 
 static void
@@ -1352,6 +1375,8 @@ watch_sent_cb (GObject      *source,
     return;
 
   self->watch_stream = g_steal_pointer (&stream);
+  g_clear_object (&self->watch_cancellable);
+  self->watch_cancellable = g_cancellable_new ();
   if (self->watch_buffer == NULL)
     self->watch_buffer = g_byte_array_new ();
   g_byte_array_set_size (self->watch_buffer, 0);
@@ -1375,7 +1400,8 @@ watch_connect (GsmEtcdRegistry *self)
   if (self->watch_revision > 0)
     g_string_append_printf (body, ", \"start_revision\": \"%" G_GINT64_FORMAT "\"",
                             self->watch_revision + 1);
-  g_string_append (body, "}}");
+  /* etcd then also says how far it got when there is nothing to say. */
+  g_string_append (body, ", \"progress_notify\": true}}");
 
   self->n_inflight++;
   _gsm_etcd_client_open_stream_async (self->client, "/v3/watch", body->str, body->len,

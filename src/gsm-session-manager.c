@@ -1255,7 +1255,7 @@ init_registry (GsmSessionManager  *self,
   else if (config != NULL)
     backend = g_key_file_get_string (config, "registry", "backend", NULL);
 
-  if (backend != NULL && g_str_has_prefix (backend, "etcd:"))
+  if (backend != NULL && (g_str_has_prefix (backend, "etcd:") || g_str_has_prefix (backend, "etcds:")))
     {
       GsmEtcdRegistry *etcd;
 
@@ -1276,7 +1276,8 @@ init_registry (GsmSessionManager  *self,
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                    "Registry backend “%s” (GSM_REGISTRY, or “backend” in [registry] of the "
-                   "configuration file): expected “file” or etcd://HOST:PORT[/PREFIX]", backend);
+                   "configuration file): expected “file”, etcd://HOST:PORT[,HOST:PORT…][/PREFIX] "
+                   "or etcds://…", backend);
       events_free (ctx.events);
       return FALSE;
     }

@@ -53,12 +53,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
       memchr (data, '\0', size) == NULL)
     {
       g_autofree char *uri = g_strndup ((const char *) data, size);
-      g_autofree char *endpoint = NULL;
+      g_auto(GStrv) endpoints = NULL;
       g_autofree char *prefix = NULL;
 
-      if (_gsm_etcd_parse_uri (uri, &endpoint, &prefix, &error))
+      if (_gsm_etcd_parse_uri (uri, &endpoints, &prefix, &error))
         {
-          FUZZ_CHECK (g_str_has_prefix (endpoint, "http://"));
+          FUZZ_CHECK (endpoints[0] != NULL);
+          for (guint i = 0; endpoints[i] != NULL; i++)
+            FUZZ_CHECK (g_str_has_prefix (endpoints[i], "http://"));
           FUZZ_CHECK (prefix != NULL && prefix[0] == '/');
         }
       else
