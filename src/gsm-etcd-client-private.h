@@ -55,6 +55,8 @@ typedef struct
   gboolean    canceled;
   gint64      compact_revision;
   GPtrArray  *events;            /* GsmEtcdEvent */
+  /* auth/authenticate */
+  char       *token;             /* secret: never in messages */
   /* an error reported by etcd instead of a result */
   gboolean    has_error;
   int         error_code;        /* gRPC status code */

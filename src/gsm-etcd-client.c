@@ -22,6 +22,7 @@
 #include "gsm-error.h"
 #include "gsm-etcd-client-private.h"
 #include "gsm-json-private.h"
+#include "gsm-provider-private.h"
 
 /* ---- responses --------------------------------------------------------- */
 
@@ -54,6 +55,9 @@ _gsm_etcd_response_free (GsmEtcdResponse *response)
   g_clear_pointer (&response->kvs, g_ptr_array_unref);
   g_clear_pointer (&response->events, g_ptr_array_unref);
   g_free (response->error_message);
+  if (response->token != NULL)
+    explicit_bzero (response->token, strlen (response->token));
+  g_free (response->token);
   g_free (response);
 }
 
@@ -267,6 +271,7 @@ parse_body (JsonObject       *body,
 {
   JsonObject *header = NULL;
   JsonArray *array = NULL;
+  const char *token = NULL;
 
   if (!read_object (body, "header", &header, error))
     return FALSE;
@@ -278,8 +283,10 @@ parse_body (JsonObject       *body,
       !read_int64 (body, "TTL", &r->ttl, error) ||
       !read_bool (body, "created", &r->created, error) ||
       !read_bool (body, "canceled", &r->canceled, error) ||
-      !read_int64 (body, "compact_revision", &r->compact_revision, error))
+      !read_int64 (body, "compact_revision", &r->compact_revision, error) ||
+      !read_string (body, "token", &token, error))
     return FALSE;
+  r->token = g_strdup (token);
 
   if (!read_array (body, "kvs", &array, error))
     return FALSE;
@@ -531,16 +538,193 @@ _gsm_etcd_parse_uri (const char   *uri,
 /* ---- the client -------------------------------------------------------- */
 
 #define STREAM_READ_SIZE (64 * 1024)
+#define AUTHENTICATE "/v3/auth/authenticate"
+
+/* gRPC UNAVAILABLE: what etcd answers when this member cannot serve now
+ * ("etcdserver: no leader", "request timed out", "leader changed"…), when
+ * another one may. */
+#define GRPC_UNAVAILABLE 14
+/* gRPC UNAUTHENTICATED: "etcdserver: invalid auth token" */
+#define GRPC_UNAUTHENTICATED 16
 
 struct _GsmEtcdClient
 {
-  char        **endpoints;      /* http(s)://HOST:PORT, one per member */
-  guint         n_endpoints;
-  char         *description;    /* the endpoints, for messages */
-  gint          preferred;      /* atomic: the member that answered last */
-  SoupSession  *session;        /* requests, with an I/O timeout */
-  SoupSession  *stream_session; /* streams: no I/O timeout */
+  char            **endpoints;      /* http(s)://HOST:PORT, one per member */
+  guint             n_endpoints;
+  char             *description;    /* the endpoints, for messages */
+  gint              preferred;      /* atomic: the member that answered last */
+  SoupSession      *session;        /* requests, with an I/O timeout */
+  SoupSession      *stream_session; /* streams: no I/O timeout */
+  gboolean          tls;
+  GTlsCertificate  *certificate;    /* ours, for etcd's --client-cert-auth */
+  char             *user;           /* NULL: no authentication */
+  char             *password;       /* secret: never in messages */
+
+  GMutex            mutex;          /* guards what follows */
+  char             *token;          /* secret: never in messages */
+  gboolean          auth_disabled;  /* etcd said authentication is off */
 };
+
+/* What to make of an answer. */
+typedef enum
+{
+  VERDICT_DONE,     /* the answer (or etcd's error) is the request's */
+  VERDICT_NEXT,     /* this member cannot serve now: ask the next one */
+  VERDICT_REAUTH,   /* the token was refused: authenticate again */
+} Verdict;
+
+static void
+free_secret (char *secret)
+{
+  if (secret != NULL)
+    explicit_bzero (secret, strlen (secret));
+  g_free (secret);
+}
+
+/* The environment variable @env, else @key of [registry] in @config; NULL
+ * if neither is set or empty. */
+static char *
+get_setting (GKeyFile   *config,
+             const char *key,
+             const char *env)
+{
+  const char *value = g_getenv (env);
+  g_autofree char *from_file = NULL;
+
+  if (value != NULL && *value != '\0')
+    return g_strdup (value);
+  if (config != NULL)
+    from_file = g_key_file_get_string (config, "registry", key, NULL);
+  if (from_file != NULL && *g_strstrip (from_file) != '\0')
+    return g_steal_pointer (&from_file);
+  return NULL;
+}
+
+/* The password: its first line, from the file given by
+ * GSM_ETCD_PASSWORD_FILE, else GSM_ETCD_PASSWORD itself, else the file of
+ * password-file in [registry]. */
+static gboolean
+get_password (GKeyFile  *config,
+              char     **password,
+              GError   **error)
+{
+  g_autofree char *path = NULL;
+  g_autoptr(GError) local_error = NULL;
+  const char *origin;
+  char *text = NULL;
+  gsize len;
+
+  *password = NULL;
+  if (g_getenv ("GSM_ETCD_PASSWORD_FILE") != NULL && *g_getenv ("GSM_ETCD_PASSWORD_FILE") != '\0')
+    {
+      path = g_strdup (g_getenv ("GSM_ETCD_PASSWORD_FILE"));
+      origin = "GSM_ETCD_PASSWORD_FILE";
+    }
+  else if (g_getenv ("GSM_ETCD_PASSWORD") != NULL && *g_getenv ("GSM_ETCD_PASSWORD") != '\0')
+    {
+      *password = g_strdup (g_getenv ("GSM_ETCD_PASSWORD"));
+      return TRUE;
+    }
+  else
+    {
+      path = get_setting (config, "password-file", "GSM_ETCD_PASSWORD_FILE");
+      origin = "password-file in [registry] of the configuration file";
+    }
+  if (path == NULL)
+    return TRUE;
+
+  if (!g_file_get_contents (path, &text, &len, &local_error))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "Cannot read the etcd password file (%s): %s", origin, local_error->message);
+      return FALSE;
+    }
+  /* The first line; nothing after a NUL. */
+  text[strcspn (text, "\r\n")] = '\0';
+  *password = g_strdup (text);
+  explicit_bzero (text, len);
+  g_free (text);
+  return TRUE;
+}
+
+/* Reads the TLS and authentication settings. */
+static gboolean
+client_configure (GsmEtcdClient  *client,
+                  GError        **error)
+{
+  g_autoptr(GKeyFile) config = _gsm_config_load (NULL);
+  g_autofree char *ca_file = get_setting (config, "ca-file", "GSM_ETCD_CA_FILE");
+  g_autofree char *cert_file = get_setting (config, "cert-file", "GSM_ETCD_CERT_FILE");
+  g_autofree char *key_file = get_setting (config, "key-file", "GSM_ETCD_KEY_FILE");
+  g_autoptr(GTlsDatabase) database = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  if ((ca_file != NULL || cert_file != NULL || key_file != NULL) && !client->tls)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "A CA file or client certificate is set for etcd (GSM_ETCD_CA_FILE, "
+                   "GSM_ETCD_CERT_FILE, GSM_ETCD_KEY_FILE, or in [registry]), but the registry "
+                   "URI does not use TLS: use etcds://");
+      return FALSE;
+    }
+
+  if (ca_file != NULL)
+    {
+      database = g_tls_file_database_new (ca_file, &local_error);
+      if (database == NULL)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "Cannot read the etcd CA file “%s” (GSM_ETCD_CA_FILE or ca-file): %s",
+                       ca_file, local_error->message);
+          return FALSE;
+        }
+      g_object_set (client->session, "tls-database", database, NULL);
+      g_object_set (client->stream_session, "tls-database", database, NULL);
+    }
+
+  if (key_file != NULL && cert_file == NULL)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "An etcd client key is set (GSM_ETCD_KEY_FILE or key-file) without its "
+                   "certificate (GSM_ETCD_CERT_FILE or cert-file)");
+      return FALSE;
+    }
+  if (cert_file != NULL)
+    {
+      /* Without a key file, the key is in the certificate's file. */
+      client->certificate = g_tls_certificate_new_from_files (cert_file,
+                                                              key_file ? key_file : cert_file,
+                                                              &local_error);
+      if (client->certificate == NULL)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "Cannot read the etcd client certificate “%s” and key “%s” "
+                       "(GSM_ETCD_CERT_FILE and GSM_ETCD_KEY_FILE, or cert-file and key-file): %s",
+                       cert_file, key_file ? key_file : cert_file, local_error->message);
+          return FALSE;
+        }
+    }
+
+  client->user = get_setting (config, "user", "GSM_ETCD_USER");
+  if (!get_password (config, &client->password, error))
+    return FALSE;
+  if (client->user != NULL && client->password == NULL)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "An etcd user is set (GSM_ETCD_USER or user) without a password "
+                   "(GSM_ETCD_PASSWORD_FILE, GSM_ETCD_PASSWORD or password-file)");
+      return FALSE;
+    }
+  if (client->user == NULL && client->password != NULL)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "An etcd password is set (GSM_ETCD_PASSWORD_FILE, GSM_ETCD_PASSWORD or "
+                   "password-file) without a user (GSM_ETCD_USER or user)");
+      return FALSE;
+    }
+
+  return TRUE;
+}
 
 /*
  * _gsm_etcd_client_new:
@@ -548,7 +732,14 @@ struct _GsmEtcdClient
  * @timeout: seconds a request may take (connecting included)
  * @prefix: (out): the key prefix of @uri
  *
- * Returns: (transfer full): a client; nothing is sent yet
+ * Reads the TLS and authentication settings: the environment variables
+ * `GSM_ETCD_CA_FILE`, `GSM_ETCD_CERT_FILE`, `GSM_ETCD_KEY_FILE`,
+ * `GSM_ETCD_USER`, `GSM_ETCD_PASSWORD_FILE` and `GSM_ETCD_PASSWORD`, else
+ * `ca-file`, `cert-file`, `key-file`, `user` and `password-file` in
+ * `[registry]` of the configuration file.
+ *
+ * Returns: (transfer full): a client, or %NULL with
+ *   %GSM_ERROR_INVALID_ARGUMENT; nothing is sent yet
  */
 GsmEtcdClient *
 _gsm_etcd_client_new (const char  *uri,
@@ -557,16 +748,19 @@ _gsm_etcd_client_new (const char  *uri,
                       GError     **error)
 {
   g_auto(GStrv) endpoints = NULL;
+  g_autofree char *parsed_prefix = NULL;
   guint timeout_s = (guint) CLAMP (timeout + 0.999, 1, 3600);
   GsmEtcdClient *client;
 
-  if (!_gsm_etcd_parse_uri (uri, &endpoints, prefix, error))
+  if (!_gsm_etcd_parse_uri (uri, &endpoints, &parsed_prefix, error))
     return NULL;
 
   client = g_new0 (GsmEtcdClient, 1);
+  g_mutex_init (&client->mutex);
   client->n_endpoints = g_strv_length (endpoints);
   client->endpoints = g_steal_pointer (&endpoints);
   client->description = g_strjoinv (",", client->endpoints);
+  client->tls = g_str_has_prefix (client->endpoints[0], "https:");
   client->session = soup_session_new_with_options ("timeout", timeout_s,
                                                    "idle-timeout", 60,
                                                    "user-agent", "gsm-session/" PACKAGE_VERSION,
@@ -574,6 +768,13 @@ _gsm_etcd_client_new (const char  *uri,
   client->stream_session = soup_session_new_with_options ("timeout", 0,
                                                           "user-agent", "gsm-session/" PACKAGE_VERSION,
                                                           NULL);
+  if (!client_configure (client, error))
+    {
+      _gsm_etcd_client_free (client);
+      return NULL;
+    }
+
+  *prefix = g_steal_pointer (&parsed_prefix);
   return client;
 }
 
@@ -584,8 +785,13 @@ _gsm_etcd_client_free (GsmEtcdClient *client)
     return;
   g_clear_object (&client->session);
   g_clear_object (&client->stream_session);
+  g_clear_object (&client->certificate);
   g_strfreev (client->endpoints);
   g_free (client->description);
+  g_free (client->user);
+  free_secret (client->password);
+  free_secret (client->token);
+  g_mutex_clear (&client->mutex);
   g_free (client);
 }
 
@@ -603,6 +809,72 @@ _gsm_etcd_client_get_preferred (GsmEtcdClient *client)
   return (guint) g_atomic_int_get (&client->preferred);
 }
 
+/* ---- authentication ---------------------------------------------------- */
+
+/* Whether a token must be obtained before the next request. */
+static gboolean
+needs_token (GsmEtcdClient *client)
+{
+  gboolean needed;
+
+  if (client->user == NULL)
+    return FALSE;
+  g_mutex_lock (&client->mutex);
+  needed = client->token == NULL && !client->auth_disabled;
+  g_mutex_unlock (&client->mutex);
+  return needed;
+}
+
+static void
+drop_token (GsmEtcdClient *client)
+{
+  g_mutex_lock (&client->mutex);
+  g_clear_pointer (&client->token, free_secret);
+  g_mutex_unlock (&client->mutex);
+}
+
+static void
+append_json_string (GString    *out,
+                    const char *text)
+{
+  g_string_append_c (out, '"');
+  for (const char *p = text; *p != '\0'; p++)
+    {
+      if (*p == '"' || *p == '\\')
+        g_string_append_printf (out, "\\%c", *p);
+      else if ((guchar) *p < 0x20)
+        g_string_append_printf (out, "\\u%04x", (guint) (guchar) *p);
+      else
+        g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, '"');
+}
+
+static void
+free_secret_bytes (gpointer data)
+{
+  free_secret (data);
+}
+
+/* {"name": USER, "password": PASSWORD}, wiped when freed. */
+static GBytes *
+auth_body (GsmEtcdClient *client)
+{
+  GString *body = g_string_new ("{\"name\": ");
+  gsize len;
+  char *text;
+
+  append_json_string (body, client->user);
+  g_string_append (body, ", \"password\": ");
+  append_json_string (body, client->password);
+  g_string_append_c (body, '}');
+  len = body->len;
+  text = g_string_free (body, FALSE);
+  return g_bytes_new_with_free_func (text, len, free_secret_bytes, text);
+}
+
+/* ---- messages and answers ---------------------------------------------- */
+
 static SoupMessage *
 new_message (GsmEtcdClient *client,
              guint          member,
@@ -613,25 +885,43 @@ new_message (GsmEtcdClient *client,
   SoupMessage *msg = soup_message_new ("POST", url);
 
   soup_message_set_request_body_from_bytes (msg, "application/json", body);
+  if (client->certificate != NULL)
+    soup_message_set_tls_client_certificate (msg, client->certificate);
+  if (client->user != NULL && !g_str_equal (path, AUTHENTICATE))
+    {
+      g_mutex_lock (&client->mutex);
+      if (client->token != NULL)
+        soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
+                                      client->token);
+      g_mutex_unlock (&client->mutex);
+    }
   return msg;
 }
 
-/* gRPC UNAVAILABLE: what etcd answers when this member cannot serve now
- * ("etcdserver: no leader", "request timed out", "leader changed"…), when
- * another one may. */
-#define GRPC_UNAVAILABLE 14
+static gboolean
+token_refused (GsmEtcdClient   *client,
+               GsmEtcdResponse *response)
+{
+  /* "etcdserver: invalid auth token" (expired, or from before a restart),
+   * "etcdserver: revision of auth store is old", "etcdserver: user name is
+   * empty" (no token). */
+  return client->user != NULL &&
+         (response->error_code == GRPC_UNAUTHENTICATED ||
+          strstr (response->error_message, "auth token") != NULL ||
+          strstr (response->error_message, "auth store is old") != NULL ||
+          strstr (response->error_message, "user name is empty") != NULL);
+}
 
 /* Turns a body into a response, or an error naming the endpoint. An error
  * reported by etcd about a missing lease becomes
- * %GSM_ERROR_OWNERSHIP_LAPSED. *@try_next: the error is this member's, not
- * the request's: another member may serve it. */
+ * %GSM_ERROR_OWNERSHIP_LAPSED. */
 static GsmEtcdResponse *
 finish_response (GsmEtcdClient  *client,
                  guint           member,
                  const char     *path,
                  SoupMessage    *msg,
                  GBytes         *body,
-                 gboolean       *try_next,
+                 Verdict        *verdict,
                  GError        **error)
 {
   const char *endpoint = client->endpoints[member];
@@ -641,11 +931,12 @@ finish_response (GsmEtcdClient  *client,
   gsize len;
   const char *data = g_bytes_get_data (body, &len);
 
-  *try_next = FALSE;
+  *verdict = VERDICT_DONE;
   if (!_gsm_etcd_response_parse (data, len, &response, &local_error))
     {
       /* Not etcd's answer: a proxy, or a server in trouble. */
-      *try_next = SOUP_STATUS_IS_SERVER_ERROR (status);
+      if (SOUP_STATUS_IS_SERVER_ERROR (status))
+        *verdict = VERDICT_NEXT;
       if (status != SOUP_STATUS_OK)
         g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
                      "etcd at %s: %s failed: HTTP %u %s", endpoint, path, status,
@@ -662,8 +953,10 @@ finish_response (GsmEtcdClient  *client,
       gboolean lapsed = response->error_code == 5 &&
                         strstr (response->error_message, "lease not found") != NULL;
 
-      *try_next = response->error_code == GRPC_UNAVAILABLE;
-
+      if (response->error_code == GRPC_UNAVAILABLE)
+        *verdict = VERDICT_NEXT;
+      else if (!g_str_equal (path, AUTHENTICATE) && token_refused (client, response))
+        *verdict = VERDICT_REAUTH;
       g_set_error (error, GSM_ERROR, lapsed ? GSM_ERROR_OWNERSHIP_LAPSED : GSM_ERROR_BACKEND_UNAVAILABLE,
                    "etcd at %s: %s failed: %s", endpoint, path, response->error_message);
       _gsm_etcd_response_free (response);
@@ -682,6 +975,49 @@ finish_response (GsmEtcdClient  *client,
   return response;
 }
 
+/* The answer to an authentication: keeps the token. */
+static gboolean
+take_token (GsmEtcdClient  *client,
+            guint           member,
+            SoupMessage    *msg,
+            GBytes         *body,
+            Verdict        *verdict,
+            GError        **error)
+{
+  g_autoptr(GsmEtcdResponse) response = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  response = finish_response (client, member, AUTHENTICATE, msg, body, verdict, &local_error);
+  if (response == NULL && *verdict == VERDICT_DONE &&
+      strstr (local_error->message, "authentication is not enabled") != NULL)
+    {
+      /* Nothing to authenticate: requests go without a token. */
+      g_mutex_lock (&client->mutex);
+      client->auth_disabled = TRUE;
+      g_mutex_unlock (&client->mutex);
+      return TRUE;
+    }
+  if (response == NULL)
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
+                                  "Authentication as etcd user “%s” failed: ", client->user);
+      return FALSE;
+    }
+  if (response->token == NULL || *response->token == '\0')
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                   "Authentication as etcd user “%s” failed: etcd at %s gave no token",
+                   client->user, client->endpoints[member]);
+      return FALSE;
+    }
+
+  g_mutex_lock (&client->mutex);
+  free_secret (client->token);
+  client->token = g_steal_pointer (&response->token);
+  g_mutex_unlock (&client->mutex);
+  return TRUE;
+}
+
 /* A transport error after which the same member is asked once more, on a
  * new connection: a pooled connection the server closed (it restarted). A
  * refused or timed-out connection is final. */
@@ -690,20 +1026,34 @@ worth_retrying_here (const GError *error)
 {
   return !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) &&
          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) &&
-         !g_error_matches (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND);
+         !g_error_matches (error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND) &&
+         error->domain != G_TLS_ERROR;
 }
 
+/* A transport failure, with a hint at the setting that may be at fault. */
 static void
-add_failure (GString      *failures,
+add_failure (GString       *failures,
              GsmEtcdClient *client,
-             guint         member,
-             const char   *message)
+             guint          member,
+             const GError  *error)
 {
   if (failures->len > 0)
     g_string_append (failures, "; ");
   if (client->n_endpoints > 1)
     g_string_append_printf (failures, "%s: ", client->endpoints[member]);
-  g_string_append (failures, message);
+  g_string_append (failures, error->message);
+
+  if (g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE))
+    g_string_append (failures, " (the server's certificate is not signed by the CA given by "
+                               "GSM_ETCD_CA_FILE or ca-file, or does not name this host)");
+  else if (client->tls && client->certificate == NULL &&
+           (error->domain == G_TLS_ERROR ||
+            g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
+            g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE)))
+    g_string_append (failures, " (does etcd require a client certificate? "
+                               "GSM_ETCD_CERT_FILE or cert-file)");
+  else if (client->tls && error->domain == G_TLS_ERROR)
+    g_string_append (failures, " (TLS: check the client certificate and the CA)");
 }
 
 static void
@@ -719,12 +1069,72 @@ set_unreachable (GsmEtcdClient  *client,
                  "etcd is unreachable at every member (%s)", failures->str);
 }
 
+/* ---- blocking requests ------------------------------------------------- */
+
+/* Sends @path to @member and waits: *@response (none for an
+ * authentication, which keeps the token), or an error. With *@verdict
+ * VERDICT_NEXT, the failure is recorded in @failures. */
+static gboolean
+send_sync (GsmEtcdClient     *client,
+           guint              member,
+           const char        *path,
+           GBytes            *body,
+           GString           *failures,
+           GCancellable      *cancellable,
+           GsmEtcdResponse  **response,
+           Verdict           *verdict,
+           GError           **error)
+{
+  *response = NULL;
+
+  for (int attempt = 0;; attempt++)
+    {
+      g_autoptr(SoupMessage) msg = new_message (client, member, path, body);
+      g_autoptr(GError) local_error = NULL;
+      g_autoptr(GBytes) reply = NULL;
+
+      reply = soup_session_send_and_read (client->session, msg, cancellable, &local_error);
+      if (reply != NULL)
+        {
+          gboolean ok;
+
+          if (g_str_equal (path, AUTHENTICATE))
+            ok = take_token (client, member, msg, reply, verdict, &local_error);
+          else
+            ok = (*response = finish_response (client, member, path, msg, reply, verdict,
+                                               &local_error)) != NULL;
+          if (!ok && *verdict == VERDICT_NEXT)
+            add_failure (failures, client, member, local_error);
+          if (!ok)
+            g_propagate_error (error, g_steal_pointer (&local_error));
+          return ok;
+        }
+
+      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          *verdict = VERDICT_DONE;
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+      if (attempt == 0 && worth_retrying_here (local_error))
+        continue;
+
+      *verdict = VERDICT_NEXT;
+      add_failure (failures, client, member, local_error);
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+}
+
 /*
  * _gsm_etcd_client_post:
  * @path: such as `/v3/kv/range`
  * @body: the JSON request
  *
- * Sends a request and waits for its response. From any thread.
+ * Sends a request and waits for its response: to the member that answered
+ * last, then to the others in turn while they cannot be reached, do not
+ * answer in time or cannot serve now. With a user, authenticates first,
+ * and again (once) if etcd refuses the token. From any thread.
  *
  * Returns: (transfer full): the response, or %NULL with
  *   %GSM_ERROR_BACKEND_UNAVAILABLE naming the endpoint (or
@@ -741,45 +1151,48 @@ _gsm_etcd_client_post (GsmEtcdClient  *client,
   g_autoptr(GBytes) bytes = g_bytes_new (body, len);
   g_autoptr(GString) failures = g_string_new (NULL);
   guint first = _gsm_etcd_client_get_preferred (client);
+  gboolean reauthenticated = FALSE;
 
   for (guint i = 0; i < client->n_endpoints; i++)
     {
       guint member = (first + i) % client->n_endpoints;
 
-      for (int attempt = 0;; attempt++)
+      for (;;)
         {
-          g_autoptr(SoupMessage) msg = new_message (client, member, path, bytes);
           g_autoptr(GError) local_error = NULL;
-          g_autoptr(GBytes) reply = NULL;
+          GsmEtcdResponse *response = NULL;
+          Verdict verdict = VERDICT_DONE;
 
-          reply = soup_session_send_and_read (client->session, msg, cancellable, &local_error);
-          if (reply != NULL)
+          if (needs_token (client))
             {
-              GsmEtcdResponse *response;
-              gboolean try_next;
+              g_autoptr(GBytes) auth = auth_body (client);
 
-              response = finish_response (client, member, path, msg, reply, &try_next, &local_error);
-              if (!try_next)
+              if (!send_sync (client, member, AUTHENTICATE, auth, failures, cancellable, &response,
+                              &verdict, &local_error))
                 {
-                  g_atomic_int_set (&client->preferred, (gint) member);
-                  if (response == NULL)
-                    g_propagate_error (error, g_steal_pointer (&local_error));
-                  return response;
+                  if (verdict == VERDICT_NEXT)
+                    break;
+                  g_propagate_error (error, g_steal_pointer (&local_error));
+                  return NULL;
                 }
-              add_failure (failures, client, member, local_error->message);
-              break;
             }
 
-          if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+          send_sync (client, member, path, bytes, failures, cancellable, &response, &verdict,
+                     &local_error);
+          if (verdict == VERDICT_NEXT)
+            break;
+          if (verdict == VERDICT_REAUTH && !reauthenticated)
             {
-              g_propagate_error (error, g_steal_pointer (&local_error));
-              return NULL;
+              reauthenticated = TRUE;
+              drop_token (client);
+              continue;
             }
-          if (attempt == 0 && worth_retrying_here (local_error))
-            continue;
 
-          add_failure (failures, client, member, local_error->message);
-          break;
+          if (!g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+            g_atomic_int_set (&client->preferred, (gint) member);
+          if (response == NULL)
+            g_propagate_error (error, g_steal_pointer (&local_error));
+          return response;
         }
     }
 
@@ -800,6 +1213,8 @@ typedef struct
   guint          tried;           /* members asked so far */
   int            attempt;         /* on this member */
   guint          member;
+  gboolean       authenticating;  /* the message is the authentication */
+  gboolean       reauthenticated;
   GString       *failures;
   GCancellable  *attempt_cancellable;
   gulong         cancelled_id;
@@ -861,19 +1276,29 @@ call_cancelled_cb (GCancellable *cancellable,
 
 static void call_attempt (GTask *task);
 
+static void
+call_return_error (GTask  *task,
+                   GError *error)
+{
+  call_end_attempt (task);
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
 /* The attempt on this member failed with @error: the next attempt, or the
- * end. Takes @error. With @retry_here, a transport error that is worth it
+ * end. Takes @error. With @transport, a transport error that is worth it
  * is retried on the same member first. */
 static void
 call_failed_full (GTask    *task,
                   GError   *error,
-                  gboolean  retry_here)
+                  gboolean  transport)
 {
   Call *call = g_task_get_task_data (task);
   GsmEtcdClient *client = call->client;
   gboolean timed_out = call->timed_out;
 
   call_end_attempt (task);
+  call->authenticating = FALSE;
 
   if (g_task_return_error_if_cancelled (task))
     {
@@ -889,14 +1314,14 @@ call_failed_full (GTask    *task,
                    "No answer within %u ms", call->timeout_ms);
     }
 
-  if (retry_here && call->attempt++ == 0 && worth_retrying_here (error))
+  if (transport && call->attempt++ == 0 && worth_retrying_here (error))
     {
       g_error_free (error);
       call_attempt (task);
       return;
     }
 
-  add_failure (call->failures, client, call->member, error->message);
+  add_failure (call->failures, client, call->member, error);
   g_error_free (error);
   call->tried++;
   call->attempt = 0;
@@ -908,6 +1333,21 @@ call_failed (GTask  *task,
              GError *error)
 {
   call_failed_full (task, error, TRUE);
+}
+
+/* etcd refused the token: once per call, authenticate again and resend. */
+static gboolean
+call_reauthenticate (GTask *task)
+{
+  Call *call = g_task_get_task_data (task);
+
+  if (call->reauthenticated)
+    return FALSE;
+  call->reauthenticated = TRUE;
+  drop_token (call->client);
+  call_end_attempt (task);
+  call_attempt (task);
+  return TRUE;
 }
 
 static void
@@ -922,7 +1362,7 @@ post_read_cb (GObject      *source,
   g_autoptr(SoupMessage) msg = g_object_ref (call->msg);
   GError *error = NULL;
   GsmEtcdResponse *response;
-  gboolean try_next;
+  Verdict verdict;
 
   reply = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   if (reply == NULL)
@@ -931,26 +1371,49 @@ post_read_cb (GObject      *source,
       return;
     }
 
-  response = finish_response (client, call->member, call->path, msg, reply, &try_next, &error);
-  if (try_next)
+  if (call->authenticating)
+    {
+      call->authenticating = FALSE;
+      if (take_token (client, call->member, msg, reply, &verdict, &error))
+        {
+          /* Now the request itself. */
+          call_end_attempt (task);
+          call_attempt (task);
+        }
+      else if (verdict == VERDICT_NEXT)
+        call_failed_full (task, error, FALSE);
+      else
+        call_return_error (task, error);
+      return;
+    }
+
+  response = finish_response (client, call->member, call->path, msg, reply, &verdict, &error);
+  if (verdict == VERDICT_NEXT)
     {
       call_failed_full (task, error, FALSE);
       return;
     }
+  if (verdict == VERDICT_REAUTH && call_reauthenticate (task))
+    {
+      g_error_free (error);
+      return;
+    }
 
-  call_end_attempt (task);
   g_atomic_int_set (&client->preferred, (gint) call->member);
-  if (response != NULL)
-    g_task_return_pointer (task, response, (GDestroyNotify) _gsm_etcd_response_free);
-  else
-    g_task_return_error (task, error);
+  if (response == NULL)
+    {
+      call_return_error (task, error);
+      return;
+    }
+  call_end_attempt (task);
+  g_task_return_pointer (task, response, (GDestroyNotify) _gsm_etcd_response_free);
   g_object_unref (task);
 }
 
 static void stream_read (GTask *task);
 
-/* Whether the first message of the stream shows a member that serves; if
- * not, the call goes on with the next member. */
+/* Whether the first message of the stream shows a member that serves,
+ * with a token it accepts; if not, the call goes on. */
 static gboolean
 stream_check_first (GTask *task)
 {
@@ -973,6 +1436,8 @@ stream_check_first (GTask *task)
                         FALSE);
       return FALSE;
     }
+  if (token_refused (call->client, response) && call_reauthenticate (task))
+    return FALSE;
 
   return TRUE;
 }
@@ -1047,16 +1512,12 @@ stream_sent_cb (GObject      *source,
     }
   if (soup_message_get_status (call->msg) != SOUP_STATUS_OK)
     {
-      GsmEtcdClient *client = call->client;
-
       /* Not a failure of the member: etcd refused the request. */
-      error = g_error_new (GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
-                           "etcd at %s: %s failed: HTTP %u %s", client->endpoints[call->member],
-                           call->path, soup_message_get_status (call->msg),
-                           soup_message_get_reason_phrase (call->msg));
-      call_end_attempt (task);
-      g_task_return_error (task, error);
-      g_object_unref (task);
+      call_return_error (task, g_error_new (GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+                                            "etcd at %s: %s failed: HTTP %u %s",
+                                            call->client->endpoints[call->member], call->path,
+                                            soup_message_get_status (call->msg),
+                                            soup_message_get_reason_phrase (call->msg)));
       return;
     }
 
@@ -1083,7 +1544,15 @@ call_attempt (GTask *task)
     }
 
   call->member = (call->first + call->tried) % client->n_endpoints;
-  call->msg = new_message (client, call->member, call->path, call->body);
+  call->authenticating = needs_token (client);
+  if (call->authenticating)
+    {
+      g_autoptr(GBytes) auth = auth_body (client);
+
+      call->msg = new_message (client, call->member, AUTHENTICATE, auth);
+    }
+  else
+    call->msg = new_message (client, call->member, call->path, call->body);
   call->attempt_cancellable = g_cancellable_new ();
   call->timed_out = FALSE;
   if (cancellable != NULL)
@@ -1098,13 +1567,14 @@ call_attempt (GTask *task)
       g_source_attach (call->timer, g_task_get_context (task));
     }
 
-  if (call->stream)
+  if (call->stream && !call->authenticating)
     soup_session_send_async (client->stream_session, call->msg, G_PRIORITY_DEFAULT,
                              call->attempt_cancellable, stream_sent_cb, task);
   else
     soup_session_send_and_read_async (client->session, call->msg, G_PRIORITY_DEFAULT,
                                       call->attempt_cancellable, post_read_cb, task);
 }
+
 
 static void
 call_start (GsmEtcdClient       *client,
