@@ -1493,13 +1493,15 @@ gsm_etcd_registry_iface_init (GsmRegistryInterface *iface)
 
 /*
  * _gsm_etcd_registry_new:
- * @uri: `etcd://HOST:PORT[/PREFIX]`
+ * @uri: `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, or `etcds://…`
  * @own_session_id: the session of this process
  * @lease_ttl: seconds a session outlives its last keepalive
  * @timeout: seconds any request may take (connecting included)
  *
  * Connects and takes a lease. Fails with %GSM_ERROR_BACKEND_UNAVAILABLE,
- * naming the endpoint, if etcd cannot be reached within @timeout.
+ * naming the endpoints, if no member of etcd can be reached within
+ * @timeout (each), or with %GSM_ERROR_INVALID_ARGUMENT if the URI or the
+ * TLS and authentication settings (see _gsm_etcd_client_new()) are wrong.
  */
 GsmEtcdRegistry *
 _gsm_etcd_registry_new (const char    *uri,
