@@ -16,6 +16,7 @@
 
 #include "etcd-test-util.h"
 #include "gsm-error.h"
+#include "gsm-session-manager-private.h"
 
 #define TTL "3"
 #define READY_BOUND 30.0
@@ -467,6 +468,91 @@ test_auth_outside_role (Fixture       *f,
   g_assert_null (strstr (out, GSM_PASSWORD));
 }
 
+/* ---- in this process ---------------------------------------------------- */
+
+/* Sets @f's environment in this process, for as long as the test runs. */
+static void
+setenv_from_fixture (Fixture *f)
+{
+  for (guint i = 0; f->env->pdata[i] != NULL; i++)
+    {
+      g_auto(GStrv) kv = g_strsplit (f->env->pdata[i], "=", 2);
+
+      g_setenv (kv[0], kv[1], TRUE);
+    }
+}
+
+static void
+unsetenv_from_fixture (Fixture *f)
+{
+  for (guint i = 0; f->env->pdata[i] != NULL; i++)
+    {
+      g_auto(GStrv) kv = g_strsplit (f->env->pdata[i], "=", 2);
+
+      g_unsetenv (kv[0]);
+    }
+}
+
+/* A manager of this process registers, lists, and keeps its lease for a
+ * few renewals; @between runs in the middle. */
+static void
+run_manager (Fixture *f,
+             void   (*between) (void))
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) sessions = NULL;
+  GsmSessionManager *manager;
+
+  setenv_from_fixture (f);
+  manager = gsm_session_manager_get_default ();
+  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-in", "z", NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  sleep_in_loop (1.5);
+  if (between != NULL)
+    between ();
+  sessions = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_hash_table_contains (sessions, gsm_session_manager_get_session_id (manager)));
+  sleep_in_loop (1.5);
+  g_assert_true (gsm_session_manager_get_has_vm (manager));
+  g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+  g_assert_no_error (error);
+  _gsm_session_manager_reset_for_testing ();
+  unsetenv_from_fixture (f);
+}
+
+static void
+test_tls_in_process (Fixture       *f,
+                     gconstpointer  data)
+{
+  g_autofree char *ca = cert_path ("ca.crt");
+  g_autofree char *crt = cert_path ("client.crt");
+  g_autofree char *key = cert_path ("client.key");
+
+  set_tls_registry (f, "etcds");
+  fixture_add_env (f, "GSM_ETCD_CA_FILE", ca);
+  fixture_add_env (f, "GSM_ETCD_CERT_FILE", crt);
+  fixture_add_env (f, "GSM_ETCD_KEY_FILE", key);
+  run_manager (f, NULL);
+}
+
+static void
+change_auth_store (void)
+{
+  g_autofree char *role = g_strdup_printf ("unrelated-%u", ++test_counter);
+
+  etcdctl ("root:" ROOT_PASSWORD, "role", "add", role, NULL);
+}
+
+static void
+test_auth_in_process (Fixture       *f,
+                      gconstpointer  data)
+{
+  set_auth_registry (f, f->prefix);
+  fixture_add_env (f, "GSM_ETCD_PASSWORD", GSM_PASSWORD);
+  run_manager (f, change_auth_store);
+}
+
 static void
 test_skip (void)
 {
@@ -501,6 +587,10 @@ main (int   argc,
               test_tls_untrusted, fixture_tear_down);
   g_test_add ("/etcd/tls/misconfigured", Fixture, NULL, fixture_set_up,
               test_tls_misconfigured, fixture_tear_down);
+  g_test_add ("/etcd/tls/in-process", Fixture, NULL, fixture_set_up,
+              test_tls_in_process, fixture_tear_down);
+  g_test_add ("/etcd/auth/in-process", Fixture, NULL, fixture_set_up,
+              test_auth_in_process, fixture_tear_down);
   g_test_add ("/etcd/auth/user", Fixture, NULL, fixture_set_up,
               test_auth, fixture_tear_down);
   g_test_add ("/etcd/auth/wrong-password", Fixture, NULL, fixture_set_up,
