@@ -553,6 +553,7 @@ struct _GsmEtcdClient
   guint             n_endpoints;
   char             *description;    /* the endpoints, for messages */
   gint              preferred;      /* atomic: the member that answered last */
+  guint             timeout_ms;     /* of a request */
   SoupSession      *session;        /* requests, with an I/O timeout */
   SoupSession      *stream_session; /* streams: no I/O timeout */
   gboolean          tls;
@@ -761,6 +762,7 @@ _gsm_etcd_client_new (const char  *uri,
   client->endpoints = g_steal_pointer (&endpoints);
   client->description = g_strjoinv (",", client->endpoints);
   client->tls = g_str_has_prefix (client->endpoints[0], "https:");
+  client->timeout_ms = timeout_s * 1000;
   client->session = soup_session_new_with_options ("timeout", timeout_s,
                                                    "idle-timeout", 60,
                                                    "user-agent", "gsm-session/" PACKAGE_VERSION,
@@ -1219,6 +1221,7 @@ typedef struct
   GCancellable  *attempt_cancellable;
   gulong         cancelled_id;
   GSource       *timer;
+  guint          attempt_timeout_ms;
   gboolean       timed_out;
   SoupMessage   *msg;
   GInputStream  *stream_in;
@@ -1311,7 +1314,7 @@ call_failed_full (GTask    *task,
     {
       g_clear_error (&error);
       g_set_error (&error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                   "No answer within %u ms", call->timeout_ms);
+                   "No answer within %u ms", call->attempt_timeout_ms);
     }
 
   if (transport && call->attempt++ == 0 && worth_retrying_here (error))
@@ -1559,9 +1562,14 @@ call_attempt (GTask *task)
     call->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (call_cancelled_cb),
                                                 g_object_ref (call->attempt_cancellable),
                                                 g_object_unref);
+  /* The short timeout is for moving on to another member; the last one
+   * left gets the time of a request. */
+  call->attempt_timeout_ms = call->timeout_ms;
+  if (call->tried + 1 == client->n_endpoints)
+    call->attempt_timeout_ms = MAX (call->timeout_ms, client->timeout_ms);
   if (call->timeout_ms > 0)
     {
-      call->timer = g_timeout_source_new (call->timeout_ms);
+      call->timer = g_timeout_source_new (call->attempt_timeout_ms);
       g_source_set_callback (call->timer, call_timeout_cb, call, NULL);
       g_source_set_static_name (call->timer, "[gsm] etcd request timeout");
       g_source_attach (call->timer, g_task_get_context (task));
@@ -1607,7 +1615,8 @@ call_start (GsmEtcdClient       *client,
 /*
  * _gsm_etcd_client_post_async:
  * @timeout_ms: how long one member may take to answer before the next is
- *   asked; 0 for the timeout of the client
+ *   asked (the last one asked may take the timeout of the client, if
+ *   longer); 0 for the timeout of the client
  *
  * Sends a request; @callback runs in the thread-default main context of
  * the caller.
@@ -1640,7 +1649,8 @@ _gsm_etcd_client_post_finish (GsmEtcdClient  *client,
 /*
  * _gsm_etcd_client_open_stream_async:
  * @timeout_ms: how long one member may take to send the first message of
- *   the stream before the next is asked; 0: no limit
+ *   the stream before the next is asked (the last one asked may take the
+ *   timeout of the client, if longer); 0: no limit
  *
  * Sends a request whose response is a stream of messages, one a line (a
  * watch), and completes once the first message arrived.
