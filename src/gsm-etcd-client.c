@@ -648,16 +648,17 @@ get_password (GKeyFile  *config,
   return TRUE;
 }
 
-/* Reads the TLS and authentication settings. */
+/* Reads the TLS and authentication settings; *@database: the CA's, if
+ * one is given. */
 static gboolean
 client_configure (GsmEtcdClient  *client,
+                  GTlsDatabase  **database,
                   GError        **error)
 {
   g_autoptr(GKeyFile) config = _gsm_config_load (NULL);
   g_autofree char *ca_file = get_setting (config, "ca-file", "GSM_ETCD_CA_FILE");
   g_autofree char *cert_file = get_setting (config, "cert-file", "GSM_ETCD_CERT_FILE");
   g_autofree char *key_file = get_setting (config, "key-file", "GSM_ETCD_KEY_FILE");
-  g_autoptr(GTlsDatabase) database = NULL;
   g_autoptr(GError) local_error = NULL;
 
   if ((ca_file != NULL || cert_file != NULL || key_file != NULL) && !client->tls)
@@ -671,16 +672,14 @@ client_configure (GsmEtcdClient  *client,
 
   if (ca_file != NULL)
     {
-      database = g_tls_file_database_new (ca_file, &local_error);
-      if (database == NULL)
+      *database = g_tls_file_database_new (ca_file, &local_error);
+      if (*database == NULL)
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                        "Cannot read the etcd CA file “%s” (GSM_ETCD_CA_FILE or ca-file): %s",
                        ca_file, local_error->message);
           return FALSE;
         }
-      g_object_set (client->session, "tls-database", database, NULL);
-      g_object_set (client->stream_session, "tls-database", database, NULL);
     }
 
   if (key_file != NULL && cert_file == NULL)
@@ -750,6 +749,7 @@ _gsm_etcd_client_new (const char  *uri,
 {
   g_auto(GStrv) endpoints = NULL;
   g_autofree char *parsed_prefix = NULL;
+  g_autoptr(GTlsDatabase) database = NULL;
   guint timeout_s = (guint) CLAMP (timeout + 0.999, 1, 3600);
   GsmEtcdClient *client;
 
@@ -763,18 +763,23 @@ _gsm_etcd_client_new (const char  *uri,
   client->description = g_strjoinv (",", client->endpoints);
   client->tls = g_str_has_prefix (client->endpoints[0], "https:");
   client->timeout_ms = timeout_s * 1000;
-  client->session = soup_session_new_with_options ("timeout", timeout_s,
-                                                   "idle-timeout", 60,
-                                                   "user-agent", "gsm-session/" PACKAGE_VERSION,
-                                                   NULL);
-  client->stream_session = soup_session_new_with_options ("timeout", 0,
-                                                          "user-agent", "gsm-session/" PACKAGE_VERSION,
-                                                          NULL);
-  if (!client_configure (client, error))
+  if (!client_configure (client, &database, error))
     {
       _gsm_etcd_client_free (client);
       return NULL;
     }
+
+  /* Without a CA file (the list of properties then ends early), the
+   * system's CAs: libsoup's default. */
+  client->session = soup_session_new_with_options ("timeout", timeout_s,
+                                                   "idle-timeout", 60,
+                                                   "user-agent", "gsm-session/" PACKAGE_VERSION,
+                                                   database ? "tls-database" : NULL, database,
+                                                   NULL);
+  client->stream_session = soup_session_new_with_options ("timeout", 0,
+                                                          "user-agent", "gsm-session/" PACKAGE_VERSION,
+                                                          database ? "tls-database" : NULL, database,
+                                                          NULL);
 
   *prefix = g_steal_pointer (&parsed_prefix);
   return client;
