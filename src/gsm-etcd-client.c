@@ -816,6 +816,16 @@ _gsm_etcd_client_get_preferred (GsmEtcdClient *client)
   return (guint) g_atomic_int_get (&client->preferred);
 }
 
+/* @member failed: if requests went to it first, they now go to the next
+ * member first. */
+static void
+member_failed (GsmEtcdClient *client,
+               guint          member)
+{
+  g_atomic_int_compare_and_exchange (&client->preferred, (gint) member,
+                                     (gint) ((member + 1) % client->n_endpoints));
+}
+
 /* ---- authentication ---------------------------------------------------- */
 
 /* Whether a token must be obtained before the next request. */
@@ -1111,7 +1121,10 @@ send_sync (GsmEtcdClient     *client,
             ok = (*response = finish_response (client, member, path, msg, reply, verdict,
                                                &local_error)) != NULL;
           if (!ok && *verdict == VERDICT_NEXT)
-            add_failure (failures, client, member, local_error);
+            {
+              add_failure (failures, client, member, local_error);
+              member_failed (client, member);
+            }
           if (!ok)
             g_propagate_error (error, g_steal_pointer (&local_error));
           return ok;
@@ -1128,6 +1141,7 @@ send_sync (GsmEtcdClient     *client,
 
       *verdict = VERDICT_NEXT;
       add_failure (failures, client, member, local_error);
+      member_failed (client, member);
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
     }
@@ -1227,6 +1241,7 @@ typedef struct
   gulong         cancelled_id;
   GSource       *timer;
   guint          attempt_timeout_ms;
+  gint64         deadline;        /* monotonic: no new round after it */
   gboolean       timed_out;
   SoupMessage   *msg;
   GInputStream  *stream_in;
@@ -1330,6 +1345,7 @@ call_failed_full (GTask    *task,
     }
 
   add_failure (call->failures, client, call->member, error);
+  member_failed (client, call->member);
   g_error_free (error);
   call->tried++;
   call->attempt = 0;
@@ -1541,7 +1557,13 @@ call_attempt (GTask *task)
   GsmEtcdClient *client = call->client;
   GCancellable *cancellable = g_task_get_cancellable (task);
 
-  if (call->tried >= client->n_endpoints)
+  /* Every member once; then, with a short timeout per member, round after
+   * round until the deadline (a member may hang while it waits for a
+   * leader that stopped, and answer at once the next time), at most three
+   * rounds so that refusals do not spin. */
+  if (call->tried >= client->n_endpoints &&
+      (call->timeout_ms == 0 || g_get_monotonic_time () >= call->deadline ||
+       call->tried >= 3 * client->n_endpoints))
     {
       GError *error = NULL;
 
@@ -1567,10 +1589,10 @@ call_attempt (GTask *task)
     call->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (call_cancelled_cb),
                                                 g_object_ref (call->attempt_cancellable),
                                                 g_object_unref);
-  /* The short timeout is for moving on to another member; the last one
-   * left gets the time of a request. */
+  /* The short timeout is for moving on to another member; a single one
+   * gets the time of a request. */
   call->attempt_timeout_ms = call->timeout_ms;
-  if (call->tried + 1 == client->n_endpoints)
+  if (client->n_endpoints == 1)
     call->attempt_timeout_ms = MAX (call->timeout_ms, client->timeout_ms);
   if (call->timeout_ms > 0)
     {
@@ -1611,6 +1633,8 @@ call_start (GsmEtcdClient       *client,
   call->stream = stream;
   call->timeout_ms = timeout_ms;
   call->first = _gsm_etcd_client_get_preferred (client);
+  call->deadline = g_get_monotonic_time () +
+                   (gint64) MAX (client->timeout_ms, timeout_ms * client->n_endpoints) * 1000;
   call->failures = g_string_new (NULL);
   call->head = g_byte_array_new ();
   g_task_set_task_data (task, call, call_free);
@@ -1620,8 +1644,9 @@ call_start (GsmEtcdClient       *client,
 /*
  * _gsm_etcd_client_post_async:
  * @timeout_ms: how long one member may take to answer before the next is
- *   asked (the last one asked may take the timeout of the client, if
- *   longer); 0 for the timeout of the client
+ *   asked; members are asked in turn until one answers or the timeout of
+ *   the client (at least one round) passed. 0: each member once, with the
+ *   timeout of the client
  *
  * Sends a request; @callback runs in the thread-default main context of
  * the caller.
@@ -1654,8 +1679,8 @@ _gsm_etcd_client_post_finish (GsmEtcdClient  *client,
 /*
  * _gsm_etcd_client_open_stream_async:
  * @timeout_ms: how long one member may take to send the first message of
- *   the stream before the next is asked (the last one asked may take the
- *   timeout of the client, if longer); 0: no limit
+ *   the stream before the next is asked, as for
+ *   _gsm_etcd_client_post_async(); 0: each member once, without a limit
  *
  * Sends a request whose response is a stream of messages, one a line (a
  * watch), and completes once the first message arrived.

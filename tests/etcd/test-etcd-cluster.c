@@ -284,31 +284,36 @@ assert_reaped_only_when_dead (Fixture           *f,
   g_assert_false (vm_runs (f, vm_id));
 }
 
-/* The member the session talks to is paused for twice the TTL: its lease
- * is renewed through the others, and the observer's watch (on the same
- * member) moves on and still reports new sessions. */
+/* The member the session talks to (the leader with @data, else a
+ * follower) is paused for twice the TTL: its lease is renewed through the
+ * others, and the observer's watch (on the same member) moves on and
+ * still reports new sessions. */
 static void
 test_member_stopped (Fixture       *f,
                      gconstpointer  data)
 {
-  const guint first_m1[] = { 0, 1, 2 };
-  const guint first_m2[] = { 1, 2, 0 };
-  GsmSessionManager *manager = observer (f, first_m1);
+  guint leader = etcd_cluster_find_leader (&cluster);
+  guint stopped = data != NULL ? leader : (leader + 1) % ETCD_CLUSTER_SIZE;
+  const guint order[] = { stopped, (stopped + 1) % ETCD_CLUSTER_SIZE,
+                          (stopped + 2) % ETCD_CLUSTER_SIZE };
+  const guint other_first[] = { order[1], order[2], order[0] };
+  GsmSessionManager *manager = observer (f, order);
   g_autoptr(Worker) s = NULL;
   g_autoptr(Worker) x = NULL;
 
-  s = spawn_session (f, first_m1, "host-s", "vm-s");
+  s = spawn_session (f, order, "host-s", "vm-s");
   assert_stays_registered (f, s, "vm-s", -1, 1.0);
 
-  etcd_server_signal (&cluster.members[0], SIGSTOP);
-  assert_stays_registered (f, s, "vm-s", 0, 2.0 * TTL);
+  etcd_server_signal (&cluster.members[stopped], SIGSTOP);
+  assert_stays_registered (f, s, "vm-s", (int) stopped, 2.0 * TTL);
 
-  /* Registered while m1 is paused, through m2: the observer hears of it. */
-  x = spawn_session (f, first_m2, "host-x", "vm-x");
+  /* Registered meanwhile, through another member: the observer hears of
+   * it. */
+  x = spawn_session (f, other_first, "host-x", "vm-x");
   g_assert_true (wait_for_id (f->added, x->session_id, 4.0 * TTL));
-  assert_stays_registered (f, s, "vm-s", 0, 1.0);
+  assert_stays_registered (f, s, "vm-s", (int) stopped, 1.0);
 
-  etcd_server_signal (&cluster.members[0], SIGCONT);
+  etcd_server_signal (&cluster.members[stopped], SIGCONT);
   assert_stays_registered (f, s, "vm-s", -1, 1.0);
   g_assert_false (contains (f->stale, x->session_id));
 
@@ -386,7 +391,9 @@ main (int   argc,
 
   etcd_cluster_start (&cluster);
 
-  g_test_add ("/etcd/cluster/member-stopped", Fixture, NULL, fixture_set_up,
+  g_test_add ("/etcd/cluster/follower-stopped", Fixture, NULL, fixture_set_up,
+              test_member_stopped, fixture_tear_down);
+  g_test_add ("/etcd/cluster/leader-stopped", Fixture, "leader", fixture_set_up,
               test_member_stopped, fixture_tear_down);
   g_test_add ("/etcd/cluster/leader-killed", Fixture, NULL, fixture_set_up,
               test_leader_killed, fixture_tear_down);
