@@ -10,6 +10,15 @@
  * endpoint. A stream (the watch) is opened asynchronously and handed over
  * once etcd sent its first message.
  *
+ * The members of the cluster are asked in turn: first the one that
+ * answered last, then the next ones while a member cannot be reached,
+ * does not answer in time, or says it cannot serve now. Over TLS, the
+ * sessions verify the members against the CA given (or the system's) and
+ * every message carries the client certificate given. With a user, a
+ * token from /v3/auth/authenticate goes in the Authorization header of
+ * every request; a refused token is renewed and the request sent again,
+ * once. The password and the token never appear in messages.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
