@@ -50,6 +50,11 @@
 #define MAX_SINGLE_READS 8
 #define WATCH_RETRY_MIN_MS 100
 #define WATCH_RETRY_MAX_MS 2000
+/* A watch asks for progress notifications, which etcd sends every 10
+ * minutes (--experimental-watch-progress-notify-interval) on a watch
+ * without events: one that brings nothing for longer is taken for a
+ * connection lost without a word, and opened again. */
+#define WATCH_IDLE_TIMEOUT_S (11 * 60)
 
 /* ---- the object -------------------------------------------------------- */
 
@@ -166,6 +171,7 @@ struct _GsmEtcdRegistry
   GCancellable    *watch_cancellable; /* of reading watch_stream */
   GByteArray      *watch_buffer;
   GSource         *watch_retry_source;
+  GSource         *watch_idle_source;
   guint            watch_retry_ms;
   guint            n_watch_connects;
 };
@@ -227,6 +233,11 @@ stop_thread (GsmEtcdRegistry *self)
     {
       g_source_destroy (self->watch_retry_source);
       g_clear_pointer (&self->watch_retry_source, g_source_unref);
+    }
+  if (self->watch_idle_source != NULL)
+    {
+      g_source_destroy (self->watch_idle_source);
+      g_clear_pointer (&self->watch_idle_source, g_source_unref);
     }
   g_clear_object (&self->watch_stream);
   g_clear_object (&self->watch_cancellable);
@@ -1212,12 +1223,46 @@ watch_retry_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static gboolean
+watch_idle_cb (gpointer user_data)
+{
+  GsmEtcdRegistry *self = user_data;
+
+  g_clear_pointer (&self->watch_idle_source, g_source_unref);
+  g_debug ("etcd at %s: the watch brought nothing for %d s", self->endpoint, WATCH_IDLE_TIMEOUT_S);
+  if (self->watch_cancellable != NULL)
+    g_cancellable_cancel (self->watch_cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+/* The stream brought something (or was opened): the idle time starts
+ * again; with @on FALSE, it is not counted. */
+static void
+watch_set_idle (GsmEtcdRegistry *self,
+                gboolean         on)
+{
+  if (self->watch_idle_source != NULL)
+    {
+      g_source_destroy (self->watch_idle_source);
+      g_clear_pointer (&self->watch_idle_source, g_source_unref);
+    }
+  if (!on)
+    return;
+
+  self->watch_idle_source = g_timeout_source_new_seconds (WATCH_IDLE_TIMEOUT_S);
+  g_source_set_callback (self->watch_idle_source, watch_idle_cb, self, NULL);
+  g_source_set_static_name (self->watch_idle_source, "[gsm] etcd watch idle");
+  g_source_attach (self->watch_idle_source, self->context);
+}
+
 static void
 watch_broken (GsmEtcdRegistry *self,
               const char      *why)
 {
   if (g_atomic_int_get (&self->stopping))
     return;
+
+  watch_set_idle (self, FALSE);
 
   g_debug ("etcd at %s: watch broken (%s); reconnecting in %u ms", self->endpoint, why,
            self->watch_retry_ms);
@@ -1340,6 +1385,7 @@ watch_read_cb (GObject      *source,
       return;
     }
 
+  watch_set_idle (self, TRUE);
   if (watch_take (self, bytes))
     watch_read (self);
 }
@@ -1380,6 +1426,7 @@ watch_sent_cb (GObject      *source,
   if (self->watch_buffer == NULL)
     self->watch_buffer = g_byte_array_new ();
   g_byte_array_set_size (self->watch_buffer, 0);
+  watch_set_idle (self, TRUE);
   if (watch_take (self, first))
     watch_read (self);
 }
