@@ -450,6 +450,55 @@ test_auth_wrong_password (Fixture       *f,
   g_assert_null (strstr (out, WRONG_PASSWORD));
 }
 
+/* The user and the password file from the configuration file. */
+static void
+test_auth_config_file (Fixture       *f,
+                       gconstpointer  data)
+{
+  g_autofree char *password_file = g_build_filename (f->runtime, "password", NULL);
+  g_autofree char *path = g_build_filename (f->runtime, "config.ini", NULL);
+  g_autofree char *config = NULL;
+  g_autofree char *out = NULL;
+  const char *args[] = { "register", "vm-config", NULL };
+  g_autoptr(Worker) w = NULL;
+
+  g_assert_true (g_file_set_contents (password_file, GSM_PASSWORD, -1, NULL));
+  config = g_strdup_printf ("[registry]\nbackend=etcd://127.0.0.1:%u%s\nuser=gsm\npassword-file=%s\n",
+                            auth_server.client_port, f->prefix, password_file);
+  g_assert_true (g_file_set_contents (path, config, -1, NULL));
+  fixture_add_env (f, "GSM_CONFIG_FILE", path);
+
+  w = worker_spawn (fixture_env (f), args);
+  worker_wait_ready (w, READY_BOUND);
+  out = list_sessions (f);
+  g_assert_nonnull (strstr (out, w->session_id));
+}
+
+/* A user without a password, or a password file that cannot be read: a
+ * mistake, told before anything is sent. */
+static void
+test_auth_misconfigured (Fixture       *f,
+                         gconstpointer  data)
+{
+  g_autofree char *prefix = error_prefix (GSM_ERROR_INVALID_ARGUMENT);
+  g_autofree char *missing = g_build_filename (f->runtime, "no-such-password", NULL);
+  const char *args[] = { "register", "vm-bad", NULL };
+  g_autofree char *out = NULL;
+
+  set_auth_registry (f, f->prefix);
+  out = worker_run (fixture_env (f), args, NULL);
+  g_test_message ("output: %s", out);
+  g_assert_true (g_str_has_prefix (out, prefix));
+  g_assert_nonnull (strstr (out, "without a password"));
+  g_clear_pointer (&out, g_free);
+
+  fixture_add_env (f, "GSM_ETCD_PASSWORD_FILE", missing);
+  out = worker_run (fixture_env (f), args, NULL);
+  g_test_message ("output: %s", out);
+  g_assert_true (g_str_has_prefix (out, prefix));
+  g_assert_nonnull (strstr (out, "GSM_ETCD_PASSWORD_FILE"));
+}
+
 /* Outside what the role allows: etcd's refusal, as an error. */
 static void
 test_auth_outside_role (Fixture       *f,
@@ -597,6 +646,10 @@ main (int   argc,
               test_auth_in_process, fixture_tear_down);
   g_test_add ("/etcd/auth/user", Fixture, NULL, fixture_set_up,
               test_auth, fixture_tear_down);
+  g_test_add ("/etcd/auth/config-file", Fixture, NULL, fixture_set_up,
+              test_auth_config_file, fixture_tear_down);
+  g_test_add ("/etcd/auth/misconfigured", Fixture, NULL, fixture_set_up,
+              test_auth_misconfigured, fixture_tear_down);
   g_test_add ("/etcd/auth/wrong-password", Fixture, NULL, fixture_set_up,
               test_auth_wrong_password, fixture_tear_down);
   g_test_add ("/etcd/auth/outside-role", Fixture, NULL, fixture_set_up,
