@@ -1,7 +1,8 @@
 /* gsm-etcd-registry.c: the registry in etcd, for many hosts
  *
- * Speaks the v3 JSON gateway of etcd 3.4 (keys and values base64) with
- * libsoup. Keys, below PREFIX (default /gsm-session):
+ * Speaks the v3 JSON gateway of etcd 3.4 (keys and values base64) through
+ * the client of gsm-etcd-client.c. Keys, below PREFIX (default
+ * /gsm-session):
  *
  *   PREFIX/sessions/<session id>   the session's entry (the same JSON text as
  *                                  in the file registry), attached to the
@@ -38,8 +39,6 @@
 
 #include <string.h>
 
-#include <libsoup/soup.h>
-
 #include "gsm-error.h"
 #include "gsm-etcd-registry-private.h"
 #include "gsm-etcd-view-private.h"
@@ -52,471 +51,11 @@
 #define MAX_SINGLE_READS 8
 #define WATCH_RETRY_MIN_MS 100
 #define WATCH_RETRY_MAX_MS 2000
-
-/* ---- responses --------------------------------------------------------- */
-
-static void
-kv_free (gpointer data)
-{
-  GsmEtcdKv *kv = data;
-
-  if (kv == NULL)
-    return;
-  g_free (kv->key);
-  g_clear_pointer (&kv->value, g_bytes_unref);
-  g_free (kv);
-}
-
-static void
-event_free (gpointer data)
-{
-  GsmEtcdEvent *event = data;
-
-  kv_free (event->kv);
-  g_free (event);
-}
-
-void
-_gsm_etcd_response_free (GsmEtcdResponse *response)
-{
-  if (response == NULL)
-    return;
-  g_clear_pointer (&response->kvs, g_ptr_array_unref);
-  g_clear_pointer (&response->events, g_ptr_array_unref);
-  g_free (response->error_message);
-  g_free (response);
-}
-
-static gboolean
-bad_response (GError    **error,
-              const char *member,
-              const char *what)
-{
-  g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
-               "Invalid etcd response: “%s” %s", member, what);
-  return FALSE;
-}
-
-/* etcd writes 64-bit integers as strings; plain numbers are accepted too. */
-static gboolean
-read_int64 (JsonObject  *obj,
-            const char  *member,
-            gint64      *out,
-            GError     **error)
-{
-  JsonNode *node = json_object_get_member (obj, member);
-
-  *out = 0;
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node))
-    return bad_response (error, member, "is not a number");
-
-  switch (json_node_get_value_type (node))
-    {
-    case G_TYPE_STRING:
-      if (!g_ascii_string_to_signed (json_node_get_string (node), 10, G_MININT64, G_MAXINT64,
-                                     out, NULL))
-        return bad_response (error, member, "is not a 64-bit integer");
-      return TRUE;
-    case G_TYPE_INT64:
-      *out = json_node_get_int (node);
-      return TRUE;
-    default:
-      return bad_response (error, member, "is not a number");
-    }
-}
-
-static gboolean
-read_bool (JsonObject  *obj,
-           const char  *member,
-           gboolean    *out,
-           GError     **error)
-{
-  JsonNode *node = json_object_get_member (obj, member);
-
-  *out = FALSE;
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN)
-    return bad_response (error, member, "is not a boolean");
-  *out = json_node_get_boolean (node);
-  return TRUE;
-}
-
-static gboolean
-read_string (JsonObject  *obj,
-             const char  *member,
-             const char **out,
-             GError     **error)
-{
-  JsonNode *node = json_object_get_member (obj, member);
-
-  *out = NULL;
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-    return bad_response (error, member, "is not a string");
-  *out = json_node_get_string (node);
-  return TRUE;
-}
-
-static gboolean
-read_object (JsonObject  *obj,
-             const char  *member,
-             JsonObject **out,
-             GError     **error)
-{
-  JsonNode *node = json_object_get_member (obj, member);
-
-  *out = NULL;
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return TRUE;
-  if (!JSON_NODE_HOLDS_OBJECT (node))
-    return bad_response (error, member, "is not an object");
-  *out = json_node_get_object (node);
-  return TRUE;
-}
-
-static gboolean
-read_array (JsonObject  *obj,
-            const char  *member,
-            JsonArray  **out,
-            GError     **error)
-{
-  JsonNode *node = json_object_get_member (obj, member);
-
-  *out = NULL;
-  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
-    return TRUE;
-  if (!JSON_NODE_HOLDS_ARRAY (node))
-    return bad_response (error, member, "is not an array");
-  *out = json_node_get_array (node);
-  return TRUE;
-}
-
-/* Strict base64 (the alphabet, padding only at the end, length a
- * multiple of 4), so that nothing is silently skipped. */
-static gboolean
-decode_base64 (const char  *text,
-               const char  *member,
-               guchar     **out,
-               gsize       *out_len,
-               GError     **error)
-{
-  gsize len = strlen (text);
-  gsize pad = 0;
-
-  if (len % 4 != 0)
-    return bad_response (error, member, "is not base64");
-  for (gsize i = 0; i < len; i++)
-    {
-      char c = text[i];
-
-      if (c == '=')
-        {
-          if (i < len - 2)
-            return bad_response (error, member, "is not base64");
-          pad++;
-        }
-      else if (pad > 0 || !(g_ascii_isalnum (c) || c == '+' || c == '/'))
-        return bad_response (error, member, "is not base64");
-    }
-
-  if (len == 0)
-    {
-      *out = (guchar *) g_strdup ("");
-      *out_len = 0;
-      return TRUE;
-    }
-
-  *out = g_base64_decode (text, out_len);
-  /* NUL-terminate, so that keys can be used as strings. */
-  *out = g_realloc (*out, *out_len + 1);
-  (*out)[*out_len] = '\0';
-  return TRUE;
-}
-
-static GsmEtcdKv *
-parse_kv (JsonNode  *node,
-          GError   **error)
-{
-  g_autoptr(GError) local_error = NULL;
-  GsmEtcdKv *kv;
-  JsonObject *obj;
-  const char *key = NULL, *value = NULL;
-  guchar *data = NULL;
-  gsize len = 0;
-
-  if (!JSON_NODE_HOLDS_OBJECT (node))
-    {
-      bad_response (error, "kv", "is not an object");
-      return NULL;
-    }
-  obj = json_node_get_object (node);
-
-  kv = g_new0 (GsmEtcdKv, 1);
-  if (!read_string (obj, "key", &key, &local_error) ||
-      !read_string (obj, "value", &value, &local_error) ||
-      !read_int64 (obj, "create_revision", &kv->create_revision, &local_error) ||
-      !read_int64 (obj, "mod_revision", &kv->mod_revision, &local_error) ||
-      !read_int64 (obj, "lease", &kv->lease, &local_error))
-    goto fail;
-
-  if (key == NULL)
-    {
-      bad_response (&local_error, "kv", "has no key");
-      goto fail;
-    }
-  if (!decode_base64 (key, "key", &data, &len, &local_error))
-    goto fail;
-  kv->key = (char *) data;
-  kv->key_len = len;
-
-  if (value != NULL)
-    {
-      if (!decode_base64 (value, "value", &data, &len, &local_error))
-        goto fail;
-      kv->value = g_bytes_new_take (data, len);
-    }
-  else
-    kv->value = g_bytes_new_static ("", 0);
-
-  return kv;
-
-fail:
-  kv_free (kv);
-  g_propagate_error (error, g_steal_pointer (&local_error));
-  return NULL;
-}
-
-static gboolean
-parse_body (JsonObject       *body,
-            GsmEtcdResponse  *r,
-            GError          **error)
-{
-  JsonObject *header = NULL;
-  JsonArray *array = NULL;
-
-  if (!read_object (body, "header", &header, error))
-    return FALSE;
-  if (header != NULL && !read_int64 (header, "revision", &r->revision, error))
-    return FALSE;
-
-  if (!read_bool (body, "succeeded", &r->succeeded, error) ||
-      !read_int64 (body, "ID", &r->lease_id, error) ||
-      !read_int64 (body, "TTL", &r->ttl, error) ||
-      !read_bool (body, "created", &r->created, error) ||
-      !read_bool (body, "canceled", &r->canceled, error) ||
-      !read_int64 (body, "compact_revision", &r->compact_revision, error))
-    return FALSE;
-
-  if (!read_array (body, "kvs", &array, error))
-    return FALSE;
-  r->kvs = g_ptr_array_new_with_free_func (kv_free);
-  for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
-    {
-      GsmEtcdKv *kv = parse_kv (json_array_get_element (array, i), error);
-
-      if (kv == NULL)
-        return FALSE;
-      g_ptr_array_add (r->kvs, kv);
-    }
-
-  if (!read_array (body, "events", &array, error))
-    return FALSE;
-  r->events = g_ptr_array_new_with_free_func (event_free);
-  for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
-    {
-      JsonNode *node = json_array_get_element (array, i);
-      g_autofree GsmEtcdEvent *event = NULL;
-      JsonObject *obj, *kv_obj = NULL;
-      const char *type = NULL;
-
-      if (!JSON_NODE_HOLDS_OBJECT (node))
-        return bad_response (error, "events", "holds something other than objects");
-      obj = json_node_get_object (node);
-      if (!read_string (obj, "type", &type, error) ||
-          !read_object (obj, "kv", &kv_obj, error))
-        return FALSE;
-
-      event = g_new0 (GsmEtcdEvent, 1);
-      if (type == NULL || g_str_equal (type, "PUT"))
-        event->type = GSM_ETCD_EVENT_PUT;
-      else if (g_str_equal (type, "DELETE"))
-        event->type = GSM_ETCD_EVENT_DELETE;
-      else
-        return bad_response (error, "type", "is neither PUT nor DELETE");
-      if (kv_obj == NULL)
-        return bad_response (error, "events", "has an event without a kv");
-      event->kv = parse_kv (json_object_get_member (obj, "kv"), error);
-      if (event->kv == NULL)
-        return FALSE;
-      g_ptr_array_add (r->events, g_steal_pointer (&event));
-    }
-
-  return TRUE;
-}
-
-static gboolean
-parse_error (JsonNode         *node,
-             JsonObject       *top,
-             GsmEtcdResponse  *r,
-             GError          **error)
-{
-  gint64 code = 0;
-  const char *message = NULL;
-
-  r->has_error = TRUE;
-
-  if (JSON_NODE_HOLDS_OBJECT (node))
-    {
-      /* In a stream: {"error": {"grpc_code": N, "message": "…"}} */
-      JsonObject *obj = json_node_get_object (node);
-
-      if (!read_int64 (obj, "grpc_code", &code, error) ||
-          !read_string (obj, "message", &message, error))
-        return FALSE;
-    }
-  else
-    {
-      /* {"error": "…", "message": "…", "code": N} */
-      if (!read_string (top, "error", &message, error) ||
-          !read_int64 (top, "code", &code, error))
-        return FALSE;
-    }
-
-  r->error_code = (int) CLAMP (code, G_MININT, G_MAXINT);
-  r->error_message = g_strdup (message ? message : "unknown error");
-  return TRUE;
-}
-
-/*
- * _gsm_etcd_response_parse:
- * @data: the raw bytes of one response of the JSON gateway (a whole body,
- *   or one line of the watch or keepalive stream); untrusted
- * @len: the length of @data
- * @out: (out): the response
- *
- * Reads any response of the endpoints this backend uses: range, txn, lease
- * grant and keepalive, watch (wrapped in "result"), and errors. Bounded
- * nesting (json-glib 1.6 has no limit); keys and values are decoded.
- *
- * Returns: %FALSE with %GSM_ERROR_BACKEND_UNAVAILABLE if @data is not
- *   such a response
- */
-gboolean
-_gsm_etcd_response_parse (const char        *data,
-                          gsize              len,
-                          GsmEtcdResponse  **out,
-                          GError           **error)
-{
-  g_autoptr(JsonParser) parser = NULL;
-  g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GsmEtcdResponse) r = NULL;
-  g_autoptr(GError) local_error = NULL;
-  JsonObject *top, *body;
-  JsonNode *node;
-
-  *out = NULL;
-
-  if (len > GSM_ETCD_MAX_RESPONSE)
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
-                   "Invalid etcd response: larger than %d bytes", GSM_ETCD_MAX_RESPONSE);
-      return FALSE;
-    }
-
-  if (!_gsm_json_check (data, len, GSM_JSON_MAX_DEPTH, &local_error))
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
-                   "Invalid etcd response: %s", local_error->message);
-      return FALSE;
-    }
-
-  parser = json_parser_new_immutable ();
-  root = _gsm_json_parse (parser, data, len, &local_error);
-  if (root == NULL)
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
-                   "Invalid etcd response: %s", local_error->message);
-      return FALSE;
-    }
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    return bad_response (error, "response", "is not an object");
-  top = json_node_get_object (root);
-
-  r = g_new0 (GsmEtcdResponse, 1);
-
-  node = json_object_get_member (top, "error");
-  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
-    {
-      if (!parse_error (node, top, r, error))
-        return FALSE;
-      *out = g_steal_pointer (&r);
-      return TRUE;
-    }
-
-  /* Streams wrap each message in "result". */
-  if (!read_object (top, "result", &body, error))
-    return FALSE;
-  if (!parse_body (body != NULL ? body : top, r, error))
-    return FALSE;
-
-  *out = g_steal_pointer (&r);
-  return TRUE;
-}
-
-/* ---- the URI ----------------------------------------------------------- */
-
-/*
- * _gsm_etcd_parse_uri:
- * @uri: `etcd://HOST[:PORT][/PREFIX]`
- * @endpoint: (out): `http://HOST:PORT`
- * @prefix: (out): `/PREFIX` without a trailing slash, or the default
- */
-gboolean
-_gsm_etcd_parse_uri (const char  *uri,
-                     char       **endpoint,
-                     char       **prefix,
-                     GError     **error)
-{
-  g_autoptr(GUri) parsed = NULL;
-  g_autoptr(GError) local_error = NULL;
-  g_autofree char *path = NULL;
-  const char *host;
-  int port;
-
-  parsed = g_uri_parse (uri, G_URI_FLAGS_NON_DNS, &local_error);
-  if (parsed == NULL)
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "Invalid registry URI “%s”: %s", uri, local_error->message);
-      return FALSE;
-    }
-
-  host = g_uri_get_host (parsed);
-  if (g_strcmp0 (g_uri_get_scheme (parsed), "etcd") != 0 || host == NULL || *host == '\0' ||
-      g_uri_get_userinfo (parsed) != NULL || g_uri_get_query (parsed) != NULL ||
-      g_uri_get_fragment (parsed) != NULL)
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "Invalid registry URI “%s”: expected etcd://HOST:PORT[/PREFIX]", uri);
-      return FALSE;
-    }
-
-  port = g_uri_get_port (parsed);
-  if (port <= 0)
-    port = GSM_ETCD_DEFAULT_PORT;
-
-  path = g_strdup (g_uri_get_path (parsed));
-  while (*path != '\0' && g_str_has_suffix (path, "/"))
-    path[strlen (path) - 1] = '\0';
-
-  *endpoint = g_uri_join (G_URI_FLAGS_NONE, "http", NULL, host, port, "", NULL, NULL);
-  *prefix = *path != '\0' ? g_steal_pointer (&path) : g_strdup (GSM_ETCD_DEFAULT_PREFIX);
-  return TRUE;
-}
+/* A watch asks for progress notifications, which etcd sends every 10
+ * minutes (--experimental-watch-progress-notify-interval) on a watch
+ * without events: one that brings nothing for longer is taken for a
+ * connection lost without a word, and opened again. */
+#define WATCH_IDLE_TIMEOUT_S (11 * 60)
 
 /* ---- the object -------------------------------------------------------- */
 
@@ -529,7 +68,7 @@ struct _GsmEtcdRegistry
 {
   GObject          parent_instance;
 
-  char            *endpoint;        /* http://HOST:PORT */
+  char            *endpoint;        /* the members' endpoints, for messages */
   char            *prefix;          /* /PREFIX */
   char            *sessions_prefix; /* /PREFIX/sessions/ */
   char            *vms_prefix;      /* /PREFIX/vms/ */
@@ -538,8 +77,7 @@ struct _GsmEtcdRegistry
   guint            timeout_s;
   double           lock_timeout;
 
-  SoupSession     *session;         /* requests, with a timeout */
-  SoupSession     *watch_session;   /* the watch stream: no I/O timeout */
+  GsmEtcdClient   *client;
   GMainContext    *owner_context;   /* where signals are emitted */
   gint             pending;         /* PENDING_*: emissions queued there */
 
@@ -564,11 +102,16 @@ struct _GsmEtcdRegistry
   guint            n_inflight;
   GSource         *keepalive_source;
   gboolean         keepalive_inflight;
+  gint64           keepalive_lease_id;
+  guint            keepalive_timeout_ms;
   gboolean         watching;
   gint64           watch_revision;  /* the last revision the watch delivered */
+  guint            watch_member;    /* the member serving the watch */
   GInputStream    *watch_stream;
+  GCancellable    *watch_cancellable; /* of reading watch_stream */
   GByteArray      *watch_buffer;
   GSource         *watch_retry_source;
+  GSource         *watch_idle_source;
   guint            watch_retry_ms;
   guint            n_watch_connects;
 };
@@ -598,6 +141,8 @@ stop_cb (gpointer user_data)
    * that cancels them, which must be the one that sent them. */
   g_atomic_int_set (&self->stopping, 1);
   g_cancellable_cancel (self->cancellable);
+  if (self->watch_cancellable != NULL)
+    g_cancellable_cancel (self->watch_cancellable);
   return G_SOURCE_REMOVE;
 }
 
@@ -627,7 +172,13 @@ stop_thread (GsmEtcdRegistry *self)
       g_source_destroy (self->watch_retry_source);
       g_clear_pointer (&self->watch_retry_source, g_source_unref);
     }
+  if (self->watch_idle_source != NULL)
+    {
+      g_source_destroy (self->watch_idle_source);
+      g_clear_pointer (&self->watch_idle_source, g_source_unref);
+    }
   g_clear_object (&self->watch_stream);
+  g_clear_object (&self->watch_cancellable);
   g_clear_pointer (&self->watch_buffer, g_byte_array_unref);
 }
 
@@ -637,8 +188,7 @@ gsm_etcd_registry_finalize (GObject *object)
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (object);
 
   stop_thread (self);
-  g_clear_object (&self->session);
-  g_clear_object (&self->watch_session);
+  g_clear_pointer (&self->client, _gsm_etcd_client_free);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->owner_context, g_main_context_unref);
   g_clear_object (&self->cancellable);
@@ -757,72 +307,6 @@ append_base64 (GString      *out,
   g_string_append_c (out, '"');
 }
 
-static SoupMessage *
-new_request (GsmEtcdRegistry *self,
-             const char      *path,
-             const char      *body,
-             gsize            len)
-{
-  g_autofree char *url = g_strconcat (self->endpoint, path, NULL);
-  SoupMessage *msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) bytes = g_bytes_new (body, len);
-
-  soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-  return msg;
-}
-
-/* Turns a body (or a transport error) into a response, or an error naming
- * the endpoint. An error reported by etcd about a missing lease becomes
- * %GSM_ERROR_OWNERSHIP_LAPSED. */
-static GsmEtcdResponse *
-finish_response (GsmEtcdRegistry  *self,
-                 const char       *path,
-                 SoupMessage      *msg,
-                 GBytes           *body,
-                 GError          **error)
-{
-  g_autoptr(GError) local_error = NULL;
-  GsmEtcdResponse *response = NULL;
-  guint status = soup_message_get_status (msg);
-  gsize len;
-  const char *data = g_bytes_get_data (body, &len);
-
-  if (!_gsm_etcd_response_parse (data, len, &response, &local_error))
-    {
-      if (status != SOUP_STATUS_OK)
-        g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
-                     "etcd at %s: %s failed: HTTP %u %s", self->endpoint, path, status,
-                     soup_message_get_reason_phrase (msg));
-      else
-        g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
-                     "etcd at %s: %s: %s", self->endpoint, path, local_error->message);
-      return NULL;
-    }
-
-  if (response->has_error)
-    {
-      /* gRPC NOT_FOUND: "etcdserver: requested lease not found" */
-      gboolean lapsed = response->error_code == 5 &&
-                        strstr (response->error_message, "lease not found") != NULL;
-
-      g_set_error (error, GSM_ERROR, lapsed ? GSM_ERROR_OWNERSHIP_LAPSED : GSM_ERROR_BACKEND_UNAVAILABLE,
-                   "etcd at %s: %s failed: %s", self->endpoint, path, response->error_message);
-      _gsm_etcd_response_free (response);
-      return NULL;
-    }
-
-  if (status != SOUP_STATUS_OK)
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
-                   "etcd at %s: %s failed: HTTP %u %s", self->endpoint, path, status,
-                   soup_message_get_reason_phrase (msg));
-      _gsm_etcd_response_free (response);
-      return NULL;
-    }
-
-  return response;
-}
-
 static GsmEtcdResponse *
 post_sync (GsmEtcdRegistry  *self,
            const char       *path,
@@ -830,33 +314,7 @@ post_sync (GsmEtcdRegistry  *self,
            GCancellable     *cancellable,
            GError          **error)
 {
-  for (int attempt = 0;; attempt++)
-    {
-      g_autoptr(SoupMessage) msg = new_request (self, path, body->str, body->len);
-      g_autoptr(GError) local_error = NULL;
-      g_autoptr(GBytes) reply = NULL;
-
-      reply = soup_session_send_and_read (self->session, msg, cancellable, &local_error);
-      if (reply != NULL)
-        return finish_response (self, path, msg, reply, error);
-
-      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          g_propagate_error (error, g_steal_pointer (&local_error));
-          return NULL;
-        }
-
-      /* A pooled connection the server closed (it restarted): once more
-       * on a new one. A refused or timed-out connection is final. */
-      if (attempt == 0 && !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) &&
-          !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT) &&
-          !g_error_matches (local_error, G_RESOLVER_ERROR, G_RESOLVER_ERROR_NOT_FOUND))
-        continue;
-
-      g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
-                   "etcd at %s is unreachable: %s", self->endpoint, local_error->message);
-      return NULL;
-    }
+  return _gsm_etcd_client_post (self->client, path, body->str, body->len, cancellable, error);
 }
 
 static gboolean
@@ -1635,24 +1093,39 @@ reenter_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* The watch follows the member that answers: once requests moved away
+ * from the member serving the watch (it stopped answering, or refused),
+ * the watch is left and opened again, on the member now preferred. etcd
+ * sends nothing on a watch without events, so this is how a stalled
+ * member is noticed: the keepalive, every TTL/3, asks the preferred member
+ * first. */
+static void
+watch_check_member (GsmEtcdRegistry *self)
+{
+  if (self->watch_stream == NULL || self->watch_cancellable == NULL ||
+      self->watch_member == _gsm_etcd_client_get_preferred (self->client))
+    return;
+
+  g_debug ("etcd at %s: leaving the watch on member %u, which no longer answers first",
+           self->endpoint, self->watch_member);
+  g_cancellable_cancel (self->watch_cancellable);
+}
+
 static void
 keepalive_done_cb (GObject      *source,
                    GAsyncResult *result,
                    gpointer      user_data)
 {
   GsmEtcdRegistry *self = user_data;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) reply = NULL;
   g_autoptr(GsmEtcdResponse) response = NULL;
-  gint64 lease_id = *(gint64 *) g_object_get_data (G_OBJECT (msg), "gsm-lease");
+  gint64 lease_id = self->keepalive_lease_id;
 
   self->n_inflight--;
   self->keepalive_inflight = FALSE;
 
-  reply = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
-  if (reply != NULL)
-    response = finish_response (self, "/v3/lease/keepalive", msg, reply, &error);
+  response = _gsm_etcd_client_post_finish (self->client, result, &error);
+  watch_check_member (self);
   if (response == NULL)
     {
       /* etcd down or restarting: the next tick tries again. */
@@ -1673,7 +1146,6 @@ static gboolean
 keepalive_tick_cb (gpointer user_data)
 {
   GsmEtcdRegistry *self = user_data;
-  g_autoptr(SoupMessage) msg = NULL;
   g_autofree char *body = NULL;
   gint64 lease_id;
   gboolean lost;
@@ -1692,12 +1164,12 @@ keepalive_tick_cb (gpointer user_data)
     }
 
   body = g_strdup_printf ("{\"ID\": \"%" G_GINT64_FORMAT "\"}", lease_id);
-  msg = new_request (self, "/v3/lease/keepalive", body, strlen (body));
-  g_object_set_data_full (G_OBJECT (msg), "gsm-lease", g_memdup2 (&lease_id, sizeof lease_id), g_free);
+  self->keepalive_lease_id = lease_id;
   self->keepalive_inflight = TRUE;
   self->n_inflight++;
-  soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT, self->cancellable,
-                                    keepalive_done_cb, self);
+  _gsm_etcd_client_post_async (self->client, "/v3/lease/keepalive", body, strlen (body),
+                               self->keepalive_timeout_ms, self->cancellable,
+                               keepalive_done_cb, self);
 
   return G_SOURCE_CONTINUE;
 }
@@ -1714,12 +1186,46 @@ watch_retry_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static gboolean
+watch_idle_cb (gpointer user_data)
+{
+  GsmEtcdRegistry *self = user_data;
+
+  g_clear_pointer (&self->watch_idle_source, g_source_unref);
+  g_debug ("etcd at %s: the watch brought nothing for %d s", self->endpoint, WATCH_IDLE_TIMEOUT_S);
+  if (self->watch_cancellable != NULL)
+    g_cancellable_cancel (self->watch_cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+/* The stream brought something (or was opened): the idle time starts
+ * again; with @on FALSE, it is not counted. */
+static void
+watch_set_idle (GsmEtcdRegistry *self,
+                gboolean         on)
+{
+  if (self->watch_idle_source != NULL)
+    {
+      g_source_destroy (self->watch_idle_source);
+      g_clear_pointer (&self->watch_idle_source, g_source_unref);
+    }
+  if (!on)
+    return;
+
+  self->watch_idle_source = g_timeout_source_new_seconds (WATCH_IDLE_TIMEOUT_S);
+  g_source_set_callback (self->watch_idle_source, watch_idle_cb, self, NULL);
+  g_source_set_static_name (self->watch_idle_source, "[gsm] etcd watch idle");
+  g_source_attach (self->watch_idle_source, self->context);
+}
+
 static void
 watch_broken (GsmEtcdRegistry *self,
               const char      *why)
 {
   if (g_atomic_int_get (&self->stopping))
     return;
+
+  watch_set_idle (self, FALSE);
 
   g_debug ("etcd at %s: watch broken (%s); reconnecting in %u ms", self->endpoint, why,
            self->watch_retry_ms);
@@ -1770,6 +1276,12 @@ watch_handle_line (GsmEtcdRegistry *self,
           g_mutex_lock (&self->mutex);
           self->informed = FALSE;
           g_mutex_unlock (&self->mutex);
+        }
+      else
+        {
+          /* Refused (etcd restarted, or its users changed): with a new
+           * token next time. */
+          _gsm_etcd_client_forget_token (self->client);
         }
       schedule_emit (self, PENDING_CHANGED);
       return FALSE;
@@ -1847,6 +1359,38 @@ watch_handle_line (GsmEtcdRegistry *self,
 
 static void watch_read (GsmEtcdRegistry *self);
 
+/* Handles the whole lines of what the stream brought. FALSE: the watch
+ * broke. */
+static gboolean
+watch_take (GsmEtcdRegistry *self,
+            GBytes          *bytes)
+{
+  const guint8 *data;
+  gsize len, start = 0;
+
+  data = g_bytes_get_data (bytes, &len);
+  g_byte_array_append (self->watch_buffer, data, (guint) len);
+  for (gsize i = 0; i < self->watch_buffer->len; i++)
+    if (self->watch_buffer->data[i] == '\n')
+      {
+        if (!watch_handle_line (self, (const char *) self->watch_buffer->data + start, i - start))
+          {
+            watch_broken (self, "invalid message");
+            return FALSE;
+          }
+        start = i + 1;
+      }
+  g_byte_array_remove_range (self->watch_buffer, 0, (guint) start);
+
+  if (self->watch_buffer->len > GSM_ETCD_MAX_RESPONSE)
+    {
+      watch_broken (self, "message too large");
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
 static void
 watch_read_cb (GObject      *source,
                GAsyncResult *result,
@@ -1855,8 +1399,6 @@ watch_read_cb (GObject      *source,
   GsmEtcdRegistry *self = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) bytes = NULL;
-  const guint8 *data;
-  gsize len, start = 0;
 
   self->n_inflight--;
 
@@ -1874,27 +1416,9 @@ watch_read_cb (GObject      *source,
       return;
     }
 
-  data = g_bytes_get_data (bytes, &len);
-  g_byte_array_append (self->watch_buffer, data, (guint) len);
-  for (gsize i = 0; i < self->watch_buffer->len; i++)
-    if (self->watch_buffer->data[i] == '\n')
-      {
-        if (!watch_handle_line (self, (const char *) self->watch_buffer->data + start, i - start))
-          {
-            watch_broken (self, "invalid message");
-            return;
-          }
-        start = i + 1;
-      }
-  g_byte_array_remove_range (self->watch_buffer, 0, (guint) start);
-
-  if (self->watch_buffer->len > GSM_ETCD_MAX_RESPONSE)
-    {
-      watch_broken (self, "message too large");
-      return;
-    }
-
-  watch_read (self);
+  watch_set_idle (self, TRUE);
+  if (watch_take (self, bytes))
+    watch_read (self);
 }
 
 static void
@@ -1902,7 +1426,7 @@ watch_read (GsmEtcdRegistry *self)
 {
   self->n_inflight++;
   g_input_stream_read_bytes_async (self->watch_stream, 64 * 1024, G_PRIORITY_DEFAULT,
-                                   self->cancellable, watch_read_cb, self);
+                                   self->watch_cancellable, watch_read_cb, self);
 }
 
 static void
@@ -1911,13 +1435,14 @@ watch_sent_cb (GObject      *source,
                gpointer      user_data)
 {
   GsmEtcdRegistry *self = user_data;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
   g_autoptr(GError) error = NULL;
   g_autoptr(GInputStream) stream = NULL;
+  g_autoptr(GBytes) first = NULL;
 
   self->n_inflight--;
 
-  stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  stream = _gsm_etcd_client_open_stream_finish (self->client, result, &self->watch_member,
+                                                &first, &error);
   if (stream == NULL)
     {
       watch_broken (self, error->message);
@@ -1925,17 +1450,16 @@ watch_sent_cb (GObject      *source,
     }
   if (g_atomic_int_get (&self->stopping))
     return;
-  if (soup_message_get_status (msg) != SOUP_STATUS_OK)
-    {
-      watch_broken (self, soup_message_get_reason_phrase (msg));
-      return;
-    }
 
   self->watch_stream = g_steal_pointer (&stream);
+  g_clear_object (&self->watch_cancellable);
+  self->watch_cancellable = g_cancellable_new ();
   if (self->watch_buffer == NULL)
     self->watch_buffer = g_byte_array_new ();
   g_byte_array_set_size (self->watch_buffer, 0);
-  watch_read (self);
+  watch_set_idle (self, TRUE);
+  if (watch_take (self, first))
+    watch_read (self);
 }
 
 static void
@@ -1944,7 +1468,6 @@ watch_connect (GsmEtcdRegistry *self)
   g_autofree char *key = g_strconcat (self->prefix, "/", NULL);
   g_autofree char *end = prefix_end (key);
   g_autoptr(GString) body = g_string_new ("{\"create_request\": {\"key\": ");
-  g_autoptr(SoupMessage) msg = NULL;
 
   if (g_atomic_int_get (&self->stopping))
     return;
@@ -1955,12 +1478,13 @@ watch_connect (GsmEtcdRegistry *self)
   if (self->watch_revision > 0)
     g_string_append_printf (body, ", \"start_revision\": \"%" G_GINT64_FORMAT "\"",
                             self->watch_revision + 1);
-  g_string_append (body, "}}");
+  /* etcd then also says how far it got when there is nothing to say. */
+  g_string_append (body, ", \"progress_notify\": true}}");
 
-  msg = new_request (self, "/v3/watch", body->str, body->len);
   self->n_inflight++;
-  soup_session_send_async (self->watch_session, msg, G_PRIORITY_DEFAULT, self->cancellable,
-                           watch_sent_cb, self);
+  _gsm_etcd_client_open_stream_async (self->client, "/v3/watch", body->str, body->len,
+                                      self->keepalive_timeout_ms, self->cancellable,
+                                      watch_sent_cb, self);
 }
 
 static gboolean
@@ -2035,13 +1559,15 @@ gsm_etcd_registry_iface_init (GsmRegistryInterface *iface)
 
 /*
  * _gsm_etcd_registry_new:
- * @uri: `etcd://HOST:PORT[/PREFIX]`
+ * @uri: `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, or `etcds://…`
  * @own_session_id: the session of this process
  * @lease_ttl: seconds a session outlives its last keepalive
  * @timeout: seconds any request may take (connecting included)
  *
  * Connects and takes a lease. Fails with %GSM_ERROR_BACKEND_UNAVAILABLE,
- * naming the endpoint, if etcd cannot be reached within @timeout.
+ * naming the endpoints, if no member of etcd can be reached within
+ * @timeout (each), or with %GSM_ERROR_INVALID_ARGUMENT if the URI or the
+ * TLS and authentication settings (see _gsm_etcd_client_new()) are wrong.
  */
 GsmEtcdRegistry *
 _gsm_etcd_registry_new (const char    *uri,
@@ -2052,36 +1578,33 @@ _gsm_etcd_registry_new (const char    *uri,
                         GError       **error)
 {
   g_autoptr(GsmEtcdRegistry) self = NULL;
-  g_autofree char *endpoint = NULL;
+  GsmEtcdClient *client;
   g_autofree char *prefix = NULL;
-  guint timeout_s = (guint) CLAMP (timeout + 0.999, 1, 3600);
 
   g_return_val_if_fail (uri != NULL && own_session_id != NULL, NULL);
 
-  if (!_gsm_etcd_parse_uri (uri, &endpoint, &prefix, error))
+  client = _gsm_etcd_client_new (uri, timeout, &prefix, error);
+  if (client == NULL)
     return NULL;
 
   self = g_object_new (GSM_TYPE_ETCD_REGISTRY, NULL);
-  self->endpoint = g_steal_pointer (&endpoint);
+  self->client = client;
+  self->endpoint = g_strdup (_gsm_etcd_client_get_endpoints (client));
   self->prefix = g_steal_pointer (&prefix);
   self->sessions_prefix = g_strconcat (self->prefix, "/sessions/", NULL);
   self->vms_prefix = g_strconcat (self->prefix, "/vms/", NULL);
   self->own_session_id = g_strdup (own_session_id);
   self->ttl = (guint) CLAMP (lease_ttl + 0.5, 1, 24 * 3600);
-  self->timeout_s = timeout_s;
+  self->timeout_s = (guint) CLAMP (timeout + 0.999, 1, 3600);
   self->lock_timeout = _gsm_env_seconds ("GSM_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT);
   self->owner_context = g_main_context_ref_thread_default ();
 
-  self->session = soup_session_new_with_options ("timeout", timeout_s,
-                                                 "idle-timeout", 60,
-                                                 "user-agent", "gsm-session/" PACKAGE_VERSION,
-                                                 NULL);
-  self->watch_session = soup_session_new_with_options ("timeout", 0,
-                                                       "user-agent", "gsm-session/" PACKAGE_VERSION,
-                                                       NULL);
-
   if (!grant_lease (self, cancellable, error))
     return NULL;
+  /* One member may take this long to renew the lease before the next is
+   * asked, so that a stalled member costs a fraction of the TTL. */
+  self->keepalive_timeout_ms = (guint) CLAMP (self->ttl * 1000 / 6, 1000,
+                                              MAX (timeout, 1) * 1000);
 
   self->context = g_main_context_new ();
   self->thread = g_thread_new ("gsm-etcd", thread_func, self);

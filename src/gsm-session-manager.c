@@ -77,21 +77,34 @@
  * - `GSM_LOCK_TIMEOUT`: how long to wait for the registry lock (default 30)
  * - `GSM_HOSTNAME`: overrides the host name (for tests)
  * - `GSM_REGISTRY`: where the registry lives: `file` (the default: files in
- *   `GSM_RUNTIME_DIR`) or `etcd://HOST:PORT[/PREFIX]` (etcd 3.4 or later,
- *   for sessions on many hosts; default prefix `/gsm-session`)
+ *   `GSM_RUNTIME_DIR`) or `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]` (etcd 3.4
+ *   or later, for sessions on many hosts; the members of one cluster,
+ *   tried in turn; default prefix `/gsm-session`); `etcds://…` for TLS
  * - `GSM_LEASE_TTL`: with etcd, how long a session outlives its process's
  *   last keepalive (default 15)
  * - `GSM_ETCD_TIMEOUT`: with etcd, how long one request may take,
  *   connecting included (default 5)
+ * - `GSM_ETCD_CA_FILE`, `GSM_ETCD_CERT_FILE`, `GSM_ETCD_KEY_FILE`: with
+ *   `etcds://`, the PEM files of the CA that signed etcd's certificates (by
+ *   default, the system's), and of a client certificate and its key (the key
+ *   may be in the certificate's file)
+ * - `GSM_ETCD_USER`, and `GSM_ETCD_PASSWORD_FILE` (a file whose first line is
+ *   the password) or `GSM_ETCD_PASSWORD`: with etcd, the user to
+ *   authenticate as; the password is never logged
  *
- * The last three can also be set in the `[registry]` group of the
- * configuration file (see [class@Gsm.Provider]), as `backend`, `lease-ttl`
- * and `etcd-timeout`; the environment wins:
+ * The registry settings (from `GSM_REGISTRY` on, but for `GSM_ETCD_PASSWORD`)
+ * can also be set in the `[registry]` group of the configuration file (see
+ * [class@Gsm.Provider]), as `backend`, `lease-ttl`, `etcd-timeout`,
+ * `ca-file`, `cert-file`, `key-file`, `user` and `password-file`; the
+ * environment wins:
  *
  * ```ini
  * [registry]
- * backend=etcd://etcd.example.com:2379/team-a
+ * backend=etcds://etcd1.example.com:2379,etcd2.example.com:2379/team-a
  * lease-ttl=15
+ * ca-file=/etc/gsm-session/etcd-ca.pem
+ * user=team-a
+ * password-file=/etc/gsm-session/etcd-password
  * ```
  *
  * Since: 1.0
@@ -1275,7 +1288,7 @@ init_registry (GsmSessionManager  *self,
   else if (config != NULL)
     backend = g_key_file_get_string (config, "registry", "backend", NULL);
 
-  if (backend != NULL && g_str_has_prefix (backend, "etcd:"))
+  if (backend != NULL && (g_str_has_prefix (backend, "etcd:") || g_str_has_prefix (backend, "etcds:")))
     {
       GsmEtcdRegistry *etcd;
 
@@ -1293,7 +1306,8 @@ init_registry (GsmSessionManager  *self,
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                    "Registry backend “%s” (GSM_REGISTRY, or “backend” in [registry] of the "
-                   "configuration file): expected “file” or etcd://HOST:PORT[/PREFIX]", backend);
+                   "configuration file): expected “file”, etcd://HOST:PORT[,HOST:PORT…][/PREFIX] "
+                   "or etcds://…", backend);
       return FALSE;
     }
   else

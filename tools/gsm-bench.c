@@ -1071,10 +1071,13 @@ bench_etcd (void)
   g_autofree char *scratch = NULL, *scratch_b64 = NULL, *value_b64 = NULL;
   g_autofree char *put_body = NULL;
   Etcd etcd = { NULL, NULL, NULL };
+  g_auto(GStrv) endpoints = NULL;
   GError *error = NULL;
 
-  if (!_gsm_etcd_parse_uri (opt_etcd, &etcd.endpoint, &prefix, &error))
+  if (!_gsm_etcd_parse_uri (opt_etcd, &endpoints, &prefix, &error))
     g_error ("--etcd: %s", error->message);
+  /* The first member. */
+  etcd.endpoint = g_strdup (endpoints[0]);
   etcd.prefix = g_strdup_printf ("/gsm-bench-%d", getpid ());
   etcd.session = soup_session_new_with_options ("timeout", 5, NULL);
 

@@ -1,4 +1,5 @@
-/* etcd-test-util.h: a throwaway etcd, worker processes, a cuttable proxy
+/* etcd-test-util.h: throwaway etcd servers and clusters, worker processes,
+ * a cuttable proxy
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -94,10 +95,27 @@ typedef struct
   char        *dir;
   guint16      client_port;
   guint16      peer_port;
-  char        *endpoint;     /* http://127.0.0.1:PORT */
+  char        *endpoint;     /* http(s)://127.0.0.1:PORT */
   GSubprocess *process;
   gboolean     exited;
+  /* Set before the first start, or left NULL: */
+  char        *name;          /* of the member; "default" */
+  char        *cluster;       /* --initial-cluster; this member alone */
+  char       **extra_args;    /* more arguments, such as TLS files */
+  gboolean     tls;           /* https:// for clients */
+  /* How the helpers below reach it with TLS: */
+  char        *ca_file;
+  char        *cert_file;
+  char        *key_file;
 } EtcdServer;
+
+static inline gboolean
+etcd_available (void)
+{
+  g_autofree char *etcd = g_find_program_in_path ("etcd");
+
+  return etcd != NULL;
+}
 
 static void
 etcd_exited_cb (GObject      *source,
@@ -109,83 +127,166 @@ etcd_exited_cb (GObject      *source,
   g_object_unref (source);
 }
 
-/* A blocking POST to etcd's JSON gateway; the body of the reply. */
+/* A blocking POST to etcd's JSON gateway; the body of the reply, whatever
+ * its status (in *@status if not NULL), or NULL if there is none. */
 static inline char *
-etcd_post (EtcdServer *server,
-           const char *path,
-           const char *body)
+etcd_post_full (EtcdServer *server,
+                const char *path,
+                const char *body,
+                guint      *status)
 {
   g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 5, NULL);
   g_autofree char *url = g_strconcat (server->endpoint, path, NULL);
   g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
   g_autoptr(GBytes) request = g_bytes_new (body, strlen (body));
   g_autoptr(GBytes) reply = NULL;
+  g_autoptr(GTlsCertificate) certificate = NULL;
+
+  if (server->ca_file != NULL)
+    {
+      g_autoptr(GTlsDatabase) database = g_tls_file_database_new (server->ca_file, NULL);
+
+      g_assert_nonnull (database);
+      soup_session_set_tls_database (session, database);
+    }
+  if (server->cert_file != NULL)
+    {
+      certificate = g_tls_certificate_new_from_files (server->cert_file, server->key_file, NULL);
+      g_assert_nonnull (certificate);
+      soup_message_set_tls_client_certificate (msg, certificate);
+    }
 
   soup_message_set_request_body_from_bytes (msg, "application/json", request);
   reply = soup_session_send_and_read (session, msg, NULL, NULL);
-  if (reply == NULL || soup_message_get_status (msg) != SOUP_STATUS_OK)
+  if (status != NULL)
+    *status = soup_message_get_status (msg);
+  if (reply == NULL)
     return NULL;
   return g_strndup (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply));
+}
+
+/* The same, NULL unless the status is 200. */
+static inline char *
+etcd_post (EtcdServer *server,
+           const char *path,
+           const char *body)
+{
+  guint status = 0;
+  g_autofree char *reply = etcd_post_full (server, path, body, &status);
+
+  return status == SOUP_STATUS_OK ? g_steal_pointer (&reply) : NULL;
+}
+
+/* Chooses the directory and ports, once. */
+static inline void
+etcd_server_prepare (EtcdServer *server,
+                     const char *parent)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (server->dir != NULL)
+    return;
+
+  if (parent == NULL)
+    {
+      server->dir = g_dir_make_tmp ("gsm-etcd-XXXXXX", &error);
+      g_assert_no_error (error);
+    }
+  else
+    {
+      server->dir = g_build_filename (parent, server->name, NULL);
+      g_assert_cmpint (g_mkdir_with_parents (server->dir, 0700), ==, 0);
+    }
+  server->client_port = free_port ();
+  do
+    server->peer_port = free_port ();
+  while (server->peer_port == server->client_port);
+  server->endpoint = g_strdup_printf ("%s://127.0.0.1:%u", server->tls ? "https" : "http",
+                                      server->client_port);
+}
+
+static inline char *
+etcd_server_peer_url (EtcdServer *server)
+{
+  return g_strdup_printf ("http://127.0.0.1:%u", server->peer_port);
+}
+
+/* Starts the process, without waiting for it to serve. */
+static inline void
+etcd_server_spawn (EtcdServer *server)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *data_dir = NULL, *log = NULL;
+  g_autofree char *client = NULL, *peer = NULL;
+  g_autofree char *etcd = g_find_program_in_path ("etcd");
+  const char *name = server->name ? server->name : "default";
+
+  if (etcd == NULL)
+    g_error ("etcd is not installed (Debian package etcd-server)");
+
+  etcd_server_prepare (server, NULL);
+  data_dir = g_build_filename (server->dir, "data", NULL);
+  log = g_build_filename (server->dir, "etcd.log", NULL);
+  client = g_strdup (server->endpoint);
+  peer = etcd_server_peer_url (server);
+
+  g_ptr_array_add (argv, g_strdup (etcd));
+  g_ptr_array_add (argv, g_strdup ("--name"));
+  g_ptr_array_add (argv, g_strdup (name));
+  g_ptr_array_add (argv, g_strdup ("--data-dir"));
+  g_ptr_array_add (argv, g_strdup (data_dir));
+  g_ptr_array_add (argv, g_strdup ("--listen-client-urls"));
+  g_ptr_array_add (argv, g_strdup (client));
+  g_ptr_array_add (argv, g_strdup ("--advertise-client-urls"));
+  g_ptr_array_add (argv, g_strdup (client));
+  g_ptr_array_add (argv, g_strdup ("--listen-peer-urls"));
+  g_ptr_array_add (argv, g_strdup (peer));
+  g_ptr_array_add (argv, g_strdup ("--initial-advertise-peer-urls"));
+  g_ptr_array_add (argv, g_strdup (peer));
+  g_ptr_array_add (argv, g_strdup ("--initial-cluster"));
+  g_ptr_array_add (argv, server->cluster ? g_strdup (server->cluster)
+                                         : g_strdup_printf ("%s=%s", name, peer));
+  g_ptr_array_add (argv, g_strdup ("--initial-cluster-state"));
+  g_ptr_array_add (argv, g_strdup ("new"));
+  for (guint i = 0; server->extra_args != NULL && server->extra_args[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (server->extra_args[i]));
+  g_ptr_array_add (argv, NULL);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_subprocess_launcher_set_stderr_file_path (launcher, log);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  server->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  server->exited = FALSE;
+  g_subprocess_wait_async (g_object_ref (server->process), NULL, etcd_exited_cb, &server->exited);
+}
+
+/* Ready once it answers a read (or refuses it for want of a token). */
+static inline void
+etcd_server_wait_ready (EtcdServer *server)
+{
+  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autofree char *reply = etcd_post_full (server, "/v3/kv/range", "{\"key\": \"AA==\"}", NULL);
+
+      if (reply != NULL && (strstr (reply, "\"header\"") != NULL ||
+                            strstr (reply, "user name is empty") != NULL))
+        break;
+      if (server->exited || g_get_monotonic_time () > deadline)
+        g_error ("etcd did not start on %s (log: %s/etcd.log)", server->endpoint, server->dir);
+      sleep_in_loop (0.05);
+    }
 }
 
 static inline void
 etcd_server_start (EtcdServer *server)
 {
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *data_dir = NULL, *log = NULL;
-  g_autofree char *client = NULL, *peer = NULL, *cluster = NULL;
-  g_autofree char *etcd = g_find_program_in_path ("etcd");
-  gint64 deadline;
-
-  if (etcd == NULL)
-    g_error ("etcd is not installed (Debian package etcd-server)");
-
-  if (server->dir == NULL)
-    {
-      server->dir = g_dir_make_tmp ("gsm-etcd-XXXXXX", &error);
-      g_assert_no_error (error);
-      server->client_port = free_port ();
-      do
-        server->peer_port = free_port ();
-      while (server->peer_port == server->client_port);
-      server->endpoint = g_strdup_printf ("http://127.0.0.1:%u", server->client_port);
-    }
-
-  data_dir = g_build_filename (server->dir, "data", NULL);
-  log = g_build_filename (server->dir, "etcd.log", NULL);
-  client = g_strdup_printf ("http://127.0.0.1:%u", server->client_port);
-  peer = g_strdup_printf ("http://127.0.0.1:%u", server->peer_port);
-  cluster = g_strdup_printf ("default=%s", peer);
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-  g_subprocess_launcher_set_stderr_file_path (launcher, log);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  server->process = g_subprocess_launcher_spawn (launcher, &error, etcd,
-                                                 "--name", "default",
-                                                 "--data-dir", data_dir,
-                                                 "--listen-client-urls", client,
-                                                 "--advertise-client-urls", client,
-                                                 "--listen-peer-urls", peer,
-                                                 "--initial-advertise-peer-urls", peer,
-                                                 "--initial-cluster", cluster,
-                                                 NULL);
-  g_assert_no_error (error);
-  server->exited = FALSE;
-  g_subprocess_wait_async (g_object_ref (server->process), NULL, etcd_exited_cb, &server->exited);
-
-  /* Ready once it answers a read. */
-  deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
-  for (;;)
-    {
-      g_autofree char *reply = etcd_post (server, "/v3/kv/range", "{\"key\": \"AA==\"}");
-
-      if (reply != NULL && strstr (reply, "\"header\"") != NULL)
-        break;
-      if (server->exited || g_get_monotonic_time () > deadline)
-        g_error ("etcd did not start on %s (log: %s)", server->endpoint, log);
-      sleep_in_loop (0.05);
-    }
+  etcd_server_spawn (server);
+  etcd_server_wait_ready (server);
 }
 
 static inline void
@@ -211,6 +312,170 @@ etcd_server_destroy (EtcdServer *server)
     rm_rf (server->dir);
   g_clear_pointer (&server->dir, g_free);
   g_clear_pointer (&server->endpoint, g_free);
+  g_clear_pointer (&server->name, g_free);
+  g_clear_pointer (&server->cluster, g_free);
+  g_clear_pointer (&server->extra_args, g_strfreev);
+  g_clear_pointer (&server->ca_file, g_free);
+  g_clear_pointer (&server->cert_file, g_free);
+  g_clear_pointer (&server->key_file, g_free);
+}
+
+/* Pauses (SIGSTOP) or resumes (SIGCONT) the member: it keeps its
+ * connections and accepts new ones, and answers nothing meanwhile. */
+static inline void
+etcd_server_signal (EtcdServer *server,
+                    int         signum)
+{
+  g_assert_nonnull (server->process);
+  g_subprocess_send_signal (server->process, signum);
+}
+
+/* ---- a cluster of three on loopback ------------------------------------ */
+
+#define ETCD_CLUSTER_SIZE 3
+
+typedef struct
+{
+  char       *dir;
+  EtcdServer  members[ETCD_CLUSTER_SIZE];
+} EtcdCluster;
+
+/* Starts m1, m2 and m3, and waits until all serve. */
+static inline void
+etcd_cluster_start (EtcdCluster *cluster)
+{
+  g_autoptr(GString) initial = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+
+  if (cluster->dir == NULL)
+    {
+      cluster->dir = g_dir_make_tmp ("gsm-etcd-cluster-XXXXXX", &error);
+      g_assert_no_error (error);
+      for (guint i = 0; i < ETCD_CLUSTER_SIZE; i++)
+        {
+          EtcdServer *m = &cluster->members[i];
+          g_autofree char *peer = NULL;
+
+          m->name = g_strdup_printf ("m%u", i + 1);
+          etcd_server_prepare (m, cluster->dir);
+          peer = etcd_server_peer_url (m);
+          g_string_append_printf (initial, "%s%s=%s", i > 0 ? "," : "", m->name, peer);
+        }
+      for (guint i = 0; i < ETCD_CLUSTER_SIZE; i++)
+        cluster->members[i].cluster = g_strdup (initial->str);
+    }
+
+  for (guint i = 0; i < ETCD_CLUSTER_SIZE; i++)
+    etcd_server_spawn (&cluster->members[i]);
+  for (guint i = 0; i < ETCD_CLUSTER_SIZE; i++)
+    etcd_server_wait_ready (&cluster->members[i]);
+}
+
+static inline void
+etcd_cluster_stop (EtcdCluster *cluster,
+                   int          signum)
+{
+  for (guint i = 0; i < ETCD_CLUSTER_SIZE; i++)
+    {
+      if (cluster->members[i].process != NULL)
+        g_subprocess_send_signal (cluster->members[i].process, SIGCONT);
+      etcd_server_stop (&cluster->members[i], signum);
+    }
+}
+
+static inline void
+etcd_cluster_destroy (EtcdCluster *cluster)
+{
+  etcd_cluster_stop (cluster, SIGTERM);
+  for (guint i = 0; i < ETCD_CLUSTER_SIZE; i++)
+    {
+      g_clear_pointer (&cluster->members[i].dir, g_free);
+      etcd_server_destroy (&cluster->members[i]);
+    }
+  if (cluster->dir != NULL)
+    rm_rf (cluster->dir);
+  g_clear_pointer (&cluster->dir, g_free);
+}
+
+/* Kills member @i with SIGKILL; etcd_cluster_restart_member() brings it
+ * back with its data. */
+static inline void
+etcd_cluster_kill_member (EtcdCluster *cluster,
+                          guint        i)
+{
+  etcd_server_stop (&cluster->members[i], SIGKILL);
+}
+
+static inline void
+etcd_cluster_restart_member (EtcdCluster *cluster,
+                             guint        i)
+{
+  etcd_server_start (&cluster->members[i]);
+}
+
+/* "member_id" and "leader" of /v3/maintenance/status, or FALSE if the
+ * member does not answer. */
+static inline gboolean
+etcd_member_status (EtcdServer  *member,
+                    char       **member_id,
+                    char       **leader)
+{
+  g_autofree char *reply = NULL;
+  const char *p;
+
+  if (member->process == NULL)
+    return FALSE;
+  reply = etcd_post (member, "/v3/maintenance/status", "{}");
+  if (reply == NULL)
+    return FALSE;
+
+  p = strstr (reply, "\"member_id\":\"");
+  if (p == NULL)
+    return FALSE;
+  p += strlen ("\"member_id\":\"");
+  *member_id = g_strndup (p, strcspn (p, "\""));
+  p = strstr (reply, "\"leader\":\"");
+  *leader = p ? g_strndup (p + strlen ("\"leader\":\""), strcspn (p + strlen ("\"leader\":\""), "\""))
+              : g_strdup ("0");
+  return TRUE;
+}
+
+/* The index of the leader, waiting up to 20 s for one to be elected. */
+static inline guint
+etcd_cluster_find_leader (EtcdCluster *cluster)
+{
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      for (guint i = 0; i < ETCD_CLUSTER_SIZE; i++)
+        {
+          g_autofree char *member_id = NULL, *leader = NULL;
+
+          if (etcd_member_status (&cluster->members[i], &member_id, &leader) &&
+              g_str_equal (member_id, leader))
+            return i;
+        }
+      if (g_get_monotonic_time () > deadline)
+        g_error ("The etcd cluster in %s has no leader", cluster->dir);
+      sleep_in_loop (0.1);
+    }
+}
+
+/* etcd://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3@prefix, the members in the
+ * order of @order (indexes, ETCD_CLUSTER_SIZE of them). */
+static inline char *
+etcd_cluster_uri (EtcdCluster *cluster,
+                  const guint *order,
+                  const char  *prefix)
+{
+  GString *uri = g_string_new ("etcd://");
+
+  for (guint i = 0; i < ETCD_CLUSTER_SIZE; i++)
+    g_string_append_printf (uri, "%s127.0.0.1:%u", i > 0 ? "," : "",
+                            cluster->members[order[i]].client_port);
+  g_string_append (uri, prefix);
+  return g_string_free (uri, FALSE);
 }
 
 static inline char *
@@ -219,7 +484,8 @@ b64 (const char *text)
   return g_base64_encode ((const guchar *) text, strlen (text));
 }
 
-/* How many keys below @prefix. */
+/* How many keys below @prefix (or starting with it, if it does not end
+ * with a slash). */
 static inline int
 etcd_count_keys (EtcdServer *server,
                  const char *prefix)

@@ -206,29 +206,37 @@ test_uri (void)
     { "etcd://etcd.example.com/team-a", "http://etcd.example.com:2379", "/team-a" },
     { "etcd://localhost:1234/a/b/", "http://localhost:1234", "/a/b" },
     { "etcd://[::1]:2379/x", "http://[::1]:2379", "/x" },
+    { "etcd://a:1,b:2,c/p/", "http://a:1,http://b:2,http://c:2379", "/p" },
+    { "etcd://[::1]:1,127.0.0.1:2", "http://[::1]:1,http://127.0.0.1:2", "/gsm-session" },
+    { "etcds://h1:2379,h2:2380/team-a", "https://h1:2379,https://h2:2380", "/team-a" },
   };
   const char *bad[] = {
     "http://127.0.0.1:2379", "etcd://", "etcd:///x", "etcd://h:notaport",
     "etcd://user@h:1", "etcd://h:1/x?y=1", "etcd://h:1/x#frag", "not a uri",
+    "etcd://a:1,/x", "etcd://a:1,,b:2", "etcd://,a:1", "etcd://a:1,user@b:2", "etcd://a:1,b:x",
+    "etcds://", "https://h:1",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (good); i++)
     {
       g_autoptr(GError) error = NULL;
-      g_autofree char *endpoint = NULL, *prefix = NULL;
+      g_auto(GStrv) endpoints = NULL;
+      g_autofree char *prefix = NULL, *joined = NULL;
 
-      g_assert_true (_gsm_etcd_parse_uri (good[i].uri, &endpoint, &prefix, &error));
+      g_assert_true (_gsm_etcd_parse_uri (good[i].uri, &endpoints, &prefix, &error));
       g_assert_no_error (error);
-      g_assert_cmpstr (endpoint, ==, good[i].endpoint);
+      joined = g_strjoinv (",", endpoints);
+      g_assert_cmpstr (joined, ==, good[i].endpoint);
       g_assert_cmpstr (prefix, ==, good[i].prefix);
     }
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_autoptr(GError) error = NULL;
-      g_autofree char *endpoint = NULL, *prefix = NULL;
+      g_auto(GStrv) endpoints = NULL;
+      g_autofree char *prefix = NULL;
 
-      g_assert_false (_gsm_etcd_parse_uri (bad[i], &endpoint, &prefix, &error));
+      g_assert_false (_gsm_etcd_parse_uri (bad[i], &endpoints, &prefix, &error));
       g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
       g_assert_nonnull (strstr (error->message, bad[i]));
     }

@@ -49,16 +49,19 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
 
   fuzz_init ();
 
-  if (size >= 7 && size < 4096 && memcmp (data, "etcd://", 7) == 0 &&
+  if (size >= 7 && size < 4096 &&
+      (memcmp (data, "etcd://", 7) == 0 || (size >= 8 && memcmp (data, "etcds://", 8) == 0)) &&
       memchr (data, '\0', size) == NULL)
     {
       g_autofree char *uri = g_strndup ((const char *) data, size);
-      g_autofree char *endpoint = NULL;
+      g_auto(GStrv) endpoints = NULL;
       g_autofree char *prefix = NULL;
 
-      if (_gsm_etcd_parse_uri (uri, &endpoint, &prefix, &error))
+      if (_gsm_etcd_parse_uri (uri, &endpoints, &prefix, &error))
         {
-          FUZZ_CHECK (g_str_has_prefix (endpoint, "http://"));
+          FUZZ_CHECK (endpoints[0] != NULL);
+          for (guint i = 0; endpoints[i] != NULL; i++)
+            FUZZ_CHECK (g_str_has_prefix (endpoints[i], data[4] == 's' ? "https://" : "http://"));
           FUZZ_CHECK (prefix != NULL && prefix[0] == '/');
         }
       else
