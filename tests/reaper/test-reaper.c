@@ -721,6 +721,24 @@ claim_wait_for_provider (const char *session_id)
 
 /* The claim of a reaper that died is taken over; a live claim blocks a
  * session from taking the VM over. */
+/* Until process @pid has exited (a zombie, or gone): a signal is not
+ * delivered at once on a loaded machine. */
+static void
+wait_until_gone (int pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
+
+  for (guint i = 0; i < 500; i++)
+    {
+      g_autofree char *stat = NULL;
+
+      if (!g_file_get_contents (path, &stat, NULL, NULL) || strstr (stat, ") Z ") != NULL)
+        return;
+      g_usleep (10 * 1000);
+    }
+  g_error ("process %d did not exit", pid);
+}
+
 static void
 test_dead_reaper_claim (Fixture       *f,
                         gconstpointer  data)
@@ -761,6 +779,7 @@ test_dead_reaper_claim (Fixture       *f,
   g_subprocess_send_signal (a, SIGKILL);
   g_subprocess_wait (a, NULL, NULL);
   kill (-provider_pid, SIGKILL);
+  wait_until_gone (provider_pid);
   cloud_set_hold (f, FALSE);
 
   entry = lookup (w1->session_id);
