@@ -27,6 +27,8 @@ GsmEtcdRegistry *_gsm_etcd_registry_new          (const char      *uri,
 G_GNUC_INTERNAL
 gint64           _gsm_etcd_registry_get_lease_id (GsmEtcdRegistry *self);
 G_GNUC_INTERNAL
+guint            _gsm_etcd_registry_get_ttl      (GsmEtcdRegistry *self);
+G_GNUC_INTERNAL
 guint            _gsm_etcd_registry_get_n_range_reads (GsmEtcdRegistry *self);
 
 G_END_DECLS

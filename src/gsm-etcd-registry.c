@@ -1629,3 +1629,16 @@ _gsm_etcd_registry_get_n_range_reads (GsmEtcdRegistry *self)
 {
   return (guint) g_atomic_int_get (&self->n_range_reads);
 }
+
+/* The lease's TTL, in seconds (as etcd granted it). */
+guint
+_gsm_etcd_registry_get_ttl (GsmEtcdRegistry *self)
+{
+  guint ttl;
+
+  g_mutex_lock (&self->mutex);
+  ttl = self->ttl;
+  g_mutex_unlock (&self->mutex);
+
+  return ttl;
+}

@@ -42,6 +42,7 @@
 
 #include "gsm-audit-private.h"
 #include "gsm-error.h"
+#include "gsm-etcd-registry-private.h"
 #include "gsm-process-private.h"
 #include "gsm-provider-private.h"
 #include "gsm-reaper-private.h"
@@ -50,6 +51,10 @@
 #include "gsm-session-private.h"
 
 #define DEFAULT_GRACE 10.0
+/* With etcd, at least this many lease TTLs: a session cut off from every
+ * member is found dead a TTL after its last keepalive, and may still come
+ * back (its keepalive tries again every third of a TTL). */
+#define FLEET_GRACE_TTLS 2
 #define DEFAULT_BACKOFF 30.0
 #define MAX_BACKOFF 3600.0
 #define DEFAULT_CONCURRENCY 8
@@ -1914,6 +1919,20 @@ config_get_count (GKeyFile   *key_file,
   return fallback;
 }
 
+/* The grace period when none is configured: with leases (etcd), twice the
+ * TTL, so that a session whose lease lapsed while it was cut off from etcd
+ * has time to come back before its VM is claimed. */
+static double
+default_grace (GsmSessionManager *manager)
+{
+  GsmRegistry *registry = _gsm_session_manager_get_registry (manager);
+
+  if (registry != NULL && GSM_IS_ETCD_REGISTRY (registry))
+    return MAX (DEFAULT_GRACE,
+                FLEET_GRACE_TTLS * (double) _gsm_etcd_registry_get_ttl (GSM_ETCD_REGISTRY (registry)));
+  return DEFAULT_GRACE;
+}
+
 static void
 gsm_reaper_constructed (GObject *object)
 {
@@ -1939,7 +1958,7 @@ gsm_reaper_constructed (GObject *object)
   if (key_file == NULL)
     g_warning ("%s", error->message);
   self->grace_period = _gsm_config_get_seconds (key_file, "reaper", "grace-period",
-                                                "GSM_REAP_GRACE", DEFAULT_GRACE);
+                                                "GSM_REAP_GRACE", default_grace (self->manager));
   self->backoff = MIN (_gsm_config_get_seconds (key_file, "reaper", "backoff",
                                                 "GSM_REAP_BACKOFF", DEFAULT_BACKOFF), MAX_BACKOFF);
   self->max_backoff = MIN (_gsm_config_get_seconds (key_file, "reaper", "max-backoff",
@@ -2080,7 +2099,11 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    *
    * How long after a session was first found dead its VM is left alone,
    * in seconds (so that a slow restart, or a registration during a pass,
-   * is not reaped).
+   * is not reaped). The moment it was first found dead is recorded in the
+   * registry, so every reaper counts from the same moment. Unless
+   * configured, 10, or with the etcd registry twice the lease TTL (30 with
+   * the default TTL), so that a session cut off from etcd has time to come
+   * back.
    *
    * Since: 1.0
    */

@@ -493,6 +493,20 @@ test_reaper (Fixture       *f,
   g_assert_cmpint (etcd_count_keys (&server, vms), ==, 1);
 }
 
+/* Without a configured grace period, a reaper of a fleet waits twice the
+ * lease TTL: long enough for a session cut off from etcd to come back. */
+static void
+test_fleet_grace_default (Fixture       *f,
+                          gconstpointer  data)
+{
+  g_autoptr(GsmReaper) reaper = NULL;
+
+  g_unsetenv ("GSM_REAP_GRACE");
+  g_setenv ("GSM_LEASE_TTL", "20", TRUE);
+  reaper = gsm_reaper_new (gsm_session_manager_get_default (), NULL);
+  g_assert_cmpfloat (gsm_reaper_get_grace_period (reaper), ==, 40);
+}
+
 /* The value of @key, decoded, or NULL. */
 static char *
 etcd_get_value (EtcdServer *srv,
@@ -931,6 +945,8 @@ main (int   argc,
               test_updates_read_no_prefix, fixture_tear_down);
   g_test_add ("/etcd/sync-only-reenters", Fixture, NULL, fixture_set_up,
               test_sync_only_reenters, fixture_tear_down);
+  g_test_add ("/etcd/fleet-grace-default", Fixture, NULL, fixture_set_up,
+              test_fleet_grace_default, fixture_tear_down);
   g_test_add ("/etcd/grace-recorded", Fixture, NULL, fixture_set_up,
               test_grace_recorded, fixture_tear_down);
   g_test_add ("/etcd/concurrent-register", Fixture, NULL, fixture_set_up,
