@@ -14,6 +14,8 @@
 #include <json-glib/json-glib.h>
 
 #include "gsm-audit-private.h"
+#include "gsm-etcd-registry-private.h"
+#include "gsm-session-manager-private.h"
 #include "gsm-error.h"
 #include "gsm-fs-private.h"
 #include "gsm-json-private.h"
@@ -123,6 +125,16 @@ _gsm_audit_format (GsmSessionManager    *manager,
   return json_to_string (root, FALSE);
 }
 
+/* The etcd registry, if this manager's registry is one. */
+static GsmEtcdRegistry *
+fleet_registry (GsmSessionManager *manager)
+{
+  GsmRegistry *registry = _gsm_session_manager_get_registry (manager);
+
+  return registry != NULL && GSM_IS_ETCD_REGISTRY (registry) ? GSM_ETCD_REGISTRY (registry) : NULL;
+}
+
+
 static int
 open_log (GsmSessionManager  *manager,
           int                 flags,
@@ -203,11 +215,101 @@ _gsm_audit_append (GsmSessionManager     *manager,
     }
 
   close (fd);
+
+  /* In a fleet, every host's history shows it. The local log has it
+   * whatever happens to etcd. */
+  {
+    GsmEtcdRegistry *etcd = fleet_registry (manager);
+    g_autoptr(GError) fleet_error = NULL;
+
+    if (etcd != NULL && !_gsm_etcd_registry_append_audit (etcd, line, &fleet_error))
+      g_warning ("The audit record of VM %s is only in “%s”: %s", record->vm_id, path,
+                 fleet_error->message);
+  }
   return TRUE;
 }
 
+static char **read_local (GsmSessionManager  *manager,
+                          GError            **error);
+
+static double
+record_time (JsonParser *parser,
+             const char *line)
+{
+  g_autoptr(JsonNode) root = _gsm_json_parse (parser, line, strlen (line), NULL);
+  JsonObject *o = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  JsonNode *t = o ? json_object_get_member (o, "timestamp") : NULL;
+
+  return t && JSON_NODE_HOLDS_VALUE (t) && json_node_get_value_type (t) == G_TYPE_DOUBLE
+           ? json_node_get_double (t) : 0;
+}
+
+typedef struct
+{
+  double  time;
+  char   *line;
+} Timed;
+
+static int
+compare_timed (gconstpointer a,
+               gconstpointer b)
+{
+  const Timed *x = a, *y = b;
+
+  return (x->time > y->time) - (x->time < y->time);
+}
+
+/*
+ * _gsm_audit_read:
+ *
+ * Returns: the records of this host's audit log and, in a fleet (etcd),
+ *   those every host recorded there, each once, oldest first
+ */
 char **
 _gsm_audit_read (GsmSessionManager  *manager,
+                 GError            **error)
+{
+  g_auto(GStrv) local = read_local (manager, error);
+  g_auto(GStrv) fleet = NULL;
+  g_autoptr(GHashTable) seen = NULL;
+  g_autoptr(GArray) all = NULL;
+  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(GError) fleet_error = NULL;
+  GsmEtcdRegistry *etcd = fleet_registry (manager);
+  GPtrArray *out;
+
+  if (local == NULL || etcd == NULL)
+    return g_steal_pointer (&local);
+
+  fleet = _gsm_etcd_registry_read_audit (etcd, &fleet_error);
+  if (fleet == NULL)
+    {
+      g_warning ("Showing this host's audit log only: %s", fleet_error->message);
+      return g_steal_pointer (&local);
+    }
+
+  parser = json_parser_new ();
+  seen = g_hash_table_new (g_str_hash, g_str_equal);
+  all = g_array_new (FALSE, FALSE, sizeof (Timed));
+  for (guint pass = 0; pass < 2; pass++)
+    for (char **l = pass == 0 ? local : fleet; *l != NULL; l++)
+      {
+        Timed t = { record_time (parser, *l), *l };
+
+        if (g_hash_table_add (seen, *l))
+          g_array_append_val (all, t);
+      }
+  g_array_sort (all, compare_timed);
+
+  out = g_ptr_array_new ();
+  for (guint i = 0; i < all->len; i++)
+    g_ptr_array_add (out, g_strdup (g_array_index (all, Timed, i).line));
+  g_ptr_array_add (out, NULL);
+  return (char **) g_ptr_array_free (out, FALSE);
+}
+
+static char **
+read_local (GsmSessionManager  *manager,
                  GError            **error)
 {
   g_autoptr(GError) local_error = NULL;

@@ -27,6 +27,13 @@ GsmEtcdRegistry *_gsm_etcd_registry_new          (const char      *uri,
 G_GNUC_INTERNAL
 gint64           _gsm_etcd_registry_get_lease_id (GsmEtcdRegistry *self);
 G_GNUC_INTERNAL
+gboolean         _gsm_etcd_registry_append_audit (GsmEtcdRegistry *self,
+                                                  const char      *line,
+                                                  GError         **error);
+G_GNUC_INTERNAL
+char           **_gsm_etcd_registry_read_audit (GsmEtcdRegistry *self,
+                                                GError         **error);
+G_GNUC_INTERNAL
 guint            _gsm_etcd_registry_get_ttl      (GsmEtcdRegistry *self);
 G_GNUC_INTERNAL
 guint            _gsm_etcd_registry_get_n_range_reads (GsmEtcdRegistry *self);

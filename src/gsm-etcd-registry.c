@@ -1642,3 +1642,79 @@ _gsm_etcd_registry_get_ttl (GsmEtcdRegistry *self)
 
   return ttl;
 }
+
+/* ---- the fleet's audit log --------------------------------------------- */
+
+/* How long etcd keeps an audit record: the log is bounded by age. */
+#define AUDIT_TTL (30 * 24 * 3600)
+
+/*
+ * _gsm_etcd_registry_append_audit:
+ * @line: one record of the audit log, JSON on one line
+ *
+ * Keeps @line under PREFIX/audit/, where every host's `gsmctl history`
+ * reads it, for 30 days (on a lease of its own).
+ */
+gboolean
+_gsm_etcd_registry_append_audit (GsmEtcdRegistry  *self,
+                                 const char       *line,
+                                 GError          **error)
+{
+  g_autoptr(GString) grant = g_string_new (NULL);
+  g_autoptr(GString) body = g_string_new ("{\"key\": ");
+  g_autoptr(GsmEtcdResponse) lease = NULL;
+  g_autoptr(GsmEtcdResponse) put = NULL;
+  g_autofree char *key = NULL;
+
+  g_string_printf (grant, "{\"TTL\": %d}", AUDIT_TTL);
+  lease = post_sync (self, "/v3/lease/grant", grant, NULL, error);
+  if (lease == NULL)
+    return FALSE;
+
+  /* Ordered by time, then unique. */
+  key = g_strdup_printf ("%s/audit/%016" G_GINT64_MODIFIER "x-%08x", self->prefix,
+                         g_get_real_time (), g_random_int ());
+  append_base64 (body, key, strlen (key));
+  g_string_append (body, ", \"value\": ");
+  append_base64 (body, line, strlen (line));
+  g_string_append_printf (body, ", \"lease\": \"%" G_GINT64_FORMAT "\"}", lease->lease_id);
+  put = post_sync (self, "/v3/kv/put", body, NULL, error);
+  return put != NULL;
+}
+
+/*
+ * _gsm_etcd_registry_read_audit:
+ *
+ * Returns: (transfer full): every host's audit records, oldest first
+ */
+char **
+_gsm_etcd_registry_read_audit (GsmEtcdRegistry  *self,
+                               GError          **error)
+{
+  g_autofree char *key = g_strconcat (self->prefix, "/audit/", NULL);
+  g_autofree char *end = prefix_end (key);
+  g_autoptr(GString) body = g_string_new ("{\"key\": ");
+  g_autoptr(GsmEtcdResponse) response = NULL;
+  GPtrArray *lines;
+
+  append_base64 (body, key, strlen (key));
+  g_string_append (body, ", \"range_end\": ");
+  append_base64 (body, end, strlen (end));
+  g_string_append (body, "}");
+  response = post_sync (self, "/v3/kv/range", body, NULL, error);
+  if (response == NULL)
+    return NULL;
+
+  lines = g_ptr_array_new ();
+  for (guint i = 0; i < response->kvs->len; i++)
+    {
+      GsmEtcdKv *kv = response->kvs->pdata[i];
+      gsize len;
+      const char *data = g_bytes_get_data (kv->value, &len);
+
+      if (data != NULL && len > 0 && memchr (data, '\0', len) == NULL)
+        g_ptr_array_add (lines, g_strndup (data, len));
+    }
+  g_ptr_array_add (lines, NULL);
+  return (char **) g_ptr_array_free (lines, FALSE);
+}

@@ -586,6 +586,28 @@ test_grace_recorded (Fixture       *f,
   g_unsetenv ("GSM_REAP_GRACE");
   g_unsetenv ("GSM_REAP_BACKOFF");
   g_assert_true (g_file_test (deleted, G_FILE_TEST_EXISTS));
+
+  /* Another host's history shows the deletion: the audit log of the
+   * fleet is in etcd. */
+  {
+    g_autofree char *elsewhere = g_dir_make_tmp ("gsm-etcd-other-XXXXXX", NULL);
+    g_autofree char *runtime_env = g_strdup_printf ("GSM_RUNTIME_DIR=%s", elsewhere);
+    g_autofree char *registry_env = g_strdup_printf ("GSM_REGISTRY=%s", f->uri);
+    g_autofree char *history = NULL;
+    const char *argv[] = { g_getenv ("GSMCTL"), "history", "--json", NULL };
+    const char *envp[] = { runtime_env, registry_env, "GSM_HOSTNAME=host-other",
+                           "GSM_CONFIG_FILE=/nonexistent/gsm-etcd-test.ini", NULL };
+    int wait_status = 0;
+
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, (char **) envp, G_SPAWN_DEFAULT, NULL, NULL,
+                                 &history, NULL, &wait_status, &error));
+    g_assert_no_error (error);
+    g_test_message ("history elsewhere: %s", history);
+    g_assert_true (g_spawn_check_wait_status (wait_status, NULL));
+    g_assert_nonnull (strstr (history, "vm-graced"));
+    g_assert_nonnull (strstr (history, "\"deleted\""));
+    rm_rf (elsewhere);
+  }
 }
 
 static void
