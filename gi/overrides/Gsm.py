@@ -203,9 +203,13 @@ class AsyncSessionManager:
 
     def _bind(self):
         loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._pump_handle is None:
-            self._stop_pump()
-            self._loop = loop
+        if self._loop is loop and self._pump_handle is not None:
+            return loop
+        self._stop_pump()
+        self._loop = loop
+        # The asyncio loop of a newer PyGObject (gi.events) runs on the
+        # default GLib main context already.
+        if not type(loop).__module__.startswith('gi.'):
             self._pump()
         return loop
 

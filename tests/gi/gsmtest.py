@@ -24,8 +24,10 @@ import gi.overrides  # noqa: E402
 
 # The override of the source tree (gi/overrides/Gsm.py), before any
 # installed one.
-gi.overrides.__path__.insert(0, os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), '..', '..', 'gi', 'overrides'))
+OVERRIDES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'gi', 'overrides')
+gi.overrides.__path__.insert(0, OVERRIDES_DIR)
+# The same for a Python program run with python3 -c.
+USE_OVERRIDES = 'import gi.overrides; gi.overrides.__path__.insert(0, %r)\n' % OVERRIDES_DIR
 
 gi.require_version('GLib', '2.0')
 gi.require_version('Gio', '2.0')
