@@ -308,6 +308,24 @@ class CleanupIntegration(unittest.TestCase):
         stats = Gsm.get_session_manager().get_statistics()
         self.assertEqual(stats['vms_registered'], stats['vms_unregistered'])
 
+    def test_cleanup_my_vm(self):
+        # The library's own shutdown flow, awaited: the provider's command
+        # deletes the VM, then it is unregistered.
+        session_mgr = Gsm.get_session_manager()
+        deleted = os.path.join(os.environ['GSM_RUNTIME_DIR'], 'deleted')
+        provider = Gsm.Provider.new('test', [
+            sys.executable, '-c', 'import sys; open(sys.argv[1], "w").write(sys.argv[2])',
+            deleted, '{vm_id}'])
+
+        async def scenario():
+            await session_mgr.register_vm('vm-cleanup', 'us-central1-a', ['voice'])
+            ok = await session_mgr.cleanup_my_vm(provider)
+            return ok, await session_mgr.get_my_vm()
+
+        self.assertEqual(run(scenario()), (True, None))
+        with open(deleted) as f:
+            self.assertEqual(f.read(), 'vm-cleanup')
+
 
 class Close(unittest.TestCase):
 
