@@ -2,7 +2,8 @@
 #
 # Import this before anything touches Gsm: it gives the process its own
 # runtime directory (the session manager reads the environment once, when
-# it is created) and loads the typelib of the uninstalled build.
+# it is created) and loads the typelib of the uninstalled build, with the
+# override of the source tree.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -19,6 +20,14 @@ os.environ.setdefault('GSM_DURABLE', '0')
 atexit.register(shutil.rmtree, RUNTIME_DIR, ignore_errors=True)
 
 import gi  # noqa: E402
+import gi.overrides  # noqa: E402
+
+# The override of the source tree (gi/overrides/Gsm.py), before any
+# installed one.
+OVERRIDES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'gi', 'overrides')
+gi.overrides.__path__.insert(0, OVERRIDES_DIR)
+# The same for a Python program run with python3 -c.
+USE_OVERRIDES = 'import gi.overrides; gi.overrides.__path__.insert(0, %r)\n' % OVERRIDES_DIR
 
 gi.require_version('GLib', '2.0')
 gi.require_version('Gio', '2.0')

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import unittest
 
-from gsmtest import Gio, Gsm, LineReader, Worker, main, wait_exit
+from gsmtest import USE_OVERRIDES, Gio, Gsm, LineReader, Worker, main, wait_exit
 
 EXAMPLES = os.environ.get('GSM_EXAMPLES_DIR') or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), '..', '..', 'introspection', 'examples')
@@ -111,7 +111,7 @@ class PythonExamples(unittest.TestCase, MonitorMixin):
     def test_usage_in_the_readme(self):
         code = usage_block('python')
         self.assertLessEqual(len(code.strip().splitlines()), 10)
-        proc = subprocess.Popen([PYTHON, '-c', code], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([PYTHON, '-c', USE_OVERRIDES + code], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         out, err = proc.communicate(timeout=30)
         stdout = check_usage_output(self, subprocess.CompletedProcess(proc.args, proc.returncode, out, err), proc.pid)
