@@ -505,5 +505,8 @@ gsm_session_list_get_liveness (GsmSessionList *self,
   g_return_val_if_fail (GSM_IS_SESSION_LIST (self), GSM_LIVENESS_UNVERIFIABLE);
   g_return_val_if_fail (GSM_IS_SESSION (session), GSM_LIVENESS_UNVERIFIABLE);
 
+  /* The probe remembers processes it found alive until their exit is
+   * collected: collect it first, without waiting. */
+  _gsm_liveness_probe_dispatch (self->probe);
   return _gsm_liveness_probe_check (self->probe, session);
 }
