@@ -572,7 +572,8 @@ typedef struct
 {
   GMainLoop  *loop;
   GHashTable *known;     /* local mode: session id → GsmSession */
-  const char *self_id;   /* local mode: gsmctl's own session */
+  const char *self_id;   /* local mode with etcd: gsmctl's own session */
+  GsmSessionList *list;  /* local mode with files: what is read */
 } Watch;
 
 /* One event, as a line of text or a JSON object. @vm_id and @zone may be
@@ -804,8 +805,13 @@ static GHashTable *
 list_others (Watch    *watch,
              GError  **error)
 {
-  GHashTable *table = gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (),
-                                                              NULL, error);
+  GHashTable *table;
+
+  if (watch->list != NULL)
+    return shown_sessions (watch->list);
+
+  table = gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (),
+                                                  NULL, error);
 
   if (table != NULL)
     g_hash_table_remove (table, watch->self_id);
@@ -893,6 +899,16 @@ local_changed_cb (GsmSessionManager *manager,
   local_refresh (watch);
 }
 
+static void
+list_changed_cb (GListModel *model,
+                 guint       position,
+                 guint       removed,
+                 guint       added,
+                 Watch      *watch)
+{
+  local_refresh (watch);
+}
+
 static gboolean
 local_poll_cb (gpointer user_data)
 {
@@ -900,32 +916,56 @@ local_poll_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* With the file registry, through a GsmSessionList: gsmctl reads only, and
+ * never enters a session. With etcd, through the session manager. */
 static int
 watch_local (Watch *watch)
 {
-  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  GsmSessionManager *manager = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
+  g_autofree char *dir = NULL;
   gulong handler;
   guint poll_id;
 
-  watch->self_id = gsm_session_manager_get_session_id (manager);
+  if (registry_is_etcd ())
+    {
+      manager = gsm_session_manager_get_default ();
+      dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
+      watch->self_id = gsm_session_manager_get_session_id (manager);
+    }
+  else
+    {
+      watch->list = gsm_session_list_new (NULL, NULL, &error);
+      if (watch->list == NULL)
+        {
+          g_printerr ("gsmctl: %s\n", error->message);
+          return 1;
+        }
+      dir = g_strdup (gsm_session_list_get_runtime_dir (watch->list));
+    }
+
   watch->known = list_others (watch, &error);
   if (watch->known == NULL)
     {
       g_printerr ("gsmctl: %s\n", error->message);
+      g_clear_object (&watch->list);
       return 1;
     }
 
   /* The file monitor tells of every change; the poll finds processes that
    * died without anyone writing the registry. */
-  handler = g_signal_connect (manager, "sessions-changed", G_CALLBACK (local_changed_cb), watch);
+  if (manager != NULL)
+    handler = g_signal_connect (manager, "sessions-changed", G_CALLBACK (local_changed_cb), watch);
+  else
+    handler = g_signal_connect (watch->list, "items-changed", G_CALLBACK (list_changed_cb), watch);
   poll_id = g_timeout_add_seconds (1, local_poll_cb, watch);
   print_watching ("local", dir);
   g_main_loop_run (watch->loop);
   g_source_remove (poll_id);
-  g_signal_handler_disconnect (manager, handler);
+  g_signal_handler_disconnect (manager != NULL ? (gpointer) manager : (gpointer) watch->list,
+                               handler);
   g_clear_pointer (&watch->known, g_hash_table_unref);
+  g_clear_object (&watch->list);
 
   return 0;
 }

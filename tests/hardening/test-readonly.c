@@ -154,13 +154,21 @@ assert_listing (const char *out_list,
 }
 
 static gboolean
+have_program (const char *name)
+{
+  g_autofree char *path = g_find_program_in_path (name);
+
+  return path != NULL;
+}
+
+static gboolean
 can_unshare (void)
 {
   const char *argv[] = { "unshare", "--mount", "true", NULL };
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
 
-  return geteuid () == 0 && g_find_program_in_path ("unshare") != NULL &&
+  return geteuid () == 0 && have_program ("unshare") &&
          run (NULL, argv, &out, &err) == 0;
 }
 
@@ -225,7 +233,7 @@ test_nobody (Fixture       *f,
   const char *commands[] = { "list", "stats", NULL };
   char *out[2] = { NULL, };
 
-  if (geteuid () != 0 || g_find_program_in_path ("setpriv") == NULL)
+  if (geteuid () != 0 || !have_program ("setpriv"))
     {
       g_test_skip ("needs root and setpriv");
       return;
