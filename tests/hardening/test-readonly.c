@@ -1,6 +1,6 @@
 /* test-readonly.c: gsmctl list and stats only read
  *
- * They work on a runtime directory that cannot be written, leave every
+ * They (and watch) work on a runtime directory that cannot be written, leave every
  * file byte-identical with its mtime, and on a directory that does not
  * exist they fail with a message and create nothing.
  *
@@ -210,6 +210,21 @@ test_bind_mount (Fixture       *f,
     }
   assert_listing (out[0], out[1]);
   g_assert_nonnull (strstr (out[2], "\"status\": \"stale\""));
+
+  /* watch, stopped by SIGINT after a while. */
+  {
+    const char *argv[] = { "unshare", "--mount", "sh", "-c", script, "sh", f->dir,
+                           "timeout", "--preserve-status", "-s", "INT", "1.5",
+                           g_getenv ("GSMCTL"), "watch", "--local", "--json", NULL };
+    g_autofree char *watch_out = NULL;
+    g_autofree char *err = NULL;
+    int status = run (f->dir, argv, &watch_out, &err);
+
+    g_test_message ("gsmctl watch: %d\n%s%s", status, watch_out, err);
+    g_assert_cmpint (status, ==, 0);
+    g_assert_nonnull (strstr (watch_out, "\"event\":\"watching\""));
+    g_assert_cmpstr (err, ==, "");
+  }
 
   after = describe_dir (f->dir);
   g_assert_cmpstr (after, ==, before);
