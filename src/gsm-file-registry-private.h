@@ -23,6 +23,10 @@ GsmFileRegistry *_gsm_file_registry_new               (const char      *dir_path
                                                        gboolean         durable,
                                                        GError         **error);
 G_GNUC_INTERNAL
+GsmFileRegistry *_gsm_file_registry_new_read_only     (const char      *dir_path,
+                                                       const char      *prefix,
+                                                       GError         **error);
+G_GNUC_INTERNAL
 char            *_gsm_file_registry_get_path          (GsmFileRegistry *self,
                                                        const char      *which);
 G_GNUC_INTERNAL

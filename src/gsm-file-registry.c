@@ -94,6 +94,7 @@ struct _GsmFileRegistry
   int                   own_lock_fd;    /* holds the liveness lock */
   gboolean              own_session_file_checked;
   gboolean              durable;
+  gboolean              read_only;      /* a reader's view: no lock file, no writes */
   double                lock_timeout;
   int                   dirfd;
   int                   lock_fd;
@@ -1164,6 +1165,13 @@ gsm_file_registry_update (GsmRegistry            *registry,
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
 
+  if (self->read_only)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_PERMISSION_DENIED,
+                   "Registry “%s/%s” was opened read-only", self->dir_path, self->registry_name);
+      return NULL;
+    }
+
   g_mutex_lock (&self->mutex);
 
   if (!_gsm_fs_lock (self->lock_fd, self->lock_path, self->lock_timeout, error))
@@ -1254,6 +1262,16 @@ gsm_file_registry_load (GsmRegistry   *registry,
   snapshot = load_locked (self, &local_error);
   quarantine = snapshot != NULL && self->quarantine != NULL;
   g_mutex_unlock (&self->mutex);
+
+  /* A read-only view repairs nothing: entries that cannot be read are
+   * left out of @snapshot (but stay in the file), and a registry that is
+   * not one JSON object is an error. */
+  if (self->read_only)
+    {
+      if (snapshot == NULL)
+        g_propagate_error (error, g_steal_pointer (&local_error));
+      return snapshot;
+    }
 
   if (quarantine)
     {
@@ -1431,6 +1449,54 @@ _gsm_file_registry_new (const char  *dir_path,
 
   /* Clear what killed writers left, and check the registry can be read. */
   snapshot = gsm_file_registry_update (GSM_REGISTRY (self), remove_temp_files, self, NULL, error);
+  if (snapshot == NULL)
+    return NULL;
+
+  return g_steal_pointer (&self);
+}
+
+/*
+ * _gsm_file_registry_new_read_only:
+ * @dir_path: the runtime directory; it must exist
+ * @prefix: prefix of every file name (GSM_FILE_PREFIX)
+ *
+ * A registry for looking only, as `gsmctl list` does: @dir_path is opened
+ * without being created or made private, the lock file is neither created
+ * nor opened, and nothing is ever written (update fails with
+ * %GSM_ERROR_PERMISSION_DENIED; load neither rebuilds a corrupt registry
+ * nor sets unreadable entries aside). It works on a read-only directory.
+ */
+GsmFileRegistry *
+_gsm_file_registry_new_read_only (const char  *dir_path,
+                                  const char  *prefix,
+                                  GError     **error)
+{
+  g_autoptr(GsmFileRegistry) self = g_object_new (GSM_TYPE_FILE_REGISTRY, NULL);
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+
+  self->read_only = TRUE;
+  self->dir_path = g_strdup (dir_path);
+  self->prefix = g_strdup (prefix ? prefix : "");
+  self->registry_name = g_strconcat (self->prefix, REGISTRY_NAME, NULL);
+  self->tracker_name = g_strconcat (self->prefix, TRACKER_NAME, NULL);
+  self->lock_name = g_strconcat (self->prefix, LOCK_NAME, NULL);
+  self->lock_path = g_build_filename (dir_path, self->lock_name, NULL);
+  self->parser = json_parser_new_immutable ();
+  self->text.str = g_string_sized_new (4096);
+
+  if (strchr (self->prefix, '/') != NULL)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "File prefix “%s” must not contain “/”", self->prefix);
+      return NULL;
+    }
+
+  self->dirfd = _gsm_fs_open_existing_dir (dir_path, error);
+  if (self->dirfd < 0)
+    return NULL;
+
+  /* Check the registry can be read (a missing one is empty). */
+  snapshot = gsm_file_registry_load (GSM_REGISTRY (self), NULL, error);
   if (snapshot == NULL)
     return NULL;
 

@@ -50,6 +50,9 @@ int       _gsm_fs_open_dir          (const char       *path,
                                      gboolean          create_private,
                                      GError          **error);
 G_GNUC_INTERNAL
+int       _gsm_fs_open_existing_dir (const char       *path,
+                                     GError          **error);
+G_GNUC_INTERNAL
 gboolean  _gsm_fs_identity_equal    (const GsmFileIdentity *a,
                                      const GsmFileIdentity *b);
 G_GNUC_INTERNAL

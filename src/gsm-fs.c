@@ -130,6 +130,10 @@ check_directory (int          fd,
   return TRUE;
 }
 
+static int open_checked_dir (const char  *path,
+                             gboolean     fix_mode,
+                             GError     **error);
+
 /*
  * _gsm_fs_open_dir:
  * @path: the runtime directory
@@ -146,20 +150,47 @@ _gsm_fs_open_dir (const char  *path,
                   gboolean     create_private,
                   GError     **error)
 {
-  int fd;
-
   if (g_mkdir_with_parents (path, 0700) != 0)
     {
       set_io_error (error, errno, "Cannot create runtime directory “%s”", path);
       return -1;
     }
 
+  return open_checked_dir (path, create_private, error);
+}
+
+/*
+ * _gsm_fs_open_existing_dir:
+ * @path: the runtime directory
+ *
+ * Like _gsm_fs_open_dir() for a reader: neither creates @path nor changes
+ * its mode. A missing directory is %G_IO_ERROR_NOT_FOUND.
+ *
+ * Returns: a directory descriptor, or -1 with @error set
+ */
+int
+_gsm_fs_open_existing_dir (const char  *path,
+                           GError     **error)
+{
+  return open_checked_dir (path, FALSE, error);
+}
+
+static int
+open_checked_dir (const char  *path,
+                  gboolean     fix_mode,
+                  GError     **error)
+{
+  int fd;
+
   fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     {
       int saved_errno = errno;
 
-      if (saved_errno == ELOOP || saved_errno == ENOTDIR)
+      if (saved_errno == ENOENT)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                     "Runtime directory “%s” does not exist", path);
+      else if (saved_errno == ELOOP || saved_errno == ENOTDIR)
         g_set_error (error, GSM_ERROR, GSM_ERROR_INSECURE_DIRECTORY,
                      "Runtime directory “%s” is a symbolic link or not a directory",
                      path);
@@ -168,7 +199,7 @@ _gsm_fs_open_dir (const char  *path,
       return -1;
     }
 
-  if (!check_directory (fd, path, create_private, error))
+  if (!check_directory (fd, path, fix_mode, error))
     {
       close (fd);
       return -1;

@@ -8,15 +8,9 @@
 #include <glib.h>
 
 #include "gsm-session-info.h"
+#include "gsm-session-list.h"   /* GsmLiveness, the probe's answer */
 
 G_BEGIN_DECLS
-
-typedef enum
-{
-  GSM_LIVENESS_ALIVE,
-  GSM_LIVENESS_DEAD,
-  GSM_LIVENESS_UNKNOWN,   /* unverifiable: no proof either way from here */
-} GsmLiveness;
 
 typedef struct _GsmLivenessProbe GsmLivenessProbe;
 

@@ -15,7 +15,7 @@
  *   gone or that belongs to a process with another start time (the kernel
  *   hands pids out again) proves death. Elsewhere a pid means nothing.
  *
- * Everything else is unverifiable (GSM_LIVENESS_UNKNOWN), and is never
+ * Everything else is unverifiable (GSM_LIVENESS_UNVERIFIABLE), and is never
  * taken for dead.
  *
  * Pid verdicts are cached per (pid, start time). A process found alive is
@@ -555,7 +555,7 @@ pid_is_meaningful_here (GsmLivenessProbe *probe,
  * liveness lock is free while the session ran on this kernel (same boot
  * id), or its pid, in the same pid namespace and boot, is gone or belongs
  * to another process. %GSM_LIVENESS_ALIVE: its lock is held, or its
- * process is visible here. Anything else is %GSM_LIVENESS_UNKNOWN
+ * process is visible here. Anything else is %GSM_LIVENESS_UNVERIFIABLE
  * (unverifiable): another host, another kernel (a sandbox with a boot id
  * of its own, or this host before a reboot), another pid namespace without
  * a lock to check, or no start time recorded.
@@ -592,7 +592,7 @@ _gsm_liveness_probe_check (GsmLivenessProbe *probe,
       /* Not a proof, but never take a process we can see for dead. */
       if (key.start_time != 0 && key.pid > 0 && pid_is_visible (key.pid, key.start_time))
         return GSM_LIVENESS_ALIVE;
-      return GSM_LIVENESS_UNKNOWN;
+      return GSM_LIVENESS_UNVERIFIABLE;
     }
 
   g_mutex_lock (&probe->mutex);

@@ -562,7 +562,7 @@ check_claim (GsmReaper   *self,
                                "command ran, and what it did, is unknown", pid, host);
       return CLAIM_TAKE_OVER;
 
-    case GSM_LIVENESS_UNKNOWN:
+    case GSM_LIVENESS_UNVERIFIABLE:
     default:
       if (now < deadline)
         {
@@ -579,7 +579,7 @@ check_claim (GsmReaper   *self,
 /*
  * Is the process behind @session alive? Decided here, from this host's
  * own probe (or the store's leases), and never from the session's age:
- * %GSM_LIVENESS_UNKNOWN for a session whose liveness cannot be proven
+ * %GSM_LIVENESS_UNVERIFIABLE for a session whose liveness cannot be proven
  * either way (another host, no start time recorded).
  */
 static GsmLiveness
@@ -637,7 +637,7 @@ check_owner (GsmReaper      *self,
       return g_strdup ("its owner is alive");
     case GSM_LIVENESS_DEAD:
       return NULL;
-    case GSM_LIVENESS_UNKNOWN:
+    case GSM_LIVENESS_UNVERIFIABLE:
     default:
       if (old_enough (s, entry, now))
         {
@@ -703,7 +703,7 @@ other_blocks (GsmReaper      *self,
     {
     case GSM_LIVENESS_DEAD:
       return FALSE;
-    case GSM_LIVENESS_UNKNOWN:
+    case GSM_LIVENESS_UNVERIFIABLE:
       return !old_enough (s, other, now);
     case GSM_LIVENESS_ALIVE:
     default:
@@ -1021,7 +1021,7 @@ claim_one (Round          *r,
   g_autoptr(JsonNode) claim = NULL;
   g_autofree char *reason = NULL;
   g_autofree char *lost = NULL;
-  GsmLiveness liveness = GSM_LIVENESS_UNKNOWN;
+  GsmLiveness liveness = GSM_LIVENESS_UNVERIFIABLE;
   GPtrArray *others;
   gboolean by_age;
 

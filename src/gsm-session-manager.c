@@ -447,7 +447,7 @@ is_session_dead (GsmSessionManager *self,
       return FALSE;
     case GSM_LIVENESS_DEAD:
       return TRUE;
-    case GSM_LIVENESS_UNKNOWN:
+    case GSM_LIVENESS_UNVERIFIABLE:
     default:
       return _gsm_session_is_stale (session);
     }
@@ -618,7 +618,7 @@ reconcile (TxnContext     *ctx,
       liveness = session_liveness (self, session);
       if (liveness == GSM_LIVENESS_ALIVE)
         continue;
-      if (liveness == GSM_LIVENESS_UNKNOWN)
+      if (liveness == GSM_LIVENESS_UNVERIFIABLE)
         {
           if (gsm_session_get_has_vm (session) || ctx->now - session->created_at <= self->expiry)
             continue;
@@ -952,7 +952,7 @@ collect_sessions (GsmSessionManager   *self,
               g_hash_table_insert (table, (gpointer) gsm_session_get_session_id (session), session);
               continue;
             }
-          if (liveness == GSM_LIVENESS_UNKNOWN && include_stale)
+          if (liveness == GSM_LIVENESS_UNVERIFIABLE && include_stale)
             {
               if (!gsm_session_get_has_vm (session) && now - session->created_at > self->expiry)
                 *needs_cleanup = TRUE;

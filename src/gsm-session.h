@@ -15,5 +15,6 @@
 #include "gsm-provider-result.h"
 #include "gsm-provider.h"
 #include "gsm-reaper.h"
+#include "gsm-session-list.h"
 
 #undef GSM_INSIDE

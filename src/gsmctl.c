@@ -15,6 +15,8 @@
 #include <json-glib/json-glib.h>
 
 #include "gsm-session.h"
+#include "gsm-provider-private.h"   /* _gsm_config_load */
+#include "gsm-session-private.h"    /* showing a session as stale or unverifiable */
 
 #define BUS_NAME "org.gsm.SessionManager1"
 #define OBJECT_PATH "/org/gsm/SessionManager1"
@@ -165,6 +167,99 @@ print_table (GPtrArray *sessions)
     }
 }
 
+/* ---- reading the registry ---------------------------------------------- */
+
+/* The registry backend is etcd (GSM_REGISTRY, else the configuration)? */
+static gboolean
+registry_is_etcd (void)
+{
+  const char *env = g_getenv ("GSM_REGISTRY");
+  g_autofree char *backend = NULL;
+
+  if (env != NULL && *env != '\0')
+    backend = g_strdup (env);
+  else
+    {
+      g_autoptr(GKeyFile) config = _gsm_config_load (NULL);
+
+      if (config != NULL)
+        backend = g_key_file_get_string (config, "registry", "backend", NULL);
+    }
+
+  return backend != NULL && (g_str_has_prefix (backend, "etcd:") ||
+                             g_str_has_prefix (backend, "etcds:"));
+}
+
+/*
+ * The sessions of @list as list shows them: session id → session, whose
+ * status is the recorded one, except "stale" for a session proven dead
+ * here and "unverifiable" for one whose liveness cannot be told here.
+ */
+static GHashTable *
+shown_sessions (GsmSessionList *list)
+{
+  GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  guint n = g_list_model_get_n_items (G_LIST_MODEL (list));
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GsmSession) s = g_list_model_get_item (G_LIST_MODEL (list), i);
+      GsmSession *shown;
+
+      if (g_strcmp0 (gsm_session_get_status (s), GSM_STATUS_STALE) == 0)
+        shown = g_object_ref (s);
+      else
+        switch (gsm_session_list_get_liveness (list, s))
+          {
+          case GSM_LIVENESS_DEAD:
+            shown = _gsm_session_with_stale (s, now);
+            break;
+          case GSM_LIVENESS_UNVERIFIABLE:
+            shown = _gsm_session_shown_as (s, GSM_STATUS_UNVERIFIABLE);
+            break;
+          case GSM_LIVENESS_ALIVE:
+          default:
+            shown = g_object_ref (s);
+            break;
+          }
+      g_hash_table_insert (table, (gpointer) gsm_session_get_session_id (shown), shown);
+    }
+
+  return table;
+}
+
+/*
+ * Lists the sessions without entering the registry (a GsmSessionList),
+ * which works on a read-only directory and creates nothing; with etcd,
+ * through the session manager. Fills @runtime_dir if not NULL.
+ */
+static GHashTable *
+read_sessions (char    **runtime_dir,
+               GError  **error)
+{
+  g_autoptr(GsmSessionList) list = NULL;
+
+  if (registry_is_etcd ())
+    {
+      GsmSessionManager *manager = gsm_session_manager_get_default ();
+      GHashTable *table = gsm_session_manager_list_sessions_sync (manager, NULL, error);
+
+      if (table != NULL)
+        g_hash_table_remove (table, gsm_session_manager_get_session_id (manager));
+      if (runtime_dir != NULL)
+        *runtime_dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
+      return table;
+    }
+
+  list = gsm_session_list_new (NULL, NULL, error);
+  if (list == NULL)
+    return NULL;
+  if (runtime_dir != NULL)
+    *runtime_dir = g_strdup (gsm_session_list_get_runtime_dir (list));
+  return shown_sessions (list);
+}
+
 /* ---- asking gsmd ------------------------------------------------------- */
 
 static GDBusConnection *
@@ -308,7 +403,6 @@ stats_from_bus (void)
 static int
 cmd_list (void)
 {
-  GsmSessionManager *manager;
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) table = NULL;
   g_autoptr(GPtrArray) sessions = NULL;
@@ -316,15 +410,14 @@ cmd_list (void)
   if (opt_bus)
     return list_from_bus ();
 
-  manager = gsm_session_manager_get_default ();
-  table = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  table = read_sessions (NULL, &error);
   if (table == NULL)
     {
       g_printerr ("gsmctl: %s\n", error->message);
       return 1;
     }
 
-  sessions = sorted_sessions (table, gsm_session_manager_get_session_id (manager));
+  sessions = sorted_sessions (table, NULL);
   if (opt_json)
     print_json_array (sessions);
   else
@@ -394,24 +487,23 @@ cmd_cleanup (void)
 static int
 cmd_stats (void)
 {
-  GsmSessionManager *manager;
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) table = NULL;
   g_autoptr(GPtrArray) sessions = NULL;
+  g_autofree char *dir = NULL;
   guint n_active = 0, n_stale = 0, n_unverifiable = 0, n_vms = 0, n_orphans = 0;
   guint n_unverifiable_vms = 0;
 
   if (opt_bus)
     return stats_from_bus ();
 
-  manager = gsm_session_manager_get_default ();
-  table = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  table = read_sessions (&dir, &error);
   if (table == NULL)
     {
       g_printerr ("gsmctl: %s\n", error->message);
       return 1;
     }
-  sessions = sorted_sessions (table, gsm_session_manager_get_session_id (manager));
+  sessions = sorted_sessions (table, NULL);
   for (guint i = 0; i < sessions->len; i++)
     {
       GsmSession *s = sessions->pdata[i];
@@ -436,7 +528,6 @@ cmd_stats (void)
 
   if (opt_json)
     {
-      g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
       g_autoptr(JsonBuilder) b = json_builder_new ();
       g_autoptr(JsonNode) root = NULL;
       g_autofree char *text = NULL;
@@ -465,8 +556,6 @@ cmd_stats (void)
     }
   else
     {
-      g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
-
       printf ("Registry:    %s\n", dir);
       printf ("Sessions:    %u (%u active, %u stale, %u unverifiable)\n", sessions->len, n_active,
               n_stale, n_unverifiable);
@@ -483,7 +572,8 @@ typedef struct
 {
   GMainLoop  *loop;
   GHashTable *known;     /* local mode: session id → GsmSession */
-  const char *self_id;   /* local mode: gsmctl's own session */
+  const char *self_id;   /* local mode with etcd: gsmctl's own session */
+  GsmSessionList *list;  /* local mode with files: what is read */
 } Watch;
 
 /* One event, as a line of text or a JSON object. @vm_id and @zone may be
@@ -715,8 +805,13 @@ static GHashTable *
 list_others (Watch    *watch,
              GError  **error)
 {
-  GHashTable *table = gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (),
-                                                              NULL, error);
+  GHashTable *table;
+
+  if (watch->list != NULL)
+    return shown_sessions (watch->list);
+
+  table = gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (),
+                                                  NULL, error);
 
   if (table != NULL)
     g_hash_table_remove (table, watch->self_id);
@@ -804,6 +899,16 @@ local_changed_cb (GsmSessionManager *manager,
   local_refresh (watch);
 }
 
+static void
+list_changed_cb (GListModel *model,
+                 guint       position,
+                 guint       removed,
+                 guint       added,
+                 Watch      *watch)
+{
+  local_refresh (watch);
+}
+
 static gboolean
 local_poll_cb (gpointer user_data)
 {
@@ -811,32 +916,56 @@ local_poll_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* With the file registry, through a GsmSessionList: gsmctl reads only, and
+ * never enters a session. With etcd, through the session manager. */
 static int
 watch_local (Watch *watch)
 {
-  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  GsmSessionManager *manager = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
+  g_autofree char *dir = NULL;
   gulong handler;
   guint poll_id;
 
-  watch->self_id = gsm_session_manager_get_session_id (manager);
+  if (registry_is_etcd ())
+    {
+      manager = gsm_session_manager_get_default ();
+      dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
+      watch->self_id = gsm_session_manager_get_session_id (manager);
+    }
+  else
+    {
+      watch->list = gsm_session_list_new (NULL, NULL, &error);
+      if (watch->list == NULL)
+        {
+          g_printerr ("gsmctl: %s\n", error->message);
+          return 1;
+        }
+      dir = g_strdup (gsm_session_list_get_runtime_dir (watch->list));
+    }
+
   watch->known = list_others (watch, &error);
   if (watch->known == NULL)
     {
       g_printerr ("gsmctl: %s\n", error->message);
+      g_clear_object (&watch->list);
       return 1;
     }
 
   /* The file monitor tells of every change; the poll finds processes that
    * died without anyone writing the registry. */
-  handler = g_signal_connect (manager, "sessions-changed", G_CALLBACK (local_changed_cb), watch);
+  if (manager != NULL)
+    handler = g_signal_connect (manager, "sessions-changed", G_CALLBACK (local_changed_cb), watch);
+  else
+    handler = g_signal_connect (watch->list, "items-changed", G_CALLBACK (list_changed_cb), watch);
   poll_id = g_timeout_add_seconds (1, local_poll_cb, watch);
   print_watching ("local", dir);
   g_main_loop_run (watch->loop);
   g_source_remove (poll_id);
-  g_signal_handler_disconnect (manager, handler);
+  g_signal_handler_disconnect (manager != NULL ? (gpointer) manager : (gpointer) watch->list,
+                               handler);
   g_clear_pointer (&watch->known, g_hash_table_unref);
+  g_clear_object (&watch->list);
 
   return 0;
 }

@@ -480,6 +480,44 @@ class T5OtherSessions(unittest.TestCase):
         self.assertNotIn(w.session_id, m.list_sessions_sync(None))
 
 
+class T5bSessionList(unittest.TestCase):
+    """The read-only view: a Gio.ListModel of Gsm.Session."""
+
+    def tearDown(self):
+        manager().cleanup_stale_sessions_sync(None)
+
+    def test_list_model(self):
+        lst = Gsm.SessionList.new(None, None)
+        self.assertIsInstance(lst, Gio.ListModel)
+        self.assertEqual(lst.get_item_type(), Gsm.Session.__gtype__)
+        self.assertEqual(lst.get_runtime_dir(), manager().props.runtime_dir.get_path())
+        changes = []
+        lst.connect('items-changed', lambda m, pos, rem, add: changes.append((pos, rem, add)))
+
+        w = Worker('vm-list-py')
+        try:
+            run_until(lambda: lst.lookup(w.session_id) is not None, 'the list to show the worker')
+            self.assertTrue(changes)
+            ids = [lst.get_item(i).props.session_id for i in range(lst.get_n_items())]
+            self.assertEqual(ids, sorted(ids))
+            self.assertIn(w.session_id, ids)
+            s = lst.lookup_vm('vm-list-py')
+            self.assertEqual(s.props.session_id, w.session_id)
+            self.assertEqual(lst.get_liveness(s), Gsm.Liveness.ALIVE)
+            self.assertIsNone(lst.lookup_vm('vm-nobody-has'))
+        finally:
+            w.kill()
+        self.assertEqual(lst.get_liveness(lst.lookup(w.session_id)), Gsm.Liveness.DEAD)
+
+    def test_missing_directory(self):
+        missing = os.path.join(manager().props.runtime_dir.get_path(), 'missing-dir')
+        with self.assertRaises(GLib.Error) as cm:
+            Gsm.SessionList.new(missing, None)
+        self.assertTrue(cm.exception.matches(Gio.io_error_quark(), Gio.IOErrorEnum.NOT_FOUND))
+        self.assertIn('does not exist', cm.exception.message)
+        self.assertFalse(os.path.exists(missing))
+
+
 class GsmErrorMixin:
     def assertGsmError(self, code, fn, *args):
         with self.assertRaises(GLib.Error) as cm:
@@ -639,4 +677,5 @@ class T7Closed(unittest.TestCase, GsmErrorMixin):
 
 
 if __name__ == '__main__':
-    main(T1Default, T2Properties, T3Sync, T4Async, T5OtherSessions, T6Errors, T7Closed)
+    main(T1Default, T2Properties, T3Sync, T4Async, T5OtherSessions, T5bSessionList, T6Errors,
+         T7Closed)
