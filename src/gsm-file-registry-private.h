@@ -39,7 +39,8 @@ char            *_gsm_file_registry_session_file_name (const char      *prefix,
                                                        const char      *session_id,
                                                        gboolean         by_pid);
 G_GNUC_INTERNAL
-char            *_gsm_file_registry_own_session_file_name (const char  *prefix,
+char            *_gsm_file_registry_own_session_file_name (const char  *dir_path,
+                                                           const char  *prefix,
                                                            int          pid,
                                                            const char  *session_id);
 G_GNUC_INTERNAL

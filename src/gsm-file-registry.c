@@ -1410,7 +1410,7 @@ _gsm_file_registry_new (const char  *dir_path,
   self->own_session_id = g_strdup (own_session_id);
   if (own_session_id != NULL)
     {
-      self->own_session_name = _gsm_file_registry_own_session_file_name (self->prefix, own_pid,
+      self->own_session_name = _gsm_file_registry_own_session_file_name (dir_path, self->prefix, own_pid,
                                                                          own_session_id);
       g_autofree char *base = _gsm_file_registry_session_file_name ("", own_pid,
                                                                     own_session_id, FALSE);
@@ -1535,12 +1535,26 @@ _gsm_file_registry_session_file_name (const char *prefix,
  * _gsm_file_registry_session_file_name()).
  */
 char *
-_gsm_file_registry_own_session_file_name (const char *prefix,
+_gsm_file_registry_own_session_file_name (const char *dir_path,
+                                          const char *prefix,
                                           int         pid,
                                           const char *session_id)
 {
   gboolean seed_layout = prefix != NULL && *prefix != '\0' &&
                          _gsm_process_get_pid_ns () == GSM_INITIAL_PID_NS;
+
+  if (seed_layout && dir_path != NULL)
+    {
+      /* In a shared directory, another user may have made a file of that
+       * name before us: then the name by session id, which no one can
+       * guess. */
+      g_autofree char *name = _gsm_file_registry_session_file_name (prefix, pid, session_id, TRUE);
+      g_autofree char *path = g_build_filename (dir_path, name, NULL);
+      struct stat st;
+
+      if (lstat (path, &st) == 0 && (!S_ISREG (st.st_mode) || st.st_uid != geteuid ()))
+        seed_layout = FALSE;
+    }
 
   return _gsm_file_registry_session_file_name (prefix ? prefix : "", pid, session_id, seed_layout);
 }

@@ -116,4 +116,8 @@ G_GNUC_INTERNAL
 double    _gsm_env_seconds          (const char       *name,
                                      double            fallback);
 
+G_GNUC_INTERNAL
+char       *_gsm_fs_effective_prefix    (const char   *dir_path,
+                                         const char   *prefix);
+
 G_END_DECLS

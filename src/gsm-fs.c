@@ -1515,3 +1515,63 @@ _gsm_fs_remove_temp_files (int         dirfd,
   closedir (dir);
   return removed;
 }
+
+/* Is there nothing at @dir/@name, or a regular file of ours? */
+static gboolean
+absent_or_ours (const char *dir,
+                const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  struct stat st;
+
+  if (lstat (path, &st) != 0)
+    return errno == ENOENT;
+  return S_ISREG (st.st_mode) && st.st_uid == geteuid ();
+}
+
+/*
+ * _gsm_fs_effective_prefix:
+ * @dir_path: the runtime directory
+ * @prefix: the file prefix asked for (GSM_FILE_PREFIX), maybe ""
+ *
+ * In a directory every user may write to (sticky, like /tmp), another user
+ * can make our file names first: the registry, its lock, the tracker. The
+ * names asked for are used while they are free or ours, so that the
+ * seed's own files are shared as before; once another user holds one of
+ * them, this user's files carry its uid (PREFIX u<uid>_), and keep it
+ * from then on (its lock file stays). A user who also takes those names
+ * first is refused with an error naming the owner.
+ *
+ * Returns: (transfer full): the prefix to use
+ */
+char *
+_gsm_fs_effective_prefix (const char *dir_path,
+                          const char *prefix)
+{
+  g_autofree char *own = NULL;
+  g_autofree char *own_lock = NULL;
+  g_autofree char *path_lock = NULL;
+  struct stat st;
+  const char *shared[] = { "vm_registry.lock", "vm_registry.json", "global_session.json" };
+  gboolean free_or_ours = TRUE;
+
+  if (prefix == NULL)
+    prefix = "";
+  if (lstat (dir_path, &st) != 0 || !S_ISDIR (st.st_mode) ||
+      (st.st_mode & (S_IWOTH | S_ISVTX)) != (S_IWOTH | S_ISVTX))
+    return g_strdup (prefix);
+
+  own = g_strdup_printf ("%su%u_", prefix, (guint) geteuid ());
+  own_lock = g_strconcat (own, "vm_registry.lock", NULL);
+  path_lock = g_build_filename (dir_path, own_lock, NULL);
+  if (lstat (path_lock, &st) == 0 && S_ISREG (st.st_mode) && st.st_uid == geteuid ())
+    return g_steal_pointer (&own);
+
+  for (guint i = 0; i < G_N_ELEMENTS (shared); i++)
+    {
+      g_autofree char *name = g_strconcat (prefix, shared[i], NULL);
+
+      free_or_ours = free_or_ours && absent_or_ours (dir_path, name);
+    }
+  return free_or_ours ? g_strdup (prefix) : g_steal_pointer (&own);
+}

@@ -9,6 +9,7 @@
 
 #include "gsm-error.h"
 #include "gsm-file-registry-private.h"
+#include "gsm-fs-private.h"
 #include "gsm-process-private.h"
 #include "gsm-session-list.h"
 
@@ -362,8 +363,11 @@ gsm_session_list_new (const char    *runtime_dir,
   else
     self->runtime_dir = g_build_filename (g_get_user_state_dir (), "gsm-session", NULL);
 
-  self->registry = _gsm_file_registry_new_read_only (self->runtime_dir, prefix ? prefix : "",
-                                                     error);
+  {
+    g_autofree char *effective = _gsm_fs_effective_prefix (self->runtime_dir, prefix);
+
+    self->registry = _gsm_file_registry_new_read_only (self->runtime_dir, effective, error);
+  }
   if (self->registry == NULL)
     return NULL;
 

@@ -125,6 +125,7 @@ struct _GsmSessionManager
   double                created_at;
   guint64               start_time;
   char                 *boot_id;
+  char                 *file_prefix;   /* GSM_FILE_PREFIX, with our uid where shared names are taken */
   double                expiry;
 
   GFile                *runtime_dir;
@@ -1267,7 +1268,7 @@ init_registry (GsmSessionManager  *self,
                GError            **error)
 {
   g_autoptr(GsmFileRegistry) file_registry = NULL;
-  const char *prefix = g_getenv ("GSM_FILE_PREFIX");
+  const char *prefix = self->file_prefix;
   const char *durable = g_getenv ("GSM_DURABLE");
   const char *env = g_getenv ("GSM_REGISTRY");
   g_autofree char *backend = NULL;
@@ -1415,7 +1416,9 @@ gsm_session_manager_constructed (GObject *object)
 
   dir = default_runtime_dir (&self->runtime_dir_is_default);
   self->runtime_dir = g_file_new_for_path (dir);
-  prefixed = _gsm_file_registry_own_session_file_name (prefix, self->pid, self->session_id);
+  self->file_prefix = _gsm_fs_effective_prefix (dir, prefix);
+  prefix = self->file_prefix;
+  prefixed = _gsm_file_registry_own_session_file_name (dir, prefix, self->pid, self->session_id);
   self->session_file = g_file_get_child (self->runtime_dir, prefixed);
   g_free (prefixed);
   prefixed = g_strconcat (prefix, "vm_registry.json", NULL);
@@ -1479,6 +1482,7 @@ gsm_session_manager_finalize (GObject *object)
   g_clear_pointer (&self->view, _gsm_registry_snapshot_unref);
   g_clear_object (&self->own);
   g_clear_pointer (&self->probe, _gsm_liveness_probe_free);
+  g_free (self->file_prefix);
   g_clear_error (&self->init_error);
   g_mutex_clear (&self->init_mutex);
   g_clear_object (&self->runtime_dir);

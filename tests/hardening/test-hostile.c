@@ -187,7 +187,7 @@ enter (GsmRegistryTxn  *txn,
 static char *
 own_session_path (Fixture *f)
 {
-  g_autofree char *name = _gsm_file_registry_own_session_file_name ("", 4242, "own-session");
+  g_autofree char *name = _gsm_file_registry_own_session_file_name (f->dir, "", 4242, "own-session");
 
   return g_build_filename (f->dir, name, NULL);
 }

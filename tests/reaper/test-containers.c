@@ -426,6 +426,111 @@ test_forked_child_outlives (Fixture       *f,
   kill (child, SIGKILL);
 }
 
+/* A file of another user (nobody), as if made before us in a shared
+ * directory. */
+static void
+plant_foreign_file (const char *dir,
+                    const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_true (g_file_set_contents (path, "{}", -1, NULL));
+  g_assert_cmpint (chown (path, 65534, 65534), ==, 0);
+}
+
+static char *
+read_file (const char *dir,
+           const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  char *contents = NULL;
+
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  return contents;
+}
+
+/* In a shared sticky directory (/tmp and the seed's own layout), another
+ * user who made our file names first blocks nothing: our files carry our
+ * uid, theirs stay as they were, and a crash is still found and reaped. */
+static void
+test_shared_sticky_directory (Fixture       *f,
+                              gconstpointer  data)
+{
+  const char *env[] = { "GSM_FILE_PREFIX", "jarvis_", NULL };
+  const char *planted[] = { "jarvis_vm_registry.lock", "jarvis_vm_registry.json",
+                            "jarvis_global_session.json", NULL };
+  g_autofree char *own_session = g_strdup_printf ("jarvis_session_%d.json", getpid ());
+  g_autofree char *registry = NULL;
+  g_autoptr(Session) s = NULL;
+  g_autoptr(GError) error = NULL;
+  GsmSessionManager *manager;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root, to make files of another user");
+      return;
+    }
+  g_assert_cmpint (chmod (f->runtime, 01777), ==, 0);
+  g_setenv ("GSM_FILE_PREFIX", "jarvis_", TRUE);
+
+  /* This process's session file, by pid, the seed's way, taken: the
+   * session's file is named after the session, which no one can guess. */
+  plant_foreign_file (f->runtime, own_session);
+  manager = gsm_session_manager_get_default ();
+  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-first", "zone-a", NULL, NULL,
+                                                       NULL, &error));
+  g_assert_no_error (error);
+  registry = g_file_get_basename (gsm_session_manager_get_vm_registry (manager));
+  g_assert_cmpstr (registry, ==, "jarvis_vm_registry.json");
+  {
+    g_autofree char *session_file = g_file_get_basename (gsm_session_manager_get_session_file (manager));
+
+    g_assert_nonnull (strstr (session_file, gsm_session_manager_get_session_id (manager)));
+  }
+  g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+  g_assert_no_error (error);
+  _gsm_session_manager_reset_for_testing ();
+
+  /* The registry's names taken too (by a user who came first): ours carry
+   * our uid. */
+  for (guint i = 0; planted[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (f->runtime, planted[i], NULL);
+
+      g_unlink (path);
+      plant_foreign_file (f->runtime, planted[i]);
+    }
+  cloud_add_vm (f, "vm-shared");
+  s = session_start (NULL, NULL, "register", "vm-shared", env);
+  manager = gsm_session_manager_get_default ();
+  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-mine", "zone-a", NULL, NULL,
+                                                       NULL, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&registry, g_free);
+  registry = g_file_get_basename (gsm_session_manager_get_vm_registry (manager));
+  g_assert_cmpstr (registry, ==, "jarvis_u0_vm_registry.json");
+
+  /* Theirs, untouched. */
+  for (guint i = 0; planted[i] != NULL; i++)
+    {
+      g_autofree char *contents = read_file (f->runtime, planted[i]);
+
+      g_assert_cmpstr (contents, ==, "{}");
+    }
+  {
+    g_autofree char *contents = read_file (f->runtime, own_session);
+
+    g_assert_cmpstr (contents, ==, "{}");
+  }
+
+  /* The crash of the other session is found, and its VM reaped. */
+  session_kill (s);
+  g_assert_cmpint (gsmctl_in (NULL, NULL, "reap --yes"), ==, 0);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-shared"), ==, 1);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-mine"), ==, 0);
+  g_unsetenv ("GSM_FILE_PREFIX");
+}
+
 typedef struct
 {
   const char *session_id;
@@ -515,6 +620,7 @@ main (int   argc,
   ADD ("/containers/same-pid-same-volume-seed-layout", test_same_pid_same_volume, "jarvis_");
   ADD ("/containers/wrong-stale-mark", test_wrong_stale_mark, NULL);
   ADD ("/containers/forked-child-outlives", test_forked_child_outlives, NULL);
+  ADD ("/containers/shared-sticky-directory", test_shared_sticky_directory, NULL);
 #undef ADD
 
   return g_test_run ();
