@@ -17,7 +17,7 @@ meson test -C "$builddir" --print-errorlogs --num-processes 2 || status=1
 
 echo "== every C suite under valgrind (leaks and memory errors)"
 meson test -C "$builddir" --setup=valgrind --print-errorlogs --num-processes 2 \
-    --no-suite python --no-suite javascript || status=1
+    --no-suite python --no-suite javascript --no-suite timing || status=1
 
 echo "== every C suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 # (The Python and JavaScript suites load the library into an interpreter

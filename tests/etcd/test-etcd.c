@@ -429,12 +429,16 @@ test_stale_only_listener (Fixture       *f,
   g_autoptr(GVariant) stats = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) sessions = NULL;
+  g_autoptr(GsmSession) entry = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
   guint32 n;
 
   g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), f);
   k = worker_spawn (env_for (f, "host-k"), args);
   worker_wait_ready (k, READY_BOUND);
+  /* What k wrote reaches this process through the watch. */
+  g_clear_object (&entry);
+  entry = lookup_entry_once (manager, k->session_id, "vm-k", "active");
   sessions = gsm_session_manager_get_all_active_sessions_sync (manager, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (g_hash_table_contains (sessions, k->session_id));
