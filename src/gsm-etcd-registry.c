@@ -399,16 +399,10 @@ range_body (GsmEtcdRegistry *self,
 }
 
 static gboolean
-key_is_clean (GsmEtcdKv *kv)
-{
-  return strlen (kv->key) == kv->key_len;
-}
-
-static gboolean
 is_entry_key (GsmEtcdRegistry *self,
               GsmEtcdKv       *kv)
 {
-  return key_is_clean (kv) &&
+  return _gsm_etcd_key_is_clean (kv) &&
          (g_str_has_prefix (kv->key, self->sessions_prefix) ||
           g_str_has_prefix (kv->key, self->vms_prefix));
 }

@@ -75,6 +75,9 @@ G_GNUC_INTERNAL
 GsmEtcdVmKey      *_gsm_etcd_view_lookup_vm        (GsmEtcdView        *view,
                                                     const char         *vm_id);
 
+G_GNUC_INTERNAL
+gboolean           _gsm_etcd_key_is_clean          (GsmEtcdKv          *kv);
+
 /* Entries read from (or written to) a leased session key. */
 G_GNUC_INTERNAL
 void               _gsm_etcd_mark_leased           (GsmSession         *session);

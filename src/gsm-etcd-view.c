@@ -212,8 +212,9 @@ _gsm_etcd_is_leased (GsmSession *session)
 
 /* ---- keys to entries ----------------------------------------------------- */
 
-static gboolean
-key_is_clean (GsmEtcdKv *kv)
+/* Is the key free of NULs (and so usable as a C string)? */
+gboolean
+_gsm_etcd_key_is_clean (GsmEtcdKv *kv)
 {
   return strlen (kv->key) == kv->key_len;
 }
@@ -396,7 +397,7 @@ _gsm_etcd_view_new_from_range (GsmEtcdViewContext *ctx,
       g_autoptr(GError) error = NULL;
       const char *id;
 
-      if (!key_is_clean (kv) || !g_str_has_prefix (kv->key, ctx->sessions_prefix))
+      if (!_gsm_etcd_key_is_clean (kv) || !g_str_has_prefix (kv->key, ctx->sessions_prefix))
         continue;
       id = kv->key + sessions_len;
       g_hash_table_replace (view->sessions.base, g_strdup (id), session_key_new (kv));
@@ -420,7 +421,7 @@ _gsm_etcd_view_new_from_range (GsmEtcdViewContext *ctx,
       GsmEtcdVmKey *vk;
       const char *vm_id;
 
-      if (!key_is_clean (kv) || !g_str_has_prefix (kv->key, ctx->vms_prefix))
+      if (!_gsm_etcd_key_is_clean (kv) || !g_str_has_prefix (kv->key, ctx->vms_prefix))
         continue;
       vm_id = kv->key + vms_len;
       entry = parse_vm_entry (ctx, parsed, kv, vm_id);
@@ -605,7 +606,7 @@ _gsm_etcd_view_apply_events (GsmEtcdViewContext *ctx,
     {
       GsmEtcdEvent *ev = events->pdata[i];
 
-      if (!key_is_clean (ev->kv))
+      if (!_gsm_etcd_key_is_clean (ev->kv))
         continue;
       if (g_str_has_prefix (ev->kv->key, ctx->sessions_prefix))
         apply_session_event (ctx, &c, txn, ev, ev->kv->key + sessions_len);
