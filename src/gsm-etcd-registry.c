@@ -916,6 +916,12 @@ gsm_etcd_registry_update (GsmRegistry            *registry,
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return NULL;
+      if (self->own_session_id == NULL)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_PERMISSION_DENIED,
+                       "etcd at %s is open for reading only", self->endpoint);
+          return NULL;
+        }
       if (!ensure_lease (self, cancellable, error))
         return NULL;
       g_mutex_lock (&self->mutex);
@@ -1501,11 +1507,16 @@ thread_func (gpointer user_data)
 
   g_main_context_push_thread_default (self->context);
 
+  /* A reader holds no lease: it only watches. */
+  if (self->own_session_id == NULL)
+    goto run;
+
   self->keepalive_source = g_timeout_source_new (MAX (self->ttl * 1000 / 3, 100));
   g_source_set_callback (self->keepalive_source, keepalive_tick_cb, self, NULL);
   g_source_set_static_name (self->keepalive_source, "[gsm] etcd lease keepalive");
   g_source_attach (self->keepalive_source, self->context);
 
+run:
   while (!g_atomic_int_get (&self->stopping) || self->n_inflight > 0)
     g_main_context_iteration (self->context, TRUE);
 
@@ -1554,7 +1565,9 @@ gsm_etcd_registry_iface_init (GsmRegistryInterface *iface)
 /*
  * _gsm_etcd_registry_new:
  * @uri: `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, or `etcds://…`
- * @own_session_id: the session of this process
+ * @own_session_id: (nullable): the session of this process, or %NULL for
+ *   a reader, which takes no lease and never writes (updates fail with
+ *   %GSM_ERROR_PERMISSION_DENIED)
  * @lease_ttl: seconds a session outlives its last keepalive
  * @timeout: seconds any request may take (connecting included)
  *
@@ -1575,7 +1588,7 @@ _gsm_etcd_registry_new (const char    *uri,
   GsmEtcdClient *client;
   g_autofree char *prefix = NULL;
 
-  g_return_val_if_fail (uri != NULL && own_session_id != NULL, NULL);
+  g_return_val_if_fail (uri != NULL, NULL);
 
   client = _gsm_etcd_client_new (uri, timeout, &prefix, error);
   if (client == NULL)
@@ -1593,7 +1606,7 @@ _gsm_etcd_registry_new (const char    *uri,
   self->lock_timeout = _gsm_env_seconds ("GSM_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT);
   self->owner_context = g_main_context_ref_thread_default ();
 
-  if (!grant_lease (self, cancellable, error))
+  if (own_session_id != NULL && !grant_lease (self, cancellable, error))
     return NULL;
   /* One member may take this long to renew the lease before the next is
    * asked, so that a stalled member costs a fraction of the TTL. */
@@ -1602,6 +1615,15 @@ _gsm_etcd_registry_new (const char    *uri,
 
   self->context = g_main_context_new ();
   self->thread = g_thread_new ("gsm-etcd", thread_func, self);
+
+  if (own_session_id == NULL)
+    {
+      /* A reader proves that etcd answers by reading. */
+      g_autoptr(GsmEtcdView) view = load_view (self, FALSE, cancellable, error);
+
+      if (view == NULL)
+        return NULL;
+    }
 
   return g_steal_pointer (&self);
 }

@@ -306,7 +306,7 @@ static GsmSession *
 orphan_entry (GsmEtcdViewContext *ctx,
               GsmEtcdVmKey       *vk)
 {
-  if (g_str_equal (vk->owner, ctx->own_session_id) && _gsm_session_is_stale (vk->entry))
+  if (g_strcmp0 (vk->owner, ctx->own_session_id) == 0 && _gsm_session_is_stale (vk->entry))
     {
       /* Our lease lapsed and another process recorded the VM as an
        * orphan: still ours unless a reaper claimed it. The next update

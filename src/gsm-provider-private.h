@@ -16,6 +16,13 @@ char     *_gsm_config_get_path    (void);
 /* The configuration file, or an empty key file if there is none. */
 G_GNUC_INTERNAL
 GKeyFile *_gsm_config_load        (GError     **error);
+/* The registry backend: $GSM_REGISTRY, else `backend` of [registry] in
+ * @key_file (which may be %NULL); %NULL for the default, files. */
+G_GNUC_INTERNAL
+char     *_gsm_config_get_backend (GKeyFile    *key_file);
+/* @backend names etcd (`etcd://…` or `etcds://…`). */
+G_GNUC_INTERNAL
+gboolean  _gsm_backend_is_etcd    (const char  *backend);
 /* A duration: the environment variable @env, else @key of @group, else
  * @fallback. */
 G_GNUC_INTERNAL

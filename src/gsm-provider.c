@@ -571,6 +571,29 @@ _gsm_config_load (GError **error)
   return g_steal_pointer (&key_file);
 }
 
+char *
+_gsm_config_get_backend (GKeyFile *key_file)
+{
+  const char *env = g_getenv ("GSM_REGISTRY");
+  char *backend;
+
+  if (env != NULL && *env != '\0')
+    return g_strdup (env);
+  if (key_file == NULL)
+    return NULL;
+  backend = g_key_file_get_string (key_file, "registry", "backend", NULL);
+  if (backend != NULL)
+    g_strstrip (backend);
+  return backend;
+}
+
+gboolean
+_gsm_backend_is_etcd (const char *backend)
+{
+  return backend != NULL && (g_str_has_prefix (backend, "etcd:") ||
+                             g_str_has_prefix (backend, "etcds:"));
+}
+
 double
 _gsm_config_get_seconds (GKeyFile   *key_file,
                          const char *group,

@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "gsm-error.h"
+#include "gsm-etcd-registry-private.h"
 #include "gsm-file-registry-private.h"
 #include "gsm-fs-private.h"
 #include "gsm-process-private.h"
+#include "gsm-provider-private.h"
 #include "gsm-session-list.h"
 
 /**
@@ -37,8 +39,12 @@
  *
  * A registry file that is not a JSON object is an error
  * ([error@Gsm.Error.CORRUPT_REGISTRY]) and is left as it is; entries that
- * cannot be read are left out of the list (and left in the file). Only
- * the file registry can be listed this way, not etcd.
+ * cannot be read are left out of the list (and left in the file).
+ *
+ * A registry in etcd is listed the same way
+ * ([ctor@Gsm.SessionList.new_for_etcd]): one read of the prefix, then a
+ * watch keeps the list current. The list takes no lease and writes no
+ * key.
  *
  * Since: 1.0
  */
@@ -46,9 +52,10 @@ struct _GsmSessionList
 {
   GObject           parent_instance;
 
-  char             *runtime_dir;
-  GsmFileRegistry  *registry;
-  GsmLivenessProbe *probe;
+  char             *runtime_dir; /* files: the directory */
+  char             *etcd_uri;    /* etcd: the URI */
+  GsmRegistry      *registry;
+  GsmLivenessProbe *probe;       /* files only: etcd's leases tell */
   GPtrArray        *items;      /* GsmSession, sorted by session id */
 };
 
@@ -66,6 +73,7 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (GsmSessionList, gsm_session_list, G_TYPE_OBJECT,
 enum {
   PROP_0,
   PROP_RUNTIME_DIR,
+  PROP_ETCD_URI,
   PROP_ITEM_TYPE,
   PROP_N_ITEMS,
   N_PROPS
@@ -210,7 +218,8 @@ registry_changed_cb (GsmRegistry *registry,
   if (snapshot == NULL)
     {
       /* Keep showing the last version read; the next change tries again. */
-      g_debug ("Session list of “%s”: %s", self->runtime_dir, error->message);
+      g_debug ("Session list of “%s”: %s",
+               self->runtime_dir ? self->runtime_dir : self->etcd_uri, error->message);
       return;
     }
 
@@ -231,6 +240,7 @@ gsm_session_list_finalize (GObject *object)
   g_clear_pointer (&self->probe, _gsm_liveness_probe_free);
   g_clear_pointer (&self->items, g_ptr_array_unref);
   g_free (self->runtime_dir);
+  g_free (self->etcd_uri);
 
   G_OBJECT_CLASS (gsm_session_list_parent_class)->finalize (object);
 }
@@ -247,6 +257,9 @@ gsm_session_list_get_property (GObject    *object,
     {
     case PROP_RUNTIME_DIR:
       g_value_set_string (value, self->runtime_dir);
+      break;
+    case PROP_ETCD_URI:
+      g_value_set_string (value, self->etcd_uri);
       break;
     case PROP_ITEM_TYPE:
       g_value_set_gtype (value, GSM_TYPE_SESSION);
@@ -270,12 +283,24 @@ gsm_session_list_class_init (GsmSessionListClass *klass)
   /**
    * GsmSessionList:runtime-dir:
    *
-   * The directory of the registry files.
+   * The directory of the registry files, or %NULL for a registry in
+   * etcd.
    *
    * Since: 1.0
    */
   properties[PROP_RUNTIME_DIR] =
     g_param_spec_string ("runtime-dir", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * GsmSessionList:etcd-uri:
+   *
+   * The URI of the registry in etcd, or %NULL for a registry in files.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_ETCD_URI] =
+    g_param_spec_string ("etcd-uri", NULL, NULL, NULL,
                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
@@ -311,11 +336,53 @@ gsm_session_list_init (GsmSessionList *self)
 
 /* ---- public ------------------------------------------------------------ */
 
+/* Watch first, then read: a change in between is not missed. */
+static gboolean
+start (GsmSessionList  *self,
+       GCancellable    *cancellable,
+       GError         **error)
+{
+  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+
+  g_signal_connect (self->registry, "changed", G_CALLBACK (registry_changed_cb), self);
+  if (!_gsm_registry_start_watch (self->registry, error))
+    return FALSE;
+
+  snapshot = _gsm_registry_load (self->registry, cancellable, error);
+  if (snapshot == NULL)
+    return FALSE;
+  g_ptr_array_unref (self->items);
+  self->items = sorted_items (snapshot);
+  return TRUE;
+}
+
+static GsmSessionList *
+new_for_etcd (const char    *uri,
+              GKeyFile      *config,
+              GCancellable  *cancellable,
+              GError       **error)
+{
+  g_autoptr(GsmSessionList) self = g_object_new (GSM_TYPE_SESSION_LIST, NULL);
+  double timeout = _gsm_config_get_seconds (config, "registry", "etcd-timeout",
+                                            "GSM_ETCD_TIMEOUT", GSM_ETCD_DEFAULT_TIMEOUT);
+  GsmEtcdRegistry *etcd;
+
+  self->etcd_uri = g_strdup (uri);
+  /* No session: no lease, and nothing is ever written. */
+  etcd = _gsm_etcd_registry_new (uri, NULL, GSM_ETCD_DEFAULT_TTL, timeout, cancellable, error);
+  if (etcd == NULL)
+    return NULL;
+  self->registry = GSM_REGISTRY (etcd);
+
+  if (!start (self, cancellable, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
 /**
  * gsm_session_list_new:
  * @runtime_dir: (nullable) (type filename): the directory of the registry
- *   files, or %NULL for the one [class@Gsm.SessionManager] uses
- *   (`GSM_RUNTIME_DIR`, else `$XDG_STATE_HOME/gsm-session`)
+ *   files, or %NULL for the registry [class@Gsm.SessionManager] uses
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
@@ -323,6 +390,12 @@ gsm_session_list_init (GsmSessionList *self)
  * created, locked or written, and the calling process does not become a
  * session. File names carry the prefix `GSM_FILE_PREFIX`, as for the
  * session manager.
+ *
+ * With @runtime_dir %NULL, the registry is the one a session manager of
+ * this process would use: etcd if `GSM_REGISTRY` (or `backend` in the
+ * `[registry]` group of the configuration file) names it, as with
+ * [ctor@Gsm.SessionList.new_for_etcd]; else the files in
+ * `GSM_RUNTIME_DIR`, else in `$XDG_STATE_HOME/gsm-session`.
  *
  * The call blocks while the registry is read. Changes are signalled in
  * the thread-default main context of the calling thread.
@@ -344,7 +417,7 @@ gsm_session_list_new (const char    *runtime_dir,
                       GError       **error)
 {
   g_autoptr(GsmSessionList) self = NULL;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr(GsmFileRegistry) files = NULL;
   const char *prefix = g_getenv ("GSM_FILE_PREFIX");
   const char *hostname = g_getenv ("GSM_HOSTNAME");
   const char *env = g_getenv ("GSM_RUNTIME_DIR");
@@ -354,6 +427,26 @@ gsm_session_list_new (const char    *runtime_dir,
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
+
+  if (runtime_dir == NULL)
+    {
+      g_autoptr(GKeyFile) config = _gsm_config_load (error);
+      g_autofree char *backend = NULL;
+
+      if (config == NULL)
+        return NULL;
+      backend = _gsm_config_get_backend (config);
+      if (_gsm_backend_is_etcd (backend))
+        return new_for_etcd (backend, config, cancellable, error);
+      if (backend != NULL && *backend != '\0' && !g_str_equal (backend, "file"))
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "Registry backend “%s” (GSM_REGISTRY, or “backend” in [registry] of the "
+                       "configuration file): expected “file”, etcd://HOST:PORT[,HOST:PORT…][/PREFIX] "
+                       "or etcds://…", backend);
+          return NULL;
+        }
+    }
 
   self = g_object_new (GSM_TYPE_SESSION_LIST, NULL);
   if (runtime_dir != NULL)
@@ -366,28 +459,71 @@ gsm_session_list_new (const char    *runtime_dir,
   {
     g_autofree char *effective = _gsm_fs_effective_prefix (self->runtime_dir, prefix);
 
-    self->registry = _gsm_file_registry_new_read_only (self->runtime_dir, effective, error);
+    files = _gsm_file_registry_new_read_only (self->runtime_dir, effective, error);
   }
-  if (self->registry == NULL)
+  if (files == NULL)
     return NULL;
 
   /* The probe reads the liveness lock files; it never takes one. */
   self->probe = _gsm_liveness_probe_new (hostname && *hostname ? hostname : g_get_host_name (),
                                          g_getenv ("GSM_PROCESS_MATCH"));
-  _gsm_liveness_probe_set_lock_dir (self->probe, _gsm_file_registry_get_dirfd (self->registry));
+  _gsm_liveness_probe_set_lock_dir (self->probe, _gsm_file_registry_get_dirfd (files));
+  self->registry = GSM_REGISTRY (g_steal_pointer (&files));
 
-  /* Watch first, then read: a change in between is not missed. */
-  g_signal_connect (self->registry, "changed", G_CALLBACK (registry_changed_cb), self);
-  if (!_gsm_registry_start_watch (GSM_REGISTRY (self->registry), error))
+  if (!start (self, cancellable, error))
     return NULL;
-
-  snapshot = _gsm_registry_load (GSM_REGISTRY (self->registry), cancellable, error);
-  if (snapshot == NULL)
-    return NULL;
-  g_ptr_array_unref (self->items);
-  self->items = sorted_items (snapshot);
-
   return g_steal_pointer (&self);
+}
+
+/**
+ * gsm_session_list_new_for_etcd:
+ * @uri: `etcd://HOST:PORT[,HOST:PORT…][/PREFIX]`, or `etcds://…` for TLS
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Reads the registry kept in etcd under @uri's prefix and starts
+ * watching it. The list takes no lease and writes nothing; the calling
+ * process does not become a session. TLS and authentication settings
+ * come from the environment and the configuration file, as for
+ * [class@Gsm.SessionManager] (`GSM_ETCD_CA_FILE`, `GSM_ETCD_USER`, …).
+ *
+ * The call blocks while the prefix is read, up to `GSM_ETCD_TIMEOUT`
+ * per member. Changes are signalled in the thread-default main context
+ * of the calling thread.
+ *
+ * A URI that is not one of etcd is [error@Gsm.Error.INVALID_ARGUMENT];
+ * an etcd of which no member answers is
+ * [error@Gsm.Error.BACKEND_UNAVAILABLE].
+ *
+ * Returns: (transfer full): a new #GsmSessionList, or %NULL with @error
+ *   set
+ *
+ * Since: 1.0
+ */
+GsmSessionList *
+gsm_session_list_new_for_etcd (const char    *uri,
+                               GCancellable  *cancellable,
+                               GError       **error)
+{
+  g_autoptr(GKeyFile) config = NULL;
+
+  g_return_val_if_fail (uri != NULL, NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+  if (!_gsm_backend_is_etcd (uri))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "“%s” is not the URI of an etcd registry: expected "
+                   "etcd://HOST:PORT[,HOST:PORT…][/PREFIX] or etcds://…", uri);
+      return NULL;
+    }
+  config = _gsm_config_load (error);
+  if (config == NULL)
+    return NULL;
+  return new_for_etcd (uri, config, cancellable, error);
 }
 
 /**
@@ -396,7 +532,8 @@ gsm_session_list_new (const char    *runtime_dir,
  *
  * Gets the directory of the registry files.
  *
- * Returns: (transfer none) (type filename): the runtime directory
+ * Returns: (transfer none) (type filename) (nullable): the runtime
+ *   directory, or %NULL for a registry in etcd
  *
  * Since: 1.0
  */
@@ -405,6 +542,24 @@ gsm_session_list_get_runtime_dir (GsmSessionList *self)
 {
   g_return_val_if_fail (GSM_IS_SESSION_LIST (self), NULL);
   return self->runtime_dir;
+}
+
+/**
+ * gsm_session_list_get_etcd_uri:
+ * @self: a #GsmSessionList
+ *
+ * Gets the URI of the registry in etcd.
+ *
+ * Returns: (transfer none) (nullable): the URI, or %NULL for a registry
+ *   in files
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_session_list_get_etcd_uri (GsmSessionList *self)
+{
+  g_return_val_if_fail (GSM_IS_SESSION_LIST (self), NULL);
+  return self->etcd_uri;
 }
 
 static int
@@ -495,6 +650,10 @@ gsm_session_list_lookup_vm (GsmSessionList *self,
  * host, or one recorded without the facts a proof needs, is
  * %GSM_LIVENESS_UNVERIFIABLE.
  *
+ * In etcd, the lease is the proof, for every host alike: a session whose
+ * key etcd still keeps on its lease is alive, one whose lease expired
+ * (only its VM key is left) is dead.
+ *
  * This looks at the process only: a session recorded `stale` whose pid
  * was reused may read alive. Use the recorded status too.
  *
@@ -508,6 +667,10 @@ gsm_session_list_get_liveness (GsmSessionList *self,
 {
   g_return_val_if_fail (GSM_IS_SESSION_LIST (self), GSM_LIVENESS_UNVERIFIABLE);
   g_return_val_if_fail (GSM_IS_SESSION (session), GSM_LIVENESS_UNVERIFIABLE);
+
+  if (self->probe == NULL)
+    return _gsm_registry_vouches_for (self->registry, session) ? GSM_LIVENESS_ALIVE
+                                                               : GSM_LIVENESS_DEAD;
 
   /* The probe remembers processes it found alive until their exit is
    * collected: collect it first, without waiting. */

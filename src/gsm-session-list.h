@@ -50,7 +50,13 @@ GsmSessionList *gsm_session_list_new             (const char      *runtime_dir,
                                                   GCancellable    *cancellable,
                                                   GError         **error);
 GSM_AVAILABLE_IN_ALL
+GsmSessionList *gsm_session_list_new_for_etcd    (const char      *uri,
+                                                  GCancellable    *cancellable,
+                                                  GError         **error);
+GSM_AVAILABLE_IN_ALL
 const char     *gsm_session_list_get_runtime_dir (GsmSessionList  *self);
+GSM_AVAILABLE_IN_ALL
+const char     *gsm_session_list_get_etcd_uri    (GsmSessionList  *self);
 GSM_AVAILABLE_IN_ALL
 GsmSession     *gsm_session_list_lookup          (GsmSessionList  *self,
                                                   const char      *session_id);

@@ -1270,7 +1270,6 @@ init_registry (GsmSessionManager  *self,
   g_autoptr(GsmFileRegistry) file_registry = NULL;
   const char *prefix = self->file_prefix;
   const char *durable = g_getenv ("GSM_DURABLE");
-  const char *env = g_getenv ("GSM_REGISTRY");
   g_autofree char *backend = NULL;
   g_autofree char *dir = NULL;
   g_autoptr(GKeyFile) config = NULL;
@@ -1284,12 +1283,9 @@ init_registry (GsmSessionManager  *self,
   config = _gsm_config_load (&config_error);
   if (config == NULL)
     g_warning ("gsm-session: %s", config_error->message);
-  if (env != NULL && *env != '\0')
-    backend = g_strdup (env);
-  else if (config != NULL)
-    backend = g_key_file_get_string (config, "registry", "backend", NULL);
+  backend = _gsm_config_get_backend (config);
 
-  if (backend != NULL && (g_str_has_prefix (backend, "etcd:") || g_str_has_prefix (backend, "etcds:")))
+  if (_gsm_backend_is_etcd (backend))
     {
       GsmEtcdRegistry *etcd;
 

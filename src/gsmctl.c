@@ -169,27 +169,6 @@ print_table (GPtrArray *sessions)
 
 /* ---- reading the registry ---------------------------------------------- */
 
-/* The registry backend is etcd (GSM_REGISTRY, else the configuration)? */
-static gboolean
-registry_is_etcd (void)
-{
-  const char *env = g_getenv ("GSM_REGISTRY");
-  g_autofree char *backend = NULL;
-
-  if (env != NULL && *env != '\0')
-    backend = g_strdup (env);
-  else
-    {
-      g_autoptr(GKeyFile) config = _gsm_config_load (NULL);
-
-      if (config != NULL)
-        backend = g_key_file_get_string (config, "registry", "backend", NULL);
-    }
-
-  return backend != NULL && (g_str_has_prefix (backend, "etcd:") ||
-                             g_str_has_prefix (backend, "etcds:"));
-}
-
 /*
  * The sessions of @list as list shows them: session id → session, whose
  * status is the recorded one, except "stale" for a session proven dead
@@ -229,34 +208,31 @@ shown_sessions (GsmSessionList *list)
   return table;
 }
 
+/* Where @list reads: the runtime directory, or etcd's URI. */
+static const char *
+list_location (GsmSessionList *list)
+{
+  const char *dir = gsm_session_list_get_runtime_dir (list);
+
+  return dir != NULL ? dir : gsm_session_list_get_etcd_uri (list);
+}
+
 /*
- * Lists the sessions without entering the registry (a GsmSessionList),
- * which works on a read-only directory and creates nothing; with etcd,
- * through the session manager. Fills @runtime_dir if not NULL.
+ * Lists the sessions without entering the registry (a GsmSessionList):
+ * on files it works on a read-only directory and creates nothing, on etcd
+ * it takes no lease and writes nothing. Fills @location if not NULL.
  */
 static GHashTable *
-read_sessions (char    **runtime_dir,
+read_sessions (char    **location,
                GError  **error)
 {
   g_autoptr(GsmSessionList) list = NULL;
 
-  if (registry_is_etcd ())
-    {
-      GsmSessionManager *manager = gsm_session_manager_get_default ();
-      GHashTable *table = gsm_session_manager_list_sessions_sync (manager, NULL, error);
-
-      if (table != NULL)
-        g_hash_table_remove (table, gsm_session_manager_get_session_id (manager));
-      if (runtime_dir != NULL)
-        *runtime_dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
-      return table;
-    }
-
   list = gsm_session_list_new (NULL, NULL, error);
   if (list == NULL)
     return NULL;
-  if (runtime_dir != NULL)
-    *runtime_dir = g_strdup (gsm_session_list_get_runtime_dir (list));
+  if (location != NULL)
+    *location = g_strdup (list_location (list));
   return shown_sessions (list);
 }
 
@@ -572,8 +548,7 @@ typedef struct
 {
   GMainLoop  *loop;
   GHashTable *known;     /* local mode: session id → GsmSession */
-  const char *self_id;   /* local mode with etcd: gsmctl's own session */
-  GsmSessionList *list;  /* local mode with files: what is read */
+  GsmSessionList *list;  /* local mode: what is read */
 } Watch;
 
 /* One event, as a line of text or a JSON object. @vm_id and @zone may be
@@ -805,17 +780,7 @@ static GHashTable *
 list_others (Watch    *watch,
              GError  **error)
 {
-  GHashTable *table;
-
-  if (watch->list != NULL)
-    return shown_sessions (watch->list);
-
-  table = gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (),
-                                                  NULL, error);
-
-  if (table != NULL)
-    g_hash_table_remove (table, watch->self_id);
-  return table;
+  return shown_sessions (watch->list);
 }
 
 static gboolean
@@ -853,7 +818,7 @@ local_refresh (Watch *watch)
         g_ptr_array_add (removed, key);
       }
 
-  sessions = sorted_sessions (now, watch->self_id);
+  sessions = sorted_sessions (now, NULL);
   for (guint i = 0; i < sessions->len; i++)
     {
       GsmSession *s = sessions->pdata[i];
@@ -893,13 +858,6 @@ local_refresh (Watch *watch)
 }
 
 static void
-local_changed_cb (GsmSessionManager *manager,
-                  Watch             *watch)
-{
-  local_refresh (watch);
-}
-
-static void
 list_changed_cb (GListModel *model,
                  guint       position,
                  guint       removed,
@@ -916,32 +874,20 @@ local_poll_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* With the file registry, through a GsmSessionList: gsmctl reads only, and
- * never enters a session. With etcd, through the session manager. */
+/* Through a GsmSessionList: gsmctl reads only, and never enters a
+ * session (no lock, no lease). */
 static int
 watch_local (Watch *watch)
 {
-  GsmSessionManager *manager = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *dir = NULL;
   gulong handler;
   guint poll_id;
 
-  if (registry_is_etcd ())
+  watch->list = gsm_session_list_new (NULL, NULL, &error);
+  if (watch->list == NULL)
     {
-      manager = gsm_session_manager_get_default ();
-      dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
-      watch->self_id = gsm_session_manager_get_session_id (manager);
-    }
-  else
-    {
-      watch->list = gsm_session_list_new (NULL, NULL, &error);
-      if (watch->list == NULL)
-        {
-          g_printerr ("gsmctl: %s\n", error->message);
-          return 1;
-        }
-      dir = g_strdup (gsm_session_list_get_runtime_dir (watch->list));
+      g_printerr ("gsmctl: %s\n", error->message);
+      return 1;
     }
 
   watch->known = list_others (watch, &error);
@@ -952,18 +898,14 @@ watch_local (Watch *watch)
       return 1;
     }
 
-  /* The file monitor tells of every change; the poll finds processes that
-   * died without anyone writing the registry. */
-  if (manager != NULL)
-    handler = g_signal_connect (manager, "sessions-changed", G_CALLBACK (local_changed_cb), watch);
-  else
-    handler = g_signal_connect (watch->list, "items-changed", G_CALLBACK (list_changed_cb), watch);
+  /* The list tells of every change; the poll finds processes that died
+   * without anyone writing the registry. */
+  handler = g_signal_connect (watch->list, "items-changed", G_CALLBACK (list_changed_cb), watch);
   poll_id = g_timeout_add_seconds (1, local_poll_cb, watch);
-  print_watching ("local", dir);
+  print_watching ("local", list_location (watch->list));
   g_main_loop_run (watch->loop);
   g_source_remove (poll_id);
-  g_signal_handler_disconnect (manager != NULL ? (gpointer) manager : (gpointer) watch->list,
-                               handler);
+  g_signal_handler_disconnect (watch->list, handler);
   g_clear_pointer (&watch->known, g_hash_table_unref);
   g_clear_object (&watch->list);
 

@@ -614,6 +614,148 @@ test_grace_recorded (Fixture       *f,
   }
 }
 
+static guint
+count_leases (void)
+{
+  g_autofree char *reply = etcd_post (&server, "/v3/lease/leases", "{}");
+  guint n = 0;
+
+  g_assert_nonnull (reply);
+  for (const char *p = reply; (p = strstr (p, "\"ID\"")) != NULL; p++)
+    n++;
+  return n;
+}
+
+static void
+items_changed_cb (GListModel *model,
+                  guint       position,
+                  guint       removed,
+                  guint       added,
+                  guint      *n_signals)
+{
+  (*n_signals)++;
+}
+
+/* Runs gsmctl with @args (NULL-terminated) as a process of another host;
+ * returns its standard output, and asserts that it succeeded. */
+static char *
+run_gsmctl (Fixture            *f,
+            const char * const *args)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autofree char *registry_env = g_strdup_printf ("GSM_REGISTRY=%s", f->uri);
+  g_autofree char *runtime_env = g_strdup_printf ("GSM_RUNTIME_DIR=%s", f->runtime);
+  const char *envp[] = { registry_env, runtime_env, "GSM_HOSTNAME=host-reader",
+                         "GSM_CONFIG_FILE=/nonexistent/gsm-etcd-test.ini",
+                         "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent", NULL };
+  g_autoptr(GError) error = NULL;
+  char *out = NULL;
+  g_autofree char *err = NULL;
+  int wait_status = 0;
+
+  g_ptr_array_add (argv, (gpointer) g_getenv ("GSMCTL"));
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, (char **) envp, G_SPAWN_DEFAULT,
+                               NULL, NULL, &out, &err, &wait_status, &error));
+  g_assert_no_error (error);
+  g_test_message ("gsmctl %s: %s%s", args[0], out, err);
+  g_assert_true (g_spawn_check_wait_status (wait_status, NULL));
+  return out;
+}
+
+/* Readers (gsmctl list, stats; a GsmSessionList) take no lease and write
+ * no key, and still tell live sessions from dead ones. */
+static void
+test_readers_write_nothing (Fixture       *f,
+                            gconstpointer  data)
+{
+  const char *live_args[] = { "register", "vm-live", NULL };
+  const char *dead_args[] = { "register", "vm-dead", NULL };
+  const char *later_args[] = { "register", "vm-later", NULL };
+  const char *list_args[] = { "list", "--json", NULL };
+  const char *stats_args[] = { "stats", "--json", NULL };
+  g_autoptr(Worker) live = NULL;
+  g_autoptr(Worker) dead = NULL;
+  g_autoptr(Worker) later = NULL;
+  g_autoptr(GsmSessionList) list = NULL;
+  g_autoptr(GsmSession) s = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *listed = NULL;
+  g_autofree char *stats = NULL;
+  gint64 revision;
+  guint leases, n_signals = 0;
+
+  live = worker_spawn (env_for (f, "host-live"), live_args);
+  worker_wait_ready (live, READY_BOUND);
+  dead = worker_spawn (env_for (f, "host-dead"), dead_args);
+  worker_wait_ready (dead, READY_BOUND);
+  worker_signal (dead, SIGKILL);
+  /* etcd deletes the dead session's key once its lease expires. */
+  {
+    g_autofree char *key = g_strdup_printf ("%s/sessions/%s", f->prefix, dead->session_id);
+    gint64 deadline = g_get_monotonic_time () + STALE_BOUND * G_USEC_PER_SEC;
+
+    while (etcd_count_keys (&server, key) > 0 && g_get_monotonic_time () < deadline)
+      sleep_in_loop (0.2);
+    g_assert_cmpint (etcd_count_keys (&server, key), ==, 0);
+  }
+
+  revision = etcd_revision (&server);
+  leases = count_leases ();
+
+  list = gsm_session_list_new (NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (gsm_session_list_get_runtime_dir (list));
+  g_assert_cmpstr (gsm_session_list_get_etcd_uri (list), ==, f->uri);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (list)), ==, 2);
+  s = gsm_session_list_lookup_vm (list, "vm-live");
+  g_assert_nonnull (s);
+  g_assert_cmpstr (gsm_session_get_session_id (s), ==, live->session_id);
+  g_assert_cmpint (gsm_session_list_get_liveness (list, s), ==, GSM_LIVENESS_ALIVE);
+  g_clear_object (&s);
+  /* Only the VM key is left: dead to every host. */
+  s = gsm_session_list_lookup_vm (list, "vm-dead");
+  g_assert_nonnull (s);
+  g_assert_cmpint (gsm_session_list_get_liveness (list, s), ==, GSM_LIVENESS_DEAD);
+  g_clear_object (&s);
+
+  listed = run_gsmctl (f, list_args);
+  g_assert_nonnull (strstr (listed, live->session_id));
+  g_assert_nonnull (strstr (listed, "vm-dead"));
+  stats = run_gsmctl (f, stats_args);
+  {
+    g_autoptr(JsonParser) parser = json_parser_new ();
+    JsonObject *object;
+
+    g_assert_true (json_parser_load_from_data (parser, stats, -1, &error));
+    object = json_node_get_object (json_parser_get_root (parser));
+    g_assert_cmpint (json_object_get_int_member (object, "orphan_vms"), ==, 1);
+    g_assert_cmpint (json_object_get_int_member (object, "active"), ==, 1);
+  }
+
+  /* Nothing was written and no lease granted by any reader. */
+  g_assert_cmpint (etcd_revision (&server), ==, revision);
+  g_assert_cmpuint (count_leases (), ==, leases);
+
+  /* The watch keeps the list current. */
+  g_signal_connect (list, "items-changed", G_CALLBACK (items_changed_cb), &n_signals);
+  later = worker_spawn (env_for (f, "host-later"), later_args);
+  worker_wait_ready (later, READY_BOUND);
+  {
+    gint64 deadline = g_get_monotonic_time () + READY_BOUND * G_USEC_PER_SEC;
+
+    while ((s = gsm_session_list_lookup_vm (list, "vm-later")) == NULL &&
+           g_get_monotonic_time () < deadline)
+      sleep_in_loop (0.05);
+  }
+  g_assert_nonnull (s);
+  g_assert_cmpuint (n_signals, >, 0);
+  g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (list)), ==, 3);
+  g_assert_cmpint (gsm_session_list_get_liveness (list, s), ==, GSM_LIVENESS_ALIVE);
+}
+
 static void
 test_concurrent_register (Fixture       *f,
                           gconstpointer  data)
@@ -965,6 +1107,8 @@ main (int   argc,
               test_multi_host, fixture_tear_down);
   g_test_add ("/etcd/stale-only-listener", Fixture, NULL, fixture_set_up,
               test_stale_only_listener, fixture_tear_down);
+  g_test_add ("/etcd/readers-write-nothing", Fixture, NULL, fixture_set_up,
+              test_readers_write_nothing, fixture_tear_down);
   g_test_add ("/etcd/reaper", Fixture, NULL, fixture_set_up,
               test_reaper, fixture_tear_down);
   g_test_add ("/etcd/updates-read-no-prefix", Fixture, NULL, fixture_set_up,
