@@ -15,7 +15,7 @@
 
 #include "gsm-audit-private.h"
 #include "gsm-error.h"
-#include "gsm-session-manager.h"
+#include "gsm-session-manager-private.h"
 
 static gboolean
 cleanup_my_vm (GsmSessionManager  *self,
@@ -127,6 +127,9 @@ cleanup_thread (GTask        *task,
  * [class@Gsm.Reaper] deletes it) and the error is returned. The attempt is
  * recorded in the audit log. Without a VM, there is nothing to do.
  *
+ * Like the registry operations, it runs after every asynchronous call
+ * made before it and before every one made after it.
+ *
  * Since: 1.0
  */
 void
@@ -146,7 +149,8 @@ gsm_session_manager_cleanup_my_vm (GsmSessionManager   *self,
   if (provider != NULL)
     g_task_set_task_data (task, g_object_ref (provider), g_object_unref);
   g_task_set_check_cancellable (task, FALSE);
-  g_task_run_in_thread (task, cleanup_thread);
+  /* In the manager's worker, in order with its other operations. */
+  _gsm_session_manager_run_in_worker (self, task, cleanup_thread);
 }
 
 /**

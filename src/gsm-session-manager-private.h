@@ -25,5 +25,9 @@ gboolean             _gsm_session_manager_is_session_dead   (GsmSessionManager *
                                                              GsmSession        *session);
 G_GNUC_INTERNAL
 GsmRegistrySnapshot *_gsm_session_manager_dup_view          (GsmSessionManager *self);
+G_GNUC_INTERNAL
+void                 _gsm_session_manager_run_in_worker     (GsmSessionManager *self,
+                                                             GTask             *task,
+                                                             GTaskThreadFunc    func);
 
 G_END_DECLS

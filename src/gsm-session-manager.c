@@ -115,6 +115,7 @@ struct _GsmSessionManager
   GObject               parent_instance;
 
   GMainContext         *context;
+  GThread              *owner_thread;  /* the thread that made the manager */
   GThreadPool          *pool;
 
   /* Identity; fixed after construction. */
@@ -374,8 +375,10 @@ emit_events_cb (gpointer data)
 
 /*
  * Emits @ev in the owner context: right away if this thread is running
- * that context (or may run it), else from an idle callback there. The
- * worker thread always defers, so signals never run in it.
+ * that context, or is the thread that made the manager and may run it
+ * now; else from an idle callback there. Any other thread (the worker, a
+ * thread making a _sync call) always defers, so that signals never run in
+ * it, even when nobody runs the owner context at that moment.
  */
 static void
 events_dispatch (Events *ev)
@@ -388,7 +391,8 @@ events_dispatch (Events *ev)
       return;
     }
 
-  if (g_private_get (&in_worker) == NULL)
+  if (g_main_context_is_owner (self->context) ||
+      (g_private_get (&in_worker) == NULL && g_thread_self () == self->owner_thread))
     g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, emit_events_cb, ev, events_free);
   else
     {
@@ -1124,25 +1128,62 @@ return_result (GTask    *task,
     }
 }
 
+/* The thread function of a task queued with _gsm_session_manager_run_in_worker(). */
+static G_DEFINE_QUARK (gsm-worker-func, worker_func)
+
+/*
+ * The worker: runs every queued task in order, one at a time. A task is a
+ * registry operation (its data an Op), or another operation of the
+ * manager's (cleanup_my_vm) queued with _gsm_session_manager_run_in_worker().
+ */
 static void
 worker_func (gpointer data,
              gpointer user_data)
 {
   GTask *task = data;
   GsmSessionManager *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
-  OpResult result;
-  GError *error = NULL;
+  GTaskThreadFunc func = g_object_get_qdata (G_OBJECT (task), worker_func_quark ());
 
   g_private_set (&in_worker, GINT_TO_POINTER (1));
 
   if (!g_task_return_error_if_cancelled (task))
     {
-      run_op (self, op, &result, g_task_get_cancellable (task), &error);
-      return_result (task, op, &result, error);
+      if (func != NULL)
+        func (task, self, g_task_get_task_data (task), g_task_get_cancellable (task));
+      else
+        {
+          Op *op = g_task_get_task_data (task);
+          OpResult result;
+          GError *error = NULL;
+
+          run_op (self, op, &result, g_task_get_cancellable (task), &error);
+          return_result (task, op, &result, error);
+        }
     }
 
   g_object_unref (task);
+}
+
+/*
+ * Runs @func in the manager's worker, after every operation queued before
+ * and before every one queued after, as g_task_run_in_thread() would run
+ * it. What @func does through the manager's _sync functions is signalled
+ * in the owner context.
+ */
+void
+_gsm_session_manager_run_in_worker (GsmSessionManager *self,
+                                    GTask             *task,
+                                    GTaskThreadFunc    func)
+{
+  GError *error = NULL;
+
+  if (!check_not_forked (self, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_object_set_qdata (G_OBJECT (task), worker_func_quark (), func);
+  g_thread_pool_push (self->pool, g_object_ref (task), NULL);
 }
 
 static void
@@ -1399,6 +1440,7 @@ gsm_session_manager_constructed (GObject *object)
     prefix = "";
 
   self->context = g_main_context_ref_thread_default ();
+  self->owner_thread = g_thread_ref (g_thread_self ());
   self->session_id = g_uuid_string_random ();
   self->session_id_hash = g_str_hash (self->session_id);
   self->pid = getpid ();
@@ -1489,6 +1531,7 @@ gsm_session_manager_finalize (GObject *object)
   g_free (self->hostname);
   g_free (self->boot_id);
   g_main_context_unref (self->context);
+  g_thread_unref (self->owner_thread);
   g_mutex_clear (&self->mutex);
 
   G_OBJECT_CLASS (gsm_session_manager_parent_class)->finalize (object);

@@ -87,6 +87,58 @@ test_default_threads (Fixture *f, gconstpointer data)
   g_assert_cmpint (json_object_get_size (registry), ==, 1);
 }
 
+/* ---- signals in the owner context ---------------------------------------- */
+
+typedef struct
+{
+  GThread *thread;   /* where vm-registered ran */
+  guint    n;
+} Emitted;
+
+static void
+record_thread_cb (GsmSessionManager *manager,
+                  GsmVm             *vm,
+                  Emitted           *emitted)
+{
+  emitted->thread = g_thread_self ();
+  emitted->n++;
+}
+
+static gpointer
+register_in_thread (gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  ok = gsm_session_manager_register_vm_sync (gsm_session_manager_get_default (), "vm-thread",
+                                             "zone-t", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  return GINT_TO_POINTER (ok);
+}
+
+/* A _sync call from another thread, while nobody runs the owner context:
+ * the signal waits for the owner context, and is never emitted in the
+ * calling thread (which could take the idle context). */
+static void
+test_signals_sync_from_thread (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  Emitted emitted = { NULL, 0 };
+  gulong id;
+  GThread *thread;
+
+  id = g_signal_connect (manager, "vm-registered", G_CALLBACK (record_thread_cb), &emitted);
+  thread = g_thread_new ("sync-caller", register_in_thread, NULL);
+  g_assert_true (GPOINTER_TO_INT (g_thread_join (thread)));
+  g_assert_cmpuint (emitted.n, ==, 0);
+
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (emitted.n, ==, 1);
+  g_assert_true (emitted.thread == g_thread_self ());
+  g_signal_handler_disconnect (manager, id);
+}
+
 /* ---- the seed's flow, sync ---------------------------------------------- */
 
 static GVariant *
@@ -1544,6 +1596,7 @@ main (int argc, char *argv[])
   ADD ("/manager/default/identity", test_default_identity);
   ADD ("/manager/default/threads", test_default_threads);
   ADD ("/manager/default/directory", test_default_directory);
+  ADD ("/manager/signals/sync-from-thread", test_signals_sync_from_thread);
   ADD ("/manager/sync/register-files", test_register_files);
   ADD ("/manager/sync/close-keeps-vm", test_close_keeps_vm);
   ADD ("/manager/sync/errors", test_errors);

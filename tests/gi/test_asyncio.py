@@ -191,6 +191,31 @@ class SignalsOnTheLoop(unittest.TestCase):
 
         run(scenario())
 
+    def test_library_emits_in_the_owner_context(self):
+        # Connected to the GObject itself (not through the override): the
+        # library emits in the manager's main context, on the thread that
+        # runs it (here the loop's, through the override's pump), never in
+        # the thread that made the _sync call.
+        session_mgr = Gsm.get_session_manager()
+
+        async def scenario():
+            loop_thread = threading.get_ident()
+            threads = []
+            handler = session_mgr.manager.connect(
+                'vm-registered', lambda mgr, vm: threads.append(threading.get_ident()))
+            try:
+                # The coroutine runs register_vm_sync() in an executor
+                # thread.
+                await session_mgr.register_vm('vm-owner', 'z')
+                while not threads:
+                    await asyncio.sleep(0.01)
+                self.assertEqual(threads, [loop_thread])
+            finally:
+                session_mgr.manager.disconnect(handler)
+                await session_mgr.unregister_vm()
+
+        run(scenario())
+
     def test_cancel(self):
         # A cancelled coroutine leaves the loop usable for the next one.
         session_mgr = Gsm.get_session_manager()

@@ -142,6 +142,51 @@ test_async (Fixture       *f,
   g_assert_null (my_vm (manager));
 }
 
+static void
+order_cb (GObject      *object,
+          GAsyncResult *result,
+          gpointer      data)
+{
+  GPtrArray *order = data;
+  GsmSessionManager *manager = GSM_SESSION_MANAGER (object);
+  g_autoptr(GError) error = NULL;
+
+  if (g_async_result_is_tagged (result, gsm_session_manager_register_vm))
+    {
+      g_assert_true (gsm_session_manager_register_vm_finish (manager, result, &error));
+      g_ptr_array_add (order, (gpointer) "register");
+    }
+  else
+    {
+      if (!gsm_session_manager_cleanup_my_vm_finish (manager, result, &error))
+        g_error ("cleanup: %s", error->message);
+      g_ptr_array_add (order, (gpointer) "cleanup");
+    }
+  g_assert_no_error (error);
+}
+
+/* Asynchronous calls complete in the order issued, cleanup_my_vm too: a
+ * cleanup issued right after a registration deletes that VM. */
+static void
+test_async_ordered (Fixture       *f,
+                    gconstpointer  data)
+{
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  g_autoptr(GPtrArray) order = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+
+  cloud_add_vm (f, "vm-ordered");
+  gsm_session_manager_register_vm (manager, "vm-ordered", "zone-a", NULL, NULL, NULL,
+                                   order_cb, order);
+  gsm_session_manager_cleanup_my_vm (manager, NULL, NULL, order_cb, order);
+  while (order->len < 2)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpstr (order->pdata[0], ==, "register");
+  g_assert_cmpstr (order->pdata[1], ==, "cleanup");
+  g_assert_false (cloud_has_vm (f, "vm-ordered"));
+  g_assert_null (my_vm (manager));
+}
+
 static char *
 run_helper (Fixture    *f,
             const char *mode,
@@ -232,6 +277,7 @@ main (int   argc,
   g_test_add (path, Fixture, NULL, fixture_set_up, func, cleanup_tear_down)
   ADD ("/cleanup/sync", test_sync);
   ADD ("/cleanup/async", test_async);
+  ADD ("/cleanup/async-ordered", test_async_ordered);
   ADD ("/cleanup/shutdown-handlers", test_shutdown_handlers);
   ADD ("/cleanup/atexit", test_atexit);
 #undef ADD
