@@ -430,11 +430,13 @@ gsm_session_list_new (const char    *runtime_dir,
 
   if (runtime_dir == NULL)
     {
-      g_autoptr(GKeyFile) config = _gsm_config_load (error);
+      g_autoptr(GError) config_error = NULL;
+      g_autoptr(GKeyFile) config = _gsm_config_load (&config_error);
       g_autofree char *backend = NULL;
 
+      /* As for the session manager: the environment still tells. */
       if (config == NULL)
-        return NULL;
+        g_warning ("gsm-session: %s", config_error->message);
       backend = _gsm_config_get_backend (config);
       if (_gsm_backend_is_etcd (backend))
         return new_for_etcd (backend, config, cancellable, error);
@@ -506,6 +508,7 @@ gsm_session_list_new_for_etcd (const char    *uri,
                                GError       **error)
 {
   g_autoptr(GKeyFile) config = NULL;
+  g_autoptr(GError) config_error = NULL;
 
   g_return_val_if_fail (uri != NULL, NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
@@ -520,9 +523,9 @@ gsm_session_list_new_for_etcd (const char    *uri,
                    "etcd://HOST:PORT[,HOST:PORT…][/PREFIX] or etcds://…", uri);
       return NULL;
     }
-  config = _gsm_config_load (error);
+  config = _gsm_config_load (&config_error);
   if (config == NULL)
-    return NULL;
+    g_warning ("gsm-session: %s", config_error->message);
   return new_for_etcd (uri, config, cancellable, error);
 }
 
