@@ -147,13 +147,6 @@ gboolean           gsm_session_manager_close_sync           (GsmSessionManager  
                                                              GError              **error);
 
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_export               (GsmSessionManager    *self,
-                                                             GDBusConnection      *connection,
-                                                             const char           *object_path,
-                                                             GError              **error);
-GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_unexport             (GsmSessionManager    *self);
-GSM_AVAILABLE_IN_ALL
 void               gsm_session_manager_cleanup_my_vm        (GsmSessionManager    *self,
                                                              GsmProvider          *provider,
                                                              GCancellable         *cancellable,

@@ -37,6 +37,7 @@
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
 #include "gsm-reaper-private.h"
+#include "gsmd-export.h"
 
 #ifndef SYS_pidfd_open
 # define SYS_pidfd_open 434
@@ -428,7 +429,7 @@ bus_acquired_cb (GDBusConnection *connection,
   Daemon *d = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!gsm_session_manager_export (d->manager, connection, OBJECT_PATH, &error))
+  if (!gsmd_export (d->manager, connection, OBJECT_PATH, &error))
     {
       g_printerr ("gsmd: %s\n", error->message);
       d->status = 1;
@@ -590,7 +591,7 @@ main (int   argc,
   g_clear_handle_id (&d.reap_source, g_source_remove);
   g_clear_handle_id (&d.reap_timer, g_source_remove);
   g_signal_handlers_disconnect_by_data (d.manager, &d);
-  gsm_session_manager_unexport (d.manager);
+  gsmd_unexport (d.manager);
   if (d.connection != NULL)
     g_dbus_connection_flush_sync (d.connection, NULL, NULL);
   g_clear_object (&d.connection);

@@ -1,4 +1,4 @@
-/* test-dbus-export.c: gsm_session_manager_export() on a private bus
+/* test-dbus-export.c: gsmd_export() on a private bus
  *
  * One GTestDBus bus for the whole run; each test exports a fresh manager
  * (its own registry directory) on one connection and talks to it from a
@@ -14,6 +14,7 @@
 
 #include "gsm-session.h"
 #include "gsm-session-manager-private.h"
+#include "gsmd-export.h"
 
 #include "dbus-test-util.h"
 #include "dbus-test-worker.h"
@@ -58,7 +59,7 @@ static void
 fixture_teardown (Fixture       *f,
                   gconstpointer  data)
 {
-  gsm_session_manager_unexport (f->manager);
+  gsmd_unexport (f->manager);
   g_assert_true (gsm_session_manager_close_sync (f->manager, NULL, NULL));
   _gsm_session_manager_reset_for_testing ();
   g_dbus_connection_close_sync (f->server, NULL, NULL);
@@ -102,7 +103,7 @@ export (Fixture *f)
 {
   g_autoptr(GError) error = NULL;
 
-  g_assert_true (gsm_session_manager_export (f->manager, f->server, NULL, &error));
+  g_assert_true (gsmd_export (f->manager, f->server, NULL, &error));
   g_assert_no_error (error);
 }
 
@@ -229,12 +230,12 @@ test_export_unexport (Fixture       *f,
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = NULL;
 
-  g_assert_false (gsm_session_manager_export (f->manager, f->server, "not/a/path", &error));
+  g_assert_false (gsmd_export (f->manager, f->server, "not/a/path", &error));
   g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
   export (f);
-  g_assert_false (gsm_session_manager_export (f->manager, f->server, "/other", &error));
+  g_assert_false (gsmd_export (f->manager, f->server, "/other", &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS);
   g_clear_error (&error);
 
@@ -242,11 +243,11 @@ test_export_unexport (Fixture       *f,
   g_assert_no_error (error);
   g_clear_pointer (&reply, g_variant_unref);
 
-  gsm_session_manager_unexport (f->manager);
-  gsm_session_manager_unexport (f->manager);   /* harmless */
+  gsmd_unexport (f->manager);
+  gsmd_unexport (f->manager);   /* harmless */
   assert_not_exported (f);
 
-  g_assert_true (gsm_session_manager_export (f->manager, f->server, "/org/example/Sessions", &error));
+  g_assert_true (gsmd_export (f->manager, f->server, "/org/example/Sessions", &error));
   g_assert_no_error (error);
   reply = test_call (f->client, f->dest, "/org/example/Sessions", TEST_IFACE, "ListSessions", NULL,
                      "(aa{sv})", &error);
@@ -389,7 +390,7 @@ main (int   argc,
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  g_test_summary ("gsm_session_manager_export() on a private bus");
+  g_test_summary ("gsmd_export() on a private bus");
 
   bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (bus);

@@ -1,4 +1,4 @@
-/* gsm-dbus-export.c: publish a session manager's view on D-Bus
+/* gsmd-export.c: gsmd publishes its session manager's view on D-Bus
  *
  * The org.gsm.SessionManager1 interface (data/org.gsm.SessionManager1.xml)
  * is implemented by a skeleton that gdbus-codegen generates at build time;
@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "gsm-dbus-generated.h"
+#include "gsmd-export.h"
 #include "gsm-error.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
@@ -487,8 +488,8 @@ handle_cleanup_stale_sessions (_GsmSessionManager1    *skeleton,
 
 /* ---- public API -------------------------------------------------------- */
 
-/**
- * gsm_session_manager_export:
+/*
+ * gsmd_export:
  * @self: a #GsmSessionManager
  * @connection: the connection to export on (a message bus or a peer)
  * @object_path: (nullable): where to export; %NULL for
@@ -515,19 +516,17 @@ handle_cleanup_stale_sessions (_GsmSessionManager1    *skeleton,
  * in. Owning a bus name is up to the application.
  *
  * A manager is exported on at most one connection at a time; call
- * [method@Gsm.SessionManager.unexport] first to move it.
+ * gsmd_unexport() first to move it.
  *
  * Returns: %TRUE if the object is exported; %FALSE with @error set if the
  *   manager is already exported, @object_path is not a valid object path,
  *   or the path is taken on @connection
- *
- * Since: 1.0
  */
 gboolean
-gsm_session_manager_export (GsmSessionManager  *self,
-                            GDBusConnection    *connection,
-                            const char         *object_path,
-                            GError            **error)
+gsmd_export (GsmSessionManager  *self,
+             GDBusConnection    *connection,
+             const char         *object_path,
+             GError            **error)
 {
   Export *exp;
 
@@ -591,18 +590,16 @@ gsm_session_manager_export (GsmSessionManager  *self,
   return TRUE;
 }
 
-/**
- * gsm_session_manager_unexport:
+/*
+ * gsmd_unexport:
  * @self: a #GsmSessionManager
  *
  * Stops publishing the manager on D-Bus, if
- * [method@Gsm.SessionManager.export] did. Method calls already being
+ * gsmd_export() did. Method calls already being
  * handled still get their reply.
- *
- * Since: 1.0
  */
 void
-gsm_session_manager_unexport (GsmSessionManager *self)
+gsmd_unexport (GsmSessionManager *self)
 {
   g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
 
