@@ -1146,6 +1146,25 @@ _gsm_session_with_liveness (GsmSession *base,
   return self;
 }
 
+/* A copy of @base whose status is @status ("creating", "active"). */
+GsmSession *
+_gsm_session_with_status (GsmSession *base,
+                          const char *status)
+{
+  GsmSession *self = copy_session (base);
+
+  g_clear_pointer (&self->status_other, g_free);
+  if (g_str_equal (status, GSM_STATUS_ACTIVE))
+    self->status = status_active;
+  else if (g_str_equal (status, GSM_STATUS_STALE))
+    self->status = _gsm_status_stale;
+  else
+    self->status = self->status_other = g_strdup (status);
+  serialize (self);
+
+  return self;
+}
+
 /*
  * _gsm_session_shown_as:
  *
@@ -1156,13 +1175,7 @@ GsmSession *
 _gsm_session_shown_as (GsmSession *base,
                        const char *status)
 {
-  GsmSession *self = copy_session (base);
-
-  g_free (self->status_other);
-  self->status = self->status_other = g_strdup (status);
-  serialize (self);
-
-  return self;
+  return _gsm_session_with_status (base, status);
 }
 
 GsmSession *

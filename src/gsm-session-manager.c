@@ -470,6 +470,8 @@ _gsm_session_manager_is_session_dead (GsmSessionManager *self,
 typedef enum
 {
   OP_REGISTER_VM,
+  OP_RESERVE_VM,
+  OP_CONFIRM_VM,
   OP_GET_MY_VM,
   OP_UNREGISTER_VM,
   OP_GET_ALL_ACTIVE_SESSIONS,
@@ -732,6 +734,16 @@ txn_register_vm (GsmRegistryTxn  *txn,
 
   updated = _gsm_session_with_vm (own, op->vm_id, op->zone, (const char * const *) op->components,
                                   op->metadata, ctx->now);
+  /* Reserved before the cloud creates it: recorded all the same, so that
+   * a crash before the confirmation leaves an orphan to delete, not a VM
+   * nobody knows. */
+  if (op->kind == OP_RESERVE_VM)
+    {
+      GsmSession *reserved = _gsm_session_with_status (updated, GSM_STATUS_CREATING);
+
+      g_object_unref (updated);
+      updated = reserved;
+    }
   _gsm_registry_txn_put (txn, updated);
 
   vm = gsm_session_dup_vm (updated);
@@ -759,9 +771,40 @@ txn_unregister_vm (GsmRegistryTxn  *txn,
 
   vm = gsm_session_dup_vm (own);
   updated = _gsm_session_without_vm (own);
+  if (g_strcmp0 (gsm_session_get_status (updated), GSM_STATUS_CREATING) == 0)
+    {
+      GsmSession *active = _gsm_session_with_status (updated, GSM_STATUS_ACTIVE);
+
+      g_object_unref (updated);
+      updated = active;
+    }
   _gsm_registry_txn_put (txn, updated);
   events_add (ctx->events, signals[VM_UNREGISTERED], vm);
 
+  return TRUE;
+}
+
+static gboolean
+txn_confirm_vm (GsmRegistryTxn  *txn,
+                gpointer         user_data,
+                GError         **error)
+{
+  TxnContext *ctx = user_data;
+  GsmSession *own = own_entry (ctx, txn);
+  g_autoptr(GsmSession) updated = NULL;
+
+  if (!gsm_session_get_has_vm (own))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_NO_VM,
+                   "Session %s owns no VM to confirm (a reaper may have taken it over "
+                   "after this process was found dead)", ctx->self->session_id);
+      return FALSE;
+    }
+  if (g_strcmp0 (gsm_session_get_status (own), GSM_STATUS_CREATING) != 0)
+    return TRUE;   /* confirmed already, or registered without a reservation */
+
+  updated = _gsm_session_with_status (own, GSM_STATUS_ACTIVE);
+  _gsm_registry_txn_put (txn, updated);
   return TRUE;
 }
 
@@ -992,9 +1035,14 @@ run_op (GsmSessionManager  *self,
   switch (op->kind)
     {
     case OP_REGISTER_VM:
+    case OP_RESERVE_VM:
       ok = run_update (self, txn_register_vm, &ctx, cancellable, error);
       if (ok)
         g_atomic_int_inc (&self->vms_registered);
+      break;
+
+    case OP_CONFIRM_VM:
+      ok = run_update (self, txn_confirm_vm, &ctx, cancellable, error);
       break;
 
     case OP_UNREGISTER_VM:
@@ -2306,6 +2354,206 @@ gsm_session_manager_register_vm_sync (GsmSessionManager   *self,
 }
 
 /* -- the others share one shape -- */
+
+static gboolean run_sync (GsmSessionManager  *self,
+                          OpKind              kind,
+                          OpResult           *result,
+                          GCancellable       *cancellable,
+                          GError            **error);
+
+/**
+ * gsm_session_manager_reserve_vm:
+ * @self: a #GsmSessionManager
+ * @vm_id: the name the VM will be created with, with the limits of
+ *   [method@Gsm.SessionManager.register_vm]
+ * @zone: the zone it will run in
+ * @components: (array zero-terminated=1) (nullable): what will run on it
+ * @metadata: (nullable): free-form metadata, of type `a{sv}`
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
+ *
+ * Records @vm_id as this session's VM before the cloud call that creates
+ * it, with status `creating`; once the VM exists, confirm it with
+ * [method@Gsm.SessionManager.confirm_vm], or, if the creation failed,
+ * release it with [method@Gsm.SessionManager.unregister_vm].
+ *
+ * This is the recommended flow: a process that crashes between the
+ * cloud's answer and the registration (or whose create call timed out
+ * while the cloud went on) leaves an entry that a [class@Gsm.Reaper]
+ * treats like any orphan once the process is dead: it asks the provider
+ * to delete @vm_id, and "not found" (the VM was never made) counts as
+ * done. Registering after the creation instead
+ * ([method@Gsm.SessionManager.register_vm]) leaves a window in which a
+ * crash forgets the VM.
+ *
+ * It fails as [method@Gsm.SessionManager.register_vm] does. On success
+ * the VM is this session's: [signal@Gsm.SessionManager::vm-registered] is
+ * emitted and [method@Gsm.SessionManager.get_my_vm] returns it.
+ *
+ * Since: 1.0
+ */
+void
+gsm_session_manager_reserve_vm (GsmSessionManager   *self,
+                                const char          *vm_id,
+                                const char          *zone,
+                                const char * const  *components,
+                                GVariant            *metadata,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  GError *error = NULL;
+  Op *op;
+
+  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  op = make_register_op (vm_id, zone, components, metadata, &error);
+  if (op == NULL)
+    {
+      g_task_report_error (self, callback, user_data, gsm_session_manager_reserve_vm, error);
+      return;
+    }
+  op->kind = OP_RESERVE_VM;
+
+  start_op (self, op, gsm_session_manager_reserve_vm, cancellable, callback, user_data);
+}
+
+/**
+ * gsm_session_manager_reserve_vm_finish:
+ * @self: a #GsmSessionManager
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Gsm.SessionManager.reserve_vm].
+ *
+ * Returns: %TRUE if the VM is now reserved for this session
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_reserve_vm_finish (GsmSessionManager  *self,
+                                       GAsyncResult       *result,
+                                       GError            **error)
+{
+  g_return_val_if_fail (check_task (self, result, gsm_session_manager_reserve_vm), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * gsm_session_manager_reserve_vm_sync:
+ * @self: a #GsmSessionManager
+ * @vm_id: the name the VM will be created with
+ * @zone: the zone it will run in
+ * @components: (array zero-terminated=1) (nullable): what will run on it
+ * @metadata: (nullable): free-form metadata, of type `a{sv}`
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous form of [method@Gsm.SessionManager.reserve_vm].
+ *
+ * Returns: %TRUE if the VM is now reserved for this session
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_reserve_vm_sync (GsmSessionManager   *self,
+                                     const char          *vm_id,
+                                     const char          *zone,
+                                     const char * const  *components,
+                                     GVariant            *metadata,
+                                     GCancellable        *cancellable,
+                                     GError             **error)
+{
+  Op *op;
+  OpResult result;
+  gboolean ok;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  op = make_register_op (vm_id, zone, components, metadata, error);
+  if (op == NULL)
+    return FALSE;
+  op->kind = OP_RESERVE_VM;
+  ok = run_op (self, op, &result, cancellable, error);
+  op_free (op);
+  return ok;
+}
+
+/**
+ * gsm_session_manager_confirm_vm:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when done
+ * @user_data: data for @callback
+ *
+ * Records that the VM reserved with [method@Gsm.SessionManager.reserve_vm]
+ * now exists: its status becomes `active`. Confirming a VM registered
+ * with [method@Gsm.SessionManager.register_vm], or one confirmed already,
+ * changes nothing. Fails with %GSM_ERROR_NO_VM if this session owns no VM.
+ *
+ * Since: 1.0
+ */
+void
+gsm_session_manager_confirm_vm (GsmSessionManager   *self,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  start_op (self, op_new (OP_CONFIRM_VM), gsm_session_manager_confirm_vm, cancellable, callback,
+            user_data);
+}
+
+/**
+ * gsm_session_manager_confirm_vm_finish:
+ * @self: a #GsmSessionManager
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Gsm.SessionManager.confirm_vm].
+ *
+ * Returns: %TRUE if this session's VM is recorded as created
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_confirm_vm_finish (GsmSessionManager  *self,
+                                       GAsyncResult       *result,
+                                       GError            **error)
+{
+  g_return_val_if_fail (check_task (self, result, gsm_session_manager_confirm_vm), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * gsm_session_manager_confirm_vm_sync:
+ * @self: a #GsmSessionManager
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous form of [method@Gsm.SessionManager.confirm_vm].
+ *
+ * Returns: %TRUE if this session's VM is recorded as created
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_session_manager_confirm_vm_sync (GsmSessionManager  *self,
+                                     GCancellable       *cancellable,
+                                     GError            **error)
+{
+  OpResult result;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
+  return run_sync (self, OP_CONFIRM_VM, &result, cancellable, error);
+}
 
 static gboolean
 run_sync (GsmSessionManager  *self,

@@ -72,6 +72,41 @@ gboolean           gsm_session_manager_register_vm_sync     (GsmSessionManager  
                                                              GError              **error);
 
 GSM_AVAILABLE_IN_ALL
+void               gsm_session_manager_reserve_vm           (GsmSessionManager    *self,
+                                                             const char           *vm_id,
+                                                             const char           *zone,
+                                                             const char * const   *components,
+                                                             GVariant             *metadata,
+                                                             GCancellable         *cancellable,
+                                                             GAsyncReadyCallback   callback,
+                                                             gpointer              user_data);
+GSM_AVAILABLE_IN_ALL
+gboolean           gsm_session_manager_reserve_vm_finish    (GsmSessionManager    *self,
+                                                             GAsyncResult         *result,
+                                                             GError              **error);
+GSM_AVAILABLE_IN_ALL
+gboolean           gsm_session_manager_reserve_vm_sync      (GsmSessionManager    *self,
+                                                             const char           *vm_id,
+                                                             const char           *zone,
+                                                             const char * const   *components,
+                                                             GVariant             *metadata,
+                                                             GCancellable         *cancellable,
+                                                             GError              **error);
+GSM_AVAILABLE_IN_ALL
+void               gsm_session_manager_confirm_vm           (GsmSessionManager    *self,
+                                                             GCancellable         *cancellable,
+                                                             GAsyncReadyCallback   callback,
+                                                             gpointer              user_data);
+GSM_AVAILABLE_IN_ALL
+gboolean           gsm_session_manager_confirm_vm_finish    (GsmSessionManager    *self,
+                                                             GAsyncResult         *result,
+                                                             GError              **error);
+GSM_AVAILABLE_IN_ALL
+gboolean           gsm_session_manager_confirm_vm_sync      (GsmSessionManager    *self,
+                                                             GCancellable         *cancellable,
+                                                             GError              **error);
+
+GSM_AVAILABLE_IN_ALL
 void               gsm_session_manager_get_my_vm            (GsmSessionManager    *self,
                                                              GCancellable         *cancellable,
                                                              GAsyncReadyCallback   callback,

@@ -18,6 +18,8 @@ G_BEGIN_DECLS
 
 #define GSM_STATUS_ACTIVE "active"
 #define GSM_STATUS_STALE "stale"
+/* A VM reserved before the cloud call that creates it, not yet confirmed. */
+#define GSM_STATUS_CREATING "creating"
 #define GSM_STATUS_UNVERIFIABLE "unverifiable"
 #define GSM_FORMAT_VERSION 1
 
@@ -48,6 +50,8 @@ GsmSession *_gsm_session_with_liveness (GsmSession  *base,
                                         guint64      pid_ns,
                                         const char  *lock_file);
 G_GNUC_INTERNAL
+GsmSession *_gsm_session_with_status   (GsmSession  *base,
+                                        const char  *status);
 GsmSession *_gsm_session_shown_as      (GsmSession  *base,
                                         const char  *status);
 G_GNUC_INTERNAL

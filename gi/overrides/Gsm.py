@@ -107,6 +107,15 @@ class SessionManager(Gsm.SessionManager):
         return super().register_vm_sync(*_register_args(vm_id, zone, components, metadata),
                                         cancellable)
 
+    def reserve_vm(self, vm_id, zone, components=None, metadata=None, cancellable=None,
+                   *args, **kwargs):
+        return super().reserve_vm(*_register_args(vm_id, zone, components, metadata),
+                                  cancellable, *args, **kwargs)
+
+    def reserve_vm_sync(self, vm_id, zone, components=None, metadata=None, cancellable=None):
+        return super().reserve_vm_sync(*_register_args(vm_id, zone, components, metadata),
+                                       cancellable)
+
 
 SessionManager = override(SessionManager)
 __all__.append('SessionManager')
@@ -275,6 +284,19 @@ class AsyncSessionManager:
         Returns True."""
         args = _register_args(vm_id, zone, components, metadata)
         return await self._run(self.manager.register_vm_sync, *args)
+
+    async def reserve_vm(self, vm_id, zone, components=None, metadata=None):
+        """Records vm_id as this session's before the cloud call that
+        creates it (status 'creating'), so that a crash in between leaves
+        an orphan for the reaper instead of a VM nobody knows. Confirm it
+        with confirm_vm() once created, or release it with unregister_vm().
+        Returns True."""
+        args = _register_args(vm_id, zone, components, metadata)
+        return await self._run(self.manager.reserve_vm_sync, *args)
+
+    async def confirm_vm(self):
+        """Records that the reserved VM now exists (status 'active')."""
+        return await self._run(self.manager.confirm_vm_sync)
 
     async def get_my_vm(self):
         """The VM this session owns as a dict (see get_my_vm_sync()), or None."""

@@ -139,6 +139,65 @@ test_signals_sync_from_thread (Fixture *f, gconstpointer data)
   g_signal_handler_disconnect (manager, id);
 }
 
+/* ---- reserving before the cloud call ------------------------------------ */
+
+static const char *
+recorded_status (Fixture *f)
+{
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  g_autoptr(JsonObject) registry = read_json_object (path);
+  JsonObject *own = json_object_get_object_member (registry, gsm_session_manager_get_session_id (
+                                                     gsm_session_manager_get_default ()));
+
+  return g_intern_string (json_object_get_string_member (own, "status"));
+}
+
+static void
+test_reserve_confirm (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmVm) vm = NULL;
+
+  /* Bad names are refused as by register_vm. */
+  g_assert_false (gsm_session_manager_reserve_vm_sync (manager, "-rf", "z", NULL, NULL, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (gsm_session_manager_confirm_vm_sync (manager, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_NO_VM);
+  g_clear_error (&error);
+
+  /* Reserved: this session's VM, recorded as being created. */
+  g_assert_true (gsm_session_manager_reserve_vm_sync (manager, "vm-new", "zone-r", NULL, NULL,
+                                                      NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (recorded_status (f), ==, "creating");
+  g_assert_true (gsm_session_manager_get_has_vm (manager));
+  vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-new");
+  g_assert_false (gsm_session_manager_register_vm_sync (manager, "vm-other", "z", NULL, NULL, NULL,
+                                                        &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_VM_ALREADY_REGISTERED);
+  g_clear_error (&error);
+
+  /* Confirmed: active; confirming again changes nothing. */
+  g_assert_true (gsm_session_manager_confirm_vm_sync (manager, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (recorded_status (f), ==, "active");
+  g_assert_true (gsm_session_manager_confirm_vm_sync (manager, NULL, &error));
+  g_assert_cmpstr (recorded_status (f), ==, "active");
+  g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+
+  /* Released before the cloud made it: no VM, the session active. */
+  g_assert_true (gsm_session_manager_reserve_vm_sync (manager, "vm-failed", "zone-r", NULL, NULL,
+                                                      NULL, &error));
+  g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (recorded_status (f), ==, "active");
+  g_assert_false (gsm_session_manager_get_has_vm (manager));
+}
+
 /* ---- the seed's flow, sync ---------------------------------------------- */
 
 static GVariant *
@@ -1597,6 +1656,7 @@ main (int argc, char *argv[])
   ADD ("/manager/default/threads", test_default_threads);
   ADD ("/manager/default/directory", test_default_directory);
   ADD ("/manager/signals/sync-from-thread", test_signals_sync_from_thread);
+  ADD ("/manager/reserve-confirm", test_reserve_confirm);
   ADD ("/manager/sync/register-files", test_register_files);
   ADD ("/manager/sync/close-keeps-vm", test_close_keeps_vm);
   ADD ("/manager/sync/errors", test_errors);

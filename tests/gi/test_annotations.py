@@ -39,6 +39,9 @@ SessionManager.cleanup_stale_sessions_sync(cancellable: Gio.Cancellable?) -> gin
 SessionManager.close(cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=2, user_data: void?)
 SessionManager.close_finish(result: Gio.AsyncResult) -> gboolean throws
 SessionManager.close_sync(cancellable: Gio.Cancellable?) -> gboolean throws
+SessionManager.confirm_vm(cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=2, user_data: void?)
+SessionManager.confirm_vm_finish(result: Gio.AsyncResult) -> gboolean throws
+SessionManager.confirm_vm_sync(cancellable: Gio.Cancellable?) -> gboolean throws
 SessionManager.get_all_active_sessions(cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=2, user_data: void?)
 SessionManager.get_all_active_sessions_finish(result: Gio.AsyncResult) -> GHashTable<utf8,Gsm.Session>[container] throws
 SessionManager.get_all_active_sessions_sync(cancellable: Gio.Cancellable?) -> GHashTable<utf8,Gsm.Session>[container] throws
@@ -62,6 +65,9 @@ SessionManager.register_vm(vm_id: utf8, zone: utf8, components: array<utf8,zt>?,
 SessionManager.register_vm_finish(result: Gio.AsyncResult) -> gboolean throws
 SessionManager.register_vm_sync(vm_id: utf8, zone: utf8, components: array<utf8,zt>?, metadata: GLib.Variant?, cancellable: Gio.Cancellable?) -> gboolean throws
 SessionManager.remove_shutdown_handlers()
+SessionManager.reserve_vm(vm_id: utf8, zone: utf8, components: array<utf8,zt>?, metadata: GLib.Variant?, cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=6, user_data: void?)
+SessionManager.reserve_vm_finish(result: Gio.AsyncResult) -> gboolean throws
+SessionManager.reserve_vm_sync(vm_id: utf8, zone: utf8, components: array<utf8,zt>?, metadata: GLib.Variant?, cancellable: Gio.Cancellable?) -> gboolean throws
 SessionManager.unregister_vm(cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=2, user_data: void?)
 SessionManager.unregister_vm_finish(result: Gio.AsyncResult) -> gboolean throws
 SessionManager.unregister_vm_sync(cancellable: Gio.Cancellable?) -> gboolean throws

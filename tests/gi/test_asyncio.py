@@ -128,6 +128,41 @@ class VmRegistrationFlow(unittest.TestCase):
         self.assertIs(run(session_mgr.unregister_vm()), True)
         self.assertIsNone(run(session_mgr.get_my_vm()))
 
+    def test_reserve_then_confirm(self):
+        # The recommended flow: reserve the name, create, confirm; a
+        # failed creation releases it.
+        session_mgr = Gsm.get_session_manager()
+        raw = Gsm.SessionManager.get_default()
+
+        async def deploy(vm_id, create):
+            await session_mgr.reserve_vm(vm_id, 'us-central1-a', ['voice'],
+                                         {'trigger': 'HIGH_RAM'})
+            try:
+                create(vm_id)
+            except RuntimeError:
+                await session_mgr.unregister_vm()
+                raise
+            await session_mgr.confirm_vm()
+            return await session_mgr.get_my_vm()
+
+        def create_ok(vm_id):
+            self.assertTrue(raw.get_has_vm())
+
+        def create_fails(vm_id):
+            raise RuntimeError('quota exceeded')
+
+        vm = run(deploy('jarvis-reserved', create_ok))
+        self.assertEqual(vm['vm_id'], 'jarvis-reserved')
+        self.assertEqual(vm['metadata'], {'trigger': 'HIGH_RAM'})
+        self.assertIs(run(session_mgr.unregister_vm()), True)
+
+        with self.assertRaises(RuntimeError):
+            run(deploy('jarvis-failed', create_fails))
+        self.assertIsNone(run(session_mgr.get_my_vm()))
+
+        with self.assertRaises(TypeError):
+            raw.reserve_vm_sync('vm', 'z', 'voice')
+
     def test_metadata_round_trip(self):
         m = Gsm.SessionManager.get_default()
         metadata = {'trigger': 'HIGH_RAM', 'ram_percent': 87.5, 'spot': True, 'cpus': 8,

@@ -643,6 +643,63 @@ test_already_gone (Fixture       *f,
   g_assert_cmpstr (json_object_get_string_member (parse_record (parser, records[1]), "outcome"), ==, "not-found");
 }
 
+/* Reserved before the cloud call, never confirmed: a process killed after
+ * the cloud made its VM, and one killed before it did. Both are orphans:
+ * the first VM is deleted, the second one's "not found" counts as done;
+ * a live process's reservation is left alone. */
+static void
+test_reserved_then_killed (Fixture       *f,
+                           gconstpointer  data)
+{
+  const char *reserve_env[] = { "GSM_TEST_WORKER_RESERVE", "1", NULL };
+  g_autoptr(Worker) made = NULL;
+  g_autoptr(Worker) never = NULL;
+  g_autoptr(Worker) live = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_auto(GStrv) records = NULL;
+
+  cloud_add_vm (f, "vm-made");
+  cloud_add_vm (f, "vm-live");
+  made = worker_start_env ("vm-made", reserve_env);
+  never = worker_start_env ("vm-never", reserve_env);
+  live = worker_start_env ("vm-live", reserve_env);
+  entry = lookup (made->session_id);
+  g_assert_cmpstr (gsm_session_get_status (entry), ==, "creating");
+  g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-made");
+  g_clear_object (&entry);
+  worker_kill (made);
+  worker_kill (never);
+
+  reaper = new_reaper ();
+  reap_pass (reaper, NULL, 2, 0);
+
+  /* Exactly what the provider was asked to delete. */
+  g_assert_cmpuint (cloud_count (f, "call", "vm-made"), ==, 1);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-never"), ==, 1);
+  g_assert_cmpuint (cloud_count (f, "call", "vm-live"), ==, 0);
+  g_assert_false (cloud_has_vm (f, "vm-made"));
+  g_assert_true (cloud_has_vm (f, "vm-live"));
+  g_assert_null (lookup (made->session_id));
+  g_assert_null (lookup (never->session_id));
+  entry = lookup (live->session_id);
+  g_assert_cmpstr (gsm_session_get_status (entry), ==, "creating");
+
+  records = history (reaper);
+  g_assert_cmpuint (g_strv_length (records), ==, 4);
+  for (guint i = 0; records[i] != NULL; i++)
+    {
+      JsonObject *record = parse_record (parser, records[i]);
+      const char *vm = json_object_get_string_member (record, "vm");
+      const char *outcome = json_object_get_string_member (record, "outcome");
+
+      if (g_str_equal (outcome, "started"))
+        continue;
+      g_assert_cmpstr (outcome, ==, g_str_equal (vm, "vm-made") ? "deleted" : "not-found");
+    }
+}
+
 static GSubprocess *
 spawn_gsmctl_reap (void)
 {
@@ -1354,6 +1411,7 @@ main (int   argc,
   ADD ("/reaper/backoff", test_backoff);
   ADD ("/reaper/hanging-provider", test_hanging_provider);
   ADD ("/reaper/already-gone", test_already_gone);
+  ADD ("/reaper/reserved-then-killed", test_reserved_then_killed);
   ADD ("/reaper/two-reapers", test_two_reapers);
   ADD ("/reaper/dead-reaper-claim", test_dead_reaper_claim);
   ADD ("/reaper/remote-claim-expires", test_remote_claim_expires);
