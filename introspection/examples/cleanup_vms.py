@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # cleanup_vms.py: the shutdown cleanup flow, in Python
 #
-# A process that started a cloud VM registers it; when it shuts down it
-# deletes the VM it owns, and only that one, then unregisters it.
+# A process that starts a cloud VM reserves its name first and confirms it
+# once created; when it shuts down it deletes the VM it owns, and only that
+# one, then unregisters it.
 #
 #   cleanup_vms.py --register VM_ID [--zone ZONE]   simulate a deployment first
 #   cleanup_vms.py --delete-command 'echo deleting {vm_id} in {zone}'
@@ -64,9 +65,14 @@ def main():
     manager = Gsm.SessionManager.get_default()
     try:
         if args.register:
-            manager.register_vm_sync(args.register, args.zone, args.component or None,
-                                     GLib.Variant('a{sv}', {'trigger': GLib.Variant('s', 'example')}),
-                                     None)
+            # The recommended flow: reserve the name before the cloud call
+            # (a crash during it leaves an orphan for the reaper, not a VM
+            # nobody knows of), create the VM, then confirm it.
+            manager.reserve_vm_sync(args.register, args.zone, args.component or None,
+                                    GLib.Variant('a{sv}', {'trigger': GLib.Variant('s', 'example')}),
+                                    None)
+            # ... the cloud call that creates args.register goes here ...
+            manager.confirm_vm_sync(None)
             print(f'Registered VM {args.register} to session {manager.props.session_id[:8]}')
         ok = cleanup_vms(args.delete_command)
     except GLib.Error as e:
