@@ -336,10 +336,10 @@ list_from_bus (void)
   for (gsize i = 0; i < n; i++)
     {
       g_autoptr(GVariant) dict = g_variant_get_child_value (sessions, i);
-      gint32 pid = 0;
+      guint32 pid = 0;
       double created_at = 0;
 
-      g_variant_lookup (dict, "pid", "i", &pid);
+      g_variant_lookup (dict, "pid", "u", &pid);
       g_variant_lookup (dict, "created_at", "d", &created_at);
       print_row (dict_string (dict, "session_id"), pid, dict_string (dict, "hostname"),
                  dict_string (dict, "status"), dict_string (dict, "vm_id"),
@@ -352,8 +352,7 @@ static int
 stats_from_bus (void)
 {
   g_autoptr(GVariant) stats = bus_call ("GetStatistics", "a{sv}");
-  guint32 sessions = 0, active = 0, stale = 0, vms = 0, orphans = 0;
-  gint32 pid = 0;
+  guint32 sessions = 0, active = 0, creating = 0, stale = 0, vms = 0, orphans = 0;
 
   if (stats == NULL)
     return 1;
@@ -369,9 +368,9 @@ stats_from_bus (void)
   g_variant_lookup (stats, "stale", "u", &stale);
   g_variant_lookup (stats, "vms", "u", &vms);
   g_variant_lookup (stats, "orphan_vms", "u", &orphans);
-  g_variant_lookup (stats, "pid", "i", &pid);
-  printf ("Registry:    %s (served by gsmd, pid %d)\n", dict_string (stats, "runtime_dir"), pid);
-  printf ("Sessions:    %u (%u active, %u stale)\n", sessions, active, stale);
+  g_variant_lookup (stats, "creating", "u", &creating);
+  printf ("Registry:    %s (served by gsmd)\n", dict_string (stats, "runtime_dir"));
+  printf ("Sessions:    %u (%u active, %u creating, %u stale)\n", sessions, active, creating, stale);
   printf ("VMs:         %u (%u orphaned)\n", vms, orphans);
   return 0;
 }

@@ -60,6 +60,7 @@ typedef struct
 {
   GMainLoop         *loop;
   GsmSessionManager *manager;
+  GsmSessionList    *list;            /* what D-Bus clients are shown */
   GsmLivenessProbe  *probe;
   GDBusConnection   *connection;
   guint              owner_id;
@@ -429,7 +430,7 @@ bus_acquired_cb (GDBusConnection *connection,
   Daemon *d = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!gsmd_export (d->manager, connection, OBJECT_PATH, &error))
+  if (!gsmd_export (d->manager, d->list, connection, OBJECT_PATH, &error))
     {
       g_printerr ("gsmd: %s\n", error->message);
       d->status = 1;
@@ -526,8 +527,10 @@ main (int   argc,
   d.probe = _gsm_session_manager_get_probe (d.manager);
 
   /* Refuse to start on a registry that cannot be used. */
-  sessions = gsm_session_manager_list_sessions_sync (d.manager, NULL, &error);
-  if (sessions == NULL)
+  sessions = gsm_session_manager_get_all_active_sessions_sync (d.manager, NULL, &error);
+  if (sessions != NULL)
+    d.list = gsm_session_list_new (NULL, NULL, &error);
+  if (d.list == NULL)
     {
       g_printerr ("gsmd: %s\n", error->message);
       g_main_loop_unref (d.loop);
@@ -592,6 +595,7 @@ main (int   argc,
   g_clear_handle_id (&d.reap_timer, g_source_remove);
   g_signal_handlers_disconnect_by_data (d.manager, &d);
   gsmd_unexport (d.manager);
+  g_clear_object (&d.list);
   if (d.connection != NULL)
     g_dbus_connection_flush_sync (d.connection, NULL, NULL);
   g_clear_object (&d.connection);
