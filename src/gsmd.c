@@ -462,8 +462,15 @@ name_lost_cb (GDBusConnection *connection,
 
   if (d->name_owned)
     {
-      /* Another gsmd took over with --replace: not a failure. */
-      g_message ("Replaced by another gsmd; exiting");
+      if (connection == NULL || g_dbus_connection_is_closed (connection))
+        {
+          /* The bus went away (its daemon stopped, the user logged out). */
+          g_message ("The %s bus is gone; exiting", opt_system ? "system" : "session");
+          d->status = 1;
+        }
+      else
+        /* Another gsmd took over with --replace: not a failure. */
+        g_message ("Replaced by another gsmd; exiting");
       g_main_loop_quit (d->loop);
       return;
     }
