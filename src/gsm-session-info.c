@@ -11,7 +11,6 @@
 #include "gsm-error.h"
 #include "gsm-json-private.h"
 #include "gsm-session-private.h"
-#include "gsm-vm-private.h"
 
 /**
  * GsmSession:
@@ -1498,28 +1497,6 @@ gsm_session_get_stale_since (GsmSession *self)
 {
   g_return_val_if_fail (GSM_IS_SESSION (self), 0);
   return self->stale_since;
-}
-
-/**
- * gsm_session_dup_vm:
- * @self: a #GsmSession
- *
- * Gets the session's VM as a #GsmVm.
- *
- * Returns: (transfer full) (nullable): the VM, or %NULL without one
- *
- * Since: 1.0
- */
-GsmVm *
-gsm_session_dup_vm (GsmSession *self)
-{
-  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
-
-  if (self->vm_id == NULL)
-    return NULL;
-
-  return _gsm_vm_new (self->vm_id, self->zone, (const char * const *) self->components,
-                      gsm_session_get_metadata (self), self->registered_at, self->session_id);
 }
 
 /**

@@ -26,7 +26,6 @@
 #include "gsm-provider-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
-#include "gsm-vm-private.h"
 
 #define DEFAULT_EXPIRY (12 * 3600.0)
 
@@ -494,7 +493,7 @@ typedef struct
 typedef struct
 {
   gboolean    ok;
-  GsmVm      *vm;
+  GsmSession      *vm;
   GHashTable *sessions;
   int         count;
 } OpResult;
@@ -683,7 +682,7 @@ txn_register_vm (GsmRegistryTxn  *txn,
   Op *op = ctx->op;
   GsmSession *own = own_entry (ctx, txn);
   g_autoptr(GsmSession) updated = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
   GsmRegistrySnapshotIter iter;
   GsmSession *other;
 
@@ -746,7 +745,7 @@ txn_register_vm (GsmRegistryTxn  *txn,
     }
   _gsm_registry_txn_put (txn, updated);
 
-  vm = gsm_session_dup_vm (updated);
+  vm = g_object_ref (updated);
   events_add (ctx->events, signals[VM_REGISTERED], vm);
 
   return TRUE;
@@ -760,7 +759,7 @@ txn_unregister_vm (GsmRegistryTxn  *txn,
   TxnContext *ctx = user_data;
   GsmSession *own = own_entry (ctx, txn);
   g_autoptr(GsmSession) updated = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
 
   if (!gsm_session_get_has_vm (own))
     {
@@ -769,7 +768,7 @@ txn_unregister_vm (GsmRegistryTxn  *txn,
       return FALSE;
     }
 
-  vm = gsm_session_dup_vm (own);
+  vm = g_object_ref (own);
   updated = _gsm_session_without_vm (own);
   if (g_strcmp0 (gsm_session_get_status (updated), GSM_STATUS_CREATING) == 0)
     {
@@ -1060,7 +1059,7 @@ run_op (GsmSessionManager  *self,
           /* The seed's ownership validation: the entry must be ours. */
           if (own != NULL && gsm_session_get_pid (own) == self->pid &&
               g_strcmp0 (gsm_session_get_hostname (own), self->hostname) == 0)
-            result->vm = gsm_session_dup_vm (own);
+            result->vm = gsm_session_get_has_vm (own) ? g_object_ref (own) : NULL;
           events_set_snapshot (ctx.events, snapshot);
           ok = TRUE;
         }
@@ -1742,20 +1741,20 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
   /**
    * GsmSessionManager::vm-registered:
    * @self: the manager
-   * @vm: the VM now owned by this session
+   * @vm: this session's entry, with the VM it now owns
    *
-   * Emitted when this session registered a VM.
+   * Emitted when this session registered (or reserved) a VM.
    *
    * Since: 1.0
    */
   signals[VM_REGISTERED] =
     g_signal_new ("vm-registered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_VM);
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
    * GsmSessionManager::vm-unregistered:
    * @self: the manager
-   * @vm: the VM this session no longer owns
+   * @vm: this session's entry as it was, with the VM it no longer owns
    *
    * Emitted when this session unregistered its VM.
    *
@@ -1763,7 +1762,7 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    */
   signals[VM_UNREGISTERED] =
     g_signal_new ("vm-unregistered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_VM);
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
    * GsmSessionManager::session-stale:
@@ -2577,7 +2576,10 @@ run_sync (GsmSessionManager  *self,
  * @user_data: data for @callback
  *
  * Gets the VM this session owns, read from the registry and validated as
- * this session's (session id, pid and hostname).
+ * this session's (session id, pid and hostname): this session's entry, as
+ * the Python design's `get_my_vm()` returns it, with the VM's fields
+ * ([method@Gsm.Session.get_vm_id], [method@Gsm.Session.get_zone], …) and
+ * its status (`creating` until a reserved VM is confirmed).
  *
  * Since: 1.0
  */
@@ -2599,12 +2601,12 @@ gsm_session_manager_get_my_vm (GsmSessionManager   *self,
  *
  * Finishes [method@Gsm.SessionManager.get_my_vm].
  *
- * Returns: (transfer full) (nullable): the VM, or %NULL if this session
- *   owns none (then @error is not set)
+ * Returns: (transfer full) (nullable): this session's entry with its VM,
+ *   or %NULL if this session owns none (then @error is not set)
  *
  * Since: 1.0
  */
-GsmVm *
+GsmSession *
 gsm_session_manager_get_my_vm_finish (GsmSessionManager  *self,
                                       GAsyncResult       *result,
                                       GError            **error)
@@ -2622,12 +2624,12 @@ gsm_session_manager_get_my_vm_finish (GsmSessionManager  *self,
  * Synchronous form of [method@Gsm.SessionManager.get_my_vm], for cleanup
  * paths that have no main loop.
  *
- * Returns: (transfer full) (nullable): the VM, or %NULL if this session
- *   owns none (then @error is not set)
+ * Returns: (transfer full) (nullable): this session's entry with its VM,
+ *   or %NULL if this session owns none (then @error is not set)
  *
  * Since: 1.0
  */
-GsmVm *
+GsmSession *
 gsm_session_manager_get_my_vm_sync (GsmSessionManager  *self,
                                     GCancellable       *cancellable,
                                     GError            **error)

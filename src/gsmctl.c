@@ -1033,7 +1033,7 @@ typedef struct
 
 static void
 vm_reaped_cb (GsmReaper         *reaper,
-              GsmVm             *vm,
+              GsmSession             *vm,
               GsmProviderResult *result,
               ReapReport        *report)
 {
@@ -1043,7 +1043,7 @@ vm_reaped_cb (GsmReaper         *reaper,
     {
       json_builder_begin_object (report->json);
       json_builder_set_member_name (report->json, "vm");
-      json_builder_add_string_value (report->json, gsm_vm_get_vm_id (vm));
+      json_builder_add_string_value (report->json, gsm_session_get_vm_id (vm));
       json_builder_set_member_name (report->json, "result");
       json_builder_add_string_value (report->json, outcome);
       json_builder_end_object (report->json);
@@ -1052,12 +1052,12 @@ vm_reaped_cb (GsmReaper         *reaper,
     printf ("%s %s (%s)\n",
             gsm_provider_result_get_outcome (result) == GSM_PROVIDER_OUTCOME_DELETED
               ? "deleted" : "gone   ",
-            gsm_vm_get_vm_id (vm), outcome);
+            gsm_session_get_vm_id (vm), outcome);
 }
 
 static void
 reap_failed_cb (GsmReaper  *reaper,
-                GsmVm      *vm,
+                GsmSession      *vm,
                 GError     *error,
                 ReapReport *report)
 {
@@ -1065,7 +1065,7 @@ reap_failed_cb (GsmReaper  *reaper,
     {
       json_builder_begin_object (report->json);
       json_builder_set_member_name (report->json, "vm");
-      json_builder_add_string_value (report->json, gsm_vm_get_vm_id (vm));
+      json_builder_add_string_value (report->json, gsm_session_get_vm_id (vm));
       json_builder_set_member_name (report->json, "result");
       json_builder_add_string_value (report->json, "failed");
       json_builder_set_member_name (report->json, "error");
@@ -1073,12 +1073,12 @@ reap_failed_cb (GsmReaper  *reaper,
       json_builder_end_object (report->json);
     }
   else
-    printf ("FAILED  %s: %s\n", gsm_vm_get_vm_id (vm), error->message);
+    printf ("FAILED  %s: %s\n", gsm_session_get_vm_id (vm), error->message);
 }
 
 static void
 reap_skipped_cb (GsmReaper  *reaper,
-                 GsmVm      *vm,
+                 GsmSession      *vm,
                  const char *reason,
                  ReapReport *report)
 {
@@ -1087,7 +1087,7 @@ reap_skipped_cb (GsmReaper  *reaper,
     {
       json_builder_begin_object (report->json);
       json_builder_set_member_name (report->json, "vm");
-      json_builder_add_string_value (report->json, gsm_vm_get_vm_id (vm));
+      json_builder_add_string_value (report->json, gsm_session_get_vm_id (vm));
       json_builder_set_member_name (report->json, "result");
       json_builder_add_string_value (report->json, "skipped");
       json_builder_set_member_name (report->json, "reason");
@@ -1095,7 +1095,7 @@ reap_skipped_cb (GsmReaper  *reaper,
       json_builder_end_object (report->json);
     }
   else
-    printf ("skipped %s: %s\n", gsm_vm_get_vm_id (vm), reason);
+    printf ("skipped %s: %s\n", gsm_session_get_vm_id (vm), reason);
 }
 
 static int

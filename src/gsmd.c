@@ -383,29 +383,29 @@ emit_bus_signal (Daemon     *d,
 
 static void
 vm_reaped_cb (GsmReaper         *reaper,
-              GsmVm             *vm,
+              GsmSession             *vm,
               GsmProviderResult *result,
               Daemon            *d)
 {
   const char *outcome = gsm_provider_outcome_to_string (gsm_provider_result_get_outcome (result));
 
-  g_message ("Reaped VM %s of dead session %s (%s)", gsm_vm_get_vm_id (vm),
-             gsm_vm_get_session_id (vm), outcome);
+  g_message ("Reaped VM %s of dead session %s (%s)", gsm_session_get_vm_id (vm),
+             gsm_session_get_session_id (vm), outcome);
   emit_bus_signal (d, "VmReaped",
-                   g_variant_new ("(ssss)", gsm_vm_get_session_id (vm), gsm_vm_get_vm_id (vm),
-                                  gsm_vm_get_zone (vm) ? gsm_vm_get_zone (vm) : "", outcome));
+                   g_variant_new ("(ssss)", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
+                                  gsm_session_get_zone (vm) ? gsm_session_get_zone (vm) : "", outcome));
 }
 
 static void
 reap_failed_cb (GsmReaper *reaper,
-                GsmVm     *vm,
+                GsmSession     *vm,
                 GError    *error,
                 Daemon    *d)
 {
-  g_warning ("Could not reap VM %s of dead session %s: %s", gsm_vm_get_vm_id (vm),
-             gsm_vm_get_session_id (vm), error->message);
+  g_warning ("Could not reap VM %s of dead session %s: %s", gsm_session_get_vm_id (vm),
+             gsm_session_get_session_id (vm), error->message);
   emit_bus_signal (d, "ReapFailed",
-                   g_variant_new ("(sss)", gsm_vm_get_session_id (vm), gsm_vm_get_vm_id (vm),
+                   g_variant_new ("(sss)", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
                                   error->message));
 }
 

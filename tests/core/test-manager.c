@@ -97,7 +97,7 @@ typedef struct
 
 static void
 record_thread_cb (GsmSessionManager *manager,
-                  GsmVm             *vm,
+                  GsmSession             *vm,
                   Emitted           *emitted)
 {
   emitted->thread = g_thread_self ();
@@ -157,7 +157,7 @@ test_reserve_confirm (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
   g_autoptr(GError) error = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
 
   /* Bad names are refused as by register_vm. */
   g_assert_false (gsm_session_manager_reserve_vm_sync (manager, "-rf", "z", NULL, NULL, NULL, &error));
@@ -175,7 +175,7 @@ test_reserve_confirm (Fixture *f, gconstpointer data)
   g_assert_true (gsm_session_manager_get_has_vm (manager));
   vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-new");
+  g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "vm-new");
   g_assert_false (gsm_session_manager_register_vm_sync (manager, "vm-other", "z", NULL, NULL, NULL,
                                                         &error));
   g_assert_error (error, GSM_ERROR, GSM_ERROR_VM_ALREADY_REGISTERED);
@@ -217,7 +217,7 @@ test_register_files (Fixture *f, gconstpointer data)
   GsmSessionManager *m = gsm_session_manager_get_default ();
   const char *components[] = { "voice", "vision", "ml", NULL };
   g_autoptr(GError) error = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
   g_autoptr(JsonObject) registry = NULL, session = NULL, tracker = NULL;
   g_autofree char *session_path = g_file_get_path (gsm_session_manager_get_session_file (m));
   g_autofree char *registry_path = fixture_path (f, "vm_registry.json");
@@ -234,13 +234,13 @@ test_register_files (Fixture *f, gconstpointer data)
   vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (vm);
-  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "jarvis-auto-12345");
-  g_assert_cmpstr (gsm_vm_get_zone (vm), ==, "us-central1-a");
-  g_assert_cmpstrv (gsm_vm_get_components (vm), components);
-  g_assert_cmpstr (gsm_vm_get_session_id (vm), ==, gsm_session_manager_get_session_id (m));
+  g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "jarvis-auto-12345");
+  g_assert_cmpstr (gsm_session_get_zone (vm), ==, "us-central1-a");
+  g_assert_cmpstrv (gsm_session_get_components (vm), components);
+  g_assert_cmpstr (gsm_session_get_session_id (vm), ==, gsm_session_manager_get_session_id (m));
   {
     g_autoptr(GVariant) expected = g_variant_ref_sink (seed_metadata ());
-    g_assert_true (g_variant_equal (gsm_vm_get_metadata (vm), expected));
+    g_assert_true (g_variant_equal (gsm_session_get_metadata (vm), expected));
   }
 
   /* Registry: keyed by session id, the seed's fields and types. */
@@ -389,8 +389,8 @@ test_errors (Fixture *f, gconstpointer data)
 
   /* Nothing was written by the failed calls. */
   {
-    g_autoptr(GsmVm) vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
-    g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-1");
+    g_autoptr(GsmSession) vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
+    g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "vm-1");
   }
 }
 
@@ -450,10 +450,10 @@ get_vm_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   AsyncState *st = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GsmVm) vm = gsm_session_manager_get_my_vm_finish (GSM_SESSION_MANAGER (source), result, &error);
+  g_autoptr(GsmSession) vm = gsm_session_manager_get_my_vm_finish (GSM_SESSION_MANAGER (source), result, &error);
 
   g_assert_no_error (error);
-  g_ptr_array_add (st->log, g_strdup_printf ("vm:%s", vm ? gsm_vm_get_vm_id (vm) : "none"));
+  g_ptr_array_add (st->log, g_strdup_printf ("vm:%s", vm ? gsm_session_get_vm_id (vm) : "none"));
   st->pending--;
 }
 
@@ -512,8 +512,7 @@ on_signal_log (GsmSessionManager *m, GObject *object, gpointer user_data)
   AsyncState *st = user_data;
 
   g_assert_true (g_main_context_is_owner (g_main_context_default ()));
-  if (GSM_IS_VM (object))
-    g_ptr_array_add (st->log, g_strdup_printf ("signal:%s", gsm_vm_get_vm_id (GSM_VM (object))));
+  g_ptr_array_add (st->log, g_strdup_printf ("signal:%s", gsm_session_get_vm_id (GSM_SESSION (object))));
 }
 
 static void
@@ -577,7 +576,7 @@ test_async_cancelled (Fixture *f, gconstpointer data)
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
   AsyncState st = { g_ptr_array_new_with_free_func (g_free), 1 };
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
 
   g_cancellable_cancel (cancellable);
   gsm_session_manager_register_vm (m, "vm-c", "z", NULL, NULL, cancellable, register_done, &st);

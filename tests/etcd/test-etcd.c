@@ -837,7 +837,7 @@ test_etcd_restart (Fixture       *f,
   const char *watch_w[] = { "watch", "vm-w", NULL };
   const char *list[] = { "list", NULL };
   g_autoptr(Worker) w = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
   g_autoptr(GsmSession) entry = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *out = NULL;
@@ -871,7 +871,7 @@ test_etcd_restart (Fixture       *f,
   vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (vm);
-  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-r");
+  g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "vm-r");
   g_assert_cmpuint (f->stale->len, ==, 0);
   /* Kept alive, never lapsed. */
   g_assert_cmpint (_gsm_etcd_registry_get_lease_id (registry), ==, lease_id);

@@ -2,7 +2,7 @@
 # test_annotations.py: the typelib says what the C API does
 #
 # Reads Gsm-1.0.typelib through GIRepository and compares every method,
-# function, property and signal of GsmSessionManager, GsmSession and GsmVm
+# function, property and signal of GsmSessionManager and GsmSession
 # (and the error domain) with the signatures below: nullability, transfer,
 # element types, array termination, out/optional, callback scope and
 # closure, and throws. A wrong, missing or typo'd annotation changes a line
@@ -50,8 +50,8 @@ SessionManager.get_global_tracker_file() -> Gio.File
 SessionManager.get_has_vm() -> gboolean
 SessionManager.get_hostname() -> utf8
 SessionManager.get_my_vm(cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=2, user_data: void?)
-SessionManager.get_my_vm_finish(result: Gio.AsyncResult) -> Gsm.Vm?[full] throws
-SessionManager.get_my_vm_sync(cancellable: Gio.Cancellable?) -> Gsm.Vm?[full] throws
+SessionManager.get_my_vm_finish(result: Gio.AsyncResult) -> Gsm.Session?[full] throws
+SessionManager.get_my_vm_sync(cancellable: Gio.Cancellable?) -> Gsm.Session?[full] throws
 SessionManager.get_pid() -> gint32
 SessionManager.get_runtime_dir() -> Gio.File
 SessionManager.get_session_file() -> Gio.File
@@ -85,12 +85,11 @@ SessionManager::session-added(session: Gsm.Session)
 SessionManager::session-removed(session: Gsm.Session)
 SessionManager::session-stale(session: Gsm.Session)
 SessionManager::sessions-changed()
-SessionManager::vm-registered(vm: Gsm.Vm)
-SessionManager::vm-unregistered(vm: Gsm.Vm)
+SessionManager::vm-registered(vm: Gsm.Session)
+SessionManager::vm-unregistered(vm: Gsm.Session)
 '''
 
 SESSION = '''
-Session.dup_vm() -> Gsm.Vm?[full]
 Session.get_boot_id() -> utf8?
 Session.get_components() -> array<utf8,zt>
 Session.get_created_at() -> gdouble
@@ -121,21 +120,6 @@ Session:start-time guint64 r
 Session:status utf8 r
 Session:vm-id utf8 r
 Session:zone utf8 r
-'''
-
-VM = '''
-Vm.get_components() -> array<utf8,zt>
-Vm.get_metadata() -> GLib.Variant
-Vm.get_registered_at() -> gdouble
-Vm.get_session_id() -> utf8
-Vm.get_vm_id() -> utf8
-Vm.get_zone() -> utf8?
-Vm:components GStrv r
-Vm:metadata GLib.Variant r
-Vm:registered-at gdouble r
-Vm:session-id utf8 r
-Vm:vm-id utf8 r
-Vm:zone utf8 r
 '''
 
 ERROR = '''
@@ -226,8 +210,9 @@ class Annotations(unittest.TestCase):
     def test_session(self):
         self.compare(SESSION, class_lines(self.repo.find_by_name('Gsm', 'Session')))
 
-    def test_vm(self):
-        self.compare(VM, class_lines(self.repo.find_by_name('Gsm', 'Vm')))
+    def test_no_vm_type(self):
+        # GsmSession carries the VM: there is no second type for it.
+        self.assertIsNone(self.repo.find_by_name('Gsm', 'Vm'))
 
     def test_error_domain(self):
         err = self.repo.find_by_name('Gsm', 'Error')

@@ -31,7 +31,6 @@ MANAGER_PROPERTIES = {
     'session-id', 'pid', 'hostname', 'created-at', 'runtime-dir', 'session-file',
     'vm-registry', 'global-tracker-file', 'has-vm',
 }
-VM_PROPERTIES = {'vm-id', 'zone', 'components', 'metadata', 'registered-at', 'session-id'}
 SESSION_PROPERTIES = {
     'session-id', 'pid', 'hostname', 'created-at', 'status', 'has-vm', 'vm-id', 'zone',
     'components', 'metadata', 'registered-at', 'start-time', 'boot-id', 'stale-since',
@@ -82,7 +81,9 @@ def sessions_of(table):
 
 
 def check_vm(test, vm, vm_id, zone, components, metadata, session_id):
-    test.assertIsInstance(vm, Gsm.Vm)
+    # this session's entry, with its VM
+    test.assertIsInstance(vm, Gsm.Session)
+    test.assertIs(vm.props.has_vm, True)
     test.assertEqual(vm.props.vm_id, vm_id)
     test.assertEqual(vm.get_vm_id(), vm_id)
     test.assertEqual(vm.props.zone, zone)
@@ -96,7 +97,6 @@ def check_vm(test, vm, vm_id, zone, components, metadata, session_id):
     test.assertEqual(vm.get_session_id(), session_id)
     test.assertGreater(vm.props.registered_at, manager().props.created_at - 1)
     test.assertEqual(vm.get_registered_at(), vm.props.registered_at)
-    test.assertEqual({p.name for p in vm.list_properties()}, VM_PROPERTIES)
 
 
 class T1Default(unittest.TestCase):
@@ -183,7 +183,8 @@ class T3Sync(unittest.TestCase):
 
         mine = m.get_my_vm_sync(None)
         check_vm(self, mine, 'vm-py-1', 'us-central1-a', ['voice', 'vision', 'ml'], meta, sid)
-        self.assertIsNot(mine, vm)
+        # Entries are immutable: the same one may be shared.
+        self.assertEqual(mine.to_dict(), vm.to_dict())
 
         stats = m.get_statistics().unpack()
         self.assertEqual(set(stats), STATISTICS_KEYS)
@@ -264,7 +265,7 @@ class T3Sync(unittest.TestCase):
             self.assertEqual(s.get_boot_id(), s.props.boot_id)
             self.assertEqual(s.props.stale_since, 0)
             self.assertEqual(s.get_stale_since(), 0)
-            check_vm(self, s.dup_vm(), 'vm-py-3', 'asia-east1-a', ['ml'], {'n': 3}, sid)
+            check_vm(self, s, 'vm-py-3', 'asia-east1-a', ['ml'], {'n': 3}, sid)
 
             v = s.to_variant()
             self.assertEqual(v.get_type_string(), 'a{sv}')
@@ -292,12 +293,11 @@ class T3Sync(unittest.TestCase):
         self.assertEqual(s.get_components(), [])
         self.assertEqual(s.get_metadata().unpack(), {})
         self.assertEqual(s.get_registered_at(), 0)
-        self.assertIsNone(s.dup_vm())
         self.assertNotIn('vm_id', s.to_variant().unpack())
 
     def test_entry_without_zone(self):
         # Entries written by other implementations may record "zone": null;
-        # Session.get_zone() and Vm.get_zone() are (nullable) for them.
+        # Session.get_zone() is (nullable) for them.
         m = manager()
         path = m.props.vm_registry.get_path()
         with open(path) as f:
@@ -314,10 +314,6 @@ class T3Sync(unittest.TestCase):
             self.assertEqual(s.props.vm_id, 'vm-foreign')
             self.assertIsNone(s.get_zone())
             self.assertIsNone(s.props.zone)
-            vm = s.dup_vm()
-            self.assertEqual(vm.get_vm_id(), 'vm-foreign')
-            self.assertIsNone(vm.get_zone())
-            self.assertIsNone(vm.props.zone)
             self.assertIsNone(json.loads(s.to_json())['zone'])
         finally:
             del registry['foreign-session']
