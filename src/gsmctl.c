@@ -15,6 +15,9 @@
 #include <json-glib/json-glib.h>
 
 #include "gsm-session.h"
+#include "gsm-audit-private.h"      /* reading the audit log */
+#include "gsm-etcd-registry-private.h"
+#include "gsm-fs-private.h"
 #include "gsm-provider-private.h"   /* _gsm_config_load */
 #include "gsm-session-private.h"    /* showing a session as stale or unverifiable */
 
@@ -1232,16 +1235,49 @@ cmd_reap (void)
   return failed > 0 ? 1 : 0;
 }
 
+/*
+ * The audit log, read without entering a session (no lock, no lease,
+ * nothing created): this host's log in the runtime directory, and with
+ * etcd the fleet's, through a reader that holds no lease.
+ */
+static char **
+read_history (GError **error)
+{
+  g_autoptr(GKeyFile) config = _gsm_config_load (NULL);
+  g_autofree char *backend = _gsm_config_get_backend (config);
+  g_autoptr(GsmEtcdRegistry) etcd = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *prefix = NULL;
+  const char *env = g_getenv ("GSM_RUNTIME_DIR");
+
+  if (env != NULL && *env != '\0')
+    dir = g_strdup (env);
+  else
+    dir = g_build_filename (g_get_user_state_dir (), "gsm-session", NULL);
+  prefix = _gsm_fs_effective_prefix (dir, g_getenv ("GSM_FILE_PREFIX"));
+
+  if (_gsm_backend_is_etcd (backend))
+    {
+      etcd = _gsm_etcd_registry_new (backend, NULL, GSM_ETCD_DEFAULT_TTL,
+                                     _gsm_config_get_seconds (config, "registry", "etcd-timeout",
+                                                              "GSM_ETCD_TIMEOUT",
+                                                              GSM_ETCD_DEFAULT_TIMEOUT),
+                                     NULL, error);
+      if (etcd == NULL)
+        return NULL;
+    }
+
+  return _gsm_audit_read_at (dir, prefix, etcd, error);
+}
+
 static int
 cmd_history (void)
 {
-  GsmSessionManager *manager = gsm_session_manager_get_default ();
   g_autoptr(GError) error = NULL;
-  g_autoptr(GsmReaper) reaper = gsm_reaper_new (manager, NULL);
   g_auto(GStrv) records = NULL;
   g_autoptr(JsonParser) parser = json_parser_new ();
 
-  records = gsm_reaper_read_history_sync (reaper, NULL, &error);
+  records = read_history (&error);
   if (records == NULL)
     {
       g_printerr ("gsmctl: %s\n", error->message);

@@ -676,6 +676,7 @@ test_readers_write_nothing (Fixture       *f,
   const char *later_args[] = { "register", "vm-later", NULL };
   const char *list_args[] = { "list", "--json", NULL };
   const char *stats_args[] = { "stats", "--json", NULL };
+  const char *history_args[] = { "history", "--json", NULL };
   g_autoptr(Worker) live = NULL;
   g_autoptr(Worker) dead = NULL;
   g_autoptr(Worker) later = NULL;
@@ -734,6 +735,8 @@ test_readers_write_nothing (Fixture       *f,
     g_assert_cmpint (json_object_get_int_member (object, "orphan_vms"), ==, 1);
     g_assert_cmpint (json_object_get_int_member (object, "active"), ==, 1);
   }
+
+  g_free (run_gsmctl (f, history_args));
 
   /* Nothing was written and no lease granted by any reader. */
   g_assert_cmpint (etcd_revision (&server), ==, revision);
