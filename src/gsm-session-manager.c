@@ -148,6 +148,7 @@ struct _GsmSessionManager
   /* Only touched in the owner context. */
   GsmRegistrySnapshot  *view;          /* what ::sessions-changed last reported */
   gboolean              has_vm;        /* what notify::has-vm last reported */
+  guint64               has_vm_generation; /* of the view has_vm is as of */
   gint                  refresh_queued;
   GSource              *watch_source;  /* until the watch starts */
 
@@ -358,9 +359,14 @@ emit_events_cb (gpointer data)
   if (ev->snapshot != NULL)
     apply_view (self, ev->snapshot);
 
-  /* As of this operation, not of whatever the worker did since. */
-  if (ev->snapshot == NULL)
+  /* As of this operation, not of whatever the worker did since; and not
+   * of a view older than one already reported: the events of what the
+   * worker ran before a _sync call of this thread (a refresh, an
+   * asynchronous call) can arrive after that call's own, as apply_view()
+   * knows too. */
+  if (ev->snapshot == NULL || ev->snapshot->generation < self->has_vm_generation)
     return G_SOURCE_REMOVE;
+  self->has_vm_generation = ev->snapshot->generation;
   own = _gsm_registry_snapshot_lookup (ev->snapshot, self->session_id);
   has_vm = own != NULL && gsm_session_get_has_vm (own);
   if (has_vm != self->has_vm)

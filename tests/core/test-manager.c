@@ -139,6 +139,86 @@ test_signals_sync_from_thread (Fixture *f, gconstpointer data)
   g_signal_handler_disconnect (manager, id);
 }
 
+static void
+worker_reached_cb (GTask        *task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  g_atomic_int_set ((gint *) task_data, TRUE);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+count_notify_cb (GObject    *object,
+                 GParamSpec *pspec,
+                 guint      *n)
+{
+  (*n)++;
+}
+
+static void
+get_my_vm_done_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmSession) vm = gsm_session_manager_get_my_vm_finish (GSM_SESSION_MANAGER (source),
+                                                                   result, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (vm);
+  *(gboolean *) user_data = TRUE;
+}
+
+/* The events of a call the worker ran before a _sync call of the owner
+ * thread arrive after that call's own: notify::has-vm must not go back
+ * to the older state, nor miss the next change. */
+static void
+test_signals_older_view_after_sync (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTask) task = NULL;
+  gint reached = FALSE;
+  gboolean done = FALSE;
+  guint notified = 0;
+
+  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-older", "z", NULL, NULL,
+                                                       NULL, &error));
+  g_assert_no_error (error);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_signal_connect (manager, "notify::has-vm", G_CALLBACK (count_notify_cb), &notified);
+
+  /* The worker reads the registry with the VM; its events wait for the
+   * owner context, which nobody runs now. */
+  gsm_session_manager_get_my_vm (manager, NULL, get_my_vm_done_cb, &done);
+  task = g_task_new (manager, NULL, NULL, NULL);
+  g_task_set_task_data (task, &reached, NULL);
+  _gsm_session_manager_run_in_worker (manager, task, worker_reached_cb);
+  while (!g_atomic_int_get (&reached))
+    g_usleep (1000);
+
+  g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (notified, ==, 1);
+  g_assert_false (gsm_session_manager_get_has_vm (manager));
+
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (notified, ==, 1);
+
+  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-newer", "z", NULL, NULL,
+                                                       NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (notified, ==, 2);
+  g_assert_true (gsm_session_manager_get_has_vm (manager));
+  g_signal_handlers_disconnect_by_data (manager, &notified);
+}
+
 /* ---- reserving before the cloud call ------------------------------------ */
 
 static const char *
@@ -1655,6 +1735,7 @@ main (int argc, char *argv[])
   ADD ("/manager/default/threads", test_default_threads);
   ADD ("/manager/default/directory", test_default_directory);
   ADD ("/manager/signals/sync-from-thread", test_signals_sync_from_thread);
+  ADD ("/manager/signals/older-view-after-sync", test_signals_older_view_after_sync);
   ADD ("/manager/reserve-confirm", test_reserve_confirm);
   ADD ("/manager/sync/register-files", test_register_files);
   ADD ("/manager/sync/close-keeps-vm", test_close_keeps_vm);
