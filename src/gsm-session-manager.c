@@ -2789,26 +2789,20 @@ gsm_session_manager_get_all_active_sessions_sync (GsmSessionManager  *self,
   return result.sessions;
 }
 
-/**
- * gsm_session_manager_list_sessions_sync:
- * @self: a #GsmSessionManager
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
+/*
+ * Lists every entry of the registry, live or not, without changing it: a
+ * session found dead but not yet recorded so is shown with status
+ * `stale`, one whose liveness cannot be proven from here as
+ * `unverifiable`. Returns a table of session id → session that owns its
+ * keys and values, or %NULL with @error set.
  *
- * Lists every entry of the registry, live or not, without changing it. A
- * session found dead but not yet recorded so is shown with status `stale`.
- * This is what `gsmctl list` shows.
- *
- * Returns: (transfer container) (element-type utf8 GsmSession): session id
- *   → session; the table owns its keys and values, g_hash_table_unref()
- *   frees everything
- *
- * Since: 1.0
+ * Not public API: applications read the registry through #GsmSessionList
+ * (recorded statuses, and gsm_session_list_get_liveness()).
  */
 GHashTable *
-gsm_session_manager_list_sessions_sync (GsmSessionManager  *self,
-                                        GCancellable       *cancellable,
-                                        GError            **error)
+_gsm_session_manager_list_sessions_sync (GsmSessionManager  *self,
+                                         GCancellable       *cancellable,
+                                         GError            **error)
 {
   OpResult result;
 

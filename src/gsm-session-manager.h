@@ -162,11 +162,6 @@ int                gsm_session_manager_cleanup_stale_sessions_sync   (GsmSession
                                                                       GError              **error);
 
 GSM_AVAILABLE_IN_ALL
-GHashTable        *gsm_session_manager_list_sessions_sync   (GsmSessionManager    *self,
-                                                             GCancellable         *cancellable,
-                                                             GError              **error);
-
-GSM_AVAILABLE_IN_ALL
 void               gsm_session_manager_close                (GsmSessionManager    *self,
                                                              GCancellable         *cancellable,
                                                              GAsyncReadyCallback   callback,

@@ -19,6 +19,7 @@
 #include "gsm-etcd-registry-private.h"
 #include "gsm-fs-private.h"
 #include "gsm-provider-private.h"   /* _gsm_config_load */
+#include "gsm-session-manager-private.h" /* every entry, as cleanup and reap see it */
 #include "gsm-session-private.h"    /* showing a session as stale or unverifiable */
 
 #define BUS_NAME "org.gsm.SessionManager1"
@@ -417,7 +418,7 @@ cmd_cleanup (void)
       g_autoptr(GPtrArray) all = NULL;
       g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func (g_object_unref);
 
-      table = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+      table = _gsm_session_manager_list_sessions_sync (manager, NULL, &error);
       if (table == NULL)
         {
           g_printerr ("gsmctl: %s\n", error->message);
@@ -1149,7 +1150,7 @@ cmd_reap (void)
   /* Orphans left alone for now, and why, on standard error. */
   for (guint i = 0; i < orphans->len; i++)
     g_hash_table_add (listed, (gpointer) gsm_session_get_session_id (orphans->pdata[i]));
-  table = gsm_session_manager_list_sessions_sync (manager, NULL, NULL);
+  table = _gsm_session_manager_list_sessions_sync (manager, NULL, NULL);
   if (table != NULL)
     {
       GHashTableIter iter;

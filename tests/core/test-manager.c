@@ -846,7 +846,7 @@ test_liveness_rules (Fixture *f, gconstpointer data)
 
   change_log_init (&log, m);
 
-  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (g_hash_table_size (all), ==, 9);
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "alive")), ==, "active");
@@ -874,7 +874,7 @@ test_liveness_rules (Fixture *f, gconstpointer data)
    * owners kept as they were. */
   g_assert_cmpuint (log.stale->len, ==, 4);
   g_clear_pointer (&all, g_hash_table_unref);
-  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
   g_assert_cmpint (g_hash_table_size (all), ==, 6);
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "reused")), ==, "stale");
   g_assert_cmpfloat (gsm_session_get_stale_since (g_hash_table_lookup (all, "reused")), >=, now);
@@ -936,7 +936,7 @@ test_process_match (Fixture *f, gconstpointer data)
     add_raw_entries (f, entries);
   }
 
-  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "other")), ==, "stale");
   /* Our own session is alive whatever its command line. */
@@ -1087,7 +1087,7 @@ test_corrupt_registry (Fixture *f, gconstpointer data)
     g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING,
                            "*entry “x” cannot be read (a second entry with the same key)*");
     g_clear_pointer (&all, g_hash_table_unref);
-    all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+    all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
     g_test_assert_expected_messages ();
     g_assert_no_error (error);
     g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, "x")), ==, "vm-first");
@@ -1359,7 +1359,7 @@ test_reused_pid_keeps_session_file (Fixture *f, gconstpointer data)
   /* So a rebuild still knows the orphan VM. */
   g_assert_true (g_file_set_contents (registry, "{ broken", -1, NULL));
   g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING, "*rebuilt it from 2 session files*");
-  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
   g_test_assert_expected_messages ();
   g_assert_no_error (error);
   g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, "0ld5e551-0000-4000-8000-000000000000")),

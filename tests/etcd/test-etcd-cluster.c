@@ -126,7 +126,7 @@ observer (Fixture     *f,
   manager = gsm_session_manager_get_default ();
   g_signal_connect (manager, "session-added", G_CALLBACK (added_cb), f);
   g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), f);
-  sessions = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  sessions = _gsm_session_manager_list_sessions_sync (manager, NULL, &error);
   g_assert_no_error (error);
   sleep_in_loop (0.1);
   return manager;

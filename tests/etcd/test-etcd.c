@@ -151,7 +151,7 @@ watching_manager (Fixture *f)
   g_signal_connect (manager, "session-removed", G_CALLBACK (removed_cb), f);
   g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), f);
   /* Fails if the registry could not be used. */
-  sessions = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  sessions = _gsm_session_manager_list_sessions_sync (manager, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (g_hash_table_contains (sessions, gsm_session_manager_get_session_id (manager)));
   /* Let the first view settle. */
@@ -180,7 +180,7 @@ lookup_entry (GsmSessionManager *manager,
               const char        *id)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) sessions = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  g_autoptr(GHashTable) sessions = _gsm_session_manager_list_sessions_sync (manager, NULL, &error);
   GsmSession *session;
 
   g_assert_no_error (error);

@@ -60,7 +60,6 @@ SessionManager.get_statistics() -> GLib.Variant[full]
 SessionManager.get_vm_registry() -> Gio.File
 SessionManager.install_shutdown_handlers(provider: Gsm.Provider?, loop: GLib.MainLoop)
 SessionManager.install_shutdown_handlers_full(provider: Gsm.Provider?, func: Gsm.ShutdownFunc scope=notified closure=2, user_data: void?, notify: GLib.DestroyNotify? scope=async)
-SessionManager.list_sessions_sync(cancellable: Gio.Cancellable?) -> GHashTable<utf8,Gsm.Session>[container] throws
 SessionManager.register_vm(vm_id: utf8, zone: utf8, components: array<utf8,zt>?, metadata: GLib.Variant?, cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=6, user_data: void?)
 SessionManager.register_vm_finish(result: Gio.AsyncResult) -> gboolean throws
 SessionManager.register_vm_sync(vm_id: utf8, zone: utf8, components: array<utf8,zt>?, metadata: GLib.Variant?, cancellable: Gio.Cancellable?) -> gboolean throws

@@ -38,7 +38,7 @@ lookup (const char *session_id)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) table =
-    gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
+    _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
   GsmSession *s;
 
   g_assert_no_error (error);
@@ -50,7 +50,7 @@ static guint
 count_vm_owners (const char *vm_id)
 {
   g_autoptr(GHashTable) table =
-    gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, NULL);
+    _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, NULL);
   GHashTableIter iter;
   gpointer value;
   guint n = 0;
