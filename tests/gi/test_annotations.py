@@ -121,6 +121,20 @@ Session:vm-id utf8 r
 Session:zone utf8 r
 '''
 
+SESSION_LIST = '''
+SessionList.get_etcd_uri() -> utf8?
+SessionList.get_liveness(session: Gsm.Session) -> Gsm.Liveness
+SessionList.get_runtime_dir() -> filename?
+SessionList.lookup(session_id: utf8) -> Gsm.Session?[full]
+SessionList.lookup_vm(vm_id: utf8) -> Gsm.Session?[full]
+SessionList.new(runtime_dir: filename?, cancellable: Gio.Cancellable?) -> Gsm.SessionList[full] throws
+SessionList.new_for_etcd(uri: utf8, cancellable: Gio.Cancellable?) -> Gsm.SessionList[full] throws
+SessionList:etcd-uri utf8 r
+SessionList:item-type GType r
+SessionList:n-items guint32 r
+SessionList:runtime-dir utf8 r
+'''
+
 ERROR = '''
 error_quark() -> guint32
 Error: error-domain gsm-error-quark
@@ -208,6 +222,13 @@ class Annotations(unittest.TestCase):
 
     def test_session(self):
         self.compare(SESSION, class_lines(self.repo.find_by_name('Gsm', 'Session')))
+
+    def test_session_list(self):
+        self.compare(SESSION_LIST, class_lines(self.repo.find_by_name('Gsm', 'SessionList')))
+        # A GListModel of sessions, for every binding's list helpers.
+        info = self.repo.find_by_name('Gsm', 'SessionList')
+        self.assertIn('ListModel', [R.object_info_get_interface(info, i).get_name()
+                                    for i in range(R.object_info_get_n_interfaces(info))])
 
     def test_no_vm_type(self):
         # GsmSession carries the VM: there is no second type for it.
