@@ -1023,6 +1023,91 @@ test_sync_only_reenters (Fixture       *f,
   g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-sync");
 }
 
+/* The lease of @session_id's key, 0 if there is no such key. */
+static gint64
+session_key_lease (Fixture    *f,
+                   const char *session_id)
+{
+  g_autofree char *key = g_strdup_printf ("%s/sessions/%s", f->prefix, session_id);
+  g_autofree char *k = g_base64_encode ((const guchar *) key, strlen (key));
+  g_autofree char *body = g_strdup_printf ("{\"key\": \"%s\"}", k);
+  g_autofree char *reply = etcd_post (&server, "/v3/kv/range", body);
+  g_autoptr(JsonNode) root = reply ? json_from_string (reply, NULL) : NULL;
+  JsonObject *obj = root ? json_node_get_object (root) : NULL;
+  JsonObject *kv;
+
+  g_assert_nonnull (obj);
+  if (!json_object_has_member (obj, "kvs"))
+    return 0;
+  kv = json_array_get_object_element (json_object_get_array_member (obj, "kvs"), 0);
+  if (!json_object_has_member (kv, "lease"))
+    return 0;
+  return g_ascii_strtoll (json_object_get_string_member (kv, "lease"), NULL, 10);
+}
+
+/*
+ * etcd revokes the leases of processes that run a main loop, again and
+ * again: each time, each enters again on a new lease, which it keeps
+ * alive, so that its session key is still there after a TTL. Both its
+ * registry's thread and its manager (on ::lapsed) set out to enter again;
+ * each used to take a lease of its own, and the key could end up on the
+ * one nobody renewed: gone a TTL later, the process alive and never
+ * entering again. (A race: several processes, several times.)
+ */
+static void
+test_lease_revoked (Fixture       *f,
+                    gconstpointer  data)
+{
+  Worker *w[3];
+
+  for (guint k = 0; k < G_N_ELEMENTS (w); k++)
+    {
+      g_autofree char *vm = g_strdup_printf ("vm-revoked-%u", k);
+      g_autofree char *host = g_strdup_printf ("host-revoked-%u", k);
+      const char *args[] = { "watch", vm, NULL };
+
+      w[k] = worker_spawn (env_for (f, host), args);
+      worker_wait_ready (w[k], READY_BOUND);
+    }
+
+  for (guint i = 0; i < 6; i++)
+    {
+      gint64 leases[G_N_ELEMENTS (w)];
+
+      for (guint k = 0; k < G_N_ELEMENTS (w); k++)
+        {
+          g_autofree char *body = NULL;
+          g_autofree char *reply = NULL;
+
+          leases[k] = session_key_lease (f, w[k]->session_id);
+          g_assert_cmpint (leases[k], >, 0);
+          body = g_strdup_printf ("{\"ID\": \"%" G_GINT64_FORMAT "\"}", leases[k]);
+          reply = etcd_post (&server, "/v3/lease/revoke", body);
+          g_assert_nonnull (reply);
+        }
+      for (guint k = 0; k < G_N_ELEMENTS (w); k++)
+        {
+          g_autofree char *line = worker_expect (w[k], "LAPSED ", 10.0);
+          g_autofree char *expected = g_strdup_printf ("LAPSED 1 vm-revoked-%u", k);
+
+          g_assert_cmpstr (line, ==, expected);
+        }
+
+      /* Longer than a lease taken meanwhile and never renewed lasts. */
+      sleep_in_loop (atof (TTL) + 1.5);
+      for (guint k = 0; k < G_N_ELEMENTS (w); k++)
+        {
+          gint64 lease = session_key_lease (f, w[k]->session_id);
+
+          g_assert_cmpint (lease, >, 0);
+          g_assert_cmpint (lease, !=, leases[k]);
+        }
+    }
+
+  for (guint k = 0; k < G_N_ELEMENTS (w); k++)
+    worker_free (w[k]);
+}
+
 static void
 test_watch_broken (Fixture       *f,
                    gconstpointer  data)
@@ -1118,6 +1203,8 @@ main (int   argc,
               test_updates_read_no_prefix, fixture_tear_down);
   g_test_add ("/etcd/sync-only-reenters", Fixture, NULL, fixture_set_up,
               test_sync_only_reenters, fixture_tear_down);
+  g_test_add ("/etcd/lease-revoked", Fixture, NULL, fixture_set_up,
+              test_lease_revoked, fixture_tear_down);
   g_test_add ("/etcd/fleet-grace-default", Fixture, NULL, fixture_set_up,
               test_fleet_grace_default, fixture_tear_down);
   g_test_add ("/etcd/grace-recorded", Fixture, NULL, fixture_set_up,
