@@ -172,8 +172,15 @@ test_read (Fixture       *f,
 
   ensure_list (f);
   w = worker_start ("vm-read");
-  while (gsm_session_list_lookup_vm (f->list, "vm-read") == NULL)
-    g_main_context_iteration (NULL, TRUE);
+  for (GsmSession *found = NULL; found == NULL; g_main_context_iteration (NULL, TRUE))
+    {
+      found = gsm_session_list_lookup_vm (f->list, "vm-read");
+      if (found != NULL)
+        {
+          g_object_unref (found);
+          break;
+        }
+    }
   export (f);
 
   reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
