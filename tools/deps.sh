@@ -4,7 +4,8 @@
 GSM_DEBIAN_PACKAGES="meson ninja-build pkg-config gcc libglib2.0-dev libjson-glib-dev
 gobject-introspection libgirepository1.0-dev gir1.2-glib-2.0 gir1.2-json-1.0 gjs python3-gi
 python3-pytest gi-docgen dbus-daemon dbus-bin libsoup-3.0-dev etcd-server etcd-client valgrind
-clang libclang-rt-14-dev util-linux procps openssl"
+clang libclang-rt-14-dev util-linux procps openssl
+git debhelper dh-python dpkg-dev gnome-desktop-testing lintian"
 
 gsm_ensure_deps () {
     missing=""
@@ -33,4 +34,20 @@ gsm_setup_build () {
         meson setup "$builddir" "$@"
     fi
     meson compile -C "$builddir"
+}
+
+# Copies this checkout as it is (tracked files and new ones that are not
+# ignored, with their changes; no build directory) into the new directory
+# $1, as a fresh clone would be but for the uncommitted changes.
+gsm_copy_checkout () {
+    dest=$1
+    mkdir -p "$dest"
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git ls-files -z --cached --others --exclude-standard |
+            tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null |
+            tar -xf - -C "$dest"
+    else
+        tar --exclude='./_build*' --exclude='./build*' --exclude='./obj-*' -cf - . |
+            tar -xf - -C "$dest"
+    fi
 }

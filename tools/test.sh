@@ -3,6 +3,8 @@
 # failure. Installs missing Debian packages first (apt-get).
 #
 #   GSM_FUZZ_SECONDS   time per fuzz target (default 60; 0 skips fuzzing)
+#   GSM_PACKAGES       0 skips building, installing and testing the Debian
+#                      packages (tools/test-packages.sh; default 1 as root)
 set -eu
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -31,6 +33,18 @@ fuzz_seconds=${GSM_FUZZ_SECONDS:-60}
 if [ "$fuzz_seconds" -gt 0 ]; then
     echo "== fuzz targets, ${fuzz_seconds}s each"
     tools/fuzz.sh "$fuzz_seconds" || status=1
+fi
+
+echo "== the tests that switch users, from a checkout in a 0700 directory (-Detcd=disabled)"
+tools/test-private-checkout.sh || status=1
+
+if [ "${GSM_PACKAGES:-1}" != 0 ]; then
+    if [ "$(id -u)" -eq 0 ] || sudo -n true 2>/dev/null; then
+        echo "== Debian packages: build, lintian, install, installed tests, purge"
+        tools/test-packages.sh || status=1
+    else
+        echo "== Debian packages: SKIP (installing them needs root or sudo)"
+    fi
 fi
 
 exit $status

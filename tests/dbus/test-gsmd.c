@@ -17,6 +17,7 @@
 
 #include "dbus-test-util.h"
 #include "dbus-test-worker.h"
+#include "../helpers/gsm-test-other-user.h"
 
 #define BUS_NAME "org.gsm.SessionManager1"
 /* The issue's bound is 100 ms; the test allows much more for a loaded
@@ -25,6 +26,8 @@
 #define STALE_BOUND_US (2 * G_USEC_PER_SEC)
 
 static char *bus_dir;
+/* Why `nobody` cannot reach the bus (NULL if it can). */
+static char *bus_closed_reason;
 static char *bus_address;
 static GSubprocess *bus_process;
 static GDBusConnection *client;
@@ -54,10 +57,15 @@ bus_up (void)
   g_autofree char *config_path = NULL;
   g_autoptr(GDataInputStream) out = NULL;
 
-  bus_dir = g_dir_make_tmp ("gsm-bus-XXXXXX", &error);
-  g_assert_no_error (error);
   /* Other users (the `nobody` client) must reach the socket. */
-  g_assert_cmpint (g_chmod (bus_dir, 0755), ==, 0);
+  if (getuid () == 0)
+    bus_dir = gsm_test_other_user_make_dir ("gsm-bus-XXXXXX", &bus_closed_reason);
+  if (bus_dir == NULL)
+    {
+      bus_dir = g_dir_make_tmp ("gsm-bus-XXXXXX", &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (g_chmod (bus_dir, 0755), ==, 0);
+    }
 
   config = g_strdup_printf (
     "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
@@ -332,6 +340,11 @@ test_cleanup_other_uid (Fixture       *f,
   if (!have_program ("setpriv") || !have_program ("gdbus"))
     {
       g_test_skip ("needs setpriv and gdbus");
+      return;
+    }
+  if (bus_closed_reason != NULL)
+    {
+      g_test_skip (bus_closed_reason);
       return;
     }
 

@@ -7,12 +7,15 @@
  * Read-only, for root (whom modes do not stop): a read-only bind mount
  * in a private mount namespace (unshare --mount); and a copy that belongs
  * to nobody, mode 0500 with files 0400, read by gsmctl running as
- * nobody. Both need root and are skipped otherwise.
+ * nobody. Both need root and are skipped otherwise. nobody reads the copy,
+ * and runs gsmctl, in a directory it can reach (gsm-test-other-user.h),
+ * wherever the build tree is.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include "hardening-util.h"
+#include "../helpers/gsm-test-other-user.h"
 
 #include <sys/prctl.h>
 
@@ -241,8 +244,14 @@ test_nobody (Fixture       *f,
              gconstpointer  data)
 {
   g_autoptr(GSubprocess) live = NULL;
+  g_autoptr(GError) error = NULL;
   g_autofree char *src = g_build_filename (f->dir, "src", NULL);
-  g_autofree char *copy = g_build_filename (f->dir, "copy", NULL);
+  g_autofree char *shared = NULL;
+  g_autofree char *copy = NULL;
+  g_autofree char *gsmctl = NULL;
+  g_autofree char *library_path = NULL;
+  g_autofree char *library_env = NULL;
+  g_autofree char *reason = NULL;
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
   const char *commands[] = { "list", "stats", NULL };
@@ -253,9 +262,20 @@ test_nobody (Fixture       *f,
       g_test_skip ("needs root and setpriv");
       return;
     }
+  shared = gsm_test_other_user_make_dir ("gsm-readonly-nobody-XXXXXX", &reason);
+  if (shared == NULL)
+    {
+      g_test_skip (reason);
+      return;
+    }
+  copy = g_build_filename (shared, "copy", NULL);
+  gsmctl = gsm_test_other_user_stage (shared, g_getenv ("GSMCTL"), &library_path, &error);
+  g_assert_no_error (error);
+  g_test_message ("nobody runs %s", gsmctl);
+  /* Only what was staged: the build tree is not for nobody. */
+  library_env = g_strdup_printf ("LD_LIBRARY_PATH=%s", library_path != NULL ? library_path : "");
 
   g_assert_cmpint (g_mkdir (src, 0700), ==, 0);
-  g_assert_cmpint (chmod (f->dir, 0755), ==, 0);
   populate (src, &live);
   {
     const char *argv[] = { "sh", "-c",
@@ -271,7 +291,7 @@ test_nobody (Fixture       *f,
   for (guint i = 0; commands[i] != NULL; i++)
     {
       const char *argv[] = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                             "--", g_getenv ("GSMCTL"), commands[i], NULL };
+                             "--", "env", library_env, gsmctl, commands[i], NULL };
       g_autofree char *err = NULL;
       int status = run (copy, argv, &out[i], &err);
 
@@ -290,6 +310,7 @@ test_nobody (Fixture       *f,
 
   g_subprocess_send_signal (live, SIGKILL);
   g_subprocess_wait (live, NULL, NULL);
+  hardening_rm_rf (shared);
 }
 
 /* A directory that does not exist, named or the default: exit 1, a

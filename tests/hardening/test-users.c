@@ -9,14 +9,23 @@
  * by the library, which refuses a directory that belongs to someone else);
  * with an unusable HOME nothing falls back to a shared fixed path.
  *
+ * nobody runs a copy of the worker (and of the uninstalled library) made
+ * where it can reach them, since the build tree may be in a directory
+ * closed to it (root's home, a 0700 temporary directory).
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include "hardening-util.h"
+#include "../helpers/gsm-test-other-user.h"
 
 #include <pwd.h>
 
 #define NOBODY_UID 65534
+
+/* The worker as nobody runs it, and its LD_LIBRARY_PATH (or NULL). */
+static char *nobody_worker;
+static char *nobody_library_path;
 
 static const char * const shared_paths[] = {
   "/tmp/vm_registry.json", "/tmp/jarvis_vm_registry.json", "/tmp/global_session.json",
@@ -57,8 +66,19 @@ spawn_worker (const char  *user,
       g_ptr_array_add (argv, "--regid=nogroup");
       g_ptr_array_add (argv, "--clear-groups");
       g_ptr_array_add (argv, "--");
+      g_ptr_array_add (argv, nobody_worker);
+      if (nobody_library_path != NULL)
+        {
+          const char *old = g_getenv ("LD_LIBRARY_PATH");
+          g_autofree char *path = old != NULL && *old != '\0'
+                                  ? g_strconcat (nobody_library_path, ":", old, NULL)
+                                  : g_strdup (nobody_library_path);
+
+          g_subprocess_launcher_setenv (launcher, "LD_LIBRARY_PATH", path, TRUE);
+        }
     }
-  g_ptr_array_add (argv, (gpointer) g_getenv ("GSM_TEST_WORKER"));
+  else
+    g_ptr_array_add (argv, (gpointer) g_getenv ("GSM_TEST_WORKER"));
   g_ptr_array_add (argv, (gpointer) arg1);
   if (arg2 != NULL)
     g_ptr_array_add (argv, (gpointer) arg2);
@@ -164,6 +184,7 @@ test_two_users (void)
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
   g_autofree char *setpriv = NULL;
+  g_autofree char *reason = NULL;
   gboolean existed[G_N_ELEMENTS (shared_paths)];
   int status;
 
@@ -182,9 +203,19 @@ test_two_users (void)
   for (guint i = 0; shared_paths[i] != NULL; i++)
     existed[i] = g_file_test (shared_paths[i], G_FILE_TEST_EXISTS | G_FILE_TEST_IS_SYMLINK);
 
-  base = g_dir_make_tmp ("gsm-users-XXXXXX", &error);
+  /* A directory nobody can enter, with what it runs copied there. */
+  base = gsm_test_other_user_make_dir ("gsm-users-XXXXXX", &reason);
+  if (base == NULL)
+    {
+      g_test_skip (reason);
+      return;
+    }
+  nobody_worker = gsm_test_other_user_stage (base, g_getenv ("GSM_TEST_WORKER"),
+                                             &nobody_library_path, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (chmod (base, 0755), ==, 0);
+  g_test_message ("nobody runs %s%s%s", nobody_worker,
+                  nobody_library_path ? " with libraries from " : "",
+                  nobody_library_path ? nobody_library_path : "");
   root_home = g_build_filename (base, "root-home", NULL);
   nobody_home = g_build_filename (base, "nobody-home", NULL);
   g_assert_cmpint (g_mkdir (root_home, 0700), ==, 0);
@@ -261,6 +292,8 @@ test_two_users (void)
   g_subprocess_wait (root_session, NULL, NULL);
   g_subprocess_wait (nobody_session, NULL, NULL);
   hardening_rm_rf (base);
+  g_clear_pointer (&nobody_worker, g_free);
+  g_clear_pointer (&nobody_library_path, g_free);
 }
 
 int
