@@ -705,11 +705,17 @@ adoption_key (Pass           *p,
   g_autofree char *hash = NULL;
   guint n = o->ids ? g_strv_length (o->ids) : 0;
 
-  /* The session's own id, when it has no entry: what gsmctl list and the
-   * audit log then show. */
-  if (n > 0 && _gsm_registry_txn_lookup (txn, o->ids[n - 1]) == NULL &&
-      _gsm_validate_name ("session_id", o->ids[n - 1], 128, NULL))
-    return g_strdup (o->ids[n - 1]);
+  /* The session's own id, when it has no entry, or a dead one without a
+   * VM: what gsmctl list and the audit log then show. */
+  for (guint i = n; i > 0; i--)
+    {
+      GsmSession *e = _gsm_registry_txn_lookup (txn, o->ids[i - 1]);
+
+      if ((e == NULL && i == n && _gsm_validate_name ("session_id", o->ids[i - 1], 128, NULL)) ||
+          (e != NULL && e->vm_id == NULL &&
+           _gsm_reaper_owner_liveness (p->self, e) == GSM_LIVENESS_DEAD))
+        return g_strdup (o->ids[i - 1]);
+    }
 
   hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256,
                                         gsm_inventory_item_get_vm_id (o->item), -1);
@@ -717,10 +723,13 @@ adoption_key (Pass           *p,
   return g_strconcat ("inventory-", hash, NULL);
 }
 
+/* @key's entry for the VM of @o: a new stale entry, or @existing (a dead
+ * session without a VM) given the VM. */
 static GsmSession *
 make_adopted (Pass       *p,
               Orphan     *o,
-              const char *key)
+              const char *key,
+              GsmSession *existing)
 {
   GsmInventoryItem *item = o->item;
   double created_at = MIN (gsm_inventory_item_get_created_at (item), p->now);
@@ -740,7 +749,8 @@ make_adopted (Pass       *p,
   if (GSM_IS_FILE_REGISTRY (_gsm_session_manager_get_registry (p->manager)) || host == NULL)
     host = gsm_session_manager_get_hostname (p->manager);
 
-  base = _gsm_session_new (key, ADOPTED_PID, host, created_at, 0, NULL);
+  base = existing ? g_object_ref (existing)
+                  : _gsm_session_new (key, ADOPTED_PID, host, created_at, 0, NULL);
   with_vm = _gsm_session_with_vm (base, gsm_inventory_item_get_vm_id (item),
                                   gsm_inventory_item_get_zone (item), NULL, NULL, p->now);
   /* Dead since the VM was made: the grace period counted from then is
@@ -858,6 +868,7 @@ txn_apply (GsmRegistryTxn  *txn,
       Orphan *o = p->orphans->pdata[i];
       GPtrArray *owners = g_hash_table_lookup (label_owners, o->label_session);
       g_autoptr(GsmSession) adopted = NULL;
+      GsmSession *existing;
       gboolean blocked = FALSE;
 
       g_clear_pointer (&o->key, g_free);
@@ -876,9 +887,10 @@ txn_apply (GsmRegistryTxn  *txn,
         continue;
 
       o->key = adoption_key (p, txn, o);
-      if (_gsm_registry_txn_lookup (txn, o->key) != NULL)
+      existing = _gsm_registry_txn_lookup (txn, o->key);
+      if (existing != NULL && existing->vm_id != NULL)
         continue;
-      adopted = make_adopted (p, o, o->key);
+      adopted = make_adopted (p, o, o->key, existing);
       _gsm_registry_txn_put (txn, adopted);
       g_ptr_array_add (p->adopted, g_object_ref (adopted));
       multimap_add (vm_owners, gsm_inventory_item_get_vm_id (o->item), g_strdup (o->key), g_free);
