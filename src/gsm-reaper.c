@@ -117,11 +117,23 @@
  * Signals are emitted in the main context that was the thread-default one
  * when the reaper was created.
  *
+ * A VM the registry never recorded (its process crashed after the cloud
+ * made it, before it registered it) is found by
+ * [method@Gsm.Reaper.reconcile], which compares the cloud's inventory of
+ * the VMs carrying this registry's labels (see
+ * [method@Gsm.SessionManager.get_vm_labels]) with the registry, and
+ * deletes the orphans among them by the same pass.
+ *
  * The settings come from the environment (`GSM_REAP_GRACE`,
  * `GSM_REAP_BACKOFF`, `GSM_REAP_MAX_BACKOFF`, in seconds, and
  * `GSM_REAP_CONCURRENCY`), else from keys `grace-period`, `backoff`,
  * `max-backoff` and `concurrency` of group `[reaper]` of the
  * configuration file (see [class@Gsm.Provider]).
+ *
+ * Nothing reaps by itself unless key `auto` of group `[reaper]` is `true`
+ * (or `GSM_REAP_AUTO=1`): then gsmd reaps and reconciles as with
+ * `--reap`, and every new session deletes the VMs of this host's dead
+ * sessions in the background (see [func@Gsm.SessionManager.get_default]).
  *
  * Since: 1.0
  */

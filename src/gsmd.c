@@ -110,7 +110,9 @@ static const GOptionEntry entries[] = {
   { "poll", 0, 0, G_OPTION_ARG_NONE, &opt_poll,
     "Poll for dead processes instead of waiting on pidfds (as on kernels before 5.3)", NULL },
   { "reap", 0, 0, G_OPTION_ARG_NONE, &opt_reap,
-    "Delete the VMs of dead sessions (after the grace period) through the configured provider", NULL },
+    "Delete the VMs of dead sessions (after the grace period) through the configured provider, "
+    "and reconcile the cloud's inventory (also on with auto=true in [reaper] of the configuration)",
+    NULL },
   { NULL }
 };
 
