@@ -29,6 +29,7 @@
 #include "gsm-fs-private.h"
 #include "gsm-process-private.h"
 #include "gsm-inventory-item-private.h"
+#include "gsm-labels-private.h"
 #include "gsm-provider-presets-private.h"
 #include "gsm-provider-private.h"
 #include "gsm-provider-result-private.h"
@@ -2009,6 +2010,16 @@ list_vms (GsmProvider   *self,
       return NULL;
     }
 
+  /* It goes into a query (az's JMESPath, gcloud's filter): a label value
+   * only, nothing that could change the query. */
+  if (!_gsm_label_value_is_valid (registry))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "“%s” is not a registry label value (lowercase letters, digits, “-” and “_”, "
+                   "at most 63, starting with a letter)", registry);
+      return NULL;
+    }
+
   argv = expand_template ((const char * const *) template, list_placeholders, values, error);
   if (argv == NULL)
     return NULL;
@@ -2084,7 +2095,8 @@ list_thread (GTask        *task,
  * gsm_provider_list_vms:
  * @self: a #GsmProvider
  * @registry: the value of the `gsm-registry` label to list (see
- *   [method@Gsm.SessionManager.get_vm_labels])
+ *   [method@Gsm.SessionManager.get_vm_labels]): lowercase letters,
+ *   digits, `-` and `_`, starting with a letter
  * @cancellable: (nullable): a #GCancellable; cancelling kills the command
  * @callback: (scope async): called when the command ended
  * @user_data: data for @callback

@@ -447,6 +447,16 @@ test_preset_config (Inv           *t,
       }
   }
 
+  /* A registry value that is not a label value never reaches a query. */
+  {
+    g_autoptr(GsmProvider) gcloud = gsm_provider_new_preset ("gcloud", NULL);
+    g_autoptr(GPtrArray) none = gsm_provider_list_vms_sync (gcloud, "x' OR 'a'=='a", NULL, &error);
+
+    g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
+    g_assert_null (none);
+    g_clear_error (&error);
+  }
+
   g_assert_null (gsm_provider_new_preset ("digitalocean", &error));
   g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
   g_assert_nonnull (strstr (error->message, "gcloud, aws, az"));
