@@ -12,6 +12,7 @@
 
 #pragma once
 
+#include "gsm-etcd-registry-private.h"
 #include "gsm-session-manager.h"
 #include "gsm-provider-result.h"
 
@@ -48,6 +49,14 @@ gboolean  _gsm_audit_append   (GsmSessionManager     *manager,
                                GError               **error);
 G_GNUC_INTERNAL
 char    **_gsm_audit_read     (GsmSessionManager     *manager,
+                               GError               **error);
+/* The same without a session: the log named @file_prefix reap_audit.log
+ * in @dir (a missing one, or a missing @dir, is empty), merged with the
+ * fleet's log in @etcd (nullable), oldest first. Creates nothing. */
+G_GNUC_INTERNAL
+char    **_gsm_audit_read_at  (const char            *dir,
+                               const char            *file_prefix,
+                               GsmEtcdRegistry       *etcd,
                                GError               **error);
 
 G_END_DECLS

@@ -129,6 +129,7 @@ _gsm_audit_format (GsmSessionManager    *manager,
   return json_to_string (root, FALSE);
 }
 
+
 /* The etcd registry, if this manager's registry is one. */
 static GsmEtcdRegistry *
 fleet_registry (GsmSessionManager *manager)
@@ -138,15 +139,13 @@ fleet_registry (GsmSessionManager *manager)
   return registry != NULL && GSM_IS_ETCD_REGISTRY (registry) ? GSM_ETCD_REGISTRY (registry) : NULL;
 }
 
-
 static int
-open_log (GsmSessionManager  *manager,
-          int                 flags,
-          char              **out_path,
-          GError            **error)
+open_log_at (const char  *dir,
+             const char  *name,
+             int          flags,
+             char       **out_path,
+             GError     **error)
 {
-  g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
-  g_autofree char *name = audit_name (manager);
   g_autofree char *path = g_build_filename (dir, name, NULL);
   struct stat st;
   int dirfd, fd, saved_errno;
@@ -185,6 +184,18 @@ open_log (GsmSessionManager  *manager,
   if (out_path)
     *out_path = g_steal_pointer (&path);
   return fd;
+}
+
+static int
+open_log (GsmSessionManager  *manager,
+          int                 flags,
+          char              **out_path,
+          GError            **error)
+{
+  g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
+  g_autofree char *name = audit_name (manager);
+
+  return open_log_at (dir, name, flags, out_path, error);
 }
 
 gboolean
@@ -233,8 +244,9 @@ _gsm_audit_append (GsmSessionManager     *manager,
   return TRUE;
 }
 
-static char **read_local (GsmSessionManager  *manager,
-                          GError            **error);
+static char **read_local (const char  *dir,
+                          const char  *name,
+                          GError     **error);
 
 static double
 record_time (JsonParser *parser,
@@ -273,13 +285,27 @@ char **
 _gsm_audit_read (GsmSessionManager  *manager,
                  GError            **error)
 {
-  g_auto(GStrv) local = read_local (manager, error);
+  g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
+  g_autofree char *name = audit_name (manager);
+  g_autofree char *prefix = NULL;
+
+  prefix = g_strndup (name, strlen (name) - strlen (GSM_AUDIT_LOG_NAME));
+  return _gsm_audit_read_at (dir, prefix, fleet_registry (manager), error);
+}
+
+char **
+_gsm_audit_read_at (const char       *dir,
+                    const char       *file_prefix,
+                    GsmEtcdRegistry  *etcd,
+                    GError          **error)
+{
+  g_autofree char *name = g_strconcat (file_prefix ? file_prefix : "", GSM_AUDIT_LOG_NAME, NULL);
+  g_auto(GStrv) local = read_local (dir, name, error);
   g_auto(GStrv) fleet = NULL;
   g_autoptr(GHashTable) seen = NULL;
   g_autoptr(GArray) all = NULL;
   g_autoptr(JsonParser) parser = NULL;
   g_autoptr(GError) fleet_error = NULL;
-  GsmEtcdRegistry *etcd = fleet_registry (manager);
   GPtrArray *out;
 
   if (local == NULL || etcd == NULL)
@@ -313,8 +339,9 @@ _gsm_audit_read (GsmSessionManager  *manager,
 }
 
 static char **
-read_local (GsmSessionManager  *manager,
-                 GError            **error)
+read_local (const char  *dir,
+            const char  *name,
+            GError     **error)
 {
   g_autoptr(GError) local_error = NULL;
   g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func (g_free);
@@ -328,9 +355,10 @@ read_local (GsmSessionManager  *manager,
   ssize_t n;
   int fd;
 
-  fd = open_log (manager, O_RDONLY, &path, &local_error);
+  fd = open_log_at (dir, name, O_RDONLY, &path, &local_error);
   if (fd < 0)
     {
+      /* No log, or not even the directory: nothing deleted from here. */
       if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
         return g_new0 (char *, 1);
       g_propagate_error (error, g_steal_pointer (&local_error));

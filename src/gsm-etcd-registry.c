@@ -80,6 +80,7 @@ struct _GsmEtcdRegistry
   GsmEtcdClient   *client;
   GMainContext    *owner_context;   /* where signals are emitted */
   gint             pending;         /* PENDING_*: emissions queued there */
+  GMutex           grant_mutex;     /* one new lease at a time (ensure_lease) */
 
   GMutex           mutex;           /* guards what follows */
   gint64           lease_id;
@@ -126,6 +127,7 @@ static void
 _gsm_etcd_registry_init (GsmEtcdRegistry *self)
 {
   g_mutex_init (&self->mutex);
+  g_mutex_init (&self->grant_mutex);
   self->parsed = _gsm_etcd_parsed_new ();
   g_cond_init (&self->view_cond);
   self->cancellable = g_cancellable_new ();
@@ -202,6 +204,7 @@ gsm_etcd_registry_finalize (GObject *object)
   g_free (self->own_session_id);
   g_clear_object (&self->own_last);
   g_mutex_clear (&self->mutex);
+  g_mutex_clear (&self->grant_mutex);
 
   G_OBJECT_CLASS (_gsm_etcd_registry_parent_class)->finalize (object);
 }
@@ -348,18 +351,32 @@ grant_lease (GsmEtcdRegistry  *self,
   return TRUE;
 }
 
+/*
+ * After the lease was lost, the first update takes a new one; the others
+ * wait for it and use it. Two updates can find it lost at once: the
+ * thread's re-entry and one of the application's (the manager enters
+ * again on ::lapsed too, from its worker thread). If each took a lease,
+ * the one granted first could be the one an update writes our session key
+ * on after the other update made its own lease the one kept alive: the key
+ * would then expire with a lease nobody renews, while the keepalive of the
+ * other succeeds, so the process, alive, would never enter again and its
+ * VM would be reaped.
+ */
 static gboolean
 ensure_lease (GsmEtcdRegistry  *self,
               GCancellable     *cancellable,
               GError          **error)
 {
-  gboolean lost;
+  gboolean lost, ok;
 
+  g_mutex_lock (&self->grant_mutex);
   g_mutex_lock (&self->mutex);
   lost = self->lease_lost;
   g_mutex_unlock (&self->mutex);
+  ok = !lost || grant_lease (self, cancellable, error);
+  g_mutex_unlock (&self->grant_mutex);
 
-  return !lost || grant_lease (self, cancellable, error);
+  return ok;
 }
 
 /* ---- reading ----------------------------------------------------------- */

@@ -192,7 +192,7 @@ G_DEFINE_FLAGS_TYPE (GsmReconcileFlags, gsm_reconcile_flags,
 typedef struct
 {
   guint              signal_id;
-  GsmVm             *vm;
+  GsmSession             *vm;
   GsmProviderResult *result;
   GError            *error;
   char              *reason;
@@ -1258,7 +1258,7 @@ add_emission (GPtrArray         *emissions,
   Emission *e = g_new0 (Emission, 1);
 
   e->signal_id = signal_id;
-  e->vm = gsm_session_dup_vm (session);
+  e->vm = g_object_ref (session);
   e->result = result ? g_object_ref (result) : NULL;
   e->error = error ? g_error_copy (error) : NULL;
   e->reason = g_strdup (reason);
@@ -2247,7 +2247,7 @@ gsm_reaper_class_init (GsmReaperClass *klass)
   /**
    * GsmReaper::vm-reaped:
    * @self: the reaper
-   * @vm: the VM, as its dead owner recorded it
+   * @vm: the dead owner's entry, with the VM, as it recorded it
    * @result: what the provider command did
    *
    * Emitted when a VM was deleted (or the provider reported it gone) and
@@ -2257,12 +2257,12 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    */
   signals[VM_REAPED] =
     g_signal_new ("vm-reaped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_VM, GSM_TYPE_PROVIDER_RESULT);
+                  NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_SESSION, GSM_TYPE_PROVIDER_RESULT);
 
   /**
    * GsmReaper::reap-failed:
    * @self: the reaper
-   * @vm: the VM
+   * @vm: the owner's entry, with the VM
    * @error: why it could not be deleted
    *
    * Emitted when deleting a VM failed; its entry stays and the deletion
@@ -2272,12 +2272,12 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    */
   signals[REAP_FAILED] =
     g_signal_new ("reap-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_VM, G_TYPE_ERROR);
+                  NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_SESSION, G_TYPE_ERROR);
 
   /**
    * GsmReaper::reap-skipped:
    * @self: the reaper
-   * @vm: the VM
+   * @vm: the owner's entry, with the VM
    * @reason: why it was left alone
    *
    * Emitted when a VM of the list given to [method@Gsm.Reaper.reap] was
@@ -2288,7 +2288,7 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    */
   signals[REAP_SKIPPED] =
     g_signal_new ("reap-skipped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_VM, G_TYPE_STRING);
+                  NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_SESSION, G_TYPE_STRING);
 }
 
 static void

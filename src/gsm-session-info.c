@@ -11,7 +11,6 @@
 #include "gsm-error.h"
 #include "gsm-json-private.h"
 #include "gsm-session-private.h"
-#include "gsm-vm-private.h"
 
 /**
  * GsmSession:
@@ -1302,13 +1301,17 @@ gsm_session_get_created_at (GsmSession *self)
  * gsm_session_get_status:
  * @self: a #GsmSession
  *
- * Gets the session's status: `active`, or `stale` for a dead session that
- * still owns a VM. In a listing of every session
- * ([method@Gsm.SessionManager.list_sessions_sync]), a session that is not
- * recorded stale but whose liveness nothing here can prove either way
- * (another host, another kernel, a pid namespace without a liveness lock,
- * or no start time recorded) shows as `unverifiable`: it is never
- * considered dead by its age, so its VM is never reaped automatically.
+ * Gets the session's status as recorded in the registry: `active`,
+ * `creating` while the VM it reserved
+ * ([method@Gsm.SessionManager.reserve_vm]) is not confirmed yet, or
+ * `stale` for a dead session that still owns a VM. The process of an
+ * `active` session may have died since it was recorded:
+ * [method@Gsm.SessionList.get_liveness] tells. A session whose liveness
+ * nothing here can prove either way (another host, another kernel, a pid
+ * namespace without a liveness lock, or no start time recorded) is
+ * %GSM_LIVENESS_UNVERIFIABLE, and `gsmctl list` shows it as
+ * `unverifiable`: it is never considered dead by its age, so its VM is
+ * never reaped automatically.
  *
  * Returns: (transfer none): the status
  *
@@ -1498,28 +1501,6 @@ gsm_session_get_stale_since (GsmSession *self)
 {
   g_return_val_if_fail (GSM_IS_SESSION (self), 0);
   return self->stale_since;
-}
-
-/**
- * gsm_session_dup_vm:
- * @self: a #GsmSession
- *
- * Gets the session's VM as a #GsmVm.
- *
- * Returns: (transfer full) (nullable): the VM, or %NULL without one
- *
- * Since: 1.0
- */
-GsmVm *
-gsm_session_dup_vm (GsmSession *self)
-{
-  g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
-
-  if (self->vm_id == NULL)
-    return NULL;
-
-  return _gsm_vm_new (self->vm_id, self->zone, (const char * const *) self->components,
-                      gsm_session_get_metadata (self), self->registered_at, self->session_id);
 }
 
 /**

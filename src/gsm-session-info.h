@@ -15,7 +15,6 @@
 #include <glib-object.h>
 
 #include "gsm-version-macros.h"
-#include "gsm-vm.h"
 
 G_BEGIN_DECLS
 
@@ -52,8 +51,6 @@ GSM_AVAILABLE_IN_ALL
 const char          *gsm_session_get_boot_id       (GsmSession *self);
 GSM_AVAILABLE_IN_ALL
 double               gsm_session_get_stale_since   (GsmSession *self);
-GSM_AVAILABLE_IN_ALL
-GsmVm               *gsm_session_dup_vm            (GsmSession *self);
 GSM_AVAILABLE_IN_ALL
 GVariant            *gsm_session_to_variant        (GsmSession *self);
 GSM_AVAILABLE_IN_ALL

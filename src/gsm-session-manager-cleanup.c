@@ -24,7 +24,7 @@ cleanup_my_vm (GsmSessionManager  *self,
                GError            **error)
 {
   g_autoptr(GsmProvider) configured = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
   g_autoptr(GsmProviderResult) result = NULL;
   g_autoptr(GError) local_error = NULL;
   g_autoptr(GError) delete_error = NULL;
@@ -52,9 +52,9 @@ cleanup_my_vm (GsmSessionManager  *self,
     }
 
   record.action = "cleanup";
-  record.vm_id = gsm_vm_get_vm_id (vm);
-  record.zone = gsm_vm_get_zone (vm);
-  record.session_id = gsm_vm_get_session_id (vm);
+  record.vm_id = gsm_session_get_vm_id (vm);
+  record.zone = gsm_session_get_zone (vm);
+  record.session_id = gsm_session_get_session_id (vm);
   record.pid = gsm_session_manager_get_pid (self);
   record.hostname = gsm_session_manager_get_hostname (self);
   record.attempt = 1;
@@ -73,8 +73,8 @@ cleanup_my_vm (GsmSessionManager  *self,
       record.argv = NULL;
     }
 
-  deleted = gsm_provider_delete_vm_sync (provider, gsm_vm_get_vm_id (vm), gsm_vm_get_zone (vm),
-                                         gsm_vm_get_session_id (vm), &result, cancellable,
+  deleted = gsm_provider_delete_vm_sync (provider, gsm_session_get_vm_id (vm), gsm_session_get_zone (vm),
+                                         gsm_session_get_session_id (vm), &result, cancellable,
                                          &delete_error);
 
   record.result = result;

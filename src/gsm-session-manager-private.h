@@ -29,5 +29,9 @@ G_GNUC_INTERNAL
 void                 _gsm_session_manager_run_in_worker     (GsmSessionManager *self,
                                                              GTask             *task,
                                                              GTaskThreadFunc    func);
+G_GNUC_INTERNAL
+GHashTable          *_gsm_session_manager_list_sessions_sync (GsmSessionManager  *self,
+                                                              GCancellable       *cancellable,
+                                                              GError            **error);
 
 G_END_DECLS

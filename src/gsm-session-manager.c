@@ -27,7 +27,6 @@
 #include "gsm-reaper-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
-#include "gsm-vm-private.h"
 
 #define DEFAULT_EXPIRY (12 * 3600.0)
 
@@ -150,6 +149,7 @@ struct _GsmSessionManager
   /* Only touched in the owner context. */
   GsmRegistrySnapshot  *view;          /* what ::sessions-changed last reported */
   gboolean              has_vm;        /* what notify::has-vm last reported */
+  guint64               has_vm_generation; /* of the view has_vm is as of */
   gint                  refresh_queued;
   GSource              *watch_source;  /* until the watch starts */
 
@@ -360,9 +360,14 @@ emit_events_cb (gpointer data)
   if (ev->snapshot != NULL)
     apply_view (self, ev->snapshot);
 
-  /* As of this operation, not of whatever the worker did since. */
-  if (ev->snapshot == NULL)
+  /* As of this operation, not of whatever the worker did since; and not
+   * of a view older than one already reported: the events of what the
+   * worker ran before a _sync call of this thread (a refresh, an
+   * asynchronous call) can arrive after that call's own, as apply_view()
+   * knows too. */
+  if (ev->snapshot == NULL || ev->snapshot->generation < self->has_vm_generation)
     return G_SOURCE_REMOVE;
+  self->has_vm_generation = ev->snapshot->generation;
   own = _gsm_registry_snapshot_lookup (ev->snapshot, self->session_id);
   has_vm = own != NULL && gsm_session_get_has_vm (own);
   if (has_vm != self->has_vm)
@@ -495,7 +500,7 @@ typedef struct
 typedef struct
 {
   gboolean    ok;
-  GsmVm      *vm;
+  GsmSession      *vm;
   GHashTable *sessions;
   int         count;
 } OpResult;
@@ -684,7 +689,7 @@ txn_register_vm (GsmRegistryTxn  *txn,
   Op *op = ctx->op;
   GsmSession *own = own_entry (ctx, txn);
   g_autoptr(GsmSession) updated = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
   GsmRegistrySnapshotIter iter;
   GsmSession *other;
 
@@ -747,7 +752,7 @@ txn_register_vm (GsmRegistryTxn  *txn,
     }
   _gsm_registry_txn_put (txn, updated);
 
-  vm = gsm_session_dup_vm (updated);
+  vm = g_object_ref (updated);
   events_add (ctx->events, signals[VM_REGISTERED], vm);
 
   return TRUE;
@@ -761,7 +766,7 @@ txn_unregister_vm (GsmRegistryTxn  *txn,
   TxnContext *ctx = user_data;
   GsmSession *own = own_entry (ctx, txn);
   g_autoptr(GsmSession) updated = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
 
   if (!gsm_session_get_has_vm (own))
     {
@@ -770,7 +775,7 @@ txn_unregister_vm (GsmRegistryTxn  *txn,
       return FALSE;
     }
 
-  vm = gsm_session_dup_vm (own);
+  vm = g_object_ref (own);
   updated = _gsm_session_without_vm (own);
   if (g_strcmp0 (gsm_session_get_status (updated), GSM_STATUS_CREATING) == 0)
     {
@@ -1061,7 +1066,7 @@ run_op (GsmSessionManager  *self,
           /* The seed's ownership validation: the entry must be ours. */
           if (own != NULL && gsm_session_get_pid (own) == self->pid &&
               g_strcmp0 (gsm_session_get_hostname (own), self->hostname) == 0)
-            result->vm = gsm_session_dup_vm (own);
+            result->vm = gsm_session_get_has_vm (own) ? g_object_ref (own) : NULL;
           events_set_snapshot (ctx.events, snapshot);
           ok = TRUE;
         }
@@ -1743,20 +1748,20 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
   /**
    * GsmSessionManager::vm-registered:
    * @self: the manager
-   * @vm: the VM now owned by this session
+   * @vm: this session's entry, with the VM it now owns
    *
-   * Emitted when this session registered a VM.
+   * Emitted when this session registered (or reserved) a VM.
    *
    * Since: 1.0
    */
   signals[VM_REGISTERED] =
     g_signal_new ("vm-registered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_VM);
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
    * GsmSessionManager::vm-unregistered:
    * @self: the manager
-   * @vm: the VM this session no longer owns
+   * @vm: this session's entry as it was, with the VM it no longer owns
    *
    * Emitted when this session unregistered its VM.
    *
@@ -1764,7 +1769,7 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    */
   signals[VM_UNREGISTERED] =
     g_signal_new ("vm-unregistered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_VM);
+                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
    * GsmSessionManager::session-stale:
@@ -2589,7 +2594,10 @@ run_sync (GsmSessionManager  *self,
  * @user_data: data for @callback
  *
  * Gets the VM this session owns, read from the registry and validated as
- * this session's (session id, pid and hostname).
+ * this session's (session id, pid and hostname): this session's entry, as
+ * the Python design's `get_my_vm()` returns it, with the VM's fields
+ * ([method@Gsm.Session.get_vm_id], [method@Gsm.Session.get_zone], …) and
+ * its status (`creating` until a reserved VM is confirmed).
  *
  * Since: 1.0
  */
@@ -2611,12 +2619,12 @@ gsm_session_manager_get_my_vm (GsmSessionManager   *self,
  *
  * Finishes [method@Gsm.SessionManager.get_my_vm].
  *
- * Returns: (transfer full) (nullable): the VM, or %NULL if this session
- *   owns none (then @error is not set)
+ * Returns: (transfer full) (nullable): this session's entry with its VM,
+ *   or %NULL if this session owns none (then @error is not set)
  *
  * Since: 1.0
  */
-GsmVm *
+GsmSession *
 gsm_session_manager_get_my_vm_finish (GsmSessionManager  *self,
                                       GAsyncResult       *result,
                                       GError            **error)
@@ -2634,12 +2642,12 @@ gsm_session_manager_get_my_vm_finish (GsmSessionManager  *self,
  * Synchronous form of [method@Gsm.SessionManager.get_my_vm], for cleanup
  * paths that have no main loop.
  *
- * Returns: (transfer full) (nullable): the VM, or %NULL if this session
- *   owns none (then @error is not set)
+ * Returns: (transfer full) (nullable): this session's entry with its VM,
+ *   or %NULL if this session owns none (then @error is not set)
  *
  * Since: 1.0
  */
-GsmVm *
+GsmSession *
 gsm_session_manager_get_my_vm_sync (GsmSessionManager  *self,
                                     GCancellable       *cancellable,
                                     GError            **error)
@@ -2793,26 +2801,20 @@ gsm_session_manager_get_all_active_sessions_sync (GsmSessionManager  *self,
   return result.sessions;
 }
 
-/**
- * gsm_session_manager_list_sessions_sync:
- * @self: a #GsmSessionManager
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
+/*
+ * Lists every entry of the registry, live or not, without changing it: a
+ * session found dead but not yet recorded so is shown with status
+ * `stale`, one whose liveness cannot be proven from here as
+ * `unverifiable`. Returns a table of session id → session that owns its
+ * keys and values, or %NULL with @error set.
  *
- * Lists every entry of the registry, live or not, without changing it. A
- * session found dead but not yet recorded so is shown with status `stale`.
- * This is what `gsmctl list` shows.
- *
- * Returns: (transfer container) (element-type utf8 GsmSession): session id
- *   → session; the table owns its keys and values, g_hash_table_unref()
- *   frees everything
- *
- * Since: 1.0
+ * Not public API: applications read the registry through #GsmSessionList
+ * (recorded statuses, and gsm_session_list_get_liveness()).
  */
 GHashTable *
-gsm_session_manager_list_sessions_sync (GsmSessionManager  *self,
-                                        GCancellable       *cancellable,
-                                        GError            **error)
+_gsm_session_manager_list_sessions_sync (GsmSessionManager  *self,
+                                         GCancellable       *cancellable,
+                                         GError            **error)
 {
   OpResult result;
 

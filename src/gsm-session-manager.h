@@ -13,7 +13,6 @@
 
 #include "gsm-version-macros.h"
 #include "gsm-session-info.h"
-#include "gsm-vm.h"
 #include "gsm-provider.h"
 
 G_BEGIN_DECLS
@@ -114,11 +113,11 @@ void               gsm_session_manager_get_my_vm            (GsmSessionManager  
                                                              GAsyncReadyCallback   callback,
                                                              gpointer              user_data);
 GSM_AVAILABLE_IN_ALL
-GsmVm             *gsm_session_manager_get_my_vm_finish     (GsmSessionManager    *self,
+GsmSession             *gsm_session_manager_get_my_vm_finish     (GsmSessionManager    *self,
                                                              GAsyncResult         *result,
                                                              GError              **error);
 GSM_AVAILABLE_IN_ALL
-GsmVm             *gsm_session_manager_get_my_vm_sync       (GsmSessionManager    *self,
+GsmSession             *gsm_session_manager_get_my_vm_sync       (GsmSessionManager    *self,
                                                              GCancellable         *cancellable,
                                                              GError              **error);
 
@@ -163,11 +162,6 @@ GSM_AVAILABLE_IN_ALL
 int                gsm_session_manager_cleanup_stale_sessions_sync   (GsmSessionManager    *self,
                                                                       GCancellable         *cancellable,
                                                                       GError              **error);
-
-GSM_AVAILABLE_IN_ALL
-GHashTable        *gsm_session_manager_list_sessions_sync   (GsmSessionManager    *self,
-                                                             GCancellable         *cancellable,
-                                                             GError              **error);
 
 GSM_AVAILABLE_IN_ALL
 void               gsm_session_manager_close                (GsmSessionManager    *self,

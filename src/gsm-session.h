@@ -9,7 +9,6 @@
 
 #include "gsm-version-macros.h"
 #include "gsm-error.h"
-#include "gsm-vm.h"
 #include "gsm-session-info.h"
 #include "gsm-session-manager.h"
 #include "gsm-provider-result.h"

@@ -15,8 +15,12 @@
 #include <json-glib/json-glib.h>
 
 #include "gsm-session.h"
+#include "gsm-audit-private.h"      /* reading the audit log */
+#include "gsm-etcd-registry-private.h"
+#include "gsm-fs-private.h"
 #include "gsm-provider-private.h"   /* _gsm_config_load */
 #include "gsm-reaper-private.h"     /* [reaper] auto */
+#include "gsm-session-manager-private.h" /* every entry, as cleanup and reap see it */
 #include "gsm-session-private.h"    /* showing a session as stale or unverifiable */
 
 #define BUS_NAME "org.gsm.SessionManager1"
@@ -373,10 +377,10 @@ list_from_bus (void)
   for (gsize i = 0; i < n; i++)
     {
       g_autoptr(GVariant) dict = g_variant_get_child_value (sessions, i);
-      gint32 pid = 0;
+      guint32 pid = 0;
       double created_at = 0;
 
-      g_variant_lookup (dict, "pid", "i", &pid);
+      g_variant_lookup (dict, "pid", "u", &pid);
       g_variant_lookup (dict, "created_at", "d", &created_at);
       print_row (dict_string (dict, "session_id"), pid, dict_string (dict, "hostname"),
                  dict_string (dict, "status"), dict_string (dict, "vm_id"),
@@ -389,8 +393,7 @@ static int
 stats_from_bus (void)
 {
   g_autoptr(GVariant) stats = bus_call ("GetStatistics", "a{sv}");
-  guint32 sessions = 0, active = 0, stale = 0, vms = 0, orphans = 0;
-  gint32 pid = 0;
+  guint32 sessions = 0, active = 0, creating = 0, stale = 0, vms = 0, orphans = 0;
 
   if (stats == NULL)
     return 1;
@@ -406,9 +409,9 @@ stats_from_bus (void)
   g_variant_lookup (stats, "stale", "u", &stale);
   g_variant_lookup (stats, "vms", "u", &vms);
   g_variant_lookup (stats, "orphan_vms", "u", &orphans);
-  g_variant_lookup (stats, "pid", "i", &pid);
-  printf ("Registry:    %s (served by gsmd, pid %d)\n", dict_string (stats, "runtime_dir"), pid);
-  printf ("Sessions:    %u (%u active, %u stale)\n", sessions, active, stale);
+  g_variant_lookup (stats, "creating", "u", &creating);
+  printf ("Registry:    %s (served by gsmd)\n", dict_string (stats, "runtime_dir"));
+  printf ("Sessions:    %u (%u active, %u creating, %u stale)\n", sessions, active, creating, stale);
   printf ("VMs:         %u (%u orphaned)\n", vms, orphans);
   return 0;
 }
@@ -458,7 +461,7 @@ cmd_cleanup (void)
       g_autoptr(GPtrArray) all = NULL;
       g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func (g_object_unref);
 
-      table = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+      table = _gsm_session_manager_list_sessions_sync (manager, NULL, &error);
       if (table == NULL)
         {
           g_printerr ("gsmctl: %s\n", error->message);
@@ -1086,7 +1089,7 @@ typedef struct
 
 static void
 vm_reaped_cb (GsmReaper         *reaper,
-              GsmVm             *vm,
+              GsmSession             *vm,
               GsmProviderResult *result,
               ReapReport        *report)
 {
@@ -1096,7 +1099,7 @@ vm_reaped_cb (GsmReaper         *reaper,
     {
       json_builder_begin_object (report->json);
       json_builder_set_member_name (report->json, "vm");
-      json_builder_add_string_value (report->json, gsm_vm_get_vm_id (vm));
+      json_builder_add_string_value (report->json, gsm_session_get_vm_id (vm));
       json_builder_set_member_name (report->json, "result");
       json_builder_add_string_value (report->json, outcome);
       json_builder_end_object (report->json);
@@ -1105,12 +1108,12 @@ vm_reaped_cb (GsmReaper         *reaper,
     printf ("%s %s (%s)\n",
             gsm_provider_result_get_outcome (result) == GSM_PROVIDER_OUTCOME_DELETED
               ? "deleted" : "gone   ",
-            gsm_vm_get_vm_id (vm), outcome);
+            gsm_session_get_vm_id (vm), outcome);
 }
 
 static void
 reap_failed_cb (GsmReaper  *reaper,
-                GsmVm      *vm,
+                GsmSession      *vm,
                 GError     *error,
                 ReapReport *report)
 {
@@ -1118,7 +1121,7 @@ reap_failed_cb (GsmReaper  *reaper,
     {
       json_builder_begin_object (report->json);
       json_builder_set_member_name (report->json, "vm");
-      json_builder_add_string_value (report->json, gsm_vm_get_vm_id (vm));
+      json_builder_add_string_value (report->json, gsm_session_get_vm_id (vm));
       json_builder_set_member_name (report->json, "result");
       json_builder_add_string_value (report->json, "failed");
       json_builder_set_member_name (report->json, "error");
@@ -1126,12 +1129,12 @@ reap_failed_cb (GsmReaper  *reaper,
       json_builder_end_object (report->json);
     }
   else
-    printf ("FAILED  %s: %s\n", gsm_vm_get_vm_id (vm), error->message);
+    printf ("FAILED  %s: %s\n", gsm_session_get_vm_id (vm), error->message);
 }
 
 static void
 reap_skipped_cb (GsmReaper  *reaper,
-                 GsmVm      *vm,
+                 GsmSession      *vm,
                  const char *reason,
                  ReapReport *report)
 {
@@ -1140,7 +1143,7 @@ reap_skipped_cb (GsmReaper  *reaper,
     {
       json_builder_begin_object (report->json);
       json_builder_set_member_name (report->json, "vm");
-      json_builder_add_string_value (report->json, gsm_vm_get_vm_id (vm));
+      json_builder_add_string_value (report->json, gsm_session_get_vm_id (vm));
       json_builder_set_member_name (report->json, "result");
       json_builder_add_string_value (report->json, "skipped");
       json_builder_set_member_name (report->json, "reason");
@@ -1148,7 +1151,7 @@ reap_skipped_cb (GsmReaper  *reaper,
       json_builder_end_object (report->json);
     }
   else
-    printf ("skipped %s: %s\n", gsm_vm_get_vm_id (vm), reason);
+    printf ("skipped %s: %s\n", gsm_session_get_vm_id (vm), reason);
 }
 
 static int
@@ -1199,7 +1202,7 @@ cmd_reap (void)
   /* Orphans left alone for now, and why, on standard error. */
   for (guint i = 0; i < orphans->len; i++)
     g_hash_table_add (listed, (gpointer) gsm_session_get_session_id (orphans->pdata[i]));
-  table = gsm_session_manager_list_sessions_sync (manager, NULL, NULL);
+  table = _gsm_session_manager_list_sessions_sync (manager, NULL, NULL);
   if (table != NULL)
     {
       GHashTableIter iter;
@@ -1283,6 +1286,41 @@ cmd_reap (void)
     printf ("Reaped %u, failed %u, skipped %u.\n", reaped, failed, report.skipped);
 
   return failed > 0 ? 1 : 0;
+}
+
+/*
+ * The audit log, read without entering a session (no lock, no lease,
+ * nothing created): this host's log in the runtime directory, and with
+ * etcd the fleet's, through a reader that holds no lease.
+ */
+static char **
+read_history (GError **error)
+{
+  g_autoptr(GKeyFile) config = _gsm_config_load (NULL);
+  g_autofree char *backend = _gsm_config_get_backend (config);
+  g_autoptr(GsmEtcdRegistry) etcd = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *prefix = NULL;
+  const char *env = g_getenv ("GSM_RUNTIME_DIR");
+
+  if (env != NULL && *env != '\0')
+    dir = g_strdup (env);
+  else
+    dir = g_build_filename (g_get_user_state_dir (), "gsm-session", NULL);
+  prefix = _gsm_fs_effective_prefix (dir, g_getenv ("GSM_FILE_PREFIX"));
+
+  if (_gsm_backend_is_etcd (backend))
+    {
+      etcd = _gsm_etcd_registry_new (backend, NULL, GSM_ETCD_DEFAULT_TTL,
+                                     _gsm_config_get_seconds (config, "registry", "etcd-timeout",
+                                                              "GSM_ETCD_TIMEOUT",
+                                                              GSM_ETCD_DEFAULT_TIMEOUT),
+                                     NULL, error);
+      if (etcd == NULL)
+        return NULL;
+    }
+
+  return _gsm_audit_read_at (dir, prefix, etcd, error);
 }
 
 static int
@@ -1402,13 +1440,11 @@ cmd_reconcile (void)
 static int
 cmd_history (void)
 {
-  GsmSessionManager *manager = gsm_session_manager_get_default ();
   g_autoptr(GError) error = NULL;
-  g_autoptr(GsmReaper) reaper = gsm_reaper_new (manager, NULL);
   g_auto(GStrv) records = NULL;
   g_autoptr(JsonParser) parser = json_parser_new ();
 
-  records = gsm_reaper_read_history_sync (reaper, NULL, &error);
+  records = read_history (&error);
   if (records == NULL)
     {
       g_printerr ("gsmctl: %s\n", error->message);

@@ -1,14 +1,19 @@
-/* gsmd-export.c: gsmd publishes its session manager's view on D-Bus
+/* gsmd-export.c: gsmd publishes the registry on D-Bus
  *
- * The org.gsm.SessionManager1 interface (data/org.gsm.SessionManager1.xml)
- * is implemented by a skeleton that gdbus-codegen generates at build time;
- * this file fills it from the manager. The manager already follows the
- * registry (its own operations, and the file monitor for every other
- * process) and reports each new view with ::sessions-changed. Here each
- * view is compared with the one last published, and the differences
- * become D-Bus signals: a VM that appeared or went, a session that turned
- * stale, sessions that came or left. The properties are updated from the
- * same view, so GDBus sends PropertiesChanged.
+ * The org.gsm.SessionManager1 interfaces (data/org.gsm.SessionManager1.xml)
+ * are implemented by skeletons that gdbus-codegen generates at build
+ * time; this file fills them from a GsmSessionList, the read-only view of
+ * the registry that follows every process's changes (the file monitor, or
+ * the etcd watch). The root object carries the counts, the methods and
+ * the signals, and is an org.freedesktop.DBus.ObjectManager; each session
+ * is an object of its own below it, as logind does it, so that a change
+ * sends the properties of one session, never the whole registry.
+ *
+ * The list says where it changed (GListModel::items-changed); a mirror of
+ * the list as it was tells what was there before, and the difference
+ * becomes D-Bus signals: a VM that appeared or went, a session that turned
+ * stale, sessions that came or left (SessionsChanged, once per turn of the
+ * main loop). gsmd's own session is not published.
  *
  * Nothing a caller sends is trusted: arguments are validated, and the one
  * method that changes the registry asks the bus (never the message) who
@@ -24,26 +29,32 @@
 #include "gsm-dbus-generated.h"
 #include "gsmd-export.h"
 #include "gsm-error.h"
-#include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
 
 #define DEFAULT_OBJECT_PATH "/org/gsm/SessionManager1"
-#define INTERFACE_VERSION 1
+#define INTERFACE_VERSION 2
 
 typedef struct
 {
-  GsmSessionManager   *manager;          /* not owned: the export is its data */
-  GDBusConnection     *connection;
-  char                *object_path;
-  _GsmSessionManager1 *skeleton;
-  GsmRegistrySnapshot *shown;            /* the view last published */
-  GHashTable          *variants;         /* GsmSession* → its a{sv}, for shown */
-  GHashTable          *reported_stale;   /* ids already sent in SessionStale */
-  gulong               changed_id;
-  gulong               stale_id;
+  GsmSessionManager        *manager;        /* not owned: the export is its data */
+  GsmSessionList           *list;           /* what is published */
+  GDBusConnection          *connection;
+  char                     *object_path;
+  _GsmSessionManager1      *skeleton;
+  GDBusObjectManagerServer *objects;        /* one object per session */
+  GPtrArray                *mirror;         /* GsmSession: the list as last seen */
+  GHashTable               *reported_stale; /* ids already sent in SessionStale */
+  GPtrArray                *added;          /* ids for the next SessionsChanged */
+  GPtrArray                *removed;
+  guint                     n_sessions;     /* published: gsmd's own left out */
+  guint                     n_vms;
+  gboolean                  populating;     /* what was there before: not news */
+  guint                     flush_id;
+  gulong                    items_id;
+  gulong                    stale_id;
 } Export;
 
-static const char export_key[] = "gsm-dbus-export";
+static const char export_key[] = "gsmd-export";
 
 static void
 export_free (gpointer data)
@@ -51,117 +62,97 @@ export_free (gpointer data)
   Export *exp = data;
 
   /* When the manager is finalized, its handlers are already gone. */
-  if (g_signal_handler_is_connected (exp->manager, exp->changed_id))
-    g_signal_handler_disconnect (exp->manager, exp->changed_id);
   if (g_signal_handler_is_connected (exp->manager, exp->stale_id))
     g_signal_handler_disconnect (exp->manager, exp->stale_id);
+  g_clear_signal_handler (&exp->items_id, exp->list);
+  g_clear_handle_id (&exp->flush_id, g_source_remove);
   g_signal_handlers_disconnect_by_data (exp->skeleton, exp);
   g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (exp->skeleton));
+  g_dbus_object_manager_server_set_connection (exp->objects, NULL);
+  g_clear_object (&exp->objects);
   g_clear_object (&exp->skeleton);
+  g_clear_object (&exp->list);
   g_clear_object (&exp->connection);
-  g_clear_pointer (&exp->shown, _gsm_registry_snapshot_unref);
-  g_clear_pointer (&exp->variants, g_hash_table_unref);
+  g_clear_pointer (&exp->mirror, g_ptr_array_unref);
   g_clear_pointer (&exp->reported_stale, g_hash_table_unref);
+  g_clear_pointer (&exp->added, g_ptr_array_unref);
+  g_clear_pointer (&exp->removed, g_ptr_array_unref);
   g_free (exp->object_path);
   g_free (exp);
 }
 
-/* ---- the view as D-Bus values ------------------------------------------ */
+/* ---- sessions as D-Bus values ------------------------------------------ */
 
-static int
-compare_sessions (gconstpointer a,
-                  gconstpointer b)
+static gboolean
+is_hidden (Export     *exp,
+           GsmSession *session)
 {
-  GsmSession *x = *(GsmSession **) a, *y = *(GsmSession **) b;
-  double d = gsm_session_get_created_at (x) - gsm_session_get_created_at (y);
-
-  return d < 0 ? -1 : d > 0 ? 1 : g_strcmp0 (gsm_session_get_session_id (x),
-                                              gsm_session_get_session_id (y));
+  return g_strcmp0 (gsm_session_get_session_id (session),
+                    gsm_session_manager_get_session_id (exp->manager)) == 0;
 }
 
-/* The sessions of @snapshot, oldest first (a stable order for clients). */
-static GPtrArray *
-sorted_sessions (GsmRegistrySnapshot *snapshot)
-{
-  GPtrArray *array = g_ptr_array_new ();
-  GsmRegistrySnapshotIter iter;
-  GsmSession *session;
-
-  if (snapshot != NULL)
-    {
-      _gsm_registry_snapshot_iter_init (&iter, snapshot);
-      while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
-        g_ptr_array_add (array, session);
-    }
-  g_ptr_array_sort (array, compare_sessions);
-
-  return array;
-}
-
-/* Sessions are immutable and shared between snapshots, so the dictionary
- * of an unchanged one is built only once. */
+/* The session's dictionary, as the interface documents it (pid as u). */
 static GVariant *
-session_variant (Export     *exp,
-                 GsmSession *session)
+session_variant (GsmSession *session)
 {
-  GVariant *v = g_hash_table_lookup (exp->variants, session);
-
-  if (v == NULL)
-    {
-      v = gsm_session_to_variant (session);
-      g_hash_table_insert (exp->variants, g_object_ref (session), v);
-    }
-  return v;
-}
-
-static GVariant *
-build_sessions (Export *exp)
-{
-  g_autoptr(GPtrArray) sessions = sorted_sessions (exp->shown);
+  g_autoptr(GVariant) dict = gsm_session_to_variant (session);
   GVariantBuilder b;
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
 
-  g_variant_builder_init (&b, G_VARIANT_TYPE ("aa{sv}"));
-  for (guint i = 0; i < sessions->len; i++)
-    g_variant_builder_add_value (&b, session_variant (exp, sessions->pdata[i]));
-
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_iter_init (&iter, dict);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      if (g_str_equal (key, "pid") && g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+        g_variant_builder_add (&b, "{sv}", key,
+                               g_variant_new_uint32 ((guint32) MAX (g_variant_get_int32 (value), 0)));
+      else
+        g_variant_builder_add (&b, "{sv}", key, value);
+      g_variant_unref (value);
+    }
   return g_variant_builder_end (&b);
 }
 
-static void
-publish_properties (Export *exp)
+static char *
+session_path (Export     *exp,
+              const char *session_id)
 {
-  guint n_vms = 0, n_sessions = 0;
-  GHashTableIter iter;
-  GsmRegistrySnapshotIter shown;
-  gpointer key;
-  GsmSession *value;
+  g_autofree char *escaped = g_dbus_escape_object_path (session_id);
 
-  /* Drop the dictionaries of sessions that left the view. */
-  g_hash_table_iter_init (&iter, exp->variants);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    {
-      GsmSession *session = key;
-
-      if (exp->shown == NULL ||
-          _gsm_registry_snapshot_lookup (exp->shown, gsm_session_get_session_id (session)) != session)
-        g_hash_table_iter_remove (&iter);
-    }
-
-  if (exp->shown != NULL)
-    {
-      n_sessions = _gsm_registry_snapshot_get_size (exp->shown);
-      _gsm_registry_snapshot_iter_init (&shown, exp->shown);
-      while (_gsm_registry_snapshot_iter_next (&shown, NULL, &value))
-        if (gsm_session_get_has_vm (value))
-          n_vms++;
-    }
-
-  _gsm_session_manager1_set_sessions (exp->skeleton, build_sessions (exp));
-  _gsm_session_manager1_set_session_count (exp->skeleton, n_sessions);
-  _gsm_session_manager1_set_vm_count (exp->skeleton, n_vms);
+  return g_strconcat (exp->object_path, "/session/", escaped, NULL);
 }
 
-/* ---- following the manager --------------------------------------------- */
+static void
+set_session_properties (_GsmSessionManager1Session *iface,
+                        GsmSession                 *session)
+{
+  const char * const empty[] = { NULL };
+  const char * const *components = gsm_session_get_components (session);
+  const char *vm_id = gsm_session_get_vm_id (session);
+  const char *zone = gsm_session_get_zone (session);
+
+  _gsm_session_manager1_session_set_id (iface, gsm_session_get_session_id (session));
+  _gsm_session_manager1_session_set_pid (iface, (guint) MAX (gsm_session_get_pid (session), 0));
+  _gsm_session_manager1_session_set_hostname (iface, gsm_session_get_hostname (session));
+  _gsm_session_manager1_session_set_created_at (iface, gsm_session_get_created_at (session));
+  _gsm_session_manager1_session_set_status (iface, gsm_session_get_status (session));
+  _gsm_session_manager1_session_set_vm_id (iface, vm_id ? vm_id : "");
+  _gsm_session_manager1_session_set_zone (iface, zone ? zone : "");
+  _gsm_session_manager1_session_set_components (iface, components ? components : empty);
+  _gsm_session_manager1_session_set_registered_at (iface, gsm_session_get_registered_at (session));
+  _gsm_session_manager1_session_set_stale_since (iface, gsm_session_get_stale_since (session));
+}
+
+static void
+publish_counts (Export *exp)
+{
+  _gsm_session_manager1_set_session_count (exp->skeleton, exp->n_sessions);
+  _gsm_session_manager1_set_vm_count (exp->skeleton, exp->n_vms);
+}
+
+/* ---- following the list ------------------------------------------------ */
 
 static void
 report_stale (Export     *exp,
@@ -170,17 +161,44 @@ report_stale (Export     *exp,
   const char *id = gsm_session_get_session_id (session);
   const char *vm_id = gsm_session_get_vm_id (session);
 
-  if (!g_hash_table_add (exp->reported_stale, g_strdup (id)))
+  if (is_hidden (exp, session) || !g_hash_table_add (exp->reported_stale, g_strdup (id)) ||
+      exp->populating)
     return;
   _gsm_session_manager1_emit_session_stale (exp->skeleton, id, vm_id ? vm_id : "");
 }
 
+static void session_changed (Export *exp, GsmSession *old, GsmSession *now);
+
+/*
+ * gsmd's manager found @session dead and recorded it: told at once (the
+ * list hears of it through the file monitor, up to ~100 ms later), and
+ * shown so in the mirror meanwhile, so that a client that reads right
+ * after SessionStale reads it stale. The list's version replaces it when
+ * it comes (same id, same position).
+ */
 static void
 session_stale_cb (GsmSessionManager *manager,
                   GsmSession        *session,
                   Export            *exp)
 {
+  const char *id = gsm_session_get_session_id (session);
+
   report_stale (exp, session);
+  for (guint i = 0; i < exp->mirror->len; i++)
+    {
+      GsmSession *old = exp->mirror->pdata[i];
+
+      if (!g_str_equal (gsm_session_get_session_id (old), id) || is_hidden (exp, old) ||
+          _gsm_session_is_stale (old))
+        continue;
+      exp->mirror->pdata[i] = _gsm_session_is_stale (session)
+                                ? g_object_ref (session)
+                                : _gsm_session_with_stale (session, g_get_real_time () / (double) G_USEC_PER_SEC);
+      session_changed (exp, old, exp->mirror->pdata[i]);
+      g_object_unref (old);
+      publish_counts (exp);
+      break;
+    }
 }
 
 static void
@@ -192,7 +210,7 @@ report_vm_change (Export     *exp,
   const char *old_vm = old ? gsm_session_get_vm_id (old) : NULL;
   const char *new_vm = now ? gsm_session_get_vm_id (now) : NULL;
 
-  if (g_strcmp0 (old_vm, new_vm) == 0)
+  if (g_strcmp0 (old_vm, new_vm) == 0 || exp->populating)
     return;
   if (old_vm != NULL)
     _gsm_session_manager1_emit_vm_unregistered (exp->skeleton, id, old_vm);
@@ -201,69 +219,159 @@ report_vm_change (Export     *exp,
                                               gsm_session_get_zone (now) ? gsm_session_get_zone (now) : "");
 }
 
-static void
-sessions_changed_cb (GsmSessionManager *manager,
-                     Export            *exp)
+static gboolean
+flush_cb (gpointer user_data)
 {
-  g_autoptr(GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (manager);
-  g_autoptr(GPtrArray) now = NULL;
-  g_autoptr(GPtrArray) before = NULL;
-  g_autoptr(GPtrArray) added = g_ptr_array_new ();
-  g_autoptr(GPtrArray) removed = g_ptr_array_new ();
-  GHashTableIter iter;
-  gpointer key;
+  Export *exp = user_data;
 
-  if (view == NULL || (exp->shown != NULL && view->generation <= exp->shown->generation))
-    return;
-
-  now = sorted_sessions (view);
-  before = sorted_sessions (exp->shown);
-
-  /* Gone: a VM it owned is no longer owned by anyone through it. */
-  for (guint i = 0; i < before->len; i++)
-    {
-      GsmSession *old = before->pdata[i];
-      const char *id = gsm_session_get_session_id (old);
-
-      if (_gsm_registry_snapshot_contains (view, id))
-        continue;
-      report_vm_change (exp, id, old, NULL);
-      g_ptr_array_add (removed, (gpointer) id);
-    }
-
-  for (guint i = 0; i < now->len; i++)
-    {
-      GsmSession *session = now->pdata[i];
-      const char *id = gsm_session_get_session_id (session);
-      GsmSession *old = exp->shown ? _gsm_registry_snapshot_lookup (exp->shown, id) : NULL;
-
-      if (old == session)
-        continue;
-      if (old == NULL)
-        g_ptr_array_add (added, (gpointer) id);
-      report_vm_change (exp, id, old, session);
-      /* Found dead by another process (this one reports its own finds
-       * through ::session-stale, before the view that records them). */
-      if (_gsm_session_is_stale (session) && (old == NULL || !_gsm_session_is_stale (old)))
-        report_stale (exp, session);
-    }
-
-  g_ptr_array_add (added, NULL);
-  g_ptr_array_add (removed, NULL);
+  exp->flush_id = 0;
+  g_ptr_array_add (exp->added, NULL);
+  g_ptr_array_add (exp->removed, NULL);
   _gsm_session_manager1_emit_sessions_changed (exp->skeleton,
-                                               (const char * const *) added->pdata,
-                                               (const char * const *) removed->pdata);
+                                               (const char * const *) exp->added->pdata,
+                                               (const char * const *) exp->removed->pdata);
+  g_ptr_array_set_size (exp->added, 0);
+  g_ptr_array_set_size (exp->removed, 0);
+  return G_SOURCE_REMOVE;
+}
 
-  /* The ids in added/removed point into the snapshots: swap them last. */
-  g_clear_pointer (&exp->shown, _gsm_registry_snapshot_unref);
-  exp->shown = g_steal_pointer (&view);
+/* SessionsChanged, once for the changes of this turn of the main loop,
+ * after their more specific signals; @ids NULL for a session that
+ * changed. */
+static void
+note_change (Export     *exp,
+             GPtrArray  *ids,
+             const char *id)
+{
+  if (exp->populating)
+    return;
+  if (ids != NULL)
+    g_ptr_array_add (ids, g_strdup (id));
+  if (exp->flush_id == 0)
+    exp->flush_id = g_idle_add (flush_cb, exp);
+}
 
-  g_hash_table_iter_init (&iter, exp->reported_stale);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    if (!_gsm_registry_snapshot_contains (exp->shown, key))
-      g_hash_table_iter_remove (&iter);
+static void
+session_added (Export     *exp,
+               GsmSession *session)
+{
+  const char *id = gsm_session_get_session_id (session);
+  g_autofree char *path = session_path (exp, id);
+  g_autoptr(GDBusObjectSkeleton) object = g_dbus_object_skeleton_new (path);
+  g_autoptr(_GsmSessionManager1Session) iface = _gsm_session_manager1_session_skeleton_new ();
 
-  publish_properties (exp);
+  set_session_properties (iface, session);
+  g_dbus_object_skeleton_add_interface (object, G_DBUS_INTERFACE_SKELETON (iface));
+  g_dbus_object_manager_server_export (exp->objects, object);
+
+  exp->n_sessions++;
+  if (gsm_session_get_has_vm (session))
+    exp->n_vms++;
+  report_vm_change (exp, id, NULL, session);
+  if (_gsm_session_is_stale (session))
+    report_stale (exp, session);
+  note_change (exp, exp->added, id);
+}
+
+static void
+session_removed (Export     *exp,
+                 GsmSession *old)
+{
+  const char *id = gsm_session_get_session_id (old);
+  g_autofree char *path = session_path (exp, id);
+
+  g_dbus_object_manager_server_unexport (exp->objects, path);
+  exp->n_sessions--;
+  if (gsm_session_get_has_vm (old))
+    exp->n_vms--;
+  report_vm_change (exp, id, old, NULL);
+  g_hash_table_remove (exp->reported_stale, id);
+  note_change (exp, exp->removed, id);
+}
+
+static void
+session_changed (Export     *exp,
+                 GsmSession *old,
+                 GsmSession *now)
+{
+  const char *id = gsm_session_get_session_id (now);
+  g_autofree char *path = session_path (exp, id);
+  g_autoptr(GDBusObject) object = g_dbus_object_manager_get_object (G_DBUS_OBJECT_MANAGER (exp->objects),
+                                                                    path);
+
+  if (object != NULL)
+    {
+      g_autoptr(GDBusInterface) iface =
+        g_dbus_object_get_interface (object, "org.gsm.SessionManager1.Session");
+
+      /* Only what changed is sent in PropertiesChanged. */
+      if (iface != NULL)
+        set_session_properties (_GSM_SESSION_MANAGER1_SESSION (iface), now);
+    }
+  exp->n_vms += (gsm_session_get_has_vm (now) ? 1 : 0) - (gsm_session_get_has_vm (old) ? 1 : 0);
+  report_vm_change (exp, id, old, now);
+  /* Found dead by another process (gsmd reports its own finds through
+   * ::session-stale, before the list shows them). */
+  if (_gsm_session_is_stale (now) && !_gsm_session_is_stale (old))
+    report_stale (exp, now);
+  note_change (exp, NULL, id);
+}
+
+static GsmSession *
+take_by_id (GPtrArray  *sessions,
+            const char *id)
+{
+  for (guint i = 0; i < sessions->len; i++)
+    if (sessions->pdata[i] != NULL &&
+        g_str_equal (gsm_session_get_session_id (sessions->pdata[i]), id))
+      {
+        GsmSession *found = sessions->pdata[i];
+
+        sessions->pdata[i] = NULL;
+        return found;
+      }
+  return NULL;
+}
+
+static void
+items_changed_cb (GListModel *list,
+                  guint       position,
+                  guint       n_removed,
+                  guint       n_added,
+                  Export     *exp)
+{
+  /* Entries taken by take_by_id() are NULL: no free function. */
+  g_autoptr(GPtrArray) gone = g_ptr_array_new ();
+
+  /* What the mirror held there is what the list no longer holds. */
+  for (guint i = 0; i < n_removed; i++)
+    g_ptr_array_add (gone, g_object_ref (exp->mirror->pdata[position + i]));
+  g_ptr_array_remove_range (exp->mirror, position, n_removed);
+
+  for (guint i = 0; i < n_added; i++)
+    {
+      GsmSession *now = g_list_model_get_item (list, position + i);
+      g_autoptr(GsmSession) old = take_by_id (gone, gsm_session_get_session_id (now));
+
+      g_ptr_array_insert (exp->mirror, position + i, now);
+      if (is_hidden (exp, now))
+        continue;
+      if (old != NULL)
+        session_changed (exp, old, now);
+      else
+        session_added (exp, now);
+    }
+
+  for (guint i = 0; i < gone->len; i++)
+    if (gone->pdata[i] != NULL)
+      {
+        g_autoptr(GsmSession) old = gone->pdata[i];
+
+        if (!is_hidden (exp, old))
+          session_removed (exp, old);
+      }
+
+  publish_counts (exp);
 }
 
 /* ---- methods ----------------------------------------------------------- */
@@ -273,7 +381,14 @@ handle_list_sessions (_GsmSessionManager1    *skeleton,
                       GDBusMethodInvocation  *invocation,
                       Export                 *exp)
 {
-  _gsm_session_manager1_complete_list_sessions (skeleton, invocation, build_sessions (exp));
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < exp->mirror->len; i++)
+    if (!is_hidden (exp, exp->mirror->pdata[i]))
+      g_variant_builder_add_value (&b, session_variant (exp->mirror->pdata[i]));
+
+  _gsm_session_manager1_complete_list_sessions (skeleton, invocation, g_variant_builder_end (&b));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -284,7 +399,7 @@ handle_get_session (_GsmSessionManager1    *skeleton,
                     Export                 *exp)
 {
   g_autoptr(GError) error = NULL;
-  GsmSession *session;
+  g_autoptr(GsmSession) session = NULL;
 
   if (!_gsm_validate_identifier ("session_id", session_id, 255, &error))
     {
@@ -292,15 +407,15 @@ handle_get_session (_GsmSessionManager1    *skeleton,
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
 
-  session = exp->shown ? _gsm_registry_snapshot_lookup (exp->shown, session_id) : NULL;
-  if (session == NULL)
+  session = gsm_session_list_lookup (exp->list, session_id);
+  if (session == NULL || is_hidden (exp, session))
     {
       g_dbus_method_invocation_return_error (invocation, GSM_ERROR, GSM_ERROR_NOT_FOUND,
                                              "No session “%s” in the registry", session_id);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
 
-  _gsm_session_manager1_complete_get_session (skeleton, invocation, session_variant (exp, session));
+  _gsm_session_manager1_complete_get_session (skeleton, invocation, session_variant (session));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -309,22 +424,22 @@ handle_get_statistics (_GsmSessionManager1    *skeleton,
                        GDBusMethodInvocation  *invocation,
                        Export                 *exp)
 {
-  g_autoptr(GVariant) own = gsm_session_manager_get_statistics (exp->manager);
-  g_autoptr(GPtrArray) sessions = sorted_sessions (exp->shown);
-  g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (exp->manager));
-  guint n_active = 0, n_stale = 0, n_vms = 0, n_orphans = 0;
+  const char *where = gsm_session_list_get_runtime_dir (exp->list);
+  guint n_active = 0, n_creating = 0, n_stale = 0, n_vms = 0, n_orphans = 0, n = 0;
   GVariantBuilder b;
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
 
-  for (guint i = 0; i < sessions->len; i++)
+  for (guint i = 0; i < exp->mirror->len; i++)
     {
-      GsmSession *s = sessions->pdata[i];
+      GsmSession *s = exp->mirror->pdata[i];
       gboolean stale = _gsm_session_is_stale (s);
 
+      if (is_hidden (exp, s))
+        continue;
+      n++;
       if (stale)
         n_stale++;
+      else if (g_strcmp0 (gsm_session_get_status (s), GSM_STATUS_CREATING) == 0)
+        n_creating++;
       else
         n_active++;
       if (gsm_session_get_has_vm (s))
@@ -335,30 +450,16 @@ handle_get_statistics (_GsmSessionManager1    *skeleton,
         }
     }
 
+  if (where == NULL)
+    where = gsm_session_list_get_etcd_uri (exp->list);
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&b, "{sv}", "runtime_dir", g_variant_new_string (dir ? dir : ""));
-  g_variant_builder_add (&b, "{sv}", "sessions", g_variant_new_uint32 (sessions->len));
+  g_variant_builder_add (&b, "{sv}", "runtime_dir", g_variant_new_string (where ? where : ""));
+  g_variant_builder_add (&b, "{sv}", "sessions", g_variant_new_uint32 (n));
   g_variant_builder_add (&b, "{sv}", "active", g_variant_new_uint32 (n_active));
+  g_variant_builder_add (&b, "{sv}", "creating", g_variant_new_uint32 (n_creating));
   g_variant_builder_add (&b, "{sv}", "stale", g_variant_new_uint32 (n_stale));
   g_variant_builder_add (&b, "{sv}", "vms", g_variant_new_uint32 (n_vms));
   g_variant_builder_add (&b, "{sv}", "orphan_vms", g_variant_new_uint32 (n_orphans));
-  g_variant_iter_init (&iter, own);
-  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
-    {
-      /* D-Bus has no maybe type: a missing value is a missing key. */
-      if (g_variant_is_of_type (value, G_VARIANT_TYPE_MAYBE))
-        {
-          GVariant *inner = g_variant_get_maybe (value);
-
-          g_variant_unref (value);
-          value = inner;
-        }
-      if (value != NULL)
-        {
-          g_variant_builder_add (&b, "{sv}", key, value);
-          g_variant_unref (value);
-        }
-    }
 
   _gsm_session_manager1_complete_get_statistics (skeleton, invocation, g_variant_builder_end (&b));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -486,24 +587,25 @@ handle_cleanup_stale_sessions (_GsmSessionManager1    *skeleton,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* ---- public API -------------------------------------------------------- */
+/* ---- entry points ------------------------------------------------------ */
 
 /*
  * gsmd_export:
- * @self: a #GsmSessionManager
+ * @manager: gsmd's session manager: it runs `CleanupStaleSessions`, and
+ *   its own session is left out of what is published
+ * @list: the registry to publish (the same one as @manager's)
  * @connection: the connection to export on (a message bus or a peer)
  * @object_path: (nullable): where to export; %NULL for
  *   `/org/gsm/SessionManager1`
  * @error: return location for a #GError
  *
- * Publishes the manager's view of the registry on @connection, as the
- * `org.gsm.SessionManager1` D-Bus interface: the properties `Sessions`,
- * `SessionCount` and `VmCount` (with `PropertiesChanged`), the methods
- * `ListSessions`, `GetSession`, `GetStatistics` and
- * `CleanupStaleSessions`, and the signals `VmRegistered`,
- * `VmUnregistered`, `SessionStale` and `SessionsChanged`, sent when the
- * manager sees a change by any process (see
- * [signal@Gsm.SessionManager::sessions-changed]).
+ * Publishes @list on @connection: at @object_path the
+ * `org.gsm.SessionManager1` interface (the properties `SessionCount` and
+ * `VmCount`, the methods `ListSessions`, `GetSession`, `GetStatistics` and
+ * `CleanupStaleSessions`, the signals `VmRegistered`, `VmUnregistered`,
+ * `SessionStale` and `SessionsChanged`) and an
+ * `org.freedesktop.DBus.ObjectManager`; below it, one object per session
+ * with the `org.gsm.SessionManager1.Session` interface.
  *
  * Reading is open to every caller. `CleanupStaleSessions` is only for
  * callers whose uid, as the bus (or the peer's socket) reports it, is this
@@ -512,39 +614,40 @@ handle_cleanup_stale_sessions (_GsmSessionManager1    *skeleton,
  * %GSM_ERROR domain reach callers under the names registered for them.
  *
  * Method calls are handled in the thread-default main context of the
- * caller of this function, which must be the one the manager was created
- * in. Owning a bus name is up to the application.
+ * caller, which must be the one @manager and @list were created in.
+ * Owning a bus name is up to the caller. A manager is exported on at most
+ * one connection at a time; call gsmd_unexport() first to move it.
  *
- * A manager is exported on at most one connection at a time; call
- * gsmd_unexport() first to move it.
- *
- * Returns: %TRUE if the object is exported; %FALSE with @error set if the
- *   manager is already exported, @object_path is not a valid object path,
- *   or the path is taken on @connection
+ * Returns: %TRUE if the objects are exported; %FALSE with @error set if
+ *   the manager is already exported, @object_path is not a valid object
+ *   path, or the path is taken on @connection
  */
 gboolean
-gsmd_export (GsmSessionManager  *self,
+gsmd_export (GsmSessionManager  *manager,
+             GsmSessionList     *list,
              GDBusConnection    *connection,
              const char         *object_path,
              GError            **error)
 {
   Export *exp;
+  guint n;
 
-  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (manager), FALSE);
+  g_return_val_if_fail (GSM_IS_SESSION_LIST (list), FALSE);
   g_return_val_if_fail (G_IS_DBUS_CONNECTION (connection), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   if (object_path == NULL)
     object_path = DEFAULT_OBJECT_PATH;
 
-  if (!g_variant_is_object_path (object_path))
+  if (!g_variant_is_object_path (object_path) || g_str_equal (object_path, "/"))
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "“%s” is not a valid D-Bus object path", object_path);
+                   "“%s” is not a valid D-Bus object path for the registry", object_path);
       return FALSE;
     }
 
-  exp = g_object_get_data (G_OBJECT (self), export_key);
+  exp = g_object_get_data (G_OBJECT (manager), export_key);
   if (exp != NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS,
@@ -557,16 +660,18 @@ gsmd_export (GsmSessionManager  *self,
   (void) GSM_ERROR;
 
   exp = g_new0 (Export, 1);
-  exp->manager = self;
+  exp->manager = manager;
+  exp->list = g_object_ref (list);
   exp->connection = g_object_ref (connection);
   exp->object_path = g_strdup (object_path);
   exp->skeleton = _gsm_session_manager1_skeleton_new ();
-  exp->shown = _gsm_session_manager_dup_view (self);
-  exp->variants = g_hash_table_new_full (NULL, NULL, g_object_unref, (GDestroyNotify) g_variant_unref);
+  exp->objects = g_dbus_object_manager_server_new (object_path);
+  exp->mirror = g_ptr_array_new_with_free_func (g_object_unref);
   exp->reported_stale = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  exp->added = g_ptr_array_new_with_free_func (g_free);
+  exp->removed = g_ptr_array_new_with_free_func (g_free);
 
   _gsm_session_manager1_set_version (exp->skeleton, INTERFACE_VERSION);
-  publish_properties (exp);
 
   g_signal_connect (exp->skeleton, "handle-list-sessions", G_CALLBACK (handle_list_sessions), exp);
   g_signal_connect (exp->skeleton, "handle-get-session", G_CALLBACK (handle_get_session), exp);
@@ -577,31 +682,46 @@ gsmd_export (GsmSessionManager  *self,
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (exp->skeleton), connection,
                                          object_path, error))
     {
-      g_prefix_error (error, "Cannot export the session manager at %s: ", object_path);
+      g_prefix_error (error, "Cannot export the registry at %s: ", object_path);
       export_free (exp);
       return FALSE;
     }
 
-  exp->changed_id = g_signal_connect (self, "sessions-changed", G_CALLBACK (sessions_changed_cb), exp);
-  exp->stale_id = g_signal_connect (self, "session-stale", G_CALLBACK (session_stale_cb), exp);
+  /* The sessions as they are now (not news: no signal), then every
+   * change. */
+  exp->populating = TRUE;
+  n = g_list_model_get_n_items (G_LIST_MODEL (list));
+  for (guint i = 0; i < n; i++)
+    {
+      GsmSession *session = g_list_model_get_item (G_LIST_MODEL (list), i);
 
-  g_object_set_data_full (G_OBJECT (self), export_key, exp, export_free);
+      g_ptr_array_add (exp->mirror, session);
+      if (!is_hidden (exp, session))
+        session_added (exp, session);
+    }
+  exp->populating = FALSE;
+  publish_counts (exp);
+  g_dbus_object_manager_server_set_connection (exp->objects, connection);
+
+  exp->items_id = g_signal_connect (list, "items-changed", G_CALLBACK (items_changed_cb), exp);
+  exp->stale_id = g_signal_connect (manager, "session-stale", G_CALLBACK (session_stale_cb), exp);
+
+  g_object_set_data_full (G_OBJECT (manager), export_key, exp, export_free);
 
   return TRUE;
 }
 
 /*
  * gsmd_unexport:
- * @self: a #GsmSessionManager
+ * @manager: a #GsmSessionManager
  *
- * Stops publishing the manager on D-Bus, if
- * gsmd_export() did. Method calls already being
+ * Stops publishing, if gsmd_export() did. Method calls already being
  * handled still get their reply.
  */
 void
-gsmd_unexport (GsmSessionManager *self)
+gsmd_unexport (GsmSessionManager *manager)
 {
-  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
+  g_return_if_fail (GSM_IS_SESSION_MANAGER (manager));
 
-  g_object_set_data (G_OBJECT (self), export_key, NULL);
+  g_object_set_data (G_OBJECT (manager), export_key, NULL);
 }

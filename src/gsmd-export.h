@@ -1,4 +1,4 @@
-/* gsmd-export.h: gsmd publishes its session manager's view on D-Bus
+/* gsmd-export.h: gsmd publishes the registry on D-Bus
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -7,11 +7,13 @@
 
 #include <gio/gio.h>
 
+#include "gsm-session-list.h"
 #include "gsm-session-manager.h"
 
 G_BEGIN_DECLS
 
 gboolean gsmd_export   (GsmSessionManager  *manager,
+                        GsmSessionList     *list,
                         GDBusConnection    *connection,
                         const char         *object_path,
                         GError            **error);

@@ -69,6 +69,7 @@ typedef struct
 {
   GMainLoop         *loop;
   GsmSessionManager *manager;
+  GsmSessionList    *list;            /* what D-Bus clients are shown */
   GsmLivenessProbe  *probe;
   GDBusConnection   *connection;
   guint              owner_id;
@@ -493,29 +494,29 @@ emit_bus_signal (Daemon     *d,
 
 static void
 vm_reaped_cb (GsmReaper         *reaper,
-              GsmVm             *vm,
+              GsmSession             *vm,
               GsmProviderResult *result,
               Daemon            *d)
 {
   const char *outcome = gsm_provider_outcome_to_string (gsm_provider_result_get_outcome (result));
 
-  g_message ("Reaped VM %s of dead session %s (%s)", gsm_vm_get_vm_id (vm),
-             gsm_vm_get_session_id (vm), outcome);
+  g_message ("Reaped VM %s of dead session %s (%s)", gsm_session_get_vm_id (vm),
+             gsm_session_get_session_id (vm), outcome);
   emit_bus_signal (d, "VmReaped",
-                   g_variant_new ("(ssss)", gsm_vm_get_session_id (vm), gsm_vm_get_vm_id (vm),
-                                  gsm_vm_get_zone (vm) ? gsm_vm_get_zone (vm) : "", outcome));
+                   g_variant_new ("(ssss)", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
+                                  gsm_session_get_zone (vm) ? gsm_session_get_zone (vm) : "", outcome));
 }
 
 static void
 reap_failed_cb (GsmReaper *reaper,
-                GsmVm     *vm,
+                GsmSession     *vm,
                 GError    *error,
                 Daemon    *d)
 {
-  g_warning ("Could not reap VM %s of dead session %s: %s", gsm_vm_get_vm_id (vm),
-             gsm_vm_get_session_id (vm), error->message);
+  g_warning ("Could not reap VM %s of dead session %s: %s", gsm_session_get_vm_id (vm),
+             gsm_session_get_session_id (vm), error->message);
   emit_bus_signal (d, "ReapFailed",
-                   g_variant_new ("(sss)", gsm_vm_get_session_id (vm), gsm_vm_get_vm_id (vm),
+                   g_variant_new ("(sss)", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
                                   error->message));
 }
 
@@ -540,7 +541,7 @@ bus_acquired_cb (GDBusConnection *connection,
   Daemon *d = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!gsmd_export (d->manager, connection, OBJECT_PATH, &error))
+  if (!gsmd_export (d->manager, d->list, connection, OBJECT_PATH, &error))
     {
       g_printerr ("gsmd: %s\n", error->message);
       d->status = 1;
@@ -572,8 +573,15 @@ name_lost_cb (GDBusConnection *connection,
 
   if (d->name_owned)
     {
-      /* Another gsmd took over with --replace: not a failure. */
-      g_message ("Replaced by another gsmd; exiting");
+      if (connection == NULL || g_dbus_connection_is_closed (connection))
+        {
+          /* The bus went away (its daemon stopped, the user logged out). */
+          g_message ("The %s bus is gone; exiting", opt_system ? "system" : "session");
+          d->status = 1;
+        }
+      else
+        /* Another gsmd took over with --replace: not a failure. */
+        g_message ("Replaced by another gsmd; exiting");
       g_main_loop_quit (d->loop);
       return;
     }
@@ -640,8 +648,10 @@ main (int   argc,
   d.probe = _gsm_session_manager_get_probe (d.manager);
 
   /* Refuse to start on a registry that cannot be used. */
-  sessions = gsm_session_manager_list_sessions_sync (d.manager, NULL, &error);
-  if (sessions == NULL)
+  sessions = gsm_session_manager_get_all_active_sessions_sync (d.manager, NULL, &error);
+  if (sessions != NULL)
+    d.list = gsm_session_list_new (NULL, NULL, &error);
+  if (d.list == NULL)
     {
       g_printerr ("gsmd: %s\n", error->message);
       g_main_loop_unref (d.loop);
@@ -733,6 +743,7 @@ main (int   argc,
   g_clear_handle_id (&d.reconcile_source, g_source_remove);
   g_signal_handlers_disconnect_by_data (d.manager, &d);
   gsmd_unexport (d.manager);
+  g_clear_object (&d.list);
   if (d.connection != NULL)
     g_dbus_connection_flush_sync (d.connection, NULL, NULL);
   g_clear_object (&d.connection);

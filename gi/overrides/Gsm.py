@@ -7,7 +7,7 @@
 #   `metadata` as a Python dict (converted to an a{sv} GLib.Variant) and
 #   refuse what C would misread: a bare str as `components` (TypeError), a
 #   str holding a NUL character (ValueError, PyGObject would cut it there);
-# - Gsm.Vm.to_dict() and Gsm.Session.to_dict();
+# - Gsm.Session.to_dict();
 # - Gsm.get_session_manager(): a Gsm.AsyncSessionManager, whose methods
 #   are asyncio coroutines with the names of the Python design gsm-session
 #   reimplements, and whose signal handlers run on the asyncio loop.
@@ -123,25 +123,6 @@ __all__.append('SessionManager')
 
 def _unpack(variant):
     return {} if variant is None else variant.unpack()
-
-
-class Vm(Gsm.Vm):
-
-    def to_dict(self):
-        """The VM as a dict: vm_id, zone, components, metadata,
-        registered_at, session_id."""
-        return {
-            'vm_id': self.props.vm_id,
-            'zone': self.props.zone,
-            'components': list(self.props.components or []),
-            'metadata': _unpack(self.props.metadata),
-            'registered_at': self.props.registered_at,
-            'session_id': self.props.session_id,
-        }
-
-
-Vm = override(Vm)
-__all__.append('Vm')
 
 
 class Session(Gsm.Session):
@@ -310,11 +291,8 @@ class AsyncSessionManager:
         return self._vm_dict(self.manager.get_my_vm_sync(None))
 
     def _vm_dict(self, vm):
-        if vm is None:
-            return None
-        d = vm.to_dict()
-        d.update(pid=self.pid, hostname=self.hostname, created_at=self.created_at, status='active')
-        return d
+        # this session's entry: the dict of the Python design
+        return None if vm is None else vm.to_dict()
 
     async def unregister_vm(self):
         """Ends this session's ownership of its VM."""

@@ -97,7 +97,7 @@ typedef struct
 
 static void
 record_thread_cb (GsmSessionManager *manager,
-                  GsmVm             *vm,
+                  GsmSession             *vm,
                   Emitted           *emitted)
 {
   emitted->thread = g_thread_self ();
@@ -139,6 +139,86 @@ test_signals_sync_from_thread (Fixture *f, gconstpointer data)
   g_signal_handler_disconnect (manager, id);
 }
 
+static void
+worker_reached_cb (GTask        *task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  g_atomic_int_set ((gint *) task_data, TRUE);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+count_notify_cb (GObject    *object,
+                 GParamSpec *pspec,
+                 guint      *n)
+{
+  (*n)++;
+}
+
+static void
+get_my_vm_done_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmSession) vm = gsm_session_manager_get_my_vm_finish (GSM_SESSION_MANAGER (source),
+                                                                   result, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (vm);
+  *(gboolean *) user_data = TRUE;
+}
+
+/* The events of a call the worker ran before a _sync call of the owner
+ * thread arrive after that call's own: notify::has-vm must not go back
+ * to the older state, nor miss the next change. */
+static void
+test_signals_older_view_after_sync (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTask) task = NULL;
+  gint reached = FALSE;
+  gboolean done = FALSE;
+  guint notified = 0;
+
+  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-older", "z", NULL, NULL,
+                                                       NULL, &error));
+  g_assert_no_error (error);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_signal_connect (manager, "notify::has-vm", G_CALLBACK (count_notify_cb), &notified);
+
+  /* The worker reads the registry with the VM; its events wait for the
+   * owner context, which nobody runs now. */
+  gsm_session_manager_get_my_vm (manager, NULL, get_my_vm_done_cb, &done);
+  task = g_task_new (manager, NULL, NULL, NULL);
+  g_task_set_task_data (task, &reached, NULL);
+  _gsm_session_manager_run_in_worker (manager, task, worker_reached_cb);
+  while (!g_atomic_int_get (&reached))
+    g_usleep (1000);
+
+  g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (notified, ==, 1);
+  g_assert_false (gsm_session_manager_get_has_vm (manager));
+
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (notified, ==, 1);
+
+  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-newer", "z", NULL, NULL,
+                                                       NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (notified, ==, 2);
+  g_assert_true (gsm_session_manager_get_has_vm (manager));
+  g_signal_handlers_disconnect_by_data (manager, &notified);
+}
+
 /* ---- reserving before the cloud call ------------------------------------ */
 
 static const char *
@@ -157,7 +237,7 @@ test_reserve_confirm (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
   g_autoptr(GError) error = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
 
   /* Bad names are refused as by register_vm. */
   g_assert_false (gsm_session_manager_reserve_vm_sync (manager, "-rf", "z", NULL, NULL, NULL, &error));
@@ -175,7 +255,7 @@ test_reserve_confirm (Fixture *f, gconstpointer data)
   g_assert_true (gsm_session_manager_get_has_vm (manager));
   vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-new");
+  g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "vm-new");
   g_assert_false (gsm_session_manager_register_vm_sync (manager, "vm-other", "z", NULL, NULL, NULL,
                                                         &error));
   g_assert_error (error, GSM_ERROR, GSM_ERROR_VM_ALREADY_REGISTERED);
@@ -217,7 +297,7 @@ test_register_files (Fixture *f, gconstpointer data)
   GsmSessionManager *m = gsm_session_manager_get_default ();
   const char *components[] = { "voice", "vision", "ml", NULL };
   g_autoptr(GError) error = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
   g_autoptr(JsonObject) registry = NULL, session = NULL, tracker = NULL;
   g_autofree char *session_path = g_file_get_path (gsm_session_manager_get_session_file (m));
   g_autofree char *registry_path = fixture_path (f, "vm_registry.json");
@@ -234,13 +314,13 @@ test_register_files (Fixture *f, gconstpointer data)
   vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (vm);
-  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "jarvis-auto-12345");
-  g_assert_cmpstr (gsm_vm_get_zone (vm), ==, "us-central1-a");
-  g_assert_cmpstrv (gsm_vm_get_components (vm), components);
-  g_assert_cmpstr (gsm_vm_get_session_id (vm), ==, gsm_session_manager_get_session_id (m));
+  g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "jarvis-auto-12345");
+  g_assert_cmpstr (gsm_session_get_zone (vm), ==, "us-central1-a");
+  g_assert_cmpstrv (gsm_session_get_components (vm), components);
+  g_assert_cmpstr (gsm_session_get_session_id (vm), ==, gsm_session_manager_get_session_id (m));
   {
     g_autoptr(GVariant) expected = g_variant_ref_sink (seed_metadata ());
-    g_assert_true (g_variant_equal (gsm_vm_get_metadata (vm), expected));
+    g_assert_true (g_variant_equal (gsm_session_get_metadata (vm), expected));
   }
 
   /* Registry: keyed by session id, the seed's fields and types. */
@@ -389,8 +469,8 @@ test_errors (Fixture *f, gconstpointer data)
 
   /* Nothing was written by the failed calls. */
   {
-    g_autoptr(GsmVm) vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
-    g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-1");
+    g_autoptr(GsmSession) vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
+    g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "vm-1");
   }
 }
 
@@ -450,10 +530,10 @@ get_vm_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   AsyncState *st = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GsmVm) vm = gsm_session_manager_get_my_vm_finish (GSM_SESSION_MANAGER (source), result, &error);
+  g_autoptr(GsmSession) vm = gsm_session_manager_get_my_vm_finish (GSM_SESSION_MANAGER (source), result, &error);
 
   g_assert_no_error (error);
-  g_ptr_array_add (st->log, g_strdup_printf ("vm:%s", vm ? gsm_vm_get_vm_id (vm) : "none"));
+  g_ptr_array_add (st->log, g_strdup_printf ("vm:%s", vm ? gsm_session_get_vm_id (vm) : "none"));
   st->pending--;
 }
 
@@ -512,8 +592,7 @@ on_signal_log (GsmSessionManager *m, GObject *object, gpointer user_data)
   AsyncState *st = user_data;
 
   g_assert_true (g_main_context_is_owner (g_main_context_default ()));
-  if (GSM_IS_VM (object))
-    g_ptr_array_add (st->log, g_strdup_printf ("signal:%s", gsm_vm_get_vm_id (GSM_VM (object))));
+  g_ptr_array_add (st->log, g_strdup_printf ("signal:%s", gsm_session_get_vm_id (GSM_SESSION (object))));
 }
 
 static void
@@ -577,7 +656,7 @@ test_async_cancelled (Fixture *f, gconstpointer data)
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(GError) error = NULL;
   AsyncState st = { g_ptr_array_new_with_free_func (g_free), 1 };
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
 
   g_cancellable_cancel (cancellable);
   gsm_session_manager_register_vm (m, "vm-c", "z", NULL, NULL, cancellable, register_done, &st);
@@ -767,7 +846,7 @@ test_liveness_rules (Fixture *f, gconstpointer data)
 
   change_log_init (&log, m);
 
-  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (g_hash_table_size (all), ==, 9);
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "alive")), ==, "active");
@@ -795,7 +874,7 @@ test_liveness_rules (Fixture *f, gconstpointer data)
    * owners kept as they were. */
   g_assert_cmpuint (log.stale->len, ==, 4);
   g_clear_pointer (&all, g_hash_table_unref);
-  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
   g_assert_cmpint (g_hash_table_size (all), ==, 6);
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "reused")), ==, "stale");
   g_assert_cmpfloat (gsm_session_get_stale_since (g_hash_table_lookup (all, "reused")), >=, now);
@@ -857,7 +936,7 @@ test_process_match (Fixture *f, gconstpointer data)
     add_raw_entries (f, entries);
   }
 
-  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, "other")), ==, "stale");
   /* Our own session is alive whatever its command line. */
@@ -1008,7 +1087,7 @@ test_corrupt_registry (Fixture *f, gconstpointer data)
     g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING,
                            "*entry “x” cannot be read (a second entry with the same key)*");
     g_clear_pointer (&all, g_hash_table_unref);
-    all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+    all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
     g_test_assert_expected_messages ();
     g_assert_no_error (error);
     g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, "x")), ==, "vm-first");
@@ -1280,7 +1359,7 @@ test_reused_pid_keeps_session_file (Fixture *f, gconstpointer data)
   /* So a rebuild still knows the orphan VM. */
   g_assert_true (g_file_set_contents (registry, "{ broken", -1, NULL));
   g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING, "*rebuilt it from 2 session files*");
-  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
   g_test_assert_expected_messages ();
   g_assert_no_error (error);
   g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, "0ld5e551-0000-4000-8000-000000000000")),
@@ -1656,6 +1735,7 @@ main (int argc, char *argv[])
   ADD ("/manager/default/threads", test_default_threads);
   ADD ("/manager/default/directory", test_default_directory);
   ADD ("/manager/signals/sync-from-thread", test_signals_sync_from_thread);
+  ADD ("/manager/signals/older-view-after-sync", test_signals_older_view_after_sync);
   ADD ("/manager/reserve-confirm", test_reserve_confirm);
   ADD ("/manager/sync/register-files", test_register_files);
   ADD ("/manager/sync/close-keeps-vm", test_close_keeps_vm);

@@ -158,7 +158,7 @@ test_kill_and_cleanup (Fixture *f, gconstpointer data)
 
   kill_worker (procs[1]);
 
-  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, ids[1])), ==, "stale");
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, ids[0])), ==, "active");
 
@@ -177,7 +177,7 @@ test_kill_and_cleanup (Fixture *f, gconstpointer data)
 
   /* The dead worker's VM is kept, marked stale; the others are untouched. */
   g_clear_pointer (&all, g_hash_table_unref);
-  all = gsm_session_manager_list_sessions_sync (m, NULL, &error);
+  all = _gsm_session_manager_list_sessions_sync (m, NULL, &error);
   g_assert_cmpint (g_hash_table_size (all), ==, 4);
   g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (all, ids[1])), ==, "vm-worker-1");
   g_assert_cmpstr (gsm_session_get_status (g_hash_table_lookup (all, ids[1])), ==, "stale");
@@ -405,7 +405,7 @@ test_forked_child (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
   g_autoptr(GError) error = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
   int status = 0, fds[2];
   char verdict = -1;
   pid_t child;
@@ -457,7 +457,7 @@ test_forked_child (Fixture *f, gconstpointer data)
   vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (vm);
-  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-parent");
+  g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "vm-parent");
   g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
   g_assert_no_error (error);
 }

@@ -28,6 +28,7 @@ typedef struct
   GDBusConnection   *client;
   const char        *dest;       /* the server's unique name */
   GsmSessionManager *manager;
+  GsmSessionList    *list;
 } Fixture;
 
 static GDBusConnection *
@@ -60,6 +61,7 @@ fixture_teardown (Fixture       *f,
                   gconstpointer  data)
 {
   gsmd_unexport (f->manager);
+  g_clear_object (&f->list);
   g_assert_true (gsm_session_manager_close_sync (f->manager, NULL, NULL));
   _gsm_session_manager_reset_for_testing ();
   g_dbus_connection_close_sync (f->server, NULL, NULL);
@@ -98,16 +100,58 @@ get_property (Fixture    *f,
   return value;
 }
 
+/* The list gsmd publishes: the registry of the manager's directory. */
+static GsmSessionList *
+ensure_list (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) sessions = NULL;
+
+  if (f->list == NULL)
+    {
+      /* The manager enters first, as gsmd's does. */
+      sessions = gsm_session_manager_get_all_active_sessions_sync (f->manager, NULL, &error);
+      g_assert_no_error (error);
+      f->list = gsm_session_list_new (f->dir, NULL, &error);
+      g_assert_no_error (error);
+    }
+  return f->list;
+}
+
 static void
 export (Fixture *f)
 {
   g_autoptr(GError) error = NULL;
 
-  g_assert_true (gsmd_export (f->manager, f->server, NULL, &error));
+  g_assert_true (gsmd_export (f->manager, ensure_list (f), f->server, NULL, &error));
   g_assert_no_error (error);
 }
 
-/* Reading: ListSessions, GetSession, GetStatistics, the properties. */
+/* The objects below the root, from its ObjectManager: path → a{sa{sv}}. */
+static GVariant *
+managed_objects (Fixture *f)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  GVariant *objects;
+
+  reply = test_call (f->client, f->dest, TEST_PATH, "org.freedesktop.DBus.ObjectManager",
+                     "GetManagedObjects", NULL, "(a{oa{sa{sv}}})", &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(@a{oa{sa{sv}}})", &objects);
+  return objects;
+}
+
+static char *
+session_object_path (const char *session_id)
+{
+  g_autofree char *escaped = g_dbus_escape_object_path (session_id);
+
+  return g_strconcat (TEST_PATH, "/session/", escaped, NULL);
+}
+
+/* Reading: ListSessions, GetSession, GetStatistics, the properties, one
+ * object per session; the exporting process itself is not listed. */
 static void
 test_read (Fixture       *f,
            gconstpointer  data)
@@ -118,11 +162,25 @@ test_read (Fixture       *f,
   g_autoptr(GVariant) session = NULL;
   g_autoptr(GVariant) stats = NULL;
   g_autoptr(GVariant) prop = NULL;
+  g_autoptr(GVariant) objects = NULL;
+  g_autoptr(GVariant) interfaces = NULL;
+  g_autoptr(Worker) w = NULL;
+  g_autofree char *path = NULL;
   const char *own_id = gsm_session_manager_get_session_id (f->manager);
   const char *s;
-  gint32 pid;
   guint32 u;
 
+  ensure_list (f);
+  w = worker_start ("vm-read");
+  for (GsmSession *found = NULL; found == NULL; g_main_context_iteration (NULL, TRUE))
+    {
+      found = gsm_session_list_lookup_vm (f->list, "vm-read");
+      if (found != NULL)
+        {
+          g_object_unref (found);
+          break;
+        }
+    }
   export (f);
 
   reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
@@ -131,19 +189,25 @@ test_read (Fixture       *f,
   g_assert_cmpuint (g_variant_n_children (sessions), ==, 1);
   session = g_variant_get_child_value (sessions, 0);
   g_assert_true (g_variant_lookup (session, "session_id", "&s", &s));
-  g_assert_cmpstr (s, ==, own_id);
+  g_assert_cmpstr (s, ==, w->session_id);
   g_clear_pointer (&reply, g_variant_unref);
   g_clear_pointer (&session, g_variant_unref);
 
-  reply = call (f, "GetSession", g_variant_new ("(s)", own_id), "(a{sv})", &error);
+  reply = call (f, "GetSession", g_variant_new ("(s)", w->session_id), "(a{sv})", &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(@a{sv})", &session);
-  g_assert_true (g_variant_lookup (session, "pid", "i", &pid));
-  g_assert_cmpint (pid, ==, getpid ());
+  g_assert_true (g_variant_lookup (session, "pid", "u", &u));
+  g_assert_cmpuint (u, ==, (guint32) w->pid);
   g_assert_true (g_variant_lookup (session, "status", "&s", &s));
   g_assert_cmpstr (s, ==, "active");
-  g_assert_false (g_variant_lookup (session, "vm_id", "&s", &s));
+  g_assert_true (g_variant_lookup (session, "vm_id", "&s", &s));
+  g_assert_cmpstr (s, ==, "vm-read");
   g_clear_pointer (&reply, g_variant_unref);
+
+  /* gsmd's own session is not one of the registry's, for its clients. */
+  reply = call (f, "GetSession", g_variant_new ("(s)", own_id), "(a{sv})", &error);
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_NOT_FOUND);
+  g_clear_error (&error);
 
   reply = call (f, "GetStatistics", NULL, "(a{sv})", &error);
   g_assert_no_error (error);
@@ -151,24 +215,38 @@ test_read (Fixture       *f,
   g_assert_true (g_variant_lookup (stats, "sessions", "u", &u));
   g_assert_cmpuint (u, ==, 1);
   g_assert_true (g_variant_lookup (stats, "vms", "u", &u));
-  g_assert_cmpuint (u, ==, 0);
-  g_assert_true (g_variant_lookup (stats, "session_id", "&s", &s));
-  g_assert_cmpstr (s, ==, own_id);
+  g_assert_cmpuint (u, ==, 1);
+  g_assert_false (g_variant_lookup (stats, "session_id", "&s", &s));
   g_assert_true (g_variant_lookup (stats, "runtime_dir", "&s", &s));
   g_assert_cmpstr (s, ==, f->dir);
   g_clear_pointer (&reply, g_variant_unref);
 
   prop = get_property (f, "Version");
-  g_assert_cmpuint (g_variant_get_uint32 (prop), ==, 1);
+  g_assert_cmpuint (g_variant_get_uint32 (prop), ==, 2);
   g_clear_pointer (&prop, g_variant_unref);
   prop = get_property (f, "SessionCount");
   g_assert_cmpuint (g_variant_get_uint32 (prop), ==, 1);
   g_clear_pointer (&prop, g_variant_unref);
   prop = get_property (f, "VmCount");
-  g_assert_cmpuint (g_variant_get_uint32 (prop), ==, 0);
+  g_assert_cmpuint (g_variant_get_uint32 (prop), ==, 1);
   g_clear_pointer (&prop, g_variant_unref);
-  prop = get_property (f, "Sessions");
-  g_assert_true (g_variant_equal (prop, sessions));
+
+  /* One object per session, with its own properties. */
+  objects = managed_objects (f);
+  g_assert_cmpuint (g_variant_n_children (objects), ==, 1);
+  path = session_object_path (w->session_id);
+  g_assert_true (g_variant_lookup (objects, path, "@a{sa{sv}}", &interfaces));
+  {
+    g_autoptr(GVariant) props = NULL;
+
+    g_assert_true (g_variant_lookup (interfaces, TEST_IFACE ".Session", "@a{sv}", &props));
+    g_assert_true (g_variant_lookup (props, "Pid", "u", &u));
+    g_assert_cmpuint (u, ==, (guint32) w->pid);
+    g_assert_true (g_variant_lookup (props, "VmId", "&s", &s));
+    g_assert_cmpstr (s, ==, "vm-read");
+    g_assert_true (g_variant_lookup (props, "Id", "&s", &s));
+    g_assert_cmpstr (s, ==, w->session_id);
+  }
 }
 
 /* Bad arguments get registered error names, and the service survives. */
@@ -230,12 +308,12 @@ test_export_unexport (Fixture       *f,
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = NULL;
 
-  g_assert_false (gsmd_export (f->manager, f->server, "not/a/path", &error));
+  g_assert_false (gsmd_export (f->manager, ensure_list (f), f->server, "not/a/path", &error));
   g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
   export (f);
-  g_assert_false (gsmd_export (f->manager, f->server, "/other", &error));
+  g_assert_false (gsmd_export (f->manager, f->list, f->server, "/other", &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS);
   g_clear_error (&error);
 
@@ -247,7 +325,7 @@ test_export_unexport (Fixture       *f,
   gsmd_unexport (f->manager);   /* harmless */
   assert_not_exported (f);
 
-  g_assert_true (gsmd_export (f->manager, f->server, "/org/example/Sessions", &error));
+  g_assert_true (gsmd_export (f->manager, f->list, f->server, "/org/example/Sessions", &error));
   g_assert_no_error (error);
   reply = test_call (f->client, f->dest, "/org/example/Sessions", TEST_IFACE, "ListSessions", NULL,
                      "(aa{sv})", &error);
@@ -267,63 +345,83 @@ test_unexport_on_finalize (Fixture       *f,
   f->manager = gsm_session_manager_get_default ();   /* for the teardown */
 }
 
+/* Changes of other processes become signals, and PropertiesChanged on the
+ * object of the session that changed, with what changed only; the
+ * exporting process's own registration is not announced. */
 static void
-op_done_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
-{
-  *(GAsyncResult **) user_data = g_object_ref (result);
-}
-
-/* The manager's own changes become signals and PropertiesChanged. */
-static void
-test_own_vm_signals (Fixture       *f,
-                     gconstpointer  data)
+test_signals (Fixture       *f,
+              gconstpointer  data)
 {
   g_autoptr(GError) error = NULL;
-  GAsyncResult *result = NULL;
+  g_autoptr(Worker) quiet = NULL;
+  g_autoptr(Worker) w = NULL;
+  g_autofree char *path = NULL;
   const char *own_id = gsm_session_manager_get_session_id (f->manager);
   Recorder *rec;
   Received *r;
   const char *id, *vm, *zone;
   guint from = 0;
-  gboolean saw_vm_count = FALSE;
 
+  quiet = worker_start ("vm-quiet");
   export (f);
-  rec = recorder_new (f->client, f->dest, TEST_PATH);
+  rec = recorder_new (f->client, f->dest, NULL);
 
-  gsm_session_manager_register_vm (f->manager, "vm-own", "zone-a", NULL, NULL, NULL, op_done_cb, &result);
-  while (result == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  g_assert_true (gsm_session_manager_register_vm_finish (f->manager, result, &error));
+  g_assert_true (gsm_session_manager_register_vm_sync (f->manager, "vm-own", "zone-a", NULL, NULL,
+                                                       NULL, &error));
   g_assert_no_error (error);
-  g_clear_object (&result);
+  w = worker_start ("vm-other");
 
-  r = recorder_wait (rec, &from, "VmRegistered", own_id);
+  r = recorder_wait (rec, &from, "VmRegistered", w->session_id);
   g_assert_nonnull (r);
   g_variant_get (r->params, "(&s&s&s)", &id, &vm, &zone);
-  g_assert_cmpstr (vm, ==, "vm-own");
-  g_assert_cmpstr (zone, ==, "zone-a");
-
-  /* PropertiesChanged follows (GDBus sends it from an idle). */
-  for (guint pfrom = 0; !saw_vm_count;)
+  g_assert_cmpstr (vm, ==, "vm-other");
+  g_assert_cmpstr (zone, ==, "zone-t");
+  for (guint i = 0; i < rec->received->len; i++)
     {
-      GVariant *changed;
-      guint32 n;
+      Received *any = rec->received->pdata[i];
 
-      r = recorder_wait (rec, &pfrom, "PropertiesChanged", TEST_IFACE);
-      g_assert_nonnull (r);
-      changed = g_variant_get_child_value (r->params, 1);
-      saw_vm_count = g_variant_lookup (changed, "VmCount", "u", &n) && n == 1;
-      g_variant_unref (changed);
+      if (g_str_equal (any->member, "VmRegistered"))
+        {
+          g_variant_get (any->params, "(&s&s&s)", &id, &vm, &zone);
+          g_assert_cmpstr (id, !=, own_id);
+        }
     }
 
-  g_assert_true (gsm_session_manager_unregister_vm_sync (f->manager, NULL, &error));
-  g_assert_no_error (error);
-  r = recorder_wait (rec, &from, "VmUnregistered", own_id);
-  g_assert_nonnull (r);
-  g_variant_get (r->params, "(&s&s)", &id, &vm);
-  g_assert_cmpstr (vm, ==, "vm-own");
+  /* The new session's object appears; a change of it sends its changed
+   * properties only, whatever the number of sessions. */
+  {
+    guint ifrom = 0;
+
+    g_assert_nonnull (recorder_wait (rec, &ifrom, "InterfacesAdded", NULL));
+  }
+  path = session_object_path (w->session_id);
+  {
+    GPid pid = w->pid;
+    g_autoptr(GVariant) reply = NULL;
+    guint pfrom = rec->received->len;
+    gboolean saw = FALSE;
+
+    kill (pid, SIGKILL);
+    g_assert_true (g_subprocess_wait (w->process, NULL, NULL));
+    g_clear_object (&w->process);
+    reply = call (f, "CleanupStaleSessions", NULL, "(u)", &error);
+    g_assert_no_error (error);
+
+    while (!saw)
+      {
+        g_autoptr(GVariant) changed = NULL;
+        const char *iface;
+
+        r = recorder_wait (rec, &pfrom, "PropertiesChanged", TEST_IFACE ".Session");
+        g_assert_nonnull (r);
+        g_variant_get (r->params, "(&s@a{sv}@as)", &iface, &changed, NULL);
+        /* Only fields of one session, never the registry. */
+        g_assert_cmpuint (g_variant_n_children (changed), <=, 3);
+        g_assert_false (g_variant_lookup (changed, "Id", "&s", &id));
+        g_assert_false (g_variant_lookup (changed, "Pid", "u", NULL));
+        saw = g_variant_lookup (changed, "Status", "&s", &id) && g_str_equal (id, "stale");
+      }
+  }
 
   recorder_free (rec);
 }
@@ -401,7 +499,7 @@ main (int   argc,
               fixture_teardown);
   g_test_add ("/dbus/export/unexport-on-finalize", Fixture, NULL, fixture_setup,
               test_unexport_on_finalize, fixture_teardown);
-  g_test_add ("/dbus/export/own-vm-signals", Fixture, NULL, fixture_setup, test_own_vm_signals,
+  g_test_add ("/dbus/export/signals", Fixture, NULL, fixture_setup, test_signals,
               fixture_teardown);
   g_test_add ("/dbus/export/other-process", Fixture, NULL, fixture_setup, test_other_process,
               fixture_teardown);

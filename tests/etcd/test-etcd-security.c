@@ -562,7 +562,7 @@ run_manager (Fixture *f,
   sleep_in_loop (2.5);
   if (between != NULL)
     between ();
-  sessions = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  sessions = _gsm_session_manager_list_sessions_sync (manager, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (g_hash_table_contains (sessions, gsm_session_manager_get_session_id (manager)));
   sleep_in_loop (2.5);

@@ -151,7 +151,7 @@ watching_manager (Fixture *f)
   g_signal_connect (manager, "session-removed", G_CALLBACK (removed_cb), f);
   g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), f);
   /* Fails if the registry could not be used. */
-  sessions = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  sessions = _gsm_session_manager_list_sessions_sync (manager, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (g_hash_table_contains (sessions, gsm_session_manager_get_session_id (manager)));
   /* Let the first view settle. */
@@ -180,7 +180,7 @@ lookup_entry (GsmSessionManager *manager,
               const char        *id)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) sessions = gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  g_autoptr(GHashTable) sessions = _gsm_session_manager_list_sessions_sync (manager, NULL, &error);
   GsmSession *session;
 
   g_assert_no_error (error);
@@ -676,6 +676,7 @@ test_readers_write_nothing (Fixture       *f,
   const char *later_args[] = { "register", "vm-later", NULL };
   const char *list_args[] = { "list", "--json", NULL };
   const char *stats_args[] = { "stats", "--json", NULL };
+  const char *history_args[] = { "history", "--json", NULL };
   g_autoptr(Worker) live = NULL;
   g_autoptr(Worker) dead = NULL;
   g_autoptr(Worker) later = NULL;
@@ -734,6 +735,8 @@ test_readers_write_nothing (Fixture       *f,
     g_assert_cmpint (json_object_get_int_member (object, "orphan_vms"), ==, 1);
     g_assert_cmpint (json_object_get_int_member (object, "active"), ==, 1);
   }
+
+  g_free (run_gsmctl (f, history_args));
 
   /* Nothing was written and no lease granted by any reader. */
   g_assert_cmpint (etcd_revision (&server), ==, revision);
@@ -837,7 +840,7 @@ test_etcd_restart (Fixture       *f,
   const char *watch_w[] = { "watch", "vm-w", NULL };
   const char *list[] = { "list", NULL };
   g_autoptr(Worker) w = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
   g_autoptr(GsmSession) entry = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *out = NULL;
@@ -871,7 +874,7 @@ test_etcd_restart (Fixture       *f,
   vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (vm);
-  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-r");
+  g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "vm-r");
   g_assert_cmpuint (f->stale->len, ==, 0);
   /* Kept alive, never lapsed. */
   g_assert_cmpint (_gsm_etcd_registry_get_lease_id (registry), ==, lease_id);
@@ -1020,6 +1023,91 @@ test_sync_only_reenters (Fixture       *f,
   g_assert_cmpstr (gsm_session_get_vm_id (entry), ==, "vm-sync");
 }
 
+/* The lease of @session_id's key, 0 if there is no such key. */
+static gint64
+session_key_lease (Fixture    *f,
+                   const char *session_id)
+{
+  g_autofree char *key = g_strdup_printf ("%s/sessions/%s", f->prefix, session_id);
+  g_autofree char *k = g_base64_encode ((const guchar *) key, strlen (key));
+  g_autofree char *body = g_strdup_printf ("{\"key\": \"%s\"}", k);
+  g_autofree char *reply = etcd_post (&server, "/v3/kv/range", body);
+  g_autoptr(JsonNode) root = reply ? json_from_string (reply, NULL) : NULL;
+  JsonObject *obj = root ? json_node_get_object (root) : NULL;
+  JsonObject *kv;
+
+  g_assert_nonnull (obj);
+  if (!json_object_has_member (obj, "kvs"))
+    return 0;
+  kv = json_array_get_object_element (json_object_get_array_member (obj, "kvs"), 0);
+  if (!json_object_has_member (kv, "lease"))
+    return 0;
+  return g_ascii_strtoll (json_object_get_string_member (kv, "lease"), NULL, 10);
+}
+
+/*
+ * etcd revokes the leases of processes that run a main loop, again and
+ * again: each time, each enters again on a new lease, which it keeps
+ * alive, so that its session key is still there after a TTL. Both its
+ * registry's thread and its manager (on ::lapsed) set out to enter again;
+ * each used to take a lease of its own, and the key could end up on the
+ * one nobody renewed: gone a TTL later, the process alive and never
+ * entering again. (A race: several processes, several times.)
+ */
+static void
+test_lease_revoked (Fixture       *f,
+                    gconstpointer  data)
+{
+  Worker *w[3];
+
+  for (guint k = 0; k < G_N_ELEMENTS (w); k++)
+    {
+      g_autofree char *vm = g_strdup_printf ("vm-revoked-%u", k);
+      g_autofree char *host = g_strdup_printf ("host-revoked-%u", k);
+      const char *args[] = { "watch", vm, NULL };
+
+      w[k] = worker_spawn (env_for (f, host), args);
+      worker_wait_ready (w[k], READY_BOUND);
+    }
+
+  for (guint i = 0; i < 6; i++)
+    {
+      gint64 leases[G_N_ELEMENTS (w)];
+
+      for (guint k = 0; k < G_N_ELEMENTS (w); k++)
+        {
+          g_autofree char *body = NULL;
+          g_autofree char *reply = NULL;
+
+          leases[k] = session_key_lease (f, w[k]->session_id);
+          g_assert_cmpint (leases[k], >, 0);
+          body = g_strdup_printf ("{\"ID\": \"%" G_GINT64_FORMAT "\"}", leases[k]);
+          reply = etcd_post (&server, "/v3/lease/revoke", body);
+          g_assert_nonnull (reply);
+        }
+      for (guint k = 0; k < G_N_ELEMENTS (w); k++)
+        {
+          g_autofree char *line = worker_expect (w[k], "LAPSED ", 10.0);
+          g_autofree char *expected = g_strdup_printf ("LAPSED 1 vm-revoked-%u", k);
+
+          g_assert_cmpstr (line, ==, expected);
+        }
+
+      /* Longer than a lease taken meanwhile and never renewed lasts. */
+      sleep_in_loop (atof (TTL) + 1.5);
+      for (guint k = 0; k < G_N_ELEMENTS (w); k++)
+        {
+          gint64 lease = session_key_lease (f, w[k]->session_id);
+
+          g_assert_cmpint (lease, >, 0);
+          g_assert_cmpint (lease, !=, leases[k]);
+        }
+    }
+
+  for (guint k = 0; k < G_N_ELEMENTS (w); k++)
+    worker_free (w[k]);
+}
+
 static void
 test_watch_broken (Fixture       *f,
                    gconstpointer  data)
@@ -1115,6 +1203,8 @@ main (int   argc,
               test_updates_read_no_prefix, fixture_tear_down);
   g_test_add ("/etcd/sync-only-reenters", Fixture, NULL, fixture_set_up,
               test_sync_only_reenters, fixture_tear_down);
+  g_test_add ("/etcd/lease-revoked", Fixture, NULL, fixture_set_up,
+              test_lease_revoked, fixture_tear_down);
   g_test_add ("/etcd/fleet-grace-default", Fixture, NULL, fixture_set_up,
               test_fleet_grace_default, fixture_tear_down);
   g_test_add ("/etcd/grace-recorded", Fixture, NULL, fixture_set_up,

@@ -16,7 +16,6 @@ const STATISTICS_KEYS = ['has_vm', 'hostname', 'pid', 'registry_cleanups', 'sess
     'stale_sessions_removed', 'uptime_seconds', 'vm_id', 'vms_registered', 'vms_unregistered'];
 const MANAGER_PROPERTIES = ['created-at', 'global-tracker-file', 'has-vm', 'hostname', 'pid',
     'runtime-dir', 'session-file', 'session-id', 'vm-registry'];
-const VM_PROPERTIES = ['components', 'metadata', 'registered-at', 'session-id', 'vm-id', 'zone'];
 const SESSION_PROPERTIES = ['boot-id', 'components', 'created-at', 'has-vm', 'hostname',
     'metadata', 'pid', 'registered-at', 'session-id', 'stale-since', 'start-time', 'status',
     'vm-id', 'zone'];
@@ -53,8 +52,10 @@ class Recorder {
 }
 
 function checkVm(vm, vmId, zone, components, metadata, sessionId) {
-    assert(vm instanceof Gsm.Vm, `${vm} is a Gsm.Vm`);
-    assertEqual(propNames(Gsm.Vm), VM_PROPERTIES, 'GsmVm properties');
+    // this session's entry, with its VM
+    assert(vm instanceof Gsm.Session, `${vm} is a Gsm.Session`);
+    assert(vm.has_vm, 'has_vm');
+    assert(Gsm.Vm === undefined, 'no Gsm.Vm type');
     assertEqual(vm.vm_id, vmId);
     assertEqual(vm.vmId, vmId);
     assertEqual(vm.get_vm_id(), vmId);
@@ -189,15 +190,14 @@ test('statistics unpack to the seed keys', () => {
         assert(Number.isInteger(d[k]), k);
 });
 
-test('sessions as an object keyed by session id, every GsmSession field', async () => {
+test('sessions as an object keyed by session id and in a Gsm.SessionList, every GsmSession field', async () => {
     const manager = m();
     const sid = manager.session_id;
     manager.register_vm_sync('vm-js-3', 'asia-east1-a', ['ml'], new GLib.Variant('a{sv}', {n: new GLib.Variant('i', 3)}), null);
     const [, bootId] = GLib.file_get_contents('/proc/sys/kernel/random/boot_id');
     try {
-        for (const table of [manager.get_all_active_sessions_sync(null), manager.list_sessions_sync(null)]) {
-            checkTable(table);
-            const s = table[sid];
+        for (const s of [checkTable(manager.get_all_active_sessions_sync(null))[sid],
+            Gsm.SessionList.new(null, null).lookup(sid)]) {
             assertEqual(propNames(Gsm.Session), SESSION_PROPERTIES);
             assertEqual([s.session_id, s.get_session_id()], [sid, sid]);
             assertEqual([s.pid, s.get_pid()], [manager.pid, manager.pid]);
@@ -216,7 +216,7 @@ test('sessions as an object keyed by session id, every GsmSession field', async 
             assertEqual(s.boot_id, new TextDecoder().decode(bootId).trim());
             assertEqual(s.get_boot_id(), s.boot_id);
             assertEqual([s.stale_since, s.get_stale_since()], [0, 0]);
-            checkVm(s.dup_vm(), 'vm-js-3', 'asia-east1-a', ['ml'], {n: 3}, sid);
+            checkVm(s, 'vm-js-3', 'asia-east1-a', ['ml'], {n: 3}, sid);
             const v = s.to_variant().recursiveUnpack();
             assertEqual([v.session_id, v.vm_id, v.components, v.metadata], [sid, 'vm-js-3', ['ml'], {n: 3}]);
             const j = JSON.parse(s.to_json());
@@ -229,20 +229,19 @@ test('sessions as an object keyed by session id, every GsmSession field', async 
     const s = manager.get_all_active_sessions_sync(null)[sid];
     assertEqual([s.has_vm, s.vm_id, s.get_vm_id(), s.get_zone(), s.get_components(), s.get_registered_at()],
         [false, null, null, null, [], 0]);
-    assertEqual(s.dup_vm(), null);
     assertEqual(s.get_metadata().recursiveUnpack(), {});
 });
 
-// The tables of get_all_active_sessions and list_sessions own their keys
-// and values (g_hash_table_unref() frees everything in C) and are annotated
-// (transfer container), which PyGObject handles exactly (see test_gsm.py).
-// GJS frees a (transfer container) GHashTable with g_hash_table_steal_all(),
-// so the table's own references are never dropped: one reference per
-// session per call stays behind. (transfer full) would be right for GJS but
-// makes PyGObject drop each value twice. The first test must pass (no
-// reference is ever dropped too many); the second records the leak as a
-// TAP TODO, and turns into an unexpected pass once GJS or the annotation
-// changes.
+// The tables of get_all_active_sessions own their keys and values
+// (g_hash_table_unref() frees everything in C) and are annotated (transfer
+// container), which PyGObject handles exactly (see test_gsm.py). GJS frees
+// a (transfer container) GHashTable with g_hash_table_steal_all(), so the
+// table's own references are never dropped: one reference per session per
+// call stays behind. (transfer full) would be right for GJS but makes
+// PyGObject drop each value twice. The first test must pass (no reference
+// is ever dropped too many); the second records the leak as a TAP TODO,
+// and turns into an unexpected pass once GJS or the annotation changes.
+// A Gsm.SessionList lists the registry without it (tested below).
 function refcountAfterCalls(fn) {
     const manager = m();
     const own = manager[fn](null)[manager.session_id];
@@ -257,18 +256,143 @@ function refcountAfterCalls(fn) {
 }
 
 test('hash table (transfer container): no reference dropped too many', () => {
-    for (const fn of ['get_all_active_sessions_sync', 'list_sessions_sync']) {
-        const [before, after] = refcountAfterCalls(fn);
-        assert(after >= before, `${fn}: refcount fell from ${before} to ${after}`);
-    }
+    const [before, after] = refcountAfterCalls('get_all_active_sessions_sync');
+    assert(after >= before, `refcount fell from ${before} to ${after}`);
 });
 
 test('hash table (transfer container): no reference leaked', () => {
-    for (const fn of ['get_all_active_sessions_sync', 'list_sessions_sync']) {
-        const [before, after] = refcountAfterCalls(fn);
-        assertEqual(after, before, fn);
-    }
+    const [before, after] = refcountAfterCalls('get_all_active_sessions_sync');
+    assertEqual(after, before);
 }, 'GJS steals the elements of a (transfer container) GHashTable');
+
+// The session ids of a Gio.ListModel of Gsm.Session, in its order.
+function idsOf(model) {
+    const ids = [];
+    for (let i = 0; i < model.get_n_items(); i++)
+        ids.push(model.get_item(i).session_id);
+    return ids;
+}
+
+// A Gio.ListStore bound to model: ::items-changed keeps it a copy of the
+// model, as a view or a Gtk.SortListModel built on the model would be.
+// Returns the store and the handler id.
+function bindStore(model) {
+    const store = new Gio.ListStore({item_type: model.get_item_type()});
+    const copy = (position, removed, added) => {
+        const items = [];
+        for (let i = position; i < position + added; i++)
+            items.push(model.get_item(i));
+        store.splice(position, removed, items);
+    };
+    copy(0, 0, model.get_n_items());
+    return [store, model.connect('items-changed', (_model, ...change) => copy(...change))];
+}
+
+function assertBound(store, list) {
+    assertEqual(store.get_n_items(), list.get_n_items(), 'bound store length');
+    for (let i = 0; i < list.get_n_items(); i++)
+        assert(store.get_item(i) === list.get_item(i), `bound store item ${i}`);
+}
+
+test('Gsm.SessionList: the registry as a Gio.ListModel, kept current', async () => {
+    const manager = m();
+    const sid = manager.session_id;
+    const list = Gsm.SessionList.new(RUNTIME_DIR, null);
+    assert(list instanceof Gio.ListModel, 'a Gio.ListModel');
+    assertEqual(list.get_item_type(), Gsm.Session.$gtype);
+    assertEqual([list.get_runtime_dir(), list.get_etcd_uri()], [RUNTIME_DIR, null]);
+    const changes = [];
+    const changedId = list.connect('items-changed', (self, ...change) => {
+        assert(self === list, 'signal source is the list');
+        changes.push(change);
+    });
+    const [store, boundId] = bindStore(list);
+    const changedAt = id => changes.some(([position, removed, added]) => {
+        const i = idsOf(list).indexOf(id);
+        return removed > 0 && position <= i && i < position + added;
+    });
+    const w = await Worker.start('vm-js-list');
+    try {
+        // Another process's entry arrives through the file monitor. The
+        // worker enters the registry, then registers its VM: the two
+        // writes may arrive as one change or two.
+        await waitUntil(() => list.lookup_vm('vm-js-list') !== null, "the list to show the worker's VM");
+        assert(changes.length > 0, 'items-changed');
+        const ids = idsOf(list);
+        assertEqual(ids, [...ids].sort(), 'sorted by session id');
+        assert(ids.includes(sid) && ids.includes(w.sessionId), `${ids} holds both sessions`);
+        assertEqual([...store].map(s => s.session_id), ids, 'the bound store, iterated');
+        assertBound(store, list);
+        const theirs = list.lookup(w.sessionId);
+        assert(list.get_item(ids.indexOf(w.sessionId)) === theirs, 'lookup gives the item');
+        assert(list.lookup_vm('vm-js-list') === theirs, 'lookup_vm gives the item');
+        assertEqual([theirs.pid, theirs.status], [w.pid, 'active']);
+        assertEqual(list.get_liveness(theirs), Gsm.Liveness.ALIVE);
+        assertEqual(list.get_liveness(list.lookup(sid)), Gsm.Liveness.ALIVE);
+        assertEqual(list.lookup('no-such-session'), null);
+        assertEqual(list.lookup_vm('vm-nobody-has'), null);
+
+        // This process registers a VM, then unregisters it: our entry
+        // changes in place, through the same file monitor.
+        changes.length = 0;
+        assertEqual(manager.register_vm_sync('vm-js-list-own', 'us-east1-b', null, null, null), true);
+        await waitUntil(() => list.lookup(sid).vm_id === 'vm-js-list-own', 'the list to show our VM');
+        assert(changedAt(sid), `items-changed at our position: ${JSON.stringify(changes)}`);
+        assertEqual(list.lookup_vm('vm-js-list-own').session_id, sid);
+        assertEqual(idsOf(list), ids);
+        assertBound(store, list);
+
+        changes.length = 0;
+        assertEqual(manager.unregister_vm_sync(null), true);
+        await waitUntil(() => !list.lookup(sid).has_vm, 'the list to show our VM gone');
+        assert(changedAt(sid), `items-changed at our position: ${JSON.stringify(changes)}`);
+        assertEqual(list.lookup_vm('vm-js-list-own'), null);
+        assertBound(store, list);
+
+        // The worker dies: its recorded entry stays, its process is gone.
+        w.kill();
+        assertEqual(list.get_liveness(list.lookup(w.sessionId)), Gsm.Liveness.DEAD);
+        assertEqual(manager.cleanup_stale_sessions_sync(null), 1);
+        await waitUntil(() => list.lookup(w.sessionId).status === 'stale', 'the list to show the worker stale');
+
+        // Taking its VM over removes its entry.
+        changes.length = 0;
+        assertEqual(manager.register_vm_sync('vm-js-list', 'us-central1-a', null, null, null), true);
+        await waitUntil(() => list.lookup(w.sessionId) === null, 'the list to drop the worker');
+        const position = ids.indexOf(w.sessionId);
+        assert(changes.some(([p, removed]) => p <= position && position < p + removed),
+            `items-changed removing the worker: ${JSON.stringify(changes)}`);
+        assertEqual(idsOf(list), ids.filter(id => id !== w.sessionId));
+        assertBound(store, list);
+    } finally {
+        list.disconnect(changedId);
+        list.disconnect(boundId);
+        w.kill();
+        await cleanup();
+    }
+});
+
+// A Gsm.SessionList hands out its sessions (transfer full) from get_item()
+// and lookup(): GJS drops each reference it is given, so a JavaScript
+// monitor can list the registry as often as it likes.
+test('Gsm.SessionList: no reference leaked', () => {
+    const manager = m();
+    const list = Gsm.SessionList.new(null, null);
+    const own = list.lookup(manager.session_id);
+    System.gc();
+    const before = System.refcount(own);
+    for (let i = 0; i < 25; i++) {
+        assert(list.lookup(manager.session_id) === own, 'same wrapper');
+        assert(list.get_item(idsOf(list).indexOf(manager.session_id)) === own, 'same wrapper');
+        const [store, id] = bindStore(list);
+        assertEqual([...store].filter(s => s === own).length, 1);
+        list.disconnect(id);
+        store.remove_all();
+    }
+    System.gc();
+    assertEqual(own.session_id, manager.session_id);
+    assertEqual(System.refcount(own), before);
+});
 
 test('async methods with Gio._promisify and await', async () => {
     const manager = m();
@@ -336,7 +460,7 @@ test('another process: session-added, session-stale, session-removed, sessions-c
         assertEqual([stale.session_id, stale.status], [w.sessionId, 'stale']);
         assert(stale.stale_since > 0, 'stale_since');
         assert(!(w.sessionId in manager.get_all_active_sessions_sync(null)), 'not active');
-        assertEqual(manager.list_sessions_sync(null)[w.sessionId].status, 'stale');
+        assertEqual(Gsm.SessionList.new(null, null).lookup(w.sessionId).status, 'stale');
 
         rec.events.length = 0;
         assertEqual(manager.register_vm_sync('vm-js-worker', 'us-central1-a', null, null, null), true);
@@ -405,6 +529,7 @@ test('close, then GError CLOSED from everything', async () => {
     assertEqual(await manager.close(null), true);
     const [, contents] = GLib.file_get_contents(manager.vm_registry.get_path());
     assert(!(sid in JSON.parse(new TextDecoder().decode(contents))), 'entry removed');
+    assertEqual(Gsm.SessionList.new(null, null).lookup(sid), null);
     const closed = fn => assertThrowsGError(fn, E, E.CLOSED, 'closed');
     assert((await closed(() => manager.register_vm_sync('vm', 'z', null, null, null))).message.includes(sid));
     await closed(() => manager.register_vm('vm', 'z', null, null, null));
@@ -414,7 +539,6 @@ test('close, then GError CLOSED from everything', async () => {
     await closed(() => manager.unregister_vm(null));
     await closed(() => manager.get_all_active_sessions_sync(null));
     await closed(() => manager.get_all_active_sessions(null));
-    await closed(() => manager.list_sessions_sync(null));
     await closed(() => manager.cleanup_stale_sessions_sync(null));
     await closed(() => manager.cleanup_stale_sessions(null));
     await closed(() => manager.close_sync(null));

@@ -2,7 +2,7 @@
 # test_annotations.py: the typelib says what the C API does
 #
 # Reads Gsm-1.0.typelib through GIRepository and compares every method,
-# function, property and signal of GsmSessionManager, GsmSession and GsmVm
+# function, property and signal of GsmSessionManager and GsmSession
 # (and the error domain) with the signatures below: nullability, transfer,
 # element types, array termination, out/optional, callback scope and
 # closure, and throws. A wrong, missing or typo'd annotation changes a line
@@ -50,8 +50,8 @@ SessionManager.get_global_tracker_file() -> Gio.File
 SessionManager.get_has_vm() -> gboolean
 SessionManager.get_hostname() -> utf8
 SessionManager.get_my_vm(cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=2, user_data: void?)
-SessionManager.get_my_vm_finish(result: Gio.AsyncResult) -> Gsm.Vm?[full] throws
-SessionManager.get_my_vm_sync(cancellable: Gio.Cancellable?) -> Gsm.Vm?[full] throws
+SessionManager.get_my_vm_finish(result: Gio.AsyncResult) -> Gsm.Session?[full] throws
+SessionManager.get_my_vm_sync(cancellable: Gio.Cancellable?) -> Gsm.Session?[full] throws
 SessionManager.get_pid() -> gint32
 SessionManager.get_runtime_dir() -> Gio.File
 SessionManager.get_session_file() -> Gio.File
@@ -61,7 +61,6 @@ SessionManager.get_vm_labels() -> GLib.Variant[full]
 SessionManager.get_vm_registry() -> Gio.File
 SessionManager.install_shutdown_handlers(provider: Gsm.Provider?, loop: GLib.MainLoop)
 SessionManager.install_shutdown_handlers_full(provider: Gsm.Provider?, func: Gsm.ShutdownFunc scope=notified closure=2, user_data: void?, notify: GLib.DestroyNotify? scope=async)
-SessionManager.list_sessions_sync(cancellable: Gio.Cancellable?) -> GHashTable<utf8,Gsm.Session>[container] throws
 SessionManager.register_vm(vm_id: utf8, zone: utf8, components: array<utf8,zt>?, metadata: GLib.Variant?, cancellable: Gio.Cancellable?, callback: Gio.AsyncReadyCallback? scope=async closure=6, user_data: void?)
 SessionManager.register_vm_finish(result: Gio.AsyncResult) -> gboolean throws
 SessionManager.register_vm_sync(vm_id: utf8, zone: utf8, components: array<utf8,zt>?, metadata: GLib.Variant?, cancellable: Gio.Cancellable?) -> gboolean throws
@@ -86,12 +85,11 @@ SessionManager::session-added(session: Gsm.Session)
 SessionManager::session-removed(session: Gsm.Session)
 SessionManager::session-stale(session: Gsm.Session)
 SessionManager::sessions-changed()
-SessionManager::vm-registered(vm: Gsm.Vm)
-SessionManager::vm-unregistered(vm: Gsm.Vm)
+SessionManager::vm-registered(vm: Gsm.Session)
+SessionManager::vm-unregistered(vm: Gsm.Session)
 '''
 
 SESSION = '''
-Session.dup_vm() -> Gsm.Vm?[full]
 Session.get_boot_id() -> utf8?
 Session.get_components() -> array<utf8,zt>
 Session.get_created_at() -> gdouble
@@ -124,19 +122,18 @@ Session:vm-id utf8 r
 Session:zone utf8 r
 '''
 
-VM = '''
-Vm.get_components() -> array<utf8,zt>
-Vm.get_metadata() -> GLib.Variant
-Vm.get_registered_at() -> gdouble
-Vm.get_session_id() -> utf8
-Vm.get_vm_id() -> utf8
-Vm.get_zone() -> utf8?
-Vm:components GStrv r
-Vm:metadata GLib.Variant r
-Vm:registered-at gdouble r
-Vm:session-id utf8 r
-Vm:vm-id utf8 r
-Vm:zone utf8 r
+SESSION_LIST = '''
+SessionList.get_etcd_uri() -> utf8?
+SessionList.get_liveness(session: Gsm.Session) -> Gsm.Liveness
+SessionList.get_runtime_dir() -> filename?
+SessionList.lookup(session_id: utf8) -> Gsm.Session?[full]
+SessionList.lookup_vm(vm_id: utf8) -> Gsm.Session?[full]
+SessionList.new(runtime_dir: filename?, cancellable: Gio.Cancellable?) -> Gsm.SessionList[full] throws
+SessionList.new_for_etcd(uri: utf8, cancellable: Gio.Cancellable?) -> Gsm.SessionList[full] throws
+SessionList:etcd-uri utf8 r
+SessionList:item-type GType r
+SessionList:n-items guint32 r
+SessionList:runtime-dir utf8 r
 '''
 
 ERROR = '''
@@ -227,8 +224,16 @@ class Annotations(unittest.TestCase):
     def test_session(self):
         self.compare(SESSION, class_lines(self.repo.find_by_name('Gsm', 'Session')))
 
-    def test_vm(self):
-        self.compare(VM, class_lines(self.repo.find_by_name('Gsm', 'Vm')))
+    def test_session_list(self):
+        self.compare(SESSION_LIST, class_lines(self.repo.find_by_name('Gsm', 'SessionList')))
+        # A GListModel of sessions, for every binding's list helpers.
+        info = self.repo.find_by_name('Gsm', 'SessionList')
+        self.assertIn('ListModel', [R.object_info_get_interface(info, i).get_name()
+                                    for i in range(R.object_info_get_n_interfaces(info))])
+
+    def test_no_vm_type(self):
+        # GsmSession carries the VM: there is no second type for it.
+        self.assertIsNone(self.repo.find_by_name('Gsm', 'Vm'))
 
     def test_error_domain(self):
         err = self.repo.find_by_name('Gsm', 'Error')

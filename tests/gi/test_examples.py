@@ -92,21 +92,23 @@ class PythonExamples(unittest.TestCase, MonitorMixin):
         lines = r.stdout.splitlines()
         self.assertRegex(lines[0], r'^Registered VM vm-example-1 to session [0-9a-f]{8}$')
         self.assertEqual(lines[1:], ['deleting vm-example-1 in europe-west1-b', 'Deleted VM vm-example-1'])
-        listed = m.list_sessions_sync(None)
-        self.assertFalse([s for s in listed.values() if s.props.vm_id == 'vm-example-1'])
+        self.assertFalse([s for s in Gsm.SessionList.new(None, None) if s.props.vm_id == 'vm-example-1'])
 
     def test_cleanup_keeps_the_vm_when_delete_fails(self):
         m = Gsm.SessionManager.get_default()
         r = run(PYTHON, self.cleanup, '--register', 'vm-example-2', '--delete-command', 'false')
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertEqual(r.stdout.splitlines()[1:], ['Could not delete VM vm-example-2 (exit status 1)'])
-        # The session is gone, the VM is not: it shows as stale, for the reaper.
-        (left,) = [s for s in m.list_sessions_sync(None).values() if s.props.vm_id == 'vm-example-2']
-        self.assertEqual(left.props.status, 'stale')
+        # The session is gone, the VM is not: its entry stays, found dead, for the reaper.
+        lst = Gsm.SessionList.new(None, None)
+        (left,) = [s for s in lst if s.props.vm_id == 'vm-example-2']
+        self.assertEqual(lst.get_liveness(left), Gsm.Liveness.DEAD)
         self.assertEqual(left.props.zone, 'us-central1-a')
         # Listing the active sessions records it as stale, as in the seed.
         self.assertIsNone(m.get_all_active_sessions_sync(None).get(left.props.session_id))
-        self.assertGreater(m.list_sessions_sync(None)[left.props.session_id].props.stale_since, 0)
+        recorded = Gsm.SessionList.new(None, None).lookup(left.props.session_id)
+        self.assertEqual(recorded.props.status, 'stale')
+        self.assertGreater(recorded.props.stale_since, 0)
 
     def test_usage_in_the_readme(self):
         code = usage_block('python')

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import unittest
 
-from gsmtest import GLib, Gio, Gsm, Worker, call_async, main, run_until
+from gsmtest import RUNTIME_DIR, GLib, Gio, Gsm, Worker, call_async, main, run_until
 from gi.repository import GObject
 
 os.environ['GSM_HOSTNAME'] = 'gi-python-host'
@@ -31,7 +31,6 @@ MANAGER_PROPERTIES = {
     'session-id', 'pid', 'hostname', 'created-at', 'runtime-dir', 'session-file',
     'vm-registry', 'global-tracker-file', 'has-vm',
 }
-VM_PROPERTIES = {'vm-id', 'zone', 'components', 'metadata', 'registered-at', 'session-id'}
 SESSION_PROPERTIES = {
     'session-id', 'pid', 'hostname', 'created-at', 'status', 'has-vm', 'vm-id', 'zone',
     'components', 'metadata', 'registered-at', 'start-time', 'boot-id', 'stale-since',
@@ -82,7 +81,9 @@ def sessions_of(table):
 
 
 def check_vm(test, vm, vm_id, zone, components, metadata, session_id):
-    test.assertIsInstance(vm, Gsm.Vm)
+    # this session's entry, with its VM
+    test.assertIsInstance(vm, Gsm.Session)
+    test.assertIs(vm.props.has_vm, True)
     test.assertEqual(vm.props.vm_id, vm_id)
     test.assertEqual(vm.get_vm_id(), vm_id)
     test.assertEqual(vm.props.zone, zone)
@@ -96,7 +97,6 @@ def check_vm(test, vm, vm_id, zone, components, metadata, session_id):
     test.assertEqual(vm.get_session_id(), session_id)
     test.assertGreater(vm.props.registered_at, manager().props.created_at - 1)
     test.assertEqual(vm.get_registered_at(), vm.props.registered_at)
-    test.assertEqual({p.name for p in vm.list_properties()}, VM_PROPERTIES)
 
 
 class T1Default(unittest.TestCase):
@@ -183,7 +183,8 @@ class T3Sync(unittest.TestCase):
 
         mine = m.get_my_vm_sync(None)
         check_vm(self, mine, 'vm-py-1', 'us-central1-a', ['voice', 'vision', 'ml'], meta, sid)
-        self.assertIsNot(mine, vm)
+        # Entries are immutable: the same one may be shared.
+        self.assertEqual(mine.to_dict(), vm.to_dict())
 
         stats = m.get_statistics().unpack()
         self.assertEqual(set(stats), STATISTICS_KEYS)
@@ -230,10 +231,9 @@ class T3Sync(unittest.TestCase):
         m = manager()
         sid = m.props.session_id
         m.register_vm_sync('vm-py-3', 'asia-east1-a', ['ml'], GLib.Variant('a{sv}', {'n': GLib.Variant('i', 3)}), None)
-        for table in (m.get_all_active_sessions_sync(None), m.list_sessions_sync(None)):
-            sessions_of(table)
-            self.assertIn(sid, table)
-            s = table[sid]
+        table = sessions_of(m.get_all_active_sessions_sync(None))
+        self.assertIn(sid, table)
+        for s in (table[sid], Gsm.SessionList.new(None, None).lookup(sid)):
             self.assertEqual({p.name for p in s.list_properties()}, SESSION_PROPERTIES)
             self.assertEqual(s.props.session_id, sid)
             self.assertEqual(s.get_session_id(), sid)
@@ -264,7 +264,7 @@ class T3Sync(unittest.TestCase):
             self.assertEqual(s.get_boot_id(), s.props.boot_id)
             self.assertEqual(s.props.stale_since, 0)
             self.assertEqual(s.get_stale_since(), 0)
-            check_vm(self, s.dup_vm(), 'vm-py-3', 'asia-east1-a', ['ml'], {'n': 3}, sid)
+            check_vm(self, s, 'vm-py-3', 'asia-east1-a', ['ml'], {'n': 3}, sid)
 
             v = s.to_variant()
             self.assertEqual(v.get_type_string(), 'a{sv}')
@@ -292,12 +292,11 @@ class T3Sync(unittest.TestCase):
         self.assertEqual(s.get_components(), [])
         self.assertEqual(s.get_metadata().unpack(), {})
         self.assertEqual(s.get_registered_at(), 0)
-        self.assertIsNone(s.dup_vm())
         self.assertNotIn('vm_id', s.to_variant().unpack())
 
     def test_entry_without_zone(self):
         # Entries written by other implementations may record "zone": null;
-        # Session.get_zone() and Vm.get_zone() are (nullable) for them.
+        # Session.get_zone() is (nullable) for them.
         m = manager()
         path = m.props.vm_registry.get_path()
         with open(path) as f:
@@ -310,21 +309,17 @@ class T3Sync(unittest.TestCase):
             json.dump(registry, f)
         os.rename(path + '.test', path)
         try:
-            s = m.list_sessions_sync(None)['foreign-session']
+            s = Gsm.SessionList.new(None, None).lookup('foreign-session')
             self.assertEqual(s.props.vm_id, 'vm-foreign')
             self.assertIsNone(s.get_zone())
             self.assertIsNone(s.props.zone)
-            vm = s.dup_vm()
-            self.assertEqual(vm.get_vm_id(), 'vm-foreign')
-            self.assertIsNone(vm.get_zone())
-            self.assertIsNone(vm.props.zone)
             self.assertIsNone(json.loads(s.to_json())['zone'])
         finally:
             del registry['foreign-session']
             with open(path + '.test', 'w') as f:
                 json.dump(registry, f)
             os.rename(path + '.test', path)
-        self.assertNotIn('foreign-session', m.list_sessions_sync(None))
+        self.assertIsNone(Gsm.SessionList.new(None, None).lookup('foreign-session'))
 
     def test_hash_table_transfer(self):
         # (transfer container) with a table that owns its elements: the
@@ -332,18 +327,36 @@ class T3Sync(unittest.TestCase):
         # table. Transfer none would leak one reference per call, transfer
         # full would drop one too many (and finalize entries still in use).
         m = manager()
-        for fn in (m.get_all_active_sessions_sync, m.list_sessions_sync):
-            own = fn(None)[m.props.session_id]
-            gc.collect()
-            before = own.__grefcount__
-            for _ in range(25):
-                table = fn(None)
-                self.assertIs(table[m.props.session_id], own)
-                del table
-            gc.collect()
-            self.assertEqual(own.__grefcount__, before, fn.__name__)
-            own = fn(None)[m.props.session_id]
-            self.assertEqual(own.props.session_id, m.props.session_id)
+        fn = m.get_all_active_sessions_sync
+        own = fn(None)[m.props.session_id]
+        gc.collect()
+        before = own.__grefcount__
+        for _ in range(25):
+            table = fn(None)
+            self.assertIs(table[m.props.session_id], own)
+            del table
+        gc.collect()
+        self.assertEqual(own.__grefcount__, before)
+        own = fn(None)[m.props.session_id]
+        self.assertEqual(own.props.session_id, m.props.session_id)
+
+    def test_session_list_transfer(self):
+        # get_item() and lookup() of a Gsm.SessionList are (transfer full):
+        # the binding keeps what it is given, and drops it with the wrapper.
+        m = manager()
+        lst = Gsm.SessionList.new(None, None)
+        own = lst.lookup(m.props.session_id)
+        i = [s.props.session_id for s in lst].index(m.props.session_id)
+        gc.collect()
+        before = own.__grefcount__
+        for _ in range(25):
+            self.assertIs(lst.lookup(m.props.session_id), own)
+            self.assertIs(lst.get_item(i), own)
+            self.assertIs(lst[i], own)
+            self.assertEqual([s for s in lst if s is own], [own])
+        gc.collect()
+        self.assertEqual(own.__grefcount__, before)
+        self.assertEqual(own.props.session_id, m.props.session_id)
 
     def test_gvariant_transfer(self):
         # (transfer full) GVariant results and (transfer none) GVariant
@@ -467,8 +480,7 @@ class T5OtherSessions(unittest.TestCase):
         self.assertEqual(stale.props.status, 'stale')
         self.assertGreater(stale.props.stale_since, 0)
         self.assertNotIn(w.session_id, m.get_all_active_sessions_sync(None))
-        listed = sessions_of(m.list_sessions_sync(None))
-        self.assertEqual(listed[w.session_id].props.status, 'stale')
+        self.assertEqual(Gsm.SessionList.new(None, None).lookup(w.session_id).props.status, 'stale')
         self.assertGreaterEqual(m.get_statistics().unpack()['stale_sessions_removed'], 1)
 
         # Taking over the dead session's VM removes its entry.
@@ -477,7 +489,7 @@ class T5OtherSessions(unittest.TestCase):
         (removed,), = self.rec.of('session-removed')
         self.assertEqual(removed.props.session_id, w.session_id)
         self.assertTrue(self.rec.of('sessions-changed'))
-        self.assertNotIn(w.session_id, m.list_sessions_sync(None))
+        self.assertIsNone(Gsm.SessionList.new(None, None).lookup(w.session_id))
 
 
 class T5bSessionList(unittest.TestCase):
@@ -496,7 +508,9 @@ class T5bSessionList(unittest.TestCase):
 
         w = Worker('vm-list-py')
         try:
-            run_until(lambda: lst.lookup(w.session_id) is not None, 'the list to show the worker')
+            # The worker enters the registry, then registers its VM: the
+            # two writes may arrive as one change or two.
+            run_until(lambda: lst.lookup_vm('vm-list-py') is not None, "the list to show the worker's VM")
             self.assertTrue(changes)
             ids = [lst.get_item(i).props.session_id for i in range(lst.get_n_items())]
             self.assertEqual(ids, sorted(ids))
@@ -509,12 +523,100 @@ class T5bSessionList(unittest.TestCase):
             w.kill()
         self.assertEqual(lst.get_liveness(lst.lookup(w.session_id)), Gsm.Liveness.DEAD)
 
+    def test_sequence(self):
+        # PyGObject's Gio.ListModel: len(), iteration, indexing, `in`.
+        m = manager()
+        sid = m.props.session_id
+        w = Worker('vm-seq-py')
+        try:
+            lst = Gsm.SessionList.new(RUNTIME_DIR, None)
+            self.assertEqual(lst.get_runtime_dir(), RUNTIME_DIR)
+            self.assertIsNone(lst.get_etcd_uri())
+            self.assertEqual(len(lst), lst.get_n_items())
+            self.assertGreaterEqual(len(lst), 2)
+            items = list(lst)
+            self.assertEqual(len(items), len(lst))
+            for i, s in enumerate(items):
+                self.assertIsInstance(s, Gsm.Session)
+                self.assertIs(lst[i], s)
+                self.assertIs(lst.get_item(i), s)
+                self.assertIn(s, lst)
+            self.assertIs(lst[-1], items[-1])
+            self.assertEqual(lst[1:], items[1:])
+            with self.assertRaises(IndexError):
+                lst[len(lst)]
+            ids = [s.props.session_id for s in lst]
+            self.assertEqual(ids, sorted(ids))
+            self.assertEqual(len(set(ids)), len(ids))
+
+            mine, theirs = lst.lookup(sid), lst.lookup(w.session_id)
+            self.assertIs(mine, lst[ids.index(sid)])
+            self.assertIs(theirs, lst[ids.index(w.session_id)])
+            self.assertEqual(mine.props.pid, os.getpid())
+            self.assertEqual((theirs.props.pid, theirs.props.vm_id, theirs.props.status),
+                             (w.pid, 'vm-seq-py', 'active'))
+            self.assertIs(lst.lookup_vm('vm-seq-py'), theirs)
+            self.assertIsNone(lst.lookup('no-such-session'))
+            self.assertIsNone(lst.lookup_vm('vm-nobody-has'))
+            self.assertEqual(lst.get_liveness(mine), Gsm.Liveness.ALIVE)
+            self.assertEqual(lst.get_liveness(theirs), Gsm.Liveness.ALIVE)
+        finally:
+            w.kill()
+        self.assertEqual(lst.get_liveness(theirs), Gsm.Liveness.DEAD)
+
+    def test_items_changed_on_register_and_unregister(self):
+        # Our own manager writes the registry; the list hears of it through
+        # its file monitor, as of any other process.
+        m = manager()
+        sid = m.props.session_id
+        lst = Gsm.SessionList.new(RUNTIME_DIR, None)
+        changes = []
+        lst.connect('items-changed', lambda model, *change: changes.append(change))
+        ids = [s.props.session_id for s in lst]
+        i = ids.index(sid)
+        self.assertFalse(lst[i].props.has_vm)
+
+        def changed_at_ours():
+            return any(pos <= i < pos + added and removed > 0 for pos, removed, added in changes)
+
+        try:
+            self.assertTrue(m.register_vm_sync('vm-py-list-own', 'us-east1-b', ['py'], None, None))
+            run_until(lambda: lst[i].props.vm_id == 'vm-py-list-own', 'the list to show our VM')
+            self.assertTrue(changed_at_ours(), changes)
+            self.assertEqual([s.props.session_id for s in lst], ids)
+            self.assertIs(lst.lookup_vm('vm-py-list-own'), lst[i])
+            self.assertEqual(lst[i].props.components, ['py'])
+
+            changes.clear()
+            self.assertTrue(m.unregister_vm_sync(None))
+            run_until(lambda: not lst[i].props.has_vm, 'the list to show our VM gone')
+            self.assertTrue(changed_at_ours(), changes)
+            self.assertEqual([s.props.session_id for s in lst], ids)
+            self.assertIsNone(lst.lookup_vm('vm-py-list-own'))
+        finally:
+            if m.props.has_vm:
+                m.unregister_vm_sync(None)
+
     def test_missing_directory(self):
+        # The list never creates the runtime directory it is given.
         missing = os.path.join(manager().props.runtime_dir.get_path(), 'missing-dir')
-        with self.assertRaises(GLib.Error) as cm:
-            Gsm.SessionList.new(missing, None)
+        for path in (missing, os.path.join(missing, 'below')):
+            with self.assertRaises(GLib.Error) as cm:
+                Gsm.SessionList.new(path, None)
+            self.assertTrue(cm.exception.matches(Gio.io_error_quark(), Gio.IOErrorEnum.NOT_FOUND))
+            self.assertIn('does not exist', cm.exception.message)
+            self.assertFalse(os.path.exists(missing))
+
+    def test_missing_directory_from_the_environment(self):
+        # Nor the one GSM_RUNTIME_DIR names, with runtime_dir None.
+        missing = os.path.join(manager().props.runtime_dir.get_path(), 'missing-env-dir')
+        os.environ['GSM_RUNTIME_DIR'] = missing
+        try:
+            with self.assertRaises(GLib.Error) as cm:
+                Gsm.SessionList.new(None, None)
+        finally:
+            os.environ['GSM_RUNTIME_DIR'] = RUNTIME_DIR
         self.assertTrue(cm.exception.matches(Gio.io_error_quark(), Gio.IOErrorEnum.NOT_FOUND))
-        self.assertIn('does not exist', cm.exception.message)
         self.assertFalse(os.path.exists(missing))
 
 
@@ -641,10 +743,12 @@ class T7Closed(unittest.TestCase, GsmErrorMixin):
         sid, ok = out.split()
         self.assertEqual(ok, 'True')
         # It still owns a VM: the entry stays (stale once found dead), for the reaper.
-        listed = manager().list_sessions_sync(None)
-        self.assertEqual(listed[sid].props.vm_id, 'vm-child')
-        self.assertEqual(listed[sid].props.status, 'stale')
+        lst = Gsm.SessionList.new(None, None)
+        left = lst.lookup(sid)
+        self.assertEqual(left.props.vm_id, 'vm-child')
+        self.assertEqual(lst.get_liveness(left), Gsm.Liveness.DEAD)
         self.assertEqual(manager().cleanup_stale_sessions_sync(None), 1)
+        self.assertEqual(Gsm.SessionList.new(None, None).lookup(sid).props.status, 'stale')
 
     def test_2_close_async_then_everything_fails(self):
         m = manager()
@@ -666,7 +770,6 @@ class T7Closed(unittest.TestCase, GsmErrorMixin):
         self.assertGsmError(C, call_async, m, 'unregister_vm', None)
         self.assertGsmError(C, m.get_all_active_sessions_sync, None)
         self.assertGsmError(C, call_async, m, 'get_all_active_sessions', None)
-        self.assertGsmError(C, m.list_sessions_sync, None)
         self.assertGsmError(C, m.cleanup_stale_sessions_sync, None)
         self.assertGsmError(C, call_async, m, 'cleanup_stale_sessions', None)
         self.assertGsmError(C, m.close_sync, None)

@@ -140,7 +140,7 @@ test_register_fails_cleanly (void)
       g_autofree char *before = NULL;
       g_autofree char *after = NULL;
       g_autofree char *big = g_strnfill (16 * 1024, 'm');
-      g_autoptr(GsmVm) vm = NULL;
+      g_autoptr(GsmSession) vm = NULL;
       g_autoptr(GVariantBuilder) b = g_variant_builder_new (G_VARIANT_TYPE_VARDICT);
       GsmSessionManager *manager;
       struct stat st;

@@ -155,7 +155,7 @@ test_bounds (Fixture       *f,
       /* The limits themselves are accepted, and read back. */
       {
         g_autoptr(GPtrArray) most = g_ptr_array_new_with_free_func (g_free);
-        g_autoptr(GsmVm) vm = NULL;
+        g_autoptr(GsmSession) vm = NULL;
         g_autofree char *id = g_strnfill (255, 'v');
         /* {"blob": "…"} is 12 bytes around the string. */
         GVariant *metadata = metadata_of_size (65536 - 12);
@@ -175,8 +175,8 @@ test_bounds (Fixture       *f,
         g_assert_no_error (error);
         vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
         g_assert_no_error (error);
-        g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, id);
-        g_assert_cmpuint (g_strv_length ((char **) gsm_vm_get_components (vm)), ==, 64);
+        g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, id);
+        g_assert_cmpuint (g_strv_length ((char **) gsm_session_get_components (vm)), ==, 64);
         g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
         g_assert_no_error (error);
       }
@@ -678,7 +678,7 @@ test_startup_insecure_directory (Fixture       *f,
     {
       g_autoptr(GError) error = NULL;
       g_autoptr(GHashTable) entries = NULL;
-      g_autoptr(GsmVm) vm = NULL;
+      g_autoptr(GsmSession) vm = NULL;
       GsmSessionManager *manager;
 
       g_setenv ("GSM_RUNTIME_DIR", f->dir, TRUE);
@@ -702,7 +702,7 @@ test_startup_insecure_directory (Fixture       *f,
       g_assert_no_error (error);
       vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
       g_assert_no_error (error);
-      g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-fixed");
+      g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "vm-fixed");
       entries = hardening_read_registry (f->dir);
       g_assert_cmpstr (gsm_session_get_vm_id (g_hash_table_lookup (entries,
                                                                    gsm_session_manager_get_session_id (manager))),

@@ -19,11 +19,11 @@ cleanup_tear_down (Fixture       *f,
   fixture_tear_down (f, data);
 }
 
-static GsmVm *
+static GsmSession *
 my_vm (GsmSessionManager *manager)
 {
   g_autoptr(GError) error = NULL;
-  GsmVm *vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
+  GsmSession *vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
 
   g_assert_no_error (error);
   return vm;
@@ -36,7 +36,7 @@ test_sync (Fixture       *f,
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
   g_autoptr(GError) error = NULL;
-  g_autoptr(GsmVm) vm = NULL;
+  g_autoptr(GsmSession) vm = NULL;
   g_autoptr(GsmReaper) reaper = NULL;
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_auto(GStrv) records = NULL;
@@ -58,7 +58,7 @@ test_sync (Fixture       *f,
   g_assert_nonnull (strstr (error->message, "quota exceeded"));
   g_clear_error (&error);
   vm = my_vm (manager);
-  g_assert_cmpstr (gsm_vm_get_vm_id (vm), ==, "vm-own");
+  g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "vm-own");
   g_clear_object (&vm);
 
   /* It hangs: killed at the timeout, still registered. */

@@ -120,7 +120,7 @@ lookup (const char *session_id)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) table =
-    gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
+    _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
   GsmSession *s;
 
   g_assert_no_error (error);

@@ -38,7 +38,7 @@ lookup (const char *session_id)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) table =
-    gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
+    _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
   GsmSession *s;
 
   g_assert_no_error (error);
@@ -50,7 +50,7 @@ static guint
 count_vm_owners (const char *vm_id)
 {
   g_autoptr(GHashTable) table =
-    gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, NULL);
+    _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, NULL);
   GHashTableIter iter;
   gpointer value;
   guint n = 0;
@@ -114,24 +114,24 @@ typedef struct
 } Seen;
 
 static void
-on_reaped (GsmReaper *r, GsmVm *vm, GsmProviderResult *result, Seen *seen)
+on_reaped (GsmReaper *r, GsmSession *vm, GsmProviderResult *result, Seen *seen)
 {
   g_assert_true (gsm_provider_result_get_succeeded (result));
-  g_ptr_array_add (seen->reaped, g_strdup (gsm_vm_get_vm_id (vm)));
+  g_ptr_array_add (seen->reaped, g_strdup (gsm_session_get_vm_id (vm)));
 }
 
 static void
-on_failed (GsmReaper *r, GsmVm *vm, GError *error, Seen *seen)
+on_failed (GsmReaper *r, GsmSession *vm, GError *error, Seen *seen)
 {
   g_assert_nonnull (error);
-  g_ptr_array_add (seen->failed, g_strdup (gsm_vm_get_vm_id (vm)));
+  g_ptr_array_add (seen->failed, g_strdup (gsm_session_get_vm_id (vm)));
 }
 
 static void
-on_skipped (GsmReaper *r, GsmVm *vm, const char *reason, Seen *seen)
+on_skipped (GsmReaper *r, GsmSession *vm, const char *reason, Seen *seen)
 {
-  g_test_message ("skipped %s: %s", gsm_vm_get_vm_id (vm), reason);
-  g_ptr_array_add (seen->skipped, g_strdup (gsm_vm_get_vm_id (vm)));
+  g_test_message ("skipped %s: %s", gsm_session_get_vm_id (vm), reason);
+  g_ptr_array_add (seen->skipped, g_strdup (gsm_session_get_vm_id (vm)));
 }
 
 static void
