@@ -686,7 +686,7 @@ main (int   argc,
       g_signal_connect (d.reaper, "vm-reaped", G_CALLBACK (vm_reaped_cb), &d);
       g_signal_connect (d.reaper, "reap-failed", G_CALLBACK (reap_failed_cb), &d);
       d.reap_source = g_timeout_add_seconds (REAP_INTERVAL_S, reap_interval_cb, &d);
-      g_message ("Reaping orphan VMs with provider “%s” (grace period %g s; %s)",
+      g_message ("Reaping orphan VMs with provider “%s” (grace period %g s), as %s asks",
                  gsm_provider_get_name (provider), gsm_reaper_get_grace_period (d.reaper),
                  opt_reap ? "--reap" : "auto=true in [reaper] of the configuration");
       start_reap (&d);
