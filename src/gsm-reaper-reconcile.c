@@ -48,9 +48,9 @@
 
 /* A VM found missing from this many passes in a row is gone. */
 #define GONE_AFTER_PASSES 2
-/* The pid written in an adopted entry: there is no process (1 is any
- * pid's reader's "not ours": such an entry is never probed, see
- * _gsm_reaper_owner_liveness()). */
+/* The pid written in a new adopted entry, which needs one: there is no
+ * process. Such an entry is stale from the start, so nothing probes it,
+ * and the reaper takes its owner for dead (_gsm_reaper_owner_liveness()). */
 #define ADOPTED_PID 1
 
 /* ---- what this host's files say of a session without an entry ---------- */
