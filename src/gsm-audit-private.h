@@ -4,7 +4,8 @@
  * PREFIX reap_audit.log in the runtime directory, mode 0600, never through
  * a symbolic link. A provider command is recorded before it starts
  * (outcome "started"), and again with its outcome once known; both records
- * carry the same "token".
+ * carry the same "token". A record of a command that ran has its standard
+ * error ("stderr", up to 64 KiB) when it printed any.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

@@ -108,6 +108,10 @@ _gsm_audit_format (GsmSessionManager    *manager,
     }
   add_string (b, "outcome", record->outcome);
   add_string (b, "error", record->error_message);
+  /* What the command said, whole (the result keeps its last 64 KiB): the
+   * error message has only the line that says why. */
+  if (result != NULL && *gsm_provider_result_get_stderr (result) != '\0')
+    add_string (b, "stderr", gsm_provider_result_get_stderr (result));
   json_builder_set_member_name (b, "attempt");
   json_builder_add_int_value (b, record->attempt);
   if (record->token != NULL)

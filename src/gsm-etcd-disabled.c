@@ -77,3 +77,15 @@ _gsm_etcd_registry_get_n_range_reads (GsmEtcdRegistry *self)
 {
   g_return_val_if_reached (0);
 }
+
+gboolean
+_gsm_etcd_parse_uri (const char   *uri,
+                     char       ***endpoints,
+                     char        **prefix,
+                     GError      **error)
+{
+  g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
+               "Cannot use the etcd registry “%s”: gsm-session was built without etcd support",
+               uri);
+  return FALSE;
+}

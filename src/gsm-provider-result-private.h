@@ -18,4 +18,8 @@ GsmProviderResult *_gsm_provider_result_new (GsmProviderOutcome  outcome,
                                              GBytes             *stderr_bytes,
                                              double              duration);
 
+G_GNUC_INTERNAL
+void               _gsm_provider_result_set_outcome (GsmProviderResult  *self,
+                                                     GsmProviderOutcome  outcome);
+
 G_END_DECLS

@@ -291,6 +291,14 @@ _gsm_provider_result_new (GsmProviderOutcome  outcome,
   return self;
 }
 
+/* Only before the result is handed out: it is immutable from then on. */
+void
+_gsm_provider_result_set_outcome (GsmProviderResult  *self,
+                                  GsmProviderOutcome  outcome)
+{
+  self->outcome = outcome;
+}
+
 /**
  * gsm_provider_result_get_outcome:
  * @self: a #GsmProviderResult

@@ -28,50 +28,84 @@
 #include "gsm-error.h"
 #include "gsm-fs-private.h"
 #include "gsm-process-private.h"
+#include "gsm-inventory-item-private.h"
+#include "gsm-labels-private.h"
+#include "gsm-provider-presets-private.h"
 #include "gsm-provider-private.h"
 #include "gsm-provider-result-private.h"
 
 #define DEFAULT_NAME "gcloud"
 #define DEFAULT_TIMEOUT 300.0
-#define DEFAULT_NOT_FOUND_PATTERN "was not found"
 /* How long to wait for the output pipes to close once the command was
  * killed (a descendant that left the process group may hold them). */
 #define DRAIN_TIMEOUT_MS 2000
 
-static const char * const default_command[] = {
-  "gcloud", "compute", "instances", "delete", "{vm_id}", "--zone", "{zone}", "--quiet", NULL
-};
-
 static const char * const placeholders[] = { "vm_id", "zone", "session_id", NULL };
+static const char * const list_placeholders[] = { "registry", NULL };
 
 /**
  * GsmProvider:
  *
- * Deletes VMs by running a command template.
+ * Deletes VMs by running a command template, and lists the VMs of a
+ * registry by running another.
  *
- * The template is an argument vector; `{vm_id}`, `{zone}` and
+ * The delete template is an argument vector; `{vm_id}`, `{zone}` and
  * `{session_id}` in any argument but the first are replaced by the VM's
  * values. It is run with [class@Gio.Subprocess], never through a shell,
  * in a process group of its own: when the call times out or is cancelled,
  * the whole group is killed, and when the process that started it dies,
  * the command is killed too. Its standard output and error are kept in the
- * [class@Gsm.ProviderResult].
+ * [class@Gsm.ProviderResult]; when it fails, the error message carries
+ * the line of its standard error that says why (the `ERROR:` line where
+ * the CLI prints one, else its last line), and the audit log its whole
+ * standard error (up to 64 KiB).
  *
  * A command that exits with [property@Gsm.Provider:not-found-exit-code],
  * or fails with output that matches
  * [property@Gsm.Provider:not-found-pattern], reports that the VM does not
  * exist: that counts as success (the VM is gone).
  *
- * The default provider, `gcloud`, runs
- * `gcloud compute instances delete {vm_id} --zone {zone} --quiet` and
- * treats output matching `was not found` as not found.
+ * The optional list template ([property@Gsm.Provider:list-command]) prints
+ * the VMs that carry a registry's label as JSON; `{registry}` is replaced
+ * by the value of the `gsm-registry` label (see
+ * [method@Gsm.SessionManager.get_vm_labels]). Its output is read in the
+ * [property@Gsm.Provider:list-format]. [method@Gsm.Reaper.reconcile]
+ * compares it with the registry.
+ *
+ * ## Presets
+ *
+ * Three presets give both commands and the "not found" rules of the real
+ * CLIs ([ctor@Gsm.Provider.new_preset]):
+ *
+ * - `gcloud`: `gcloud compute instances delete {vm_id} --zone {zone} --quiet`
+ *   (output matching `was not found` is "not found"), and
+ *   `gcloud compute instances list --filter=labels.gsm-registry={registry} --format=json`;
+ * - `aws`: `aws ec2 terminate-instances --instance-ids {vm_id} --output json`
+ *   (`InvalidInstanceID.NotFound`), and `aws ec2 describe-instances
+ *   --filters Name=tag:gsm-registry,Values={registry}
+ *   Name=instance-state-name,Values=pending,running,stopping,stopped
+ *   --output json`; `{vm_id}` is the instance ID;
+ * - `az`: `az vm delete --resource-group {zone} --name {vm_id} --yes
+ *   --output json` (exit status 3, or `(ResourceNotFound)` or
+ *   `(ResourceGroupNotFound)`), and `az vm list --query
+ *   [?tags."gsm-registry"=='{registry}'] --output json`; `{zone}` is the
+ *   VM's resource group.
+ *
+ * The default provider is the `gcloud` preset.
  *
  * ## Configuration
  *
  * [ctor@Gsm.Provider.new_default] reads the key file
  * `$XDG_CONFIG_HOME/gsm-session/config.ini` (or `$GSM_CONFIG_FILE`). The
- * `provider` key of group `[reaper]` names the provider to use; each
- * provider has a group `[provider NAME]`:
+ * simplest form picks a preset:
+ *
+ * ```ini
+ * [provider]
+ * preset=aws
+ * ```
+ *
+ * Several providers can be described, each in a group `[provider NAME]`,
+ * and the `provider` key of group `[reaper]` names the one to use:
  *
  * ```ini
  * [reaper]
@@ -79,14 +113,21 @@ static const char * const placeholders[] = { "vm_id", "zone", "session_id", NULL
  *
  * [provider mycloud]
  * command=mycloud vm delete --zone={zone} {vm_id}
+ * list-command=mycloud vm list --label gsm-registry={registry} --json
+ * list-format=json
  * timeout=120
  * not-found-exit-code=3
  * not-found-pattern=no such VM
  * ```
  *
- * `command` is split like a shell would split it (quotes are honoured)
- * but no shell runs it. These environment variables override the file:
+ * In either group, `preset` starts from a preset and the other keys
+ * override it. `command` and `list-command` are split like a shell would
+ * split them (quotes are honoured) but no shell runs them. `list-format`
+ * is `gcloud`, `aws`, `az` or `json` (an array of objects with `id`,
+ * `name`, `zone`, `state`, `labels` and `created_at`, in seconds or
+ * RFC 3339). These environment variables override the file:
  * `GSM_PROVIDER` (the name), `GSM_PROVIDER_COMMAND`,
+ * `GSM_PROVIDER_LIST_COMMAND`, `GSM_PROVIDER_LIST_FORMAT`,
  * `GSM_PROVIDER_TIMEOUT` (seconds), `GSM_PROVIDER_NOT_FOUND_EXIT_CODE`,
  * `GSM_PROVIDER_NOT_FOUND_PATTERN`.
  *
@@ -98,7 +139,10 @@ struct _GsmProvider
 
   char     *name;
   char    **command;
+  char     *preset;            /* the preset it started from, or NULL */
   GMutex    mutex;             /* guards the settings below */
+  char    **list_command;      /* NULL: no inventory */
+  char     *list_format;
   double    timeout;
   int       not_found_exit_code;
   char     *not_found_pattern;
@@ -112,6 +156,9 @@ enum {
   PROP_TIMEOUT,
   PROP_NOT_FOUND_EXIT_CODE,
   PROP_NOT_FOUND_PATTERN,
+  PROP_LIST_COMMAND,
+  PROP_LIST_FORMAT,
+  PROP_PRESET,
   N_PROPS
 };
 
@@ -126,6 +173,9 @@ gsm_provider_finalize (GObject *object)
 
   g_free (self->name);
   g_strfreev (self->command);
+  g_free (self->preset);
+  g_strfreev (self->list_command);
+  g_free (self->list_format);
   g_free (self->not_found_pattern);
   g_clear_pointer (&self->not_found_regex, g_regex_unref);
   g_mutex_clear (&self->mutex);
@@ -159,6 +209,19 @@ gsm_provider_get_property (GObject    *object,
       g_mutex_lock (&self->mutex);
       g_value_set_string (value, self->not_found_pattern);
       g_mutex_unlock (&self->mutex);
+      break;
+    case PROP_LIST_COMMAND:
+      g_mutex_lock (&self->mutex);
+      g_value_set_boxed (value, self->list_command);
+      g_mutex_unlock (&self->mutex);
+      break;
+    case PROP_LIST_FORMAT:
+      g_mutex_lock (&self->mutex);
+      g_value_set_string (value, self->list_format);
+      g_mutex_unlock (&self->mutex);
+      break;
+    case PROP_PRESET:
+      g_value_set_string (value, self->preset);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -261,6 +324,44 @@ gsm_provider_class_init (GsmProviderClass *klass)
     g_param_spec_string ("not-found-pattern", NULL, NULL, NULL,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
+  /**
+   * GsmProvider:list-command:
+   *
+   * The list template: an argument vector that prints, as JSON, the VMs
+   * labelled `gsm-registry={registry}`; %NULL if the provider cannot list
+   * VMs (then no reconciliation is possible). Set it with
+   * [method@Gsm.Provider.set_list_command].
+   *
+   * Since: 1.0
+   */
+  properties[PROP_LIST_COMMAND] =
+    g_param_spec_boxed ("list-command", NULL, NULL, G_TYPE_STRV,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * GsmProvider:list-format:
+   *
+   * How the list command's output is read: `gcloud`, `aws`, `az` or
+   * `json` (see [class@Gsm.Provider]).
+   *
+   * Since: 1.0
+   */
+  properties[PROP_LIST_FORMAT] =
+    g_param_spec_string ("list-format", NULL, NULL, "json",
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * GsmProvider:preset:
+   *
+   * The preset the provider was made from (`gcloud`, `aws` or `az`), or
+   * %NULL.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_PRESET] =
+    g_param_spec_string ("preset", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -270,15 +371,30 @@ gsm_provider_init (GsmProvider *self)
   g_mutex_init (&self->mutex);
   self->timeout = DEFAULT_TIMEOUT;
   self->not_found_exit_code = -1;
+  self->list_format = g_strdup ("json");
 }
 
 /* ---- the template ------------------------------------------------------ */
 
-/* Checks each `{word}` of @arg: known, and allowed in this argument. */
+/* "{a}, {b}" for @names. */
+static char *
+describe_placeholders (const char * const *names)
+{
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; names[i]; i++)
+    g_string_append_printf (out, "%s{%s}", i ? ", " : "", names[i]);
+  return g_string_free (out, FALSE);
+}
+
+/* Checks each `{word}` of @arg: one of @names, and allowed in this
+ * argument. */
 static gboolean
-check_placeholders (const char  *arg,
-                    gboolean     allowed,
-                    GError     **error)
+check_placeholders (const char          *what,
+                    const char          *arg,
+                    gboolean             allowed,
+                    const char * const  *names,
+                    GError             **error)
 {
   for (const char *p = strchr (arg, '{'); p != NULL; p = strchr (p + 1, '{'))
     {
@@ -287,9 +403,9 @@ check_placeholders (const char  *arg,
 
       if (end == NULL)
         break;
-      for (guint i = 0; placeholders[i]; i++)
-        if ((gsize) (end - p - 1) == strlen (placeholders[i]) &&
-            strncmp (p + 1, placeholders[i], end - p - 1) == 0)
+      for (guint i = 0; names[i]; i++)
+        if ((gsize) (end - p - 1) == strlen (names[i]) &&
+            strncmp (p + 1, names[i], end - p - 1) == 0)
           known = TRUE;
 
       if (!known)
@@ -302,20 +418,47 @@ check_placeholders (const char  *arg,
               word = FALSE;
           if (word)
             {
+              g_autofree char *known_names = describe_placeholders (names);
+
               g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                           "Unknown placeholder “%.*s” in provider command argument “%s” "
-                           "(known: {vm_id}, {zone}, {session_id})",
-                           (int) (end - p + 1), p, arg);
+                           "Unknown placeholder “%.*s” in %s argument “%s” (known: %s)",
+                           (int) (end - p + 1), p, what, arg, known_names);
               return FALSE;
             }
         }
       else if (!allowed)
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                       "The program of a provider command (“%s”) cannot contain a placeholder",
-                       arg);
+                       "The program of a %s (“%s”) cannot contain a placeholder", what, arg);
           return FALSE;
         }
+    }
+
+  return TRUE;
+}
+
+static gboolean
+validate_template (const char          *what,
+                   const char * const  *command,
+                   const char * const  *names,
+                   GError             **error)
+{
+  if (command == NULL || command[0] == NULL || *command[0] == '\0')
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT, "The %s is empty", what);
+      return FALSE;
+    }
+
+  for (guint i = 0; command[i]; i++)
+    {
+      if (!g_utf8_validate (command[i], -1, NULL))
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "Argument %u of the %s is not valid UTF-8", i, what);
+          return FALSE;
+        }
+      if (!check_placeholders (what, command[i], i > 0, names, error))
+        return FALSE;
     }
 
   return TRUE;
@@ -327,25 +470,12 @@ validate_command (const char * const  *command,
 {
   gboolean has_vm_id = FALSE;
 
-  if (command == NULL || command[0] == NULL || *command[0] == '\0')
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT, "The provider command is empty");
-      return FALSE;
-    }
+  if (!validate_template ("provider command", command, placeholders, error))
+    return FALSE;
 
   for (guint i = 0; command[i]; i++)
-    {
-      if (!g_utf8_validate (command[i], -1, NULL))
-        {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                       "Argument %u of the provider command is not valid UTF-8", i);
-          return FALSE;
-        }
-      if (!check_placeholders (command[i], i > 0, error))
-        return FALSE;
-      if (strstr (command[i], "{vm_id}") != NULL)
-        has_vm_id = TRUE;
-    }
+    if (strstr (command[i], "{vm_id}") != NULL)
+      has_vm_id = TRUE;
 
   if (!has_vm_id)
     {
@@ -451,27 +581,110 @@ apply_settings (GsmProvider  *self,
   return TRUE;
 }
 
-static GsmProvider *
-new_builtin (void)
+/* The list command given as text (split as a shell would), and its
+ * format; either may be NULL (unchanged). An empty command removes it. */
+static gboolean
+apply_list_settings (GsmProvider  *self,
+                     const char   *what,
+                     const char   *command,
+                     const char   *format,
+                     GError      **error)
 {
-  GsmProvider *self = gsm_provider_new (DEFAULT_NAME, default_command, NULL);
+  g_auto(GStrv) argv = NULL;
+  g_autoptr(GError) local_error = NULL;
 
-  gsm_provider_set_not_found_pattern (self, DEFAULT_NOT_FOUND_PATTERN, NULL);
+  if (format != NULL && *format == '\0')
+    format = NULL;
+  if (command == NULL && format == NULL)
+    return TRUE;
+
+  if (command != NULL && *command != '\0' &&
+      !g_shell_parse_argv (command, NULL, &argv, &local_error))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "%s: list command “%s”: %s", what, command, local_error->message);
+      return FALSE;
+    }
+
+  if (command == NULL)
+    {
+      g_mutex_lock (&self->mutex);
+      argv = g_strdupv (self->list_command);
+      g_mutex_unlock (&self->mutex);
+    }
+
+  if (!gsm_provider_set_list_command (self, (const char * const *) argv, format, &local_error))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "%s: %s", what, local_error->message);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static GsmProvider *
+new_from_preset (const char              *name,
+                 const GsmProviderPreset *preset)
+{
+  GsmProvider *self = gsm_provider_new (name, preset->delete_command, NULL);
+
+  self->preset = g_strdup (preset->name);
+  self->not_found_exit_code = preset->not_found_exit_code;
+  gsm_provider_set_not_found_pattern (self, preset->not_found_pattern, NULL);
+  gsm_provider_set_list_command (self, preset->list_command, preset->list_format, NULL);
   return self;
+}
+
+/**
+ * gsm_provider_new_preset:
+ * @preset: `gcloud`, `aws` or `az`
+ * @error: return location for a #GError
+ *
+ * Creates a provider named @preset that runs that cloud's CLI, with its
+ * delete and list commands and its "not found" rules (see
+ * [class@Gsm.Provider]).
+ *
+ * Returns: (transfer full): a new provider, or %NULL with
+ *   %GSM_ERROR_INVALID_ARGUMENT if there is no such preset
+ *
+ * Since: 1.0
+ */
+GsmProvider *
+gsm_provider_new_preset (const char  *preset,
+                         GError     **error)
+{
+  const GsmProviderPreset *p;
+
+  g_return_val_if_fail (preset != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  p = _gsm_provider_preset_lookup (preset);
+  if (p == NULL)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "There is no provider preset “%s” (presets: %s)", preset,
+                   _gsm_provider_preset_names ());
+      return NULL;
+    }
+
+  return new_from_preset (p->name, p);
 }
 
 /**
  * gsm_provider_new_from_key_file:
  * @key_file: a #GKeyFile
  * @name: (nullable): the provider's name; %NULL for the `provider` key of
- *   group `[reaper]`, or `gcloud`
+ *   group `[reaper]`, else group `[provider]`, else `gcloud`
  * @error: return location for a #GError
  *
- * Creates the provider described by group `[provider NAME]` of @key_file:
- * keys `command` (split as a shell would, never run by one), `timeout`
- * (seconds), `not-found-exit-code` and `not-found-pattern`. A missing
- * group is an error, except for `gcloud`, which has built-in defaults.
- * The environment is not consulted.
+ * Creates the provider described by group `[provider NAME]` of @key_file
+ * (or `[provider]`): keys `preset` (`gcloud`, `aws` or `az`: the commands
+ * and rules to start from), `command` (split as a shell would, never run
+ * by one), `list-command`, `list-format`, `timeout` (seconds),
+ * `not-found-exit-code` and `not-found-pattern`. A missing group is an
+ * error, except for a name that is a preset's. The environment is not
+ * consulted.
  *
  * Returns: (transfer full): a new provider, or %NULL with
  *   %GSM_ERROR_INVALID_ARGUMENT
@@ -486,11 +699,15 @@ gsm_provider_new_from_key_file (GKeyFile    *key_file,
   g_autoptr(GsmProvider) self = NULL;
   g_autofree char *group = NULL;
   g_autofree char *configured = NULL;
+  g_autofree char *preset_name = NULL;
   g_autofree char *command = NULL;
+  g_autofree char *list_command = NULL;
+  g_autofree char *list_format = NULL;
   g_autofree char *timeout = NULL;
   g_autofree char *exit_code = NULL;
   g_autofree char *pattern = NULL;
   g_autofree char *what = NULL;
+  const GsmProviderPreset *preset;
 
   g_return_val_if_fail (key_file != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -498,19 +715,48 @@ gsm_provider_new_from_key_file (GKeyFile    *key_file,
   if (name == NULL)
     {
       configured = g_key_file_get_string (key_file, "reaper", "provider", NULL);
-      name = configured != NULL && *configured ? configured : DEFAULT_NAME;
+      if (configured != NULL)
+        g_strstrip (configured);
+      if (configured != NULL && *configured)
+        name = configured;
+      else if (g_key_file_has_group (key_file, "provider"))
+        group = g_strdup ("provider");
+      else
+        name = DEFAULT_NAME;
     }
 
-  group = group_name (name);
-  what = g_strdup_printf ("Provider “%s” (group [%s])", name, group);
+  if (group == NULL)
+    group = group_name (name);
   if (!g_key_file_has_group (key_file, group))
     {
-      if (g_str_equal (name, DEFAULT_NAME))
-        return new_builtin ();
+      preset = _gsm_provider_preset_lookup (name);
+      if (preset != NULL)
+        return new_from_preset (name, preset);
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "%s: no such group in the configuration", what);
+                   "Provider “%s” (group [%s]): no such group in the configuration", name, group);
       return NULL;
     }
+
+  preset_name = g_key_file_get_string (key_file, group, "preset", NULL);
+  if (preset_name != NULL)
+    g_strstrip (preset_name);
+  if (name == NULL)
+    name = preset_name != NULL && *preset_name ? preset_name : "custom";
+  what = g_strdup_printf ("Provider “%s” (group [%s])", name, group);
+
+  if (preset_name != NULL && *preset_name)
+    {
+      preset = _gsm_provider_preset_lookup (preset_name);
+      if (preset == NULL)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                       "%s: there is no preset “%s” (presets: %s)", what, preset_name,
+                       _gsm_provider_preset_names ());
+          return NULL;
+        }
+    }
+  else
+    preset = _gsm_provider_preset_lookup (name);
 
   command = g_key_file_get_string (key_file, group, "command", NULL);
   if (command != NULL)
@@ -525,14 +771,31 @@ gsm_provider_new_from_key_file (GKeyFile    *key_file,
                        "%s: command “%s”: %s", what, command, local_error->message);
           return NULL;
         }
+      /* A preset named explicitly still gives its other rules. */
+      if (preset_name != NULL && *preset_name)
+        {
+          self->preset = g_strdup (preset->name);
+          self->not_found_exit_code = preset->not_found_exit_code;
+          gsm_provider_set_not_found_pattern (self, preset->not_found_pattern, NULL);
+          gsm_provider_set_list_command (self, preset->list_command, preset->list_format, NULL);
+        }
     }
-  else if (g_str_equal (name, DEFAULT_NAME))
-    self = new_builtin ();
+  else if (preset != NULL)
+    self = new_from_preset (name, preset);
   else
     {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT, "%s has no “command”", what);
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "%s has neither “command” nor “preset” (presets: %s)", what,
+                   _gsm_provider_preset_names ());
       return NULL;
     }
+
+  list_command = g_key_file_get_string (key_file, group, "list-command", NULL);
+  list_format = g_key_file_get_string (key_file, group, "list-format", NULL);
+  if (list_format != NULL)
+    g_strstrip (list_format);
+  if (!apply_list_settings (self, what, list_command, list_format, error))
+    return NULL;
 
   timeout = g_key_file_get_string (key_file, group, "timeout", NULL);
   exit_code = g_key_file_get_string (key_file, group, "not-found-exit-code", NULL);
@@ -675,7 +938,10 @@ gsm_provider_new_default (GError **error)
 
   if (!apply_settings (self, "Environment", g_getenv ("GSM_PROVIDER_TIMEOUT"),
                        g_getenv ("GSM_PROVIDER_NOT_FOUND_EXIT_CODE"),
-                       g_getenv ("GSM_PROVIDER_NOT_FOUND_PATTERN"), error))
+                       g_getenv ("GSM_PROVIDER_NOT_FOUND_PATTERN"), error) ||
+      !apply_list_settings (self, "Environment (GSM_PROVIDER_LIST_COMMAND)",
+                            g_getenv ("GSM_PROVIDER_LIST_COMMAND"),
+                            g_getenv ("GSM_PROVIDER_LIST_FORMAT"), error))
     return NULL;
 
   return g_steal_pointer (&self);
@@ -859,7 +1125,9 @@ gsm_provider_set_not_found_pattern (GsmProvider  *self,
     {
       g_autoptr(GError) local_error = NULL;
 
-      regex = g_regex_new (pattern, G_REGEX_OPTIMIZE, 0, &local_error);
+      /* Not JIT-compiled (G_REGEX_OPTIMIZE): one match per command needs no
+       * speed, and the JIT reads past the end of the text it matches. */
+      regex = g_regex_new (pattern, 0, 0, &local_error);
       if (regex == NULL)
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
@@ -883,6 +1151,128 @@ gsm_provider_set_not_found_pattern (GsmProvider  *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NOT_FOUND_PATTERN]);
 
   return TRUE;
+}
+
+/**
+ * gsm_provider_get_list_command:
+ * @self: a #GsmProvider
+ *
+ * Gets the list template (see [property@Gsm.Provider:list-command]).
+ *
+ * Returns: (transfer full) (nullable) (array zero-terminated=1): a copy
+ *   of the template, or %NULL if the provider cannot list VMs
+ *
+ * Since: 1.0
+ */
+char **
+gsm_provider_get_list_command (GsmProvider *self)
+{
+  char **command;
+
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
+  g_mutex_lock (&self->mutex);
+  command = g_strdupv (self->list_command);
+  g_mutex_unlock (&self->mutex);
+  return command;
+}
+
+/**
+ * gsm_provider_get_list_format:
+ * @self: a #GsmProvider
+ *
+ * Gets how the list command's output is read (see
+ * [property@Gsm.Provider:list-format]).
+ *
+ * Returns: (transfer full): `gcloud`, `aws`, `az` or `json`
+ *
+ * Since: 1.0
+ */
+char *
+gsm_provider_get_list_format (GsmProvider *self)
+{
+  char *format;
+
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
+  g_mutex_lock (&self->mutex);
+  format = g_strdup (self->list_format);
+  g_mutex_unlock (&self->mutex);
+  return format;
+}
+
+/**
+ * gsm_provider_set_list_command:
+ * @self: a #GsmProvider
+ * @command: (nullable) (array zero-terminated=1): the list template, or
+ *   %NULL for none
+ * @format: (nullable): how its output is read: `gcloud`, `aws`, `az` or
+ *   `json`; %NULL keeps the current one
+ * @error: return location for a #GError
+ *
+ * Sets the command that lists the VMs carrying a registry's label. Every
+ * argument but the first may contain `{registry}`, the value of the
+ * `gsm-registry` label. The command must print only VMs it was asked for
+ * (a reconciliation checks each VM's labels again, and never touches one
+ * without this registry's).
+ *
+ * Returns: %TRUE, or %FALSE with %GSM_ERROR_INVALID_ARGUMENT if @command
+ *   is empty or uses another placeholder, or @format is unknown
+ *
+ * Since: 1.0
+ */
+gboolean
+gsm_provider_set_list_command (GsmProvider         *self,
+                               const char * const  *command,
+                               const char          *format,
+                               GError             **error)
+{
+  char **old_command, *old_format = NULL;
+
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (command != NULL && !validate_template ("list command", command, list_placeholders, error))
+    return FALSE;
+  if (format != NULL && !_gsm_inventory_format_is_known (format))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "List format “%s” is not one of gcloud, aws, az, json", format);
+      return FALSE;
+    }
+
+  g_mutex_lock (&self->mutex);
+  old_command = self->list_command;
+  self->list_command = g_strdupv ((char **) command);
+  if (format != NULL)
+    {
+      old_format = self->list_format;
+      self->list_format = g_strdup (format);
+    }
+  g_mutex_unlock (&self->mutex);
+
+  g_strfreev (old_command);
+  g_free (old_format);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LIST_COMMAND]);
+  if (format != NULL)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LIST_FORMAT]);
+
+  return TRUE;
+}
+
+/**
+ * gsm_provider_get_preset:
+ * @self: a #GsmProvider
+ *
+ * Gets the preset the provider was made from.
+ *
+ * Returns: (transfer none) (nullable): `gcloud`, `aws`, `az`, or %NULL
+ *
+ * Since: 1.0
+ */
+const char *
+gsm_provider_get_preset (GsmProvider *self)
+{
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
+  return self->preset;
 }
 
 static gboolean
@@ -920,6 +1310,54 @@ check_value (const char  *what,
   return TRUE;
 }
 
+/* @command with each `{NAME}` of @names (after the program) replaced by
+ * the value at the same index of @values, each checked. */
+static char **
+expand_template (const char * const  *command,
+                 const char * const  *names,
+                 const char * const  *values,
+                 GError             **error)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; command[i]; i++)
+    {
+      GString *arg = g_string_new (NULL);
+      const char *p = command[i];
+
+      while (*p)
+        {
+          gboolean replaced = FALSE;
+
+          if (*p == '{' && i > 0)
+            for (guint k = 0; names[k]; k++)
+              {
+                gsize n = strlen (names[k]);
+
+                if (strncmp (p + 1, names[k], n) == 0 && p[n + 1] == '}')
+                  {
+                    if (!check_value (names[k], values[k], error))
+                      {
+                        g_string_free (arg, TRUE);
+                        g_ptr_array_unref (argv);
+                        return NULL;
+                      }
+                    g_string_append (arg, values[k]);
+                    p += n + 2;
+                    replaced = TRUE;
+                    break;
+                  }
+              }
+          if (!replaced)
+            g_string_append_c (arg, *p++);
+        }
+      g_ptr_array_add (argv, g_string_free (arg, FALSE));
+    }
+  g_ptr_array_add (argv, NULL);
+
+  return (char **) g_ptr_array_free (argv, FALSE);
+}
+
 /**
  * gsm_provider_expand:
  * @self: a #GsmProvider
@@ -945,48 +1383,11 @@ gsm_provider_expand (GsmProvider  *self,
                      GError      **error)
 {
   const char *values[] = { vm_id, zone, session_id };
-  GPtrArray *argv;
 
   g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  argv = g_ptr_array_new_with_free_func (g_free);
-  for (guint i = 0; self->command[i]; i++)
-    {
-      GString *arg = g_string_new (NULL);
-      const char *p = self->command[i];
-
-      while (*p)
-        {
-          gboolean replaced = FALSE;
-
-          if (*p == '{' && i > 0)
-            for (guint k = 0; placeholders[k]; k++)
-              {
-                gsize n = strlen (placeholders[k]);
-
-                if (strncmp (p + 1, placeholders[k], n) == 0 && p[n + 1] == '}')
-                  {
-                    if (!check_value (placeholders[k], values[k], error))
-                      {
-                        g_string_free (arg, TRUE);
-                        g_ptr_array_unref (argv);
-                        return NULL;
-                      }
-                    g_string_append (arg, values[k]);
-                    p += n + 2;
-                    replaced = TRUE;
-                    break;
-                  }
-              }
-          if (!replaced)
-            g_string_append_c (arg, *p++);
-        }
-      g_ptr_array_add (argv, g_string_free (arg, FALSE));
-    }
-  g_ptr_array_add (argv, NULL);
-
-  return (char **) g_ptr_array_free (argv, FALSE);
+  return expand_template ((const char * const *) self->command, placeholders, values, error);
 }
 
 /* ---- running ----------------------------------------------------------- */
@@ -1116,71 +1517,58 @@ communicate_cb (GObject      *object,
   run->done = TRUE;
 }
 
-static char *
-last_line (const char *text)
+/* Does @regex match @text (valid UTF-8, possibly empty)? */
+static gboolean
+text_matches (GRegex     *regex,
+              const char *text)
 {
-  g_autofree char *copy = g_strstrip (g_strdup (text ? text : ""));
-  const char *nl = strrchr (copy, '\n');
-
-  return g_strdup (nl ? nl + 1 : copy);
+  return g_regex_match (regex, text ? text : "", 0, NULL);
 }
 
-/* Does @regex match @bytes (output that may be empty, or missing)? */
-static gboolean
-bytes_match (GRegex *regex,
-             GBytes *bytes)
+/* What running one argument vector gave. */
+typedef struct
 {
-  gsize len = 0;
-  const char *data = bytes ? g_bytes_get_data (bytes, &len) : NULL;
+  GBytes *out;
+  GBytes *err;
+  int     exit_status;     /* -1 if it did not exit normally */
+  int     term_signal;
+  gboolean cancelled;
+  gboolean timed_out;
+  double  duration;
+  GError *spawn_error;     /* it could not be started */
+} Ran;
 
-  return g_regex_match_full (regex, data ? data : "", data ? (gssize) len : 0, 0, 0, NULL, NULL);
+static void
+ran_clear (Ran *ran)
+{
+  g_clear_pointer (&ran->out, g_bytes_unref);
+  g_clear_pointer (&ran->err, g_bytes_unref);
+  g_clear_error (&ran->spawn_error);
 }
 
-static gboolean
-run_command (GsmProvider             *self,
-             const char              *vm_id,
-             const char              *zone,
-             const char              *session_id,
-             const char * const      *expanded,
+/*
+ * Runs @argv in a process group of its own, killed with the calling
+ * thread, by @timeout (0: none) or by @cancellable, and collects its
+ * output. Iterates a private main context: no main loop needed.
+ */
+static void
+run_process (const char * const      *argv,
+             double                   timeout,
              GsmProviderSpawnedFunc   spawned,
              gpointer                 user_data,
-             GsmProviderResult      **out_result,
              GCancellable            *cancellable,
-             GError                 **error)
+             Ran                     *ran)
 {
-  g_auto(GStrv) argv = NULL;
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GError) local_error = NULL;
-  g_autoptr(GsmProviderResult) result = NULL;
-  g_autoptr(GRegex) regex = NULL;
   g_autoptr(GPtrArray) spawn_argv = NULL;
   const char *helper;
   Run run = { 0, };
   GSource *timeout_source = NULL;
   gulong cancel_id = 0;
-  double timeout;
-  int not_found_exit_code;
   gint64 started;
-  GsmProviderOutcome outcome;
-  int exit_status = -1, term_signal = 0;
-  double duration;
 
-  if (out_result)
-    *out_result = NULL;
-
-  argv = expanded != NULL ? g_strdupv ((char **) expanded)
-                          : gsm_provider_expand (self, vm_id, zone, session_id, error);
-  if (argv == NULL)
-    return FALSE;
-
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return FALSE;
-
-  g_mutex_lock (&self->mutex);
-  timeout = self->timeout;
-  not_found_exit_code = self->not_found_exit_code;
-  regex = self->not_found_regex ? g_regex_ref (self->not_found_regex) : NULL;
-  g_mutex_unlock (&self->mutex);
+  memset (ran, 0, sizeof *ran);
+  ran->exit_status = -1;
 
   run.context = g_main_context_new ();
   g_main_context_push_thread_default (run.context);
@@ -1211,20 +1599,13 @@ run_command (GsmProvider             *self,
   started = g_get_monotonic_time ();
   run.process = g_subprocess_launcher_spawnv (launcher,
                                               spawn_argv ? (const char * const *) spawn_argv->pdata
-                                                         : (const char * const *) argv,
-                                              &local_error);
+                                                         : argv,
+                                              &ran->spawn_error);
   if (run.process == NULL)
     {
       g_main_context_pop_thread_default (run.context);
       g_main_context_unref (run.context);
-      result = _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char * const *) argv,
-                                         -1, 0, NULL, NULL, 0);
-      if (out_result)
-        *out_result = g_steal_pointer (&result);
-      g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
-                   "Provider “%s” could not run “%s” to delete VM “%s”: %s",
-                   self->name, argv[0], vm_id, local_error->message);
-      return FALSE;
+      return;
     }
   /* The command leads its own process group. If it already exited (and
    * was reaped), there is no identifier and nothing left to kill. */
@@ -1271,7 +1652,7 @@ run_command (GsmProvider             *self,
       g_subprocess_wait (run.process, NULL, NULL);
     }
   g_atomic_int_set (&run.finished, 1);
-  duration = (g_get_monotonic_time () - started) / (double) G_USEC_PER_SEC;
+  ran->duration = (g_get_monotonic_time () - started) / (double) G_USEC_PER_SEC;
 
   g_cancellable_disconnect (cancellable, cancel_id);
   if (timeout_source != NULL)
@@ -1286,31 +1667,106 @@ run_command (GsmProvider             *self,
   g_main_context_unref (run.context);
 
   if (g_subprocess_get_if_exited (run.process))
-    exit_status = g_subprocess_get_exit_status (run.process);
+    ran->exit_status = g_subprocess_get_exit_status (run.process);
   else if (g_subprocess_get_if_signaled (run.process))
-    term_signal = g_subprocess_get_term_sig (run.process);
+    ran->term_signal = g_subprocess_get_term_sig (run.process);
+  ran->cancelled = g_atomic_int_get (&run.cancelled);
+  ran->timed_out = g_atomic_int_get (&run.timed_out);
+  ran->out = g_steal_pointer (&run.out);
+  ran->err = g_steal_pointer (&run.err);
 
-  if (g_atomic_int_get (&run.cancelled))
-    outcome = GSM_PROVIDER_OUTCOME_CANCELLED;
-  else if (g_atomic_int_get (&run.timed_out))
-    outcome = GSM_PROVIDER_OUTCOME_TIMED_OUT;
-  else if (exit_status == 0)
-    outcome = GSM_PROVIDER_OUTCOME_DELETED;
-  else if (exit_status > 0 && exit_status == not_found_exit_code)
-    outcome = GSM_PROVIDER_OUTCOME_NOT_FOUND;
-  else if (exit_status > 0 && regex != NULL &&
-           (bytes_match (regex, run.out) || bytes_match (regex, run.err)))
-    outcome = GSM_PROVIDER_OUTCOME_NOT_FOUND;
-  else
-    outcome = GSM_PROVIDER_OUTCOME_FAILED;
-
-  result = _gsm_provider_result_new (outcome, (const char * const *) argv, exit_status,
-                                     term_signal, run.out, run.err, duration);
-  g_clear_pointer (&run.out, g_bytes_unref);
-  g_clear_pointer (&run.err, g_bytes_unref);
   g_clear_error (&run.error);
   g_clear_object (&run.drain);
   g_clear_object (&run.process);
+}
+
+/* " (its standard error: …)", for an error message: the line that says
+ * what went wrong; "" when it printed nothing. */
+static char *
+why_from_output (GsmProviderResult *result)
+{
+  g_autofree char *line = _gsm_provider_relevant_line (gsm_provider_result_get_stderr (result));
+
+  if (*line == '\0')
+    {
+      g_free (line);
+      line = _gsm_provider_relevant_line (gsm_provider_result_get_stdout (result));
+    }
+  return *line ? g_strconcat (": ", line, NULL) : g_strdup ("");
+}
+
+static gboolean
+run_command (GsmProvider             *self,
+             const char              *vm_id,
+             const char              *zone,
+             const char              *session_id,
+             const char * const      *expanded,
+             GsmProviderSpawnedFunc   spawned,
+             gpointer                 user_data,
+             GsmProviderResult      **out_result,
+             GCancellable            *cancellable,
+             GError                 **error)
+{
+  g_auto(GStrv) argv = NULL;
+  g_autoptr(GsmProviderResult) result = NULL;
+  g_autoptr(GRegex) regex = NULL;
+  GsmProviderOutcome outcome;
+  double timeout;
+  int not_found_exit_code;
+  Ran ran;
+
+  if (out_result)
+    *out_result = NULL;
+
+  argv = expanded != NULL ? g_strdupv ((char **) expanded)
+                          : gsm_provider_expand (self, vm_id, zone, session_id, error);
+  if (argv == NULL)
+    return FALSE;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+
+  g_mutex_lock (&self->mutex);
+  timeout = self->timeout;
+  not_found_exit_code = self->not_found_exit_code;
+  regex = self->not_found_regex ? g_regex_ref (self->not_found_regex) : NULL;
+  g_mutex_unlock (&self->mutex);
+
+  run_process ((const char * const *) argv, timeout, spawned, user_data, cancellable, &ran);
+  if (ran.spawn_error != NULL)
+    {
+      result = _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char * const *) argv,
+                                         -1, 0, NULL, NULL, 0);
+      if (out_result)
+        *out_result = g_steal_pointer (&result);
+      g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                   "Provider “%s” could not run “%s” to delete VM “%s”: %s",
+                   self->name, argv[0], vm_id, ran.spawn_error->message);
+      ran_clear (&ran);
+      return FALSE;
+    }
+
+  /* Outcome first from the status; the not-found rules read the output
+   * as kept in the result (valid UTF-8, possibly empty). */
+  result = _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char * const *) argv,
+                                     ran.exit_status, ran.term_signal, ran.out, ran.err,
+                                     ran.duration);
+  if (ran.cancelled)
+    outcome = GSM_PROVIDER_OUTCOME_CANCELLED;
+  else if (ran.timed_out)
+    outcome = GSM_PROVIDER_OUTCOME_TIMED_OUT;
+  else if (ran.exit_status == 0)
+    outcome = GSM_PROVIDER_OUTCOME_DELETED;
+  else if (ran.exit_status > 0 && ran.exit_status == not_found_exit_code)
+    outcome = GSM_PROVIDER_OUTCOME_NOT_FOUND;
+  else if (ran.exit_status > 0 && regex != NULL &&
+           (text_matches (regex, gsm_provider_result_get_stdout (result)) ||
+            text_matches (regex, gsm_provider_result_get_stderr (result))))
+    outcome = GSM_PROVIDER_OUTCOME_NOT_FOUND;
+  else
+    outcome = GSM_PROVIDER_OUTCOME_FAILED;
+  _gsm_provider_result_set_outcome (result, outcome);
+  ran_clear (&ran);
 
   switch (outcome)
     {
@@ -1330,16 +1786,16 @@ run_command (GsmProvider             *self,
     case GSM_PROVIDER_OUTCOME_FAILED:
     default:
       {
-        g_autofree char *line = last_line (gsm_provider_result_get_stderr (result));
+        g_autofree char *why = why_from_output (result);
 
-        if (term_signal != 0)
+        if (ran.term_signal != 0)
           g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
-                       "Provider “%s”: “%s” was killed by signal %d while deleting VM “%s”",
-                       self->name, argv[0], term_signal, vm_id);
+                       "Provider “%s”: “%s” was killed by signal %d while deleting VM “%s”%s",
+                       self->name, argv[0], ran.term_signal, vm_id, why);
         else
           g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
-                       "Provider “%s”: “%s” exited with status %d deleting VM “%s”%s%s",
-                       self->name, argv[0], exit_status, vm_id, *line ? ": " : "", line);
+                       "Provider “%s”: “%s” exited with status %d deleting VM “%s”%s",
+                       self->name, argv[0], ran.exit_status, vm_id, why);
       }
       break;
     }
@@ -1519,6 +1975,208 @@ gsm_provider_delete_vm_sync (GsmProvider         *self,
 
   return run_command (self, vm_id, zone, session_id, NULL, NULL, NULL, out_result, cancellable,
                       error);
+}
+
+/* ---- listing ------------------------------------------------------------ */
+
+static GPtrArray *
+list_vms (GsmProvider   *self,
+          const char    *registry,
+          GCancellable  *cancellable,
+          GError       **error)
+{
+  const char *values[] = { registry };
+  g_auto(GStrv) template = NULL;
+  g_auto(GStrv) argv = NULL;
+  g_autofree char *format = NULL;
+  g_autofree char *what = NULL;
+  g_autoptr(GError) local_error = NULL;
+  GPtrArray *items = NULL;
+  double timeout;
+  Ran ran;
+
+  g_mutex_lock (&self->mutex);
+  template = g_strdupv (self->list_command);
+  format = g_strdup (self->list_format);
+  timeout = self->timeout;
+  g_mutex_unlock (&self->mutex);
+
+  if (template == NULL)
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "Provider “%s” cannot list VMs: it has no list command (use a preset, %s, "
+                   "or set list-command in its group of the configuration)", self->name,
+                   _gsm_provider_preset_names ());
+      return NULL;
+    }
+
+  /* It goes into a query (az's JMESPath, gcloud's filter): a label value
+   * only, nothing that could change the query. */
+  if (!_gsm_label_value_is_valid (registry))
+    {
+      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
+                   "“%s” is not a registry label value (lowercase letters, digits, “-” and “_”, "
+                   "at most 63, starting with a letter)", registry);
+      return NULL;
+    }
+
+  argv = expand_template ((const char * const *) template, list_placeholders, values, error);
+  if (argv == NULL)
+    return NULL;
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  what = g_strdup_printf ("the VMs labelled gsm-registry=%s", registry);
+  run_process ((const char * const *) argv, timeout, NULL, NULL, cancellable, &ran);
+  if (ran.spawn_error != NULL)
+    g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                 "Provider “%s” could not run “%s” to list %s: %s",
+                 self->name, argv[0], what, ran.spawn_error->message);
+  else if (ran.cancelled)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                 "Listing %s with provider “%s” was cancelled; “%s” was killed",
+                 what, self->name, argv[0]);
+  else if (ran.timed_out)
+    g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_TIMEOUT,
+                 "Provider “%s”: “%s” did not list %s within %g s and was killed",
+                 self->name, argv[0], what, timeout);
+  else if (ran.exit_status != 0)
+    {
+      g_autoptr(GsmProviderResult) result =
+        _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char * const *) argv,
+                                  ran.exit_status, ran.term_signal, ran.out, ran.err,
+                                  ran.duration);
+      g_autofree char *why = why_from_output (result);
+
+      if (ran.term_signal != 0)
+        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                     "Provider “%s”: “%s” was killed by signal %d while listing %s%s",
+                     self->name, argv[0], ran.term_signal, what, why);
+      else
+        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                     "Provider “%s”: “%s” exited with status %d listing %s%s",
+                     self->name, argv[0], ran.exit_status, what, why);
+    }
+  else
+    {
+      gsize len = 0;
+      const char *data = ran.out ? g_bytes_get_data (ran.out, &len) : NULL;
+
+      if (len > GSM_INVENTORY_MAX_OUTPUT)
+        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                     "Provider “%s”: “%s” printed more than %d MiB listing %s",
+                     self->name, argv[0], GSM_INVENTORY_MAX_OUTPUT / (1024 * 1024), what);
+      else if ((items = _gsm_inventory_parse (format, data, len, &local_error)) == NULL)
+        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                     "Provider “%s”: “%s” listing %s: %s (list format “%s”)",
+                     self->name, argv[0], what, local_error->message, format);
+    }
+
+  ran_clear (&ran);
+  return items;
+}
+
+static void
+list_thread (GTask        *task,
+             gpointer      source_object,
+             gpointer      task_data,
+             GCancellable *cancellable)
+{
+  GError *error = NULL;
+  GPtrArray *items = list_vms (source_object, task_data, cancellable, &error);
+
+  if (items == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, items, (GDestroyNotify) g_ptr_array_unref);
+}
+
+/**
+ * gsm_provider_list_vms:
+ * @self: a #GsmProvider
+ * @registry: the value of the `gsm-registry` label to list (see
+ *   [method@Gsm.SessionManager.get_vm_labels]): lowercase letters,
+ *   digits, `-` and `_`, starting with a letter
+ * @cancellable: (nullable): a #GCancellable; cancelling kills the command
+ * @callback: (scope async): called when the command ended
+ * @user_data: data for @callback
+ *
+ * Runs the list template ([property@Gsm.Provider:list-command]) in a
+ * worker thread and reads what it printed. The command is killed after
+ * [property@Gsm.Provider:timeout] seconds.
+ *
+ * Since: 1.0
+ */
+void
+gsm_provider_list_vms (GsmProvider         *self,
+                       const char          *registry,
+                       GCancellable        *cancellable,
+                       GAsyncReadyCallback  callback,
+                       gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (GSM_IS_PROVIDER (self));
+  g_return_if_fail (registry != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, gsm_provider_list_vms);
+  g_task_set_task_data (task, g_strdup (registry), g_free);
+  g_task_run_in_thread (task, list_thread);
+}
+
+/**
+ * gsm_provider_list_vms_finish:
+ * @self: a #GsmProvider
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Gsm.Provider.list_vms].
+ *
+ * Returns: (transfer container) (element-type GsmInventoryItem): the VMs
+ *   the command printed, in its order, or %NULL with
+ *   %GSM_ERROR_INVALID_ARGUMENT (no list command, or an invalid
+ *   @registry), %GSM_ERROR_PROVIDER_FAILED (the command failed, or
+ *   printed something other than its format), %GSM_ERROR_PROVIDER_TIMEOUT
+ *   or %G_IO_ERROR_CANCELLED
+ *
+ * Since: 1.0
+ */
+GPtrArray *
+gsm_provider_list_vms_finish (GsmProvider   *self,
+                              GAsyncResult  *result,
+                              GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == gsm_provider_list_vms, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * gsm_provider_list_vms_sync:
+ * @self: a #GsmProvider
+ * @registry: the value of the `gsm-registry` label to list
+ * @cancellable: (nullable): a #GCancellable; cancelling kills the command
+ * @error: return location for a #GError
+ *
+ * Synchronous form of [method@Gsm.Provider.list_vms]; needs no main loop.
+ *
+ * Returns: (transfer container) (element-type GsmInventoryItem): the
+ *   VMs, or %NULL on error
+ *
+ * Since: 1.0
+ */
+GPtrArray *
+gsm_provider_list_vms_sync (GsmProvider   *self,
+                            const char    *registry,
+                            GCancellable  *cancellable,
+                            GError       **error)
+{
+  g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
+  g_return_val_if_fail (registry != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return list_vms (self, registry, cancellable, error);
 }
 
 gboolean

@@ -13,6 +13,7 @@
 
 #include "gsm-version-macros.h"
 #include "gsm-provider-result.h"
+#include "gsm-inventory-item.h"
 
 G_BEGIN_DECLS
 
@@ -31,6 +32,9 @@ GsmProvider        *gsm_provider_new_from_key_file      (GKeyFile            *ke
                                                          GError             **error);
 GSM_AVAILABLE_IN_ALL
 GsmProvider        *gsm_provider_new_default            (GError             **error);
+GSM_AVAILABLE_IN_ALL
+GsmProvider        *gsm_provider_new_preset             (const char          *preset,
+                                                         GError             **error);
 
 GSM_AVAILABLE_IN_ALL
 const char         *gsm_provider_get_name               (GsmProvider         *self);
@@ -51,6 +55,18 @@ const char         *gsm_provider_get_not_found_pattern  (GsmProvider         *se
 GSM_AVAILABLE_IN_ALL
 gboolean            gsm_provider_set_not_found_pattern  (GsmProvider         *self,
                                                          const char          *pattern,
+                                                         GError             **error);
+
+GSM_AVAILABLE_IN_ALL
+const char         *gsm_provider_get_preset             (GsmProvider         *self);
+GSM_AVAILABLE_IN_ALL
+char              **gsm_provider_get_list_command       (GsmProvider         *self);
+GSM_AVAILABLE_IN_ALL
+char               *gsm_provider_get_list_format        (GsmProvider         *self);
+GSM_AVAILABLE_IN_ALL
+gboolean            gsm_provider_set_list_command       (GsmProvider         *self,
+                                                         const char * const  *command,
+                                                         const char          *format,
                                                          GError             **error);
 
 GSM_AVAILABLE_IN_ALL
@@ -79,6 +95,22 @@ gboolean            gsm_provider_delete_vm_sync         (GsmProvider         *se
                                                          const char          *zone,
                                                          const char          *session_id,
                                                          GsmProviderResult  **out_result,
+                                                         GCancellable        *cancellable,
+                                                         GError             **error);
+
+GSM_AVAILABLE_IN_ALL
+void                gsm_provider_list_vms               (GsmProvider         *self,
+                                                         const char          *registry,
+                                                         GCancellable        *cancellable,
+                                                         GAsyncReadyCallback  callback,
+                                                         gpointer             user_data);
+GSM_AVAILABLE_IN_ALL
+GPtrArray          *gsm_provider_list_vms_finish        (GsmProvider         *self,
+                                                         GAsyncResult        *result,
+                                                         GError             **error);
+GSM_AVAILABLE_IN_ALL
+GPtrArray          *gsm_provider_list_vms_sync          (GsmProvider         *self,
+                                                         const char          *registry,
                                                          GCancellable        *cancellable,
                                                          GError             **error);
 

@@ -71,8 +71,8 @@
 /* While all workers are busy, a round waits at least this long after the
  * last one (monotonic µs), to settle more deletions at once. */
 #define ROUND_GATHER_US (25 * 1000)
-#define CLAIM_MEMBER "reap_claim"
-#define ATTEMPTS_MEMBER "reap_attempts"
+#define CLAIM_MEMBER GSM_REAPER_CLAIM_MEMBER
+#define ATTEMPTS_MEMBER GSM_REAPER_ATTEMPTS_MEMBER
 
 /**
  * GsmReaper:
@@ -117,11 +117,23 @@
  * Signals are emitted in the main context that was the thread-default one
  * when the reaper was created.
  *
+ * A VM the registry never recorded (its process crashed after the cloud
+ * made it, before it registered it) is found by
+ * [method@Gsm.Reaper.reconcile], which compares the cloud's inventory of
+ * the VMs carrying this registry's labels (see
+ * [method@Gsm.SessionManager.get_vm_labels]) with the registry, and
+ * deletes the orphans among them by the same pass.
+ *
  * The settings come from the environment (`GSM_REAP_GRACE`,
  * `GSM_REAP_BACKOFF`, `GSM_REAP_MAX_BACKOFF`, in seconds, and
  * `GSM_REAP_CONCURRENCY`), else from keys `grace-period`, `backoff`,
  * `max-backoff` and `concurrency` of group `[reaper]` of the
  * configuration file (see [class@Gsm.Provider]).
+ *
+ * Nothing reaps by itself unless key `auto` of group `[reaper]` is `true`
+ * (or `GSM_REAP_AUTO=1`): then gsmd reaps and reconciles as with
+ * `--reap`, and every new session deletes the VMs of this host's dead
+ * sessions in the background (see [func@Gsm.SessionManager.get_default]).
  *
  * Since: 1.0
  */
@@ -142,6 +154,7 @@ struct _GsmReaper
   double             max_backoff;
   double             unverifiable_older_than;
   guint              concurrency;
+  gboolean           host_only;      /* only this host's sessions */
 };
 
 enum {
@@ -169,6 +182,10 @@ static guint signals[N_SIGNALS];
 static GPrivate in_worker;
 
 G_DEFINE_FINAL_TYPE (GsmReaper, gsm_reaper, G_TYPE_OBJECT)
+
+G_DEFINE_FLAGS_TYPE (GsmReconcileFlags, gsm_reconcile_flags,
+                     G_DEFINE_ENUM_VALUE (GSM_RECONCILE_FLAGS_NONE, "none"),
+                     G_DEFINE_ENUM_VALUE (GSM_RECONCILE_FLAGS_APPLY, "apply"))
 
 /* ---- signals, in the owner context ------------------------------------ */
 
@@ -591,9 +608,20 @@ owner_liveness (GsmReaper  *self,
   if (g_strcmp0 (gsm_session_get_session_id (session),
                  gsm_session_manager_get_session_id (self->manager)) == 0)
     return GSM_LIVENESS_ALIVE;
+  /* Written by a reconciliation for a VM no entry recorded, whose session
+   * it found dead or unknown: no process stands behind it. */
+  if (_gsm_session_get_member (session, GSM_REAPER_ADOPTED_MEMBER) != NULL)
+    return GSM_LIVENESS_DEAD;
   if (_gsm_registry_has_leases (registry))
     return _gsm_registry_vouches_for (registry, session) ? GSM_LIVENESS_ALIVE : GSM_LIVENESS_DEAD;
   return _gsm_liveness_probe_check (_gsm_session_manager_get_probe (self->manager), session);
+}
+
+GsmLiveness
+_gsm_reaper_owner_liveness (GsmReaper  *self,
+                            GsmSession *session)
+{
+  return owner_liveness (self, session);
 }
 
 /* Old enough to be reaped by age, its liveness unknown, as asked? */
@@ -627,6 +655,9 @@ check_owner (GsmReaper      *self,
   if (g_strcmp0 (gsm_session_get_session_id (entry),
                  gsm_session_manager_get_session_id (self->manager)) == 0)
     return g_strdup ("it is this process's own session");
+  if (self->host_only &&
+      g_strcmp0 (gsm_session_get_hostname (entry), gsm_session_manager_get_hostname (self->manager)) != 0)
+    return g_strdup ("it is another host's session (this pass reaps this host's only)");
 
   liveness = owner_liveness (self, entry);
   if (out_liveness != NULL)
@@ -1280,6 +1311,21 @@ spawned_cb (int      pid,
   g_mutex_unlock (&pass->mutex);
 }
 
+const char *
+_gsm_reaper_delete_id (GsmSession *entry)
+{
+  JsonObject *inventory = get_object_member (entry, GSM_REAPER_INVENTORY_MEMBER);
+  const char *id = inventory ? member_string (inventory, "id") : NULL;
+
+  /* Only what the inventory said about this very VM, and only an id that
+   * can be handed to the command. */
+  if (id != NULL && *id != '\0' && *id != '-' &&
+      g_strcmp0 (member_string (inventory, "vm"), gsm_session_get_vm_id (entry)) == 0 &&
+      _gsm_validate_name ("id", id, GSM_MAX_NAME_LEN, NULL))
+    return id;
+  return gsm_session_get_vm_id (entry);
+}
+
 /* A worker: runs @job's command, recorded in the audit log before it
  * starts and once it ended. */
 static void
@@ -1312,7 +1358,7 @@ worker_func (gpointer data,
   job->state = JOB_RUNNING;
   g_mutex_unlock (&pass->mutex);
 
-  argv = gsm_provider_expand (pass->provider, gsm_session_get_vm_id (claimed),
+  argv = gsm_provider_expand (pass->provider, _gsm_reaper_delete_id (claimed),
                               gsm_session_get_zone (claimed), gsm_session_get_session_id (claimed),
                               &error);
   if (argv != NULL)
@@ -1598,9 +1644,9 @@ get_settings (GsmReaper *self,
   g_mutex_unlock (&self->mutex);
 }
 
-static GsmProvider *
-dup_provider (GsmReaper  *self,
-              GError    **error)
+GsmProvider *
+_gsm_reaper_dup_provider (GsmReaper  *self,
+                          GError    **error)
 {
   GsmProvider *provider;
 
@@ -1766,7 +1812,7 @@ reap (GsmReaper     *self,
   Pass pass = { 0, };
   gboolean ok;
 
-  provider = dup_provider (self, error);
+  provider = _gsm_reaper_dup_provider (self, error);
   if (provider == NULL)
     return FALSE;
 
@@ -1833,6 +1879,15 @@ reap (GsmReaper     *self,
 }
 
 /* ---- for gsmd ------------------------------------------------------------ */
+
+void
+_gsm_reaper_set_host_only (GsmReaper *self,
+                           gboolean   host_only)
+{
+  g_mutex_lock (&self->mutex);
+  self->host_only = host_only;
+  g_mutex_unlock (&self->mutex);
+}
 
 double
 _gsm_reaper_get_next_due (GsmReaper           *self,

@@ -17,6 +17,28 @@
 
 G_BEGIN_DECLS
 
+/**
+ * GsmReconcileFlags:
+ * @GSM_RECONCILE_FLAGS_NONE: a dry run: compare the inventory with the
+ *   registry and report, changing nothing.
+ * @GSM_RECONCILE_FLAGS_APPLY: also record in the registry which VMs the
+ *   inventory showed or no longer shows (marking gone those missing from
+ *   two passes), and delete the orphans it found.
+ *
+ * How [method@Gsm.Reaper.reconcile] acts.
+ *
+ * Since: 1.0
+ */
+typedef enum /*< flags >*/
+{
+  GSM_RECONCILE_FLAGS_NONE  = 0,
+  GSM_RECONCILE_FLAGS_APPLY = 1 << 0,
+} GsmReconcileFlags;
+
+#define GSM_TYPE_RECONCILE_FLAGS (gsm_reconcile_flags_get_type ())
+GSM_AVAILABLE_IN_ALL
+GType gsm_reconcile_flags_get_type (void) G_GNUC_CONST;
+
 #define GSM_TYPE_REAPER (gsm_reaper_get_type ())
 
 GSM_AVAILABLE_IN_ALL
@@ -88,6 +110,22 @@ gboolean           gsm_reaper_reap_sync           (GsmReaper            *self,
                                                    GPtrArray            *orphans,
                                                    guint                *out_reaped,
                                                    guint                *out_failed,
+                                                   GCancellable         *cancellable,
+                                                   GError              **error);
+
+GSM_AVAILABLE_IN_ALL
+void               gsm_reaper_reconcile           (GsmReaper            *self,
+                                                   GsmReconcileFlags     flags,
+                                                   GCancellable         *cancellable,
+                                                   GAsyncReadyCallback   callback,
+                                                   gpointer              user_data);
+GSM_AVAILABLE_IN_ALL
+GPtrArray         *gsm_reaper_reconcile_finish    (GsmReaper            *self,
+                                                   GAsyncResult         *result,
+                                                   GError              **error);
+GSM_AVAILABLE_IN_ALL
+GPtrArray         *gsm_reaper_reconcile_sync      (GsmReaper            *self,
+                                                   GsmReconcileFlags     flags,
                                                    GCancellable         *cancellable,
                                                    GError              **error);
 

@@ -24,6 +24,7 @@
 #include "gsm-json-private.h"
 #include "gsm-process-private.h"
 #include "gsm-provider-private.h"
+#include "gsm-reaper-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
 
@@ -1875,6 +1876,11 @@ gsm_session_manager_init (GsmSessionManager *self)
  * first tries again to enter it, failing with the reason while it still
  * cannot; once one succeeds, the process is in the registry.
  *
+ * With `auto=true` in group `[reaper]` of the configuration (see
+ * [class@Gsm.Reaper]), creating it also starts, in a thread of its own,
+ * the deletion of the VMs of this host's dead sessions once their grace
+ * period is over.
+ *
  * Returns: (transfer none) (not nullable): the session manager
  *
  * Since: 1.0
@@ -1883,6 +1889,7 @@ GsmSessionManager *
 gsm_session_manager_get_default (void)
 {
   GsmSessionManager *manager = g_atomic_pointer_get (&default_manager);
+  gboolean created = FALSE;
 
   if (G_LIKELY (manager != NULL))
     return manager;
@@ -1893,8 +1900,13 @@ gsm_session_manager_get_default (void)
     {
       manager = g_object_new (GSM_TYPE_SESSION_MANAGER, NULL);
       g_atomic_pointer_set (&default_manager, manager);
+      created = TRUE;
     }
   g_mutex_unlock (&default_lock);
+
+  /* [reaper] auto=true: this host's orphans, in the background. */
+  if (created)
+    _gsm_reaper_reap_at_start (manager);
 
   return manager;
 }

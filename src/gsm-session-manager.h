@@ -47,6 +47,8 @@ GSM_AVAILABLE_IN_ALL
 gboolean           gsm_session_manager_get_has_vm           (GsmSessionManager    *self);
 GSM_AVAILABLE_IN_ALL
 GVariant          *gsm_session_manager_get_statistics       (GsmSessionManager    *self);
+GSM_AVAILABLE_IN_ALL
+GVariant          *gsm_session_manager_get_vm_labels        (GsmSessionManager    *self);
 
 GSM_AVAILABLE_IN_ALL
 void               gsm_session_manager_register_vm          (GsmSessionManager    *self,

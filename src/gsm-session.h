@@ -12,6 +12,7 @@
 #include "gsm-session-info.h"
 #include "gsm-session-manager.h"
 #include "gsm-provider-result.h"
+#include "gsm-inventory-item.h"
 #include "gsm-provider.h"
 #include "gsm-reaper.h"
 #include "gsm-session-list.h"

@@ -19,6 +19,7 @@
 #include "gsm-etcd-registry-private.h"
 #include "gsm-fs-private.h"
 #include "gsm-provider-private.h"   /* _gsm_config_load */
+#include "gsm-reaper-private.h"     /* [reaper] auto */
 #include "gsm-session-manager-private.h" /* every entry, as cleanup and reap see it */
 #include "gsm-session-private.h"    /* showing a session as stale or unverifiable */
 
@@ -53,6 +54,13 @@ static const GOptionEntry watch_entries[] = {
 static const GOptionEntry cleanup_entries[] = {
   { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON", NULL },
   { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &opt_dry_run, "Only show what would be cleaned up", NULL },
+  { NULL }
+};
+
+static const GOptionEntry reconcile_entries[] = {
+  { "json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON", NULL },
+  { "yes", 'y', 0, G_OPTION_ARG_NONE, &opt_yes,
+    "Record what the inventory shows and delete the orphans found (default: only report)", NULL },
   { NULL }
 };
 
@@ -169,6 +177,35 @@ print_table (GPtrArray *sessions)
                  gsm_session_get_vm_id (s), gsm_session_get_zone (s),
                  gsm_session_get_created_at (s));
     }
+}
+
+/* Without [reaper] auto=true, what to say about orphans left waiting
+ * (NULL if none wait, or reaping is on). */
+static char *
+orphans_waiting_notice (guint n_orphans)
+{
+  g_autofree char *config = NULL;
+
+  if (n_orphans == 0 || _gsm_reaper_auto_enabled ())
+    return NULL;
+  config = _gsm_config_get_path ();
+  return g_strdup_printf ("%u orphan VM%s of dead sessions %s waiting and nothing deletes "
+                          "them automatically: run “gsmctl reap --yes”, or set auto=true in "
+                          "[reaper] of %s so that gsmd deletes them (and reconciles the "
+                          "cloud's inventory)", n_orphans, n_orphans == 1 ? "" : "s",
+                          n_orphans == 1 ? "is" : "are", config);
+}
+
+static guint
+count_orphans (GPtrArray *sessions)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < sessions->len; i++)
+    if (gsm_session_get_has_vm (sessions->pdata[i]) &&
+        g_strcmp0 (gsm_session_get_status (sessions->pdata[i]), "stale") == 0)
+      n++;
+  return n;
 }
 
 /* ---- reading the registry ---------------------------------------------- */
@@ -400,7 +437,13 @@ cmd_list (void)
   if (opt_json)
     print_json_array (sessions);
   else
-    print_table (sessions);
+    {
+      g_autofree char *notice = orphans_waiting_notice (count_orphans (sessions));
+
+      print_table (sessions);
+      if (notice != NULL)
+        printf ("\nNote: %s.\n", notice);
+    }
 
   return 0;
 }
@@ -528,6 +571,8 @@ cmd_stats (void)
       json_builder_add_int_value (b, n_orphans);
       json_builder_set_member_name (b, "unverifiable_vms");
       json_builder_add_int_value (b, n_unverifiable_vms);
+      json_builder_set_member_name (b, "auto_reap");
+      json_builder_add_boolean_value (b, _gsm_reaper_auto_enabled ());
       json_builder_end_object (b);
       root = json_builder_get_root (b);
       text = json_to_string (root, TRUE);
@@ -538,8 +583,15 @@ cmd_stats (void)
       printf ("Registry:    %s\n", dir);
       printf ("Sessions:    %u (%u active, %u stale, %u unverifiable)\n", sessions->len, n_active,
               n_stale, n_unverifiable);
+      g_autofree char *notice = orphans_waiting_notice (n_orphans);
+
       printf ("VMs:         %u (%u orphaned, %u of unverifiable sessions)\n", n_vms, n_orphans,
               n_unverifiable_vms);
+      printf ("Reaping:     %s\n", _gsm_reaper_auto_enabled ()
+                                     ? "automatic ([reaper] auto=true)"
+                                     : "off (gsmctl reap --yes, or [reaper] auto=true)");
+      if (notice != NULL)
+        printf ("\nNote: %s.\n", notice);
     }
 
   return 0;
@@ -1272,6 +1324,120 @@ read_history (GError **error)
 }
 
 static int
+cmd_reconcile (void)
+{
+  GsmSessionManager *manager = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmProvider) provider = NULL;
+  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr(GPtrArray) items = NULL;
+  ReapReport report = { NULL, 0 };
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  guint n_orphans = 0;
+
+  provider = gsm_provider_new_default (&error);
+  if (provider == NULL)
+    {
+      g_printerr ("gsmctl: %s\n", error->message);
+      return 1;
+    }
+  reaper = gsm_reaper_new (manager, provider);
+  if (opt_yes && !opt_json)
+    {
+      g_signal_connect (reaper, "vm-reaped", G_CALLBACK (vm_reaped_cb), &report);
+      g_signal_connect (reaper, "reap-failed", G_CALLBACK (reap_failed_cb), &report);
+      g_signal_connect (reaper, "reap-skipped", G_CALLBACK (reap_skipped_cb), &report);
+    }
+
+  items = gsm_reaper_reconcile_sync (reaper, opt_yes ? GSM_RECONCILE_FLAGS_APPLY
+                                                     : GSM_RECONCILE_FLAGS_NONE, NULL, &error);
+  /* Signals of a sync call made here were emitted before it returned. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  if (items == NULL)
+    {
+      g_printerr ("gsmctl: %s\n", error->message);
+      return 1;
+    }
+
+  for (guint i = 0; i < items->len; i++)
+    if (gsm_inventory_item_get_verdict (items->pdata[i]) == GSM_INVENTORY_VERDICT_ORPHAN)
+      n_orphans++;
+
+  if (opt_json)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+      g_autofree char *text = NULL;
+
+      json_builder_begin_array (b);
+      for (guint i = 0; i < items->len; i++)
+        {
+          GsmInventoryItem *item = items->pdata[i];
+          g_autoptr(JsonNode) labels = json_gvariant_serialize (gsm_inventory_item_get_labels (item));
+
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "vm");
+          json_builder_add_string_value (b, gsm_inventory_item_get_vm_id (item));
+          json_builder_set_member_name (b, "name");
+          json_builder_add_string_value (b, gsm_inventory_item_get_name (item));
+          json_builder_set_member_name (b, "zone");
+          if (gsm_inventory_item_get_zone (item) != NULL)
+            json_builder_add_string_value (b, gsm_inventory_item_get_zone (item));
+          else
+            json_builder_add_null_value (b);
+          json_builder_set_member_name (b, "session");
+          if (gsm_inventory_item_get_session_id (item) != NULL)
+            json_builder_add_string_value (b, gsm_inventory_item_get_session_id (item));
+          else
+            json_builder_add_null_value (b);
+          json_builder_set_member_name (b, "created_at");
+          json_builder_add_double_value (b, gsm_inventory_item_get_created_at (item));
+          json_builder_set_member_name (b, "labels");
+          json_builder_add_value (b, g_steal_pointer (&labels));
+          json_builder_set_member_name (b, "verdict");
+          json_builder_add_string_value (b, gsm_inventory_verdict_to_string (
+                                              gsm_inventory_item_get_verdict (item)));
+          json_builder_set_member_name (b, "reason");
+          json_builder_add_string_value (b, gsm_inventory_item_get_reason (item));
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      root = json_builder_get_root (b);
+      text = json_to_string (root, TRUE);
+      printf ("%s\n", text);
+      return 0;
+    }
+
+  if (items->len == 0)
+    printf ("The inventory shows no VM with this registry's label.\n");
+  else
+    {
+      printf ("%-12s  %-24s  %-16s  %-8s  %6s  %s\n", "VERDICT", "VM", "ZONE", "SESSION", "AGE",
+              "WHY");
+      for (guint i = 0; i < items->len; i++)
+        {
+          GsmInventoryItem *item = items->pdata[i];
+          double created_at = gsm_inventory_item_get_created_at (item);
+          g_autofree char *age = created_at > 0 ? format_age (MAX (now - created_at, 0))
+                                                : g_strdup ("-");
+          const char *zone = gsm_inventory_item_get_zone (item);
+          const char *session = gsm_inventory_item_get_session_id (item);
+
+          printf ("%-12s  %-24.24s  %-16.16s  %-8.8s  %6s  %s\n",
+                  gsm_inventory_verdict_to_string (gsm_inventory_item_get_verdict (item)),
+                  gsm_inventory_item_get_vm_id (item), zone ? zone : "-", session ? session : "-",
+                  age, gsm_inventory_item_get_reason (item));
+        }
+    }
+  if (!opt_yes && n_orphans > 0)
+    printf ("\nDry run: %u orphan VM%s would be deleted; pass --yes to delete %s.\n", n_orphans,
+            n_orphans == 1 ? "" : "s", n_orphans == 1 ? "it" : "them");
+
+  return 0;
+}
+
+static int
 cmd_history (void)
 {
   g_autoptr(GError) error = NULL;
@@ -1353,6 +1519,7 @@ static const Command commands[] = {
   { "stats", "Count sessions and VMs", list_entries, cmd_stats },
   { "watch", "Print sessions and VMs as they appear, change and die", watch_entries, cmd_watch },
   { "reap", "List (or with --yes, delete) the VMs of dead sessions", reap_entries, cmd_reap },
+  { "reconcile", "Compare the cloud's inventory with the registry (with --yes, delete the orphans found)", reconcile_entries, cmd_reconcile },
   { "history", "Show the audit log of VM deletions", history_entries, cmd_history },
 };
 
@@ -1417,6 +1584,8 @@ main (int   argc,
       return 2;
     }
 
+  /* gsmctl reaps only when asked, never when its session starts. */
+  _gsm_reaper_inhibit_reap_at_start ();
   status = command->run ();
   /* With the registry, gsmctl is a session of its own while it runs;
    * leave no trace. */

@@ -15,10 +15,16 @@
  * The pids it watches come from the registry and are checked against the
  * process start time and boot id; nothing a D-Bus client sends is used.
  *
- * With --reap it also deletes orphan VMs: when a session is found dead
- * with a VM, a GsmReaper pass runs once the grace period is over (and
- * every REAP_INTERVAL_S, for retries after a backoff), and each outcome is
- * sent as VmReaped or ReapFailed.
+ * With --reap, or `auto=true` in [reaper] of the configuration (the
+ * installed unit and D-Bus activation start gsmd without arguments), it
+ * also deletes orphan VMs: when a session is found dead with a VM, a
+ * GsmReaper pass runs once the grace period is over (and every
+ * REAP_INTERVAL_S, for retries after a backoff), and each outcome is sent
+ * as VmReaped or ReapFailed. If the provider can list VMs, it also
+ * reconciles the cloud's inventory with the registry (at start, then every
+ * reconcile-interval), which finds the VMs of processes that crashed
+ * before they registered them. Without either, it logs the orphans that
+ * wait and how to turn reaping on.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -34,6 +40,7 @@
 
 #include <glib-unix.h>
 
+#include "gsm-provider-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
 #include "gsm-reaper-private.h"
@@ -54,6 +61,8 @@
 /* With --reap: a pass this often, for failed deletions whose backoff is
  * over and orphans recorded by other processes. */
 #define REAP_INTERVAL_S 30
+/* A reconciliation (a list call to the cloud) this often by default. */
+#define RECONCILE_INTERVAL_S 300.0
 #define INTERFACE_NAME "org.gsm.SessionManager1"
 
 typedef struct
@@ -81,6 +90,9 @@ typedef struct
   gint64             reap_started_at; /* monotonic µs, of the last pass */
   gboolean           reap_running;
   gboolean           reap_again;
+  gboolean           reaping;         /* --reap or [reaper] auto=true */
+  guint              reconcile_source;
+  gboolean           reconcile_running;
 } Daemon;
 
 static gboolean opt_system = FALSE;
@@ -99,7 +111,9 @@ static const GOptionEntry entries[] = {
   { "poll", 0, 0, G_OPTION_ARG_NONE, &opt_poll,
     "Poll for dead processes instead of waiting on pidfds (as on kernels before 5.3)", NULL },
   { "reap", 0, 0, G_OPTION_ARG_NONE, &opt_reap,
-    "Delete the VMs of dead sessions (after the grace period) through the configured provider", NULL },
+    "Delete the VMs of dead sessions (after the grace period) through the configured provider, "
+    "and reconcile the cloud's inventory (also on with auto=true in [reaper] of the configuration)",
+    NULL },
   { NULL }
 };
 
@@ -225,15 +239,54 @@ sessions_changed_cb (GsmSessionManager *manager,
   check_sessions (d);
 }
 
+/* How to turn reaping on, for the messages about orphans left waiting. */
+static char *
+how_to_reap (void)
+{
+  g_autofree char *config = _gsm_config_get_path ();
+
+  return g_strdup_printf ("reaping is off: delete orphans with “gsmctl reap --yes”, or set "
+                          "auto=true in [reaper] of %s (or start gsmd --reap) to have them "
+                          "deleted automatically", config);
+}
+
 static void
 log_stale_cb (GsmSessionManager *manager,
               GsmSession        *session,
               Daemon            *d)
 {
-  g_message ("Session %s (pid %d) is dead%s%s", gsm_session_get_session_id (session),
+  g_autofree char *hint = NULL;
+
+  if (gsm_session_get_has_vm (session) && !d->reaping)
+    hint = how_to_reap ();
+  g_message ("Session %s (pid %d) is dead%s%s%s%s", gsm_session_get_session_id (session),
              gsm_session_get_pid (session),
              gsm_session_get_has_vm (session) ? "; its VM is an orphan: " : "",
-             gsm_session_get_has_vm (session) ? gsm_session_get_vm_id (session) : "");
+             gsm_session_get_has_vm (session) ? gsm_session_get_vm_id (session) : "",
+             hint ? "; " : "", hint ? hint : "");
+}
+
+/* At start, without reaping: the orphans already waiting, if any. */
+static void
+log_waiting_orphans (Daemon *d)
+{
+  g_autoptr(GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
+  g_autofree char *hint = NULL;
+  GsmRegistrySnapshotIter iter;
+  GsmSession *session;
+  guint n = 0;
+
+  if (view == NULL)
+    return;
+  _gsm_registry_snapshot_iter_init (&iter, view);
+  while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
+    if (session->vm_id != NULL && _gsm_session_is_stale (session))
+      n++;
+  if (n == 0)
+    return;
+  hint = how_to_reap ();
+  g_message ("%u orphan VM%s of dead sessions %s waiting; %s", n, n == 1 ? "" : "s",
+             n == 1 ? "is" : "are", hint);
 }
 
 static void
@@ -311,6 +364,64 @@ static gboolean
 reap_interval_cb (gpointer user_data)
 {
   start_reap (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+reconcile_done_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  Daemon *d = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) items = NULL;
+
+  d->reconcile_running = FALSE;
+  items = gsm_reaper_reconcile_finish (d->reaper, result, &error);
+  if (items == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_warning ("Reconciling the cloud's inventory with the registry failed: %s",
+                   error->message);
+      return;
+    }
+
+  for (guint i = 0; i < items->len; i++)
+    {
+      GsmInventoryItem *item = items->pdata[i];
+
+      switch (gsm_inventory_item_get_verdict (item))
+        {
+        case GSM_INVENTORY_VERDICT_ORPHAN:
+        case GSM_INVENTORY_VERDICT_UNREGISTERED:
+        case GSM_INVENTORY_VERDICT_UNVERIFIABLE:
+        case GSM_INVENTORY_VERDICT_GONE:
+          g_message ("Inventory: VM %s is %s: %s", gsm_inventory_item_get_vm_id (item),
+                     gsm_inventory_verdict_to_string (gsm_inventory_item_get_verdict (item)),
+                     gsm_inventory_item_get_reason (item));
+          break;
+        default:
+          g_debug ("Inventory: VM %s is %s: %s", gsm_inventory_item_get_vm_id (item),
+                   gsm_inventory_verdict_to_string (gsm_inventory_item_get_verdict (item)),
+                   gsm_inventory_item_get_reason (item));
+          break;
+        }
+    }
+  if (!g_cancellable_is_cancelled (d->reap_cancellable))
+    schedule_reaps (d);
+}
+
+static gboolean
+reconcile_cb (gpointer user_data)
+{
+  Daemon *d = user_data;
+
+  if (!d->reconcile_running)
+    {
+      d->reconcile_running = TRUE;
+      gsm_reaper_reconcile (d->reaper, GSM_RECONCILE_FLAGS_APPLY, d->reap_cancellable,
+                            reconcile_done_cb, d);
+    }
   return G_SOURCE_CONTINUE;
 }
 
@@ -530,6 +641,9 @@ main (int   argc,
     g_setenv ("G_MESSAGES_DEBUG", "Gsm", FALSE);
 
   d.loop = g_main_loop_new (NULL, FALSE);
+  /* gsmd reaps by its own rules (or not at all), never at session start. */
+  _gsm_reaper_inhibit_reap_at_start ();
+  d.reaping = opt_reap || _gsm_reaper_auto_enabled ();
   d.manager = gsm_session_manager_get_default ();
   d.probe = _gsm_session_manager_get_probe (d.manager);
 
@@ -549,14 +663,18 @@ main (int   argc,
   g_signal_connect (d.manager, "session-added", G_CALLBACK (log_added_cb), &d);
   g_signal_connect (d.manager, "session-removed", G_CALLBACK (log_removed_cb), &d);
 
-  if (opt_reap)
+  if (d.reaping)
     {
       /* Refuse to start with a provider configuration that cannot work. */
       g_autoptr(GsmProvider) provider = gsm_provider_new_default (&error);
+      g_auto(GStrv) list_command = NULL;
+      g_autoptr(GKeyFile) key_file = _gsm_config_load (NULL);
+      double reconcile_interval;
 
       if (provider == NULL)
         {
-          g_printerr ("gsmd: --reap: %s\n", error->message);
+          g_printerr ("gsmd: %s: %s\n", opt_reap ? "--reap" : "[reaper] auto=true",
+                      error->message);
           g_signal_handlers_disconnect_by_data (d.manager, &d);
           g_main_loop_unref (d.loop);
           return 1;
@@ -568,10 +686,32 @@ main (int   argc,
       g_signal_connect (d.reaper, "vm-reaped", G_CALLBACK (vm_reaped_cb), &d);
       g_signal_connect (d.reaper, "reap-failed", G_CALLBACK (reap_failed_cb), &d);
       d.reap_source = g_timeout_add_seconds (REAP_INTERVAL_S, reap_interval_cb, &d);
-      g_message ("Reaping orphan VMs with provider “%s” (grace period %g s)",
-                 gsm_provider_get_name (provider), gsm_reaper_get_grace_period (d.reaper));
+      g_message ("Reaping orphan VMs with provider “%s” (grace period %g s), as %s asks",
+                 gsm_provider_get_name (provider), gsm_reaper_get_grace_period (d.reaper),
+                 opt_reap ? "--reap" : "auto=true in [reaper] of the configuration");
       start_reap (&d);
+
+      list_command = gsm_provider_get_list_command (provider);
+      reconcile_interval = _gsm_config_get_seconds (key_file, "reaper", "reconcile-interval",
+                                                    "GSM_RECONCILE_INTERVAL",
+                                                    RECONCILE_INTERVAL_S);
+      if (list_command == NULL)
+        g_message ("Not reconciling the cloud's inventory: provider “%s” has no list command "
+                   "(a preset, or list-command in its group of the configuration, gives one)",
+                   gsm_provider_get_name (provider));
+      else if (reconcile_interval <= 0)
+        g_message ("Not reconciling the cloud's inventory: reconcile-interval is 0");
+      else
+        {
+          g_message ("Reconciling the cloud's inventory with the registry every %g s",
+                     reconcile_interval);
+          d.reconcile_source = g_timeout_add ((guint) MIN (reconcile_interval * 1000, G_MAXUINT),
+                                              reconcile_cb, &d);
+          reconcile_cb (&d);
+        }
     }
+  else
+    log_waiting_orphans (&d);
 
   d.have_pidfd = !opt_poll && _gsm_liveness_probe_get_fd (d.probe) >= 0 && have_pidfd ();
   if (d.have_pidfd)
@@ -600,6 +740,7 @@ main (int   argc,
   g_clear_handle_id (&d.poll_source, g_source_remove);
   g_clear_handle_id (&d.reap_source, g_source_remove);
   g_clear_handle_id (&d.reap_timer, g_source_remove);
+  g_clear_handle_id (&d.reconcile_source, g_source_remove);
   g_signal_handlers_disconnect_by_data (d.manager, &d);
   gsmd_unexport (d.manager);
   g_clear_object (&d.list);
@@ -615,7 +756,7 @@ main (int   argc,
   if (d.reaper != NULL)
     {
       g_cancellable_cancel (d.reap_cancellable);
-      while (d.reap_running)
+      while (d.reap_running || d.reconcile_running)
         g_main_context_iteration (NULL, TRUE);
       g_signal_handlers_disconnect_by_data (d.reaper, &d);
       g_clear_object (&d.reaper);

@@ -2,12 +2,16 @@
 # The main job of gsm-session, end to end: three worker processes each own
 # a VM; one is killed with SIGKILL; gsm-session sees it dead, keeps its VM
 # on record as an orphan, leaves the other two alone, and then the reaper
-# deletes the orphan VM (and only it) and writes the audit log.
+# deletes the orphan VM (and only it) and writes the audit log. Then a
+# worker creates its VM (labelled with its session) and crashes before it
+# registers it: the registry never heard of that VM, and the
+# reconciliation of the cloud's inventory finds it and deletes it.
 #
 # Installs missing Debian packages (apt-get), builds, then runs everything
 # in a throwaway runtime directory. Nothing real is deleted: no cloud
 # command runs; a fake provider (tests/reaper/fake-provider.sh) deletes
-# files standing for VMs.
+# files standing for VMs, and a fake gcloud (tests/reaper/fake-clouds/,
+# python3) keeps its "cloud" in a JSON file.
 set -eu
 cd "$(dirname "$0")/.."
 . tools/deps.sh
@@ -138,6 +142,48 @@ run "$gsmctl" history
 step "The audit log itself: JSON lines in the runtime directory, mode 0600"
 run ls -l "$GSM_RUNTIME_DIR/reap_audit.log"
 run cat "$GSM_RUNTIME_DIR/reap_audit.log"
+
+step "A VM the registry never heard of: a fifth worker creates its VM with gcloud, then crashes before registering it"
+# The gcloud on PATH is the tests' fake one; the provider is the gcloud preset.
+PATH="$(pwd)/tests/reaper/fake-clouds:$PATH"
+FAKE_CLOUD_STATE="$GSM_RUNTIME_DIR/fake-gcloud.json"
+GSM_CONFIG_FILE="$GSM_RUNTIME_DIR/config.ini"
+export PATH FAKE_CLOUD_STATE GSM_CONFIG_FILE
+unset GSM_PROVIDER_COMMAND GSM_PROVIDER_NOT_FOUND_PATTERN
+printf '[provider]\npreset=gcloud\n' > "$GSM_CONFIG_FILE"
+echo "config ($GSM_CONFIG_FILE):"
+sed 's/^/    /' "$GSM_CONFIG_FILE"
+echo "The worker asks gsm_session_manager_get_vm_labels() for its labels and runs"
+echo "  gcloud compute instances create demo-vm-5 --zone us-central1-a --labels=gsm-host=…,gsm-registry=…,gsm-session=…"
+GSM_TEST_WORKER_CREATE=gcloud GSM_TEST_WORKER_SKIP_REGISTER=1 \
+    "$worker" register demo-vm-5 us-central1-a > "$GSM_RUNTIME_DIR/worker-5.out" 2>/dev/null &
+worker_5=$!
+workers="$workers $worker_5"
+wait_for "$GSM_RUNTIME_DIR/worker-5.out" READY
+run kill -9 "$worker_5"
+wait "$worker_5" 2>/dev/null || true
+
+step "gsmctl list: no entry records demo-vm-5 (the process died before register_vm)"
+run "$gsmctl" list
+
+step "The cloud does: the VM carries the labels of the session that made it"
+run gcloud compute instances list --format=json
+
+step "gsmctl reconcile (a dry run): the cloud's inventory against the registry"
+run "$gsmctl" reconcile
+
+sleep "$GSM_REAP_GRACE"
+step "gsmctl reconcile, once the VM is older than the grace period: an orphan (still a dry run)"
+run "$gsmctl" reconcile
+
+step "gsmctl reconcile --yes: recorded in the registry, claimed, deleted, audited"
+run "$gsmctl" reconcile --yes
+
+step "The cloud: demo-vm-5 is gone"
+run gcloud compute instances list --format=json
+
+step "gsmctl history: the deletion of demo-vm-5, owner the crashed session"
+run "$gsmctl" history
 
 step "gsmd: the registry on D-Bus, live (here on a private session bus started for the demo)"
 bus_out=$(dbus-daemon --session --fork --print-address=1 --print-pid=1)

@@ -57,6 +57,7 @@ SessionManager.get_runtime_dir() -> Gio.File
 SessionManager.get_session_file() -> Gio.File
 SessionManager.get_session_id() -> utf8
 SessionManager.get_statistics() -> GLib.Variant[full]
+SessionManager.get_vm_labels() -> GLib.Variant[full]
 SessionManager.get_vm_registry() -> Gio.File
 SessionManager.install_shutdown_handlers(provider: Gsm.Provider?, loop: GLib.MainLoop)
 SessionManager.install_shutdown_handlers_full(provider: Gsm.Provider?, func: Gsm.ShutdownFunc scope=notified closure=2, user_data: void?, notify: GLib.DestroyNotify? scope=async)

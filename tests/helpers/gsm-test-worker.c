@@ -1,6 +1,15 @@
 /* gsm-test-worker.c: a session process for multi-process tests and the demo
  *
  *   gsm-test-worker register VM_ID [ZONE]   register, print READY, wait to be killed
+ *                                           (GSM_TEST_WORKER_RESERVE=1: reserve
+ *                                           instead, never confirm;
+ *                                           GSM_TEST_WORKER_CREATE=gcloud|aws|az:
+ *                                           create the VM with that CLI and this
+ *                                           session's labels, after reserving or
+ *                                           before registering;
+ *                                           GSM_TEST_WORKER_SKIP_REGISTER=1:
+ *                                           create only, as a process that
+ *                                           crashes before it registers)
  *   gsm-test-worker register-main-exits VM_ID [ZONE]
  *                                           the same, but the main thread exits
  *                                           (pthread_exit) while another waits
@@ -32,6 +41,74 @@
 #include <glib-unix.h>
 #include <gsm-session.h>
 
+/* Creates @vm_id with the CLI @cli (gcloud, aws or az, found on PATH),
+ * labelled with this session's labels, as an application would. */
+static gboolean
+create_vm (GsmSessionManager  *manager,
+           const char         *cli,
+           const char         *vm_id,
+           const char         *zone,
+           GError            **error)
+{
+  g_autoptr(GVariant) labels = gsm_session_manager_get_vm_labels (manager);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GString) joined = g_string_new (NULL);
+  GVariantIter iter;
+  const char *k, *v;
+  int status;
+
+  g_variant_iter_init (&iter, labels);
+  if (g_str_equal (cli, "gcloud"))
+    {
+      while (g_variant_iter_next (&iter, "{&s&s}", &k, &v))
+        g_string_append_printf (joined, "%s%s=%s", joined->len ? "," : "", k, v);
+      g_ptr_array_add (argv, g_strdup ("gcloud"));
+      g_ptr_array_add (argv, g_strdup ("compute"));
+      g_ptr_array_add (argv, g_strdup ("instances"));
+      g_ptr_array_add (argv, g_strdup ("create"));
+      g_ptr_array_add (argv, g_strdup (vm_id));
+      g_ptr_array_add (argv, g_strdup ("--zone"));
+      g_ptr_array_add (argv, g_strdup (zone));
+      g_ptr_array_add (argv, g_strdup_printf ("--labels=%s", joined->str));
+    }
+  else if (g_str_equal (cli, "aws"))
+    {
+      /* The instance ID comes from the cloud: the name is a tag. */
+      g_string_append_printf (joined, "ResourceType=instance,Tags=[{Key=Name,Value=%s}", vm_id);
+      while (g_variant_iter_next (&iter, "{&s&s}", &k, &v))
+        g_string_append_printf (joined, ",{Key=%s,Value=%s}", k, v);
+      g_string_append_c (joined, ']');
+      g_ptr_array_add (argv, g_strdup ("aws"));
+      g_ptr_array_add (argv, g_strdup ("ec2"));
+      g_ptr_array_add (argv, g_strdup ("run-instances"));
+      g_ptr_array_add (argv, g_strdup ("--tag-specifications"));
+      g_ptr_array_add (argv, g_strdup (joined->str));
+      g_ptr_array_add (argv, g_strdup ("--placement"));
+      g_ptr_array_add (argv, g_strdup_printf ("AvailabilityZone=%s", zone));
+    }
+  else
+    {
+      g_ptr_array_add (argv, g_strdup ("az"));
+      g_ptr_array_add (argv, g_strdup ("vm"));
+      g_ptr_array_add (argv, g_strdup ("create"));
+      g_ptr_array_add (argv, g_strdup ("--resource-group"));
+      g_ptr_array_add (argv, g_strdup (zone));
+      g_ptr_array_add (argv, g_strdup ("--name"));
+      g_ptr_array_add (argv, g_strdup (vm_id));
+      g_ptr_array_add (argv, g_strdup ("--tags"));
+      while (g_variant_iter_next (&iter, "{&s&s}", &k, &v))
+        g_ptr_array_add (argv, g_strdup_printf ("%s=%s", k, v));
+    }
+  g_ptr_array_add (argv, NULL);
+
+  if (!g_spawn_sync (NULL, (char **) argv->pdata, NULL,
+                     G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL,
+                     &status, error) ||
+      !g_spawn_check_wait_status (status, error))
+    return FALSE;
+  return TRUE;
+}
+
 static int
 do_register (const char *vm_id,
              const char *zone)
@@ -39,14 +116,17 @@ do_register (const char *vm_id,
   g_autoptr(GError) error = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
   const char *components[] = { "voice", "vision", NULL };
-
-  gboolean ok;
+  const char *create = g_getenv ("GSM_TEST_WORKER_CREATE");
+  gboolean reserve = g_strcmp0 (g_getenv ("GSM_TEST_WORKER_RESERVE"), "1") == 0;
+  gboolean ok = TRUE;
 
   /* GSM_TEST_WORKER_RESERVE=1: reserved before a cloud call that this
    * process never confirms (it crashes before, or lives on). */
-  if (g_strcmp0 (g_getenv ("GSM_TEST_WORKER_RESERVE"), "1") == 0)
+  if (reserve)
     ok = gsm_session_manager_reserve_vm_sync (manager, vm_id, zone, components, NULL, NULL, &error);
-  else
+  if (ok && create != NULL && *create != '\0')
+    ok = create_vm (manager, create, vm_id, zone, &error);
+  if (ok && !reserve && g_strcmp0 (g_getenv ("GSM_TEST_WORKER_SKIP_REGISTER"), "1") != 0)
     ok = gsm_session_manager_register_vm_sync (manager, vm_id, zone, components, NULL, NULL, &error);
   if (!ok)
     {

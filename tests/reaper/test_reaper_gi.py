@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # The reaper from Python through GObject Introspection: the annotations of
-# GsmProvider, GsmReaper and cleanup_my_vm work in a binding.
+# GsmProvider, GsmReaper and cleanup_my_vm work in a binding, and so do
+# the VM labels, the presets and a reconciliation against the fake gcloud.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -83,6 +84,49 @@ class ReaperGi(unittest.TestCase):
         self.assertFalse(self.has_vm('vm-py'))
         history = reaper.read_history_sync(None)
         self.assertTrue(any('"vm-py"' in line for line in history))
+
+    def test_labels(self):
+        labels = self.manager.get_vm_labels().unpack()
+        self.assertEqual(sorted(labels), ['gsm-host', 'gsm-registry', 'gsm-session'])
+        for value in labels.values():
+            self.assertRegex(value, r'^[a-z][a-z0-9_-]{0,62}$')
+        self.assertTrue(labels['gsm-session'].endswith(self.manager.props.session_id))
+
+    def test_reconcile_with_fake_gcloud(self):
+        state = os.path.join(self.tmp.name, 'gcloud.json')
+        config = os.path.join(self.tmp.name, 'gcloud.ini')
+        with open(config, 'w') as f:
+            f.write('[provider]\npreset=gcloud\n')
+        labels = self.manager.get_vm_labels().unpack()
+        dead = dict(labels, **{'gsm-session': 'deadbeef'})
+        env = dict(os.environ, FAKE_CLOUD_STATE=state,
+                   PATH=os.path.join(HERE, 'fake-clouds') + ':' + os.environ['PATH'])
+        subprocess.run(['gcloud', 'compute', 'instances', 'create', 'vm-orphan', '--zone', 'z',
+                        '--labels=' + ','.join('%s=%s' % kv for kv in sorted(dead.items()))],
+                       env=env, check=True, stderr=subprocess.DEVNULL)
+        saved = {k: os.environ.get(k) for k in ('FAKE_CLOUD_STATE', 'PATH', 'GSM_CONFIG_FILE',
+                                                'GSM_PROVIDER_COMMAND')}
+        try:
+            os.environ.update(FAKE_CLOUD_STATE=state, PATH=env['PATH'], GSM_CONFIG_FILE=config)
+            del os.environ['GSM_PROVIDER_COMMAND']
+            provider = Gsm.Provider.new_default()
+            self.assertEqual(provider.get_preset(), 'gcloud')
+            listed = provider.list_vms_sync(labels['gsm-registry'], None)
+            self.assertEqual([i.get_vm_id() for i in listed], ['vm-orphan'])
+            self.assertEqual(listed[0].get_labels().unpack()['gsm-session'], 'deadbeef')
+            reaper = Gsm.Reaper.new(self.manager, provider)
+            items = reaper.reconcile_sync(Gsm.ReconcileFlags.NONE, None)
+            self.assertEqual([(i.props.vm_id, i.props.verdict) for i in items],
+                             [('vm-orphan', Gsm.InventoryVerdict.ORPHAN)])
+            self.assertEqual(items[0].get_session_id(), 'deadbeef')
+            # A dry run: the VM is still there.
+            self.assertIn('vm-orphan', open(state).read())
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def test_cleanup_my_vm(self):
         self.vm('vm-own')
