@@ -260,13 +260,18 @@ run_gsmctl (Fixture     *f,
     g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_autoptr(GSubprocess) proc = NULL;
   g_autoptr(GError) error = NULL;
+  g_autofree char *stderr_text = NULL;
 
   g_subprocess_launcher_setenv (launcher, "GSM_RUNTIME_DIR", f->dir, TRUE);
   proc = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("GSMCTL"), command, "--json", NULL);
   g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (proc, NULL, NULL, out, err, &error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, out, &stderr_text, &error);
   g_assert_no_error (error);
-  g_assert_true (g_subprocess_get_if_exited (proc));
+  if (!g_subprocess_get_if_exited (proc))
+    g_error ("gsmctl %s was killed by signal %d; it said: %s", command,
+             g_subprocess_get_term_sig (proc), stderr_text);
+  if (err != NULL)
+    *err = g_steal_pointer (&stderr_text);
   return g_subprocess_get_exit_status (proc);
 }
 
@@ -282,6 +287,7 @@ run_session (Fixture  *f,
     g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_autoptr(GSubprocess) proc = NULL;
   g_autoptr(GError) error = NULL;
+  g_autofree char *stderr_text = NULL;
 
   g_subprocess_launcher_setenv (launcher, "GSM_RUNTIME_DIR", f->dir, TRUE);
   proc = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("GSM_TEST_WORKER"), "list", NULL);
