@@ -2173,7 +2173,8 @@ gsm_session_manager_get_statistics (GsmSessionManager *self)
 /* -- register_vm -- */
 
 static Op *
-make_register_op (const char          *vm_id,
+make_register_op (OpKind               kind,
+                  const char          *vm_id,
                   const char          *zone,
                   const char * const  *components,
                   GVariant            *metadata,
@@ -2241,13 +2242,67 @@ make_register_op (const char          *vm_id,
         }
     }
 
-  op = op_new (OP_REGISTER_VM);
+  op = op_new (kind);
   op->vm_id = g_strdup (vm_id);
   op->zone = g_strdup (zone);
   op->components = components ? g_strdupv ((char **) components) : g_new0 (char *, 1);
   op->metadata = g_steal_pointer (&held);
 
   return op;
+}
+
+/* register_vm() and reserve_vm(): the same operation, @kind apart. */
+static void
+start_register (GsmSessionManager   *self,
+                OpKind               kind,
+                gpointer             source_tag,
+                const char          *vm_id,
+                const char          *zone,
+                const char * const  *components,
+                GVariant            *metadata,
+                GCancellable        *cancellable,
+                GAsyncReadyCallback  callback,
+                gpointer             user_data)
+{
+  GError *error = NULL;
+  Op *op;
+
+  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  op = make_register_op (kind, vm_id, zone, components, metadata, &error);
+  if (op == NULL)
+    {
+      g_task_report_error (self, callback, user_data, source_tag, error);
+      return;
+    }
+
+  start_op (self, op, source_tag, cancellable, callback, user_data);
+}
+
+static gboolean
+register_sync (GsmSessionManager   *self,
+               OpKind               kind,
+               const char          *vm_id,
+               const char          *zone,
+               const char * const  *components,
+               GVariant            *metadata,
+               GCancellable        *cancellable,
+               GError             **error)
+{
+  Op *op;
+  OpResult result;
+  gboolean ok;
+
+  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  op = make_register_op (kind, vm_id, zone, components, metadata, error);
+  if (op == NULL)
+    return FALSE;
+  ok = run_op (self, op, &result, cancellable, error);
+  op_free (op);
+  return ok;
 }
 
 /**
@@ -2290,20 +2345,8 @@ gsm_session_manager_register_vm (GsmSessionManager   *self,
                                  GAsyncReadyCallback  callback,
                                  gpointer             user_data)
 {
-  GError *error = NULL;
-  Op *op;
-
-  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-
-  op = make_register_op (vm_id, zone, components, metadata, &error);
-  if (op == NULL)
-    {
-      g_task_report_error (self, callback, user_data, gsm_session_manager_register_vm, error);
-      return;
-    }
-
-  start_op (self, op, gsm_session_manager_register_vm, cancellable, callback, user_data);
+  start_register (self, OP_REGISTER_VM, gsm_session_manager_register_vm, vm_id, zone, components,
+                  metadata, cancellable, callback, user_data);
 }
 
 /**
@@ -2353,21 +2396,8 @@ gsm_session_manager_register_vm_sync (GsmSessionManager   *self,
                                       GCancellable        *cancellable,
                                       GError             **error)
 {
-  Op *op;
-  OpResult result;
-  gboolean ok;
-
-  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  op = make_register_op (vm_id, zone, components, metadata, error);
-  if (op == NULL)
-    return FALSE;
-
-  ok = run_op (self, op, &result, cancellable, error);
-  op_free (op);
-
-  return ok;
+  return register_sync (self, OP_REGISTER_VM, vm_id, zone, components, metadata, cancellable,
+                        error);
 }
 
 /* -- the others share one shape -- */
@@ -2420,21 +2450,8 @@ gsm_session_manager_reserve_vm (GsmSessionManager   *self,
                                 GAsyncReadyCallback  callback,
                                 gpointer             user_data)
 {
-  GError *error = NULL;
-  Op *op;
-
-  g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-
-  op = make_register_op (vm_id, zone, components, metadata, &error);
-  if (op == NULL)
-    {
-      g_task_report_error (self, callback, user_data, gsm_session_manager_reserve_vm, error);
-      return;
-    }
-  op->kind = OP_RESERVE_VM;
-
-  start_op (self, op, gsm_session_manager_reserve_vm, cancellable, callback, user_data);
+  start_register (self, OP_RESERVE_VM, gsm_session_manager_reserve_vm, vm_id, zone, components,
+                  metadata, cancellable, callback, user_data);
 }
 
 /**
@@ -2484,20 +2501,8 @@ gsm_session_manager_reserve_vm_sync (GsmSessionManager   *self,
                                      GCancellable        *cancellable,
                                      GError             **error)
 {
-  Op *op;
-  OpResult result;
-  gboolean ok;
-
-  g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  op = make_register_op (vm_id, zone, components, metadata, error);
-  if (op == NULL)
-    return FALSE;
-  op->kind = OP_RESERVE_VM;
-  ok = run_op (self, op, &result, cancellable, error);
-  op_free (op);
-  return ok;
+  return register_sync (self, OP_RESERVE_VM, vm_id, zone, components, metadata, cancellable,
+                        error);
 }
 
 /**
