@@ -7,7 +7,7 @@
 
 #include <glib.h>
 
-#include "gsm-session-info.h"
+#include "gsm-session.h"
 #include "gsm-session-list.h"   /* GsmLiveness, the probe's answer */
 
 G_BEGIN_DECLS

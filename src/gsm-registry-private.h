@@ -13,7 +13,7 @@
 
 #include <gio/gio.h>
 
-#include "gsm-session-info.h"
+#include "gsm-session.h"
 
 G_BEGIN_DECLS
 

@@ -6,13 +6,13 @@
 #pragma once
 
 #if !defined(GSM_INSIDE) && !defined(GSM_COMPILATION)
-# error "Only <gsm-session/gsm-session.h> can be included directly."
+# error "Only <gsm-session/gsm.h> can be included directly."
 #endif
 
 #include <gio/gio.h>
 
 #include "gsm-version-macros.h"
-#include "gsm-session-info.h"
+#include "gsm-session.h"
 
 G_BEGIN_DECLS
 

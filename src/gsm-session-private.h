@@ -12,7 +12,7 @@
 
 #include <json-glib/json-glib.h>
 
-#include "gsm-session-info.h"
+#include "gsm-session.h"
 
 G_BEGIN_DECLS
 
@@ -91,7 +91,7 @@ gboolean    _gsm_validate_name         (const char  *what,
 /*
  * The entry's fields, for the library's own loops over thousands of
  * entries (listings, liveness), which read them without a call or a type
- * check. Outside gsm-session-info.c, read only.
+ * check. Outside gsm-session.c, read only.
  */
 struct _GsmSession
 {

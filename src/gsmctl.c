@@ -14,7 +14,7 @@
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
 
-#include "gsm-session.h"
+#include "gsm.h"
 #include "gsm-audit-private.h"      /* reading the audit log */
 #include "gsm-etcd-registry-private.h"
 #include "gsm-fs-private.h"

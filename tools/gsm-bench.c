@@ -31,7 +31,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
-#include "gsm-session.h"
+#include "gsm.h"
 #include "gsm-etcd-registry-private.h"
 #include "gsm-session-manager-private.h"
 

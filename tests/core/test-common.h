@@ -19,7 +19,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
-#include "gsm-session.h"
+#include "gsm.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
 #include "gsm-file-registry-private.h"

@@ -13,7 +13,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-#include <gsm-session.h>
+#include <gsm.h>
 
 #define ETCD_URI "etcd://127.0.0.1:2379/gsm-test"
 

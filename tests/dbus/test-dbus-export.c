@@ -12,7 +12,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "gsm-session.h"
+#include "gsm.h"
 #include "gsm-session-manager-private.h"
 #include "gsmd-export.h"
 

@@ -30,7 +30,7 @@
 
 #include "config.h"
 
-#include <gsm-session.h>
+#include <gsm.h>
 #include <json-glib/json-glib.h>
 
 #include "etcd-test-util.h"

@@ -12,7 +12,7 @@
 
 #include "config.h"
 
-#include <gsm-session.h>
+#include <gsm.h>
 
 #include "etcd-test-util.h"
 #include "gsm-error.h"

@@ -13,7 +13,7 @@
 
 #include "fuzz-common.h"
 
-#include <gsm-session.h>
+#include <gsm.h>
 
 #include "gsm-provider-private.h"
 

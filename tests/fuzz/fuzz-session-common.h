@@ -7,7 +7,7 @@
 
 #include "fuzz-common.h"
 
-#include <gsm-session.h>
+#include <gsm.h>
 
 #include "gsm-json-private.h"
 #include "gsm-session-private.h"

@@ -37,7 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <gsm-session.h>
+#include <gsm.h>
 
 #include "gsm-file-registry-private.h"
 #include "gsm-fs-private.h"

@@ -13,7 +13,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-#include <gsm-session.h>
+#include <gsm.h>
 
 #include "gsm-file-registry-private.h"
 #include "gsm-fs-private.h"

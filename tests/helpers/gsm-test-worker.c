@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #include <glib-unix.h>
-#include <gsm-session.h>
+#include <gsm.h>
 
 /* Creates @vm_id with the CLI @cli (gcloud, aws or az, found on PATH),
  * labelled with this session's labels, as an application would. */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <gsm-session.h>
+#include <gsm.h>
 
 static GMainLoop *loop;
 static char *failure;

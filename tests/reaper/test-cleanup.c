@@ -6,7 +6,7 @@
 #include "config.h"
 
 #include <json-glib/json-glib.h>
-#include <gsm-session.h>
+#include <gsm.h>
 
 #include "gsm-session-manager-private.h"
 #include "reaper-test-util.h"

@@ -14,7 +14,7 @@
 
 #include "config.h"
 
-#include <gsm-session.h>
+#include <gsm.h>
 
 #include "gsm-registry-private.h"
 #include "gsm-session-manager-private.h"

@@ -13,7 +13,7 @@
 #include <math.h>
 
 #include <json-glib/json-glib.h>
-#include <gsm-session.h>
+#include <gsm.h>
 
 #include "gsm-labels-private.h"
 #include "gsm-provider-presets-private.h"

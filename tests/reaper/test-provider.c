@@ -5,7 +5,7 @@
 
 #include "config.h"
 
-#include <gsm-session.h>
+#include <gsm.h>
 
 #include "gsm-provider-private.h"
 #include "reaper-test-util.h"

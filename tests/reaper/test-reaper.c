@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include <json-glib/json-glib.h>
-#include <gsm-session.h>
+#include <gsm.h>
 
 #include "gsm-reaper-private.h"
 #include "gsm-registry-private.h"

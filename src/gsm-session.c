@@ -1,4 +1,4 @@
-/* gsm-session-info.c: GsmSession
+/* gsm-session.c: GsmSession
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
