@@ -1,10 +1,8 @@
 #!/usr/bin/python3
 # register+unregister cycles through GObject Introspection. Between the
-# cycles, the floors, so that all see the file system in the same state:
-# two raw writes of the registry's bytes into kept files (write over the
-# spare, cut it, exchange it with the live one: what the library does),
-# and two raw replaces with new files (write a new file, exchange the
-# names, unlink the old one). Prints the three medians in microseconds.
+# cycles, the floor, so that both see the file system in the same state:
+# two raw replaces with new files (write a new file, exchange the names,
+# unlink the old one). Prints the two medians in microseconds.
 # Run by gsm-bench.
 import ctypes
 import os
@@ -32,38 +30,14 @@ def raw_replace(directory, data):
         os.rename(tmp, path)
 
 
-class KeptFiles:
-    def __init__(self, directory, data):
-        self.spare = os.path.join(directory, 'kept.json.spare').encode()
-        self.live = os.path.join(directory, 'kept.json').encode()
-        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        self.fds = [os.open(self.spare, flags, 0o600), os.open(self.live, flags, 0o600)]
-        os.write(self.fds[1], data)
-
-    def rewrite(self, data):
-        os.pwrite(self.fds[0], data, 0)
-        os.ftruncate(self.fds[0], len(data))
-        if libc.renameat2(AT_FDCWD, self.spare, AT_FDCWD, self.live, RENAME_EXCHANGE) != 0:
-            raise OSError(ctypes.get_errno(), 'renameat2')
-        self.fds.reverse()
-
-    def close(self):
-        for fd in self.fds:
-            os.close(fd)
-        os.unlink(self.spare)
-        os.unlink(self.live)
-
-
 rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 directory = os.environ['GSM_RUNTIME_DIR']
 with open(os.path.join(directory, 'vm_registry.json'), 'rb') as f:
     data = f.read()
 
 m = Gsm.SessionManager.get_default()
-kept = KeptFiles(directory, data)
 samples = []
 floors = []
-kept_floors = []
 for i in range(rounds):
     t0 = time.perf_counter()
     m.register_vm_sync('py-bench-vm-%d' % i, 'us-central1-a', None, None, None)
@@ -73,15 +47,8 @@ for i in range(rounds):
     raw_replace(directory, data)
     raw_replace(directory, data)
     floors.append((time.perf_counter() - t0) * 1e6)
-    t0 = time.perf_counter()
-    kept.rewrite(data)
-    kept.rewrite(data)
-    kept_floors.append((time.perf_counter() - t0) * 1e6)
 m.close_sync(None)
-kept.close()
 os.unlink(os.path.join(directory, 'floor.json'))
 samples.sort()
 floors.sort()
-kept_floors.sort()
-print('%.1f %.1f %.1f' % (samples[len(samples) // 2], kept_floors[len(kept_floors) // 2],
-                          floors[len(floors) // 2]))
+print('%.1f %.1f' % (samples[len(samples) // 2], floors[len(floors) // 2]))
