@@ -29,6 +29,7 @@
 #include "gsm-dbus-generated.h"
 #include "gsmd-export.h"
 #include "gsm-error.h"
+#include "gsm-session-counts-private.h"
 #include "gsm-session-private.h"
 
 #define DEFAULT_OBJECT_PATH "/org/gsm/SessionManager1"
@@ -425,41 +426,23 @@ handle_get_statistics (_GsmSessionManager1    *skeleton,
                        Export                 *exp)
 {
   const char *where = gsm_session_list_get_runtime_dir (exp->list);
-  guint n_active = 0, n_creating = 0, n_stale = 0, n_vms = 0, n_orphans = 0, n = 0;
+  GsmSessionCounts counts = { 0 };
   GVariantBuilder b;
 
   for (guint i = 0; i < exp->mirror->len; i++)
-    {
-      GsmSession *s = exp->mirror->pdata[i];
-      gboolean stale = _gsm_session_is_stale (s);
-
-      if (is_hidden (exp, s))
-        continue;
-      n++;
-      if (stale)
-        n_stale++;
-      else if (g_strcmp0 (gsm_session_get_status (s), GSM_STATUS_CREATING) == 0)
-        n_creating++;
-      else
-        n_active++;
-      if (gsm_session_get_has_vm (s))
-        {
-          n_vms++;
-          if (stale)
-            n_orphans++;
-        }
-    }
+    if (!is_hidden (exp, exp->mirror->pdata[i]))
+      _gsm_session_counts_add (&counts, exp->mirror->pdata[i]);
 
   if (where == NULL)
     where = gsm_session_list_get_etcd_uri (exp->list);
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&b, "{sv}", "runtime_dir", g_variant_new_string (where ? where : ""));
-  g_variant_builder_add (&b, "{sv}", "sessions", g_variant_new_uint32 (n));
-  g_variant_builder_add (&b, "{sv}", "active", g_variant_new_uint32 (n_active));
-  g_variant_builder_add (&b, "{sv}", "creating", g_variant_new_uint32 (n_creating));
-  g_variant_builder_add (&b, "{sv}", "stale", g_variant_new_uint32 (n_stale));
-  g_variant_builder_add (&b, "{sv}", "vms", g_variant_new_uint32 (n_vms));
-  g_variant_builder_add (&b, "{sv}", "orphan_vms", g_variant_new_uint32 (n_orphans));
+  g_variant_builder_add (&b, "{sv}", "sessions", g_variant_new_uint32 (counts.sessions));
+  g_variant_builder_add (&b, "{sv}", "active", g_variant_new_uint32 (counts.active));
+  g_variant_builder_add (&b, "{sv}", "creating", g_variant_new_uint32 (counts.creating));
+  g_variant_builder_add (&b, "{sv}", "stale", g_variant_new_uint32 (counts.stale));
+  g_variant_builder_add (&b, "{sv}", "vms", g_variant_new_uint32 (counts.vms));
+  g_variant_builder_add (&b, "{sv}", "orphan_vms", g_variant_new_uint32 (counts.orphan_vms));
 
   _gsm_session_manager1_complete_get_statistics (skeleton, invocation, g_variant_builder_end (&b));
   return G_DBUS_METHOD_INVOCATION_HANDLED;

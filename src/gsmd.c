@@ -31,6 +31,8 @@
 
 #include "config.h"
 
+#define G_LOG_USE_STRUCTURED 1
+
 #include <errno.h>
 #include <locale.h>
 #include <stdio.h>
@@ -117,6 +119,51 @@ static const GOptionEntry entries[] = {
   { NULL }
 };
 
+/* ---- logging ------------------------------------------------------------ */
+
+/*
+ * Logs @format as the journal's MESSAGE with fields of its own, when they
+ * apply: GSM_ACTION (what gsmd did or saw: start, session-dead,
+ * orphans-waiting, reap, reap-failed, reconcile, exit…), SESSION_ID and
+ * VM_ID. With G_MESSAGES_DEBUG or on a terminal the line reads as before.
+ */
+static void G_GNUC_PRINTF (5, 6)
+gsmd_log (GLogLevelFlags  level,
+          const char     *action,
+          const char     *session_id,
+          const char     *vm_id,
+          const char     *format,
+          ...)
+{
+  g_autofree char *message = NULL;
+  GLogField fields[6];
+  gsize n = 0;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  fields[n++] = (GLogField) { "GLIB_DOMAIN", G_LOG_DOMAIN, -1 };
+  fields[n++] = (GLogField) { "PRIORITY", level & G_LOG_LEVEL_WARNING ? "4"
+                                          : level & G_LOG_LEVEL_MESSAGE ? "5"
+                                          : level & G_LOG_LEVEL_INFO ? "6" : "7", -1 };
+  fields[n++] = (GLogField) { "MESSAGE", message, -1 };
+  fields[n++] = (GLogField) { "GSM_ACTION", action, -1 };
+  if (session_id != NULL)
+    fields[n++] = (GLogField) { "SESSION_ID", session_id, -1 };
+  if (vm_id != NULL)
+    fields[n++] = (GLogField) { "VM_ID", vm_id, -1 };
+  g_log_structured_array (level, fields, n);
+}
+
+#define log_message(action, session_id, vm_id, ...) \
+  gsmd_log (G_LOG_LEVEL_MESSAGE, action, session_id, vm_id, __VA_ARGS__)
+#define log_warning(action, session_id, vm_id, ...) \
+  gsmd_log (G_LOG_LEVEL_WARNING, action, session_id, vm_id, __VA_ARGS__)
+#define log_debug(action, session_id, vm_id, ...) \
+  gsmd_log (G_LOG_LEVEL_DEBUG, action, session_id, vm_id, __VA_ARGS__)
+
 /* ---- crash detection --------------------------------------------------- */
 
 static void cleanup_done_cb (GObject *source, GAsyncResult *result, gpointer user_data);
@@ -145,9 +192,9 @@ cleanup_done_cb (GObject      *source,
 
   n = gsm_session_manager_cleanup_stale_sessions_finish (d->manager, result, &error);
   if (n < 0)
-    g_warning ("Cleaning up stale sessions failed: %s", error->message);
+    log_warning ("cleanup-failed", NULL, NULL, "Cleaning up stale sessions failed: %s", error->message);
   else if (n > 0)
-    g_debug ("%d session(s) found dead", n);
+    log_debug ("cleanup", NULL, NULL, "%d session(s) found dead", n);
 
   d->cleanup_running = FALSE;
   if (d->cleanup_again)
@@ -164,7 +211,7 @@ schedule_poll (Daemon *d,
     return;
   g_clear_handle_id (&d->poll_source, g_source_remove);
   if (interval == POLL_INTERVAL_FAST_MS && d->poll_interval != interval)
-    g_debug ("Polling every %u ms: some local sessions are not pinned by a pidfd", interval);
+    log_debug ("poll", NULL, NULL, "Polling every %u ms: some local sessions are not pinned by a pidfd", interval);
   d->poll_interval = interval;
   d->poll_source = g_timeout_add (interval, poll_cb, d);
 }
@@ -259,7 +306,8 @@ log_stale_cb (GsmSessionManager *manager,
 
   if (gsm_session_get_has_vm (session) && !d->reaping)
     hint = how_to_reap ();
-  g_message ("Session %s (pid %d) is dead%s%s%s%s", gsm_session_get_session_id (session),
+  log_message ("session-dead", gsm_session_get_session_id (session), gsm_session_get_vm_id (session),
+               "Session %s (pid %d) is dead%s%s%s%s", gsm_session_get_session_id (session),
              gsm_session_get_pid (session),
              gsm_session_get_has_vm (session) ? "; its VM is an orphan: " : "",
              gsm_session_get_has_vm (session) ? gsm_session_get_vm_id (session) : "",
@@ -285,7 +333,7 @@ log_waiting_orphans (Daemon *d)
   if (n == 0)
     return;
   hint = how_to_reap ();
-  g_message ("%u orphan VM%s of dead sessions %s waiting; %s", n, n == 1 ? "" : "s",
+  log_message ("orphans-waiting", NULL, NULL, "%u orphan VM%s of dead sessions %s waiting; %s", n, n == 1 ? "" : "s",
              n == 1 ? "is" : "are", hint);
 }
 
@@ -294,7 +342,8 @@ log_added_cb (GsmSessionManager *manager,
               GsmSession        *session,
               Daemon            *d)
 {
-  g_debug ("Session %s (pid %d on %s) appeared", gsm_session_get_session_id (session),
+  log_debug ("session-added", gsm_session_get_session_id (session), gsm_session_get_vm_id (session),
+             "Session %s (pid %d on %s) appeared", gsm_session_get_session_id (session),
            gsm_session_get_pid (session), gsm_session_get_hostname (session));
 }
 
@@ -303,7 +352,8 @@ log_removed_cb (GsmSessionManager *manager,
                 GsmSession        *session,
                 Daemon            *d)
 {
-  g_debug ("Session %s (pid %d on %s) left", gsm_session_get_session_id (session),
+  log_debug ("session-removed", gsm_session_get_session_id (session), gsm_session_get_vm_id (session),
+             "Session %s (pid %d on %s) left", gsm_session_get_session_id (session),
            gsm_session_get_pid (session), gsm_session_get_hostname (session));
 }
 
@@ -337,9 +387,9 @@ reap_done_cb (GObject      *source,
 
   if (!gsm_reaper_reap_finish (d->reaper, result, &reaped, &failed, &error) &&
       !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    g_warning ("Reaping orphan VMs failed: %s", error->message);
+    log_warning ("reap-failed", NULL, NULL, "Reaping orphan VMs failed: %s", error->message);
   else if (reaped + failed > 0)
-    g_debug ("Reap pass: %u VM(s) deleted, %u failed", reaped, failed);
+    log_debug ("reap", NULL, NULL, "Reap pass: %u VM(s) deleted, %u failed", reaped, failed);
 
   d->reap_running = FALSE;
   if (g_cancellable_is_cancelled (d->reap_cancellable))
@@ -381,8 +431,9 @@ reconcile_done_cb (GObject      *source,
   if (items == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_warning ("Reconciling the cloud's inventory with the registry failed: %s",
-                   error->message);
+        log_warning ("reconcile-failed", NULL, NULL,
+                     "Reconciling the cloud's inventory with the registry failed: %s",
+                     error->message);
       return;
     }
 
@@ -396,12 +447,16 @@ reconcile_done_cb (GObject      *source,
         case GSM_INVENTORY_VERDICT_UNREGISTERED:
         case GSM_INVENTORY_VERDICT_UNVERIFIABLE:
         case GSM_INVENTORY_VERDICT_GONE:
-          g_message ("Inventory: VM %s is %s: %s", gsm_inventory_item_get_vm_id (item),
+          log_message ("reconcile", gsm_inventory_item_get_session_id (item),
+                       gsm_inventory_item_get_vm_id (item),
+                       "Inventory: VM %s is %s: %s", gsm_inventory_item_get_vm_id (item),
                      gsm_inventory_verdict_to_string (gsm_inventory_item_get_verdict (item)),
                      gsm_inventory_item_get_reason (item));
           break;
         default:
-          g_debug ("Inventory: VM %s is %s: %s", gsm_inventory_item_get_vm_id (item),
+          log_debug ("reconcile", gsm_inventory_item_get_session_id (item),
+                     gsm_inventory_item_get_vm_id (item),
+                     "Inventory: VM %s is %s: %s", gsm_inventory_item_get_vm_id (item),
                    gsm_inventory_verdict_to_string (gsm_inventory_item_get_verdict (item)),
                    gsm_inventory_item_get_reason (item));
           break;
@@ -488,7 +543,7 @@ emit_bus_signal (Daemon     *d,
   if (d->connection != NULL &&
       !g_dbus_connection_emit_signal (d->connection, NULL, OBJECT_PATH, INTERFACE_NAME, signal,
                                       parameters, &error))
-    g_warning ("Cannot send %s: %s", signal, error->message);
+    log_warning ("dbus", NULL, NULL, "Cannot send %s: %s", signal, error->message);
   g_variant_unref (parameters);
 }
 
@@ -500,7 +555,8 @@ vm_reaped_cb (GsmReaper         *reaper,
 {
   const char *outcome = gsm_provider_outcome_to_string (gsm_provider_result_get_outcome (result));
 
-  g_message ("Reaped VM %s of dead session %s (%s)", gsm_session_get_vm_id (vm),
+  log_message ("reap", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
+               "Reaped VM %s of dead session %s (%s)", gsm_session_get_vm_id (vm),
              gsm_session_get_session_id (vm), outcome);
   emit_bus_signal (d, "VmReaped",
                    g_variant_new ("(ssss)", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
@@ -513,7 +569,8 @@ reap_failed_cb (GsmReaper *reaper,
                 GError    *error,
                 Daemon    *d)
 {
-  g_warning ("Could not reap VM %s of dead session %s: %s", gsm_session_get_vm_id (vm),
+  log_warning ("reap-failed", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
+               "Could not reap VM %s of dead session %s: %s", gsm_session_get_vm_id (vm),
              gsm_session_get_session_id (vm), error->message);
   emit_bus_signal (d, "ReapFailed",
                    g_variant_new ("(sss)", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
@@ -560,7 +617,7 @@ name_acquired_cb (GDBusConnection *connection,
   g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (d->manager));
 
   d->name_owned = TRUE;
-  g_message ("Serving the registry in %s as %s on the %s bus", dir, name,
+  log_message ("start", NULL, NULL, "Serving the registry in %s as %s on the %s bus", dir, name,
              opt_system ? "system" : "session");
 }
 
@@ -576,12 +633,13 @@ name_lost_cb (GDBusConnection *connection,
       if (connection == NULL || g_dbus_connection_is_closed (connection))
         {
           /* The bus went away (its daemon stopped, the user logged out). */
-          g_message ("The %s bus is gone; exiting", opt_system ? "system" : "session");
+          log_message ("exit", NULL, NULL, "The %s bus is gone; exiting",
+                       opt_system ? "system" : "session");
           d->status = 1;
         }
       else
         /* Another gsmd took over with --replace: not a failure. */
-        g_message ("Replaced by another gsmd; exiting");
+        log_message ("exit", NULL, NULL, "Replaced by another gsmd; exiting");
       g_main_loop_quit (d->loop);
       return;
     }
@@ -602,169 +660,252 @@ quit_cb (gpointer user_data)
 {
   Daemon *d = user_data;
 
-  g_message ("Exiting on signal");
+  log_message ("exit", NULL, NULL, "Exiting on signal");
   g_main_loop_quit (d->loop);
   return G_SOURCE_CONTINUE;
 }
 
-int
-main (int   argc,
-      char *argv[])
+/* ---- starting and stopping ------------------------------------------- */
+
+/* Returns -1 to go on, else the exit status (after --help, --version or a
+ * bad command line). */
+static int
+parse_command_line (int    *argc,
+                    char ***argv)
 {
-  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) sessions = NULL;
-  GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
-  guint sigterm_id, sigint_id;
-  Daemon d = { 0 };
+  gboolean version = FALSE;
+  const GOptionEntry version_entries[] = {
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+    { NULL }
+  };
 
-  setlocale (LC_ALL, "");
-
-  context = g_option_context_new (NULL);
   g_option_context_set_summary (context,
                                 "Publishes the gsm-session registry as " BUS_NAME " on D-Bus\n"
                                 "and reports sessions that appear, change and die as they do.");
+  g_option_context_set_description (context,
+                                    "Exit status: 0 when stopped by a signal or replaced, 1 on an "
+                                    "error, 2 on a bad command line. See gsmd(8).");
   g_option_context_add_main_entries (context, entries, NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error))
+  g_option_context_add_main_entries (context, version_entries, NULL);
+  if (!g_option_context_parse (context, argc, argv, &error))
     {
       g_printerr ("gsmd: %s\n", error->message);
       return 2;
     }
-  if (argc > 1)
+  if (version)
     {
-      g_printerr ("gsmd: unexpected argument “%s”\n", argv[1]);
+      printf ("gsmd %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+  if (*argc > 1)
+    {
+      g_printerr ("gsmd: unexpected argument “%s”\n", (*argv)[1]);
       return 2;
     }
   if (opt_runtime_dir != NULL)
     g_setenv ("GSM_RUNTIME_DIR", opt_runtime_dir, TRUE);
   if (opt_verbose)
     g_setenv ("G_MESSAGES_DEBUG", "Gsm", FALSE);
+  return -1;
+}
+
+/* Enters the registry and opens its read-only view; refuses to start on a
+ * registry that cannot be used. */
+static gboolean
+open_registry (Daemon *d)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) sessions = NULL;
+
+  d->manager = gsm_session_manager_get_default ();
+  d->probe = _gsm_session_manager_get_probe (d->manager);
+  sessions = gsm_session_manager_get_all_active_sessions_sync (d->manager, NULL, &error);
+  if (sessions != NULL)
+    d->list = gsm_session_list_new (NULL, NULL, &error);
+  if (d->list == NULL)
+    {
+      g_printerr ("gsmd: %s\n", error->message);
+      return FALSE;
+    }
+
+  g_signal_connect (d->manager, "sessions-changed", G_CALLBACK (sessions_changed_cb), d);
+  g_signal_connect (d->manager, "session-stale", G_CALLBACK (log_stale_cb), d);
+  g_signal_connect (d->manager, "session-added", G_CALLBACK (log_added_cb), d);
+  g_signal_connect (d->manager, "session-removed", G_CALLBACK (log_removed_cb), d);
+  return TRUE;
+}
+
+/* If the provider can list VMs: a reconciliation now, then every
+ * reconcile-interval. */
+static void
+start_reconciling (Daemon      *d,
+                   GsmProvider *provider)
+{
+  g_auto(GStrv) list_command = gsm_provider_get_list_command (provider);
+  g_autoptr(GKeyFile) key_file = _gsm_config_load (NULL);
+  double interval = _gsm_config_get_seconds (key_file, "reaper", "reconcile-interval",
+                                             "GSM_RECONCILE_INTERVAL", RECONCILE_INTERVAL_S);
+
+  if (list_command == NULL)
+    {
+      log_message ("reconcile", NULL, NULL,
+                   "Not reconciling the cloud's inventory: provider “%s” has no list command "
+                   "(a preset, or list-command in its group of the configuration, gives one)",
+                   gsm_provider_get_name (provider));
+      return;
+    }
+  if (interval <= 0)
+    {
+      log_message ("reconcile", NULL, NULL,
+                   "Not reconciling the cloud's inventory: reconcile-interval is 0");
+      return;
+    }
+  log_message ("reconcile", NULL, NULL,
+               "Reconciling the cloud's inventory with the registry every %g s", interval);
+  d->reconcile_source = g_timeout_add ((guint) MIN (interval * 1000, G_MAXUINT), reconcile_cb, d);
+  reconcile_cb (d);
+}
+
+/* With --reap or [reaper] auto=true: refuses to start with a provider
+ * configuration that cannot work. Without: logs the orphans waiting. */
+static gboolean
+start_reaping (Daemon *d)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GsmProvider) provider = NULL;
+
+  if (!d->reaping)
+    {
+      log_waiting_orphans (d);
+      return TRUE;
+    }
+
+  provider = gsm_provider_new_default (&error);
+  if (provider == NULL)
+    {
+      g_printerr ("gsmd: %s: %s\n", opt_reap ? "--reap" : "[reaper] auto=true", error->message);
+      return FALSE;
+    }
+  d->reaper = gsm_reaper_new (d->manager, provider);
+  d->reap_cancellable = g_cancellable_new ();
+  g_signal_connect_after (d->manager, "session-stale", G_CALLBACK (reap_stale_cb), d);
+  g_signal_connect_after (d->manager, "sessions-changed", G_CALLBACK (reap_changed_cb), d);
+  g_signal_connect (d->reaper, "vm-reaped", G_CALLBACK (vm_reaped_cb), d);
+  g_signal_connect (d->reaper, "reap-failed", G_CALLBACK (reap_failed_cb), d);
+  d->reap_source = g_timeout_add_seconds (REAP_INTERVAL_S, reap_interval_cb, d);
+  log_message ("start", NULL, NULL,
+               "Reaping orphan VMs with provider “%s” (grace period %g s), as %s asks",
+               gsm_provider_get_name (provider), gsm_reaper_get_grace_period (d->reaper),
+               opt_reap ? "--reap" : "auto=true in [reaper] of the configuration");
+  start_reap (d);
+  start_reconciling (d, provider);
+  return TRUE;
+}
+
+/* Deaths wake gsmd through the probe's pidfds, or a poll finds them. */
+static void
+watch_processes (Daemon *d)
+{
+  d->have_pidfd = !opt_poll && _gsm_liveness_probe_get_fd (d->probe) >= 0 && have_pidfd ();
+  if (d->have_pidfd)
+    d->probe_source = g_unix_fd_add (_gsm_liveness_probe_get_fd (d->probe), G_IO_IN,
+                                     probe_ready_cb, d);
+  else if (opt_poll)
+    log_message ("start", NULL, NULL, "Polling every %d ms", POLL_INTERVAL_FAST_MS);
+  else
+    log_message ("start", NULL, NULL, "pidfd_open() is unavailable (%s): polling every %d ms",
+                 g_strerror (errno), POLL_INTERVAL_FAST_MS);
+  check_sessions (d);
+}
+
+static void
+own_bus_name (Daemon *d)
+{
+  GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT;
+
+  if (opt_replace)
+    flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
+  d->owner_id = g_bus_own_name (opt_system ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION, BUS_NAME,
+                                flags, bus_acquired_cb, name_acquired_cb, name_lost_cb, d, NULL);
+}
+
+/* Leaves the bus, lets work in flight end, and leaves the registry. */
+static void
+shut_down (Daemon *d)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (d->owner_id != 0)
+    g_bus_unown_name (d->owner_id);
+  g_clear_handle_id (&d->probe_source, g_source_remove);
+  g_clear_handle_id (&d->poll_source, g_source_remove);
+  g_clear_handle_id (&d->reap_source, g_source_remove);
+  g_clear_handle_id (&d->reap_timer, g_source_remove);
+  g_clear_handle_id (&d->reconcile_source, g_source_remove);
+  g_signal_handlers_disconnect_by_data (d->manager, d);
+  gsmd_unexport (d->manager);
+  g_clear_object (&d->list);
+  if (d->connection != NULL)
+    g_dbus_connection_flush_sync (d->connection, NULL, NULL);
+  g_clear_object (&d->connection);
+
+  /* Let a cleanup in flight finish, then leave the registry. */
+  while (d->cleanup_running)
+    g_main_context_iteration (NULL, TRUE);
+  /* A reap pass in flight is cancelled: its provider command is killed
+   * and the attempt recorded, to be retried. */
+  if (d->reaper != NULL)
+    {
+      g_cancellable_cancel (d->reap_cancellable);
+      while (d->reap_running || d->reconcile_running)
+        g_main_context_iteration (NULL, TRUE);
+      g_signal_handlers_disconnect_by_data (d->reaper, d);
+      g_clear_object (&d->reaper);
+      g_clear_object (&d->reap_cancellable);
+    }
+  if (!gsm_session_manager_close_sync (d->manager, NULL, &error))
+    log_warning ("exit", NULL, NULL, "Leaving the registry failed: %s", error->message);
+  g_clear_pointer (&d->loop, g_main_loop_unref);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  guint sigterm_id, sigint_id;
+  Daemon d = { 0 };
+  int status;
+
+  setlocale (LC_ALL, "");
+  status = parse_command_line (&argc, &argv);
+  if (status >= 0)
+    return status;
 
   d.loop = g_main_loop_new (NULL, FALSE);
   /* gsmd reaps by its own rules (or not at all), never at session start. */
   _gsm_reaper_inhibit_reap_at_start ();
   d.reaping = opt_reap || _gsm_reaper_auto_enabled ();
-  d.manager = gsm_session_manager_get_default ();
-  d.probe = _gsm_session_manager_get_probe (d.manager);
-
-  /* Refuse to start on a registry that cannot be used. */
-  sessions = gsm_session_manager_get_all_active_sessions_sync (d.manager, NULL, &error);
-  if (sessions != NULL)
-    d.list = gsm_session_list_new (NULL, NULL, &error);
-  if (d.list == NULL)
+  if (!open_registry (&d))
     {
-      g_printerr ("gsmd: %s\n", error->message);
       g_main_loop_unref (d.loop);
       return 1;
     }
-
-  g_signal_connect (d.manager, "sessions-changed", G_CALLBACK (sessions_changed_cb), &d);
-  g_signal_connect (d.manager, "session-stale", G_CALLBACK (log_stale_cb), &d);
-  g_signal_connect (d.manager, "session-added", G_CALLBACK (log_added_cb), &d);
-  g_signal_connect (d.manager, "session-removed", G_CALLBACK (log_removed_cb), &d);
-
-  if (d.reaping)
+  if (!start_reaping (&d))
     {
-      /* Refuse to start with a provider configuration that cannot work. */
-      g_autoptr(GsmProvider) provider = gsm_provider_new_default (&error);
-      g_auto(GStrv) list_command = NULL;
-      g_autoptr(GKeyFile) key_file = _gsm_config_load (NULL);
-      double reconcile_interval;
-
-      if (provider == NULL)
-        {
-          g_printerr ("gsmd: %s: %s\n", opt_reap ? "--reap" : "[reaper] auto=true",
-                      error->message);
-          g_signal_handlers_disconnect_by_data (d.manager, &d);
-          g_main_loop_unref (d.loop);
-          return 1;
-        }
-      d.reaper = gsm_reaper_new (d.manager, provider);
-      d.reap_cancellable = g_cancellable_new ();
-      g_signal_connect_after (d.manager, "session-stale", G_CALLBACK (reap_stale_cb), &d);
-      g_signal_connect_after (d.manager, "sessions-changed", G_CALLBACK (reap_changed_cb), &d);
-      g_signal_connect (d.reaper, "vm-reaped", G_CALLBACK (vm_reaped_cb), &d);
-      g_signal_connect (d.reaper, "reap-failed", G_CALLBACK (reap_failed_cb), &d);
-      d.reap_source = g_timeout_add_seconds (REAP_INTERVAL_S, reap_interval_cb, &d);
-      g_message ("Reaping orphan VMs with provider “%s” (grace period %g s), as %s asks",
-                 gsm_provider_get_name (provider), gsm_reaper_get_grace_period (d.reaper),
-                 opt_reap ? "--reap" : "auto=true in [reaper] of the configuration");
-      start_reap (&d);
-
-      list_command = gsm_provider_get_list_command (provider);
-      reconcile_interval = _gsm_config_get_seconds (key_file, "reaper", "reconcile-interval",
-                                                    "GSM_RECONCILE_INTERVAL",
-                                                    RECONCILE_INTERVAL_S);
-      if (list_command == NULL)
-        g_message ("Not reconciling the cloud's inventory: provider “%s” has no list command "
-                   "(a preset, or list-command in its group of the configuration, gives one)",
-                   gsm_provider_get_name (provider));
-      else if (reconcile_interval <= 0)
-        g_message ("Not reconciling the cloud's inventory: reconcile-interval is 0");
-      else
-        {
-          g_message ("Reconciling the cloud's inventory with the registry every %g s",
-                     reconcile_interval);
-          d.reconcile_source = g_timeout_add ((guint) MIN (reconcile_interval * 1000, G_MAXUINT),
-                                              reconcile_cb, &d);
-          reconcile_cb (&d);
-        }
+      shut_down (&d);
+      return 1;
     }
-  else
-    log_waiting_orphans (&d);
-
-  d.have_pidfd = !opt_poll && _gsm_liveness_probe_get_fd (d.probe) >= 0 && have_pidfd ();
-  if (d.have_pidfd)
-    d.probe_source = g_unix_fd_add (_gsm_liveness_probe_get_fd (d.probe), G_IO_IN, probe_ready_cb, &d);
-  else if (opt_poll)
-    g_message ("Polling every %d ms", POLL_INTERVAL_FAST_MS);
-  else
-    g_message ("pidfd_open() is unavailable (%s): polling every %d ms", g_strerror (errno),
-               POLL_INTERVAL_FAST_MS);
-  check_sessions (&d);
+  watch_processes (&d);
 
   sigterm_id = g_unix_signal_add (SIGTERM, quit_cb, &d);
   sigint_id = g_unix_signal_add (SIGINT, quit_cb, &d);
-
-  if (opt_replace)
-    flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
-  d.owner_id = g_bus_own_name (opt_system ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION, BUS_NAME, flags,
-                               bus_acquired_cb, name_acquired_cb, name_lost_cb, &d, NULL);
-
+  own_bus_name (&d);
   g_main_loop_run (d.loop);
-
-  g_bus_unown_name (d.owner_id);
   g_source_remove (sigterm_id);
   g_source_remove (sigint_id);
-  g_clear_handle_id (&d.probe_source, g_source_remove);
-  g_clear_handle_id (&d.poll_source, g_source_remove);
-  g_clear_handle_id (&d.reap_source, g_source_remove);
-  g_clear_handle_id (&d.reap_timer, g_source_remove);
-  g_clear_handle_id (&d.reconcile_source, g_source_remove);
-  g_signal_handlers_disconnect_by_data (d.manager, &d);
-  gsmd_unexport (d.manager);
-  g_clear_object (&d.list);
-  if (d.connection != NULL)
-    g_dbus_connection_flush_sync (d.connection, NULL, NULL);
-  g_clear_object (&d.connection);
 
-  /* Let a cleanup in flight finish, then leave the registry. */
-  while (d.cleanup_running)
-    g_main_context_iteration (NULL, TRUE);
-  /* A reap pass in flight is cancelled: its provider command is killed
-   * and the attempt recorded, to be retried. */
-  if (d.reaper != NULL)
-    {
-      g_cancellable_cancel (d.reap_cancellable);
-      while (d.reap_running || d.reconcile_running)
-        g_main_context_iteration (NULL, TRUE);
-      g_signal_handlers_disconnect_by_data (d.reaper, &d);
-      g_clear_object (&d.reaper);
-      g_clear_object (&d.reap_cancellable);
-    }
-  if (!gsm_session_manager_close_sync (d.manager, NULL, &error))
-    g_warning ("Leaving the registry failed: %s", error->message);
-  g_main_loop_unref (d.loop);
-
+  shut_down (&d);
   return d.status;
 }

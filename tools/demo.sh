@@ -86,11 +86,11 @@ wait "$worker_2" 2>/dev/null || true
 step "gsmctl list: worker 2 is stale (its pid is gone), its VM is now an orphan"
 run "$gsmctl" list
 
-step "gsmctl cleanup --dry-run: what a cleanup would do, without doing it"
-run "$gsmctl" cleanup --dry-run
-
-step "gsmctl cleanup: worker 2 is recorded as stale; its VM stays on record until it is deleted"
+step "gsmctl cleanup (a dry run by default): what a cleanup would do, without doing it"
 run "$gsmctl" cleanup
+
+step "gsmctl cleanup --yes: worker 2 is recorded as stale; its VM stays on record until it is deleted"
+run "$gsmctl" cleanup --yes
 
 step "gsmctl list: workers 1 and 3 and their VMs are untouched"
 run "$gsmctl" list

@@ -5,7 +5,7 @@ GSM_DEBIAN_PACKAGES="meson ninja-build pkg-config gcc libglib2.0-dev libjson-gli
 gobject-introspection libgirepository1.0-dev gir1.2-glib-2.0 gir1.2-json-1.0 gjs python3-gi
 python3-pytest gi-docgen dbus-daemon dbus-bin libsoup-3.0-dev etcd-server etcd-client valgrind
 clang libclang-rt-14-dev util-linux procps openssl
-git debhelper dh-python dpkg-dev gnome-desktop-testing lintian"
+git debhelper dh-python dpkg-dev gnome-desktop-testing lintian scdoc bash-completion"
 
 gsm_ensure_deps () {
     missing=""

@@ -63,6 +63,13 @@ installed=1
 # shellcheck disable=SC2086
 (cd "$work" && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $debs >/dev/null)
 
+echo "== the tools' version, man pages and completion"
+for f in /usr/share/man/man1/gsmctl.1.gz /usr/share/man/man8/gsmd.8.gz \
+         /usr/share/bash-completion/completions/gsmctl; do
+    [ -f "$f" ] || { echo "FAIL: $f is not installed"; exit 1; }
+done
+gsmctl --version && gsmd --version || { echo "FAIL: --version"; exit 1; }
+
 echo "== installed tests (gnome-desktop-testing-runner gsm-session-1.0)"
 (cd "$work" && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$HOME" LANG=C.UTF-8 \
     gnome-desktop-testing-runner --timeout=300 --report-directory="$work/failed" gsm-session-1.0) || {

@@ -164,7 +164,7 @@ test_kill_and_cleanup (Fixture *f, gconstpointer data)
 
   /* gsmctl, another process, does the cleanup and reports it once. */
   {
-    const char *argv[] = { g_getenv ("GSMCTL"), "cleanup", NULL };
+    const char *argv[] = { g_getenv ("GSMCTL"), "cleanup", "--yes", NULL };
     g_autoptr(GSubprocess) ctl = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
 
     g_assert_no_error (error);

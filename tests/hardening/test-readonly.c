@@ -212,7 +212,7 @@ test_bind_mount (Fixture       *f,
       g_assert_cmpstr (err, ==, "");
     }
   assert_listing (out[0], out[1]);
-  g_assert_nonnull (strstr (out[2], "\"status\": \"stale\""));
+  g_assert_nonnull (strstr (out[2], "\"status\" : \"stale\""));
 
   /* watch, stopped by SIGINT after a while. */
   {

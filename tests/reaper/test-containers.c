@@ -239,7 +239,7 @@ test_pid_namespace (Fixture       *f,
   inside = session_start (pid_namespace, NULL, "register", "vm-container", NULL);
   g_assert_cmpint (inside->pid, ==, 1);
 
-  g_assert_cmpint (gsmctl_in (NULL, NULL, "cleanup"), ==, 0);
+  g_assert_cmpint (gsmctl_in (NULL, NULL, "cleanup --yes"), ==, 0);
   g_assert_cmpint (gsmctl_in (NULL, NULL, "reap --yes"), ==, 0);
   g_assert_cmpuint (cloud_count (f, "call", "vm-container"), ==, 0);
   entry = entry_of (inside->session_id);
@@ -309,7 +309,7 @@ test_other_boot_id (Fixture       *f,
 
   /* Gone: unverifiable from the host, so never reaped by it. */
   session_kill (sandboxed);
-  g_assert_cmpint (gsmctl_in (NULL, NULL, "cleanup"), ==, 0);
+  g_assert_cmpint (gsmctl_in (NULL, NULL, "cleanup --yes"), ==, 0);
   g_assert_cmpint (gsmctl_in (NULL, NULL, "reap --yes"), ==, 0);
   g_assert_cmpuint (cloud_count (f, "call", "vm-sandboxed"), ==, 0);
   entry = entry_of (sandboxed->session_id);
@@ -349,7 +349,7 @@ test_main_thread_exited (Fixture       *f,
     }
   g_assert_nonnull (strstr (stat, ") Z "));
 
-  g_assert_cmpint (gsmctl_in (NULL, NULL, "cleanup"), ==, 0);
+  g_assert_cmpint (gsmctl_in (NULL, NULL, "cleanup --yes"), ==, 0);
   g_assert_cmpint (gsmctl_in (NULL, NULL, "reap --yes"), ==, 0);
   g_assert_cmpuint (cloud_count (f, "call", "vm-threads"), ==, 0);
 

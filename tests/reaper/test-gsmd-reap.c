@@ -110,7 +110,7 @@ test_gsmd_reap (Fixture       *f,
    * SessionStale, and still reaps it once the grace period is over (not
    * at its next periodic pass, 30 s later). */
   early = worker_start_orphan (f, "vm-early");
-  g_assert_cmpint (run_gsmctl (&out, NULL, "cleanup", NULL), ==, 0);
+  g_assert_cmpint (run_gsmctl (&out, NULL, "cleanup", "--yes", NULL), ==, 0);
 
   gsmd = start_gsmd (connection);
   reaped = wait_signal (rec, "VmReaped", early->session_id);
@@ -265,7 +265,7 @@ test_orphans_waiting (Fixture       *f,
   gboolean said = FALSE;
 
   dead = worker_start_orphan (f, "vm-dead");
-  g_assert_cmpint (run_gsmctl (&out, NULL, "cleanup", NULL), ==, 0);
+  g_assert_cmpint (run_gsmctl (&out, NULL, "cleanup", "--yes", NULL), ==, 0);
   g_clear_pointer (&out, g_free);
 
   g_assert_cmpint (run_gsmctl (&out, NULL, "stats", NULL), ==, 0);

@@ -486,8 +486,16 @@ test_undecidable_liveness (Fixture       *f,
   g_test_message ("%s", out);
   g_assert_nonnull (strstr (out, "vm-live"));
   g_assert_nonnull (strstr (out, "vm-dead"));
-  g_assert_null (strstr (out, "vm-young"));
-  g_assert_null (strstr (out, "vm-seed"));
+  {
+    /* The others are shown as left for now, with why, never as planned. */
+    g_auto(GStrv) lines = g_strsplit (out, "\n", -1);
+
+    for (guint i = 0; lines[i] != NULL; i++)
+      if (strstr (lines[i], "vm-young") != NULL || strstr (lines[i], "vm-seed") != NULL)
+        g_assert_nonnull (strstr (lines[i], " pending "));
+      else if (g_str_has_prefix (lines[i], "vm-"))
+        g_assert_nonnull (strstr (lines[i], " planned "));
+  }
   g_clear_pointer (&out, g_free);
   g_assert_false (calls_log_exists (f));
 
@@ -1323,10 +1331,11 @@ test_cli_dry_run (Fixture       *f,
   g_test_message ("%s", out);
   lines = g_strsplit (out, "\n", -1);
   for (guint i = 0; lines[i]; i++)
-    if (g_str_has_prefix (lines[i], "  vm-"))
+    if (g_str_has_prefix (lines[i], "vm-"))
       {
         listed++;
-        g_assert_true (g_str_has_prefix (lines[i], "  vm-d1 ") || g_str_has_prefix (lines[i], "  vm-d2 "));
+        g_assert_true (g_str_has_prefix (lines[i], "vm-d1 ") || g_str_has_prefix (lines[i], "vm-d2 "));
+        g_assert_nonnull (strstr (lines[i], " planned "));
       }
   g_assert_cmpuint (listed, ==, 2);
   g_assert_false (g_file_test (calls, G_FILE_TEST_EXISTS));
@@ -1351,9 +1360,8 @@ test_cli_dry_run (Fixture       *f,
   /* gsmctl history shows every attempt. */
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_gsmctl (&out, NULL, "history", "--json", NULL), ==, 0);
-  g_clear_pointer (&lines, g_strfreev);
-  lines = g_strsplit (g_strstrip (out), "\n", -1);
-  g_assert_cmpuint (g_strv_length (lines), ==, 4);
+  g_assert_true (json_parser_load_from_data (parser, out, -1, NULL));
+  g_assert_cmpuint (json_array_get_length (json_node_get_array (json_parser_get_root (parser))), ==, 4);
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (run_gsmctl (&out, NULL, "history", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "vm-d1"));
