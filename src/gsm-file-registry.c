@@ -88,6 +88,7 @@ struct _GsmFileRegistry
   GPtrArray            *quarantine;     /* QuarantinedEntry: of cache's file, left out */
   gboolean              quarantine_kept; /* ... and written aside */
   guint                 n_parsed;       /* entries decoded, for tests */
+  GString              *text;           /* the last text written (its buffer is reused) */
 
   GFileMonitor         *monitor;
 };
@@ -123,6 +124,8 @@ gsm_file_registry_finalize (GObject *object)
     close (self->dirfd);
   g_clear_object (&self->parser);
   g_clear_pointer (&self->quarantine, g_ptr_array_unref);
+  if (self->text != NULL)
+    g_string_free (self->text, TRUE);
   g_free (self->dir_path);
   g_free (self->prefix);
   g_free (self->registry_name);
@@ -153,20 +156,22 @@ _gsm_file_registry_init (GsmFileRegistry *self)
   self->session_fd = -1;
   self->own_lock_fd = -1;
   self->tracker_fd = -1;
+  self->text = g_string_sized_new (4096);
 }
 
 /* ---- the registry's text ---------------------------------------------- */
 
-/* The text of @snapshot: every entry's cached text, joined. */
-static GString *
-build_text (GsmRegistrySnapshot *snapshot)
+/* The text of @snapshot in @out: every entry's cached text, joined. */
+static void
+build_text (GsmRegistrySnapshot *snapshot,
+            GString             *out)
 {
-  GString *out = g_string_sized_new (4096);
   GsmRegistrySnapshotIter iter;
   const char *key;
   GsmSession *value;
   gboolean first = TRUE;
 
+  g_string_truncate (out, 0);
   g_string_append_c (out, '{');
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, &key, &value))
@@ -181,7 +186,6 @@ build_text (GsmRegistrySnapshot *snapshot)
       g_string_append_len (out, member, (gssize) len);
     }
   g_string_append (out, first ? "}\n" : "\n}\n");
-  return out;
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -451,10 +455,11 @@ write_registry_locked (GsmFileRegistry      *self,
                        GsmRegistrySnapshot  *snapshot,
                        GError              **error)
 {
-  g_autoptr(GString) out = build_text (snapshot);
+  GString *out = self->text;
   GsmFileIdentity identity;
   int fd = -1;
 
+  build_text (snapshot, out);
   if (out->len > GSM_MAX_REGISTRY_SIZE)
     {
       /* Every reader would refuse it, and rebuild the registry from the
