@@ -22,8 +22,12 @@
 #include "gsm-fs-private.h"
 #include "gsm-lock-private.h"
 
-/* The longest pause between two tries, in µs. */
-#define MAX_BACKOFF_US 2000
+/* The longest pause between two tries, in µs. Every waiter that wakes
+ * up takes CPU time from the holder: with 64 writers on 2 cores, pauses
+ * of at most 2 ms cost four fifths of the throughput, and 10 ms none
+ * measurable. A short wait is still seen at once: the pauses start at
+ * 10 µs. */
+#define MAX_BACKOFF_US 10000
 
 static void
 set_lock_error (GError     **error,
