@@ -6,12 +6,10 @@
  *   PREFIX global_session.json   the last session that changed, for a quick look
  *   PREFIX vm_registry.lock      the lock file; never replaced
  *
- * Every write happens with an OFD lock on the lock file held, and the
- * registry is replaced atomically (a file of its own, exchanged with the
- * registry), so a reader never sees a half-written registry and needs no
- * lock. The file an exchange retires is kept as a spare and the next
- * write goes into it when no one else has it open (see
- * _gsm_fs_replace_at()): no file is created per write.
+ * Every write happens with the lock on the lock file held (gsm-lock.c),
+ * and the registry is replaced atomically (a new file renamed over it, see
+ * _gsm_fs_replace_at()), so a reader never sees a half-written registry
+ * and needs no lock.
  *
  * Nothing is parsed twice. The last version read or written stays in
  * memory together with the identity of its file (device, inode, size,
@@ -20,10 +18,8 @@
  * the file is not read at all. If it differs, the new bytes are scanned
  * once (checking the grammar and the nesting depth) and only the entries
  * whose text changed are decoded (straight from their text, without a
- * json-glib tree). Writing edits the text of the file last read or
- * written when only this process's own entry changed (cut it out, append
- * it), and otherwise joins the entries' cached texts; only a changed
- * entry is generated.
+ * json-glib tree). Writing joins the entries' cached texts; only a
+ * changed entry is generated.
  *
  * The session file and the tracker are small files that are only read
  * with the lock held (by a rebuild, by the next writer): they are
@@ -52,31 +48,13 @@
 #include "gsm-fs-private.h"
 #include "gsm-json-private.h"
 #include "gsm-liveness-lock-private.h"
+#include "gsm-lock-private.h"
 #include "gsm-process-private.h"
 #include "gsm-session-private.h"
 
 #define REGISTRY_NAME "vm_registry.json"
 #define TRACKER_NAME "global_session.json"
 #define LOCK_NAME "vm_registry.lock"
-
-/*
- * The bytes of the cached registry file, and where this process's own
- * entry lies in them. Most updates change that entry alone: they are
- * written by cutting it out and appending its new text (a move of the
- * bytes after it), not by joining every entry again.
- */
-typedef struct
-{
-  gboolean  valid;       /* the bytes of the cache's file */
-  GBytes   *read;        /* as read, until edited ... */
-  GString  *str;         /* ... then here */
-  gsize     open;        /* just after the '{' */
-  gsize     last_end;    /* the end of the last member's value, or open */
-  gssize    own_start;   /* own member: the quote of its key, or -1 */
-  gsize     own_end;     /*   the end of its value */
-  gsize     own_prev;    /*   the end of the previous value, or open */
-  gssize    own_next;    /*   the quote of the next key, or -1 */
-} RegistryText;
 
 struct _GsmFileRegistry
 {
@@ -100,19 +78,17 @@ struct _GsmFileRegistry
   int                   lock_fd;
   int                   session_fd;     /* our session file, rewritten in place */
   int                   tracker_fd;     /* the tracker, likewise */
-  GsmFsSpare            spare;          /* the registry's last retired file */
 
   GMutex                mutex;          /* guards everything below */
   GsmRegistrySnapshot  *cache;          /* last version read or written */
   GsmFileIdentity       cache_identity;
   int                   cache_fd;       /* keeps cache_identity's inode alive */
-  gboolean              cache_fd_ours;  /* from our write: open for writing */
   guint64               generation;
   JsonParser           *parser;
-  RegistryText          text;           /* the bytes of cache's file */
   GPtrArray            *quarantine;     /* QuarantinedEntry: of cache's file, left out */
   gboolean              quarantine_kept; /* ... and written aside */
   guint                 n_parsed;       /* entries decoded, for tests */
+  GString              *text;           /* the last text written (its buffer is reused) */
 
   GFileMonitor         *monitor;
 };
@@ -136,7 +112,6 @@ gsm_file_registry_finalize (GObject *object)
   g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
   if (self->cache_fd >= 0)
     close (self->cache_fd);
-  _gsm_fs_spare_clear (self->dirfd, &self->spare);
   if (self->session_fd >= 0)
     close (self->session_fd);
   if (self->own_lock_fd >= 0)
@@ -144,17 +119,13 @@ gsm_file_registry_finalize (GObject *object)
   if (self->tracker_fd >= 0)
     close (self->tracker_fd);
   if (self->lock_fd >= 0)
-    {
-      _gsm_fs_lock_forget (self->lock_fd);
-      close (self->lock_fd);
-    }
+    close (self->lock_fd);
   if (self->dirfd >= 0)
     close (self->dirfd);
   g_clear_object (&self->parser);
   g_clear_pointer (&self->quarantine, g_ptr_array_unref);
-  g_clear_pointer (&self->text.read, g_bytes_unref);
-  if (self->text.str != NULL)
-    g_string_free (self->text.str, TRUE);
+  if (self->text != NULL)
+    g_string_free (self->text, TRUE);
   g_free (self->dir_path);
   g_free (self->prefix);
   g_free (self->registry_name);
@@ -185,173 +156,36 @@ _gsm_file_registry_init (GsmFileRegistry *self)
   self->session_fd = -1;
   self->own_lock_fd = -1;
   self->tracker_fd = -1;
-  self->spare.fd = -1;
-  self->spare.retiring = -1;
+  self->text = g_string_sized_new (4096);
 }
 
 /* ---- the registry's text ---------------------------------------------- */
 
-/* Just after the '{' of a text the scanner accepted. */
-static gsize
-text_open (const char *data,
-           gsize       len)
-{
-  const char *brace = memchr (data, '{', len);
-
-  return brace != NULL ? (gsize) (brace - data) + 1 : 0;
-}
-
+/* The text of @snapshot in @out: every entry's cached text, joined. */
 static void
-text_set_read (RegistryText *text,
-               RegistryText *where,
-               GBytes       *bytes)
+build_text (GsmRegistrySnapshot *snapshot,
+            GString             *out)
 {
-  GString *str = text->str;
-
-  g_clear_pointer (&text->read, g_bytes_unref);
-  *text = *where;
-  text->str = str;
-  text->read = g_bytes_ref (bytes);
-  text->valid = TRUE;
-}
-
-static GString *
-text_get_str (RegistryText *text)
-{
-  if (text->read != NULL)
-    {
-      gsize len;
-      const char *data = g_bytes_get_data (text->read, &len);
-
-      g_string_truncate (text->str, 0);
-      g_string_append_len (text->str, data, len);
-      g_clear_pointer (&text->read, g_bytes_unref);
-    }
-  return text->str;
-}
-
-/* Appends a member at the end of the object (after the last value). */
-static void
-text_append_own (RegistryText *text,
-                 GsmSession   *session)
-{
-  GString *str = text->str;
-  gsize at = text->last_end;
-  gsize len;
-  const char *value = _gsm_session_get_text (session, &len);
-  g_autoptr(GString) member = g_string_sized_new (len + 64);
-
-  g_string_append (member, at == text->open ? "\n  " : ",\n  ");
-  text->own_start = at + member->len;
-  _gsm_json_append_string (member, gsm_session_get_session_id (session));
-  g_string_append (member, ": ");
-  g_string_append_len (member, value, len);
-  g_string_insert_len (str, at, member->str, member->len);
-
-  text->own_prev = at;
-  text->own_end = at + member->len;
-  text->own_next = -1;
-  text->last_end = text->own_end;
-}
-
-/* Cuts this process's member out, with one of the commas around it. */
-static void
-text_cut_own (RegistryText *text)
-{
-  gsize from, to;
-
-  if (text->own_prev != text->open || text->own_next < 0)
-    {
-      /* After another member, or the only one: from the end of the value
-       * before it (or the brace) to the end of its own. */
-      from = text->own_prev;
-      to = text->own_end;
-    }
-  else
-    {
-      /* The first of several: up to the next key. */
-      from = text->own_start;
-      to = text->own_next;
-    }
-
-  g_string_erase (text->str, from, to - from);
-  if (text->own_next < 0)
-    text->last_end = text->own_prev;
-  else
-    text->last_end -= to - from;
-  text->own_start = -1;
-  text->own_next = -1;
-}
-
-/*
- * Writes the text of @snapshot into @text, by editing the text of its
- * base when @txn changed only this process's own entry, else by joining
- * every entry's cached text.
- */
-static void
-text_build (GsmFileRegistry     *self,
-            GsmRegistrySnapshot *snapshot,
-            GsmRegistryTxn      *txn)
-{
-  RegistryText *text = &self->text;
-  GHashTable *changes = txn != NULL ? _gsm_registry_txn_get_changes (txn) : NULL;
   GsmRegistrySnapshotIter iter;
   const char *key;
   GsmSession *value;
-  gpointer own;
-  GString *out;
-  guint own_hash;
-  gboolean after_own = FALSE;
+  gboolean first = TRUE;
 
-  if (text->valid && changes != NULL && self->own_session_id != NULL &&
-      _gsm_registry_txn_get_base (txn) == self->cache &&
-      g_hash_table_size (changes) == 1 &&
-      g_hash_table_lookup_extended (changes, self->own_session_id, NULL, &own))
-    {
-      text_get_str (text);
-      text->valid = FALSE;   /* until it is written */
-      if (text->own_start >= 0)
-        text_cut_own (text);
-      if (own != NULL)
-        text_append_own (text, own);
-      return;
-    }
-
-  g_clear_pointer (&text->read, g_bytes_unref);
-  text->valid = FALSE;
-  out = text->str;
-  own_hash = self->own_session_id != NULL ? g_str_hash (self->own_session_id) : 0;
-  text->own_start = -1;
-  text->own_next = -1;
   g_string_truncate (out, 0);
   g_string_append_c (out, '{');
-  text->open = text->last_end = out->len;
-
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, &key, &value))
     {
       gsize len;
       const char *member = _gsm_session_get_text (value, &len);
-      gboolean is_own = self->own_session_id != NULL &&
-                        _gsm_session_id_is (value, self->own_session_id, own_hash);
 
-      g_string_append (out, text->last_end == text->open ? "\n  " : ",\n  ");
-      if (after_own)
-        text->own_next = out->len;
-      after_own = is_own;
-      if (is_own)
-        {
-          text->own_prev = text->last_end;
-          text->own_start = out->len;
-        }
+      g_string_append (out, first ? "\n  " : ",\n  ");
+      first = FALSE;
       _gsm_json_append_string (out, key);
       g_string_append (out, ": ");
       g_string_append_len (out, member, (gssize) len);
-      text->last_end = out->len;
-      if (is_own)
-        text->own_end = out->len;
     }
-  g_string_append (out, text->last_end == text->open ? "}\n" : "\n}\n");
+  g_string_append (out, first ? "}\n" : "\n}\n");
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -416,9 +250,6 @@ typedef struct
   GHashTable      *table;    /* key → GsmSession (unchanged) or NULL (changed) */
   GArray          *changed;  /* ChangedEntry */
   GPtrArray       *quarantine;
-  const char      *data;
-  RegistryText     text;     /* where the members are */
-  gboolean         after_own;
 } ScanState;
 
 static void
@@ -452,19 +283,6 @@ scan_member (const GsmJsonMember  *member,
       g_free (key);
       return TRUE;
     }
-
-  /* Where the members are, for editing the text later. */
-  if (st->after_own)
-    st->text.own_next = member->key - 1 - st->data;
-  st->after_own = FALSE;
-  if (self->own_session_id != NULL && g_str_equal (key, self->own_session_id))
-    {
-      st->text.own_prev = st->text.last_end;
-      st->text.own_start = member->key - 1 - st->data;
-      st->text.own_end = member->value + member->value_len - st->data;
-      st->after_own = TRUE;
-    }
-  st->text.last_end = member->value + member->value_len - st->data;
 
   if (self->cache != NULL)
     cached = _gsm_registry_snapshot_lookup (self->cache, key);
@@ -570,7 +388,6 @@ load_locked (GsmFileRegistry  *self,
           if (self->cache_fd >= 0)
             close (self->cache_fd);
           self->cache_fd = -1;
-          self->text.valid = FALSE;
           g_clear_pointer (&self->quarantine, g_ptr_array_unref);
         }
       return _gsm_registry_snapshot_ref (self->cache);
@@ -600,11 +417,6 @@ load_locked (GsmFileRegistry  *self,
   st.table = scanned;
   st.changed = changed;
   st.quarantine = quarantine;
-  st.data = data;
-  st.text.open = text_open (data, len);
-  st.text.last_end = st.text.open;
-  st.text.own_start = -1;
-  st.text.own_next = -1;
   /* Only a file that is not one JSON object as a whole is corrupt; an
    * entry that cannot be read costs that entry alone. */
   if (!_gsm_json_scan_object (data, len, GSM_JSON_MAX_DEPTH, scan_member, &st, &local_error))
@@ -624,16 +436,11 @@ load_locked (GsmFileRegistry  *self,
   if (self->cache_fd >= 0)
     close (self->cache_fd);
   self->cache_fd = fd;
-  self->cache_fd_ours = FALSE;
-
-  /* Keep the bytes; they are copied only if this process edits them. */
-  text_set_read (&self->text, &st.text, bytes);
 
   g_clear_pointer (&self->quarantine, g_ptr_array_unref);
   if (quarantine->len > 0)
     {
-      /* The next write leaves them out: it joins the entries. */
-      self->text.valid = FALSE;
+      /* The next write leaves them out. */
       self->quarantine = g_steal_pointer (&quarantine);
       self->quarantine_kept = FALSE;
     }
@@ -646,14 +453,13 @@ load_locked (GsmFileRegistry  *self,
 static gboolean
 write_registry_locked (GsmFileRegistry      *self,
                        GsmRegistrySnapshot  *snapshot,
-                       GsmRegistryTxn       *txn,
                        GError              **error)
 {
-  GString *out = self->text.str;
+  GString *out = self->text;
   GsmFileIdentity identity;
   int fd = -1;
 
-  text_build (self, snapshot, txn);
+  build_text (snapshot, out);
   if (out->len > GSM_MAX_REGISTRY_SIZE)
     {
       /* Every reader would refuse it, and rebuild the registry from the
@@ -664,18 +470,9 @@ write_registry_locked (GsmFileRegistry      *self,
                    GSM_MAX_REGISTRY_SIZE);
       return FALSE;
     }
-  if (self->cache_fd >= 0 && self->cache_fd_ours)
-    {
-      /* The file this write retires: it becomes the spare. Without its
-       * descriptor the cache cannot be trusted, so it is read again
-       * should the write fail. */
-      self->spare.retiring = self->cache_fd;
-      self->cache_fd = -1;
-    }
   if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, self->registry_name, out->str, out->len,
-                           self->durable, &self->spare, &identity, &fd, error))
+                           self->durable, &identity, &fd, error))
     return FALSE;
-  self->text.valid = TRUE;
   g_clear_pointer (&self->quarantine, g_ptr_array_unref);
 
   g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
@@ -684,7 +481,6 @@ write_registry_locked (GsmFileRegistry      *self,
   if (self->cache_fd >= 0)
     close (self->cache_fd);
   self->cache_fd = fd;
-  self->cache_fd_ours = TRUE;
 
   return TRUE;
 }
@@ -1001,7 +797,7 @@ quarantine_locked (GsmFileRegistry  *self,
   g_string_append (out, "\n}\n");
 
   if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, name, out->str, out->len,
-                           self->durable, NULL, NULL, NULL, error))
+                           self->durable, NULL, NULL, error))
     {
       g_prefix_error (error, "Registry “%s/%s” has %u entries that cannot be read, which "
                       "cannot be kept aside: ", self->dir_path, self->registry_name,
@@ -1137,7 +933,7 @@ rebuild_locked (GsmFileRegistry  *self,
              salvage.n);
 
   snapshot = _gsm_registry_snapshot_new (table, ++self->generation);
-  if (!write_registry_locked (self, snapshot, NULL, error))
+  if (!write_registry_locked (self, snapshot, error))
     {
       _gsm_registry_snapshot_unref (snapshot);
       return NULL;
@@ -1174,7 +970,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
 
   g_mutex_lock (&self->mutex);
 
-  if (!_gsm_fs_lock (self->lock_fd, self->lock_path, self->lock_timeout, error))
+  if (!_gsm_lock_acquire (self->lock_fd, self->lock_path, self->lock_timeout, cancellable, error))
     {
       g_mutex_unlock (&self->mutex);
       return NULL;
@@ -1202,7 +998,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
     {
       /* They are kept aside now: do not keep them twice. */
       if (quarantined)
-        (void) write_registry_locked (self, base, NULL, NULL);
+        (void) write_registry_locked (self, base, NULL);
       goto out;
     }
 
@@ -1212,7 +1008,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
 
       /* Kept aside: the registry without them is written now, or by
        * the next write that can. */
-      if (quarantined && !write_registry_locked (self, base, NULL, &write_error))
+      if (quarantined && !write_registry_locked (self, base, &write_error))
         g_debug ("Cannot write “%s/%s” without its entries that cannot be read: %s",
                  self->dir_path, self->registry_name, write_error->message);
       result = g_steal_pointer (&base);
@@ -1221,7 +1017,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
 
   result = _gsm_registry_txn_apply (txn, ++self->generation);
   if (!write_own_files_locked (self, txn, error) ||
-      !write_registry_locked (self, result, txn, error))
+      !write_registry_locked (self, result, error))
     g_clear_pointer (&result, _gsm_registry_snapshot_unref);
   else
     {
@@ -1230,7 +1026,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
     }
 
 out:
-  _gsm_fs_unlock (self->lock_fd);
+  _gsm_lock_release (self->lock_fd);
   g_mutex_unlock (&self->mutex);
 
   return result;
@@ -1422,7 +1218,6 @@ _gsm_file_registry_new (const char  *dir_path,
   self->durable = durable;
   self->lock_timeout = _gsm_env_seconds ("GSM_LOCK_TIMEOUT", 30);
   self->parser = json_parser_new_immutable ();
-  self->text.str = g_string_sized_new (4096);
 
   if (strchr (self->prefix, '/') != NULL)
     {
@@ -1435,7 +1230,7 @@ _gsm_file_registry_new (const char  *dir_path,
   if (self->dirfd < 0)
     return NULL;
 
-  self->lock_fd = _gsm_fs_open_lock_file (self->dirfd, dir_path, self->lock_name, error);
+  self->lock_fd = _gsm_lock_open (self->dirfd, dir_path, self->lock_name, error);
   if (self->lock_fd < 0)
     return NULL;
 
@@ -1482,7 +1277,6 @@ _gsm_file_registry_new_read_only (const char  *dir_path,
   self->lock_name = g_strconcat (self->prefix, LOCK_NAME, NULL);
   self->lock_path = g_build_filename (dir_path, self->lock_name, NULL);
   self->parser = json_parser_new_immutable ();
-  self->text.str = g_string_sized_new (4096);
 
   if (strchr (self->prefix, '/') != NULL)
     {

@@ -7,7 +7,8 @@
  * is done here with the same steps GLib takes: write a temporary file in
  * the same directory, fsync it when durable, rename it over the target,
  * fsync the directory when durable. Without fsync, the rename is an
- * exchange of names plus an unlink (see exchange_into_place()).
+ * exchange of names plus an unlink (see exchange_into_place()). The
+ * registry lock is in gsm-lock.c.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -17,12 +18,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,10 +28,9 @@
 
 #include "gsm-error.h"
 #include "gsm-fs-private.h"
-#include "gsm-process-private.h"
 
 #define TEMP_MARKER ".tmp-"
-#define SPARE_MARKER ".spare-"
+#define OLD_SPARE_MARKER ".spare-"   /* kept by earlier versions */
 
 double
 _gsm_env_seconds (const char *name,
@@ -254,11 +250,12 @@ _gsm_fs_stat_at (int               dirfd,
   return TRUE;
 }
 
-static gboolean
-check_regular_file (const struct stat  *st,
-                    const char         *dir_path,
-                    const char         *name,
-                    GError            **error)
+/* Is @st a regular file owned by the effective user? */
+gboolean
+_gsm_fs_check_regular_file (const struct stat  *st,
+                            const char         *dir_path,
+                            const char         *name,
+                            GError            **error)
 {
   if (!S_ISREG (st->st_mode))
     {
@@ -325,7 +322,7 @@ _gsm_fs_read_at (int               dirfd,
       return NULL;
     }
 
-  if (!check_regular_file (&st, dir_path, name, error))
+  if (!_gsm_fs_check_regular_file (&st, dir_path, name, error))
     {
       close (fd);
       return NULL;
@@ -398,69 +395,6 @@ pwrite_all (int         fd,
   return TRUE;
 }
 
-/* Keeps the file at @tmp_name, which a replace just retired, as @spare
- * (empty): only a regular file of ours with no other name. */
-static gboolean
-keep_as_spare (int         dirfd,
-               const char *tmp_name,
-               GsmFsSpare *spare)
-{
-  struct stat st;
-  int fd;
-
-  if (strlen (tmp_name) >= sizeof spare->name)
-    return FALSE;
-  if (spare->retiring >= 0)
-    {
-      /* The caller's descriptor of the file it just retired: no need to
-       * open it again (it is checked before every reuse anyway). */
-      fd = spare->retiring;
-      spare->retiring = -1;
-      goto keep;
-    }
-  fd = openat (dirfd, tmp_name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    return FALSE;
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_uid != geteuid () ||
-      st.st_nlink != 1)
-    {
-      close (fd);
-      return FALSE;
-    }
-keep:
-  /* Should someone open it while it is leased (see replace_with_spare()),
-   * the kernel signals the lease holder: with a signal ignored unless
-   * handled, not SIGIO, which would end the process. */
-  (void) fcntl (fd, F_SETSIG, SIGURG);
-  spare->fd = fd;
-  if (tmp_name != spare->name)
-    strcpy (spare->name, tmp_name);
-  return TRUE;
-}
-
-/*
- * After an exchange: the file that was at @name is at @tmp_name. Keeps it
- * as @spare (if given and empty) or removes it. A directory at @name is
- * put back, and the call fails as renameat() would (EISDIR).
- */
-static gboolean
-retire (int         dirfd,
-        const char *tmp_name,
-        const char *name,
-        GsmFsSpare *spare)
-{
-  if (spare != NULL && spare->fd < 0 && !spare->disabled && keep_as_spare (dirfd, tmp_name, spare))
-    return TRUE;
-  /* A temporary file left behind is removed by the next writer that
-   * starts. */
-  if (unlinkat (dirfd, tmp_name, 0) == 0 || errno != EISDIR)
-    return TRUE;
-  /* Put the directory back; our file returns to @tmp_name. */
-  renameat2 (dirfd, tmp_name, dirfd, name, RENAME_EXCHANGE);
-  errno = EISDIR;
-  return FALSE;
-}
-
 /*
  * Puts @tmp_name in place of @name without fsync.
  *
@@ -469,8 +403,7 @@ retire (int         dirfd,
  * before the rename, about 100 µs even for a few bytes, which is the fsync
  * GSM_DURABLE=0 asked not to pay for. Exchanging the two names is just as
  * atomic for readers (the name always holds a whole file, old or new) and
- * skips it; the old file, now under @tmp_name, is then removed or kept as
- * @spare.
+ * skips it; the old file, now under @tmp_name, is then removed.
  *
  * Where the target does not exist yet, or the file system cannot exchange
  * names, this is a plain rename. A directory at @name is left where it
@@ -479,15 +412,23 @@ retire (int         dirfd,
 static gboolean
 exchange_into_place (int         dirfd,
                      const char *tmp_name,
-                     const char *name,
-                     GsmFsSpare *spare)
+                     const char *name)
 {
   static gboolean no_exchange = FALSE;
 
   if (!g_atomic_int_get (&no_exchange))
     {
       if (renameat2 (dirfd, tmp_name, dirfd, name, RENAME_EXCHANGE) == 0)
-        return retire (dirfd, tmp_name, name, spare);
+        {
+          /* A temporary file left behind is removed by the next writer
+           * that starts. */
+          if (unlinkat (dirfd, tmp_name, 0) == 0 || errno != EISDIR)
+            return TRUE;
+          /* Put the directory back; our file returns to @tmp_name. */
+          renameat2 (dirfd, tmp_name, dirfd, name, RENAME_EXCHANGE);
+          errno = EISDIR;
+          return FALSE;
+        }
       if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)
         g_atomic_int_set (&no_exchange, TRUE);
       else if (errno != ENOENT)
@@ -497,135 +438,23 @@ exchange_into_place (int         dirfd,
   return renameat (dirfd, tmp_name, dirfd, name) == 0;
 }
 
-/*
- * Writes @data into @spare and exchanges it with @name; returns the
- * descriptor of the file now at @name, or -1 with @name untouched (then
- * @spare is cleared by the caller).
- *
- * A retired file may still be open in a reader that began reading it
- * when it was the registry: writing into it then would tear that read.
- * The kernel grants a write lease only on a file no one else has open,
- * so the spare is written only under one; whoever opens it meanwhile
- * (through its temporary name) waits until the lease is released.
- * Processes of this library that keep a version cached keep its file
- * open, so a file anyone may still read or compare with is never reused.
- */
+/* Creates a new temporary file for @name, its name in @tmp_name. */
 static int
-replace_with_spare (int         dirfd,
-                    const char *name,
-                    const char *data,
-                    gsize       len,
-                    gboolean    durable,
-                    GsmFsSpare *spare)
+create_temp_file (int          dirfd,
+                  const char  *dir_path,
+                  const char  *name,
+                  char         tmp_name[256],
+                  GError     **error)
 {
-  struct stat st, at;
-  gboolean ok;
-  int saved_errno;
-  int fd;
-
-  /* Still ours, still under its name (a starting writer removes the
-   * temporary files it finds). */
-  if (fstat (spare->fd, &st) != 0 ||
-      fstatat (dirfd, spare->name, &at, AT_SYMLINK_NOFOLLOW) != 0 ||
-      st.st_dev != at.st_dev || st.st_ino != at.st_ino || st.st_nlink != 1)
-    return -1;
-
-  if (fcntl (spare->fd, F_SETLEASE, F_WRLCK) != 0)
-    {
-      /* EAGAIN: someone has it open. Anything else: no leases on this
-       * file system (or for this process); then keep no spare. */
-      if (errno != EAGAIN)
-        spare->disabled = TRUE;
-      return -1;
-    }
-  /* And nobody to signal about someone waiting. */
-  (void) fcntl (spare->fd, F_SETOWN, 0);
-  ok = pwrite_all (spare->fd, data, len) &&
-       ((gsize) st.st_size <= len || ftruncate (spare->fd, (off_t) len) == 0) &&
-       (!durable || fdatasync (spare->fd) == 0);
-  saved_errno = errno;
-  (void) fcntl (spare->fd, F_SETLEASE, F_UNLCK);
-  if (!ok)
-    {
-      errno = saved_errno;
-      return -1;
-    }
-
-  if (renameat2 (dirfd, spare->name, dirfd, name, RENAME_EXCHANGE) != 0)
-    return -1;
-
-  fd = spare->fd;
-  spare->fd = -1;
-  if (!retire (dirfd, spare->name, name, spare))
-    {
-      /* A directory was at @name: ours is back under the spare's name. */
-      spare->fd = fd;
-      return -1;
-    }
-  return fd;
-}
-
-/* Removes @spare's file (if it still is at its name) and forgets it. */
-void
-_gsm_fs_spare_clear (int         dirfd,
-                     GsmFsSpare *spare)
-{
-  struct stat st, at;
-
-  if (spare->fd < 0)
-    return;
-  if (fstat (spare->fd, &st) == 0 &&
-      fstatat (dirfd, spare->name, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
-      st.st_dev == at.st_dev && st.st_ino == at.st_ino)
-    unlinkat (dirfd, spare->name, 0);
-  close (spare->fd);
-  spare->fd = -1;
-  spare->name[0] = '\0';
-}
-
-/* The work of _gsm_fs_replace_at(), but for @spare->retiring. */
-static gboolean
-replace_at (int               dirfd,
-            const char       *dir_path,
-            const char       *name,
-            const char       *data,
-            gsize             len,
-            gboolean          durable,
-            GsmFsSpare       *spare,
-            GsmFileIdentity  *identity,
-            int              *out_fd,
-            GError          **error)
-{
-  char tmp_name[256];
-  struct stat st;
   int fd = -1;
-  int saved_errno;
-
-  if (out_fd)
-    *out_fd = -1;
-
-  if (spare != NULL && spare->fd >= 0)
-    {
-      fd = replace_with_spare (dirfd, name, data, len, durable, spare);
-      if (fd >= 0)
-        goto published;
-      _gsm_fs_spare_clear (dirfd, spare);
-    }
 
   for (guint attempt = 0; attempt < 100; attempt++)
     {
-      /* A file that may be kept as a spare is named after its process,
-       * so that a starting writer removes only those of dead ones. */
-      int n = spare != NULL
-        ? g_snprintf (tmp_name, sizeof tmp_name, "%s" SPARE_MARKER "%d-%08x", name, (int) getpid (),
-                      g_random_int ())
-        : g_snprintf (tmp_name, sizeof tmp_name, "%s" TEMP_MARKER "%08x", name, g_random_int ());
-
-      if (n >= (int) sizeof tmp_name)
+      if (g_snprintf (tmp_name, 256, "%s" TEMP_MARKER "%08x", name, g_random_int ()) >= 256)
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                        "File name “%s” is too long", name);
-          return FALSE;
+          return -1;
         }
       fd = openat (dirfd, tmp_name,
                    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
@@ -635,39 +464,66 @@ replace_at (int               dirfd,
     }
 
   if (fd < 0)
-    {
-      set_io_error (error, errno, "Cannot create a temporary file for “%s/%s”", dir_path, name);
-      return FALSE;
-    }
+    set_io_error (error, errno, "Cannot create a temporary file for “%s/%s”", dir_path, name);
+  return fd;
+}
+
+/*
+ * _gsm_fs_replace_at:
+ * @identity: (optional): receives the identity of the new file
+ * @out_fd: (optional): receives a descriptor of the new file
+ *
+ * Atomically replaces @name with @data: readers see the old or the new
+ * contents, never a mixture. A symbolic link at @name is replaced, not
+ * followed. With @durable, the data and the rename reach the disk before
+ * this returns. On failure the previous file is untouched and no temporary
+ * file is left behind.
+ */
+gboolean
+_gsm_fs_replace_at (int               dirfd,
+                    const char       *dir_path,
+                    const char       *name,
+                    const char       *data,
+                    gsize             len,
+                    gboolean          durable,
+                    GsmFileIdentity  *identity,
+                    int              *out_fd,
+                    GError          **error)
+{
+  char tmp_name[256];
+  struct stat st;
+  int fd;
+
+  if (out_fd)
+    *out_fd = -1;
+
+  fd = create_temp_file (dirfd, dir_path, name, tmp_name, error);
+  if (fd < 0)
+    return FALSE;
 
   if (!pwrite_all (fd, data, len))
     {
-      saved_errno = errno;
-      set_io_error (error, saved_errno, "Cannot write “%s/%s”", dir_path, tmp_name);
+      set_io_error (error, errno, "Cannot write “%s/%s”", dir_path, tmp_name);
       goto fail;
     }
 
   if (durable && fdatasync (fd) != 0)
     {
-      saved_errno = errno;
-      set_io_error (error, saved_errno, "Cannot flush “%s/%s” to disk", dir_path, tmp_name);
+      set_io_error (error, errno, "Cannot flush “%s/%s” to disk", dir_path, tmp_name);
       goto fail;
     }
 
-  if (!durable || spare != NULL ? !exchange_into_place (dirfd, tmp_name, name, spare)
-                                : renameat (dirfd, tmp_name, dirfd, name) != 0)
+  if (durable ? renameat (dirfd, tmp_name, dirfd, name) != 0
+              : !exchange_into_place (dirfd, tmp_name, name))
     {
-      saved_errno = errno;
-      set_io_error (error, saved_errno, "Cannot rename “%s” over “%s/%s”", tmp_name, dir_path, name);
+      set_io_error (error, errno, "Cannot rename “%s” over “%s/%s”", tmp_name, dir_path, name);
       goto fail;
     }
 
-published:
   if (durable && fsync (dirfd) != 0)
     {
       /* The new contents are in place; only their durability is in doubt. */
-      saved_errno = errno;
-      set_io_error (error, saved_errno, "Cannot flush directory “%s” to disk", dir_path);
+      set_io_error (error, errno, "Cannot flush directory “%s” to disk", dir_path);
       close (fd);
       return FALSE;
     }
@@ -692,44 +548,6 @@ fail:
   unlinkat (dirfd, tmp_name, 0);
   close (fd);
   return FALSE;
-}
-
-/*
- * _gsm_fs_replace_at:
- *
- * Atomically replaces @name with @data: readers see the old or the new
- * contents, never a mixture. A symbolic link at @name is replaced, not
- * followed. With @durable, the data and the rename reach the disk before
- * this returns. On failure the previous file is untouched and no temporary
- * file is left behind.
- *
- * With @spare, the file this replaces is kept (under a temporary name) and
- * the next replace writes into it instead of creating one: on ext4 that
- * is a few µs where a new file costs tens (an inode found, then freed),
- * and much more when thousands were freed lately. See replace_with_spare()
- * for why that cannot tear a reader's view.
- */
-gboolean
-_gsm_fs_replace_at (int               dirfd,
-                    const char       *dir_path,
-                    const char       *name,
-                    const char       *data,
-                    gsize             len,
-                    gboolean          durable,
-                    GsmFsSpare       *spare,
-                    GsmFileIdentity  *identity,
-                    int              *out_fd,
-                    GError          **error)
-{
-  gboolean ok = replace_at (dirfd, dir_path, name, data, len, durable, spare, identity, out_fd, error);
-
-  /* Not kept: the file was not retired (a first write, a failure). */
-  if (spare != NULL && spare->retiring >= 0)
-    {
-      close (spare->retiring);
-      spare->retiring = -1;
-    }
-  return ok;
 }
 
 /* Small files are padded to a multiple of this with blanks, so that the
@@ -839,12 +657,12 @@ _gsm_fs_rewrite_at (int          dirfd,
   *fd = -1;
 
   if (len >= REWRITE_MAX)
-    return _gsm_fs_replace_at (dirfd, dir_path, name, data, len, FALSE, NULL, NULL, NULL, error);
+    return _gsm_fs_replace_at (dirfd, dir_path, name, data, len, FALSE, NULL, NULL, error);
 
   size = MIN ((len + REWRITE_ROUND) / REWRITE_ROUND * REWRITE_ROUND, REWRITE_MAX);
   pad_into (buf, data, len, size);
 
-  return _gsm_fs_replace_at (dirfd, dir_path, name, buf, size, FALSE, NULL, NULL, fd, error);
+  return _gsm_fs_replace_at (dirfd, dir_path, name, buf, size, FALSE, NULL, fd, error);
 }
 
 gboolean
@@ -860,48 +678,6 @@ _gsm_fs_unlink_at (int          dirfd,
     }
 
   return TRUE;
-}
-
-/*
- * _gsm_fs_open_lock_file:
- *
- * Opens (creating it if needed) the lock file. It is never replaced, so a
- * lock on it means the same thing to every process.
- */
-int
-_gsm_fs_open_lock_file (int          dirfd,
-                        const char  *dir_path,
-                        const char  *name,
-                        GError     **error)
-{
-  struct stat st;
-  int fd;
-
-  fd = openat (dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0600);
-  if (fd < 0)
-    {
-      if (errno == ELOOP)
-        g_set_error (error, GSM_ERROR, GSM_ERROR_INSECURE_FILE,
-                     "Refusing lock file “%s/%s”: it is a symbolic link", dir_path, name);
-      else
-        set_io_error (error, errno, "Cannot open lock file “%s/%s”", dir_path, name);
-      return -1;
-    }
-
-  if (fstat (fd, &st) != 0)
-    {
-      set_io_error (error, errno, "Cannot inspect lock file “%s/%s”", dir_path, name);
-      close (fd);
-      return -1;
-    }
-
-  if (!check_regular_file (&st, dir_path, name, error))
-    {
-      close (fd);
-      return -1;
-    }
-
-  return fd;
 }
 
 /* Is @base (@len bytes) the name of one of our files, without prefix? */
@@ -945,535 +721,46 @@ all_hex (const char *p,
 }
 
 /*
- * Is @name one of our temporary files: PREFIX + a file name of ours +
- * ".tmp-" + 8 hex digits, or a spare: + ".spare-" + pid + "-" + 8 hex
- * digits (then *@pid is set)? Nothing else in a shared directory is
- * touched.
+ * Is @name a file a writer left: PREFIX + a file name of ours + ".tmp-" +
+ * 8 hex digits, or the ".spare-" + pid + "-" + 8 hex digits that earlier
+ * versions kept? Nothing else in a shared directory is touched.
  */
 static gboolean
-is_our_temp_file (const char *name,
-                  const char *prefix,
-                  int        *pid)
+is_leftover (const char *name,
+             const char *prefix)
 {
   const char *rest, *marker, *p;
-  char *end;
-  gint64 n;
 
-  *pid = 0;
   if (!g_str_has_prefix (name, prefix))
     return FALSE;
   rest = name + strlen (prefix);
 
   marker = strstr (rest, TEMP_MARKER);
   if (marker != NULL)
-    return all_hex (marker + strlen (TEMP_MARKER), 8) && is_our_file_name (rest, (gsize) (marker - rest));
-
-  marker = strstr (rest, SPARE_MARKER);
-  if (marker == NULL)
+    p = marker + strlen (TEMP_MARKER);
+  else if ((marker = strstr (rest, OLD_SPARE_MARKER)) != NULL)
+    {
+      p = marker + strlen (OLD_SPARE_MARKER);
+      if (!g_ascii_isdigit (*p))
+        return FALSE;
+      while (g_ascii_isdigit (*p))
+        p++;
+      if (*p++ != '-')
+        return FALSE;
+    }
+  else
     return FALSE;
-  p = marker + strlen (SPARE_MARKER);
-  if (!g_ascii_isdigit (*p))
-    return FALSE;
-  n = g_ascii_strtoll (p, &end, 10);
-  if (*end != '-' || n <= 0 || n > G_MAXINT || !all_hex (end + 1, 8))
-    return FALSE;
-  *pid = (int) n;
-  return is_our_file_name (rest, (gsize) (marker - rest));
-}
 
-static int try_lock (int fd);
-
-#ifndef F_OFD_SETLKW
-static gboolean
-poll_lock (int          fd,
-           const char  *what,
-           double       timeout_seconds,
-           GError     **error)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) (timeout_seconds * G_USEC_PER_SEC);
-  gulong delay_us = 20;
-
-  for (;;)
-    {
-      int r = try_lock (fd);
-
-      if (r == 0)
-        return TRUE;
-      if (r != EAGAIN && r != EACCES && r != EINTR)
-        {
-          set_io_error (error, r, "Cannot lock “%s”", what);
-          return FALSE;
-        }
-      if (g_get_monotonic_time () >= deadline)
-        {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_LOCK_TIMEOUT,
-                       "Timed out after %.1f s waiting for the lock on “%s”",
-                       timeout_seconds, what);
-          return FALSE;
-        }
-      g_usleep (delay_us / 2 + g_random_int_range (0, (gint32) delay_us));
-      delay_us = MIN (delay_us * 2, 2000);
-    }
-}
-#endif
-
-static int
-try_lock (int fd)
-{
-  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
-
-#ifdef F_OFD_SETLK
-  if (fcntl (fd, F_OFD_SETLK, &fl) == 0)
-    return 0;
-  if (errno != EINVAL)
-    return errno;
-#endif
-  /* No OFD locks: flock() also belongs to the open file description. */
-  if (flock (fd, LOCK_EX | LOCK_NB) == 0)
-    return 0;
-  return errno == EWOULDBLOCK ? EAGAIN : errno;
-}
-
-/* A blocking lock request that a thread makes on behalf of callers that
- * wait for it with a timeout. The kernel queues blocked requests and wakes
- * one when the lock is released (Linux >= 4.19), which polling cannot
- * match under contention; a thread is the only way to put a timeout on
- * F_OFD_SETLKW without a signal handler. At most one request per lock
- * descriptor is in flight; a caller that timed out leaves it behind, and
- * whoever comes next adopts it. */
-typedef struct
-{
-  gatomicrefcount ref;
-  int             fd;        /* a dup() of the lock descriptor: same lock */
-  gboolean        done;
-  int             result;    /* 0 or an errno */
-  gboolean        wanted;    /* a caller is waiting for it */
-  gboolean        granted;   /* done, and held for that caller */
-} LockWait;
-
-static void ofd_unlock (int fd);
-
-static GMutex lock_waits_mutex;
-static GCond lock_waits_cond;
-static GHashTable *lock_waits;   /* lock fd → LockWait in flight */
-
-static void
-lock_wait_unref (LockWait *w)
-{
-  if (g_atomic_ref_count_dec (&w->ref))
-    {
-      close (w->fd);
-      g_free (w);
-    }
-}
-
-static gpointer
-lock_wait_thread (gpointer data)
-{
-  LockWait *w = data;
-  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
-  int r;
-
-  do
-    r = fcntl (w->fd, F_OFD_SETLKW, &fl) == 0 ? 0 : errno;
-  while (r == EINTR);
-  if (r == EINVAL)
-    {
-      /* No OFD locks (as under valgrind): flock(), as try_lock() does. */
-      do
-        r = flock (w->fd, LOCK_EX) == 0 ? 0 : errno;
-      while (r == EINTR);
-    }
-
-  g_mutex_lock (&lock_waits_mutex);
-  w->done = TRUE;
-  w->result = r;
-  w->granted = r == 0 && w->wanted;
-  if (r == 0 && !w->wanted)
-    {
-      /* Everybody gave up: let go at once. */
-      ofd_unlock (w->fd);
-    }
-  g_cond_broadcast (&lock_waits_cond);
-  g_mutex_unlock (&lock_waits_mutex);
-
-  lock_wait_unref (w);
-  return NULL;
-}
-
-/*
- * The queue in front of the lock.
- *
- * When the lock is released the kernel wakes the requests blocked on it,
- * and with many writers most find it taken again and sleep: with 64
- * writers on 2 cores that churn costs a third of the throughput. So
- * writers first take a robust, process-shared mutex kept in the lock
- * file's first page (a futex hands it to one waiter at a time), then the
- * OFD lock, which they then nearly always get at once. The OFD lock stays
- * the lock: a writer that cannot use the queue (another C library, a
- * broken page, an older gsm-session) takes it alone and is still
- * excluded, and a queue that misbehaves costs time, never exclusion.
- * A writer that dies holding the mutex leaves it to the next one
- * (EOWNERDEAD), as the kernel drops its OFD lock. A writer waits in the
- * queue for at most a second; if it then finds the OFD lock free, the
- * queue is broken (garbage in the file) and it stops using it.
- */
-#define LOCK_QUEUE_SIZE 4096
-#define LOCK_QUEUE_MAX_WAIT G_USEC_PER_SEC
-
-typedef struct
-{
-  char            magic[32];  /* LOCK_QUEUE_MAGIC, written once the mutex is */
-  guint32         mutex_size;
-  guint32         reserved;
-  pthread_mutex_t mutex;
-} LockQueueShared;
-
-#define LOCK_QUEUE_MAGIC "gsm-lock-glibc" G_STRINGIFY (__GLIBC__) G_STRINGIFY (__GLIBC_MINOR__)
-
-G_STATIC_ASSERT (sizeof (LockQueueShared) <= LOCK_QUEUE_SIZE);
-G_STATIC_ASSERT (sizeof LOCK_QUEUE_MAGIC <= 32);
-
-typedef struct
-{
-  LockQueueShared *shared;    /* NULL: not set up (yet), or not usable */
-  gboolean         tried;     /* set up once, under the OFD lock */
-  gboolean         held;      /* this process holds the mutex for the fd */
-} LockQueue;
-
-static GHashTable *lock_queues;   /* lock fd → LockQueue, under lock_waits_mutex */
-
-static LockQueue *
-lock_queue_get (int fd)
-{
-  LockQueue *q;
-
-  g_mutex_lock (&lock_waits_mutex);
-  if (lock_queues == NULL)
-    lock_queues = g_hash_table_new_full (NULL, NULL, NULL, g_free);
-  q = g_hash_table_lookup (lock_queues, GINT_TO_POINTER (fd));
-  if (q == NULL)
-    {
-      q = g_new0 (LockQueue, 1);
-      g_hash_table_insert (lock_queues, GINT_TO_POINTER (fd), q);
-    }
-  g_mutex_unlock (&lock_waits_mutex);
-  return q;
-}
-
-/* With the OFD lock held, once per descriptor: maps the queue, and makes
- * it if the file has none yet (no one uses a queue before its magic is
- * written, and it is written under the lock). */
-static void
-lock_queue_set_up (int        fd,
-                   LockQueue *q)
-{
-  struct stat st;
-  LockQueueShared *shared;
-  pthread_mutexattr_t attr;
-  gboolean ok;
-
-  q->tried = TRUE;
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
-    return;
-  if (st.st_size < LOCK_QUEUE_SIZE && ftruncate (fd, LOCK_QUEUE_SIZE) != 0)
-    return;
-  /* The page must have its block: touching a mapped hole of a full file
-   * system (a tmpfs at its size) is a SIGBUS. A no-op once it has one. */
-  if (posix_fallocate (fd, 0, LOCK_QUEUE_SIZE) != 0)
-    return;
-  shared = mmap (NULL, LOCK_QUEUE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (shared == MAP_FAILED)
-    return;
-
-  if (memcmp (shared->magic, LOCK_QUEUE_MAGIC, sizeof LOCK_QUEUE_MAGIC) == 0)
-    {
-      /* Made by a process with the same mutex layout. */
-      if (shared->mutex_size == sizeof (pthread_mutex_t))
-        {
-          q->shared = shared;
-          return;
-        }
-    }
-  else if (shared->magic[0] == '\0')
-    {
-      ok = pthread_mutexattr_init (&attr) == 0 &&
-           pthread_mutexattr_setpshared (&attr, PTHREAD_PROCESS_SHARED) == 0 &&
-           pthread_mutexattr_setrobust (&attr, PTHREAD_MUTEX_ROBUST) == 0 &&
-           pthread_mutex_init (&shared->mutex, &attr) == 0;
-      pthread_mutexattr_destroy (&attr);
-      if (ok)
-        {
-          shared->mutex_size = sizeof (pthread_mutex_t);
-          __atomic_thread_fence (__ATOMIC_RELEASE);
-          memcpy (shared->magic, LOCK_QUEUE_MAGIC, sizeof LOCK_QUEUE_MAGIC);
-          q->shared = shared;
-          return;
-        }
-    }
-  /* Another layout, or garbage: the OFD lock alone. */
-  munmap (shared, LOCK_QUEUE_SIZE);
-}
-
-/* Waits for the queue's mutex until @deadline (monotonic µs); FALSE if
- * it timed out. */
-static gboolean
-lock_queue_enter (LockQueue *q,
-                  gint64     deadline)
-{
-  struct timespec ts;
-  int r;
-
-  if (q->shared == NULL)
-    return TRUE;
-  deadline = MIN (deadline, g_get_monotonic_time () + LOCK_QUEUE_MAX_WAIT);
-  ts.tv_sec = deadline / G_USEC_PER_SEC;
-  ts.tv_nsec = (deadline % G_USEC_PER_SEC) * 1000;
-  r = pthread_mutex_clocklock (&q->shared->mutex, CLOCK_MONOTONIC, &ts);
-  if (r == EOWNERDEAD)
-    {
-      /* Its holder died; the lock it guarded is the OFD lock's business. */
-      pthread_mutex_consistent (&q->shared->mutex);
-      r = 0;
-    }
-  /* Timed out, or unusable (ENOTRECOVERABLE): go on to the OFD lock. */
-  q->held = r == 0;
-  return r != ETIMEDOUT;
-}
-
-static void
-lock_queue_disable (LockQueue *q)
-{
-  munmap (q->shared, LOCK_QUEUE_SIZE);
-  q->shared = NULL;
-}
-
-static void
-lock_queue_leave (LockQueue *q)
-{
-  if (q->held)
-    {
-      q->held = FALSE;
-      pthread_mutex_unlock (&q->shared->mutex);
-    }
-}
-
-static void
-lock_queue_forget (int fd)
-{
-  LockQueue *q;
-
-  g_mutex_lock (&lock_waits_mutex);
-  q = lock_queues ? g_hash_table_lookup (lock_queues, GINT_TO_POINTER (fd)) : NULL;
-  if (q != NULL)
-    {
-      if (q->shared != NULL)
-        munmap (q->shared, LOCK_QUEUE_SIZE);
-      g_hash_table_remove (lock_queues, GINT_TO_POINTER (fd));
-    }
-  g_mutex_unlock (&lock_waits_mutex);
-}
-
-static gboolean ofd_lock (int          fd,
-                          const char  *what,
-                          gint64       deadline,
-                          double       timeout_seconds,
-                          GError     **error);
-
-/*
- * _gsm_fs_lock:
- *
- * Takes an exclusive lock that belongs to the open file description: it is
- * released when the holder dies, and closing another descriptor of the
- * same file does not drop it. Gives up after @timeout_seconds with
- * %GSM_ERROR_LOCK_TIMEOUT. Callers must not take the same descriptor's
- * lock from two threads at once (the registry holds its mutex).
- */
-gboolean
-_gsm_fs_lock (int          fd,
-              const char  *what,
-              double       timeout_seconds,
-              GError     **error)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) (timeout_seconds * G_USEC_PER_SEC);
-  LockQueue *q = lock_queue_get (fd);
-
-  if (!lock_queue_enter (q, deadline) && try_lock (fd) == 0)
-    {
-      /* Nobody had the lock, yet the queue would not move. */
-      g_warning ("The lock queue in “%s” is broken; using the lock alone", what);
-      lock_queue_disable (q);
-      return TRUE;
-    }
-  if (!ofd_lock (fd, what, deadline, timeout_seconds, error))
-    {
-      lock_queue_leave (q);
-      return FALSE;
-    }
-  if (!q->tried)
-    lock_queue_set_up (fd, q);
-  return TRUE;
-}
-
-static gboolean
-ofd_lock (int          fd,
-          const char  *what,
-          gint64       deadline,
-          double       timeout_seconds,
-          GError     **error)
-{
-  LockWait *w;
-  int r;
-
-retry:
-  g_mutex_lock (&lock_waits_mutex);
-  if (lock_waits == NULL)
-    lock_waits = g_hash_table_new (NULL, NULL);
-
-  w = g_hash_table_lookup (lock_waits, GINT_TO_POINTER (fd));
-  if (w == NULL)
-    {
-      g_mutex_unlock (&lock_waits_mutex);
-      r = try_lock (fd);
-      if (r == 0)
-        return TRUE;
-      if (r != EAGAIN && r != EACCES)
-        {
-          set_io_error (error, r, "Cannot lock “%s”", what);
-          return FALSE;
-        }
-
-#ifdef F_OFD_SETLKW
-      g_mutex_lock (&lock_waits_mutex);
-      w = g_new0 (LockWait, 1);
-      g_atomic_ref_count_init (&w->ref);
-      w->fd = fcntl (fd, F_DUPFD_CLOEXEC, 3);
-      if (w->fd < 0)
-        {
-          r = errno;
-          g_free (w);
-          g_mutex_unlock (&lock_waits_mutex);
-          set_io_error (error, r, "Cannot lock “%s”", what);
-          return FALSE;
-        }
-      g_atomic_ref_count_inc (&w->ref);   /* the thread's */
-      g_hash_table_insert (lock_waits, GINT_TO_POINTER (fd), w);
-      g_thread_unref (g_thread_new ("gsm-lock-wait", lock_wait_thread, w));
-#else
-      return poll_lock (fd, what, MAX (deadline - g_get_monotonic_time (), 0) / (double) G_USEC_PER_SEC,
-                        error);
-#endif
-    }
-
-  if (w->done && !w->granted && w->result == 0)
-    {
-      /* Granted after its caller gave up, and let go: start over. */
-      g_hash_table_remove (lock_waits, GINT_TO_POINTER (fd));
-      g_mutex_unlock (&lock_waits_mutex);
-      lock_wait_unref (w);
-      goto retry;
-    }
-
-  w->wanted = TRUE;
-  while (!w->done)
-    if (!g_cond_wait_until (&lock_waits_cond, &lock_waits_mutex, deadline))
-      break;
-
-  if (!w->done)
-    {
-      w->wanted = FALSE;
-      g_mutex_unlock (&lock_waits_mutex);
-      g_set_error (error, GSM_ERROR, GSM_ERROR_LOCK_TIMEOUT,
-                   "Timed out after %.1f s waiting for the lock on “%s”",
-                   timeout_seconds, what);
-      return FALSE;
-    }
-
-  g_hash_table_remove (lock_waits, GINT_TO_POINTER (fd));
-  r = w->result;
-  g_mutex_unlock (&lock_waits_mutex);
-  lock_wait_unref (w);
-
-  if (r != 0)
-    {
-      set_io_error (error, r, "Cannot lock “%s”", what);
-      return FALSE;
-    }
-
-  return TRUE;
-}
-
-/*
- * _gsm_fs_lock_forget:
- *
- * Call before closing a lock descriptor: a request left in flight by a
- * caller that timed out lets go of the lock when it is granted, and is
- * never adopted by a later descriptor with the same number.
- */
-void
-_gsm_fs_lock_forget (int fd)
-{
-  LockWait *w;
-
-  lock_queue_forget (fd);
-
-  g_mutex_lock (&lock_waits_mutex);
-  w = lock_waits ? g_hash_table_lookup (lock_waits, GINT_TO_POINTER (fd)) : NULL;
-  if (w != NULL)
-    {
-      w->wanted = FALSE;
-      g_hash_table_remove (lock_waits, GINT_TO_POINTER (fd));
-    }
-  g_mutex_unlock (&lock_waits_mutex);
-  if (w != NULL)
-    lock_wait_unref (w);
-}
-
-static void
-ofd_unlock (int fd)
-{
-  struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
-
-#ifdef F_OFD_SETLK
-  if (fcntl (fd, F_OFD_SETLK, &fl) == 0)
-    return;
-#endif
-  flock (fd, LOCK_UN);
-}
-
-void
-_gsm_fs_unlock (int fd)
-{
-  LockQueue *q;
-
-  ofd_unlock (fd);
-  g_mutex_lock (&lock_waits_mutex);
-  q = lock_queues ? g_hash_table_lookup (lock_queues, GINT_TO_POINTER (fd)) : NULL;
-  g_mutex_unlock (&lock_waits_mutex);
-  if (q != NULL)
-    lock_queue_leave (q);
-}
-
-/* Is there a process @pid, other than a zombie? Read from /proc, as the
- * liveness probe does: a pid read from a file name is never signalled. */
-static gboolean
-process_exists (int pid)
-{
-  guint64 start_time;
-  char state;
-  int e;
-
-  if (_gsm_process_read_stat (pid, &state, &start_time, &e))
-    return state != 'Z';
-  return e != ENOENT && e != ESRCH;
+  return all_hex (p, 8) && is_our_file_name (rest, (gsize) (marker - rest));
 }
 
 /*
  * _gsm_fs_remove_temp_files:
  *
  * Removes temporary files left by writers that were killed between
- * creating and renaming them. Only call this while holding the registry
- * lock: every temporary file is created under it.
+ * creating and renaming them (and the spare files of earlier versions).
+ * Only call this while holding the registry lock: every temporary file is
+ * created under it.
  */
 guint
 _gsm_fs_remove_temp_files (int         dirfd,
@@ -1497,13 +784,7 @@ _gsm_fs_remove_temp_files (int         dirfd,
     {
       struct stat st;
 
-      int pid;
-
-      if (!is_our_temp_file (de->d_name, prefix, &pid))
-        continue;
-      /* A spare of a live process is in use (a reused pid keeps one until
-       * that process too has gone). */
-      if (pid > 0 && process_exists (pid))
+      if (!is_leftover (de->d_name, prefix))
         continue;
       if (fstatat (dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
           !S_ISREG (st.st_mode) || st.st_uid != geteuid ())

@@ -1444,14 +1444,13 @@ registry_members (Fixture *f)
 }
 
 /*
- * An update of this process's entry alone is written by cutting that
- * entry out of the file's text and appending it again. Whatever the
- * layout of the file (written by another tool) and wherever the entry
- * is in it, the result is that file with just that entry changed: the
- * other entries keep their exact text.
+ * An update of this process's entry alone leaves every other entry as it
+ * was: whatever the layout of the file (written by another tool) and
+ * wherever the entry is in it, the others keep the exact text of their
+ * values.
  */
 static void
-test_own_entry_edited_in_place (Fixture *f, gconstpointer data)
+test_other_entries_kept (Fixture *f, gconstpointer data)
 {
   /* Members joined by: separators of another tool's layouts. */
   static const struct { const char *open, *colon, *comma, *close; } layouts[] = {
@@ -1499,7 +1498,7 @@ test_own_entry_edited_in_place (Fixture *f, gconstpointer data)
               /* raw_entry() gives "id": {...}; use this layout's colon. */
               member = g_strdup_printf ("\"%s\"%s%s", id, layouts[l].colon, strchr (entry, '{'));
               g_string_append (file, member);
-              g_ptr_array_add (others, g_steal_pointer (&member));
+              g_ptr_array_add (others, g_strdup (strchr (entry, '{')));
             }
           g_string_append (file, layouts[l].close);
           g_assert_true (g_file_set_contents_full (tmp, file->str, -1, G_FILE_SET_CONTENTS_NONE,
@@ -1542,7 +1541,7 @@ test_own_entry_edited_in_place (Fixture *f, gconstpointer data)
           g_assert_no_error (error);
         }
 
-  /* Closing cuts the entry out for good. */
+  /* Closing removes the entry for good. */
   {
     g_autoptr(GHashTable) members = NULL;
 
@@ -1553,134 +1552,107 @@ test_own_entry_edited_in_place (Fixture *f, gconstpointer data)
   }
 }
 
-static ino_t
-registry_ino (Fixture *f)
+static int
+compare_names (gconstpointer a, gconstpointer b)
 {
-  g_autofree char *path = fixture_path (f, "vm_registry.json");
-  struct stat st;
-
-  g_assert_cmpint (g_lstat (path, &st), ==, 0);
-  return st.st_ino;
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
 }
 
-static guint
-count_names (Fixture *f, const char *part)
+/* The names in the runtime directory, sorted and joined by spaces. */
+static char *
+dir_names (Fixture *f)
 {
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   GDir *d = g_dir_open (f->dir, 0, NULL);
   const char *name;
-  guint n = 0;
 
+  g_assert_nonnull (d);
   while ((name = g_dir_read_name (d)) != NULL)
-    if (strstr (name, part) != NULL)
-      n++;
+    g_ptr_array_add (names, g_strdup (name));
   g_dir_close (d);
-  return n;
+  g_ptr_array_sort (names, compare_names);
+  g_ptr_array_add (names, NULL);
+  return g_strjoinv (" ", (char **) names->pdata);
 }
 
-/*
- * A write puts the registry's new text into the file the write before
- * retired (kept as a spare) instead of a new one. Never into a file
- * anyone still has open: a reader that opened the registry before those
- * writes goes on reading exactly what it opened.
- */
+/* After a clean close of the default manager, durable (the default) or
+ * not, the runtime directory holds the registry and its lock, and
+ * nothing else. */
 static void
-test_retired_file_reused_unless_open (Fixture *f, gconstpointer data)
+test_close_leaves_registry_only (Fixture *f, gconstpointer data)
 {
-  GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autofree char *path = fixture_path (f, "vm_registry.json");
-  g_autoptr(GError) error = NULL;
-  g_autofree char *before = NULL;
-  ino_t first, second;
-  gsize len;
-  char *held;
-  int fd;
-
-  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-spare-1", "z", NULL, NULL, NULL, &error));
-  first = registry_ino (f);
-  g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
-  second = registry_ino (f);
-  g_assert_cmpuint (first, !=, second);
-  /* One spare, named after this process. */
-  g_assert_cmpuint (count_names (f, ".spare-"), ==, 1);
-  g_assert_cmpuint (count_names (f, ".tmp-"), ==, 0);
-
-  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-spare-2", "z", NULL, NULL, NULL, &error));
-  g_assert_no_error (error);
-  if (registry_ino (f) != first)
-    g_test_message ("no write leases here: every write makes a new file");
-  else
+  for (guint durable = 0; durable < 2; durable++)
     {
-      /* The two files take turns. */
-      g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
-      g_assert_cmpuint (registry_ino (f), ==, second);
-      g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-spare-2", "z", NULL, NULL, NULL, &error));
-      g_assert_cmpuint (registry_ino (f), ==, first);
-    }
+      GsmSessionManager *m;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *names = NULL;
 
-  /* Someone opens the registry and reads slowly. */
-  g_assert_true (g_file_get_contents (path, &before, &len, &error));
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  g_assert_cmpint (fd, >=, 0);
-
-  for (guint i = 0; i < 4; i++)
-    {
-      g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
-      g_assert_true (gsm_session_manager_register_vm_sync (m, i % 2 ? "vm-x" : "vm-yy", "z", NULL, NULL,
-                                                           NULL, &error));
+      if (durable)
+        g_unsetenv ("GSM_DURABLE");
+      _gsm_session_manager_reset_for_testing ();
+      m = gsm_session_manager_get_default ();
+      for (guint i = 0; i < 3; i++)
+        {
+          g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-close", "z", NULL, NULL, NULL,
+                                                               &error));
+          g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+          g_assert_no_error (error);
+        }
+      g_assert_true (gsm_session_manager_close_sync (m, NULL, &error));
       g_assert_no_error (error);
+
+      names = dir_names (f);
+      g_assert_cmpstr (names, ==, "vm_registry.json vm_registry.lock");
     }
-
-  /* What it holds was not written again. */
-  held = g_malloc (len + 16);
-  g_assert_cmpint (pread (fd, held, len + 16, 0), ==, (gssize) len);
-  g_assert_cmpmem (held, len, before, len);
-  g_free (held);
-  close (fd);
-
-  /* Once it closed it, the turns go on; still one spare. */
-  for (guint i = 0; i < 3; i++)
-    {
-      g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
-      g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-z", "z", NULL, NULL, NULL, &error));
-    }
-  g_assert_cmpuint (count_names (f, ".spare-"), ==, 1);
-  g_assert_cmpuint (count_names (f, ".tmp-"), ==, 0);
-
-  /* Closing the manager removes it. */
   _gsm_session_manager_reset_for_testing ();
-  g_assert_cmpuint (count_names (f, ".spare-"), ==, 0);
 }
 
-/* A starting writer removes the spares of dead processes, and only
- * those. */
+/* A starting writer removes the temporary files killed writers left and
+ * the spare files of earlier versions, and nothing else. */
 static void
-test_dead_spares_removed (Fixture *f, gconstpointer data)
+test_leftovers_removed (Fixture *f, gconstpointer data)
 {
-  g_autofree char *dead = NULL;
-  g_autofree char *live = NULL;
-  g_autofree char *other = NULL;
+  const char *leftovers[] = {
+    "vm_registry.json.tmp-0123abcd",
+    "session_42.json.tmp-89abcdef",
+    "vm_registry.json.spare-42-0123abcd",
+    "global_session.json.spare-1-0123abcd",
+  };
+  const char *kept[] = {
+    "notes.spare-42-0123abcd",
+    "notes.tmp-0123abcd",
+    "vm_registry.json.tmp-0123",
+    "vm_registry.json.spare-x-0123abcd",
+  };
   GsmSessionManager *m;
-  GPid pid;
-  const char *argv[] = { "/bin/true", NULL };
-  int status;
 
-  /* A pid that is surely free: a child that has been reaped. */
-  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
-                                &pid, NULL));
-  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  for (guint i = 0; i < G_N_ELEMENTS (leftovers); i++)
+    {
+      g_autofree char *path = fixture_path (f, leftovers[i]);
 
-  dead = g_strdup_printf ("%s/vm_registry.json.spare-%d-0123abcd", f->dir, (int) pid);
-  live = g_strdup_printf ("%s/vm_registry.json.spare-%d-0123abcd", f->dir, (int) getppid ());
-  other = g_strdup_printf ("%s/notes.spare-%d-0123abcd", f->dir, (int) pid);
-  g_assert_true (g_file_set_contents (dead, "{}", -1, NULL));
-  g_assert_true (g_file_set_contents (live, "{}", -1, NULL));
-  g_assert_true (g_file_set_contents (other, "{}", -1, NULL));
+      g_assert_true (g_file_set_contents (path, "{}", -1, NULL));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (kept); i++)
+    {
+      g_autofree char *path = fixture_path (f, kept[i]);
+
+      g_assert_true (g_file_set_contents (path, "{}", -1, NULL));
+    }
 
   m = gsm_session_manager_get_default ();
   g_assert_nonnull (m);
-  g_assert_false (g_file_test (dead, G_FILE_TEST_EXISTS));
-  g_assert_true (g_file_test (live, G_FILE_TEST_EXISTS));
-  g_assert_true (g_file_test (other, G_FILE_TEST_EXISTS));
+  for (guint i = 0; i < G_N_ELEMENTS (leftovers); i++)
+    {
+      g_autofree char *path = fixture_path (f, leftovers[i]);
+
+      g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (kept); i++)
+    {
+      g_autofree char *path = fixture_path (f, kept[i]);
+
+      g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+    }
 }
 
 static void
@@ -1757,9 +1729,9 @@ main (int argc, char *argv[])
   ADD ("/manager/files/reused-pid-keeps-session-file", test_reused_pid_keeps_session_file);
   ADD ("/manager/cache/same-size-and-mtime", test_cache_same_size_and_mtime);
   ADD ("/manager/cache/no-reparse", test_cache_no_reparse);
-  ADD ("/manager/cache/own-entry-edited-in-place", test_own_entry_edited_in_place);
-  ADD ("/manager/files/retired-file-reused-unless-open", test_retired_file_reused_unless_open);
-  ADD ("/manager/files/dead-spares-removed", test_dead_spares_removed);
+  ADD ("/manager/files/other-entries-kept", test_other_entries_kept);
+  ADD ("/manager/files/close-leaves-registry-only", test_close_leaves_registry_only);
+  ADD ("/manager/files/leftovers-removed", test_leftovers_removed);
 #undef ADD
 
   return g_test_run ();

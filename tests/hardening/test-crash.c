@@ -22,6 +22,7 @@
  */
 
 #include "hardening-util.h"
+#include "gsm-lock-private.h"
 
 typedef struct
 {
@@ -29,7 +30,6 @@ typedef struct
   guint killed_writers;
   guint killed_lock_holders;
   guint temp_files_left;
-  guint spares_left;
   guint vms_held_at_kill;
   guint killed_with_session;
   guint killed_mid_call;
@@ -102,11 +102,11 @@ check_lock_free (const char *dir)
 
   dirfd = _gsm_fs_open_dir (dir, FALSE, &error);
   g_assert_no_error (error);
-  lock_fd = _gsm_fs_open_lock_file (dirfd, dir, "vm_registry.lock", &error);
+  lock_fd = _gsm_lock_open (dirfd, dir, "vm_registry.lock", &error);
   g_assert_no_error (error);
-  _gsm_fs_lock (lock_fd, lock_path, 0, &error);
+  _gsm_lock_acquire (lock_fd, lock_path, 0, NULL, &error);
   g_assert_no_error (error);
-  _gsm_fs_unlock (lock_fd);
+  _gsm_lock_release (lock_fd);
   close (lock_fd);
   close (dirfd);
 }
@@ -201,9 +201,6 @@ run_round (const char *dir,
   temp_files = hardening_count_files (dir, ".tmp-");
   g_assert_cmpuint (temp_files, <=, 1);
   figures->temp_files_left += temp_files;
-  /* And the kept files of processes that are gone: the victim's, and
-   * those of writers that exited without closing. */
-  figures->spares_left += hardening_count_files (dir, ".spare-");
 
   registry = hardening_read_registry (dir);
   g_assert_cmpuint (hardening_count_files (dir, ".corrupt-"), ==, 0);
@@ -219,7 +216,6 @@ run_round (const char *dir,
   next = _gsm_file_registry_new (dir, FALSE, "", NULL, getpid (), FALSE, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (hardening_count_files (dir, ".tmp-"), ==, 0);
-  g_assert_cmpuint (hardening_count_files (dir, ".spare-"), ==, 0);
 
   /* Leave the next round a registry without the dead victim. */
   for (guint i = 0; victim_lines[i] != NULL; i++)
@@ -251,10 +247,10 @@ test_crash_rounds (void)
   g_assert_cmpuint (hardening_count_files (dir, "session_"), <=, figures.killed_writers);
   g_test_message ("FIGURES crash rounds=%u killed_writers=%u (after start-up %u, in the middle "
                   "of a call %u, holding a VM %u, every VM found) killed_lock_holders=%u "
-                  "temp_files_left=%u spares_left=%u (all removed by the next writer)",
+                  "temp_files_left=%u (all removed by the next writer)",
                   figures.rounds, figures.killed_writers, figures.killed_with_session,
                   figures.killed_mid_call, figures.vms_held_at_kill, figures.killed_lock_holders,
-                  figures.temp_files_left, figures.spares_left);
+                  figures.temp_files_left);
   hardening_rm_rf (dir);
 }
 

@@ -1,21 +1,17 @@
-/* test-lock-queue.c: the queue in front of the registry lock
+/* test-lock.c: the registry lock
  *
- * Writers wait for the registry lock on a robust process-shared mutex in
- * the lock file's first page, then take the OFD lock. A holder killed
- * with SIGKILL leaves both to the next writer, whether that one already
- * waits or comes later; a queue page holding garbage costs a wait, never
- * the lock.
+ * A holder killed with SIGKILL leaves the lock to the next writer,
+ * whether that one already waits or comes later; a wait can be cancelled.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include "hardening-util.h"
+#include "gsm-lock-private.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
-
-#define QUEUE_MAGIC "gsm-lock-glibc"
 
 static gboolean
 bump (GsmRegistryTxn  *txn,
@@ -43,17 +39,6 @@ bumped (GsmFileRegistry *registry,
   return gsm_session_get_pid (_gsm_registry_snapshot_lookup (snapshot, id));
 }
 
-static char *
-read_lock_file (const char *dir,
-                gsize      *len)
-{
-  g_autofree char *path = g_build_filename (dir, "vm_registry.lock", NULL);
-  char *contents = NULL;
-
-  g_assert_true (g_file_get_contents (path, &contents, len, NULL));
-  return contents;
-}
-
 typedef struct
 {
   GsmFileRegistry *registry;
@@ -66,7 +51,7 @@ waiter_thread (gpointer data)
 {
   Waiter *w = data;
 
-  w->pid = bumped (w->registry, "queued");
+  w->pid = bumped (w->registry, "waited");
   g_atomic_int_set (&w->done, 1);
   return NULL;
 }
@@ -94,25 +79,18 @@ static void
 test_holder_killed (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp ("gsm-queue-XXXXXX", &error);
-  g_autofree char *page = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("gsm-lock-XXXXXX", &error);
   g_autoptr(GsmFileRegistry) registry = NULL;
   GThread *thread;
   Waiter w = { 0, };
-  gsize len;
 
   g_assert_no_error (error);
   g_setenv ("GSM_LOCK_TIMEOUT", "20", TRUE);
   registry = _gsm_file_registry_new (dir, FALSE, "", NULL, getpid (), FALSE, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (bumped (registry, "queued"), ==, 2);
+  g_assert_cmpint (bumped (registry, "waited"), ==, 2);
 
-  /* The first writer made the queue: one page, its magic first. */
-  page = read_lock_file (dir, &len);
-  g_assert_cmpuint (len, ==, 4096);
-  g_assert_true (g_str_has_prefix (page, QUEUE_MAGIC));
-
-  /* Killed while a writer waits in the queue: the waiter goes on. */
+  /* Killed while a writer waits: the waiter goes on. */
   {
     GSubprocess *holder = spawn_holder (dir);
 
@@ -125,12 +103,11 @@ test_holder_killed (void)
     g_assert_cmpint (w.pid, ==, 3);
   }
 
-  /* Killed with nobody waiting: the next writer finds the mutex of a dead
-   * owner and goes on. */
+  /* Killed with nobody waiting: the next writer goes on. */
   kill_holder (spawn_holder (dir));
-  g_assert_cmpint (bumped (registry, "queued"), ==, 4);
+  g_assert_cmpint (bumped (registry, "waited"), ==, 4);
 
-  /* Other processes (each with its own queue mapping) after that. */
+  /* Other processes after that. */
   for (int i = 0; i < 3; i++)
     {
       const char *args[] = { "count", "5", NULL };
@@ -141,48 +118,73 @@ test_holder_killed (void)
       lines = hardening_finish (counter, &status);
       g_assert_cmpint (status, ==, 0);
     }
-  g_assert_cmpint (bumped (registry, "queued"), ==, 5);
+  g_assert_cmpint (bumped (registry, "waited"), ==, 5);
 
   g_unsetenv ("GSM_LOCK_TIMEOUT");
   hardening_rm_rf (dir);
 }
 
-/* A queue page of garbage: its mutex seems held by a live thread that
- * never lets go. A writer waits a while in the queue, finds the lock
- * free, and goes on without the queue. */
+typedef struct
+{
+  int           fd;
+  const char   *path;
+  GCancellable *cancellable;
+  GError       *error;
+} Canceller;
+
+static gpointer
+cancelled_waiter_thread (gpointer data)
+{
+  Canceller *c = data;
+
+  g_assert_false (_gsm_lock_acquire (c->fd, c->path, 600, c->cancellable, &c->error));
+  return NULL;
+}
+
+/* A writer waiting for a lock that another holds stops when cancelled,
+ * without the lock; the timeout (600 s) is far beyond the test's. */
 static void
-test_garbage_queue (void)
+test_wait_cancelled (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp ("gsm-queue-XXXXXX", &error);
-  g_autofree char *path = NULL;
-  g_autoptr(GsmFileRegistry) first = NULL;
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  guint32 owner = (guint32) getppid ();
-  int fd;
+  g_autofree char *dir = g_dir_make_tmp ("gsm-lock-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "vm_registry.lock", NULL);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Canceller c = { -1, path, cancellable, NULL };
+  GThread *thread;
+  int dirfd, holder, other;
 
   g_assert_no_error (error);
-  first = _gsm_file_registry_new (dir, FALSE, "", NULL, getpid (), FALSE, &error);
+  dirfd = _gsm_fs_open_dir (dir, FALSE, &error);
   g_assert_no_error (error);
-  g_clear_object (&first);
-
-  /* The mutex's first word is its owner's thread id (glibc). */
-  path = g_build_filename (dir, "vm_registry.lock", NULL);
-  fd = open (path, O_WRONLY | O_CLOEXEC);
-  g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (pwrite (fd, &owner, sizeof owner, 40), ==, sizeof owner);
-  close (fd);
-
-  /* The first lock of a descriptor maps the queue; the next uses it. */
-  registry = _gsm_file_registry_new (dir, FALSE, "", NULL, getpid (), FALSE, &error);
+  /* Two open files: their locks exclude each other, in one process too. */
+  holder = _gsm_lock_open (dirfd, dir, "vm_registry.lock", &error);
   g_assert_no_error (error);
-  g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING, "*lock queue*is broken*");
-  g_assert_cmpint (bumped (registry, "garbage"), ==, 2);
-  g_test_assert_expected_messages ();
-  /* Once: then the lock alone. */
-  g_assert_cmpint (bumped (registry, "garbage"), ==, 3);
-  g_assert_cmpint (bumped (registry, "garbage"), ==, 4);
+  c.fd = _gsm_lock_open (dirfd, dir, "vm_registry.lock", &error);
+  g_assert_no_error (error);
+  g_assert_true (_gsm_lock_acquire (holder, path, 0, NULL, &error));
 
+  thread = g_thread_new ("waiter", cancelled_waiter_thread, &c);
+  g_usleep (100 * 1000);
+  g_cancellable_cancel (cancellable);
+  g_thread_join (thread);
+  g_assert_error (c.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&c.error);
+
+  /* The lock stayed with its holder, and goes to the next once released. */
+  other = _gsm_lock_open (dirfd, dir, "vm_registry.lock", &error);
+  g_assert_no_error (error);
+  g_assert_false (_gsm_lock_acquire (other, path, 0, NULL, &error));
+  g_assert_error (error, GSM_ERROR, GSM_ERROR_LOCK_TIMEOUT);
+  g_clear_error (&error);
+  _gsm_lock_release (holder);
+  g_assert_true (_gsm_lock_acquire (other, path, 0, NULL, &error));
+  g_assert_no_error (error);
+
+  close (other);
+  close (c.fd);
+  close (holder);
+  close (dirfd);
   hardening_rm_rf (dir);
 }
 
@@ -192,8 +194,8 @@ main (int    argc,
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add_func ("/hardening/lock-queue/holder-killed", test_holder_killed);
-  g_test_add_func ("/hardening/lock-queue/garbage", test_garbage_queue);
+  g_test_add_func ("/hardening/lock/holder-killed", test_holder_killed);
+  g_test_add_func ("/hardening/lock/wait-cancelled", test_wait_cancelled);
 
   return g_test_run ();
 }
