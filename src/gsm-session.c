@@ -760,12 +760,37 @@ append_key (GString    *out,
   g_string_append (out, "\": ");
 }
 
+/* The member @name, unless @value is %NULL. */
 static void
-append_json_node (GString  *out,
-                  JsonNode *node)
+append_string (GString    *out,
+               const char *name,
+               const char *value)
 {
-  /* Members with a number that is not finite were refused when read. */
-  (void) _gsm_json_append_node (out, node);
+  if (value == NULL)
+    return;
+  append_key (out, name);
+  _gsm_json_append_string (out, value);
+}
+
+static void
+append_time (GString    *out,
+             const char *name,
+             double      value)
+{
+  append_key (out, name);
+  _gsm_json_append_double (out, value);
+}
+
+/* The member @name, unless @value is 0. */
+static void
+append_uint (GString    *out,
+             const char *name,
+             guint64     value)
+{
+  if (value == 0)
+    return;
+  append_key (out, name);
+  g_string_append_printf (out, "%" G_GUINT64_FORMAT, value);
 }
 
 /* Writes the session's text. The metadata's text is copied verbatim (it
@@ -778,18 +803,14 @@ serialize (GsmSession *self)
   gsize metadata_offset = 0;
 
   g_string_append_c (out, '{');
-  append_key (out, "session_id");
-  _gsm_json_append_string (out, self->session_id);
-  append_key (out, "pid");
-  g_string_append_printf (out, "%d", self->pid);
-  append_key (out, "hostname");
-  _gsm_json_append_string (out, self->hostname);
+  append_string (out, "session_id", self->session_id);
+  append_uint (out, "pid", (guint64) self->pid);
+  append_string (out, "hostname", self->hostname);
   if (self->vm_id != NULL)
     {
-      append_key (out, "vm_id");
-      _gsm_json_append_string (out, self->vm_id);
-      append_key (out, "zone");
+      append_string (out, "vm_id", self->vm_id);
       /* An entry read without a zone must read back: "" is not a zone. */
+      append_key (out, "zone");
       if (self->zone != NULL)
         _gsm_json_append_string (out, self->zone);
       else
@@ -810,42 +831,17 @@ serialize (GsmSession *self)
       else
         g_string_append (out, "{}");
     }
-  append_key (out, "created_at");
-  _gsm_json_append_double (out, self->created_at);
+  append_time (out, "created_at", self->created_at);
   if (self->vm_id != NULL)
-    {
-      append_key (out, "registered_at");
-      _gsm_json_append_double (out, self->registered_at);
-    }
-  append_key (out, "status");
-  _gsm_json_append_string (out, self->status);
+    append_time (out, "registered_at", self->registered_at);
+  append_string (out, "status", self->status);
   if (self->stale_since > 0)
-    {
-      append_key (out, "stale_since");
-      _gsm_json_append_double (out, self->stale_since);
-    }
-  if (self->start_time > 0)
-    {
-      append_key (out, "start_time");
-      g_string_append_printf (out, "%" G_GUINT64_FORMAT, self->start_time);
-    }
-  if (self->boot_id != NULL)
-    {
-      append_key (out, "boot_id");
-      _gsm_json_append_string (out, self->boot_id);
-    }
-  if (self->pid_ns > 0)
-    {
-      append_key (out, "pid_ns");
-      g_string_append_printf (out, "%" G_GUINT64_FORMAT, self->pid_ns);
-    }
-  if (self->lock_file != NULL)
-    {
-      append_key (out, "lock_file");
-      _gsm_json_append_string (out, self->lock_file);
-    }
-  append_key (out, "format");
-  g_string_append_printf (out, "%d", GSM_FORMAT_VERSION);
+    append_time (out, "stale_since", self->stale_since);
+  append_uint (out, "start_time", self->start_time);
+  append_string (out, "boot_id", self->boot_id);
+  append_uint (out, "pid_ns", self->pid_ns);
+  append_string (out, "lock_file", self->lock_file);
+  append_uint (out, "format", GSM_FORMAT_VERSION);
 
   if (self->extra != NULL)
     {
@@ -853,14 +849,14 @@ serialize (GsmSession *self)
       const char *name;
       JsonNode *node;
 
-      json_object_iter_init (&iter, self->extra);
-      while (json_object_iter_next (&iter, &name, &node))
+      json_object_iter_init_ordered (&iter, self->extra);
+      while (json_object_iter_next_ordered (&iter, &name, &node))
         {
-          if (out->len > 1)
-            g_string_append (out, ", ");
+          g_string_append (out, ", ");
           _gsm_json_append_string (out, name);
           g_string_append (out, ": ");
-          append_json_node (out, node);
+          /* Members with a number that is not finite were refused when read. */
+          (void) _gsm_json_append_node (out, node);
         }
     }
   g_string_append_c (out, '}');
