@@ -19,7 +19,7 @@ typedef struct
   guint       depth;
   guint       max_depth;
   gboolean    strict;
-  char       *key;      /* strict: the name of the member being read */
+  const char *key;      /* strict: the name of the member being read */
 } Scanner;
 
 static gboolean
@@ -267,8 +267,8 @@ _gsm_json_decode_key (const GsmJsonMember *member)
 static gboolean scan_value (Scanner *s, GError **error);
 
 /* At a member's name: reads it, the “:” and the blanks after it into @m.
- * Strict, the name is decoded into s->key, and checked against @names,
- * the names before it in its object. */
+ * Strict, the name is decoded into @names, the names of its object so
+ * far, unless it is one of them, and s->key points to it. */
 static gboolean
 scan_member (Scanner        *s,
              GsmJsonMember  *m,
@@ -284,9 +284,9 @@ scan_member (Scanner        *s,
   m->key_len = (gsize) (s->p - 1 - m->key);
   if (s->strict)
     {
-      g_clear_pointer (&s->key, g_free);
-      s->key = _gsm_json_decode_key (m);
-      if (s->key == NULL)
+      char *name = _gsm_json_decode_key (m);
+
+      if (name == NULL)
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
                        "a member name is not a valid string");
@@ -294,8 +294,15 @@ scan_member (Scanner        *s,
         }
       if (*names == NULL)
         *names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-      if (!g_hash_table_add (*names, g_strdup (s->key)))
-        return fail_member (s, error, "appears twice");
+      if (g_hash_table_contains (*names, name))
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                       "member “%s” appears twice", name);
+          g_free (name);
+          return FALSE;
+        }
+      g_hash_table_add (*names, name);
+      s->key = name;
     }
   skip_ws (s);
   if (s->p >= s->end || *s->p != ':')
@@ -315,14 +322,12 @@ scan_container (Scanner            *s,
                 GError            **error)
 {
   g_autoptr(GHashTable) names = NULL;
-  g_autofree char *outer_key = g_steal_pointer (&s->key);
+  const char *outer_key = s->key;   /* an element is said of the array's member */
   gboolean is_object = *s->p == '{';
   char close = is_object ? '}' : ']';
 
   if (++s->depth > s->max_depth)
     return fail (s, error, "nested too deeply");
-  if (!is_object)
-    s->key = g_strdup (outer_key);   /* an element is said of the array's member */
   s->p++;
   skip_ws (s);
   if (s->p < s->end && *s->p == close)
@@ -354,8 +359,7 @@ scan_container (Scanner            *s,
           return fail (s, error, is_object ? "expected “,” or “}”" : "expected “,” or “]”");
       }
 
-  g_free (s->key);
-  s->key = g_steal_pointer (&outer_key);
+  s->key = outer_key;
   s->depth--;
   return TRUE;
 }
@@ -418,7 +422,6 @@ _gsm_json_scan (const char         *data,
   if (func != NULL && (s.p >= s.end || *s.p != '{'))
     return fail (&s, error, "expected an object");
   ok = func != NULL ? scan_container (&s, func, user_data, error) : scan_value (&s, error);
-  g_free (s.key);
   skip_ws (&s);
   if (ok && s.p != s.end)
     return fail (&s, error, "trailing data");
