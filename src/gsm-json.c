@@ -124,7 +124,7 @@ scan_string (Scanner  *s,
       /* A backslash. */
       if (has_escapes != NULL)
         *has_escapes = TRUE;
-      if (s->p < s->end && strchr ("\"\\/bfnrt", *s->p) != NULL && *s->p != '\0')
+      if (s->p < s->end && *s->p != '\0' && strchr ("\"\\/bfnrt", *s->p) != NULL)
         s->p++;
       else
         {
@@ -495,7 +495,7 @@ _gsm_json_salvage_object (const char         *data,
   while (s.p < s.end)
     {
       const char *start = s.p;
-      GsmJsonMember m;
+      GsmJsonMember m = { 0, };
       gboolean whole;
       gsize cost;
 
