@@ -1,12 +1,12 @@
-/* gsm-json-private.h: reading untrusted JSON
+/* gsm-json-private.h: reading untrusted JSON, writing JSON
  *
- * The scanner checks the whole JSON grammar (numbers exactly as RFC 8259
- * writes them, strings valid UTF-8 with well-formed escapes) and bounds the
- * nesting in one pass over the bytes (json-glib 1.6 has no nesting limit:
- * deep input overflows its stack). It hands back where each member of the
- * top-level object starts and ends, so that a registry entry whose text has
- * not changed is never read again, and the decoders below turn the text of
- * single values into C values without building a json-glib tree.
+ * json-glib 1.6 reads JSON, but no bytes reach it unchecked: it has no
+ * nesting limit (deep input overflows its stack), accepts what is not
+ * JSON, returns no error for empty input, and reads some JSON as
+ * something else (see _gsm_json_scan()). The scan checks the bytes in one
+ * pass first; it also hands back where each member of the top-level
+ * object starts and ends, so that a registry entry whose text has not
+ * changed is never read again.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -20,7 +20,8 @@ G_BEGIN_DECLS
 #define GSM_JSON_MAX_DEPTH 32
 
 /* One member of the top-level object: the key as raw bytes between its
- * quotes (escapes not decoded) and the raw text of its value. */
+ * quotes (escapes not decoded), the raw text of its value, and (if the
+ * scan is strict) the decoded key. */
 typedef struct
 {
   const char *key;
@@ -28,79 +29,54 @@ typedef struct
   gboolean    key_has_escapes;
   const char *value;
   gsize       value_len;
+  const char *name;
 } GsmJsonMember;
 
 typedef gboolean (*GsmJsonMemberFunc) (const GsmJsonMember *member,
                                        gpointer             user_data,
                                        GError             **error);
 
-/* One element of an array: the raw text of its value. */
-typedef gboolean (*GsmJsonElementFunc) (const char  *value,
-                                        gsize        value_len,
-                                        gpointer     user_data,
-                                        GError     **error);
+G_GNUC_INTERNAL
+gboolean   _gsm_json_scan           (const char         *data,
+                                     gsize               len,
+                                     guint               max_depth,
+                                     gboolean            strict,
+                                     GsmJsonMemberFunc   func,
+                                     gpointer            user_data,
+                                     GError            **error);
+
+/* Any one value, strictly. */
+#define _gsm_json_check(data, len, max_depth, error) \
+  _gsm_json_scan ((data), (len), (max_depth), TRUE, NULL, NULL, (error))
+
+/* One object, calling @func with each member; duplicate names, `\u0000`
+ * and integers beyond 64 bits are left to the caller (a registry's bad
+ * entry costs that entry alone). */
+#define _gsm_json_scan_object(data, len, max_depth, func, user_data, error) \
+  _gsm_json_scan ((data), (len), (max_depth), FALSE, (func), (user_data), (error))
 
 G_GNUC_INTERNAL
-gboolean   _gsm_json_scan_object   (const char         *data,
-                                    gsize               len,
-                                    guint               max_depth,
-                                    GsmJsonMemberFunc   func,
-                                    gpointer            user_data,
-                                    GError            **error);
+guint      _gsm_json_salvage_object (const char         *data,
+                                     gsize               len,
+                                     guint               max_depth,
+                                     GsmJsonMemberFunc   func,
+                                     gpointer            user_data);
 G_GNUC_INTERNAL
-gboolean   _gsm_json_scan_array    (const char         *data,
-                                    gsize               len,
-                                    guint               max_depth,
-                                    GsmJsonElementFunc  func,
-                                    gpointer            user_data,
-                                    GError            **error);
+JsonNode  *_gsm_json_parse          (JsonParser         *parser,
+                                     const char         *data,
+                                     gsize               len,
+                                     GError            **error);
 G_GNUC_INTERNAL
-guint      _gsm_json_salvage_object (const char        *data,
-                                    gsize               len,
-                                    guint               max_depth,
-                                    GsmJsonMemberFunc   func,
-                                    gpointer            user_data);
-G_GNUC_INTERNAL
-gboolean   _gsm_json_check         (const char         *data,
-                                    gsize               len,
-                                    guint               max_depth,
-                                    GError            **error);
-G_GNUC_INTERNAL
-JsonNode  *_gsm_json_parse         (JsonParser         *parser,
-                                    const char         *data,
-                                    gsize               len,
-                                    GError            **error);
-G_GNUC_INTERNAL
-char      *_gsm_json_decode_key    (const GsmJsonMember *member);
+char      *_gsm_json_decode_key     (const GsmJsonMember *member);
 
-/* Decoders for the text of single values the scanner accepted (so it is
- * valid UTF-8 and its numbers follow the grammar); none uses json-glib. */
 G_GNUC_INTERNAL
-char      *_gsm_json_decode_string (const char         *value,
-                                    gsize               len);
+void       _gsm_json_append_string  (GString            *out,
+                                     const char         *str);
 G_GNUC_INTERNAL
-gboolean   _gsm_json_decode_int64  (const char         *value,
-                                    gsize               len,
-                                    gint64             *out,
-                                    gboolean           *overflow);
+gboolean   _gsm_json_append_node    (GString            *out,
+                                     JsonNode           *node);
 G_GNUC_INTERNAL
-gboolean   _gsm_json_decode_double (const char         *value,
-                                    gsize               len,
-                                    double             *out);
-G_GNUC_INTERNAL
-gboolean   _gsm_json_is_number     (const char         *value,
-                                    gsize               len);
-G_GNUC_INTERNAL
-gboolean   _gsm_json_is_null       (const char         *value,
-                                    gsize               len);
-G_GNUC_INTERNAL
-void       _gsm_json_append_string (GString            *out,
-                                    const char         *str);
-G_GNUC_INTERNAL
-gboolean   _gsm_json_append_node   (GString            *out,
-                                    JsonNode           *node);
-G_GNUC_INTERNAL
-void       _gsm_json_append_double (GString            *out,
-                                    double              value);
+void       _gsm_json_append_double  (GString            *out,
+                                     double              value);
 
 G_END_DECLS

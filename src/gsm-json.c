@@ -1,4 +1,4 @@
-/* gsm-json.c: reading untrusted JSON
+/* gsm-json.c: reading untrusted JSON, writing JSON
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -13,22 +13,36 @@
 
 typedef struct
 {
+  const char *data;
   const char *p;
   const char *end;
   guint       depth;
   guint       max_depth;
-  const char *what;
+  gboolean    strict;
+  const char *key;      /* strict: the name of the member being read */
 } Scanner;
 
 static gboolean
 fail (Scanner     *s,
-      const char  *data,
       GError     **error,
       const char  *reason)
 {
   g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
                "Invalid JSON at byte %" G_GSIZE_FORMAT ": %s",
-               (gsize) (s->p - data), reason);
+               (gsize) (s->p - s->data), reason);
+  return FALSE;
+}
+
+/* What json-glib would read differently from what is written: said of the
+ * member it is in, as the decoders say what they refuse. */
+static gboolean
+fail_member (Scanner     *s,
+             GError     **error,
+             const char  *reason)
+{
+  if (s->key == NULL)
+    return fail (s, error, reason);
+  g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "member “%s” %s", s->key, reason);
   return FALSE;
 }
 
@@ -57,86 +71,74 @@ read_unicode_escape (const char *p,
   return unit;
 }
 
+/* @p is at the “u” of a \uXXXX escape: returns the character it stands
+ * for (a surrogate must come in a pair) and moves @p past it, or returns
+ * -1. */
+static gint32
+read_escaped_char (const char **p,
+                   const char  *end)
+{
+  int unit = read_unicode_escape (*p, end);
+  int low;
+
+  if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff))
+    return -1;
+  *p += 5;
+  if (unit < 0xd800 || unit > 0xdbff)
+    return unit;
+  if (end - *p < 6 || **p != '\\')
+    return -1;
+  low = read_unicode_escape (*p + 1, end);
+  if (low < 0xdc00 || low > 0xdfff)
+    return -1;
+  *p += 6;
+  return 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
+}
+
 /* On entry s->p is at the opening quote; on success it is past the closing
  * one. Only the runs between escapes that hold a byte ≥ 0x80 are checked
- * for UTF-8: most registry text is ASCII, and its bytes are then read once.
- * (Escapes are ASCII, so checking the runs checks the string.) */
+ * for UTF-8 (escapes are ASCII, so checking the runs checks the string).
+ * Strict, `\u0000` is refused: json-glib cuts the string there. */
 static gboolean
 scan_string (Scanner  *s,
-             gboolean *has_escapes)
+             gboolean *has_escapes,
+             GError  **error)
 {
-  guchar high = 0;
-
-  s->p++;
-  while (s->p < s->end)
+  for (s->p++; s->p < s->end;)
     {
-      const char *q;
-      guchar c;
+      const char *q = s->p;
+      guchar high = 0, c = 0;
 
-      /* Fast path: run to the next quote or backslash, noting whether
-       * the run has any byte outside ASCII. */
-      q = s->p;
-      while (q < s->end)
+      while (q < s->end && (c = (guchar) *q) != '"' && c != '\\' && c >= 0x20)
         {
-          c = (guchar) *q;
-          if (c == '"' || c == '\\' || c < 0x20)
-            break;
           high |= c;
           q++;
         }
-      if (q >= s->end)
-        return FALSE;
-      if ((high & 0x80) != 0 && !g_utf8_validate_len (s->p, (gsize) (q - s->p), NULL))
-        return FALSE;
-      high = 0;
-      s->p = q;
-
-      c = (guchar) *s->p;
+      if (q >= s->end || c < 0x20 ||
+          ((high & 0x80) != 0 && !g_utf8_validate_len (s->p, (gsize) (q - s->p), NULL)))
+        break;
+      s->p = q + 1;
       if (c == '"')
-        {
-          s->p++;
-          return TRUE;
-        }
-      if (c < 0x20)
-        return FALSE;
+        return TRUE;
 
       /* A backslash. */
-      if (has_escapes)
+      if (has_escapes != NULL)
         *has_escapes = TRUE;
-      s->p++;
-      if (s->p >= s->end)
-        return FALSE;
-      switch (*s->p)
+      if (s->p < s->end && *s->p != '\0' && strchr ("\"\\/bfnrt", *s->p) != NULL)
+        s->p++;
+      else
         {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-          s->p++;
-          break;
-        case 'u':
-          {
-            int unit = read_unicode_escape (s->p, s->end);
+          gint32 ch = read_escaped_char (&s->p, s->end);
 
-            /* A surrogate must come in a pair (json-glib 1.6 leaks on a
-             * broken one, and the text could not be valid UTF-8). */
-            if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff))
-              return FALSE;
-            s->p += 5;
-            if (unit >= 0xd800 && unit <= 0xdbff)
-              {
-                if (s->end - s->p < 1 || *s->p != '\\')
-                  return FALSE;
-                unit = read_unicode_escape (s->p + 1, s->end);
-                if (unit < 0xdc00 || unit > 0xdfff)
-                  return FALSE;
-                s->p += 6;
-              }
-          }
-          break;
-        default:
-          return FALSE;
+          if (ch < 0)
+            break;
+          /* A name holding it is refused when it is decoded. */
+          if (ch == 0 && s->strict && has_escapes == NULL)
+            return fail_member (s, error, "is not a short printable string");
         }
     }
 
-  return FALSE;
+  return fail (s, error, "bad string");
 }
 
 /* Matches exactly the JSON grammar of a number at @p,
@@ -148,8 +150,7 @@ match_number (const char *p,
               const char *end,
               gboolean   *is_integer)
 {
-  gboolean integer = TRUE;
-
+  *is_integer = TRUE;
   if (p < end && *p == '-')
     p++;
   if (p >= end || !g_ascii_isdigit (*p))
@@ -159,293 +160,272 @@ match_number (const char *p,
       p++;
   if (p < end && *p == '.')
     {
-      p++;
-      if (p >= end || !g_ascii_isdigit (*p))
+      if (++p >= end || !g_ascii_isdigit (*p))
         return NULL;
       while (p < end && g_ascii_isdigit (*p))
         p++;
-      integer = FALSE;
+      *is_integer = FALSE;
     }
   if (p < end && (*p == 'e' || *p == 'E'))
     {
-      p++;
-      if (p < end && (*p == '+' || *p == '-'))
+      if (++p < end && (*p == '+' || *p == '-'))
         p++;
       if (p >= end || !g_ascii_isdigit (*p))
         return NULL;
       while (p < end && g_ascii_isdigit (*p))
         p++;
-      integer = FALSE;
+      *is_integer = FALSE;
     }
-  if (is_integer != NULL)
-    *is_integer = integer;
   return p;
 }
 
+/* Strict, an integer must fit in 64 bits: json-glib reads
+ * 99999999999999999999 as -1. */
 static gboolean
-scan_number (Scanner *s)
+scan_number (Scanner  *s,
+             GError  **error)
 {
-  const char *p = match_number (s->p, s->end, NULL);
+  const char *digits = s->p + (*s->p == '-');
+  gboolean integer;
+  const char *p = match_number (s->p, s->end, &integer);
+  gsize n;
 
   if (p == NULL)
-    return FALSE;
+    return fail (s, error, "unexpected character");
+  n = (gsize) (p - digits);
+  if (s->strict && integer &&
+      (n > 19 || (n == 19 && memcmp (digits, digits > s->p ? "9223372036854775808"
+                                                            : "9223372036854775807", 19) > 0)))
+    return fail_member (s, error, "is not a 64-bit integer");
   s->p = p;
   return TRUE;
 }
 
 static gboolean
 scan_literal (Scanner    *s,
-              const char *word)
+              const char *word,
+              GError    **error)
 {
   gsize len = strlen (word);
 
   if ((gsize) (s->end - s->p) < len || memcmp (s->p, word, len) != 0)
-    return FALSE;
+    return fail (s, error, "bad literal");
   s->p += len;
   return TRUE;
 }
 
-static gboolean scan_value (Scanner *s, const char *data, GError **error);
-
-/* After a member or an element: a ',' (TRUE, *@more set) or @close (TRUE,
- * *@more unset), else an error. */
-static gboolean
-scan_next (Scanner     *s,
-           const char  *data,
-           char         close,
-           gboolean    *more,
-           GError     **error)
+/* Decodes the bytes between a string's quotes, which scan_string()
+ * accepted. Returns %NULL for \u0000, which a C string cannot hold. */
+static char *
+decode_string_body (const char *p,
+                    gsize       len)
 {
-  skip_ws (s);
-  if (s->p < s->end && (*s->p == ',' || *s->p == close))
+  const char *end = p + len;
+  char *out = g_malloc (len + 1);   /* an escape is no shorter than its UTF-8 */
+  char *o = out;
+
+  while (p < end)
     {
-      *more = *s->p == ',';
-      s->p++;
-      return TRUE;
+      gint32 c;
+
+      if (*p != '\\')
+        {
+          *o++ = *p++;
+          continue;
+        }
+      switch (*++p)
+        {
+        case 'b': c = '\b'; p++; break;
+        case 'f': c = '\f'; p++; break;
+        case 'n': c = '\n'; p++; break;
+        case 'r': c = '\r'; p++; break;
+        case 't': c = '\t'; p++; break;
+        case 'u': c = read_escaped_char (&p, end); break;
+        default: c = *p++; break;
+        }
+      if (c <= 0)
+        {
+          g_free (out);
+          return NULL;
+        }
+      o += g_unichar_to_utf8 ((gunichar) c, o);
     }
-  return fail (s, data, error, close == '}' ? "expected “,” or “}”" : "expected “,” or “]”");
+
+  *o = '\0';
+  return out;
 }
 
-/* At the top level: blanks, then @open; TRUE with *@empty set if @close
- * follows at once (and is passed). */
-static gboolean
-scan_open (Scanner     *s,
-           const char  *data,
-           char         open,
-           char         close,
-           const char  *what,
-           gboolean    *empty,
-           GError     **error)
+/* The member's name, decoded; %NULL if it holds `\u0000`. */
+char *
+_gsm_json_decode_key (const GsmJsonMember *member)
 {
+  if (!member->key_has_escapes)
+    return g_strndup (member->key, member->key_len);
+  return decode_string_body (member->key, member->key_len);
+}
+
+static gboolean scan_value (Scanner *s, GError **error);
+
+/* At a member's name: reads it, the “:” and the blanks after it into @m.
+ * Strict, the name is decoded into @names, the names of its object so
+ * far, unless it is one of them, and s->key points to it. */
+static gboolean
+scan_member (Scanner        *s,
+             GsmJsonMember  *m,
+             GHashTable    **names,
+             GError        **error)
+{
+  m->key_has_escapes = FALSE;
+  if (s->p >= s->end || *s->p != '"')
+    return fail (s, error, "expected a member name");
+  m->key = s->p + 1;
+  if (!scan_string (s, &m->key_has_escapes, error))
+    return FALSE;
+  m->key_len = (gsize) (s->p - 1 - m->key);
+  if (s->strict)
+    {
+      char *name = _gsm_json_decode_key (m);
+
+      if (name == NULL)
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                       "a member name is not a valid string");
+          return FALSE;
+        }
+      if (*names == NULL)
+        *names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      if (g_hash_table_contains (*names, name))
+        {
+          g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
+                       "member “%s” appears twice", name);
+          g_free (name);
+          return FALSE;
+        }
+      g_hash_table_add (*names, name);
+      s->key = name;
+    }
   skip_ws (s);
-  if (s->p >= s->end || *s->p != open)
-    return fail (s, data, error, what);
+  if (s->p >= s->end || *s->p != ':')
+    return fail (s, error, "expected “:”");
   s->p++;
   skip_ws (s);
-  *empty = s->p < s->end && *s->p == close;
-  if (*empty)
-    s->p++;
+  m->value = s->p;
   return TRUE;
 }
 
-/* After the top-level value: nothing but blanks. */
+/* At '{' or '[': the container and what it holds. At the top level
+ * (depth 0), @func is called with each member of an object. */
 static gboolean
-scan_end (Scanner     *s,
-          const char  *data,
-          const char  *what,
-          GError     **error)
+scan_container (Scanner            *s,
+                GsmJsonMemberFunc   func,
+                gpointer            user_data,
+                GError            **error)
 {
-  skip_ws (s);
-  if (s->p != s->end)
-    return fail (s, data, error, what);
-  return TRUE;
-}
-
-static gboolean
-scan_container (Scanner     *s,
-                const char  *data,
-                GError     **error)
-{
+  g_autoptr(GHashTable) names = NULL;
+  const char *outer_key = s->key;   /* an element is said of the array's member */
   gboolean is_object = *s->p == '{';
   char close = is_object ? '}' : ']';
-  gboolean more;
 
   if (++s->depth > s->max_depth)
-    return fail (s, data, error, "nested too deeply");
-
+    return fail (s, error, "nested too deeply");
   s->p++;
   skip_ws (s);
   if (s->p < s->end && *s->p == close)
-    {
-      s->p++;
-      s->depth--;
-      return TRUE;
-    }
+    s->p++;
+  else
+    for (;;)
+      {
+        GsmJsonMember m;
 
-  for (;;)
-    {
-      skip_ws (s);
-      if (is_object)
-        {
-          if (s->p >= s->end || *s->p != '"' || !scan_string (s, NULL))
-            return fail (s, data, error, "expected a member name");
-          skip_ws (s);
-          if (s->p >= s->end || *s->p != ':')
-            return fail (s, data, error, "expected “:”");
+        skip_ws (s);
+        if (is_object && !scan_member (s, &m, &names, error))
+          return FALSE;
+        m.value = s->p;
+        if (!scan_value (s, error))
+          return FALSE;
+        m.value_len = (gsize) (s->p - m.value);
+        m.name = s->key;
+        if (func != NULL && s->depth == 1 && !func (&m, user_data, error))
+          return FALSE;
+        skip_ws (s);
+        if (s->p < s->end && *s->p == ',')
           s->p++;
-          skip_ws (s);
-        }
-      if (!scan_value (s, data, error) || !scan_next (s, data, close, &more, error))
-        return FALSE;
-      if (!more)
-        {
-          s->depth--;
-          return TRUE;
-        }
-    }
+        else if (s->p < s->end && *s->p == close)
+          {
+            s->p++;
+            break;
+          }
+        else
+          return fail (s, error, is_object ? "expected “,” or “}”" : "expected “,” or “]”");
+      }
+
+  s->key = outer_key;
+  s->depth--;
+  return TRUE;
 }
 
 static gboolean
-scan_value (Scanner     *s,
-            const char  *data,
-            GError     **error)
+scan_value (Scanner  *s,
+            GError  **error)
 {
   if (s->p >= s->end)
-    return fail (s, data, error, "unexpected end of input");
+    return fail (s, error, "unexpected end of input");
 
   switch (*s->p)
     {
     case '{':
     case '[':
-      return scan_container (s, data, error);
+      return scan_container (s, NULL, NULL, error);
     case '"':
-      if (!scan_string (s, NULL))
-        return fail (s, data, error, "bad string");
-      return TRUE;
+      return scan_string (s, NULL, error);
     case 't':
-      return scan_literal (s, "true") || fail (s, data, error, "bad literal");
+      return scan_literal (s, "true", error);
     case 'f':
-      return scan_literal (s, "false") || fail (s, data, error, "bad literal");
+      return scan_literal (s, "false", error);
     case 'n':
-      return scan_literal (s, "null") || fail (s, data, error, "bad literal");
+      return scan_literal (s, "null", error);
     default:
-      return scan_number (s) || fail (s, data, error, "unexpected character");
+      return scan_number (s, error);
     }
 }
 
 /*
- * _gsm_json_scan_object:
+ * _gsm_json_scan:
+ * @max_depth: how deep containers may nest (json-glib 1.6 has no limit:
+ *   deep input overflows its stack)
+ * @strict: also refuse what json-glib would read as something else than
+ *   what is written: an object member whose name appears twice (json-glib
+ *   keeps the last), a string holding `\u0000` (it cuts the string
+ *   there), an integer beyond 64 bits (it reads 99999999999999999999 as
+ *   -1)
+ * @func: (nullable): if set, @data must be one object, and @func is
+ *   called with each of its members in order
  *
- * Checks that @data is one JSON object, nested at most @max_depth deep,
- * and calls @func for each of its members in order.
+ * Checks in one pass that @data is one JSON value exactly as RFC 8259
+ * writes it (valid UTF-8, well-formed escapes, numbers of the JSON
+ * grammar, nothing after it), so that json-glib, which accepts more, only
+ * sees JSON.
  */
 gboolean
-_gsm_json_scan_object (const char         *data,
-                       gsize               len,
-                       guint               max_depth,
-                       GsmJsonMemberFunc   func,
-                       gpointer            user_data,
-                       GError            **error)
+_gsm_json_scan (const char         *data,
+                gsize               len,
+                guint               max_depth,
+                gboolean            strict,
+                GsmJsonMemberFunc   func,
+                gpointer            user_data,
+                GError            **error)
 {
-  Scanner s = { data, data + len, 1, max_depth, NULL };
-  gboolean more, empty;
+  Scanner s = { data, data, data + len, 0, max_depth, strict, NULL };
+  gboolean ok;
 
-  if (!scan_open (&s, data, '{', '}', "expected an object", &empty, error))
-    return FALSE;
-  if (!empty)
-    for (;;)
-      {
-        GsmJsonMember m = { 0, };
-
-        skip_ws (&s);
-        if (s.p >= s.end || *s.p != '"')
-          return fail (&s, data, error, "expected a member name");
-        m.key = s.p + 1;
-        if (!scan_string (&s, &m.key_has_escapes))
-          return fail (&s, data, error, "bad member name");
-        m.key_len = (gsize) (s.p - 1 - m.key);
-        skip_ws (&s);
-        if (s.p >= s.end || *s.p != ':')
-          return fail (&s, data, error, "expected “:”");
-        s.p++;
-        skip_ws (&s);
-        m.value = s.p;
-        if (!scan_value (&s, data, error))
-          return FALSE;
-        m.value_len = (gsize) (s.p - m.value);
-        if (func != NULL && !func (&m, user_data, error))
-          return FALSE;
-        if (!scan_next (&s, data, '}', &more, error))
-          return FALSE;
-        if (!more)
-          break;
-      }
-
-  return scan_end (&s, data, "trailing data after the object", error);
-}
-
-/*
- * _gsm_json_scan_array:
- *
- * Checks that @data is one JSON array, nested at most @max_depth deep,
- * and calls @func with the text of each of its elements in order.
- */
-gboolean
-_gsm_json_scan_array (const char         *data,
-                      gsize               len,
-                      guint               max_depth,
-                      GsmJsonElementFunc  func,
-                      gpointer            user_data,
-                      GError            **error)
-{
-  Scanner s = { data, data + len, 1, max_depth, NULL };
-  gboolean more, empty;
-
-  if (!scan_open (&s, data, '[', ']', "expected an array", &empty, error))
-    return FALSE;
-  if (!empty)
-    for (;;)
-      {
-        const char *value;
-
-        skip_ws (&s);
-        value = s.p;
-        if (!scan_value (&s, data, error))
-          return FALSE;
-        if (func != NULL && !func (value, (gsize) (s.p - value), user_data, error))
-          return FALSE;
-        if (!scan_next (&s, data, ']', &more, error))
-          return FALSE;
-        if (!more)
-          break;
-      }
-
-  return scan_end (&s, data, "trailing data after the array", error);
-}
-
-/* One member at @s->p: its name, “:” and a whole value, into @m. */
-static gboolean
-salvage_member (Scanner       *s,
-                const char    *data,
-                GsmJsonMember *m)
-{
-  s->depth = 1;
-  if (s->p >= s->end || *s->p != '"')
-    return FALSE;
-  m->key = s->p + 1;
-  if (!scan_string (s, &m->key_has_escapes))
-    return FALSE;
-  m->key_len = (gsize) (s->p - 1 - m->key);
-  skip_ws (s);
-  if (s->p >= s->end || *s->p != ':')
-    return FALSE;
-  s->p++;
-  skip_ws (s);
-  m->value = s->p;
-  if (!scan_value (s, data, NULL))
-    return FALSE;
-  m->value_len = (gsize) (s->p - m->value);
-  return TRUE;
+  skip_ws (&s);
+  if (func != NULL && (s.p >= s.end || *s.p != '{'))
+    return fail (&s, error, "expected an object");
+  ok = func != NULL ? scan_container (&s, func, user_data, error) : scan_value (&s, error);
+  skip_ws (&s);
+  if (ok && s.p != s.end)
+    return fail (&s, error, "trailing data");
+  return ok;
 }
 
 /* The next line after @from that starts with @indent and a quote. */
@@ -487,7 +467,7 @@ _gsm_json_salvage_object (const char         *data,
                           GsmJsonMemberFunc   func,
                           gpointer            user_data)
 {
-  Scanner s = { data, data + len, 1, max_depth, NULL };
+  Scanner s = { data, data, data + len, 1, max_depth, FALSE, NULL };
   const char *indent = NULL;
   gsize indent_len = 0;
   gsize budget = 4 * len + 4096;
@@ -516,12 +496,16 @@ _gsm_json_salvage_object (const char         *data,
     {
       const char *start = s.p;
       GsmJsonMember m = { 0, };
-      gboolean whole = salvage_member (&s, data, &m);
-      gsize cost = (gsize) (MIN (s.p, s.end) - start) + 1;
+      gboolean whole;
+      gsize cost;
 
+      s.depth = 1;
+      whole = scan_member (&s, &m, NULL, NULL) && scan_value (&s, NULL);
+      cost = (gsize) (MIN (s.p, s.end) - start) + 1;
       budget = budget > cost ? budget - cost : 0;
       if (whole)
         {
+          m.value_len = (gsize) (s.p - m.value);
           n++;
           (void) func (&m, user_data, NULL);
           start = s.p;   /* resume after it, if it is not followed by a comma */
@@ -544,24 +528,11 @@ _gsm_json_salvage_object (const char         *data,
   return n;
 }
 
-/* Checks any single JSON value (not only an object). */
-gboolean
-_gsm_json_check (const char  *data,
-                 gsize        len,
-                 guint        max_depth,
-                 GError     **error)
-{
-  Scanner s = { data, data + len, 0, max_depth, NULL };
-
-  skip_ws (&s);
-  return scan_value (&s, data, error) && scan_end (&s, data, "trailing data", error);
-}
-
 /*
  * _gsm_json_parse:
  *
- * Parses bytes that were already checked by the scanner. Returns a new
- * node, never %NULL on success.
+ * Reads one JSON value with json-glib, after _gsm_json_check() (strict).
+ * Returns a new node, never %NULL on success.
  */
 JsonNode *
 _gsm_json_parse (JsonParser  *parser,
@@ -570,234 +541,18 @@ _gsm_json_parse (JsonParser  *parser,
                  GError     **error)
 {
   g_autoptr(GError) local_error = NULL;
-  JsonNode *root;
 
+  if (!_gsm_json_check (data, len, GSM_JSON_MAX_DEPTH, error))
+    return NULL;
   if (!json_parser_load_from_data (parser, data, (gssize) len, &local_error))
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "%s", local_error->message);
       return NULL;
     }
-
-  root = json_parser_get_root (parser);
-  if (root == NULL)
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "Empty JSON document");
-      return NULL;
-    }
-
-  return json_node_ref (root);
+  return json_node_ref (json_parser_get_root (parser));
 }
 
-/* ---- decoding values the scanner accepted ------------------------------ */
-
-/* Decodes the bytes between a string's quotes. They are assumed to be
- * valid UTF-8 without raw control characters (the scanner checked); the
- * escapes are checked again here. Returns %NULL for a bad escape and for
- * \u0000, which a C string cannot hold. */
-static char *
-decode_string_body (const char *p,
-                    gsize       len)
-{
-  const char *end = p + len;
-  const char *bs = memchr (p, '\\', len);
-  char *out;
-  char *o;
-
-  if (bs == NULL)
-    return g_strndup (p, len);
-
-  /* Every escape is at least as long as the UTF-8 it stands for. */
-  out = g_malloc (len + 1);
-  memcpy (out, p, (gsize) (bs - p));
-  o = out + (bs - p);
-  p = bs;
-
-  while (p < end)
-    {
-      const char *run = p;
-
-      while (p < end && *p != '\\')
-        p++;
-      memcpy (o, run, (gsize) (p - run));
-      o += p - run;
-      if (p >= end)
-        break;
-
-      /* A backslash. */
-      if (++p >= end)
-        goto bad;
-      switch (*p)
-        {
-        case '"': case '\\': case '/':
-          *o++ = *p++;
-          break;
-        case 'b': *o++ = '\b'; p++; break;
-        case 'f': *o++ = '\f'; p++; break;
-        case 'n': *o++ = '\n'; p++; break;
-        case 'r': *o++ = '\r'; p++; break;
-        case 't': *o++ = '\t'; p++; break;
-        case 'u':
-          {
-            int unit = read_unicode_escape (p, end);
-            gunichar c;
-
-            if (unit < 0 || (unit >= 0xdc00 && unit <= 0xdfff))
-              goto bad;
-            p += 5;
-            c = (gunichar) unit;
-            if (unit >= 0xd800 && unit <= 0xdbff)
-              {
-                int low;
-
-                if (end - p < 6 || *p != '\\')
-                  goto bad;
-                low = read_unicode_escape (p + 1, end);
-                if (low < 0xdc00 || low > 0xdfff)
-                  goto bad;
-                p += 6;
-                c = 0x10000 + (((gunichar) unit - 0xd800) << 10) + ((gunichar) low - 0xdc00);
-              }
-            if (c == 0)
-              goto bad;
-            o += g_unichar_to_utf8 (c, o);
-          }
-          break;
-        default:
-          goto bad;
-        }
-    }
-
-  *o = '\0';
-  return out;
-
-bad:
-  g_free (out);
-  return NULL;
-}
-
-/*
- * _gsm_json_decode_string:
- * @value: the text of a JSON value the scanner accepted
- *
- * Returns: (transfer full) (nullable): the string @value stands for, or
- *   %NULL if @value is not a string or holds `\u0000`
- */
-char *
-_gsm_json_decode_string (const char *value,
-                         gsize       len)
-{
-  if (len < 2 || value[0] != '"' || value[len - 1] != '"')
-    return NULL;
-  return decode_string_body (value + 1, len - 2);
-}
-
-/* Whether @value is the literal `null`. */
-gboolean
-_gsm_json_is_null (const char *value,
-                   gsize       len)
-{
-  return len == 4 && memcmp (value, "null", 4) == 0;
-}
-
-/* Whether @value is a JSON number (of any form). */
-gboolean
-_gsm_json_is_number (const char *value,
-                     gsize       len)
-{
-  return match_number (value, value + len, NULL) == value + len;
-}
-
-/*
- * _gsm_json_decode_int64:
- * @value: the text of a JSON value
- * @out: (out): the integer
- * @overflow: (out) (optional): set to whether @value is an integer outside
- *   the range of #gint64
- *
- * Reads a number written as an integer (no fraction, no exponent), as
- * json-glib does. Returns: %FALSE if @value is not such a number or does
- * not fit in 64 bits
- */
-gboolean
-_gsm_json_decode_int64 (const char *value,
-                        gsize       len,
-                        gint64     *out,
-                        gboolean   *overflow)
-{
-  const char *p = value;
-  const char *end = value + len;
-  gboolean negative = FALSE;
-  gboolean integer = FALSE;
-  guint64 limit;
-  guint64 v = 0;
-
-  if (overflow != NULL)
-    *overflow = FALSE;
-  if (match_number (value, end, &integer) != end || !integer)
-    return FALSE;
-
-  if (*p == '-')
-    {
-      negative = TRUE;
-      p++;
-    }
-  limit = negative ? (guint64) G_MAXINT64 + 1 : (guint64) G_MAXINT64;
-  for (; p < end; p++)
-    {
-      guint digit = (guint) (*p - '0');
-
-      if (v > (limit - digit) / 10)
-        {
-          if (overflow != NULL)
-            *overflow = TRUE;
-          return FALSE;
-        }
-      v = v * 10 + digit;
-    }
-
-  if (negative)
-    *out = v == (guint64) G_MAXINT64 + 1 ? G_MININT64 : -(gint64) v;
-  else
-    *out = (gint64) v;
-  return TRUE;
-}
-
-/*
- * _gsm_json_decode_double:
- * @value: the text of a JSON value
- * @out: (out): the number, ±infinity if it is out of range (`1e400`)
- *
- * Returns: %FALSE if @value is not a JSON number
- */
-gboolean
-_gsm_json_decode_double (const char *value,
-                         gsize       len,
-                         double     *out)
-{
-  char stack[64];
-  g_autofree char *heap = NULL;
-  char *copy = stack;
-  char *endptr = NULL;
-
-  /* Checked first: strtod would also take “inf”, hex and leading space. */
-  if (!_gsm_json_is_number (value, len))
-    return FALSE;
-  if (len >= sizeof stack)
-    copy = heap = g_malloc (len + 1);
-  memcpy (copy, value, len);
-  copy[len] = '\0';
-  *out = g_ascii_strtod (copy, &endptr);
-  return endptr == copy + len;
-}
-
-/* The member's name, decoded; %NULL if it holds `\u0000`. */
-char *
-_gsm_json_decode_key (const GsmJsonMember *member)
-{
-  if (!member->key_has_escapes)
-    return g_strndup (member->key, member->key_len);
-  return decode_string_body (member->key, member->key_len);
-}
+/* ---- writing ------------------------------------------------------------ */
 
 void
 _gsm_json_append_string (GString    *out,
@@ -829,36 +584,13 @@ _gsm_json_append_string (GString    *out,
   g_string_append_c (out, '"');
 }
 
-typedef struct
-{
-  GString  *out;
-  gboolean  first;
-  gboolean  ok;
-} AppendState;
-
-static void
-append_member (JsonObject  *object,
-               const char  *name,
-               JsonNode    *member,
-               gpointer     user_data)
-{
-  AppendState *st = user_data;
-
-  if (!st->first)
-    g_string_append_c (st->out, ',');
-  st->first = FALSE;
-  _gsm_json_append_string (st->out, name);
-  g_string_append_c (st->out, ':');
-  st->ok &= _gsm_json_append_node (st->out, member);
-}
-
 /*
  * _gsm_json_append_node:
  *
- * Appends @node as JSON text. json-glib 1.6's generator cannot be used for
- * text other readers must parse: it writes 1e22 as `1e+22.0`, which no
- * JSON reader accepts. Doubles are written as _gsm_json_append_double()
- * does.
+ * Appends @node as JSON text, object members in the order they were read
+ * or added. json-glib 1.6's generator cannot be used for text other
+ * readers must parse: it writes 1e22 as `1e+22.0`, which no JSON reader
+ * accepts. Doubles are written as _gsm_json_append_double() does.
  *
  * Returns: %FALSE if @node holds a number that is not finite (JSON has
  *   none); @out then holds a 0 in its place
@@ -869,56 +601,50 @@ _gsm_json_append_node (GString  *out,
 {
   gboolean ok = TRUE;
 
-  switch (JSON_NODE_TYPE (node))
+  if (JSON_NODE_HOLDS_OBJECT (node))
     {
-    case JSON_NODE_OBJECT:
-      {
-        AppendState st = { out, TRUE, TRUE };
+      JsonObjectIter iter;
+      const char *name;
+      JsonNode *member;
 
-        /* In the order the members were read or added. */
-        g_string_append_c (out, '{');
-        json_object_foreach_member (json_node_get_object (node), append_member, &st);
-        g_string_append_c (out, '}');
-        ok = st.ok;
-      }
-      break;
-    case JSON_NODE_ARRAY:
-      {
-        JsonArray *array = json_node_get_array (node);
-
-        g_string_append_c (out, '[');
-        for (guint i = 0; i < json_array_get_length (array); i++)
-          {
-            if (i > 0)
-              g_string_append_c (out, ',');
-            ok &= _gsm_json_append_node (out, json_array_get_element (array, i));
-          }
-        g_string_append_c (out, ']');
-      }
-      break;
-    case JSON_NODE_VALUE:
-      switch (json_node_get_value_type (node))
+      g_string_append_c (out, '{');
+      json_object_iter_init_ordered (&iter, json_node_get_object (node));
+      while (json_object_iter_next_ordered (&iter, &name, &member))
         {
-        case G_TYPE_STRING:
-          _gsm_json_append_string (out, json_node_get_string (node));
-          break;
-        case G_TYPE_BOOLEAN:
-          g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
-          break;
-        case G_TYPE_DOUBLE:
-          ok = isfinite (json_node_get_double (node));
-          _gsm_json_append_double (out, json_node_get_double (node));
-          break;
-        default:
-          g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
-          break;
+          if (out->str[out->len - 1] != '{')
+            g_string_append_c (out, ',');
+          _gsm_json_append_string (out, name);
+          g_string_append_c (out, ':');
+          ok &= _gsm_json_append_node (out, member);
         }
-      break;
-    case JSON_NODE_NULL:
-    default:
-      g_string_append (out, "null");
-      break;
+      g_string_append_c (out, '}');
     }
+  else if (JSON_NODE_HOLDS_ARRAY (node))
+    {
+      JsonArray *array = json_node_get_array (node);
+
+      g_string_append_c (out, '[');
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          if (i > 0)
+            g_string_append_c (out, ',');
+          ok &= _gsm_json_append_node (out, json_array_get_element (array, i));
+        }
+      g_string_append_c (out, ']');
+    }
+  else if (JSON_NODE_HOLDS_NULL (node))
+    g_string_append (out, "null");
+  else if (json_node_get_value_type (node) == G_TYPE_STRING)
+    _gsm_json_append_string (out, json_node_get_string (node));
+  else if (json_node_get_value_type (node) == G_TYPE_BOOLEAN)
+    g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+  else if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
+    {
+      ok = isfinite (json_node_get_double (node));
+      _gsm_json_append_double (out, json_node_get_double (node));
+    }
+  else
+    g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
 
   return ok;
 }

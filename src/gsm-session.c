@@ -399,35 +399,27 @@ _gsm_validate_name (const char  *what,
 static gboolean
 node_is_finite (JsonNode *node)
 {
-  switch (JSON_NODE_TYPE (node))
+  if (JSON_NODE_HOLDS_VALUE (node))
+    return json_node_get_value_type (node) != G_TYPE_DOUBLE || isfinite (json_node_get_double (node));
+  if (JSON_NODE_HOLDS_ARRAY (node))
     {
-    case JSON_NODE_VALUE:
-      return json_node_get_value_type (node) != G_TYPE_DOUBLE ||
-             isfinite (json_node_get_double (node));
-    case JSON_NODE_ARRAY:
-      {
-        JsonArray *array = json_node_get_array (node);
+      JsonArray *array = json_node_get_array (node);
 
-        for (guint i = 0; i < json_array_get_length (array); i++)
-          if (!node_is_finite (json_array_get_element (array, i)))
-            return FALSE;
-        return TRUE;
-      }
-    case JSON_NODE_OBJECT:
-      {
-        JsonObjectIter iter;
-        JsonNode *member;
-
-        json_object_iter_init (&iter, json_node_get_object (node));
-        while (json_object_iter_next (&iter, NULL, &member))
-          if (!node_is_finite (member))
-            return FALSE;
-        return TRUE;
-      }
-    case JSON_NODE_NULL:
-    default:
-      return TRUE;
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        if (!node_is_finite (json_array_get_element (array, i)))
+          return FALSE;
     }
+  if (JSON_NODE_HOLDS_OBJECT (node))
+    {
+      JsonObjectIter iter;
+      JsonNode *member;
+
+      json_object_iter_init (&iter, json_node_get_object (node));
+      while (json_object_iter_next (&iter, NULL, &member))
+        if (!node_is_finite (member))
+          return FALSE;
+    }
+  return TRUE;
 }
 
 static gboolean
@@ -440,67 +432,89 @@ bad_member (GError     **error,
   return FALSE;
 }
 
+/* The member @name of @object; %NULL if it is absent, or null and
+ * @nullable. */
+static JsonNode *
+get_member (JsonObject *object,
+            const char *name,
+            gboolean    nullable)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  return node != NULL && nullable && JSON_NODE_HOLDS_NULL (node) ? NULL : node;
+}
+
 static gboolean
-read_string (const char  *value,
-             gsize        len,
+string_from_node (JsonNode    *node,
+                  const char  *name,
+                  gsize        max_len,
+                  char       **out,
+                  GError     **error)
+{
+  if (json_node_get_value_type (node) != G_TYPE_STRING)
+    return bad_member (error, name, "a string");
+  if (!_gsm_validate_identifier (name, json_node_get_string (node), max_len, NULL))
+    return bad_member (error, name, "a short printable string");
+  *out = g_strdup (json_node_get_string (node));
+  return TRUE;
+}
+
+static gboolean
+read_string (JsonObject  *object,
              const char  *name,
              gboolean     nullable,
              gsize        max_len,
              char       **out,
              GError     **error)
 {
-  char *s;
+  JsonNode *node = get_member (object, name, nullable);
 
-  if (nullable && _gsm_json_is_null (value, len))
-    return TRUE;
-  if (len == 0 || value[0] != '"')
-    return bad_member (error, name, "a string");
-  s = _gsm_json_decode_string (value, len);
-  if (s == NULL || !_gsm_validate_identifier (name, s, max_len, NULL))
-    {
-      g_free (s);
-      return bad_member (error, name, "a short printable string");
-    }
-  *out = s;
-  return TRUE;
+  return node == NULL || string_from_node (node, name, max_len, out, error);
 }
 
-/* A time: any JSON number, read as json-glib reads it (an integer as
- * gint64, then converted), finite and within 0…1e12. */
+/* A time: any JSON number (an integer read as gint64, then converted),
+ * finite and within 0…1e12. */
 static gboolean
-read_number (const char  *value,
-             gsize        len,
-             const char  *name,
-             double      *out,
-             GError     **error)
+read_time (JsonObject  *object,
+           const char  *name,
+           gboolean     nullable,
+           double      *out,
+           GError     **error)
 {
-  gint64 i;
+  JsonNode *node = get_member (object, name, nullable);
+  GType type;
   double d;
 
-  if (_gsm_json_decode_int64 (value, len, &i, NULL))
-    d = (double) i;
-  else if (!_gsm_json_decode_double (value, len, &d))
+  if (node == NULL)
+    return TRUE;
+  type = json_node_get_value_type (node);
+  if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE)
     return bad_member (error, name, "a number");
+  d = type == G_TYPE_INT64 ? (double) json_node_get_int (node) : json_node_get_double (node);
   if (!isfinite (d) || d < 0 || d > 1e12)
     return bad_member (error, name, "a time in seconds since the epoch");
   *out = d;
   return TRUE;
 }
 
+/* An integer (the scan refused those beyond 64 bits) within @min…@max. */
 static gboolean
-read_int (const char  *value,
-          gsize        len,
+read_int (JsonObject  *object,
           const char  *name,
+          gboolean     nullable,
           gint64       min,
           gint64       max,
           gint64      *out,
           GError     **error)
 {
-  gboolean overflow;
+  JsonNode *node = get_member (object, name, nullable);
   gint64 v;
 
-  if (!_gsm_json_decode_int64 (value, len, &v, &overflow))
-    return bad_member (error, name, overflow ? "a 64-bit integer" : "an integer");
+  if (node == NULL)
+    return TRUE;
+  if (json_node_get_value_type (node) != G_TYPE_INT64)
+    return bad_member (error, name, "an integer");
+  v = json_node_get_int (node);
   if (v < min || v > max)
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
@@ -514,291 +528,163 @@ read_int (const char  *value,
 
 #define MAX_COMPONENTS 1024
 
-typedef struct
-{
-  char  **components;
-  guint   n;
-} ComponentsState;
-
 static gboolean
-count_component (const char  *value,
-                 gsize        len,
-                 gpointer     user_data,
+read_components (JsonObject  *object,
+                 char      ***out,
                  GError     **error)
 {
-  ((ComponentsState *) user_data)->n++;
-  return TRUE;
-}
+  JsonNode *node = get_member (object, "components", TRUE);
+  JsonArray *array;
+  guint n;
 
-static gboolean
-read_component (const char  *value,
-                gsize        len,
-                gpointer     user_data,
-                GError     **error)
-{
-  ComponentsState *st = user_data;
-
-  return read_string (value, len, "components", FALSE, 255, &st->components[st->n++], error);
-}
-
-/* Counted first, as json-glib's array was: the array is allocated once,
- * and a too long array is reported as such whatever its elements. */
-static gboolean
-read_components (const char   *value,
-                 gsize         len,
-                 char       ***out,
-                 GError      **error)
-{
-  ComponentsState st = { NULL, 0 };
-
-  if (_gsm_json_is_null (value, len))
+  if (node == NULL)
     return TRUE;
-  if (len == 0 || value[0] != '[')
+  if (!JSON_NODE_HOLDS_ARRAY (node))
     return bad_member (error, "components", "an array of strings");
-
-  /* The entry's scan checked the text, so counting cannot fail. */
-  if (!_gsm_json_scan_array (value, len, GSM_JSON_MAX_DEPTH, count_component, &st, error))
-    return FALSE;
-  if (st.n > MAX_COMPONENTS)
+  array = json_node_get_array (node);
+  n = json_array_get_length (array);
+  if (n > MAX_COMPONENTS)
     return bad_member (error, "components", "an array of at most 1024 strings");
-  st.components = g_new0 (char *, st.n + 1);
-  st.n = 0;
-  if (!_gsm_json_scan_array (value, len, GSM_JSON_MAX_DEPTH, read_component, &st, error))
-    {
-      g_strfreev (st.components);
-      return FALSE;
-    }
-  *out = st.components;
+  *out = g_new0 (char *, n + 1);
+  for (guint i = 0; i < n; i++)
+    if (!string_from_node (json_array_get_element (array, i), "components", 255, &(*out)[i], error))
+      {
+        g_clear_pointer (out, g_strfreev);
+        return FALSE;
+      }
   return TRUE;
 }
 
-/* The members the core knows, in the order they are written. */
-typedef enum {
-  MEMBER_SESSION_ID,
-  MEMBER_PID,
-  MEMBER_HOSTNAME,
-  MEMBER_VM_ID,
-  MEMBER_ZONE,
-  MEMBER_COMPONENTS,
-  MEMBER_METADATA,
-  MEMBER_CREATED_AT,
-  MEMBER_REGISTERED_AT,
-  MEMBER_STATUS,
-  MEMBER_STALE_SINCE,
-  MEMBER_START_TIME,
-  MEMBER_BOOT_ID,
-  MEMBER_PID_NS,
-  MEMBER_LOCK_FILE,
-  MEMBER_FORMAT,
-  N_MEMBERS
-} Member;
-
-static const struct
-{
-  const char *name;
-  gsize       len;
-} member_names[N_MEMBERS] = {
-#define NAME(s) { s, sizeof s - 1 }
-  NAME ("session_id"), NAME ("pid"), NAME ("hostname"), NAME ("vm_id"), NAME ("zone"),
-  NAME ("components"), NAME ("metadata"), NAME ("created_at"), NAME ("registered_at"),
-  NAME ("status"), NAME ("stale_since"), NAME ("start_time"), NAME ("boot_id"),
-  NAME ("pid_ns"), NAME ("lock_file"), NAME ("format"),
-#undef NAME
-};
-
-static int
-lookup_member (const char *name,
-               gsize       len)
-{
-  for (int i = 0; i < N_MEMBERS; i++)
-    if (member_names[i].len == len && memcmp (member_names[i].name, name, len) == 0)
-      return i;
-  return -1;
-}
-
-typedef struct
-{
-  GsmSession *session;
-  JsonParser *parser;
-  guint       seen;      /* 1 << Member */
-} ReadState;
-
 static gboolean
-read_status (GsmSession  *s,
-             const char  *value,
-             gsize        len,
+read_status (GsmSession  *self,
+             JsonObject  *object,
              GError     **error)
 {
   char *status = NULL;
 
-  /* The two statuses every entry has are not copied. */
-  if (len == sizeof "\"" GSM_STATUS_ACTIVE "\"" - 1 &&
-      memcmp (value, "\"" GSM_STATUS_ACTIVE "\"", len) == 0)
-    s->status = status_active;
-  else if (len == sizeof "\"" GSM_STATUS_STALE "\"" - 1 &&
-           memcmp (value, "\"" GSM_STATUS_STALE "\"", len) == 0)
-    s->status = _gsm_status_stale;
-  else if (!read_string (value, len, "status", FALSE, 32, &status, error))
+  if (!read_string (object, "status", FALSE, 32, &status, error))
     return FALSE;
-  else if (g_str_equal (status, GSM_STATUS_STALE) || g_str_equal (status, GSM_STATUS_ACTIVE))
-    {
-      /* Written with escapes: the same status. */
-      s->status = g_str_equal (status, GSM_STATUS_STALE) ? _gsm_status_stale : status_active;
-      g_free (status);
-    }
+  /* The two statuses every entry has are not copied. */
+  if (status == NULL || g_str_equal (status, GSM_STATUS_ACTIVE))
+    self->status = status_active;
+  else if (g_str_equal (status, GSM_STATUS_STALE))
+    self->status = _gsm_status_stale;
   else
-    s->status = s->status_other = status;
+    self->status = self->status_other = g_steal_pointer (&status);
+  g_free (status);
   return TRUE;
 }
 
-/* A member the core does not interpret, kept as json-glib reads it (they
- * are rare: the reaper's claims, other writers' fields). */
+/* The members the core knows; any other is kept as it was read (they are
+ * rare: the reaper's claims, other writers' fields). */
+static const char *const known_members[] = {
+  "session_id", "pid", "hostname", "vm_id", "zone", "components", "metadata", "created_at",
+  "registered_at", "status", "stale_since", "start_time", "boot_id", "pid_ns", "lock_file",
+  "format", /* ours; rewritten on every write */
+};
+
 static gboolean
-read_extra (ReadState            *st,
-            char                 *name,
-            const GsmJsonMember  *m,
-            GError              **error)
+read_extra (GsmSession  *self,
+            JsonObject  *object,
+            GError     **error)
 {
-  g_autoptr(JsonParser) own_parser = NULL;
-  g_autofree char *owned_name = name;
-  JsonParser *parser = st->parser;
+  JsonObjectIter iter;
+  const char *name;
   JsonNode *node;
 
-  if (parser == NULL)
-    parser = own_parser = json_parser_new_immutable ();
-  node = _gsm_json_parse (parser, m->value, m->value_len, error);
-  if (node == NULL)
-    return FALSE;
-  if (!node_is_finite (node))
+  json_object_iter_init_ordered (&iter, object);
+  while (json_object_iter_next_ordered (&iter, &name, &node))
     {
-      json_node_unref (node);
-      return bad_member (error, owned_name, "a value of finite numbers");
+      gboolean known = FALSE;
+
+      for (guint i = 0; i < G_N_ELEMENTS (known_members) && !known; i++)
+        known = g_str_equal (name, known_members[i]);
+      if (known)
+        continue;
+      if (!node_is_finite (node))
+        return bad_member (error, name, "a value of finite numbers");
+      if (self->extra == NULL)
+        self->extra = json_object_new ();
+      json_object_set_member (self->extra, name, json_node_copy (node));
     }
-  if (st->session->extra == NULL)
-    st->session->extra = json_object_new ();
-  json_object_set_member (st->session->extra, owned_name, node);
   return TRUE;
 }
 
 static gboolean
-read_member (const GsmJsonMember  *m,
-             gpointer              user_data,
-             GError              **error)
+read_members (GsmSession  *self,
+              JsonObject  *object,
+              GError     **error)
 {
-  ReadState *st = user_data;
-  GsmSession *s = st->session;
-  const char *value = m->value;
-  gsize len = m->value_len;
-  char *decoded = NULL;
-  const char *name;
-  int member;
-  gint64 v;
+  gint64 pid = 0, start_time = 0, pid_ns = 0;
+  JsonNode *metadata;
 
-  if (m->key_has_escapes)
+  /* Any pid another writer may have: 1 is a container's main process,
+   * and another host's pid_max may be above ours (Linux allows up to
+   * 4194304; other systems differ). A local pid that no process can have
+   * here is simply dead. */
+  if (!read_string (object, "session_id", FALSE, 128, &self->session_id, error) ||
+      !read_int (object, "pid", FALSE, 1, G_MAXINT, &pid, error) ||
+      !read_string (object, "hostname", FALSE, 255, &self->hostname, error) ||
+      !read_time (object, "created_at", FALSE, &self->created_at, error) ||
+      !read_status (self, object, error) ||
+      !read_string (object, "vm_id", TRUE, 255, &self->vm_id, error) ||
+      !read_string (object, "zone", TRUE, 255, &self->zone, error) ||
+      !read_components (object, &self->components, error) ||
+      !read_time (object, "registered_at", TRUE, &self->registered_at, error) ||
+      !read_int (object, "start_time", TRUE, 0, G_MAXINT64, &start_time, error) ||
+      !read_string (object, "boot_id", TRUE, 64, &self->boot_id, error) ||
+      !read_int (object, "pid_ns", TRUE, 0, G_MAXINT64, &pid_ns, error) ||
+      !read_string (object, "lock_file", TRUE, 255, &self->lock_file, error) ||
+      !read_time (object, "stale_since", TRUE, &self->stale_since, error) ||
+      !read_extra (self, object, error))
+    return FALSE;
+  self->pid = (int) pid;
+  self->start_time = (guint64) start_time;
+  self->pid_ns = (guint64) pid_ns;
+
+  metadata = get_member (object, "metadata", TRUE);
+  if (metadata != NULL && !JSON_NODE_HOLDS_OBJECT (metadata))
+    return bad_member (error, "metadata", "an object");
+  if (metadata == NULL)
     {
-      decoded = _gsm_json_decode_key (m);
-      if (decoded == NULL)
-        {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
-                       "a member name is not a valid string");
-          return FALSE;
-        }
-      member = lookup_member (decoded, strlen (decoded));
+      self->metadata_text = NULL;
+      self->metadata_len = 0;
     }
-  else
-    member = lookup_member (m->key, m->key_len);
 
-  if (member < 0)
-    return read_extra (st, decoded != NULL ? decoded : g_strndup (m->key, m->key_len), m, error);
-  g_free (decoded);
-
-  name = member_names[member].name;
-  if (st->seen & (1u << member))
+  if (self->session_id == NULL || pid == 0 || self->hostname == NULL)
     {
-      /* json-glib would keep the last, other readers the first. */
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
-                   "member “%s” appears twice", name);
+                   "a session entry lacks one of “session_id”, “pid”, “hostname”");
       return FALSE;
     }
-  st->seen |= 1u << member;
+  return TRUE;
+}
 
-  switch ((Member) member)
+/* The metadata is kept as written (the GVariant is built when asked for):
+ * its text points into the session's own text. */
+static gboolean
+find_metadata (const GsmJsonMember  *member,
+               gpointer              user_data,
+               GError              **error)
+{
+  GsmSession *self = user_data;
+
+  if (g_str_equal (member->name, "metadata"))
     {
-    case MEMBER_SESSION_ID:
-      return read_string (value, len, name, FALSE, 128, &s->session_id, error);
-    case MEMBER_PID:
-      /* Any pid another writer may have: 1 is a container's main
-       * process, and another host's pid_max may be above ours (Linux
-       * allows up to 4194304; other systems differ). A local pid that
-       * no process can have here is simply dead. */
-      if (!read_int (value, len, name, 1, G_MAXINT, &v, error))
-        return FALSE;
-      s->pid = (int) v;
-      return TRUE;
-    case MEMBER_HOSTNAME:
-      return read_string (value, len, name, FALSE, 255, &s->hostname, error);
-    case MEMBER_CREATED_AT:
-      return read_number (value, len, name, &s->created_at, error);
-    case MEMBER_STATUS:
-      return read_status (s, value, len, error);
-    case MEMBER_VM_ID:
-      return read_string (value, len, name, TRUE, 255, &s->vm_id, error);
-    case MEMBER_ZONE:
-      return read_string (value, len, name, TRUE, 255, &s->zone, error);
-    case MEMBER_COMPONENTS:
-      return read_components (value, len, &s->components, error);
-    case MEMBER_METADATA:
-      if (_gsm_json_is_null (value, len))
-        return TRUE;
-      if (len == 0 || value[0] != '{')
-        return bad_member (error, name, "an object");
-      /* Kept as written (the GVariant is built when asked for): @value
-       * points into the session's own text. */
-      s->metadata_text = value;
-      s->metadata_len = len;
-      return TRUE;
-    case MEMBER_REGISTERED_AT:
-      return _gsm_json_is_null (value, len) ||
-             read_number (value, len, name, &s->registered_at, error);
-    case MEMBER_START_TIME:
-      if (_gsm_json_is_null (value, len))
-        return TRUE;
-      if (!read_int (value, len, name, 0, G_MAXINT64, &v, error))
-        return FALSE;
-      s->start_time = (guint64) v;
-      return TRUE;
-    case MEMBER_BOOT_ID:
-      return read_string (value, len, name, TRUE, 64, &s->boot_id, error);
-    case MEMBER_PID_NS:
-      if (_gsm_json_is_null (value, len))
-        return TRUE;
-      if (!read_int (value, len, name, 0, G_MAXINT64, &v, error))
-        return FALSE;
-      s->pid_ns = (guint64) v;
-      return TRUE;
-    case MEMBER_LOCK_FILE:
-      return read_string (value, len, name, TRUE, 255, &s->lock_file, error);
-    case MEMBER_STALE_SINCE:
-      return _gsm_json_is_null (value, len) ||
-             read_number (value, len, name, &s->stale_since, error);
-    case MEMBER_FORMAT:
-      /* Ours; rewritten on every write. */
-      return TRUE;
-    case N_MEMBERS:
-    default:
-      g_assert_not_reached ();
+      self->metadata_text = member->value;
+      self->metadata_len = member->value_len;
     }
+  return TRUE;
 }
 
 /*
  * _gsm_session_new_from_json:
  * @key: (nullable): the registry key the entry was found under; the
  *   entry's `session_id` must match it
- * @text: the entry's JSON text, already checked by the scanner
- * @parser: (nullable): a parser for the members the core does not know
+ * @text: the entry's JSON text
+ * @parser: (nullable): a parser to read it with
  *
- * Reads an entry straight from its text: only members the core does not
- * know go through json-glib.
+ * Reads an entry: its text is checked strictly, then read by json-glib.
  *
  * Returns: (transfer full): a session keeping @text, or %NULL with a
  *   %GSM_ERROR_CORRUPT_REGISTRY error
@@ -810,9 +696,9 @@ _gsm_session_new_from_json (const char  *key,
                             JsonParser  *parser,
                             GError     **error)
 {
-  const guint required = 1u << MEMBER_SESSION_ID | 1u << MEMBER_PID | 1u << MEMBER_HOSTNAME;
   g_autoptr(GsmSession) self = NULL;
-  ReadState st = { 0, };
+  g_autoptr(JsonParser) own_parser = NULL;
+  g_autoptr(GError) local_error = NULL;
 
   self = g_object_new (GSM_TYPE_SESSION, NULL);
   /* Read from the copy the session keeps, so that the metadata's text can
@@ -820,22 +706,22 @@ _gsm_session_new_from_json (const char  *key,
   self->text = g_strndup (text, len);
   self->text_len = len;
 
-  st.session = self;
-  st.parser = parser;
   if (len == 0 || self->text[strspn (self->text, " \t\r\n")] != '{')
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "a session entry is not an object");
       return NULL;
     }
-  if (!_gsm_json_scan_object (self->text, len, GSM_JSON_MAX_DEPTH, read_member, &st, error))
+  if (!_gsm_json_scan (self->text, len, GSM_JSON_MAX_DEPTH, TRUE, find_metadata, self, error))
     return NULL;
-
-  if ((st.seen & required) != required)
+  if (parser == NULL)
+    parser = own_parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, self->text, (gssize) len, &local_error))
     {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
-                   "a session entry lacks one of “session_id”, “pid”, “hostname”");
+      g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY, "%s", local_error->message);
       return NULL;
     }
+  if (!read_members (self, json_node_get_object (json_parser_get_root (parser)), error))
+    return NULL;
 
   if (key != NULL && g_strcmp0 (key, self->session_id) != 0)
     {
@@ -853,8 +739,6 @@ _gsm_session_new_from_json (const char  *key,
       self->metadata_len = 0;
       self->registered_at = 0;
     }
-  if (self->status == NULL)
-    self->status = status_active;
   if (self->components == NULL)
     self->components = g_new0 (char *, 1);
   self->hostname_hash = g_str_hash (self->hostname);
@@ -876,12 +760,37 @@ append_key (GString    *out,
   g_string_append (out, "\": ");
 }
 
+/* The member @name, unless @value is %NULL. */
 static void
-append_json_node (GString  *out,
-                  JsonNode *node)
+append_string (GString    *out,
+               const char *name,
+               const char *value)
 {
-  /* Members with a number that is not finite were refused when read. */
-  (void) _gsm_json_append_node (out, node);
+  if (value == NULL)
+    return;
+  append_key (out, name);
+  _gsm_json_append_string (out, value);
+}
+
+static void
+append_time (GString    *out,
+             const char *name,
+             double      value)
+{
+  append_key (out, name);
+  _gsm_json_append_double (out, value);
+}
+
+/* The member @name, unless @value is 0. */
+static void
+append_uint (GString    *out,
+             const char *name,
+             guint64     value)
+{
+  if (value == 0)
+    return;
+  append_key (out, name);
+  g_string_append_printf (out, "%" G_GUINT64_FORMAT, value);
 }
 
 /* Writes the session's text. The metadata's text is copied verbatim (it
@@ -894,18 +803,14 @@ serialize (GsmSession *self)
   gsize metadata_offset = 0;
 
   g_string_append_c (out, '{');
-  append_key (out, "session_id");
-  _gsm_json_append_string (out, self->session_id);
-  append_key (out, "pid");
-  g_string_append_printf (out, "%d", self->pid);
-  append_key (out, "hostname");
-  _gsm_json_append_string (out, self->hostname);
+  append_string (out, "session_id", self->session_id);
+  append_uint (out, "pid", (guint64) self->pid);
+  append_string (out, "hostname", self->hostname);
   if (self->vm_id != NULL)
     {
-      append_key (out, "vm_id");
-      _gsm_json_append_string (out, self->vm_id);
-      append_key (out, "zone");
+      append_string (out, "vm_id", self->vm_id);
       /* An entry read without a zone must read back: "" is not a zone. */
+      append_key (out, "zone");
       if (self->zone != NULL)
         _gsm_json_append_string (out, self->zone);
       else
@@ -926,42 +831,17 @@ serialize (GsmSession *self)
       else
         g_string_append (out, "{}");
     }
-  append_key (out, "created_at");
-  _gsm_json_append_double (out, self->created_at);
+  append_time (out, "created_at", self->created_at);
   if (self->vm_id != NULL)
-    {
-      append_key (out, "registered_at");
-      _gsm_json_append_double (out, self->registered_at);
-    }
-  append_key (out, "status");
-  _gsm_json_append_string (out, self->status);
+    append_time (out, "registered_at", self->registered_at);
+  append_string (out, "status", self->status);
   if (self->stale_since > 0)
-    {
-      append_key (out, "stale_since");
-      _gsm_json_append_double (out, self->stale_since);
-    }
-  if (self->start_time > 0)
-    {
-      append_key (out, "start_time");
-      g_string_append_printf (out, "%" G_GUINT64_FORMAT, self->start_time);
-    }
-  if (self->boot_id != NULL)
-    {
-      append_key (out, "boot_id");
-      _gsm_json_append_string (out, self->boot_id);
-    }
-  if (self->pid_ns > 0)
-    {
-      append_key (out, "pid_ns");
-      g_string_append_printf (out, "%" G_GUINT64_FORMAT, self->pid_ns);
-    }
-  if (self->lock_file != NULL)
-    {
-      append_key (out, "lock_file");
-      _gsm_json_append_string (out, self->lock_file);
-    }
-  append_key (out, "format");
-  g_string_append_printf (out, "%d", GSM_FORMAT_VERSION);
+    append_time (out, "stale_since", self->stale_since);
+  append_uint (out, "start_time", self->start_time);
+  append_string (out, "boot_id", self->boot_id);
+  append_uint (out, "pid_ns", self->pid_ns);
+  append_string (out, "lock_file", self->lock_file);
+  append_uint (out, "format", GSM_FORMAT_VERSION);
 
   if (self->extra != NULL)
     {
@@ -969,14 +849,14 @@ serialize (GsmSession *self)
       const char *name;
       JsonNode *node;
 
-      json_object_iter_init (&iter, self->extra);
-      while (json_object_iter_next (&iter, &name, &node))
+      json_object_iter_init_ordered (&iter, self->extra);
+      while (json_object_iter_next_ordered (&iter, &name, &node))
         {
-          if (out->len > 1)
-            g_string_append (out, ", ");
+          g_string_append (out, ", ");
           _gsm_json_append_string (out, name);
           g_string_append (out, ": ");
-          append_json_node (out, node);
+          /* Members with a number that is not finite were refused when read. */
+          (void) _gsm_json_append_node (out, node);
         }
     }
   g_string_append_c (out, '}');

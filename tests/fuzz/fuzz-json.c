@@ -1,9 +1,12 @@
 /* fuzz-json.c: the registry's bytes in memory
  *
- * The scanner (grammar, nesting), key decoding, and the decoding of each
- * entry: the path every registry, session file and tracker read takes,
- * without the file system, so it runs fast. json-glib is the oracle: when
- * it reads an entry we accept, it must read the same fields.
+ * The scan (grammar, nesting, what json-glib would misread), key
+ * decoding, the decoding of each entry, and the generator: the path every
+ * registry, session file and tracker read takes, without the file system,
+ * so it runs fast. json-glib is the oracle: what the strict scan accepts
+ * json-glib must read, as one value, with the members the scan saw; what
+ * json-glib refuses the scan must refuse; what we write of a tree must
+ * read back as the same tree.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -141,7 +144,8 @@ member_cb (const GsmJsonMember  *member,
   gsize len;
 
   FUZZ_CHECK (member->value_len > 0);
-  FUZZ_CHECK (_gsm_json_check (member->value, member->value_len, GSM_JSON_MAX_DEPTH, NULL));
+  FUZZ_CHECK (_gsm_json_scan (member->value, member->value_len, GSM_JSON_MAX_DEPTH, FALSE,
+                              NULL, NULL, NULL));
   if (key == NULL)
     return TRUE;
 
@@ -163,6 +167,54 @@ member_cb (const GsmJsonMember  *member,
   return TRUE;
 }
 
+static gboolean
+count_member (const GsmJsonMember  *member,
+              gpointer              user_data,
+              GError              **error)
+{
+  (*(guint *) user_data)++;
+  return TRUE;
+}
+
+/* The strict scan's verdict against json-glib's. */
+static void
+oracle_verdict (const char *data,
+                size_t      size)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonParser) reparser = json_parser_new ();
+  g_autoptr(GString) written = g_string_new (NULL);
+  gboolean strict = _gsm_json_check (data, size, GSM_JSON_MAX_DEPTH, NULL);
+  guint members = 0;
+  JsonNode *root;
+
+  /* Deeper input would overflow json-glib's stack. */
+  if (!_gsm_json_scan (data, size, GSM_JSON_MAX_DEPTH, FALSE, NULL, NULL, NULL))
+    return;
+  if (!json_parser_load_from_data (parser, data, (gssize) size, NULL))
+    {
+      FUZZ_CHECK (!strict);
+      return;
+    }
+  root = json_parser_get_root (parser);
+  if (!strict)
+    return;
+  FUZZ_CHECK (root != NULL);
+  if (JSON_NODE_HOLDS_OBJECT (root))
+    {
+      FUZZ_CHECK (_gsm_json_scan (data, size, GSM_JSON_MAX_DEPTH, TRUE, count_member, &members, NULL));
+      FUZZ_CHECK (json_object_get_size (json_node_get_object (root)) == members);
+    }
+
+  /* Written back (unless it holds a number beyond a double's range), it
+   * reads back as the same tree. */
+  if (!_gsm_json_append_node (written, root))
+    return;
+  FUZZ_CHECK (_gsm_json_check (written->str, written->len, GSM_JSON_MAX_DEPTH, NULL));
+  FUZZ_CHECK (json_parser_load_from_data (reparser, written->str, (gssize) written->len, NULL));
+  FUZZ_CHECK (json_node_equal (root, json_parser_get_root (reparser)));
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
@@ -174,13 +226,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   fuzz_init ();
   parser = json_parser_new_immutable ();
 
-  (void) _gsm_json_check ((const char *) data, size, GSM_JSON_MAX_DEPTH, NULL);
+  oracle_verdict ((const char *) data, size);
   is_object = _gsm_json_scan_object ((const char *) data, size, GSM_JSON_MAX_DEPTH,
                                      member_cb, parser, &error);
   FUZZ_CHECK (is_object == (error == NULL));
   /* An object is also a value, with the same nesting limit. */
   if (is_object)
-    FUZZ_CHECK (_gsm_json_check ((const char *) data, size, GSM_JSON_MAX_DEPTH, NULL));
+    FUZZ_CHECK (_gsm_json_scan ((const char *) data, size, GSM_JSON_MAX_DEPTH, FALSE,
+                                NULL, NULL, NULL));
 
   return 0;
 }
