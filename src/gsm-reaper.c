@@ -41,6 +41,7 @@
 #include <json-glib/json-glib.h>
 
 #include "gsm-audit-private.h"
+#include "gsm-config-private.h"
 #include "gsm-error.h"
 #include "gsm-etcd-registry-private.h"
 #include "gsm-process-private.h"
@@ -1938,42 +1939,6 @@ _gsm_reaper_get_next_due (GsmReaper           *self,
 
 /* ---- GObject ------------------------------------------------------------ */
 
-/* A count: the environment variable @env, else @key of @group, else
- * @fallback; one out of [@min, @max] is ignored with a warning. */
-static guint
-config_get_count (GKeyFile   *key_file,
-                  const char *group,
-                  const char *key,
-                  const char *env,
-                  guint       min,
-                  guint       max,
-                  guint       fallback)
-{
-  g_autofree char *value = NULL;
-  const char *env_value = g_getenv (env);
-  guint64 n;
-
-  if (key_file != NULL)
-    value = g_key_file_get_string (key_file, group, key, NULL);
-  if (value != NULL)
-    {
-      if (g_ascii_string_to_unsigned (value, 10, min, max, &n, NULL))
-        fallback = (guint) n;
-      else
-        g_warning ("Ignoring %s=%s in [%s] of the configuration: not a number from %u to %u",
-                   key, value, group, min, max);
-    }
-  if (env_value != NULL && *env_value != '\0')
-    {
-      if (g_ascii_string_to_unsigned (env_value, 10, min, max, &n, NULL))
-        fallback = (guint) n;
-      else
-        g_warning ("Ignoring %s=%s: not a number from %u to %u", env, env_value, min, max);
-    }
-
-  return fallback;
-}
-
 /* The grace period when none is configured: with leases (etcd), twice the
  * TTL, so that a session whose lease lapsed while it was cut off from etcd
  * has time to come back before its VM is claimed. */
@@ -2019,8 +1984,8 @@ gsm_reaper_constructed (GObject *object)
   self->max_backoff = MIN (_gsm_config_get_seconds (key_file, "reaper", "max-backoff",
                                                     "GSM_REAP_MAX_BACKOFF", MAX_BACKOFF),
                            MAX_BACKOFF);
-  self->concurrency = config_get_count (key_file, "reaper", "concurrency", "GSM_REAP_CONCURRENCY",
-                                        1, MAX_CONCURRENCY, DEFAULT_CONCURRENCY);
+  self->concurrency = _gsm_config_get_count (key_file, "reaper", "concurrency", "GSM_REAP_CONCURRENCY",
+                                              1, MAX_CONCURRENCY, DEFAULT_CONCURRENCY);
 }
 
 static void

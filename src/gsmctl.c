@@ -18,7 +18,7 @@
 #include "gsm-audit-private.h"      /* reading the audit log */
 #include "gsm-etcd-registry-private.h"
 #include "gsm-fs-private.h"
-#include "gsm-provider-private.h"   /* _gsm_config_load */
+#include "gsm-config-private.h"
 #include "gsm-reaper-private.h"     /* [reaper] auto */
 #include "gsm-session-manager-private.h" /* every entry, as cleanup and reap see it */
 #include "gsm-session-private.h"    /* showing a session as stale or unverifiable */
