@@ -543,50 +543,17 @@ classify (Pass             *p,
   }
 }
 
-static JsonObject *
-inventory_of (GsmSession *entry)
-{
-  JsonNode *node = _gsm_session_get_member (entry, GSM_REAPER_INVENTORY_MEMBER);
-
-  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
-static const char *
-object_string (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
-         json_node_get_value_type (node) == G_TYPE_STRING ? json_node_get_string (node) : NULL;
-}
-
-static double
-object_number (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
-    return 0;
-  if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
-    return json_node_get_double (node);
-  if (json_node_get_value_type (node) == G_TYPE_INT64)
-    return (double) json_node_get_int (node);
-  return 0;
-}
-
 /* What an earlier pass recorded of @entry's VM, if it is about this VM and
  * this registry. */
 static JsonObject *
 valid_inventory (Pass       *p,
                  GsmSession *entry)
 {
-  JsonObject *inv = inventory_of (entry);
+  JsonObject *inv = _gsm_reaper_get_object (entry, GSM_REAPER_INVENTORY_MEMBER);
 
-  if (inv == NULL || g_strcmp0 (object_string (inv, "vm"), gsm_session_get_vm_id (entry)) != 0 ||
-      g_strcmp0 (object_string (inv, "registry"), p->registry_label) != 0 ||
-      object_number (inv, "seen_at") <= 0)
+  if (inv == NULL || g_strcmp0 (_gsm_reaper_json_string (inv, "vm"), gsm_session_get_vm_id (entry)) != 0 ||
+      g_strcmp0 (_gsm_reaper_json_string (inv, "registry"), p->registry_label) != 0 ||
+      _gsm_reaper_json_double (inv, "seen_at") <= 0)
     return NULL;
   return inv;
 }
@@ -610,7 +577,7 @@ classify_missing (Pass *p)
           g_hash_table_contains (p->seen, gsm_session_get_session_id (session)) ||
           (inv = valid_inventory (p, session)) == NULL)
         continue;
-      missing = object_number (inv, "missing") + 1;
+      missing = _gsm_reaper_json_double (inv, "missing") + 1;
       item = _gsm_inventory_item_new (_gsm_reaper_delete_id (session), session->vm_id,
                                       gsm_session_get_zone (session), NULL, 0, NULL);
       if (missing >= GONE_AFTER_PASSES)
@@ -637,7 +604,7 @@ seen_node (JsonObject *old,
 {
   JsonObject *o = json_object_new ();
   JsonNode *node = json_node_new (JSON_NODE_OBJECT);
-  double seen_at = old ? object_number (old, "seen_at") : 0;
+  double seen_at = old ? _gsm_reaper_json_double (old, "seen_at") : 0;
 
   json_object_set_string_member (o, "vm", vm);
   json_object_set_string_member (o, "id", id);
@@ -653,15 +620,15 @@ missing_node (JsonObject *old,
 {
   JsonNode *node = json_node_new (JSON_NODE_OBJECT);
   JsonObject *o = json_object_new ();
-  double missing = object_number (old, "missing") + 1;
-  double since = object_number (old, "missing_since");
-  double gone_at = object_number (old, "gone_at");
+  double missing = _gsm_reaper_json_double (old, "missing") + 1;
+  double since = _gsm_reaper_json_double (old, "missing_since");
+  double gone_at = _gsm_reaper_json_double (old, "gone_at");
 
-  json_object_set_string_member (o, "vm", object_string (old, "vm"));
-  if (object_string (old, "id") != NULL)
-    json_object_set_string_member (o, "id", object_string (old, "id"));
-  json_object_set_string_member (o, "registry", object_string (old, "registry"));
-  json_object_set_double_member (o, "seen_at", object_number (old, "seen_at"));
+  json_object_set_string_member (o, "vm", _gsm_reaper_json_string (old, "vm"));
+  if (_gsm_reaper_json_string (old, "id") != NULL)
+    json_object_set_string_member (o, "id", _gsm_reaper_json_string (old, "id"));
+  json_object_set_string_member (o, "registry", _gsm_reaper_json_string (old, "registry"));
+  json_object_set_double_member (o, "seen_at", _gsm_reaper_json_double (old, "seen_at"));
   json_object_set_int_member (o, "missing", (gint64) MIN (missing, 1000000));
   json_object_set_double_member (o, "missing_since", since > 0 ? MIN (since, now) : now);
   if (missing >= GONE_AFTER_PASSES)
@@ -824,7 +791,7 @@ txn_apply (GsmRegistryTxn  *txn,
         multimap_add (vm_owners, _gsm_reaper_delete_id (entry), g_strdup (keys->pdata[i]), g_free);
 
       item = g_hash_table_lookup (p->seen, keys->pdata[i]);
-      inv = inventory_of (entry);
+      inv = _gsm_reaper_get_object (entry, GSM_REAPER_INVENTORY_MEMBER);
       if (item != NULL &&
           (g_strcmp0 (entry->vm_id, gsm_inventory_item_get_vm_id (item)) == 0 ||
            g_strcmp0 (entry->vm_id, gsm_inventory_item_get_name (item)) == 0))
@@ -833,7 +800,7 @@ txn_apply (GsmRegistryTxn  *txn,
           JsonObject *valid = valid_inventory (p, entry);
 
           if (valid == NULL ||
-              g_strcmp0 (object_string (valid, "id"), gsm_inventory_item_get_vm_id (item)) != 0 ||
+              g_strcmp0 (_gsm_reaper_json_string (valid, "id"), gsm_inventory_item_get_vm_id (item)) != 0 ||
               json_object_has_member (valid, "missing") || json_object_has_member (valid, "gone_at"))
             {
               g_autoptr(JsonNode) node = seen_node (valid, entry->vm_id,
@@ -1031,7 +998,7 @@ reconcile (GsmReaper          *self,
                                         gsm_inventory_item_get_reason (r), o->key);
             else if (attempts != NULL && JSON_NODE_HOLDS_OBJECT (attempts))
               {
-                const char *last = object_string (json_node_get_object (attempts), "last_error");
+                const char *last = _gsm_reaper_json_string (json_node_get_object (attempts), "last_error");
 
                 reason = g_strdup_printf ("%s; recorded as %s, deleting it failed: %s",
                                           gsm_inventory_item_get_reason (r), o->key,
