@@ -102,21 +102,6 @@ assert_logged_once (const char *action,
   g_assert_nonnull (strstr (g_hash_table_lookup (fields, "MESSAGE"), session_id));
 }
 
-static void
-reap_pass (GsmReaper *reaper,
-           GPtrArray *orphans,
-           guint      expect_reaped,
-           guint      expect_failed)
-{
-  g_autoptr(GError) error = NULL;
-  guint reaped = 99, failed = 99;
-
-  g_assert_true (gsm_reaper_reap_sync (reaper, orphans, &reaped, &failed, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (reaped, ==, expect_reaped);
-  g_assert_cmpuint (failed, ==, expect_failed);
-}
-
 /* A reap: the attempt and its result, each with the session and the VM;
  * nothing about the live session's VM. */
 static void
