@@ -358,10 +358,12 @@ _gsm_reaper_normalize_times (const GsmReaperSettings *s,
     fixed = _gsm_session_with_stale (entry, now);
 
   attempts = _gsm_reaper_get_object (fixed ? fixed : entry, GSM_REAPER_ATTEMPTS_MEMBER);
-  if (attempts != NULL && _gsm_reaper_json_double (attempts, "next_retry_at") > now + s->max_backoff)
+  if (attempts != NULL &&
+      _gsm_reaper_json_double (attempts, "next_retry_at") > now + s->max_backoff)
     {
-      g_autoptr(JsonNode) copy = json_node_copy (_gsm_session_get_member (fixed ? fixed : entry,
-                                                                           GSM_REAPER_ATTEMPTS_MEMBER));
+      g_autoptr(JsonNode) copy =
+        json_node_copy (_gsm_session_get_member (fixed ? fixed : entry,
+                                                 GSM_REAPER_ATTEMPTS_MEMBER));
       GsmSession *next;
 
       json_object_set_double_member (json_node_get_object (copy), "next_retry_at",
@@ -376,8 +378,8 @@ _gsm_reaper_normalize_times (const GsmReaperSettings *s,
   claim = _gsm_reaper_get_object (fixed ? fixed : entry, GSM_REAPER_CLAIM_MEMBER);
   if (claim != NULL && _gsm_reaper_json_double (claim, "at") > now)
     {
-      g_autoptr(JsonNode) copy = json_node_copy (_gsm_session_get_member (fixed ? fixed : entry,
-                                                                           GSM_REAPER_CLAIM_MEMBER));
+      g_autoptr(JsonNode) copy =
+        json_node_copy (_gsm_session_get_member (fixed ? fixed : entry, GSM_REAPER_CLAIM_MEMBER));
       GsmSession *next;
 
       json_object_set_double_member (json_node_get_object (copy), "expires_at",

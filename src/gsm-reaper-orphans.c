@@ -47,8 +47,9 @@ old_enough (const GsmReaperSettings *s,
             GsmSession              *session,
             double                   now)
 {
-  return s->unverifiable > 0 &&
-         now - _gsm_reaper_clamp_past (gsm_session_get_created_at (session), now) >= s->unverifiable;
+  double created_at = _gsm_reaper_clamp_past (gsm_session_get_created_at (session), now);
+
+  return s->unverifiable > 0 && now - created_at >= s->unverifiable;
 }
 
 /*
@@ -73,7 +74,8 @@ _gsm_reaper_check_owner (GsmReaper               *self,
                  gsm_session_manager_get_session_id (self->manager)) == 0)
     return g_strdup ("it is this process's own session");
   if (self->host_only &&
-      g_strcmp0 (gsm_session_get_hostname (entry), gsm_session_manager_get_hostname (self->manager)) != 0)
+      g_strcmp0 (gsm_session_get_hostname (entry),
+                 gsm_session_manager_get_hostname (self->manager)) != 0)
     return g_strdup ("it is another host's session (this pass reaps this host's only)");
 
   liveness = _gsm_reaper_owner_liveness (self, entry);
@@ -134,7 +136,8 @@ _gsm_reaper_check_timing (const GsmReaperSettings *s,
     }
   if (next_retry > now)
     return g_strdup_printf ("backing off after %u failed attempt%s: retry in %.0f s",
-                            _gsm_reaper_get_attempts (entry), _gsm_reaper_get_attempts (entry) == 1 ? "" : "s",
+                            _gsm_reaper_get_attempts (entry),
+                            _gsm_reaper_get_attempts (entry) == 1 ? "" : "s",
                             _gsm_reaper_round_up (next_retry - now));
   return NULL;
 }
@@ -285,28 +288,24 @@ _gsm_reaper_list_orphans (GsmReaper     *self,
       GsmSession *blocker = NULL;
 
       for (guint k = 0; blocker == NULL && others != NULL && k < others->len; k++)
-        if (others->pdata[k] != candidate && _gsm_reaper_other_blocks (self, &s, others->pdata[k], now))
+        if (others->pdata[k] != candidate &&
+            _gsm_reaper_other_blocks (self, &s, others->pdata[k], now))
           blocker = others->pdata[k];
 
-      if (blocker == NULL)
+      if (blocker != NULL)
         {
-          /* Shown as it would be recorded: dead since now. */
-          if (!_gsm_session_is_stale (candidate) || gsm_session_get_stale_since (candidate) > now)
-            {
-              GsmLiveness liveness = _gsm_reaper_owner_liveness (self, candidate);
-
-              if (liveness == GSM_LIVENESS_DEAD)
-                g_ptr_array_add (orphans, _gsm_session_with_stale (candidate, now));
-              else
-                g_ptr_array_add (orphans, g_object_ref (candidate));
-            }
-          else
-            g_ptr_array_add (orphans, g_object_ref (candidate));
+          g_debug ("VM “%s” of session %s is not reaped now: live session %s records it too",
+                   candidate->vm_id, gsm_session_get_session_id (candidate),
+                   gsm_session_get_session_id (blocker));
+          continue;
         }
+
+      /* Shown as it would be recorded: dead since now. */
+      if ((!_gsm_session_is_stale (candidate) || gsm_session_get_stale_since (candidate) > now) &&
+          _gsm_reaper_owner_liveness (self, candidate) == GSM_LIVENESS_DEAD)
+        g_ptr_array_add (orphans, _gsm_session_with_stale (candidate, now));
       else
-        g_debug ("VM “%s” of session %s is not reaped now: live session %s records it too",
-                 candidate->vm_id, gsm_session_get_session_id (candidate),
-                 gsm_session_get_session_id (blocker));
+        g_ptr_array_add (orphans, g_object_ref (candidate));
     }
   g_ptr_array_sort (orphans, compare_sessions);
 
@@ -345,7 +344,9 @@ _gsm_reaper_get_next_due (GsmReaper           *self,
       else if (!by_age)
         due = now + s.grace;
       due = MAX (due, retry_due (&s, _gsm_reaper_get_next_retry (session), now));
-      if (due <= now && _gsm_reaper_check_claim (self, session, now, &reason, &lost, &until) == GSM_REAPER_CLAIM_BLOCKS)
+      if (due <= now &&
+          _gsm_reaper_check_claim (self, session, now, &reason, &lost,
+                                   &until) == GSM_REAPER_CLAIM_BLOCKS)
         {
           /* Held by a live reaper: it settles the entry, and that change
            * schedules again. Otherwise, when the claim runs out. */

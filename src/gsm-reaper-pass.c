@@ -322,9 +322,11 @@ claim_one (Round          *r,
     {
       /* The dead reaper's attempt counts, as one whose outcome is unknown;
        * this one follows at once. */
-      g_autoptr(JsonNode) attempts = _gsm_reaper_make_attempts (&pass->s, _gsm_reaper_get_attempts (entry) + 1, r->now,
-                                                                "unknown", lost, TRUE);
-      g_autoptr(GsmSession) counted = _gsm_session_with_member (entry, GSM_REAPER_ATTEMPTS_MEMBER, attempts);
+      g_autoptr(JsonNode) attempts =
+        _gsm_reaper_make_attempts (&pass->s, _gsm_reaper_get_attempts (entry) + 1, r->now,
+                                   "unknown", lost, TRUE);
+      g_autoptr(GsmSession) counted =
+        _gsm_session_with_member (entry, GSM_REAPER_ATTEMPTS_MEMBER, attempts);
 
       r->lost_entries->pdata[r->lost_entries->len - 1] = g_object_ref (entry);
       r->lost->pdata[r->lost->len - 1] = g_steal_pointer (&lost);

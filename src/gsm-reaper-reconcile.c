@@ -551,7 +551,8 @@ valid_inventory (Pass       *p,
 {
   JsonObject *inv = _gsm_reaper_get_object (entry, GSM_REAPER_INVENTORY_MEMBER);
 
-  if (inv == NULL || g_strcmp0 (_gsm_reaper_json_string (inv, "vm"), gsm_session_get_vm_id (entry)) != 0 ||
+  if (inv == NULL ||
+      g_strcmp0 (_gsm_reaper_json_string (inv, "vm"), gsm_session_get_vm_id (entry)) != 0 ||
       g_strcmp0 (_gsm_reaper_json_string (inv, "registry"), p->registry_label) != 0 ||
       _gsm_reaper_json_double (inv, "seen_at") <= 0)
     return NULL;
@@ -800,7 +801,8 @@ txn_apply (GsmRegistryTxn  *txn,
           JsonObject *valid = valid_inventory (p, entry);
 
           if (valid == NULL ||
-              g_strcmp0 (_gsm_reaper_json_string (valid, "id"), gsm_inventory_item_get_vm_id (item)) != 0 ||
+              g_strcmp0 (_gsm_reaper_json_string (valid, "id"),
+                         gsm_inventory_item_get_vm_id (item)) != 0 ||
               json_object_has_member (valid, "missing") || json_object_has_member (valid, "gone_at"))
             {
               g_autoptr(JsonNode) node = seen_node (valid, entry->vm_id,

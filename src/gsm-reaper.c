@@ -337,8 +337,9 @@ gsm_reaper_constructed (GObject *object)
   self->max_backoff = MIN (_gsm_config_get_seconds (key_file, "reaper", "max-backoff",
                                                     "GSM_REAP_MAX_BACKOFF", MAX_BACKOFF),
                            MAX_BACKOFF);
-  self->concurrency = _gsm_config_get_count (key_file, "reaper", "concurrency", "GSM_REAP_CONCURRENCY",
-                                              1, MAX_CONCURRENCY, DEFAULT_CONCURRENCY);
+  self->concurrency = _gsm_config_get_count (key_file, "reaper", "concurrency",
+                                              "GSM_REAP_CONCURRENCY", 1, MAX_CONCURRENCY,
+                                              DEFAULT_CONCURRENCY);
 }
 
 static void
