@@ -620,6 +620,35 @@ gsm_reaper_init (GsmReaper *self)
   self->concurrency = DEFAULT_CONCURRENCY;
 }
 
+/* A setting of the reaper, under its mutex. */
+static double
+get_double (GsmReaper *self,
+            double    *field)
+{
+  double v;
+
+  g_mutex_lock (&self->mutex);
+  v = *field;
+  g_mutex_unlock (&self->mutex);
+  return v;
+}
+
+static void
+set_double (GsmReaper *self,
+            double    *field,
+            double     value,
+            guint      prop_id)
+{
+  gboolean changed;
+
+  g_mutex_lock (&self->mutex);
+  changed = *field != value;
+  *field = value;
+  g_mutex_unlock (&self->mutex);
+  if (changed)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[prop_id]);
+}
+
 /**
  * gsm_reaper_new:
  * @manager: the session manager
@@ -695,13 +724,8 @@ gsm_reaper_get_provider (GsmReaper *self)
 double
 gsm_reaper_get_grace_period (GsmReaper *self)
 {
-  double v;
-
   g_return_val_if_fail (GSM_IS_REAPER (self), 0);
-  g_mutex_lock (&self->mutex);
-  v = self->grace_period;
-  g_mutex_unlock (&self->mutex);
-  return v;
+  return get_double (self, &self->grace_period);
 }
 
 /**
@@ -718,17 +742,10 @@ void
 gsm_reaper_set_grace_period (GsmReaper *self,
                              double     seconds)
 {
-  gboolean changed;
-
   g_return_if_fail (GSM_IS_REAPER (self));
   g_return_if_fail (seconds >= 0);
 
-  g_mutex_lock (&self->mutex);
-  changed = self->grace_period != seconds;
-  self->grace_period = seconds;
-  g_mutex_unlock (&self->mutex);
-  if (changed)
-    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GRACE_PERIOD]);
+  set_double (self, &self->grace_period, seconds, PROP_GRACE_PERIOD);
 }
 
 /**
@@ -744,13 +761,8 @@ gsm_reaper_set_grace_period (GsmReaper *self,
 double
 gsm_reaper_get_backoff (GsmReaper *self)
 {
-  double v;
-
   g_return_val_if_fail (GSM_IS_REAPER (self), 0);
-  g_mutex_lock (&self->mutex);
-  v = self->backoff;
-  g_mutex_unlock (&self->mutex);
-  return v;
+  return get_double (self, &self->backoff);
 }
 
 /**
@@ -767,17 +779,10 @@ void
 gsm_reaper_set_backoff (GsmReaper *self,
                         double     seconds)
 {
-  gboolean changed;
-
   g_return_if_fail (GSM_IS_REAPER (self));
   g_return_if_fail (seconds >= 0 && seconds <= MAX_BACKOFF);
 
-  g_mutex_lock (&self->mutex);
-  changed = self->backoff != seconds;
-  self->backoff = seconds;
-  g_mutex_unlock (&self->mutex);
-  if (changed)
-    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BACKOFF]);
+  set_double (self, &self->backoff, seconds, PROP_BACKOFF);
 }
 
 /**
@@ -793,13 +798,8 @@ gsm_reaper_set_backoff (GsmReaper *self,
 double
 gsm_reaper_get_max_backoff (GsmReaper *self)
 {
-  double v;
-
   g_return_val_if_fail (GSM_IS_REAPER (self), 0);
-  g_mutex_lock (&self->mutex);
-  v = self->max_backoff;
-  g_mutex_unlock (&self->mutex);
-  return v;
+  return get_double (self, &self->max_backoff);
 }
 
 /**
@@ -816,17 +816,10 @@ void
 gsm_reaper_set_max_backoff (GsmReaper *self,
                             double     seconds)
 {
-  gboolean changed;
-
   g_return_if_fail (GSM_IS_REAPER (self));
   g_return_if_fail (seconds >= 0 && seconds <= MAX_BACKOFF);
 
-  g_mutex_lock (&self->mutex);
-  changed = self->max_backoff != seconds;
-  self->max_backoff = seconds;
-  g_mutex_unlock (&self->mutex);
-  if (changed)
-    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_BACKOFF]);
+  set_double (self, &self->max_backoff, seconds, PROP_MAX_BACKOFF);
 }
 
 /**
@@ -892,13 +885,8 @@ gsm_reaper_set_concurrency (GsmReaper *self,
 double
 gsm_reaper_get_unverifiable_older_than (GsmReaper *self)
 {
-  double v;
-
   g_return_val_if_fail (GSM_IS_REAPER (self), 0);
-  g_mutex_lock (&self->mutex);
-  v = self->unverifiable_older_than;
-  g_mutex_unlock (&self->mutex);
-  return v;
+  return get_double (self, &self->unverifiable_older_than);
 }
 
 /**
@@ -917,17 +905,10 @@ void
 gsm_reaper_set_unverifiable_older_than (GsmReaper *self,
                                         double     seconds)
 {
-  gboolean changed;
-
   g_return_if_fail (GSM_IS_REAPER (self));
   g_return_if_fail (seconds >= 0);
 
-  g_mutex_lock (&self->mutex);
-  changed = self->unverifiable_older_than != seconds;
-  self->unverifiable_older_than = seconds;
-  g_mutex_unlock (&self->mutex);
-  if (changed)
-    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_UNVERIFIABLE_OLDER_THAN]);
+  set_double (self, &self->unverifiable_older_than, seconds, PROP_UNVERIFIABLE_OLDER_THAN);
 }
 
 /**
