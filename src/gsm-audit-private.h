@@ -41,9 +41,6 @@ typedef struct
 G_GNUC_INTERNAL
 char     *_gsm_audit_get_path (GsmSessionManager     *manager);
 G_GNUC_INTERNAL
-char     *_gsm_audit_format   (GsmSessionManager     *manager,
-                               const GsmAuditRecord  *record);
-G_GNUC_INTERNAL
 gboolean  _gsm_audit_append   (GsmSessionManager     *manager,
                                const GsmAuditRecord  *record,
                                GError               **error);

@@ -54,9 +54,10 @@ add_string (JsonBuilder *b,
     json_builder_add_null_value (b);
 }
 
-char *
-_gsm_audit_format (GsmSessionManager    *manager,
-                   const GsmAuditRecord *record)
+/* @record as one line of the log, with the session that acted. */
+static char *
+format_record (GsmSessionManager    *manager,
+               const GsmAuditRecord *record)
 {
   g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
@@ -203,7 +204,7 @@ _gsm_audit_append (GsmSessionManager     *manager,
                    const GsmAuditRecord  *record,
                    GError               **error)
 {
-  g_autofree char *line = _gsm_audit_format (manager, record);
+  g_autofree char *line = format_record (manager, record);
   g_autofree char *path = NULL;
   g_autofree char *text = g_strconcat (line, "\n", NULL);
   gsize len = strlen (text);

@@ -28,10 +28,10 @@
 
 #include <libsoup/soup.h>
 
+#include "gsm-config-private.h"
 #include "gsm-error.h"
 #include "gsm-etcd-client-private.h"
 #include "gsm-json-private.h"
-#include "gsm-provider-private.h"
 
 /* ---- responses --------------------------------------------------------- */
 

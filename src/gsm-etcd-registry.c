@@ -39,6 +39,7 @@
 
 #include <string.h>
 
+#include "gsm-config-private.h"
 #include "gsm-error.h"
 #include "gsm-etcd-registry-private.h"
 #include "gsm-etcd-view-private.h"

@@ -43,6 +43,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gsm-config-private.h"
 #include "gsm-error.h"
 #include "gsm-file-registry-private.h"
 #include "gsm-fs-private.h"

@@ -82,9 +82,6 @@ gboolean  _gsm_fs_unlink_at         (int               dirfd,
 G_GNUC_INTERNAL
 guint     _gsm_fs_remove_temp_files (int               dirfd,
                                      const char       *prefix);
-G_GNUC_INTERNAL
-double    _gsm_env_seconds          (const char       *name,
-                                     double            fallback);
 
 G_GNUC_INTERNAL
 char       *_gsm_fs_effective_prefix    (const char   *dir_path,

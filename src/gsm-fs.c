@@ -32,27 +32,6 @@
 #define TEMP_MARKER ".tmp-"
 #define OLD_SPARE_MARKER ".spare-"   /* kept by earlier versions */
 
-double
-_gsm_env_seconds (const char *name,
-                  double      fallback)
-{
-  const char *value = g_getenv (name);
-  char *end = NULL;
-  double d;
-
-  if (value == NULL || *value == '\0')
-    return fallback;
-
-  d = g_ascii_strtod (value, &end);
-  if (end == value || *end != '\0' || d < 0 || d > 10 * 365 * 24 * 3600.0)
-    {
-      g_warning ("Ignoring %s=%s: not a number of seconds", name, value);
-      return fallback;
-    }
-
-  return d;
-}
-
 static void
 set_io_error (GError    **error,
               int         saved_errno,

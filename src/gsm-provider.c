@@ -1,44 +1,27 @@
 /* gsm-provider.c: GsmProvider
  *
  * A provider deletes a VM by running a command: an argument vector with
- * placeholders, run with GSubprocess (never through a shell), in a process
- * group of its own so that a timeout or a cancellation kills the command
- * and everything it started. The command is killed when the thread that
- * started it dies (PR_SET_PDEATHSIG), so a reaper killed mid-deletion does
- * not leave it running; what it started itself may outlive it, in its
- * process group, which a reaper taking over waits for
- * (_gsm_provider_group_is_gone()). Both are set by the helper
- * gsm-provider-exec, started with posix_spawn(), or without it by a child
- * setup function after a fork().
+ * placeholders, expanded here and run by gsm-provider-process.c; what the
+ * command did decides the outcome (deleted, not found, failed, timed out,
+ * cancelled). It lists a registry's VMs the same way, and the output is
+ * read by gsm-inventory-item.c. The providers of the configuration are
+ * made in gsm-provider-config.c.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <unistd.h>
 
 #include "gsm-error.h"
-#include "gsm-fs-private.h"
-#include "gsm-process-private.h"
 #include "gsm-inventory-item-private.h"
 #include "gsm-labels-private.h"
 #include "gsm-provider-presets-private.h"
 #include "gsm-provider-private.h"
 #include "gsm-provider-result-private.h"
 
-#define DEFAULT_NAME "gcloud"
 #define DEFAULT_TIMEOUT 300.0
-/* How long to wait for the output pipes to close once the command was
- * killed (a descendant that left the process group may hold them). */
-#define DRAIN_TIMEOUT_MS 2000
 
 static const char * const placeholders[] = { "vm_id", "zone", "session_id", NULL };
 static const char * const list_placeholders[] = { "registry", NULL };
@@ -524,427 +507,15 @@ gsm_provider_new (const char          *name,
   return self;
 }
 
-static char *
-group_name (const char *name)
+void
+_gsm_provider_apply_preset (GsmProvider             *self,
+                            const GsmProviderPreset *preset)
 {
-  return g_strdup_printf ("provider %s", name);
-}
-
-static gboolean
-apply_settings (GsmProvider  *self,
-                const char   *what,
-                const char   *timeout,
-                const char   *exit_code,
-                const char   *pattern,
-                GError      **error)
-{
-  if (timeout != NULL)
-    {
-      char *end = NULL;
-      double d = g_ascii_strtod (timeout, &end);
-
-      if (end == timeout || *end != '\0' || !(d >= 0 && d <= 24 * 3600.0))
-        {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                       "%s: timeout “%s” is not a number of seconds between 0 and 86400",
-                       what, timeout);
-          return FALSE;
-        }
-      self->timeout = d;
-    }
-
-  if (exit_code != NULL)
-    {
-      gint64 v;
-
-      if (!g_ascii_string_to_signed (exit_code, 10, -1, 255, &v, NULL))
-        {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                       "%s: not-found exit code “%s” is not between -1 and 255", what, exit_code);
-          return FALSE;
-        }
-      self->not_found_exit_code = (int) v;
-    }
-
-  if (pattern != NULL)
-    {
-      g_autoptr(GError) local_error = NULL;
-
-      if (!gsm_provider_set_not_found_pattern (self, *pattern ? pattern : NULL, &local_error))
-        {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                       "%s: %s", what, local_error->message);
-          return FALSE;
-        }
-    }
-
-  return TRUE;
-}
-
-/* The list command given as text (split as a shell would), and its
- * format; either may be NULL (unchanged). An empty command removes it. */
-static gboolean
-apply_list_settings (GsmProvider  *self,
-                     const char   *what,
-                     const char   *command,
-                     const char   *format,
-                     GError      **error)
-{
-  g_auto(GStrv) argv = NULL;
-  g_autoptr(GError) local_error = NULL;
-
-  if (format != NULL && *format == '\0')
-    format = NULL;
-  if (command == NULL && format == NULL)
-    return TRUE;
-
-  if (command != NULL && *command != '\0' &&
-      !g_shell_parse_argv (command, NULL, &argv, &local_error))
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "%s: list command “%s”: %s", what, command, local_error->message);
-      return FALSE;
-    }
-
-  if (command == NULL)
-    {
-      g_mutex_lock (&self->mutex);
-      argv = g_strdupv (self->list_command);
-      g_mutex_unlock (&self->mutex);
-    }
-
-  if (!gsm_provider_set_list_command (self, (const char * const *) argv, format, &local_error))
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "%s: %s", what, local_error->message);
-      return FALSE;
-    }
-
-  return TRUE;
-}
-
-static GsmProvider *
-new_from_preset (const char              *name,
-                 const GsmProviderPreset *preset)
-{
-  GsmProvider *self = gsm_provider_new (name, preset->delete_command, NULL);
-
+  g_free (self->preset);
   self->preset = g_strdup (preset->name);
-  self->not_found_exit_code = preset->not_found_exit_code;
+  gsm_provider_set_not_found_exit_code (self, preset->not_found_exit_code);
   gsm_provider_set_not_found_pattern (self, preset->not_found_pattern, NULL);
   gsm_provider_set_list_command (self, preset->list_command, preset->list_format, NULL);
-  return self;
-}
-
-/**
- * gsm_provider_new_preset:
- * @preset: `gcloud`, `aws` or `az`
- * @error: return location for a #GError
- *
- * Creates a provider named @preset that runs that cloud's CLI, with its
- * delete and list commands and its "not found" rules (see
- * [class@Gsm.Provider]).
- *
- * Returns: (transfer full): a new provider, or %NULL with
- *   %GSM_ERROR_INVALID_ARGUMENT if there is no such preset
- *
- * Since: 1.0
- */
-GsmProvider *
-gsm_provider_new_preset (const char  *preset,
-                         GError     **error)
-{
-  const GsmProviderPreset *p;
-
-  g_return_val_if_fail (preset != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  p = _gsm_provider_preset_lookup (preset);
-  if (p == NULL)
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "There is no provider preset “%s” (presets: %s)", preset,
-                   _gsm_provider_preset_names ());
-      return NULL;
-    }
-
-  return new_from_preset (p->name, p);
-}
-
-/**
- * gsm_provider_new_from_key_file:
- * @key_file: a #GKeyFile
- * @name: (nullable): the provider's name; %NULL for the `provider` key of
- *   group `[reaper]`, else group `[provider]`, else `gcloud`
- * @error: return location for a #GError
- *
- * Creates the provider described by group `[provider NAME]` of @key_file
- * (or `[provider]`): keys `preset` (`gcloud`, `aws` or `az`: the commands
- * and rules to start from), `command` (split as a shell would, never run
- * by one), `list-command`, `list-format`, `timeout` (seconds),
- * `not-found-exit-code` and `not-found-pattern`. A missing group is an
- * error, except for a name that is a preset's. The environment is not
- * consulted.
- *
- * Returns: (transfer full): a new provider, or %NULL with
- *   %GSM_ERROR_INVALID_ARGUMENT
- *
- * Since: 1.0
- */
-GsmProvider *
-gsm_provider_new_from_key_file (GKeyFile    *key_file,
-                                const char  *name,
-                                GError     **error)
-{
-  g_autoptr(GsmProvider) self = NULL;
-  g_autofree char *group = NULL;
-  g_autofree char *configured = NULL;
-  g_autofree char *preset_name = NULL;
-  g_autofree char *command = NULL;
-  g_autofree char *list_command = NULL;
-  g_autofree char *list_format = NULL;
-  g_autofree char *timeout = NULL;
-  g_autofree char *exit_code = NULL;
-  g_autofree char *pattern = NULL;
-  g_autofree char *what = NULL;
-  const GsmProviderPreset *preset;
-
-  g_return_val_if_fail (key_file != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (name == NULL)
-    {
-      configured = g_key_file_get_string (key_file, "reaper", "provider", NULL);
-      if (configured != NULL)
-        g_strstrip (configured);
-      if (configured != NULL && *configured)
-        name = configured;
-      else if (g_key_file_has_group (key_file, "provider"))
-        group = g_strdup ("provider");
-      else
-        name = DEFAULT_NAME;
-    }
-
-  if (group == NULL)
-    group = group_name (name);
-  if (!g_key_file_has_group (key_file, group))
-    {
-      preset = _gsm_provider_preset_lookup (name);
-      if (preset != NULL)
-        return new_from_preset (name, preset);
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "Provider “%s” (group [%s]): no such group in the configuration", name, group);
-      return NULL;
-    }
-
-  preset_name = g_key_file_get_string (key_file, group, "preset", NULL);
-  if (preset_name != NULL)
-    g_strstrip (preset_name);
-  if (name == NULL)
-    name = preset_name != NULL && *preset_name ? preset_name : "custom";
-  what = g_strdup_printf ("Provider “%s” (group [%s])", name, group);
-
-  if (preset_name != NULL && *preset_name)
-    {
-      preset = _gsm_provider_preset_lookup (preset_name);
-      if (preset == NULL)
-        {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                       "%s: there is no preset “%s” (presets: %s)", what, preset_name,
-                       _gsm_provider_preset_names ());
-          return NULL;
-        }
-    }
-  else
-    preset = _gsm_provider_preset_lookup (name);
-
-  command = g_key_file_get_string (key_file, group, "command", NULL);
-  if (command != NULL)
-    {
-      g_auto(GStrv) argv = NULL;
-      g_autoptr(GError) local_error = NULL;
-
-      if (!g_shell_parse_argv (command, NULL, &argv, &local_error) ||
-          (self = gsm_provider_new (name, (const char * const *) argv, &local_error)) == NULL)
-        {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                       "%s: command “%s”: %s", what, command, local_error->message);
-          return NULL;
-        }
-      /* A preset named explicitly still gives its other rules. */
-      if (preset_name != NULL && *preset_name)
-        {
-          self->preset = g_strdup (preset->name);
-          self->not_found_exit_code = preset->not_found_exit_code;
-          gsm_provider_set_not_found_pattern (self, preset->not_found_pattern, NULL);
-          gsm_provider_set_list_command (self, preset->list_command, preset->list_format, NULL);
-        }
-    }
-  else if (preset != NULL)
-    self = new_from_preset (name, preset);
-  else
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "%s has neither “command” nor “preset” (presets: %s)", what,
-                   _gsm_provider_preset_names ());
-      return NULL;
-    }
-
-  list_command = g_key_file_get_string (key_file, group, "list-command", NULL);
-  list_format = g_key_file_get_string (key_file, group, "list-format", NULL);
-  if (list_format != NULL)
-    g_strstrip (list_format);
-  if (!apply_list_settings (self, what, list_command, list_format, error))
-    return NULL;
-
-  timeout = g_key_file_get_string (key_file, group, "timeout", NULL);
-  exit_code = g_key_file_get_string (key_file, group, "not-found-exit-code", NULL);
-  pattern = g_key_file_get_string (key_file, group, "not-found-pattern", NULL);
-  if (!apply_settings (self, what, timeout, exit_code, pattern, error))
-    return NULL;
-
-  return g_steal_pointer (&self);
-}
-
-char *
-_gsm_config_get_path (void)
-{
-  const char *env = g_getenv ("GSM_CONFIG_FILE");
-
-  if (env != NULL && *env != '\0')
-    return g_strdup (env);
-  return g_build_filename (g_get_user_config_dir (), "gsm-session", "config.ini", NULL);
-}
-
-GKeyFile *
-_gsm_config_load (GError **error)
-{
-  g_autoptr(GKeyFile) key_file = g_key_file_new ();
-  g_autofree char *path = _gsm_config_get_path ();
-  g_autoptr(GError) local_error = NULL;
-
-  if (!g_key_file_load_from_file (key_file, path, G_KEY_FILE_NONE, &local_error) &&
-      !g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-    {
-      g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                   "Cannot read configuration file “%s”: %s", path, local_error->message);
-      return NULL;
-    }
-
-  return g_steal_pointer (&key_file);
-}
-
-char *
-_gsm_config_get_backend (GKeyFile *key_file)
-{
-  const char *env = g_getenv ("GSM_REGISTRY");
-  char *backend;
-
-  if (env != NULL && *env != '\0')
-    return g_strdup (env);
-  if (key_file == NULL)
-    return NULL;
-  backend = g_key_file_get_string (key_file, "registry", "backend", NULL);
-  if (backend != NULL)
-    g_strstrip (backend);
-  return backend;
-}
-
-gboolean
-_gsm_backend_is_etcd (const char *backend)
-{
-  return backend != NULL && (g_str_has_prefix (backend, "etcd:") ||
-                             g_str_has_prefix (backend, "etcds:"));
-}
-
-double
-_gsm_config_get_seconds (GKeyFile   *key_file,
-                         const char *group,
-                         const char *key,
-                         const char *env,
-                         double      fallback)
-{
-  g_autofree char *value = NULL;
-
-  if (key_file != NULL)
-    value = g_key_file_get_string (key_file, group, key, NULL);
-  if (value != NULL)
-    {
-      char *end = NULL;
-      double d = g_ascii_strtod (value, &end);
-
-      if (end != value && *end == '\0' && d >= 0 && d <= 10 * 365 * 24 * 3600.0)
-        fallback = d;
-      else
-        g_warning ("Ignoring %s=%s in [%s] of the configuration: not a number of seconds",
-                   key, value, group);
-    }
-
-  return _gsm_env_seconds (env, fallback);
-}
-
-/**
- * gsm_provider_new_default:
- * @error: return location for a #GError
- *
- * Creates the provider the configuration asks for: the configuration file
- * (see [class@Gsm.Provider]) with the `GSM_PROVIDER*` environment
- * variables applied on top. Without any configuration, this is the
- * `gcloud` provider.
- *
- * Returns: (transfer full): a new provider, or %NULL with
- *   %GSM_ERROR_INVALID_ARGUMENT naming the file or variable at fault
- *
- * Since: 1.0
- */
-GsmProvider *
-gsm_provider_new_default (GError **error)
-{
-  g_autoptr(GKeyFile) key_file = NULL;
-  g_autoptr(GsmProvider) self = NULL;
-  const char *name = g_getenv ("GSM_PROVIDER");
-  const char *command = g_getenv ("GSM_PROVIDER_COMMAND");
-
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  key_file = _gsm_config_load (error);
-  if (key_file == NULL)
-    return NULL;
-
-  if (name != NULL && *name == '\0')
-    name = NULL;
-
-  if (command != NULL && *command != '\0')
-    {
-      g_auto(GStrv) argv = NULL;
-      g_autoptr(GError) local_error = NULL;
-      g_autofree char *configured = g_key_file_get_string (key_file, "reaper", "provider", NULL);
-      const char *use = name ? name : configured && *configured ? configured : "custom";
-
-      if (!g_shell_parse_argv (command, NULL, &argv, &local_error) ||
-          (self = gsm_provider_new (use, (const char * const *) argv, &local_error)) == NULL)
-        {
-          g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
-                       "GSM_PROVIDER_COMMAND=%s: %s", command, local_error->message);
-          return NULL;
-        }
-    }
-  else
-    {
-      self = gsm_provider_new_from_key_file (key_file, name, error);
-      if (self == NULL)
-        return NULL;
-    }
-
-  if (!apply_settings (self, "Environment", g_getenv ("GSM_PROVIDER_TIMEOUT"),
-                       g_getenv ("GSM_PROVIDER_NOT_FOUND_EXIT_CODE"),
-                       g_getenv ("GSM_PROVIDER_NOT_FOUND_PATTERN"), error) ||
-      !apply_list_settings (self, "Environment (GSM_PROVIDER_LIST_COMMAND)",
-                            g_getenv ("GSM_PROVIDER_LIST_COMMAND"),
-                            g_getenv ("GSM_PROVIDER_LIST_FORMAT"), error))
-    return NULL;
-
-  return g_steal_pointer (&self);
 }
 
 /**
@@ -1392,294 +963,6 @@ gsm_provider_expand (GsmProvider  *self,
 
 /* ---- running ----------------------------------------------------------- */
 
-typedef struct
-{
-  GMainContext *context;
-  GSubprocess  *process;
-  pid_t         pgid;
-  gint          finished;      /* atomic */
-  gint          timed_out;     /* atomic */
-  gint          cancelled;     /* atomic */
-  GCancellable *drain;         /* cancels reading the pipes after a kill */
-  GBytes       *out;
-  GBytes       *err;
-  GError       *error;
-  gboolean      done;
-  gboolean      draining;
-} Run;
-
-/*
- * The helper that starts a command in its own group with a parent-death
- * signal (gsm-provider-exec), so that it can be started with posix_spawn():
- * a fork() of a process holding a large registry copies its page tables,
- * and then every page it writes faults once (tens of milliseconds per
- * command with 50 000 entries, when a reaper starts thousands).
- * $GSM_PROVIDER_EXEC, else the installed one; %NULL if there is none:
- * then a child setup function does the same after a fork().
- */
-static const char *
-exec_helper (void)
-{
-  static gsize helper = 0;
-
-  if (g_once_init_enter (&helper))
-    {
-      const char *env = g_getenv ("GSM_PROVIDER_EXEC");
-      const char *path = env && *env ? env : GSM_LIBEXECDIR "/gsm-provider-exec";
-
-      g_once_init_leave (&helper, (gsize) g_strdup (g_file_test (path, G_FILE_TEST_IS_EXECUTABLE)
-                                                      ? path : ""));
-    }
-
-  return *(const char *) helper ? (const char *) helper : NULL;
-}
-
-static void
-child_setup (gpointer user_data)
-{
-  pid_t parent = GPOINTER_TO_INT (user_data);
-
-  /* A group of its own, so that a kill reaches everything it started. */
-  setpgid (0, 0);
-  /* Killed when the thread that started it dies: a command must not run
-   * on when nobody will record what it did. If that already happened
-   * between the fork and now, do not start. */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid () != parent)
-    _exit (127);
-}
-
-static gboolean
-drain_timeout_cb (gpointer data)
-{
-  Run *run = data;
-
-  g_cancellable_cancel (run->drain);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-kill_group (Run *run)
-{
-  /* Never kill (-0) or (-1): that would be our own group, or everyone. */
-  if (run->pgid > 1 && !g_atomic_int_get (&run->finished))
-    kill (-run->pgid, SIGKILL);
-}
-
-/* After a kill, give the pipes a bounded time to close. */
-static void
-start_drain (Run *run)
-{
-  GSource *source;
-
-  if (run->draining)
-    return;
-  run->draining = TRUE;
-  source = g_timeout_source_new (DRAIN_TIMEOUT_MS);
-  g_source_set_callback (source, drain_timeout_cb, run, NULL);
-  g_source_attach (source, run->context);
-  g_source_unref (source);
-}
-
-static gboolean
-timeout_cb (gpointer data)
-{
-  Run *run = data;
-
-  g_atomic_int_set (&run->timed_out, 1);
-  kill_group (run);
-  start_drain (run);
-
-  return G_SOURCE_REMOVE;
-}
-
-static void
-cancelled_cb (GCancellable *cancellable,
-              gpointer      data)
-{
-  Run *run = data;
-
-  /* Any thread: only async-safe work, then wake the loop. */
-  g_atomic_int_set (&run->cancelled, 1);
-  kill_group (run);
-  g_main_context_wakeup (run->context);
-}
-
-static void
-communicate_cb (GObject      *object,
-                GAsyncResult *result,
-                gpointer      data)
-{
-  Run *run = data;
-
-  g_subprocess_communicate_finish (G_SUBPROCESS (object), result, &run->out, &run->err,
-                                   &run->error);
-  run->done = TRUE;
-}
-
-/* Does @regex match @text (valid UTF-8, possibly empty)? */
-static gboolean
-text_matches (GRegex     *regex,
-              const char *text)
-{
-  return g_regex_match (regex, text ? text : "", 0, NULL);
-}
-
-/* What running one argument vector gave. */
-typedef struct
-{
-  GBytes *out;
-  GBytes *err;
-  int     exit_status;     /* -1 if it did not exit normally */
-  int     term_signal;
-  gboolean cancelled;
-  gboolean timed_out;
-  double  duration;
-  GError *spawn_error;     /* it could not be started */
-} Ran;
-
-static void
-ran_clear (Ran *ran)
-{
-  g_clear_pointer (&ran->out, g_bytes_unref);
-  g_clear_pointer (&ran->err, g_bytes_unref);
-  g_clear_error (&ran->spawn_error);
-}
-
-/*
- * Runs @argv in a process group of its own, killed with the calling
- * thread, by @timeout (0: none) or by @cancellable, and collects its
- * output. Iterates a private main context: no main loop needed.
- */
-static void
-run_process (const char * const      *argv,
-             double                   timeout,
-             GsmProviderSpawnedFunc   spawned,
-             gpointer                 user_data,
-             GCancellable            *cancellable,
-             Ran                     *ran)
-{
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GPtrArray) spawn_argv = NULL;
-  const char *helper;
-  Run run = { 0, };
-  GSource *timeout_source = NULL;
-  gulong cancel_id = 0;
-  gint64 started;
-
-  memset (ran, 0, sizeof *ran);
-  ran->exit_status = -1;
-
-  run.context = g_main_context_new ();
-  g_main_context_push_thread_default (run.context);
-
-  helper = exec_helper ();
-  if (helper != NULL)
-    {
-      /* GLib spawns without fork() only when the child inherits the
-       * descriptors; the helper closes them. */
-      launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                            G_SUBPROCESS_FLAGS_STDERR_PIPE |
-                                            G_SUBPROCESS_FLAGS_INHERIT_FDS);
-      spawn_argv = g_ptr_array_new_with_free_func (g_free);
-      g_ptr_array_add (spawn_argv, g_strdup (helper));
-      g_ptr_array_add (spawn_argv, g_strdup_printf ("%d", (int) getpid ()));
-      for (guint i = 0; argv[i]; i++)
-        g_ptr_array_add (spawn_argv, g_strdup (argv[i]));
-      g_ptr_array_add (spawn_argv, NULL);
-    }
-  else
-    {
-      launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                            G_SUBPROCESS_FLAGS_STDERR_PIPE);
-      g_subprocess_launcher_set_child_setup (launcher, child_setup, GINT_TO_POINTER (getpid ()),
-                                             NULL);
-    }
-
-  started = g_get_monotonic_time ();
-  run.process = g_subprocess_launcher_spawnv (launcher,
-                                              spawn_argv ? (const char * const *) spawn_argv->pdata
-                                                         : argv,
-                                              &ran->spawn_error);
-  if (run.process == NULL)
-    {
-      g_main_context_pop_thread_default (run.context);
-      g_main_context_unref (run.context);
-      return;
-    }
-  /* The command leads its own process group. If it already exited (and
-   * was reaped), there is no identifier and nothing left to kill. */
-  if (g_subprocess_get_identifier (run.process) != NULL)
-    run.pgid = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (run.process), NULL, 10);
-  /* The helper makes its group too; whoever comes first wins, so that the
-   * group exists before anything may kill it. */
-  if (helper != NULL && run.pgid > 1)
-    setpgid (run.pgid, run.pgid);
-  if (spawned != NULL && run.pgid > 1)
-    {
-      char state;
-      guint64 start_time = 0;
-      int saved_errno;
-
-      /* Our child, not yet waited for: its entry in /proc is still there. */
-      if (!_gsm_process_read_stat (run.pgid, &state, &start_time, &saved_errno))
-        start_time = 0;
-      spawned (run.pgid, start_time, user_data);
-    }
-  run.drain = g_cancellable_new ();
-
-  if (timeout > 0)
-    {
-      timeout_source = g_timeout_source_new ((guint) MIN (timeout * 1000, G_MAXUINT));
-      g_source_set_callback (timeout_source, timeout_cb, &run, NULL);
-      g_source_attach (timeout_source, run.context);
-    }
-  if (cancellable != NULL)
-    cancel_id = g_cancellable_connect (cancellable, G_CALLBACK (cancelled_cb), &run, NULL);
-
-  g_subprocess_communicate_async (run.process, NULL, run.drain, communicate_cb, &run);
-  while (!run.done)
-    {
-      g_main_context_iteration (run.context, TRUE);
-      if (g_atomic_int_get (&run.cancelled))
-        start_drain (&run);
-    }
-
-  if (run.error != NULL)
-    {
-      /* The pipes were abandoned: the command itself is dead or dying. */
-      kill_group (&run);
-      g_subprocess_wait (run.process, NULL, NULL);
-    }
-  g_atomic_int_set (&run.finished, 1);
-  ran->duration = (g_get_monotonic_time () - started) / (double) G_USEC_PER_SEC;
-
-  g_cancellable_disconnect (cancellable, cancel_id);
-  if (timeout_source != NULL)
-    {
-      g_source_destroy (timeout_source);
-      g_source_unref (timeout_source);
-    }
-  /* Let pending callbacks of the private context go before it does. */
-  while (g_main_context_iteration (run.context, FALSE))
-    ;
-  g_main_context_pop_thread_default (run.context);
-  g_main_context_unref (run.context);
-
-  if (g_subprocess_get_if_exited (run.process))
-    ran->exit_status = g_subprocess_get_exit_status (run.process);
-  else if (g_subprocess_get_if_signaled (run.process))
-    ran->term_signal = g_subprocess_get_term_sig (run.process);
-  ran->cancelled = g_atomic_int_get (&run.cancelled);
-  ran->timed_out = g_atomic_int_get (&run.timed_out);
-  ran->out = g_steal_pointer (&run.out);
-  ran->err = g_steal_pointer (&run.err);
-
-  g_clear_error (&run.error);
-  g_clear_object (&run.drain);
-  g_clear_object (&run.process);
-}
-
 /* " (its standard error: …)", for an error message: the line that says
  * what went wrong; "" when it printed nothing. */
 static char *
@@ -1695,6 +978,82 @@ why_from_output (GsmProviderResult *result)
   return *line ? g_strconcat (": ", line, NULL) : g_strdup ("");
 }
 
+/* Does @regex match @text (valid UTF-8, possibly empty)? */
+static gboolean
+text_matches (GRegex     *regex,
+              const char *text)
+{
+  return g_regex_match (regex, text ? text : "", 0, NULL);
+}
+
+/* What the command that ran did to the VM: from its status first, then by
+ * the not-found rules, which read the output as kept in @result. */
+static GsmProviderOutcome
+classify_outcome (const GsmProviderRan *ran,
+                  int                   not_found_exit_code,
+                  GRegex               *not_found_regex,
+                  GsmProviderResult    *result)
+{
+  if (ran->cancelled)
+    return GSM_PROVIDER_OUTCOME_CANCELLED;
+  if (ran->timed_out)
+    return GSM_PROVIDER_OUTCOME_TIMED_OUT;
+  if (ran->exit_status == 0)
+    return GSM_PROVIDER_OUTCOME_DELETED;
+  if (ran->exit_status > 0 && ran->exit_status == not_found_exit_code)
+    return GSM_PROVIDER_OUTCOME_NOT_FOUND;
+  if (ran->exit_status > 0 && not_found_regex != NULL &&
+      (text_matches (not_found_regex, gsm_provider_result_get_stdout (result)) ||
+       text_matches (not_found_regex, gsm_provider_result_get_stderr (result))))
+    return GSM_PROVIDER_OUTCOME_NOT_FOUND;
+  return GSM_PROVIDER_OUTCOME_FAILED;
+}
+
+/* The error of a deletion that did not succeed. */
+static void
+set_delete_error (GsmProvider          *self,
+                  const char           *program,
+                  const char           *vm_id,
+                  double                timeout,
+                  const GsmProviderRan *ran,
+                  GsmProviderResult    *result,
+                  GError              **error)
+{
+  switch (gsm_provider_result_get_outcome (result))
+    {
+    case GSM_PROVIDER_OUTCOME_DELETED:
+    case GSM_PROVIDER_OUTCOME_NOT_FOUND:
+      break;
+    case GSM_PROVIDER_OUTCOME_CANCELLED:
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                   "Deleting VM “%s” with provider “%s” was cancelled; “%s” was killed",
+                   vm_id, self->name, program);
+      break;
+    case GSM_PROVIDER_OUTCOME_TIMED_OUT:
+      g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_TIMEOUT,
+                   "Provider “%s”: “%s” did not delete VM “%s” within %g s and was killed",
+                   self->name, program, vm_id, timeout);
+      break;
+    case GSM_PROVIDER_OUTCOME_FAILED:
+    default:
+      {
+        g_autofree char *why = why_from_output (result);
+
+        if (ran->term_signal != 0)
+          g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                       "Provider “%s”: “%s” was killed by signal %d while deleting VM “%s”%s",
+                       self->name, program, ran->term_signal, vm_id, why);
+        else
+          g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                       "Provider “%s”: “%s” exited with status %d deleting VM “%s”%s",
+                       self->name, program, ran->exit_status, vm_id, why);
+      }
+      break;
+    }
+}
+
+/* Runs the delete command (@expanded, or the template expanded for the
+ * VM) and tells what it did. */
 static gboolean
 run_command (GsmProvider             *self,
              const char              *vm_id,
@@ -1710,10 +1069,9 @@ run_command (GsmProvider             *self,
   g_auto(GStrv) argv = NULL;
   g_autoptr(GsmProviderResult) result = NULL;
   g_autoptr(GRegex) regex = NULL;
-  GsmProviderOutcome outcome;
   double timeout;
   int not_found_exit_code;
-  Ran ran;
+  GsmProviderRan ran;
 
   if (out_result)
     *out_result = NULL;
@@ -1732,7 +1090,8 @@ run_command (GsmProvider             *self,
   regex = self->not_found_regex ? g_regex_ref (self->not_found_regex) : NULL;
   g_mutex_unlock (&self->mutex);
 
-  run_process ((const char * const *) argv, timeout, spawned, user_data, cancellable, &ran);
+  _gsm_provider_run_process ((const char * const *) argv, timeout, spawned, user_data,
+                             cancellable, &ran);
   if (ran.spawn_error != NULL)
     {
       result = _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char * const *) argv,
@@ -1742,63 +1101,17 @@ run_command (GsmProvider             *self,
       g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
                    "Provider “%s” could not run “%s” to delete VM “%s”: %s",
                    self->name, argv[0], vm_id, ran.spawn_error->message);
-      ran_clear (&ran);
+      _gsm_provider_ran_clear (&ran);
       return FALSE;
     }
 
-  /* Outcome first from the status; the not-found rules read the output
-   * as kept in the result (valid UTF-8, possibly empty). */
   result = _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char * const *) argv,
                                      ran.exit_status, ran.term_signal, ran.out, ran.err,
                                      ran.duration);
-  if (ran.cancelled)
-    outcome = GSM_PROVIDER_OUTCOME_CANCELLED;
-  else if (ran.timed_out)
-    outcome = GSM_PROVIDER_OUTCOME_TIMED_OUT;
-  else if (ran.exit_status == 0)
-    outcome = GSM_PROVIDER_OUTCOME_DELETED;
-  else if (ran.exit_status > 0 && ran.exit_status == not_found_exit_code)
-    outcome = GSM_PROVIDER_OUTCOME_NOT_FOUND;
-  else if (ran.exit_status > 0 && regex != NULL &&
-           (text_matches (regex, gsm_provider_result_get_stdout (result)) ||
-            text_matches (regex, gsm_provider_result_get_stderr (result))))
-    outcome = GSM_PROVIDER_OUTCOME_NOT_FOUND;
-  else
-    outcome = GSM_PROVIDER_OUTCOME_FAILED;
-  _gsm_provider_result_set_outcome (result, outcome);
-  ran_clear (&ran);
-
-  switch (outcome)
-    {
-    case GSM_PROVIDER_OUTCOME_DELETED:
-    case GSM_PROVIDER_OUTCOME_NOT_FOUND:
-      break;
-    case GSM_PROVIDER_OUTCOME_CANCELLED:
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                   "Deleting VM “%s” with provider “%s” was cancelled; “%s” was killed",
-                   vm_id, self->name, argv[0]);
-      break;
-    case GSM_PROVIDER_OUTCOME_TIMED_OUT:
-      g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_TIMEOUT,
-                   "Provider “%s”: “%s” did not delete VM “%s” within %g s and was killed",
-                   self->name, argv[0], vm_id, timeout);
-      break;
-    case GSM_PROVIDER_OUTCOME_FAILED:
-    default:
-      {
-        g_autofree char *why = why_from_output (result);
-
-        if (ran.term_signal != 0)
-          g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
-                       "Provider “%s”: “%s” was killed by signal %d while deleting VM “%s”%s",
-                       self->name, argv[0], ran.term_signal, vm_id, why);
-        else
-          g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
-                       "Provider “%s”: “%s” exited with status %d deleting VM “%s”%s",
-                       self->name, argv[0], ran.exit_status, vm_id, why);
-      }
-      break;
-    }
+  _gsm_provider_result_set_outcome (result,
+                                    classify_outcome (&ran, not_found_exit_code, regex, result));
+  _gsm_provider_ran_clear (&ran);
+  set_delete_error (self, argv[0], vm_id, timeout, &ran, result, error);
 
   if (out_result)
     *out_result = g_object_ref (result);
@@ -1979,6 +1292,67 @@ gsm_provider_delete_vm_sync (GsmProvider         *self,
 
 /* ---- listing ------------------------------------------------------------ */
 
+/* The VMs the list command printed, or %NULL with an error that says why
+ * it did not print them. */
+static GPtrArray *
+read_listing (GsmProvider          *self,
+              const char * const   *argv,
+              const char           *what,
+              const char           *format,
+              double                timeout,
+              const GsmProviderRan *ran,
+              GError              **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  GPtrArray *items = NULL;
+
+  if (ran->spawn_error != NULL)
+    g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                 "Provider “%s” could not run “%s” to list %s: %s",
+                 self->name, argv[0], what, ran->spawn_error->message);
+  else if (ran->cancelled)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                 "Listing %s with provider “%s” was cancelled; “%s” was killed",
+                 what, self->name, argv[0]);
+  else if (ran->timed_out)
+    g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_TIMEOUT,
+                 "Provider “%s”: “%s” did not list %s within %g s and was killed",
+                 self->name, argv[0], what, timeout);
+  else if (ran->exit_status != 0)
+    {
+      g_autoptr(GsmProviderResult) result =
+        _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, argv,
+                                  ran->exit_status, ran->term_signal, ran->out, ran->err,
+                                  ran->duration);
+      g_autofree char *why = why_from_output (result);
+
+      if (ran->term_signal != 0)
+        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                     "Provider “%s”: “%s” was killed by signal %d while listing %s%s",
+                     self->name, argv[0], ran->term_signal, what, why);
+      else
+        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                     "Provider “%s”: “%s” exited with status %d listing %s%s",
+                     self->name, argv[0], ran->exit_status, what, why);
+    }
+  else
+    {
+      gsize len = 0;
+      const char *data = ran->out ? g_bytes_get_data (ran->out, &len) : NULL;
+
+      if (len > GSM_INVENTORY_MAX_OUTPUT)
+        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                     "Provider “%s”: “%s” printed more than %d MiB listing %s",
+                     self->name, argv[0], GSM_INVENTORY_MAX_OUTPUT / (1024 * 1024), what);
+      else if ((items = _gsm_inventory_parse (format, data, len, &local_error)) == NULL)
+        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
+                     "Provider “%s”: “%s” listing %s: %s (list format “%s”)",
+                     self->name, argv[0], what, local_error->message, format);
+    }
+
+  return items;
+}
+
 static GPtrArray *
 list_vms (GsmProvider   *self,
           const char    *registry,
@@ -1990,10 +1364,9 @@ list_vms (GsmProvider   *self,
   g_auto(GStrv) argv = NULL;
   g_autofree char *format = NULL;
   g_autofree char *what = NULL;
-  g_autoptr(GError) local_error = NULL;
-  GPtrArray *items = NULL;
+  GPtrArray *items;
   double timeout;
-  Ran ran;
+  GsmProviderRan ran;
 
   g_mutex_lock (&self->mutex);
   template = g_strdupv (self->list_command);
@@ -2027,52 +1400,9 @@ list_vms (GsmProvider   *self,
     return NULL;
 
   what = g_strdup_printf ("the VMs labelled gsm-registry=%s", registry);
-  run_process ((const char * const *) argv, timeout, NULL, NULL, cancellable, &ran);
-  if (ran.spawn_error != NULL)
-    g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
-                 "Provider “%s” could not run “%s” to list %s: %s",
-                 self->name, argv[0], what, ran.spawn_error->message);
-  else if (ran.cancelled)
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                 "Listing %s with provider “%s” was cancelled; “%s” was killed",
-                 what, self->name, argv[0]);
-  else if (ran.timed_out)
-    g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_TIMEOUT,
-                 "Provider “%s”: “%s” did not list %s within %g s and was killed",
-                 self->name, argv[0], what, timeout);
-  else if (ran.exit_status != 0)
-    {
-      g_autoptr(GsmProviderResult) result =
-        _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char * const *) argv,
-                                  ran.exit_status, ran.term_signal, ran.out, ran.err,
-                                  ran.duration);
-      g_autofree char *why = why_from_output (result);
-
-      if (ran.term_signal != 0)
-        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
-                     "Provider “%s”: “%s” was killed by signal %d while listing %s%s",
-                     self->name, argv[0], ran.term_signal, what, why);
-      else
-        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
-                     "Provider “%s”: “%s” exited with status %d listing %s%s",
-                     self->name, argv[0], ran.exit_status, what, why);
-    }
-  else
-    {
-      gsize len = 0;
-      const char *data = ran.out ? g_bytes_get_data (ran.out, &len) : NULL;
-
-      if (len > GSM_INVENTORY_MAX_OUTPUT)
-        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
-                     "Provider “%s”: “%s” printed more than %d MiB listing %s",
-                     self->name, argv[0], GSM_INVENTORY_MAX_OUTPUT / (1024 * 1024), what);
-      else if ((items = _gsm_inventory_parse (format, data, len, &local_error)) == NULL)
-        g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
-                     "Provider “%s”: “%s” listing %s: %s (list format “%s”)",
-                     self->name, argv[0], what, local_error->message, format);
-    }
-
-  ran_clear (&ran);
+  _gsm_provider_run_process ((const char * const *) argv, timeout, NULL, NULL, cancellable, &ran);
+  items = read_listing (self, (const char * const *) argv, what, format, timeout, &ran, error);
+  _gsm_provider_ran_clear (&ran);
   return items;
 }
 
@@ -2191,77 +1521,4 @@ _gsm_provider_run (GsmProvider             *self,
 {
   return run_command (self, vm_id, NULL, NULL, argv, spawned, user_data, out_result, cancellable,
                       error);
-}
-
-/* The process group of a command is that of its first process, whose pid
- * is the group's id; the kernel does not hand that pid out again while
- * any process of the group lives. */
-static gboolean
-read_pgrp (const char *name,
-           char       *state,
-           pid_t      *pgrp)
-{
-  char path[64];
-  char buf[512];
-  const char *p;
-  ssize_t n;
-  int fd;
-
-  g_snprintf (path, sizeof path, "/proc/%s/stat", name);
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0)
-    return FALSE;
-  n = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (n <= 0)
-    return FALSE;
-  buf[n] = '\0';
-  /* After the command name: state, ppid, pgrp. */
-  p = strrchr (buf, ')');
-  if (p == NULL || sscanf (p + 1, " %c %*d %d", state, pgrp) != 2)
-    return FALSE;
-  return TRUE;
-}
-
-gboolean
-_gsm_provider_group_is_gone (int     pid,
-                             guint64 start_time)
-{
-  g_autoptr(GDir) proc = NULL;
-  const char *name;
-  char state = '?';
-  guint64 now_start = 0;
-  int saved_errno = 0;
-
-  if (pid < 2)
-    return FALSE;
-
-  if (_gsm_process_read_stat (pid, &state, &now_start, &saved_errno))
-    {
-      if (start_time != 0 && now_start != start_time)
-        return TRUE;   /* the pid was handed out again: the group is gone */
-      if (state != 'Z' && state != 'X')
-        return FALSE;  /* the command itself still runs */
-    }
-  else if (saved_errno != ENOENT && saved_errno != ESRCH)
-    return FALSE;      /* cannot tell */
-
-  /* The first process is gone (or a zombie): anything left in its group? */
-  proc = g_dir_open ("/proc", 0, NULL);
-  if (proc == NULL)
-    return FALSE;
-  while ((name = g_dir_read_name (proc)) != NULL)
-    {
-      pid_t pgrp;
-      char member_state;
-
-      if (!g_ascii_isdigit (*name) || atoi (name) == pid)
-        continue;
-      /* A zombie does nothing more: it only waits for its parent. */
-      if (read_pgrp (name, &member_state, &pgrp) && pgrp == pid &&
-          member_state != 'Z' && member_state != 'X')
-        return FALSE;
-    }
-
-  return TRUE;
 }

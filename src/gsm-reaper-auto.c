@@ -12,7 +12,7 @@
 #include "config.h"
 
 #include "gsm-error.h"
-#include "gsm-provider-private.h"
+#include "gsm-config-private.h"
 #include "gsm-reaper-private.h"
 #include "gsm-session-manager-private.h"
 
@@ -33,28 +33,7 @@ _gsm_reaper_inhibit_reap_at_start (void)
 gboolean
 _gsm_reaper_auto_enabled (void)
 {
-  const char *env = g_getenv ("GSM_REAP_AUTO");
-  g_autoptr(GKeyFile) key_file = NULL;
-  g_autoptr(GError) error = NULL;
-  gboolean value;
-
-  if (env != NULL && *env != '\0')
-    return g_ascii_strcasecmp (env, "1") == 0 || g_ascii_strcasecmp (env, "true") == 0 ||
-           g_ascii_strcasecmp (env, "yes") == 0;
-
-  key_file = _gsm_config_load (NULL);
-  if (key_file == NULL || !g_key_file_has_key (key_file, "reaper", "auto", NULL))
-    return FALSE;
-  value = g_key_file_get_boolean (key_file, "reaper", "auto", &error);
-  if (error != NULL)
-    {
-      g_autofree char *path = _gsm_config_get_path ();
-
-      g_warning ("Ignoring auto in [reaper] of “%s”: %s (reaping stays off)", path,
-                 error->message);
-      return FALSE;
-    }
-  return value;
+  return _gsm_config_get_switch ("reaper", "auto", "GSM_REAP_AUTO");
 }
 
 static gpointer

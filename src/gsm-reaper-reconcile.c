@@ -363,6 +363,118 @@ add_result (Pass                *p,
   g_free (reason);
 }
 
+/* The verdict on a VM that entries record: theirs. */
+static void
+classify_recorded (Pass             *p,
+                   GsmInventoryItem *item,
+                   GPtrArray        *entries)
+{
+  GsmSession *alive = NULL, *unverifiable = NULL, *adopted = NULL;
+
+  for (guint i = 0; i < entries->len; i++)
+    {
+      GsmSession *e = entries->pdata[i];
+
+      g_hash_table_insert (p->seen, g_strdup (gsm_session_get_session_id (e)), item);
+      switch (_gsm_reaper_owner_liveness (p->self, e))
+        {
+        case GSM_LIVENESS_ALIVE:
+          alive = alive ? alive : e;
+          break;
+        case GSM_LIVENESS_UNVERIFIABLE:
+          unverifiable = unverifiable ? unverifiable : e;
+          break;
+        case GSM_LIVENESS_DEAD:
+        default:
+          if (_gsm_session_get_member (e, GSM_REAPER_ADOPTED_MEMBER) != NULL)
+            adopted = e;
+          break;
+        }
+    }
+  if (alive != NULL)
+    add_result (p, item, GSM_INVENTORY_VERDICT_REGISTERED, gsm_session_get_session_id (alive),
+                g_strdup_printf ("recorded by live session %s",
+                                 gsm_session_get_session_id (alive)));
+  else if (unverifiable != NULL)
+    add_result (p, item, GSM_INVENTORY_VERDICT_UNVERIFIABLE,
+                gsm_session_get_session_id (unverifiable),
+                g_strdup_printf ("recorded by session %s, whose liveness cannot be verified "
+                                 "from this host; kept",
+                                 gsm_session_get_session_id (unverifiable)));
+  else if (adopted != NULL)
+    add_result (p, item, GSM_INVENTORY_VERDICT_DEAD_OWNER, gsm_session_get_session_id (adopted),
+                g_strdup ("found by an earlier reconciliation and recorded as an orphan; "
+                          "its deletion is retried after the backoff (gsmctl history)"));
+  else
+    {
+      GsmSession *e = entries->pdata[0];
+
+      add_result (p, item, GSM_INVENTORY_VERDICT_DEAD_OWNER, gsm_session_get_session_id (e),
+                  g_strdup_printf ("recorded by dead session %s: the reaper deletes it once "
+                                   "its grace period is over (gsmctl reap)",
+                                   gsm_session_get_session_id (e)));
+    }
+}
+
+/* The verdict on a VM no entry records, whose session is dead (@known:
+ * it has an entry) or unknown: an orphan once older than the grace
+ * period, counted from its creation. */
+static void
+classify_by_age (Pass              *p,
+                 GsmInventoryItem  *item,
+                 const char        *label,
+                 const char        *session_id,
+                 gboolean           known,
+                 char            ***ids)
+{
+  double created_at, age;
+
+  created_at = gsm_inventory_item_get_created_at (item);
+  if (created_at <= 0)
+    {
+      add_result (p, item, GSM_INVENTORY_VERDICT_UNVERIFIABLE, session_id,
+                  g_strdup_printf ("its session %s is %s, but the inventory gives no creation "
+                                   "time to count the grace period from; kept",
+                                   session_id, known ? "dead" : "unknown"));
+      return;
+    }
+  if (!_gsm_validate_name ("vm_id", gsm_inventory_item_get_vm_id (item), GSM_MAX_NAME_LEN, NULL) ||
+      (gsm_inventory_item_get_zone (item) != NULL &&
+       !_gsm_validate_name ("zone", gsm_inventory_item_get_zone (item), GSM_MAX_NAME_LEN, NULL)))
+    {
+      add_result (p, item, GSM_INVENTORY_VERDICT_UNVERIFIABLE, session_id,
+                  g_strdup ("its identifier or zone cannot be handed to a provider command "
+                            "(empty, too long, starting with “-”, or with white space); kept"));
+      return;
+    }
+
+  age = MAX (p->now - created_at, 0);
+  if (age < p->grace)
+    {
+      g_autofree char *text = format_age (age);
+
+      add_result (p, item, GSM_INVENTORY_VERDICT_YOUNG, session_id,
+                  g_strdup_printf ("its session %s is %s and no entry records it, but it was "
+                                   "created %s ago: an orphan once older than the grace period "
+                                   "(%g s)", session_id, known ? "dead" : "unknown", text,
+                                   p->grace));
+      return;
+    }
+
+  {
+    g_autofree char *text = format_age (age);
+    Orphan *o = g_new0 (Orphan, 1);
+
+    add_result (p, item, GSM_INVENTORY_VERDICT_ORPHAN, session_id,
+                g_strdup_printf ("its session %s is %s, no entry records it, and it was created "
+                                 "%s ago", session_id, known ? "dead" : "unknown", text));
+    o->item = g_object_ref (item);
+    o->label_session = g_strdup (label);
+    o->ids = g_steal_pointer (ids);
+    g_ptr_array_add (p->orphans, o);
+  }
+}
+
 /* The verdict on one VM carrying this registry's label. */
 static void
 classify (Pass             *p,
@@ -374,56 +486,11 @@ classify (Pass             *p,
   GPtrArray *owners;
   GsmSession *alive = NULL, *unverifiable = NULL;
   const char *session_id;
-  double created_at, age;
   gboolean known;
 
   if (entries->len > 0)
     {
-      GsmSession *adopted = NULL;
-
-      for (guint i = 0; i < entries->len; i++)
-        {
-          GsmSession *e = entries->pdata[i];
-
-          g_hash_table_insert (p->seen, g_strdup (gsm_session_get_session_id (e)), item);
-          switch (_gsm_reaper_owner_liveness (p->self, e))
-            {
-            case GSM_LIVENESS_ALIVE:
-              alive = alive ? alive : e;
-              break;
-            case GSM_LIVENESS_UNVERIFIABLE:
-              unverifiable = unverifiable ? unverifiable : e;
-              break;
-            case GSM_LIVENESS_DEAD:
-            default:
-              if (_gsm_session_get_member (e, GSM_REAPER_ADOPTED_MEMBER) != NULL)
-                adopted = e;
-              break;
-            }
-        }
-      if (alive != NULL)
-        add_result (p, item, GSM_INVENTORY_VERDICT_REGISTERED, gsm_session_get_session_id (alive),
-                    g_strdup_printf ("recorded by live session %s",
-                                     gsm_session_get_session_id (alive)));
-      else if (unverifiable != NULL)
-        add_result (p, item, GSM_INVENTORY_VERDICT_UNVERIFIABLE,
-                    gsm_session_get_session_id (unverifiable),
-                    g_strdup_printf ("recorded by session %s, whose liveness cannot be verified "
-                                     "from this host; kept",
-                                     gsm_session_get_session_id (unverifiable)));
-      else if (adopted != NULL)
-        add_result (p, item, GSM_INVENTORY_VERDICT_DEAD_OWNER, gsm_session_get_session_id (adopted),
-                    g_strdup ("found by an earlier reconciliation and recorded as an orphan; "
-                              "its deletion is retried after the backoff (gsmctl history)"));
-      else
-        {
-          GsmSession *e = entries->pdata[0];
-
-          add_result (p, item, GSM_INVENTORY_VERDICT_DEAD_OWNER, gsm_session_get_session_id (e),
-                      g_strdup_printf ("recorded by dead session %s: the reaper deletes it once "
-                                       "its grace period is over (gsmctl reap)",
-                                       gsm_session_get_session_id (e)));
-        }
+      classify_recorded (p, item, entries);
       return;
     }
 
@@ -497,83 +564,7 @@ classify (Pass             *p,
         }
     }
 
-  created_at = gsm_inventory_item_get_created_at (item);
-  if (created_at <= 0)
-    {
-      add_result (p, item, GSM_INVENTORY_VERDICT_UNVERIFIABLE, session_id,
-                  g_strdup_printf ("its session %s is %s, but the inventory gives no creation "
-                                   "time to count the grace period from; kept",
-                                   session_id, known ? "dead" : "unknown"));
-      return;
-    }
-  if (!_gsm_validate_name ("vm_id", gsm_inventory_item_get_vm_id (item), GSM_MAX_NAME_LEN, NULL) ||
-      (gsm_inventory_item_get_zone (item) != NULL &&
-       !_gsm_validate_name ("zone", gsm_inventory_item_get_zone (item), GSM_MAX_NAME_LEN, NULL)))
-    {
-      add_result (p, item, GSM_INVENTORY_VERDICT_UNVERIFIABLE, session_id,
-                  g_strdup ("its identifier or zone cannot be handed to a provider command "
-                            "(empty, too long, starting with “-”, or with white space); kept"));
-      return;
-    }
-
-  age = MAX (p->now - created_at, 0);
-  if (age < p->grace)
-    {
-      g_autofree char *text = format_age (age);
-
-      add_result (p, item, GSM_INVENTORY_VERDICT_YOUNG, session_id,
-                  g_strdup_printf ("its session %s is %s and no entry records it, but it was "
-                                   "created %s ago: an orphan once older than the grace period "
-                                   "(%g s)", session_id, known ? "dead" : "unknown", text,
-                                   p->grace));
-      return;
-    }
-
-  {
-    g_autofree char *text = format_age (age);
-    Orphan *o = g_new0 (Orphan, 1);
-
-    add_result (p, item, GSM_INVENTORY_VERDICT_ORPHAN, session_id,
-                g_strdup_printf ("its session %s is %s, no entry records it, and it was created "
-                                 "%s ago", session_id, known ? "dead" : "unknown", text));
-    o->item = g_object_ref (item);
-    o->label_session = g_strdup (label);
-    o->ids = g_steal_pointer (&ids);
-    g_ptr_array_add (p->orphans, o);
-  }
-}
-
-static JsonObject *
-inventory_of (GsmSession *entry)
-{
-  JsonNode *node = _gsm_session_get_member (entry, GSM_REAPER_INVENTORY_MEMBER);
-
-  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-}
-
-static const char *
-object_string (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-
-  return node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
-         json_node_get_value_type (node) == G_TYPE_STRING ? json_node_get_string (node) : NULL;
-}
-
-static double
-object_number (JsonObject *object,
-               const char *name)
-{
-  JsonNode *node = object ? json_object_get_member (object, name) : NULL;
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
-    return 0;
-  if (json_node_get_value_type (node) == G_TYPE_DOUBLE)
-    return json_node_get_double (node);
-  if (json_node_get_value_type (node) == G_TYPE_INT64)
-    return (double) json_node_get_int (node);
-  return 0;
+  classify_by_age (p, item, label, session_id, known, &ids);
 }
 
 /* What an earlier pass recorded of @entry's VM, if it is about this VM and
@@ -582,11 +573,12 @@ static JsonObject *
 valid_inventory (Pass       *p,
                  GsmSession *entry)
 {
-  JsonObject *inv = inventory_of (entry);
+  JsonObject *inv = _gsm_reaper_get_object (entry, GSM_REAPER_INVENTORY_MEMBER);
 
-  if (inv == NULL || g_strcmp0 (object_string (inv, "vm"), gsm_session_get_vm_id (entry)) != 0 ||
-      g_strcmp0 (object_string (inv, "registry"), p->registry_label) != 0 ||
-      object_number (inv, "seen_at") <= 0)
+  if (inv == NULL ||
+      g_strcmp0 (_gsm_reaper_json_string (inv, "vm"), gsm_session_get_vm_id (entry)) != 0 ||
+      g_strcmp0 (_gsm_reaper_json_string (inv, "registry"), p->registry_label) != 0 ||
+      _gsm_reaper_json_double (inv, "seen_at") <= 0)
     return NULL;
   return inv;
 }
@@ -610,7 +602,7 @@ classify_missing (Pass *p)
           g_hash_table_contains (p->seen, gsm_session_get_session_id (session)) ||
           (inv = valid_inventory (p, session)) == NULL)
         continue;
-      missing = object_number (inv, "missing") + 1;
+      missing = _gsm_reaper_json_double (inv, "missing") + 1;
       item = _gsm_inventory_item_new (_gsm_reaper_delete_id (session), session->vm_id,
                                       gsm_session_get_zone (session), NULL, 0, NULL);
       if (missing >= GONE_AFTER_PASSES)
@@ -637,7 +629,7 @@ seen_node (JsonObject *old,
 {
   JsonObject *o = json_object_new ();
   JsonNode *node = json_node_new (JSON_NODE_OBJECT);
-  double seen_at = old ? object_number (old, "seen_at") : 0;
+  double seen_at = old ? _gsm_reaper_json_double (old, "seen_at") : 0;
 
   json_object_set_string_member (o, "vm", vm);
   json_object_set_string_member (o, "id", id);
@@ -653,15 +645,15 @@ missing_node (JsonObject *old,
 {
   JsonNode *node = json_node_new (JSON_NODE_OBJECT);
   JsonObject *o = json_object_new ();
-  double missing = object_number (old, "missing") + 1;
-  double since = object_number (old, "missing_since");
-  double gone_at = object_number (old, "gone_at");
+  double missing = _gsm_reaper_json_double (old, "missing") + 1;
+  double since = _gsm_reaper_json_double (old, "missing_since");
+  double gone_at = _gsm_reaper_json_double (old, "gone_at");
 
-  json_object_set_string_member (o, "vm", object_string (old, "vm"));
-  if (object_string (old, "id") != NULL)
-    json_object_set_string_member (o, "id", object_string (old, "id"));
-  json_object_set_string_member (o, "registry", object_string (old, "registry"));
-  json_object_set_double_member (o, "seen_at", object_number (old, "seen_at"));
+  json_object_set_string_member (o, "vm", _gsm_reaper_json_string (old, "vm"));
+  if (_gsm_reaper_json_string (old, "id") != NULL)
+    json_object_set_string_member (o, "id", _gsm_reaper_json_string (old, "id"));
+  json_object_set_string_member (o, "registry", _gsm_reaper_json_string (old, "registry"));
+  json_object_set_double_member (o, "seen_at", _gsm_reaper_json_double (old, "seen_at"));
   json_object_set_int_member (o, "missing", (gint64) MIN (missing, 1000000));
   json_object_set_double_member (o, "missing_since", since > 0 ? MIN (since, now) : now);
   if (missing >= GONE_AFTER_PASSES)
@@ -784,74 +776,34 @@ make_adopted (Pass       *p,
   return _gsm_session_with_member (marked, GSM_REAPER_INVENTORY_MEMBER, seen);
 }
 
-static gboolean
-txn_apply (GsmRegistryTxn  *txn,
-           gpointer         user_data,
-           GError         **error)
+/* What the inventory showed of @entry's VM goes into its member
+ * "inventory": seen now, or missing once more. */
+static void
+record_inventory (Pass           *p,
+                  GsmRegistryTxn *txn,
+                  const char     *key,
+                  GsmSession     *entry)
 {
-  Pass *p = user_data;
-  g_autoptr(GHashTable) vm_owners = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                                           (GDestroyNotify) g_ptr_array_unref);
-  g_autoptr(GHashTable) label_owners = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                                              (GDestroyNotify) g_ptr_array_unref);
-  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
-  GsmRegistrySnapshotIter iter;
-  const char *key;
-  GsmSession *session;
+  GsmInventoryItem *item;
+  JsonObject *inv;
 
-  g_ptr_array_set_size (p->adopted, 0);
-
-  /* The entries as they are now, under the lock. */
-  _gsm_registry_snapshot_iter_init (&iter, _gsm_registry_txn_get_base (txn));
-  while (_gsm_registry_snapshot_iter_next (&iter, &key, &session))
-    g_ptr_array_add (keys, g_strdup (key));
-
-  for (guint i = 0; i < keys->len; i++)
+  item = g_hash_table_lookup (p->seen, key);
+  inv = _gsm_reaper_get_object (entry, GSM_REAPER_INVENTORY_MEMBER);
+  if (item != NULL &&
+      (g_strcmp0 (entry->vm_id, gsm_inventory_item_get_vm_id (item)) == 0 ||
+       g_strcmp0 (entry->vm_id, gsm_inventory_item_get_name (item)) == 0))
     {
-      GsmSession *entry = _gsm_registry_txn_lookup (txn, keys->pdata[i]);
-      g_autofree char *label = NULL;
-      GsmInventoryItem *item;
-      JsonObject *inv;
+      /* Shown: recorded (once; again only when something changed). */
+      JsonObject *valid = valid_inventory (p, entry);
 
-      if (entry == NULL)
-        continue;
-      label = _gsm_label_for_session (gsm_session_get_session_id (entry));
-      multimap_add (label_owners, label, g_strdup (keys->pdata[i]), g_free);
-      if (entry->vm_id == NULL)
-        continue;
-      multimap_add (vm_owners, entry->vm_id, g_strdup (keys->pdata[i]), g_free);
-      if (g_strcmp0 (_gsm_reaper_delete_id (entry), entry->vm_id) != 0)
-        multimap_add (vm_owners, _gsm_reaper_delete_id (entry), g_strdup (keys->pdata[i]), g_free);
-
-      item = g_hash_table_lookup (p->seen, keys->pdata[i]);
-      inv = inventory_of (entry);
-      if (item != NULL &&
-          (g_strcmp0 (entry->vm_id, gsm_inventory_item_get_vm_id (item)) == 0 ||
-           g_strcmp0 (entry->vm_id, gsm_inventory_item_get_name (item)) == 0))
+      if (valid == NULL ||
+          g_strcmp0 (_gsm_reaper_json_string (valid, "id"),
+                     gsm_inventory_item_get_vm_id (item)) != 0 ||
+          json_object_has_member (valid, "missing") || json_object_has_member (valid, "gone_at"))
         {
-          /* Shown: recorded (once; again only when something changed). */
-          JsonObject *valid = valid_inventory (p, entry);
-
-          if (valid == NULL ||
-              g_strcmp0 (object_string (valid, "id"), gsm_inventory_item_get_vm_id (item)) != 0 ||
-              json_object_has_member (valid, "missing") || json_object_has_member (valid, "gone_at"))
-            {
-              g_autoptr(JsonNode) node = seen_node (valid, entry->vm_id,
-                                                    gsm_inventory_item_get_vm_id (item),
-                                                    p->registry_label, p->now);
-              g_autoptr(GsmSession) changed = _gsm_session_with_member (entry,
-                                                                        GSM_REAPER_INVENTORY_MEMBER,
-                                                                        node);
-
-              _gsm_registry_txn_put (txn, changed);
-            }
-        }
-      else if (item == NULL && inv != NULL && valid_inventory (p, entry) != NULL &&
-               _gsm_registry_snapshot_lookup (p->snapshot, keys->pdata[i]) != NULL)
-        {
-          /* Listed before, not now: one more pass missing. (Only entries
-           * this pass compared: one written since is counted next time.) */
-          g_autoptr(JsonNode) node = missing_node (inv, p->now);
+          g_autoptr(JsonNode) node = seen_node (valid, entry->vm_id,
+                                                gsm_inventory_item_get_vm_id (item),
+                                                p->registry_label, p->now);
           g_autoptr(GsmSession) changed = _gsm_session_with_member (entry,
                                                                     GSM_REAPER_INVENTORY_MEMBER,
                                                                     node);
@@ -859,7 +811,28 @@ txn_apply (GsmRegistryTxn  *txn,
           _gsm_registry_txn_put (txn, changed);
         }
     }
+  else if (item == NULL && inv != NULL && valid_inventory (p, entry) != NULL &&
+           _gsm_registry_snapshot_lookup (p->snapshot, key) != NULL)
+    {
+      /* Listed before, not now: one more pass missing. (Only entries
+       * this pass compared: one written since is counted next time.) */
+      g_autoptr(JsonNode) node = missing_node (inv, p->now);
+      g_autoptr(GsmSession) changed = _gsm_session_with_member (entry,
+                                                                GSM_REAPER_INVENTORY_MEMBER,
+                                                                node);
 
+      _gsm_registry_txn_put (txn, changed);
+    }
+}
+
+/* The orphans, checked again under the lock, each recorded as a stale
+ * entry of its own (member "adopted"). */
+static void
+adopt_orphans (Pass           *p,
+               GsmRegistryTxn *txn,
+               GHashTable     *vm_owners,
+               GHashTable     *label_owners)
+{
   /* The orphans, checked again now: no entry records the VM (a session
    * may have registered it since), no session its label may stand for is
    * alive or unverifiable, and no lock of such a session is held. */
@@ -895,11 +868,102 @@ txn_apply (GsmRegistryTxn  *txn,
       g_ptr_array_add (p->adopted, g_object_ref (adopted));
       multimap_add (vm_owners, gsm_inventory_item_get_vm_id (o->item), g_strdup (o->key), g_free);
     }
+}
+
+static gboolean
+txn_apply (GsmRegistryTxn  *txn,
+           gpointer         user_data,
+           GError         **error)
+{
+  Pass *p = user_data;
+  g_autoptr(GHashTable) vm_owners = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                           (GDestroyNotify) g_ptr_array_unref);
+  g_autoptr(GHashTable) label_owners = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                              (GDestroyNotify) g_ptr_array_unref);
+  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  GsmRegistrySnapshotIter iter;
+  const char *key;
+  GsmSession *session;
+
+  g_ptr_array_set_size (p->adopted, 0);
+
+  /* The entries as they are now, under the lock. */
+  _gsm_registry_snapshot_iter_init (&iter, _gsm_registry_txn_get_base (txn));
+  while (_gsm_registry_snapshot_iter_next (&iter, &key, &session))
+    g_ptr_array_add (keys, g_strdup (key));
+
+  for (guint i = 0; i < keys->len; i++)
+    {
+      GsmSession *entry = _gsm_registry_txn_lookup (txn, keys->pdata[i]);
+      g_autofree char *label = NULL;
+
+      if (entry == NULL)
+        continue;
+      label = _gsm_label_for_session (gsm_session_get_session_id (entry));
+      multimap_add (label_owners, label, g_strdup (keys->pdata[i]), g_free);
+      if (entry->vm_id == NULL)
+        continue;
+      multimap_add (vm_owners, entry->vm_id, g_strdup (keys->pdata[i]), g_free);
+      if (g_strcmp0 (_gsm_reaper_delete_id (entry), entry->vm_id) != 0)
+        multimap_add (vm_owners, _gsm_reaper_delete_id (entry), g_strdup (keys->pdata[i]), g_free);
+
+      record_inventory (p, txn, keys->pdata[i], entry);
+    }
+
+  adopt_orphans (p, txn, vm_owners, label_owners);
 
   return TRUE;
 }
 
 /* ---- the pass ------------------------------------------------------------- */
+
+/* Says in the results what became of each orphan the pass deleted, by
+ * @after, the registry once it ended (%NULL if it cannot be read). */
+static void
+report_adopted (Pass                *p,
+                GsmRegistrySnapshot *after)
+{
+  for (guint i = 0; i < p->results->len; i++)
+    {
+      GsmInventoryItem *r = p->results->pdata[i];
+      GsmSession *entry = NULL;
+      Orphan *o = NULL;
+
+      if (gsm_inventory_item_get_verdict (r) != GSM_INVENTORY_VERDICT_ORPHAN)
+        continue;
+      for (guint k = 0; k < p->orphans->len && o == NULL; k++)
+        if (g_strcmp0 (gsm_inventory_item_get_vm_id (((Orphan *) p->orphans->pdata[k])->item),
+                       gsm_inventory_item_get_vm_id (r)) == 0)
+          o = p->orphans->pdata[k];
+      if (o == NULL || o->key == NULL)
+        continue;
+      entry = after ? _gsm_registry_snapshot_lookup (after, o->key) : NULL;
+      {
+        g_autofree char *reason = NULL;
+        JsonObject *attempts =
+          entry ? _gsm_reaper_get_object (entry, GSM_REAPER_ATTEMPTS_MEMBER) : NULL;
+
+        if (entry == NULL)
+          reason = g_strdup_printf ("%s; deleted (recorded as %s)",
+                                    gsm_inventory_item_get_reason (r), o->key);
+        else if (attempts != NULL)
+          {
+            const char *last = _gsm_reaper_json_string (attempts, "last_error");
+
+            reason = g_strdup_printf ("%s; recorded as %s, deleting it failed: %s",
+                                      gsm_inventory_item_get_reason (r), o->key,
+                                      last ? last : "?");
+          }
+        else
+          reason = g_strdup_printf ("%s; recorded as %s, not deleted yet",
+                                    gsm_inventory_item_get_reason (r), o->key);
+        p->results->pdata[i] =
+          _gsm_inventory_item_with_verdict (r, GSM_INVENTORY_VERDICT_ORPHAN,
+                                            gsm_inventory_item_get_session_id (r), reason);
+        g_object_unref (r);
+      }
+    }
+}
 
 static GPtrArray *
 reconcile (GsmReaper          *self,
@@ -1006,46 +1070,7 @@ reconcile (GsmReaper          *self,
 
       /* Say in the results what became of each. */
       after = _gsm_registry_load (registry, NULL, NULL);
-      for (guint i = 0; i < p.results->len; i++)
-        {
-          GsmInventoryItem *r = p.results->pdata[i];
-          GsmSession *entry = NULL;
-          Orphan *o = NULL;
-
-          if (gsm_inventory_item_get_verdict (r) != GSM_INVENTORY_VERDICT_ORPHAN)
-            continue;
-          for (guint k = 0; k < p.orphans->len && o == NULL; k++)
-            if (g_strcmp0 (gsm_inventory_item_get_vm_id (((Orphan *) p.orphans->pdata[k])->item),
-                           gsm_inventory_item_get_vm_id (r)) == 0)
-              o = p.orphans->pdata[k];
-          if (o == NULL || o->key == NULL)
-            continue;
-          entry = after ? _gsm_registry_snapshot_lookup (after, o->key) : NULL;
-          {
-            g_autofree char *reason = NULL;
-            JsonNode *attempts = entry ? _gsm_session_get_member (entry,
-                                                                  GSM_REAPER_ATTEMPTS_MEMBER) : NULL;
-
-            if (entry == NULL)
-              reason = g_strdup_printf ("%s; deleted (recorded as %s)",
-                                        gsm_inventory_item_get_reason (r), o->key);
-            else if (attempts != NULL && JSON_NODE_HOLDS_OBJECT (attempts))
-              {
-                const char *last = object_string (json_node_get_object (attempts), "last_error");
-
-                reason = g_strdup_printf ("%s; recorded as %s, deleting it failed: %s",
-                                          gsm_inventory_item_get_reason (r), o->key,
-                                          last ? last : "?");
-              }
-            else
-              reason = g_strdup_printf ("%s; recorded as %s, not deleted yet",
-                                        gsm_inventory_item_get_reason (r), o->key);
-            p.results->pdata[i] = _gsm_inventory_item_with_verdict (r, GSM_INVENTORY_VERDICT_ORPHAN,
-                                                                    gsm_inventory_item_get_session_id (r),
-                                                                    reason);
-            g_object_unref (r);
-          }
-        }
+      report_adopted (&p, after);
     }
 
 done:

@@ -7,12 +7,12 @@
 
 #include <string.h>
 
+#include "gsm-config-private.h"
 #include "gsm-error.h"
 #include "gsm-etcd-registry-private.h"
 #include "gsm-file-registry-private.h"
 #include "gsm-fs-private.h"
 #include "gsm-process-private.h"
-#include "gsm-provider-private.h"
 #include "gsm-session-list.h"
 
 /**

@@ -11,7 +11,7 @@
 
 #include "gsm-etcd-client-private.h"
 #include "gsm-labels-private.h"
-#include "gsm-provider-private.h"
+#include "gsm-config-private.h"
 
 /* Hex digits of a SHA-256 kept in a value: 64 bits, enough to tell the
  * registries of one account apart. */

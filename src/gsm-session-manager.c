@@ -17,13 +17,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gsm-config-private.h"
 #include "gsm-error.h"
 #include "gsm-etcd-registry-private.h"
 #include "gsm-file-registry-private.h"
 #include "gsm-fs-private.h"
 #include "gsm-json-private.h"
 #include "gsm-process-private.h"
-#include "gsm-provider-private.h"
 #include "gsm-reaper-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"

@@ -16,7 +16,7 @@
 #include "gsm-audit-private.h"
 #include "gsm-etcd-registry-private.h"
 #include "gsm-fs-private.h"
-#include "gsm-provider-private.h"   /* _gsm_config_load */
+#include "gsm-config-private.h"     /* _gsm_config_load */
 
 static char **
 read_history (GError **error)

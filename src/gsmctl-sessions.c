@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 #include "gsmctl.h"
-#include "gsm-provider-private.h"         /* _gsm_config_get_path */
+#include "gsm-config-private.h"           /* _gsm_config_get_path */
 #include "gsm-reaper-private.h"           /* [reaper] auto */
 #include "gsm-session-counts-private.h"
 #include "gsm-session-private.h"          /* showing a session as stale or unverifiable */

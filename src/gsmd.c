@@ -42,7 +42,7 @@
 
 #include <glib-unix.h>
 
-#include "gsm-provider-private.h"
+#include "gsm-config-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
 #include "gsm-reaper-private.h"

@@ -15,7 +15,7 @@
 
 #include <gsm.h>
 
-#include "gsm-provider-private.h"
+#include "gsm-config-private.h"
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,

@@ -19,6 +19,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <gio/gio.h>
+#include <gsm.h>
 
 typedef struct
 {
@@ -226,6 +227,23 @@ cloud_wait_for_call (Fixture    *f,
                      const char *vm_id)
 {
   cloud_wait_for (f, "call", vm_id);
+}
+
+/* A pass over @orphans (%NULL: every orphan) that reaps and fails as
+ * many as expected. */
+static inline void
+reap_pass (GsmReaper *reaper,
+           GPtrArray *orphans,
+           guint      expect_reaped,
+           guint      expect_failed)
+{
+  g_autoptr(GError) error = NULL;
+  guint reaped = 99, failed = 99;
+
+  g_assert_true (gsm_reaper_reap_sync (reaper, orphans, &reaped, &failed, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (reaped, ==, expect_reaped);
+  g_assert_cmpuint (failed, ==, expect_failed);
 }
 
 /* Worker processes ------------------------------------------------------- */

@@ -73,21 +73,6 @@ cleanup_stale (int expected)
                                                                     NULL, &error), ==, expected);
 }
 
-static void
-reap_pass (GsmReaper *reaper,
-           GPtrArray *orphans,
-           guint      expect_reaped,
-           guint      expect_failed)
-{
-  g_autoptr(GError) error = NULL;
-  guint reaped = 99, failed = 99;
-
-  g_assert_true (gsm_reaper_reap_sync (reaper, orphans, &reaped, &failed, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_cmpuint (reaped, ==, expect_reaped);
-  g_assert_cmpuint (failed, ==, expect_failed);
-}
-
 static char **
 history (GsmReaper *reaper)
 {
