@@ -300,7 +300,6 @@ text_build (GsmFileRegistry     *self,
   GsmSession *value;
   gpointer own;
   GString *out;
-  guint own_hash;
   gboolean after_own = FALSE;
 
   if (text->valid && changes != NULL && self->own_session_id != NULL &&
@@ -320,7 +319,6 @@ text_build (GsmFileRegistry     *self,
   g_clear_pointer (&text->read, g_bytes_unref);
   text->valid = FALSE;
   out = text->str;
-  own_hash = self->own_session_id != NULL ? g_str_hash (self->own_session_id) : 0;
   text->own_start = -1;
   text->own_next = -1;
   g_string_truncate (out, 0);
@@ -332,8 +330,7 @@ text_build (GsmFileRegistry     *self,
     {
       gsize len;
       const char *member = _gsm_session_get_text (value, &len);
-      gboolean is_own = self->own_session_id != NULL &&
-                        _gsm_session_id_is (value, self->own_session_id, own_hash);
+      gboolean is_own = g_strcmp0 (key, self->own_session_id) == 0;
 
       g_string_append (out, text->last_end == text->open ? "\n  " : ",\n  ");
       if (after_own)

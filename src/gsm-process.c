@@ -62,7 +62,6 @@ struct _GsmLivenessProbe
 {
   GMutex      mutex;
   char       *hostname;
-  guint       hostname_hash;
   const char *boot_id;        /* ours, or "" */
   guint64     pid_ns;         /* ours, or 0 */
   int         lock_dirfd;     /* where sessions' lock files are, or -1 */
@@ -252,7 +251,6 @@ _gsm_liveness_probe_new (const char *hostname,
 
   g_mutex_init (&probe->mutex);
   probe->hostname = g_strdup (hostname);
-  probe->hostname_hash = g_str_hash (probe->hostname);
   probe->process_match = (process_match && *process_match) ? g_strdup (process_match) : NULL;
   probe->boot_id = _gsm_process_get_boot_id ();
   probe->pid_ns = _gsm_process_get_pid_ns ();
@@ -541,7 +539,7 @@ pid_is_meaningful_here (GsmLivenessProbe *probe,
   /* Written without its namespace (by an earlier version, or by hand): as
    * then, by host name, and by boot id where it has one. */
   return (same_boot || gsm_session_get_boot_id (session) == NULL) &&
-         _gsm_session_hostname_is (session, probe->hostname, probe->hostname_hash);
+         g_strcmp0 (session->hostname, probe->hostname) == 0;
 }
 
 /*

@@ -120,7 +120,6 @@ struct _GsmSessionManager
 
   /* Identity; fixed after construction. */
   char                 *session_id;
-  guint                 session_id_hash;
   int                   pid;
   char                 *hostname;
   double                created_at;
@@ -423,7 +422,7 @@ static GsmLiveness
 session_liveness (GsmSessionManager *self,
                   GsmSession        *session)
 {
-  if (_gsm_session_id_is (session, self->session_id, self->session_id_hash))
+  if (g_str_equal (session->session_id, self->session_id))
     return GSM_LIVENESS_ALIVE;
 
   /* A session whose lease expired is dead wherever it ran, one with a
@@ -942,30 +941,6 @@ run_update (GsmSessionManager      *self,
   return TRUE;
 }
 
-/* The hash of the tables listings return: like g_str_hash(), of the
- * whole string, but eight bytes at a time (a listing of 10 000 sessions
- * spent a fifth of its time in g_str_hash()). Lookups go through the
- * table's own function, so callers see no difference. */
-static guint
-session_id_hash (gconstpointer key)
-{
-  const char *s = key;
-  gsize len = strlen (s);
-  guint64 h = len * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
-  guint64 w;
-
-  for (; len >= 8; s += 8, len -= 8)
-    {
-      memcpy (&w, s, 8);
-      h = (h ^ w) * G_GUINT64_CONSTANT (0xff51afd7ed558ccd);
-      h ^= h >> 29;
-    }
-  w = 0;
-  memcpy (&w, s, len);
-  h = (h ^ w) * G_GUINT64_CONSTANT (0xc4ceb9fe1a85ec53);
-  return (guint) (h ^ (h >> 32));
-}
-
 /* Active sessions of @snapshot; TRUE in @needs_cleanup if some are dead
  * but not yet recorded so. */
 static GHashTable *
@@ -976,7 +951,7 @@ collect_sessions (GsmSessionManager   *self,
 {
   /* Keys belong to the sessions, as in the registry's own tables:
    * g_hash_table_unref() frees everything. */
-  GHashTable *table = g_hash_table_new_full (session_id_hash, g_str_equal, NULL, g_object_unref);
+  GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
   double now = g_get_real_time () / (double) G_USEC_PER_SEC;
   GsmRegistrySnapshotIter iter;
   GsmSession *session;
@@ -1496,7 +1471,6 @@ gsm_session_manager_constructed (GObject *object)
   self->context = g_main_context_ref_thread_default ();
   self->owner_thread = g_thread_ref (g_thread_self ());
   self->session_id = g_uuid_string_random ();
-  self->session_id_hash = g_str_hash (self->session_id);
   self->pid = getpid ();
   self->hostname = g_strdup (hostname && *hostname ? hostname : g_get_host_name ());
   self->created_at = g_get_real_time () / (double) G_USEC_PER_SEC;
