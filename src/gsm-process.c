@@ -558,9 +558,10 @@ pid_is_meaningful_here (GsmLivenessProbe *probe,
  * of its own, or this host before a reboot), another pid namespace without
  * a lock to check, or no start time recorded.
  */
-GsmLiveness
-_gsm_liveness_probe_check (GsmLivenessProbe *probe,
-                           GsmSession       *session)
+static GsmLiveness
+probe_check (GsmLivenessProbe *probe,
+             GsmSession       *session,
+             gboolean          tell_alive)
 {
   CacheEntry key, *e;
   const char *boot_id = gsm_session_get_boot_id (session);
@@ -588,7 +589,8 @@ _gsm_liveness_probe_check (GsmLivenessProbe *probe,
           break;
         }
       /* Not a proof, but never take a process we can see for dead. */
-      if (key.start_time != 0 && key.pid > 0 && pid_is_visible (key.pid, key.start_time))
+      if (tell_alive && key.start_time != 0 && key.pid > 0 &&
+          pid_is_visible (key.pid, key.start_time))
         return GSM_LIVENESS_ALIVE;
       return GSM_LIVENESS_UNVERIFIABLE;
     }
@@ -630,4 +632,25 @@ _gsm_liveness_probe_check (GsmLivenessProbe *probe,
   g_mutex_unlock (&probe->mutex);
 
   return verdict;
+}
+
+GsmLiveness
+_gsm_liveness_probe_check (GsmLivenessProbe *probe,
+                           GsmSession       *session)
+{
+  return probe_check (probe, session, TRUE);
+}
+
+/*
+ * _gsm_liveness_probe_is_dead:
+ *
+ * Whether _gsm_liveness_probe_check() would answer %GSM_LIVENESS_DEAD,
+ * without telling alive from unverifiable where no proof applies (which
+ * reads /proc for each session of another host or boot).
+ */
+gboolean
+_gsm_liveness_probe_is_dead (GsmLivenessProbe *probe,
+                             GsmSession       *session)
+{
+  return probe_check (probe, session, FALSE) == GSM_LIVENESS_DEAD;
 }

@@ -941,18 +941,32 @@ run_update (GsmSessionManager      *self,
   return TRUE;
 }
 
-/* Active sessions of @snapshot; TRUE in @needs_cleanup if some are dead
- * but not yet recorded so. */
+/*
+ * Is @session, not ours, proven dead now? What session_liveness() ==
+ * DEAD says, without telling alive from unverifiable (which costs a /proc
+ * read for each session of another host).
+ */
+static gboolean
+session_is_proven_dead (GsmSessionManager *self,
+                        GsmSession        *session)
+{
+  if (self->has_leases)
+    return !_gsm_registry_vouches_for (self->registry, session);
+  return _gsm_liveness_probe_is_dead (self->probe, session);
+}
+
+/* The live sessions of @snapshot, for get_all_active_sessions(): alive
+ * and unverifiable alike. TRUE in @needs_cleanup if some are dead but not
+ * yet recorded so. */
 static GHashTable *
-collect_sessions (GsmSessionManager   *self,
-                  GsmRegistrySnapshot *snapshot,
-                  gboolean             include_stale,
-                  gboolean            *needs_cleanup)
+collect_active_sessions (GsmSessionManager   *self,
+                         GsmRegistrySnapshot *snapshot,
+                         gboolean            *needs_cleanup)
 {
   /* Keys belong to the sessions, as in the registry's own tables:
    * g_hash_table_unref() frees everything. */
   GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
-  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  GsmSession *own = _gsm_registry_snapshot_lookup (snapshot, self->session_id);
   GsmRegistrySnapshotIter iter;
   GsmSession *session;
 
@@ -962,36 +976,46 @@ collect_sessions (GsmSessionManager   *self,
     {
       if (_gsm_session_is_stale (session))
         {
-          if (!gsm_session_get_has_vm (session))
+          if (session->vm_id == NULL)
             *needs_cleanup = TRUE;
-          if (!include_stale)
-            continue;
+          continue;
         }
-      else
+      if (session != own && session_is_proven_dead (self, session))
         {
-          GsmLiveness liveness = session_liveness (self, session);
-
-          if (liveness == GSM_LIVENESS_DEAD)
-            {
-              *needs_cleanup = TRUE;
-              if (!include_stale)
-                continue;
-              /* Show it as it will be recorded. */
-              session = _gsm_session_with_stale (session, now);
-              g_hash_table_insert (table, (gpointer) gsm_session_get_session_id (session), session);
-              continue;
-            }
-          if (liveness == GSM_LIVENESS_UNVERIFIABLE && include_stale)
-            {
-              if (!gsm_session_get_has_vm (session) && now - session->created_at > self->expiry)
-                *needs_cleanup = TRUE;
-              session = _gsm_session_shown_as (session, GSM_STATUS_UNVERIFIABLE);
-              g_hash_table_insert (table, (gpointer) gsm_session_get_session_id (session), session);
-              continue;
-            }
+          *needs_cleanup = TRUE;
+          continue;
         }
-
       g_hash_table_insert (table, session->session_id, g_object_ref (session));
+    }
+
+  return table;
+}
+
+/* Every entry of @snapshot, for list_sessions(): one found dead but not
+ * yet recorded so shown as it will be recorded (stale), one whose
+ * liveness cannot be proven from here as unverifiable. */
+static GHashTable *
+collect_all_sessions (GsmSessionManager   *self,
+                      GsmRegistrySnapshot *snapshot)
+{
+  GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
+  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  GsmRegistrySnapshotIter iter;
+  GsmSession *session;
+
+  _gsm_registry_snapshot_iter_init (&iter, snapshot);
+  while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
+    {
+      GsmLiveness liveness = _gsm_session_is_stale (session) ? GSM_LIVENESS_ALIVE
+                                                             : session_liveness (self, session);
+
+      if (liveness == GSM_LIVENESS_DEAD)
+        session = _gsm_session_with_stale (session, now);
+      else if (liveness == GSM_LIVENESS_UNVERIFIABLE)
+        session = _gsm_session_shown_as (session, GSM_STATUS_UNVERIFIABLE);
+      else
+        g_object_ref (session);
+      g_hash_table_insert (table, session->session_id, session);
     }
 
   return table;
@@ -1056,8 +1080,10 @@ run_op (GsmSessionManager  *self,
         if (snapshot == NULL)
           break;
         _gsm_liveness_probe_dispatch (self->probe);
-        result->sessions = collect_sessions (self, snapshot, op->kind == OP_LIST_SESSIONS,
-                                             &needs_cleanup);
+        if (op->kind == OP_LIST_SESSIONS)
+          result->sessions = collect_all_sessions (self, snapshot);
+        else
+          result->sessions = collect_active_sessions (self, snapshot, &needs_cleanup);
         events_set_snapshot (ctx.events, snapshot);
         ok = TRUE;
         /* As in the seed, listing also cleans up; a failure to do so does
