@@ -38,7 +38,7 @@ G_GNUC_INTERNAL
 GsmLiveness       _gsm_liveness_probe_check     (GsmLivenessProbe *probe,
                                                  GsmSession       *session);
 G_GNUC_INTERNAL
-gboolean          _gsm_liveness_probe_is_dead   (GsmLivenessProbe *probe,
+GsmLiveness       _gsm_liveness_probe_check_proof (GsmLivenessProbe *probe,
                                                  GsmSession       *session);
 G_GNUC_INTERNAL
 void              _gsm_liveness_probe_set_lock_dir (GsmLivenessProbe *probe,

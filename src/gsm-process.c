@@ -642,15 +642,16 @@ _gsm_liveness_probe_check (GsmLivenessProbe *probe,
 }
 
 /*
- * _gsm_liveness_probe_is_dead:
+ * _gsm_liveness_probe_check_proof:
  *
- * Whether _gsm_liveness_probe_check() would answer %GSM_LIVENESS_DEAD,
- * without telling alive from unverifiable where no proof applies (which
- * reads /proc for each session of another host or boot).
+ * Like _gsm_liveness_probe_check(), but answers
+ * %GSM_LIVENESS_UNVERIFIABLE wherever no proof applies, without looking
+ * for the process in /proc (a read per session of another host or boot).
+ * That answer does not change for as long as the entry does not.
  */
-gboolean
-_gsm_liveness_probe_is_dead (GsmLivenessProbe *probe,
-                             GsmSession       *session)
+GsmLiveness
+_gsm_liveness_probe_check_proof (GsmLivenessProbe *probe,
+                                 GsmSession       *session)
 {
-  return probe_check (probe, session, FALSE) == GSM_LIVENESS_DEAD;
+  return probe_check (probe, session, FALSE);
 }
