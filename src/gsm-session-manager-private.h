@@ -8,7 +8,8 @@
  * - gsm-session-manager-ops.c: operations, run in the caller's thread or
  *   in the worker, each a transaction of the store
  * - gsm-session-manager-rules.c: what a transaction decides (the business
- *   rules) and what a listing shows
+ *   rules)
+ * - gsm-session-manager-listing.c: what a listing shows
  * - gsm-session-manager-events.c: what an operation found, emitted as
  *   signals in the owner context, and the changes of other processes
  *
@@ -228,7 +229,7 @@ void      _gsm_manager_worker_func (gpointer               task,
                                     gpointer               user_data);
 
 /* gsm-session-manager-rules.c: the functions an update hands the store
- * (GsmRegistryUpdateFunc, with a GsmTxnContext), and listings. */
+ * (GsmRegistryUpdateFunc, with a GsmTxnContext). */
 
 struct _GsmTxnContext
 {
@@ -263,6 +264,9 @@ G_GNUC_INTERNAL
 gboolean    _gsm_txn_close              (GsmRegistryTxn       *txn,
                                          gpointer              ctx,
                                          GError              **error);
+
+/* gsm-session-manager-listing.c */
+
 G_GNUC_INTERNAL
 GHashTable *_gsm_manager_collect_active (GsmSessionManager    *self,
                                          GsmRegistrySnapshot  *snapshot,

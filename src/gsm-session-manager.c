@@ -314,15 +314,8 @@ gsm_session_manager_get_property (GObject    *object,
 }
 
 static void
-gsm_session_manager_class_init (GsmSessionManagerClass *klass)
+install_properties (GObjectClass *object_class)
 {
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-
-  object_class->constructed = gsm_session_manager_constructed;
-  object_class->dispose = gsm_session_manager_dispose;
-  object_class->finalize = gsm_session_manager_finalize;
-  object_class->get_property = gsm_session_manager_get_property;
-
   /**
    * GsmSessionManager:session-id:
    *
@@ -424,7 +417,11 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
+}
 
+static void
+install_signals (GType type)
+{
   /**
    * GsmSessionManager::vm-registered:
    * @self: the manager
@@ -435,7 +432,7 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_VM_REGISTERED] =
-    g_signal_new ("vm-registered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+    g_signal_new ("vm-registered", type, G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
@@ -448,7 +445,7 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_VM_UNREGISTERED] =
-    g_signal_new ("vm-unregistered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+    g_signal_new ("vm-unregistered", type, G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
@@ -468,7 +465,7 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_SESSION_STALE] =
-    g_signal_new ("session-stale", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+    g_signal_new ("session-stale", type, G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
@@ -482,7 +479,7 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_SESSIONS_CHANGED] =
-    g_signal_new ("sessions-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+    g_signal_new ("sessions-changed", type, G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   /**
@@ -495,7 +492,7 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_SESSION_ADDED] =
-    g_signal_new ("session-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+    g_signal_new ("session-added", type, G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
@@ -508,7 +505,7 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_SESSION_REMOVED] =
-    g_signal_new ("session-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+    g_signal_new ("session-removed", type, G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
@@ -530,8 +527,22 @@ gsm_session_manager_class_init (GsmSessionManagerClass *klass)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_OWNERSHIP_LAPSED] =
-    g_signal_new ("ownership-lapsed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+    g_signal_new ("ownership-lapsed", type, G_SIGNAL_RUN_LAST, 0,
                   NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
+}
+
+static void
+gsm_session_manager_class_init (GsmSessionManagerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->constructed = gsm_session_manager_constructed;
+  object_class->dispose = gsm_session_manager_dispose;
+  object_class->finalize = gsm_session_manager_finalize;
+  object_class->get_property = gsm_session_manager_get_property;
+
+  install_properties (object_class);
+  install_signals (G_TYPE_FROM_CLASS (klass));
 }
 
 static void
