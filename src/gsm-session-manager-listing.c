@@ -40,10 +40,10 @@ _gsm_manager_listing_free (GsmManagerListing *listing)
 }
 
 /*
- * Is @session, not ours, proven dead now? What session_liveness() ==
- * DEAD says, without telling alive from unverifiable (which costs a /proc
- * read for each session of another host). Else TRUE in @provable if a
- * proof could show it dead later.
+ * Is @session, not ours, proven dead now? What
+ * _gsm_session_manager_get_liveness() == DEAD says, without telling alive
+ * from unverifiable (which costs a /proc read for each session of another
+ * host). Else TRUE in @provable if a proof could show it dead later.
  */
 static gboolean
 is_proven_dead (GsmSessionManager *self,
