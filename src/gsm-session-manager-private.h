@@ -242,27 +242,27 @@ struct _GsmTxnContext
 
 G_GNUC_INTERNAL
 gboolean    _gsm_txn_enter              (GsmRegistryTxn       *txn,
-                                         gpointer              ctx,
+                                         gpointer              user_data,
                                          GError              **error);
 G_GNUC_INTERNAL
 gboolean    _gsm_txn_reconcile          (GsmRegistryTxn       *txn,
-                                         gpointer              ctx,
+                                         gpointer              user_data,
                                          GError              **error);
 G_GNUC_INTERNAL
 gboolean    _gsm_txn_register_vm        (GsmRegistryTxn       *txn,
-                                         gpointer              ctx,
+                                         gpointer              user_data,
                                          GError              **error);
 G_GNUC_INTERNAL
 gboolean    _gsm_txn_unregister_vm      (GsmRegistryTxn       *txn,
-                                         gpointer              ctx,
+                                         gpointer              user_data,
                                          GError              **error);
 G_GNUC_INTERNAL
 gboolean    _gsm_txn_confirm_vm         (GsmRegistryTxn       *txn,
-                                         gpointer              ctx,
+                                         gpointer              user_data,
                                          GError              **error);
 G_GNUC_INTERNAL
 gboolean    _gsm_txn_close              (GsmRegistryTxn       *txn,
-                                         gpointer              ctx,
+                                         gpointer              user_data,
                                          GError              **error);
 
 /* gsm-session-manager-listing.c */
