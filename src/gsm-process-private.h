@@ -38,6 +38,9 @@ G_GNUC_INTERNAL
 GsmLiveness       _gsm_liveness_probe_check     (GsmLivenessProbe *probe,
                                                  GsmSession       *session);
 G_GNUC_INTERNAL
+GsmLiveness       _gsm_liveness_probe_check_proof (GsmLivenessProbe *probe,
+                                                 GsmSession       *session);
+G_GNUC_INTERNAL
 void              _gsm_liveness_probe_set_lock_dir (GsmLivenessProbe *probe,
                                                  int               dirfd);
 G_GNUC_INTERNAL

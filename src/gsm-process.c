@@ -62,7 +62,6 @@ struct _GsmLivenessProbe
 {
   GMutex      mutex;
   char       *hostname;
-  guint       hostname_hash;
   const char *boot_id;        /* ours, or "" */
   guint64     pid_ns;         /* ours, or 0 */
   int         lock_dirfd;     /* where sessions' lock files are, or -1 */
@@ -252,7 +251,6 @@ _gsm_liveness_probe_new (const char *hostname,
 
   g_mutex_init (&probe->mutex);
   probe->hostname = g_strdup (hostname);
-  probe->hostname_hash = g_str_hash (probe->hostname);
   probe->process_match = (process_match && *process_match) ? g_strdup (process_match) : NULL;
   probe->boot_id = _gsm_process_get_boot_id ();
   probe->pid_ns = _gsm_process_get_pid_ns ();
@@ -541,7 +539,7 @@ pid_is_meaningful_here (GsmLivenessProbe *probe,
   /* Written without its namespace (by an earlier version, or by hand): as
    * then, by host name, and by boot id where it has one. */
   return (same_boot || gsm_session_get_boot_id (session) == NULL) &&
-         _gsm_session_hostname_is (session, probe->hostname, probe->hostname_hash);
+         g_strcmp0 (session->hostname, probe->hostname) == 0;
 }
 
 /*
@@ -560,9 +558,10 @@ pid_is_meaningful_here (GsmLivenessProbe *probe,
  * of its own, or this host before a reboot), another pid namespace without
  * a lock to check, or no start time recorded.
  */
-GsmLiveness
-_gsm_liveness_probe_check (GsmLivenessProbe *probe,
-                           GsmSession       *session)
+static GsmLiveness
+probe_check (GsmLivenessProbe *probe,
+             GsmSession       *session,
+             gboolean          tell_alive)
 {
   CacheEntry key, *e;
   const char *boot_id = gsm_session_get_boot_id (session);
@@ -590,7 +589,8 @@ _gsm_liveness_probe_check (GsmLivenessProbe *probe,
           break;
         }
       /* Not a proof, but never take a process we can see for dead. */
-      if (key.start_time != 0 && key.pid > 0 && pid_is_visible (key.pid, key.start_time))
+      if (tell_alive && key.start_time != 0 && key.pid > 0 &&
+          pid_is_visible (key.pid, key.start_time))
         return GSM_LIVENESS_ALIVE;
       return GSM_LIVENESS_UNVERIFIABLE;
     }
@@ -632,4 +632,26 @@ _gsm_liveness_probe_check (GsmLivenessProbe *probe,
   g_mutex_unlock (&probe->mutex);
 
   return verdict;
+}
+
+GsmLiveness
+_gsm_liveness_probe_check (GsmLivenessProbe *probe,
+                           GsmSession       *session)
+{
+  return probe_check (probe, session, TRUE);
+}
+
+/*
+ * _gsm_liveness_probe_check_proof:
+ *
+ * Like _gsm_liveness_probe_check(), but answers
+ * %GSM_LIVENESS_UNVERIFIABLE wherever no proof applies, without looking
+ * for the process in /proc (a read per session of another host or boot).
+ * That answer does not change for as long as the entry does not.
+ */
+GsmLiveness
+_gsm_liveness_probe_check_proof (GsmLivenessProbe *probe,
+                                 GsmSession       *session)
+{
+  return probe_check (probe, session, FALSE);
 }

@@ -18,31 +18,22 @@
 G_BEGIN_DECLS
 
 /*
- * An immutable set of entries. Sessions are shared between snapshots, and
- * so is the bulk of the table: a snapshot made by an update is its base's
- * table plus the few entries that differ (copying a registry of 1 000 on
- * every change cost more than the change). Read it only through the
- * functions below.
+ * An immutable set of entries: a table of session id → GsmSession that is
+ * never changed once made. An update makes a new snapshot, a copy of the
+ * table with its changes; the sessions are shared, so an entry that did
+ * not change is the same object in both.
  */
 typedef struct _GsmRegistrySnapshot GsmRegistrySnapshot;
 
 struct _GsmRegistrySnapshot
 {
   gatomicrefcount  ref;
-  GHashTable      *base;         /* session id → GsmSession; shared, never changed */
-  GHashTable      *delta;        /* NULL, or session id → GsmSession, NULL where removed */
-  guint64          delta_filter[4]; /* bits of the delta's ids' hashes */
-  guint            size;
+  GHashTable      *sessions;     /* session id → GsmSession; keys owned by the values */
   guint64          generation;   /* grows with every new view of the store */
 };
 
-typedef struct
-{
-  /*< private >*/
-  GsmRegistrySnapshot *snapshot;
-  GHashTableIter       iter;
-  gboolean             in_base;
-} GsmRegistrySnapshotIter;
+/* Entries come in no particular order. */
+typedef GHashTableIter GsmRegistrySnapshotIter;
 
 /* Called for each session id whose entry differs between two snapshots;
  * @before or @after is %NULL where it has no entry. */
@@ -59,21 +50,6 @@ GsmRegistrySnapshot *_gsm_registry_snapshot_ref       (GsmRegistrySnapshot     *
 G_GNUC_INTERNAL
 void                 _gsm_registry_snapshot_unref     (GsmRegistrySnapshot     *snapshot);
 G_GNUC_INTERNAL
-GsmSession          *_gsm_registry_snapshot_lookup    (GsmRegistrySnapshot     *snapshot,
-                                                       const char              *session_id);
-G_GNUC_INTERNAL
-gboolean             _gsm_registry_snapshot_contains  (GsmRegistrySnapshot     *snapshot,
-                                                       const char              *session_id);
-G_GNUC_INTERNAL
-guint                _gsm_registry_snapshot_get_size  (GsmRegistrySnapshot     *snapshot);
-G_GNUC_INTERNAL
-void                 _gsm_registry_snapshot_iter_init (GsmRegistrySnapshotIter *iter,
-                                                       GsmRegistrySnapshot     *snapshot);
-G_GNUC_INTERNAL
-gboolean             _gsm_registry_snapshot_iter_next (GsmRegistrySnapshotIter *iter,
-                                                       const char             **session_id,
-                                                       GsmSession             **session);
-G_GNUC_INTERNAL
 void                 _gsm_registry_snapshot_diff      (GsmRegistrySnapshot     *before,
                                                        GsmRegistrySnapshot     *after,
                                                        GsmRegistryDiffFunc      func,
@@ -83,6 +59,41 @@ GHashTable          *_gsm_registry_new_table          (void);
 G_GNUC_INTERNAL
 void                 _gsm_registry_table_put          (GHashTable              *table,
                                                        GsmSession              *session);
+
+static inline GsmSession *
+_gsm_registry_snapshot_lookup (GsmRegistrySnapshot *snapshot,
+                               const char          *session_id)
+{
+  return g_hash_table_lookup (snapshot->sessions, session_id);
+}
+
+static inline gboolean
+_gsm_registry_snapshot_contains (GsmRegistrySnapshot *snapshot,
+                                 const char          *session_id)
+{
+  return g_hash_table_contains (snapshot->sessions, session_id);
+}
+
+static inline guint
+_gsm_registry_snapshot_get_size (GsmRegistrySnapshot *snapshot)
+{
+  return g_hash_table_size (snapshot->sessions);
+}
+
+static inline void
+_gsm_registry_snapshot_iter_init (GsmRegistrySnapshotIter *iter,
+                                  GsmRegistrySnapshot     *snapshot)
+{
+  g_hash_table_iter_init (iter, snapshot->sessions);
+}
+
+static inline gboolean
+_gsm_registry_snapshot_iter_next (GsmRegistrySnapshotIter  *iter,
+                                  const char              **session_id,
+                                  GsmSession              **session)
+{
+  return g_hash_table_iter_next (iter, (gpointer *) session_id, (gpointer *) session);
+}
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmRegistrySnapshot, _gsm_registry_snapshot_unref)
 

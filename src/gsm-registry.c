@@ -110,8 +110,7 @@ _gsm_registry_snapshot_new (GHashTable *sessions,
   GsmRegistrySnapshot *snapshot = g_new0 (GsmRegistrySnapshot, 1);
 
   g_atomic_ref_count_init (&snapshot->ref);
-  snapshot->base = sessions ? sessions : _gsm_registry_new_table ();
-  snapshot->size = g_hash_table_size (snapshot->base);
+  snapshot->sessions = sessions ? sessions : _gsm_registry_new_table ();
   snapshot->generation = generation;
 
   return snapshot;
@@ -129,119 +128,15 @@ _gsm_registry_snapshot_unref (GsmRegistrySnapshot *snapshot)
 {
   if (snapshot != NULL && g_atomic_ref_count_dec (&snapshot->ref))
     {
-      g_hash_table_unref (snapshot->base);
-      g_clear_pointer (&snapshot->delta, g_hash_table_unref);
+      g_hash_table_unref (snapshot->sessions);
       g_free (snapshot);
     }
 }
 
-GsmSession *
-_gsm_registry_snapshot_lookup (GsmRegistrySnapshot *snapshot,
-                               const char          *session_id)
-{
-  gpointer value;
-
-  if (snapshot->delta != NULL &&
-      g_hash_table_lookup_extended (snapshot->delta, session_id, NULL, &value))
-    return value;
-  return g_hash_table_lookup (snapshot->base, session_id);
-}
-
-gboolean
-_gsm_registry_snapshot_contains (GsmRegistrySnapshot *snapshot,
-                                 const char          *session_id)
-{
-  return _gsm_registry_snapshot_lookup (snapshot, session_id) != NULL;
-}
-
-guint
-_gsm_registry_snapshot_get_size (GsmRegistrySnapshot *snapshot)
-{
-  return snapshot->size;
-}
-
-static inline void
-filter_add (guint64 *filter,
-            guint    hash)
-{
-  filter[(hash >> 6) & 3] |= G_GUINT64_CONSTANT (1) << (hash & 63);
-}
-
-static inline gboolean
-filter_may_have (const guint64 *filter,
-                 guint          hash)
-{
-  return (filter[(hash >> 6) & 3] & (G_GUINT64_CONSTANT (1) << (hash & 63))) != 0;
-}
-
-/* Entries come in no particular order: those that differ from the base
- * first, then the rest of the base. */
-void
-_gsm_registry_snapshot_iter_init (GsmRegistrySnapshotIter *iter,
-                                  GsmRegistrySnapshot     *snapshot)
-{
-  iter->snapshot = snapshot;
-  iter->in_base = snapshot->delta == NULL;
-  g_hash_table_iter_init (&iter->iter, iter->in_base ? snapshot->base : snapshot->delta);
-}
-
-gboolean
-_gsm_registry_snapshot_iter_next (GsmRegistrySnapshotIter  *iter,
-                                  const char              **session_id,
-                                  GsmSession              **session)
-{
-  GsmRegistrySnapshot *snapshot = iter->snapshot;
-  gpointer key, value;
-
-  while (!iter->in_base)
-    {
-      if (!g_hash_table_iter_next (&iter->iter, &key, &value))
-        {
-          iter->in_base = TRUE;
-          g_hash_table_iter_init (&iter->iter, snapshot->base);
-          break;
-        }
-      if (value == NULL)
-        continue;   /* removed */
-      goto found;
-    }
-
-  /* Skip the base's entries the delta has: the filter answers most
-   * without hashing the id again. */
-  do
-    if (!g_hash_table_iter_next (&iter->iter, &key, &value))
-      return FALSE;
-  while (snapshot->delta != NULL &&
-         filter_may_have (snapshot->delta_filter, _gsm_session_get_id_hash (value)) &&
-         g_hash_table_contains (snapshot->delta, key));
-
-found:
-  if (session_id != NULL)
-    *session_id = key;
-  if (session != NULL)
-    *session = value;
-  return TRUE;
-}
-
-static void
-diff_key (GsmRegistrySnapshot *before,
-          GsmRegistrySnapshot *after,
-          const char          *session_id,
-          GsmRegistryDiffFunc  func,
-          gpointer             user_data)
-{
-  GsmSession *b = _gsm_registry_snapshot_lookup (before, session_id);
-  GsmSession *a = _gsm_registry_snapshot_lookup (after, session_id);
-
-  if (a != b)
-    func (session_id, b, a, user_data);
-}
-
 /*
  * Calls @func for every session id whose entry differs between @before
- * (may be %NULL: empty) and @after. When both were made from the same
- * table only the entries either changed are compared, so following a
- * registry through its updates costs what changed, not its size.
+ * (may be %NULL: empty) and @after. An entry that did not change is the
+ * same object in both: it costs a lookup and a pointer comparison.
  */
 void
 _gsm_registry_snapshot_diff (GsmRegistrySnapshot *before,
@@ -249,53 +144,27 @@ _gsm_registry_snapshot_diff (GsmRegistrySnapshot *before,
                              GsmRegistryDiffFunc  func,
                              gpointer             user_data)
 {
-  GsmRegistrySnapshotIter iter;
-  GHashTableIter hiter;
-  const char *id;
-  GsmSession *session;
-  gpointer key;
+  GHashTableIter iter;
+  gpointer key, value;
 
   if (before == after)
     return;
 
+  g_hash_table_iter_init (&iter, after->sessions);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      GsmSession *old = before != NULL ? g_hash_table_lookup (before->sessions, key) : NULL;
+
+      if (old != value)
+        func (key, old, value, user_data);
+    }
+
   if (before == NULL)
-    {
-      _gsm_registry_snapshot_iter_init (&iter, after);
-      while (_gsm_registry_snapshot_iter_next (&iter, &id, &session))
-        func (id, NULL, session, user_data);
-      return;
-    }
-
-  if (before->base == after->base)
-    {
-      if (before->delta != NULL)
-        {
-          g_hash_table_iter_init (&hiter, before->delta);
-          while (g_hash_table_iter_next (&hiter, &key, NULL))
-            diff_key (before, after, key, func, user_data);
-        }
-      if (after->delta != NULL)
-        {
-          g_hash_table_iter_init (&hiter, after->delta);
-          while (g_hash_table_iter_next (&hiter, &key, NULL))
-            if (before->delta == NULL || !g_hash_table_contains (before->delta, key))
-              diff_key (before, after, key, func, user_data);
-        }
-      return;
-    }
-
-  _gsm_registry_snapshot_iter_init (&iter, after);
-  while (_gsm_registry_snapshot_iter_next (&iter, &id, &session))
-    {
-      GsmSession *old = _gsm_registry_snapshot_lookup (before, id);
-
-      if (old != session)
-        func (id, old, session, user_data);
-    }
-  _gsm_registry_snapshot_iter_init (&iter, before);
-  while (_gsm_registry_snapshot_iter_next (&iter, &id, &session))
-    if (!_gsm_registry_snapshot_contains (after, id))
-      func (id, session, NULL, user_data);
+    return;
+  g_hash_table_iter_init (&iter, before->sessions);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (!g_hash_table_contains (after->sessions, key))
+      func (key, value, NULL, user_data);
 }
 
 /* ---- transactions ------------------------------------------------------ */
@@ -376,89 +245,25 @@ _gsm_registry_txn_get_changes (GsmRegistryTxn *txn)
   return txn->changes;
 }
 
-/* Records in @delta that @session_id maps to @session (NULL: removed) on
- * top of @base, or forgets the difference if there is none. */
-static void
-delta_put (GHashTable *delta,
-           GHashTable *base,
-           const char *session_id,
-           GsmSession *session)
-{
-  if (g_hash_table_lookup (base, session_id) == (gpointer) session)
-    g_hash_table_remove (delta, session_id);
-  else
-    g_hash_table_replace (delta, g_strdup (session_id), session ? g_object_ref (session) : NULL);
-}
-
-/*
- * The entries of the base with the changes applied. The result shares
- * the base's table and records only what differs from it; once that
- * grows past a share of the table, it gets a table of its own (so an
- * update costs what it changed, plus a copy every so many updates).
- */
+/* The entries of the base with the changes applied, in a table of their
+ * own: the base does not change. */
 GsmRegistrySnapshot *
 _gsm_registry_txn_apply (GsmRegistryTxn *txn,
                          guint64         generation)
 {
-  GsmRegistrySnapshot *base = txn->base;
-  GsmRegistrySnapshot *snapshot;
-  GHashTable *delta = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, unref_if_set);
-  guint base_size = g_hash_table_size (base->base);
+  GHashTable *table = _gsm_registry_new_table ();
   GHashTableIter iter;
   gpointer key, value;
-  int size;
 
-  if (base->delta != NULL)
-    {
-      g_hash_table_iter_init (&iter, base->delta);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        g_hash_table_insert (delta, g_strdup (key), value ? g_object_ref (value) : NULL);
-    }
+  g_hash_table_iter_init (&iter, txn->base->sessions);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_hash_table_insert (table, key, g_object_ref (value));
   g_hash_table_iter_init (&iter, txn->changes);
   while (g_hash_table_iter_next (&iter, &key, &value))
-    delta_put (delta, base->base, key, value);
+    if (value != NULL)
+      _gsm_registry_table_put (table, value);
+    else
+      g_hash_table_remove (table, key);
 
-  if (g_hash_table_size (delta) > MAX (32, base_size / 32))
-    {
-      /* Everything, then the differences over it: one hash per entry. */
-      GHashTable *table = _gsm_registry_new_table ();
-
-      g_hash_table_iter_init (&iter, base->base);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        g_hash_table_insert (table, key, g_object_ref (value));
-      g_hash_table_iter_init (&iter, delta);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        if (value != NULL)
-          _gsm_registry_table_put (table, value);
-        else
-          g_hash_table_remove (table, key);
-      g_hash_table_unref (delta);
-      return _gsm_registry_snapshot_new (table, generation);
-    }
-
-  size = base_size;
-  g_hash_table_iter_init (&iter, delta);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      gboolean in_base = g_hash_table_contains (base->base, key);
-
-      if (value != NULL && !in_base)
-        size++;
-      else if (value == NULL && in_base)
-        size--;
-    }
-
-  snapshot = _gsm_registry_snapshot_new (g_hash_table_ref (base->base), generation);
-  snapshot->size = size;
-  if (g_hash_table_size (delta) > 0)
-    {
-      snapshot->delta = delta;
-      g_hash_table_iter_init (&iter, delta);
-      while (g_hash_table_iter_next (&iter, &key, NULL))
-        filter_add (snapshot->delta_filter, g_str_hash (key));
-    }
-  else
-    g_hash_table_unref (delta);
-
-  return snapshot;
+  return _gsm_registry_snapshot_new (table, generation);
 }

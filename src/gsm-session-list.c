@@ -57,6 +57,7 @@ struct _GsmSessionList
   GsmRegistry      *registry;
   GsmLivenessProbe *probe;       /* files only: etcd's leases tell */
   GPtrArray        *items;      /* GsmSession, sorted by session id */
+  GsmRegistrySnapshot *shown;   /* the registry items show */
 };
 
 static void gsm_session_list_model_init (GListModelInterface *iface);
@@ -223,8 +224,14 @@ registry_changed_cb (GsmRegistry *registry,
       return;
     }
 
+  /* The store's snapshot as last read: nothing changed. */
+  if (snapshot == self->shown)
+    return;
+
   next = sorted_items (snapshot);
   apply (self, next);
+  g_clear_pointer (&self->shown, _gsm_registry_snapshot_unref);
+  self->shown = g_steal_pointer (&snapshot);
 }
 
 /* ---- GObject ----------------------------------------------------------- */
@@ -239,6 +246,7 @@ gsm_session_list_finalize (GObject *object)
   g_clear_object (&self->registry);
   g_clear_pointer (&self->probe, _gsm_liveness_probe_free);
   g_clear_pointer (&self->items, g_ptr_array_unref);
+  g_clear_pointer (&self->shown, _gsm_registry_snapshot_unref);
   g_free (self->runtime_dir);
   g_free (self->etcd_uri);
 
@@ -353,6 +361,7 @@ start (GsmSessionList  *self,
     return FALSE;
   g_ptr_array_unref (self->items);
   self->items = sorted_items (snapshot);
+  self->shown = g_steal_pointer (&snapshot);
   return TRUE;
 }
 

@@ -97,14 +97,9 @@ struct _GsmSession
 {
   GObject     parent_instance;
 
-  char       *session_id;      /* session_id_inline, or allocated if longer */
-  guint       session_id_hash; /* g_str_hash (session_id) */
-  /* A listing of a large registry hashes every id: kept in the session,
-   * that reads no other cache line. */
-  char        session_id_inline[40];
+  char       *session_id;
   int         pid;
   char       *hostname;
-  guint       hostname_hash;   /* g_str_hash (hostname): most are not ours */
   double      created_at;
   const char *status;          /* status_active, status_stale or status_other */
   char       *status_other;
@@ -134,34 +129,6 @@ static inline gboolean
 _gsm_session_is_stale (GsmSession *self)
 {
   return self->status == _gsm_status_stale;
-}
-
-/* g_str_hash() of the session id, computed once. */
-static inline guint
-_gsm_session_get_id_hash (GsmSession *self)
-{
-  return self->session_id_hash;
-}
-
-/* Is the session @session_id, whose g_str_hash() is @hash? Without
- * reading the session's id, most of the time. */
-static inline gboolean
-_gsm_session_id_is (GsmSession *self,
-                    const char *session_id,
-                    guint       hash)
-{
-  return self->session_id_hash == hash && g_strcmp0 (self->session_id, session_id) == 0;
-}
-
-/* Is the session's hostname @hostname, whose g_str_hash() is @hash? Most
- * entries of a large registry are answered without reading their
- * hostname. */
-static inline gboolean
-_gsm_session_hostname_is (GsmSession *self,
-                          const char *hostname,
-                          guint       hash)
-{
-  return self->hostname_hash == hash && g_strcmp0 (self->hostname, hostname) == 0;
 }
 
 G_END_DECLS

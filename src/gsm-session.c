@@ -28,23 +28,6 @@
 static const char status_active[] = GSM_STATUS_ACTIVE;
 const char _gsm_status_stale[] = GSM_STATUS_STALE;
 
-/* Takes @session_id (allocated) as the session's id. */
-static void
-set_session_id (GsmSession *self,
-                char       *session_id)
-{
-  gsize len = strlen (session_id);
-
-  if (len < sizeof self->session_id_inline)
-    {
-      memcpy (self->session_id_inline, session_id, len + 1);
-      g_free (session_id);
-      session_id = self->session_id_inline;
-    }
-  self->session_id = session_id;
-  self->session_id_hash = g_str_hash (session_id);
-}
-
 enum {
   PROP_0,
   PROP_SESSION_ID,
@@ -73,8 +56,7 @@ gsm_session_finalize (GObject *object)
 {
   GsmSession *self = GSM_SESSION (object);
 
-  if (self->session_id != self->session_id_inline)
-    g_free (self->session_id);
+  g_free (self->session_id);
   g_free (self->hostname);
   g_free (self->status_other);
   g_free (self->vm_id);
@@ -741,8 +723,6 @@ _gsm_session_new_from_json (const char  *key,
     }
   if (self->components == NULL)
     self->components = g_new0 (char *, 1);
-  self->hostname_hash = g_str_hash (self->hostname);
-  set_session_id (self, self->session_id);
 
   return g_steal_pointer (&self);
 }
@@ -883,10 +863,9 @@ _gsm_session_new (const char *session_id,
 {
   GsmSession *self = g_object_new (GSM_TYPE_SESSION, NULL);
 
-  set_session_id (self, g_strdup (session_id));
+  self->session_id = g_strdup (session_id);
   self->pid = pid;
   self->hostname = g_strdup (hostname);
-  self->hostname_hash = g_str_hash (hostname);
   self->created_at = created_at;
   self->status = status_active;
   self->components = g_new0 (char *, 1);
@@ -902,10 +881,9 @@ copy_session (GsmSession *base)
 {
   GsmSession *self = g_object_new (GSM_TYPE_SESSION, NULL);
 
-  set_session_id (self, g_strdup (base->session_id));
+  self->session_id = g_strdup (base->session_id);
   self->pid = base->pid;
   self->hostname = g_strdup (base->hostname);
-  self->hostname_hash = base->hostname_hash;
   self->created_at = base->created_at;
   self->status_other = g_strdup (base->status_other);
   self->status = base->status == base->status_other ? self->status_other : base->status;

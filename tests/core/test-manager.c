@@ -914,6 +914,59 @@ test_liveness_rules (Fixture *f, gconstpointer data)
   change_log_clear (&log, m);
 }
 
+/* An unchanged registry is listed again from the last listing: a process
+ * that died meanwhile is still found dead, and cleaned up. */
+static void
+test_listed_again_after_death (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autoptr(GError) error = NULL;
+  const char *argv[] = { "sleep", "600", NULL };
+  double now = g_get_real_time () / 1e6;
+  guint64 child_start = 0;
+  GPid child;
+  char state;
+  int e;
+
+  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL,
+                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                                NULL, NULL, &child, &error));
+  g_assert_no_error (error);
+  g_assert_true (_gsm_process_read_stat (child, &state, &child_start, &e));
+
+  {
+    g_autofree char *local = raw_entry ("local", child, g_get_host_name (), now, child_start, NULL, NULL);
+    g_autofree char *remote = raw_entry ("remote", 4242, "other-host", now, 1, "vm-remote", NULL);
+    const char *entries[] = { local, remote, NULL };
+
+    add_raw_entries (f, entries);
+  }
+
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(GHashTable) active = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_hash_table_size (active), ==, 3);
+      g_assert_true (g_hash_table_contains (active, "local"));
+      g_assert_true (g_hash_table_contains (active, "remote"));
+    }
+
+  kill (child, SIGKILL);
+  g_assert_cmpint (waitpid (child, NULL, 0), ==, child);
+  g_spawn_close_pid (child);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GHashTable) active = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (g_hash_table_size (active), ==, 2);
+      g_assert_false (g_hash_table_contains (active, "local"));
+      g_assert_true (g_hash_table_contains (active, "remote"));
+    }
+}
+
 static void
 test_process_match (Fixture *f, gconstpointer data)
 {
@@ -1718,6 +1771,7 @@ main (int argc, char *argv[])
   ADD ("/manager/async/bad-args", test_async_bad_args);
   ADD ("/manager/liveness/rules", test_liveness_rules);
   ADD ("/manager/liveness/process-match", test_process_match);
+  ADD ("/manager/liveness/listed-again-after-death", test_listed_again_after_death);
   ADD ("/manager/files/unknown-fields", test_unknown_fields_preserved);
   ADD ("/manager/files/corrupt-registry", test_corrupt_registry);
   ADD ("/manager/files/symlink", test_symlink_refused);
