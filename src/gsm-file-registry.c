@@ -17,9 +17,9 @@
  * cannot be freed and handed to a newer file. If the identity is the same
  * the file is not read at all. If it differs, the new bytes are scanned
  * once (checking the grammar and the nesting depth) and only the entries
- * whose text changed are decoded (straight from their text, without a
- * json-glib tree). Writing joins the entries' cached texts; only a
- * changed entry is generated.
+ * whose text changed are decoded (gsm-json.c's strict scan, then
+ * json-glib). Writing joins the entries' cached texts; only a changed
+ * entry is generated.
  *
  * The session file and the tracker are small files that are only read
  * with the lock held (by a rebuild, by the next writer): they are
