@@ -1573,7 +1573,6 @@ run_pass (Pass    *pass,
         }
       g_mutex_unlock (&pass->mutex);
 
-      _gsm_liveness_probe_dispatch (_gsm_session_manager_get_probe (pass->self->manager));
       r.now = now_seconds ();
       round_started = g_get_monotonic_time ();
       snapshot = _gsm_registry_update (registry, txn_round, &r, NULL, &local_error);
@@ -1728,7 +1727,6 @@ list_orphans (GsmReaper     *self,
     return NULL;
   now = now_seconds ();
 
-  _gsm_liveness_probe_dispatch (_gsm_session_manager_get_probe (self->manager));
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
     {
@@ -1902,7 +1900,6 @@ _gsm_reaper_get_next_due (GsmReaper           *self,
   g_return_val_if_fail (GSM_IS_REAPER (self), -1);
 
   get_settings (self, &s);
-  _gsm_liveness_probe_dispatch (_gsm_session_manager_get_probe (self->manager));
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
     {

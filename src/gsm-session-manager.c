@@ -924,7 +924,6 @@ run_update (GsmSessionManager      *self,
   Attempt attempt = { func, ctx, ctx->events->emissions->len, ctx->n_stale };
 
   ctx->now = g_get_real_time () / (double) G_USEC_PER_SEC;
-  _gsm_liveness_probe_dispatch (self->probe);
 
   snapshot = _gsm_registry_update (self->registry, txn_attempt, &attempt, cancellable, error);
   if (snapshot == NULL)
@@ -1080,7 +1079,6 @@ run_op (GsmSessionManager  *self,
         snapshot = _gsm_registry_load (self->registry, cancellable, error);
         if (snapshot == NULL)
           break;
-        _gsm_liveness_probe_dispatch (self->probe);
         result->sessions = collect_sessions (self, snapshot, op->kind == OP_LIST_SESSIONS,
                                              &needs_cleanup);
         events_set_snapshot (ctx.events, snapshot);
