@@ -387,6 +387,7 @@ watch_start_cb (gpointer user_data)
   if (!self->watching)
     {
       self->watching = TRUE;
+      self->watch_retry_ms = WATCH_RETRY_MIN_MS;
       watch_connect (self);
     }
   return G_SOURCE_REMOVE;
