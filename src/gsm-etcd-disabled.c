@@ -1,10 +1,10 @@
 /* gsm-etcd-disabled.c: the etcd registry of a build without it
  *
- * Built instead of gsm-etcd-client.c, gsm-etcd-registry.c and
- * gsm-etcd-view.c when the build option `etcd` is disabled, so that the
- * library does not link libsoup. An etcd:// or etcds:// registry then
- * fails with GSM_ERROR_BACKEND_UNAVAILABLE, saying so; no object of the
- * type is ever made, so the other functions are never reached.
+ * Built instead of the other gsm-etcd-*.c files when the build option
+ * `etcd` is disabled, so that the library does not link libsoup. An
+ * etcd:// or etcds:// registry then fails with
+ * GSM_ERROR_BACKEND_UNAVAILABLE, saying so; no object of the type is ever
+ * made, so the other functions are never reached.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

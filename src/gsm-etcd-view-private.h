@@ -5,7 +5,7 @@
 
 #pragma once
 
-#include "gsm-etcd-registry-private.h"
+#include "gsm-etcd-client-private.h"
 #include "gsm-registry-private.h"
 
 G_BEGIN_DECLS

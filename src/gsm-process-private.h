@@ -44,13 +44,8 @@ G_GNUC_INTERNAL
 void              _gsm_liveness_probe_set_lock_dir (GsmLivenessProbe *probe,
                                                  int               dirfd);
 G_GNUC_INTERNAL
-int               _gsm_liveness_probe_get_fd    (GsmLivenessProbe *probe);
-G_GNUC_INTERNAL
-guint             _gsm_liveness_probe_dispatch  (GsmLivenessProbe *probe);
-G_GNUC_INTERNAL
-guint             _gsm_liveness_probe_get_n_opened (GsmLivenessProbe *probe);
-G_GNUC_INTERNAL
-guint             _gsm_liveness_probe_get_n_probed (GsmLivenessProbe *probe);
+int               _gsm_liveness_probe_open_pidfd (GsmLivenessProbe *probe,
+                                                 GsmSession       *session);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmLivenessProbe, _gsm_liveness_probe_free)
 

@@ -261,7 +261,6 @@ _gsm_reaper_list_orphans (GsmReaper     *self,
     return NULL;
   now = _gsm_reaper_now ();
 
-  _gsm_liveness_probe_dispatch (_gsm_session_manager_get_probe (self->manager));
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
     {
@@ -325,7 +324,6 @@ _gsm_reaper_get_next_due (GsmReaper           *self,
   g_return_val_if_fail (GSM_IS_REAPER (self), -1);
 
   _gsm_reaper_get_settings (self, &s);
-  _gsm_liveness_probe_dispatch (_gsm_session_manager_get_probe (self->manager));
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
     {

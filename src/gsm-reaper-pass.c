@@ -850,7 +850,6 @@ run_pass (Pass    *pass,
         }
       g_mutex_unlock (&pass->mutex);
 
-      _gsm_liveness_probe_dispatch (_gsm_session_manager_get_probe (pass->self->manager));
       r.now = _gsm_reaper_now ();
       round_started = g_get_monotonic_time ();
       snapshot = _gsm_registry_update (registry, txn_round, &r, NULL, &local_error);

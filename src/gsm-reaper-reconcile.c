@@ -1019,7 +1019,6 @@ reconcile (GsmReaper          *self,
   p.orphans = g_ptr_array_new_with_free_func (orphan_free);
   p.adopted = g_ptr_array_new_with_free_func (g_object_unref);
   index_snapshot (&p);
-  _gsm_liveness_probe_dispatch (_gsm_session_manager_get_probe (manager));
 
   for (guint i = 0; i < listed->len; i++)
     {

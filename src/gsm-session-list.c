@@ -684,8 +684,5 @@ gsm_session_list_get_liveness (GsmSessionList *self,
     return _gsm_registry_vouches_for (self->registry, session) ? GSM_LIVENESS_ALIVE
                                                                : GSM_LIVENESS_DEAD;
 
-  /* The probe remembers processes it found alive until their exit is
-   * collected: collect it first, without waiting. */
-  _gsm_liveness_probe_dispatch (self->probe);
   return _gsm_liveness_probe_check (self->probe, session);
 }

@@ -146,7 +146,6 @@ _gsm_manager_run_update (GsmSessionManager      *self,
   Attempt attempt = { func, ctx, ctx->events->emissions->len, ctx->n_stale };
 
   ctx->now = g_get_real_time () / (double) G_USEC_PER_SEC;
-  _gsm_liveness_probe_dispatch (self->probe);
 
   snapshot = _gsm_registry_update (self->registry, txn_attempt, &attempt, cancellable, error);
   if (snapshot == NULL)
@@ -204,7 +203,6 @@ op_list (GsmTxnContext  *ctx,
   if (snapshot == NULL)
     return FALSE;
 
-  _gsm_liveness_probe_dispatch (self->probe);
   if (ctx->op->kind == GSM_OP_LIST_SESSIONS)
     result->sessions = _gsm_manager_collect_all (self, snapshot);
   else

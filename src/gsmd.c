@@ -6,11 +6,11 @@
  * - changes by any process: the session manager watches the registry
  *   file (GFileMonitor) and reports each new view with ::sessions-changed;
  *   the export turns that into D-Bus signals and PropertiesChanged;
- * - crashes: every live session on this host is pinned by the liveness
- *   probe with a pidfd in an epoll set. That set's descriptor is a main
- *   loop source here, so the death of a session's process wakes gsmd at
- *   once, and a cleanup records the session as stale (SessionStale) a few
- *   milliseconds later. Where pidfds are unavailable, gsmd polls.
+ * - crashes: gsmd holds a pidfd of every live session's process on this
+ *   host, each a main loop source, so the death of a session's process
+ *   wakes gsmd at once, and a cleanup records the session as stale
+ *   (SessionStale) a few milliseconds later. Where pidfds are
+ *   unavailable, gsmd polls.
  *
  * The pids it watches come from the registry and are checked against the
  * process start time and boot id; nothing a D-Bus client sends is used.
@@ -56,8 +56,8 @@
 #define OBJECT_PATH "/org/gsm/SessionManager1"
 
 /* Without pidfds every check is a poll: do it often. With them, the poll
- * only catches sessions on other hosts (their expiry) and any session the
- * probe could not pin. */
+ * only catches sessions on other hosts (their expiry) and any session
+ * gsmd could not pin. */
 #define POLL_INTERVAL_FAST_MS 500
 #define POLL_INTERVAL_MS 30000
 /* With --reap: a pass this often, for failed deletions whose backoff is
@@ -73,9 +73,10 @@ typedef struct
   GsmSessionManager *manager;
   GsmSessionList    *list;            /* what D-Bus clients are shown */
   GsmLivenessProbe  *probe;
+  GHashTable        *pins;            /* session id → Pin */
+  guint              pin_round;       /* of check_sessions() */
   GDBusConnection   *connection;
   guint              owner_id;
-  guint              probe_source;
   guint              poll_source;
   guint              poll_interval;
   gboolean           have_pidfd;
@@ -216,60 +217,129 @@ schedule_poll (Daemon *d,
   d->poll_source = g_timeout_add (interval, poll_cb, d);
 }
 
+/* A live session's process, pinned by a pidfd: the kernel makes it
+ * readable when the process exits. */
+typedef struct
+{
+  Daemon  *d;
+  char    *session_id;
+  int      pid;
+  guint64  start_time;
+  int      pidfd;
+  guint    source;
+  guint    round;     /* the last check_sessions() that saw it live */
+} Pin;
+
+static void
+pin_free (gpointer data)
+{
+  Pin *pin = data;
+
+  if (pin->source != 0)
+    g_source_remove (pin->source);
+  close (pin->pidfd);
+  g_free (pin->session_id);
+  g_free (pin);
+}
+
+static gboolean
+pin_exited_cb (int           fd,
+               GIOCondition  condition,
+               gpointer      user_data)
+{
+  Pin *pin = user_data;
+  Daemon *d = pin->d;
+
+  pin->source = 0;
+  g_hash_table_remove (d->pins, pin->session_id);
+  request_cleanup (d);
+  return G_SOURCE_REMOVE;
+}
+
+/* Pins @session's process, if its pid means that process here. */
+static gboolean
+pin_session (Daemon     *d,
+             GsmSession *session)
+{
+  int pidfd = _gsm_liveness_probe_open_pidfd (d->probe, session);
+  Pin *pin;
+
+  if (pidfd < 0)
+    return FALSE;
+  pin = g_new0 (Pin, 1);
+  pin->d = d;
+  pin->session_id = g_strdup (gsm_session_get_session_id (session));
+  pin->pid = gsm_session_get_pid (session);
+  pin->start_time = gsm_session_get_start_time (session);
+  pin->pidfd = pidfd;
+  pin->round = d->pin_round;
+  pin->source = g_unix_fd_add (pidfd, G_IO_IN, pin_exited_cb, pin);
+  g_hash_table_replace (d->pins, pin->session_id, pin);
+  return TRUE;
+}
+
+/* Is @session's process pinned (and so alive until its pidfd says not)? */
+static gboolean
+is_pinned (Daemon     *d,
+           GsmSession *session)
+{
+  Pin *pin = g_hash_table_lookup (d->pins, gsm_session_get_session_id (session));
+
+  if (pin == NULL || pin->pid != gsm_session_get_pid (session) ||
+      pin->start_time != gsm_session_get_start_time (session))
+    return FALSE;
+  pin->round = d->pin_round;
+  return TRUE;
+}
+
 /*
  * Looks at every session of the current view: a live local one gets
- * pinned by the probe (so its death wakes us), a dead one not yet recorded
- * starts a cleanup. Only /proc reads for sessions not seen before.
+ * pinned (so its death wakes us), a dead one not yet recorded starts a
+ * cleanup. Only /proc reads for sessions not pinned yet.
  */
 static void
 check_sessions (Daemon *d)
 {
   g_autoptr(GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
   GsmRegistrySnapshotIter iter;
+  GHashTableIter pins;
   GsmSession *value;
+  Pin *pin;
   gboolean dead = FALSE;
 
   const char *hostname = gsm_session_manager_get_hostname (d->manager);
   const char *own_id = gsm_session_manager_get_session_id (d->manager);
-  guint n_local = 0;
+  guint n_unpinned = 0;
 
   if (view == NULL)
     return;
 
-  _gsm_liveness_probe_dispatch (d->probe);
+  d->pin_round++;
   _gsm_registry_snapshot_iter_init (&iter, view);
   while (_gsm_registry_snapshot_iter_next (&iter, NULL, &value))
     {
-      if (_gsm_session_is_stale (value))
+      if (_gsm_session_is_stale (value) || is_pinned (d, value))
         continue;
       if (_gsm_session_manager_is_session_dead (d->manager, value))
         dead = TRUE;
       else if (g_strcmp0 (gsm_session_get_hostname (value), hostname) == 0 &&
-               g_strcmp0 (gsm_session_get_session_id (value), own_id) != 0)
-        n_local++;
+               g_strcmp0 (gsm_session_get_session_id (value), own_id) != 0 &&
+               !(d->have_pidfd && pin_session (d, value)))
+        n_unpinned++;
     }
+
+  /* Sessions that left, or were recorded stale, need no pin. */
+  g_hash_table_iter_init (&pins, d->pins);
+  while (g_hash_table_iter_next (&pins, NULL, (gpointer *) &pin))
+    if (pin->round != d->pin_round)
+      g_hash_table_iter_remove (&pins);
 
   if (dead)
     request_cleanup (d);
 
-  /* Live local sessions the probe could not pin (no pidfd support, or
-   * more of them than it keeps descriptors for) are polled instead. */
-  schedule_poll (d, !d->have_pidfd || n_local > _gsm_liveness_probe_get_n_opened (d->probe)
-                    ? POLL_INTERVAL_FAST_MS : POLL_INTERVAL_MS);
-}
-
-static gboolean
-probe_ready_cb (int           fd,
-                GIOCondition  condition,
-                gpointer      user_data)
-{
-  Daemon *d = user_data;
-
-  /* Level-triggered: record the exits now, so the source calms down. */
-  if (_gsm_liveness_probe_dispatch (d->probe) > 0)
-    request_cleanup (d);
-
-  return G_SOURCE_CONTINUE;
+  /* Live local sessions that could not be pinned (no pidfd support, or
+   * another pid namespace) are polled instead. */
+  schedule_poll (d, !d->have_pidfd || n_unpinned > 0 ? POLL_INTERVAL_FAST_MS : POLL_INTERVAL_MS);
 }
 
 static gboolean
@@ -721,6 +791,7 @@ open_registry (Daemon *d)
 
   d->manager = gsm_session_manager_get_default ();
   d->probe = _gsm_session_manager_get_probe (d->manager);
+  d->pins = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, pin_free);
   sessions = gsm_session_manager_get_all_active_sessions_sync (d->manager, NULL, &error);
   if (sessions != NULL)
     d->list = gsm_session_list_new (NULL, NULL, &error);
@@ -804,15 +875,13 @@ start_reaping (Daemon *d)
   return TRUE;
 }
 
-/* Deaths wake gsmd through the probe's pidfds, or a poll finds them. */
+/* Deaths wake gsmd through a pidfd per live local session
+ * (check_sessions() pins them), or a poll finds them. */
 static void
 watch_processes (Daemon *d)
 {
-  d->have_pidfd = !opt_poll && _gsm_liveness_probe_get_fd (d->probe) >= 0 && have_pidfd ();
-  if (d->have_pidfd)
-    d->probe_source = g_unix_fd_add (_gsm_liveness_probe_get_fd (d->probe), G_IO_IN,
-                                     probe_ready_cb, d);
-  else if (opt_poll)
+  d->have_pidfd = !opt_poll && have_pidfd ();
+  if (opt_poll)
     log_message ("start", NULL, NULL, "Polling every %d ms", POLL_INTERVAL_FAST_MS);
   else
     log_message ("start", NULL, NULL, "pidfd_open() is unavailable (%s): polling every %d ms",
@@ -839,7 +908,7 @@ shut_down (Daemon *d)
 
   if (d->owner_id != 0)
     g_bus_unown_name (d->owner_id);
-  g_clear_handle_id (&d->probe_source, g_source_remove);
+  g_clear_pointer (&d->pins, g_hash_table_unref);
   g_clear_handle_id (&d->poll_source, g_source_remove);
   g_clear_handle_id (&d->reap_source, g_source_remove);
   g_clear_handle_id (&d->reap_timer, g_source_remove);
@@ -889,6 +958,7 @@ main (int   argc,
   d.reaping = opt_reap || _gsm_reaper_auto_enabled ();
   if (!open_registry (&d))
     {
+      g_clear_pointer (&d.pins, g_hash_table_unref);
       g_main_loop_unref (d.loop);
       return 1;
     }

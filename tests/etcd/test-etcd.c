@@ -956,13 +956,21 @@ test_updates_read_no_prefix (Fixture       *f,
 
   other = worker_spawn (env_for (f, "host-other"), args);
   worker_wait_ready (other, READY_BOUND);
-  g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-0", "z", NULL, NULL, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
-  g_assert_no_error (error);
   registry = GSM_ETCD_REGISTRY (_gsm_session_manager_get_registry (manager));
-  /* The watch is in place once it delivered our own writes. */
-  sleep_in_loop (0.5);
+  /* The watch is in place once a cycle reads no prefix (it delivered our
+   * own writes). */
+  for (gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;;)
+    {
+      before = _gsm_etcd_registry_get_n_range_reads (registry);
+      g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-0", "z", NULL, NULL, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_true (gsm_session_manager_unregister_vm_sync (manager, NULL, &error));
+      g_assert_no_error (error);
+      if (_gsm_etcd_registry_get_n_range_reads (registry) == before)
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      sleep_in_loop (0.05);
+    }
   before = _gsm_etcd_registry_get_n_range_reads (registry);
 
   for (guint i = 0; i < 20; i++)
