@@ -84,6 +84,9 @@ struct _GsmFileRegistry
   GsmRegistrySnapshot  *cache;          /* last version read or written */
   GsmFileIdentity       cache_identity;
   int                   cache_fd;       /* keeps cache_identity's inode alive */
+  gboolean              cache_fd_ours;  /* ... opened for writing: we wrote that file */
+  GsmFsSpare            spare;          /* the registry's last retired file */
+  gboolean              leaving;        /* this update removes our own entry */
   guint64               generation;
   JsonParser           *parser;
   GPtrArray            *quarantine;     /* QuarantinedEntry: of cache's file, left out */
@@ -113,6 +116,7 @@ gsm_file_registry_finalize (GObject *object)
   g_clear_pointer (&self->cache, _gsm_registry_snapshot_unref);
   if (self->cache_fd >= 0)
     close (self->cache_fd);
+  _gsm_fs_spare_clear (self->dirfd, &self->spare);
   if (self->session_fd >= 0)
     close (self->session_fd);
   if (self->own_lock_fd >= 0)
@@ -157,6 +161,8 @@ _gsm_file_registry_init (GsmFileRegistry *self)
   self->session_fd = -1;
   self->own_lock_fd = -1;
   self->tracker_fd = -1;
+  self->spare.fd = -1;
+  self->spare.retiring = -1;
   self->text = g_string_sized_new (4096);
 }
 
@@ -437,6 +443,7 @@ load_locked (GsmFileRegistry  *self,
   if (self->cache_fd >= 0)
     close (self->cache_fd);
   self->cache_fd = fd;
+  self->cache_fd_ours = FALSE;
 
   g_clear_pointer (&self->quarantine, g_ptr_array_unref);
   if (quarantine->len > 0)
@@ -471,8 +478,20 @@ write_registry_locked (GsmFileRegistry      *self,
                    GSM_MAX_REGISTRY_SIZE);
       return FALSE;
     }
+  /* A session that leaves keeps no spare behind it. */
+  if (self->leaving)
+    _gsm_fs_spare_clear (self->dirfd, &self->spare);
+  else if (self->cache_fd >= 0 && self->cache_fd_ours)
+    {
+      /* The file this write retires: it becomes the spare. Without its
+       * descriptor the cache cannot be trusted, so it is read again
+       * should the write fail. */
+      self->spare.retiring = self->cache_fd;
+      self->cache_fd = -1;
+    }
   if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, self->registry_name, out->str, out->len,
-                           self->durable, &identity, &fd, error))
+                           self->durable, self->leaving ? NULL : &self->spare, &identity, &fd,
+                           error))
     return FALSE;
   g_clear_pointer (&self->quarantine, g_ptr_array_unref);
 
@@ -482,6 +501,7 @@ write_registry_locked (GsmFileRegistry      *self,
   if (self->cache_fd >= 0)
     close (self->cache_fd);
   self->cache_fd = fd;
+  self->cache_fd_ours = TRUE;
 
   return TRUE;
 }
@@ -798,7 +818,7 @@ quarantine_locked (GsmFileRegistry  *self,
   g_string_append (out, "\n}\n");
 
   if (!_gsm_fs_replace_at (self->dirfd, self->dir_path, name, out->str, out->len,
-                           self->durable, NULL, NULL, error))
+                           self->durable, NULL, NULL, NULL, error))
     {
       g_prefix_error (error, "Registry “%s/%s” has %u entries that cannot be read, which "
                       "cannot be kept aside: ", self->dir_path, self->registry_name,
@@ -958,6 +978,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
   g_autoptr(GError) local_error = NULL;
   GsmRegistrySnapshot *result = NULL;
   gboolean quarantined;
+  gpointer value;
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
@@ -1017,6 +1038,10 @@ gsm_file_registry_update (GsmRegistry            *registry,
     }
 
   result = _gsm_registry_txn_apply (txn, ++self->generation);
+  self->leaving = self->own_session_id != NULL &&
+                  g_hash_table_lookup_extended (_gsm_registry_txn_get_changes (txn),
+                                                self->own_session_id, NULL, &value) &&
+                  value == NULL;
   if (!write_own_files_locked (self, txn, error) ||
       !write_registry_locked (self, result, error))
     g_clear_pointer (&result, _gsm_registry_snapshot_unref);
@@ -1025,6 +1050,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
       remove_session_files (self, txn);
       write_stale_session_files (self, txn);
     }
+  self->leaving = FALSE;
 
 out:
   _gsm_lock_release (self->lock_fd);

@@ -25,6 +25,24 @@ typedef struct
   gint64 ctime_ns;
 } GsmFileIdentity;
 
+/*
+ * A file a replace retired, kept under its temporary name to be written
+ * again by the next replace instead of a new one (see _gsm_fs_replace_at()).
+ * Initialise with GSM_FS_SPARE_INIT; _gsm_fs_spare_clear() removes it.
+ */
+typedef struct
+{
+  int      fd;
+  gboolean disabled;   /* no write leases here: keep none */
+  /* Set by the caller before a replace, or -1: a descriptor open for
+   * reading and writing of the file at the name, which the replace takes
+   * (kept as the spare when it retires that file, else closed). */
+  int      retiring;
+  char     name[256];
+} GsmFsSpare;
+
+#define GSM_FS_SPARE_INIT { -1, FALSE, -1, { 0 } }
+
 #define GSM_MAX_REGISTRY_SIZE (64 * 1024 * 1024)
 #define GSM_MAX_SESSION_FILE_SIZE (1024 * 1024)
 
@@ -63,9 +81,13 @@ gboolean  _gsm_fs_replace_at        (int               dirfd,
                                      const char       *data,
                                      gsize             len,
                                      gboolean          durable,
+                                     GsmFsSpare       *spare,
                                      GsmFileIdentity  *identity,
                                      int              *out_fd,
                                      GError          **error);
+G_GNUC_INTERNAL
+void      _gsm_fs_spare_clear       (int               dirfd,
+                                     GsmFsSpare       *spare);
 G_GNUC_INTERNAL
 gboolean  _gsm_fs_rewrite_at        (int               dirfd,
                                      const char       *dir_path,

@@ -18,7 +18,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,9 +30,10 @@
 
 #include "gsm-error.h"
 #include "gsm-fs-private.h"
+#include "gsm-process-private.h"
 
 #define TEMP_MARKER ".tmp-"
-#define OLD_SPARE_MARKER ".spare-"   /* kept by earlier versions */
+#define SPARE_MARKER ".spare-"
 
 static void
 set_io_error (GError    **error,
@@ -374,6 +377,69 @@ pwrite_all (int         fd,
   return TRUE;
 }
 
+/* Keeps the file at @tmp_name, which a replace just retired, as @spare
+ * (empty): only a regular file of ours with no other name. */
+static gboolean
+keep_as_spare (int         dirfd,
+               const char *tmp_name,
+               GsmFsSpare *spare)
+{
+  struct stat st;
+  int fd;
+
+  if (strlen (tmp_name) >= sizeof spare->name)
+    return FALSE;
+  if (spare->retiring >= 0)
+    {
+      /* The caller's descriptor of the file it just retired: no need to
+       * open it again (it is checked before every reuse anyway). */
+      fd = spare->retiring;
+      spare->retiring = -1;
+      goto keep;
+    }
+  fd = openat (dirfd, tmp_name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return FALSE;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_uid != geteuid () ||
+      st.st_nlink != 1)
+    {
+      close (fd);
+      return FALSE;
+    }
+keep:
+  /* Should someone open it while it is leased (see replace_with_spare()),
+   * the kernel signals the lease holder: with a signal ignored unless
+   * handled, not SIGIO, which would end the process. */
+  (void) fcntl (fd, F_SETSIG, SIGURG);
+  spare->fd = fd;
+  if (tmp_name != spare->name)
+    strcpy (spare->name, tmp_name);
+  return TRUE;
+}
+
+/*
+ * After an exchange: the file that was at @name is at @tmp_name. Keeps it
+ * as @spare (if given and empty) or removes it. A directory at @name is
+ * put back, and the call fails as renameat() would (EISDIR).
+ */
+static gboolean
+retire (int         dirfd,
+        const char *tmp_name,
+        const char *name,
+        GsmFsSpare *spare)
+{
+  if (spare != NULL && spare->fd < 0 && !spare->disabled && keep_as_spare (dirfd, tmp_name, spare))
+    return TRUE;
+  /* A temporary file left behind is removed by the next writer that
+   * starts. */
+  if (unlinkat (dirfd, tmp_name, 0) == 0 || errno != EISDIR)
+    return TRUE;
+  /* Put the directory back; our file returns to @tmp_name. */
+  renameat2 (dirfd, tmp_name, dirfd, name, RENAME_EXCHANGE);
+  errno = EISDIR;
+  return FALSE;
+}
+
 /*
  * Puts @tmp_name in place of @name without fsync.
  *
@@ -382,7 +448,8 @@ pwrite_all (int         fd,
  * before the rename, about 100 µs even for a few bytes, which is the fsync
  * GSM_DURABLE=0 asked not to pay for. Exchanging the two names is just as
  * atomic for readers (the name always holds a whole file, old or new) and
- * skips it; the old file, now under @tmp_name, is then removed.
+ * skips it; the old file, now under @tmp_name, is then removed or kept as
+ * @spare.
  *
  * Where the target does not exist yet, or the file system cannot exchange
  * names, this is a plain rename. A directory at @name is left where it
@@ -391,23 +458,15 @@ pwrite_all (int         fd,
 static gboolean
 exchange_into_place (int         dirfd,
                      const char *tmp_name,
-                     const char *name)
+                     const char *name,
+                     GsmFsSpare *spare)
 {
   static gboolean no_exchange = FALSE;
 
   if (!g_atomic_int_get (&no_exchange))
     {
       if (renameat2 (dirfd, tmp_name, dirfd, name, RENAME_EXCHANGE) == 0)
-        {
-          /* A temporary file left behind is removed by the next writer
-           * that starts. */
-          if (unlinkat (dirfd, tmp_name, 0) == 0 || errno != EISDIR)
-            return TRUE;
-          /* Put the directory back; our file returns to @tmp_name. */
-          renameat2 (dirfd, tmp_name, dirfd, name, RENAME_EXCHANGE);
-          errno = EISDIR;
-          return FALSE;
-        }
+        return retire (dirfd, tmp_name, name, spare);
       if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)
         g_atomic_int_set (&no_exchange, TRUE);
       else if (errno != ENOENT)
@@ -417,23 +476,135 @@ exchange_into_place (int         dirfd,
   return renameat (dirfd, tmp_name, dirfd, name) == 0;
 }
 
-/* Creates a new temporary file for @name, its name in @tmp_name. */
+/*
+ * Writes @data into @spare and exchanges it with @name; returns the
+ * descriptor of the file now at @name, or -1 with @name untouched (then
+ * @spare is cleared by the caller).
+ *
+ * A retired file may still be open in a reader that began reading it
+ * when it was the registry: writing into it then would tear that read.
+ * The kernel grants a write lease only on a file no one else has open,
+ * so the spare is written only under one; whoever opens it meanwhile
+ * (through its temporary name) waits until the lease is released.
+ * Processes of this library that keep a version cached keep its file
+ * open, so a file anyone may still read or compare with is never reused.
+ */
 static int
-create_temp_file (int          dirfd,
-                  const char  *dir_path,
-                  const char  *name,
-                  char         tmp_name[256],
-                  GError     **error)
+replace_with_spare (int         dirfd,
+                    const char *name,
+                    const char *data,
+                    gsize       len,
+                    gboolean    durable,
+                    GsmFsSpare *spare)
 {
+  struct stat st, at;
+  gboolean ok;
+  int saved_errno;
+  int fd;
+
+  /* Still ours, still under its name (a starting writer removes the
+   * temporary files it finds). */
+  if (fstat (spare->fd, &st) != 0 ||
+      fstatat (dirfd, spare->name, &at, AT_SYMLINK_NOFOLLOW) != 0 ||
+      st.st_dev != at.st_dev || st.st_ino != at.st_ino || st.st_nlink != 1)
+    return -1;
+
+  if (fcntl (spare->fd, F_SETLEASE, F_WRLCK) != 0)
+    {
+      /* EAGAIN: someone has it open. Anything else: no leases on this
+       * file system (or for this process); then keep no spare. */
+      if (errno != EAGAIN)
+        spare->disabled = TRUE;
+      return -1;
+    }
+  /* And nobody to signal about someone waiting. */
+  (void) fcntl (spare->fd, F_SETOWN, 0);
+  ok = pwrite_all (spare->fd, data, len) &&
+       ((gsize) st.st_size <= len || ftruncate (spare->fd, (off_t) len) == 0) &&
+       (!durable || fdatasync (spare->fd) == 0);
+  saved_errno = errno;
+  (void) fcntl (spare->fd, F_SETLEASE, F_UNLCK);
+  if (!ok)
+    {
+      errno = saved_errno;
+      return -1;
+    }
+
+  if (renameat2 (dirfd, spare->name, dirfd, name, RENAME_EXCHANGE) != 0)
+    return -1;
+
+  fd = spare->fd;
+  spare->fd = -1;
+  if (!retire (dirfd, spare->name, name, spare))
+    {
+      /* A directory was at @name: ours is back under the spare's name. */
+      spare->fd = fd;
+      return -1;
+    }
+  return fd;
+}
+
+/* Removes @spare's file (if it still is at its name) and forgets it. */
+void
+_gsm_fs_spare_clear (int         dirfd,
+                     GsmFsSpare *spare)
+{
+  struct stat st, at;
+
+  if (spare->fd < 0)
+    return;
+  if (fstat (spare->fd, &st) == 0 &&
+      fstatat (dirfd, spare->name, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
+      st.st_dev == at.st_dev && st.st_ino == at.st_ino)
+    unlinkat (dirfd, spare->name, 0);
+  close (spare->fd);
+  spare->fd = -1;
+  spare->name[0] = '\0';
+}
+
+/* The work of _gsm_fs_replace_at(), but for @spare->retiring. */
+static gboolean
+replace_at (int               dirfd,
+            const char       *dir_path,
+            const char       *name,
+            const char       *data,
+            gsize             len,
+            gboolean          durable,
+            GsmFsSpare       *spare,
+            GsmFileIdentity  *identity,
+            int              *out_fd,
+            GError          **error)
+{
+  char tmp_name[256];
+  struct stat st;
   int fd = -1;
+  int saved_errno;
+
+  if (out_fd)
+    *out_fd = -1;
+
+  if (spare != NULL && spare->fd >= 0)
+    {
+      fd = replace_with_spare (dirfd, name, data, len, durable, spare);
+      if (fd >= 0)
+        goto published;
+      _gsm_fs_spare_clear (dirfd, spare);
+    }
 
   for (guint attempt = 0; attempt < 100; attempt++)
     {
-      if (g_snprintf (tmp_name, 256, "%s" TEMP_MARKER "%08x", name, g_random_int ()) >= 256)
+      /* A file that may be kept as a spare is named after its process,
+       * so that a starting writer removes only those of dead ones. */
+      int n = spare != NULL
+        ? g_snprintf (tmp_name, sizeof tmp_name, "%s" SPARE_MARKER "%d-%08x", name, (int) getpid (),
+                      g_random_int ())
+        : g_snprintf (tmp_name, sizeof tmp_name, "%s" TEMP_MARKER "%08x", name, g_random_int ());
+
+      if (n >= (int) sizeof tmp_name)
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                        "File name “%s” is too long", name);
-          return -1;
+          return FALSE;
         }
       fd = openat (dirfd, tmp_name,
                    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
@@ -443,66 +614,39 @@ create_temp_file (int          dirfd,
     }
 
   if (fd < 0)
-    set_io_error (error, errno, "Cannot create a temporary file for “%s/%s”", dir_path, name);
-  return fd;
-}
-
-/*
- * _gsm_fs_replace_at:
- * @identity: (optional): receives the identity of the new file
- * @out_fd: (optional): receives a descriptor of the new file
- *
- * Atomically replaces @name with @data: readers see the old or the new
- * contents, never a mixture. A symbolic link at @name is replaced, not
- * followed. With @durable, the data and the rename reach the disk before
- * this returns. On failure the previous file is untouched and no temporary
- * file is left behind.
- */
-gboolean
-_gsm_fs_replace_at (int               dirfd,
-                    const char       *dir_path,
-                    const char       *name,
-                    const char       *data,
-                    gsize             len,
-                    gboolean          durable,
-                    GsmFileIdentity  *identity,
-                    int              *out_fd,
-                    GError          **error)
-{
-  char tmp_name[256];
-  struct stat st;
-  int fd;
-
-  if (out_fd)
-    *out_fd = -1;
-
-  fd = create_temp_file (dirfd, dir_path, name, tmp_name, error);
-  if (fd < 0)
-    return FALSE;
+    {
+      set_io_error (error, errno, "Cannot create a temporary file for “%s/%s”", dir_path, name);
+      return FALSE;
+    }
 
   if (!pwrite_all (fd, data, len))
     {
-      set_io_error (error, errno, "Cannot write “%s/%s”", dir_path, tmp_name);
+      saved_errno = errno;
+      set_io_error (error, saved_errno, "Cannot write “%s/%s”", dir_path, tmp_name);
       goto fail;
     }
 
   if (durable && fdatasync (fd) != 0)
     {
-      set_io_error (error, errno, "Cannot flush “%s/%s” to disk", dir_path, tmp_name);
+      saved_errno = errno;
+      set_io_error (error, saved_errno, "Cannot flush “%s/%s” to disk", dir_path, tmp_name);
       goto fail;
     }
 
-  if (durable ? renameat (dirfd, tmp_name, dirfd, name) != 0
-              : !exchange_into_place (dirfd, tmp_name, name))
+  if (!durable || spare != NULL ? !exchange_into_place (dirfd, tmp_name, name, spare)
+                                : renameat (dirfd, tmp_name, dirfd, name) != 0)
     {
-      set_io_error (error, errno, "Cannot rename “%s” over “%s/%s”", tmp_name, dir_path, name);
+      saved_errno = errno;
+      set_io_error (error, saved_errno, "Cannot rename “%s” over “%s/%s”", tmp_name, dir_path, name);
       goto fail;
     }
 
+published:
   if (durable && fsync (dirfd) != 0)
     {
       /* The new contents are in place; only their durability is in doubt. */
-      set_io_error (error, errno, "Cannot flush directory “%s” to disk", dir_path);
+      saved_errno = errno;
+      set_io_error (error, saved_errno, "Cannot flush directory “%s” to disk", dir_path);
       close (fd);
       return FALSE;
     }
@@ -527,6 +671,44 @@ fail:
   unlinkat (dirfd, tmp_name, 0);
   close (fd);
   return FALSE;
+}
+
+/*
+ * _gsm_fs_replace_at:
+ *
+ * Atomically replaces @name with @data: readers see the old or the new
+ * contents, never a mixture. A symbolic link at @name is replaced, not
+ * followed. With @durable, the data and the rename reach the disk before
+ * this returns. On failure the previous file is untouched and no temporary
+ * file is left behind.
+ *
+ * With @spare, the file this replaces is kept (under a temporary name) and
+ * the next replace writes into it instead of creating one: on ext4 that
+ * is a few µs where a new file costs tens (an inode found, then freed),
+ * and much more when thousands were freed lately. See replace_with_spare()
+ * for why that cannot tear a reader's view.
+ */
+gboolean
+_gsm_fs_replace_at (int               dirfd,
+                    const char       *dir_path,
+                    const char       *name,
+                    const char       *data,
+                    gsize             len,
+                    gboolean          durable,
+                    GsmFsSpare       *spare,
+                    GsmFileIdentity  *identity,
+                    int              *out_fd,
+                    GError          **error)
+{
+  gboolean ok = replace_at (dirfd, dir_path, name, data, len, durable, spare, identity, out_fd, error);
+
+  /* Not kept: the file was not retired (a first write, a failure). */
+  if (spare != NULL && spare->retiring >= 0)
+    {
+      close (spare->retiring);
+      spare->retiring = -1;
+    }
+  return ok;
 }
 
 /* Small files are padded to a multiple of this with blanks, so that the
@@ -636,12 +818,12 @@ _gsm_fs_rewrite_at (int          dirfd,
   *fd = -1;
 
   if (len >= REWRITE_MAX)
-    return _gsm_fs_replace_at (dirfd, dir_path, name, data, len, FALSE, NULL, NULL, error);
+    return _gsm_fs_replace_at (dirfd, dir_path, name, data, len, FALSE, NULL, NULL, NULL, error);
 
   size = MIN ((len + REWRITE_ROUND) / REWRITE_ROUND * REWRITE_ROUND, REWRITE_MAX);
   pad_into (buf, data, len, size);
 
-  return _gsm_fs_replace_at (dirfd, dir_path, name, buf, size, FALSE, NULL, fd, error);
+  return _gsm_fs_replace_at (dirfd, dir_path, name, buf, size, FALSE, NULL, NULL, fd, error);
 }
 
 gboolean
@@ -701,15 +883,17 @@ all_hex (const char *p,
 
 /*
  * Is @name a file a writer left: PREFIX + a file name of ours + ".tmp-" +
- * 8 hex digits, or the ".spare-" + pid + "-" + 8 hex digits that earlier
- * versions kept? Nothing else in a shared directory is touched.
+ * 8 hex digits, or a spare, ".spare-" + pid (in @pid) + "-" + 8 hex
+ * digits? Nothing else in a shared directory is touched.
  */
 static gboolean
 is_leftover (const char *name,
-             const char *prefix)
+             const char *prefix,
+             int        *pid)
 {
   const char *rest, *marker, *p;
 
+  *pid = 0;
   if (!g_str_has_prefix (name, prefix))
     return FALSE;
   rest = name + strlen (prefix);
@@ -717,11 +901,12 @@ is_leftover (const char *name,
   marker = strstr (rest, TEMP_MARKER);
   if (marker != NULL)
     p = marker + strlen (TEMP_MARKER);
-  else if ((marker = strstr (rest, OLD_SPARE_MARKER)) != NULL)
+  else if ((marker = strstr (rest, SPARE_MARKER)) != NULL)
     {
-      p = marker + strlen (OLD_SPARE_MARKER);
+      p = marker + strlen (SPARE_MARKER);
       if (!g_ascii_isdigit (*p))
         return FALSE;
+      *pid = atoi (p);
       while (g_ascii_isdigit (*p))
         p++;
       if (*p++ != '-')
@@ -733,13 +918,27 @@ is_leftover (const char *name,
   return all_hex (p, 8) && is_our_file_name (rest, (gsize) (marker - rest));
 }
 
+/* Is there a process @pid, other than a zombie? Read from /proc, as the
+ * liveness probe does: a pid read from a file name is never signalled. */
+static gboolean
+process_exists (int pid)
+{
+  guint64 start_time;
+  char state;
+  int e;
+
+  if (_gsm_process_read_stat (pid, &state, &start_time, &e))
+    return state != 'Z';
+  return e != ENOENT && e != ESRCH;
+}
+
 /*
  * _gsm_fs_remove_temp_files:
  *
  * Removes temporary files left by writers that were killed between
- * creating and renaming them (and the spare files of earlier versions).
- * Only call this while holding the registry lock: every temporary file is
- * created under it.
+ * creating and renaming them, and the spare files of processes that are
+ * gone. Only call this while holding the registry lock: every temporary
+ * file is created under it.
  */
 guint
 _gsm_fs_remove_temp_files (int         dirfd,
@@ -762,8 +961,13 @@ _gsm_fs_remove_temp_files (int         dirfd,
   while ((de = readdir (dir)) != NULL)
     {
       struct stat st;
+      int pid;
 
-      if (!is_leftover (de->d_name, prefix))
+      if (!is_leftover (de->d_name, prefix, &pid))
+        continue;
+      /* A spare of a live process is in use (a reused pid keeps one until
+       * that process too has gone). */
+      if (pid > 0 && process_exists (pid))
         continue;
       if (fstatat (dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
           !S_ISREG (st.st_mode) || st.st_uid != geteuid ())

@@ -1660,16 +1660,14 @@ test_close_leaves_registry_only (Fixture *f, gconstpointer data)
   _gsm_session_manager_reset_for_testing ();
 }
 
-/* A starting writer removes the temporary files killed writers left and
- * the spare files of earlier versions, and nothing else. */
+/* A starting writer removes the temporary files killed writers left, and
+ * nothing else (spares: test_dead_spares_removed). */
 static void
 test_leftovers_removed (Fixture *f, gconstpointer data)
 {
   const char *leftovers[] = {
     "vm_registry.json.tmp-0123abcd",
     "session_42.json.tmp-89abcdef",
-    "vm_registry.json.spare-42-0123abcd",
-    "global_session.json.spare-1-0123abcd",
   };
   const char *kept[] = {
     "notes.spare-42-0123abcd",
@@ -1706,6 +1704,136 @@ test_leftovers_removed (Fixture *f, gconstpointer data)
 
       g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
     }
+}
+
+static ino_t
+registry_ino (Fixture *f)
+{
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  struct stat st;
+
+  g_assert_cmpint (g_lstat (path, &st), ==, 0);
+  return st.st_ino;
+}
+
+static guint
+count_names (Fixture *f, const char *part)
+{
+  GDir *d = g_dir_open (f->dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (strstr (name, part) != NULL)
+      n++;
+  g_dir_close (d);
+  return n;
+}
+
+/*
+ * A write puts the registry's new text into the file the write before
+ * retired (kept as a spare) instead of a new one. Never into a file
+ * anyone still has open: a reader that opened the registry before those
+ * writes goes on reading exactly what it opened.
+ */
+static void
+test_retired_file_reused_unless_open (Fixture *f, gconstpointer data)
+{
+  GsmSessionManager *m = gsm_session_manager_get_default ();
+  g_autofree char *path = fixture_path (f, "vm_registry.json");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *before = NULL;
+  ino_t first, second;
+  gsize len;
+  char *held;
+  int fd;
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-spare-1", "z", NULL, NULL, NULL, &error));
+  first = registry_ino (f);
+  g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+  second = registry_ino (f);
+  g_assert_cmpuint (first, !=, second);
+  /* One spare, named after this process. */
+  g_assert_cmpuint (count_names (f, ".spare-"), ==, 1);
+  g_assert_cmpuint (count_names (f, ".tmp-"), ==, 0);
+
+  g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-spare-2", "z", NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  if (registry_ino (f) != first)
+    g_test_message ("no write leases here: every write makes a new file");
+  else
+    {
+      /* The two files take turns. */
+      g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+      g_assert_cmpuint (registry_ino (f), ==, second);
+      g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-spare-2", "z", NULL, NULL, NULL, &error));
+      g_assert_cmpuint (registry_ino (f), ==, first);
+    }
+
+  /* Someone opens the registry and reads slowly. */
+  g_assert_true (g_file_get_contents (path, &before, &len, &error));
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+      g_assert_true (gsm_session_manager_register_vm_sync (m, i % 2 ? "vm-x" : "vm-yy", "z", NULL, NULL,
+                                                           NULL, &error));
+      g_assert_no_error (error);
+    }
+
+  /* What it holds was not written again. */
+  held = g_malloc (len + 16);
+  g_assert_cmpint (pread (fd, held, len + 16, 0), ==, (gssize) len);
+  g_assert_cmpmem (held, len, before, len);
+  g_free (held);
+  close (fd);
+
+  /* Once it closed it, the turns go on; still one spare. */
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
+      g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-z", "z", NULL, NULL, NULL, &error));
+    }
+  g_assert_cmpuint (count_names (f, ".spare-"), ==, 1);
+  g_assert_cmpuint (count_names (f, ".tmp-"), ==, 0);
+
+  /* Closing the manager removes it. */
+  _gsm_session_manager_reset_for_testing ();
+  g_assert_cmpuint (count_names (f, ".spare-"), ==, 0);
+}
+
+/* A starting writer removes the spares of dead processes, and only
+ * those. */
+static void
+test_dead_spares_removed (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dead = NULL;
+  g_autofree char *live = NULL;
+  g_autofree char *other = NULL;
+  GsmSessionManager *m;
+  GPid pid;
+  const char *argv[] = { "/bin/true", NULL };
+  int status;
+
+  /* A pid that is surely free: a child that has been reaped. */
+  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                &pid, NULL));
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+
+  dead = g_strdup_printf ("%s/vm_registry.json.spare-%d-0123abcd", f->dir, (int) pid);
+  live = g_strdup_printf ("%s/vm_registry.json.spare-%d-0123abcd", f->dir, (int) getppid ());
+  other = g_strdup_printf ("%s/notes.spare-%d-0123abcd", f->dir, (int) pid);
+  g_assert_true (g_file_set_contents (dead, "{}", -1, NULL));
+  g_assert_true (g_file_set_contents (live, "{}", -1, NULL));
+  g_assert_true (g_file_set_contents (other, "{}", -1, NULL));
+
+  m = gsm_session_manager_get_default ();
+  g_assert_nonnull (m);
+  g_assert_false (g_file_test (dead, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (live, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (other, G_FILE_TEST_EXISTS));
 }
 
 static void
@@ -1786,6 +1914,8 @@ main (int argc, char *argv[])
   ADD ("/manager/files/other-entries-kept", test_other_entries_kept);
   ADD ("/manager/files/close-leaves-registry-only", test_close_leaves_registry_only);
   ADD ("/manager/files/leftovers-removed", test_leftovers_removed);
+  ADD ("/manager/files/retired-file-reused-unless-open", test_retired_file_reused_unless_open);
+  ADD ("/manager/files/dead-spares-removed", test_dead_spares_removed);
 #undef ADD
 
   return g_test_run ();
