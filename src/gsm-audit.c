@@ -14,19 +14,19 @@
 #include <json-glib/json-glib.h>
 
 #include "gsm-audit-private.h"
-#include "gsm-etcd-registry-private.h"
-#include "gsm-session-manager-private.h"
 #include "gsm-error.h"
+#include "gsm-etcd-registry-private.h"
 #include "gsm-fs-private.h"
 #include "gsm-json-private.h"
+#include "gsm-session-manager-private.h"
 
 static char *
 audit_name (GsmSessionManager *manager)
 {
   /* The registry's name carries the file prefix. */
   g_autofree char *registry = g_file_get_basename (gsm_session_manager_get_vm_registry (manager));
-  gsize len = strlen (registry);
-  gsize suffix = strlen ("vm_registry.json");
+  gsize            len = strlen (registry);
+  gsize            suffix = strlen ("vm_registry.json");
 
   if (len >= suffix)
     registry[len - suffix] = '\0';
@@ -59,17 +59,17 @@ static char *
 format_record (GsmSessionManager    *manager,
                const GsmAuditRecord *record)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *time = g_date_time_format_iso8601 (now);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char   *time = g_date_time_format_iso8601 (now);
   GsmProviderResult *result = record->result;
 
   json_builder_begin_object (b);
   add_string (b, "time", time);
   json_builder_set_member_name (b, "timestamp");
   json_builder_add_double_value (b, g_date_time_to_unix (now) +
-                                   g_date_time_get_microsecond (now) / (double) G_USEC_PER_SEC);
+                                        g_date_time_get_microsecond (now) / (double) G_USEC_PER_SEC);
   add_string (b, "action", record->action);
   add_string (b, "vm", record->vm_id);
   add_string (b, "zone", record->zone);
@@ -83,7 +83,7 @@ format_record (GsmSessionManager    *manager,
   json_builder_set_member_name (b, "command");
   if (result != NULL || record->argv != NULL)
     {
-      const char * const *argv = result ? gsm_provider_result_get_argv (result) : record->argv;
+      const char *const *argv = result ? gsm_provider_result_get_argv (result) : record->argv;
 
       json_builder_begin_array (b);
       for (guint i = 0; argv && argv[i]; i++)
@@ -130,7 +130,6 @@ format_record (GsmSessionManager    *manager,
   return json_to_string (root, FALSE);
 }
 
-
 /* The etcd registry, if this manager's registry is one. */
 static GsmEtcdRegistry *
 fleet_registry (GsmSessionManager *manager)
@@ -141,15 +140,15 @@ fleet_registry (GsmSessionManager *manager)
 }
 
 static int
-open_log_at (const char  *dir,
-             const char  *name,
-             int          flags,
-             char       **out_path,
-             GError     **error)
+open_log_at (const char *dir,
+             const char *name,
+             int         flags,
+             char      **out_path,
+             GError    **error)
 {
   g_autofree char *path = g_build_filename (dir, name, NULL);
-  struct stat st;
-  int dirfd, fd, saved_errno;
+  struct stat      st;
+  int              dirfd, fd, saved_errno;
 
   dirfd = _gsm_fs_open_dir (dir, FALSE, error);
   if (dirfd < 0)
@@ -188,10 +187,10 @@ open_log_at (const char  *dir,
 }
 
 static int
-open_log (GsmSessionManager  *manager,
-          int                 flags,
-          char              **out_path,
-          GError            **error)
+open_log (GsmSessionManager *manager,
+          int                flags,
+          char             **out_path,
+          GError           **error)
 {
   g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
   g_autofree char *name = audit_name (manager);
@@ -200,16 +199,16 @@ open_log (GsmSessionManager  *manager,
 }
 
 gboolean
-_gsm_audit_append (GsmSessionManager     *manager,
-                   const GsmAuditRecord  *record,
-                   GError               **error)
+_gsm_audit_append (GsmSessionManager    *manager,
+                   const GsmAuditRecord *record,
+                   GError              **error)
 {
   g_autofree char *line = format_record (manager, record);
   g_autofree char *path = NULL;
   g_autofree char *text = g_strconcat (line, "\n", NULL);
-  gsize len = strlen (text);
-  ssize_t n;
-  int fd;
+  gsize            len = strlen (text);
+  ssize_t          n;
+  int              fd;
 
   fd = open_log (manager, O_WRONLY | O_APPEND | O_CREAT, &path, error);
   if (fd < 0)
@@ -236,7 +235,7 @@ _gsm_audit_append (GsmSessionManager     *manager,
    * whatever happens to etcd. */
   {
     GsmEtcdRegistry *etcd = fleet_registry (manager);
-    g_autoptr(GError) fleet_error = NULL;
+    g_autoptr (GError) fleet_error = NULL;
 
     if (etcd != NULL && !_gsm_etcd_registry_append_audit (etcd, line, &fleet_error))
       g_warning ("The audit record of VM %s is only in “%s”: %s", record->vm_id, path,
@@ -245,26 +244,27 @@ _gsm_audit_append (GsmSessionManager     *manager,
   return TRUE;
 }
 
-static char **read_local (const char  *dir,
-                          const char  *name,
-                          GError     **error);
+static char **read_local (const char *dir,
+                          const char *name,
+                          GError    **error);
 
 static double
 record_time (JsonParser *parser,
              const char *line)
 {
-  g_autoptr(JsonNode) root = _gsm_json_parse (parser, line, strlen (line), NULL);
+  g_autoptr (JsonNode) root = _gsm_json_parse (parser, line, strlen (line), NULL);
   JsonObject *o = root && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
-  JsonNode *t = o ? json_object_get_member (o, "timestamp") : NULL;
+  JsonNode   *t = o ? json_object_get_member (o, "timestamp") : NULL;
 
   return t && JSON_NODE_HOLDS_VALUE (t) && json_node_get_value_type (t) == G_TYPE_DOUBLE
-           ? json_node_get_double (t) : 0;
+             ? json_node_get_double (t)
+             : 0;
 }
 
 typedef struct
 {
-  double  time;
-  char   *line;
+  double time;
+  char  *line;
 } Timed;
 
 static int
@@ -283,8 +283,8 @@ compare_timed (gconstpointer a,
  *   those every host recorded there, each once, oldest first
  */
 char **
-_gsm_audit_read (GsmSessionManager  *manager,
-                 GError            **error)
+_gsm_audit_read (GsmSessionManager *manager,
+                 GError           **error)
 {
   g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (manager));
   g_autofree char *name = audit_name (manager);
@@ -295,18 +295,18 @@ _gsm_audit_read (GsmSessionManager  *manager,
 }
 
 char **
-_gsm_audit_read_at (const char       *dir,
-                    const char       *file_prefix,
-                    GsmEtcdRegistry  *etcd,
-                    GError          **error)
+_gsm_audit_read_at (const char      *dir,
+                    const char      *file_prefix,
+                    GsmEtcdRegistry *etcd,
+                    GError         **error)
 {
   g_autofree char *name = g_strconcat (file_prefix ? file_prefix : "", GSM_AUDIT_LOG_NAME, NULL);
-  g_auto(GStrv) local = read_local (dir, name, error);
-  g_auto(GStrv) fleet = NULL;
-  g_autoptr(GHashTable) seen = NULL;
-  g_autoptr(GArray) all = NULL;
-  g_autoptr(JsonParser) parser = NULL;
-  g_autoptr(GError) fleet_error = NULL;
+  g_auto (GStrv) local = read_local (dir, name, error);
+  g_auto (GStrv) fleet = NULL;
+  g_autoptr (GHashTable) seen = NULL;
+  g_autoptr (GArray) all = NULL;
+  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (GError) fleet_error = NULL;
   GPtrArray *out;
 
   if (local == NULL || etcd == NULL)
@@ -340,21 +340,21 @@ _gsm_audit_read_at (const char       *dir,
 }
 
 static char **
-read_local (const char  *dir,
-            const char  *name,
-            GError     **error)
+read_local (const char *dir,
+            const char *name,
+            GError    **error)
 {
-  g_autoptr(GError) local_error = NULL;
-  g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GString) data = g_string_new (NULL);
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (GPtrArray) records = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GString) data = g_string_new (NULL);
   g_autofree char *path = NULL;
-  g_auto(GStrv) lines = NULL;
+  g_auto (GStrv) lines = NULL;
   struct stat st;
-  off_t start = 0;
-  char buf[65536];
-  ssize_t n;
-  int fd;
+  off_t       start = 0;
+  char        buf[65536];
+  ssize_t     n;
+  int         fd;
 
   fd = open_log_at (dir, name, O_RDONLY, &path, &local_error);
   if (fd < 0)
@@ -394,15 +394,15 @@ read_local (const char  *dir,
   lines = g_strsplit (data->str, "\n", -1);
   for (guint i = 0; lines[i]; i++)
     {
-      g_autoptr(JsonNode) root = NULL;
+      g_autoptr (JsonNode) root = NULL;
 
       if (i == 0 && start > 0)
-        continue;   /* a partial line */
+        continue; /* a partial line */
       if (*lines[i] == '\0' || !g_utf8_validate (lines[i], -1, NULL))
         continue;
       root = _gsm_json_parse (parser, lines[i], strlen (lines[i]), NULL);
       if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-        continue;   /* not ours: skipped, never shown raw */
+        continue; /* not ours: skipped, never shown raw */
       g_ptr_array_add (records, g_strdup (lines[i]));
     }
   g_ptr_array_add (records, NULL);

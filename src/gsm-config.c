@@ -28,9 +28,9 @@ _gsm_config_get_path (void)
 GKeyFile *
 _gsm_config_load (GError **error)
 {
-  g_autoptr(GKeyFile) key_file = g_key_file_new ();
+  g_autoptr (GKeyFile) key_file = g_key_file_new ();
   g_autofree char *path = _gsm_config_get_path ();
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GError) local_error = NULL;
 
   if (!g_key_file_load_from_file (key_file, path, G_KEY_FILE_NONE, &local_error) &&
       !g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
@@ -47,7 +47,7 @@ char *
 _gsm_config_get_backend (GKeyFile *key_file)
 {
   const char *env = g_getenv ("GSM_REGISTRY");
-  char *backend;
+  char       *backend;
 
   if (env != NULL && *env != '\0')
     return g_strdup (env);
@@ -71,7 +71,7 @@ static gboolean
 parse_seconds (const char *text,
                double     *out)
 {
-  char *end = NULL;
+  char  *end = NULL;
   double d = g_ascii_strtod (text, &end);
 
   if (end == text || *end != '\0' || !(d >= 0 && d <= MAX_SECONDS))
@@ -85,7 +85,7 @@ _gsm_env_seconds (const char *name,
                   double      fallback)
 {
   const char *value = g_getenv (name);
-  double d;
+  double      d;
 
   if (value == NULL || *value == '\0')
     return fallback;
@@ -126,8 +126,8 @@ _gsm_config_get_count (GKeyFile   *key_file,
                        guint       fallback)
 {
   g_autofree char *value = NULL;
-  const char *env_value = g_getenv (env);
-  guint64 n;
+  const char      *env_value = g_getenv (env);
+  guint64          n;
 
   if (key_file != NULL)
     value = g_key_file_get_string (key_file, group, key, NULL);
@@ -156,8 +156,8 @@ _gsm_config_get_switch (const char *group,
                         const char *env)
 {
   const char *env_value = g_getenv (env);
-  g_autoptr(GKeyFile) key_file = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GKeyFile) key_file = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean value;
 
   if (env_value != NULL && *env_value != '\0')

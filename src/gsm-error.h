@@ -6,7 +6,7 @@
 #pragma once
 
 #if !defined(GSM_INSIDE) && !defined(GSM_COMPILATION)
-# error "Only <gsm-session/gsm.h> can be included directly."
+#error "Only <gsm-session/gsm.h> can be included directly."
 #endif
 
 #include <glib.h>

@@ -35,12 +35,13 @@
 /* ---- the URI ----------------------------------------------------------- */
 
 static gboolean
-bad_uri (const char  *uri,
-         GError     **error)
+bad_uri (const char *uri,
+         GError    **error)
 {
   g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                "Invalid registry URI “%s”: expected etcd://HOST:PORT[,HOST:PORT…][/PREFIX] "
-               "(or etcds:// for TLS)", uri);
+               "(or etcds:// for TLS)",
+               uri);
   return FALSE;
 }
 
@@ -53,15 +54,15 @@ bad_uri (const char  *uri,
  * @prefix: (out): `/PREFIX` without a trailing slash, or the default
  */
 gboolean
-_gsm_etcd_parse_uri (const char   *uri,
-                     char       ***endpoints,
-                     char        **prefix,
-                     GError      **error)
+_gsm_etcd_parse_uri (const char *uri,
+                     char     ***endpoints,
+                     char      **prefix,
+                     GError    **error)
 {
-  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *path = NULL;
   g_autofree char *authority = NULL;
-  g_auto(GStrv) hosts = NULL;
+  g_auto (GStrv) hosts = NULL;
   const char *scheme, *rest;
 
   if (g_str_has_prefix (uri, "etcd://"))
@@ -87,10 +88,10 @@ _gsm_etcd_parse_uri (const char   *uri,
   for (guint i = 0; hosts[i] != NULL; i++)
     {
       g_autofree char *one = g_strconcat ("etcd://", hosts[i], rest, NULL);
-      g_autoptr(GUri) parsed = NULL;
-      g_autoptr(GError) local_error = NULL;
+      g_autoptr (GUri) parsed = NULL;
+      g_autoptr (GError) local_error = NULL;
       const char *host;
-      int port;
+      int         port;
 
       parsed = g_uri_parse (one, G_URI_FLAGS_NON_DNS, &local_error);
       if (parsed == NULL)
@@ -127,9 +128,9 @@ _gsm_etcd_parse_uri (const char   *uri,
 
 /* @data as a JSON string, in base64 (as the gateway takes keys and values). */
 void
-_gsm_etcd_append_base64 (GString       *body,
-                         gconstpointer  data,
-                         gsize          len)
+_gsm_etcd_append_base64 (GString      *body,
+                         gconstpointer data,
+                         gsize         len)
 {
   g_autofree char *b64 = g_base64_encode (data, len);
 
@@ -145,7 +146,7 @@ _gsm_etcd_append_range (GString    *body,
                         const char *prefix)
 {
   g_autofree char *end = g_strdup (prefix);
-  gsize len = strlen (end);
+  gsize            len = strlen (end);
 
   /* The keys of PREFIX/ end before PREFIX0 ('/' + 1 == '0'). */
   g_assert (len > 0 && end[len - 1] == '/');
@@ -170,29 +171,29 @@ _gsm_etcd_append_range (GString    *body,
 
 struct _GsmEtcdClient
 {
-  char            **endpoints;      /* http(s)://HOST:PORT, one per member */
-  guint             n_endpoints;
-  char             *description;    /* the endpoints, for messages */
-  gint              preferred;      /* atomic: the member that answered last */
-  guint             timeout_ms;     /* of a request */
-  SoupSession      *session;        /* requests, with an I/O timeout */
-  SoupSession      *stream_session; /* streams: no I/O timeout */
-  gboolean          tls;
-  GTlsCertificate  *certificate;    /* ours, for etcd's --client-cert-auth */
-  char             *user;           /* NULL: no authentication */
-  char             *password;       /* secret: never in messages */
+  char           **endpoints; /* http(s)://HOST:PORT, one per member */
+  guint            n_endpoints;
+  char            *description;    /* the endpoints, for messages */
+  gint             preferred;      /* atomic: the member that answered last */
+  guint            timeout_ms;     /* of a request */
+  SoupSession     *session;        /* requests, with an I/O timeout */
+  SoupSession     *stream_session; /* streams: no I/O timeout */
+  gboolean         tls;
+  GTlsCertificate *certificate; /* ours, for etcd's --client-cert-auth */
+  char            *user;        /* NULL: no authentication */
+  char            *password;    /* secret: never in messages */
 
-  GMutex            mutex;          /* guards what follows */
-  char             *token;          /* secret: never in messages */
-  gboolean          auth_disabled;  /* etcd said authentication is off */
+  GMutex   mutex;         /* guards what follows */
+  char    *token;         /* secret: never in messages */
+  gboolean auth_disabled; /* etcd said authentication is off */
 };
 
 /* What to make of an answer. */
 typedef enum
 {
-  VERDICT_DONE,     /* the answer (or etcd's error) is the request's */
-  VERDICT_NEXT,     /* this member cannot serve now: ask the next one */
-  VERDICT_REAUTH,   /* the token was refused: authenticate again */
+  VERDICT_DONE,   /* the answer (or etcd's error) is the request's */
+  VERDICT_NEXT,   /* this member cannot serve now: ask the next one */
+  VERDICT_REAUTH, /* the token was refused: authenticate again */
 } Verdict;
 
 static void
@@ -210,7 +211,7 @@ get_setting (GKeyFile   *config,
              const char *key,
              const char *env)
 {
-  const char *value = g_getenv (env);
+  const char      *value = g_getenv (env);
   g_autofree char *from_file = NULL;
 
   if (value != NULL && *value != '\0')
@@ -226,15 +227,15 @@ get_setting (GKeyFile   *config,
  * GSM_ETCD_PASSWORD_FILE, else GSM_ETCD_PASSWORD itself, else the file of
  * password-file in [registry]. */
 static gboolean
-get_password (GKeyFile  *config,
-              char     **password,
-              GError   **error)
+get_password (GKeyFile *config,
+              char    **password,
+              GError  **error)
 {
   g_autofree char *path = NULL;
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GError) local_error = NULL;
   const char *origin;
-  char *text = NULL;
-  gsize len;
+  char       *text = NULL;
+  gsize       len;
 
   *password = NULL;
   if (g_getenv ("GSM_ETCD_PASSWORD_FILE") != NULL && *g_getenv ("GSM_ETCD_PASSWORD_FILE") != '\0')
@@ -272,15 +273,15 @@ get_password (GKeyFile  *config,
 /* Reads the TLS and authentication settings; *@database: the CA's, if
  * one is given. */
 static gboolean
-client_configure (GsmEtcdClient  *client,
-                  GTlsDatabase  **database,
-                  GError        **error)
+client_configure (GsmEtcdClient *client,
+                  GTlsDatabase **database,
+                  GError       **error)
 {
-  g_autoptr(GKeyFile) config = _gsm_config_load (NULL);
+  g_autoptr (GKeyFile) config = _gsm_config_load (NULL);
   g_autofree char *ca_file = get_setting (config, "ca-file", "GSM_ETCD_CA_FILE");
   g_autofree char *cert_file = get_setting (config, "cert-file", "GSM_ETCD_CERT_FILE");
   g_autofree char *key_file = get_setting (config, "key-file", "GSM_ETCD_KEY_FILE");
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GError) local_error = NULL;
 
   if ((ca_file != NULL || cert_file != NULL || key_file != NULL) && !client->tls)
     {
@@ -363,15 +364,15 @@ client_configure (GsmEtcdClient  *client,
  *   %GSM_ERROR_INVALID_ARGUMENT; nothing is sent yet
  */
 GsmEtcdClient *
-_gsm_etcd_client_new (const char  *uri,
-                      double       timeout,
-                      char       **prefix,
-                      GError     **error)
+_gsm_etcd_client_new (const char *uri,
+                      double      timeout,
+                      char      **prefix,
+                      GError    **error)
 {
-  g_auto(GStrv) endpoints = NULL;
+  g_auto (GStrv) endpoints = NULL;
   g_autofree char *parsed_prefix = NULL;
-  g_autoptr(GTlsDatabase) database = NULL;
-  guint timeout_s = (guint) CLAMP (timeout + 0.999, 1, 3600);
+  g_autoptr (GTlsDatabase) database = NULL;
+  guint          timeout_s = (guint) CLAMP (timeout + 0.999, 1, 3600);
   GsmEtcdClient *client;
 
   if (!_gsm_etcd_parse_uri (uri, &endpoints, &parsed_prefix, error))
@@ -513,8 +514,8 @@ static GBytes *
 auth_body (GsmEtcdClient *client)
 {
   GString *body = g_string_new ("{\"name\": ");
-  gsize len;
-  char *text;
+  gsize    len;
+  char    *text;
 
   append_json_string (body, client->user);
   g_string_append (body, ", \"password\": ");
@@ -534,7 +535,7 @@ new_message (GsmEtcdClient *client,
              GBytes        *body)
 {
   g_autofree char *url = g_strconcat (client->endpoints[member], path, NULL);
-  SoupMessage *msg = soup_message_new ("POST", url);
+  SoupMessage     *msg = soup_message_new ("POST", url);
 
   soup_message_set_request_body_from_bytes (msg, "application/json", body);
   if (client->certificate != NULL)
@@ -568,20 +569,20 @@ token_refused (GsmEtcdClient   *client,
  * reported by etcd about a missing lease becomes
  * %GSM_ERROR_OWNERSHIP_LAPSED. */
 static GsmEtcdResponse *
-finish_response (GsmEtcdClient  *client,
-                 guint           member,
-                 const char     *path,
-                 SoupMessage    *msg,
-                 GBytes         *body,
-                 Verdict        *verdict,
-                 GError        **error)
+finish_response (GsmEtcdClient *client,
+                 guint          member,
+                 const char    *path,
+                 SoupMessage   *msg,
+                 GBytes        *body,
+                 Verdict       *verdict,
+                 GError       **error)
 {
   const char *endpoint = client->endpoints[member];
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GError) local_error = NULL;
   GsmEtcdResponse *response = NULL;
-  guint status = soup_message_get_status (msg);
-  gsize len;
-  const char *data = g_bytes_get_data (body, &len);
+  guint            status = soup_message_get_status (msg);
+  gsize            len;
+  const char      *data = g_bytes_get_data (body, &len);
 
   *verdict = VERDICT_DONE;
   if (!_gsm_etcd_response_parse (data, len, &response, &local_error))
@@ -629,15 +630,15 @@ finish_response (GsmEtcdClient  *client,
 
 /* The answer to an authentication: keeps the token. */
 static gboolean
-take_token (GsmEtcdClient  *client,
-            guint           member,
-            SoupMessage    *msg,
-            GBytes         *body,
-            Verdict        *verdict,
-            GError        **error)
+take_token (GsmEtcdClient *client,
+            guint          member,
+            SoupMessage   *msg,
+            GBytes        *body,
+            Verdict       *verdict,
+            GError       **error)
 {
-  g_autoptr(GsmEtcdResponse) response = NULL;
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GsmEtcdResponse) response = NULL;
+  g_autoptr (GError) local_error = NULL;
 
   response = finish_response (client, member, AUTHENTICATE, msg, body, verdict, &local_error);
   if (response == NULL && *verdict == VERDICT_DONE &&
@@ -709,9 +710,9 @@ add_failure (GString       *failures,
 }
 
 static void
-set_unreachable (GsmEtcdClient  *client,
-                 GString        *failures,
-                 GError        **error)
+set_unreachable (GsmEtcdClient *client,
+                 GString       *failures,
+                 GError       **error)
 {
   if (client->n_endpoints == 1)
     g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
@@ -727,23 +728,23 @@ set_unreachable (GsmEtcdClient  *client,
  * authentication, which keeps the token), or an error. With *@verdict
  * VERDICT_NEXT, the failure is recorded in @failures. */
 static gboolean
-send_sync (GsmEtcdClient     *client,
-           guint              member,
-           const char        *path,
-           GBytes            *body,
-           GString           *failures,
-           GCancellable      *cancellable,
-           GsmEtcdResponse  **response,
-           Verdict           *verdict,
-           GError           **error)
+send_sync (GsmEtcdClient    *client,
+           guint             member,
+           const char       *path,
+           GBytes           *body,
+           GString          *failures,
+           GCancellable     *cancellable,
+           GsmEtcdResponse **response,
+           Verdict          *verdict,
+           GError          **error)
 {
   *response = NULL;
 
   for (int attempt = 0;; attempt++)
     {
-      g_autoptr(SoupMessage) msg = new_message (client, member, path, body);
-      g_autoptr(GError) local_error = NULL;
-      g_autoptr(GBytes) reply = NULL;
+      g_autoptr (SoupMessage) msg = new_message (client, member, path, body);
+      g_autoptr (GError) local_error = NULL;
+      g_autoptr (GBytes) reply = NULL;
 
       reply = soup_session_send_and_read (client->session, msg, cancellable, &local_error);
       if (reply != NULL)
@@ -797,16 +798,16 @@ send_sync (GsmEtcdClient     *client,
  *   %GSM_ERROR_OWNERSHIP_LAPSED if etcd knows no such lease)
  */
 GsmEtcdResponse *
-_gsm_etcd_client_post (GsmEtcdClient  *client,
-                       const char     *path,
-                       const char     *body,
-                       gsize           len,
-                       GCancellable   *cancellable,
-                       GError        **error)
+_gsm_etcd_client_post (GsmEtcdClient *client,
+                       const char    *path,
+                       const char    *body,
+                       gsize          len,
+                       GCancellable  *cancellable,
+                       GError       **error)
 {
-  g_autoptr(GBytes) bytes = g_bytes_new (body, len);
-  g_autoptr(GString) failures = g_string_new (NULL);
-  guint first = _gsm_etcd_client_get_preferred (client);
+  g_autoptr (GBytes) bytes = g_bytes_new (body, len);
+  g_autoptr (GString) failures = g_string_new (NULL);
+  guint    first = _gsm_etcd_client_get_preferred (client);
   gboolean reauthenticated = FALSE;
 
   for (guint i = 0; i < client->n_endpoints; i++)
@@ -815,13 +816,13 @@ _gsm_etcd_client_post (GsmEtcdClient  *client,
 
       for (;;)
         {
-          g_autoptr(GError) local_error = NULL;
+          g_autoptr (GError) local_error = NULL;
           GsmEtcdResponse *response = NULL;
-          Verdict verdict = VERDICT_DONE;
+          Verdict          verdict = VERDICT_DONE;
 
           if (needs_token (client))
             {
-              g_autoptr(GBytes) auth = auth_body (client);
+              g_autoptr (GBytes) auth = auth_body (client);
 
               if (!send_sync (client, member, AUTHENTICATE, auth, failures, cancellable, &response,
                               &verdict, &local_error))
@@ -864,23 +865,23 @@ typedef struct
   char          *path;
   GBytes        *body;
   gboolean       stream;
-  guint          timeout_ms;      /* per member; 0: the session's */
+  guint          timeout_ms; /* per member; 0: the session's */
   guint          first;
-  guint          tried;           /* members asked so far */
-  int            attempt;         /* on this member */
+  guint          tried;   /* members asked so far */
+  int            attempt; /* on this member */
   guint          member;
-  gboolean       authenticating;  /* the message is the authentication */
+  gboolean       authenticating; /* the message is the authentication */
   gboolean       reauthenticated;
   GString       *failures;
   GCancellable  *attempt_cancellable;
   gulong         cancelled_id;
   GSource       *timer;
   guint          attempt_timeout_ms;
-  gint64         deadline;        /* monotonic: no new round after it */
+  gint64         deadline; /* monotonic: no new round after it */
   gboolean       timed_out;
   SoupMessage   *msg;
   GInputStream  *stream_in;
-  GByteArray    *head;            /* what the stream brought so far */
+  GByteArray    *head; /* what the stream brought so far */
 } Call;
 
 static void
@@ -947,13 +948,13 @@ call_return_error (GTask  *task,
  * end. Takes @error. With @transport, a transport error that is worth it
  * is retried on the same member first. */
 static void
-call_failed_full (GTask    *task,
-                  GError   *error,
-                  gboolean  transport)
+call_failed_full (GTask   *task,
+                  GError  *error,
+                  gboolean transport)
 {
-  Call *call = g_task_get_task_data (task);
+  Call          *call = g_task_get_task_data (task);
   GsmEtcdClient *client = call->client;
-  gboolean timed_out = call->timed_out;
+  gboolean       timed_out = call->timed_out;
 
   call_end_attempt (task);
   call->authenticating = FALSE;
@@ -1014,14 +1015,14 @@ post_read_cb (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
 {
-  GTask *task = user_data;
-  Call *call = g_task_get_task_data (task);
+  GTask         *task = user_data;
+  Call          *call = g_task_get_task_data (task);
   GsmEtcdClient *client = call->client;
-  g_autoptr(GBytes) reply = NULL;
-  g_autoptr(SoupMessage) msg = g_object_ref (call->msg);
-  GError *error = NULL;
+  g_autoptr (GBytes) reply = NULL;
+  g_autoptr (SoupMessage) msg = g_object_ref (call->msg);
+  GError          *error = NULL;
   GsmEtcdResponse *response;
-  Verdict verdict;
+  Verdict          verdict;
 
   reply = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   if (reply == NULL)
@@ -1077,7 +1078,7 @@ static gboolean
 stream_check_first (GTask *task)
 {
   Call *call = g_task_get_task_data (task);
-  g_autoptr(GsmEtcdResponse) response = NULL;
+  g_autoptr (GsmEtcdResponse) response = NULL;
   const char *data = (const char *) call->head->data;
   const char *end = memchr (data, '\n', call->head->len);
 
@@ -1088,10 +1089,7 @@ stream_check_first (GTask *task)
 
   if (response->error_code == GRPC_UNAVAILABLE)
     {
-      call_failed_full (task, g_error_new (GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
-                                           "etcd at %s: %s failed: %s",
-                                           call->client->endpoints[call->member], call->path,
-                                           response->error_message),
+      call_failed_full (task, g_error_new (GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE, "etcd at %s: %s failed: %s", call->client->endpoints[call->member], call->path, response->error_message),
                         FALSE);
       return FALSE;
     }
@@ -1106,12 +1104,12 @@ stream_read_cb (GObject      *source,
                 GAsyncResult *result,
                 gpointer      user_data)
 {
-  GTask *task = user_data;
-  Call *call = g_task_get_task_data (task);
+  GTask         *task = user_data;
+  Call          *call = g_task_get_task_data (task);
   GsmEtcdClient *client = call->client;
-  g_autoptr(GBytes) bytes = NULL;
-  GError *error = NULL;
-  gsize len;
+  g_autoptr (GBytes) bytes = NULL;
+  GError       *error = NULL;
+  gsize         len;
   const guint8 *data;
 
   bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
@@ -1159,8 +1157,8 @@ stream_sent_cb (GObject      *source,
                 gpointer      user_data)
 {
   GTask *task = user_data;
-  Call *call = g_task_get_task_data (task);
-  g_autoptr(GInputStream) stream = NULL;
+  Call  *call = g_task_get_task_data (task);
+  g_autoptr (GInputStream) stream = NULL;
   GError *error = NULL;
 
   stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
@@ -1188,9 +1186,9 @@ stream_sent_cb (GObject      *source,
 static void
 call_attempt (GTask *task)
 {
-  Call *call = g_task_get_task_data (task);
+  Call          *call = g_task_get_task_data (task);
   GsmEtcdClient *client = call->client;
-  GCancellable *cancellable = g_task_get_cancellable (task);
+  GCancellable  *cancellable = g_task_get_cancellable (task);
 
   /* Every member once; then, with a short timeout per member, round after
    * round until the deadline (a member may hang while it waits for a
@@ -1212,7 +1210,7 @@ call_attempt (GTask *task)
   call->authenticating = needs_token (client);
   if (call->authenticating)
     {
-      g_autoptr(GBytes) auth = auth_body (client);
+      g_autoptr (GBytes) auth = auth_body (client);
 
       call->msg = new_message (client, call->member, AUTHENTICATE, auth);
     }
@@ -1245,21 +1243,20 @@ call_attempt (GTask *task)
                                       call->attempt_cancellable, post_read_cb, task);
 }
 
-
 static void
-call_start (GsmEtcdClient       *client,
-            const char          *path,
-            const char          *body,
-            gsize                len,
-            gboolean             stream,
-            guint                timeout_ms,
-            GCancellable        *cancellable,
-            GAsyncReadyCallback  callback,
-            gpointer             user_data,
-            gpointer             source_tag)
+call_start (GsmEtcdClient      *client,
+            const char         *path,
+            const char         *body,
+            gsize               len,
+            gboolean            stream,
+            guint               timeout_ms,
+            GCancellable       *cancellable,
+            GAsyncReadyCallback callback,
+            gpointer            user_data,
+            gpointer            source_tag)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
-  Call *call = g_new0 (Call, 1);
+  Call  *call = g_new0 (Call, 1);
 
   g_task_set_source_tag (task, source_tag);
   call->client = client;
@@ -1287,23 +1284,23 @@ call_start (GsmEtcdClient       *client,
  * the caller.
  */
 void
-_gsm_etcd_client_post_async (GsmEtcdClient       *client,
-                             const char          *path,
-                             const char          *body,
-                             gsize                len,
-                             guint                timeout_ms,
-                             GCancellable        *cancellable,
-                             GAsyncReadyCallback  callback,
-                             gpointer             user_data)
+_gsm_etcd_client_post_async (GsmEtcdClient      *client,
+                             const char         *path,
+                             const char         *body,
+                             gsize               len,
+                             guint               timeout_ms,
+                             GCancellable       *cancellable,
+                             GAsyncReadyCallback callback,
+                             gpointer            user_data)
 {
   call_start (client, path, body, len, FALSE, timeout_ms, cancellable, callback, user_data,
               _gsm_etcd_client_post_async);
 }
 
 GsmEtcdResponse *
-_gsm_etcd_client_post_finish (GsmEtcdClient  *client,
-                              GAsyncResult   *result,
-                              GError        **error)
+_gsm_etcd_client_post_finish (GsmEtcdClient *client,
+                              GAsyncResult  *result,
+                              GError       **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == _gsm_etcd_client_post_async, NULL);
@@ -1321,14 +1318,14 @@ _gsm_etcd_client_post_finish (GsmEtcdClient  *client,
  * watch), and completes once the first message arrived.
  */
 void
-_gsm_etcd_client_open_stream_async (GsmEtcdClient       *client,
-                                    const char          *path,
-                                    const char          *body,
-                                    gsize                len,
-                                    guint                timeout_ms,
-                                    GCancellable        *cancellable,
-                                    GAsyncReadyCallback  callback,
-                                    gpointer             user_data)
+_gsm_etcd_client_open_stream_async (GsmEtcdClient      *client,
+                                    const char         *path,
+                                    const char         *body,
+                                    gsize               len,
+                                    guint               timeout_ms,
+                                    GCancellable       *cancellable,
+                                    GAsyncReadyCallback callback,
+                                    gpointer            user_data)
 {
   call_start (client, path, body, len, TRUE, timeout_ms, cancellable, callback, user_data,
               _gsm_etcd_client_open_stream_async);
@@ -1344,11 +1341,11 @@ _gsm_etcd_client_open_stream_async (GsmEtcdClient       *client,
  *   request
  */
 GInputStream *
-_gsm_etcd_client_open_stream_finish (GsmEtcdClient  *client,
-                                     GAsyncResult   *result,
-                                     guint          *member,
-                                     GBytes        **first,
-                                     GError        **error)
+_gsm_etcd_client_open_stream_finish (GsmEtcdClient *client,
+                                     GAsyncResult  *result,
+                                     guint         *member,
+                                     GBytes       **first,
+                                     GError       **error)
 {
   Call *call;
 

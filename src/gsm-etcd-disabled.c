@@ -32,16 +32,17 @@ _gsm_etcd_registry_class_init (GsmEtcdRegistryClass *klass)
 }
 
 GsmEtcdRegistry *
-_gsm_etcd_registry_new (const char    *uri,
-                        const char    *own_session_id,
-                        double         lease_ttl,
-                        double         timeout,
-                        GCancellable  *cancellable,
-                        GError       **error)
+_gsm_etcd_registry_new (const char   *uri,
+                        const char   *own_session_id,
+                        double        lease_ttl,
+                        double        timeout,
+                        GCancellable *cancellable,
+                        GError      **error)
 {
   g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
                "Cannot use the registry “%s”: gsm-session %s was built without etcd support "
-               "(the build option etcd was disabled)", uri, PACKAGE_VERSION);
+               "(the build option etcd was disabled)",
+               uri, PACKAGE_VERSION);
   return NULL;
 }
 
@@ -52,16 +53,16 @@ _gsm_etcd_registry_get_lease_id (GsmEtcdRegistry *self)
 }
 
 gboolean
-_gsm_etcd_registry_append_audit (GsmEtcdRegistry  *self,
-                                 const char       *line,
-                                 GError          **error)
+_gsm_etcd_registry_append_audit (GsmEtcdRegistry *self,
+                                 const char      *line,
+                                 GError         **error)
 {
   g_return_val_if_reached (FALSE);
 }
 
 char **
-_gsm_etcd_registry_read_audit (GsmEtcdRegistry  *self,
-                               GError          **error)
+_gsm_etcd_registry_read_audit (GsmEtcdRegistry *self,
+                               GError         **error)
 {
   g_return_val_if_reached (NULL);
 }
@@ -79,10 +80,10 @@ _gsm_etcd_registry_get_n_range_reads (GsmEtcdRegistry *self)
 }
 
 gboolean
-_gsm_etcd_parse_uri (const char   *uri,
-                     char       ***endpoints,
-                     char        **prefix,
-                     GError      **error)
+_gsm_etcd_parse_uri (const char *uri,
+                     char     ***endpoints,
+                     char      **prefix,
+                     GError    **error)
 {
   g_set_error (error, GSM_ERROR, GSM_ERROR_BACKEND_UNAVAILABLE,
                "Cannot use the etcd registry “%s”: gsm-session was built without etcd support",

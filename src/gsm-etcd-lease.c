@@ -20,12 +20,12 @@
 
 /* Takes a new lease, which becomes the registry's. */
 gboolean
-_gsm_etcd_lease_grant (GsmEtcdRegistry  *self,
-                       GCancellable     *cancellable,
-                       GError          **error)
+_gsm_etcd_lease_grant (GsmEtcdRegistry *self,
+                       GCancellable    *cancellable,
+                       GError         **error)
 {
   g_autofree char *body = g_strdup_printf ("{\"TTL\": %u}", self->ttl);
-  g_autoptr(GsmEtcdResponse) response = NULL;
+  g_autoptr (GsmEtcdResponse) response = NULL;
 
   response = _gsm_etcd_client_post (self->client, "/v3/lease/grant", body, strlen (body),
                                     cancellable, error);
@@ -62,9 +62,9 @@ _gsm_etcd_lease_grant (GsmEtcdRegistry  *self,
  * VM would be reaped.
  */
 gboolean
-_gsm_etcd_lease_ensure (GsmEtcdRegistry  *self,
-                        GCancellable     *cancellable,
-                        GError          **error)
+_gsm_etcd_lease_ensure (GsmEtcdRegistry *self,
+                        GCancellable    *cancellable,
+                        GError         **error)
 {
   gboolean lost, ok;
 
@@ -87,12 +87,12 @@ _gsm_etcd_lease_ensure (GsmEtcdRegistry  *self,
  * included). Without a VM key of ours, we enter again without the VM.
  */
 static gboolean
-txn_reenter (GsmRegistryTxn  *txn,
-             gpointer         user_data,
-             GError         **error)
+txn_reenter (GsmRegistryTxn *txn,
+             gpointer        user_data,
+             GError        **error)
 {
   GsmEtcdRegistry *self = user_data;
-  g_autoptr(GsmSession) last = NULL;
+  g_autoptr (GsmSession) last = NULL;
 
   if (_gsm_registry_txn_lookup (txn, self->own_session_id) != NULL)
     return TRUE;
@@ -105,7 +105,7 @@ txn_reenter (GsmRegistryTxn  *txn,
 
   if (gsm_session_get_has_vm (last))
     {
-      g_autoptr(GsmSession) without = _gsm_session_without_vm (last);
+      g_autoptr (GsmSession) without = _gsm_session_without_vm (last);
 
       _gsm_registry_txn_put (txn, without);
     }
@@ -123,8 +123,8 @@ txn_reenter (GsmRegistryTxn  *txn,
 static void
 reenter (GsmEtcdRegistry *self)
 {
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean entered;
 
   g_mutex_lock (&self->mutex);
@@ -179,8 +179,8 @@ keepalive_done_cb (GObject      *source,
                    gpointer      user_data)
 {
   GsmEtcdRegistry *self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmEtcdResponse) response = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmEtcdResponse) response = NULL;
   gint64 lease_id = self->keepalive_lease_id;
 
   self->n_inflight--;
@@ -209,8 +209,8 @@ keepalive_tick_cb (gpointer user_data)
 {
   GsmEtcdRegistry *self = user_data;
   g_autofree char *body = NULL;
-  gint64 lease_id;
-  gboolean lost;
+  gint64           lease_id;
+  gboolean         lost;
 
   if (self->keepalive_inflight)
     return G_SOURCE_CONTINUE;

@@ -50,11 +50,11 @@ plan_compare (GsmEtcdPlan *plan,
 }
 
 static gboolean
-plan_op (GsmEtcdPlan  *plan,
-         const char   *key,
-         GsmSession   *put,
-         gint64        lease,
-         GError      **error)
+plan_op (GsmEtcdPlan *plan,
+         const char  *key,
+         GsmSession  *put,
+         gint64       lease,
+         GError     **error)
 {
   GsmEtcdOp *existing = g_hash_table_lookup (plan->ops, key);
   GsmEtcdOp *op;
@@ -62,7 +62,7 @@ plan_op (GsmEtcdPlan  *plan,
   if (existing != NULL)
     {
       if (put == NULL)
-        return TRUE;         /* a put of the same key wins over a delete */
+        return TRUE; /* a put of the same key wins over a delete */
       if (existing->put != NULL && existing->put != put)
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_FAILED,
@@ -82,7 +82,7 @@ static gboolean
 same_text (GsmSession *a,
            GsmSession *b)
 {
-  gsize len, b_len;
+  gsize       len, b_len;
   const char *text = _gsm_session_get_text (a, &len);
   const char *b_text = _gsm_session_get_text (b, &b_len);
 
@@ -105,17 +105,17 @@ gives_up (GsmRegistryTxn *txn,
 /* The VM key of @vm_id, which session @id owns now (@entry), created only
  * if nobody has it. */
 static gboolean
-plan_owned_vm (GsmEtcdPlan               *plan,
-               const GsmEtcdViewContext  *ctx,
-               GsmEtcdView               *view,
-               GsmRegistryTxn            *txn,
-               const char                *id,
-               const char                *vm_id,
-               GsmSession                *entry,
-               GError                   **error)
+plan_owned_vm (GsmEtcdPlan              *plan,
+               const GsmEtcdViewContext *ctx,
+               GsmEtcdView              *view,
+               GsmRegistryTxn           *txn,
+               const char               *id,
+               const char               *vm_id,
+               GsmSession               *entry,
+               GError                  **error)
 {
   g_autofree char *vm_key = g_strconcat (ctx->vms_prefix, vm_id, NULL);
-  GsmEtcdVmKey *vk = _gsm_etcd_view_lookup_vm (view, vm_id);
+  GsmEtcdVmKey    *vk = _gsm_etcd_view_lookup_vm (view, vm_id);
 
   if (vk != NULL && !g_str_equal (vk->owner, id) && !gives_up (txn, vk->owner, vm_id))
     {
@@ -135,21 +135,21 @@ plan_owned_vm (GsmEtcdPlan               *plan,
 /* What the change of session @id to @new (NULL: removed) means for its
  * keys in @view. */
 static gboolean
-plan_session (GsmEtcdPlan               *plan,
-              const GsmEtcdViewContext  *ctx,
-              GsmEtcdView               *view,
-              GsmRegistryTxn            *txn,
-              gint64                     lease_id,
-              const char                *id,
-              GsmSession                *new,
-              GError                   **error)
+plan_session (GsmEtcdPlan              *plan,
+              const GsmEtcdViewContext *ctx,
+              GsmEtcdView              *view,
+              GsmRegistryTxn           *txn,
+              gint64                    lease_id,
+              const char               *id,
+              GsmSession *new,
+              GError **error)
 {
-  GsmSession *old = _gsm_registry_snapshot_lookup (_gsm_etcd_view_get_snapshot (view), id);
+  GsmSession        *old = _gsm_registry_snapshot_lookup (_gsm_etcd_view_get_snapshot (view), id);
   GsmEtcdSessionKey *sk = _gsm_etcd_view_lookup_session (view, id);
-  g_autofree char *session_key = g_strconcat (ctx->sessions_prefix, id, NULL);
-  const char *old_vm = old ? gsm_session_get_vm_id (old) : NULL;
-  const char *new_vm = new ? gsm_session_get_vm_id (new) : NULL;
-  GsmEtcdVmKey *vk;
+  g_autofree char   *session_key = g_strconcat (ctx->sessions_prefix, id, NULL);
+  const char        *old_vm = old ? gsm_session_get_vm_id (old) : NULL;
+  const char        *new_vm = new ? gsm_session_get_vm_id (new) : NULL;
+  GsmEtcdVmKey      *vk;
 
   /* The session key: a live entry is leased, anything else has none. */
   if (new != NULL && !_gsm_session_is_stale (new))
@@ -199,15 +199,15 @@ plan_session (GsmEtcdPlan               *plan,
  *   another session keeps, or %GSM_ERROR_FAILED if it cannot be written
  */
 gboolean
-_gsm_etcd_plan_init (GsmEtcdPlan               *plan,
-                     const GsmEtcdViewContext  *ctx,
-                     GsmEtcdView               *view,
-                     GsmRegistryTxn            *txn,
-                     gint64                     lease_id,
-                     GError                   **error)
+_gsm_etcd_plan_init (GsmEtcdPlan              *plan,
+                     const GsmEtcdViewContext *ctx,
+                     GsmEtcdView              *view,
+                     GsmRegistryTxn           *txn,
+                     gint64                    lease_id,
+                     GError                  **error)
 {
   GHashTableIter iter;
-  gpointer key, value;
+  gpointer       key, value;
 
   plan->ops = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, op_free);
   plan->compares = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -224,10 +224,10 @@ _gsm_etcd_plan_init (GsmEtcdPlan               *plan,
 GString *
 _gsm_etcd_plan_to_txn (GsmEtcdPlan *plan)
 {
-  GString *body = g_string_new ("{\"compare\": [");
+  GString       *body = g_string_new ("{\"compare\": [");
   GHashTableIter iter;
-  gpointer key, value;
-  gboolean first = TRUE;
+  gpointer       key, value;
+  gboolean       first = TRUE;
 
   g_hash_table_iter_init (&iter, plan->compares);
   while (g_hash_table_iter_next (&iter, &key, &value))
@@ -255,7 +255,7 @@ _gsm_etcd_plan_to_txn (GsmEtcdPlan *plan)
       first = FALSE;
       if (op->put != NULL)
         {
-          gsize len;
+          gsize       len;
           const char *text = _gsm_session_get_text (op->put, &len);
 
           g_string_append (body, "{\"request_put\": {\"key\": ");

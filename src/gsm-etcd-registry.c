@@ -56,9 +56,7 @@
 
 static void gsm_etcd_registry_iface_init (GsmRegistryInterface *iface);
 
-G_DEFINE_FINAL_TYPE_WITH_CODE (GsmEtcdRegistry, _gsm_etcd_registry, G_TYPE_OBJECT,
-                               G_IMPLEMENT_INTERFACE (GSM_TYPE_REGISTRY,
-                                                      gsm_etcd_registry_iface_init))
+G_DEFINE_FINAL_TYPE_WITH_CODE (GsmEtcdRegistry, _gsm_etcd_registry, G_TYPE_OBJECT, G_IMPLEMENT_INTERFACE (GSM_TYPE_REGISTRY, gsm_etcd_registry_iface_init))
 
 static void
 _gsm_etcd_registry_init (GsmEtcdRegistry *self)
@@ -164,7 +162,7 @@ static gboolean
 emit_pending_cb (gpointer data)
 {
   EmitData *ed = data;
-  g_autoptr(GsmEtcdRegistry) self = g_weak_ref_get (&ed->registry);
+  g_autoptr (GsmEtcdRegistry) self = g_weak_ref_get (&ed->registry);
   int pending;
 
   if (self == NULL)
@@ -186,7 +184,7 @@ void
 _gsm_etcd_registry_emit (GsmEtcdRegistry *self,
                          int              what)
 {
-  GSource *source;
+  GSource  *source;
   EmitData *ed;
 
   if (g_atomic_int_or (&self->pending, what) != 0)
@@ -205,11 +203,11 @@ _gsm_etcd_registry_emit (GsmEtcdRegistry *self,
 /* ---- reading ----------------------------------------------------------- */
 
 static GsmEtcdResponse *
-post_sync (GsmEtcdRegistry  *self,
-           const char       *path,
-           GString          *body,
-           GCancellable     *cancellable,
-           GError          **error)
+post_sync (GsmEtcdRegistry *self,
+           const char      *path,
+           GString         *body,
+           GCancellable    *cancellable,
+           GError         **error)
 {
   return _gsm_etcd_client_post (self->client, path, body->str, body->len, cancellable, error);
 }
@@ -222,7 +220,7 @@ range_body (GsmEtcdRegistry *self,
             gint64           revision)
 {
   g_autofree char *key = g_strconcat (self->prefix, "/", NULL);
-  GString *body = g_string_new ("{");
+  GString         *body = g_string_new ("{");
 
   _gsm_etcd_append_range (body, key);
   if (keys_only)
@@ -264,18 +262,18 @@ count_unknown (GsmEtcdRegistry *self,
 /* Fills in the values of the keys that are not cached, read at the
  * revision of @response so that the view stays one consistent revision. */
 static gboolean
-fetch_unknown (GsmEtcdRegistry  *self,
-               GsmEtcdResponse  *response,
-               GCancellable     *cancellable,
-               GError          **error)
+fetch_unknown (GsmEtcdRegistry *self,
+               GsmEtcdResponse *response,
+               GCancellable    *cancellable,
+               GError         **error)
 {
   for (guint i = 0; i < response->kvs->len; i++)
     {
       GsmEtcdKv *kv = response->kvs->pdata[i];
-      g_autoptr(GsmEtcdResponse) one = NULL;
-      g_autoptr(GString) body = NULL;
+      g_autoptr (GsmEtcdResponse) one = NULL;
+      g_autoptr (GString) body = NULL;
       GsmEtcdKv *got;
-      gboolean known;
+      gboolean   known;
 
       if (!is_entry_key (self, kv))
         continue;
@@ -310,7 +308,11 @@ GsmEtcdViewContext
 _gsm_etcd_registry_view_context (GsmEtcdRegistry *self)
 {
   GsmEtcdViewContext ctx = {
-    self->endpoint, self->sessions_prefix, self->vms_prefix, self->own_session_id, &self->parsed,
+    self->endpoint,
+    self->sessions_prefix,
+    self->vms_prefix,
+    self->own_session_id,
+    &self->parsed,
   };
 
   return ctx;
@@ -331,14 +333,14 @@ _gsm_etcd_registry_set_view_locked (GsmEtcdRegistry *self,
 /* Reads the whole prefix: a view of the present, which becomes the
  * latest. */
 GsmEtcdView *
-_gsm_etcd_registry_read_view (GsmEtcdRegistry  *self,
-                              GCancellable     *cancellable,
-                              GError          **error)
+_gsm_etcd_registry_read_view (GsmEtcdRegistry *self,
+                              GCancellable    *cancellable,
+                              GError         **error)
 {
-  g_autoptr(GString) body = range_body (self, TRUE, 0);
-  g_autoptr(GsmEtcdResponse) response = NULL;
+  g_autoptr (GString) body = range_body (self, TRUE, 0);
+  g_autoptr (GsmEtcdResponse) response = NULL;
   GsmEtcdView *view;
-  guint unknown;
+  guint        unknown;
 
   /* Keys and revisions first: the values of the keys already parsed at
    * their revision need not travel again. The few others are read one by
@@ -351,8 +353,8 @@ _gsm_etcd_registry_read_view (GsmEtcdRegistry  *self,
   unknown = count_unknown (self, response);
   if (unknown > MAX_SINGLE_READS)
     {
-      g_autoptr(GString) full = range_body (self, FALSE, response->revision);
-      g_autoptr(GError) local_error = NULL;
+      g_autoptr (GString) full = range_body (self, FALSE, response->revision);
+      g_autoptr (GError) local_error = NULL;
       GsmEtcdResponse *values;
 
       values = post_sync (self, "/v3/kv/range", full, cancellable, &local_error);
@@ -404,10 +406,10 @@ _gsm_etcd_registry_read_view (GsmEtcdRegistry  *self,
  * prefix.
  */
 static GsmEtcdView *
-load_view (GsmEtcdRegistry  *self,
-           gboolean          fresh,
-           GCancellable     *cancellable,
-           GError          **error)
+load_view (GsmEtcdRegistry *self,
+           gboolean         fresh,
+           GCancellable    *cancellable,
+           GError         **error)
 {
   GsmEtcdView *view = NULL;
 
@@ -444,7 +446,7 @@ remember_writes (GsmEtcdRegistry *self,
                  gint64           revision)
 {
   GHashTableIter iter;
-  gpointer key, value;
+  gpointer       key, value;
 
   g_autofree char *own_key = g_strconcat (self->sessions_prefix, self->own_session_id, NULL);
 
@@ -477,24 +479,24 @@ remember_writes (GsmEtcdRegistry *self,
  * that the update runs again; else %NULL with @error.
  */
 static GsmRegistrySnapshot *
-try_update (GsmEtcdRegistry        *self,
-            GsmRegistryUpdateFunc   func,
-            gpointer                user_data,
-            gboolean                fresh,
-            gboolean               *again,
-            GCancellable           *cancellable,
-            GError                **error)
+try_update (GsmEtcdRegistry      *self,
+            GsmRegistryUpdateFunc func,
+            gpointer              user_data,
+            gboolean              fresh,
+            gboolean             *again,
+            GCancellable         *cancellable,
+            GError              **error)
 {
   GsmEtcdViewContext ctx = _gsm_etcd_registry_view_context (self);
-  g_autoptr(GsmEtcdView) view = NULL;
-  g_autoptr(GsmRegistryTxn) txn = NULL;
-  g_auto(GsmEtcdPlan) plan = { NULL, NULL };
-  g_autoptr(GString) body = NULL;
-  g_autoptr(GsmEtcdResponse) response = NULL;
-  g_autoptr(GError) local_error = NULL;
-  GsmSession *own;
+  g_autoptr (GsmEtcdView) view = NULL;
+  g_autoptr (GsmRegistryTxn) txn = NULL;
+  g_auto (GsmEtcdPlan) plan = { NULL, NULL };
+  g_autoptr (GString) body = NULL;
+  g_autoptr (GsmEtcdResponse) response = NULL;
+  g_autoptr (GError) local_error = NULL;
+  GsmSession        *own;
   GsmEtcdSessionKey *own_key;
-  gint64 lease_id;
+  gint64             lease_id;
 
   *again = FALSE;
   if (!_gsm_etcd_lease_ensure (self, cancellable, error))
@@ -552,20 +554,20 @@ try_update (GsmEtcdRegistry        *self,
 }
 
 static GsmRegistrySnapshot *
-gsm_etcd_registry_update (GsmRegistry            *registry,
-                          GsmRegistryUpdateFunc   func,
-                          gpointer                user_data,
-                          GCancellable           *cancellable,
-                          GError                **error)
+gsm_etcd_registry_update (GsmRegistry          *registry,
+                          GsmRegistryUpdateFunc func,
+                          gpointer              user_data,
+                          GCancellable         *cancellable,
+                          GError              **error)
 {
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
-  gint64 deadline = g_get_monotonic_time () + (gint64) (self->lock_timeout * G_USEC_PER_SEC);
-  guint attempts = 0;
+  gint64           deadline = g_get_monotonic_time () + (gint64) (self->lock_timeout * G_USEC_PER_SEC);
+  guint            attempts = 0;
 
   for (;;)
     {
       GsmRegistrySnapshot *snapshot;
-      gboolean again;
+      gboolean             again;
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return NULL;
@@ -597,22 +599,22 @@ gsm_etcd_registry_update (GsmRegistry            *registry,
 }
 
 static GsmRegistrySnapshot *
-gsm_etcd_registry_load (GsmRegistry   *registry,
-                        GCancellable  *cancellable,
-                        GError       **error)
+gsm_etcd_registry_load (GsmRegistry  *registry,
+                        GCancellable *cancellable,
+                        GError      **error)
 {
   GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
-  g_autoptr(GsmEtcdView) view = load_view (self, FALSE, cancellable, error);
+  g_autoptr (GsmEtcdView) view = load_view (self, FALSE, cancellable, error);
 
   return view ? _gsm_registry_snapshot_ref (_gsm_etcd_view_get_snapshot (view)) : NULL;
 }
 
 static GsmRegistrySnapshot *
-gsm_etcd_registry_peek (GsmRegistry   *registry,
-                        GCancellable  *cancellable,
-                        GError       **error)
+gsm_etcd_registry_peek (GsmRegistry  *registry,
+                        GCancellable *cancellable,
+                        GError      **error)
 {
-  GsmEtcdRegistry *self = GSM_ETCD_REGISTRY (registry);
+  GsmEtcdRegistry     *self = GSM_ETCD_REGISTRY (registry);
   GsmRegistrySnapshot *snapshot = NULL;
 
   g_mutex_lock (&self->mutex);
@@ -649,8 +651,8 @@ thread_func (gpointer user_data)
 /* ---- the interface ----------------------------------------------------- */
 
 static gboolean
-gsm_etcd_registry_start_watch (GsmRegistry  *registry,
-                               GError      **error)
+gsm_etcd_registry_start_watch (GsmRegistry *registry,
+                               GError     **error)
 {
   _gsm_etcd_watch_start (GSM_ETCD_REGISTRY (registry));
   return TRUE;
@@ -692,15 +694,15 @@ gsm_etcd_registry_iface_init (GsmRegistryInterface *iface)
  * TLS and authentication settings (see _gsm_etcd_client_new()) are wrong.
  */
 GsmEtcdRegistry *
-_gsm_etcd_registry_new (const char    *uri,
-                        const char    *own_session_id,
-                        double         lease_ttl,
-                        double         timeout,
-                        GCancellable  *cancellable,
-                        GError       **error)
+_gsm_etcd_registry_new (const char   *uri,
+                        const char   *own_session_id,
+                        double        lease_ttl,
+                        double        timeout,
+                        GCancellable *cancellable,
+                        GError      **error)
 {
-  g_autoptr(GsmEtcdRegistry) self = NULL;
-  GsmEtcdClient *client;
+  g_autoptr (GsmEtcdRegistry) self = NULL;
+  GsmEtcdClient   *client;
   g_autofree char *prefix = NULL;
 
   g_return_val_if_fail (uri != NULL, NULL);
@@ -734,7 +736,7 @@ _gsm_etcd_registry_new (const char    *uri,
   if (own_session_id == NULL)
     {
       /* A reader proves that etcd answers by reading. */
-      g_autoptr(GsmEtcdView) view = load_view (self, FALSE, cancellable, error);
+      g_autoptr (GsmEtcdView) view = load_view (self, FALSE, cancellable, error);
 
       if (view == NULL)
         return NULL;
@@ -787,14 +789,14 @@ _gsm_etcd_registry_get_ttl (GsmEtcdRegistry *self)
  * reads it, for 30 days (on a lease of its own).
  */
 gboolean
-_gsm_etcd_registry_append_audit (GsmEtcdRegistry  *self,
-                                 const char       *line,
-                                 GError          **error)
+_gsm_etcd_registry_append_audit (GsmEtcdRegistry *self,
+                                 const char      *line,
+                                 GError         **error)
 {
-  g_autoptr(GString) grant = g_string_new (NULL);
-  g_autoptr(GString) body = g_string_new ("{\"key\": ");
-  g_autoptr(GsmEtcdResponse) lease = NULL;
-  g_autoptr(GsmEtcdResponse) put = NULL;
+  g_autoptr (GString) grant = g_string_new (NULL);
+  g_autoptr (GString) body = g_string_new ("{\"key\": ");
+  g_autoptr (GsmEtcdResponse) lease = NULL;
+  g_autoptr (GsmEtcdResponse) put = NULL;
   g_autofree char *key = NULL;
 
   g_string_printf (grant, "{\"TTL\": %d}", AUDIT_TTL);
@@ -819,12 +821,12 @@ _gsm_etcd_registry_append_audit (GsmEtcdRegistry  *self,
  * Returns: (transfer full): every host's audit records, oldest first
  */
 char **
-_gsm_etcd_registry_read_audit (GsmEtcdRegistry  *self,
-                               GError          **error)
+_gsm_etcd_registry_read_audit (GsmEtcdRegistry *self,
+                               GError         **error)
 {
   g_autofree char *key = g_strconcat (self->prefix, "/audit/", NULL);
-  g_autoptr(GString) body = g_string_new ("{");
-  g_autoptr(GsmEtcdResponse) response = NULL;
+  g_autoptr (GString) body = g_string_new ("{");
+  g_autoptr (GsmEtcdResponse) response = NULL;
   GPtrArray *lines;
 
   _gsm_etcd_append_range (body, key);
@@ -836,8 +838,8 @@ _gsm_etcd_registry_read_audit (GsmEtcdRegistry  *self,
   lines = g_ptr_array_new ();
   for (guint i = 0; i < response->kvs->len; i++)
     {
-      GsmEtcdKv *kv = response->kvs->pdata[i];
-      gsize len;
+      GsmEtcdKv  *kv = response->kvs->pdata[i];
+      gsize       len;
       const char *data = g_bytes_get_data (kv->value, &len);
 
       if (data != NULL && len > 0 && memchr (data, '\0', len) == NULL)

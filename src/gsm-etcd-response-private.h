@@ -14,9 +14,9 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  char   *key;              /* decoded; NUL-terminated, may hold NULs */
+  char   *key; /* decoded; NUL-terminated, may hold NULs */
   gsize   key_len;
-  GBytes *value;            /* decoded; empty for a delete event */
+  GBytes *value; /* decoded; empty for a delete event */
   gint64  create_revision;
   gint64  mod_revision;
   gint64  lease;
@@ -30,40 +30,40 @@ typedef enum
 
 typedef struct
 {
-  GsmEtcdEventType  type;
-  GsmEtcdKv        *kv;
+  GsmEtcdEventType type;
+  GsmEtcdKv       *kv;
 } GsmEtcdEvent;
 
 typedef struct
 {
-  gint64      revision;          /* header.revision, 0 if absent */
+  gint64 revision; /* header.revision, 0 if absent */
   /* kv/range */
-  GPtrArray  *kvs;               /* GsmEtcdKv */
+  GPtrArray *kvs; /* GsmEtcdKv */
   /* kv/txn */
-  gboolean    succeeded;
+  gboolean succeeded;
   /* lease/grant, lease/keepalive */
-  gint64      lease_id;
-  gint64      ttl;               /* 0: the lease does not exist (any more) */
+  gint64 lease_id;
+  gint64 ttl; /* 0: the lease does not exist (any more) */
   /* watch */
-  gboolean    created;
-  gboolean    canceled;
-  gint64      compact_revision;
-  GPtrArray  *events;            /* GsmEtcdEvent */
+  gboolean   created;
+  gboolean   canceled;
+  gint64     compact_revision;
+  GPtrArray *events; /* GsmEtcdEvent */
   /* auth/authenticate */
-  char       *token;             /* secret: never in messages */
+  char *token; /* secret: never in messages */
   /* an error reported by etcd instead of a result */
-  gboolean    has_error;
-  int         error_code;        /* gRPC status code */
-  char       *error_message;
+  gboolean has_error;
+  int      error_code; /* gRPC status code */
+  char    *error_message;
 } GsmEtcdResponse;
 
 G_GNUC_INTERNAL
-gboolean  _gsm_etcd_response_parse (const char        *data,
-                                    gsize              len,
-                                    GsmEtcdResponse  **out,
-                                    GError           **error);
+gboolean _gsm_etcd_response_parse (const char       *data,
+                                   gsize             len,
+                                   GsmEtcdResponse **out,
+                                   GError          **error);
 G_GNUC_INTERNAL
-void      _gsm_etcd_response_free  (GsmEtcdResponse   *response);
+void _gsm_etcd_response_free (GsmEtcdResponse *response);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmEtcdResponse, _gsm_etcd_response_free)
 

@@ -67,13 +67,13 @@ bad_response (GError    **error,
  * not of @type (with JSON_NODE_VALUE, a value of @value_type unless that
  * is G_TYPE_INVALID): @member @what. */
 static gboolean
-read_member (JsonObject    *obj,
-             const char    *member,
-             JsonNodeType   type,
-             GType          value_type,
-             const char    *what,
-             JsonNode     **out,
-             GError       **error)
+read_member (JsonObject  *obj,
+             const char  *member,
+             JsonNodeType type,
+             GType        value_type,
+             const char  *what,
+             JsonNode   **out,
+             GError     **error)
 {
   JsonNode *node = json_object_get_member (obj, member);
 
@@ -89,10 +89,10 @@ read_member (JsonObject    *obj,
 
 /* etcd writes 64-bit integers as strings; plain numbers are accepted too. */
 static gboolean
-read_int64 (JsonObject  *obj,
-            const char  *member,
-            gint64      *out,
-            GError     **error)
+read_int64 (JsonObject *obj,
+            const char *member,
+            gint64     *out,
+            GError    **error)
 {
   JsonNode *node;
 
@@ -118,14 +118,14 @@ read_int64 (JsonObject  *obj,
 }
 
 static gboolean
-read_bool (JsonObject  *obj,
-           const char  *member,
-           gboolean    *out,
-           GError     **error)
+read_bool (JsonObject *obj,
+           const char *member,
+           gboolean   *out,
+           GError    **error)
 {
   JsonNode *node;
-  gboolean ok = read_member (obj, member, JSON_NODE_VALUE, G_TYPE_BOOLEAN, "is not a boolean",
-                             &node, error);
+  gboolean  ok = read_member (obj, member, JSON_NODE_VALUE, G_TYPE_BOOLEAN, "is not a boolean",
+                              &node, error);
 
   *out = node != NULL && json_node_get_boolean (node);
   return ok;
@@ -138,8 +138,8 @@ read_string (JsonObject  *obj,
              GError     **error)
 {
   JsonNode *node;
-  gboolean ok = read_member (obj, member, JSON_NODE_VALUE, G_TYPE_STRING, "is not a string",
-                             &node, error);
+  gboolean  ok = read_member (obj, member, JSON_NODE_VALUE, G_TYPE_STRING, "is not a string",
+                              &node, error);
 
   *out = node != NULL ? json_node_get_string (node) : NULL;
   return ok;
@@ -152,22 +152,22 @@ read_object (JsonObject  *obj,
              GError     **error)
 {
   JsonNode *node;
-  gboolean ok = read_member (obj, member, JSON_NODE_OBJECT, G_TYPE_INVALID, "is not an object",
-                             &node, error);
+  gboolean  ok = read_member (obj, member, JSON_NODE_OBJECT, G_TYPE_INVALID, "is not an object",
+                              &node, error);
 
   *out = node != NULL ? json_node_get_object (node) : NULL;
   return ok;
 }
 
 static gboolean
-read_array (JsonObject  *obj,
-            const char  *member,
-            JsonArray  **out,
-            GError     **error)
+read_array (JsonObject *obj,
+            const char *member,
+            JsonArray **out,
+            GError    **error)
 {
   JsonNode *node;
-  gboolean ok = read_member (obj, member, JSON_NODE_ARRAY, G_TYPE_INVALID, "is not an array",
-                             &node, error);
+  gboolean  ok = read_member (obj, member, JSON_NODE_ARRAY, G_TYPE_INVALID, "is not an array",
+                              &node, error);
 
   *out = node != NULL ? json_node_get_array (node) : NULL;
   return ok;
@@ -176,11 +176,11 @@ read_array (JsonObject  *obj,
 /* Strict base64 (the alphabet, padding only at the end, length a
  * multiple of 4), so that nothing is silently skipped. */
 static gboolean
-decode_base64 (const char  *text,
-               const char  *member,
-               guchar     **out,
-               gsize       *out_len,
-               GError     **error)
+decode_base64 (const char *text,
+               const char *member,
+               guchar    **out,
+               gsize      *out_len,
+               GError    **error)
 {
   gsize len = strlen (text);
   gsize pad = 0;
@@ -216,15 +216,15 @@ decode_base64 (const char  *text,
 }
 
 static GsmEtcdKv *
-parse_kv (JsonNode  *node,
-          GError   **error)
+parse_kv (JsonNode *node,
+          GError  **error)
 {
-  g_autoptr(GError) local_error = NULL;
-  GsmEtcdKv *kv;
+  g_autoptr (GError) local_error = NULL;
+  GsmEtcdKv  *kv;
   JsonObject *obj;
   const char *key = NULL, *value = NULL;
-  guchar *data = NULL;
-  gsize len = 0;
+  guchar     *data = NULL;
+  gsize       len = 0;
 
   if (!JSON_NODE_HOLDS_OBJECT (node))
     {
@@ -269,12 +269,12 @@ fail:
 }
 
 static gboolean
-parse_body (JsonObject       *body,
-            GsmEtcdResponse  *r,
-            GError          **error)
+parse_body (JsonObject      *body,
+            GsmEtcdResponse *r,
+            GError         **error)
 {
   JsonObject *header = NULL;
-  JsonArray *array = NULL;
+  JsonArray  *array = NULL;
   const char *token = NULL;
 
   if (!read_object (body, "header", &header, error))
@@ -309,10 +309,10 @@ parse_body (JsonObject       *body,
   r->events = g_ptr_array_new_with_free_func (event_free);
   for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
     {
-      JsonNode *node = json_array_get_element (array, i);
+      JsonNode                *node = json_array_get_element (array, i);
       g_autofree GsmEtcdEvent *event = NULL;
-      JsonObject *obj, *kv_obj = NULL;
-      const char *type = NULL;
+      JsonObject              *obj, *kv_obj = NULL;
+      const char              *type = NULL;
 
       if (!JSON_NODE_HOLDS_OBJECT (node))
         return bad_response (error, "events", "holds something other than objects");
@@ -340,12 +340,12 @@ parse_body (JsonObject       *body,
 }
 
 static gboolean
-parse_error (JsonNode         *node,
-             JsonObject       *top,
-             GsmEtcdResponse  *r,
-             GError          **error)
+parse_error (JsonNode        *node,
+             JsonObject      *top,
+             GsmEtcdResponse *r,
+             GError         **error)
 {
-  gint64 code = 0;
+  gint64      code = 0;
   const char *message = NULL;
 
   r->has_error = TRUE;
@@ -387,17 +387,17 @@ parse_error (JsonNode         *node,
  *   such a response
  */
 gboolean
-_gsm_etcd_response_parse (const char        *data,
-                          gsize              len,
-                          GsmEtcdResponse  **out,
-                          GError           **error)
+_gsm_etcd_response_parse (const char       *data,
+                          gsize             len,
+                          GsmEtcdResponse **out,
+                          GError          **error)
 {
-  g_autoptr(JsonParser) parser = NULL;
-  g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GsmEtcdResponse) r = NULL;
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GsmEtcdResponse) r = NULL;
+  g_autoptr (GError) local_error = NULL;
   JsonObject *top, *body;
-  JsonNode *node;
+  JsonNode   *node;
 
   *out = NULL;
 

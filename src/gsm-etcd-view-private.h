@@ -13,8 +13,8 @@ G_BEGIN_DECLS
 /* A session key: PREFIX/sessions/<id>. */
 typedef struct
 {
-  gint64      mod_revision;
-  gint64      lease;
+  gint64 mod_revision;
+  gint64 lease;
 } GsmEtcdSessionKey;
 
 /* A VM key: PREFIX/vms/<vm id>, naming its owner. */
@@ -22,7 +22,7 @@ typedef struct
 {
   gint64      mod_revision;
   char       *owner;
-  GsmSession *entry;        /* what the key holds (its text is the value) */
+  GsmSession *entry; /* what the key holds (its text is the value) */
 } GsmEtcdVmKey;
 
 /* Where the keys are, and the entries already parsed (etcd key → their
@@ -30,59 +30,59 @@ typedef struct
  * successive views. */
 typedef struct
 {
-  const char  *endpoint;         /* for messages */
-  const char  *sessions_prefix;  /* PREFIX/sessions/ */
-  const char  *vms_prefix;       /* PREFIX/vms/ */
+  const char  *endpoint;        /* for messages */
+  const char  *sessions_prefix; /* PREFIX/sessions/ */
+  const char  *vms_prefix;      /* PREFIX/vms/ */
   const char  *own_session_id;
   GHashTable **parsed;
 } GsmEtcdViewContext;
 
 G_GNUC_INTERNAL
-GHashTable        *_gsm_etcd_parsed_new            (void);
+GHashTable *_gsm_etcd_parsed_new (void);
 G_GNUC_INTERNAL
-gboolean           _gsm_etcd_parsed_has            (GHashTable         *parsed,
-                                                    const char         *key,
-                                                    gint64              mod_revision);
+gboolean _gsm_etcd_parsed_has (GHashTable *parsed,
+                               const char *key,
+                               gint64      mod_revision);
 G_GNUC_INTERNAL
-void               _gsm_etcd_parsed_put            (GHashTable         *parsed,
-                                                    const char         *key,
-                                                    gint64              mod_revision,
-                                                    GsmSession         *session);
+void _gsm_etcd_parsed_put (GHashTable *parsed,
+                           const char *key,
+                           gint64      mod_revision,
+                           GsmSession *session);
 
 /* Immutable once made; successive views share what did not change. */
 typedef struct _GsmEtcdView GsmEtcdView;
 
 G_GNUC_INTERNAL
-GsmEtcdView       *_gsm_etcd_view_new_from_range   (GsmEtcdViewContext *ctx,
-                                                    GsmEtcdResponse    *range);
+GsmEtcdView *_gsm_etcd_view_new_from_range (GsmEtcdViewContext *ctx,
+                                            GsmEtcdResponse    *range);
 G_GNUC_INTERNAL
-GsmEtcdView       *_gsm_etcd_view_apply_events     (GsmEtcdViewContext *ctx,
-                                                    GsmEtcdView        *base,
-                                                    GPtrArray          *events,
-                                                    gint64              revision);
+GsmEtcdView *_gsm_etcd_view_apply_events (GsmEtcdViewContext *ctx,
+                                          GsmEtcdView        *base,
+                                          GPtrArray          *events,
+                                          gint64              revision);
 G_GNUC_INTERNAL
-GsmEtcdView       *_gsm_etcd_view_ref              (GsmEtcdView        *view);
+GsmEtcdView *_gsm_etcd_view_ref (GsmEtcdView *view);
 G_GNUC_INTERNAL
-void               _gsm_etcd_view_unref            (GsmEtcdView        *view);
+void _gsm_etcd_view_unref (GsmEtcdView *view);
 G_GNUC_INTERNAL
-GsmRegistrySnapshot *_gsm_etcd_view_get_snapshot   (GsmEtcdView        *view);
+GsmRegistrySnapshot *_gsm_etcd_view_get_snapshot (GsmEtcdView *view);
 G_GNUC_INTERNAL
-gint64             _gsm_etcd_view_get_revision     (GsmEtcdView        *view);
+gint64 _gsm_etcd_view_get_revision (GsmEtcdView *view);
 G_GNUC_INTERNAL
-GsmEtcdSessionKey *_gsm_etcd_view_lookup_session   (GsmEtcdView        *view,
-                                                    const char         *session_id);
+GsmEtcdSessionKey *_gsm_etcd_view_lookup_session (GsmEtcdView *view,
+                                                  const char  *session_id);
 G_GNUC_INTERNAL
-GsmEtcdVmKey      *_gsm_etcd_view_lookup_vm        (GsmEtcdView        *view,
-                                                    const char         *vm_id);
+GsmEtcdVmKey *_gsm_etcd_view_lookup_vm (GsmEtcdView *view,
+                                        const char  *vm_id);
 
 G_GNUC_INTERNAL
-gboolean           _gsm_etcd_key_is_clean          (GsmEtcdKv          *kv);
+gboolean _gsm_etcd_key_is_clean (GsmEtcdKv *kv);
 
 /* Entries read from (or written to) a leased session key. */
 G_GNUC_INTERNAL
-void               _gsm_etcd_mark_leased           (GsmSession         *session);
+void _gsm_etcd_mark_leased (GsmSession *session);
 G_GNUC_INTERNAL
-gboolean           _gsm_etcd_is_leased             (GsmSession         *session);
+gboolean _gsm_etcd_is_leased (GsmSession *session);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmEtcdView, _gsm_etcd_view_unref)
 

@@ -39,7 +39,7 @@
 typedef struct
 {
   GHashTable *base;
-  GHashTable *delta;   /* NULL if none differ */
+  GHashTable *delta; /* NULL if none differ */
 } KeyMap;
 
 static void
@@ -97,15 +97,15 @@ keymap_clear (KeyMap *map)
 
 /* @old with @changes on top. */
 static KeyMap
-keymap_derive (const KeyMap   *old,
-               GHashTable     *changes,
-               GDestroyNotify  release)
+keymap_derive (const KeyMap  *old,
+               GHashTable    *changes,
+               GDestroyNotify release)
 {
-  GHashTable *delta = keymap_table_new (release);
-  guint base_size = g_hash_table_size (old->base);
+  GHashTable    *delta = keymap_table_new (release);
+  guint          base_size = g_hash_table_size (old->base);
   GHashTableIter iter;
-  gpointer key, value;
-  KeyMap map;
+  gpointer       key, value;
+  KeyMap         map;
 
   if (old->delta != NULL)
     {
@@ -147,8 +147,8 @@ struct _GsmEtcdView
 {
   gatomicrefcount      ref;
   GsmRegistrySnapshot *snapshot;
-  KeyMap               sessions;   /* session id → GsmEtcdSessionKey */
-  KeyMap               vms;        /* vm id → GsmEtcdVmKey */
+  KeyMap               sessions; /* session id → GsmEtcdSessionKey */
+  KeyMap               vms;      /* vm id → GsmEtcdVmKey */
   gint64               revision;
 };
 
@@ -274,16 +274,16 @@ parse_entry (GsmEtcdViewContext *ctx,
              const char         *expected_id,
              GError            **error)
 {
-  Parsed *p = g_hash_table_lookup (*ctx->parsed, kv->key);
+  Parsed     *p = g_hash_table_lookup (*ctx->parsed, kv->key);
   GsmSession *session;
-  gsize len;
+  gsize       len;
   const char *data = g_bytes_get_data (kv->value, &len);
 
   if (p != NULL && p->mod_revision == kv->mod_revision)
     session = g_object_ref (p->session);
   else
     {
-      g_autoptr(JsonParser) parser = NULL;
+      g_autoptr (JsonParser) parser = NULL;
 
       if (!_gsm_json_check (data, len, GSM_JSON_MAX_DEPTH, error))
         return NULL;
@@ -352,7 +352,7 @@ parse_vm_entry (GsmEtcdViewContext *ctx,
                 GsmEtcdKv          *kv,
                 const char         *vm_id)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSession *entry = parse_entry (ctx, parsed, kv, NULL, &error);
 
   if (entry != NULL && g_strcmp0 (gsm_session_get_vm_id (entry), vm_id) != 0)
@@ -378,11 +378,11 @@ GsmEtcdView *
 _gsm_etcd_view_new_from_range (GsmEtcdViewContext *ctx,
                                GsmEtcdResponse    *range)
 {
-  GHashTable *parsed = _gsm_etcd_parsed_new ();
-  GHashTable *table = _gsm_registry_new_table ();
+  GHashTable  *parsed = _gsm_etcd_parsed_new ();
+  GHashTable  *table = _gsm_registry_new_table ();
   GsmEtcdView *view = g_new0 (GsmEtcdView, 1);
-  gsize sessions_len = strlen (ctx->sessions_prefix);
-  gsize vms_len = strlen (ctx->vms_prefix);
+  gsize        sessions_len = strlen (ctx->sessions_prefix);
+  gsize        vms_len = strlen (ctx->vms_prefix);
 
   g_atomic_ref_count_init (&view->ref);
   view->sessions.base = keymap_table_new (session_key_release);
@@ -393,8 +393,8 @@ _gsm_etcd_view_new_from_range (GsmEtcdViewContext *ctx,
   for (guint i = 0; i < range->kvs->len; i++)
     {
       GsmEtcdKv *kv = range->kvs->pdata[i];
-      g_autoptr(GsmSession) session = NULL;
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GsmSession) session = NULL;
+      g_autoptr (GError) error = NULL;
       const char *id;
 
       if (!_gsm_etcd_key_is_clean (kv) || !g_str_has_prefix (kv->key, ctx->sessions_prefix))
@@ -416,10 +416,10 @@ _gsm_etcd_view_new_from_range (GsmEtcdViewContext *ctx,
   for (guint i = 0; i < range->kvs->len; i++)
     {
       GsmEtcdKv *kv = range->kvs->pdata[i];
-      g_autoptr(GsmSession) entry = NULL;
-      g_autoptr(GsmSession) shown = NULL;
+      g_autoptr (GsmSession) entry = NULL;
+      g_autoptr (GsmSession) shown = NULL;
       GsmEtcdVmKey *vk;
-      const char *vm_id;
+      const char   *vm_id;
 
       if (!_gsm_etcd_key_is_clean (kv) || !g_str_has_prefix (kv->key, ctx->vms_prefix))
         continue;
@@ -447,8 +447,8 @@ _gsm_etcd_view_new_from_range (GsmEtcdViewContext *ctx,
 typedef struct
 {
   GsmEtcdView *base;
-  GHashTable  *sessions;   /* changes: session id → GsmEtcdSessionKey, NULL if deleted */
-  GHashTable  *vms;        /* changes: vm id → GsmEtcdVmKey, NULL if deleted */
+  GHashTable  *sessions; /* changes: session id → GsmEtcdSessionKey, NULL if deleted */
+  GHashTable  *vms;      /* changes: vm id → GsmEtcdVmKey, NULL if deleted */
 } Changes;
 
 static gboolean
@@ -484,8 +484,8 @@ apply_session_event (GsmEtcdViewContext *ctx,
 
   if (ev->type == GSM_ETCD_EVENT_PUT)
     {
-      g_autoptr(GsmSession) session = NULL;
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GsmSession) session = NULL;
+      g_autoptr (GError) error = NULL;
 
       g_hash_table_replace (c->sessions, g_strdup (id), session_key_new (kv));
       session = parse_entry (ctx, *ctx->parsed, kv, id, &error);
@@ -501,10 +501,10 @@ apply_session_event (GsmEtcdViewContext *ctx,
     }
   else
     {
-      GsmSession *old = _gsm_registry_txn_lookup (txn, id);
-      const char *vm_id = old ? gsm_session_get_vm_id (old) : NULL;
+      GsmSession   *old = _gsm_registry_txn_lookup (txn, id);
+      const char   *vm_id = old ? gsm_session_get_vm_id (old) : NULL;
       GsmEtcdVmKey *vk = vm_id ? current_vm_key (c, vm_id) : NULL;
-      g_autoptr(GsmSession) shown = NULL;
+      g_autoptr (GsmSession) shown = NULL;
 
       g_hash_table_replace (c->sessions, g_strdup (id), NULL);
       g_hash_table_remove (*ctx->parsed, kv->key);
@@ -531,7 +531,7 @@ forget_previous_owner (Changes        *c,
                        const char     *new_owner)
 {
   GsmEtcdVmKey *old = current_vm_key (c, vm_id);
-  GsmSession *shown;
+  GsmSession   *shown;
 
   if (old == NULL || g_strcmp0 (old->owner, new_owner) == 0 || session_key_exists (c, old->owner))
     return;
@@ -551,8 +551,8 @@ apply_vm_event (GsmEtcdViewContext *ctx,
 
   if (ev->type == GSM_ETCD_EVENT_PUT)
     {
-      g_autoptr(GsmSession) entry = parse_vm_entry (ctx, *ctx->parsed, kv, vm_id);
-      g_autoptr(GsmSession) shown = NULL;
+      g_autoptr (GsmSession) entry = parse_vm_entry (ctx, *ctx->parsed, kv, vm_id);
+      g_autoptr (GsmSession) shown = NULL;
       GsmEtcdVmKey *vk;
 
       if (entry == NULL)
@@ -592,11 +592,11 @@ _gsm_etcd_view_apply_events (GsmEtcdViewContext *ctx,
                              GPtrArray          *events,
                              gint64              revision)
 {
-  g_autoptr(GsmRegistryTxn) txn = _gsm_registry_txn_new (base->snapshot);
-  gsize sessions_len = strlen (ctx->sessions_prefix);
-  gsize vms_len = strlen (ctx->vms_prefix);
+  g_autoptr (GsmRegistryTxn) txn = _gsm_registry_txn_new (base->snapshot);
+  gsize        sessions_len = strlen (ctx->sessions_prefix);
+  gsize        vms_len = strlen (ctx->vms_prefix);
   GsmEtcdView *view;
-  Changes c;
+  Changes      c;
 
   c.base = base;
   c.sessions = keymap_table_new (session_key_release);

@@ -148,7 +148,7 @@ watch_created (GsmEtcdRegistry *self)
     {
       /* Events from here on are delivered: a read now closes the gap (the
        * events it already shows are skipped). */
-      g_autoptr(GsmEtcdView) view = _gsm_etcd_registry_read_view (self, self->cancellable, NULL);
+      g_autoptr (GsmEtcdView) view = _gsm_etcd_registry_read_view (self, self->cancellable, NULL);
 
       if (view == NULL)
         return FALSE;
@@ -171,7 +171,7 @@ apply_events_locked (GsmEtcdRegistry *self,
                      gint64           revision)
 {
   GsmEtcdViewContext ctx = _gsm_etcd_registry_view_context (self);
-  g_autoptr(GsmEtcdView) view = _gsm_etcd_view_apply_events (&ctx, self->view, events, revision);
+  g_autoptr (GsmEtcdView) view = _gsm_etcd_view_apply_events (&ctx, self->view, events, revision);
 
   _gsm_etcd_registry_set_view_locked (self, view);
 }
@@ -184,7 +184,7 @@ watch_events (GsmEtcdRegistry *self,
   if (self->view != NULL)
     {
       gint64 at = _gsm_etcd_view_get_revision (self->view);
-      g_autoptr(GPtrArray) newer = g_ptr_array_new ();
+      g_autoptr (GPtrArray) newer = g_ptr_array_new ();
 
       /* What the view already shows (it came from a read at a later
        * revision than the watch) is not applied twice. */
@@ -208,8 +208,8 @@ watch_handle_line (GsmEtcdRegistry *self,
                    const char      *line,
                    gsize            len)
 {
-  g_autoptr(GsmEtcdResponse) response = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmEtcdResponse) response = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (len == 0)
     return TRUE;
@@ -242,7 +242,7 @@ watch_handle_line (GsmEtcdRegistry *self,
       if (self->view != NULL && response->revision > _gsm_etcd_view_get_revision (self->view) &&
           response->events->len == 0 && !response->created)
         {
-          g_autoptr(GPtrArray) none = g_ptr_array_new ();
+          g_autoptr (GPtrArray) none = g_ptr_array_new ();
 
           apply_events_locked (self, none, response->revision);
         }
@@ -261,7 +261,7 @@ watch_take (GsmEtcdRegistry *self,
             GBytes          *bytes)
 {
   const guint8 *data;
-  gsize len, start = 0;
+  gsize         len, start = 0;
 
   data = g_bytes_get_data (bytes, &len);
   g_byte_array_append (self->watch_buffer, data, (guint) len);
@@ -292,8 +292,8 @@ watch_read_cb (GObject      *source,
                gpointer      user_data)
 {
   GsmEtcdRegistry *self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) bytes = NULL;
 
   self->n_inflight--;
 
@@ -330,9 +330,9 @@ watch_sent_cb (GObject      *source,
                gpointer      user_data)
 {
   GsmEtcdRegistry *self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInputStream) stream = NULL;
-  g_autoptr(GBytes) first = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GInputStream) stream = NULL;
+  g_autoptr (GBytes) first = NULL;
 
   self->n_inflight--;
 
@@ -361,7 +361,7 @@ static void
 watch_connect (GsmEtcdRegistry *self)
 {
   g_autofree char *key = g_strconcat (self->prefix, "/", NULL);
-  g_autoptr(GString) body = g_string_new ("{\"create_request\": {");
+  g_autoptr (GString) body = g_string_new ("{\"create_request\": {");
 
   if (g_atomic_int_get (&self->stopping))
     return;

@@ -59,49 +59,47 @@
 
 struct _GsmFileRegistry
 {
-  GObject               parent_instance;
+  GObject parent_instance;
 
-  char                 *dir_path;
-  char                 *prefix;
-  char                 *registry_name;
-  char                 *tracker_name;
-  char                 *lock_name;
-  char                 *lock_path;     /* for messages */
-  char                 *own_session_id;
-  char                 *own_session_name;
-  char                 *own_lock_name;  /* NULL if no liveness lock */
-  int                   own_lock_fd;    /* holds the liveness lock */
-  gboolean              own_session_file_checked;
-  gboolean              durable;
-  gboolean              read_only;      /* a reader's view: no lock file, no writes */
-  double                lock_timeout;
-  int                   dirfd;
-  int                   lock_fd;
-  int                   session_fd;     /* our session file, rewritten in place */
-  int                   tracker_fd;     /* the tracker, likewise */
+  char    *dir_path;
+  char    *prefix;
+  char    *registry_name;
+  char    *tracker_name;
+  char    *lock_name;
+  char    *lock_path; /* for messages */
+  char    *own_session_id;
+  char    *own_session_name;
+  char    *own_lock_name; /* NULL if no liveness lock */
+  int      own_lock_fd;   /* holds the liveness lock */
+  gboolean own_session_file_checked;
+  gboolean durable;
+  gboolean read_only; /* a reader's view: no lock file, no writes */
+  double   lock_timeout;
+  int      dirfd;
+  int      lock_fd;
+  int      session_fd; /* our session file, rewritten in place */
+  int      tracker_fd; /* the tracker, likewise */
 
-  GMutex                mutex;          /* guards everything below */
-  GsmRegistrySnapshot  *cache;          /* last version read or written */
-  GsmFileIdentity       cache_identity;
-  int                   cache_fd;       /* keeps cache_identity's inode alive */
-  gboolean              cache_fd_ours;  /* ... opened for writing: we wrote that file */
-  GsmFsSpare            spare;          /* the registry's last retired file */
-  gboolean              leaving;        /* this update removes our own entry */
-  guint64               generation;
-  JsonParser           *parser;
-  GPtrArray            *quarantine;     /* QuarantinedEntry: of cache's file, left out */
-  gboolean              quarantine_kept; /* ... and written aside */
-  guint                 n_parsed;       /* entries decoded, for tests */
-  GString              *text;           /* the last text written (its buffer is reused) */
+  GMutex               mutex; /* guards everything below */
+  GsmRegistrySnapshot *cache; /* last version read or written */
+  GsmFileIdentity      cache_identity;
+  int                  cache_fd;      /* keeps cache_identity's inode alive */
+  gboolean             cache_fd_ours; /* ... opened for writing: we wrote that file */
+  GsmFsSpare           spare;         /* the registry's last retired file */
+  gboolean             leaving;       /* this update removes our own entry */
+  guint64              generation;
+  JsonParser          *parser;
+  GPtrArray           *quarantine;      /* QuarantinedEntry: of cache's file, left out */
+  gboolean             quarantine_kept; /* ... and written aside */
+  guint                n_parsed;        /* entries decoded, for tests */
+  GString             *text;            /* the last text written (its buffer is reused) */
 
-  GFileMonitor         *monitor;
+  GFileMonitor *monitor;
 };
 
 static void gsm_file_registry_iface_init (GsmRegistryInterface *iface);
 
-G_DEFINE_FINAL_TYPE_WITH_CODE (GsmFileRegistry, _gsm_file_registry, G_TYPE_OBJECT,
-                               G_IMPLEMENT_INTERFACE (GSM_TYPE_REGISTRY,
-                                                      gsm_file_registry_iface_init))
+G_DEFINE_FINAL_TYPE_WITH_CODE (GsmFileRegistry, _gsm_file_registry, G_TYPE_OBJECT, G_IMPLEMENT_INTERFACE (GSM_TYPE_REGISTRY, gsm_file_registry_iface_init))
 
 static void
 gsm_file_registry_finalize (GObject *object)
@@ -174,16 +172,16 @@ build_text (GsmRegistrySnapshot *snapshot,
             GString             *out)
 {
   GsmRegistrySnapshotIter iter;
-  const char *key;
-  GsmSession *value;
-  gboolean first = TRUE;
+  const char             *key;
+  GsmSession             *value;
+  gboolean                first = TRUE;
 
   g_string_truncate (out, 0);
   g_string_append_c (out, '{');
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, &key, &value))
     {
-      gsize len;
+      gsize       len;
       const char *member = _gsm_session_get_text (value, &len);
 
       g_string_append (out, first ? "\n  " : ",\n  ");
@@ -206,8 +204,8 @@ unref_if_set (gpointer p)
 
 typedef struct
 {
-  char          *key;
-  GsmJsonMember  member;
+  char         *key;
+  GsmJsonMember member;
 } ChangedEntry;
 
 /*
@@ -254,8 +252,8 @@ quarantine_add (GPtrArray           *quarantine,
 typedef struct
 {
   GsmFileRegistry *self;
-  GHashTable      *table;    /* key → GsmSession (unchanged) or NULL (changed) */
-  GArray          *changed;  /* ChangedEntry */
+  GHashTable      *table;   /* key → GsmSession (unchanged) or NULL (changed) */
+  GArray          *changed; /* ChangedEntry */
   GPtrArray       *quarantine;
 } ScanState;
 
@@ -266,15 +264,15 @@ changed_entry_clear (gpointer data)
 }
 
 static gboolean
-scan_member (const GsmJsonMember  *member,
-             gpointer              user_data,
-             GError              **error)
+scan_member (const GsmJsonMember *member,
+             gpointer             user_data,
+             GError             **error)
 {
-  ScanState *st = user_data;
+  ScanState       *st = user_data;
   GsmFileRegistry *self = st->self;
-  char *key = _gsm_json_decode_key (member);
-  GsmSession *cached = NULL;
-  ChangedEntry entry;
+  char            *key = _gsm_json_decode_key (member);
+  GsmSession      *cached = NULL;
+  ChangedEntry     entry;
 
   if (key == NULL)
     {
@@ -296,7 +294,7 @@ scan_member (const GsmJsonMember  *member,
 
   if (cached != NULL)
     {
-      gsize len;
+      gsize       len;
       const char *text = _gsm_session_get_text (cached, &len);
 
       if (len == member->value_len && memcmp (text, member->value, len) == 0)
@@ -318,15 +316,15 @@ scan_member (const GsmJsonMember  *member,
 /* Builds the sessions of the changed entries into @table; one that
  * cannot be read goes to @quarantine instead, and out of @table. */
 static void
-parse_changed (GsmFileRegistry  *self,
-               GArray           *changed,
-               GHashTable       *table,
-               GPtrArray        *quarantine)
+parse_changed (GsmFileRegistry *self,
+               GArray          *changed,
+               GHashTable      *table,
+               GPtrArray       *quarantine)
 {
   for (guint i = 0; i < changed->len; i++)
     {
       ChangedEntry *e = &g_array_index (changed, ChangedEntry, i);
-      g_autoptr(GError) local_error = NULL;
+      g_autoptr (GError) local_error = NULL;
       GsmSession *session;
 
       self->n_parsed++;
@@ -347,9 +345,9 @@ parse_changed (GsmFileRegistry  *self,
 static GHashTable *
 to_snapshot_table (GHashTable *scanned)
 {
-  GHashTable *table = _gsm_registry_new_table ();
+  GHashTable    *table = _gsm_registry_new_table ();
   GHashTableIter iter;
-  gpointer value;
+  gpointer       value;
 
   g_hash_table_iter_init (&iter, scanned);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -363,20 +361,20 @@ to_snapshot_table (GHashTable *scanned)
  * cached. With the mutex held.
  */
 static GsmRegistrySnapshot *
-load_locked (GsmFileRegistry  *self,
-             GError          **error)
+load_locked (GsmFileRegistry *self,
+             GError         **error)
 {
   GsmFileIdentity identity;
-  g_autoptr(GError) local_error = NULL;
-  g_autoptr(GBytes) bytes = NULL;
-  g_autoptr(GHashTable) table = NULL;
-  g_autoptr(GHashTable) scanned = NULL;
-  g_autoptr(GArray) changed = NULL;
-  g_autoptr(GPtrArray) quarantine = NULL;
-  ScanState st;
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (GHashTable) table = NULL;
+  g_autoptr (GHashTable) scanned = NULL;
+  g_autoptr (GArray) changed = NULL;
+  g_autoptr (GPtrArray) quarantine = NULL;
+  ScanState   st;
   const char *data;
-  gsize len;
-  int fd = -1;
+  gsize       len;
+  int         fd = -1;
 
   if (!_gsm_fs_stat_at (self->dirfd, self->registry_name, &identity, &local_error))
     {
@@ -409,7 +407,7 @@ load_locked (GsmFileRegistry  *self,
   if (bytes == NULL)
     {
       if (local_error == NULL)
-        return load_locked (self, error);   /* removed in between */
+        return load_locked (self, error); /* removed in between */
       g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;
     }
@@ -459,13 +457,13 @@ load_locked (GsmFileRegistry  *self,
 /* ---- writing ----------------------------------------------------------- */
 
 static gboolean
-write_registry_locked (GsmFileRegistry      *self,
-                       GsmRegistrySnapshot  *snapshot,
-                       GError              **error)
+write_registry_locked (GsmFileRegistry     *self,
+                       GsmRegistrySnapshot *snapshot,
+                       GError             **error)
 {
-  GString *out = self->text;
+  GString        *out = self->text;
   GsmFileIdentity identity;
-  int fd = -1;
+  int             fd = -1;
 
   build_text (snapshot, out);
   if (out->len > GSM_MAX_REGISTRY_SIZE)
@@ -474,7 +472,8 @@ write_registry_locked (GsmFileRegistry      *self,
        * session files alone. */
       g_set_error (error, GSM_ERROR, GSM_ERROR_FAILED,
                    "Registry “%s/%s” would be %" G_GSIZE_FORMAT " bytes, more than the limit of "
-                   "%d: not written", self->dir_path, self->registry_name, out->len,
+                   "%d: not written",
+                   self->dir_path, self->registry_name, out->len,
                    GSM_MAX_REGISTRY_SIZE);
       return FALSE;
     }
@@ -519,11 +518,11 @@ append_tracker_string (GString    *out,
 }
 
 static gboolean
-write_tracker_locked (GsmFileRegistry  *self,
-                      GsmSession       *session,
-                      GError          **error)
+write_tracker_locked (GsmFileRegistry *self,
+                      GsmSession      *session,
+                      GError         **error)
 {
-  g_autoptr(GString) out = g_string_sized_new (256);
+  g_autoptr (GString) out = g_string_sized_new (256);
 
   g_string_append (out, "{\n  \"session_id\": ");
   _gsm_json_append_string (out, gsm_session_get_session_id (session));
@@ -545,9 +544,9 @@ static gboolean
 tracker_is_about (GsmFileRegistry *self,
                   const char      *session_id)
 {
-  g_autoptr(GBytes) bytes = NULL;
-  gsize len;
-  const char *data;
+  g_autoptr (GBytes) bytes = NULL;
+  gsize            len;
+  const char      *data;
   g_autofree char *needle = g_strdup_printf ("\"session_id\": \"%s\"", session_id);
 
   bytes = _gsm_fs_read_at (self->dirfd, self->dir_path, self->tracker_name,
@@ -564,10 +563,10 @@ static char *
 session_file_owner (GsmFileRegistry *self,
                     const char      *name)
 {
-  g_autoptr(GBytes) bytes = NULL;
-  g_autoptr(GsmSession) session = NULL;
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (GsmSession) session = NULL;
   const char *data;
-  gsize len;
+  gsize       len;
 
   bytes = _gsm_fs_read_at (self->dirfd, self->dir_path, name, GSM_MAX_SESSION_FILE_SIZE,
                            NULL, NULL, NULL);
@@ -622,13 +621,13 @@ remove_session_files (GsmFileRegistry *self,
                       GsmRegistryTxn  *txn)
 {
   GHashTableIter iter;
-  gpointer key, value;
+  gpointer       key, value;
 
   g_hash_table_iter_init (&iter, _gsm_registry_txn_get_changes (txn));
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
-      GsmSession *gone;
-      char *names[2];
+      GsmSession      *gone;
+      char            *names[2];
       g_autofree char *aside = NULL;
 
       if (value != NULL || g_strcmp0 (key, self->own_session_id) == 0)
@@ -669,17 +668,17 @@ write_stale_session_files (GsmFileRegistry *self,
                            GsmRegistryTxn  *txn)
 {
   GHashTableIter iter;
-  gpointer key, value;
+  gpointer       key, value;
 
   g_hash_table_iter_init (&iter, _gsm_registry_txn_get_changes (txn));
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
-      g_autoptr(GError) local_error = NULL;
+      g_autoptr (GError) local_error = NULL;
       g_autofree char *name = NULL;
       g_autofree char *owner = NULL;
-      const char *text;
-      gsize len;
-      int pid, fd = -1;
+      const char      *text;
+      gsize            len;
+      int              pid, fd = -1;
 
       if (value == NULL || g_strcmp0 (key, self->own_session_id) == 0 ||
           !gsm_session_get_has_vm (value) || !_gsm_session_is_stale (value))
@@ -706,13 +705,13 @@ write_stale_session_files (GsmFileRegistry *self,
 
 /* The session file and tracker follow this process's own entry. */
 static gboolean
-write_own_files_locked (GsmFileRegistry  *self,
-                        GsmRegistryTxn   *txn,
-                        GError          **error)
+write_own_files_locked (GsmFileRegistry *self,
+                        GsmRegistryTxn  *txn,
+                        GError         **error)
 {
   GsmSession *before;
-  gpointer value;
-  gsize len;
+  gpointer    value;
+  gsize       len;
   const char *text;
 
   if (self->own_session_id == NULL ||
@@ -786,7 +785,7 @@ static char *
 aside_name (GsmFileRegistry *self,
             const char      *what)
 {
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
   g_autofree char *stamp = g_date_time_format (now, "%Y%m%dT%H%M%S");
 
   return g_strdup_printf ("%s.%s-%s-%06x", self->registry_name, what, stamp,
@@ -800,11 +799,11 @@ aside_name (GsmFileRegistry *self,
  * the registry leaves them out. With the lock and the mutex held.
  */
 static gboolean
-quarantine_locked (GsmFileRegistry  *self,
-                   GError          **error)
+quarantine_locked (GsmFileRegistry *self,
+                   GError         **error)
 {
   g_autofree char *name = aside_name (self, "quarantine");
-  g_autoptr(GString) out = g_string_new ("{");
+  g_autoptr (GString) out = g_string_new ("{");
 
   for (guint i = 0; i < self->quarantine->len; i++)
     {
@@ -821,7 +820,8 @@ quarantine_locked (GsmFileRegistry  *self,
                            self->durable, NULL, NULL, NULL, error))
     {
       g_prefix_error (error, "Registry “%s/%s” has %u entries that cannot be read, which "
-                      "cannot be kept aside: ", self->dir_path, self->registry_name,
+                             "cannot be kept aside: ",
+                      self->dir_path, self->registry_name,
                       self->quarantine->len);
       return FALSE;
     }
@@ -831,7 +831,8 @@ quarantine_locked (GsmFileRegistry  *self,
       QuarantinedEntry *q = self->quarantine->pdata[i];
 
       g_warning ("Registry “%s/%s”: entry “%s” cannot be read (%s). Moved it to “%s/%s”; "
-                 "every other entry is kept.", self->dir_path, self->registry_name,
+                 "every other entry is kept.",
+                 self->dir_path, self->registry_name,
                  q->key != NULL ? q->key : "(a key that is not a valid string)", q->message,
                  self->dir_path, name);
     }
@@ -847,13 +848,13 @@ typedef struct
 } SalvageState;
 
 static gboolean
-salvage_entry (const GsmJsonMember  *member,
-               gpointer              user_data,
-               GError              **error)
+salvage_entry (const GsmJsonMember *member,
+               gpointer             user_data,
+               GError             **error)
 {
-  SalvageState *st = user_data;
+  SalvageState    *st = user_data;
   g_autofree char *key = _gsm_json_decode_key (member);
-  g_autoptr(GsmSession) session = NULL;
+  g_autoptr (GsmSession) session = NULL;
 
   if (key == NULL || g_hash_table_contains (st->table, key))
     return TRUE;
@@ -876,25 +877,25 @@ salvage_entry (const GsmJsonMember  *member,
  * it lost. With the lock and the mutex held.
  */
 static GsmRegistrySnapshot *
-rebuild_locked (GsmFileRegistry  *self,
-                const GError     *why,
-                GError          **error)
+rebuild_locked (GsmFileRegistry *self,
+                const GError    *why,
+                GError         **error)
 {
-  g_autofree char *aside = aside_name (self, "corrupt");
-  GHashTable *table = _gsm_registry_new_table ();
+  g_autofree char     *aside = aside_name (self, "corrupt");
+  GHashTable          *table = _gsm_registry_new_table ();
   GsmRegistrySnapshot *snapshot;
-  DIR *dir;
-  struct dirent *de;
-  guint n_files = 0;
-  SalvageState salvage = { self, table, 0 };
-  g_autoptr(GBytes) corrupt = NULL;
+  DIR                 *dir;
+  struct dirent       *de;
+  guint                n_files = 0;
+  SalvageState         salvage = { self, table, 0 };
+  g_autoptr (GBytes) corrupt = NULL;
   int fd;
 
   corrupt = _gsm_fs_read_at (self->dirfd, self->dir_path, self->registry_name,
                              GSM_MAX_REGISTRY_SIZE, NULL, NULL, NULL);
   if (corrupt != NULL)
     {
-      gsize len;
+      gsize       len;
       const char *data = g_bytes_get_data (corrupt, &len);
 
       _gsm_json_salvage_object (data, len, GSM_JSON_MAX_DEPTH, salvage_entry, &salvage);
@@ -916,11 +917,11 @@ rebuild_locked (GsmFileRegistry  *self,
     close (fd);
   while (dir != NULL && (de = readdir (dir)) != NULL)
     {
-      g_autoptr(GBytes) bytes = NULL;
-      g_autoptr(GError) local_error = NULL;
-      g_autoptr(GsmSession) session = NULL;
+      g_autoptr (GBytes) bytes = NULL;
+      g_autoptr (GError) local_error = NULL;
+      g_autoptr (GsmSession) session = NULL;
       const char *data;
-      gsize len;
+      gsize       len;
 
       if (!is_session_file_name (de->d_name, self->prefix))
         continue;
@@ -950,7 +951,8 @@ rebuild_locked (GsmFileRegistry  *self,
     closedir (dir);
 
   g_warning ("%s. Moved it to “%s/%s” and rebuilt it from %u session files and the %u "
-             "entries it still held whole.", why->message, self->dir_path, aside, n_files,
+             "entries it still held whole.",
+             why->message, self->dir_path, aside, n_files,
              salvage.n);
 
   snapshot = _gsm_registry_snapshot_new (table, ++self->generation);
@@ -966,19 +968,19 @@ rebuild_locked (GsmFileRegistry  *self,
 /* ---- the interface ----------------------------------------------------- */
 
 static GsmRegistrySnapshot *
-gsm_file_registry_update (GsmRegistry            *registry,
-                          GsmRegistryUpdateFunc   func,
-                          gpointer                user_data,
-                          GCancellable           *cancellable,
-                          GError                **error)
+gsm_file_registry_update (GsmRegistry          *registry,
+                          GsmRegistryUpdateFunc func,
+                          gpointer              user_data,
+                          GCancellable         *cancellable,
+                          GError              **error)
 {
   GsmFileRegistry *self = GSM_FILE_REGISTRY (registry);
-  g_autoptr(GsmRegistrySnapshot) base = NULL;
-  g_autoptr(GsmRegistryTxn) txn = NULL;
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GsmRegistrySnapshot) base = NULL;
+  g_autoptr (GsmRegistryTxn) txn = NULL;
+  g_autoptr (GError) local_error = NULL;
   GsmRegistrySnapshot *result = NULL;
-  gboolean quarantined;
-  gpointer value;
+  gboolean             quarantined;
+  gpointer             value;
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
@@ -1026,7 +1028,7 @@ gsm_file_registry_update (GsmRegistry            *registry,
 
   if (g_hash_table_size (_gsm_registry_txn_get_changes (txn)) == 0)
     {
-      g_autoptr(GError) write_error = NULL;
+      g_autoptr (GError) write_error = NULL;
 
       /* Kept aside: the registry without them is written now, or by
        * the next write that can. */
@@ -1060,22 +1062,22 @@ out:
 }
 
 static gboolean
-nothing_to_change (GsmRegistryTxn  *txn,
-                   gpointer         user_data,
-                   GError         **error)
+nothing_to_change (GsmRegistryTxn *txn,
+                   gpointer        user_data,
+                   GError        **error)
 {
   return TRUE;
 }
 
 static GsmRegistrySnapshot *
-gsm_file_registry_load (GsmRegistry   *registry,
-                        GCancellable  *cancellable,
-                        GError       **error)
+gsm_file_registry_load (GsmRegistry  *registry,
+                        GCancellable *cancellable,
+                        GError      **error)
 {
   GsmFileRegistry *self = GSM_FILE_REGISTRY (registry);
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GError) local_error = NULL;
   GsmRegistrySnapshot *snapshot;
-  gboolean quarantine;
+  gboolean             quarantine;
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
@@ -1098,7 +1100,7 @@ gsm_file_registry_load (GsmRegistry   *registry,
 
   if (quarantine)
     {
-      g_autoptr(GError) quarantine_error = NULL;
+      g_autoptr (GError) quarantine_error = NULL;
       GsmRegistrySnapshot *written;
 
       /* Entries that cannot be read are left out of @snapshot: keep them
@@ -1129,11 +1131,11 @@ gsm_file_registry_load (GsmRegistry   *registry,
 }
 
 static void
-monitor_changed_cb (GFileMonitor      *monitor,
-                    GFile             *file,
-                    GFile             *other_file,
-                    GFileMonitorEvent  event,
-                    gpointer           user_data)
+monitor_changed_cb (GFileMonitor     *monitor,
+                    GFile            *file,
+                    GFile            *other_file,
+                    GFileMonitorEvent event,
+                    gpointer          user_data)
 {
   GsmFileRegistry *self = user_data;
   g_autofree char *name = g_file_get_basename (file);
@@ -1161,11 +1163,11 @@ monitor_changed_cb (GFileMonitor      *monitor,
 }
 
 static gboolean
-gsm_file_registry_start_watch (GsmRegistry  *registry,
-                               GError      **error)
+gsm_file_registry_start_watch (GsmRegistry *registry,
+                               GError     **error)
 {
   GsmFileRegistry *self = GSM_FILE_REGISTRY (registry);
-  g_autoptr(GFile) dir = NULL;
+  g_autoptr (GFile) dir = NULL;
 
   if (self->monitor != NULL)
     return TRUE;
@@ -1193,9 +1195,9 @@ gsm_file_registry_iface_init (GsmRegistryInterface *iface)
 /* ---- construction ------------------------------------------------------ */
 
 static gboolean
-remove_temp_files (GsmRegistryTxn  *txn,
-                   gpointer         user_data,
-                   GError         **error)
+remove_temp_files (GsmRegistryTxn *txn,
+                   gpointer        user_data,
+                   GError        **error)
 {
   GsmFileRegistry *self = user_data;
 
@@ -1213,16 +1215,16 @@ remove_temp_files (GsmRegistryTxn  *txn,
  * @durable: fsync the registry on every write
  */
 GsmFileRegistry *
-_gsm_file_registry_new (const char  *dir_path,
-                        gboolean     create_private,
-                        const char  *prefix,
-                        const char  *own_session_id,
-                        int          own_pid,
-                        gboolean     durable,
-                        GError     **error)
+_gsm_file_registry_new (const char *dir_path,
+                        gboolean    create_private,
+                        const char *prefix,
+                        const char *own_session_id,
+                        int         own_pid,
+                        gboolean    durable,
+                        GError    **error)
 {
-  g_autoptr(GsmFileRegistry) self = g_object_new (GSM_TYPE_FILE_REGISTRY, NULL);
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GsmFileRegistry) self = g_object_new (GSM_TYPE_FILE_REGISTRY, NULL);
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
 
   self->dir_path = g_strdup (dir_path);
   self->prefix = g_strdup (prefix ? prefix : "");
@@ -1289,12 +1291,12 @@ _gsm_file_registry_new (const char  *dir_path,
  * nor sets unreadable entries aside). It works on a read-only directory.
  */
 GsmFileRegistry *
-_gsm_file_registry_new_read_only (const char  *dir_path,
-                                  const char  *prefix,
-                                  GError     **error)
+_gsm_file_registry_new_read_only (const char *dir_path,
+                                  const char *prefix,
+                                  GError    **error)
 {
-  g_autoptr(GsmFileRegistry) self = g_object_new (GSM_TYPE_FILE_REGISTRY, NULL);
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GsmFileRegistry) self = g_object_new (GSM_TYPE_FILE_REGISTRY, NULL);
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
 
   self->read_only = TRUE;
   self->dir_path = g_strdup (dir_path);
@@ -1371,7 +1373,7 @@ _gsm_file_registry_own_session_file_name (const char *dir_path,
        * guess. */
       g_autofree char *name = _gsm_file_registry_session_file_name (prefix, pid, session_id, TRUE);
       g_autofree char *path = g_build_filename (dir_path, name, NULL);
-      struct stat st;
+      struct stat      st;
 
       if (lstat (path, &st) == 0 && (!S_ISREG (st.st_mode) || st.st_uid != geteuid ()))
         seed_layout = FALSE;

@@ -48,7 +48,7 @@ set_io_error (GError    **error,
               ...)
 {
   g_autofree char *msg = NULL;
-  va_list args;
+  va_list          args;
 
   va_start (args, fmt);
   msg = g_strdup_vprintf (fmt, args);
@@ -59,10 +59,10 @@ set_io_error (GError    **error,
 }
 
 static gboolean
-check_directory (int          fd,
-                 const char  *path,
-                 gboolean     fix_mode,
-                 GError     **error)
+check_directory (int         fd,
+                 const char *path,
+                 gboolean    fix_mode,
+                 GError    **error)
 {
   struct stat st;
 
@@ -108,9 +108,9 @@ check_directory (int          fd,
   return TRUE;
 }
 
-static int open_checked_dir (const char  *path,
-                             gboolean     fix_mode,
-                             GError     **error);
+static int open_checked_dir (const char *path,
+                             gboolean    fix_mode,
+                             GError    **error);
 
 /*
  * _gsm_fs_open_dir:
@@ -124,9 +124,9 @@ static int open_checked_dir (const char  *path,
  * Returns: a directory descriptor, or -1 with @error set
  */
 int
-_gsm_fs_open_dir (const char  *path,
-                  gboolean     create_private,
-                  GError     **error)
+_gsm_fs_open_dir (const char *path,
+                  gboolean    create_private,
+                  GError    **error)
 {
   if (g_mkdir_with_parents (path, 0700) != 0)
     {
@@ -147,16 +147,16 @@ _gsm_fs_open_dir (const char  *path,
  * Returns: a directory descriptor, or -1 with @error set
  */
 int
-_gsm_fs_open_existing_dir (const char  *path,
-                           GError     **error)
+_gsm_fs_open_existing_dir (const char *path,
+                           GError    **error)
 {
   return open_checked_dir (path, FALSE, error);
 }
 
 static int
-open_checked_dir (const char  *path,
-                  gboolean     fix_mode,
-                  GError     **error)
+open_checked_dir (const char *path,
+                  gboolean    fix_mode,
+                  GError    **error)
 {
   int fd;
 
@@ -213,10 +213,10 @@ _gsm_fs_identity_equal (const GsmFileIdentity *a,
  * error if it does not; %FALSE with an error otherwise.
  */
 gboolean
-_gsm_fs_stat_at (int               dirfd,
-                 const char       *name,
-                 GsmFileIdentity  *identity,
-                 GError          **error)
+_gsm_fs_stat_at (int              dirfd,
+                 const char      *name,
+                 GsmFileIdentity *identity,
+                 GError         **error)
 {
   struct stat st;
 
@@ -234,10 +234,10 @@ _gsm_fs_stat_at (int               dirfd,
 
 /* Is @st a regular file owned by the effective user? */
 gboolean
-_gsm_fs_check_regular_file (const struct stat  *st,
-                            const char         *dir_path,
-                            const char         *name,
-                            GError            **error)
+_gsm_fs_check_regular_file (const struct stat *st,
+                            const char        *dir_path,
+                            const char        *name,
+                            GError           **error)
 {
   if (!S_ISREG (st->st_mode))
     {
@@ -266,18 +266,18 @@ _gsm_fs_check_regular_file (const struct stat  *st,
  * most @max_size bytes. A missing file returns %NULL with no error.
  */
 GBytes *
-_gsm_fs_read_at (int               dirfd,
-                 const char       *dir_path,
-                 const char       *name,
-                 gsize             max_size,
-                 GsmFileIdentity  *identity,
-                 int              *out_fd,
-                 GError          **error)
+_gsm_fs_read_at (int              dirfd,
+                 const char      *dir_path,
+                 const char      *name,
+                 gsize            max_size,
+                 GsmFileIdentity *identity,
+                 int             *out_fd,
+                 GError         **error)
 {
-  struct stat st;
+  struct stat      st;
   g_autofree char *buf = NULL;
-  gsize done = 0;
-  int fd;
+  gsize            done = 0;
+  int              fd;
 
   if (out_fd)
     *out_fd = -1;
@@ -385,7 +385,7 @@ keep_as_spare (int         dirfd,
                GsmFsSpare *spare)
 {
   struct stat st;
-  int fd;
+  int         fd;
 
   if (strlen (tmp_name) >= sizeof spare->name)
     return FALSE;
@@ -498,9 +498,9 @@ replace_with_spare (int         dirfd,
                     GsmFsSpare *spare)
 {
   struct stat st, at;
-  gboolean ok;
-  int saved_errno;
-  int fd;
+  gboolean    ok;
+  int         saved_errno;
+  int         fd;
 
   /* Still ours, still under its name (a starting writer removes the
    * temporary files it finds). */
@@ -564,21 +564,21 @@ _gsm_fs_spare_clear (int         dirfd,
 
 /* The work of _gsm_fs_replace_at(), but for @spare->retiring. */
 static gboolean
-replace_at (int               dirfd,
-            const char       *dir_path,
-            const char       *name,
-            const char       *data,
-            gsize             len,
-            gboolean          durable,
-            GsmFsSpare       *spare,
-            GsmFileIdentity  *identity,
-            int              *out_fd,
-            GError          **error)
+replace_at (int              dirfd,
+            const char      *dir_path,
+            const char      *name,
+            const char      *data,
+            gsize            len,
+            gboolean         durable,
+            GsmFsSpare      *spare,
+            GsmFileIdentity *identity,
+            int             *out_fd,
+            GError         **error)
 {
-  char tmp_name[256];
+  char        tmp_name[256];
   struct stat st;
-  int fd = -1;
-  int saved_errno;
+  int         fd = -1;
+  int         saved_errno;
 
   if (out_fd)
     *out_fd = -1;
@@ -596,9 +596,9 @@ replace_at (int               dirfd,
       /* A file that may be kept as a spare is named after its process,
        * so that a starting writer removes only those of dead ones. */
       int n = spare != NULL
-        ? g_snprintf (tmp_name, sizeof tmp_name, "%s" SPARE_MARKER "%d-%08x", name, (int) getpid (),
-                      g_random_int ())
-        : g_snprintf (tmp_name, sizeof tmp_name, "%s" TEMP_MARKER "%08x", name, g_random_int ());
+                  ? g_snprintf (tmp_name, sizeof tmp_name, "%s" SPARE_MARKER "%d-%08x", name, (int) getpid (),
+                                g_random_int ())
+                  : g_snprintf (tmp_name, sizeof tmp_name, "%s" TEMP_MARKER "%08x", name, g_random_int ());
 
       if (n >= (int) sizeof tmp_name)
         {
@@ -689,16 +689,16 @@ fail:
  * for why that cannot tear a reader's view.
  */
 gboolean
-_gsm_fs_replace_at (int               dirfd,
-                    const char       *dir_path,
-                    const char       *name,
-                    const char       *data,
-                    gsize             len,
-                    gboolean          durable,
-                    GsmFsSpare       *spare,
-                    GsmFileIdentity  *identity,
-                    int              *out_fd,
-                    GError          **error)
+_gsm_fs_replace_at (int              dirfd,
+                    const char      *dir_path,
+                    const char      *name,
+                    const char      *data,
+                    gsize            len,
+                    gboolean         durable,
+                    GsmFsSpare      *spare,
+                    GsmFileIdentity *identity,
+                    int             *out_fd,
+                    GError         **error)
 {
   gboolean ok = replace_at (dirfd, dir_path, name, data, len, durable, spare, identity, out_fd, error);
 
@@ -760,17 +760,17 @@ pad_into (char       *buf,
  * read that way.
  */
 gboolean
-_gsm_fs_rewrite_at (int          dirfd,
-                    const char  *dir_path,
-                    const char  *name,
-                    const char  *data,
-                    gsize        len,
-                    int         *fd,
-                    GError     **error)
+_gsm_fs_rewrite_at (int         dirfd,
+                    const char *dir_path,
+                    const char *name,
+                    const char *data,
+                    gsize       len,
+                    int        *fd,
+                    GError    **error)
 {
-  char buf[REWRITE_MAX];
+  char        buf[REWRITE_MAX];
   struct stat st, named;
-  gsize size;
+  gsize       size;
 
   if (*fd >= 0 &&
       (fstat (*fd, &st) != 0 ||
@@ -827,10 +827,10 @@ _gsm_fs_rewrite_at (int          dirfd,
 }
 
 gboolean
-_gsm_fs_unlink_at (int          dirfd,
-                   const char  *dir_path,
-                   const char  *name,
-                   GError     **error)
+_gsm_fs_unlink_at (int         dirfd,
+                   const char *dir_path,
+                   const char *name,
+                   GError    **error)
 {
   if (unlinkat (dirfd, name, 0) != 0 && errno != ENOENT)
     {
@@ -924,8 +924,8 @@ static gboolean
 process_exists (int pid)
 {
   guint64 start_time;
-  char state;
-  int e;
+  char    state;
+  int     e;
 
   if (_gsm_process_read_stat (pid, &state, &start_time, &e))
     return state != 'Z';
@@ -944,10 +944,10 @@ guint
 _gsm_fs_remove_temp_files (int         dirfd,
                            const char *prefix)
 {
-  DIR *dir;
+  DIR           *dir;
   struct dirent *de;
-  guint removed = 0;
-  int fd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  guint          removed = 0;
+  int            fd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
   if (fd < 0)
     return 0;
@@ -961,7 +961,7 @@ _gsm_fs_remove_temp_files (int         dirfd,
   while ((de = readdir (dir)) != NULL)
     {
       struct stat st;
-      int pid;
+      int         pid;
 
       if (!is_leftover (de->d_name, prefix, &pid))
         continue;
@@ -986,7 +986,7 @@ absent_or_ours (const char *dir,
                 const char *name)
 {
   g_autofree char *path = g_build_filename (dir, name, NULL);
-  struct stat st;
+  struct stat      st;
 
   if (lstat (path, &st) != 0)
     return errno == ENOENT;
@@ -1015,9 +1015,9 @@ _gsm_fs_effective_prefix (const char *dir_path,
   g_autofree char *own = NULL;
   g_autofree char *own_lock = NULL;
   g_autofree char *path_lock = NULL;
-  struct stat st;
-  const char *shared[] = { "vm_registry.lock", "vm_registry.json", "global_session.json" };
-  gboolean free_or_ours = TRUE;
+  struct stat      st;
+  const char      *shared[] = { "vm_registry.lock", "vm_registry.json", "global_session.json" };
+  gboolean         free_or_ours = TRUE;
 
   if (prefix == NULL)
     prefix = "";

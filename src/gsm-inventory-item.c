@@ -30,21 +30,22 @@
  */
 struct _GsmInventoryItem
 {
-  GObject              parent_instance;
+  GObject parent_instance;
 
-  char                *vm_id;
-  char                *name;
-  char                *zone;
-  char                *state;
-  double               created_at;
-  GHashTable          *labels;      /* key → value */
-  GVariant            *labels_variant;
-  char                *session_id;
-  GsmInventoryVerdict  verdict;
-  char                *reason;
+  char               *vm_id;
+  char               *name;
+  char               *zone;
+  char               *state;
+  double              created_at;
+  GHashTable         *labels; /* key → value */
+  GVariant           *labels_variant;
+  char               *session_id;
+  GsmInventoryVerdict verdict;
+  char               *reason;
 };
 
-enum {
+enum
+{
   PROP_0,
   PROP_VM_ID,
   PROP_NAME,
@@ -60,16 +61,7 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
-G_DEFINE_ENUM_TYPE (GsmInventoryVerdict, gsm_inventory_verdict,
-                    G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_LISTED, "listed"),
-                    G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_REGISTERED, "registered"),
-                    G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_DEAD_OWNER, "dead-owner"),
-                    G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_ORPHAN, "orphan"),
-                    G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_YOUNG, "young"),
-                    G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_UNREGISTERED, "unregistered"),
-                    G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_UNVERIFIABLE, "unverifiable"),
-                    G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_MISSING, "missing"),
-                    G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_GONE, "gone"))
+G_DEFINE_ENUM_TYPE (GsmInventoryVerdict, gsm_inventory_verdict, G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_LISTED, "listed"), G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_REGISTERED, "registered"), G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_DEAD_OWNER, "dead-owner"), G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_ORPHAN, "orphan"), G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_YOUNG, "young"), G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_UNREGISTERED, "unregistered"), G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_UNVERIFIABLE, "unverifiable"), G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_MISSING, "missing"), G_DEFINE_ENUM_VALUE (GSM_INVENTORY_VERDICT_GONE, "gone"))
 
 G_DEFINE_FINAL_TYPE (GsmInventoryItem, gsm_inventory_item, G_TYPE_OBJECT)
 
@@ -190,7 +182,7 @@ gsm_inventory_item_class_init (GsmInventoryItemClass *klass)
    * Since: 1.0
    */
   properties[PROP_VM_ID] =
-    g_param_spec_string ("vm-id", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("vm-id", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmInventoryItem:name:
@@ -201,7 +193,7 @@ gsm_inventory_item_class_init (GsmInventoryItemClass *klass)
    * Since: 1.0
    */
   properties[PROP_NAME] =
-    g_param_spec_string ("name", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("name", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmInventoryItem:zone:
@@ -213,7 +205,7 @@ gsm_inventory_item_class_init (GsmInventoryItemClass *klass)
    * Since: 1.0
    */
   properties[PROP_ZONE] =
-    g_param_spec_string ("zone", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("zone", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmInventoryItem:state:
@@ -224,7 +216,7 @@ gsm_inventory_item_class_init (GsmInventoryItemClass *klass)
    * Since: 1.0
    */
   properties[PROP_STATE] =
-    g_param_spec_string ("state", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("state", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmInventoryItem:created-at:
@@ -235,8 +227,8 @@ gsm_inventory_item_class_init (GsmInventoryItemClass *klass)
    * Since: 1.0
    */
   properties[PROP_CREATED_AT] =
-    g_param_spec_double ("created-at", NULL, NULL, 0, G_MAXDOUBLE, 0,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_double ("created-at", NULL, NULL, 0, G_MAXDOUBLE, 0,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmInventoryItem:labels:
@@ -246,8 +238,8 @@ gsm_inventory_item_class_init (GsmInventoryItemClass *klass)
    * Since: 1.0
    */
   properties[PROP_LABELS] =
-    g_param_spec_variant ("labels", NULL, NULL, G_VARIANT_TYPE ("a{ss}"), NULL,
-                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_variant ("labels", NULL, NULL, G_VARIANT_TYPE ("a{ss}"), NULL,
+                            G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmInventoryItem:session-id:
@@ -258,7 +250,7 @@ gsm_inventory_item_class_init (GsmInventoryItemClass *klass)
    * Since: 1.0
    */
   properties[PROP_SESSION_ID] =
-    g_param_spec_string ("session-id", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("session-id", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmInventoryItem:verdict:
@@ -268,8 +260,8 @@ gsm_inventory_item_class_init (GsmInventoryItemClass *klass)
    * Since: 1.0
    */
   properties[PROP_VERDICT] =
-    g_param_spec_enum ("verdict", NULL, NULL, GSM_TYPE_INVENTORY_VERDICT,
-                       GSM_INVENTORY_VERDICT_LISTED, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_enum ("verdict", NULL, NULL, GSM_TYPE_INVENTORY_VERDICT,
+                         GSM_INVENTORY_VERDICT_LISTED, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmInventoryItem:reason:
@@ -279,7 +271,7 @@ gsm_inventory_item_class_init (GsmInventoryItemClass *klass)
    * Since: 1.0
    */
   properties[PROP_REASON] =
-    g_param_spec_string ("reason", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("reason", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -305,10 +297,10 @@ _gsm_inventory_item_new (const char *vm_id,
                          GHashTable *labels)
 {
   GsmInventoryItem *self = g_object_new (GSM_TYPE_INVENTORY_ITEM, NULL);
-  g_autoptr(GPtrArray) keys = g_ptr_array_new ();
+  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
   GVariantBuilder b;
-  GHashTableIter iter;
-  gpointer key, value;
+  GHashTableIter  iter;
+  gpointer        key, value;
 
   self->vm_id = g_strdup (vm_id);
   self->name = g_strdup (name ? name : vm_id);
@@ -338,10 +330,10 @@ _gsm_inventory_item_new (const char *vm_id,
 }
 
 GsmInventoryItem *
-_gsm_inventory_item_with_verdict (GsmInventoryItem    *base,
-                                  GsmInventoryVerdict  verdict,
-                                  const char          *session_id,
-                                  const char          *reason)
+_gsm_inventory_item_with_verdict (GsmInventoryItem   *base,
+                                  GsmInventoryVerdict verdict,
+                                  const char         *session_id,
+                                  const char         *reason)
 {
   GsmInventoryItem *self = _gsm_inventory_item_new (base->vm_id, base->name, base->zone,
                                                     base->state, base->created_at, base->labels);

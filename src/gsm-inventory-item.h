@@ -6,7 +6,7 @@
 #pragma once
 
 #if !defined(GSM_INSIDE) && !defined(GSM_COMPILATION)
-# error "Only <gsm-session/gsm.h> can be included directly."
+#error "Only <gsm-session/gsm.h> can be included directly."
 #endif
 
 #include <glib-object.h>
@@ -59,7 +59,7 @@ typedef enum
 
 #define GSM_TYPE_INVENTORY_VERDICT (gsm_inventory_verdict_get_type ())
 GSM_AVAILABLE_IN_ALL
-GType       gsm_inventory_verdict_get_type  (void) G_GNUC_CONST;
+GType gsm_inventory_verdict_get_type (void) G_GNUC_CONST;
 GSM_AVAILABLE_IN_ALL
 const char *gsm_inventory_verdict_to_string (GsmInventoryVerdict verdict);
 
@@ -69,25 +69,25 @@ GSM_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (GsmInventoryItem, gsm_inventory_item, GSM, INVENTORY_ITEM, GObject)
 
 GSM_AVAILABLE_IN_ALL
-const char          *gsm_inventory_item_get_vm_id      (GsmInventoryItem *self);
+const char *gsm_inventory_item_get_vm_id (GsmInventoryItem *self);
 GSM_AVAILABLE_IN_ALL
-const char          *gsm_inventory_item_get_name       (GsmInventoryItem *self);
+const char *gsm_inventory_item_get_name (GsmInventoryItem *self);
 GSM_AVAILABLE_IN_ALL
-const char          *gsm_inventory_item_get_zone       (GsmInventoryItem *self);
+const char *gsm_inventory_item_get_zone (GsmInventoryItem *self);
 GSM_AVAILABLE_IN_ALL
-const char          *gsm_inventory_item_get_state      (GsmInventoryItem *self);
+const char *gsm_inventory_item_get_state (GsmInventoryItem *self);
 GSM_AVAILABLE_IN_ALL
-double               gsm_inventory_item_get_created_at (GsmInventoryItem *self);
+double gsm_inventory_item_get_created_at (GsmInventoryItem *self);
 GSM_AVAILABLE_IN_ALL
-GVariant            *gsm_inventory_item_get_labels     (GsmInventoryItem *self);
+GVariant *gsm_inventory_item_get_labels (GsmInventoryItem *self);
 GSM_AVAILABLE_IN_ALL
-const char          *gsm_inventory_item_get_label      (GsmInventoryItem *self,
-                                                        const char       *key);
+const char *gsm_inventory_item_get_label (GsmInventoryItem *self,
+                                          const char       *key);
 GSM_AVAILABLE_IN_ALL
-const char          *gsm_inventory_item_get_session_id (GsmInventoryItem *self);
+const char *gsm_inventory_item_get_session_id (GsmInventoryItem *self);
 GSM_AVAILABLE_IN_ALL
-GsmInventoryVerdict  gsm_inventory_item_get_verdict    (GsmInventoryItem *self);
+GsmInventoryVerdict gsm_inventory_item_get_verdict (GsmInventoryItem *self);
 GSM_AVAILABLE_IN_ALL
-const char          *gsm_inventory_item_get_reason     (GsmInventoryItem *self);
+const char *gsm_inventory_item_get_reason (GsmInventoryItem *self);
 
 G_END_DECLS

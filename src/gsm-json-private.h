@@ -37,13 +37,13 @@ typedef gboolean (*GsmJsonMemberFunc) (const GsmJsonMember *member,
                                        GError             **error);
 
 G_GNUC_INTERNAL
-gboolean   _gsm_json_scan           (const char         *data,
-                                     gsize               len,
-                                     guint               max_depth,
-                                     gboolean            strict,
-                                     GsmJsonMemberFunc   func,
-                                     gpointer            user_data,
-                                     GError            **error);
+gboolean _gsm_json_scan (const char       *data,
+                         gsize             len,
+                         guint             max_depth,
+                         gboolean          strict,
+                         GsmJsonMemberFunc func,
+                         gpointer          user_data,
+                         GError          **error);
 
 /* Any one value, strictly. */
 #define _gsm_json_check(data, len, max_depth, error) \
@@ -56,27 +56,27 @@ gboolean   _gsm_json_scan           (const char         *data,
   _gsm_json_scan ((data), (len), (max_depth), FALSE, (func), (user_data), (error))
 
 G_GNUC_INTERNAL
-guint      _gsm_json_salvage_object (const char         *data,
-                                     gsize               len,
-                                     guint               max_depth,
-                                     GsmJsonMemberFunc   func,
-                                     gpointer            user_data);
+guint _gsm_json_salvage_object (const char       *data,
+                                gsize             len,
+                                guint             max_depth,
+                                GsmJsonMemberFunc func,
+                                gpointer          user_data);
 G_GNUC_INTERNAL
-JsonNode  *_gsm_json_parse          (JsonParser         *parser,
-                                     const char         *data,
-                                     gsize               len,
-                                     GError            **error);
+JsonNode *_gsm_json_parse (JsonParser *parser,
+                           const char *data,
+                           gsize       len,
+                           GError    **error);
 G_GNUC_INTERNAL
-char      *_gsm_json_decode_key     (const GsmJsonMember *member);
+char *_gsm_json_decode_key (const GsmJsonMember *member);
 
 G_GNUC_INTERNAL
-void       _gsm_json_append_string  (GString            *out,
-                                     const char         *str);
+void _gsm_json_append_string (GString    *out,
+                              const char *str);
 G_GNUC_INTERNAL
-gboolean   _gsm_json_append_node    (GString            *out,
-                                     JsonNode           *node);
+gboolean _gsm_json_append_node (GString  *out,
+                                JsonNode *node);
 G_GNUC_INTERNAL
-void       _gsm_json_append_double  (GString            *out,
-                                     double              value);
+void _gsm_json_append_double (GString *out,
+                              double   value);
 
 G_END_DECLS

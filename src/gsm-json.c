@@ -19,13 +19,13 @@ typedef struct
   guint       depth;
   guint       max_depth;
   gboolean    strict;
-  const char *key;      /* strict: the name of the member being read */
+  const char *key; /* strict: the name of the member being read */
 } Scanner;
 
 static gboolean
-fail (Scanner     *s,
-      GError     **error,
-      const char  *reason)
+fail (Scanner    *s,
+      GError    **error,
+      const char *reason)
 {
   g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
                "Invalid JSON at byte %" G_GSIZE_FORMAT ": %s",
@@ -36,9 +36,9 @@ fail (Scanner     *s,
 /* What json-glib would read differently from what is written: said of the
  * member it is in, as the decoders say what they refuse. */
 static gboolean
-fail_member (Scanner     *s,
-             GError     **error,
-             const char  *reason)
+fail_member (Scanner    *s,
+             GError    **error,
+             const char *reason)
 {
   if (s->key == NULL)
     return fail (s, error, reason);
@@ -107,7 +107,7 @@ scan_string (Scanner  *s,
   for (s->p++; s->p < s->end;)
     {
       const char *q = s->p;
-      guchar high = 0, c = 0;
+      guchar      high = 0, c = 0;
 
       while (q < s->end && (c = (guchar) *q) != '"' && c != '\\' && c >= 0x20)
         {
@@ -182,20 +182,19 @@ match_number (const char *p,
 /* Strict, an integer must fit in 64 bits: json-glib reads
  * 99999999999999999999 as -1. */
 static gboolean
-scan_number (Scanner  *s,
-             GError  **error)
+scan_number (Scanner *s,
+             GError **error)
 {
   const char *digits = s->p + (*s->p == '-');
-  gboolean integer;
+  gboolean    integer;
   const char *p = match_number (s->p, s->end, &integer);
-  gsize n;
+  gsize       n;
 
   if (p == NULL)
     return fail (s, error, "unexpected character");
   n = (gsize) (p - digits);
   if (s->strict && integer &&
-      (n > 19 || (n == 19 && memcmp (digits, digits > s->p ? "9223372036854775808"
-                                                            : "9223372036854775807", 19) > 0)))
+      (n > 19 || (n == 19 && memcmp (digits, digits > s->p ? "9223372036854775808" : "9223372036854775807", 19) > 0)))
     return fail_member (s, error, "is not a 64-bit integer");
   s->p = p;
   return TRUE;
@@ -221,8 +220,8 @@ decode_string_body (const char *p,
                     gsize       len)
 {
   const char *end = p + len;
-  char *out = g_malloc (len + 1);   /* an escape is no shorter than its UTF-8 */
-  char *o = out;
+  char       *out = g_malloc (len + 1); /* an escape is no shorter than its UTF-8 */
+  char       *o = out;
 
   while (p < end)
     {
@@ -235,13 +234,32 @@ decode_string_body (const char *p,
         }
       switch (*++p)
         {
-        case 'b': c = '\b'; p++; break;
-        case 'f': c = '\f'; p++; break;
-        case 'n': c = '\n'; p++; break;
-        case 'r': c = '\r'; p++; break;
-        case 't': c = '\t'; p++; break;
-        case 'u': c = read_escaped_char (&p, end); break;
-        default: c = *p++; break;
+        case 'b':
+          c = '\b';
+          p++;
+          break;
+        case 'f':
+          c = '\f';
+          p++;
+          break;
+        case 'n':
+          c = '\n';
+          p++;
+          break;
+        case 'r':
+          c = '\r';
+          p++;
+          break;
+        case 't':
+          c = '\t';
+          p++;
+          break;
+        case 'u':
+          c = read_escaped_char (&p, end);
+          break;
+        default:
+          c = *p++;
+          break;
         }
       if (c <= 0)
         {
@@ -270,10 +288,10 @@ static gboolean scan_value (Scanner *s, GError **error);
  * Strict, the name is decoded into @names, the names of its object so
  * far, unless it is one of them, and s->key points to it. */
 static gboolean
-scan_member (Scanner        *s,
-             GsmJsonMember  *m,
-             GHashTable    **names,
-             GError        **error)
+scan_member (Scanner       *s,
+             GsmJsonMember *m,
+             GHashTable   **names,
+             GError       **error)
 {
   m->key_has_escapes = FALSE;
   if (s->p >= s->end || *s->p != '"')
@@ -316,15 +334,15 @@ scan_member (Scanner        *s,
 /* At '{' or '[': the container and what it holds. At the top level
  * (depth 0), @func is called with each member of an object. */
 static gboolean
-scan_container (Scanner            *s,
-                GsmJsonMemberFunc   func,
-                gpointer            user_data,
-                GError            **error)
+scan_container (Scanner          *s,
+                GsmJsonMemberFunc func,
+                gpointer          user_data,
+                GError          **error)
 {
-  g_autoptr(GHashTable) names = NULL;
-  const char *outer_key = s->key;   /* an element is said of the array's member */
-  gboolean is_object = *s->p == '{';
-  char close = is_object ? '}' : ']';
+  g_autoptr (GHashTable) names = NULL;
+  const char *outer_key = s->key; /* an element is said of the array's member */
+  gboolean    is_object = *s->p == '{';
+  char        close = is_object ? '}' : ']';
 
   if (++s->depth > s->max_depth)
     return fail (s, error, "nested too deeply");
@@ -365,8 +383,8 @@ scan_container (Scanner            *s,
 }
 
 static gboolean
-scan_value (Scanner  *s,
-            GError  **error)
+scan_value (Scanner *s,
+            GError **error)
 {
   if (s->p >= s->end)
     return fail (s, error, "unexpected end of input");
@@ -407,15 +425,15 @@ scan_value (Scanner  *s,
  * sees JSON.
  */
 gboolean
-_gsm_json_scan (const char         *data,
-                gsize               len,
-                guint               max_depth,
-                gboolean            strict,
-                GsmJsonMemberFunc   func,
-                gpointer            user_data,
-                GError            **error)
+_gsm_json_scan (const char       *data,
+                gsize             len,
+                guint             max_depth,
+                gboolean          strict,
+                GsmJsonMemberFunc func,
+                gpointer          user_data,
+                GError          **error)
 {
-  Scanner s = { data, data, data + len, 0, max_depth, strict, NULL };
+  Scanner  s = { data, data, data + len, 0, max_depth, strict, NULL };
   gboolean ok;
 
   skip_ws (&s);
@@ -461,17 +479,17 @@ next_member_line (const char *from,
  * Returns: the number of members @func was called for
  */
 guint
-_gsm_json_salvage_object (const char         *data,
-                          gsize               len,
-                          guint               max_depth,
-                          GsmJsonMemberFunc   func,
-                          gpointer            user_data)
+_gsm_json_salvage_object (const char       *data,
+                          gsize             len,
+                          guint             max_depth,
+                          GsmJsonMemberFunc func,
+                          gpointer          user_data)
 {
-  Scanner s = { data, data, data + len, 1, max_depth, FALSE, NULL };
+  Scanner     s = { data, data, data + len, 1, max_depth, FALSE, NULL };
   const char *indent = NULL;
-  gsize indent_len = 0;
-  gsize budget = 4 * len + 4096;
-  guint n = 0;
+  gsize       indent_len = 0;
+  gsize       budget = 4 * len + 4096;
+  guint       n = 0;
 
   skip_ws (&s);
   if (s.p >= s.end || *s.p != '{')
@@ -494,10 +512,12 @@ _gsm_json_salvage_object (const char         *data,
 
   while (s.p < s.end)
     {
-      const char *start = s.p;
-      GsmJsonMember m = { 0, };
+      const char   *start = s.p;
+      GsmJsonMember m = {
+        0,
+      };
       gboolean whole;
-      gsize cost;
+      gsize    cost;
 
       s.depth = 1;
       whole = scan_member (&s, &m, NULL, NULL) && scan_value (&s, NULL);
@@ -508,7 +528,7 @@ _gsm_json_salvage_object (const char         *data,
           m.value_len = (gsize) (s.p - m.value);
           n++;
           (void) func (&m, user_data, NULL);
-          start = s.p;   /* resume after it, if it is not followed by a comma */
+          start = s.p; /* resume after it, if it is not followed by a comma */
           skip_ws (&s);
           if (s.p < s.end && *s.p == ',')
             {
@@ -535,12 +555,12 @@ _gsm_json_salvage_object (const char         *data,
  * Returns a new node, never %NULL on success.
  */
 JsonNode *
-_gsm_json_parse (JsonParser  *parser,
-                 const char  *data,
-                 gsize        len,
-                 GError     **error)
+_gsm_json_parse (JsonParser *parser,
+                 const char *data,
+                 gsize       len,
+                 GError    **error)
 {
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GError) local_error = NULL;
 
   if (!_gsm_json_check (data, len, GSM_JSON_MAX_DEPTH, error))
     return NULL;
@@ -572,12 +592,24 @@ _gsm_json_append_string (GString    *out,
         break;
       switch (*p)
         {
-        case '"': g_string_append (out, "\\\""); break;
-        case '\\': g_string_append (out, "\\\\"); break;
-        case '\n': g_string_append (out, "\\n"); break;
-        case '\r': g_string_append (out, "\\r"); break;
-        case '\t': g_string_append (out, "\\t"); break;
-        default: g_string_append_printf (out, "\\u%04x", (guint) (guchar) *p); break;
+        case '"':
+          g_string_append (out, "\\\"");
+          break;
+        case '\\':
+          g_string_append (out, "\\\\");
+          break;
+        case '\n':
+          g_string_append (out, "\\n");
+          break;
+        case '\r':
+          g_string_append (out, "\\r");
+          break;
+        case '\t':
+          g_string_append (out, "\\t");
+          break;
+        default:
+          g_string_append_printf (out, "\\u%04x", (guint) (guchar) *p);
+          break;
         }
       p++;
     }
@@ -604,8 +636,8 @@ _gsm_json_append_node (GString  *out,
   if (JSON_NODE_HOLDS_OBJECT (node))
     {
       JsonObjectIter iter;
-      const char *name;
-      JsonNode *member;
+      const char    *name;
+      JsonNode      *member;
 
       g_string_append_c (out, '{');
       json_object_iter_init_ordered (&iter, json_node_get_object (node));
@@ -665,7 +697,9 @@ _gsm_json_append_double (GString *out,
 
   for (int precision = 15; precision <= 17; precision++)
     {
-      g_ascii_formatd (buf, sizeof buf, precision == 15 ? "%.15g" : precision == 16 ? "%.16g" : "%.17g", value);
+      g_ascii_formatd (buf, sizeof buf, precision == 15 ? "%.15g" : precision == 16 ? "%.16g"
+                                                                                    : "%.17g",
+                       value);
       if (g_ascii_strtod (buf, NULL) == value)
         break;
     }

@@ -31,25 +31,25 @@ G_BEGIN_DECLS
 
 /* A valid label value (see above). */
 G_GNUC_INTERNAL
-gboolean  _gsm_label_value_is_valid          (const char *value);
+gboolean _gsm_label_value_is_valid (const char *value);
 /* The gsm-session value of @session_id: the id itself if it is a valid
  * value, "s-" + id for an id of valid characters that starts with a
  * digit, else "x-" and a hash. */
 G_GNUC_INTERNAL
-char     *_gsm_label_for_session             (const char *session_id);
+char *_gsm_label_for_session (const char *session_id);
 /* The session ids whose gsm-session value @value may be (one or two), or
  * an empty array for a hash. */
 G_GNUC_INTERNAL
-char    **_gsm_label_session_candidates      (const char *value);
+char **_gsm_label_session_candidates (const char *value);
 G_GNUC_INTERNAL
-char     *_gsm_label_for_host                (const char *hostname);
+char *_gsm_label_for_host (const char *hostname);
 G_GNUC_INTERNAL
-char     *_gsm_label_registry_for_files      (const char *runtime_dir,
-                                              const char *hostname);
+char *_gsm_label_registry_for_files (const char *runtime_dir,
+                                     const char *hostname);
 G_GNUC_INTERNAL
-char     *_gsm_label_registry_for_etcd       (const char *prefix);
+char *_gsm_label_registry_for_etcd (const char *prefix);
 /* The gsm-registry value of @manager's registry. */
 G_GNUC_INTERNAL
-char     *_gsm_session_manager_dup_registry_label (GsmSessionManager *manager);
+char *_gsm_session_manager_dup_registry_label (GsmSessionManager *manager);
 
 G_END_DECLS

@@ -85,7 +85,7 @@ _gsm_liveness_lock_take (int         dirfd,
                          const char *name)
 {
   struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
-  int fd;
+  int          fd;
 
   fd = openat (dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
   if (fd < 0)
@@ -121,10 +121,10 @@ GsmLivenessLockState
 _gsm_liveness_lock_check (int         dirfd,
                           const char *name)
 {
-  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+  struct flock         fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
   GsmLivenessLockState state = GSM_LIVENESS_LOCK_NONE;
-  struct stat st;
-  int fd;
+  struct stat          st;
+  int                  fd;
 
   if (dirfd < 0 || name == NULL || *name == '\0' || *name == '.' || strchr (name, '/') != NULL)
     return GSM_LIVENESS_LOCK_NONE;

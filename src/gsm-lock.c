@@ -30,10 +30,10 @@
 #define MAX_BACKOFF_US 10000
 
 static void
-set_lock_error (GError     **error,
-                int          saved_errno,
-                const char  *what,
-                const char  *doing)
+set_lock_error (GError    **error,
+                int         saved_errno,
+                const char *what,
+                const char *doing)
 {
   g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
                "Cannot %s “%s”: %s", doing, what, g_strerror (saved_errno));
@@ -49,14 +49,14 @@ set_lock_error (GError     **error,
  * Returns: a descriptor, or -1 with @error set
  */
 int
-_gsm_lock_open (int          dirfd,
-                const char  *dir_path,
-                const char  *name,
-                GError     **error)
+_gsm_lock_open (int         dirfd,
+                const char *dir_path,
+                const char *name,
+                GError    **error)
 {
   g_autofree char *path = g_build_filename (dir_path, name, NULL);
-  struct stat st;
-  int fd;
+  struct stat      st;
+  int              fd;
 
   fd = openat (dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0600);
   if (fd < 0)
@@ -113,11 +113,11 @@ try_lock (int fd)
  * its mutex).
  */
 gboolean
-_gsm_lock_acquire (int            fd,
-                   const char    *what,
-                   double         timeout_seconds,
-                   GCancellable  *cancellable,
-                   GError       **error)
+_gsm_lock_acquire (int           fd,
+                   const char   *what,
+                   double        timeout_seconds,
+                   GCancellable *cancellable,
+                   GError      **error)
 {
   gint64 deadline = g_get_monotonic_time () + (gint64) (timeout_seconds * G_USEC_PER_SEC);
   gulong backoff_us = 10;

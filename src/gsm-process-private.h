@@ -7,8 +7,8 @@
 
 #include <glib.h>
 
+#include "gsm-session-list.h" /* GsmLiveness, the probe's answer */
 #include "gsm-session.h"
-#include "gsm-session-list.h"   /* GsmLiveness, the probe's answer */
 
 G_BEGIN_DECLS
 
@@ -18,34 +18,34 @@ typedef struct _GsmLivenessProbe GsmLivenessProbe;
 #define GSM_INITIAL_PID_NS 0xEFFFFFFCu
 
 G_GNUC_INTERNAL
-gboolean          _gsm_process_read_stat        (int          pid,
-                                                 char        *state,
-                                                 guint64     *start_time,
-                                                 int         *saved_errno);
+gboolean _gsm_process_read_stat (int      pid,
+                                 char    *state,
+                                 guint64 *start_time,
+                                 int     *saved_errno);
 G_GNUC_INTERNAL
-const char       *_gsm_process_get_boot_id      (void);
+const char *_gsm_process_get_boot_id (void);
 
 G_GNUC_INTERNAL
-guint64           _gsm_process_get_pid_ns       (void);
+guint64 _gsm_process_get_pid_ns (void);
 G_GNUC_INTERNAL
-guint             _gsm_process_count_threads    (int          pid);
+guint _gsm_process_count_threads (int pid);
 G_GNUC_INTERNAL
-GsmLivenessProbe *_gsm_liveness_probe_new       (const char       *hostname,
-                                                 const char       *process_match);
+GsmLivenessProbe *_gsm_liveness_probe_new (const char *hostname,
+                                           const char *process_match);
 G_GNUC_INTERNAL
-void              _gsm_liveness_probe_free      (GsmLivenessProbe *probe);
+void _gsm_liveness_probe_free (GsmLivenessProbe *probe);
 G_GNUC_INTERNAL
-GsmLiveness       _gsm_liveness_probe_check     (GsmLivenessProbe *probe,
-                                                 GsmSession       *session);
+GsmLiveness _gsm_liveness_probe_check (GsmLivenessProbe *probe,
+                                       GsmSession       *session);
 G_GNUC_INTERNAL
-GsmLiveness       _gsm_liveness_probe_check_proof (GsmLivenessProbe *probe,
-                                                 GsmSession       *session);
+GsmLiveness _gsm_liveness_probe_check_proof (GsmLivenessProbe *probe,
+                                             GsmSession       *session);
 G_GNUC_INTERNAL
-void              _gsm_liveness_probe_set_lock_dir (GsmLivenessProbe *probe,
-                                                 int               dirfd);
+void _gsm_liveness_probe_set_lock_dir (GsmLivenessProbe *probe,
+                                       int               dirfd);
 G_GNUC_INTERNAL
-int               _gsm_liveness_probe_open_pidfd (GsmLivenessProbe *probe,
-                                                 GsmSession       *session);
+int _gsm_liveness_probe_open_pidfd (GsmLivenessProbe *probe,
+                                    GsmSession       *session);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmLivenessProbe, _gsm_liveness_probe_free)
 

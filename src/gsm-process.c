@@ -40,15 +40,15 @@
 #include "gsm-session-private.h"
 
 #ifndef SYS_pidfd_open
-# define SYS_pidfd_open 434
+#define SYS_pidfd_open 434
 #endif
 
 struct _GsmLivenessProbe
 {
   char       *hostname;
-  const char *boot_id;        /* ours, or "" */
-  guint64     pid_ns;         /* ours, or 0 */
-  int         lock_dirfd;     /* where sessions' lock files are, or -1 */
+  const char *boot_id;    /* ours, or "" */
+  guint64     pid_ns;     /* ours, or 0 */
+  int         lock_dirfd; /* where sessions' lock files are, or -1 */
   char       *process_match;
 };
 
@@ -65,11 +65,11 @@ _gsm_process_read_stat (int      pid,
                         guint64 *start_time,
                         int     *saved_errno)
 {
-  char path[64];
-  char buf[1024];
+  char        path[64];
+  char        buf[1024];
   const char *p;
-  ssize_t n;
-  int fd;
+  ssize_t     n;
+  int         fd;
 
   g_snprintf (path, sizeof path, "/proc/%d/stat", pid);
   fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -154,9 +154,9 @@ _gsm_process_get_pid_ns (void)
   if (g_once_init_enter (&pid_ns))
     {
       struct stat st;
-      guint64 ino = 0;
+      guint64     ino = 0;
 
-      char self_link[32] = "";
+      char    self_link[32] = "";
       ssize_t n = readlink ("/proc/self", self_link, sizeof self_link - 1);
 
       /* A /proc mounted for another pid namespace numbers processes its
@@ -182,9 +182,9 @@ _gsm_process_get_pid_ns (void)
 guint
 _gsm_process_count_threads (int pid)
 {
-  char path[64];
+  char             path[64];
   g_autofree char *contents = NULL;
-  const char *p;
+  const char      *p;
 
   g_snprintf (path, sizeof path, "/proc/%d/status", pid);
   if (!g_file_get_contents (path, &contents, NULL, NULL))
@@ -241,9 +241,9 @@ static gboolean
 cmdline_matches (int         pid,
                  const char *match)
 {
-  char path[64];
+  char             path[64];
   g_autofree char *contents = NULL;
-  gsize len = 0;
+  gsize            len = 0;
 
   g_snprintf (path, sizeof path, "/proc/%d/cmdline", pid);
   if (!g_file_get_contents (path, &contents, &len, NULL))
@@ -276,9 +276,9 @@ static gboolean
 pid_is_visible (int     pid,
                 guint64 start_time)
 {
-  char state = '?';
+  char    state = '?';
   guint64 seen = 0;
-  int saved_errno;
+  int     saved_errno;
 
   return _gsm_process_read_stat (pid, &state, &seen, &saved_errno) && seen == start_time &&
          is_running (pid, state);
@@ -291,10 +291,10 @@ probe_process (GsmLivenessProbe *probe,
                int               pid,
                guint64           start_time)
 {
-  char state = '?';
+  char    state = '?';
   guint64 seen = 0;
-  int saved_errno = 0;
-  int pidfd;
+  int     saved_errno = 0;
+  int     pidfd;
 
   if (!_gsm_process_read_stat (pid, &state, &seen, &saved_errno))
     {
@@ -374,8 +374,8 @@ probe_check (GsmLivenessProbe *probe,
              gboolean          tell_alive)
 {
   gboolean same_boot = is_same_boot (probe, session);
-  int pid = gsm_session_get_pid (session);
-  guint64 start_time = gsm_session_get_start_time (session);
+  int      pid = gsm_session_get_pid (session);
+  guint64  start_time = gsm_session_get_start_time (session);
 
   if (start_time != 0 && pid_is_meaningful_here (probe, session, same_boot))
     return probe_process (probe, pid, start_time);
@@ -435,9 +435,9 @@ int
 _gsm_liveness_probe_open_pidfd (GsmLivenessProbe *probe,
                                 GsmSession       *session)
 {
-  int pid = gsm_session_get_pid (session);
+  int     pid = gsm_session_get_pid (session);
   guint64 start_time = gsm_session_get_start_time (session);
-  int pidfd;
+  int     pidfd;
 
   if (start_time == 0 || pid <= 0 ||
       !pid_is_meaningful_here (probe, session, is_same_boot (probe, session)))

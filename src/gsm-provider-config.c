@@ -23,16 +23,16 @@ group_name (const char *name)
 }
 
 static gboolean
-apply_settings (GsmProvider  *self,
-                const char   *what,
-                const char   *timeout,
-                const char   *exit_code,
-                const char   *pattern,
-                GError      **error)
+apply_settings (GsmProvider *self,
+                const char  *what,
+                const char  *timeout,
+                const char  *exit_code,
+                const char  *pattern,
+                GError     **error)
 {
   if (timeout != NULL)
     {
-      char *end = NULL;
+      char  *end = NULL;
       double d = g_ascii_strtod (timeout, &end);
 
       if (end == timeout || *end != '\0' || !(d >= 0 && d <= 24 * 3600.0))
@@ -60,7 +60,7 @@ apply_settings (GsmProvider  *self,
 
   if (pattern != NULL)
     {
-      g_autoptr(GError) local_error = NULL;
+      g_autoptr (GError) local_error = NULL;
 
       if (!gsm_provider_set_not_found_pattern (self, *pattern ? pattern : NULL, &local_error))
         {
@@ -76,14 +76,14 @@ apply_settings (GsmProvider  *self,
 /* The list command given as text (split as a shell would), and its
  * format; either may be NULL (unchanged). An empty command removes it. */
 static gboolean
-apply_list_settings (GsmProvider  *self,
-                     const char   *what,
-                     const char   *command,
-                     const char   *format,
-                     GError      **error)
+apply_list_settings (GsmProvider *self,
+                     const char  *what,
+                     const char  *command,
+                     const char  *format,
+                     GError     **error)
 {
-  g_auto(GStrv) argv = NULL;
-  g_autoptr(GError) local_error = NULL;
+  g_auto (GStrv) argv = NULL;
+  g_autoptr (GError) local_error = NULL;
 
   if (format != NULL && *format == '\0')
     format = NULL;
@@ -101,7 +101,7 @@ apply_list_settings (GsmProvider  *self,
   if (command == NULL)
     argv = gsm_provider_get_list_command (self);
 
-  if (!gsm_provider_set_list_command (self, (const char * const *) argv, format, &local_error))
+  if (!gsm_provider_set_list_command (self, (const char *const *) argv, format, &local_error))
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                    "%s: %s", what, local_error->message);
@@ -136,8 +136,8 @@ new_from_preset (const char              *name,
  * Since: 1.0
  */
 GsmProvider *
-gsm_provider_new_preset (const char  *preset,
-                         GError     **error)
+gsm_provider_new_preset (const char *preset,
+                         GError    **error)
 {
   const GsmProviderPreset *p;
 
@@ -159,20 +159,20 @@ gsm_provider_new_preset (const char  *preset,
 /* The provider of group @group of @key_file, which exists; @name is
  * %NULL for group `[provider]`. */
 static GsmProvider *
-new_from_group (GKeyFile    *key_file,
-                const char  *name,
-                const char  *group,
-                GError     **error)
+new_from_group (GKeyFile   *key_file,
+                const char *name,
+                const char *group,
+                GError    **error)
 {
-  g_autoptr(GsmProvider) self = NULL;
-  g_autofree char *preset_name = NULL;
-  g_autofree char *command = NULL;
-  g_autofree char *list_command = NULL;
-  g_autofree char *list_format = NULL;
-  g_autofree char *timeout = NULL;
-  g_autofree char *exit_code = NULL;
-  g_autofree char *pattern = NULL;
-  g_autofree char *what = NULL;
+  g_autoptr (GsmProvider) self = NULL;
+  g_autofree char         *preset_name = NULL;
+  g_autofree char         *command = NULL;
+  g_autofree char         *list_command = NULL;
+  g_autofree char         *list_format = NULL;
+  g_autofree char         *timeout = NULL;
+  g_autofree char         *exit_code = NULL;
+  g_autofree char         *pattern = NULL;
+  g_autofree char         *what = NULL;
   const GsmProviderPreset *preset;
 
   preset_name = g_key_file_get_string (key_file, group, "preset", NULL);
@@ -199,11 +199,11 @@ new_from_group (GKeyFile    *key_file,
   command = g_key_file_get_string (key_file, group, "command", NULL);
   if (command != NULL)
     {
-      g_auto(GStrv) argv = NULL;
-      g_autoptr(GError) local_error = NULL;
+      g_auto (GStrv) argv = NULL;
+      g_autoptr (GError) local_error = NULL;
 
       if (!g_shell_parse_argv (command, NULL, &argv, &local_error) ||
-          (self = gsm_provider_new (name, (const char * const *) argv, &local_error)) == NULL)
+          (self = gsm_provider_new (name, (const char *const *) argv, &local_error)) == NULL)
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                        "%s: command “%s”: %s", what, command, local_error->message);
@@ -260,12 +260,12 @@ new_from_group (GKeyFile    *key_file,
  * Since: 1.0
  */
 GsmProvider *
-gsm_provider_new_from_key_file (GKeyFile    *key_file,
-                                const char  *name,
-                                GError     **error)
+gsm_provider_new_from_key_file (GKeyFile   *key_file,
+                                const char *name,
+                                GError    **error)
 {
-  g_autofree char *group = NULL;
-  g_autofree char *configured = NULL;
+  g_autofree char         *group = NULL;
+  g_autofree char         *configured = NULL;
   const GsmProviderPreset *preset;
 
   g_return_val_if_fail (key_file != NULL, NULL);
@@ -316,8 +316,8 @@ gsm_provider_new_from_key_file (GKeyFile    *key_file,
 GsmProvider *
 gsm_provider_new_default (GError **error)
 {
-  g_autoptr(GKeyFile) key_file = NULL;
-  g_autoptr(GsmProvider) self = NULL;
+  g_autoptr (GKeyFile) key_file = NULL;
+  g_autoptr (GsmProvider) self = NULL;
   const char *name = g_getenv ("GSM_PROVIDER");
   const char *command = g_getenv ("GSM_PROVIDER_COMMAND");
 
@@ -332,13 +332,14 @@ gsm_provider_new_default (GError **error)
 
   if (command != NULL && *command != '\0')
     {
-      g_auto(GStrv) argv = NULL;
-      g_autoptr(GError) local_error = NULL;
+      g_auto (GStrv) argv = NULL;
+      g_autoptr (GError) local_error = NULL;
       g_autofree char *configured = g_key_file_get_string (key_file, "reaper", "provider", NULL);
-      const char *use = name ? name : configured && *configured ? configured : "custom";
+      const char      *use = name ? name : configured && *configured ? configured
+                                                                     : "custom";
 
       if (!g_shell_parse_argv (command, NULL, &argv, &local_error) ||
-          (self = gsm_provider_new (use, (const char * const *) argv, &local_error)) == NULL)
+          (self = gsm_provider_new (use, (const char *const *) argv, &local_error)) == NULL)
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                        "GSM_PROVIDER_COMMAND=%s: %s", command, local_error->message);

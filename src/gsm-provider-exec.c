@@ -28,7 +28,7 @@ main (int   argc,
       char *argv[])
 {
   char *end = NULL;
-  long parent;
+  long  parent;
 
   if (argc < 3)
     {

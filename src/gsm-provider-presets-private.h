@@ -15,24 +15,24 @@ G_BEGIN_DECLS
 
 typedef struct
 {
-  const char         *name;
-  const char * const *delete_command;
-  const char * const *list_command;
-  const char         *list_format;
-  int                 not_found_exit_code;   /* -1 for none */
-  const char         *not_found_pattern;
+  const char        *name;
+  const char *const *delete_command;
+  const char *const *list_command;
+  const char        *list_format;
+  int                not_found_exit_code; /* -1 for none */
+  const char        *not_found_pattern;
 } GsmProviderPreset;
 
 /* The preset called @name, or %NULL. */
 G_GNUC_INTERNAL
-const GsmProviderPreset *_gsm_provider_preset_lookup   (const char  *name);
+const GsmProviderPreset *_gsm_provider_preset_lookup (const char *name);
 /* "gcloud, aws, az", for messages. */
 G_GNUC_INTERNAL
-const char              *_gsm_provider_preset_names    (void);
+const char *_gsm_provider_preset_names (void);
 
 /* gcloud, aws, az or json. */
 G_GNUC_INTERNAL
-gboolean                 _gsm_inventory_format_is_known (const char *format);
+gboolean _gsm_inventory_format_is_known (const char *format);
 /*
  * The VMs in the output of a list command in @format, as
  * GsmInventoryItems. Output that is not what the format prints is an
@@ -40,10 +40,10 @@ gboolean                 _gsm_inventory_format_is_known (const char *format);
  * without an identifier is left out.
  */
 G_GNUC_INTERNAL
-GPtrArray               *_gsm_inventory_parse          (const char  *format,
-                                                        const char  *data,
-                                                        gsize        len,
-                                                        GError     **error);
+GPtrArray *_gsm_inventory_parse (const char *format,
+                                 const char *data,
+                                 gsize       len,
+                                 GError    **error);
 
 /*
  * The line of a failed command's standard error that says what went
@@ -52,6 +52,6 @@ GPtrArray               *_gsm_inventory_parse          (const char  *format,
  * not blank; at most 1000 bytes. "" for empty output.
  */
 G_GNUC_INTERNAL
-char                    *_gsm_provider_relevant_line   (const char  *text);
+char *_gsm_provider_relevant_line (const char *text);
 
 G_END_DECLS

@@ -46,27 +46,27 @@
 
 #define MAX_RELEVANT_LINE 1000
 
-static const char * const gcloud_delete[] = {
+static const char *const gcloud_delete[] = {
   "gcloud", "compute", "instances", "delete", "{vm_id}", "--zone", "{zone}", "--quiet", NULL
 };
-static const char * const gcloud_list[] = {
+static const char *const gcloud_list[] = {
   "gcloud", "compute", "instances", "list", "--filter=labels.gsm-registry={registry}",
   "--format=json", NULL
 };
-static const char * const aws_delete[] = {
+static const char *const aws_delete[] = {
   "aws", "ec2", "terminate-instances", "--instance-ids", "{vm_id}", "--output", "json", NULL
 };
-static const char * const aws_list[] = {
+static const char *const aws_list[] = {
   "aws", "ec2", "describe-instances",
   "--filters", "Name=tag:gsm-registry,Values={registry}",
   "Name=instance-state-name,Values=pending,running,stopping,stopped",
   "--output", "json", NULL
 };
-static const char * const az_delete[] = {
+static const char *const az_delete[] = {
   "az", "vm", "delete", "--resource-group", "{zone}", "--name", "{vm_id}", "--yes",
   "--output", "json", NULL
 };
-static const char * const az_list[] = {
+static const char *const az_list[] = {
   "az", "vm", "list", "--query", "[?tags.\"gsm-registry\"=='{registry}']", "--output", "json", NULL
 };
 
@@ -135,7 +135,7 @@ get_array (JsonObject *object,
 static double
 parse_time (JsonNode *node)
 {
-  g_autoptr(GDateTime) dt = NULL;
+  g_autoptr (GDateTime) dt = NULL;
   const char *text;
 
   if (node == NULL || !JSON_NODE_HOLDS_VALUE (node))
@@ -157,10 +157,10 @@ parse_time (JsonNode *node)
 static GHashTable *
 string_map (JsonObject *object)
 {
-  GHashTable *map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  GHashTable    *map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   JsonObjectIter iter;
-  const char *key;
-  JsonNode *node;
+  const char    *key;
+  JsonNode      *node;
 
   if (object == NULL)
     return map;
@@ -194,9 +194,9 @@ add_item (GPtrArray  *items,
 }
 
 static gboolean
-parse_gcloud (JsonNode   *root,
-              GPtrArray  *items,
-              GError    **error)
+parse_gcloud (JsonNode  *root,
+              GPtrArray *items,
+              GError   **error)
 {
   JsonArray *array;
 
@@ -209,9 +209,9 @@ parse_gcloud (JsonNode   *root,
   array = json_node_get_array (root);
   for (guint i = 0; i < json_array_get_length (array); i++)
     {
-      JsonNode *node = json_array_get_element (array, i);
+      JsonNode   *node = json_array_get_element (array, i);
       JsonObject *vm = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      g_autoptr(GHashTable) labels = NULL;
+      g_autoptr (GHashTable) labels = NULL;
       g_autofree char *zone = NULL;
 
       if (vm == NULL)
@@ -225,14 +225,15 @@ parse_gcloud (JsonNode   *root,
 }
 
 static gboolean
-parse_aws (JsonNode   *root,
-           GPtrArray  *items,
-           GError    **error)
+parse_aws (JsonNode  *root,
+           GPtrArray *items,
+           GError   **error)
 {
   JsonArray *reservations;
 
   reservations = JSON_NODE_HOLDS_OBJECT (root)
-                   ? get_array (json_node_get_object (root), "Reservations") : NULL;
+                     ? get_array (json_node_get_object (root), "Reservations")
+                     : NULL;
   if (reservations == NULL)
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED,
@@ -241,23 +242,24 @@ parse_aws (JsonNode   *root,
     }
   for (guint i = 0; i < json_array_get_length (reservations); i++)
     {
-      JsonNode *rnode = json_array_get_element (reservations, i);
+      JsonNode  *rnode = json_array_get_element (reservations, i);
       JsonArray *instances = JSON_NODE_HOLDS_OBJECT (rnode)
-                               ? get_array (json_node_get_object (rnode), "Instances") : NULL;
+                                 ? get_array (json_node_get_object (rnode), "Instances")
+                                 : NULL;
 
       for (guint k = 0; instances != NULL && k < json_array_get_length (instances); k++)
         {
-          JsonNode *node = json_array_get_element (instances, k);
+          JsonNode   *node = json_array_get_element (instances, k);
           JsonObject *vm = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-          JsonArray *tags = get_array (vm, "Tags");
-          g_autoptr(GHashTable) labels = g_hash_table_new_full (g_str_hash, g_str_equal,
-                                                                g_free, g_free);
+          JsonArray  *tags = get_array (vm, "Tags");
+          g_autoptr (GHashTable) labels = g_hash_table_new_full (g_str_hash, g_str_equal,
+                                                                 g_free, g_free);
 
           if (vm == NULL)
             continue;
           for (guint t = 0; tags != NULL && t < json_array_get_length (tags); t++)
             {
-              JsonNode *tnode = json_array_get_element (tags, t);
+              JsonNode   *tnode = json_array_get_element (tags, t);
               JsonObject *tag = JSON_NODE_HOLDS_OBJECT (tnode) ? json_node_get_object (tnode) : NULL;
               const char *key = get_string (tag, "Key");
               const char *value = get_string (tag, "Value");
@@ -275,9 +277,9 @@ parse_aws (JsonNode   *root,
 }
 
 static gboolean
-parse_az (JsonNode   *root,
-          GPtrArray  *items,
-          GError    **error)
+parse_az (JsonNode  *root,
+          GPtrArray *items,
+          GError   **error)
 {
   JsonArray *array;
 
@@ -290,9 +292,9 @@ parse_az (JsonNode   *root,
   array = json_node_get_array (root);
   for (guint i = 0; i < json_array_get_length (array); i++)
     {
-      JsonNode *node = json_array_get_element (array, i);
+      JsonNode   *node = json_array_get_element (array, i);
       JsonObject *vm = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      g_autoptr(GHashTable) labels = NULL;
+      g_autoptr (GHashTable) labels = NULL;
 
       if (vm == NULL)
         continue;
@@ -307,9 +309,9 @@ parse_az (JsonNode   *root,
 /* The format of custom list commands: [{"id", "name", "zone", "state",
  * "labels": {…}, "created_at": seconds or RFC 3339}]. */
 static gboolean
-parse_json (JsonNode   *root,
-            GPtrArray  *items,
-            GError    **error)
+parse_json (JsonNode  *root,
+            GPtrArray *items,
+            GError   **error)
 {
   JsonArray *array;
 
@@ -322,9 +324,9 @@ parse_json (JsonNode   *root,
   array = json_node_get_array (root);
   for (guint i = 0; i < json_array_get_length (array); i++)
     {
-      JsonNode *node = json_array_get_element (array, i);
+      JsonNode   *node = json_array_get_element (array, i);
       JsonObject *vm = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      g_autoptr(GHashTable) labels = NULL;
+      g_autoptr (GHashTable) labels = NULL;
       const char *id;
 
       if (vm == NULL)
@@ -339,15 +341,15 @@ parse_json (JsonNode   *root,
 }
 
 GPtrArray *
-_gsm_inventory_parse (const char  *format,
-                      const char  *data,
-                      gsize        len,
-                      GError     **error)
+_gsm_inventory_parse (const char *format,
+                      const char *data,
+                      gsize       len,
+                      GError    **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GError) local_error = NULL;
   gboolean ok;
 
   /* An empty listing is printed as [] (gcloud may print nothing at all). */
@@ -386,8 +388,8 @@ is_blank (const char *line)
 char *
 _gsm_provider_relevant_line (const char *text)
 {
-  g_auto(GStrv) lines = g_strsplit (text ? text : "", "\n", -1);
-  g_autoptr(GString) out = g_string_new (NULL);
+  g_auto (GStrv) lines = g_strsplit (text ? text : "", "\n", -1);
+  g_autoptr (GString) out = g_string_new (NULL);
   int error_at = -1, last = -1;
 
   for (int i = 0; lines[i] != NULL; i++)

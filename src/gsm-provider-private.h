@@ -5,26 +5,26 @@
 
 #pragma once
 
-#include "gsm-provider.h"
 #include "gsm-provider-presets-private.h"
 #include "gsm-provider-process-private.h"
+#include "gsm-provider.h"
 
 G_BEGIN_DECLS
 
 /* gsm_provider_delete_vm_sync() of an argument vector already expanded
  * (gsm_provider_expand()), telling @spawned when the command started. */
 G_GNUC_INTERNAL
-gboolean  _gsm_provider_run            (GsmProvider             *self,
-                                        const char * const      *argv,
-                                        const char              *vm_id,
-                                        GsmProviderSpawnedFunc   spawned,
-                                        gpointer                 user_data,
-                                        GsmProviderResult      **out_result,
-                                        GCancellable            *cancellable,
-                                        GError                 **error);
+gboolean _gsm_provider_run (GsmProvider           *self,
+                            const char *const     *argv,
+                            const char            *vm_id,
+                            GsmProviderSpawnedFunc spawned,
+                            gpointer               user_data,
+                            GsmProviderResult    **out_result,
+                            GCancellable          *cancellable,
+                            GError               **error);
 /* Takes @preset's name, "not found" rules and list command. */
 G_GNUC_INTERNAL
-void      _gsm_provider_apply_preset   (GsmProvider             *self,
-                                        const GsmProviderPreset *preset);
+void _gsm_provider_apply_preset (GsmProvider             *self,
+                                 const GsmProviderPreset *preset);
 
 G_END_DECLS

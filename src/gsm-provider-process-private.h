@@ -20,28 +20,28 @@ typedef void (*GsmProviderSpawnedFunc) (int      pid,
 /* What running one argument vector gave. */
 typedef struct
 {
-  GBytes   *out;
-  GBytes   *err;
-  int       exit_status;     /* -1 if it did not exit normally */
-  int       term_signal;
-  gboolean  cancelled;
-  gboolean  timed_out;
-  double    duration;
-  GError   *spawn_error;     /* it could not be started */
+  GBytes  *out;
+  GBytes  *err;
+  int      exit_status; /* -1 if it did not exit normally */
+  int      term_signal;
+  gboolean cancelled;
+  gboolean timed_out;
+  double   duration;
+  GError  *spawn_error; /* it could not be started */
 } GsmProviderRan;
 
 /* Runs @argv in a process group of its own, killed with the calling
  * thread, by @timeout (0: none) or by @cancellable, and collects its
  * output. Iterates a private main context: no main loop needed. */
 G_GNUC_INTERNAL
-void      _gsm_provider_run_process   (const char * const      *argv,
-                                       double                   timeout,
-                                       GsmProviderSpawnedFunc   spawned,
-                                       gpointer                 user_data,
-                                       GCancellable            *cancellable,
-                                       GsmProviderRan          *ran);
+void _gsm_provider_run_process (const char *const     *argv,
+                                double                 timeout,
+                                GsmProviderSpawnedFunc spawned,
+                                gpointer               user_data,
+                                GCancellable          *cancellable,
+                                GsmProviderRan        *ran);
 G_GNUC_INTERNAL
-void      _gsm_provider_ran_clear     (GsmProviderRan          *ran);
+void _gsm_provider_ran_clear (GsmProviderRan *ran);
 
 /* TRUE once the command that process @pid (started at @start_time) led,
  * and everything it started in its process group, is gone: the pid is
@@ -49,7 +49,7 @@ void      _gsm_provider_ran_clear     (GsmProviderRan          *ran);
  * but zombies. Never sends a signal. For a command of this host and
  * boot. */
 G_GNUC_INTERNAL
-gboolean  _gsm_provider_group_is_gone (int                      pid,
-                                       guint64                  start_time);
+gboolean _gsm_provider_group_is_gone (int     pid,
+                                      guint64 start_time);
 
 G_END_DECLS

@@ -36,10 +36,10 @@ typedef struct
   GMainContext *context;
   GSubprocess  *process;
   pid_t         pgid;
-  gint          finished;      /* atomic */
-  gint          timed_out;     /* atomic */
-  gint          cancelled;     /* atomic */
-  GCancellable *drain;         /* cancels reading the pipes after a kill */
+  gint          finished;  /* atomic */
+  gint          timed_out; /* atomic */
+  gint          cancelled; /* atomic */
+  GCancellable *drain;     /* cancels reading the pipes after a kill */
   GBytes       *out;
   GBytes       *err;
   GError       *error;
@@ -67,7 +67,8 @@ exec_helper (void)
       const char *path = env && *env ? env : GSM_LIBEXECDIR "/gsm-provider-exec";
 
       g_once_init_leave (&helper, (gsize) g_strdup (g_file_test (path, G_FILE_TEST_IS_EXECUTABLE)
-                                                      ? path : ""));
+                                                        ? path
+                                                        : ""));
     }
 
   return *(const char *) helper ? (const char *) helper : NULL;
@@ -167,14 +168,14 @@ _gsm_provider_ran_clear (GsmProviderRan *ran)
 /* Starts @argv in a group of its own, through the helper if there is one,
  * and tells @spawned; %FALSE with @error if it could not be started. */
 static gboolean
-spawn_in_group (Run                     *run,
-                const char * const      *argv,
-                GsmProviderSpawnedFunc   spawned,
-                gpointer                 user_data,
-                GError                 **error)
+spawn_in_group (Run                   *run,
+                const char *const     *argv,
+                GsmProviderSpawnedFunc spawned,
+                gpointer               user_data,
+                GError               **error)
 {
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GPtrArray) spawn_argv = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GPtrArray) spawn_argv = NULL;
   const char *helper = exec_helper ();
 
   if (helper != NULL)
@@ -200,7 +201,7 @@ spawn_in_group (Run                     *run,
     }
 
   run->process = g_subprocess_launcher_spawnv (launcher,
-                                               spawn_argv ? (const char * const *) spawn_argv->pdata
+                                               spawn_argv ? (const char *const *) spawn_argv->pdata
                                                           : argv,
                                                error);
   if (run->process == NULL)
@@ -216,9 +217,9 @@ spawn_in_group (Run                     *run,
     setpgid (run->pgid, run->pgid);
   if (spawned != NULL && run->pgid > 1)
     {
-      char state;
+      char    state;
       guint64 start_time = 0;
-      int saved_errno;
+      int     saved_errno;
 
       /* Our child, not yet waited for: its entry in /proc is still there. */
       if (!_gsm_process_read_stat (run->pgid, &state, &start_time, &saved_errno))
@@ -237,7 +238,7 @@ wait_for_output (Run          *run,
                  GCancellable *cancellable)
 {
   GSource *timeout_source = NULL;
-  gulong cancel_id = 0;
+  gulong   cancel_id = 0;
 
   run->drain = g_cancellable_new ();
   if (timeout > 0)
@@ -277,14 +278,16 @@ wait_for_output (Run          *run,
 }
 
 void
-_gsm_provider_run_process (const char * const      *argv,
-                           double                   timeout,
-                           GsmProviderSpawnedFunc   spawned,
-                           gpointer                 user_data,
-                           GCancellable            *cancellable,
-                           GsmProviderRan          *ran)
+_gsm_provider_run_process (const char *const     *argv,
+                           double                 timeout,
+                           GsmProviderSpawnedFunc spawned,
+                           gpointer               user_data,
+                           GCancellable          *cancellable,
+                           GsmProviderRan        *ran)
 {
-  Run run = { 0, };
+  Run run = {
+    0,
+  };
   gint64 started;
 
   memset (ran, 0, sizeof *ran);
@@ -320,7 +323,6 @@ _gsm_provider_run_process (const char * const      *argv,
   g_clear_object (&run.process);
 }
 
-
 /* The process group of a command is that of its first process, whose pid
  * is the group's id; the kernel does not hand that pid out again while
  * any process of the group lives. */
@@ -329,11 +331,11 @@ read_pgrp (const char *name,
            char       *state,
            pid_t      *pgrp)
 {
-  char path[64];
-  char buf[512];
+  char        path[64];
+  char        buf[512];
   const char *p;
-  ssize_t n;
-  int fd;
+  ssize_t     n;
+  int         fd;
 
   g_snprintf (path, sizeof path, "/proc/%s/stat", name);
   fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -355,11 +357,11 @@ gboolean
 _gsm_provider_group_is_gone (int     pid,
                              guint64 start_time)
 {
-  g_autoptr(GDir) proc = NULL;
+  g_autoptr (GDir) proc = NULL;
   const char *name;
-  char state = '?';
-  guint64 now_start = 0;
-  int saved_errno = 0;
+  char        state = '?';
+  guint64     now_start = 0;
+  int         saved_errno = 0;
 
   if (pid < 2)
     return FALSE;
@@ -367,12 +369,12 @@ _gsm_provider_group_is_gone (int     pid,
   if (_gsm_process_read_stat (pid, &state, &now_start, &saved_errno))
     {
       if (start_time != 0 && now_start != start_time)
-        return TRUE;   /* the pid was handed out again: the group is gone */
+        return TRUE; /* the pid was handed out again: the group is gone */
       if (state != 'Z' && state != 'X')
-        return FALSE;  /* the command itself still runs */
+        return FALSE; /* the command itself still runs */
     }
   else if (saved_errno != ENOENT && saved_errno != ESRCH)
-    return FALSE;      /* cannot tell */
+    return FALSE; /* cannot tell */
 
   /* The first process is gone (or a zombie): anything left in its group? */
   proc = g_dir_open ("/proc", 0, NULL);
@@ -381,7 +383,7 @@ _gsm_provider_group_is_gone (int     pid,
   while ((name = g_dir_read_name (proc)) != NULL)
     {
       pid_t pgrp;
-      char member_state;
+      char  member_state;
 
       if (!g_ascii_isdigit (*name) || atoi (name) == pid)
         continue;

@@ -22,18 +22,19 @@
  */
 struct _GsmProviderResult
 {
-  GObject             parent_instance;
+  GObject parent_instance;
 
-  GsmProviderOutcome  outcome;
-  char              **argv;
-  int                 exit_status;
-  int                 term_signal;
-  char               *stdout_text;
-  char               *stderr_text;
-  double              duration;
+  GsmProviderOutcome outcome;
+  char             **argv;
+  int                exit_status;
+  int                term_signal;
+  char              *stdout_text;
+  char              *stderr_text;
+  double             duration;
 };
 
-enum {
+enum
+{
   PROP_0,
   PROP_OUTCOME,
   PROP_SUCCEEDED,
@@ -48,12 +49,7 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
-G_DEFINE_ENUM_TYPE (GsmProviderOutcome, gsm_provider_outcome,
-                    G_DEFINE_ENUM_VALUE (GSM_PROVIDER_OUTCOME_DELETED, "deleted"),
-                    G_DEFINE_ENUM_VALUE (GSM_PROVIDER_OUTCOME_NOT_FOUND, "not-found"),
-                    G_DEFINE_ENUM_VALUE (GSM_PROVIDER_OUTCOME_FAILED, "failed"),
-                    G_DEFINE_ENUM_VALUE (GSM_PROVIDER_OUTCOME_TIMED_OUT, "timed-out"),
-                    G_DEFINE_ENUM_VALUE (GSM_PROVIDER_OUTCOME_CANCELLED, "cancelled"))
+G_DEFINE_ENUM_TYPE (GsmProviderOutcome, gsm_provider_outcome, G_DEFINE_ENUM_VALUE (GSM_PROVIDER_OUTCOME_DELETED, "deleted"), G_DEFINE_ENUM_VALUE (GSM_PROVIDER_OUTCOME_NOT_FOUND, "not-found"), G_DEFINE_ENUM_VALUE (GSM_PROVIDER_OUTCOME_FAILED, "failed"), G_DEFINE_ENUM_VALUE (GSM_PROVIDER_OUTCOME_TIMED_OUT, "timed-out"), G_DEFINE_ENUM_VALUE (GSM_PROVIDER_OUTCOME_CANCELLED, "cancelled"))
 
 G_DEFINE_FINAL_TYPE (GsmProviderResult, gsm_provider_result, G_TYPE_OBJECT)
 
@@ -155,9 +151,9 @@ gsm_provider_result_class_init (GsmProviderResultClass *klass)
    * Since: 1.0
    */
   properties[PROP_OUTCOME] =
-    g_param_spec_enum ("outcome", NULL, NULL, GSM_TYPE_PROVIDER_OUTCOME,
-                       GSM_PROVIDER_OUTCOME_FAILED,
-                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_enum ("outcome", NULL, NULL, GSM_TYPE_PROVIDER_OUTCOME,
+                         GSM_PROVIDER_OUTCOME_FAILED,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmProviderResult:succeeded:
@@ -167,8 +163,8 @@ gsm_provider_result_class_init (GsmProviderResultClass *klass)
    * Since: 1.0
    */
   properties[PROP_SUCCEEDED] =
-    g_param_spec_boolean ("succeeded", NULL, NULL, FALSE,
-                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_boolean ("succeeded", NULL, NULL, FALSE,
+                            G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmProviderResult:argv:
@@ -178,8 +174,8 @@ gsm_provider_result_class_init (GsmProviderResultClass *klass)
    * Since: 1.0
    */
   properties[PROP_ARGV] =
-    g_param_spec_boxed ("argv", NULL, NULL, G_TYPE_STRV,
-                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_boxed ("argv", NULL, NULL, G_TYPE_STRV,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmProviderResult:exit-status:
@@ -190,8 +186,8 @@ gsm_provider_result_class_init (GsmProviderResultClass *klass)
    * Since: 1.0
    */
   properties[PROP_EXIT_STATUS] =
-    g_param_spec_int ("exit-status", NULL, NULL, -1, 255, -1,
-                      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_int ("exit-status", NULL, NULL, -1, 255, -1,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmProviderResult:term-signal:
@@ -201,8 +197,8 @@ gsm_provider_result_class_init (GsmProviderResultClass *klass)
    * Since: 1.0
    */
   properties[PROP_TERM_SIGNAL] =
-    g_param_spec_int ("term-signal", NULL, NULL, 0, G_MAXINT, 0,
-                      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_int ("term-signal", NULL, NULL, 0, G_MAXINT, 0,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmProviderResult:stdout:
@@ -213,8 +209,8 @@ gsm_provider_result_class_init (GsmProviderResultClass *klass)
    * Since: 1.0
    */
   properties[PROP_STDOUT] =
-    g_param_spec_string ("stdout", NULL, NULL, "",
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("stdout", NULL, NULL, "",
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmProviderResult:stderr:
@@ -225,8 +221,8 @@ gsm_provider_result_class_init (GsmProviderResultClass *klass)
    * Since: 1.0
    */
   properties[PROP_STDERR] =
-    g_param_spec_string ("stderr", NULL, NULL, "",
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("stderr", NULL, NULL, "",
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmProviderResult:duration:
@@ -236,8 +232,8 @@ gsm_provider_result_class_init (GsmProviderResultClass *klass)
    * Since: 1.0
    */
   properties[PROP_DURATION] =
-    g_param_spec_double ("duration", NULL, NULL, 0, G_MAXDOUBLE, 0,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_double ("duration", NULL, NULL, 0, G_MAXDOUBLE, 0,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -252,7 +248,7 @@ static char *
 bytes_to_text (GBytes *bytes)
 {
   const char *data;
-  gsize len;
+  gsize       len;
 
   if (bytes == NULL)
     return g_strdup ("");
@@ -270,13 +266,13 @@ bytes_to_text (GBytes *bytes)
 }
 
 GsmProviderResult *
-_gsm_provider_result_new (GsmProviderOutcome  outcome,
-                          const char * const *argv,
-                          int                 exit_status,
-                          int                 term_signal,
-                          GBytes             *stdout_bytes,
-                          GBytes             *stderr_bytes,
-                          double              duration)
+_gsm_provider_result_new (GsmProviderOutcome outcome,
+                          const char *const *argv,
+                          int                exit_status,
+                          int                term_signal,
+                          GBytes            *stdout_bytes,
+                          GBytes            *stderr_bytes,
+                          double             duration)
 {
   GsmProviderResult *self = g_object_new (GSM_TYPE_PROVIDER_RESULT, NULL);
 
@@ -293,8 +289,8 @@ _gsm_provider_result_new (GsmProviderOutcome  outcome,
 
 /* Only before the result is handed out: it is immutable from then on. */
 void
-_gsm_provider_result_set_outcome (GsmProviderResult  *self,
-                                  GsmProviderOutcome  outcome)
+_gsm_provider_result_set_outcome (GsmProviderResult *self,
+                                  GsmProviderOutcome outcome)
 {
   self->outcome = outcome;
 }
@@ -345,11 +341,11 @@ gsm_provider_result_get_succeeded (GsmProviderResult *self)
  *
  * Since: 1.0
  */
-const char * const *
+const char *const *
 gsm_provider_result_get_argv (GsmProviderResult *self)
 {
   g_return_val_if_fail (GSM_IS_PROVIDER_RESULT (self), NULL);
-  return (const char * const *) self->argv;
+  return (const char *const *) self->argv;
 }
 
 /**

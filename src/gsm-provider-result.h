@@ -6,7 +6,7 @@
 #pragma once
 
 #if !defined(GSM_INSIDE) && !defined(GSM_COMPILATION)
-# error "Only <gsm-session/gsm.h> can be included directly."
+#error "Only <gsm-session/gsm.h> can be included directly."
 #endif
 
 #include <glib-object.h>
@@ -53,20 +53,20 @@ GSM_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (GsmProviderResult, gsm_provider_result, GSM, PROVIDER_RESULT, GObject)
 
 GSM_AVAILABLE_IN_ALL
-GsmProviderOutcome  gsm_provider_result_get_outcome     (GsmProviderResult *self);
+GsmProviderOutcome gsm_provider_result_get_outcome (GsmProviderResult *self);
 GSM_AVAILABLE_IN_ALL
-gboolean            gsm_provider_result_get_succeeded   (GsmProviderResult *self);
+gboolean gsm_provider_result_get_succeeded (GsmProviderResult *self);
 GSM_AVAILABLE_IN_ALL
-const char * const *gsm_provider_result_get_argv        (GsmProviderResult *self);
+const char *const *gsm_provider_result_get_argv (GsmProviderResult *self);
 GSM_AVAILABLE_IN_ALL
-int                 gsm_provider_result_get_exit_status (GsmProviderResult *self);
+int gsm_provider_result_get_exit_status (GsmProviderResult *self);
 GSM_AVAILABLE_IN_ALL
-int                 gsm_provider_result_get_term_signal (GsmProviderResult *self);
+int gsm_provider_result_get_term_signal (GsmProviderResult *self);
 GSM_AVAILABLE_IN_ALL
-const char         *gsm_provider_result_get_stdout      (GsmProviderResult *self);
+const char *gsm_provider_result_get_stdout (GsmProviderResult *self);
 GSM_AVAILABLE_IN_ALL
-const char         *gsm_provider_result_get_stderr      (GsmProviderResult *self);
+const char *gsm_provider_result_get_stderr (GsmProviderResult *self);
 GSM_AVAILABLE_IN_ALL
-double              gsm_provider_result_get_duration    (GsmProviderResult *self);
+double gsm_provider_result_get_duration (GsmProviderResult *self);
 
 G_END_DECLS

@@ -23,8 +23,8 @@
 
 #define DEFAULT_TIMEOUT 300.0
 
-static const char * const placeholders[] = { "vm_id", "zone", "session_id", NULL };
-static const char * const list_placeholders[] = { "registry", NULL };
+static const char *const placeholders[] = { "vm_id", "zone", "session_id", NULL };
+static const char *const list_placeholders[] = { "registry", NULL };
 
 /**
  * GsmProvider:
@@ -118,21 +118,22 @@ static const char * const list_placeholders[] = { "registry", NULL };
  */
 struct _GsmProvider
 {
-  GObject   parent_instance;
+  GObject parent_instance;
 
-  char     *name;
-  char    **command;
-  char     *preset;            /* the preset it started from, or NULL */
-  GMutex    mutex;             /* guards the settings below */
-  char    **list_command;      /* NULL: no inventory */
-  char     *list_format;
-  double    timeout;
-  int       not_found_exit_code;
-  char     *not_found_pattern;
-  GRegex   *not_found_regex;
+  char   *name;
+  char  **command;
+  char   *preset;       /* the preset it started from, or NULL */
+  GMutex  mutex;        /* guards the settings below */
+  char  **list_command; /* NULL: no inventory */
+  char   *list_format;
+  double  timeout;
+  int     not_found_exit_code;
+  char   *not_found_pattern;
+  GRegex *not_found_regex;
 };
 
-enum {
+enum
+{
   PROP_0,
   PROP_NAME,
   PROP_COMMAND,
@@ -229,7 +230,7 @@ gsm_provider_set_property (GObject      *object,
       break;
     case PROP_NOT_FOUND_PATTERN:
       {
-        g_autoptr(GError) error = NULL;
+        g_autoptr (GError) error = NULL;
 
         if (!gsm_provider_set_not_found_pattern (self, g_value_get_string (value), &error))
           g_warning ("%s", error->message);
@@ -257,8 +258,8 @@ gsm_provider_class_init (GsmProviderClass *klass)
    * Since: 1.0
    */
   properties[PROP_NAME] =
-    g_param_spec_string ("name", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("name", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmProvider:command:
@@ -268,8 +269,8 @@ gsm_provider_class_init (GsmProviderClass *klass)
    * Since: 1.0
    */
   properties[PROP_COMMAND] =
-    g_param_spec_boxed ("command", NULL, NULL, G_TYPE_STRV,
-                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_boxed ("command", NULL, NULL, G_TYPE_STRV,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmProvider:timeout:
@@ -280,8 +281,8 @@ gsm_provider_class_init (GsmProviderClass *klass)
    * Since: 1.0
    */
   properties[PROP_TIMEOUT] =
-    g_param_spec_double ("timeout", NULL, NULL, 0, 24 * 3600.0, DEFAULT_TIMEOUT,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_double ("timeout", NULL, NULL, 0, 24 * 3600.0, DEFAULT_TIMEOUT,
+                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * GsmProvider:not-found-exit-code:
@@ -292,8 +293,8 @@ gsm_provider_class_init (GsmProviderClass *klass)
    * Since: 1.0
    */
   properties[PROP_NOT_FOUND_EXIT_CODE] =
-    g_param_spec_int ("not-found-exit-code", NULL, NULL, -1, 255, -1,
-                      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_int ("not-found-exit-code", NULL, NULL, -1, 255, -1,
+                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * GsmProvider:not-found-pattern:
@@ -304,8 +305,8 @@ gsm_provider_class_init (GsmProviderClass *klass)
    * Since: 1.0
    */
   properties[PROP_NOT_FOUND_PATTERN] =
-    g_param_spec_string ("not-found-pattern", NULL, NULL, NULL,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_string ("not-found-pattern", NULL, NULL, NULL,
+                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * GsmProvider:list-command:
@@ -318,8 +319,8 @@ gsm_provider_class_init (GsmProviderClass *klass)
    * Since: 1.0
    */
   properties[PROP_LIST_COMMAND] =
-    g_param_spec_boxed ("list-command", NULL, NULL, G_TYPE_STRV,
-                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_boxed ("list-command", NULL, NULL, G_TYPE_STRV,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * GsmProvider:list-format:
@@ -330,8 +331,8 @@ gsm_provider_class_init (GsmProviderClass *klass)
    * Since: 1.0
    */
   properties[PROP_LIST_FORMAT] =
-    g_param_spec_string ("list-format", NULL, NULL, "json",
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_string ("list-format", NULL, NULL, "json",
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * GsmProvider:preset:
@@ -342,8 +343,8 @@ gsm_provider_class_init (GsmProviderClass *klass)
    * Since: 1.0
    */
   properties[PROP_PRESET] =
-    g_param_spec_string ("preset", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("preset", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -361,7 +362,7 @@ gsm_provider_init (GsmProvider *self)
 
 /* "{a}, {b}" for @names. */
 static char *
-describe_placeholders (const char * const *names)
+describe_placeholders (const char *const *names)
 {
   GString *out = g_string_new (NULL);
 
@@ -373,16 +374,16 @@ describe_placeholders (const char * const *names)
 /* Checks each `{word}` of @arg: one of @names, and allowed in this
  * argument. */
 static gboolean
-check_placeholders (const char          *what,
-                    const char          *arg,
-                    gboolean             allowed,
-                    const char * const  *names,
-                    GError             **error)
+check_placeholders (const char        *what,
+                    const char        *arg,
+                    gboolean           allowed,
+                    const char *const *names,
+                    GError           **error)
 {
   for (const char *p = strchr (arg, '{'); p != NULL; p = strchr (p + 1, '{'))
     {
       const char *end = strchr (p, '}');
-      gboolean known = FALSE;
+      gboolean    known = FALSE;
 
       if (end == NULL)
         break;
@@ -421,10 +422,10 @@ check_placeholders (const char          *what,
 }
 
 static gboolean
-validate_template (const char          *what,
-                   const char * const  *command,
-                   const char * const  *names,
-                   GError             **error)
+validate_template (const char        *what,
+                   const char *const *command,
+                   const char *const *names,
+                   GError           **error)
 {
   if (command == NULL || command[0] == NULL || *command[0] == '\0')
     {
@@ -448,8 +449,8 @@ validate_template (const char          *what,
 }
 
 static gboolean
-validate_command (const char * const  *command,
-                  GError             **error)
+validate_command (const char *const *command,
+                  GError           **error)
 {
   gboolean has_vm_id = FALSE;
 
@@ -488,9 +489,9 @@ validate_command (const char * const  *command,
  * Since: 1.0
  */
 GsmProvider *
-gsm_provider_new (const char          *name,
-                  const char * const  *command,
-                  GError             **error)
+gsm_provider_new (const char        *name,
+                  const char *const *command,
+                  GError           **error)
 {
   GsmProvider *self;
 
@@ -545,11 +546,11 @@ gsm_provider_get_name (GsmProvider *self)
  *
  * Since: 1.0
  */
-const char * const *
+const char *const *
 gsm_provider_get_command (GsmProvider *self)
 {
   g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
-  return (const char * const *) self->command;
+  return (const char *const *) self->command;
 }
 
 /**
@@ -682,19 +683,19 @@ gsm_provider_get_not_found_pattern (GsmProvider *self)
  * Since: 1.0
  */
 gboolean
-gsm_provider_set_not_found_pattern (GsmProvider  *self,
-                                    const char   *pattern,
-                                    GError      **error)
+gsm_provider_set_not_found_pattern (GsmProvider *self,
+                                    const char  *pattern,
+                                    GError     **error)
 {
   GRegex *regex = NULL;
   GRegex *old_regex;
-  char *old_pattern;
+  char   *old_pattern;
 
   g_return_val_if_fail (GSM_IS_PROVIDER (self), FALSE);
 
   if (pattern != NULL)
     {
-      g_autoptr(GError) local_error = NULL;
+      g_autoptr (GError) local_error = NULL;
 
       /* Not JIT-compiled (G_REGEX_OPTIMIZE): one match per command needs no
        * speed, and the JIT reads past the end of the text it matches. */
@@ -791,10 +792,10 @@ gsm_provider_get_list_format (GsmProvider *self)
  * Since: 1.0
  */
 gboolean
-gsm_provider_set_list_command (GsmProvider         *self,
-                               const char * const  *command,
-                               const char          *format,
-                               GError             **error)
+gsm_provider_set_list_command (GsmProvider       *self,
+                               const char *const *command,
+                               const char        *format,
+                               GError           **error)
 {
   char **old_command, *old_format = NULL;
 
@@ -847,9 +848,9 @@ gsm_provider_get_preset (GsmProvider *self)
 }
 
 static gboolean
-check_value (const char  *what,
-             const char  *value,
-             GError     **error)
+check_value (const char *what,
+             const char *value,
+             GError    **error)
 {
   if (value == NULL || *value == '\0')
     {
@@ -884,16 +885,16 @@ check_value (const char  *what,
 /* @command with each `{NAME}` of @names (after the program) replaced by
  * the value at the same index of @values, each checked. */
 static char **
-expand_template (const char * const  *command,
-                 const char * const  *names,
-                 const char * const  *values,
-                 GError             **error)
+expand_template (const char *const *command,
+                 const char *const *names,
+                 const char *const *values,
+                 GError           **error)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
 
   for (guint i = 0; command[i]; i++)
     {
-      GString *arg = g_string_new (NULL);
+      GString    *arg = g_string_new (NULL);
       const char *p = command[i];
 
       while (*p)
@@ -947,18 +948,18 @@ expand_template (const char * const  *command,
  * Since: 1.0
  */
 char **
-gsm_provider_expand (GsmProvider  *self,
-                     const char   *vm_id,
-                     const char   *zone,
-                     const char   *session_id,
-                     GError      **error)
+gsm_provider_expand (GsmProvider *self,
+                     const char  *vm_id,
+                     const char  *zone,
+                     const char  *session_id,
+                     GError     **error)
 {
   const char *values[] = { vm_id, zone, session_id };
 
   g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  return expand_template ((const char * const *) self->command, placeholders, values, error);
+  return expand_template ((const char *const *) self->command, placeholders, values, error);
 }
 
 /* ---- running ----------------------------------------------------------- */
@@ -1055,22 +1056,22 @@ set_delete_error (GsmProvider          *self,
 /* Runs the delete command (@expanded, or the template expanded for the
  * VM) and tells what it did. */
 static gboolean
-run_command (GsmProvider             *self,
-             const char              *vm_id,
-             const char              *zone,
-             const char              *session_id,
-             const char * const      *expanded,
-             GsmProviderSpawnedFunc   spawned,
-             gpointer                 user_data,
-             GsmProviderResult      **out_result,
-             GCancellable            *cancellable,
-             GError                 **error)
+run_command (GsmProvider           *self,
+             const char            *vm_id,
+             const char            *zone,
+             const char            *session_id,
+             const char *const     *expanded,
+             GsmProviderSpawnedFunc spawned,
+             gpointer               user_data,
+             GsmProviderResult    **out_result,
+             GCancellable          *cancellable,
+             GError               **error)
 {
-  g_auto(GStrv) argv = NULL;
-  g_autoptr(GsmProviderResult) result = NULL;
-  g_autoptr(GRegex) regex = NULL;
-  double timeout;
-  int not_found_exit_code;
+  g_auto (GStrv) argv = NULL;
+  g_autoptr (GsmProviderResult) result = NULL;
+  g_autoptr (GRegex) regex = NULL;
+  double         timeout;
+  int            not_found_exit_code;
   GsmProviderRan ran;
 
   if (out_result)
@@ -1090,11 +1091,11 @@ run_command (GsmProvider             *self,
   regex = self->not_found_regex ? g_regex_ref (self->not_found_regex) : NULL;
   g_mutex_unlock (&self->mutex);
 
-  _gsm_provider_run_process ((const char * const *) argv, timeout, spawned, user_data,
+  _gsm_provider_run_process ((const char *const *) argv, timeout, spawned, user_data,
                              cancellable, &ran);
   if (ran.spawn_error != NULL)
     {
-      result = _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char * const *) argv,
+      result = _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char *const *) argv,
                                          -1, 0, NULL, NULL, 0);
       if (out_result)
         *out_result = g_steal_pointer (&result);
@@ -1105,7 +1106,7 @@ run_command (GsmProvider             *self,
       return FALSE;
     }
 
-  result = _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char * const *) argv,
+  result = _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, (const char *const *) argv,
                                      ran.exit_status, ran.term_signal, ran.out, ran.err,
                                      ran.duration);
   _gsm_provider_result_set_outcome (result,
@@ -1160,7 +1161,7 @@ delete_thread (GTask        *task,
                gpointer      task_data,
                GCancellable *cancellable)
 {
-  DeleteData *d = task_data;
+  DeleteData    *d = task_data;
   DeleteOutcome *o = g_new0 (DeleteOutcome, 1);
 
   o->ok = run_command (source_object, d->vm_id, d->zone, d->session_id, NULL, NULL, NULL,
@@ -1184,15 +1185,15 @@ delete_thread (GTask        *task,
  * Since: 1.0
  */
 void
-gsm_provider_delete_vm (GsmProvider         *self,
-                        const char          *vm_id,
-                        const char          *zone,
-                        const char          *session_id,
-                        GCancellable        *cancellable,
-                        GAsyncReadyCallback  callback,
-                        gpointer             user_data)
+gsm_provider_delete_vm (GsmProvider        *self,
+                        const char         *vm_id,
+                        const char         *zone,
+                        const char         *session_id,
+                        GCancellable       *cancellable,
+                        GAsyncReadyCallback callback,
+                        gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GTask) task = NULL;
   DeleteData *d;
 
   g_return_if_fail (GSM_IS_PROVIDER (self));
@@ -1227,13 +1228,13 @@ gsm_provider_delete_vm (GsmProvider         *self,
  * Since: 1.0
  */
 gboolean
-gsm_provider_delete_vm_finish (GsmProvider         *self,
-                               GAsyncResult        *result,
-                               GsmProviderResult  **out_result,
-                               GError             **error)
+gsm_provider_delete_vm_finish (GsmProvider        *self,
+                               GAsyncResult       *result,
+                               GsmProviderResult **out_result,
+                               GError            **error)
 {
   DeleteOutcome *o;
-  gboolean ok;
+  gboolean       ok;
 
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == gsm_provider_delete_vm, FALSE);
@@ -1275,13 +1276,13 @@ gsm_provider_delete_vm_finish (GsmProvider         *self,
  * Since: 1.0
  */
 gboolean
-gsm_provider_delete_vm_sync (GsmProvider         *self,
-                             const char          *vm_id,
-                             const char          *zone,
-                             const char          *session_id,
-                             GsmProviderResult  **out_result,
-                             GCancellable        *cancellable,
-                             GError             **error)
+gsm_provider_delete_vm_sync (GsmProvider        *self,
+                             const char         *vm_id,
+                             const char         *zone,
+                             const char         *session_id,
+                             GsmProviderResult **out_result,
+                             GCancellable       *cancellable,
+                             GError            **error)
 {
   g_return_val_if_fail (GSM_IS_PROVIDER (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -1296,14 +1297,14 @@ gsm_provider_delete_vm_sync (GsmProvider         *self,
  * it did not print them. */
 static GPtrArray *
 read_listing (GsmProvider          *self,
-              const char * const   *argv,
+              const char *const    *argv,
               const char           *what,
               const char           *format,
               double                timeout,
               const GsmProviderRan *ran,
               GError              **error)
 {
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GError) local_error = NULL;
   GPtrArray *items = NULL;
 
   if (ran->spawn_error != NULL)
@@ -1320,10 +1321,10 @@ read_listing (GsmProvider          *self,
                  self->name, argv[0], what, timeout);
   else if (ran->exit_status != 0)
     {
-      g_autoptr(GsmProviderResult) result =
-        _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, argv,
-                                  ran->exit_status, ran->term_signal, ran->out, ran->err,
-                                  ran->duration);
+      g_autoptr (GsmProviderResult) result =
+          _gsm_provider_result_new (GSM_PROVIDER_OUTCOME_FAILED, argv,
+                                    ran->exit_status, ran->term_signal, ran->out, ran->err,
+                                    ran->duration);
       g_autofree char *why = why_from_output (result);
 
       if (ran->term_signal != 0)
@@ -1337,7 +1338,7 @@ read_listing (GsmProvider          *self,
     }
   else
     {
-      gsize len = 0;
+      gsize       len = 0;
       const char *data = ran->out ? g_bytes_get_data (ran->out, &len) : NULL;
 
       if (len > GSM_INVENTORY_MAX_OUTPUT)
@@ -1354,19 +1355,19 @@ read_listing (GsmProvider          *self,
 }
 
 static GPtrArray *
-list_vms (GsmProvider   *self,
-          const char    *registry,
-          GCancellable  *cancellable,
-          GError       **error)
+list_vms (GsmProvider  *self,
+          const char   *registry,
+          GCancellable *cancellable,
+          GError      **error)
 {
   const char *values[] = { registry };
-  g_auto(GStrv) template = NULL;
-  g_auto(GStrv) argv = NULL;
+  g_auto (GStrv) template = NULL;
+  g_auto (GStrv) argv = NULL;
   g_autofree char *format = NULL;
   g_autofree char *what = NULL;
-  GPtrArray *items;
-  double timeout;
-  GsmProviderRan ran;
+  GPtrArray       *items;
+  double           timeout;
+  GsmProviderRan   ran;
 
   g_mutex_lock (&self->mutex);
   template = g_strdupv (self->list_command);
@@ -1378,7 +1379,8 @@ list_vms (GsmProvider   *self,
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                    "Provider “%s” cannot list VMs: it has no list command (use a preset, %s, "
-                   "or set list-command in its group of the configuration)", self->name,
+                   "or set list-command in its group of the configuration)",
+                   self->name,
                    _gsm_provider_preset_names ());
       return NULL;
     }
@@ -1389,19 +1391,20 @@ list_vms (GsmProvider   *self,
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                    "“%s” is not a registry label value (lowercase letters, digits, “-” and “_”, "
-                   "at most 63, starting with a letter)", registry);
+                   "at most 63, starting with a letter)",
+                   registry);
       return NULL;
     }
 
-  argv = expand_template ((const char * const *) template, list_placeholders, values, error);
+  argv = expand_template ((const char *const *) template, list_placeholders, values, error);
   if (argv == NULL)
     return NULL;
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
 
   what = g_strdup_printf ("the VMs labelled gsm-registry=%s", registry);
-  _gsm_provider_run_process ((const char * const *) argv, timeout, NULL, NULL, cancellable, &ran);
-  items = read_listing (self, (const char * const *) argv, what, format, timeout, &ran, error);
+  _gsm_provider_run_process ((const char *const *) argv, timeout, NULL, NULL, cancellable, &ran);
+  items = read_listing (self, (const char *const *) argv, what, format, timeout, &ran, error);
   _gsm_provider_ran_clear (&ran);
   return items;
 }
@@ -1412,7 +1415,7 @@ list_thread (GTask        *task,
              gpointer      task_data,
              GCancellable *cancellable)
 {
-  GError *error = NULL;
+  GError    *error = NULL;
   GPtrArray *items = list_vms (source_object, task_data, cancellable, &error);
 
   if (items == NULL)
@@ -1438,13 +1441,13 @@ list_thread (GTask        *task,
  * Since: 1.0
  */
 void
-gsm_provider_list_vms (GsmProvider         *self,
-                       const char          *registry,
-                       GCancellable        *cancellable,
-                       GAsyncReadyCallback  callback,
-                       gpointer             user_data)
+gsm_provider_list_vms (GsmProvider        *self,
+                       const char         *registry,
+                       GCancellable       *cancellable,
+                       GAsyncReadyCallback callback,
+                       gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GTask) task = NULL;
 
   g_return_if_fail (GSM_IS_PROVIDER (self));
   g_return_if_fail (registry != NULL);
@@ -1473,9 +1476,9 @@ gsm_provider_list_vms (GsmProvider         *self,
  * Since: 1.0
  */
 GPtrArray *
-gsm_provider_list_vms_finish (GsmProvider   *self,
-                              GAsyncResult  *result,
-                              GError       **error)
+gsm_provider_list_vms_finish (GsmProvider  *self,
+                              GAsyncResult *result,
+                              GError      **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == gsm_provider_list_vms, NULL);
@@ -1497,10 +1500,10 @@ gsm_provider_list_vms_finish (GsmProvider   *self,
  * Since: 1.0
  */
 GPtrArray *
-gsm_provider_list_vms_sync (GsmProvider   *self,
-                            const char    *registry,
-                            GCancellable  *cancellable,
-                            GError       **error)
+gsm_provider_list_vms_sync (GsmProvider  *self,
+                            const char   *registry,
+                            GCancellable *cancellable,
+                            GError      **error)
 {
   g_return_val_if_fail (GSM_IS_PROVIDER (self), NULL);
   g_return_val_if_fail (registry != NULL, NULL);
@@ -1510,14 +1513,14 @@ gsm_provider_list_vms_sync (GsmProvider   *self,
 }
 
 gboolean
-_gsm_provider_run (GsmProvider             *self,
-                   const char * const      *argv,
-                   const char              *vm_id,
-                   GsmProviderSpawnedFunc   spawned,
-                   gpointer                 user_data,
-                   GsmProviderResult      **out_result,
-                   GCancellable            *cancellable,
-                   GError                 **error)
+_gsm_provider_run (GsmProvider           *self,
+                   const char *const     *argv,
+                   const char            *vm_id,
+                   GsmProviderSpawnedFunc spawned,
+                   gpointer               user_data,
+                   GsmProviderResult    **out_result,
+                   GCancellable          *cancellable,
+                   GError               **error)
 {
   return run_command (self, vm_id, NULL, NULL, argv, spawned, user_data, out_result, cancellable,
                       error);

@@ -11,8 +11,8 @@
 
 #include "config.h"
 
-#include "gsm-error.h"
 #include "gsm-config-private.h"
+#include "gsm-error.h"
 #include "gsm-reaper-private.h"
 #include "gsm-session-manager-private.h"
 
@@ -22,7 +22,7 @@
 #define AT_START_MAX_WAIT_S 600.0
 #define AT_START_MAX_PASSES 8
 
-static gint inhibited;   /* atomic */
+static gint inhibited; /* atomic */
 
 void
 _gsm_reaper_inhibit_reap_at_start (void)
@@ -39,9 +39,9 @@ _gsm_reaper_auto_enabled (void)
 static gpointer
 reap_at_start_thread (gpointer data)
 {
-  g_autoptr(GsmSessionManager) manager = data;
-  g_autoptr(GMainContext) context = g_main_context_new ();
-  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr (GsmSessionManager) manager = data;
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  g_autoptr (GsmReaper) reaper = NULL;
   gint64 deadline = g_get_monotonic_time () + (gint64) (AT_START_MAX_WAIT_S * G_USEC_PER_SEC);
 
   /* The reaper's signals go to this thread's own context, dispatched
@@ -52,9 +52,9 @@ reap_at_start_thread (gpointer data)
 
   for (guint pass = 0; pass < AT_START_MAX_PASSES; pass++)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-      guint reaped = 0, failed = 0;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+      guint  reaped = 0, failed = 0;
       double now, due;
       gint64 wake;
 

@@ -104,7 +104,7 @@ guint
 _gsm_reaper_get_attempts (GsmSession *session)
 {
   JsonObject *attempts = _gsm_reaper_get_object (session, GSM_REAPER_ATTEMPTS_MEMBER);
-  double count = attempts ? _gsm_reaper_json_double (attempts, "count") : 0;
+  double      count = attempts ? _gsm_reaper_json_double (attempts, "count") : 0;
 
   return count > 0 && count < G_MAXUINT ? (guint) count : 0;
 }
@@ -130,7 +130,7 @@ _gsm_reaper_make_claim (GsmReaper  *self,
                         double      now,
                         double      timeout)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "token");
@@ -164,10 +164,10 @@ _gsm_reaper_claim_with_provider (JsonObject *claim,
                                  double      started_at,
                                  double      timeout)
 {
-  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  JsonNode   *node = json_node_new (JSON_NODE_OBJECT);
   JsonObject *copy = json_object_new ();
   JsonObject *provider = json_object_new ();
-  GList *members = json_object_get_members (claim);
+  GList      *members = json_object_get_members (claim);
 
   for (GList *l = members; l != NULL; l = l->next)
     json_object_set_member (copy, l->data,
@@ -203,24 +203,25 @@ claim_deadline (JsonObject *claim,
  * command it started is provably over (or the host rebooted), else once
  * the claim's deadline passed. */
 static GsmReaperClaimState
-check_dead_reaper (JsonObject  *claim,
-                   const char  *host,
-                   double       pid,
-                   double       now,
-                   double       deadline,
-                   char       **reason,
-                   char       **lost)
+check_dead_reaper (JsonObject *claim,
+                   const char *host,
+                   double      pid,
+                   double      now,
+                   double      deadline,
+                   char      **reason,
+                   char      **lost)
 {
   const char *boot_id = _gsm_reaper_json_string (claim, "boot_id");
   JsonObject *provider = member_object (claim, "provider");
-  double provider_pid = provider ? _gsm_reaper_json_double (provider, "pid") : 0;
+  double      provider_pid = provider ? _gsm_reaper_json_double (provider, "pid") : 0;
 
   /* A reaper of this host. After a reboot, nothing it ran is left. */
   if (boot_id != NULL && *_gsm_process_get_boot_id () != '\0' &&
       g_strcmp0 (boot_id, _gsm_process_get_boot_id ()) != 0)
     {
       *lost = g_strdup_printf ("reaper pid %.0f on %s held the claim when the host rebooted; "
-                               "what its command did is unknown", pid, host);
+                               "what its command did is unknown",
+                               pid, host);
       return GSM_REAPER_CLAIM_TAKE_OVER;
     }
   if (provider_pid >= 2 && provider_pid <= G_MAXINT)
@@ -243,18 +244,21 @@ check_dead_reaper (JsonObject  *claim,
         }
       *lost = g_strdup_printf ("reaper pid %.0f on %s died while its provider command "
                                "(pid %.0f) ran, and the command still ran at the claim's "
-                               "deadline; what it did is unknown", pid, host, provider_pid);
+                               "deadline; what it did is unknown",
+                               pid, host, provider_pid);
       return GSM_REAPER_CLAIM_TAKE_OVER;
     }
   if (now < deadline)
     {
       *reason = g_strdup_printf ("reaper pid %.0f died holding the claim before recording "
                                  "its command; left alone until the claim's deadline, in "
-                                 "%.0f s", pid, _gsm_reaper_round_up (deadline - now));
+                                 "%.0f s",
+                                 pid, _gsm_reaper_round_up (deadline - now));
       return GSM_REAPER_CLAIM_BLOCKS;
     }
   *lost = g_strdup_printf ("reaper pid %.0f on %s died holding the claim; whether its "
-                           "command ran, and what it did, is unknown", pid, host);
+                           "command ran, and what it did, is unknown",
+                           pid, host);
   return GSM_REAPER_CLAIM_TAKE_OVER;
 }
 
@@ -269,17 +273,17 @@ check_dead_reaper (JsonObject  *claim,
  * blocks runs out at the latest (-1 while its reaper lives).
  */
 GsmReaperClaimState
-_gsm_reaper_check_claim (GsmReaper   *self,
-                         GsmSession  *session,
-                         double       now,
-                         char       **reason,
-                         char       **lost,
-                         double      *until)
+_gsm_reaper_check_claim (GsmReaper  *self,
+                         GsmSession *session,
+                         double      now,
+                         char      **reason,
+                         char      **lost,
+                         double     *until)
 {
   JsonObject *claim = _gsm_reaper_get_object (session, GSM_REAPER_CLAIM_MEMBER);
-  g_autoptr(GsmSession) claimer = NULL;
+  g_autoptr (GsmSession) claimer = NULL;
   const char *host;
-  double pid, start_time, deadline;
+  double      pid, start_time, deadline;
 
   if (until != NULL)
     *until = -1;
@@ -334,11 +338,13 @@ _gsm_reaper_check_claim (GsmReaper   *self,
       if (now < deadline)
         {
           *reason = g_strdup_printf ("being deleted by reaper pid %.0f on %s (for %.0f s at "
-                                     "most)", pid, host, _gsm_reaper_round_up (deadline - now));
+                                     "most)",
+                                     pid, host, _gsm_reaper_round_up (deadline - now));
           return GSM_REAPER_CLAIM_BLOCKS;
         }
       *lost = g_strdup_printf ("reaper pid %.0f on %s held the claim past its deadline; what "
-                               "its command did is unknown", pid, host);
+                               "its command did is unknown",
+                               pid, host);
       return GSM_REAPER_CLAIM_TAKE_OVER;
     }
 }
@@ -351,7 +357,7 @@ _gsm_reaper_normalize_times (const GsmReaperSettings *s,
                              GsmSession              *entry,
                              double                   now)
 {
-  g_autoptr(GsmSession) fixed = NULL;
+  g_autoptr (GsmSession) fixed = NULL;
   JsonObject *attempts, *claim;
 
   if (_gsm_session_is_stale (entry) && gsm_session_get_stale_since (entry) > now)
@@ -361,9 +367,9 @@ _gsm_reaper_normalize_times (const GsmReaperSettings *s,
   if (attempts != NULL &&
       _gsm_reaper_json_double (attempts, "next_retry_at") > now + s->max_backoff)
     {
-      g_autoptr(JsonNode) copy =
-        json_node_copy (_gsm_session_get_member (fixed ? fixed : entry,
-                                                 GSM_REAPER_ATTEMPTS_MEMBER));
+      g_autoptr (JsonNode) copy =
+          json_node_copy (_gsm_session_get_member (fixed ? fixed : entry,
+                                                   GSM_REAPER_ATTEMPTS_MEMBER));
       GsmSession *next;
 
       json_object_set_double_member (json_node_get_object (copy), "next_retry_at",
@@ -378,8 +384,8 @@ _gsm_reaper_normalize_times (const GsmReaperSettings *s,
   claim = _gsm_reaper_get_object (fixed ? fixed : entry, GSM_REAPER_CLAIM_MEMBER);
   if (claim != NULL && _gsm_reaper_json_double (claim, "at") > now)
     {
-      g_autoptr(JsonNode) copy =
-        json_node_copy (_gsm_session_get_member (fixed ? fixed : entry, GSM_REAPER_CLAIM_MEMBER));
+      g_autoptr (JsonNode) copy =
+          json_node_copy (_gsm_session_get_member (fixed ? fixed : entry, GSM_REAPER_CLAIM_MEMBER));
       GsmSession *next;
 
       json_object_set_double_member (json_node_get_object (copy), "expires_at",
@@ -401,7 +407,7 @@ _gsm_reaper_make_attempts (const GsmReaperSettings *s,
                            const char              *error_message,
                            gboolean                 due_now)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonBuilder) b = json_builder_new ();
   double delay = s->backoff;
 
   for (guint i = 1; i < count && delay < s->max_backoff; i++)

@@ -97,7 +97,8 @@ _gsm_reaper_check_owner (GsmReaper               *self,
       if (s->unverifiable > 0)
         return g_strdup_printf ("its owner's liveness cannot be verified from this host (another "
                                 "host, or no start time recorded) and its session is younger "
-                                "than %.0f s", s->unverifiable);
+                                "than %.0f s",
+                                s->unverifiable);
       return g_strdup ("its owner's liveness cannot be verified from this host (another host, or "
                        "no start time recorded); such a VM is deleted only when asked "
                        "(gsmctl reap --unverifiable --older-than SECONDS)");
@@ -128,7 +129,8 @@ _gsm_reaper_check_timing (const GsmReaperSettings *s,
     {
       double stale_since = gsm_session_get_stale_since (entry);
       double since = _gsm_session_is_stale (entry) && stale_since > 0
-                       ? _gsm_reaper_clamp_past (stale_since, now) : now;
+                         ? _gsm_reaper_clamp_past (stale_since, now)
+                         : now;
 
       if (now - since < s->grace)
         return g_strdup_printf ("grace period: %.0f s left",
@@ -176,16 +178,16 @@ GHashTable *
 _gsm_reaper_index_vm_owners (GsmRegistrySnapshot *snapshot,
                              GHashTable          *vm_ids)
 {
-  GHashTable *index = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                             (GDestroyNotify) g_ptr_array_unref);
+  GHashTable             *index = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                                         (GDestroyNotify) g_ptr_array_unref);
   GsmRegistrySnapshotIter iter;
-  GsmSession *session;
+  GsmSession             *session;
 
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
     {
       const char *vm_id = session->vm_id;
-      GPtrArray *owners;
+      GPtrArray  *owners;
 
       if (vm_id == NULL || !g_hash_table_contains (vm_ids, vm_id))
         continue;
@@ -206,7 +208,7 @@ compare_sessions (gconstpointer a,
                   gconstpointer b)
 {
   GsmSession *x = *(GsmSession **) a, *y = *(GsmSession **) b;
-  double d = gsm_session_get_stale_since (x) - gsm_session_get_stale_since (y);
+  double      d = gsm_session_get_stale_since (x) - gsm_session_get_stale_since (y);
 
   if (d != 0)
     return d < 0 ? -1 : 1;
@@ -222,8 +224,8 @@ check_eligible (GsmReaper               *self,
                 double                   now)
 {
   g_autofree char *lost = NULL;
-  char *reason;
-  gboolean by_age;
+  char            *reason;
+  gboolean         by_age;
 
   reason = _gsm_reaper_check_owner (self, s, entry, now, NULL, &by_age);
   if (reason == NULL)
@@ -239,20 +241,20 @@ check_eligible (GsmReaper               *self,
  * same VMs (the VM of a dead session that a live one records too stays).
  */
 GPtrArray *
-_gsm_reaper_list_orphans (GsmReaper     *self,
-                          GCancellable  *cancellable,
-                          GError       **error)
+_gsm_reaper_list_orphans (GsmReaper    *self,
+                          GCancellable *cancellable,
+                          GError      **error)
 {
   GsmRegistry *registry = _gsm_session_manager_get_registry (self->manager);
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GHashTable) vm_ids = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GHashTable) owners = NULL;
-  g_autoptr(GPtrArray) candidates = g_ptr_array_new ();
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GHashTable) vm_ids = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) owners = NULL;
+  g_autoptr (GPtrArray) candidates = g_ptr_array_new ();
   GsmRegistrySnapshotIter iter;
-  GsmSession *session;
-  GPtrArray *orphans;
-  GsmReaperSettings s;
-  double now;
+  GsmSession             *session;
+  GPtrArray              *orphans;
+  GsmReaperSettings       s;
+  double                  now;
 
   _gsm_reaper_get_settings (self, &s);
 
@@ -283,7 +285,7 @@ _gsm_reaper_list_orphans (GsmReaper     *self,
   for (guint i = 0; i < candidates->len; i++)
     {
       GsmSession *candidate = candidates->pdata[i];
-      GPtrArray *others = g_hash_table_lookup (owners, candidate->vm_id);
+      GPtrArray  *others = g_hash_table_lookup (owners, candidate->vm_id);
       GsmSession *blocker = NULL;
 
       for (guint k = 0; blocker == NULL && others != NULL && k < others->len; k++)
@@ -317,9 +319,9 @@ _gsm_reaper_get_next_due (GsmReaper           *self,
                           double               now)
 {
   GsmRegistrySnapshotIter iter;
-  GsmSession *session;
-  double soonest = -1;
-  GsmReaperSettings s;
+  GsmSession             *session;
+  double                  soonest = -1;
+  GsmReaperSettings       s;
 
   g_return_val_if_fail (GSM_IS_REAPER (self), -1);
 
@@ -329,8 +331,8 @@ _gsm_reaper_get_next_due (GsmReaper           *self,
     {
       g_autofree char *reason = NULL;
       g_autofree char *lost = NULL;
-      gboolean by_age;
-      double due = now, until;
+      gboolean         by_age;
+      double           due = now, until;
 
       if (session->vm_id == NULL)
         continue;

@@ -56,11 +56,11 @@
  */
 typedef enum
 {
-  JOB_PENDING,     /* not claimed yet */
-  JOB_CLAIMED,     /* claimed, waiting for a worker */
-  JOB_RUNNING,     /* its command runs */
-  JOB_DONE,        /* its command ended: to settle */
-  JOB_UNSTARTED,   /* claimed, not run: its claim is released or renewed */
+  JOB_PENDING,   /* not claimed yet */
+  JOB_CLAIMED,   /* claimed, waiting for a worker */
+  JOB_RUNNING,   /* its command runs */
+  JOB_DONE,      /* its command ended: to settle */
+  JOB_UNSTARTED, /* claimed, not run: its claim is released or renewed */
   JOB_FINISHED,
 } JobState;
 
@@ -68,18 +68,18 @@ typedef struct _Pass Pass;
 
 typedef struct
 {
-  Pass              *pass;
-  GsmSession        *candidate;      /* as listed */
-  char              *token;
-  JobState           state;
-  GsmSession        *claimed;        /* the entry as claimed */
-  gint64             claimed_mono;   /* monotonic µs */
+  Pass       *pass;
+  GsmSession *candidate; /* as listed */
+  char       *token;
+  JobState    state;
+  GsmSession *claimed;      /* the entry as claimed */
+  gint64      claimed_mono; /* monotonic µs */
   /* set by the worker, under the pass's mutex */
   int                provider_pid;
   guint64            provider_start;
   double             provider_started_at;
   gboolean           provider_recorded;
-  gboolean           renew;          /* UNSTARTED: claim again, then run */
+  gboolean           renew; /* UNSTARTED: claim again, then run */
   gboolean           succeeded;
   const char        *outcome;
   GsmProviderResult *result;
@@ -101,23 +101,23 @@ job_free (gpointer data)
 
 struct _Pass
 {
-  GsmReaper    *self;
-  GsmProvider  *provider;
-  GsmReaperSettings      s;
-  GCancellable *cancellable;
-  GPtrArray    *jobs;          /* Job*, in the order to claim them */
-  guint         next;          /* the first job never offered to a round */
-  GPtrArray    *signals;       /* GsmReaperEvent: what to emit */
-  guint         reaped;
-  guint         failed;
+  GsmReaper        *self;
+  GsmProvider      *provider;
+  GsmReaperSettings s;
+  GCancellable     *cancellable;
+  GPtrArray        *jobs;    /* Job*, in the order to claim them */
+  guint             next;    /* the first job never offered to a round */
+  GPtrArray        *signals; /* GsmReaperEvent: what to emit */
+  guint             reaped;
+  guint             failed;
 
-  GMutex        mutex;         /* guards the jobs' states and what follows */
-  GCond         cond;
-  guint         in_workers;    /* jobs handed to the pool, not yet back */
-  guint         events;        /* bumped whenever a worker changed a job */
-  guint         ended;         /* commands ended since the last round */
-  gboolean      stop;          /* claim and start nothing more */
-  GThreadPool  *pool;
+  GMutex       mutex; /* guards the jobs' states and what follows */
+  GCond        cond;
+  guint        in_workers; /* jobs handed to the pool, not yet back */
+  guint        events;     /* bumped whenever a worker changed a job */
+  guint        ended;      /* commands ended since the last round */
+  gboolean     stop;       /* claim and start nothing more */
+  GThreadPool *pool;
 };
 
 /* One lock round's work, and its decisions. An update function may be
@@ -128,17 +128,17 @@ typedef struct
   Pass      *pass;
   double     now;
   gboolean   normalize;
-  GPtrArray *to_settle;        /* DONE */
-  GPtrArray *to_record;        /* running, command not yet in the claim */
-  GPtrArray *to_release;       /* UNSTARTED */
-  GPtrArray *to_claim;         /* PENDING */
+  GPtrArray *to_settle;  /* DONE */
+  GPtrArray *to_record;  /* running, command not yet in the claim */
+  GPtrArray *to_release; /* UNSTARTED */
+  GPtrArray *to_claim;   /* PENDING */
   /* decisions */
-  GArray    *settled;          /* gboolean, per to_settle */
-  GArray    *released;         /* gboolean, per to_release */
-  GPtrArray *claimed;          /* GsmSession* or NULL, per to_claim */
-  GPtrArray *skip_reasons;     /* char* or NULL, per to_claim */
-  GPtrArray *lost;             /* char* or NULL, per to_claim: a dead reaper's attempt */
-  GPtrArray *lost_entries;     /* GsmSession* or NULL, per to_claim: the entry it held */
+  GArray    *settled;      /* gboolean, per to_settle */
+  GArray    *released;     /* gboolean, per to_release */
+  GPtrArray *claimed;      /* GsmSession* or NULL, per to_claim */
+  GPtrArray *skip_reasons; /* char* or NULL, per to_claim */
+  GPtrArray *lost;         /* char* or NULL, per to_claim: a dead reaper's attempt */
+  GPtrArray *lost_entries; /* GsmSession* or NULL, per to_claim: the entry it held */
 } Round;
 
 static void
@@ -217,7 +217,7 @@ lookup_claimed (GsmRegistryTxn *txn,
     return NULL;
   claim = _gsm_reaper_get_object (entry, GSM_REAPER_CLAIM_MEMBER);
   if (claim == NULL || g_strcmp0 (_gsm_reaper_json_string (claim, "token"), job->token) != 0)
-    return NULL;   /* taken over: the new holder settles it */
+    return NULL; /* taken over: the new holder settles it */
   return entry;
 }
 
@@ -254,17 +254,17 @@ claim_one (Round          *r,
            GHashTable     *owners,
            Job            *job)
 {
-  Pass *pass = r->pass;
-  GsmReaper *self = pass->self;
+  Pass       *pass = r->pass;
+  GsmReaper  *self = pass->self;
   const char *session_id = job_session_id (job);
   GsmSession *entry = _gsm_registry_txn_lookup (txn, session_id);
-  g_autoptr(GsmSession) fixed = NULL;
-  g_autoptr(GsmSession) claimed = NULL;
-  g_autoptr(JsonNode) claim = NULL;
+  g_autoptr (GsmSession) fixed = NULL;
+  g_autoptr (GsmSession) claimed = NULL;
+  g_autoptr (JsonNode) claim = NULL;
   g_autofree char *reason = NULL;
   g_autofree char *lost = NULL;
-  GsmLiveness liveness = GSM_LIVENESS_UNVERIFIABLE;
-  gboolean by_age;
+  GsmLiveness      liveness = GSM_LIVENESS_UNVERIFIABLE;
+  gboolean         by_age;
 
   g_ptr_array_add (r->claimed, NULL);
   g_ptr_array_add (r->skip_reasons, NULL);
@@ -275,7 +275,7 @@ claim_one (Round          *r,
       g_strcmp0 (gsm_session_get_vm_id (entry), gsm_session_get_vm_id (job->candidate)) != 0)
     {
       r->skip_reasons->pdata[r->skip_reasons->len - 1] =
-        g_strdup ("its entry is gone or the VM was registered again");
+          g_strdup ("its entry is gone or the VM was registered again");
       return;
     }
 
@@ -322,11 +322,11 @@ claim_one (Round          *r,
     {
       /* The dead reaper's attempt counts, as one whose outcome is unknown;
        * this one follows at once. */
-      g_autoptr(JsonNode) attempts =
-        _gsm_reaper_make_attempts (&pass->s, _gsm_reaper_get_attempts (entry) + 1, r->now,
-                                   "unknown", lost, TRUE);
-      g_autoptr(GsmSession) counted =
-        _gsm_session_with_member (entry, GSM_REAPER_ATTEMPTS_MEMBER, attempts);
+      g_autoptr (JsonNode) attempts =
+          _gsm_reaper_make_attempts (&pass->s, _gsm_reaper_get_attempts (entry) + 1, r->now,
+                                     "unknown", lost, TRUE);
+      g_autoptr (GsmSession) counted =
+          _gsm_session_with_member (entry, GSM_REAPER_ATTEMPTS_MEMBER, attempts);
 
       r->lost_entries->pdata[r->lost_entries->len - 1] = g_object_ref (entry);
       r->lost->pdata[r->lost->len - 1] = g_steal_pointer (&lost);
@@ -347,22 +347,22 @@ settle_ended (Round          *r,
 {
   for (guint i = 0; i < r->to_settle->len; i++)
     {
-      Job *job = r->to_settle->pdata[i];
+      Job        *job = r->to_settle->pdata[i];
       GsmSession *entry = lookup_claimed (txn, job);
-      gboolean settled = entry != NULL;
+      gboolean    settled = entry != NULL;
 
       if (entry != NULL && job->succeeded)
         _gsm_registry_txn_remove (txn, job_session_id (job));
       else if (entry != NULL)
         {
-          g_autoptr(GsmSession) released =
-            _gsm_session_with_member (entry, GSM_REAPER_CLAIM_MEMBER, NULL);
-          g_autoptr(JsonNode) attempts =
-            _gsm_reaper_make_attempts (&r->pass->s, _gsm_reaper_get_attempts (entry) + 1, r->now,
-                                       job->outcome, job->error ? job->error->message : NULL,
-                                       FALSE);
-          g_autoptr(GsmSession) recorded =
-            _gsm_session_with_member (released, GSM_REAPER_ATTEMPTS_MEMBER, attempts);
+          g_autoptr (GsmSession) released =
+              _gsm_session_with_member (entry, GSM_REAPER_CLAIM_MEMBER, NULL);
+          g_autoptr (JsonNode) attempts =
+              _gsm_reaper_make_attempts (&r->pass->s, _gsm_reaper_get_attempts (entry) + 1, r->now,
+                                         job->outcome, job->error ? job->error->message : NULL,
+                                         FALSE);
+          g_autoptr (GsmSession) recorded =
+              _gsm_session_with_member (released, GSM_REAPER_ATTEMPTS_MEMBER, attempts);
 
           _gsm_registry_txn_put (txn, recorded);
         }
@@ -378,10 +378,10 @@ record_started (Round          *r,
 {
   for (guint i = 0; i < r->to_record->len; i++)
     {
-      Job *job = r->to_record->pdata[i];
+      Job        *job = r->to_record->pdata[i];
       GsmSession *entry = lookup_claimed (txn, job);
-      g_autoptr(JsonNode) claim = NULL;
-      g_autoptr(GsmSession) recorded = NULL;
+      g_autoptr (JsonNode) claim = NULL;
+      g_autoptr (GsmSession) recorded = NULL;
 
       if (entry == NULL)
         continue;
@@ -401,18 +401,18 @@ release_unused (Round          *r,
 {
   for (guint i = 0; i < r->to_release->len; i++)
     {
-      Job *job = r->to_release->pdata[i];
+      Job        *job = r->to_release->pdata[i];
       GsmSession *entry = lookup_claimed (txn, job);
-      gboolean ok = entry != NULL;
+      gboolean    ok = entry != NULL;
 
       if (entry != NULL)
         {
-          g_autoptr(JsonNode) claim =
-            job->renew ? _gsm_reaper_make_claim (r->pass->self, job->token, r->now,
-                                                 r->pass->s.timeout)
-                       : NULL;
-          g_autoptr(GsmSession) changed =
-            _gsm_session_with_member (entry, GSM_REAPER_CLAIM_MEMBER, claim);
+          g_autoptr (JsonNode) claim =
+              job->renew ? _gsm_reaper_make_claim (r->pass->self, job->token, r->now,
+                                                   r->pass->s.timeout)
+                         : NULL;
+          g_autoptr (GsmSession) changed =
+              _gsm_session_with_member (entry, GSM_REAPER_CLAIM_MEMBER, claim);
 
           _gsm_registry_txn_put (txn, changed);
         }
@@ -427,13 +427,13 @@ normalize_all (Round          *r,
                GsmRegistryTxn *txn)
 {
   GsmRegistrySnapshotIter iter;
-  const char *key;
-  GsmSession *session;
+  const char             *key;
+  GsmSession             *session;
 
   _gsm_registry_snapshot_iter_init (&iter, _gsm_registry_txn_get_base (txn));
   while (_gsm_registry_snapshot_iter_next (&iter, &key, &session))
     {
-      g_autoptr(GsmSession) fixed = NULL;
+      g_autoptr (GsmSession) fixed = NULL;
       GsmSession *current;
 
       if (session->vm_id == NULL)
@@ -450,8 +450,8 @@ static void
 claim_batch (Round          *r,
              GsmRegistryTxn *txn)
 {
-  g_autoptr(GHashTable) vm_ids = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GHashTable) owners = NULL;
+  g_autoptr (GHashTable) vm_ids = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) owners = NULL;
 
   for (guint i = 0; i < r->to_claim->len; i++)
     {
@@ -466,9 +466,9 @@ claim_batch (Round          *r,
 }
 
 static gboolean
-txn_round (GsmRegistryTxn  *txn,
-           gpointer         user_data,
-           GError         **error)
+txn_round (GsmRegistryTxn *txn,
+           gpointer        user_data,
+           GError        **error)
 {
   Round *r = user_data;
 
@@ -488,23 +488,23 @@ txn_round (GsmRegistryTxn  *txn,
  * `reap`, `reap-failed`, `reap-unknown`, `skip`), SESSION_ID, VM_ID and
  * GSM_OUTCOME, with the message. */
 static void
-log_event (GLogLevelFlags  level,
-           const char     *action,
-           GsmSession     *entry,
-           const char     *outcome,
-           const char     *format,
+log_event (GLogLevelFlags level,
+           const char    *action,
+           GsmSession    *entry,
+           const char    *outcome,
+           const char    *format,
            ...) G_GNUC_PRINTF (5, 6);
 
 static void
-log_event (GLogLevelFlags  level,
-           const char     *action,
-           GsmSession     *entry,
-           const char     *outcome,
-           const char     *format,
+log_event (GLogLevelFlags level,
+           const char    *action,
+           GsmSession    *entry,
+           const char    *outcome,
+           const char    *format,
            ...)
 {
   g_autofree char *message = NULL;
-  va_list args;
+  va_list          args;
 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
@@ -521,17 +521,19 @@ log_event (GLogLevelFlags  level,
 /* Records an attempt on @entry's VM in the audit log (before its command
  * starts, with the outcome `started`, and once it ended), and logs it. */
 static void
-record_attempt (GsmReaper          *self,
-                GsmSession         *entry,
-                guint               attempt,
-                const char         *token,
-                const char * const *argv,
-                GsmProviderResult  *result,
-                const char         *outcome,
-                const char         *error_message)
+record_attempt (GsmReaper         *self,
+                GsmSession        *entry,
+                guint              attempt,
+                const char        *token,
+                const char *const *argv,
+                GsmProviderResult *result,
+                const char        *outcome,
+                const char        *error_message)
 {
-  g_autoptr(GError) error = NULL;
-  GsmAuditRecord record = { 0, };
+  g_autoptr (GError) error = NULL;
+  GsmAuditRecord record = {
+    0,
+  };
   const char *vm_id = gsm_session_get_vm_id (entry);
   const char *session_id = gsm_session_get_session_id (entry);
 
@@ -571,7 +573,7 @@ spawned_cb (int      pid,
             guint64  start_time,
             gpointer user_data)
 {
-  Job *job = user_data;
+  Job  *job = user_data;
   Pass *pass = job->pass;
 
   g_mutex_lock (&pass->mutex);
@@ -589,14 +591,14 @@ static void
 worker_func (gpointer data,
              gpointer user_data)
 {
-  Job *job = data;
-  Pass *pass = user_data;
+  Job        *job = data;
+  Pass       *pass = user_data;
   GsmSession *claimed = job->claimed;
-  g_auto(GStrv) argv = NULL;
-  g_autoptr(GsmProviderResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  guint attempt = _gsm_reaper_get_attempts (claimed) + 1;
-  gboolean succeeded = FALSE;
+  g_auto (GStrv) argv = NULL;
+  g_autoptr (GsmProviderResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  guint       attempt = _gsm_reaper_get_attempts (claimed) + 1;
+  gboolean    succeeded = FALSE;
   const char *outcome;
 
   g_mutex_lock (&pass->mutex);
@@ -620,15 +622,15 @@ worker_func (gpointer data,
                               &error);
   if (argv != NULL)
     {
-      record_attempt (pass->self, claimed, attempt, job->token, (const char * const *) argv,
+      record_attempt (pass->self, claimed, attempt, job->token, (const char *const *) argv,
                       NULL, "started", NULL);
-      succeeded = _gsm_provider_run (pass->provider, (const char * const *) argv,
+      succeeded = _gsm_provider_run (pass->provider, (const char *const *) argv,
                                      gsm_session_get_vm_id (claimed), spawned_cb, job, &result,
                                      pass->cancellable, &error);
     }
   outcome = result ? gsm_provider_outcome_to_string (gsm_provider_result_get_outcome (result))
                    : "failed";
-  record_attempt (pass->self, claimed, attempt, job->token, (const char * const *) argv, result,
+  record_attempt (pass->self, claimed, attempt, job->token, (const char *const *) argv, result,
                   outcome, error ? error->message : NULL);
 
   g_mutex_lock (&pass->mutex);
@@ -680,7 +682,7 @@ static void
 hand_to_worker (Pass *pass,
                 Job  *job)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   job->state = JOB_CLAIMED;
   job->claimed_mono = g_get_monotonic_time ();
@@ -755,7 +757,7 @@ apply_locked (Pass  *pass,
 
   for (guint i = 0; i < r->to_claim->len; i++)
     {
-      Job *job = r->to_claim->pdata[i];
+      Job        *job = r->to_claim->pdata[i];
       GsmSession *claimed = r->claimed->pdata[i];
 
       if (claimed == NULL)
@@ -794,7 +796,8 @@ warn_unsettled (Pass         *pass,
       unsettled++;
   if (unsettled > 0)
     g_warning ("Cannot record the outcome of %u VM deletion%s: %s (their claims stay until "
-               "this process exits)", unsettled, unsettled == 1 ? "" : "s", error->message);
+               "this process exits)",
+               unsettled, unsettled == 1 ? "" : "s", error->message);
 }
 
 /* Runs the pass to its end. FALSE for an error of the registry, or when
@@ -804,17 +807,17 @@ run_pass (Pass    *pass,
           GError **error)
 {
   GsmRegistry *registry = _gsm_session_manager_get_registry (pass->self->manager);
-  g_autoptr(GError) round_error = NULL;
+  g_autoptr (GError) round_error = NULL;
   gboolean first = TRUE;
-  guint failed_at_events = G_MAXUINT;
-  guint n_rounds = 0;
-  gint64 last_round = 0, last_round_took = 0, round_started;
+  guint    failed_at_events = G_MAXUINT;
+  guint    n_rounds = 0;
+  gint64   last_round = 0, last_round_took = 0, round_started;
 
   g_mutex_lock (&pass->mutex);
   for (;;)
     {
-      g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-      g_autoptr(GError) local_error = NULL;
+      g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+      g_autoptr (GError) local_error = NULL;
       Round r;
 
       /* After a failed round, try again only once something changed, or
@@ -896,18 +899,20 @@ run_pass (Pass    *pass,
 }
 
 gboolean
-_gsm_reaper_reap (GsmReaper     *self,
-                  GPtrArray     *list,
-                  guint         *reaped,
-                  guint         *failed,
-                  GCancellable  *cancellable,
-                  GError       **error)
+_gsm_reaper_reap (GsmReaper    *self,
+                  GPtrArray    *list,
+                  guint        *reaped,
+                  guint        *failed,
+                  GCancellable *cancellable,
+                  GError      **error)
 {
-  g_autoptr(GsmProvider) provider = NULL;
-  g_autoptr(GPtrArray) orphans = NULL;
-  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GError) pool_error = NULL;
-  Pass pass = { 0, };
+  g_autoptr (GsmProvider) provider = NULL;
+  g_autoptr (GPtrArray) orphans = NULL;
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GError) pool_error = NULL;
+  Pass pass = {
+    0,
+  };
   gboolean ok;
 
   *reaped = *failed = 0;
@@ -939,7 +944,7 @@ _gsm_reaper_reap (GsmReaper     *self,
   for (guint i = 0; i < orphans->len; i++)
     {
       GsmSession *candidate = orphans->pdata[i];
-      Job *job;
+      Job        *job;
 
       if (!gsm_session_get_has_vm (candidate) ||
           !g_hash_table_add (seen, (gpointer) gsm_session_get_session_id (candidate)))

@@ -57,9 +57,9 @@
 
 typedef struct
 {
-  int         dirfd;       /* borrowed; -1 without a file registry */
-  GHashTable *locks;       /* session id → GPtrArray of lock file names */
-  GHashTable *sessions;    /* session id → GPtrArray of GsmSession read from files */
+  int         dirfd;    /* borrowed; -1 without a file registry */
+  GHashTable *locks;    /* session id → GPtrArray of lock file names */
+  GHashTable *sessions; /* session id → GPtrArray of GsmSession read from files */
 } Evidence;
 
 static void
@@ -70,9 +70,9 @@ evidence_clear (Evidence *ev)
 }
 
 static void
-multimap_add (GHashTable *map,
-              const char *key,
-              gpointer    value,
+multimap_add (GHashTable    *map,
+              const char    *key,
+              gpointer       value,
               GDestroyNotify free_func)
 {
   GPtrArray *values = g_hash_table_lookup (map, key);
@@ -88,10 +88,10 @@ multimap_add (GHashTable *map,
 /* PREFIX session_<pid>[_<id>].(json|lock): the id ("" for none) and
  * whether it is a lock; FALSE for any other name. */
 static gboolean
-parse_session_name (const char  *name,
-                    const char  *prefix,
-                    char       **id,
-                    gboolean    *is_lock)
+parse_session_name (const char *name,
+                    const char *prefix,
+                    char      **id,
+                    gboolean   *is_lock)
 {
   const char *p, *start, *dot;
 
@@ -119,7 +119,7 @@ static char *
 file_prefix (GsmSessionManager *manager)
 {
   g_autofree char *name = g_file_get_basename (gsm_session_manager_get_vm_registry (manager));
-  gsize len = strlen (name), suffix = strlen ("vm_registry.json");
+  gsize            len = strlen (name), suffix = strlen ("vm_registry.json");
 
   if (len >= suffix)
     name[len - suffix] = '\0';
@@ -133,12 +133,12 @@ evidence_scan (Evidence          *ev,
                GsmSessionManager *manager)
 {
   GsmRegistry *registry = _gsm_session_manager_get_registry (manager);
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autofree char *dir_path = NULL;
   g_autofree char *prefix = NULL;
-  struct dirent *de;
-  DIR *dir;
-  int fd;
+  struct dirent   *de;
+  DIR             *dir;
+  int              fd;
 
   ev->dirfd = -1;
   ev->locks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
@@ -163,11 +163,11 @@ evidence_scan (Evidence          *ev,
   while ((de = readdir (dir)) != NULL)
     {
       g_autofree char *id = NULL;
-      g_autoptr(GBytes) bytes = NULL;
+      g_autoptr (GBytes) bytes = NULL;
       GsmSession *session;
-      gboolean is_lock;
+      gboolean    is_lock;
       const char *data;
-      gsize len;
+      gsize       len;
 
       if (!parse_session_name (de->d_name, prefix, &id, &is_lock))
         continue;
@@ -195,9 +195,9 @@ evidence_scan (Evidence          *ev,
 /* Is any of the sessions @ids alive, by this host's files? DEAD when
  * nothing says so (with etcd, a session without an entry has no lease). */
 static GsmLiveness
-evidence_check (Evidence           *ev,
-                GsmReaper          *self,
-                const char * const *ids)
+evidence_check (Evidence          *ev,
+                GsmReaper         *self,
+                const char *const *ids)
 {
   GsmLiveness verdict = GSM_LIVENESS_DEAD;
 
@@ -230,10 +230,10 @@ evidence_check (Evidence           *ev,
 
 typedef struct
 {
-  GsmInventoryItem *item;           /* as listed */
-  char             *label_session;  /* its gsm-session label */
-  char            **ids;            /* the sessions that label may stand for */
-  char             *key;            /* the entry it is adopted as (last decision) */
+  GsmInventoryItem *item;          /* as listed */
+  char             *label_session; /* its gsm-session label */
+  char            **ids;           /* the sessions that label may stand for */
+  char             *key;           /* the entry it is adopted as (last decision) */
 } Orphan;
 
 static void
@@ -256,15 +256,15 @@ typedef struct
   double               now;
   double               grace;
   GsmRegistrySnapshot *snapshot;
-  GHashTable          *by_vm;       /* vm id → GPtrArray of GsmSession (borrowed) */
-  GHashTable          *by_label;    /* gsm-session value → GPtrArray of GsmSession */
-  GHashTable          *seen;        /* session id → GsmInventoryItem (borrowed): its VM listed */
+  GHashTable          *by_vm;    /* vm id → GPtrArray of GsmSession (borrowed) */
+  GHashTable          *by_label; /* gsm-session value → GPtrArray of GsmSession */
+  GHashTable          *seen;     /* session id → GsmInventoryItem (borrowed): its VM listed */
   Evidence             evidence;
   gboolean             scanned;
-  GPtrArray           *results;     /* GsmInventoryItem */
-  GPtrArray           *orphans;     /* Orphan */
+  GPtrArray           *results; /* GsmInventoryItem */
+  GPtrArray           *orphans; /* Orphan */
   /* the apply decisions, cleared at each call of the update */
-  GPtrArray           *adopted;     /* GsmSession */
+  GPtrArray *adopted; /* GsmSession */
 } Pass;
 
 static void
@@ -300,7 +300,7 @@ static void
 index_snapshot (Pass *p)
 {
   GsmRegistrySnapshotIter iter;
-  GsmSession *session;
+  GsmSession             *session;
 
   p->by_vm = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                     (GDestroyNotify) g_ptr_array_unref);
@@ -328,7 +328,7 @@ static GPtrArray *
 entries_of (GHashTable       *by_vm,
             GsmInventoryItem *item)
 {
-  GPtrArray *found = g_ptr_array_new ();
+  GPtrArray  *found = g_ptr_array_new ();
   const char *keys[] = { gsm_inventory_item_get_vm_id (item), gsm_inventory_item_get_name (item) };
 
   for (guint k = 0; k < G_N_ELEMENTS (keys); k++)
@@ -353,11 +353,11 @@ format_age (double seconds)
 }
 
 static void
-add_result (Pass                *p,
-            GsmInventoryItem    *item,
-            GsmInventoryVerdict  verdict,
-            const char          *session_id,
-            char                *reason)
+add_result (Pass               *p,
+            GsmInventoryItem   *item,
+            GsmInventoryVerdict verdict,
+            const char         *session_id,
+            char               *reason)
 {
   g_ptr_array_add (p->results, _gsm_inventory_item_with_verdict (item, verdict, session_id, reason));
   g_free (reason);
@@ -420,12 +420,12 @@ classify_recorded (Pass             *p,
  * it has an entry) or unknown: an orphan once older than the grace
  * period, counted from its creation. */
 static void
-classify_by_age (Pass              *p,
-                 GsmInventoryItem  *item,
-                 const char        *label,
-                 const char        *session_id,
-                 gboolean           known,
-                 char            ***ids)
+classify_by_age (Pass             *p,
+                 GsmInventoryItem *item,
+                 const char       *label,
+                 const char       *session_id,
+                 gboolean          known,
+                 char           ***ids)
 {
   double created_at, age;
 
@@ -456,18 +456,20 @@ classify_by_age (Pass              *p,
       add_result (p, item, GSM_INVENTORY_VERDICT_YOUNG, session_id,
                   g_strdup_printf ("its session %s is %s and no entry records it, but it was "
                                    "created %s ago: an orphan once older than the grace period "
-                                   "(%g s)", session_id, known ? "dead" : "unknown", text,
+                                   "(%g s)",
+                                   session_id, known ? "dead" : "unknown", text,
                                    p->grace));
       return;
     }
 
   {
     g_autofree char *text = format_age (age);
-    Orphan *o = g_new0 (Orphan, 1);
+    Orphan          *o = g_new0 (Orphan, 1);
 
     add_result (p, item, GSM_INVENTORY_VERDICT_ORPHAN, session_id,
                 g_strdup_printf ("its session %s is %s, no entry records it, and it was created "
-                                 "%s ago", session_id, known ? "dead" : "unknown", text));
+                                 "%s ago",
+                                 session_id, known ? "dead" : "unknown", text));
     o->item = g_object_ref (item);
     o->label_session = g_strdup (label);
     o->ids = g_steal_pointer (ids);
@@ -480,13 +482,13 @@ static void
 classify (Pass             *p,
           GsmInventoryItem *item)
 {
-  g_autoptr(GPtrArray) entries = entries_of (p->by_vm, item);
+  g_autoptr (GPtrArray) entries = entries_of (p->by_vm, item);
   const char *label = gsm_inventory_item_get_label (item, GSM_LABEL_SESSION);
-  g_auto(GStrv) ids = NULL;
-  GPtrArray *owners;
+  g_auto (GStrv) ids = NULL;
+  GPtrArray  *owners;
   GsmSession *alive = NULL, *unverifiable = NULL;
   const char *session_id;
-  gboolean known;
+  gboolean    known;
 
   if (entries->len > 0)
     {
@@ -535,7 +537,8 @@ classify (Pass             *p,
       add_result (p, item, GSM_INVENTORY_VERDICT_UNVERIFIABLE,
                   gsm_session_get_session_id (unverifiable),
                   g_strdup_printf ("its session %s's liveness cannot be verified from this host; "
-                                   "kept", gsm_session_get_session_id (unverifiable)));
+                                   "kept",
+                                   gsm_session_get_session_id (unverifiable)));
       return;
     }
   if (!known)
@@ -545,12 +548,13 @@ classify (Pass             *p,
           evidence_scan (&p->evidence, p->manager);
           p->scanned = TRUE;
         }
-      switch (evidence_check (&p->evidence, p->self, (const char * const *) ids))
+      switch (evidence_check (&p->evidence, p->self, (const char *const *) ids))
         {
         case GSM_LIVENESS_ALIVE:
           add_result (p, item, GSM_INVENTORY_VERDICT_UNREGISTERED, session_id,
                       g_strdup_printf ("its session %s has no registry entry but is alive (its "
-                                       "lock is held); reported, never deleted", session_id));
+                                       "lock is held); reported, never deleted",
+                                       session_id));
           return;
         case GSM_LIVENESS_UNVERIFIABLE:
           add_result (p, item, GSM_INVENTORY_VERDICT_UNVERIFIABLE, session_id,
@@ -589,14 +593,14 @@ static void
 classify_missing (Pass *p)
 {
   GsmRegistrySnapshotIter iter;
-  GsmSession *session;
+  GsmSession             *session;
 
   _gsm_registry_snapshot_iter_init (&iter, p->snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
     {
-      g_autoptr(GsmInventoryItem) item = NULL;
+      g_autoptr (GsmInventoryItem) item = NULL;
       JsonObject *inv;
-      double missing;
+      double      missing;
 
       if (session->vm_id == NULL ||
           g_hash_table_contains (p->seen, gsm_session_get_session_id (session)) ||
@@ -628,8 +632,8 @@ seen_node (JsonObject *old,
            double      now)
 {
   JsonObject *o = json_object_new ();
-  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
-  double seen_at = old ? _gsm_reaper_json_double (old, "seen_at") : 0;
+  JsonNode   *node = json_node_new (JSON_NODE_OBJECT);
+  double      seen_at = old ? _gsm_reaper_json_double (old, "seen_at") : 0;
 
   json_object_set_string_member (o, "vm", vm);
   json_object_set_string_member (o, "id", id);
@@ -643,11 +647,11 @@ static JsonNode *
 missing_node (JsonObject *old,
               double      now)
 {
-  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+  JsonNode   *node = json_node_new (JSON_NODE_OBJECT);
   JsonObject *o = json_object_new ();
-  double missing = _gsm_reaper_json_double (old, "missing") + 1;
-  double since = _gsm_reaper_json_double (old, "missing_since");
-  double gone_at = _gsm_reaper_json_double (old, "gone_at");
+  double      missing = _gsm_reaper_json_double (old, "missing") + 1;
+  double      since = _gsm_reaper_json_double (old, "missing_since");
+  double      gone_at = _gsm_reaper_json_double (old, "gone_at");
 
   json_object_set_string_member (o, "vm", _gsm_reaper_json_string (old, "vm"));
   if (_gsm_reaper_json_string (old, "id") != NULL)
@@ -695,7 +699,7 @@ adoption_key (Pass           *p,
               Orphan         *o)
 {
   g_autofree char *hash = NULL;
-  guint n = o->ids ? g_strv_length (o->ids) : 0;
+  guint            n = o->ids ? g_strv_length (o->ids) : 0;
 
   /* The session's own id, when it has no entry, or a dead one without a
    * VM: what gsmctl list and the audit log then show. */
@@ -724,17 +728,17 @@ make_adopted (Pass       *p,
               GsmSession *existing)
 {
   GsmInventoryItem *item = o->item;
-  double created_at = MIN (gsm_inventory_item_get_created_at (item), p->now);
-  const char *host = gsm_inventory_item_get_label (item, GSM_LABEL_HOST);
-  g_autoptr(GsmSession) base = NULL;
-  g_autoptr(GsmSession) with_vm = NULL;
-  g_autoptr(GsmSession) stale = NULL;
-  g_autoptr(GsmSession) marked = NULL;
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonNode) marker = NULL;
-  g_autoptr(JsonNode) seen = NULL;
+  double            created_at = MIN (gsm_inventory_item_get_created_at (item), p->now);
+  const char       *host = gsm_inventory_item_get_label (item, GSM_LABEL_HOST);
+  g_autoptr (GsmSession) base = NULL;
+  g_autoptr (GsmSession) with_vm = NULL;
+  g_autoptr (GsmSession) stale = NULL;
+  g_autoptr (GsmSession) marked = NULL;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) marker = NULL;
+  g_autoptr (JsonNode) seen = NULL;
   GVariantIter iter;
-  const char *k, *v;
+  const char  *k, *v;
 
   /* This host's name with the file registry (the label is this host's);
    * with etcd, the host the label names. */
@@ -785,7 +789,7 @@ record_inventory (Pass           *p,
                   GsmSession     *entry)
 {
   GsmInventoryItem *item;
-  JsonObject *inv;
+  JsonObject       *inv;
 
   item = g_hash_table_lookup (p->seen, key);
   inv = _gsm_reaper_get_object (entry, GSM_REAPER_INVENTORY_MEMBER);
@@ -801,12 +805,12 @@ record_inventory (Pass           *p,
                      gsm_inventory_item_get_vm_id (item)) != 0 ||
           json_object_has_member (valid, "missing") || json_object_has_member (valid, "gone_at"))
         {
-          g_autoptr(JsonNode) node = seen_node (valid, entry->vm_id,
-                                                gsm_inventory_item_get_vm_id (item),
-                                                p->registry_label, p->now);
-          g_autoptr(GsmSession) changed = _gsm_session_with_member (entry,
-                                                                    GSM_REAPER_INVENTORY_MEMBER,
-                                                                    node);
+          g_autoptr (JsonNode) node = seen_node (valid, entry->vm_id,
+                                                 gsm_inventory_item_get_vm_id (item),
+                                                 p->registry_label, p->now);
+          g_autoptr (GsmSession) changed = _gsm_session_with_member (entry,
+                                                                     GSM_REAPER_INVENTORY_MEMBER,
+                                                                     node);
 
           _gsm_registry_txn_put (txn, changed);
         }
@@ -816,10 +820,10 @@ record_inventory (Pass           *p,
     {
       /* Listed before, not now: one more pass missing. (Only entries
        * this pass compared: one written since is counted next time.) */
-      g_autoptr(JsonNode) node = missing_node (inv, p->now);
-      g_autoptr(GsmSession) changed = _gsm_session_with_member (entry,
-                                                                GSM_REAPER_INVENTORY_MEMBER,
-                                                                node);
+      g_autoptr (JsonNode) node = missing_node (inv, p->now);
+      g_autoptr (GsmSession) changed = _gsm_session_with_member (entry,
+                                                                 GSM_REAPER_INVENTORY_MEMBER,
+                                                                 node);
 
       _gsm_registry_txn_put (txn, changed);
     }
@@ -838,11 +842,11 @@ adopt_orphans (Pass           *p,
    * alive or unverifiable, and no lock of such a session is held. */
   for (guint i = 0; i < p->orphans->len; i++)
     {
-      Orphan *o = p->orphans->pdata[i];
+      Orphan    *o = p->orphans->pdata[i];
       GPtrArray *owners = g_hash_table_lookup (label_owners, o->label_session);
-      g_autoptr(GsmSession) adopted = NULL;
+      g_autoptr (GsmSession) adopted = NULL;
       GsmSession *existing;
-      gboolean blocked = FALSE;
+      gboolean    blocked = FALSE;
 
       g_clear_pointer (&o->key, g_free);
       if (recorded_in_txn (p, txn, vm_owners, o->item))
@@ -855,8 +859,8 @@ adopt_orphans (Pass           *p,
             blocked = TRUE;
         }
       if (blocked || (owners == NULL &&
-                      evidence_check (&p->evidence, p->self, (const char * const *) o->ids) !=
-                        GSM_LIVENESS_DEAD))
+                      evidence_check (&p->evidence, p->self, (const char *const *) o->ids) !=
+                          GSM_LIVENESS_DEAD))
         continue;
 
       o->key = adoption_key (p, txn, o);
@@ -871,19 +875,19 @@ adopt_orphans (Pass           *p,
 }
 
 static gboolean
-txn_apply (GsmRegistryTxn  *txn,
-           gpointer         user_data,
-           GError         **error)
+txn_apply (GsmRegistryTxn *txn,
+           gpointer        user_data,
+           GError        **error)
 {
   Pass *p = user_data;
-  g_autoptr(GHashTable) vm_owners = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                                           (GDestroyNotify) g_ptr_array_unref);
-  g_autoptr(GHashTable) label_owners = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                                              (GDestroyNotify) g_ptr_array_unref);
-  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GHashTable) vm_owners = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                            (GDestroyNotify) g_ptr_array_unref);
+  g_autoptr (GHashTable) label_owners = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                               (GDestroyNotify) g_ptr_array_unref);
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
   GsmRegistrySnapshotIter iter;
-  const char *key;
-  GsmSession *session;
+  const char             *key;
+  GsmSession             *session;
 
   g_ptr_array_set_size (p->adopted, 0);
 
@@ -894,7 +898,7 @@ txn_apply (GsmRegistryTxn  *txn,
 
   for (guint i = 0; i < keys->len; i++)
     {
-      GsmSession *entry = _gsm_registry_txn_lookup (txn, keys->pdata[i]);
+      GsmSession      *entry = _gsm_registry_txn_lookup (txn, keys->pdata[i]);
       g_autofree char *label = NULL;
 
       if (entry == NULL)
@@ -926,8 +930,8 @@ report_adopted (Pass                *p,
   for (guint i = 0; i < p->results->len; i++)
     {
       GsmInventoryItem *r = p->results->pdata[i];
-      GsmSession *entry = NULL;
-      Orphan *o = NULL;
+      GsmSession       *entry = NULL;
+      Orphan           *o = NULL;
 
       if (gsm_inventory_item_get_verdict (r) != GSM_INVENTORY_VERDICT_ORPHAN)
         continue;
@@ -940,8 +944,8 @@ report_adopted (Pass                *p,
       entry = after ? _gsm_registry_snapshot_lookup (after, o->key) : NULL;
       {
         g_autofree char *reason = NULL;
-        JsonObject *attempts =
-          entry ? _gsm_reaper_get_object (entry, GSM_REAPER_ATTEMPTS_MEMBER) : NULL;
+        JsonObject      *attempts =
+            entry ? _gsm_reaper_get_object (entry, GSM_REAPER_ATTEMPTS_MEMBER) : NULL;
 
         if (entry == NULL)
           reason = g_strdup_printf ("%s; deleted (recorded as %s)",
@@ -958,25 +962,27 @@ report_adopted (Pass                *p,
           reason = g_strdup_printf ("%s; recorded as %s, not deleted yet",
                                     gsm_inventory_item_get_reason (r), o->key);
         p->results->pdata[i] =
-          _gsm_inventory_item_with_verdict (r, GSM_INVENTORY_VERDICT_ORPHAN,
-                                            gsm_inventory_item_get_session_id (r), reason);
+            _gsm_inventory_item_with_verdict (r, GSM_INVENTORY_VERDICT_ORPHAN,
+                                              gsm_inventory_item_get_session_id (r), reason);
         g_object_unref (r);
       }
     }
 }
 
 static GPtrArray *
-reconcile (GsmReaper          *self,
-           GsmReconcileFlags   flags,
-           GCancellable       *cancellable,
-           GError            **error)
+reconcile (GsmReaper        *self,
+           GsmReconcileFlags flags,
+           GCancellable     *cancellable,
+           GError          **error)
 {
   GsmSessionManager *manager = gsm_reaper_get_manager (self);
-  GsmRegistry *registry = _gsm_session_manager_get_registry (manager);
-  g_autoptr(GsmProvider) provider = NULL;
-  g_autoptr(GPtrArray) listed = NULL;
-  g_autoptr(GsmRegistrySnapshot) written = NULL;
-  Pass p = { 0, };
+  GsmRegistry       *registry = _gsm_session_manager_get_registry (manager);
+  g_autoptr (GsmProvider) provider = NULL;
+  g_autoptr (GPtrArray) listed = NULL;
+  g_autoptr (GsmRegistrySnapshot) written = NULL;
+  Pass p = {
+    0,
+  };
   GPtrArray *results;
 
   provider = _gsm_reaper_dup_provider (self, error);
@@ -1058,8 +1064,8 @@ reconcile (GsmReaper          *self,
 
   if (p.adopted->len > 0)
     {
-      g_autoptr(GError) reap_error = NULL;
-      g_autoptr(GsmRegistrySnapshot) after = NULL;
+      g_autoptr (GError) reap_error = NULL;
+      g_autoptr (GsmRegistrySnapshot) after = NULL;
       guint reaped = 0, failed = 0;
 
       /* Deleted through the reaper's own pass: claimed, audited, settled. */
@@ -1084,7 +1090,7 @@ reconcile_thread (GTask        *task,
                   gpointer      task_data,
                   GCancellable *cancellable)
 {
-  GError *error = NULL;
+  GError    *error = NULL;
   GPtrArray *results;
 
   results = reconcile (source_object, GPOINTER_TO_UINT (task_data), cancellable, &error);
@@ -1142,13 +1148,13 @@ reconcile_thread (GTask        *task,
  * Since: 1.0
  */
 void
-gsm_reaper_reconcile (GsmReaper           *self,
-                      GsmReconcileFlags    flags,
-                      GCancellable        *cancellable,
-                      GAsyncReadyCallback  callback,
-                      gpointer             user_data)
+gsm_reaper_reconcile (GsmReaper          *self,
+                      GsmReconcileFlags   flags,
+                      GCancellable       *cancellable,
+                      GAsyncReadyCallback callback,
+                      gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GTask) task = NULL;
 
   g_return_if_fail (GSM_IS_REAPER (self));
 
@@ -1176,9 +1182,9 @@ gsm_reaper_reconcile (GsmReaper           *self,
  * Since: 1.0
  */
 GPtrArray *
-gsm_reaper_reconcile_finish (GsmReaper     *self,
-                             GAsyncResult  *result,
-                             GError       **error)
+gsm_reaper_reconcile_finish (GsmReaper    *self,
+                             GAsyncResult *result,
+                             GError      **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == gsm_reaper_reconcile, NULL);
@@ -1201,10 +1207,10 @@ gsm_reaper_reconcile_finish (GsmReaper     *self,
  * Since: 1.0
  */
 GPtrArray *
-gsm_reaper_reconcile_sync (GsmReaper          *self,
-                           GsmReconcileFlags   flags,
-                           GCancellable       *cancellable,
-                           GError            **error)
+gsm_reaper_reconcile_sync (GsmReaper        *self,
+                           GsmReconcileFlags flags,
+                           GCancellable     *cancellable,
+                           GError          **error)
 {
   g_return_val_if_fail (GSM_IS_REAPER (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);

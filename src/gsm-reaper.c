@@ -94,7 +94,8 @@
  * Since: 1.0
  */
 
-enum {
+enum
+{
   PROP_0,
   PROP_MANAGER,
   PROP_PROVIDER,
@@ -111,15 +112,13 @@ enum {
 #define N_SIGNALS (GSM_REAPER_EVENT_SKIPPED + 1)
 
 static GParamSpec *properties[N_PROPS];
-static guint signals[N_SIGNALS];
+static guint       signals[N_SIGNALS];
 /* Set in the thread of gsm_reaper_reap(): its signals go to an idle. */
 static GPrivate in_worker;
 
 G_DEFINE_FINAL_TYPE (GsmReaper, gsm_reaper, G_TYPE_OBJECT)
 
-G_DEFINE_FLAGS_TYPE (GsmReconcileFlags, gsm_reconcile_flags,
-                     G_DEFINE_ENUM_VALUE (GSM_RECONCILE_FLAGS_NONE, "none"),
-                     G_DEFINE_ENUM_VALUE (GSM_RECONCILE_FLAGS_APPLY, "apply"))
+G_DEFINE_FLAGS_TYPE (GsmReconcileFlags, gsm_reconcile_flags, G_DEFINE_ENUM_VALUE (GSM_RECONCILE_FLAGS_NONE, "none"), G_DEFINE_ENUM_VALUE (GSM_RECONCILE_FLAGS_APPLY, "apply"))
 
 typedef struct
 {
@@ -244,8 +243,8 @@ _gsm_reaper_get_settings (GsmReaper         *self,
 }
 
 GsmProvider *
-_gsm_reaper_dup_provider (GsmReaper  *self,
-                          GError    **error)
+_gsm_reaper_dup_provider (GsmReaper *self,
+                          GError   **error)
 {
   GsmProvider *provider;
 
@@ -269,7 +268,7 @@ _gsm_reaper_dup_provider (GsmReaper  *self,
 
 typedef struct
 {
-  GPtrArray *orphans;   /* nullable */
+  GPtrArray *orphans; /* nullable */
   guint      reaped;
   guint      failed;
 } ReapData;
@@ -310,11 +309,11 @@ static void
 gsm_reaper_constructed (GObject *object)
 {
   GsmReaper *self = GSM_REAPER (object);
-  g_autoptr(GKeyFile) key_file = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GKeyFile) key_file = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *path = NULL;
-  char state;
-  int saved_errno;
+  char             state;
+  int              saved_errno;
 
   G_OBJECT_CLASS (gsm_reaper_parent_class)->constructed (object);
 
@@ -333,13 +332,14 @@ gsm_reaper_constructed (GObject *object)
   self->grace_period = _gsm_config_get_seconds (key_file, "reaper", "grace-period",
                                                 "GSM_REAP_GRACE", default_grace (self->manager));
   self->backoff = MIN (_gsm_config_get_seconds (key_file, "reaper", "backoff",
-                                                "GSM_REAP_BACKOFF", DEFAULT_BACKOFF), MAX_BACKOFF);
+                                                "GSM_REAP_BACKOFF", DEFAULT_BACKOFF),
+                       MAX_BACKOFF);
   self->max_backoff = MIN (_gsm_config_get_seconds (key_file, "reaper", "max-backoff",
                                                     "GSM_REAP_MAX_BACKOFF", MAX_BACKOFF),
                            MAX_BACKOFF);
   self->concurrency = _gsm_config_get_count (key_file, "reaper", "concurrency",
-                                              "GSM_REAP_CONCURRENCY", 1, MAX_CONCURRENCY,
-                                              DEFAULT_CONCURRENCY);
+                                             "GSM_REAP_CONCURRENCY", 1, MAX_CONCURRENCY,
+                                             DEFAULT_CONCURRENCY);
 }
 
 static void
@@ -452,8 +452,8 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    * Since: 1.0
    */
   properties[PROP_MANAGER] =
-    g_param_spec_object ("manager", NULL, NULL, GSM_TYPE_SESSION_MANAGER,
-                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+      g_param_spec_object ("manager", NULL, NULL, GSM_TYPE_SESSION_MANAGER,
+                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmReaper:provider:
@@ -465,8 +465,8 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    * Since: 1.0
    */
   properties[PROP_PROVIDER] =
-    g_param_spec_object ("provider", NULL, NULL, GSM_TYPE_PROVIDER,
-                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+      g_param_spec_object ("provider", NULL, NULL, GSM_TYPE_PROVIDER,
+                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmReaper:grace-period:
@@ -482,8 +482,8 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    * Since: 1.0
    */
   properties[PROP_GRACE_PERIOD] =
-    g_param_spec_double ("grace-period", NULL, NULL, 0, 10 * 365 * 24 * 3600.0, DEFAULT_GRACE,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_double ("grace-period", NULL, NULL, 0, 10 * 365 * 24 * 3600.0, DEFAULT_GRACE,
+                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * GsmReaper:backoff:
@@ -494,8 +494,8 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    * Since: 1.0
    */
   properties[PROP_BACKOFF] =
-    g_param_spec_double ("backoff", NULL, NULL, 0, MAX_BACKOFF, DEFAULT_BACKOFF,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_double ("backoff", NULL, NULL, 0, MAX_BACKOFF, DEFAULT_BACKOFF,
+                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * GsmReaper:max-backoff:
@@ -508,8 +508,8 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    * Since: 1.0
    */
   properties[PROP_MAX_BACKOFF] =
-    g_param_spec_double ("max-backoff", NULL, NULL, 0, MAX_BACKOFF, MAX_BACKOFF,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_double ("max-backoff", NULL, NULL, 0, MAX_BACKOFF, MAX_BACKOFF,
+                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * GsmReaper:concurrency:
@@ -521,8 +521,8 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    * Since: 1.0
    */
   properties[PROP_CONCURRENCY] =
-    g_param_spec_uint ("concurrency", NULL, NULL, 1, MAX_CONCURRENCY, DEFAULT_CONCURRENCY,
-                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_uint ("concurrency", NULL, NULL, 1, MAX_CONCURRENCY, DEFAULT_CONCURRENCY,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * GsmReaper:unverifiable-older-than:
@@ -537,8 +537,8 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    * Since: 1.0
    */
   properties[PROP_UNVERIFIABLE_OLDER_THAN] =
-    g_param_spec_double ("unverifiable-older-than", NULL, NULL, 0, 10 * 365 * 24 * 3600.0, 0,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_double ("unverifiable-older-than", NULL, NULL, 0, 10 * 365 * 24 * 3600.0, 0,
+                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * GsmReaper:audit-log:
@@ -558,8 +558,8 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    * Since: 1.0
    */
   properties[PROP_AUDIT_LOG] =
-    g_param_spec_object ("audit-log", NULL, NULL, G_TYPE_FILE,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_object ("audit-log", NULL, NULL, G_TYPE_FILE,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
@@ -575,8 +575,8 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    * Since: 1.0
    */
   signals[GSM_REAPER_EVENT_REAPED] =
-    g_signal_new ("vm-reaped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_SESSION, GSM_TYPE_PROVIDER_RESULT);
+      g_signal_new ("vm-reaped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_SESSION, GSM_TYPE_PROVIDER_RESULT);
 
   /**
    * GsmReaper::reap-failed:
@@ -590,8 +590,8 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    * Since: 1.0
    */
   signals[GSM_REAPER_EVENT_FAILED] =
-    g_signal_new ("reap-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_SESSION, G_TYPE_ERROR);
+      g_signal_new ("reap-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_SESSION, G_TYPE_ERROR);
 
   /**
    * GsmReaper::reap-skipped:
@@ -606,8 +606,8 @@ gsm_reaper_class_init (GsmReaperClass *klass)
    * Since: 1.0
    */
   signals[GSM_REAPER_EVENT_SKIPPED] =
-    g_signal_new ("reap-skipped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_SESSION, G_TYPE_STRING);
+      g_signal_new ("reap-skipped", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 2, GSM_TYPE_SESSION, G_TYPE_STRING);
 }
 
 static void
@@ -934,7 +934,7 @@ list_thread (GTask        *task,
              gpointer      task_data,
              GCancellable *cancellable)
 {
-  GError *error = NULL;
+  GError    *error = NULL;
   GPtrArray *orphans = _gsm_reaper_list_orphans (source_object, cancellable, &error);
 
   if (orphans == NULL)
@@ -958,12 +958,12 @@ list_thread (GTask        *task,
  * Since: 1.0
  */
 void
-gsm_reaper_list_orphans (GsmReaper           *self,
-                         GCancellable        *cancellable,
-                         GAsyncReadyCallback  callback,
-                         gpointer             user_data)
+gsm_reaper_list_orphans (GsmReaper          *self,
+                         GCancellable       *cancellable,
+                         GAsyncReadyCallback callback,
+                         gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GTask) task = NULL;
 
   g_return_if_fail (GSM_IS_REAPER (self));
 
@@ -986,9 +986,9 @@ gsm_reaper_list_orphans (GsmReaper           *self,
  * Since: 1.0
  */
 GPtrArray *
-gsm_reaper_list_orphans_finish (GsmReaper     *self,
-                                GAsyncResult  *result,
-                                GError       **error)
+gsm_reaper_list_orphans_finish (GsmReaper    *self,
+                                GAsyncResult *result,
+                                GError      **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == gsm_reaper_list_orphans, NULL);
@@ -1009,9 +1009,9 @@ gsm_reaper_list_orphans_finish (GsmReaper     *self,
  * Since: 1.0
  */
 GPtrArray *
-gsm_reaper_list_orphans_sync (GsmReaper     *self,
-                              GCancellable  *cancellable,
-                              GError       **error)
+gsm_reaper_list_orphans_sync (GsmReaper    *self,
+                              GCancellable *cancellable,
+                              GError      **error)
 {
   g_return_val_if_fail (GSM_IS_REAPER (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -1025,7 +1025,7 @@ reap_thread (GTask        *task,
              GCancellable *cancellable)
 {
   ReapData *d = task_data;
-  GError *error = NULL;
+  GError   *error = NULL;
 
   g_private_set (&in_worker, GINT_TO_POINTER (1));
   if (_gsm_reaper_reap (source_object, d->orphans, &d->reaped, &d->failed, cancellable, &error))
@@ -1071,13 +1071,13 @@ reap_data_new (GPtrArray *orphans)
  * Since: 1.0
  */
 void
-gsm_reaper_reap (GsmReaper           *self,
-                 GPtrArray           *orphans,
-                 GCancellable        *cancellable,
-                 GAsyncReadyCallback  callback,
-                 gpointer             user_data)
+gsm_reaper_reap (GsmReaper          *self,
+                 GPtrArray          *orphans,
+                 GCancellable       *cancellable,
+                 GAsyncReadyCallback callback,
+                 gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GTask) task = NULL;
 
   g_return_if_fail (GSM_IS_REAPER (self));
 
@@ -1106,11 +1106,11 @@ gsm_reaper_reap (GsmReaper           *self,
  * Since: 1.0
  */
 gboolean
-gsm_reaper_reap_finish (GsmReaper     *self,
-                        GAsyncResult  *result,
-                        guint         *out_reaped,
-                        guint         *out_failed,
-                        GError       **error)
+gsm_reaper_reap_finish (GsmReaper    *self,
+                        GAsyncResult *result,
+                        guint        *out_reaped,
+                        guint        *out_failed,
+                        GError      **error)
 {
   ReapData *d;
 
@@ -1145,14 +1145,14 @@ gsm_reaper_reap_finish (GsmReaper     *self,
  * Since: 1.0
  */
 gboolean
-gsm_reaper_reap_sync (GsmReaper     *self,
-                      GPtrArray     *orphans,
-                      guint         *out_reaped,
-                      guint         *out_failed,
-                      GCancellable  *cancellable,
-                      GError       **error)
+gsm_reaper_reap_sync (GsmReaper    *self,
+                      GPtrArray    *orphans,
+                      guint        *out_reaped,
+                      guint        *out_failed,
+                      GCancellable *cancellable,
+                      GError      **error)
 {
-  guint reaped, failed;
+  guint    reaped, failed;
   gboolean ok;
 
   g_return_val_if_fail (GSM_IS_REAPER (self), FALSE);
@@ -1183,9 +1183,9 @@ gsm_reaper_reap_sync (GsmReaper     *self,
  * Since: 1.0
  */
 char **
-gsm_reaper_read_history_sync (GsmReaper     *self,
-                              GCancellable  *cancellable,
-                              GError       **error)
+gsm_reaper_read_history_sync (GsmReaper    *self,
+                              GCancellable *cancellable,
+                              GError      **error)
 {
   g_return_val_if_fail (GSM_IS_REAPER (self), NULL);
 

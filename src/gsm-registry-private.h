@@ -27,9 +27,9 @@ typedef struct _GsmRegistrySnapshot GsmRegistrySnapshot;
 
 struct _GsmRegistrySnapshot
 {
-  gatomicrefcount  ref;
-  GHashTable      *sessions;     /* session id → GsmSession; keys owned by the values */
-  guint64          generation;   /* grows with every new view of the store */
+  gatomicrefcount ref;
+  GHashTable     *sessions;   /* session id → GsmSession; keys owned by the values */
+  guint64         generation; /* grows with every new view of the store */
 };
 
 /* Entries come in no particular order. */
@@ -43,22 +43,22 @@ typedef void (*GsmRegistryDiffFunc) (const char *session_id,
                                      gpointer    user_data);
 
 G_GNUC_INTERNAL
-GsmRegistrySnapshot *_gsm_registry_snapshot_new       (GHashTable              *sessions,
-                                                       guint64                  generation);
+GsmRegistrySnapshot *_gsm_registry_snapshot_new (GHashTable *sessions,
+                                                 guint64     generation);
 G_GNUC_INTERNAL
-GsmRegistrySnapshot *_gsm_registry_snapshot_ref       (GsmRegistrySnapshot     *snapshot);
+GsmRegistrySnapshot *_gsm_registry_snapshot_ref (GsmRegistrySnapshot *snapshot);
 G_GNUC_INTERNAL
-void                 _gsm_registry_snapshot_unref     (GsmRegistrySnapshot     *snapshot);
+void _gsm_registry_snapshot_unref (GsmRegistrySnapshot *snapshot);
 G_GNUC_INTERNAL
-void                 _gsm_registry_snapshot_diff      (GsmRegistrySnapshot     *before,
-                                                       GsmRegistrySnapshot     *after,
-                                                       GsmRegistryDiffFunc      func,
-                                                       gpointer                 user_data);
+void _gsm_registry_snapshot_diff (GsmRegistrySnapshot *before,
+                                  GsmRegistrySnapshot *after,
+                                  GsmRegistryDiffFunc  func,
+                                  gpointer             user_data);
 G_GNUC_INTERNAL
-GHashTable          *_gsm_registry_new_table          (void);
+GHashTable *_gsm_registry_new_table (void);
 G_GNUC_INTERNAL
-void                 _gsm_registry_table_put          (GHashTable              *table,
-                                                       GsmSession              *session);
+void _gsm_registry_table_put (GHashTable *table,
+                              GsmSession *session);
 
 static inline GsmSession *
 _gsm_registry_snapshot_lookup (GsmRegistrySnapshot *snapshot,
@@ -88,9 +88,9 @@ _gsm_registry_snapshot_iter_init (GsmRegistrySnapshotIter *iter,
 }
 
 static inline gboolean
-_gsm_registry_snapshot_iter_next (GsmRegistrySnapshotIter  *iter,
-                                  const char              **session_id,
-                                  GsmSession              **session)
+_gsm_registry_snapshot_iter_next (GsmRegistrySnapshotIter *iter,
+                                  const char             **session_id,
+                                  GsmSession             **session)
 {
   return g_hash_table_iter_next (iter, (gpointer *) session_id, (gpointer *) session);
 }
@@ -101,25 +101,25 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmRegistrySnapshot, _gsm_registry_snapshot_unref
 typedef struct _GsmRegistryTxn GsmRegistryTxn;
 
 G_GNUC_INTERNAL
-GsmRegistryTxn      *_gsm_registry_txn_new         (GsmRegistrySnapshot *base);
+GsmRegistryTxn *_gsm_registry_txn_new (GsmRegistrySnapshot *base);
 G_GNUC_INTERNAL
-void                 _gsm_registry_txn_free        (GsmRegistryTxn      *txn);
+void _gsm_registry_txn_free (GsmRegistryTxn *txn);
 G_GNUC_INTERNAL
-GsmRegistrySnapshot *_gsm_registry_txn_get_base    (GsmRegistryTxn      *txn);
+GsmRegistrySnapshot *_gsm_registry_txn_get_base (GsmRegistryTxn *txn);
 G_GNUC_INTERNAL
-GsmSession          *_gsm_registry_txn_lookup      (GsmRegistryTxn      *txn,
-                                                    const char          *session_id);
+GsmSession *_gsm_registry_txn_lookup (GsmRegistryTxn *txn,
+                                      const char     *session_id);
 G_GNUC_INTERNAL
-void                 _gsm_registry_txn_put         (GsmRegistryTxn      *txn,
-                                                    GsmSession          *session);
+void _gsm_registry_txn_put (GsmRegistryTxn *txn,
+                            GsmSession     *session);
 G_GNUC_INTERNAL
-void                 _gsm_registry_txn_remove      (GsmRegistryTxn      *txn,
-                                                    const char          *session_id);
+void _gsm_registry_txn_remove (GsmRegistryTxn *txn,
+                               const char     *session_id);
 G_GNUC_INTERNAL
-GHashTable          *_gsm_registry_txn_get_changes (GsmRegistryTxn      *txn);
+GHashTable *_gsm_registry_txn_get_changes (GsmRegistryTxn *txn);
 G_GNUC_INTERNAL
-GsmRegistrySnapshot *_gsm_registry_txn_apply       (GsmRegistryTxn      *txn,
-                                                    guint64              generation);
+GsmRegistrySnapshot *_gsm_registry_txn_apply (GsmRegistryTxn *txn,
+                                              guint64         generation);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmRegistryTxn, _gsm_registry_txn_free)
 
@@ -133,9 +133,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (GsmRegistryTxn, _gsm_registry_txn_free)
  * on a fresh read when another process wrote first; only the decisions of
  * the last call are written.
  */
-typedef gboolean (*GsmRegistryUpdateFunc) (GsmRegistryTxn  *txn,
-                                           gpointer         user_data,
-                                           GError         **error);
+typedef gboolean (*GsmRegistryUpdateFunc) (GsmRegistryTxn *txn,
+                                           gpointer        user_data,
+                                           GError        **error);
 
 #define GSM_TYPE_REGISTRY (_gsm_registry_get_type ())
 
@@ -147,53 +147,53 @@ struct _GsmRegistryInterface
   GTypeInterface g_iface;
 
   /* Thread-safe; may block. */
-  GsmRegistrySnapshot *(*load)         (GsmRegistry            *self,
-                                        GCancellable           *cancellable,
-                                        GError                **error);
-  GsmRegistrySnapshot *(*update)       (GsmRegistry            *self,
-                                        GsmRegistryUpdateFunc   func,
-                                        gpointer                user_data,
-                                        GCancellable           *cancellable,
-                                        GError                **error);
+  GsmRegistrySnapshot *(*load) (GsmRegistry  *self,
+                                GCancellable *cancellable,
+                                GError      **error);
+  GsmRegistrySnapshot *(*update) (GsmRegistry          *self,
+                                  GsmRegistryUpdateFunc func,
+                                  gpointer              user_data,
+                                  GCancellable         *cancellable,
+                                  GError              **error);
   /* Emit ::changed, in the thread-default main context of the caller, when
    * any process changes the store. */
-  gboolean             (*start_watch)  (GsmRegistry            *self,
-                                        GError                **error);
+  gboolean (*start_watch) (GsmRegistry *self,
+                           GError     **error);
   /* The entries as last seen, when the store keeps them current itself
    * (a watch): for refreshing a view after ::changed without asking the
    * store again. Optional; load otherwise. */
-  GsmRegistrySnapshot *(*peek)         (GsmRegistry            *self,
-                                        GCancellable           *cancellable,
-                                        GError                **error);
+  GsmRegistrySnapshot *(*peek) (GsmRegistry  *self,
+                                GCancellable *cancellable,
+                                GError      **error);
   /* TRUE if the store itself guarantees that @session is alive (a lease),
    * so no local probe or expiry applies. Optional. */
-  gboolean             (*vouches_for)  (GsmRegistry            *self,
-                                        GsmSession             *session);
+  gboolean (*vouches_for) (GsmRegistry *self,
+                           GsmSession  *session);
 };
 
 G_GNUC_INTERNAL
-GsmRegistrySnapshot *_gsm_registry_load        (GsmRegistry            *self,
-                                                GCancellable           *cancellable,
-                                                GError                **error);
+GsmRegistrySnapshot *_gsm_registry_load (GsmRegistry  *self,
+                                         GCancellable *cancellable,
+                                         GError      **error);
 G_GNUC_INTERNAL
-GsmRegistrySnapshot *_gsm_registry_peek        (GsmRegistry            *self,
-                                                GCancellable           *cancellable,
-                                                GError                **error);
+GsmRegistrySnapshot *_gsm_registry_peek (GsmRegistry  *self,
+                                         GCancellable *cancellable,
+                                         GError      **error);
 G_GNUC_INTERNAL
-GsmRegistrySnapshot *_gsm_registry_update      (GsmRegistry            *self,
-                                                GsmRegistryUpdateFunc   func,
-                                                gpointer                user_data,
-                                                GCancellable           *cancellable,
-                                                GError                **error);
+GsmRegistrySnapshot *_gsm_registry_update (GsmRegistry          *self,
+                                           GsmRegistryUpdateFunc func,
+                                           gpointer              user_data,
+                                           GCancellable         *cancellable,
+                                           GError              **error);
 G_GNUC_INTERNAL
-gboolean             _gsm_registry_start_watch (GsmRegistry            *self,
-                                                GError                **error);
+gboolean _gsm_registry_start_watch (GsmRegistry *self,
+                                    GError     **error);
 G_GNUC_INTERNAL
-gboolean             _gsm_registry_vouches_for (GsmRegistry            *self,
-                                                GsmSession             *session);
+gboolean _gsm_registry_vouches_for (GsmRegistry *self,
+                                    GsmSession  *session);
 /* TRUE if the store keeps entries alive itself (leases): then it alone
  * decides liveness, and an entry it does not vouch for is dead. */
 G_GNUC_INTERNAL
-gboolean             _gsm_registry_has_leases  (GsmRegistry            *self);
+gboolean _gsm_registry_has_leases (GsmRegistry *self);
 
 G_END_DECLS

@@ -34,17 +34,17 @@ _gsm_registry_default_init (GsmRegistryInterface *iface)
 }
 
 GsmRegistrySnapshot *
-_gsm_registry_load (GsmRegistry   *self,
-                    GCancellable  *cancellable,
-                    GError       **error)
+_gsm_registry_load (GsmRegistry  *self,
+                    GCancellable *cancellable,
+                    GError      **error)
 {
   return GSM_REGISTRY_GET_IFACE (self)->load (self, cancellable, error);
 }
 
 GsmRegistrySnapshot *
-_gsm_registry_peek (GsmRegistry   *self,
-                    GCancellable  *cancellable,
-                    GError       **error)
+_gsm_registry_peek (GsmRegistry  *self,
+                    GCancellable *cancellable,
+                    GError      **error)
 {
   GsmRegistryInterface *iface = GSM_REGISTRY_GET_IFACE (self);
 
@@ -54,18 +54,18 @@ _gsm_registry_peek (GsmRegistry   *self,
 }
 
 GsmRegistrySnapshot *
-_gsm_registry_update (GsmRegistry            *self,
-                      GsmRegistryUpdateFunc   func,
-                      gpointer                user_data,
-                      GCancellable           *cancellable,
-                      GError                **error)
+_gsm_registry_update (GsmRegistry          *self,
+                      GsmRegistryUpdateFunc func,
+                      gpointer              user_data,
+                      GCancellable         *cancellable,
+                      GError              **error)
 {
   return GSM_REGISTRY_GET_IFACE (self)->update (self, func, user_data, cancellable, error);
 }
 
 gboolean
-_gsm_registry_start_watch (GsmRegistry  *self,
-                           GError      **error)
+_gsm_registry_start_watch (GsmRegistry *self,
+                           GError     **error)
 {
   return GSM_REGISTRY_GET_IFACE (self)->start_watch (self, error);
 }
@@ -145,7 +145,7 @@ _gsm_registry_snapshot_diff (GsmRegistrySnapshot *before,
                              gpointer             user_data)
 {
   GHashTableIter iter;
-  gpointer key, value;
+  gpointer       key, value;
 
   if (before == after)
     return;
@@ -172,7 +172,7 @@ _gsm_registry_snapshot_diff (GsmRegistrySnapshot *before,
 struct _GsmRegistryTxn
 {
   GsmRegistrySnapshot *base;
-  GHashTable          *changes;  /* session id → GsmSession, or NULL: removed */
+  GHashTable          *changes; /* session id → GsmSession, or NULL: removed */
 };
 
 static void
@@ -251,9 +251,9 @@ GsmRegistrySnapshot *
 _gsm_registry_txn_apply (GsmRegistryTxn *txn,
                          guint64         generation)
 {
-  GHashTable *table = _gsm_registry_new_table ();
+  GHashTable    *table = _gsm_registry_new_table ();
   GHashTableIter iter;
-  gpointer key, value;
+  gpointer       key, value;
 
   g_hash_table_iter_init (&iter, txn->base->sessions);
   while (g_hash_table_iter_next (&iter, &key, &value))

@@ -16,8 +16,8 @@ _gsm_session_counts_add (GsmSessionCounts *counts,
                          GsmSession       *session)
 {
   const char *status = gsm_session_get_status (session);
-  gboolean stale = g_strcmp0 (status, GSM_STATUS_STALE) == 0;
-  gboolean unverifiable = g_strcmp0 (status, GSM_STATUS_UNVERIFIABLE) == 0;
+  gboolean    stale = g_strcmp0 (status, GSM_STATUS_STALE) == 0;
+  gboolean    unverifiable = g_strcmp0 (status, GSM_STATUS_UNVERIFIABLE) == 0;
 
   counts->sessions++;
   if (stale)

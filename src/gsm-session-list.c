@@ -50,28 +50,24 @@
  */
 struct _GsmSessionList
 {
-  GObject           parent_instance;
+  GObject parent_instance;
 
-  char             *runtime_dir; /* files: the directory */
-  char             *etcd_uri;    /* etcd: the URI */
-  GsmRegistry      *registry;
-  GsmLivenessProbe *probe;       /* files only: etcd's leases tell */
-  GPtrArray        *items;      /* GsmSession, sorted by session id */
-  GsmRegistrySnapshot *shown;   /* the registry items show */
+  char                *runtime_dir; /* files: the directory */
+  char                *etcd_uri;    /* etcd: the URI */
+  GsmRegistry         *registry;
+  GsmLivenessProbe    *probe; /* files only: etcd's leases tell */
+  GPtrArray           *items; /* GsmSession, sorted by session id */
+  GsmRegistrySnapshot *shown; /* the registry items show */
 };
 
 static void gsm_session_list_model_init (GListModelInterface *iface);
 
-G_DEFINE_ENUM_TYPE (GsmLiveness, gsm_liveness,
-                    G_DEFINE_ENUM_VALUE (GSM_LIVENESS_ALIVE, "alive"),
-                    G_DEFINE_ENUM_VALUE (GSM_LIVENESS_DEAD, "dead"),
-                    G_DEFINE_ENUM_VALUE (GSM_LIVENESS_UNVERIFIABLE, "unverifiable"))
+G_DEFINE_ENUM_TYPE (GsmLiveness, gsm_liveness, G_DEFINE_ENUM_VALUE (GSM_LIVENESS_ALIVE, "alive"), G_DEFINE_ENUM_VALUE (GSM_LIVENESS_DEAD, "dead"), G_DEFINE_ENUM_VALUE (GSM_LIVENESS_UNVERIFIABLE, "unverifiable"))
 
-G_DEFINE_FINAL_TYPE_WITH_CODE (GsmSessionList, gsm_session_list, G_TYPE_OBJECT,
-                               G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL,
-                                                      gsm_session_list_model_init))
+G_DEFINE_FINAL_TYPE_WITH_CODE (GsmSessionList, gsm_session_list, G_TYPE_OBJECT, G_IMPLEMENT_INTERFACE (G_TYPE_LIST_MODEL, gsm_session_list_model_init))
 
-enum {
+enum
+{
   PROP_0,
   PROP_RUNTIME_DIR,
   PROP_ETCD_URI,
@@ -129,10 +125,10 @@ compare_by_id (gconstpointer a,
 static GPtrArray *
 sorted_items (GsmRegistrySnapshot *snapshot)
 {
-  GPtrArray *items = g_ptr_array_new_full (_gsm_registry_snapshot_get_size (snapshot),
-                                           g_object_unref);
+  GPtrArray              *items = g_ptr_array_new_full (_gsm_registry_snapshot_get_size (snapshot),
+                                                        g_object_unref);
   GsmRegistrySnapshotIter iter;
-  GsmSession *session;
+  GsmSession             *session;
 
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))
@@ -165,7 +161,7 @@ apply (GsmSessionList *self,
        GPtrArray      *next)
 {
   GPtrArray *items = self->items;
-  guint i = 0, j = 0;
+  guint      i = 0, j = 0;
 
   while (i < items->len || j < next->len)
     {
@@ -211,9 +207,9 @@ registry_changed_cb (GsmRegistry *registry,
                      gpointer     user_data)
 {
   GsmSessionList *self = user_data;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GPtrArray) next = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GPtrArray) next = NULL;
+  g_autoptr (GError) error = NULL;
 
   snapshot = _gsm_registry_load (registry, NULL, &error);
   if (snapshot == NULL)
@@ -297,8 +293,8 @@ gsm_session_list_class_init (GsmSessionListClass *klass)
    * Since: 1.0
    */
   properties[PROP_RUNTIME_DIR] =
-    g_param_spec_string ("runtime-dir", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("runtime-dir", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSessionList:etcd-uri:
@@ -308,8 +304,8 @@ gsm_session_list_class_init (GsmSessionListClass *klass)
    * Since: 1.0
    */
   properties[PROP_ETCD_URI] =
-    g_param_spec_string ("etcd-uri", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("etcd-uri", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSessionList:item-type:
@@ -319,8 +315,8 @@ gsm_session_list_class_init (GsmSessionListClass *klass)
    * Since: 1.0
    */
   properties[PROP_ITEM_TYPE] =
-    g_param_spec_gtype ("item-type", NULL, NULL, GSM_TYPE_SESSION,
-                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_gtype ("item-type", NULL, NULL, GSM_TYPE_SESSION,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSessionList:n-items:
@@ -330,8 +326,8 @@ gsm_session_list_class_init (GsmSessionListClass *klass)
    * Since: 1.0
    */
   properties[PROP_N_ITEMS] =
-    g_param_spec_uint ("n-items", NULL, NULL, 0, G_MAXUINT, 0,
-                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_uint ("n-items", NULL, NULL, 0, G_MAXUINT, 0,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -346,11 +342,11 @@ gsm_session_list_init (GsmSessionList *self)
 
 /* Watch first, then read: a change in between is not missed. */
 static gboolean
-start (GsmSessionList  *self,
-       GCancellable    *cancellable,
-       GError         **error)
+start (GsmSessionList *self,
+       GCancellable   *cancellable,
+       GError        **error)
 {
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
 
   g_signal_connect (self->registry, "changed", G_CALLBACK (registry_changed_cb), self);
   if (!_gsm_registry_start_watch (self->registry, error))
@@ -366,14 +362,14 @@ start (GsmSessionList  *self,
 }
 
 static GsmSessionList *
-new_for_etcd (const char    *uri,
-              GKeyFile      *config,
-              GCancellable  *cancellable,
-              GError       **error)
+new_for_etcd (const char   *uri,
+              GKeyFile     *config,
+              GCancellable *cancellable,
+              GError      **error)
 {
-  g_autoptr(GsmSessionList) self = g_object_new (GSM_TYPE_SESSION_LIST, NULL);
-  double timeout = _gsm_config_get_seconds (config, "registry", "etcd-timeout",
-                                            "GSM_ETCD_TIMEOUT", GSM_ETCD_DEFAULT_TIMEOUT);
+  g_autoptr (GsmSessionList) self = g_object_new (GSM_TYPE_SESSION_LIST, NULL);
+  double           timeout = _gsm_config_get_seconds (config, "registry", "etcd-timeout",
+                                                      "GSM_ETCD_TIMEOUT", GSM_ETCD_DEFAULT_TIMEOUT);
   GsmEtcdRegistry *etcd;
 
   self->etcd_uri = g_strdup (uri);
@@ -421,12 +417,12 @@ new_for_etcd (const char    *uri,
  * Since: 1.0
  */
 GsmSessionList *
-gsm_session_list_new (const char    *runtime_dir,
-                      GCancellable  *cancellable,
-                      GError       **error)
+gsm_session_list_new (const char   *runtime_dir,
+                      GCancellable *cancellable,
+                      GError      **error)
 {
-  g_autoptr(GsmSessionList) self = NULL;
-  g_autoptr(GsmFileRegistry) files = NULL;
+  g_autoptr (GsmSessionList) self = NULL;
+  g_autoptr (GsmFileRegistry) files = NULL;
   const char *prefix = g_getenv ("GSM_FILE_PREFIX");
   const char *hostname = g_getenv ("GSM_HOSTNAME");
   const char *env = g_getenv ("GSM_RUNTIME_DIR");
@@ -439,8 +435,8 @@ gsm_session_list_new (const char    *runtime_dir,
 
   if (runtime_dir == NULL)
     {
-      g_autoptr(GError) config_error = NULL;
-      g_autoptr(GKeyFile) config = _gsm_config_load (&config_error);
+      g_autoptr (GError) config_error = NULL;
+      g_autoptr (GKeyFile) config = _gsm_config_load (&config_error);
       g_autofree char *backend = NULL;
 
       /* As for the session manager: the environment still tells. */
@@ -454,7 +450,8 @@ gsm_session_list_new (const char    *runtime_dir,
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                        "Registry backend “%s” (GSM_REGISTRY, or “backend” in [registry] of the "
                        "configuration file): expected “file”, etcd://HOST:PORT[,HOST:PORT…][/PREFIX] "
-                       "or etcds://…", backend);
+                       "or etcds://…",
+                       backend);
           return NULL;
         }
     }
@@ -512,12 +509,12 @@ gsm_session_list_new (const char    *runtime_dir,
  * Since: 1.0
  */
 GsmSessionList *
-gsm_session_list_new_for_etcd (const char    *uri,
-                               GCancellable  *cancellable,
-                               GError       **error)
+gsm_session_list_new_for_etcd (const char   *uri,
+                               GCancellable *cancellable,
+                               GError      **error)
 {
-  g_autoptr(GKeyFile) config = NULL;
-  g_autoptr(GError) config_error = NULL;
+  g_autoptr (GKeyFile) config = NULL;
+  g_autoptr (GError) config_error = NULL;
 
   g_return_val_if_fail (uri != NULL, NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
@@ -529,7 +526,8 @@ gsm_session_list_new_for_etcd (const char    *uri,
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                    "“%s” is not the URI of an etcd registry: expected "
-                   "etcd://HOST:PORT[,HOST:PORT…][/PREFIX] or etcds://…", uri);
+                   "etcd://HOST:PORT[,HOST:PORT…][/PREFIX] or etcds://…",
+                   uri);
       return NULL;
     }
   config = _gsm_config_load (&config_error);
@@ -583,7 +581,7 @@ find_id (GsmSessionList *self,
   while (lo < hi)
     {
       guint mid = lo + (hi - lo) / 2;
-      int cmp = strcmp (gsm_session_get_session_id (self->items->pdata[mid]), session_id);
+      int   cmp = strcmp (gsm_session_get_session_id (self->items->pdata[mid]), session_id);
 
       if (cmp == 0)
         return (int) mid;

@@ -6,13 +6,13 @@
 #pragma once
 
 #if !defined(GSM_INSIDE) && !defined(GSM_COMPILATION)
-# error "Only <gsm-session/gsm.h> can be included directly."
+#error "Only <gsm-session/gsm.h> can be included directly."
 #endif
 
 #include <gio/gio.h>
 
-#include "gsm-version-macros.h"
 #include "gsm-session.h"
+#include "gsm-version-macros.h"
 
 G_BEGIN_DECLS
 
@@ -46,25 +46,25 @@ GSM_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (GsmSessionList, gsm_session_list, GSM, SESSION_LIST, GObject)
 
 GSM_AVAILABLE_IN_ALL
-GsmSessionList *gsm_session_list_new             (const char      *runtime_dir,
-                                                  GCancellable    *cancellable,
-                                                  GError         **error);
+GsmSessionList *gsm_session_list_new (const char   *runtime_dir,
+                                      GCancellable *cancellable,
+                                      GError      **error);
 GSM_AVAILABLE_IN_ALL
-GsmSessionList *gsm_session_list_new_for_etcd    (const char      *uri,
-                                                  GCancellable    *cancellable,
-                                                  GError         **error);
+GsmSessionList *gsm_session_list_new_for_etcd (const char   *uri,
+                                               GCancellable *cancellable,
+                                               GError      **error);
 GSM_AVAILABLE_IN_ALL
-const char     *gsm_session_list_get_runtime_dir (GsmSessionList  *self);
+const char *gsm_session_list_get_runtime_dir (GsmSessionList *self);
 GSM_AVAILABLE_IN_ALL
-const char     *gsm_session_list_get_etcd_uri    (GsmSessionList  *self);
+const char *gsm_session_list_get_etcd_uri (GsmSessionList *self);
 GSM_AVAILABLE_IN_ALL
-GsmSession     *gsm_session_list_lookup          (GsmSessionList  *self,
-                                                  const char      *session_id);
+GsmSession *gsm_session_list_lookup (GsmSessionList *self,
+                                     const char     *session_id);
 GSM_AVAILABLE_IN_ALL
-GsmSession     *gsm_session_list_lookup_vm       (GsmSessionList  *self,
-                                                  const char      *vm_id);
+GsmSession *gsm_session_list_lookup_vm (GsmSessionList *self,
+                                        const char     *vm_id);
 GSM_AVAILABLE_IN_ALL
-GsmLiveness     gsm_session_list_get_liveness    (GsmSessionList  *self,
-                                                  GsmSession      *session);
+GsmLiveness gsm_session_list_get_liveness (GsmSessionList *self,
+                                           GsmSession     *session);
 
 G_END_DECLS

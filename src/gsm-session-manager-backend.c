@@ -11,24 +11,24 @@
 
 #include "config.h"
 
+#include "gsm-config-private.h"
 #include "gsm-error.h"
 #include "gsm-etcd-registry-private.h"
 #include "gsm-file-registry-private.h"
-#include "gsm-config-private.h"
 #include "gsm-session-manager-private.h"
 
 /* The store named by the environment, else by the configuration. */
 static GsmRegistry *
-open_registry (GsmSessionManager  *self,
-               GError            **error)
+open_registry (GsmSessionManager *self,
+               GError           **error)
 {
-  g_autoptr(GsmFileRegistry) file_registry = NULL;
-  const char *prefix = self->file_prefix;
-  const char *durable = g_getenv ("GSM_DURABLE");
+  g_autoptr (GsmFileRegistry) file_registry = NULL;
+  const char      *prefix = self->file_prefix;
+  const char      *durable = g_getenv ("GSM_DURABLE");
   g_autofree char *backend = NULL;
   g_autofree char *dir = NULL;
-  g_autoptr(GKeyFile) config = NULL;
-  g_autoptr(GError) config_error = NULL;
+  g_autoptr (GKeyFile) config = NULL;
+  g_autoptr (GError) config_error = NULL;
 
   /* The environment, else the [registry] group of the configuration. */
   config = _gsm_config_load (&config_error);
@@ -54,7 +54,8 @@ open_registry (GsmSessionManager  *self,
       g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                    "Registry backend “%s” (GSM_REGISTRY, or “backend” in [registry] of the "
                    "configuration file): expected “file”, etcd://HOST:PORT[,HOST:PORT…][/PREFIX] "
-                   "or etcds://…", backend);
+                   "or etcds://…",
+                   backend);
       return NULL;
     }
 
@@ -77,9 +78,9 @@ open_registry (GsmSessionManager  *self,
  * its owner may fix.
  */
 gboolean
-_gsm_manager_init_registry (GsmSessionManager  *self,
-                                    GsmManagerEvents   *events,
-                                    GError            **error)
+_gsm_manager_init_registry (GsmSessionManager *self,
+                            GsmManagerEvents  *events,
+                            GError           **error)
 {
   GsmTxnContext ctx = { self, NULL, events, 0, 0 };
 
@@ -101,17 +102,17 @@ _gsm_manager_init_registry (GsmSessionManager  *self,
  * file system full for a while, does not keep the process out for good.
  */
 gboolean
-_gsm_manager_retry_init (GsmSessionManager  *self,
-                                 GError            **error)
+_gsm_manager_retry_init (GsmSessionManager *self,
+                         GError           **error)
 {
   GsmManagerEvents *events = _gsm_manager_events_new (self);
-  gboolean ok;
+  gboolean          ok;
 
   g_mutex_lock (&self->init_mutex);
   ok = g_atomic_int_get (&self->entered);
   if (!ok)
     {
-      g_autoptr(GError) local_error = NULL;
+      g_autoptr (GError) local_error = NULL;
 
       ok = _gsm_manager_init_registry (self, events, &local_error);
       g_clear_error (&self->init_error);

@@ -18,27 +18,29 @@
 #include "gsm-session-manager-private.h"
 
 static gboolean
-cleanup_my_vm (GsmSessionManager  *self,
-               GsmProvider        *provider,
-               GCancellable       *cancellable,
-               GError            **error)
+cleanup_my_vm (GsmSessionManager *self,
+               GsmProvider       *provider,
+               GCancellable      *cancellable,
+               GError           **error)
 {
-  g_autoptr(GsmProvider) configured = NULL;
-  g_autoptr(GsmSession) vm = NULL;
-  g_autoptr(GsmProviderResult) result = NULL;
-  g_autoptr(GError) local_error = NULL;
-  g_autoptr(GError) delete_error = NULL;
-  g_autoptr(GError) audit_error = NULL;
+  g_autoptr (GsmProvider) configured = NULL;
+  g_autoptr (GsmSession) vm = NULL;
+  g_autoptr (GsmProviderResult) result = NULL;
+  g_autoptr (GError) local_error = NULL;
+  g_autoptr (GError) delete_error = NULL;
+  g_autoptr (GError) audit_error = NULL;
   g_autofree char *token = g_uuid_string_random ();
-  g_auto(GStrv) argv = NULL;
-  GsmAuditRecord record = { 0, };
+  g_auto (GStrv) argv = NULL;
+  GsmAuditRecord record = {
+    0,
+  };
   gboolean deleted;
 
   vm = gsm_session_manager_get_my_vm_sync (self, cancellable, &local_error);
   if (vm == NULL)
     {
       if (local_error == NULL)
-        return TRUE;   /* nothing to clean up */
+        return TRUE; /* nothing to clean up */
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
     }
@@ -65,7 +67,7 @@ cleanup_my_vm (GsmSessionManager  *self,
   argv = gsm_provider_expand (provider, record.vm_id, record.zone, record.session_id, NULL);
   if (argv != NULL)
     {
-      record.argv = (const char * const *) argv;
+      record.argv = (const char *const *) argv;
       record.outcome = "started";
       if (!_gsm_audit_append (self, &record, &audit_error))
         g_warning ("%s", audit_error->message);
@@ -133,13 +135,13 @@ cleanup_thread (GTask        *task,
  * Since: 1.0
  */
 void
-gsm_session_manager_cleanup_my_vm (GsmSessionManager   *self,
-                                   GsmProvider         *provider,
-                                   GCancellable        *cancellable,
-                                   GAsyncReadyCallback  callback,
-                                   gpointer             user_data)
+gsm_session_manager_cleanup_my_vm (GsmSessionManager  *self,
+                                   GsmProvider        *provider,
+                                   GCancellable       *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer            user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  g_autoptr (GTask) task = NULL;
 
   g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
   g_return_if_fail (provider == NULL || GSM_IS_PROVIDER (provider));
@@ -169,13 +171,14 @@ gsm_session_manager_cleanup_my_vm (GsmSessionManager   *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_cleanup_my_vm_finish (GsmSessionManager  *self,
-                                          GAsyncResult       *result,
-                                          GError            **error)
+gsm_session_manager_cleanup_my_vm_finish (GsmSessionManager *self,
+                                          GAsyncResult      *result,
+                                          GError           **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) ==
-                        gsm_session_manager_cleanup_my_vm, FALSE);
+                            gsm_session_manager_cleanup_my_vm,
+                        FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
@@ -197,10 +200,10 @@ gsm_session_manager_cleanup_my_vm_finish (GsmSessionManager  *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_cleanup_my_vm_sync (GsmSessionManager  *self,
-                                        GsmProvider        *provider,
-                                        GCancellable       *cancellable,
-                                        GError            **error)
+gsm_session_manager_cleanup_my_vm_sync (GsmSessionManager *self,
+                                        GsmProvider       *provider,
+                                        GCancellable      *cancellable,
+                                        GError           **error)
 {
   g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
   g_return_val_if_fail (provider == NULL || GSM_IS_PROVIDER (provider), FALSE);
@@ -215,7 +218,7 @@ static const int shutdown_signals[] = { SIGINT, SIGTERM, SIGHUP };
 
 typedef struct
 {
-  GsmSessionManager *manager;      /* not a reference: the data is the manager's */
+  GsmSessionManager *manager; /* not a reference: the data is the manager's */
   guint64            id;
   GsmProvider       *provider;
   GMainLoop         *loop;
@@ -269,15 +272,16 @@ cleanup_done_cb (GObject      *object,
                  GAsyncResult *result,
                  gpointer      data)
 {
-  GsmSessionManager *manager = GSM_SESSION_MANAGER (object);
+  GsmSessionManager      *manager = GSM_SESSION_MANAGER (object);
   g_autofree CleanupCall *call = data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   Shutdown *s;
 
   gsm_session_manager_cleanup_my_vm_finish (manager, result, &error);
   if (error != NULL)
     g_warning ("Could not delete this session's VM on shutdown (it stays registered for the "
-               "reaper): %s", error->message);
+               "reaper): %s",
+               error->message);
 
   /* Handlers removed or replaced meanwhile: nobody to tell. */
   s = g_object_get_qdata (G_OBJECT (manager), shutdown_quark ());
@@ -294,14 +298,15 @@ cleanup_done_cb (GObject      *object,
 static gboolean
 signal_cb (gpointer data)
 {
-  SignalData *sd = data;
-  Shutdown *s = sd->shutdown;
+  SignalData  *sd = data;
+  Shutdown    *s = sd->shutdown;
   CleanupCall *call;
 
   if (s->running)
     {
       g_message ("Signal %d received while this session's VM is being cleaned up; "
-                 "waiting for the cleanup", sd->signum);
+                 "waiting for the cleanup",
+                 sd->signum);
       return G_SOURCE_CONTINUE;
     }
 
@@ -322,7 +327,7 @@ install (GsmSessionManager *self,
          gpointer           user_data,
          GDestroyNotify     notify)
 {
-  Shutdown *s = g_new0 (Shutdown, 1);
+  Shutdown     *s = g_new0 (Shutdown, 1);
   GMainContext *context = g_main_context_ref_thread_default ();
 
   s->manager = self;

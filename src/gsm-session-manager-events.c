@@ -87,7 +87,7 @@ view_diff_cb (const char *session_id,
               GsmSession *after,
               gpointer    user_data)
 {
-  ViewDiff *diff = user_data;
+  ViewDiff          *diff = user_data;
   GsmSessionManager *self = diff->self;
 
   if (before == NULL)
@@ -103,8 +103,8 @@ view_diff_cb (const char *session_id,
           !_gsm_registry_vouches_for (self->registry, after))
         g_ptr_array_add (diff->lapsed,
                          _gsm_session_is_stale (after)
-                           ? g_object_ref (after)
-                           : _gsm_session_with_stale (after, g_get_real_time () / (double) G_USEC_PER_SEC));
+                             ? g_object_ref (after)
+                             : _gsm_session_with_stale (after, g_get_real_time () / (double) G_USEC_PER_SEC));
     }
 }
 
@@ -113,9 +113,9 @@ static void
 apply_view (GsmSessionManager   *self,
             GsmRegistrySnapshot *snapshot)
 {
-  g_autoptr(GPtrArray) added = NULL;
-  g_autoptr(GPtrArray) removed = NULL;
-  g_autoptr(GPtrArray) lapsed = NULL;
+  g_autoptr (GPtrArray) added = NULL;
+  g_autoptr (GPtrArray) removed = NULL;
+  g_autoptr (GPtrArray) lapsed = NULL;
   gboolean changed = FALSE;
 
   if (self->view != NULL && snapshot->generation <= self->view->generation)
@@ -168,7 +168,7 @@ apply_has_vm (GsmSessionManager   *self,
               GsmRegistrySnapshot *snapshot)
 {
   GsmSession *own;
-  gboolean has_vm;
+  gboolean    has_vm;
 
   /* As of this operation, not of whatever the worker did since; and not
    * of a view older than one already reported: the events of what the
@@ -190,7 +190,7 @@ apply_has_vm (GsmSessionManager   *self,
 static gboolean
 emit_events_cb (gpointer data)
 {
-  GsmManagerEvents *ev = data;
+  GsmManagerEvents  *ev = data;
   GsmSessionManager *self = ev->self;
 
   for (guint i = 0; i < ev->emissions->len; i++)
@@ -258,7 +258,7 @@ static gboolean
 start_watch_cb (gpointer data)
 {
   GsmSessionManager *self = data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean ok;
 
   g_clear_pointer (&self->watch_source, g_source_unref);

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gsm-config-private.h"
 #include "gsm-etcd-client-private.h"
 #include "gsm-labels-private.h"
-#include "gsm-config-private.h"
 
 /* Hex digits of a SHA-256 kept in a value: 64 bits, enough to tell the
  * registries of one account apart. */
@@ -44,7 +44,7 @@ hash_of (const char *what,
          const char *a,
          const char *b)
 {
-  g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
 
   /* The parts NUL-separated: no two different inputs meet. */
   g_checksum_update (sum, (const guchar *) what, (gssize) strlen (what) + 1);
@@ -58,8 +58,8 @@ char *
 _gsm_label_for_session (const char *session_id)
 {
   g_autofree char *hash = NULL;
-  gsize len = strlen (session_id);
-  gboolean plain = len > 0;
+  gsize            len = strlen (session_id);
+  gboolean         plain = len > 0;
 
   if (_gsm_label_value_is_valid (session_id))
     return g_strdup (session_id);
@@ -94,7 +94,7 @@ char *
 _gsm_label_for_host (const char *hostname)
 {
   g_autofree char *lower = g_ascii_strdown (hostname ? hostname : "", -1);
-  GString *out = g_string_new (NULL);
+  GString         *out = g_string_new (NULL);
 
   for (const char *p = lower; *p; p++)
     {
@@ -119,8 +119,8 @@ _gsm_label_registry_for_files (const char *runtime_dir,
                                const char *hostname)
 {
   g_autofree char *hash = NULL;
-  char resolved[PATH_MAX];
-  const char *dir = runtime_dir;
+  char             resolved[PATH_MAX];
+  const char      *dir = runtime_dir;
 
   /* The same directory whatever path led to it. */
   if (realpath (runtime_dir, resolved) != NULL)
@@ -140,13 +140,13 @@ _gsm_label_registry_for_etcd (const char *prefix)
 char *
 _gsm_session_manager_dup_registry_label (GsmSessionManager *manager)
 {
-  g_autoptr(GKeyFile) key_file = _gsm_config_load (NULL);
+  g_autoptr (GKeyFile) key_file = _gsm_config_load (NULL);
   g_autofree char *backend = _gsm_config_get_backend (key_file);
   g_autofree char *dir = NULL;
 
   if (_gsm_backend_is_etcd (backend))
     {
-      g_auto(GStrv) endpoints = NULL;
+      g_auto (GStrv) endpoints = NULL;
       g_autofree char *prefix = NULL;
 
       if (_gsm_etcd_parse_uri (backend, &endpoints, &prefix, NULL))
@@ -195,7 +195,7 @@ gsm_session_manager_get_vm_labels (GsmSessionManager *self)
   g_autofree char *session = NULL;
   g_autofree char *host = NULL;
   g_autofree char *registry = NULL;
-  GVariantBuilder b;
+  GVariantBuilder  b;
 
   g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
 

@@ -24,8 +24,8 @@
 struct _GsmManagerListing
 {
   GsmRegistrySnapshot *snapshot;
-  GPtrArray           *listed;     /* GsmSession */
-  GPtrArray           *provable;   /* GsmSession, of those listed */
+  GPtrArray           *listed;   /* GsmSession */
+  GPtrArray           *provable; /* GsmSession, of those listed */
 };
 
 void
@@ -91,7 +91,7 @@ static int
 compare_addresses (gconstpointer a,
                    gconstpointer b)
 {
-  guintptr x = (guintptr) *(gpointer *) a, y = (guintptr) *(gpointer *) b;
+  guintptr x = (guintptr) * (gpointer *) a, y = (guintptr) * (gpointer *) b;
 
   return x < y ? -1 : x > y;
 }
@@ -119,9 +119,9 @@ list_active (GsmSessionManager   *self,
              GsmManagerListing   *listing,
              gboolean            *needs_cleanup)
 {
-  GsmSession *own = _gsm_registry_snapshot_lookup (snapshot, self->session_id);
+  GsmSession             *own = _gsm_registry_snapshot_lookup (snapshot, self->session_id);
   GsmRegistrySnapshotIter iter;
-  GsmSession *session;
+  GsmSession             *session;
 
   *needs_cleanup = FALSE;
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
@@ -154,11 +154,11 @@ list_active (GsmSessionManager   *self,
  */
 GHashTable *
 _gsm_manager_collect_active (GsmSessionManager   *self,
-                                     GsmRegistrySnapshot *snapshot,
-                                     gboolean            *needs_cleanup)
+                             GsmRegistrySnapshot *snapshot,
+                             gboolean            *needs_cleanup)
 {
   GsmManagerListing *listing = NULL;
-  GHashTable *table;
+  GHashTable        *table;
 
   *needs_cleanup = FALSE;
 
@@ -204,12 +204,12 @@ _gsm_manager_collect_active (GsmSessionManager   *self,
  */
 GHashTable *
 _gsm_manager_collect_all (GsmSessionManager   *self,
-                                  GsmRegistrySnapshot *snapshot)
+                          GsmRegistrySnapshot *snapshot)
 {
-  GHashTable *table = new_session_table ();
-  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  GHashTable             *table = new_session_table ();
+  double                  now = g_get_real_time () / (double) G_USEC_PER_SEC;
   GsmRegistrySnapshotIter iter;
-  GsmSession *session;
+  GsmSession             *session;
 
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, NULL, &session))

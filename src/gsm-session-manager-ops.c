@@ -57,8 +57,8 @@ _gsm_op_free (gpointer data)
  * unregister (or delete) its parent's VM, and the worker thread did not
  * survive the fork. */
 static gboolean
-check_not_forked (GsmSessionManager  *self,
-                  GError            **error)
+check_not_forked (GsmSessionManager *self,
+                  GError           **error)
 {
   if (G_LIKELY (getpid () == self->pid))
     return TRUE;
@@ -71,8 +71,8 @@ check_not_forked (GsmSessionManager  *self,
 }
 
 static gboolean
-check_usable (GsmSessionManager  *self,
-              GError            **error)
+check_usable (GsmSessionManager *self,
+              GError           **error)
 {
   gboolean closed;
 
@@ -114,16 +114,16 @@ remember_own (GsmSessionManager   *self,
  * each call starts from what was there before the first. */
 typedef struct
 {
-  GsmRegistryUpdateFunc  func;
-  GsmTxnContext         *ctx;
-  guint                  n_emissions;
-  guint                  n_stale;
+  GsmRegistryUpdateFunc func;
+  GsmTxnContext        *ctx;
+  guint                 n_emissions;
+  guint                 n_stale;
 } Attempt;
 
 static gboolean
-txn_attempt (GsmRegistryTxn  *txn,
-             gpointer         user_data,
-             GError         **error)
+txn_attempt (GsmRegistryTxn *txn,
+             gpointer        user_data,
+             GError        **error)
 {
   Attempt *a = user_data;
 
@@ -136,13 +136,13 @@ txn_attempt (GsmRegistryTxn  *txn,
 /* Updates the registry with @func (a _gsm_txn_ function), which decides
  * under the store's lock. */
 gboolean
-_gsm_manager_run_update (GsmSessionManager      *self,
-                                 GsmRegistryUpdateFunc   func,
-                                 GsmTxnContext          *ctx,
-                                 GCancellable           *cancellable,
-                                 GError                **error)
+_gsm_manager_run_update (GsmSessionManager    *self,
+                         GsmRegistryUpdateFunc func,
+                         GsmTxnContext        *ctx,
+                         GCancellable         *cancellable,
+                         GError              **error)
 {
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
   Attempt attempt = { func, ctx, ctx->events->emissions->len, ctx->n_stale };
 
   ctx->now = g_get_real_time () / (double) G_USEC_PER_SEC;
@@ -166,13 +166,13 @@ _gsm_manager_run_update (GsmSessionManager      *self,
 /* ---- operations -------------------------------------------------------- */
 
 static gboolean
-op_get_my_vm (GsmTxnContext  *ctx,
-              GsmOpResult    *result,
-              GCancellable   *cancellable,
-              GError        **error)
+op_get_my_vm (GsmTxnContext *ctx,
+              GsmOpResult   *result,
+              GCancellable  *cancellable,
+              GError       **error)
 {
   GsmSessionManager *self = ctx->self;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
   GsmSession *own;
 
   snapshot = _gsm_registry_load (self->registry, cancellable, error);
@@ -190,13 +190,13 @@ op_get_my_vm (GsmTxnContext  *ctx,
 
 /* get_all_active_sessions() and list_sessions() */
 static gboolean
-op_list (GsmTxnContext  *ctx,
-         GsmOpResult    *result,
-         GCancellable   *cancellable,
-         GError        **error)
+op_list (GsmTxnContext *ctx,
+         GsmOpResult   *result,
+         GCancellable  *cancellable,
+         GError       **error)
 {
   GsmSessionManager *self = ctx->self;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
   gboolean needs_cleanup = FALSE;
 
   snapshot = _gsm_registry_load (self->registry, cancellable, error);
@@ -213,10 +213,10 @@ op_list (GsmTxnContext  *ctx,
    * make the listing wrong. */
   if (needs_cleanup)
     {
-      g_autoptr(GError) local_error = NULL;
+      g_autoptr (GError) local_error = NULL;
 
       if (!_gsm_manager_run_update (self, _gsm_txn_reconcile, ctx, cancellable,
-                                            &local_error))
+                                    &local_error))
         g_debug ("Cleaning up stale sessions failed: %s", local_error->message);
     }
 
@@ -224,9 +224,9 @@ op_list (GsmTxnContext  *ctx,
 }
 
 static gboolean
-op_close (GsmTxnContext  *ctx,
-          GCancellable   *cancellable,
-          GError        **error)
+op_close (GsmTxnContext *ctx,
+          GCancellable  *cancellable,
+          GError       **error)
 {
   GsmSessionManager *self = ctx->self;
 
@@ -242,12 +242,12 @@ op_close (GsmTxnContext  *ctx,
 /* After the store dropped our entry (a lease lapsed): enter again, with
  * the VM if the store still names us its owner. */
 static gboolean
-op_reclaim (GsmTxnContext  *ctx,
-            GCancellable   *cancellable,
-            GError        **error)
+op_reclaim (GsmTxnContext *ctx,
+            GCancellable  *cancellable,
+            GError       **error)
 {
   GsmSessionManager *self = ctx->self;
-  g_autoptr(GsmSession) own = NULL;
+  g_autoptr (GsmSession) own = NULL;
 
   /* Nothing to enter again after close. */
   if (!check_usable (self, NULL))
@@ -269,7 +269,7 @@ op_refresh (GsmTxnContext *ctx,
             GCancellable  *cancellable)
 {
   GsmSessionManager *self = ctx->self;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
 
   g_atomic_int_set (&self->refresh_queued, 0);
   if (self->registry == NULL)
@@ -282,13 +282,13 @@ op_refresh (GsmTxnContext *ctx,
 }
 
 static gboolean
-run_kind (GsmTxnContext  *ctx,
-          GsmOpResult    *result,
-          GCancellable   *cancellable,
-          GError        **error)
+run_kind (GsmTxnContext *ctx,
+          GsmOpResult   *result,
+          GCancellable  *cancellable,
+          GError       **error)
 {
   GsmSessionManager *self = ctx->self;
-  gboolean ok;
+  gboolean           ok;
 
   switch (ctx->op->kind)
     {
@@ -337,14 +337,14 @@ run_kind (GsmTxnContext  *ctx,
 /* Runs @op in this thread; what it found is then emitted in the owner
  * context. */
 gboolean
-_gsm_manager_run_op (GsmSessionManager  *self,
-                             GsmOp              *op,
-                             GsmOpResult        *result,
-                             GCancellable       *cancellable,
-                             GError            **error)
+_gsm_manager_run_op (GsmSessionManager *self,
+                     GsmOp             *op,
+                     GsmOpResult       *result,
+                     GCancellable      *cancellable,
+                     GError           **error)
 {
   GsmTxnContext ctx = { self, op, _gsm_manager_events_new (self), 0, 0 };
-  gboolean ok = FALSE;
+  gboolean      ok = FALSE;
 
   memset (result, 0, sizeof *result);
 
@@ -357,13 +357,13 @@ _gsm_manager_run_op (GsmSessionManager  *self,
 }
 
 gboolean
-_gsm_manager_run_sync (GsmSessionManager  *self,
-                               GsmOpKind           kind,
-                               GsmOpResult        *result,
-                               GCancellable       *cancellable,
-                               GError            **error)
+_gsm_manager_run_sync (GsmSessionManager *self,
+                       GsmOpKind          kind,
+                       GsmOpResult       *result,
+                       GCancellable      *cancellable,
+                       GError           **error)
 {
-  GsmOp *op = _gsm_op_new (kind);
+  GsmOp   *op = _gsm_op_new (kind);
   gboolean ok = _gsm_manager_run_op (self, op, result, cancellable, error);
 
   _gsm_op_free (op);
@@ -402,20 +402,19 @@ return_result (GTask       *task,
 }
 
 /* The thread function of a task queued with _gsm_session_manager_run_in_worker(). */
-static G_DEFINE_QUARK (gsm-worker-func, worker_func)
+static G_DEFINE_QUARK (gsm - worker - func, worker_func)
 
-/*
- * The worker: runs every queued task in order, one at a time. A task is a
- * registry operation (its data a GsmOp), or another operation of the
- * manager's (cleanup_my_vm) queued with _gsm_session_manager_run_in_worker().
- */
-void
-_gsm_manager_worker_func (gpointer data,
-                                  gpointer user_data)
+    /*
+     * The worker: runs every queued task in order, one at a time. A task is a
+     * registry operation (its data a GsmOp), or another operation of the
+     * manager's (cleanup_my_vm) queued with _gsm_session_manager_run_in_worker().
+     */
+    void _gsm_manager_worker_func (gpointer data,
+                                   gpointer user_data)
 {
-  GTask *task = data;
+  GTask             *task = data;
   GsmSessionManager *self = g_task_get_source_object (task);
-  GTaskThreadFunc func = g_object_get_qdata (G_OBJECT (task), worker_func_quark ());
+  GTaskThreadFunc    func = g_object_get_qdata (G_OBJECT (task), worker_func_quark ());
 
   g_private_set (&in_worker, GINT_TO_POINTER (1));
 
@@ -425,9 +424,9 @@ _gsm_manager_worker_func (gpointer data,
         func (task, self, g_task_get_task_data (task), g_task_get_cancellable (task));
       else
         {
-          GsmOp *op = g_task_get_task_data (task);
+          GsmOp      *op = g_task_get_task_data (task);
           GsmOpResult result;
-          GError *error = NULL;
+          GError     *error = NULL;
 
           _gsm_manager_run_op (self, op, &result, g_task_get_cancellable (task), &error);
           return_result (task, op, &result, error);
@@ -461,14 +460,14 @@ _gsm_session_manager_run_in_worker (GsmSessionManager *self,
 
 /* Queues @op (taken) in the worker, for an async call. */
 void
-_gsm_manager_start_op (GsmSessionManager   *self,
-                               GsmOp               *op,
-                               gpointer             source_tag,
-                               GCancellable        *cancellable,
-                               GAsyncReadyCallback  callback,
-                               gpointer             user_data)
+_gsm_manager_start_op (GsmSessionManager  *self,
+                       GsmOp              *op,
+                       gpointer            source_tag,
+                       GCancellable       *cancellable,
+                       GAsyncReadyCallback callback,
+                       gpointer            user_data)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GTask  *task = g_task_new (self, cancellable, callback, user_data);
   GError *error = NULL;
 
   g_task_set_source_tag (task, source_tag);
@@ -487,8 +486,8 @@ _gsm_manager_start_op (GsmSessionManager   *self,
  * result nobody waits for. */
 void
 _gsm_manager_queue_op (GsmSessionManager *self,
-                               GsmOpKind          kind,
-                               gpointer           source_tag)
+                       GsmOpKind          kind,
+                       gpointer           source_tag)
 {
   GTask *task = g_task_new (self, NULL, NULL, NULL);
 
@@ -499,8 +498,8 @@ _gsm_manager_queue_op (GsmSessionManager *self,
 
 gboolean
 _gsm_manager_check_task (GsmSessionManager *self,
-                                 GAsyncResult      *result,
-                                 gpointer           source_tag)
+                         GAsyncResult      *result,
+                         gpointer           source_tag)
 {
   return g_task_is_valid (result, self) && g_task_get_source_tag (G_TASK (result)) == source_tag;
 }

@@ -18,89 +18,89 @@
 
 #pragma once
 
-#include "gsm-session-manager.h"
-#include "gsm-registry-private.h"
 #include "gsm-process-private.h"
+#include "gsm-registry-private.h"
+#include "gsm-session-manager.h"
 
 G_BEGIN_DECLS
 
 G_GNUC_INTERNAL
-void                 _gsm_session_manager_reset_for_testing (void);
+void _gsm_session_manager_reset_for_testing (void);
 G_GNUC_INTERNAL
-GsmRegistry         *_gsm_session_manager_get_registry      (GsmSessionManager *self);
+GsmRegistry *_gsm_session_manager_get_registry (GsmSessionManager *self);
 G_GNUC_INTERNAL
-GsmLivenessProbe    *_gsm_session_manager_get_probe         (GsmSessionManager *self);
+GsmLivenessProbe *_gsm_session_manager_get_probe (GsmSessionManager *self);
 G_GNUC_INTERNAL
-GsmLiveness          _gsm_session_manager_get_liveness      (GsmSessionManager *self,
-                                                             GsmSession        *session);
+GsmLiveness _gsm_session_manager_get_liveness (GsmSessionManager *self,
+                                               GsmSession        *session);
 G_GNUC_INTERNAL
-gboolean             _gsm_session_manager_is_session_dead   (GsmSessionManager *self,
-                                                             GsmSession        *session);
+gboolean _gsm_session_manager_is_session_dead (GsmSessionManager *self,
+                                               GsmSession        *session);
 G_GNUC_INTERNAL
-GsmRegistrySnapshot *_gsm_session_manager_dup_view          (GsmSessionManager *self);
+GsmRegistrySnapshot *_gsm_session_manager_dup_view (GsmSessionManager *self);
 G_GNUC_INTERNAL
-void                 _gsm_session_manager_run_in_worker     (GsmSessionManager *self,
-                                                             GTask             *task,
-                                                             GTaskThreadFunc    func);
+void _gsm_session_manager_run_in_worker (GsmSessionManager *self,
+                                         GTask             *task,
+                                         GTaskThreadFunc    func);
 G_GNUC_INTERNAL
-GHashTable          *_gsm_session_manager_list_sessions_sync (GsmSessionManager  *self,
-                                                              GCancellable       *cancellable,
-                                                              GError            **error);
+GHashTable *_gsm_session_manager_list_sessions_sync (GsmSessionManager *self,
+                                                     GCancellable      *cancellable,
+                                                     GError           **error);
 
 /* ---- shared by the manager's own files --------------------------------- */
 
-typedef struct _GsmManagerEvents GsmManagerEvents;
+typedef struct _GsmManagerEvents  GsmManagerEvents;
 typedef struct _GsmManagerListing GsmManagerListing;
-typedef struct _GsmTxnContext GsmTxnContext;
+typedef struct _GsmTxnContext     GsmTxnContext;
 
 struct _GsmSessionManager
 {
-  GObject               parent_instance;
+  GObject parent_instance;
 
-  GMainContext         *context;
-  GThread              *owner_thread;  /* the thread that made the manager */
-  GThreadPool          *pool;
+  GMainContext *context;
+  GThread      *owner_thread; /* the thread that made the manager */
+  GThreadPool  *pool;
 
   /* Identity; fixed after construction. */
-  char                 *session_id;
-  int                   pid;
-  char                 *hostname;
-  double                created_at;
-  guint64               start_time;
-  char                 *boot_id;
-  char                 *file_prefix;   /* GSM_FILE_PREFIX, with our uid where shared names are taken */
-  double                expiry;
+  char   *session_id;
+  int     pid;
+  char   *hostname;
+  double  created_at;
+  guint64 start_time;
+  char   *boot_id;
+  char   *file_prefix; /* GSM_FILE_PREFIX, with our uid where shared names are taken */
+  double  expiry;
 
-  GFile                *runtime_dir;
-  GFile                *session_file;
-  GFile                *vm_registry;
-  GFile                *global_tracker_file;
+  GFile *runtime_dir;
+  GFile *session_file;
+  GFile *vm_registry;
+  GFile *global_tracker_file;
 
-  GMutex                init_mutex;    /* guards init_error and setting registry */
-  GError               *init_error;    /* why the process is not in the registry yet */
-  gboolean              runtime_dir_is_default;
-  gint                  entered;       /* (atomic) in the registry: init_error unset */
-  GsmRegistry          *registry;
-  gboolean              has_leases;   /* the registry's, asked once */
-  GsmLivenessProbe     *probe;
+  GMutex            init_mutex; /* guards init_error and setting registry */
+  GError           *init_error; /* why the process is not in the registry yet */
+  gboolean          runtime_dir_is_default;
+  gint              entered; /* (atomic) in the registry: init_error unset */
+  GsmRegistry      *registry;
+  gboolean          has_leases; /* the registry's, asked once */
+  GsmLivenessProbe *probe;
 
-  GMutex                mutex;         /* guards own, closed and listing */
-  GsmSession           *own;           /* our entry as last written */
-  gboolean              closed;
-  GsmManagerListing    *listing;       /* the last get_all_active_sessions() */
+  GMutex             mutex; /* guards own, closed and listing */
+  GsmSession        *own;   /* our entry as last written */
+  gboolean           closed;
+  GsmManagerListing *listing; /* the last get_all_active_sessions() */
 
   /* Only touched in the owner context. */
-  GsmRegistrySnapshot  *view;          /* what ::sessions-changed last reported */
-  gboolean              has_vm;        /* what notify::has-vm last reported */
-  guint64               has_vm_generation; /* of the view has_vm is as of */
-  gint                  refresh_queued;
-  GSource              *watch_source;  /* until the watch starts */
+  GsmRegistrySnapshot *view;              /* what ::sessions-changed last reported */
+  gboolean             has_vm;            /* what notify::has-vm last reported */
+  guint64              has_vm_generation; /* of the view has_vm is as of */
+  gint                 refresh_queued;
+  GSource             *watch_source; /* until the watch starts */
 
   /* Statistics (atomic). */
-  gint                  vms_registered;
-  gint                  vms_unregistered;
-  gint                  registry_cleanups;
-  gint                  stale_sessions_removed;
+  gint vms_registered;
+  gint vms_unregistered;
+  gint registry_cleanups;
+  gint stale_sessions_removed;
 };
 
 typedef enum
@@ -129,28 +129,28 @@ typedef struct
 struct _GsmManagerEvents
 {
   GsmSessionManager   *self;
-  GArray              *emissions;      /* GsmManagerEmission */
-  GsmRegistrySnapshot *snapshot;       /* the registry as the operation left it */
+  GArray              *emissions; /* GsmManagerEmission */
+  GsmRegistrySnapshot *snapshot;  /* the registry as the operation left it */
 };
 
 G_GNUC_INTERNAL
-GsmManagerEvents *_gsm_manager_events_new          (GsmSessionManager   *self);
+GsmManagerEvents *_gsm_manager_events_new (GsmSessionManager *self);
 G_GNUC_INTERNAL
-void              _gsm_manager_events_free         (gpointer             events);
+void _gsm_manager_events_free (gpointer events);
 G_GNUC_INTERNAL
-void              _gsm_manager_events_add          (GsmManagerEvents    *events,
-                                                    GsmManagerSignal     signal,
-                                                    gpointer             object);
+void _gsm_manager_events_add (GsmManagerEvents *events,
+                              GsmManagerSignal  signal,
+                              gpointer          object);
 G_GNUC_INTERNAL
-void              _gsm_manager_events_truncate     (GsmManagerEvents    *events,
-                                                    guint                n_emissions);
+void _gsm_manager_events_truncate (GsmManagerEvents *events,
+                                   guint             n_emissions);
 G_GNUC_INTERNAL
-void              _gsm_manager_events_set_snapshot (GsmManagerEvents    *events,
-                                                    GsmRegistrySnapshot *snapshot);
+void _gsm_manager_events_set_snapshot (GsmManagerEvents    *events,
+                                       GsmRegistrySnapshot *snapshot);
 G_GNUC_INTERNAL
-void              _gsm_manager_events_dispatch     (GsmManagerEvents    *events);
+void _gsm_manager_events_dispatch (GsmManagerEvents *events);
 G_GNUC_INTERNAL
-void              _gsm_manager_start_following     (GsmSessionManager   *self);
+void _gsm_manager_start_following (GsmSessionManager *self);
 
 /* gsm-session-manager-ops.c */
 
@@ -171,11 +171,11 @@ typedef enum
 
 typedef struct
 {
-  GsmOpKind  kind;
-  char      *vm_id;
-  char      *zone;
-  char     **components;
-  GVariant  *metadata;
+  GsmOpKind kind;
+  char     *vm_id;
+  char     *zone;
+  char    **components;
+  GVariant *metadata;
 } GsmOp;
 
 typedef struct
@@ -186,47 +186,47 @@ typedef struct
 } GsmOpResult;
 
 G_GNUC_INTERNAL
-GsmOp    *_gsm_op_new              (GsmOpKind              kind);
+GsmOp *_gsm_op_new (GsmOpKind kind);
 G_GNUC_INTERNAL
-void      _gsm_op_free             (gpointer               op);
+void _gsm_op_free (gpointer op);
 G_GNUC_INTERNAL
-gboolean  _gsm_manager_run_op      (GsmSessionManager     *self,
-                                    GsmOp                 *op,
-                                    GsmOpResult           *result,
-                                    GCancellable          *cancellable,
-                                    GError               **error);
+gboolean _gsm_manager_run_op (GsmSessionManager *self,
+                              GsmOp             *op,
+                              GsmOpResult       *result,
+                              GCancellable      *cancellable,
+                              GError           **error);
 G_GNUC_INTERNAL
-gboolean  _gsm_manager_run_sync    (GsmSessionManager     *self,
-                                    GsmOpKind              kind,
-                                    GsmOpResult           *result,
-                                    GCancellable          *cancellable,
-                                    GError               **error);
+gboolean _gsm_manager_run_sync (GsmSessionManager *self,
+                                GsmOpKind          kind,
+                                GsmOpResult       *result,
+                                GCancellable      *cancellable,
+                                GError           **error);
 G_GNUC_INTERNAL
-gboolean  _gsm_manager_run_update  (GsmSessionManager     *self,
-                                    GsmRegistryUpdateFunc  func,
-                                    GsmTxnContext         *ctx,
-                                    GCancellable          *cancellable,
-                                    GError               **error);
+gboolean _gsm_manager_run_update (GsmSessionManager    *self,
+                                  GsmRegistryUpdateFunc func,
+                                  GsmTxnContext        *ctx,
+                                  GCancellable         *cancellable,
+                                  GError              **error);
 G_GNUC_INTERNAL
-void      _gsm_manager_start_op    (GsmSessionManager     *self,
-                                    GsmOp                 *op,
-                                    gpointer               source_tag,
-                                    GCancellable          *cancellable,
-                                    GAsyncReadyCallback    callback,
-                                    gpointer               user_data);
+void _gsm_manager_start_op (GsmSessionManager  *self,
+                            GsmOp              *op,
+                            gpointer            source_tag,
+                            GCancellable       *cancellable,
+                            GAsyncReadyCallback callback,
+                            gpointer            user_data);
 G_GNUC_INTERNAL
-void      _gsm_manager_queue_op    (GsmSessionManager     *self,
-                                    GsmOpKind              kind,
-                                    gpointer               source_tag);
+void _gsm_manager_queue_op (GsmSessionManager *self,
+                            GsmOpKind          kind,
+                            gpointer           source_tag);
 G_GNUC_INTERNAL
-gboolean  _gsm_manager_check_task  (GsmSessionManager     *self,
-                                    GAsyncResult          *result,
-                                    gpointer               source_tag);
+gboolean _gsm_manager_check_task (GsmSessionManager *self,
+                                  GAsyncResult      *result,
+                                  gpointer           source_tag);
 G_GNUC_INTERNAL
-gboolean  _gsm_manager_in_worker   (void);
+gboolean _gsm_manager_in_worker (void);
 G_GNUC_INTERNAL
-void      _gsm_manager_worker_func (gpointer               task,
-                                    gpointer               user_data);
+void _gsm_manager_worker_func (gpointer task,
+                               gpointer user_data);
 
 /* gsm-session-manager-rules.c: the functions an update hands the store
  * (GsmRegistryUpdateFunc, with a GsmTxnContext). */
@@ -241,50 +241,50 @@ struct _GsmTxnContext
 };
 
 G_GNUC_INTERNAL
-gboolean    _gsm_txn_enter              (GsmRegistryTxn       *txn,
-                                         gpointer              user_data,
-                                         GError              **error);
+gboolean _gsm_txn_enter (GsmRegistryTxn *txn,
+                         gpointer        user_data,
+                         GError        **error);
 G_GNUC_INTERNAL
-gboolean    _gsm_txn_reconcile          (GsmRegistryTxn       *txn,
-                                         gpointer              user_data,
-                                         GError              **error);
+gboolean _gsm_txn_reconcile (GsmRegistryTxn *txn,
+                             gpointer        user_data,
+                             GError        **error);
 G_GNUC_INTERNAL
-gboolean    _gsm_txn_register_vm        (GsmRegistryTxn       *txn,
-                                         gpointer              user_data,
-                                         GError              **error);
+gboolean _gsm_txn_register_vm (GsmRegistryTxn *txn,
+                               gpointer        user_data,
+                               GError        **error);
 G_GNUC_INTERNAL
-gboolean    _gsm_txn_unregister_vm      (GsmRegistryTxn       *txn,
-                                         gpointer              user_data,
-                                         GError              **error);
+gboolean _gsm_txn_unregister_vm (GsmRegistryTxn *txn,
+                                 gpointer        user_data,
+                                 GError        **error);
 G_GNUC_INTERNAL
-gboolean    _gsm_txn_confirm_vm         (GsmRegistryTxn       *txn,
-                                         gpointer              user_data,
-                                         GError              **error);
+gboolean _gsm_txn_confirm_vm (GsmRegistryTxn *txn,
+                              gpointer        user_data,
+                              GError        **error);
 G_GNUC_INTERNAL
-gboolean    _gsm_txn_close              (GsmRegistryTxn       *txn,
-                                         gpointer              user_data,
-                                         GError              **error);
+gboolean _gsm_txn_close (GsmRegistryTxn *txn,
+                         gpointer        user_data,
+                         GError        **error);
 
 /* gsm-session-manager-listing.c */
 
 G_GNUC_INTERNAL
-GHashTable *_gsm_manager_collect_active (GsmSessionManager    *self,
-                                         GsmRegistrySnapshot  *snapshot,
-                                         gboolean             *needs_cleanup);
+GHashTable *_gsm_manager_collect_active (GsmSessionManager   *self,
+                                         GsmRegistrySnapshot *snapshot,
+                                         gboolean            *needs_cleanup);
 G_GNUC_INTERNAL
-GHashTable *_gsm_manager_collect_all    (GsmSessionManager    *self,
-                                         GsmRegistrySnapshot  *snapshot);
+GHashTable *_gsm_manager_collect_all (GsmSessionManager   *self,
+                                      GsmRegistrySnapshot *snapshot);
 G_GNUC_INTERNAL
-void        _gsm_manager_listing_free   (GsmManagerListing    *listing);
+void _gsm_manager_listing_free (GsmManagerListing *listing);
 
 /* gsm-session-manager-backend.c */
 
 G_GNUC_INTERNAL
-gboolean _gsm_manager_init_registry (GsmSessionManager  *self,
-                                     GsmManagerEvents   *events,
-                                     GError            **error);
+gboolean _gsm_manager_init_registry (GsmSessionManager *self,
+                                     GsmManagerEvents  *events,
+                                     GError           **error);
 G_GNUC_INTERNAL
-gboolean _gsm_manager_retry_init    (GsmSessionManager  *self,
-                                     GError            **error);
+gboolean _gsm_manager_retry_init (GsmSessionManager *self,
+                                  GError           **error);
 
 G_END_DECLS

@@ -81,11 +81,11 @@ own_entry (GsmTxnContext  *ctx,
            GsmRegistryTxn *txn)
 {
   GsmSessionManager *self = ctx->self;
-  GsmSession *own = _gsm_registry_txn_lookup (txn, self->session_id);
+  GsmSession        *own = _gsm_registry_txn_lookup (txn, self->session_id);
 
   if (own == NULL)
     {
-      g_autoptr(GsmSession) last = NULL;
+      g_autoptr (GsmSession) last = NULL;
 
       /* Our entry vanished (a registry deleted by hand, or rebuilt without
        * our session file): write it again as we last knew it, VM and all. */
@@ -107,7 +107,7 @@ own_entry (GsmTxnContext  *ctx,
 
       if (last == NULL)
         {
-          g_autoptr(GsmSession) bare = NULL;
+          g_autoptr (GsmSession) bare = NULL;
           const char *lock_name = NULL;
 
           bare = _gsm_session_new (self->session_id, self->pid, self->hostname,
@@ -121,7 +121,7 @@ own_entry (GsmTxnContext  *ctx,
     }
   else if (_gsm_session_is_stale (own) && _gsm_session_get_member (own, "reap_claim") == NULL)
     {
-      g_autoptr(GsmSession) active = _gsm_session_with_stale (own, 0);
+      g_autoptr (GsmSession) active = _gsm_session_with_stale (own, 0);
 
       /* Recorded dead by a process that could not see us: we are not. */
       _gsm_registry_txn_put (txn, active);
@@ -142,10 +142,10 @@ static void
 reconcile (GsmTxnContext  *ctx,
            GsmRegistryTxn *txn)
 {
-  GsmSessionManager *self = ctx->self;
+  GsmSessionManager      *self = ctx->self;
   GsmRegistrySnapshotIter iter;
-  const char *key;
-  GsmSession *session;
+  const char             *key;
+  GsmSession             *session;
 
   _gsm_registry_snapshot_iter_init (&iter, _gsm_registry_txn_get_base (txn));
   while (_gsm_registry_snapshot_iter_next (&iter, &key, &session))
@@ -159,10 +159,11 @@ reconcile (GsmTxnContext  *ctx,
           else if (_gsm_session_get_member (session, "reap_claim") == NULL &&
                    session_liveness (self, session) == GSM_LIVENESS_ALIVE)
             {
-              g_autoptr(GsmSession) active = _gsm_session_with_stale (session, 0);
+              g_autoptr (GsmSession) active = _gsm_session_with_stale (session, 0);
 
               g_message ("Session %s (pid %d on %s) was recorded dead but is alive: "
-                         "recording it active again", key, gsm_session_get_pid (session),
+                         "recording it active again",
+                         key, gsm_session_get_pid (session),
                          gsm_session_get_hostname (session));
               _gsm_registry_txn_put (txn, active);
             }
@@ -181,7 +182,7 @@ reconcile (GsmTxnContext  *ctx,
         }
       else if (gsm_session_get_has_vm (session))
         {
-          g_autoptr(GsmSession) stale = _gsm_session_with_stale (session, ctx->now);
+          g_autoptr (GsmSession) stale = _gsm_session_with_stale (session, ctx->now);
 
           /* Recorded, so that every process counts the reaper's grace
            * period from now. With leases, every watching process reports
@@ -200,9 +201,9 @@ reconcile (GsmTxnContext  *ctx,
 }
 
 gboolean
-_gsm_txn_reconcile (GsmRegistryTxn  *txn,
-                    gpointer         user_data,
-                    GError         **error)
+_gsm_txn_reconcile (GsmRegistryTxn *txn,
+                    gpointer        user_data,
+                    GError        **error)
 {
   GsmTxnContext *ctx = user_data;
 
@@ -212,27 +213,27 @@ _gsm_txn_reconcile (GsmRegistryTxn  *txn,
 }
 
 gboolean
-_gsm_txn_enter (GsmRegistryTxn  *txn,
-                gpointer         user_data,
-                GError         **error)
+_gsm_txn_enter (GsmRegistryTxn *txn,
+                gpointer        user_data,
+                GError        **error)
 {
   own_entry (user_data, txn);
   return TRUE;
 }
 
 gboolean
-_gsm_txn_register_vm (GsmRegistryTxn  *txn,
-                      gpointer         user_data,
-                      GError         **error)
+_gsm_txn_register_vm (GsmRegistryTxn *txn,
+                      gpointer        user_data,
+                      GError        **error)
 {
-  GsmTxnContext *ctx = user_data;
+  GsmTxnContext     *ctx = user_data;
   GsmSessionManager *self = ctx->self;
-  GsmOp *op = ctx->op;
-  GsmSession *own = own_entry (ctx, txn);
-  g_autoptr(GsmSession) updated = NULL;
-  g_autoptr(GsmSession) vm = NULL;
+  GsmOp             *op = ctx->op;
+  GsmSession        *own = own_entry (ctx, txn);
+  g_autoptr (GsmSession) updated = NULL;
+  g_autoptr (GsmSession) vm = NULL;
   GsmRegistrySnapshotIter iter;
-  GsmSession *other;
+  GsmSession             *other;
 
   if (gsm_session_get_has_vm (own))
     {
@@ -254,7 +255,8 @@ _gsm_txn_register_vm (GsmRegistryTxn  *txn,
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_VM_OWNED_BY_OTHER,
                        "VM “%s” is owned by session %s (pid %d on %s), which is alive or "
-                       "cannot be proven dead from here", op->vm_id,
+                       "cannot be proven dead from here",
+                       op->vm_id,
                        gsm_session_get_session_id (other), gsm_session_get_pid (other),
                        gsm_session_get_hostname (other));
           return FALSE;
@@ -279,7 +281,7 @@ _gsm_txn_register_vm (GsmRegistryTxn  *txn,
         }
     }
 
-  updated = _gsm_session_with_vm (own, op->vm_id, op->zone, (const char * const *) op->components,
+  updated = _gsm_session_with_vm (own, op->vm_id, op->zone, (const char *const *) op->components,
                                   op->metadata, ctx->now);
   /* Reserved before the cloud creates it: recorded all the same, so that
    * a crash before the confirmation leaves an orphan to delete, not a VM
@@ -300,14 +302,14 @@ _gsm_txn_register_vm (GsmRegistryTxn  *txn,
 }
 
 gboolean
-_gsm_txn_unregister_vm (GsmRegistryTxn  *txn,
-                        gpointer         user_data,
-                        GError         **error)
+_gsm_txn_unregister_vm (GsmRegistryTxn *txn,
+                        gpointer        user_data,
+                        GError        **error)
 {
   GsmTxnContext *ctx = user_data;
-  GsmSession *own = own_entry (ctx, txn);
-  g_autoptr(GsmSession) updated = NULL;
-  g_autoptr(GsmSession) vm = NULL;
+  GsmSession    *own = own_entry (ctx, txn);
+  g_autoptr (GsmSession) updated = NULL;
+  g_autoptr (GsmSession) vm = NULL;
 
   if (!gsm_session_get_has_vm (own))
     {
@@ -332,23 +334,24 @@ _gsm_txn_unregister_vm (GsmRegistryTxn  *txn,
 }
 
 gboolean
-_gsm_txn_confirm_vm (GsmRegistryTxn  *txn,
-                     gpointer         user_data,
-                     GError         **error)
+_gsm_txn_confirm_vm (GsmRegistryTxn *txn,
+                     gpointer        user_data,
+                     GError        **error)
 {
   GsmTxnContext *ctx = user_data;
-  GsmSession *own = own_entry (ctx, txn);
-  g_autoptr(GsmSession) updated = NULL;
+  GsmSession    *own = own_entry (ctx, txn);
+  g_autoptr (GsmSession) updated = NULL;
 
   if (!gsm_session_get_has_vm (own))
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_NO_VM,
                    "Session %s owns no VM to confirm (a reaper may have taken it over "
-                   "after this process was found dead)", ctx->self->session_id);
+                   "after this process was found dead)",
+                   ctx->self->session_id);
       return FALSE;
     }
   if (g_strcmp0 (gsm_session_get_status (own), GSM_STATUS_CREATING) != 0)
-    return TRUE;   /* confirmed already, or registered without a reservation */
+    return TRUE; /* confirmed already, or registered without a reservation */
 
   updated = _gsm_session_with_status (own, GSM_STATUS_ACTIVE);
   _gsm_registry_txn_put (txn, updated);
@@ -356,12 +359,12 @@ _gsm_txn_confirm_vm (GsmRegistryTxn  *txn,
 }
 
 gboolean
-_gsm_txn_close (GsmRegistryTxn  *txn,
-                gpointer         user_data,
-                GError         **error)
+_gsm_txn_close (GsmRegistryTxn *txn,
+                gpointer        user_data,
+                GError        **error)
 {
   GsmTxnContext *ctx = user_data;
-  GsmSession *own = _gsm_registry_txn_lookup (txn, ctx->self->session_id);
+  GsmSession    *own = _gsm_registry_txn_lookup (txn, ctx->self->session_id);
 
   /* A session that still owns a VM stays visible to the cleanup of others. */
   if (own != NULL && !gsm_session_get_has_vm (own))

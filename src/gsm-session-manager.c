@@ -107,7 +107,8 @@
  * Since: 1.0
  */
 
-enum {
+enum
+{
   PROP_0,
   PROP_SESSION_ID,
   PROP_PID,
@@ -122,10 +123,10 @@ enum {
 };
 
 static GParamSpec *properties[N_PROPS];
-guint _gsm_session_manager_signals[GSM_MANAGER_N_SIGNALS];
+guint              _gsm_session_manager_signals[GSM_MANAGER_N_SIGNALS];
 
 static GsmSessionManager *default_manager;
-static GMutex default_lock;
+static GMutex             default_lock;
 
 G_DEFINE_FINAL_TYPE (GsmSessionManager, gsm_session_manager, G_TYPE_OBJECT)
 
@@ -134,9 +135,9 @@ G_DEFINE_FINAL_TYPE (GsmSessionManager, gsm_session_manager, G_TYPE_OBJECT)
 static guint64
 own_start_time (void)
 {
-  char state;
+  char    state;
   guint64 start_time = 0;
-  int saved_errno;
+  int     saved_errno;
 
   if (!_gsm_process_read_stat (getpid (), &state, &start_time, &saved_errno))
     return 0;
@@ -162,12 +163,12 @@ static void
 gsm_session_manager_constructed (GObject *object)
 {
   GsmSessionManager *self = GSM_SESSION_MANAGER (object);
-  g_autofree char *dir = NULL;
-  g_autofree char *path = NULL;
-  g_autofree char *prefixed = NULL;
-  const char *prefix = g_getenv ("GSM_FILE_PREFIX");
-  const char *hostname = g_getenv ("GSM_HOSTNAME");
-  GsmManagerEvents *events;
+  g_autofree char   *dir = NULL;
+  g_autofree char   *path = NULL;
+  g_autofree char   *prefixed = NULL;
+  const char        *prefix = g_getenv ("GSM_FILE_PREFIX");
+  const char        *hostname = g_getenv ("GSM_HOSTNAME");
+  GsmManagerEvents  *events;
 
   G_OBJECT_CLASS (gsm_session_manager_parent_class)->constructed (object);
 
@@ -325,8 +326,8 @@ install_properties (GObjectClass *object_class)
    * Since: 1.0
    */
   properties[PROP_SESSION_ID] =
-    g_param_spec_string ("session-id", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("session-id", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSessionManager:pid:
@@ -336,8 +337,8 @@ install_properties (GObjectClass *object_class)
    * Since: 1.0
    */
   properties[PROP_PID] =
-    g_param_spec_int ("pid", NULL, NULL, 0, G_MAXINT, 0,
-                      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_int ("pid", NULL, NULL, 0, G_MAXINT, 0,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSessionManager:hostname:
@@ -347,8 +348,8 @@ install_properties (GObjectClass *object_class)
    * Since: 1.0
    */
   properties[PROP_HOSTNAME] =
-    g_param_spec_string ("hostname", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("hostname", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSessionManager:created-at:
@@ -358,8 +359,8 @@ install_properties (GObjectClass *object_class)
    * Since: 1.0
    */
   properties[PROP_CREATED_AT] =
-    g_param_spec_double ("created-at", NULL, NULL, 0, G_MAXDOUBLE, 0,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_double ("created-at", NULL, NULL, 0, G_MAXDOUBLE, 0,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSessionManager:runtime-dir:
@@ -369,8 +370,8 @@ install_properties (GObjectClass *object_class)
    * Since: 1.0
    */
   properties[PROP_RUNTIME_DIR] =
-    g_param_spec_object ("runtime-dir", NULL, NULL, G_TYPE_FILE,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_object ("runtime-dir", NULL, NULL, G_TYPE_FILE,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSessionManager:session-file:
@@ -380,8 +381,8 @@ install_properties (GObjectClass *object_class)
    * Since: 1.0
    */
   properties[PROP_SESSION_FILE] =
-    g_param_spec_object ("session-file", NULL, NULL, G_TYPE_FILE,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_object ("session-file", NULL, NULL, G_TYPE_FILE,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSessionManager:vm-registry:
@@ -391,8 +392,8 @@ install_properties (GObjectClass *object_class)
    * Since: 1.0
    */
   properties[PROP_VM_REGISTRY] =
-    g_param_spec_object ("vm-registry", NULL, NULL, G_TYPE_FILE,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_object ("vm-registry", NULL, NULL, G_TYPE_FILE,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSessionManager:global-tracker-file:
@@ -403,8 +404,8 @@ install_properties (GObjectClass *object_class)
    * Since: 1.0
    */
   properties[PROP_GLOBAL_TRACKER_FILE] =
-    g_param_spec_object ("global-tracker-file", NULL, NULL, G_TYPE_FILE,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_object ("global-tracker-file", NULL, NULL, G_TYPE_FILE,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSessionManager:has-vm:
@@ -414,8 +415,8 @@ install_properties (GObjectClass *object_class)
    * Since: 1.0
    */
   properties[PROP_HAS_VM] =
-    g_param_spec_boolean ("has-vm", NULL, NULL, FALSE,
-                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+      g_param_spec_boolean ("has-vm", NULL, NULL, FALSE,
+                            G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -433,8 +434,8 @@ install_signals (GType type)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_VM_REGISTERED] =
-    g_signal_new ("vm-registered", type, G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
+      g_signal_new ("vm-registered", type, G_SIGNAL_RUN_LAST, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
    * GsmSessionManager::vm-unregistered:
@@ -446,8 +447,8 @@ install_signals (GType type)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_VM_UNREGISTERED] =
-    g_signal_new ("vm-unregistered", type, G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
+      g_signal_new ("vm-unregistered", type, G_SIGNAL_RUN_LAST, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
    * GsmSessionManager::session-stale:
@@ -466,8 +467,8 @@ install_signals (GType type)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_SESSION_STALE] =
-    g_signal_new ("session-stale", type, G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
+      g_signal_new ("session-stale", type, G_SIGNAL_RUN_LAST, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
    * GsmSessionManager::sessions-changed:
@@ -480,8 +481,8 @@ install_signals (GType type)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_SESSIONS_CHANGED] =
-    g_signal_new ("sessions-changed", type, G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 0);
+      g_signal_new ("sessions-changed", type, G_SIGNAL_RUN_LAST, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   /**
    * GsmSessionManager::session-added:
@@ -493,8 +494,8 @@ install_signals (GType type)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_SESSION_ADDED] =
-    g_signal_new ("session-added", type, G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
+      g_signal_new ("session-added", type, G_SIGNAL_RUN_LAST, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
    * GsmSessionManager::session-removed:
@@ -506,8 +507,8 @@ install_signals (GType type)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_SESSION_REMOVED] =
-    g_signal_new ("session-removed", type, G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
+      g_signal_new ("session-removed", type, G_SIGNAL_RUN_LAST, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 
   /**
    * GsmSessionManager::ownership-lapsed:
@@ -528,8 +529,8 @@ install_signals (GType type)
    * Since: 1.0
    */
   _gsm_session_manager_signals[GSM_MANAGER_SIGNAL_OWNERSHIP_LAPSED] =
-    g_signal_new ("ownership-lapsed", type, G_SIGNAL_RUN_LAST, 0,
-                  NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
+      g_signal_new ("ownership-lapsed", type, G_SIGNAL_RUN_LAST, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 1, GSM_TYPE_SESSION);
 }
 
 static void
@@ -581,7 +582,7 @@ GsmSessionManager *
 gsm_session_manager_get_default (void)
 {
   GsmSessionManager *manager = g_atomic_pointer_get (&default_manager);
-  gboolean created = FALSE;
+  gboolean           created = FALSE;
 
   if (G_LIKELY (manager != NULL))
     return manager;
@@ -830,7 +831,7 @@ GVariant *
 gsm_session_manager_get_statistics (GsmSessionManager *self)
 {
   GVariantBuilder b;
-  g_autoptr(GsmSession) own = NULL;
+  g_autoptr (GsmSession) own = NULL;
   const char *vm_id;
 
   g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), NULL);
@@ -865,15 +866,15 @@ gsm_session_manager_get_statistics (GsmSessionManager *self)
 /* -- register_vm -- */
 
 static GsmOp *
-make_register_op (GsmOpKind               kind,
-                  const char          *vm_id,
-                  const char          *zone,
-                  const char * const  *components,
-                  GVariant            *metadata,
-                  GError             **error)
+make_register_op (GsmOpKind          kind,
+                  const char        *vm_id,
+                  const char        *zone,
+                  const char *const *components,
+                  GVariant          *metadata,
+                  GError           **error)
 {
   /* Sink first: a floating reference is consumed on every path. */
-  g_autoptr(GVariant) held = metadata ? g_variant_ref_sink (metadata) : NULL;
+  g_autoptr (GVariant) held = metadata ? g_variant_ref_sink (metadata) : NULL;
   GsmOp *op;
 
   if (!_gsm_validate_name ("vm_id", vm_id, GSM_MAX_NAME_LEN, error) ||
@@ -906,8 +907,8 @@ make_register_op (GsmOpKind               kind,
        * entry are two levels), and no infinity or NaN. Its size is
        * bounded so that the entry always fits in its session file, from
        * which a registry is rebuilt. */
-      g_autoptr(JsonNode) node = NULL;
-      g_autoptr(GString) text = g_string_new (NULL);
+      g_autoptr (JsonNode) node = NULL;
+      g_autoptr (GString) text = g_string_new (NULL);
 
       if (g_variant_get_size (metadata) > 16 * GSM_MAX_METADATA_SIZE)
         {
@@ -922,7 +923,8 @@ make_register_op (GsmOpKind               kind,
         {
           g_set_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT,
                        "metadata is nested more than %d levels deep or holds a number "
-                       "that is not finite", GSM_JSON_MAX_DEPTH - 2);
+                       "that is not finite",
+                       GSM_JSON_MAX_DEPTH - 2);
           return NULL;
         }
       if (text->len > GSM_MAX_METADATA_SIZE)
@@ -945,19 +947,19 @@ make_register_op (GsmOpKind               kind,
 
 /* register_vm() and reserve_vm(): the same operation, @kind apart. */
 static void
-start_register (GsmSessionManager   *self,
-                GsmOpKind               kind,
-                gpointer             source_tag,
-                const char          *vm_id,
-                const char          *zone,
-                const char * const  *components,
-                GVariant            *metadata,
-                GCancellable        *cancellable,
-                GAsyncReadyCallback  callback,
-                gpointer             user_data)
+start_register (GsmSessionManager  *self,
+                GsmOpKind           kind,
+                gpointer            source_tag,
+                const char         *vm_id,
+                const char         *zone,
+                const char *const  *components,
+                GVariant           *metadata,
+                GCancellable       *cancellable,
+                GAsyncReadyCallback callback,
+                gpointer            user_data)
 {
   GError *error = NULL;
-  GsmOp *op;
+  GsmOp  *op;
 
   g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
@@ -973,18 +975,18 @@ start_register (GsmSessionManager   *self,
 }
 
 static gboolean
-register_sync (GsmSessionManager   *self,
-               GsmOpKind               kind,
-               const char          *vm_id,
-               const char          *zone,
-               const char * const  *components,
-               GVariant            *metadata,
-               GCancellable        *cancellable,
-               GError             **error)
+register_sync (GsmSessionManager *self,
+               GsmOpKind          kind,
+               const char        *vm_id,
+               const char        *zone,
+               const char *const *components,
+               GVariant          *metadata,
+               GCancellable      *cancellable,
+               GError           **error)
 {
-  GsmOp *op;
+  GsmOp      *op;
   GsmOpResult result;
-  gboolean ok;
+  gboolean    ok;
 
   g_return_val_if_fail (GSM_IS_SESSION_MANAGER (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -1028,14 +1030,14 @@ register_sync (GsmSessionManager   *self,
  * Since: 1.0
  */
 void
-gsm_session_manager_register_vm (GsmSessionManager   *self,
-                                 const char          *vm_id,
-                                 const char          *zone,
-                                 const char * const  *components,
-                                 GVariant            *metadata,
-                                 GCancellable        *cancellable,
-                                 GAsyncReadyCallback  callback,
-                                 gpointer             user_data)
+gsm_session_manager_register_vm (GsmSessionManager  *self,
+                                 const char         *vm_id,
+                                 const char         *zone,
+                                 const char *const  *components,
+                                 GVariant           *metadata,
+                                 GCancellable       *cancellable,
+                                 GAsyncReadyCallback callback,
+                                 gpointer            user_data)
 {
   start_register (self, GSM_OP_REGISTER_VM, gsm_session_manager_register_vm, vm_id, zone, components,
                   metadata, cancellable, callback, user_data);
@@ -1054,9 +1056,9 @@ gsm_session_manager_register_vm (GsmSessionManager   *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_register_vm_finish (GsmSessionManager  *self,
-                                        GAsyncResult       *result,
-                                        GError            **error)
+gsm_session_manager_register_vm_finish (GsmSessionManager *self,
+                                        GAsyncResult      *result,
+                                        GError           **error)
 {
   g_return_val_if_fail (_gsm_manager_check_task (self, result, gsm_session_manager_register_vm), FALSE);
 
@@ -1080,13 +1082,13 @@ gsm_session_manager_register_vm_finish (GsmSessionManager  *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_register_vm_sync (GsmSessionManager   *self,
-                                      const char          *vm_id,
-                                      const char          *zone,
-                                      const char * const  *components,
-                                      GVariant            *metadata,
-                                      GCancellable        *cancellable,
-                                      GError             **error)
+gsm_session_manager_register_vm_sync (GsmSessionManager *self,
+                                      const char        *vm_id,
+                                      const char        *zone,
+                                      const char *const *components,
+                                      GVariant          *metadata,
+                                      GCancellable      *cancellable,
+                                      GError           **error)
 {
   return register_sync (self, GSM_OP_REGISTER_VM, vm_id, zone, components, metadata, cancellable,
                         error);
@@ -1127,14 +1129,14 @@ gsm_session_manager_register_vm_sync (GsmSessionManager   *self,
  * Since: 1.0
  */
 void
-gsm_session_manager_reserve_vm (GsmSessionManager   *self,
-                                const char          *vm_id,
-                                const char          *zone,
-                                const char * const  *components,
-                                GVariant            *metadata,
-                                GCancellable        *cancellable,
-                                GAsyncReadyCallback  callback,
-                                gpointer             user_data)
+gsm_session_manager_reserve_vm (GsmSessionManager  *self,
+                                const char         *vm_id,
+                                const char         *zone,
+                                const char *const  *components,
+                                GVariant           *metadata,
+                                GCancellable       *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer            user_data)
 {
   start_register (self, GSM_OP_RESERVE_VM, gsm_session_manager_reserve_vm, vm_id, zone, components,
                   metadata, cancellable, callback, user_data);
@@ -1153,9 +1155,9 @@ gsm_session_manager_reserve_vm (GsmSessionManager   *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_reserve_vm_finish (GsmSessionManager  *self,
-                                       GAsyncResult       *result,
-                                       GError            **error)
+gsm_session_manager_reserve_vm_finish (GsmSessionManager *self,
+                                       GAsyncResult      *result,
+                                       GError           **error)
 {
   g_return_val_if_fail (_gsm_manager_check_task (self, result, gsm_session_manager_reserve_vm), FALSE);
 
@@ -1179,13 +1181,13 @@ gsm_session_manager_reserve_vm_finish (GsmSessionManager  *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_reserve_vm_sync (GsmSessionManager   *self,
-                                     const char          *vm_id,
-                                     const char          *zone,
-                                     const char * const  *components,
-                                     GVariant            *metadata,
-                                     GCancellable        *cancellable,
-                                     GError             **error)
+gsm_session_manager_reserve_vm_sync (GsmSessionManager *self,
+                                     const char        *vm_id,
+                                     const char        *zone,
+                                     const char *const *components,
+                                     GVariant          *metadata,
+                                     GCancellable      *cancellable,
+                                     GError           **error)
 {
   return register_sync (self, GSM_OP_RESERVE_VM, vm_id, zone, components, metadata, cancellable,
                         error);
@@ -1206,10 +1208,10 @@ gsm_session_manager_reserve_vm_sync (GsmSessionManager   *self,
  * Since: 1.0
  */
 void
-gsm_session_manager_confirm_vm (GsmSessionManager   *self,
-                                GCancellable        *cancellable,
-                                GAsyncReadyCallback  callback,
-                                gpointer             user_data)
+gsm_session_manager_confirm_vm (GsmSessionManager  *self,
+                                GCancellable       *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer            user_data)
 {
   g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
@@ -1231,9 +1233,9 @@ gsm_session_manager_confirm_vm (GsmSessionManager   *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_confirm_vm_finish (GsmSessionManager  *self,
-                                       GAsyncResult       *result,
-                                       GError            **error)
+gsm_session_manager_confirm_vm_finish (GsmSessionManager *self,
+                                       GAsyncResult      *result,
+                                       GError           **error)
 {
   g_return_val_if_fail (_gsm_manager_check_task (self, result, gsm_session_manager_confirm_vm), FALSE);
 
@@ -1253,9 +1255,9 @@ gsm_session_manager_confirm_vm_finish (GsmSessionManager  *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_confirm_vm_sync (GsmSessionManager  *self,
-                                     GCancellable       *cancellable,
-                                     GError            **error)
+gsm_session_manager_confirm_vm_sync (GsmSessionManager *self,
+                                     GCancellable      *cancellable,
+                                     GError           **error)
 {
   GsmOpResult result;
 
@@ -1279,10 +1281,10 @@ gsm_session_manager_confirm_vm_sync (GsmSessionManager  *self,
  * Since: 1.0
  */
 void
-gsm_session_manager_get_my_vm (GsmSessionManager   *self,
-                               GCancellable        *cancellable,
-                               GAsyncReadyCallback  callback,
-                               gpointer             user_data)
+gsm_session_manager_get_my_vm (GsmSessionManager  *self,
+                               GCancellable       *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer            user_data)
 {
   g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
   _gsm_manager_start_op (self, _gsm_op_new (GSM_OP_GET_MY_VM), gsm_session_manager_get_my_vm,
@@ -1303,9 +1305,9 @@ gsm_session_manager_get_my_vm (GsmSessionManager   *self,
  * Since: 1.0
  */
 GsmSession *
-gsm_session_manager_get_my_vm_finish (GsmSessionManager  *self,
-                                      GAsyncResult       *result,
-                                      GError            **error)
+gsm_session_manager_get_my_vm_finish (GsmSessionManager *self,
+                                      GAsyncResult      *result,
+                                      GError           **error)
 {
   g_return_val_if_fail (_gsm_manager_check_task (self, result, gsm_session_manager_get_my_vm), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
@@ -1326,9 +1328,9 @@ gsm_session_manager_get_my_vm_finish (GsmSessionManager  *self,
  * Since: 1.0
  */
 GsmSession *
-gsm_session_manager_get_my_vm_sync (GsmSessionManager  *self,
-                                    GCancellable       *cancellable,
-                                    GError            **error)
+gsm_session_manager_get_my_vm_sync (GsmSessionManager *self,
+                                    GCancellable      *cancellable,
+                                    GError           **error)
 {
   GsmOpResult result;
 
@@ -1351,10 +1353,10 @@ gsm_session_manager_get_my_vm_sync (GsmSessionManager  *self,
  * Since: 1.0
  */
 void
-gsm_session_manager_unregister_vm (GsmSessionManager   *self,
-                                   GCancellable        *cancellable,
-                                   GAsyncReadyCallback  callback,
-                                   gpointer             user_data)
+gsm_session_manager_unregister_vm (GsmSessionManager  *self,
+                                   GCancellable       *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer            user_data)
 {
   g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
   _gsm_manager_start_op (self, _gsm_op_new (GSM_OP_UNREGISTER_VM), gsm_session_manager_unregister_vm,
@@ -1374,9 +1376,9 @@ gsm_session_manager_unregister_vm (GsmSessionManager   *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_unregister_vm_finish (GsmSessionManager  *self,
-                                          GAsyncResult       *result,
-                                          GError            **error)
+gsm_session_manager_unregister_vm_finish (GsmSessionManager *self,
+                                          GAsyncResult      *result,
+                                          GError           **error)
 {
   g_return_val_if_fail (_gsm_manager_check_task (self, result, gsm_session_manager_unregister_vm), FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);
@@ -1395,9 +1397,9 @@ gsm_session_manager_unregister_vm_finish (GsmSessionManager  *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_unregister_vm_sync (GsmSessionManager  *self,
-                                        GCancellable       *cancellable,
-                                        GError            **error)
+gsm_session_manager_unregister_vm_sync (GsmSessionManager *self,
+                                        GCancellable      *cancellable,
+                                        GError           **error)
 {
   GsmOpResult result;
 
@@ -1419,10 +1421,10 @@ gsm_session_manager_unregister_vm_sync (GsmSessionManager  *self,
  * Since: 1.0
  */
 void
-gsm_session_manager_get_all_active_sessions (GsmSessionManager   *self,
-                                             GCancellable        *cancellable,
-                                             GAsyncReadyCallback  callback,
-                                             gpointer             user_data)
+gsm_session_manager_get_all_active_sessions (GsmSessionManager  *self,
+                                             GCancellable       *cancellable,
+                                             GAsyncReadyCallback callback,
+                                             gpointer            user_data)
 {
   g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
   _gsm_manager_start_op (self, _gsm_op_new (GSM_OP_GET_ALL_ACTIVE_SESSIONS), gsm_session_manager_get_all_active_sessions,
@@ -1444,9 +1446,9 @@ gsm_session_manager_get_all_active_sessions (GsmSessionManager   *self,
  * Since: 1.0
  */
 GHashTable *
-gsm_session_manager_get_all_active_sessions_finish (GsmSessionManager  *self,
-                                                    GAsyncResult       *result,
-                                                    GError            **error)
+gsm_session_manager_get_all_active_sessions_finish (GsmSessionManager *self,
+                                                    GAsyncResult      *result,
+                                                    GError           **error)
 {
   g_return_val_if_fail (_gsm_manager_check_task (self, result, gsm_session_manager_get_all_active_sessions), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
@@ -1467,9 +1469,9 @@ gsm_session_manager_get_all_active_sessions_finish (GsmSessionManager  *self,
  * Since: 1.0
  */
 GHashTable *
-gsm_session_manager_get_all_active_sessions_sync (GsmSessionManager  *self,
-                                                  GCancellable       *cancellable,
-                                                  GError            **error)
+gsm_session_manager_get_all_active_sessions_sync (GsmSessionManager *self,
+                                                  GCancellable      *cancellable,
+                                                  GError           **error)
 {
   GsmOpResult result;
 
@@ -1490,9 +1492,9 @@ gsm_session_manager_get_all_active_sessions_sync (GsmSessionManager  *self,
  * (recorded statuses, and gsm_session_list_get_liveness()).
  */
 GHashTable *
-_gsm_session_manager_list_sessions_sync (GsmSessionManager  *self,
-                                         GCancellable       *cancellable,
-                                         GError            **error)
+_gsm_session_manager_list_sessions_sync (GsmSessionManager *self,
+                                         GCancellable      *cancellable,
+                                         GError           **error)
 {
   GsmOpResult result;
 
@@ -1516,10 +1518,10 @@ _gsm_session_manager_list_sessions_sync (GsmSessionManager  *self,
  * Since: 1.0
  */
 void
-gsm_session_manager_cleanup_stale_sessions (GsmSessionManager   *self,
-                                            GCancellable        *cancellable,
-                                            GAsyncReadyCallback  callback,
-                                            gpointer             user_data)
+gsm_session_manager_cleanup_stale_sessions (GsmSessionManager  *self,
+                                            GCancellable       *cancellable,
+                                            GAsyncReadyCallback callback,
+                                            gpointer            user_data)
 {
   g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
   _gsm_manager_start_op (self, _gsm_op_new (GSM_OP_CLEANUP_STALE_SESSIONS), gsm_session_manager_cleanup_stale_sessions,
@@ -1539,9 +1541,9 @@ gsm_session_manager_cleanup_stale_sessions (GsmSessionManager   *self,
  * Since: 1.0
  */
 int
-gsm_session_manager_cleanup_stale_sessions_finish (GsmSessionManager  *self,
-                                                   GAsyncResult       *result,
-                                                   GError            **error)
+gsm_session_manager_cleanup_stale_sessions_finish (GsmSessionManager *self,
+                                                   GAsyncResult      *result,
+                                                   GError           **error)
 {
   g_return_val_if_fail (_gsm_manager_check_task (self, result, gsm_session_manager_cleanup_stale_sessions), -1);
   return (int) g_task_propagate_int (G_TASK (result), error);
@@ -1560,9 +1562,9 @@ gsm_session_manager_cleanup_stale_sessions_finish (GsmSessionManager  *self,
  * Since: 1.0
  */
 int
-gsm_session_manager_cleanup_stale_sessions_sync (GsmSessionManager  *self,
-                                                 GCancellable       *cancellable,
-                                                 GError            **error)
+gsm_session_manager_cleanup_stale_sessions_sync (GsmSessionManager *self,
+                                                 GCancellable      *cancellable,
+                                                 GError           **error)
 {
   GsmOpResult result;
 
@@ -1587,10 +1589,10 @@ gsm_session_manager_cleanup_stale_sessions_sync (GsmSessionManager  *self,
  * Since: 1.0
  */
 void
-gsm_session_manager_close (GsmSessionManager   *self,
-                           GCancellable        *cancellable,
-                           GAsyncReadyCallback  callback,
-                           gpointer             user_data)
+gsm_session_manager_close (GsmSessionManager  *self,
+                           GCancellable       *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer            user_data)
 {
   g_return_if_fail (GSM_IS_SESSION_MANAGER (self));
   _gsm_manager_start_op (self, _gsm_op_new (GSM_OP_CLOSE), gsm_session_manager_close,
@@ -1610,9 +1612,9 @@ gsm_session_manager_close (GsmSessionManager   *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_close_finish (GsmSessionManager  *self,
-                                  GAsyncResult       *result,
-                                  GError            **error)
+gsm_session_manager_close_finish (GsmSessionManager *self,
+                                  GAsyncResult      *result,
+                                  GError           **error)
 {
   g_return_val_if_fail (_gsm_manager_check_task (self, result, gsm_session_manager_close), FALSE);
   return g_task_propagate_boolean (G_TASK (result), error);
@@ -1631,9 +1633,9 @@ gsm_session_manager_close_finish (GsmSessionManager  *self,
  * Since: 1.0
  */
 gboolean
-gsm_session_manager_close_sync (GsmSessionManager  *self,
-                                GCancellable       *cancellable,
-                                GError            **error)
+gsm_session_manager_close_sync (GsmSessionManager *self,
+                                GCancellable      *cancellable,
+                                GError           **error)
 {
   GsmOpResult result;
 

@@ -6,14 +6,14 @@
 #pragma once
 
 #if !defined(GSM_INSIDE) && !defined(GSM_COMPILATION)
-# error "Only <gsm-session/gsm.h> can be included directly."
+#error "Only <gsm-session/gsm.h> can be included directly."
 #endif
 
 #include <gio/gio.h>
 
-#include "gsm-version-macros.h"
-#include "gsm-session.h"
 #include "gsm-provider.h"
+#include "gsm-session.h"
+#include "gsm-version-macros.h"
 
 G_BEGIN_DECLS
 
@@ -23,175 +23,175 @@ GSM_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (GsmSessionManager, gsm_session_manager, GSM, SESSION_MANAGER, GObject)
 
 GSM_AVAILABLE_IN_ALL
-GsmSessionManager *gsm_session_manager_get_default          (void);
+GsmSessionManager *gsm_session_manager_get_default (void);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_is_available         (void);
+gboolean gsm_session_manager_is_available (void);
 
 GSM_AVAILABLE_IN_ALL
-const char        *gsm_session_manager_get_session_id       (GsmSessionManager    *self);
+const char *gsm_session_manager_get_session_id (GsmSessionManager *self);
 GSM_AVAILABLE_IN_ALL
-int                gsm_session_manager_get_pid              (GsmSessionManager    *self);
+int gsm_session_manager_get_pid (GsmSessionManager *self);
 GSM_AVAILABLE_IN_ALL
-const char        *gsm_session_manager_get_hostname         (GsmSessionManager    *self);
+const char *gsm_session_manager_get_hostname (GsmSessionManager *self);
 GSM_AVAILABLE_IN_ALL
-double             gsm_session_manager_get_created_at       (GsmSessionManager    *self);
+double gsm_session_manager_get_created_at (GsmSessionManager *self);
 GSM_AVAILABLE_IN_ALL
-GFile             *gsm_session_manager_get_runtime_dir      (GsmSessionManager    *self);
+GFile *gsm_session_manager_get_runtime_dir (GsmSessionManager *self);
 GSM_AVAILABLE_IN_ALL
-GFile             *gsm_session_manager_get_session_file     (GsmSessionManager    *self);
+GFile *gsm_session_manager_get_session_file (GsmSessionManager *self);
 GSM_AVAILABLE_IN_ALL
-GFile             *gsm_session_manager_get_vm_registry      (GsmSessionManager    *self);
+GFile *gsm_session_manager_get_vm_registry (GsmSessionManager *self);
 GSM_AVAILABLE_IN_ALL
-GFile             *gsm_session_manager_get_global_tracker_file (GsmSessionManager *self);
+GFile *gsm_session_manager_get_global_tracker_file (GsmSessionManager *self);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_get_has_vm           (GsmSessionManager    *self);
+gboolean gsm_session_manager_get_has_vm (GsmSessionManager *self);
 GSM_AVAILABLE_IN_ALL
-GVariant          *gsm_session_manager_get_statistics       (GsmSessionManager    *self);
+GVariant *gsm_session_manager_get_statistics (GsmSessionManager *self);
 GSM_AVAILABLE_IN_ALL
-GVariant          *gsm_session_manager_get_vm_labels        (GsmSessionManager    *self);
+GVariant *gsm_session_manager_get_vm_labels (GsmSessionManager *self);
 
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_register_vm          (GsmSessionManager    *self,
-                                                             const char           *vm_id,
-                                                             const char           *zone,
-                                                             const char * const   *components,
-                                                             GVariant             *metadata,
-                                                             GCancellable         *cancellable,
-                                                             GAsyncReadyCallback   callback,
-                                                             gpointer              user_data);
+void gsm_session_manager_register_vm (GsmSessionManager  *self,
+                                      const char         *vm_id,
+                                      const char         *zone,
+                                      const char *const  *components,
+                                      GVariant           *metadata,
+                                      GCancellable       *cancellable,
+                                      GAsyncReadyCallback callback,
+                                      gpointer            user_data);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_register_vm_finish   (GsmSessionManager    *self,
-                                                             GAsyncResult         *result,
-                                                             GError              **error);
+gboolean gsm_session_manager_register_vm_finish (GsmSessionManager *self,
+                                                 GAsyncResult      *result,
+                                                 GError           **error);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_register_vm_sync     (GsmSessionManager    *self,
-                                                             const char           *vm_id,
-                                                             const char           *zone,
-                                                             const char * const   *components,
-                                                             GVariant             *metadata,
-                                                             GCancellable         *cancellable,
-                                                             GError              **error);
+gboolean gsm_session_manager_register_vm_sync (GsmSessionManager *self,
+                                               const char        *vm_id,
+                                               const char        *zone,
+                                               const char *const *components,
+                                               GVariant          *metadata,
+                                               GCancellable      *cancellable,
+                                               GError           **error);
 
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_reserve_vm           (GsmSessionManager    *self,
-                                                             const char           *vm_id,
-                                                             const char           *zone,
-                                                             const char * const   *components,
-                                                             GVariant             *metadata,
-                                                             GCancellable         *cancellable,
-                                                             GAsyncReadyCallback   callback,
-                                                             gpointer              user_data);
+void gsm_session_manager_reserve_vm (GsmSessionManager  *self,
+                                     const char         *vm_id,
+                                     const char         *zone,
+                                     const char *const  *components,
+                                     GVariant           *metadata,
+                                     GCancellable       *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer            user_data);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_reserve_vm_finish    (GsmSessionManager    *self,
-                                                             GAsyncResult         *result,
-                                                             GError              **error);
+gboolean gsm_session_manager_reserve_vm_finish (GsmSessionManager *self,
+                                                GAsyncResult      *result,
+                                                GError           **error);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_reserve_vm_sync      (GsmSessionManager    *self,
-                                                             const char           *vm_id,
-                                                             const char           *zone,
-                                                             const char * const   *components,
-                                                             GVariant             *metadata,
-                                                             GCancellable         *cancellable,
-                                                             GError              **error);
+gboolean gsm_session_manager_reserve_vm_sync (GsmSessionManager *self,
+                                              const char        *vm_id,
+                                              const char        *zone,
+                                              const char *const *components,
+                                              GVariant          *metadata,
+                                              GCancellable      *cancellable,
+                                              GError           **error);
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_confirm_vm           (GsmSessionManager    *self,
-                                                             GCancellable         *cancellable,
-                                                             GAsyncReadyCallback   callback,
-                                                             gpointer              user_data);
+void gsm_session_manager_confirm_vm (GsmSessionManager  *self,
+                                     GCancellable       *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer            user_data);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_confirm_vm_finish    (GsmSessionManager    *self,
-                                                             GAsyncResult         *result,
-                                                             GError              **error);
+gboolean gsm_session_manager_confirm_vm_finish (GsmSessionManager *self,
+                                                GAsyncResult      *result,
+                                                GError           **error);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_confirm_vm_sync      (GsmSessionManager    *self,
-                                                             GCancellable         *cancellable,
-                                                             GError              **error);
+gboolean gsm_session_manager_confirm_vm_sync (GsmSessionManager *self,
+                                              GCancellable      *cancellable,
+                                              GError           **error);
 
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_get_my_vm            (GsmSessionManager    *self,
-                                                             GCancellable         *cancellable,
-                                                             GAsyncReadyCallback   callback,
-                                                             gpointer              user_data);
+void gsm_session_manager_get_my_vm (GsmSessionManager  *self,
+                                    GCancellable       *cancellable,
+                                    GAsyncReadyCallback callback,
+                                    gpointer            user_data);
 GSM_AVAILABLE_IN_ALL
-GsmSession             *gsm_session_manager_get_my_vm_finish     (GsmSessionManager    *self,
-                                                             GAsyncResult         *result,
-                                                             GError              **error);
+GsmSession *gsm_session_manager_get_my_vm_finish (GsmSessionManager *self,
+                                                  GAsyncResult      *result,
+                                                  GError           **error);
 GSM_AVAILABLE_IN_ALL
-GsmSession             *gsm_session_manager_get_my_vm_sync       (GsmSessionManager    *self,
-                                                             GCancellable         *cancellable,
-                                                             GError              **error);
+GsmSession *gsm_session_manager_get_my_vm_sync (GsmSessionManager *self,
+                                                GCancellable      *cancellable,
+                                                GError           **error);
 
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_unregister_vm        (GsmSessionManager    *self,
-                                                             GCancellable         *cancellable,
-                                                             GAsyncReadyCallback   callback,
-                                                             gpointer              user_data);
+void gsm_session_manager_unregister_vm (GsmSessionManager  *self,
+                                        GCancellable       *cancellable,
+                                        GAsyncReadyCallback callback,
+                                        gpointer            user_data);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_unregister_vm_finish (GsmSessionManager    *self,
-                                                             GAsyncResult         *result,
-                                                             GError              **error);
+gboolean gsm_session_manager_unregister_vm_finish (GsmSessionManager *self,
+                                                   GAsyncResult      *result,
+                                                   GError           **error);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_unregister_vm_sync   (GsmSessionManager    *self,
-                                                             GCancellable         *cancellable,
-                                                             GError              **error);
+gboolean gsm_session_manager_unregister_vm_sync (GsmSessionManager *self,
+                                                 GCancellable      *cancellable,
+                                                 GError           **error);
 
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_get_all_active_sessions        (GsmSessionManager    *self,
-                                                                       GCancellable         *cancellable,
-                                                                       GAsyncReadyCallback   callback,
-                                                                       gpointer              user_data);
+void gsm_session_manager_get_all_active_sessions (GsmSessionManager  *self,
+                                                  GCancellable       *cancellable,
+                                                  GAsyncReadyCallback callback,
+                                                  gpointer            user_data);
 GSM_AVAILABLE_IN_ALL
-GHashTable        *gsm_session_manager_get_all_active_sessions_finish (GsmSessionManager    *self,
-                                                                       GAsyncResult         *result,
-                                                                       GError              **error);
+GHashTable *gsm_session_manager_get_all_active_sessions_finish (GsmSessionManager *self,
+                                                                GAsyncResult      *result,
+                                                                GError           **error);
 GSM_AVAILABLE_IN_ALL
-GHashTable        *gsm_session_manager_get_all_active_sessions_sync   (GsmSessionManager    *self,
-                                                                       GCancellable         *cancellable,
-                                                                       GError              **error);
+GHashTable *gsm_session_manager_get_all_active_sessions_sync (GsmSessionManager *self,
+                                                              GCancellable      *cancellable,
+                                                              GError           **error);
 
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_cleanup_stale_sessions        (GsmSessionManager    *self,
-                                                                      GCancellable         *cancellable,
-                                                                      GAsyncReadyCallback   callback,
-                                                                      gpointer              user_data);
+void gsm_session_manager_cleanup_stale_sessions (GsmSessionManager  *self,
+                                                 GCancellable       *cancellable,
+                                                 GAsyncReadyCallback callback,
+                                                 gpointer            user_data);
 GSM_AVAILABLE_IN_ALL
-int                gsm_session_manager_cleanup_stale_sessions_finish (GsmSessionManager    *self,
-                                                                      GAsyncResult         *result,
-                                                                      GError              **error);
+int gsm_session_manager_cleanup_stale_sessions_finish (GsmSessionManager *self,
+                                                       GAsyncResult      *result,
+                                                       GError           **error);
 GSM_AVAILABLE_IN_ALL
-int                gsm_session_manager_cleanup_stale_sessions_sync   (GsmSessionManager    *self,
-                                                                      GCancellable         *cancellable,
-                                                                      GError              **error);
+int gsm_session_manager_cleanup_stale_sessions_sync (GsmSessionManager *self,
+                                                     GCancellable      *cancellable,
+                                                     GError           **error);
 
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_close                (GsmSessionManager    *self,
-                                                             GCancellable         *cancellable,
-                                                             GAsyncReadyCallback   callback,
-                                                             gpointer              user_data);
+void gsm_session_manager_close (GsmSessionManager  *self,
+                                GCancellable       *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer            user_data);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_close_finish         (GsmSessionManager    *self,
-                                                             GAsyncResult         *result,
-                                                             GError              **error);
+gboolean gsm_session_manager_close_finish (GsmSessionManager *self,
+                                           GAsyncResult      *result,
+                                           GError           **error);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_close_sync           (GsmSessionManager    *self,
-                                                             GCancellable         *cancellable,
-                                                             GError              **error);
+gboolean gsm_session_manager_close_sync (GsmSessionManager *self,
+                                         GCancellable      *cancellable,
+                                         GError           **error);
 
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_cleanup_my_vm        (GsmSessionManager    *self,
-                                                             GsmProvider          *provider,
-                                                             GCancellable         *cancellable,
-                                                             GAsyncReadyCallback   callback,
-                                                             gpointer              user_data);
+void gsm_session_manager_cleanup_my_vm (GsmSessionManager  *self,
+                                        GsmProvider        *provider,
+                                        GCancellable       *cancellable,
+                                        GAsyncReadyCallback callback,
+                                        gpointer            user_data);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_cleanup_my_vm_finish (GsmSessionManager    *self,
-                                                             GAsyncResult         *result,
-                                                             GError              **error);
+gboolean gsm_session_manager_cleanup_my_vm_finish (GsmSessionManager *self,
+                                                   GAsyncResult      *result,
+                                                   GError           **error);
 GSM_AVAILABLE_IN_ALL
-gboolean           gsm_session_manager_cleanup_my_vm_sync   (GsmSessionManager    *self,
-                                                             GsmProvider          *provider,
-                                                             GCancellable         *cancellable,
-                                                             GError              **error);
+gboolean gsm_session_manager_cleanup_my_vm_sync (GsmSessionManager *self,
+                                                 GsmProvider       *provider,
+                                                 GCancellable      *cancellable,
+                                                 GError           **error);
 
 /**
  * GsmShutdownFunc:
@@ -213,16 +213,16 @@ typedef void (*GsmShutdownFunc) (GsmSessionManager *manager,
                                  gpointer           user_data);
 
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_install_shutdown_handlers      (GsmSessionManager *self,
-                                                                       GsmProvider       *provider,
-                                                                       GMainLoop         *loop);
+void gsm_session_manager_install_shutdown_handlers (GsmSessionManager *self,
+                                                    GsmProvider       *provider,
+                                                    GMainLoop         *loop);
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_install_shutdown_handlers_full (GsmSessionManager *self,
-                                                                       GsmProvider       *provider,
-                                                                       GsmShutdownFunc    func,
-                                                                       gpointer           user_data,
-                                                                       GDestroyNotify     notify);
+void gsm_session_manager_install_shutdown_handlers_full (GsmSessionManager *self,
+                                                         GsmProvider       *provider,
+                                                         GsmShutdownFunc    func,
+                                                         gpointer           user_data,
+                                                         GDestroyNotify     notify);
 GSM_AVAILABLE_IN_ALL
-void               gsm_session_manager_remove_shutdown_handlers       (GsmSessionManager *self);
+void gsm_session_manager_remove_shutdown_handlers (GsmSessionManager *self);
 
 G_END_DECLS

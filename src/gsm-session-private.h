@@ -24,51 +24,51 @@ G_BEGIN_DECLS
 #define GSM_FORMAT_VERSION 1
 
 G_GNUC_INTERNAL
-GsmSession *_gsm_session_new_from_json (const char  *key,
-                                        const char  *text,
-                                        gsize        len,
-                                        JsonParser  *parser,
-                                        GError     **error);
+GsmSession *_gsm_session_new_from_json (const char *key,
+                                        const char *text,
+                                        gsize       len,
+                                        JsonParser *parser,
+                                        GError    **error);
 G_GNUC_INTERNAL
-GsmSession *_gsm_session_new           (const char  *session_id,
-                                        int          pid,
-                                        const char  *hostname,
-                                        double       created_at,
-                                        guint64      start_time,
-                                        const char  *boot_id);
+GsmSession *_gsm_session_new (const char *session_id,
+                              int         pid,
+                              const char *hostname,
+                              double      created_at,
+                              guint64     start_time,
+                              const char *boot_id);
 G_GNUC_INTERNAL
-GsmSession *_gsm_session_with_vm       (GsmSession         *base,
-                                        const char         *vm_id,
-                                        const char         *zone,
-                                        const char * const *components,
-                                        GVariant           *metadata,
-                                        double              registered_at);
+GsmSession *_gsm_session_with_vm (GsmSession        *base,
+                                  const char        *vm_id,
+                                  const char        *zone,
+                                  const char *const *components,
+                                  GVariant          *metadata,
+                                  double             registered_at);
 G_GNUC_INTERNAL
-GsmSession *_gsm_session_without_vm    (GsmSession  *base);
+GsmSession *_gsm_session_without_vm (GsmSession *base);
 G_GNUC_INTERNAL
-GsmSession *_gsm_session_with_liveness (GsmSession  *base,
-                                        guint64      pid_ns,
-                                        const char  *lock_file);
+GsmSession *_gsm_session_with_liveness (GsmSession *base,
+                                        guint64     pid_ns,
+                                        const char *lock_file);
 G_GNUC_INTERNAL
-GsmSession *_gsm_session_with_status   (GsmSession  *base,
-                                        const char  *status);
-GsmSession *_gsm_session_shown_as      (GsmSession  *base,
-                                        const char  *status);
+GsmSession *_gsm_session_with_status (GsmSession *base,
+                                      const char *status);
+GsmSession *_gsm_session_shown_as (GsmSession *base,
+                                   const char *status);
 G_GNUC_INTERNAL
-GsmSession *_gsm_session_with_stale    (GsmSession  *base,
-                                        double       stale_since);
+GsmSession *_gsm_session_with_stale (GsmSession *base,
+                                     double      stale_since);
 /* Members the core does not interpret (such as the reaper's "reap_claim"
  * and "reap_attempts"), kept with the entry. @value NULL removes it. */
 G_GNUC_INTERNAL
-GsmSession *_gsm_session_with_member   (GsmSession  *base,
-                                        const char  *name,
-                                        JsonNode    *value);
+GsmSession *_gsm_session_with_member (GsmSession *base,
+                                      const char *name,
+                                      JsonNode   *value);
 G_GNUC_INTERNAL
-JsonNode   *_gsm_session_get_member    (GsmSession  *self,
-                                        const char  *name);
+JsonNode *_gsm_session_get_member (GsmSession *self,
+                                   const char *name);
 G_GNUC_INTERNAL
-const char *_gsm_session_get_text      (GsmSession  *self,
-                                        gsize       *len);
+const char *_gsm_session_get_text (GsmSession *self,
+                                   gsize      *len);
 /* What register_vm() accepts: far below what readers accept of other
  * writers (1024 components, files of 1 MiB and 64 MiB), so that an entry
  * written through the API always fits in its session file. */
@@ -78,15 +78,15 @@ const char *_gsm_session_get_text      (GsmSession  *self,
 #define GSM_MAX_METADATA_SIZE (64 * 1024)
 
 G_GNUC_INTERNAL
-gboolean    _gsm_validate_identifier   (const char  *what,
-                                        const char  *value,
-                                        gsize        max_len,
-                                        GError     **error);
+gboolean _gsm_validate_identifier (const char *what,
+                                   const char *value,
+                                   gsize       max_len,
+                                   GError    **error);
 G_GNUC_INTERNAL
-gboolean    _gsm_validate_name         (const char  *what,
-                                        const char  *value,
-                                        gsize        max_len,
-                                        GError     **error);
+gboolean _gsm_validate_name (const char *what,
+                             const char *value,
+                             gsize       max_len,
+                             GError    **error);
 
 /*
  * The entry's fields, for the library's own loops over thousands of
@@ -95,31 +95,31 @@ gboolean    _gsm_validate_name         (const char  *what,
  */
 struct _GsmSession
 {
-  GObject     parent_instance;
+  GObject parent_instance;
 
   char       *session_id;
   int         pid;
   char       *hostname;
   double      created_at;
-  const char *status;          /* status_active, status_stale or status_other */
+  const char *status; /* status_active, status_stale or status_other */
   char       *status_other;
   char       *vm_id;
   char       *zone;
   char      **components;
-  const char *metadata_text;   /* the metadata object as written, in text */
+  const char *metadata_text; /* the metadata object as written, in text */
   gsize       metadata_len;
-  GVariant   *metadata;        /* built lazily from metadata_text */
+  GVariant   *metadata; /* built lazily from metadata_text */
   double      registered_at;
   guint64     start_time;
   char       *boot_id;
-  guint64     pid_ns;          /* inode of its pid namespace, 0 if unknown */
-  char       *lock_file;       /* held (OFD lock) while the process lives */
+  guint64     pid_ns;    /* inode of its pid namespace, 0 if unknown */
+  char       *lock_file; /* held (OFD lock) while the process lives */
   double      stale_since;
-  gboolean    leased;          /* etcd: read from (or written to) a leased key */
-  JsonObject *extra;           /* members we do not know, kept verbatim */
+  gboolean    leased; /* etcd: read from (or written to) a leased key */
+  JsonObject *extra;  /* members we do not know, kept verbatim */
 
-  char       *text;            /* the entry's JSON text */
-  gsize       text_len;
+  char *text; /* the entry's JSON text */
+  gsize text_len;
 };
 
 G_GNUC_INTERNAL

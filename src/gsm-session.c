@@ -26,9 +26,10 @@
  */
 /* Every entry's status is one of these two, not a copy. */
 static const char status_active[] = GSM_STATUS_ACTIVE;
-const char _gsm_status_stale[] = GSM_STATUS_STALE;
+const char        _gsm_status_stale[] = GSM_STATUS_STALE;
 
-enum {
+enum
+{
   PROP_0,
   PROP_SESSION_ID,
   PROP_PID,
@@ -144,8 +145,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_SESSION_ID] =
-    g_param_spec_string ("session-id", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("session-id", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:pid:
@@ -155,8 +156,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_PID] =
-    g_param_spec_int ("pid", NULL, NULL, 0, G_MAXINT, 0,
-                      G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_int ("pid", NULL, NULL, 0, G_MAXINT, 0,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:hostname:
@@ -166,8 +167,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_HOSTNAME] =
-    g_param_spec_string ("hostname", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("hostname", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:created-at:
@@ -177,8 +178,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_CREATED_AT] =
-    g_param_spec_double ("created-at", NULL, NULL, 0, G_MAXDOUBLE, 0,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_double ("created-at", NULL, NULL, 0, G_MAXDOUBLE, 0,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:status:
@@ -189,8 +190,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_STATUS] =
-    g_param_spec_string ("status", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("status", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:has-vm:
@@ -200,8 +201,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_HAS_VM] =
-    g_param_spec_boolean ("has-vm", NULL, NULL, FALSE,
-                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_boolean ("has-vm", NULL, NULL, FALSE,
+                            G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:vm-id:
@@ -211,8 +212,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_VM_ID] =
-    g_param_spec_string ("vm-id", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("vm-id", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:zone:
@@ -222,8 +223,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_ZONE] =
-    g_param_spec_string ("zone", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("zone", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:components:
@@ -233,8 +234,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_COMPONENTS] =
-    g_param_spec_boxed ("components", NULL, NULL, G_TYPE_STRV,
-                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_boxed ("components", NULL, NULL, G_TYPE_STRV,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:metadata:
@@ -244,8 +245,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_METADATA] =
-    g_param_spec_variant ("metadata", NULL, NULL, G_VARIANT_TYPE_VARDICT, NULL,
-                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_variant ("metadata", NULL, NULL, G_VARIANT_TYPE_VARDICT, NULL,
+                            G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:registered-at:
@@ -255,8 +256,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_REGISTERED_AT] =
-    g_param_spec_double ("registered-at", NULL, NULL, 0, G_MAXDOUBLE, 0,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_double ("registered-at", NULL, NULL, 0, G_MAXDOUBLE, 0,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:start-time:
@@ -268,8 +269,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_START_TIME] =
-    g_param_spec_uint64 ("start-time", NULL, NULL, 0, G_MAXUINT64, 0,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_uint64 ("start-time", NULL, NULL, 0, G_MAXUINT64, 0,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:boot-id:
@@ -279,8 +280,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_BOOT_ID] =
-    g_param_spec_string ("boot-id", NULL, NULL, NULL,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_string ("boot-id", NULL, NULL, NULL,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   /**
    * GsmSession:stale-since:
@@ -290,8 +291,8 @@ gsm_session_class_init (GsmSessionClass *klass)
    * Since: 1.0
    */
   properties[PROP_STALE_SINCE] =
-    g_param_spec_double ("stale-since", NULL, NULL, 0, G_MAXDOUBLE, 0,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+      g_param_spec_double ("stale-since", NULL, NULL, 0, G_MAXDOUBLE, 0,
+                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -304,10 +305,10 @@ gsm_session_init (GsmSession *self)
 /* ---- reading ----------------------------------------------------------- */
 
 gboolean
-_gsm_validate_identifier (const char  *what,
-                          const char  *value,
-                          gsize        max_len,
-                          GError     **error)
+_gsm_validate_identifier (const char *what,
+                          const char *value,
+                          gsize       max_len,
+                          GError    **error)
 {
   if (value == NULL || *value == '\0')
     {
@@ -345,10 +346,10 @@ _gsm_validate_identifier (const char  *what,
  * does not start with “-”, which a command would take for an option.
  */
 gboolean
-_gsm_validate_name (const char  *what,
-                    const char  *value,
-                    gsize        max_len,
-                    GError     **error)
+_gsm_validate_name (const char *what,
+                    const char *value,
+                    gsize       max_len,
+                    GError    **error)
 {
   if (!_gsm_validate_identifier (what, value, max_len, error))
     return FALSE;
@@ -394,7 +395,7 @@ node_is_finite (JsonNode *node)
   if (JSON_NODE_HOLDS_OBJECT (node))
     {
       JsonObjectIter iter;
-      JsonNode *member;
+      JsonNode      *member;
 
       json_object_iter_init (&iter, json_node_get_object (node));
       while (json_object_iter_next (&iter, NULL, &member))
@@ -405,9 +406,9 @@ node_is_finite (JsonNode *node)
 }
 
 static gboolean
-bad_member (GError     **error,
-            const char  *name,
-            const char  *expected)
+bad_member (GError    **error,
+            const char *name,
+            const char *expected)
 {
   g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
                "member “%s” is not %s", name, expected);
@@ -427,11 +428,11 @@ get_member (JsonObject *object,
 }
 
 static gboolean
-string_from_node (JsonNode    *node,
-                  const char  *name,
-                  gsize        max_len,
-                  char       **out,
-                  GError     **error)
+string_from_node (JsonNode   *node,
+                  const char *name,
+                  gsize       max_len,
+                  char      **out,
+                  GError    **error)
 {
   if (json_node_get_value_type (node) != G_TYPE_STRING)
     return bad_member (error, name, "a string");
@@ -442,12 +443,12 @@ string_from_node (JsonNode    *node,
 }
 
 static gboolean
-read_string (JsonObject  *object,
-             const char  *name,
-             gboolean     nullable,
-             gsize        max_len,
-             char       **out,
-             GError     **error)
+read_string (JsonObject *object,
+             const char *name,
+             gboolean    nullable,
+             gsize       max_len,
+             char      **out,
+             GError    **error)
 {
   JsonNode *node = get_member (object, name, nullable);
 
@@ -457,15 +458,15 @@ read_string (JsonObject  *object,
 /* A time: any JSON number (an integer read as gint64, then converted),
  * finite and within 0…1e12. */
 static gboolean
-read_time (JsonObject  *object,
-           const char  *name,
-           gboolean     nullable,
-           double      *out,
-           GError     **error)
+read_time (JsonObject *object,
+           const char *name,
+           gboolean    nullable,
+           double     *out,
+           GError    **error)
 {
   JsonNode *node = get_member (object, name, nullable);
-  GType type;
-  double d;
+  GType     type;
+  double    d;
 
   if (node == NULL)
     return TRUE;
@@ -481,16 +482,16 @@ read_time (JsonObject  *object,
 
 /* An integer (the scan refused those beyond 64 bits) within @min…@max. */
 static gboolean
-read_int (JsonObject  *object,
-          const char  *name,
-          gboolean     nullable,
-          gint64       min,
-          gint64       max,
-          gint64      *out,
-          GError     **error)
+read_int (JsonObject *object,
+          const char *name,
+          gboolean    nullable,
+          gint64      min,
+          gint64      max,
+          gint64     *out,
+          GError    **error)
 {
   JsonNode *node = get_member (object, name, nullable);
-  gint64 v;
+  gint64    v;
 
   if (node == NULL)
     return TRUE;
@@ -501,7 +502,8 @@ read_int (JsonObject  *object,
     {
       g_set_error (error, GSM_ERROR, GSM_ERROR_CORRUPT_REGISTRY,
                    "member “%s” is %" G_GINT64_FORMAT ", outside %" G_GINT64_FORMAT
-                   "…%" G_GINT64_FORMAT, name, v, min, max);
+                   "…%" G_GINT64_FORMAT,
+                   name, v, min, max);
       return FALSE;
     }
   *out = v;
@@ -511,13 +513,13 @@ read_int (JsonObject  *object,
 #define MAX_COMPONENTS 1024
 
 static gboolean
-read_components (JsonObject  *object,
-                 char      ***out,
-                 GError     **error)
+read_components (JsonObject *object,
+                 char     ***out,
+                 GError    **error)
 {
-  JsonNode *node = get_member (object, "components", TRUE);
+  JsonNode  *node = get_member (object, "components", TRUE);
   JsonArray *array;
-  guint n;
+  guint      n;
 
   if (node == NULL)
     return TRUE;
@@ -538,9 +540,9 @@ read_components (JsonObject  *object,
 }
 
 static gboolean
-read_status (GsmSession  *self,
-             JsonObject  *object,
-             GError     **error)
+read_status (GsmSession *self,
+             JsonObject *object,
+             GError    **error)
 {
   char *status = NULL;
 
@@ -566,13 +568,13 @@ static const char *const known_members[] = {
 };
 
 static gboolean
-read_extra (GsmSession  *self,
-            JsonObject  *object,
-            GError     **error)
+read_extra (GsmSession *self,
+            JsonObject *object,
+            GError    **error)
 {
   JsonObjectIter iter;
-  const char *name;
-  JsonNode *node;
+  const char    *name;
+  JsonNode      *node;
 
   json_object_iter_init_ordered (&iter, object);
   while (json_object_iter_next_ordered (&iter, &name, &node))
@@ -593,11 +595,11 @@ read_extra (GsmSession  *self,
 }
 
 static gboolean
-read_members (GsmSession  *self,
-              JsonObject  *object,
-              GError     **error)
+read_members (GsmSession *self,
+              JsonObject *object,
+              GError    **error)
 {
-  gint64 pid = 0, start_time = 0, pid_ns = 0;
+  gint64    pid = 0, start_time = 0, pid_ns = 0;
   JsonNode *metadata;
 
   /* Any pid another writer may have: 1 is a container's main process,
@@ -645,9 +647,9 @@ read_members (GsmSession  *self,
 /* The metadata is kept as written (the GVariant is built when asked for):
  * its text points into the session's own text. */
 static gboolean
-find_metadata (const GsmJsonMember  *member,
-               gpointer              user_data,
-               GError              **error)
+find_metadata (const GsmJsonMember *member,
+               gpointer             user_data,
+               GError             **error)
 {
   GsmSession *self = user_data;
 
@@ -672,15 +674,15 @@ find_metadata (const GsmJsonMember  *member,
  *   %GSM_ERROR_CORRUPT_REGISTRY error
  */
 GsmSession *
-_gsm_session_new_from_json (const char  *key,
-                            const char  *text,
-                            gsize        len,
-                            JsonParser  *parser,
-                            GError     **error)
+_gsm_session_new_from_json (const char *key,
+                            const char *text,
+                            gsize       len,
+                            JsonParser *parser,
+                            GError    **error)
 {
-  g_autoptr(GsmSession) self = NULL;
-  g_autoptr(JsonParser) own_parser = NULL;
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GsmSession) self = NULL;
+  g_autoptr (JsonParser) own_parser = NULL;
+  g_autoptr (GError) local_error = NULL;
 
   self = g_object_new (GSM_TYPE_SESSION, NULL);
   /* Read from the copy the session keeps, so that the metadata's text can
@@ -780,7 +782,7 @@ static void
 serialize (GsmSession *self)
 {
   GString *out = g_string_sized_new (512);
-  gsize metadata_offset = 0;
+  gsize    metadata_offset = 0;
 
   g_string_append_c (out, '{');
   append_string (out, "session_id", self->session_id);
@@ -826,8 +828,8 @@ serialize (GsmSession *self)
   if (self->extra != NULL)
     {
       JsonObjectIter iter;
-      const char *name;
-      JsonNode *node;
+      const char    *name;
+      JsonNode      *node;
 
       json_object_iter_init_ordered (&iter, self->extra);
       while (json_object_iter_next_ordered (&iter, &name, &node))
@@ -908,14 +910,14 @@ copy_session (GsmSession *base)
 }
 
 GsmSession *
-_gsm_session_with_vm (GsmSession         *base,
-                      const char         *vm_id,
-                      const char         *zone,
-                      const char * const *components,
-                      GVariant           *metadata,
-                      double              registered_at)
+_gsm_session_with_vm (GsmSession        *base,
+                      const char        *vm_id,
+                      const char        *zone,
+                      const char *const *components,
+                      GVariant          *metadata,
+                      double             registered_at)
 {
-  GsmSession *self = copy_session (base);
+  GsmSession      *self = copy_session (base);
   g_autofree char *metadata_text = NULL;
 
   g_free (self->vm_id);
@@ -929,8 +931,8 @@ _gsm_session_with_vm (GsmSession         *base,
   self->metadata_len = 0;
   if (metadata != NULL)
     {
-      g_autoptr(JsonNode) node = json_gvariant_serialize (metadata);
-      g_autoptr(GString) text = g_string_new (NULL);
+      g_autoptr (JsonNode) node = json_gvariant_serialize (metadata);
+      g_autoptr (GString) text = g_string_new (NULL);
 
       /* Checked finite by the caller (register_vm). */
       (void) _gsm_json_append_node (text, node);
@@ -1046,8 +1048,8 @@ _gsm_session_with_member (GsmSession *base,
   if (base->extra != NULL)
     {
       JsonObjectIter iter;
-      const char *member;
-      JsonNode *node;
+      const char    *member;
+      JsonNode      *node;
 
       json_object_iter_init (&iter, base->extra);
       while (json_object_iter_next (&iter, &member, &node))
@@ -1245,11 +1247,11 @@ gsm_session_get_zone (GsmSession *self)
  *
  * Since: 1.0
  */
-const char * const *
+const char *const *
 gsm_session_get_components (GsmSession *self)
 {
   g_return_val_if_fail (GSM_IS_SESSION (self), NULL);
-  return (const char * const *) self->components;
+  return (const char *const *) self->components;
 }
 
 /**
@@ -1275,7 +1277,7 @@ gsm_session_get_metadata (GsmSession *self)
     {
       if (self->metadata_text != NULL)
         {
-          g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+          g_autoptr (JsonParser) parser = json_parser_new_immutable ();
 
           if (json_parser_load_from_data (parser, self->metadata_text,
                                           (gssize) self->metadata_len, NULL) &&
@@ -1393,7 +1395,7 @@ gsm_session_to_variant (GsmSession *self)
       g_variant_builder_add (&b, "{sv}", "vm_id", g_variant_new_string (self->vm_id));
       g_variant_builder_add (&b, "{sv}", "zone", g_variant_new_string (self->zone ? self->zone : ""));
       g_variant_builder_add (&b, "{sv}", "components",
-                             g_variant_new_strv ((const char * const *) self->components, -1));
+                             g_variant_new_strv ((const char *const *) self->components, -1));
       g_variant_builder_add (&b, "{sv}", "metadata", gsm_session_get_metadata (self));
       g_variant_builder_add (&b, "{sv}", "registered_at", g_variant_new_double (self->registered_at));
     }

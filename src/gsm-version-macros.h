@@ -6,13 +6,13 @@
 #pragma once
 
 #if !defined(GSM_INSIDE) && !defined(GSM_COMPILATION)
-# error "Only <gsm-session/gsm.h> can be included directly."
+#error "Only <gsm-session/gsm.h> can be included directly."
 #endif
 
 #include <glib.h>
 
 #ifndef _GSM_EXTERN
-# define _GSM_EXTERN __attribute__((visibility ("default"))) extern
+#define _GSM_EXTERN __attribute__ ((visibility ("default"))) extern
 #endif
 
 #define GSM_AVAILABLE_IN_ALL _GSM_EXTERN

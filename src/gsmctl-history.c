@@ -12,21 +12,21 @@
 
 #include <stdio.h>
 
-#include "gsmctl.h"
 #include "gsm-audit-private.h"
+#include "gsm-config-private.h" /* _gsm_config_load */
 #include "gsm-etcd-registry-private.h"
 #include "gsm-fs-private.h"
-#include "gsm-config-private.h"     /* _gsm_config_load */
+#include "gsmctl.h"
 
 static char **
 read_history (GError **error)
 {
-  g_autoptr(GKeyFile) config = _gsm_config_load (NULL);
+  g_autoptr (GKeyFile) config = _gsm_config_load (NULL);
   g_autofree char *backend = _gsm_config_get_backend (config);
-  g_autoptr(GsmEtcdRegistry) etcd = NULL;
+  g_autoptr (GsmEtcdRegistry) etcd = NULL;
   g_autofree char *dir = NULL;
   g_autofree char *prefix = NULL;
-  const char *env = g_getenv ("GSM_RUNTIME_DIR");
+  const char      *env = g_getenv ("GSM_RUNTIME_DIR");
 
   if (env != NULL && *env != '\0')
     dir = g_strdup (env);
@@ -56,7 +56,7 @@ parse_records (char **records)
 
   for (guint i = 0; records[i] != NULL; i++)
     {
-      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_autoptr (JsonParser) parser = json_parser_new ();
 
       if (json_parser_load_from_data (parser, records[i], -1, NULL) &&
           JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
@@ -75,14 +75,14 @@ member_string (JsonObject *o,
 static void
 print_history_table (GPtrArray *records)
 {
-  g_autoptr(GsmctlTable) table = gsmctl_table_new ("TIME", "ACTION", "VM", "ZONE", "OWNER",
-                                                   "PID@HOST", ">EXIT", "OUTCOME", NULL);
+  g_autoptr (GsmctlTable) table = gsmctl_table_new ("TIME", "ACTION", "VM", "ZONE", "OWNER",
+                                                    "PID@HOST", ">EXIT", "OUTCOME", NULL);
 
   for (guint i = 0; i < records->len; i++)
     {
-      JsonObject *o = json_node_get_object (records->pdata[i]);
-      JsonNode *node = json_object_get_member (o, "owner");
-      JsonObject *owner = node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      JsonObject      *o = json_node_get_object (records->pdata[i]);
+      JsonNode        *node = json_object_get_member (o, "owner");
+      JsonObject      *owner = node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
       g_autofree char *time = g_strndup (member_string (o, "time") ?: "?", 19);
       g_autofree char *where = NULL;
       g_autofree char *exit_text = NULL;
@@ -107,9 +107,9 @@ print_history_table (GPtrArray *records)
 int
 gsmctl_cmd_history (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) records = read_history (&error);
-  g_autoptr(GPtrArray) parsed = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) records = read_history (&error);
+  g_autoptr (GPtrArray) parsed = NULL;
 
   if (records == NULL)
     {
@@ -120,7 +120,7 @@ gsmctl_cmd_history (void)
 
   if (gsmctl_opt.json)
     {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr (JsonBuilder) b = json_builder_new ();
 
       /* The log's records as they are, in one array. */
       json_builder_begin_array (b);

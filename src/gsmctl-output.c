@@ -25,7 +25,7 @@ GsmctlOptions gsmctl_opt;
 
 /* ---- errors ------------------------------------------------------------- */
 
-static GPtrArray *printed;   /* messages already on standard error */
+static GPtrArray *printed; /* messages already on standard error */
 
 static void
 print_once (const char *message)
@@ -72,7 +72,7 @@ gsmctl_error (const char *format,
               ...)
 {
   g_autofree char *message = NULL;
-  va_list args;
+  va_list          args;
 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
@@ -106,8 +106,8 @@ gsmctl_format_age (double seconds)
 
 struct _GsmctlTable
 {
-  GPtrArray *headers;   /* "PID" or ">PID" (aligned right) */
-  GPtrArray *rows;      /* GStrv */
+  GPtrArray *headers; /* "PID" or ">PID" (aligned right) */
+  GPtrArray *rows;    /* GStrv */
 };
 
 GsmctlTable *
@@ -115,7 +115,7 @@ gsmctl_table_new (const char *first_header,
                   ...)
 {
   GsmctlTable *table = g_new0 (GsmctlTable, 1);
-  va_list args;
+  va_list      args;
 
   table->headers = g_ptr_array_new_with_free_func (g_free);
   table->rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
@@ -132,9 +132,9 @@ gsmctl_table_add_row (GsmctlTable *table,
                       const char  *first_cell,
                       ...)
 {
-  char **row = g_new0 (char *, table->headers->len + 1);
+  char      **row = g_new0 (char *, table->headers->len + 1);
   const char *cell = first_cell;
-  va_list args;
+  va_list     args;
 
   va_start (args, first_cell);
   for (guint i = 0; i < table->headers->len; i++)
@@ -245,10 +245,10 @@ print_line (GsmctlTable *table,
 void
 gsmctl_table_print (GsmctlTable *table)
 {
-  guint n = table->headers->len;
-  g_autofree guint *widths = g_new0 (guint, n);
+  guint                   n = table->headers->len;
+  g_autofree guint       *widths = g_new0 (guint, n);
   g_autofree const char **headers = g_new0 (const char *, n + 1);
-  guint width = terminal_width ();
+  guint                   width = terminal_width ();
 
   for (guint i = 0; i < n; i++)
     {
@@ -271,7 +271,7 @@ gsmctl_table_print (GsmctlTable *table)
 void
 gsmctl_print_json (JsonBuilder *builder)
 {
-  g_autoptr(JsonNode) root = json_builder_get_root (builder);
+  g_autoptr (JsonNode) root = json_builder_get_root (builder);
   g_autofree char *text = json_to_string (root, TRUE);
 
   printf ("%s\n", text);
@@ -292,7 +292,7 @@ gsmctl_json_add_string (JsonBuilder *builder,
 
 /* The members of a session, in this order, null when unknown: the same
  * whether it was read from the registry or from gsmd. */
-static const char * const session_members[] = {
+static const char *const session_members[] = {
   "session_id", "pid", "hostname", "status", "created_at", "vm_id", "zone", "components",
   "metadata", "registered_at", "start_time", "boot_id", "stale_since", NULL
 };
@@ -305,7 +305,7 @@ gsmctl_json_add_session (JsonBuilder *builder,
   json_builder_begin_object (builder);
   for (guint i = 0; session_members[i] != NULL; i++)
     {
-      g_autoptr(GVariant) value = g_variant_lookup_value (session, session_members[i], NULL);
+      g_autoptr (GVariant) value = g_variant_lookup_value (session, session_members[i], NULL);
 
       json_builder_set_member_name (builder, session_members[i]);
       if (value == NULL ||

@@ -13,16 +13,16 @@
 
 #include <stdio.h>
 
-#include "gsmctl.h"
 #include "gsm-session-manager-private.h" /* every entry, as reap sees it */
 #include "gsm-session-private.h"
+#include "gsmctl.h"
 
 /* One VM of a dead session, and what became (or would become) of it. */
 typedef struct
 {
   GsmSession *session;
-  const char *result;   /* planned, pending, deleted, gone, failed, skipped */
-  char       *reason;   /* why pending, failed or skipped; how long dead */
+  const char *result; /* planned, pending, deleted, gone, failed, skipped */
+  char       *reason; /* why pending, failed or skipped; how long dead */
 } ReapItem;
 
 static void
@@ -51,11 +51,10 @@ compare_items (gconstpointer a,
                gconstpointer b)
 {
   const ReapItem *x = *(ReapItem **) a, *y = *(ReapItem **) b;
-  int c = g_strcmp0 (gsm_session_get_session_id (x->session),
-                     gsm_session_get_session_id (y->session));
+  int             c = g_strcmp0 (gsm_session_get_session_id (x->session),
+                                 gsm_session_get_session_id (y->session));
 
-  return c != 0 ? c : g_strcmp0 (gsm_session_get_vm_id (x->session),
-                                 gsm_session_get_vm_id (y->session));
+  return c != 0 ? c : g_strcmp0 (gsm_session_get_vm_id (x->session), gsm_session_get_vm_id (y->session));
 }
 
 /* How a listed orphan qualifies: dead for how long, or (with
@@ -84,7 +83,7 @@ explain_waiting (GsmSession *s,
                  GsmReaper  *reaper,
                  double      now)
 {
-  JsonNode *node;
+  JsonNode   *node;
   JsonObject *attempts = NULL, *claim = NULL;
   /* Times from a clock that was ahead count from now, as the reaper's. */
   double stale_since = MIN (gsm_session_get_stale_since (s), now);
@@ -100,9 +99,7 @@ explain_waiting (GsmSession *s,
 
   if (now - stale_since < grace)
     return g_strdup_printf ("grace period, %.0f s left", grace - (now - stale_since) + 0.5);
-  next_retry = attempts == NULL ? 0 :
-    MIN (json_object_get_double_member_with_default (attempts, "next_retry_at", 0),
-         now + gsm_reaper_get_max_backoff (reaper));
+  next_retry = attempts == NULL ? 0 : MIN (json_object_get_double_member_with_default (attempts, "next_retry_at", 0), now + gsm_reaper_get_max_backoff (reaper));
   if (next_retry > now)
     return g_strdup_printf ("%" G_GINT64_FORMAT " failed attempt(s), next in %.0f s; last error: %s",
                             json_object_get_int_member_with_default (attempts, "count", 0),
@@ -123,10 +120,10 @@ add_pending (GPtrArray *items,
              GsmReaper *reaper,
              double     now)
 {
-  g_autoptr(GHashTable) listed = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GHashTable) table = NULL;
+  g_autoptr (GHashTable) listed = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) table = NULL;
   GHashTableIter iter;
-  gpointer value;
+  gpointer       value;
 
   for (guint i = 0; i < orphans->len; i++)
     g_hash_table_add (listed, (gpointer) gsm_session_get_session_id (orphans->pdata[i]));
@@ -179,8 +176,7 @@ vm_reaped_cb (GsmReaper         *reaper,
               GsmProviderResult *result,
               GPtrArray         *items)
 {
-  set_result (items, vm, gsm_provider_result_get_outcome (result) == GSM_PROVIDER_OUTCOME_DELETED
-                           ? "deleted" : "gone",
+  set_result (items, vm, gsm_provider_result_get_outcome (result) == GSM_PROVIDER_OUTCOME_DELETED ? "deleted" : "gone",
               gsm_provider_outcome_to_string (gsm_provider_result_get_outcome (result)));
 }
 
@@ -207,12 +203,12 @@ reap_skipped_cb (GsmReaper  *reaper,
 static void
 print_items_json (GPtrArray *items)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_array (b);
   for (guint i = 0; i < items->len; i++)
     {
-      ReapItem *item = items->pdata[i];
+      ReapItem   *item = items->pdata[i];
       GsmSession *s = item->session;
 
       json_builder_begin_object (b);
@@ -234,13 +230,13 @@ print_items_json (GPtrArray *items)
 static void
 print_items_table (GPtrArray *items)
 {
-  g_autoptr(GsmctlTable) table = gsmctl_table_new ("VM", "ZONE", "SESSION", ">PID", "HOST",
-                                                   "RESULT", "WHY", NULL);
+  g_autoptr (GsmctlTable) table = gsmctl_table_new ("VM", "ZONE", "SESSION", ">PID", "HOST",
+                                                    "RESULT", "WHY", NULL);
 
   for (guint i = 0; i < items->len; i++)
     {
-      ReapItem *item = items->pdata[i];
-      GsmSession *s = item->session;
+      ReapItem        *item = items->pdata[i];
+      GsmSession      *s = item->session;
       g_autofree char *pid = g_strdup_printf ("%d", gsm_session_get_pid (s));
 
       gsmctl_table_add_row (table, gsm_session_get_vm_id (s), gsm_session_get_zone (s),
@@ -289,8 +285,8 @@ print_reap_report (GPtrArray *items,
 static GsmReaper *
 new_reaper (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmProvider) provider = gsm_provider_new_default (&error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmProvider) provider = gsm_provider_new_default (&error);
 
   if (provider == NULL)
     {
@@ -307,7 +303,7 @@ reap_listed (GsmReaper *reaper,
              GPtrArray *orphans,
              GPtrArray *items)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_signal_connect (reaper, "vm-reaped", G_CALLBACK (vm_reaped_cb), items);
   g_signal_connect (reaper, "reap-failed", G_CALLBACK (reap_failed_cb), items);
@@ -328,10 +324,10 @@ int
 gsmctl_cmd_reap (void)
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) orphans = NULL;
-  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) reap_item_free);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) orphans = NULL;
+  g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func ((GDestroyNotify) reap_item_free);
   double now = gsmctl_now ();
 
   if (gsmctl_opt.unverifiable != (gsmctl_opt.older_than != 0) || gsmctl_opt.older_than < 0)
@@ -402,7 +398,7 @@ static void
 print_inventory_json (GPtrArray *items,
                       GPtrArray *reaped)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_array (b);
   for (guint i = 0; i < items->len; i++)
@@ -418,8 +414,7 @@ print_inventory_json (GPtrArray *items,
       json_builder_add_double_value (b, gsm_inventory_item_get_created_at (item));
       json_builder_set_member_name (b, "labels");
       json_builder_add_value (b, json_gvariant_serialize (gsm_inventory_item_get_labels (item)));
-      gsmctl_json_add_string (b, "verdict", gsm_inventory_verdict_to_string (
-                                gsm_inventory_item_get_verdict (item)));
+      gsmctl_json_add_string (b, "verdict", gsm_inventory_verdict_to_string (gsm_inventory_item_get_verdict (item)));
       gsmctl_json_add_string (b, "reason", gsm_inventory_item_get_reason (item));
       gsmctl_json_add_string (b, "result", inventory_result (item, reaped));
       json_builder_end_object (b);
@@ -431,15 +426,15 @@ print_inventory_json (GPtrArray *items,
 static void
 print_inventory_table (GPtrArray *items)
 {
-  g_autoptr(GsmctlTable) table = gsmctl_table_new ("VERDICT", "VM", "ZONE", "SESSION", ">AGE",
-                                                   "WHY", NULL);
+  g_autoptr (GsmctlTable) table = gsmctl_table_new ("VERDICT", "VM", "ZONE", "SESSION", ">AGE",
+                                                    "WHY", NULL);
   double now = gsmctl_now ();
 
   for (guint i = 0; i < items->len; i++)
     {
       GsmInventoryItem *item = items->pdata[i];
-      double created_at = gsm_inventory_item_get_created_at (item);
-      g_autofree char *age = created_at > 0 ? gsmctl_format_age (MAX (now - created_at, 0)) : NULL;
+      double            created_at = gsm_inventory_item_get_created_at (item);
+      g_autofree char  *age = created_at > 0 ? gsmctl_format_age (MAX (now - created_at, 0)) : NULL;
 
       gsmctl_table_add_row (table,
                             gsm_inventory_verdict_to_string (gsm_inventory_item_get_verdict (item)),
@@ -492,10 +487,10 @@ reconcile_outcome_cb (GsmReaper  *reaper,
 int
 gsmctl_cmd_reconcile (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmReaper) reaper = new_reaper ();
-  g_autoptr(GPtrArray) items = NULL;
-  g_autoptr(GPtrArray) reaped = g_ptr_array_new_with_free_func ((GDestroyNotify) reap_item_free);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmReaper) reaper = new_reaper ();
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (GPtrArray) reaped = g_ptr_array_new_with_free_func ((GDestroyNotify) reap_item_free);
 
   if (reaper == NULL)
     return GSMCTL_EXIT_FAILURE;
@@ -507,8 +502,7 @@ gsmctl_cmd_reconcile (void)
   g_signal_connect_after (reaper, "reap-failed", G_CALLBACK (reap_failed_cb), reaped);
   g_signal_connect_after (reaper, "reap-skipped", G_CALLBACK (reap_skipped_cb), reaped);
 
-  items = gsm_reaper_reconcile_sync (reaper, gsmctl_opt.yes ? GSM_RECONCILE_FLAGS_APPLY
-                                                            : GSM_RECONCILE_FLAGS_NONE,
+  items = gsm_reaper_reconcile_sync (reaper, gsmctl_opt.yes ? GSM_RECONCILE_FLAGS_APPLY : GSM_RECONCILE_FLAGS_NONE,
                                      NULL, &error);
   /* Signals of a sync call made here were emitted before it returned. */
   while (g_main_context_iteration (NULL, FALSE))

@@ -11,11 +11,11 @@
 
 #include <stdio.h>
 
-#include "gsmctl.h"
-#include "gsm-config-private.h"           /* _gsm_config_get_path */
-#include "gsm-reaper-private.h"           /* [reaper] auto */
+#include "gsm-config-private.h" /* _gsm_config_get_path */
+#include "gsm-reaper-private.h" /* [reaper] auto */
 #include "gsm-session-counts-private.h"
-#include "gsm-session-private.h"          /* showing a session as stale or unverifiable */
+#include "gsm-session-private.h" /* showing a session as stale or unverifiable */
+#include "gsmctl.h"
 
 /* ---- reading the registry ----------------------------------------------- */
 
@@ -47,12 +47,12 @@ GHashTable *
 gsmctl_shown_sessions (GsmSessionList *list)
 {
   GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
-  double now = gsmctl_now ();
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (list));
+  double      now = gsmctl_now ();
+  guint       n = g_list_model_get_n_items (G_LIST_MODEL (list));
 
   for (guint i = 0; i < n; i++)
     {
-      g_autoptr(GsmSession) s = g_list_model_get_item (G_LIST_MODEL (list), i);
+      g_autoptr (GsmSession) s = g_list_model_get_item (G_LIST_MODEL (list), i);
       GsmSession *shown = shown_session (list, s, now);
 
       g_hash_table_insert (table, (gpointer) gsm_session_get_session_id (shown), shown);
@@ -75,10 +75,10 @@ GPtrArray *
 gsmctl_read_sessions (char   **location,
                       GError **error)
 {
-  g_autoptr(GsmSessionList) list = gsm_session_list_new (NULL, NULL, error);
+  g_autoptr (GsmSessionList) list = gsm_session_list_new (NULL, NULL, error);
   GPtrArray *sessions;
-  double now = gsmctl_now ();
-  guint n;
+  double     now = gsmctl_now ();
+  guint      n;
 
   if (list == NULL)
     return NULL;
@@ -88,7 +88,7 @@ gsmctl_read_sessions (char   **location,
   sessions = g_ptr_array_new_full (n, g_object_unref);
   for (guint i = 0; i < n; i++)
     {
-      g_autoptr(GsmSession) s = g_list_model_get_item (G_LIST_MODEL (list), i);
+      g_autoptr (GsmSession) s = g_list_model_get_item (G_LIST_MODEL (list), i);
 
       g_ptr_array_add (sessions, shown_session (list, s, now));
     }
@@ -106,7 +106,7 @@ bus_name (void)
 GDBusConnection *
 gsmctl_bus_connect (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GDBusConnection *connection;
 
   connection = g_bus_get_sync (gsmctl_opt.system ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION, NULL,
@@ -122,9 +122,9 @@ static GVariant *
 bus_call (const char *method,
           const char *out_type)
 {
-  g_autoptr(GDBusConnection) connection = gsmctl_bus_connect ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr (GDBusConnection) connection = gsmctl_bus_connect ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
   g_autofree char *reply_type = g_strdup_printf ("(%s)", out_type);
 
   if (connection == NULL)
@@ -160,7 +160,7 @@ dict_string (GVariant   *dict,
 static gint64
 dict_pid (GVariant *dict)
 {
-  g_autoptr(GVariant) value = g_variant_lookup_value (dict, "pid", NULL);
+  g_autoptr (GVariant) value = g_variant_lookup_value (dict, "pid", NULL);
 
   if (value == NULL)
     return 0;
@@ -204,7 +204,8 @@ orphans_waiting_notice (guint n_orphans)
   return g_strdup_printf ("%u orphan VM%s of dead sessions %s waiting and nothing deletes "
                           "them automatically: run “gsmctl reap --yes”, or set auto=true in "
                           "[reaper] of %s so that gsmd deletes them (and reconciles the "
-                          "cloud's inventory)", n_orphans, n_orphans == 1 ? "" : "s",
+                          "cloud's inventory)",
+                          n_orphans, n_orphans == 1 ? "" : "s",
                           n_orphans == 1 ? "is" : "are", config);
 }
 
@@ -213,12 +214,12 @@ static void
 print_sessions (GPtrArray *dicts)
 {
   double now = gsmctl_now ();
-  g_autoptr(GsmctlTable) table = NULL;
+  g_autoptr (GsmctlTable) table = NULL;
   g_autofree char *notice = NULL;
 
   if (gsmctl_opt.json)
     {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr (JsonBuilder) b = json_builder_new ();
 
       json_builder_begin_array (b);
       for (guint i = 0; i < dicts->len; i++)
@@ -236,9 +237,9 @@ print_sessions (GPtrArray *dicts)
   table = gsmctl_table_new ("SESSION", ">PID", "HOST", "STATUS", "VM", "ZONE", ">AGE", NULL);
   for (guint i = 0; i < dicts->len; i++)
     {
-      GVariant *dict = dicts->pdata[i];
+      GVariant        *dict = dicts->pdata[i];
       g_autofree char *pid = g_strdup_printf ("%" G_GINT64_FORMAT, dict_pid (dict));
-      double created_at = 0;
+      double           created_at = 0;
       g_autofree char *age = NULL;
 
       g_variant_lookup (dict, "created_at", "d", &created_at);
@@ -256,7 +257,7 @@ print_sessions (GPtrArray *dicts)
 static GPtrArray *
 list_dicts_from_bus (void)
 {
-  g_autoptr(GVariant) sessions = bus_call ("ListSessions", "aa{sv}");
+  g_autoptr (GVariant) sessions = bus_call ("ListSessions", "aa{sv}");
   GPtrArray *dicts;
 
   if (sessions == NULL)
@@ -271,8 +272,8 @@ list_dicts_from_bus (void)
 static GPtrArray *
 list_dicts_from_registry (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) sessions = gsmctl_read_sessions (NULL, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) sessions = gsmctl_read_sessions (NULL, &error);
   GPtrArray *dicts;
 
   if (sessions == NULL)
@@ -289,8 +290,8 @@ list_dicts_from_registry (void)
 int
 gsmctl_cmd_list (void)
 {
-  g_autoptr(GPtrArray) dicts = gsmctl_opt.bus ? list_dicts_from_bus ()
-                                              : list_dicts_from_registry ();
+  g_autoptr (GPtrArray) dicts = gsmctl_opt.bus ? list_dicts_from_bus ()
+                                               : list_dicts_from_registry ();
 
   if (dicts == NULL)
     return GSMCTL_EXIT_FAILURE;
@@ -319,13 +320,13 @@ print_stats (const char             *source,
              const char             *where,
              const GsmSessionCounts *c)
 {
-  gboolean local = g_str_equal (source, "registry");
-  gboolean auto_reap = _gsm_reaper_auto_enabled ();
+  gboolean         local = g_str_equal (source, "registry");
+  gboolean         auto_reap = _gsm_reaper_auto_enabled ();
   g_autofree char *notice = NULL;
 
   if (gsmctl_opt.json)
     {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr (JsonBuilder) b = json_builder_new ();
 
       json_builder_begin_object (b);
       gsmctl_json_add_string (b, "source", source);
@@ -370,7 +371,7 @@ print_stats (const char             *source,
 static int
 stats_from_bus (void)
 {
-  g_autoptr(GVariant) stats = bus_call ("GetStatistics", "a{sv}");
+  g_autoptr (GVariant) stats = bus_call ("GetStatistics", "a{sv}");
   GsmSessionCounts c = { 0 };
 
   if (stats == NULL)
@@ -388,8 +389,8 @@ stats_from_bus (void)
 int
 gsmctl_cmd_stats (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) sessions = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) sessions = NULL;
   g_autofree char *where = NULL;
   GsmSessionCounts c = { 0 };
 
@@ -414,9 +415,9 @@ gsmctl_cmd_stats (void)
 static GPtrArray *
 cleanup_plan (GError **error)
 {
-  g_autoptr(GsmSessionList) list = gsm_session_list_new (NULL, NULL, error);
+  g_autoptr (GsmSessionList) list = gsm_session_list_new (NULL, NULL, error);
   GPtrArray *plan;
-  guint n;
+  guint      n;
 
   if (list == NULL)
     return NULL;
@@ -424,7 +425,7 @@ cleanup_plan (GError **error)
   n = g_list_model_get_n_items (G_LIST_MODEL (list));
   for (guint i = 0; i < n; i++)
     {
-      g_autoptr(GsmSession) s = g_list_model_get_item (G_LIST_MODEL (list), i);
+      g_autoptr (GsmSession) s = g_list_model_get_item (G_LIST_MODEL (list), i);
 
       if (!_gsm_session_is_stale (s) &&
           gsm_session_list_get_liveness (list, s) == GSM_LIVENESS_DEAD)
@@ -439,7 +440,7 @@ cleanup_result (GsmSessionList *after,
                 GsmSession     *s,
                 const char    **reason)
 {
-  g_autoptr(GsmSession) now = gsm_session_list_lookup (after, gsm_session_get_session_id (s));
+  g_autoptr (GsmSession) now = gsm_session_list_lookup (after, gsm_session_get_session_id (s));
 
   *reason = NULL;
   if (now == NULL || _gsm_session_is_stale (now))
@@ -452,7 +453,7 @@ static void
 print_cleanup_json (GPtrArray      *plan,
                     GsmSessionList *after)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_array (b);
   for (guint i = 0; i < plan->len; i++)
@@ -479,7 +480,7 @@ print_cleanup_json (GPtrArray      *plan,
 static void
 print_cleanup_plan (GPtrArray *plan)
 {
-  g_autoptr(GsmctlTable) table = NULL;
+  g_autoptr (GsmctlTable) table = NULL;
 
   if (plan->len == 0)
     {
@@ -491,7 +492,7 @@ print_cleanup_plan (GPtrArray *plan)
   table = gsmctl_table_new ("ACTION", "SESSION", ">PID", "HOST", "VM", NULL);
   for (guint i = 0; i < plan->len; i++)
     {
-      GsmSession *s = plan->pdata[i];
+      GsmSession      *s = plan->pdata[i];
       g_autofree char *pid = g_strdup_printf ("%d", gsm_session_get_pid (s));
 
       gsmctl_table_add_row (table, gsm_session_get_has_vm (s) ? "mark-stale" : "remove",
@@ -504,9 +505,9 @@ print_cleanup_plan (GPtrArray *plan)
 int
 gsmctl_cmd_cleanup (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) plan = cleanup_plan (&error);
-  g_autoptr(GsmSessionList) after = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) plan = cleanup_plan (&error);
+  g_autoptr (GsmSessionList) after = NULL;
   int removed;
 
   if (plan == NULL && !gsmctl_opt.yes)

@@ -15,13 +15,13 @@
 
 #include <glib-unix.h>
 
-#include "gsmctl.h"
 #include "gsm-session-private.h"
+#include "gsmctl.h"
 
 typedef struct
 {
-  GMainLoop  *loop;
-  GHashTable *known;     /* local mode: session id → GsmSession */
+  GMainLoop      *loop;
+  GHashTable     *known; /* local mode: session id → GsmSession */
   GsmSessionList *list;  /* local mode: what is read */
 } Watch;
 
@@ -29,21 +29,21 @@ typedef struct
  * NULL; @added and @removed are for sessions-changed only; @detail_key,
  * if not NULL, names one more string member (@detail). */
 static void
-print_event_full (const char         *event,
-                  const char         *session_id,
-                  const char         *vm_id,
-                  const char         *zone,
-                  const char * const *added,
-                  const char * const *removed,
-                  const char         *detail_key,
-                  const char         *detail)
+print_event_full (const char        *event,
+                  const char        *session_id,
+                  const char        *vm_id,
+                  const char        *zone,
+                  const char *const *added,
+                  const char *const *removed,
+                  const char        *detail_key,
+                  const char        *detail)
 {
-  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autoptr (GDateTime) now = g_date_time_new_now_local ();
 
   if (gsmctl_opt.json)
     {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
-      g_autoptr(JsonNode) root = NULL;
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      g_autoptr (JsonNode) root = NULL;
       g_autofree char *text = NULL;
 
       json_builder_begin_object (b);
@@ -73,7 +73,7 @@ print_event_full (const char         *event,
         }
       for (guint k = 0; k < 2; k++)
         {
-          const char * const *ids = k == 0 ? added : removed;
+          const char *const *ids = k == 0 ? added : removed;
 
           if (ids == NULL)
             continue;
@@ -92,7 +92,7 @@ print_event_full (const char         *event,
     {
       g_autofree char *time = g_date_time_format (now, "%H:%M:%S.%f");
 
-      time[12] = '\0';   /* milliseconds */
+      time[12] = '\0'; /* milliseconds */
       if (added != NULL)
         printf ("%s  %-16s  +%u -%u\n", time, event, g_strv_length ((char **) added),
                 g_strv_length ((char **) removed));
@@ -107,12 +107,12 @@ print_event_full (const char         *event,
 }
 
 static void
-print_event (const char         *event,
-             const char         *session_id,
-             const char         *vm_id,
-             const char         *zone,
-             const char * const *added,
-             const char * const *removed)
+print_event (const char        *event,
+             const char        *session_id,
+             const char        *vm_id,
+             const char        *zone,
+             const char *const *added,
+             const char *const *removed)
 {
   print_event_full (event, session_id, vm_id, zone, added, removed, NULL, NULL);
 }
@@ -123,8 +123,8 @@ print_watching (const char *source,
 {
   if (gsmctl_opt.json)
     {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
-      g_autoptr(JsonNode) root = NULL;
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+      g_autoptr (JsonNode) root = NULL;
       g_autofree char *text = NULL;
 
       json_builder_begin_object (b);
@@ -217,10 +217,10 @@ static gboolean
 watch_bus (Watch           *watch,
            GDBusConnection *connection)
 {
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean has_owner = FALSE;
-  guint subscription, watch_id;
+  guint    subscription, watch_id;
 
   /* Subscribe first, so that nothing between the check and the
    * subscription is lost. */
@@ -261,13 +261,13 @@ is_stale (GsmSession *s)
 static void
 local_refresh (Watch *watch)
 {
-  g_autoptr(GHashTable) now = gsmctl_shown_sessions (watch->list);
-  g_autoptr(GPtrArray) added = g_ptr_array_new ();
-  g_autoptr(GPtrArray) removed = g_ptr_array_new ();
-  guint n = g_list_model_get_n_items (G_LIST_MODEL (watch->list));
+  g_autoptr (GHashTable) now = gsmctl_shown_sessions (watch->list);
+  g_autoptr (GPtrArray) added = g_ptr_array_new ();
+  g_autoptr (GPtrArray) removed = g_ptr_array_new ();
+  guint          n = g_list_model_get_n_items (G_LIST_MODEL (watch->list));
   GHashTableIter iter;
-  gpointer key, value;
-  gboolean changed = FALSE;
+  gpointer       key, value;
+  gboolean       changed = FALSE;
 
   g_hash_table_iter_init (&iter, watch->known);
   while (g_hash_table_iter_next (&iter, &key, &value))
@@ -281,9 +281,9 @@ local_refresh (Watch *watch)
   /* In the list's order: by session id. */
   for (guint i = 0; i < n; i++)
     {
-      g_autoptr(GsmSession) item = g_list_model_get_item (G_LIST_MODEL (watch->list), i);
+      g_autoptr (GsmSession) item = g_list_model_get_item (G_LIST_MODEL (watch->list), i);
       GsmSession *s = g_hash_table_lookup (now, gsm_session_get_session_id (item));
-      const char *id = gsm_session_get_session_id (s);   /* lives as long as @now */
+      const char *id = gsm_session_get_session_id (s); /* lives as long as @now */
       GsmSession *old = g_hash_table_lookup (watch->known, id);
       const char *old_vm = old ? gsm_session_get_vm_id (old) : NULL;
       const char *new_vm = gsm_session_get_vm_id (s);
@@ -309,8 +309,8 @@ local_refresh (Watch *watch)
     {
       g_ptr_array_add (added, NULL);
       g_ptr_array_add (removed, NULL);
-      print_event ("sessions-changed", NULL, NULL, NULL, (const char * const *) added->pdata,
-                   (const char * const *) removed->pdata);
+      print_event ("sessions-changed", NULL, NULL, NULL, (const char *const *) added->pdata,
+                   (const char *const *) removed->pdata);
     }
 
   /* The ids in added/removed point into the tables: swap them last. */
@@ -340,9 +340,9 @@ local_poll_cb (gpointer user_data)
 static int
 watch_local (Watch *watch)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   gulong handler;
-  guint poll_id;
+  guint  poll_id;
 
   watch->list = gsm_session_list_new (NULL, NULL, &error);
   if (watch->list == NULL)
@@ -371,8 +371,8 @@ int
 gsmctl_cmd_watch (void)
 {
   Watch watch = { 0 };
-  g_autoptr(GDBusConnection) connection = NULL;
-  int status = 0;
+  g_autoptr (GDBusConnection) connection = NULL;
+  int   status = 0;
   guint sigint_id, sigterm_id;
 
   watch.loop = g_main_loop_new (NULL, FALSE);

@@ -14,19 +14,27 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gsm-reaper-private.h" /* _gsm_reaper_inhibit_reap_at_start */
 #include "gsmctl.h"
-#include "gsm-reaper-private.h"     /* _gsm_reaper_inhibit_reap_at_start */
 
-#define JSON_ENTRY \
-  { "json", 'j', 0, G_OPTION_ARG_NONE, &gsmctl_opt.json, "Print one JSON document", NULL }
-#define DRY_RUN_ENTRY \
-  { "dry-run", 'n', 0, G_OPTION_ARG_NONE, &gsmctl_opt.dry_run, \
-    "Change nothing (the default; accepted by every command)", NULL }
-#define YES_ENTRY(what) \
-  { "yes", 'y', 0, G_OPTION_ARG_NONE, &gsmctl_opt.yes, what " (default: a dry run)", NULL }
-#define BUS_ENTRIES(bus_help) \
-  { "bus", 'b', 0, G_OPTION_ARG_NONE, &gsmctl_opt.bus, bus_help, NULL }, \
-  { "system", 0, 0, G_OPTION_ARG_NONE, &gsmctl_opt.system, "With --bus: use the system bus", NULL }
+#define JSON_ENTRY                                                                       \
+  {                                                                                      \
+    "json", 'j', 0, G_OPTION_ARG_NONE, &gsmctl_opt.json, "Print one JSON document", NULL \
+  }
+#define DRY_RUN_ENTRY                                                   \
+  {                                                                     \
+    "dry-run", 'n', 0, G_OPTION_ARG_NONE, &gsmctl_opt.dry_run,          \
+        "Change nothing (the default; accepted by every command)", NULL \
+  }
+#define YES_ENTRY(what)                                                                   \
+  {                                                                                       \
+    "yes", 'y', 0, G_OPTION_ARG_NONE, &gsmctl_opt.yes, what " (default: a dry run)", NULL \
+  }
+#define BUS_ENTRIES(bus_help)                                                                     \
+  { "bus", 'b', 0, G_OPTION_ARG_NONE, &gsmctl_opt.bus, bus_help, NULL },                          \
+  {                                                                                               \
+    "system", 0, 0, G_OPTION_ARG_NONE, &gsmctl_opt.system, "With --bus: use the system bus", NULL \
+  }
 
 static const GOptionEntry list_entries[] = {
   JSON_ENTRY,
@@ -69,7 +77,8 @@ static const GOptionEntry reap_entries[] = {
   DRY_RUN_ENTRY,
   { "unverifiable", 0, 0, G_OPTION_ARG_NONE, &gsmctl_opt.unverifiable,
     "Also the VMs of sessions whose liveness cannot be verified here (another host, no start "
-    "time), older than --older-than: their processes may be alive", NULL },
+    "time), older than --older-than: their processes may be alive",
+    NULL },
   { "older-than", 0, 0, G_OPTION_ARG_DOUBLE, &gsmctl_opt.older_than,
     "With --unverifiable: the age of such a session, in seconds", "SECONDS" },
   { NULL }
@@ -80,7 +89,7 @@ typedef struct
   const char         *name;
   const char         *summary;
   const GOptionEntry *entries;
-  int               (*run) (void);
+  int (*run) (void);
 } Command;
 
 static const Command commands[] = {
@@ -94,8 +103,8 @@ static const Command commands[] = {
 };
 
 static const char description[] =
-  "Exit status: 0 on success (a dry run included), 1 on an error or a deletion that failed,\n"
-  "2 on a bad command line. See gsmctl(1).";
+    "Exit status: 0 on success (a dry run included), 1 on an error or a deletion that failed,\n"
+    "2 on a bad command line. See gsmctl(1).";
 
 static void
 usage (FILE *out)
@@ -121,7 +130,7 @@ find_command (const char *name)
 static GOptionContext *
 command_context (const Command *command)
 {
-  GOptionContext *context = g_option_context_new (NULL);
+  GOptionContext  *context = g_option_context_new (NULL);
   g_autofree char *prgname = g_strdup_printf ("gsmctl %s", command->name);
 
   g_set_prgname (prgname);
@@ -137,7 +146,7 @@ help (int    argc,
       char **argv)
 {
   const Command *command;
-  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr (GOptionContext) context = NULL;
   g_autofree char *text = NULL;
 
   if (argc < 3)
@@ -164,10 +173,10 @@ parse_command_line (const Command *command,
                     int            argc,
                     char         **argv)
 {
-  g_autoptr(GOptionContext) context = command_context (command);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GOptionContext) context = command_context (command);
+  g_autoptr (GError) error = NULL;
   char **sub_argv = argv + 1;
-  int sub_argc = argc - 1;
+  int    sub_argc = argc - 1;
 
   if (!g_option_context_parse (context, &sub_argc, &sub_argv, &error))
     {
@@ -198,7 +207,7 @@ main (int   argc,
       char *argv[])
 {
   const Command *command;
-  int status;
+  int            status;
 
   setlocale (LC_ALL, "");
   g_set_prgname ("gsmctl");

@@ -27,18 +27,18 @@
 #include <unistd.h>
 
 #include "gsm-dbus-generated.h"
-#include "gsmd-export.h"
 #include "gsm-error.h"
 #include "gsm-session-counts-private.h"
 #include "gsm-session-private.h"
+#include "gsmd-export.h"
 
 #define DEFAULT_OBJECT_PATH "/org/gsm/SessionManager1"
 #define INTERFACE_VERSION 2
 
 typedef struct
 {
-  GsmSessionManager        *manager;        /* not owned: the export is its data */
-  GsmSessionList           *list;           /* what is published */
+  GsmSessionManager        *manager; /* not owned: the export is its data */
+  GsmSessionList           *list;    /* what is published */
   GDBusConnection          *connection;
   char                     *object_path;
   _GsmSessionManager1      *skeleton;
@@ -47,9 +47,9 @@ typedef struct
   GHashTable               *reported_stale; /* ids already sent in SessionStale */
   GPtrArray                *added;          /* ids for the next SessionsChanged */
   GPtrArray                *removed;
-  guint                     n_sessions;     /* published: gsmd's own left out */
+  guint                     n_sessions; /* published: gsmd's own left out */
   guint                     n_vms;
-  gboolean                  populating;     /* what was there before: not news */
+  gboolean                  populating; /* what was there before: not news */
   guint                     flush_id;
   gulong                    items_id;
   gulong                    stale_id;
@@ -96,11 +96,11 @@ is_hidden (Export     *exp,
 static GVariant *
 session_variant (GsmSession *session)
 {
-  g_autoptr(GVariant) dict = gsm_session_to_variant (session);
+  g_autoptr (GVariant) dict = gsm_session_to_variant (session);
   GVariantBuilder b;
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
+  GVariantIter    iter;
+  const char     *key;
+  GVariant       *value;
 
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   g_variant_iter_init (&iter, dict);
@@ -129,10 +129,10 @@ static void
 set_session_properties (_GsmSessionManager1Session *iface,
                         GsmSession                 *session)
 {
-  const char * const empty[] = { NULL };
-  const char * const *components = gsm_session_get_components (session);
-  const char *vm_id = gsm_session_get_vm_id (session);
-  const char *zone = gsm_session_get_zone (session);
+  const char *const  empty[] = { NULL };
+  const char *const *components = gsm_session_get_components (session);
+  const char        *vm_id = gsm_session_get_vm_id (session);
+  const char        *zone = gsm_session_get_zone (session);
 
   _gsm_session_manager1_session_set_id (iface, gsm_session_get_session_id (session));
   _gsm_session_manager1_session_set_pid (iface, (guint) MAX (gsm_session_get_pid (session), 0));
@@ -193,8 +193,8 @@ session_stale_cb (GsmSessionManager *manager,
           _gsm_session_is_stale (old))
         continue;
       exp->mirror->pdata[i] = _gsm_session_is_stale (session)
-                                ? g_object_ref (session)
-                                : _gsm_session_with_stale (session, g_get_real_time () / (double) G_USEC_PER_SEC);
+                                  ? g_object_ref (session)
+                                  : _gsm_session_with_stale (session, g_get_real_time () / (double) G_USEC_PER_SEC);
       session_changed (exp, old, exp->mirror->pdata[i]);
       g_object_unref (old);
       publish_counts (exp);
@@ -229,8 +229,8 @@ flush_cb (gpointer user_data)
   g_ptr_array_add (exp->added, NULL);
   g_ptr_array_add (exp->removed, NULL);
   _gsm_session_manager1_emit_sessions_changed (exp->skeleton,
-                                               (const char * const *) exp->added->pdata,
-                                               (const char * const *) exp->removed->pdata);
+                                               (const char *const *) exp->added->pdata,
+                                               (const char *const *) exp->removed->pdata);
   g_ptr_array_set_size (exp->added, 0);
   g_ptr_array_set_size (exp->removed, 0);
   return G_SOURCE_REMOVE;
@@ -256,10 +256,10 @@ static void
 session_added (Export     *exp,
                GsmSession *session)
 {
-  const char *id = gsm_session_get_session_id (session);
+  const char      *id = gsm_session_get_session_id (session);
   g_autofree char *path = session_path (exp, id);
-  g_autoptr(GDBusObjectSkeleton) object = g_dbus_object_skeleton_new (path);
-  g_autoptr(_GsmSessionManager1Session) iface = _gsm_session_manager1_session_skeleton_new ();
+  g_autoptr (GDBusObjectSkeleton) object = g_dbus_object_skeleton_new (path);
+  g_autoptr (_GsmSessionManager1Session) iface = _gsm_session_manager1_session_skeleton_new ();
 
   set_session_properties (iface, session);
   g_dbus_object_skeleton_add_interface (object, G_DBUS_INTERFACE_SKELETON (iface));
@@ -278,7 +278,7 @@ static void
 session_removed (Export     *exp,
                  GsmSession *old)
 {
-  const char *id = gsm_session_get_session_id (old);
+  const char      *id = gsm_session_get_session_id (old);
   g_autofree char *path = session_path (exp, id);
 
   g_dbus_object_manager_server_unexport (exp->objects, path);
@@ -295,15 +295,15 @@ session_changed (Export     *exp,
                  GsmSession *old,
                  GsmSession *now)
 {
-  const char *id = gsm_session_get_session_id (now);
+  const char      *id = gsm_session_get_session_id (now);
   g_autofree char *path = session_path (exp, id);
-  g_autoptr(GDBusObject) object = g_dbus_object_manager_get_object (G_DBUS_OBJECT_MANAGER (exp->objects),
-                                                                    path);
+  g_autoptr (GDBusObject) object = g_dbus_object_manager_get_object (G_DBUS_OBJECT_MANAGER (exp->objects),
+                                                                     path);
 
   if (object != NULL)
     {
-      g_autoptr(GDBusInterface) iface =
-        g_dbus_object_get_interface (object, "org.gsm.SessionManager1.Session");
+      g_autoptr (GDBusInterface) iface =
+          g_dbus_object_get_interface (object, "org.gsm.SessionManager1.Session");
 
       /* Only what changed is sent in PropertiesChanged. */
       if (iface != NULL)
@@ -342,7 +342,7 @@ items_changed_cb (GListModel *list,
                   Export     *exp)
 {
   /* Entries taken by take_by_id() are NULL: no free function. */
-  g_autoptr(GPtrArray) gone = g_ptr_array_new ();
+  g_autoptr (GPtrArray) gone = g_ptr_array_new ();
 
   /* What the mirror held there is what the list no longer holds. */
   for (guint i = 0; i < n_removed; i++)
@@ -352,7 +352,7 @@ items_changed_cb (GListModel *list,
   for (guint i = 0; i < n_added; i++)
     {
       GsmSession *now = g_list_model_get_item (list, position + i);
-      g_autoptr(GsmSession) old = take_by_id (gone, gsm_session_get_session_id (now));
+      g_autoptr (GsmSession) old = take_by_id (gone, gsm_session_get_session_id (now));
 
       g_ptr_array_insert (exp->mirror, position + i, now);
       if (is_hidden (exp, now))
@@ -366,7 +366,7 @@ items_changed_cb (GListModel *list,
   for (guint i = 0; i < gone->len; i++)
     if (gone->pdata[i] != NULL)
       {
-        g_autoptr(GsmSession) old = gone->pdata[i];
+        g_autoptr (GsmSession) old = gone->pdata[i];
 
         if (!is_hidden (exp, old))
           session_removed (exp, old);
@@ -378,9 +378,9 @@ items_changed_cb (GListModel *list,
 /* ---- methods ----------------------------------------------------------- */
 
 static gboolean
-handle_list_sessions (_GsmSessionManager1    *skeleton,
-                      GDBusMethodInvocation  *invocation,
-                      Export                 *exp)
+handle_list_sessions (_GsmSessionManager1   *skeleton,
+                      GDBusMethodInvocation *invocation,
+                      Export                *exp)
 {
   GVariantBuilder b;
 
@@ -394,13 +394,13 @@ handle_list_sessions (_GsmSessionManager1    *skeleton,
 }
 
 static gboolean
-handle_get_session (_GsmSessionManager1    *skeleton,
-                    GDBusMethodInvocation  *invocation,
-                    const char             *session_id,
-                    Export                 *exp)
+handle_get_session (_GsmSessionManager1   *skeleton,
+                    GDBusMethodInvocation *invocation,
+                    const char            *session_id,
+                    Export                *exp)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSession) session = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSession) session = NULL;
 
   if (!_gsm_validate_identifier ("session_id", session_id, 255, &error))
     {
@@ -421,13 +421,13 @@ handle_get_session (_GsmSessionManager1    *skeleton,
 }
 
 static gboolean
-handle_get_statistics (_GsmSessionManager1    *skeleton,
-                       GDBusMethodInvocation  *invocation,
-                       Export                 *exp)
+handle_get_statistics (_GsmSessionManager1   *skeleton,
+                       GDBusMethodInvocation *invocation,
+                       Export                *exp)
 {
-  const char *where = gsm_session_list_get_runtime_dir (exp->list);
+  const char      *where = gsm_session_list_get_runtime_dir (exp->list);
   GsmSessionCounts counts = { 0 };
-  GVariantBuilder b;
+  GVariantBuilder  b;
 
   for (guint i = 0; i < exp->mirror->len; i++)
     if (!is_hidden (exp, exp->mirror->pdata[i]))
@@ -469,8 +469,8 @@ cleanup_done_cb (GObject      *source,
                  GAsyncResult *result,
                  gpointer      user_data)
 {
-  g_autoptr(Call) call = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (Call) call = user_data;
+  g_autoptr (GError) error = NULL;
   int count;
 
   count = gsm_session_manager_cleanup_stale_sessions_finish (call->manager, result, &error);
@@ -484,10 +484,10 @@ cleanup_done_cb (GObject      *source,
 }
 
 static void
-authorize_cleanup (Call  *call,
-                   uid_t  caller_uid)
+authorize_cleanup (Call *call,
+                   uid_t caller_uid)
 {
-  uid_t own_uid = geteuid ();
+  uid_t       own_uid = geteuid ();
   const char *sender = g_dbus_method_invocation_get_sender (call->invocation);
 
   if (caller_uid != own_uid)
@@ -510,8 +510,8 @@ caller_uid_cb (GObject      *source,
                gpointer      user_data)
 {
   Call *call = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
   guint32 uid;
 
   reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
@@ -530,13 +530,13 @@ caller_uid_cb (GObject      *source,
 }
 
 static gboolean
-handle_cleanup_stale_sessions (_GsmSessionManager1    *skeleton,
-                               GDBusMethodInvocation  *invocation,
-                               Export                 *exp)
+handle_cleanup_stale_sessions (_GsmSessionManager1   *skeleton,
+                               GDBusMethodInvocation *invocation,
+                               Export                *exp)
 {
   GDBusConnection *connection = g_dbus_method_invocation_get_connection (invocation);
-  const char *sender = g_dbus_method_invocation_get_sender (invocation);
-  Call *call = g_new0 (Call, 1);
+  const char      *sender = g_dbus_method_invocation_get_sender (invocation);
+  Call            *call = g_new0 (Call, 1);
 
   call->manager = g_object_ref (exp->manager);
   call->invocation = g_object_ref (invocation);
@@ -553,7 +553,7 @@ handle_cleanup_stale_sessions (_GsmSessionManager1    *skeleton,
     {
       /* A peer-to-peer connection: the credentials of its socket. */
       GCredentials *credentials = g_dbus_connection_get_peer_credentials (connection);
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       uid_t uid = credentials ? g_credentials_get_unix_user (credentials, &error) : (uid_t) -1;
 
       if (uid == (uid_t) -1)
@@ -606,14 +606,14 @@ handle_cleanup_stale_sessions (_GsmSessionManager1    *skeleton,
  *   path, or the path is taken on @connection
  */
 gboolean
-gsmd_export (GsmSessionManager  *manager,
-             GsmSessionList     *list,
-             GDBusConnection    *connection,
-             const char         *object_path,
-             GError            **error)
+gsmd_export (GsmSessionManager *manager,
+             GsmSessionList    *list,
+             GDBusConnection   *connection,
+             const char        *object_path,
+             GError           **error)
 {
   Export *exp;
-  guint n;
+  guint   n;
 
   g_return_val_if_fail (GSM_IS_SESSION_MANAGER (manager), FALSE);
   g_return_val_if_fail (GSM_IS_SESSION_LIST (list), FALSE);

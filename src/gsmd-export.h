@@ -12,11 +12,11 @@
 
 G_BEGIN_DECLS
 
-gboolean gsmd_export   (GsmSessionManager  *manager,
-                        GsmSessionList     *list,
-                        GDBusConnection    *connection,
-                        const char         *object_path,
-                        GError            **error);
-void     gsmd_unexport (GsmSessionManager  *manager);
+gboolean gsmd_export (GsmSessionManager *manager,
+                      GsmSessionList    *list,
+                      GDBusConnection   *connection,
+                      const char        *object_path,
+                      GError           **error);
+void     gsmd_unexport (GsmSessionManager *manager);
 
 G_END_DECLS

@@ -43,13 +43,13 @@
 #include <glib-unix.h>
 
 #include "gsm-config-private.h"
+#include "gsm-reaper-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
-#include "gsm-reaper-private.h"
 #include "gsmd-export.h"
 
 #ifndef SYS_pidfd_open
-# define SYS_pidfd_open 434
+#define SYS_pidfd_open 434
 #endif
 
 #define BUS_NAME "org.gsm.SessionManager1"
@@ -71,10 +71,10 @@ typedef struct
 {
   GMainLoop         *loop;
   GsmSessionManager *manager;
-  GsmSessionList    *list;            /* what D-Bus clients are shown */
+  GsmSessionList    *list; /* what D-Bus clients are shown */
   GsmLivenessProbe  *probe;
-  GHashTable        *pins;            /* session id → Pin */
-  guint              pin_round;       /* of check_sessions() */
+  GHashTable        *pins;      /* session id → Pin */
+  guint              pin_round; /* of check_sessions() */
   GDBusConnection   *connection;
   guint              owner_id;
   guint              poll_source;
@@ -85,17 +85,17 @@ typedef struct
   gboolean           cleanup_again;
   int                status;
   /* --reap */
-  GsmReaper         *reaper;
-  GCancellable      *reap_cancellable;
-  guint              reap_source;
-  guint              reap_timer;      /* the next pass some orphan is due */
-  gint64             reap_timer_at;   /* monotonic µs */
-  gint64             reap_started_at; /* monotonic µs, of the last pass */
-  gboolean           reap_running;
-  gboolean           reap_again;
-  gboolean           reaping;         /* --reap or [reaper] auto=true */
-  guint              reconcile_source;
-  gboolean           reconcile_running;
+  GsmReaper    *reaper;
+  GCancellable *reap_cancellable;
+  guint         reap_source;
+  guint         reap_timer;      /* the next pass some orphan is due */
+  gint64        reap_timer_at;   /* monotonic µs */
+  gint64        reap_started_at; /* monotonic µs, of the last pass */
+  gboolean      reap_running;
+  gboolean      reap_again;
+  gboolean      reaping; /* --reap or [reaper] auto=true */
+  guint         reconcile_source;
+  gboolean      reconcile_running;
 } Daemon;
 
 static gboolean opt_system = FALSE;
@@ -103,7 +103,7 @@ static gboolean opt_replace = FALSE;
 static gboolean opt_verbose = FALSE;
 static gboolean opt_poll = FALSE;
 static gboolean opt_reap = FALSE;
-static char *opt_runtime_dir = NULL;
+static char    *opt_runtime_dir = NULL;
 
 static const GOptionEntry entries[] = {
   { "system", 0, 0, G_OPTION_ARG_NONE, &opt_system, "Use the system bus instead of the session bus", NULL },
@@ -129,32 +129,33 @@ static const GOptionEntry entries[] = {
  * VM_ID. With G_MESSAGES_DEBUG or on a terminal the line reads as before.
  */
 static void G_GNUC_PRINTF (5, 6)
-gsmd_log (GLogLevelFlags  level,
-          const char     *action,
-          const char     *session_id,
-          const char     *vm_id,
-          const char     *format,
-          ...)
+    gsmd_log (GLogLevelFlags level,
+              const char    *action,
+              const char    *session_id,
+              const char    *vm_id,
+              const char    *format,
+              ...)
 {
   g_autofree char *message = NULL;
-  GLogField fields[6];
-  gsize n = 0;
-  va_list args;
+  GLogField        fields[6];
+  gsize            n = 0;
+  va_list          args;
 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
 
-  fields[n++] = (GLogField) { "GLIB_DOMAIN", G_LOG_DOMAIN, -1 };
-  fields[n++] = (GLogField) { "PRIORITY", level & G_LOG_LEVEL_WARNING ? "4"
-                                          : level & G_LOG_LEVEL_MESSAGE ? "5"
-                                          : level & G_LOG_LEVEL_INFO ? "6" : "7", -1 };
-  fields[n++] = (GLogField) { "MESSAGE", message, -1 };
-  fields[n++] = (GLogField) { "GSM_ACTION", action, -1 };
+  fields[n++] = (GLogField){ "GLIB_DOMAIN", G_LOG_DOMAIN, -1 };
+  fields[n++] = (GLogField){ "PRIORITY", level & G_LOG_LEVEL_WARNING ? "4" : level & G_LOG_LEVEL_MESSAGE ? "5"
+                                                                         : level & G_LOG_LEVEL_INFO      ? "6"
+                                                                                                         : "7",
+                             -1 };
+  fields[n++] = (GLogField){ "MESSAGE", message, -1 };
+  fields[n++] = (GLogField){ "GSM_ACTION", action, -1 };
   if (session_id != NULL)
-    fields[n++] = (GLogField) { "SESSION_ID", session_id, -1 };
+    fields[n++] = (GLogField){ "SESSION_ID", session_id, -1 };
   if (vm_id != NULL)
-    fields[n++] = (GLogField) { "VM_ID", vm_id, -1 };
+    fields[n++] = (GLogField){ "VM_ID", vm_id, -1 };
   g_log_structured_array (level, fields, n);
 }
 
@@ -188,7 +189,7 @@ cleanup_done_cb (GObject      *source,
                  gpointer      user_data)
 {
   Daemon *d = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   int n;
 
   n = gsm_session_manager_cleanup_stale_sessions_finish (d->manager, result, &error);
@@ -221,13 +222,13 @@ schedule_poll (Daemon *d,
  * readable when the process exits. */
 typedef struct
 {
-  Daemon  *d;
-  char    *session_id;
-  int      pid;
-  guint64  start_time;
-  int      pidfd;
-  guint    source;
-  guint    round;     /* the last check_sessions() that saw it live */
+  Daemon *d;
+  char   *session_id;
+  int     pid;
+  guint64 start_time;
+  int     pidfd;
+  guint   source;
+  guint   round; /* the last check_sessions() that saw it live */
 } Pin;
 
 static void
@@ -243,11 +244,11 @@ pin_free (gpointer data)
 }
 
 static gboolean
-pin_exited_cb (int           fd,
-               GIOCondition  condition,
-               gpointer      user_data)
+pin_exited_cb (int          fd,
+               GIOCondition condition,
+               gpointer     user_data)
 {
-  Pin *pin = user_data;
+  Pin    *pin = user_data;
   Daemon *d = pin->d;
 
   pin->source = 0;
@@ -261,7 +262,7 @@ static gboolean
 pin_session (Daemon     *d,
              GsmSession *session)
 {
-  int pidfd = _gsm_liveness_probe_open_pidfd (d->probe, session);
+  int  pidfd = _gsm_liveness_probe_open_pidfd (d->probe, session);
   Pin *pin;
 
   if (pidfd < 0)
@@ -300,16 +301,16 @@ is_pinned (Daemon     *d,
 static void
 check_sessions (Daemon *d)
 {
-  g_autoptr(GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
+  g_autoptr (GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
   GsmRegistrySnapshotIter iter;
-  GHashTableIter pins;
-  GsmSession *value;
-  Pin *pin;
-  gboolean dead = FALSE;
+  GHashTableIter          pins;
+  GsmSession             *value;
+  Pin                    *pin;
+  gboolean                dead = FALSE;
 
   const char *hostname = gsm_session_manager_get_hostname (d->manager);
   const char *own_id = gsm_session_manager_get_session_id (d->manager);
-  guint n_unpinned = 0;
+  guint       n_unpinned = 0;
 
   if (view == NULL)
     return;
@@ -364,7 +365,8 @@ how_to_reap (void)
 
   return g_strdup_printf ("reaping is off: delete orphans with “gsmctl reap --yes”, or set "
                           "auto=true in [reaper] of %s (or start gsmd --reap) to have them "
-                          "deleted automatically", config);
+                          "deleted automatically",
+                          config);
 }
 
 static void
@@ -378,21 +380,21 @@ log_stale_cb (GsmSessionManager *manager,
     hint = how_to_reap ();
   log_message ("session-dead", gsm_session_get_session_id (session), gsm_session_get_vm_id (session),
                "Session %s (pid %d) is dead%s%s%s%s", gsm_session_get_session_id (session),
-             gsm_session_get_pid (session),
-             gsm_session_get_has_vm (session) ? "; its VM is an orphan: " : "",
-             gsm_session_get_has_vm (session) ? gsm_session_get_vm_id (session) : "",
-             hint ? "; " : "", hint ? hint : "");
+               gsm_session_get_pid (session),
+               gsm_session_get_has_vm (session) ? "; its VM is an orphan: " : "",
+               gsm_session_get_has_vm (session) ? gsm_session_get_vm_id (session) : "",
+               hint ? "; " : "", hint ? hint : "");
 }
 
 /* At start, without reaping: the orphans already waiting, if any. */
 static void
 log_waiting_orphans (Daemon *d)
 {
-  g_autoptr(GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
-  g_autofree char *hint = NULL;
+  g_autoptr (GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
+  g_autofree char        *hint = NULL;
   GsmRegistrySnapshotIter iter;
-  GsmSession *session;
-  guint n = 0;
+  GsmSession             *session;
+  guint                   n = 0;
 
   if (view == NULL)
     return;
@@ -404,7 +406,7 @@ log_waiting_orphans (Daemon *d)
     return;
   hint = how_to_reap ();
   log_message ("orphans-waiting", NULL, NULL, "%u orphan VM%s of dead sessions %s waiting; %s", n, n == 1 ? "" : "s",
-             n == 1 ? "is" : "are", hint);
+               n == 1 ? "is" : "are", hint);
 }
 
 static void
@@ -414,7 +416,7 @@ log_added_cb (GsmSessionManager *manager,
 {
   log_debug ("session-added", gsm_session_get_session_id (session), gsm_session_get_vm_id (session),
              "Session %s (pid %d on %s) appeared", gsm_session_get_session_id (session),
-           gsm_session_get_pid (session), gsm_session_get_hostname (session));
+             gsm_session_get_pid (session), gsm_session_get_hostname (session));
 }
 
 static void
@@ -424,7 +426,7 @@ log_removed_cb (GsmSessionManager *manager,
 {
   log_debug ("session-removed", gsm_session_get_session_id (session), gsm_session_get_vm_id (session),
              "Session %s (pid %d on %s) left", gsm_session_get_session_id (session),
-           gsm_session_get_pid (session), gsm_session_get_hostname (session));
+             gsm_session_get_pid (session), gsm_session_get_hostname (session));
 }
 
 /* ---- reaping (--reap) ------------------------------------------------- */
@@ -452,7 +454,7 @@ reap_done_cb (GObject      *source,
               gpointer      user_data)
 {
   Daemon *d = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   guint reaped = 0, failed = 0;
 
   if (!gsm_reaper_reap_finish (d->reaper, result, &reaped, &failed, &error) &&
@@ -467,7 +469,7 @@ reap_done_cb (GObject      *source,
   if (d->reap_again)
     start_reap (d);
   else
-    schedule_reaps (d);   /* failures retried once their backoff is over */
+    schedule_reaps (d); /* failures retried once their backoff is over */
 }
 
 static gboolean
@@ -493,8 +495,8 @@ reconcile_done_cb (GObject      *source,
                    gpointer      user_data)
 {
   Daemon *d = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) items = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) items = NULL;
 
   d->reconcile_running = FALSE;
   items = gsm_reaper_reconcile_finish (d->reaper, result, &error);
@@ -520,15 +522,15 @@ reconcile_done_cb (GObject      *source,
           log_message ("reconcile", gsm_inventory_item_get_session_id (item),
                        gsm_inventory_item_get_vm_id (item),
                        "Inventory: VM %s is %s: %s", gsm_inventory_item_get_vm_id (item),
-                     gsm_inventory_verdict_to_string (gsm_inventory_item_get_verdict (item)),
-                     gsm_inventory_item_get_reason (item));
+                       gsm_inventory_verdict_to_string (gsm_inventory_item_get_verdict (item)),
+                       gsm_inventory_item_get_reason (item));
           break;
         default:
           log_debug ("reconcile", gsm_inventory_item_get_session_id (item),
                      gsm_inventory_item_get_vm_id (item),
                      "Inventory: VM %s is %s: %s", gsm_inventory_item_get_vm_id (item),
-                   gsm_inventory_verdict_to_string (gsm_inventory_item_get_verdict (item)),
-                   gsm_inventory_item_get_reason (item));
+                     gsm_inventory_verdict_to_string (gsm_inventory_item_get_verdict (item)),
+                     gsm_inventory_item_get_reason (item));
           break;
         }
     }
@@ -560,7 +562,7 @@ reconcile_cb (gpointer user_data)
 static void
 schedule_reaps (Daemon *d)
 {
-  g_autoptr(GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
+  g_autoptr (GsmRegistrySnapshot) view = _gsm_session_manager_dup_view (d->manager);
   double now = g_get_real_time () / (double) G_USEC_PER_SEC;
   double soonest;
   gint64 at;
@@ -607,7 +609,7 @@ emit_bus_signal (Daemon     *d,
                  const char *signal,
                  GVariant   *parameters)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_variant_ref_sink (parameters);
   if (d->connection != NULL &&
@@ -619,7 +621,7 @@ emit_bus_signal (Daemon     *d,
 
 static void
 vm_reaped_cb (GsmReaper         *reaper,
-              GsmSession             *vm,
+              GsmSession        *vm,
               GsmProviderResult *result,
               Daemon            *d)
 {
@@ -627,21 +629,21 @@ vm_reaped_cb (GsmReaper         *reaper,
 
   log_message ("reap", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
                "Reaped VM %s of dead session %s (%s)", gsm_session_get_vm_id (vm),
-             gsm_session_get_session_id (vm), outcome);
+               gsm_session_get_session_id (vm), outcome);
   emit_bus_signal (d, "VmReaped",
                    g_variant_new ("(ssss)", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
                                   gsm_session_get_zone (vm) ? gsm_session_get_zone (vm) : "", outcome));
 }
 
 static void
-reap_failed_cb (GsmReaper *reaper,
-                GsmSession     *vm,
-                GError    *error,
-                Daemon    *d)
+reap_failed_cb (GsmReaper  *reaper,
+                GsmSession *vm,
+                GError     *error,
+                Daemon     *d)
 {
   log_warning ("reap-failed", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
                "Could not reap VM %s of dead session %s: %s", gsm_session_get_vm_id (vm),
-             gsm_session_get_session_id (vm), error->message);
+               gsm_session_get_session_id (vm), error->message);
   emit_bus_signal (d, "ReapFailed",
                    g_variant_new ("(sss)", gsm_session_get_session_id (vm), gsm_session_get_vm_id (vm),
                                   error->message));
@@ -666,7 +668,7 @@ bus_acquired_cb (GDBusConnection *connection,
                  gpointer         user_data)
 {
   Daemon *d = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (!gsmd_export (d->manager, d->list, connection, OBJECT_PATH, &error))
     {
@@ -683,12 +685,12 @@ name_acquired_cb (GDBusConnection *connection,
                   const char      *name,
                   gpointer         user_data)
 {
-  Daemon *d = user_data;
+  Daemon          *d = user_data;
   g_autofree char *dir = g_file_get_path (gsm_session_manager_get_runtime_dir (d->manager));
 
   d->name_owned = TRUE;
   log_message ("start", NULL, NULL, "Serving the registry in %s as %s on the %s bus", dir, name,
-             opt_system ? "system" : "session");
+               opt_system ? "system" : "session");
 }
 
 static void
@@ -743,9 +745,9 @@ static int
 parse_command_line (int    *argc,
                     char ***argv)
 {
-  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
-  g_autoptr(GError) error = NULL;
-  gboolean version = FALSE;
+  g_autoptr (GOptionContext) context = g_option_context_new (NULL);
+  g_autoptr (GError) error = NULL;
+  gboolean           version = FALSE;
   const GOptionEntry version_entries[] = {
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL }
@@ -786,8 +788,8 @@ parse_command_line (int    *argc,
 static gboolean
 open_registry (Daemon *d)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) sessions = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) sessions = NULL;
 
   d->manager = gsm_session_manager_get_default ();
   d->probe = _gsm_session_manager_get_probe (d->manager);
@@ -814,8 +816,8 @@ static void
 start_reconciling (Daemon      *d,
                    GsmProvider *provider)
 {
-  g_auto(GStrv) list_command = gsm_provider_get_list_command (provider);
-  g_autoptr(GKeyFile) key_file = _gsm_config_load (NULL);
+  g_auto (GStrv) list_command = gsm_provider_get_list_command (provider);
+  g_autoptr (GKeyFile) key_file = _gsm_config_load (NULL);
   double interval = _gsm_config_get_seconds (key_file, "reaper", "reconcile-interval",
                                              "GSM_RECONCILE_INTERVAL", RECONCILE_INTERVAL_S);
 
@@ -844,8 +846,8 @@ start_reconciling (Daemon      *d,
 static gboolean
 start_reaping (Daemon *d)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmProvider) provider = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmProvider) provider = NULL;
 
   if (!d->reaping)
     {
@@ -904,7 +906,7 @@ own_bus_name (Daemon *d)
 static void
 shut_down (Daemon *d)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (d->owner_id != 0)
     g_bus_unown_name (d->owner_id);
@@ -943,9 +945,9 @@ int
 main (int   argc,
       char *argv[])
 {
-  guint sigterm_id, sigint_id;
+  guint  sigterm_id, sigint_id;
   Daemon d = { 0 };
-  int status;
+  int    status;
 
   setlocale (LC_ALL, "");
   status = parse_command_line (&argc, &argv);

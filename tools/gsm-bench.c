@@ -31,29 +31,29 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
-#include "gsm.h"
 #include "gsm-etcd-registry-private.h"
 #include "gsm-session-manager-private.h"
+#include "gsm.h"
 
 #include <libsoup/soup.h>
 
 static gboolean opt_json = FALSE;
 static gboolean opt_quick = FALSE;
-static char *opt_child = NULL;
-static char *opt_etcd = NULL;
-static char *opt_only = NULL;
-static int opt_child_count = 0;
+static char    *opt_child = NULL;
+static char    *opt_etcd = NULL;
+static char    *opt_only = NULL;
+static int      opt_child_count = 0;
 
-static GPtrArray *rows;   /* Row* */
+static GPtrArray *rows; /* Row* */
 
 typedef struct
 {
-  char   *name;
-  double  value;
-  char   *unit;
-  char   *floor_name;
-  double  floor;
-  char   *goal;
+  char  *name;
+  double value;
+  char  *unit;
+  char  *floor_name;
+  double floor;
+  char  *goal;
 } Row;
 
 static gboolean opt_cpu = FALSE;
@@ -94,8 +94,8 @@ goal_verdict (const char *goal, double value, double floor)
 {
   gboolean at_most = g_str_has_prefix (goal, "<=");
   gboolean at_least = g_str_has_prefix (goal, ">=");
-  char *end = NULL;
-  double bound = g_ascii_strtod (goal + (at_most || at_least ? 2 : 0), &end);
+  char    *end = NULL;
+  double   bound = g_ascii_strtod (goal + (at_most || at_least ? 2 : 0), &end);
 
   if (end != NULL && g_str_has_prefix (end, "x floor"))
     bound *= floor;
@@ -107,8 +107,7 @@ goal_verdict (const char *goal, double value, double floor)
 }
 
 static void
-add_row (const char *name, double value, const char *unit,
-         const char *floor_name, double floor, const char *goal)
+add_row (const char *name, double value, const char *unit, const char *floor_name, double floor, const char *goal)
 {
   Row *r = g_new0 (Row, 1);
 
@@ -137,7 +136,7 @@ static char *
 make_dir (void)
 {
   GError *error = NULL;
-  char *dir = g_dir_make_tmp ("gsm-bench-XXXXXX", &error);
+  char   *dir = g_dir_make_tmp ("gsm-bench-XXXXXX", &error);
 
   g_assert_no_error (error);
   return dir;
@@ -146,7 +145,7 @@ make_dir (void)
 static void
 remove_dir (const char *dir)
 {
-  GDir *d = g_dir_open (dir, 0, NULL);
+  GDir       *d = g_dir_open (dir, 0, NULL);
   const char *name;
 
   while (d && (name = g_dir_read_name (d)))
@@ -164,19 +163,19 @@ static char *
 registry_text (guint n, guint variant)
 {
   GString *s = g_string_new ("{");
-  double now = g_get_real_time () / 1e6;
+  double   now = g_get_real_time () / 1e6;
 
   for (guint i = 0; i < n; i++)
     {
       g_autofree char *id = g_uuid_string_random ();
 
       g_string_append_printf (s,
-        "%s\n  \"%s\": {\"session_id\": \"%s\", \"pid\": %u, \"hostname\": \"bench-host-%u.example.org\", "
-        "\"vm_id\": \"jarvis-auto-%u-%u\", \"zone\": \"us-central1-a\", \"components\": [\"voice\", \"vision\", \"ml\"], "
-        "\"metadata\": {\"trigger\": \"HIGH_RAM\", \"ram_percent\": 87.5}, \"created_at\": %.6f, "
-        "\"registered_at\": %.6f, \"status\": \"active\", \"start_time\": %u, "
-        "\"boot_id\": \"2f1d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b\", \"format\": 1}",
-        i ? "," : "", id, id, 1000 + i, i % 50, i, variant, now - 60, now - 30, 100000 + i);
+                              "%s\n  \"%s\": {\"session_id\": \"%s\", \"pid\": %u, \"hostname\": \"bench-host-%u.example.org\", "
+                              "\"vm_id\": \"jarvis-auto-%u-%u\", \"zone\": \"us-central1-a\", \"components\": [\"voice\", \"vision\", \"ml\"], "
+                              "\"metadata\": {\"trigger\": \"HIGH_RAM\", \"ram_percent\": 87.5}, \"created_at\": %.6f, "
+                              "\"registered_at\": %.6f, \"status\": \"active\", \"start_time\": %u, "
+                              "\"boot_id\": \"2f1d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b\", \"format\": 1}",
+                              i ? "," : "", id, id, 1000 + i, i % 50, i, variant, now - 60, now - 30, 100000 + i);
     }
   g_string_append (s, n ? "\n}\n" : "}\n");
   return g_string_free (s, FALSE);
@@ -212,7 +211,7 @@ static double
 raw_replace_once_us (int dirfd, const char *text, gsize len, gboolean durable, gboolean exchange)
 {
   double t0 = now_us ();
-  int fd = openat (dirfd, "floor.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int    fd = openat (dirfd, "floor.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
   g_assert_cmpint (write (fd, text, len), ==, (gssize) len);
   if (durable)
@@ -234,9 +233,9 @@ raw_replace_once_us (int dirfd, const char *text, gsize len, gboolean durable, g
 static double
 raw_replace_us (const char *dir, const char *text, gboolean durable, gboolean exchange, guint rounds)
 {
-  g_autoptr(GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
   gsize len = strlen (text);
-  int dirfd = open (dir, O_RDONLY | O_DIRECTORY);
+  int   dirfd = open (dir, O_RDONLY | O_DIRECTORY);
 
   for (guint i = 0; i < rounds; i++)
     {
@@ -252,11 +251,11 @@ raw_replace_us (const char *dir, const char *text, gboolean durable, gboolean ex
 static double
 json_glib_parse_us (const char *text, guint rounds)
 {
-  g_autoptr(GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
 
   for (guint i = 0; i < rounds; i++)
     {
-      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_autoptr (JsonParser) parser = json_parser_new ();
       double t0 = now_us ();
 
       g_assert_true (json_parser_load_from_data (parser, text, -1, NULL));
@@ -274,18 +273,17 @@ json_glib_parse_us (const char *text, guint rounds)
  * so that both see the file system in the same state (ext4's inode
  * allocation gets slower as deleted inodes pile up). */
 static double
-cycle_us (GsmSessionManager *m, guint rounds, const char *dir, const char *text,
-          gboolean durable, double *floor)
+cycle_us (GsmSessionManager *m, guint rounds, const char *dir, const char *text, gboolean durable, double *floor)
 {
-  g_autoptr(GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
-  g_autoptr(GArray) floors = g_array_new (FALSE, FALSE, sizeof (double));
-  gsize len = text ? strlen (text) : 0;
-  int dirfd = dir ? open (dir, O_RDONLY | O_DIRECTORY) : -1;
+  g_autoptr (GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) floors = g_array_new (FALSE, FALSE, sizeof (double));
+  gsize   len = text ? strlen (text) : 0;
+  int     dirfd = dir ? open (dir, O_RDONLY | O_DIRECTORY) : -1;
   GError *error = NULL;
 
   for (guint i = 0; i < rounds; i++)
     {
-      char vm[64];
+      char   vm[64];
       double t0, t;
 
       g_snprintf (vm, sizeof vm, "bench-vm-%u", i);
@@ -322,8 +320,8 @@ seed_cycle_us (const char *text, guint rounds)
   g_autofree char *dir = make_dir ();
   g_autofree char *count = g_strdup_printf ("%u", rounds);
   g_autofree char *out = NULL;
-  const char *argv[] = { "/usr/bin/python3", script, dir, count, NULL };
-  g_autoptr(GSubprocess) p = NULL;
+  const char      *argv[] = { "/usr/bin/python3", script, dir, count, NULL };
+  g_autoptr (GSubprocess) p = NULL;
   double t = 0;
 
   write_registry (dir, text);
@@ -342,13 +340,13 @@ bench_cycles (void)
 
   for (guint k = 0; k < G_N_ELEMENTS (sizes); k++)
     {
-      guint n = sizes[k];
-      g_autofree char *dir = make_dir ();
-      g_autofree char *text = registry_text (n, 0);
-      g_autofree char *name = NULL;
+      guint              n = sizes[k];
+      g_autofree char   *dir = make_dir ();
+      g_autofree char   *text = registry_text (n, 0);
+      g_autofree char   *name = NULL;
       GsmSessionManager *m;
-      double floor, t, seed;
-      guint rounds = opt_quick ? 50 : (n >= 1000 ? 300 : 1000);
+      double             floor, t, seed;
+      guint              rounds = opt_quick ? 50 : (n >= 1000 ? 300 : 1000);
 
       write_registry (dir, text);
       m = fresh_manager (dir, FALSE);
@@ -384,25 +382,26 @@ bench_listing (void)
 
   for (guint k = 0; k < G_N_ELEMENTS (sizes); k++)
     {
-      guint n = sizes[k];
+      guint            n = sizes[k];
       g_autofree char *dir = make_dir ();
       g_autofree char *text = registry_text (n, 0);
       g_autofree char *name = NULL;
-      g_autoptr(GArray) unchanged = g_array_new (FALSE, FALSE, sizeof (double));
-      g_autoptr(GArray) changed = g_array_new (FALSE, FALSE, sizeof (double));
-      guint rounds = opt_quick ? 5 : (n >= 10000 ? 15 : n >= 1000 ? 50 : 200);
+      g_autoptr (GArray) unchanged = g_array_new (FALSE, FALSE, sizeof (double));
+      g_autoptr (GArray) changed = g_array_new (FALSE, FALSE, sizeof (double));
+      guint              rounds = opt_quick ? 5 : (n >= 10000 ? 15 : n >= 1000 ? 50
+                                                                               : 200);
       GsmSessionManager *m;
-      GError *error = NULL;
-      double parse;
+      GError            *error = NULL;
+      double             parse;
 
       write_registry (dir, text);
       m = fresh_manager (dir, FALSE);
 
       for (guint i = 0; i < rounds; i++)
         {
-          double t0 = now_us ();
+          double      t0 = now_us ();
           GHashTable *t = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
-          double dt = now_us () - t0;
+          double      dt = now_us () - t0;
 
           g_assert_no_error (error);
           g_hash_table_unref (t);
@@ -414,8 +413,8 @@ bench_listing (void)
       for (guint i = 0; i < rounds; i++)
         {
           g_autofree char *other = registry_text (n, i + 1);
-          double t0, dt;
-          GHashTable *t;
+          double           t0, dt;
+          GHashTable      *t;
 
           write_registry (dir, other);
           t0 = now_us ();
@@ -446,26 +445,26 @@ static char *
 reaper_registry_text (guint n, guint n_orphans, const char *hostname)
 {
   GString *s = g_string_new ("{");
-  double now = g_get_real_time () / 1e6;
-  guint every = n_orphans ? n / n_orphans : 0;
+  double   now = g_get_real_time () / 1e6;
+  guint    every = n_orphans ? n / n_orphans : 0;
 
   for (guint i = 0; i < n; i++)
     {
       g_autofree char *id = g_uuid_string_random ();
       g_autofree char *host = NULL;
       g_autofree char *stale = NULL;
-      gboolean orphan = every && i % every == 0 && i / every < n_orphans;
+      gboolean         orphan = every && i % every == 0 && i / every < n_orphans;
 
       host = orphan ? g_strdup (hostname) : g_strdup_printf ("bench-host-%u.example.org", i % 50);
       stale = orphan ? g_strdup_printf ("\"stale_since\": %.6f, ", now - 600) : g_strdup ("");
       g_string_append_printf (s,
-        "%s\n  \"%s\": {\"session_id\": \"%s\", \"pid\": %u, \"hostname\": \"%s\", "
-        "\"vm_id\": \"jarvis-auto-%u\", \"zone\": \"us-central1-a\", \"components\": [\"voice\", \"vision\", \"ml\"], "
-        "\"metadata\": {\"trigger\": \"HIGH_RAM\", \"ram_percent\": 87.5}, \"created_at\": %.6f, "
-        "\"registered_at\": %.6f, \"status\": \"%s\", %s\"start_time\": %u, "
-        "\"boot_id\": \"2f1d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b\", \"format\": 1}",
-        i ? "," : "", id, id, 1000 + i % 30000, host, i, now - 3600, now - 3000,
-        orphan ? "stale" : "active", stale, 100000 + i);
+                              "%s\n  \"%s\": {\"session_id\": \"%s\", \"pid\": %u, \"hostname\": \"%s\", "
+                              "\"vm_id\": \"jarvis-auto-%u\", \"zone\": \"us-central1-a\", \"components\": [\"voice\", \"vision\", \"ml\"], "
+                              "\"metadata\": {\"trigger\": \"HIGH_RAM\", \"ram_percent\": 87.5}, \"created_at\": %.6f, "
+                              "\"registered_at\": %.6f, \"status\": \"%s\", %s\"start_time\": %u, "
+                              "\"boot_id\": \"2f1d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b\", \"format\": 1}",
+                              i ? "," : "", id, id, 1000 + i % 30000, host, i, now - 3600, now - 3000,
+                              orphan ? "stale" : "active", stale, 100000 + i);
     }
   g_string_append (s, n ? "\n}\n" : "}\n");
   return g_string_free (s, FALSE);
@@ -474,11 +473,11 @@ reaper_registry_text (guint n, guint n_orphans, const char *hostname)
 /* The floor of a --yes pass's commands: @n runs of @argv, @width at a
  * time, with posix_spawn() and nothing else. */
 static double
-raw_spawns_us (const char * const *argv, guint n, guint width)
+raw_spawns_us (const char *const *argv, guint n, guint width)
 {
   extern char **environ;
-  guint started = 0, running = 0;
-  double t0 = now_us ();
+  guint         started = 0, running = 0;
+  double        t0 = now_us ();
 
   while (started < n || running > 0)
     {
@@ -500,20 +499,20 @@ raw_spawns_us (const char * const *argv, guint n, guint width)
 static void
 bench_reaper (void)
 {
-  const guint n = opt_quick ? 5000 : 50000, n_orphans = n / 10;
-  const char *command[] = { "/bin/true", "{vm_id}", "{zone}", NULL };
-  const char *floor_argv[] = { "/bin/true", "jarvis-auto-0", "us-central1-a", NULL };
+  const guint      n = opt_quick ? 5000 : 50000, n_orphans = n / 10;
+  const char      *command[] = { "/bin/true", "{vm_id}", "{zone}", NULL };
+  const char      *floor_argv[] = { "/bin/true", "jarvis-auto-0", "us-central1-a", NULL };
   g_autofree char *dir = make_dir ();
   g_autofree char *text = NULL;
   g_autofree char *name = NULL;
-  g_autoptr(GArray) dry = g_array_new (FALSE, FALSE, sizeof (double));
-  g_autoptr(GArray) yes = g_array_new (FALSE, FALSE, sizeof (double));
-  g_autoptr(GArray) floors = g_array_new (FALSE, FALSE, sizeof (double));
-  g_autoptr(GArray) spawns = g_array_new (FALSE, FALSE, sizeof (double));
-  g_autoptr(GsmProvider) provider = gsm_provider_new ("true", command, NULL);
-  guint rounds = opt_quick ? 1 : 5, yes_rounds = opt_quick ? 1 : 2;
+  g_autoptr (GArray) dry = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) yes = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) floors = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) spawns = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GsmProvider) provider = gsm_provider_new ("true", command, NULL);
+  guint              rounds = opt_quick ? 1 : 5, yes_rounds = opt_quick ? 1 : 2;
   GsmSessionManager *m;
-  GError *error = NULL;
+  GError            *error = NULL;
 
   g_setenv ("GSM_REAP_GRACE", "0", TRUE);
   g_unsetenv ("GSM_REAP_CONCURRENCY");
@@ -524,8 +523,8 @@ bench_reaper (void)
     {
       GsmReaper *reaper;
       GPtrArray *orphans;
-      guint reaped = 0, failed = 0;
-      double t0, t;
+      guint      reaped = 0, failed = 0;
+      double     t0, t;
 
       /* A dry run, as `gsmctl reap` makes it: a new process that enters
        * its session in the registry, reads it and lists the orphans. */
@@ -588,9 +587,9 @@ spawn_self (const char *mode, int count)
 {
   g_autofree char *count_arg = g_strdup_printf ("--child-count=%d", count);
   g_autofree char *mode_arg = g_strdup_printf ("--child=%s", mode);
-  const char *argv[] = { "/proc/self/exe", mode_arg, count_arg, NULL };
-  GError *error = NULL;
-  GSubprocess *p;
+  const char      *argv[] = { "/proc/self/exe", mode_arg, count_arg, NULL };
+  GError          *error = NULL;
+  GSubprocess     *p;
 
   p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
   g_assert_no_error (error);
@@ -607,11 +606,11 @@ static double
 bench_processes (const char *mode, guint n_procs, guint cycles, guint *lost)
 {
   g_autofree char *dir = make_dir ();
-  GPtrArray *procs = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GPtrArray) outs = g_ptr_array_new_with_free_func (g_object_unref);
+  GPtrArray       *procs = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GPtrArray) outs = g_ptr_array_new_with_free_func (g_object_unref);
   double t0, elapsed;
-  guint ok = 0;
-  char n[16];
+  guint  ok = 0;
+  char   n[16];
 
   g_setenv ("GSM_RUNTIME_DIR", dir, TRUE);
   g_setenv ("GSM_DURABLE", "0", TRUE);
@@ -661,8 +660,8 @@ bench_processes (const char *mode, guint n_procs, guint cycles, guint *lost)
 static void
 bench_concurrency (void)
 {
-  guint cycles = opt_quick ? 20 : 100;
-  guint lost8 = 0, lost64 = 0, unused;
+  guint  cycles = opt_quick ? 20 : 100;
+  guint  lost8 = 0, lost64 = 0, unused;
   double t8 = bench_processes ("cycles", 8, cycles, &lost8);
   double t64 = bench_processes ("cycles", 64, cycles, &lost64);
   /* The same number of lock+read+replace rounds with nothing else done:
@@ -690,12 +689,12 @@ static void
 bench_monitor_latency (void)
 {
   g_autofree char *dir = make_dir ();
-  g_autoptr(GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
-  g_autoptr(GDataInputStream) in = NULL;
+  g_autoptr (GArray) samples = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GDataInputStream) in = NULL;
   GsmSessionManager *m = fresh_manager (dir, FALSE);
-  guint n = opt_quick ? 5 : 30;
-  GSubprocess *child;
-  char *line;
+  guint              n = opt_quick ? 5 : 30;
+  GSubprocess       *child;
+  char              *line;
 
   g_signal_connect (m, "sessions-changed", G_CALLBACK (on_changed), NULL);
   child = spawn_self ("touch", (int) n);
@@ -738,8 +737,8 @@ bench_python (void)
   g_autofree char *dir = make_dir ();
   g_autofree char *text = registry_text (100, 0);
   g_autofree char *out = NULL;
-  const char *argv[] = { "/usr/bin/python3", script, opt_quick ? "50" : "1000", NULL };
-  g_autoptr(GSubprocess) p = NULL;
+  const char      *argv[] = { "/usr/bin/python3", script, opt_quick ? "50" : "1000", NULL };
+  g_autoptr (GSubprocess) p = NULL;
   GError *error = NULL;
 
   if (!g_file_test (script, G_FILE_TEST_EXISTS) || !g_file_test ("/usr/bin/python3", G_FILE_TEST_EXISTS))
@@ -750,7 +749,7 @@ bench_python (void)
   p = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
   if (p != NULL && g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, NULL) && out && *out)
     {
-      char *end = NULL;
+      char  *end = NULL;
       double t = g_ascii_strtod (out, &end);
       double floor = g_ascii_strtod (end, NULL);
 
@@ -765,16 +764,15 @@ bench_python (void)
 
 typedef struct
 {
-  double      registered_at;   /* when VmRegistered arrived */
-  double      stale_at;        /* when SessionStale arrived */
+  double      registered_at; /* when VmRegistered arrived */
+  double      stale_at;      /* when SessionStale arrived */
   const char *vm_id;
 } DBusWait;
 
 static void
-on_gsmd_signal (GDBusConnection *connection, const char *sender, const char *path,
-                const char *iface, const char *member, GVariant *params, gpointer data)
+on_gsmd_signal (GDBusConnection *connection, const char *sender, const char *path, const char *iface, const char *member, GVariant *params, gpointer data)
 {
-  DBusWait *w = data;
+  DBusWait   *w = data;
   const char *vm = NULL;
 
   if (!g_variant_is_of_type (params, G_VARIANT_TYPE ("(sss)")) &&
@@ -801,7 +799,7 @@ static gboolean
 wait_stamp (double *t)
 {
   gboolean timed_out = FALSE;
-  guint id = g_timeout_add (5000, on_gsmd_wait_timeout, &timed_out);
+  guint    id = g_timeout_add (5000, on_gsmd_wait_timeout, &timed_out);
 
   while (*t == 0 && !timed_out)
     g_main_context_iteration (NULL, TRUE);
@@ -813,21 +811,21 @@ wait_stamp (double *t)
 static void
 bench_gsmd (void)
 {
-  const char *gsmd_path = g_getenv ("GSMD") ? g_getenv ("GSMD") : GSMD_BUILD_PATH;
+  const char      *gsmd_path = g_getenv ("GSMD") ? g_getenv ("GSMD") : GSMD_BUILD_PATH;
   g_autofree char *dir = NULL;
   g_autofree char *address = NULL;
-  g_autoptr(GSubprocess) bus = NULL;
-  g_autoptr(GSubprocess) gsmd = NULL;
-  g_autoptr(GDataInputStream) bus_out = NULL;
-  g_autoptr(GDBusConnection) connection = NULL;
-  g_autoptr(GArray) follow = g_array_new (FALSE, FALSE, sizeof (double));
-  g_autoptr(GArray) stale = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GSubprocess) bus = NULL;
+  g_autoptr (GSubprocess) gsmd = NULL;
+  g_autoptr (GDataInputStream) bus_out = NULL;
+  g_autoptr (GDBusConnection) connection = NULL;
+  g_autoptr (GArray) follow = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) stale = g_array_new (FALSE, FALSE, sizeof (double));
   const char *bus_argv[] = { "dbus-daemon", "--session", "--nofork", "--print-address=1", NULL };
-  GError *error = NULL;
-  DBusWait w = { 0 };
-  guint n = opt_quick ? 5 : 40;
-  guint sub;
-  gboolean owned = FALSE;
+  GError     *error = NULL;
+  DBusWait    w = { 0 };
+  guint       n = opt_quick ? 5 : 40;
+  guint       sub;
+  gboolean    owned = FALSE;
 
   if (!g_file_test (gsmd_path, G_FILE_TEST_IS_EXECUTABLE) || g_find_program_in_path ("dbus-daemon") == NULL)
     return;
@@ -841,11 +839,11 @@ bench_gsmd (void)
 
   dir = make_dir ();
   g_setenv ("GSM_RUNTIME_DIR", dir, TRUE);
-  g_setenv ("GSM_DURABLE", "1", TRUE);   /* gsmd records deaths as users would have it */
+  g_setenv ("GSM_DURABLE", "1", TRUE); /* gsmd records deaths as users would have it */
 
   connection = g_dbus_connection_new_for_address_sync (address,
                                                        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                       G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                           G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
                                                        NULL, NULL, &error);
   g_assert_no_error (error);
   sub = g_dbus_connection_signal_subscribe (connection, "org.gsm.SessionManager1", "org.gsm.SessionManager1",
@@ -856,11 +854,11 @@ bench_gsmd (void)
   g_assert_no_error (error);
   for (int i = 0; i < 500 && !owned; i++)
     {
-      g_autoptr(GVariant) reply = g_dbus_connection_call_sync (connection, "org.freedesktop.DBus",
-                                                               "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                                               "NameHasOwner",
-                                                               g_variant_new ("(s)", "org.gsm.SessionManager1"),
-                                                               G_VARIANT_TYPE ("(b)"), 0, 1000, NULL, NULL);
+      g_autoptr (GVariant) reply = g_dbus_connection_call_sync (connection, "org.freedesktop.DBus",
+                                                                "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                                                "NameHasOwner",
+                                                                g_variant_new ("(s)", "org.gsm.SessionManager1"),
+                                                                G_VARIANT_TYPE ("(b)"), 0, 1000, NULL, NULL);
       if (reply != NULL)
         g_variant_get (reply, "(b)", &owned);
       if (!owned)
@@ -871,8 +869,8 @@ bench_gsmd (void)
     {
       g_autofree char *vm_id = NULL;
       g_autofree char *line = NULL;
-      g_autoptr(GSubprocess) child = spawn_self ("hold", 0);
-      g_autoptr(GDataInputStream) in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (child));
+      g_autoptr (GSubprocess) child = spawn_self ("hold", 0);
+      g_autoptr (GDataInputStream) in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (child));
       double registered, killed, dt;
       char **fields;
 
@@ -889,7 +887,7 @@ bench_gsmd (void)
       vm_id = g_strdup (fields[1]);
       g_strfreev (fields);
 
-      w = (DBusWait) { 0, 0, vm_id };
+      w = (DBusWait){ 0, 0, vm_id };
       if (wait_stamp (&w.registered_at))
         {
           dt = (w.registered_at - registered) / 1000.0;
@@ -942,7 +940,7 @@ typedef struct
 {
   SoupSession *session;
   char        *endpoint;
-  char        *prefix;       /* /gsm-bench-PID */
+  char        *prefix; /* /gsm-bench-PID */
 } Etcd;
 
 static char *
@@ -955,11 +953,11 @@ static GsmEtcdResponse *
 etcd_post (Etcd *etcd, const char *path, const char *body)
 {
   g_autofree char *url = g_strconcat (etcd->endpoint, path, NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) request = g_bytes_new (body, strlen (body));
-  g_autoptr(GBytes) reply = NULL;
+  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
+  g_autoptr (GBytes) request = g_bytes_new (body, strlen (body));
+  g_autoptr (GBytes) reply = NULL;
   GsmEtcdResponse *response = NULL;
-  GError *error = NULL;
+  GError          *error = NULL;
 
   soup_message_set_request_body_from_bytes (msg, "application/json", request);
   reply = soup_session_send_and_read (etcd->session, msg, NULL, &error);
@@ -993,20 +991,20 @@ etcd_clear (Etcd *etcd)
 static void
 etcd_populate (Etcd *etcd, guint n)
 {
-  g_autoptr(GsmEtcdResponse) grant = etcd_post (etcd, "/v3/lease/grant", "{\"TTL\": 600}");
+  g_autoptr (GsmEtcdResponse) grant = etcd_post (etcd, "/v3/lease/grant", "{\"TTL\": 600}");
   g_autofree char *text = registry_text (n, 1);
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *all;
-  GList *ids, *l;
-  GString *body = NULL;
-  guint in_batch = 0;
+  GList      *ids, *l;
+  GString    *body = NULL;
+  guint       in_batch = 0;
 
   g_assert_true (json_parser_load_from_data (parser, text, -1, NULL));
   all = json_node_get_object (json_parser_get_root (parser));
   ids = json_object_get_members (all);
   for (l = ids; l != NULL; l = l->next)
     {
-      JsonNode *entry = json_object_get_member (all, l->data);
+      JsonNode        *entry = json_object_get_member (all, l->data);
       g_autofree char *value = json_to_string (entry, FALSE);
       g_autofree char *session_key = g_strdup_printf ("%s/sessions/%s", etcd->prefix, (char *) l->data);
       g_autofree char *vm_key = g_strdup_printf ("%s/vms/%s", etcd->prefix,
@@ -1016,8 +1014,8 @@ etcd_populate (Etcd *etcd, guint n)
       if (body == NULL)
         body = g_string_new ("{\"success\": [");
       g_string_append_printf (body, "%s{\"request_put\": {\"key\": \"%s\", \"value\": \"%s\", "
-                              "\"lease\": \"%" G_GINT64_FORMAT "\"}}, "
-                              "{\"request_put\": {\"key\": \"%s\", \"value\": \"%s\"}}",
+                                    "\"lease\": \"%" G_GINT64_FORMAT "\"}}, "
+                                    "{\"request_put\": {\"key\": \"%s\", \"value\": \"%s\"}}",
                               in_batch ? ", " : "", sk, v, grant->lease_id, vk, v);
       /* etcd allows 128 operations per transaction. */
       if (++in_batch == 50 || l->next == NULL)
@@ -1046,13 +1044,13 @@ etcd_manager (Etcd *etcd, const char *dir)
 static void
 bench_etcd (void)
 {
-  const guint sizes[] = { 0, 100, 1000, 10000 };
+  const guint      sizes[] = { 0, 100, 1000, 10000 };
   g_autofree char *dir = make_dir ();
   g_autofree char *prefix = NULL;
   g_autofree char *scratch = NULL, *scratch_b64 = NULL, *value_b64 = NULL;
   g_autofree char *put_body = NULL;
-  Etcd etcd = { NULL, NULL, NULL };
-  g_auto(GStrv) endpoints = NULL;
+  Etcd             etcd = { NULL, NULL, NULL };
+  g_auto (GStrv) endpoints = NULL;
   GError *error = NULL;
 
   if (!_gsm_etcd_parse_uri (opt_etcd, &endpoints, &prefix, &error))
@@ -1067,9 +1065,9 @@ bench_etcd (void)
   scratch_b64 = etcd_b64 (scratch);
   {
     g_autofree char *one = registry_text (1, 2);
-    char *start = strchr (one, ':') + 2;
+    char            *start = strchr (one, ':') + 2;
 
-    start[strlen (start) - 3] = '\0';   /* the entry, without "}\n" of the object */
+    start[strlen (start) - 3] = '\0'; /* the entry, without "}\n" of the object */
     value_b64 = etcd_b64 (start);
   }
   put_body = g_strdup_printf ("{\"success\": [{\"request_put\": {\"key\": \"%s\", \"value\": \"%s\"}}]}",
@@ -1078,14 +1076,15 @@ bench_etcd (void)
   for (guint k = 0; k < G_N_ELEMENTS (sizes); k++)
     {
       guint n = sizes[k];
-      guint rounds = opt_quick ? 10 : (n >= 10000 ? 50 : n >= 1000 ? 100 : 300);
-      g_autoptr(GArray) raw_txn = g_array_new (FALSE, FALSE, sizeof (double));
-      g_autoptr(GArray) raw_range = g_array_new (FALSE, FALSE, sizeof (double));
-      g_autoptr(GArray) listing = g_array_new (FALSE, FALSE, sizeof (double));
-      g_autofree char *range_body = etcd_range_body (&etcd);
-      g_autofree char *name = NULL;
+      guint rounds = opt_quick ? 10 : (n >= 10000 ? 50 : n >= 1000 ? 100
+                                                                   : 300);
+      g_autoptr (GArray) raw_txn = g_array_new (FALSE, FALSE, sizeof (double));
+      g_autoptr (GArray) raw_range = g_array_new (FALSE, FALSE, sizeof (double));
+      g_autoptr (GArray) listing = g_array_new (FALSE, FALSE, sizeof (double));
+      g_autofree char   *range_body = etcd_range_body (&etcd);
+      g_autofree char   *name = NULL;
       GsmSessionManager *m;
-      double t;
+      double             t;
 
       etcd_clear (&etcd);
       if (n > 0)
@@ -1106,7 +1105,7 @@ bench_etcd (void)
 
       for (guint i = 0; i < rounds; i++)
         {
-          g_autoptr(GHashTable) sessions = NULL;
+          g_autoptr (GHashTable) sessions = NULL;
           double t0 = now_us ();
 
           sessions = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
@@ -1157,16 +1156,16 @@ child_ready (void)
 static int
 child_raw (int n_procs)
 {
-  const char *dir = g_getenv ("GSM_RUNTIME_DIR");
+  const char      *dir = g_getenv ("GSM_RUNTIME_DIR");
   g_autofree char *text = registry_text ((guint) n_procs, 0);
   g_autofree char *spare_name = g_strdup_printf ("raw.json.spare-%d", (int) getpid ());
-  gsize len = strlen (text);
+  gsize            len = strlen (text);
   g_autofree char *buf = g_malloc (len + 1);
-  int dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int lockfd = openat (dirfd, "raw.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  int spare = openat (dirfd, spare_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  struct flock fl = { .l_whence = SEEK_SET };
-  int done = 0;
+  int              dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int              lockfd = openat (dirfd, "raw.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int              spare = openat (dirfd, spare_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  struct flock     fl = { .l_whence = SEEK_SET };
+  int              done = 0;
 
   child_ready ();
   for (int i = 0; i < opt_child_count * 2; i++)
@@ -1202,8 +1201,8 @@ static int
 child_main (void)
 {
   GsmSessionManager *m;
-  GError *error = NULL;
-  int done = 0;
+  GError            *error = NULL;
+  int                done = 0;
 
   if (g_str_equal (opt_child, "raw"))
     return child_raw (atoi (g_getenv ("GSM_BENCH_PROCS")));
@@ -1228,7 +1227,7 @@ child_main (void)
     {
       for (int i = 0; i < opt_child_count; i++)
         {
-          g_usleep (300 * 1000);   /* sparse events: the slow case of the monitor */
+          g_usleep (300 * 1000); /* sparse events: the slow case of the monitor */
           if (i % 2 == 0)
             gsm_session_manager_register_vm_sync (m, "vm-touch", "z", NULL, NULL, NULL, NULL);
           else
@@ -1257,8 +1256,8 @@ child_main (void)
 static void
 print_json (void)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
   g_autofree char *text = NULL;
 
   json_builder_begin_object (b);
@@ -1314,7 +1313,7 @@ main (int argc, char *argv[])
     { "child-count", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_INT, &opt_child_count, NULL, NULL },
     { NULL }
   };
-  g_autoptr(GOptionContext) context = g_option_context_new ("- measure gsm-session against the I/O floor");
+  g_autoptr (GOptionContext) context = g_option_context_new ("- measure gsm-session against the I/O floor");
   GError *error = NULL;
 
   setlocale (LC_ALL, "");

@@ -18,14 +18,14 @@
 
 typedef struct
 {
-  char *dir;        /* the registry */
-  char *calls;      /* what the provider was asked to delete, one per line */
+  char      *dir;   /* the registry */
+  char      *calls; /* what the provider was asked to delete, one per line */
   GPtrArray *workers;
 } Fixture;
 
 typedef struct
 {
-  int   status;     /* exit status, or 128 + signal */
+  int   status; /* exit status, or 128 + signal */
   char *out;
   char *err;
 } Run;
@@ -65,11 +65,11 @@ run_program (const char  *program,
              const char  *first_arg,
              va_list      args)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
   Run r = { 0, NULL, NULL };
 
   add_valgrind (argv);
@@ -82,7 +82,7 @@ run_program (const char  *program,
   g_subprocess_launcher_setenv (launcher, "LC_ALL", "C.UTF-8", TRUE);
   for (guint i = 0; env != NULL && env[i] != NULL; i += 2)
     g_subprocess_launcher_setenv (launcher, env[i], env[i + 1], TRUE);
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &r.out, &r.err, &error));
   g_assert_no_error (error);
@@ -91,7 +91,7 @@ run_program (const char  *program,
   else
     r.status = 128 + g_subprocess_get_term_sig (proc);
   g_test_message ("%s %s: %d\n%s%s", program, first_arg ? first_arg : "", r.status, r.out, r.err);
-  g_assert_cmpint (r.status, !=, 99);   /* valgrind */
+  g_assert_cmpint (r.status, !=, 99); /* valgrind */
   return r;
 }
 
@@ -101,7 +101,7 @@ gsmctl_env (const char **env,
             ...)
 {
   va_list args;
-  Run r;
+  Run     r;
 
   va_start (args, first_arg);
   r = run_program (g_getenv ("GSMCTL"), env, first_arg, args);
@@ -116,7 +116,7 @@ gsmd (const char *first_arg,
       ...)
 {
   va_list args;
-  Run r;
+  Run     r;
 
   va_start (args, first_arg);
   r = run_program (g_getenv ("GSMD"), NULL, first_arg, args);
@@ -124,15 +124,15 @@ gsmd (const char *first_arg,
   return r;
 }
 
-static const char * const commands[] = {
+static const char *const commands[] = {
   "list", "stats", "watch", "cleanup", "reap", "reconcile", "history", NULL
 };
 
 /* ---- fixture ------------------------------------------------------------- */
 
 static void
-fixture_set_up (Fixture       *f,
-                gconstpointer  data)
+fixture_set_up (Fixture      *f,
+                gconstpointer data)
 {
   g_autofree char *command = NULL;
 
@@ -151,8 +151,8 @@ fixture_set_up (Fixture       *f,
 }
 
 static void
-fixture_tear_down (Fixture       *f,
-                   gconstpointer  data)
+fixture_tear_down (Fixture      *f,
+                   gconstpointer data)
 {
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", f->dir);
 
@@ -179,11 +179,11 @@ start_worker (Fixture    *f,
               const char *vm_id,
               GPid       *pid)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GDataInputStream) in = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDataInputStream) in = NULL;
   g_autofree char *line = NULL;
-  GSubprocess *proc;
+  GSubprocess     *proc;
 
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   proc = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("GSM_TEST_WORKER"), "register",
@@ -205,8 +205,8 @@ static char *
 start_dead_worker (Fixture    *f,
                    const char *vm_id)
 {
-  GPid pid;
-  char *id = start_worker (f, vm_id, &pid);
+  GPid         pid;
+  char        *id = start_worker (f, vm_id, &pid);
   GSubprocess *proc = f->workers->pdata[f->workers->len - 1];
 
   g_assert_cmpint (kill (pid, SIGKILL), ==, 0);
@@ -217,8 +217,8 @@ start_dead_worker (Fixture    *f,
 static JsonNode *
 parse_json (const char *text)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
 
   json_parser_load_from_data (parser, text, -1, &error);
   g_assert_no_error (error);
@@ -229,8 +229,8 @@ parse_json (const char *text)
 static char *
 member_names (JsonObject *object)
 {
-  g_autoptr(GString) names = g_string_new (NULL);
-  g_autoptr(GList) members = json_object_get_members (object);
+  g_autoptr (GString) names = g_string_new (NULL);
+  g_autoptr (GList) members = json_object_get_members (object);
 
   for (GList *l = members; l != NULL; l = l->next)
     g_string_append_printf (names, "%s%s", names->len ? " " : "", (char *) l->data);
@@ -261,14 +261,14 @@ assert_help (Run        *r,
 }
 
 static void
-test_help (Fixture       *f,
-           gconstpointer  data)
+test_help (Fixture      *f,
+           gconstpointer data)
 {
   const char *tool_forms[][2] = { { "--help", NULL }, { "-h", NULL }, { "help", NULL } };
 
   for (guint i = 0; i < G_N_ELEMENTS (tool_forms); i++)
     {
-      g_auto(Run) r = gsmctl (tool_forms[i][0], NULL);
+      g_auto (Run) r = gsmctl (tool_forms[i][0], NULL);
 
       assert_help (&r, "  gsmctl COMMAND [OPTION…]\n");
       for (guint c = 0; commands[c] != NULL; c++)
@@ -279,9 +279,9 @@ test_help (Fixture       *f,
     {
       g_autofree char *usage = g_strdup_printf ("  gsmctl %s [OPTION…]\n", commands[c]);
       g_autofree char *wrong = g_strdup_printf ("Usage:\n  %s ", commands[c]);
-      g_auto(Run) a = gsmctl (commands[c], "--help", NULL);
-      g_auto(Run) b = gsmctl ("help", commands[c], NULL);
-      g_auto(Run) h = gsmctl (commands[c], "-h", NULL);
+      g_auto (Run) a = gsmctl (commands[c], "--help", NULL);
+      g_auto (Run) b = gsmctl ("help", commands[c], NULL);
+      g_auto (Run) h = gsmctl (commands[c], "-h", NULL);
 
       assert_help (&a, usage);
       assert_help (&b, usage);
@@ -294,7 +294,7 @@ test_help (Fixture       *f,
     }
 
   {
-    g_auto(Run) r = gsmd ("--help", NULL);
+    g_auto (Run) r = gsmd ("--help", NULL);
 
     assert_help (&r, "  gsmd [OPTION…]\n");
     g_assert_nonnull (strstr (r.out, "--version"));
@@ -302,13 +302,13 @@ test_help (Fixture       *f,
 }
 
 static void
-test_version (Fixture       *f,
-              gconstpointer  data)
+test_version (Fixture      *f,
+              gconstpointer data)
 {
   g_autofree char *ctl_version = g_strdup_printf ("gsmctl %s\n", PACKAGE_VERSION);
   g_autofree char *d_version = g_strdup_printf ("gsmd %s\n", PACKAGE_VERSION);
-  g_auto(Run) a = gsmctl ("--version", NULL);
-  g_auto(Run) b = gsmd ("--version", NULL);
+  g_auto (Run) a = gsmctl ("--version", NULL);
+  g_auto (Run) b = gsmd ("--version", NULL);
 
   g_assert_cmpint (a.status, ==, 0);
   g_assert_cmpstr (a.out, ==, ctl_version);
@@ -330,17 +330,17 @@ assert_usage_error (Run *r)
 }
 
 static void
-test_usage_errors (Fixture       *f,
-                   gconstpointer  data)
+test_usage_errors (Fixture      *f,
+                   gconstpointer data)
 {
-  g_auto(Run) none = gsmctl (NULL, NULL);
-  g_auto(Run) unknown = gsmctl ("frobnicate", NULL);
-  g_auto(Run) option = gsmctl ("list", "--frobnicate", NULL);
-  g_auto(Run) argument = gsmctl ("list", "extra", NULL);
-  g_auto(Run) help = gsmctl ("help", "frobnicate", NULL);
-  g_auto(Run) both = gsmctl ("reap", "--yes", "--dry-run", NULL);
-  g_auto(Run) half = gsmctl ("reap", "--unverifiable", NULL);
-  g_auto(Run) daemon = gsmd ("--frobnicate", NULL);
+  g_auto (Run) none = gsmctl (NULL, NULL);
+  g_auto (Run) unknown = gsmctl ("frobnicate", NULL);
+  g_auto (Run) option = gsmctl ("list", "--frobnicate", NULL);
+  g_auto (Run) argument = gsmctl ("list", "extra", NULL);
+  g_auto (Run) help = gsmctl ("help", "frobnicate", NULL);
+  g_auto (Run) both = gsmctl ("reap", "--yes", "--dry-run", NULL);
+  g_auto (Run) half = gsmctl ("reap", "--unverifiable", NULL);
+  g_auto (Run) daemon = gsmd ("--frobnicate", NULL);
 
   /* Without a command: the usage, on standard error. */
   g_assert_cmpint (none.status, ==, 2);
@@ -361,14 +361,14 @@ test_usage_errors (Fixture       *f,
 
 /* --dry-run is accepted by every command (list, stats, history read). */
 static void
-test_dry_run_everywhere (Fixture       *f,
-                         gconstpointer  data)
+test_dry_run_everywhere (Fixture      *f,
+                         gconstpointer data)
 {
   const char *reading[] = { "list", "stats", "cleanup", "reap", "history", NULL };
 
   for (guint i = 0; reading[i] != NULL; i++)
     {
-      g_auto(Run) r = gsmctl (reading[i], "--dry-run", NULL);
+      g_auto (Run) r = gsmctl (reading[i], "--dry-run", NULL);
 
       g_assert_cmpint (r.status, ==, 0);
       g_assert_cmpstr (r.err, ==, "");
@@ -378,8 +378,8 @@ test_dry_run_everywhere (Fixture       *f,
 /* ---- errors --------------------------------------------------------------- */
 
 static void
-test_single_error (Fixture       *f,
-                   gconstpointer  data)
+test_single_error (Fixture      *f,
+                   gconstpointer data)
 {
   g_autofree char *registry = g_build_filename (f->dir, "vm_registry.json", NULL);
 
@@ -387,7 +387,7 @@ test_single_error (Fixture       *f,
 
   /* Reading: the error, once, naming gsmctl and the file. */
   {
-    g_auto(Run) r = gsmctl ("list", NULL);
+    g_auto (Run) r = gsmctl ("list", NULL);
 
     g_assert_cmpint (r.status, ==, 1);
     g_assert_cmpstr (r.out, ==, "");
@@ -399,7 +399,7 @@ test_single_error (Fixture       *f,
   /* Repairing (cleanup --yes moves it aside): the library's warning is
    * printed once, as gsmctl's, never as a Gsm-WARNING of "cleanup". */
   {
-    g_auto(Run) r = gsmctl ("cleanup", "--yes", NULL);
+    g_auto (Run) r = gsmctl ("cleanup", "--yes", NULL);
 
     g_assert_cmpint (r.status, ==, 0);
     g_assert_true (g_str_has_prefix (r.err, "gsmctl: "));
@@ -412,8 +412,8 @@ test_single_error (Fixture       *f,
   /* A directory that is not there. */
   {
     g_autofree char *missing = g_build_filename (f->dir, "missing", NULL);
-    const char *env[] = { "GSM_RUNTIME_DIR", missing, NULL };
-    g_auto(Run) r = gsmctl_env (env, "stats", NULL);
+    const char      *env[] = { "GSM_RUNTIME_DIR", missing, NULL };
+    g_auto (Run) r = gsmctl_env (env, "stats", NULL);
 
     g_assert_cmpint (r.status, ==, 1);
     g_assert_true (g_str_has_prefix (r.err, "gsmctl: "));
@@ -432,12 +432,12 @@ compare_strings (gconstpointer a,
 /* ---- tables ----------------------------------------------------------------- */
 
 static void
-test_table_piped (Fixture       *f,
-                  gconstpointer  data)
+test_table_piped (Fixture      *f,
+                  gconstpointer data)
 {
-  g_autoptr(GString) long_vm = g_string_new ("vm-long");
-  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
-  g_auto(GStrv) lines = NULL;
+  g_autoptr (GString) long_vm = g_string_new ("vm-long");
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) lines = NULL;
 
   while (long_vm->len < 150)
     g_string_append (long_vm, "-abcdefghij");
@@ -448,7 +448,7 @@ test_table_piped (Fixture       *f,
   g_ptr_array_sort (ids, compare_strings);
 
   {
-    g_auto(Run) r = gsmctl ("list", NULL);
+    g_auto (Run) r = gsmctl ("list", NULL);
 
     g_assert_cmpint (r.status, ==, 0);
     lines = g_strsplit (r.out, "\n", -1);
@@ -465,14 +465,15 @@ test_table_piped (Fixture       *f,
 
   /* The same order in JSON. */
   {
-    g_auto(Run) r = gsmctl ("list", "--json", NULL);
-    g_autoptr(JsonNode) root = parse_json (r.out);
+    g_auto (Run) r = gsmctl ("list", "--json", NULL);
+    g_autoptr (JsonNode) root = parse_json (r.out);
     JsonArray *array = json_node_get_array (root);
 
     g_assert_cmpuint (json_array_get_length (array), ==, ids->len);
     for (guint i = 0; i < ids->len; i++)
       g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (array, i),
-                                                      "session_id"), ==, ids->pdata[i]);
+                                                      "session_id"),
+                       ==, ids->pdata[i]);
   }
 }
 
@@ -489,10 +490,10 @@ assert_members (JsonNode   *node,
   g_assert_cmpstr (names, ==, expected);
 }
 
-#define SESSION_MEMBERS \
+#define SESSION_MEMBERS                                                                     \
   "session_id pid hostname status created_at vm_id zone components metadata registered_at " \
   "start_time boot_id stale_since"
-#define STATS_MEMBERS \
+#define STATS_MEMBERS                                                              \
   "source runtime_dir sessions active creating stale unverifiable vms orphan_vms " \
   "unverifiable_vms auto_reap"
 #define CLEANUP_MEMBERS "session_id pid hostname vm_id action result reason"
@@ -500,15 +501,15 @@ assert_members (JsonNode   *node,
 
 /* Every --json prints one document, with the same members every time. */
 static void
-test_json_schema (Fixture       *f,
-                  gconstpointer  data)
+test_json_schema (Fixture      *f,
+                  gconstpointer data)
 {
   g_autofree char *live = start_worker (f, "vm-live", NULL);
   g_autofree char *dead = start_dead_worker (f, "vm-dead");
-  g_autoptr(JsonNode) node = NULL;
+  g_autoptr (JsonNode) node = NULL;
 
   {
-    g_auto(Run) r = gsmctl ("list", "--json", NULL);
+    g_auto (Run) r = gsmctl ("list", "--json", NULL);
 
     node = parse_json (r.out);
     g_assert_cmpuint (json_array_get_length (json_node_get_array (node)), ==, 2);
@@ -517,7 +518,7 @@ test_json_schema (Fixture       *f,
     g_clear_pointer (&node, json_node_unref);
   }
   {
-    g_auto(Run) r = gsmctl ("stats", "--json", NULL);
+    g_auto (Run) r = gsmctl ("stats", "--json", NULL);
 
     node = parse_json (r.out);
     assert_members (node, STATS_MEMBERS);
@@ -526,7 +527,7 @@ test_json_schema (Fixture       *f,
     g_clear_pointer (&node, json_node_unref);
   }
   {
-    g_auto(Run) r = gsmctl ("cleanup", "--json", NULL);
+    g_auto (Run) r = gsmctl ("cleanup", "--json", NULL);
     JsonObject *o;
 
     node = parse_json (r.out);
@@ -539,7 +540,7 @@ test_json_schema (Fixture       *f,
     g_clear_pointer (&node, json_node_unref);
   }
   {
-    g_auto(Run) r = gsmctl ("cleanup", "--yes", "--json", NULL);
+    g_auto (Run) r = gsmctl ("cleanup", "--yes", "--json", NULL);
     JsonObject *o;
 
     node = parse_json (r.out);
@@ -548,7 +549,7 @@ test_json_schema (Fixture       *f,
     g_clear_pointer (&node, json_node_unref);
   }
   {
-    g_auto(Run) r = gsmctl ("reap", "--json", NULL);
+    g_auto (Run) r = gsmctl ("reap", "--json", NULL);
 
     node = parse_json (r.out);
     g_assert_cmpuint (json_array_get_length (json_node_get_array (node)), ==, 1);
@@ -556,7 +557,7 @@ test_json_schema (Fixture       *f,
     g_clear_pointer (&node, json_node_unref);
   }
   {
-    g_auto(Run) r = gsmctl ("history", "--json", NULL);
+    g_auto (Run) r = gsmctl ("history", "--json", NULL);
 
     node = parse_json (r.out);
     g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
@@ -567,8 +568,8 @@ test_json_schema (Fixture       *f,
 /* ---- dry runs ---------------------------------------------------------------- */
 
 static void
-test_dry_run_default (Fixture       *f,
-                      gconstpointer  data)
+test_dry_run_default (Fixture      *f,
+                      gconstpointer data)
 {
   g_autofree char *registry = g_build_filename (f->dir, "vm_registry.json", NULL);
   g_autofree char *dead = start_dead_worker (f, "vm-dead");
@@ -579,7 +580,7 @@ test_dry_run_default (Fixture       *f,
 
   /* cleanup: shows the dead session, changes nothing. */
   {
-    g_auto(Run) r = gsmctl ("cleanup", NULL);
+    g_auto (Run) r = gsmctl ("cleanup", NULL);
 
     g_assert_cmpint (r.status, ==, 0);
     g_assert_nonnull (strstr (r.out, "dry run"));
@@ -591,7 +592,7 @@ test_dry_run_default (Fixture       *f,
 
   /* reap: shows the VM, deletes nothing. */
   {
-    g_auto(Run) r = gsmctl ("reap", NULL);
+    g_auto (Run) r = gsmctl ("reap", NULL);
 
     g_assert_cmpint (r.status, ==, 0);
     g_assert_nonnull (strstr (r.out, "dry run"));
@@ -601,8 +602,8 @@ test_dry_run_default (Fixture       *f,
 
   /* --yes acts. */
   {
-    g_auto(Run) r = gsmctl ("reap", "--yes", "--json", NULL);
-    g_autoptr(JsonNode) node = parse_json (r.out);
+    g_auto (Run) r = gsmctl ("reap", "--yes", "--json", NULL);
+    g_autoptr (JsonNode) node = parse_json (r.out);
     JsonObject *o = json_array_get_object_element (json_node_get_array (node), 0);
 
     g_assert_cmpint (r.status, ==, 0);
@@ -616,16 +617,16 @@ test_dry_run_default (Fixture       *f,
 /* A deletion that failed waits for its backoff: reap --yes --json shows it
  * as pending, with why, not as an empty list. */
 static void
-test_reap_pending (Fixture       *f,
-                   gconstpointer  data)
+test_reap_pending (Fixture      *f,
+                   gconstpointer data)
 {
-  const char *failing[] = { "GSM_PROVIDER_COMMAND", "/bin/sh -c 'echo no quota >&2; exit 3' sh {vm_id}",
-                            "GSM_REAP_BACKOFF", "3600", NULL };
+  const char      *failing[] = { "GSM_PROVIDER_COMMAND", "/bin/sh -c 'echo no quota >&2; exit 3' sh {vm_id}",
+                                 "GSM_REAP_BACKOFF", "3600", NULL };
   g_autofree char *dead = start_dead_worker (f, "vm-stuck");
 
   {
-    g_auto(Run) r = gsmctl_env (failing, "reap", "--yes", "--json", NULL);
-    g_autoptr(JsonNode) node = parse_json (r.out);
+    g_auto (Run) r = gsmctl_env (failing, "reap", "--yes", "--json", NULL);
+    g_autoptr (JsonNode) node = parse_json (r.out);
     JsonObject *o = json_array_get_object_element (json_node_get_array (node), 0);
 
     g_assert_cmpint (r.status, ==, 1);
@@ -633,9 +634,9 @@ test_reap_pending (Fixture       *f,
     g_assert_nonnull (strstr (json_object_get_string_member (o, "reason"), "no quota"));
   }
   {
-    g_auto(Run) r = gsmctl_env (failing, "reap", "--yes", "--json", NULL);
-    g_autoptr(JsonNode) node = parse_json (r.out);
-    JsonArray *array = json_node_get_array (node);
+    g_auto (Run) r = gsmctl_env (failing, "reap", "--yes", "--json", NULL);
+    g_autoptr (JsonNode) node = parse_json (r.out);
+    JsonArray  *array = json_node_get_array (node);
     JsonObject *o;
 
     g_assert_cmpint (r.status, ==, 0);
@@ -649,7 +650,7 @@ test_reap_pending (Fixture       *f,
   }
   /* The same as text, on standard output. */
   {
-    g_auto(Run) r = gsmctl_env (failing, "reap", NULL);
+    g_auto (Run) r = gsmctl_env (failing, "reap", NULL);
 
     g_assert_cmpint (r.status, ==, 0);
     g_assert_nonnull (strstr (r.out, "vm-stuck"));

@@ -7,8 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -19,11 +19,11 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
-#include "gsm.h"
-#include "gsm-session-manager-private.h"
-#include "gsm-session-private.h"
 #include "gsm-file-registry-private.h"
 #include "gsm-process-private.h"
+#include "gsm-session-manager-private.h"
+#include "gsm-session-private.h"
+#include "gsm.h"
 
 /* A fresh runtime directory and a fresh default manager in it. */
 typedef struct
@@ -32,8 +32,8 @@ typedef struct
 } Fixture;
 
 static inline void
-fixture_setup (Fixture       *f,
-               gconstpointer  data)
+fixture_setup (Fixture      *f,
+               gconstpointer data)
 {
   GError *error = NULL;
 
@@ -50,7 +50,7 @@ fixture_setup (Fixture       *f,
 static inline void
 remove_tree (const char *dir)
 {
-  GDir *d = g_dir_open (dir, 0, NULL);
+  GDir       *d = g_dir_open (dir, 0, NULL);
   const char *name;
 
   if (d == NULL)
@@ -69,8 +69,8 @@ remove_tree (const char *dir)
 }
 
 static inline void
-fixture_teardown (Fixture       *f,
-                  gconstpointer  data)
+fixture_teardown (Fixture      *f,
+                  gconstpointer data)
 {
   _gsm_session_manager_reset_for_testing ();
   /* Let idle callbacks that hold references run. */
@@ -91,8 +91,8 @@ fixture_path (Fixture    *f,
 static inline JsonObject *
 read_json_object (const char *path)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  GError *error = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  GError   *error = NULL;
   JsonNode *root;
 
   json_parser_load_from_file (parser, path, &error);
@@ -126,12 +126,12 @@ die_with_parent (gpointer user_data)
 /* Spawns the worker helper with @argv (NULL-terminated, without the
  * program); returns it with stdout piped. */
 static inline GSubprocess *
-spawn_worker (const char * const *args)
+spawn_worker (const char *const *args)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
-  GError *error = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
+  GError      *error = NULL;
   GSubprocess *proc;
 
   g_ptr_array_add (argv, (gpointer) g_getenv ("GSM_TEST_WORKER"));
@@ -140,7 +140,7 @@ spawn_worker (const char * const *args)
   g_ptr_array_add (argv, NULL);
 
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   return proc;
 }
@@ -149,9 +149,9 @@ spawn_worker (const char * const *args)
 static inline char *
 worker_read_line (GSubprocess *proc)
 {
-  g_autoptr(GDataInputStream) in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  g_autoptr (GDataInputStream) in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
   GError *error = NULL;
-  char *line;
+  char   *line;
 
   g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (in), FALSE);
   line = g_data_input_stream_read_line_utf8 (in, NULL, NULL, &error);
@@ -162,13 +162,13 @@ worker_read_line (GSubprocess *proc)
 
 /* Spawns `register VM_ID` and waits for READY; returns its session id. */
 static inline GSubprocess *
-spawn_registered_worker (const char  *vm_id,
-                         char       **session_id)
+spawn_registered_worker (const char *vm_id,
+                         char      **session_id)
 {
-  const char *args[] = { "register", vm_id, NULL };
-  GSubprocess *proc = spawn_worker (args);
+  const char      *args[] = { "register", vm_id, NULL };
+  GSubprocess     *proc = spawn_worker (args);
   g_autofree char *line = worker_read_line (proc);
-  g_auto(GStrv) parts = g_strsplit (line, " ", 3);
+  g_auto (GStrv) parts = g_strsplit (line, " ", 3);
 
   g_assert_cmpstr (parts[0], ==, "READY");
   if (session_id)
@@ -188,7 +188,7 @@ static inline int
 unused_pid (int skip)
 {
   g_autofree char *contents = NULL;
-  int pid_max = 32768;
+  int              pid_max = 32768;
 
   if (g_file_get_contents ("/proc/sys/kernel/pid_max", &contents, NULL, NULL))
     pid_max = atoi (contents);

@@ -27,8 +27,8 @@ check_lax (const char *text)
 static char *
 decode (const char *text)
 {
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr(JsonNode) node = _gsm_json_parse (parser, text, strlen (text), NULL);
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (JsonNode) node = _gsm_json_parse (parser, text, strlen (text), NULL);
 
   return node != NULL ? g_strdup (json_node_get_string (node)) : NULL;
 }
@@ -65,10 +65,17 @@ static void
 test_string_refused (void)
 {
   static const char *const bad_escapes[] = {
-    "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\ud800x\"",
-    "\"\\ude00\\ud83d\"", "\"\\u12\"", "\"\\uzzzz\"", "\"\\x\"", "\"\\\"",
+    "\"\\ud800\"",
+    "\"\\udc00\"",
+    "\"\\ud800\\u0041\"",
+    "\"\\ud800x\"",
+    "\"\\ude00\\ud83d\"",
+    "\"\\u12\"",
+    "\"\\uzzzz\"",
+    "\"\\x\"",
+    "\"\\\"",
   };
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   for (guint i = 0; i < G_N_ELEMENTS (bad_escapes); i++)
     {
@@ -87,19 +94,22 @@ static void
 test_utf8 (void)
 {
   static const char *const good[] = {
-    "\"caf\xc3\xa9\"", "\"\xf0\x9f\x98\x80\"", "\"\xef\xbf\xbd\"",
-    "{\"\xc3\xa9\": \"\xe2\x82\xac\"}", "[\"a\\n\xc3\xa9\\t\xc3\xa9\"]",
+    "\"caf\xc3\xa9\"",
+    "\"\xf0\x9f\x98\x80\"",
+    "\"\xef\xbf\xbd\"",
+    "{\"\xc3\xa9\": \"\xe2\x82\xac\"}",
+    "[\"a\\n\xc3\xa9\\t\xc3\xa9\"]",
   };
   static const char *const bad[] = {
-    "\"\xc3\"",                 /* truncated */
-    "\"h\xe9llo\"",             /* Latin-1 */
-    "\"\xc0\xaf\"",             /* overlong */
-    "\"\xed\xa0\x80\"",         /* a surrogate, encoded */
-    "\"\xf4\x90\x80\x80\"",     /* beyond U+10FFFF */
+    "\"\xc3\"",             /* truncated */
+    "\"h\xe9llo\"",         /* Latin-1 */
+    "\"\xc0\xaf\"",         /* overlong */
+    "\"\xed\xa0\x80\"",     /* a surrogate, encoded */
+    "\"\xf4\x90\x80\x80\"", /* beyond U+10FFFF */
     "\"\xff\"",
-    "\"ok\\n\x80\"",            /* after an escape */
-    "{\"k\xff\": 1}",           /* in a member name */
-    "\xc3\xa9",                 /* outside a string */
+    "\"ok\\n\x80\"",  /* after an escape */
+    "{\"k\xff\": 1}", /* in a member name */
+    "\xc3\xa9",       /* outside a string */
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (good); i++)
@@ -115,12 +125,43 @@ static void
 test_number_grammar (void)
 {
   static const char *const good[] = {
-    "0", "-0", "7", "-12", "10", "0.5", "-0.0", "1e5", "1E5", "1e+5", "1e-5",
-    "1.25e-300", "1e400", "[1,-2.5e3]",
+    "0",
+    "-0",
+    "7",
+    "-12",
+    "10",
+    "0.5",
+    "-0.0",
+    "1e5",
+    "1E5",
+    "1e+5",
+    "1e-5",
+    "1.25e-300",
+    "1e400",
+    "[1,-2.5e3]",
   };
   static const char *const bad[] = {
-    "01", "-01", "00", "1.", ".5", "-.5", "1e", "1e+", "1E-", "-", "+1", "1.2.3",
-    "1e5e5", "1..2", "0x10", "Infinity", "-Infinity", "NaN", "1 2", "[01]", "{\"a\": 1.}",
+    "01",
+    "-01",
+    "00",
+    "1.",
+    ".5",
+    "-.5",
+    "1e",
+    "1e+",
+    "1E-",
+    "-",
+    "+1",
+    "1.2.3",
+    "1e5e5",
+    "1..2",
+    "0x10",
+    "Infinity",
+    "-Infinity",
+    "NaN",
+    "1 2",
+    "[01]",
+    "{\"a\": 1.}",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (good); i++)
@@ -141,12 +182,18 @@ static void
 test_int64 (void)
 {
   static const char *const good[] = {
-    "9223372036854775807", "-9223372036854775808", "1000000000000000000",
-    "12345678901234567890123.5", "1e30",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "1000000000000000000",
+    "12345678901234567890123.5",
+    "1e30",
   };
   static const char *const beyond[] = {
-    "9223372036854775808", "-9223372036854775809", "18446744073709551616",
-    "99999999999999999999", "[123456789012345678901234567890]",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "18446744073709551616",
+    "99999999999999999999",
+    "[123456789012345678901234567890]",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (good); i++)
@@ -165,9 +212,11 @@ static void
 test_duplicates (void)
 {
   static const char *const dup[] = {
-    "{\"a\": 1, \"a\": 1}", "{\"a\": 1, \"\\u0061\": 2}", "[{\"x\": {\"b\": [], \"b\": null}}]",
+    "{\"a\": 1, \"a\": 1}",
+    "{\"a\": 1, \"\\u0061\": 2}",
+    "[{\"x\": {\"b\": [], \"b\": null}}]",
   };
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   for (guint i = 0; i < G_N_ELEMENTS (dup); i++)
     {
@@ -182,11 +231,11 @@ test_duplicates (void)
 static void
 test_refused (void)
 {
-  g_autofree char *deep = g_strnfill (100000, '[');
-  g_autofree char *open = g_strnfill (GSM_JSON_MAX_DEPTH, '[');
-  g_autofree char *close = g_strnfill (GSM_JSON_MAX_DEPTH, ']');
-  g_autofree char *at_limit = g_strconcat (open, close, NULL);
-  g_autofree char *beyond = g_strconcat ("[", at_limit, "]", NULL);
+  g_autofree char         *deep = g_strnfill (100000, '[');
+  g_autofree char         *open = g_strnfill (GSM_JSON_MAX_DEPTH, '[');
+  g_autofree char         *close = g_strnfill (GSM_JSON_MAX_DEPTH, ']');
+  g_autofree char         *at_limit = g_strconcat (open, close, NULL);
+  g_autofree char         *beyond = g_strconcat ("[", at_limit, "]", NULL);
   static const char *const bad[] = { "", "   ", "{} x", "{}{}", "[1,]", "{\"a\" 1}", "tru", "'a'", "/* */1" };
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
@@ -199,9 +248,9 @@ test_refused (void)
 static void
 test_decode_key (void)
 {
-  GsmJsonMember plain = { "session_id", 10, FALSE, NULL, 0, NULL };
-  GsmJsonMember escaped = { "s\\u00e9\\ud83d\\ude00", 19, TRUE, NULL, 0, NULL };
-  GsmJsonMember nul = { "a\\u0000", 7, TRUE, NULL, 0, NULL };
+  GsmJsonMember    plain = { "session_id", 10, FALSE, NULL, 0, NULL };
+  GsmJsonMember    escaped = { "s\\u00e9\\ud83d\\ude00", 19, TRUE, NULL, 0, NULL };
+  GsmJsonMember    nul = { "a\\u0000", 7, TRUE, NULL, 0, NULL };
   g_autofree char *a = _gsm_json_decode_key (&plain);
   g_autofree char *b = _gsm_json_decode_key (&escaped);
   g_autofree char *c = _gsm_json_decode_key (&nul);
@@ -212,9 +261,9 @@ test_decode_key (void)
 }
 
 static GsmSession *
-read_entry (const char  *key,
-            const char  *text,
-            GError     **error)
+read_entry (const char *key,
+            const char *text,
+            GError    **error)
 {
   g_assert_true (check_lax (text));
   return _gsm_session_new_from_json (key, text, strlen (text), NULL, error);
@@ -224,8 +273,8 @@ static void
 assert_corrupt (const char *text,
                 const char *message)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSession) session = read_entry ("s", text, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSession) session = read_entry ("s", text, &error);
 
   g_test_message ("%s", text);
   g_assert_null (session);
@@ -238,16 +287,16 @@ assert_corrupt (const char *text,
 static void
 test_entry_fields (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSession) s = NULL;
-  g_autoptr(GsmSession) vmless = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSession) s = NULL;
+  g_autoptr (GsmSession) vmless = NULL;
   const char *text =
-    "{\"session_id\": \"s\", \"pid\": 12, \"hostname\": \"h\\u00e9\", \"vm_id\": \"vm\\/1\", "
-    "\"zone\": null, \"components\": [\"a\", \"b\\\"c\"], \"metadata\": null, "
-    "\"created_at\": 1700000000, \"registered_at\": 1.7e9, \"status\": \"stale\", "
-    "\"stale_since\": 1700000001.5, \"start_time\": 9223372036854775807, \"boot_id\": null, "
-    "\"format\": 1, \"x_other\": {\"n\": [1, 2.5]}}";
-  const char * const *components;
+      "{\"session_id\": \"s\", \"pid\": 12, \"hostname\": \"h\\u00e9\", \"vm_id\": \"vm\\/1\", "
+      "\"zone\": null, \"components\": [\"a\", \"b\\\"c\"], \"metadata\": null, "
+      "\"created_at\": 1700000000, \"registered_at\": 1.7e9, \"status\": \"stale\", "
+      "\"stale_since\": 1700000001.5, \"start_time\": 9223372036854775807, \"boot_id\": null, "
+      "\"format\": 1, \"x_other\": {\"n\": [1, 2.5]}}";
+  const char *const *components;
 
   s = read_entry ("s", text, &error);
   g_assert_no_error (error);
@@ -269,11 +318,14 @@ test_entry_fields (void)
   g_assert_null (gsm_session_get_boot_id (s));
   g_assert_nonnull (_gsm_session_get_member (s, "x_other"));
   g_assert_cmpint (json_node_get_int (json_array_get_element (json_object_get_array_member (
-                     json_node_get_object (_gsm_session_get_member (s, "x_other")), "n"), 0)), ==, 1);
+                                                                  json_node_get_object (_gsm_session_get_member (s, "x_other")), "n"),
+                                                              0)),
+                   ==, 1);
 
   /* Without a VM, its fields are dropped; the status defaults to active. */
   vmless = read_entry (NULL, "{" BASE ", \"zone\": \"z\", \"components\": [\"c\"], "
-                       "\"metadata\": {\"a\": 1}, \"registered_at\": 5}", &error);
+                             "\"metadata\": {\"a\": 1}, \"registered_at\": 5}",
+                       &error);
   g_assert_no_error (error);
   g_assert_false (gsm_session_get_has_vm (vmless));
   g_assert_null (gsm_session_get_zone (vmless));
@@ -284,18 +336,18 @@ test_entry_fields (void)
 }
 
 static gboolean
-collect_key (const GsmJsonMember  *member,
-             gpointer              user_data,
-             GError              **error)
+collect_key (const GsmJsonMember *member,
+             gpointer             user_data,
+             GError             **error)
 {
   g_ptr_array_add (user_data, _gsm_json_decode_key (member));
-  return FALSE;   /* ignored */
+  return FALSE; /* ignored */
 }
 
 static char *
 salvaged_keys (const char *text)
 {
-  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
   guint n = _gsm_json_salvage_object (text, strlen (text), GSM_JSON_MAX_DEPTH, collect_key, keys);
 
   g_assert_cmpuint (n, ==, keys->len);
@@ -349,10 +401,10 @@ test_entry_pids (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (pids); i++)
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       g_autofree char *text =
-        g_strdup_printf ("{\"session_id\": \"s\", \"pid\": %d, \"hostname\": \"h\"}", pids[i]);
-      g_autoptr(GsmSession) s = read_entry ("s", text, &error);
+          g_strdup_printf ("{\"session_id\": \"s\", \"pid\": %d, \"hostname\": \"h\"}", pids[i]);
+      g_autoptr (GsmSession) s = read_entry ("s", text, &error);
 
       g_assert_no_error (error);
       g_assert_cmpint (gsm_session_get_pid (s), ==, pids[i]);
@@ -363,7 +415,7 @@ static void
 test_entry_errors (void)
 {
   g_autofree char *too_many = NULL;
-  g_autoptr(GString) components = g_string_new ("[");
+  g_autoptr (GString) components = g_string_new ("[");
 
   assert_corrupt ("{" BASE ", \"pid\": 13}", "member “pid” appears twice");
   assert_corrupt ("{" BASE ", \"p\\u0069d\": 13}", "member “pid” appears twice");
@@ -421,17 +473,17 @@ test_entry_errors (void)
 static void
 test_metadata_verbatim (void)
 {
-  const char *metadata = "{\"big\": 1e400, \"n\": [1E2, -0, 12345678901234567890.5], \"s\": \"\\u00e9\"}";
+  const char      *metadata = "{\"big\": 1e400, \"n\": [1E2, -0, 12345678901234567890.5], \"s\": \"\\u00e9\"}";
   g_autofree char *text = g_strdup_printf ("{" BASE ", \"vm_id\": \"v\", \"metadata\": %s}", metadata);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSession) s = read_entry ("s", text, &error);
-  g_autoptr(GsmSession) stale = NULL;
-  g_autoptr(GsmSession) claimed = NULL;
-  g_autoptr(JsonNode) claim = json_from_string ("{\"token\": \"t\"}", NULL);
-  g_autoptr(GVariant) big = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSession) s = read_entry ("s", text, &error);
+  g_autoptr (GsmSession) stale = NULL;
+  g_autoptr (GsmSession) claimed = NULL;
+  g_autoptr (JsonNode) claim = json_from_string ("{\"token\": \"t\"}", NULL);
+  g_autoptr (GVariant) big = NULL;
   g_autofree char *json = NULL;
-  const char *written;
-  double d;
+  const char      *written;
+  double           d;
 
   g_assert_no_error (error);
   g_assert_nonnull (strstr (_gsm_session_get_text (s, NULL), metadata));
@@ -467,23 +519,23 @@ test_metadata_verbatim (void)
 static void
 test_metadata_from_variant (void)
 {
-  g_autoptr(GsmSession) base = _gsm_session_new ("s", 12, "h", 1700000000.0, 0, NULL);
-  g_autoptr(GsmSession) with = NULL;
-  g_autoptr(GsmSession) without = NULL;
-  g_autoptr(GsmSession) reread = NULL;
-  g_autoptr(GVariant) metadata = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmSession) base = _gsm_session_new ("s", 12, "h", 1700000000.0, 0, NULL);
+  g_autoptr (GsmSession) with = NULL;
+  g_autoptr (GsmSession) without = NULL;
+  g_autoptr (GsmSession) reread = NULL;
+  g_autoptr (GVariant) metadata = NULL;
+  g_autoptr (GError) error = NULL;
   const char *text;
-  gsize len;
+  gsize       len;
 
   metadata = g_variant_ref_sink (g_variant_new_parsed (
-    "{'cpu': <int64 4>, 'name': <'n\\u00e9\"q'>, 'ratio': <0.5>, 'on': <true>, "
-    "'tags': <{'a': <'b'>}>}"));
+      "{'cpu': <int64 4>, 'name': <'n\\u00e9\"q'>, 'ratio': <0.5>, 'on': <true>, "
+      "'tags': <{'a': <'b'>}>}"));
   with = _gsm_session_with_vm (base, "vm", "z", NULL, metadata, 1700000001.0);
   g_assert_true (g_variant_equal (gsm_session_get_metadata (with), metadata));
   {
-    g_autoptr(GVariant) given = g_variant_ref_sink (g_variant_new_parsed ("{'n': <int32 7>}"));
-    g_autoptr(GsmSession) int32 = _gsm_session_with_vm (base, "vm", "z", NULL, given, 1700000001.0);
+    g_autoptr (GVariant) given = g_variant_ref_sink (g_variant_new_parsed ("{'n': <int32 7>}"));
+    g_autoptr (GsmSession) int32 = _gsm_session_with_vm (base, "vm", "z", NULL, given, 1700000001.0);
     gint64 n = 0;
 
     g_assert_true (g_variant_lookup (gsm_session_get_metadata (int32), "n", "x", &n));
@@ -500,7 +552,7 @@ test_metadata_from_variant (void)
   g_assert_null (strstr (_gsm_session_get_text (without, NULL), "metadata"));
 }
 
-#define ROUND_TRIP_METADATA \
+#define ROUND_TRIP_METADATA                                                 \
   "{'cpu': <int64 8>, 'name': <'builder \\u00e9'>, 'ram_percent': <87.5>, " \
   "'spot': <false>, 'labels': <{'team': <'x'>, 'n': <int64 -3>}>, 'ids': <[<int64 1>, <'two'>]>}"
 
@@ -510,10 +562,10 @@ static void
 test_metadata_reader (void)
 {
   GsmSessionManager *m;
-  g_autoptr(GHashTable) sessions = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GHashTable) sessions = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *printed = NULL;
-  GsmSession *s;
+  GsmSession      *s;
 
   if (!g_test_subprocess ())
     {
@@ -531,15 +583,15 @@ test_metadata_reader (void)
 }
 
 static void
-test_metadata_round_trip (Fixture       *f,
-                          gconstpointer  data)
+test_metadata_round_trip (Fixture      *f,
+                          gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autofree char *output = fixture_path (f, "metadata.txt");
-  g_autofree char *printed = NULL;
-  g_autoptr(GVariant) metadata = g_variant_ref_sink (g_variant_new_parsed (ROUND_TRIP_METADATA));
-  g_autoptr(GVariant) read_back = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autofree char   *output = fixture_path (f, "metadata.txt");
+  g_autofree char   *printed = NULL;
+  g_autoptr (GVariant) metadata = g_variant_ref_sink (g_variant_new_parsed (ROUND_TRIP_METADATA));
+  g_autoptr (GVariant) read_back = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-meta", "z", NULL, metadata,
                                                        NULL, &error));
@@ -564,15 +616,15 @@ static void
 test_big_numbers_written_back (void)
 {
   const char *entry = "{" BASE ", \"n\": [1E22, -0.5e-1, {\"x\": null, \"y\": true}]}";
-  g_autoptr(GsmSession) session = NULL;
-  g_autoptr(GsmSession) stale = NULL;
-  g_autoptr(GsmSession) base = _gsm_session_new ("s", 12, "h", 1700000000.0, 0, NULL);
-  g_autoptr(GsmSession) with = NULL;
-  g_autoptr(GVariant) metadata = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmSession) session = NULL;
+  g_autoptr (GsmSession) stale = NULL;
+  g_autoptr (GsmSession) base = _gsm_session_new ("s", 12, "h", 1700000000.0, 0, NULL);
+  g_autoptr (GsmSession) with = NULL;
+  g_autoptr (GVariant) metadata = NULL;
+  g_autoptr (GError) error = NULL;
   const char *text;
-  gsize len;
-  double d = 0;
+  gsize       len;
+  double      d = 0;
 
   session = _gsm_session_new_from_json ("s", entry, strlen (entry), NULL, &error);
   g_assert_no_error (error);

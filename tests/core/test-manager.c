@@ -11,13 +11,13 @@ static void
 test_default_identity (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m;
-  g_autofree char *session_id = NULL;
-  g_autofree char *hostname = NULL;
-  g_autoptr(GFile) runtime_dir = NULL, session_file = NULL, registry = NULL, tracker = NULL;
+  g_autofree char   *session_id = NULL;
+  g_autofree char   *hostname = NULL;
+  g_autoptr (GFile) runtime_dir = NULL, session_file = NULL, registry = NULL, tracker = NULL;
   g_autofree char *expected_session = NULL;
-  int pid;
-  double created_at;
-  gboolean has_vm;
+  int              pid;
+  double           created_at;
+  gboolean         has_vm;
 
   g_assert_false (gsm_session_manager_is_available ());
   m = gsm_session_manager_get_default ();
@@ -67,7 +67,7 @@ test_default_threads (Fixture *f, gconstpointer data)
 {
   GThread *threads[16];
   gpointer first = NULL;
-  g_autoptr(JsonObject) registry = NULL;
+  g_autoptr (JsonObject) registry = NULL;
   g_autofree char *path = fixture_path (f, "vm_registry.json");
 
   for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
@@ -91,13 +91,13 @@ test_default_threads (Fixture *f, gconstpointer data)
 
 typedef struct
 {
-  GThread *thread;   /* where vm-registered ran */
+  GThread *thread; /* where vm-registered ran */
   guint    n;
 } Emitted;
 
 static void
 record_thread_cb (GsmSessionManager *manager,
-                  GsmSession             *vm,
+                  GsmSession        *vm,
                   Emitted           *emitted)
 {
   emitted->thread = g_thread_self ();
@@ -107,7 +107,7 @@ record_thread_cb (GsmSessionManager *manager,
 static gpointer
 register_in_thread (gpointer data)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean ok;
 
   ok = gsm_session_manager_register_vm_sync (gsm_session_manager_get_default (), "vm-thread",
@@ -123,9 +123,9 @@ static void
 test_signals_sync_from_thread (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  Emitted emitted = { NULL, 0 };
-  gulong id;
-  GThread *thread;
+  Emitted            emitted = { NULL, 0 };
+  gulong             id;
+  GThread           *thread;
 
   id = g_signal_connect (manager, "vm-registered", G_CALLBACK (record_thread_cb), &emitted);
   thread = g_thread_new ("sync-caller", register_in_thread, NULL);
@@ -162,9 +162,9 @@ get_my_vm_done_cb (GObject      *source,
                    GAsyncResult *result,
                    gpointer      user_data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSession) vm = gsm_session_manager_get_my_vm_finish (GSM_SESSION_MANAGER (source),
-                                                                   result, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSession) vm = gsm_session_manager_get_my_vm_finish (GSM_SESSION_MANAGER (source),
+                                                                    result, &error);
 
   g_assert_no_error (error);
   g_assert_nonnull (vm);
@@ -178,11 +178,11 @@ static void
 test_signals_older_view_after_sync (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GTask) task = NULL;
-  gint reached = FALSE;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GTask) task = NULL;
+  gint     reached = FALSE;
   gboolean done = FALSE;
-  guint notified = 0;
+  guint    notified = 0;
 
   g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-older", "z", NULL, NULL,
                                                        NULL, &error));
@@ -225,9 +225,9 @@ static const char *
 recorded_status (Fixture *f)
 {
   g_autofree char *path = fixture_path (f, "vm_registry.json");
-  g_autoptr(JsonObject) registry = read_json_object (path);
+  g_autoptr (JsonObject) registry = read_json_object (path);
   JsonObject *own = json_object_get_object_member (registry, gsm_session_manager_get_session_id (
-                                                     gsm_session_manager_get_default ()));
+                                                                 gsm_session_manager_get_default ()));
 
   return g_intern_string (json_object_get_string_member (own, "status"));
 }
@@ -236,8 +236,8 @@ static void
 test_reserve_confirm (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSession) vm = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSession) vm = NULL;
 
   /* Bad names are refused as by register_vm. */
   g_assert_false (gsm_session_manager_reserve_vm_sync (manager, "-rf", "z", NULL, NULL, NULL, &error));
@@ -295,16 +295,16 @@ static void
 test_register_files (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  const char *components[] = { "voice", "vision", "ml", NULL };
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSession) vm = NULL;
-  g_autoptr(JsonObject) registry = NULL, session = NULL, tracker = NULL;
+  const char        *components[] = { "voice", "vision", "ml", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSession) vm = NULL;
+  g_autoptr (JsonObject) registry = NULL, session = NULL, tracker = NULL;
   g_autofree char *session_path = g_file_get_path (gsm_session_manager_get_session_file (m));
   g_autofree char *registry_path = fixture_path (f, "vm_registry.json");
   g_autofree char *tracker_path = fixture_path (f, "global_session.json");
-  JsonObject *entry, *metadata;
-  JsonArray *array;
-  struct stat st;
+  JsonObject      *entry, *metadata;
+  JsonArray       *array;
+  struct stat      st;
 
   g_assert_true (gsm_session_manager_register_vm_sync (m, "jarvis-auto-12345", "us-central1-a",
                                                        components, seed_metadata (), NULL, &error));
@@ -319,7 +319,7 @@ test_register_files (Fixture *f, gconstpointer data)
   g_assert_cmpstrv (gsm_session_get_components (vm), components);
   g_assert_cmpstr (gsm_session_get_session_id (vm), ==, gsm_session_manager_get_session_id (m));
   {
-    g_autoptr(GVariant) expected = g_variant_ref_sink (seed_metadata ());
+    g_autoptr (GVariant) expected = g_variant_ref_sink (seed_metadata ());
     g_assert_true (g_variant_equal (gsm_session_get_metadata (vm), expected));
   }
 
@@ -403,8 +403,8 @@ static void
 test_close_keeps_vm (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(JsonObject) registry = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) registry = NULL;
   g_autofree char *registry_path = fixture_path (f, "vm_registry.json");
   g_autofree char *session_path = g_file_get_path (gsm_session_manager_get_session_file (m));
 
@@ -422,9 +422,9 @@ static void
 test_errors (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *long_id = g_strnfill (300, 'a');
-  const char *bad_components[] = { "ok", "", NULL };
+  const char      *bad_components[] = { "ok", "", NULL };
 
   g_assert_false (gsm_session_manager_register_vm_sync (m, "", "z", NULL, NULL, NULL, &error));
   g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
@@ -469,7 +469,7 @@ test_errors (Fixture *f, gconstpointer data)
 
   /* Nothing was written by the failed calls. */
   {
-    g_autoptr(GsmSession) vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
+    g_autoptr (GsmSession) vm = gsm_session_manager_get_my_vm_sync (m, NULL, &error);
     g_assert_cmpstr (gsm_session_get_vm_id (vm), ==, "vm-1");
   }
 }
@@ -478,14 +478,14 @@ static void
 test_statistics (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) stats = NULL;
-  const char *keys[] = { "session_id", "pid", "hostname", "uptime_seconds", "has_vm", "vm_id",
-                         "vms_registered", "vms_unregistered", "registry_cleanups",
-                         "stale_sessions_removed", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) stats = NULL;
+  const char  *keys[] = { "session_id", "pid", "hostname", "uptime_seconds", "has_vm", "vm_id",
+                          "vms_registered", "vms_unregistered", "registry_cleanups",
+                          "stale_sessions_removed", NULL };
   GVariantDict dict;
-  const char *vm_id = NULL;
-  guint n;
+  const char  *vm_id = NULL;
+  guint        n;
 
   g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-s", "z", NULL, NULL, NULL, &error));
   g_assert_true (gsm_session_manager_unregister_vm_sync (m, NULL, &error));
@@ -518,7 +518,7 @@ static void
 register_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   AsyncState *st = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean ok = gsm_session_manager_register_vm_finish (GSM_SESSION_MANAGER (source), result, &error);
 
   g_ptr_array_add (st->log, g_strdup_printf ("register:%s", ok ? "ok" : error->message));
@@ -529,8 +529,8 @@ static void
 get_vm_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   AsyncState *st = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSession) vm = gsm_session_manager_get_my_vm_finish (GSM_SESSION_MANAGER (source), result, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSession) vm = gsm_session_manager_get_my_vm_finish (GSM_SESSION_MANAGER (source), result, &error);
 
   g_assert_no_error (error);
   g_ptr_array_add (st->log, g_strdup_printf ("vm:%s", vm ? gsm_session_get_vm_id (vm) : "none"));
@@ -541,7 +541,7 @@ static void
 unregister_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   AsyncState *st = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean ok = gsm_session_manager_unregister_vm_finish (GSM_SESSION_MANAGER (source), result, &error);
 
   g_assert_no_error (error);
@@ -553,9 +553,9 @@ static void
 sessions_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   AsyncState *st = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) sessions =
-    gsm_session_manager_get_all_active_sessions_finish (GSM_SESSION_MANAGER (source), result, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) sessions =
+      gsm_session_manager_get_all_active_sessions_finish (GSM_SESSION_MANAGER (source), result, &error);
 
   g_assert_no_error (error);
   g_ptr_array_add (st->log, g_strdup_printf ("sessions:%u", g_hash_table_size (sessions)));
@@ -566,7 +566,7 @@ static void
 cleanup_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   AsyncState *st = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   int n = gsm_session_manager_cleanup_stale_sessions_finish (GSM_SESSION_MANAGER (source), result, &error);
 
   g_assert_no_error (error);
@@ -578,7 +578,7 @@ static void
 close_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   AsyncState *st = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_assert_true (gsm_session_manager_close_finish (GSM_SESSION_MANAGER (source), result, &error));
   g_assert_no_error (error);
@@ -609,16 +609,20 @@ static void
 test_async_order (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  AsyncState st = { g_ptr_array_new_with_free_func (g_free), 0 };
-  const char *expected[] = {
-    "signal:vm-a", "has-vm", "register:ok",
-    "vm:vm-a",
-    "register:Session",
-    "signal:vm-a", "has-vm", "unregister:1",
-    "vm:none",
-    "sessions:1",
-    "cleanup:0",
-    "closed",
+  AsyncState         st = { g_ptr_array_new_with_free_func (g_free), 0 };
+  const char        *expected[] = {
+           "signal:vm-a",
+           "has-vm",
+           "register:ok",
+           "vm:vm-a",
+           "register:Session",
+           "signal:vm-a",
+           "has-vm",
+           "unregister:1",
+           "vm:none",
+           "sessions:1",
+           "cleanup:0",
+           "closed",
   };
 
   g_signal_connect (m, "vm-registered", G_CALLBACK (on_signal_log), &st);
@@ -653,10 +657,10 @@ static void
 test_async_cancelled (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
   AsyncState st = { g_ptr_array_new_with_free_func (g_free), 1 };
-  g_autoptr(GsmSession) vm = NULL;
+  g_autoptr (GsmSession) vm = NULL;
 
   g_cancellable_cancel (cancellable);
   gsm_session_manager_register_vm (m, "vm-c", "z", NULL, NULL, cancellable, register_done, &st);
@@ -677,7 +681,7 @@ static void
 test_async_bad_args (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  AsyncState st = { g_ptr_array_new_with_free_func (g_free), 1 };
+  AsyncState         st = { g_ptr_array_new_with_free_func (g_free), 1 };
 
   gsm_session_manager_register_vm (m, "", "z", NULL, NULL, NULL, register_done, &st);
   while (st.pending > 0)
@@ -690,7 +694,7 @@ test_async_bad_args (Fixture *f, gconstpointer data)
 
 typedef struct
 {
-  guint changed;
+  guint      changed;
   GPtrArray *added;
   GPtrArray *removed;
   GPtrArray *stale;
@@ -748,10 +752,10 @@ add_raw_entries (Fixture *f, const char *const *entries)
 {
   g_autofree char *path = fixture_path (f, "vm_registry.json");
   g_autofree char *contents = NULL;
-  g_autoptr(GString) out = NULL;
+  g_autoptr (GString) out = NULL;
   g_autofree char *tmp = NULL;
-  GError *error = NULL;
-  gsize len;
+  GError          *error = NULL;
+  gsize            len;
 
   g_assert_true (g_file_get_contents (path, &contents, &len, &error));
   g_strstrip (contents);
@@ -774,18 +778,19 @@ add_raw_entries (Fixture *f, const char *const *entries)
 }
 
 static char *
-raw_entry (const char *id, int pid, const char *host, double created_at,
-           guint64 start_time, const char *vm_id, const char *extra)
+raw_entry (const char *id, int pid, const char *host, double created_at, guint64 start_time, const char *vm_id, const char *extra)
 {
-  g_autoptr(GString) s = g_string_new (NULL);
+  g_autoptr (GString) s = g_string_new (NULL);
 
   g_string_append_printf (s, "\"%s\": {\"session_id\": \"%s\", \"pid\": %d, \"hostname\": \"%s\", "
-                          "\"created_at\": %.6f, \"status\": \"active\"", id, id, pid, host, created_at);
+                             "\"created_at\": %.6f, \"status\": \"active\"",
+                          id, id, pid, host, created_at);
   if (start_time)
     g_string_append_printf (s, ", \"start_time\": %" G_GUINT64_FORMAT, start_time);
   if (vm_id)
     g_string_append_printf (s, ", \"vm_id\": \"%s\", \"zone\": \"z\", \"components\": [], "
-                            "\"registered_at\": %.6f", vm_id, created_at);
+                               "\"registered_at\": %.6f",
+                            vm_id, created_at);
   if (extra)
     g_string_append_printf (s, ", %s", extra);
   g_string_append (s, "}");
@@ -795,9 +800,9 @@ raw_entry (const char *id, int pid, const char *host, double created_at,
 static guint64
 own_start_time (void)
 {
-  char state;
+  char    state;
   guint64 start = 0;
-  int e;
+  int     e;
 
   g_assert_true (_gsm_process_read_stat (getpid (), &state, &start, &e));
   return start;
@@ -807,16 +812,16 @@ static void
 test_liveness_rules (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) active = NULL, all = NULL;
-  double now = g_get_real_time () / 1e6;
-  guint64 start = own_start_time ();
-  int parent = getppid ();
-  char state;
-  guint64 parent_start = 0;
-  int e;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) active = NULL, all = NULL;
+  double    now = g_get_real_time () / 1e6;
+  guint64   start = own_start_time ();
+  int       parent = getppid ();
+  char      state;
+  guint64   parent_start = 0;
+  int       e;
   ChangeLog log;
-  int n;
+  int       n;
 
   g_setenv ("GSM_SESSION_EXPIRY", "3600", TRUE);
   m = gsm_session_manager_get_default ();
@@ -838,8 +843,8 @@ test_liveness_rules (Fixture *f, gconstpointer data)
     g_autofree char *old_boot_gone = raw_entry ("old-boot-gone", unused_pid (0), g_get_host_name (), now - 7200,
                                                 12345, "vm-boot-gone",
                                                 "\"boot_id\": \"00000000-0000-0000-0000-000000000000\"");
-    const char *entries[] = { alive, reused, gone, remote_new, remote_old, no_start, old_boot, old_boot_gone,
-                              NULL };
+    const char      *entries[] = { alive, reused, gone, remote_new, remote_old, no_start, old_boot, old_boot_gone,
+                                   NULL };
 
     add_raw_entries (f, entries);
   }
@@ -893,7 +898,7 @@ test_liveness_rules (Fixture *f, gconstpointer data)
 
   /* Statistics count them. */
   {
-    g_autoptr(GVariant) stats = gsm_session_manager_get_statistics (m);
+    g_autoptr (GVariant) stats = gsm_session_manager_get_statistics (m);
     guint32 removed;
 
     g_assert_true (g_variant_lookup (stats, "stale_sessions_removed", "u", &removed));
@@ -920,13 +925,13 @@ static void
 test_listed_again_after_death (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   const char *argv[] = { "sleep", "600", NULL };
-  double now = g_get_real_time () / 1e6;
-  guint64 child_start = 0;
-  GPid child;
-  char state;
-  int e;
+  double      now = g_get_real_time () / 1e6;
+  guint64     child_start = 0;
+  GPid        child;
+  char        state;
+  int         e;
 
   g_assert_true (g_spawn_async (NULL, (char **) argv, NULL,
                                 G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
@@ -937,14 +942,14 @@ test_listed_again_after_death (Fixture *f, gconstpointer data)
   {
     g_autofree char *local = raw_entry ("local", child, g_get_host_name (), now, child_start, NULL, NULL);
     g_autofree char *remote = raw_entry ("remote", 4242, "other-host", now, 1, "vm-remote", NULL);
-    const char *entries[] = { local, remote, NULL };
+    const char      *entries[] = { local, remote, NULL };
 
     add_raw_entries (f, entries);
   }
 
   for (guint i = 0; i < 3; i++)
     {
-      g_autoptr(GHashTable) active = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+      g_autoptr (GHashTable) active = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
 
       g_assert_no_error (error);
       g_assert_cmpuint (g_hash_table_size (active), ==, 3);
@@ -958,7 +963,7 @@ test_listed_again_after_death (Fixture *f, gconstpointer data)
 
   for (guint i = 0; i < 2; i++)
     {
-      g_autoptr(GHashTable) active = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
+      g_autoptr (GHashTable) active = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
 
       g_assert_no_error (error);
       g_assert_cmpuint (g_hash_table_size (active), ==, 2);
@@ -971,20 +976,20 @@ static void
 test_process_match (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) all = NULL;
-  double now = g_get_real_time () / 1e6;
-  int parent = getppid ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) all = NULL;
+  double  now = g_get_real_time () / 1e6;
+  int     parent = getppid ();
   guint64 parent_start = 0;
-  char state;
-  int e;
+  char    state;
+  int     e;
 
   g_setenv ("GSM_PROCESS_MATCH", "no-such-program-name-here", TRUE);
   m = gsm_session_manager_get_default ();
   g_assert_true (_gsm_process_read_stat (parent, &state, &parent_start, &e));
   {
     g_autofree char *other = raw_entry ("other", parent, g_get_host_name (), now, parent_start, NULL, NULL);
-    const char *entries[] = { other, NULL };
+    const char      *entries[] = { other, NULL };
 
     add_raw_entries (f, entries);
   }
@@ -1001,17 +1006,17 @@ static void
 test_unknown_fields_preserved (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(JsonObject) registry = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) registry = NULL;
   g_autofree char *path = fixture_path (f, "vm_registry.json");
-  double now = g_get_real_time () / 1e6;
-  JsonObject *entry;
+  double           now = g_get_real_time () / 1e6;
+  JsonObject      *entry;
 
   {
     /* A dead session with a VM and fields we do not know. */
     g_autofree char *dead = raw_entry ("dead", unused_pid (1), g_get_host_name (), now, 99, "vm-d",
                                        "\"x_custom\": {\"nested\": [1, 2, 3]}, \"x_note\": \"keep me\"");
-    const char *entries[] = { dead, NULL };
+    const char      *entries[] = { dead, NULL };
 
     add_raw_entries (f, entries);
   }
@@ -1023,7 +1028,8 @@ test_unknown_fields_preserved (Fixture *f, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (entry, "status"), ==, "stale");
   g_assert_cmpstr (json_object_get_string_member (entry, "x_note"), ==, "keep me");
   g_assert_cmpint (json_array_get_length (json_object_get_array_member (
-                     json_object_get_object_member (entry, "x_custom"), "nested")), ==, 3);
+                       json_object_get_object_member (entry, "x_custom"), "nested")),
+                   ==, 3);
 }
 
 /* ---- the files as untrusted input ---------------------------------------- */
@@ -1032,9 +1038,9 @@ static guint
 count_files (Fixture    *f,
              const char *prefix)
 {
-  g_autoptr(GDir) dir = g_dir_open (f->dir, 0, NULL);
+  g_autoptr (GDir) dir = g_dir_open (f->dir, 0, NULL);
   const char *name;
-  guint n = 0;
+  guint       n = 0;
 
   while ((name = g_dir_read_name (dir)) != NULL)
     if (g_str_has_prefix (name, prefix))
@@ -1046,15 +1052,15 @@ static void
 test_corrupt_registry (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) all = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) all = NULL;
   g_autofree char *path = fixture_path (f, "vm_registry.json");
   g_autofree char *deep = NULL;
-  const char *bad[] = {
-    "{\"a\": ",                                   /* truncated */
-    "",                                           /* empty */
-    "[1, 2]",                                     /* not an object */
-    NULL,                                         /* deep nesting, below */
+  const char      *bad[] = {
+         "{\"a\": ", /* truncated */
+         "",         /* empty */
+         "[1, 2]",   /* not an object */
+         NULL,       /* deep nesting, below */
   };
   /* A whole object with one entry that cannot be read: that entry alone
    * is kept aside, verbatim. */
@@ -1089,12 +1095,12 @@ test_corrupt_registry (Fixture *f, gconstpointer data)
 
   for (guint i = 0; i < G_N_ELEMENTS (bad_entry); i++)
     {
-      g_autoptr(GDir) dir = NULL;
+      g_autoptr (GDir) dir = NULL;
       g_autofree char *kept = NULL;
       g_autofree char *expected = g_strdup_printf ("{\n  %s\n}\n", bad_entry[i]);
       g_autofree char *contents = NULL;
       g_autofree char *edited = NULL;
-      const char *name;
+      const char      *name;
 
       /* Before our own entry. */
       g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
@@ -1129,13 +1135,14 @@ test_corrupt_registry (Fixture *f, gconstpointer data)
     g_autofree char *contents = NULL;
     g_autofree char *edited = NULL;
     g_autofree char *kept = NULL;
-    g_autoptr(GDir) dir = NULL;
+    g_autoptr (GDir) dir = NULL;
     const char *name;
 
     g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
     edited = g_strdup_printf ("{\"x\": {\"session_id\": \"x\", \"pid\": 7, \"hostname\": \"h\", "
                               "\"vm_id\": \"vm-first\"}, \"x\": {\"session_id\": \"x\", \"pid\": 8, "
-                              "\"hostname\": \"h\", \"vm_id\": \"vm-second\"}, %s", contents + 1);
+                              "\"hostname\": \"h\", \"vm_id\": \"vm-second\"}, %s",
+                              contents + 1);
     g_assert_true (g_file_set_contents (path, edited, -1, &error));
     g_test_expect_message ("Gsm", G_LOG_LEVEL_WARNING,
                            "*entry “x” cannot be read (a second entry with the same key)*");
@@ -1163,11 +1170,11 @@ static void
 test_symlink_refused (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *path = fixture_path (f, "vm_registry.json");
   g_autofree char *target = fixture_path (f, "precious");
   g_autofree char *contents = NULL;
-  g_autoptr(GHashTable) all = NULL;
+  g_autoptr (GHashTable) all = NULL;
 
   g_assert_true (g_file_set_contents (target, "do not touch", -1, NULL));
   g_assert_cmpint (g_unlink (path), ==, 0);
@@ -1191,9 +1198,9 @@ static void
 test_fifo_refused (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *path = fixture_path (f, "vm_registry.json");
-  g_autoptr(GHashTable) all = NULL;
+  g_autoptr (GHashTable) all = NULL;
 
   g_assert_cmpint (g_unlink (path), ==, 0);
   g_assert_cmpint (mkfifo (path, 0600), ==, 0);
@@ -1207,11 +1214,11 @@ test_fifo_refused (Fixture *f, gconstpointer data)
 static void
 test_insecure_directory (Fixture *f, gconstpointer data)
 {
-  g_autofree char *open_dir = fixture_path (f, "open");
-  g_autofree char *sticky_dir = fixture_path (f, "sticky");
-  g_autofree char *link_dir = fixture_path (f, "link");
+  g_autofree char   *open_dir = fixture_path (f, "open");
+  g_autofree char   *sticky_dir = fixture_path (f, "sticky");
+  g_autofree char   *link_dir = fixture_path (f, "link");
   GsmSessionManager *m;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_assert_cmpint (g_mkdir (open_dir, 0700), ==, 0);
   g_assert_cmpint (chmod (open_dir, 0777), ==, 0);
@@ -1255,10 +1262,10 @@ test_insecure_directory (Fixture *f, gconstpointer data)
 static void
 test_default_directory (Fixture *f, gconstpointer data)
 {
-  g_autofree char *state = fixture_path (f, "state");
-  g_autofree char *expected = NULL;
+  g_autofree char   *state = fixture_path (f, "state");
+  g_autofree char   *expected = NULL;
   GsmSessionManager *m;
-  struct stat st;
+  struct stat        st;
 
   /* g_get_user_state_dir() is cached per process: run this in a child. */
   if (g_test_subprocess ())
@@ -1289,27 +1296,27 @@ static void
 test_prefix_seed_files (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *seed_registry = fixture_path (f, "jarvis_vm_registry.json");
   g_autofree char *expected_session = g_strdup_printf ("jarvis_session_%d.json", getpid ());
   g_autofree char *session_path = fixture_path (f, expected_session);
   g_autofree char *tracker_path = fixture_path (f, "jarvis_global_session.json");
-  g_autoptr(GHashTable) active = NULL;
+  g_autoptr (GHashTable) active = NULL;
   /* Written by the Python design (its own example). */
   const char *seed =
-    "{\n"
-    "    \"8f16bfd8-1234-5678-9abc-def012345678\": {\n"
-    "        \"session_id\": \"8f16bfd8-1234-5678-9abc-def012345678\",\n"
-    "        \"pid\": 12345,\n"
-    "        \"hostname\": \"macbook.local\",\n"
-    "        \"vm_id\": \"jarvis-auto-12345\",\n"
-    "        \"zone\": \"us-central1-a\",\n"
-    "        \"components\": [\"voice\", \"vision\", \"ml\"],\n"
-    "        \"created_at\": %f,\n"
-    "        \"registered_at\": %f,\n"
-    "        \"status\": \"active\"\n"
-    "    }\n"
-    "}\n";
+      "{\n"
+      "    \"8f16bfd8-1234-5678-9abc-def012345678\": {\n"
+      "        \"session_id\": \"8f16bfd8-1234-5678-9abc-def012345678\",\n"
+      "        \"pid\": 12345,\n"
+      "        \"hostname\": \"macbook.local\",\n"
+      "        \"vm_id\": \"jarvis-auto-12345\",\n"
+      "        \"zone\": \"us-central1-a\",\n"
+      "        \"components\": [\"voice\", \"vision\", \"ml\"],\n"
+      "        \"created_at\": %f,\n"
+      "        \"registered_at\": %f,\n"
+      "        \"status\": \"active\"\n"
+      "    }\n"
+      "}\n";
   g_autofree char *text = g_strdup_printf (seed, g_get_real_time () / 1e6, g_get_real_time () / 1e6);
 
   g_assert_true (g_file_set_contents (seed_registry, text, -1, NULL));
@@ -1337,10 +1344,10 @@ static void
 test_lost_entry_restored (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(JsonObject) registry = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonObject) registry = NULL;
   g_autofree char *path = fixture_path (f, "vm_registry.json");
-  JsonObject *entry;
+  JsonObject      *entry;
 
   g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-mine", "z", NULL, NULL, NULL, &error));
 
@@ -1359,12 +1366,12 @@ static void
 test_dead_session_file_removed (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  int pid = unused_pid (0);
+  g_autoptr (GError) error = NULL;
+  int              pid = unused_pid (0);
   g_autofree char *entry = raw_entry ("dead-one", pid, g_get_host_name (), g_get_real_time () / 1e6, 77, NULL, NULL);
   g_autofree char *name = g_strdup_printf ("session_%d.json", pid);
   g_autofree char *path = fixture_path (f, name);
-  const char *entries[] = { entry, NULL };
+  const char      *entries[] = { entry, NULL };
 
   add_raw_entries (f, entries);
   /* Its session file: the entry's value. */
@@ -1379,8 +1386,8 @@ static void
 test_reused_pid_keeps_session_file (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) all = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) all = NULL;
   /* Before a reboot, a process with our pid died owning a VM. */
   g_autofree char *entry = raw_entry ("0ld5e551-0000-4000-8000-000000000000", getpid (), g_get_host_name (),
                                       g_get_real_time () / 1e6 - 100, 1, "vm-before-reboot",
@@ -1405,7 +1412,7 @@ test_reused_pid_keeps_session_file (Fixture *f, gconstpointer data)
   /* Our file took the name; the old one is kept aside. */
   g_assert_true (g_file_test (aside, G_FILE_TEST_IS_REGULAR));
   {
-    g_autoptr(JsonObject) ours = read_json_object (path);
+    g_autoptr (JsonObject) ours = read_json_object (path);
     g_assert_cmpstr (json_object_get_string_member (ours, "vm_id"), ==, "vm-now");
   }
 
@@ -1426,14 +1433,14 @@ static void
 test_cache_same_size_and_mtime (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) before = NULL, after = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) before = NULL, after = NULL;
   g_autofree char *path = fixture_path (f, "vm_registry.json");
   g_autofree char *tmp = fixture_path (f, "replacement");
   g_autofree char *contents = NULL;
-  char *p;
-  struct stat st;
-  struct timespec times[2];
+  char            *p;
+  struct stat      st;
+  struct timespec  times[2];
 
   g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-aaaa", "z", NULL, NULL, NULL, &error));
   before = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
@@ -1464,8 +1471,8 @@ static char *
 registry_member_text (Fixture *f, const char *id)
 {
   g_autofree char *path = fixture_path (f, "vm_registry.json");
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
   JsonObject *root;
 
   g_assert_true (json_parser_load_from_file (parser, path, &error));
@@ -1481,12 +1488,12 @@ static GHashTable *
 registry_members (Fixture *f)
 {
   g_autofree char *path = fixture_path (f, "vm_registry.json");
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
-  GHashTable *members = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  GHashTable    *members = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   JsonObjectIter iter;
-  const char *name;
-  JsonNode *node;
+  const char    *name;
+  JsonNode      *node;
 
   g_assert_true (json_parser_load_from_file (parser, path, &error));
   g_assert_no_error (error);
@@ -1506,18 +1513,21 @@ static void
 test_other_entries_kept (Fixture *f, gconstpointer data)
 {
   /* Members joined by: separators of another tool's layouts. */
-  static const struct { const char *open, *colon, *comma, *close; } layouts[] = {
-    { "{\n  ", ": ", ",\n  ", "\n}\n" },        /* ours */
+  static const struct
+  {
+    const char *open, *colon, *comma, *close;
+  } layouts[] = {
+    { "{\n  ", ": ", ",\n  ", "\n}\n" },           /* ours */
     { "{", ":", ",", "}" },                        /* compact */
     { " \t{ \r\n", " :\t", " ,\r\n ", "  }\n\n" }, /* odd whitespace */
   };
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  const char *own_id = gsm_session_manager_get_session_id (m);
-  g_autofree char *path = fixture_path (f, "vm_registry.json");
-  g_autofree char *tmp = g_strconcat (path, ".new", NULL);
-  g_autofree char *own_text = registry_member_text (f, own_id);
-  double now = g_get_real_time () / 1e6;
-  g_autoptr(GError) error = NULL;
+  const char        *own_id = gsm_session_manager_get_session_id (m);
+  g_autofree char   *path = fixture_path (f, "vm_registry.json");
+  g_autofree char   *tmp = g_strconcat (path, ".new", NULL);
+  g_autofree char   *own_text = registry_member_text (f, own_id);
+  double             now = g_get_real_time () / 1e6;
+  g_autoptr (GError) error = NULL;
   guint round = 0;
 
   g_assert_nonnull (own_text);
@@ -1526,11 +1536,11 @@ test_other_entries_kept (Fixture *f, gconstpointer data)
     for (guint n_others = 0; n_others <= 3; n_others++)
       for (guint pos = 0; pos <= n_others; pos++)
         {
-          g_autoptr(GString) file = g_string_new (layouts[l].open);
-          g_autoptr(GPtrArray) others = g_ptr_array_new_with_free_func (g_free);
-          g_autoptr(GHashTable) members = NULL;
+          g_autoptr (GString) file = g_string_new (layouts[l].open);
+          g_autoptr (GPtrArray) others = g_ptr_array_new_with_free_func (g_free);
+          g_autoptr (GHashTable) members = NULL;
           g_autofree char *vm = g_strdup_printf ("vm-edit-%u", round++);
-          guint k = 0;
+          guint            k = 0;
 
           /* Others are on another host, alive until the expiry. */
           for (guint i = 0; i <= n_others; i++)
@@ -1562,7 +1572,7 @@ test_other_entries_kept (Fixture *f, gconstpointer data)
             {
               g_autofree char *contents = NULL;
               g_autofree char *own_now = NULL;
-              g_autoptr(JsonParser) parser = json_parser_new ();
+              g_autoptr (JsonParser) parser = json_parser_new ();
               JsonObject *own;
 
               if (step == 1)
@@ -1596,7 +1606,7 @@ test_other_entries_kept (Fixture *f, gconstpointer data)
 
   /* Closing removes the entry for good. */
   {
-    g_autoptr(GHashTable) members = NULL;
+    g_autoptr (GHashTable) members = NULL;
 
     g_assert_true (gsm_session_manager_close_sync (m, NULL, &error));
     g_assert_no_error (error);
@@ -1608,15 +1618,15 @@ test_other_entries_kept (Fixture *f, gconstpointer data)
 static int
 compare_names (gconstpointer a, gconstpointer b)
 {
-  return strcmp (*(const char * const *) a, *(const char * const *) b);
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
 /* The names in the runtime directory, sorted and joined by spaces. */
 static char *
 dir_names (Fixture *f)
 {
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  GDir *d = g_dir_open (f->dir, 0, NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  GDir       *d = g_dir_open (f->dir, 0, NULL);
   const char *name;
 
   g_assert_nonnull (d);
@@ -1637,7 +1647,7 @@ test_close_leaves_registry_only (Fixture *f, gconstpointer data)
   for (guint durable = 0; durable < 2; durable++)
     {
       GsmSessionManager *m;
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       g_autofree char *names = NULL;
 
       if (durable)
@@ -1710,7 +1720,7 @@ static ino_t
 registry_ino (Fixture *f)
 {
   g_autofree char *path = fixture_path (f, "vm_registry.json");
-  struct stat st;
+  struct stat      st;
 
   g_assert_cmpint (g_lstat (path, &st), ==, 0);
   return st.st_ino;
@@ -1719,9 +1729,9 @@ registry_ino (Fixture *f)
 static guint
 count_names (Fixture *f, const char *part)
 {
-  GDir *d = g_dir_open (f->dir, 0, NULL);
+  GDir       *d = g_dir_open (f->dir, 0, NULL);
   const char *name;
-  guint n = 0;
+  guint       n = 0;
 
   while ((name = g_dir_read_name (d)) != NULL)
     if (strstr (name, part) != NULL)
@@ -1740,13 +1750,13 @@ static void
 test_retired_file_reused_unless_open (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autofree char *path = fixture_path (f, "vm_registry.json");
-  g_autoptr(GError) error = NULL;
+  g_autofree char   *path = fixture_path (f, "vm_registry.json");
+  g_autoptr (GError) error = NULL;
   g_autofree char *before = NULL;
-  ino_t first, second;
-  gsize len;
-  char *held;
-  int fd;
+  ino_t            first, second;
+  gsize            len;
+  char            *held;
+  int              fd;
 
   g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-spare-1", "z", NULL, NULL, NULL, &error));
   first = registry_ino (f);
@@ -1809,13 +1819,13 @@ test_retired_file_reused_unless_open (Fixture *f, gconstpointer data)
 static void
 test_dead_spares_removed (Fixture *f, gconstpointer data)
 {
-  g_autofree char *dead = NULL;
-  g_autofree char *live = NULL;
-  g_autofree char *other = NULL;
+  g_autofree char   *dead = NULL;
+  g_autofree char   *live = NULL;
+  g_autofree char   *other = NULL;
   GsmSessionManager *m;
-  GPid pid;
-  const char *argv[] = { "/bin/true", NULL };
-  int status;
+  GPid               pid;
+  const char        *argv[] = { "/bin/true", NULL };
+  int                status;
 
   /* A pid that is surely free: a child that has been reaped. */
   g_assert_true (g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
@@ -1840,15 +1850,15 @@ static void
 test_cache_no_reparse (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  GsmFileRegistry *registry = (GsmFileRegistry *) _gsm_session_manager_get_registry (m);
-  g_autoptr(GError) error = NULL;
+  GsmFileRegistry   *registry = (GsmFileRegistry *) _gsm_session_manager_get_registry (m);
+  g_autoptr (GError) error = NULL;
   double now = g_get_real_time () / 1e6;
-  guint parsed;
+  guint  parsed;
 
   {
     g_autofree char *a = raw_entry ("remote-a", 4242, "other-host", now, 0, "vm-ra", NULL);
     g_autofree char *b = raw_entry ("remote-b", 4243, "other-host", now, 0, "vm-rb", NULL);
-    const char *entries[] = { a, b, NULL };
+    const char      *entries[] = { a, b, NULL };
 
     add_raw_entries (f, entries);
   }
@@ -1870,7 +1880,7 @@ test_cache_no_reparse (Fixture *f, gconstpointer data)
   /* Another writer adds one entry: only that one is parsed. */
   {
     g_autofree char *c = raw_entry ("remote-c", 4244, "other-host", now, 0, NULL, NULL);
-    const char *entries[] = { c, NULL };
+    const char      *entries[] = { c, NULL };
 
     add_raw_entries (f, entries);
   }

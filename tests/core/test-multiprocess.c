@@ -13,22 +13,22 @@ static void
 test_concurrent_registration (Fixture *f, gconstpointer data)
 {
   GSubprocess *procs[N_CONCURRENT];
-  char *ids[N_CONCURRENT];
-  g_autoptr(JsonObject) registry = NULL;
+  char        *ids[N_CONCURRENT];
+  g_autoptr (JsonObject) registry = NULL;
   g_autofree char *path = fixture_path (f, "vm_registry.json");
 
   /* All start at once and register while the others do. */
   for (guint i = 0; i < N_CONCURRENT; i++)
     {
       g_autofree char *vm = g_strdup_printf ("vm-%u", i);
-      const char *args[] = { "register", vm, NULL };
+      const char      *args[] = { "register", vm, NULL };
 
       procs[i] = spawn_worker (args);
     }
   for (guint i = 0; i < N_CONCURRENT; i++)
     {
       g_autofree char *line = worker_read_line (procs[i]);
-      g_auto(GStrv) parts = g_strsplit (line, " ", 3);
+      g_auto (GStrv) parts = g_strsplit (line, " ", 3);
 
       g_assert_cmpstr (parts[0], ==, "READY");
       ids[i] = g_strdup (parts[1]);
@@ -39,7 +39,7 @@ test_concurrent_registration (Fixture *f, gconstpointer data)
   g_assert_cmpint (json_object_get_size (registry), ==, N_CONCURRENT);
   for (guint i = 0; i < N_CONCURRENT; i++)
     {
-      JsonObject *entry = json_object_get_object_member (registry, ids[i]);
+      JsonObject      *entry = json_object_get_object_member (registry, ids[i]);
       g_autofree char *vm = g_strdup_printf ("vm-%u", i);
 
       g_assert_nonnull (entry);
@@ -60,7 +60,7 @@ static void
 test_concurrent_cycles (Fixture *f, gconstpointer data)
 {
   GSubprocess *procs[8];
-  g_autoptr(JsonObject) registry = NULL;
+  g_autoptr (JsonObject) registry = NULL;
   g_autofree char *path = fixture_path (f, "vm_registry.json");
 
   for (guint i = 0; i < G_N_ELEMENTS (procs); i++)
@@ -82,7 +82,7 @@ test_concurrent_cycles (Fixture *f, gconstpointer data)
   registry = read_json_object (path);
   g_assert_cmpint (json_object_get_size (registry), ==, 0);
   {
-    g_autoptr(GDir) dir = g_dir_open (f->dir, 0, NULL);
+    g_autoptr (GDir) dir = g_dir_open (f->dir, 0, NULL);
     const char *name;
 
     while ((name = g_dir_read_name (dir)) != NULL)
@@ -92,9 +92,9 @@ test_concurrent_cycles (Fixture *f, gconstpointer data)
 
 typedef struct
 {
-  guint       changed;
-  GPtrArray  *stale;
-  GPtrArray  *added;
+  guint      changed;
+  GPtrArray *stale;
+  GPtrArray *added;
 } Seen;
 
 static void
@@ -125,13 +125,13 @@ static void
 test_kill_and_cleanup (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GSubprocess *procs[3];
-  char *ids[3];
-  Seen seen = { 0, g_ptr_array_new_with_free_func (g_free), g_ptr_array_new_with_free_func (g_free) };
-  g_autoptr(GHashTable) active = NULL, all = NULL;
+  char        *ids[3];
+  Seen         seen = { 0, g_ptr_array_new_with_free_func (g_free), g_ptr_array_new_with_free_func (g_free) };
+  g_autoptr (GHashTable) active = NULL, all = NULL;
   g_autofree char *out = NULL;
-  int n;
+  int              n;
 
   g_signal_connect (m, "sessions-changed", G_CALLBACK (on_changed), &seen);
   g_signal_connect (m, "session-stale", G_CALLBACK (on_stale), &seen);
@@ -165,7 +165,7 @@ test_kill_and_cleanup (Fixture *f, gconstpointer data)
   /* gsmctl, another process, does the cleanup and reports it once. */
   {
     const char *argv[] = { g_getenv ("GSMCTL"), "cleanup", "--yes", NULL };
-    g_autoptr(GSubprocess) ctl = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+    g_autoptr (GSubprocess) ctl = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
 
     g_assert_no_error (error);
     g_assert_true (g_subprocess_communicate_utf8 (ctl, NULL, NULL, &out, NULL, &error));
@@ -209,7 +209,7 @@ test_cleanup_reports_once (Fixture *f, gconstpointer data)
 {
   GSubprocess *workers[4];
   GSubprocess *cleaners[4];
-  int total = 0;
+  int          total = 0;
 
   for (guint i = 0; i < G_N_ELEMENTS (workers); i++)
     {
@@ -254,11 +254,11 @@ static void
 test_other_process_change_invalidates_cache (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) first = NULL, second = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) first = NULL, second = NULL;
   g_autofree char *id = NULL;
-  GSubprocess *proc;
-  guint changed = 0;
+  GSubprocess     *proc;
+  guint            changed = 0;
 
   first = gsm_session_manager_get_all_active_sessions_sync (m, NULL, &error);
   g_assert_cmpint (g_hash_table_size (first), ==, 1);
@@ -281,8 +281,8 @@ static void
 test_lock_timeout (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) holder = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) holder = NULL;
   g_autofree char *lock_path = fixture_path (f, "vm_registry.lock");
   g_autofree char *line = NULL;
   /* A POSIX record lock conflicts with our OFD lock, flock() with the
@@ -293,9 +293,10 @@ test_lock_timeout (Fixture *f, gconstpointer data)
                          "fcntl.lockf(f, fcntl.LOCK_EX)\n"
                          "fcntl.flock(f, fcntl.LOCK_EX)\n"
                          "print('LOCKED', flush=True)\n"
-                         "time.sleep(60)\n", lock_path, NULL };
-  gint64 t0;
-  double waited;
+                         "time.sleep(60)\n",
+                         lock_path, NULL };
+  gint64      t0;
+  double      waited;
 
   if (g_getenv ("GSM_UNDER_VALGRIND") != NULL)
     {
@@ -335,9 +336,9 @@ static void
 test_kill_seen_at_next_listing (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  GSubprocess *workers[6];
-  char *ids[G_N_ELEMENTS (workers)];
-  g_autoptr(GError) error = NULL;
+  GSubprocess       *workers[6];
+  char              *ids[G_N_ELEMENTS (workers)];
+  g_autoptr (GError) error = NULL;
   GHashTable *sessions;
 
   for (guint i = 0; i < G_N_ELEMENTS (workers); i++)
@@ -388,10 +389,10 @@ static void
 test_forked_child (Fixture *f, gconstpointer data)
 {
   GsmSessionManager *m = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSession) vm = NULL;
-  int status = 0, fds[2];
-  char verdict = -1;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSession) vm = NULL;
+  int   status = 0, fds[2];
+  char  verdict = -1;
   pid_t child;
 
   g_assert_true (gsm_session_manager_register_vm_sync (m, "vm-parent", "z", NULL, NULL, NULL, &error));
@@ -404,9 +405,9 @@ test_forked_child (Fixture *f, gconstpointer data)
   g_assert_cmpint (child, >=, 0);
   if (child == 0)
     {
-      GError *e = NULL;
+      GError       *e = NULL;
       GAsyncResult *result = NULL;
-      int code = 0;
+      int           code = 0;
 
       /* Each way the parent's VM could be taken for the child's. */
       if (gsm_session_manager_get_my_vm_sync (m, NULL, &e) != NULL ||

@@ -40,8 +40,8 @@ assert_no_etcd_error (const GError *error)
 static void
 test_manager (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *dir = g_dir_make_tmp ("gsm-no-etcd-XXXXXX", &error);
+  g_autoptr (GError) error = NULL;
+  g_autofree char   *dir = g_dir_make_tmp ("gsm-no-etcd-XXXXXX", &error);
   GsmSessionManager *manager;
 
   g_assert_no_error (error);
@@ -60,8 +60,8 @@ test_manager (void)
 static void
 test_list (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSessionList) list = gsm_session_list_new_for_etcd (ETCD_URI, NULL, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSessionList) list = gsm_session_list_new_for_etcd (ETCD_URI, NULL, &error);
 
   g_assert_null (list);
   assert_no_etcd_error (error);

@@ -14,7 +14,7 @@
 typedef struct
 {
   GListModel *model;
-  GPtrArray  *mirror;    /* GsmSession */
+  GPtrArray  *mirror; /* GsmSession */
   guint       n_signals;
 } Mirror;
 
@@ -63,12 +63,13 @@ assert_consistent (Mirror *m)
   g_assert_cmpuint (m->mirror->len, ==, n);
   for (guint i = 0; i < n; i++)
     {
-      g_autoptr(GsmSession) s = g_list_model_get_item (m->model, i);
+      g_autoptr (GsmSession) s = g_list_model_get_item (m->model, i);
 
       g_assert_true (s == m->mirror->pdata[i]);
       if (i > 0)
         g_assert_cmpint (strcmp (gsm_session_get_session_id (m->mirror->pdata[i - 1]),
-                                 gsm_session_get_session_id (s)), <, 0);
+                                 gsm_session_get_session_id (s)),
+                         <, 0);
     }
   g_assert_null (g_list_model_get_item (m->model, n));
 }
@@ -77,14 +78,14 @@ typedef struct
 {
   GsmSessionList *list;
   const char     *session_id;
-  const char     *vm_id;      /* NULL: has no VM; "-": has no entry */
+  const char     *vm_id; /* NULL: has no VM; "-": has no entry */
 } Expect;
 
 static gboolean
 expect_met (gpointer data)
 {
   Expect *e = data;
-  g_autoptr(GsmSession) s = gsm_session_list_lookup (e->list, e->session_id);
+  g_autoptr (GsmSession) s = gsm_session_list_lookup (e->list, e->session_id);
 
   if (g_strcmp0 (e->vm_id, "-") == 0)
     return s == NULL;
@@ -104,7 +105,7 @@ wait_for (GsmSessionList *list,
 static guint
 count_files (const char *dir)
 {
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
   guint n = 0;
 
   g_assert_nonnull (d);
@@ -115,13 +116,13 @@ count_files (const char *dir)
 
 /* An empty directory: an empty list, and still an empty directory. */
 static void
-test_empty (Fixture       *f,
-            gconstpointer  data)
+test_empty (Fixture      *f,
+            gconstpointer data)
 {
-  g_autoptr(GsmSessionList) list = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmSessionList) list = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *dir = NULL;
-  GType type;
+  GType            type;
 
   list = gsm_session_list_new (NULL, NULL, &error);
   g_assert_no_error (error);
@@ -139,12 +140,12 @@ test_empty (Fixture       *f,
 
 /* A directory that does not exist is an error, and is not created. */
 static void
-test_missing_directory (Fixture       *f,
-                        gconstpointer  data)
+test_missing_directory (Fixture      *f,
+                        gconstpointer data)
 {
   g_autofree char *missing = g_build_filename (f->dir, "missing", "deeper", NULL);
-  g_autoptr(GsmSessionList) list = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmSessionList) list = NULL;
+  g_autoptr (GError) error = NULL;
 
   list = gsm_session_list_new (missing, NULL, &error);
   g_assert_null (list);
@@ -157,12 +158,12 @@ test_missing_directory (Fixture       *f,
 /* A registry that is not a JSON object is an error, and is left as it
  * is: no rebuild, no file moved aside. */
 static void
-test_corrupt (Fixture       *f,
-              gconstpointer  data)
+test_corrupt (Fixture      *f,
+              gconstpointer data)
 {
   g_autofree char *path = fixture_path (f, "vm_registry.json");
-  g_autoptr(GsmSessionList) list = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmSessionList) list = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *after = NULL;
 
   g_assert_true (g_file_set_contents (path, "{\"a\": [", -1, NULL));
@@ -177,18 +178,18 @@ test_corrupt (Fixture       *f,
 /* Three sessions of other processes, then one more registering, one
  * unregistering and leaving, one killed. */
 static void
-test_model (Fixture       *f,
-            gconstpointer  data)
+test_model (Fixture      *f,
+            gconstpointer data)
 {
   const char *close_args[] = { "register-close", "vm-closing", NULL };
-  g_autoptr(GsmSessionList) list = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) closing = NULL;
+  g_autoptr (GsmSessionList) list = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) closing = NULL;
   g_autofree char *closing_line = NULL;
   g_autofree char *closing_id = NULL;
-  GSubprocess *procs[4];
-  char *ids[4];
-  Mirror m;
+  GSubprocess     *procs[4];
+  char            *ids[4];
+  Mirror           m;
 
   for (guint i = 0; i < 3; i++)
     {
@@ -206,8 +207,8 @@ test_model (Fixture       *f,
   for (guint i = 0; i < 3; i++)
     {
       g_autofree char *vm = g_strdup_printf ("vm-%u", i);
-      g_autoptr(GsmSession) s = gsm_session_list_lookup (list, ids[i]);
-      g_autoptr(GsmSession) by_vm = gsm_session_list_lookup_vm (list, vm);
+      g_autoptr (GsmSession) s = gsm_session_list_lookup (list, ids[i]);
+      g_autoptr (GsmSession) by_vm = gsm_session_list_lookup_vm (list, vm);
 
       g_assert_nonnull (s);
       g_assert_true (s == by_vm);
@@ -240,7 +241,7 @@ test_model (Fixture       *f,
   /* A killed process leaves its entry, which is now dead. */
   kill_worker (procs[1]);
   {
-    g_autoptr(GsmSession) s = gsm_session_list_lookup (list, ids[1]);
+    g_autoptr (GsmSession) s = gsm_session_list_lookup (list, ids[1]);
 
     g_assert_nonnull (s);
     g_assert_cmpint (gsm_session_list_get_liveness (list, s), ==, GSM_LIVENESS_DEAD);
@@ -249,7 +250,7 @@ test_model (Fixture       *f,
   /* This process is no session: no session or lock file of its own. */
   {
     g_autofree char *own = g_strdup_printf ("session_%d_", (int) getpid ());
-    g_autoptr(GDir) d = g_dir_open (f->dir, 0, NULL);
+    g_autoptr (GDir) d = g_dir_open (f->dir, 0, NULL);
     const char *name;
 
     while ((name = g_dir_read_name (d)) != NULL)
@@ -268,18 +269,18 @@ test_model (Fixture       *f,
 
 /* A session of another host cannot be verified from here. */
 static void
-test_unverifiable (Fixture       *f,
-                   gconstpointer  data)
+test_unverifiable (Fixture      *f,
+                   gconstpointer data)
 {
   g_autofree char *path = fixture_path (f, "vm_registry.json");
   g_autofree char *text = g_strdup_printf (
-    "{\"far\": {\"session_id\": \"far\", \"pid\": 4000000, \"hostname\": \"far-host.example\", "
-    "\"created_at\": %.1f, \"vm_id\": \"vm-far\", \"zone\": \"z\", \"components\": [], "
-    "\"metadata\": {}, \"registered_at\": %.1f}}",
-    g_get_real_time () / 1e6 - 60, g_get_real_time () / 1e6 - 50);
-  g_autoptr(GsmSessionList) list = NULL;
-  g_autoptr(GsmSession) s = NULL;
-  g_autoptr(GError) error = NULL;
+      "{\"far\": {\"session_id\": \"far\", \"pid\": 4000000, \"hostname\": \"far-host.example\", "
+      "\"created_at\": %.1f, \"vm_id\": \"vm-far\", \"zone\": \"z\", \"components\": [], "
+      "\"metadata\": {}, \"registered_at\": %.1f}}",
+      g_get_real_time () / 1e6 - 60, g_get_real_time () / 1e6 - 50);
+  g_autoptr (GsmSessionList) list = NULL;
+  g_autoptr (GsmSession) s = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_assert_true (g_file_set_contents (path, text, -1, NULL));
   list = gsm_session_list_new (f->dir, NULL, &error);

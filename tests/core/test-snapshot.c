@@ -29,9 +29,9 @@ make_session (guint id,
 static GHashTable *
 copy_model (GHashTable *model)
 {
-  GHashTable *copy = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  GHashTable    *copy = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   GHashTableIter iter;
-  gpointer key, value;
+  gpointer       key, value;
 
   g_hash_table_iter_init (&iter, model);
   while (g_hash_table_iter_next (&iter, &key, &value))
@@ -43,12 +43,12 @@ static void
 assert_matches (GsmRegistrySnapshot *snapshot,
                 GHashTable          *model)
 {
-  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   GsmRegistrySnapshotIter iter;
-  GHashTableIter miter;
-  const char *id;
-  GsmSession *session;
-  gpointer key, value;
+  GHashTableIter          miter;
+  const char             *id;
+  GsmSession             *session;
+  gpointer                key, value;
 
   g_assert_cmpuint (_gsm_registry_snapshot_get_size (snapshot), ==, g_hash_table_size (model));
 
@@ -100,11 +100,11 @@ assert_diff (GsmRegistrySnapshot *before,
              GsmRegistrySnapshot *after,
              GHashTable          *after_model)
 {
-  DiffCheck check = { before_model, after_model,
-                      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
+  DiffCheck      check = { before_model, after_model,
+                           g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL) };
   GHashTableIter iter;
-  gpointer key, value;
-  guint expected = 0;
+  gpointer       key, value;
+  guint          expected = 0;
 
   _gsm_registry_snapshot_diff (before, after, diff_cb, &check);
 
@@ -134,11 +134,11 @@ run_model (guint n_initial,
            guint n_updates,
            guint max_changes)
 {
-  g_autoptr(GPtrArray) snapshots = g_ptr_array_new_with_free_func ((GDestroyNotify) _gsm_registry_snapshot_unref);
-  g_autoptr(GPtrArray) models = g_ptr_array_new_with_free_func ((GDestroyNotify) g_hash_table_unref);
+  g_autoptr (GPtrArray) snapshots = g_ptr_array_new_with_free_func ((GDestroyNotify) _gsm_registry_snapshot_unref);
+  g_autoptr (GPtrArray) models = g_ptr_array_new_with_free_func ((GDestroyNotify) g_hash_table_unref);
   GHashTable *model = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   GHashTable *table = _gsm_registry_new_table ();
-  guint next_id = n_initial;
+  guint       next_id = n_initial;
 
   for (guint i = 0; i < n_initial; i++)
     {
@@ -154,17 +154,18 @@ run_model (guint n_initial,
   for (guint u = 0; u < n_updates; u++)
     {
       GsmRegistrySnapshot *base = snapshots->pdata[snapshots->len - 1];
-      g_autoptr(GsmRegistryTxn) txn = _gsm_registry_txn_new (base);
-      GHashTable *next = copy_model (models->pdata[models->len - 1]);
-      guint n_changes = g_test_rand_int_range (1, max_changes + 1);
+      g_autoptr (GsmRegistryTxn) txn = _gsm_registry_txn_new (base);
+      GHashTable          *next = copy_model (models->pdata[models->len - 1]);
+      guint                n_changes = g_test_rand_int_range (1, max_changes + 1);
       GsmRegistrySnapshot *snapshot;
 
       for (guint c = 0; c < n_changes; c++)
         {
           guint what = g_test_rand_int_range (0, 10);
           /* Often a new session, else any, present or gone. */
-          guint id = next_id == 0 || g_test_rand_int_range (0, 4) == 0
-                     ? next_id : (guint) g_test_rand_int_range (0, next_id);
+          guint            id = next_id == 0 || g_test_rand_int_range (0, 4) == 0
+                                    ? next_id
+                                    : (guint) g_test_rand_int_range (0, next_id);
           g_autofree char *session_id = g_strdup_printf ("session-%u", id);
 
           if (what < 3)
@@ -211,7 +212,7 @@ run_model (guint n_initial,
       assert_diff (snapshots->pdata[i], models->pdata[i], snapshots->pdata[j], models->pdata[j]);
     }
   {
-    g_autoptr(GHashTable) empty = g_hash_table_new (g_str_hash, g_str_equal);
+    g_autoptr (GHashTable) empty = g_hash_table_new (g_str_hash, g_str_equal);
 
     assert_diff (NULL, empty, snapshots->pdata[snapshots->len - 1], models->pdata[models->len - 1]);
   }
@@ -253,12 +254,12 @@ count_diff_cb (const char *session_id,
 static void
 test_own_entry (void)
 {
-  GHashTable *table = _gsm_registry_new_table ();
+  GHashTable          *table = _gsm_registry_new_table ();
   GsmRegistrySnapshot *snapshot;
 
   for (guint i = 0; i < 1000; i++)
     {
-      g_autoptr(GsmSession) s = make_session (i, 0);
+      g_autoptr (GsmSession) s = make_session (i, 0);
 
       _gsm_registry_table_put (table, s);
     }
@@ -266,13 +267,13 @@ test_own_entry (void)
 
   for (guint u = 0; u < 50; u++)
     {
-      g_autoptr(GsmRegistryTxn) txn = _gsm_registry_txn_new (snapshot);
-      g_autoptr(GsmSession) own = make_session (5000, u);
+      g_autoptr (GsmRegistryTxn) txn = _gsm_registry_txn_new (snapshot);
+      g_autoptr (GsmSession) own = make_session (5000, u);
       GsmRegistrySnapshotIter iter;
-      const char *id;
-      GsmSession *session;
-      GsmRegistrySnapshot *next;
-      guint n = 0;
+      const char             *id;
+      GsmSession             *session;
+      GsmRegistrySnapshot    *next;
+      guint                   n = 0;
 
       _gsm_registry_txn_put (txn, own);
       next = _gsm_registry_txn_apply (txn, u + 2);

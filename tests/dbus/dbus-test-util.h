@@ -19,9 +19,9 @@
 
 typedef struct
 {
-  gboolean   done;
-  GVariant  *reply;
-  GError    *error;
+  gboolean  done;
+  GVariant *reply;
+  GError   *error;
 } CallState;
 
 static void
@@ -36,14 +36,14 @@ call_done_cb (GObject      *source,
 }
 
 static G_GNUC_UNUSED GVariant *
-test_call (GDBusConnection  *connection,
-           const char       *dest,
-           const char       *path,
-           const char       *iface,
-           const char       *method,
-           GVariant         *params,
-           const char       *reply_type,
-           GError          **error)
+test_call (GDBusConnection *connection,
+           const char      *dest,
+           const char      *path,
+           const char      *iface,
+           const char      *method,
+           GVariant        *params,
+           const char      *reply_type,
+           GError         **error)
 {
   CallState state = { 0 };
 
@@ -64,14 +64,14 @@ typedef struct
 {
   char     *member;
   GVariant *params;
-  gint64    received_us;   /* g_get_monotonic_time () on arrival */
+  gint64    received_us; /* g_get_monotonic_time () on arrival */
 } Received;
 
 typedef struct
 {
   GDBusConnection *connection;
   guint            id;
-  GPtrArray       *received;   /* Received* */
+  GPtrArray       *received; /* Received* */
 } Recorder;
 
 static void
@@ -143,10 +143,10 @@ recorder_wait_ms (Recorder   *rec,
                   const char *arg0,
                   guint       timeout_ms)
 {
-  gboolean timed_out = FALSE;
-  guint timeout_id = g_timeout_add (timeout_ms, timeout_flag_cb, &timed_out);
+  gboolean  timed_out = FALSE;
+  guint     timeout_id = g_timeout_add (timeout_ms, timeout_flag_cb, &timed_out);
   Received *found = NULL;
-  guint i = from ? *from : 0;
+  guint     i = from ? *from : 0;
 
   while (found == NULL)
     {
@@ -197,7 +197,7 @@ static G_GNUC_UNUSED gboolean
 wait_for_flag (gboolean *done)
 {
   gboolean timed_out = FALSE;
-  guint timeout_id = g_timeout_add (TEST_WAIT_MS, timeout_flag_cb, &timed_out);
+  guint    timeout_id = g_timeout_add (TEST_WAIT_MS, timeout_flag_cb, &timed_out);
 
   while (!*done && !timed_out)
     g_main_context_iteration (NULL, TRUE);
@@ -212,7 +212,7 @@ wait_for_flag (gboolean *done)
 static G_GNUC_UNUSED char *
 make_runtime_dir (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   char *dir = g_dir_make_tmp ("gsm-dbus-XXXXXX", &error);
 
   g_assert_no_error (error);
@@ -223,7 +223,7 @@ make_runtime_dir (void)
 static G_GNUC_UNUSED void
 remove_tree (const char *path)
 {
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
   const char *name;
 
   if (dir != NULL)

@@ -26,11 +26,11 @@ die_with_parent (gpointer user_data)
 /* g_subprocess_newv(), but the child is killed if the test dies (an
  * assertion aborts it): no bus, daemon or session outlives a failed run. */
 static G_GNUC_UNUSED GSubprocess *
-spawn (GSubprocessFlags     flags,
-       const char * const  *argv,
-       GError             **error)
+spawn (GSubprocessFlags   flags,
+       const char *const *argv,
+       GError           **error)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (flags);
 
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   return g_subprocess_launcher_spawnv (launcher, argv, error);
@@ -38,8 +38,8 @@ spawn (GSubprocessFlags     flags,
 
 typedef struct
 {
-  gboolean  done;
-  char     *line;
+  gboolean done;
+  char    *line;
 } LineState;
 
 static void
@@ -59,7 +59,7 @@ line_done_cb (GObject      *source,
 static G_GNUC_UNUSED char *
 read_line (GDataInputStream *stream)
 {
-  LineState state = { 0 };
+  LineState     state = { 0 };
   GCancellable *cancellable = g_cancellable_new ();
 
   g_data_input_stream_read_line_async (stream, G_PRIORITY_DEFAULT, cancellable, line_done_cb, &state);
@@ -104,15 +104,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Worker, worker_free)
 static G_GNUC_UNUSED Worker *
 worker_start (const char *vm_id)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *line = NULL;
-  const char *path = g_getenv ("GSM_TEST_WORKER");
-  Worker *w = g_new0 (Worker, 1);
-  g_auto(GStrv) fields = NULL;
+  const char      *path = g_getenv ("GSM_TEST_WORKER");
+  Worker          *w = g_new0 (Worker, 1);
+  g_auto (GStrv) fields = NULL;
 
   g_assert_nonnull (path);
   w->process = spawn (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
-                      (const char *[]) { path, "register", vm_id, "zone-t", NULL }, &error);
+                      (const char *[]){ path, "register", vm_id, "zone-t", NULL }, &error);
   g_assert_no_error (error);
   w->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (w->process));
   line = read_line (w->out);

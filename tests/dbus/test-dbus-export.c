@@ -12,8 +12,8 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "gsm.h"
 #include "gsm-session-manager-private.h"
+#include "gsm.h"
 #include "gsmd-export.h"
 
 #include "dbus-test-util.h"
@@ -26,7 +26,7 @@ typedef struct
   char              *dir;
   GDBusConnection   *server;
   GDBusConnection   *client;
-  const char        *dest;       /* the server's unique name */
+  const char        *dest; /* the server's unique name */
   GsmSessionManager *manager;
   GsmSessionList    *list;
 } Fixture;
@@ -34,20 +34,20 @@ typedef struct
 static GDBusConnection *
 connect_bus (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GDBusConnection *connection;
 
   connection = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
                                                        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                       G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                           G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
                                                        NULL, NULL, &error);
   g_assert_no_error (error);
   return connection;
 }
 
 static void
-fixture_setup (Fixture       *f,
-               gconstpointer  data)
+fixture_setup (Fixture      *f,
+               gconstpointer data)
 {
   f->dir = make_runtime_dir ();
   f->server = connect_bus ();
@@ -57,8 +57,8 @@ fixture_setup (Fixture       *f,
 }
 
 static void
-fixture_teardown (Fixture       *f,
-                  gconstpointer  data)
+fixture_teardown (Fixture      *f,
+                  gconstpointer data)
 {
   gsmd_unexport (f->manager);
   g_clear_object (&f->list);
@@ -76,11 +76,11 @@ fixture_teardown (Fixture       *f,
 }
 
 static GVariant *
-call (Fixture     *f,
-      const char  *method,
-      GVariant    *params,
-      const char  *reply_type,
-      GError     **error)
+call (Fixture    *f,
+      const char *method,
+      GVariant   *params,
+      const char *reply_type,
+      GError    **error)
 {
   return test_call (f->client, f->dest, TEST_PATH, TEST_IFACE, method, params, reply_type, error);
 }
@@ -89,8 +89,8 @@ static GVariant *
 get_property (Fixture    *f,
               const char *name)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
   GVariant *value;
 
   reply = test_call (f->client, f->dest, TEST_PATH, "org.freedesktop.DBus.Properties", "Get",
@@ -104,8 +104,8 @@ get_property (Fixture    *f,
 static GsmSessionList *
 ensure_list (Fixture *f)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) sessions = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) sessions = NULL;
 
   if (f->list == NULL)
     {
@@ -118,10 +118,9 @@ ensure_list (Fixture *f)
   return f->list;
 }
 
-static void
-export (Fixture *f)
+static void export(Fixture *f)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_assert_true (gsmd_export (f->manager, ensure_list (f), f->server, NULL, &error));
   g_assert_no_error (error);
@@ -131,8 +130,8 @@ export (Fixture *f)
 static GVariant *
 managed_objects (Fixture *f)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
   GVariant *objects;
 
   reply = test_call (f->client, f->dest, TEST_PATH, "org.freedesktop.DBus.ObjectManager",
@@ -153,22 +152,22 @@ session_object_path (const char *session_id)
 /* Reading: ListSessions, GetSession, GetStatistics, the properties, one
  * object per session; the exporting process itself is not listed. */
 static void
-test_read (Fixture       *f,
-           gconstpointer  data)
+test_read (Fixture      *f,
+           gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GVariant) sessions = NULL;
-  g_autoptr(GVariant) session = NULL;
-  g_autoptr(GVariant) stats = NULL;
-  g_autoptr(GVariant) prop = NULL;
-  g_autoptr(GVariant) objects = NULL;
-  g_autoptr(GVariant) interfaces = NULL;
-  g_autoptr(Worker) w = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GVariant) sessions = NULL;
+  g_autoptr (GVariant) session = NULL;
+  g_autoptr (GVariant) stats = NULL;
+  g_autoptr (GVariant) prop = NULL;
+  g_autoptr (GVariant) objects = NULL;
+  g_autoptr (GVariant) interfaces = NULL;
+  g_autoptr (Worker) w = NULL;
   g_autofree char *path = NULL;
-  const char *own_id = gsm_session_manager_get_session_id (f->manager);
-  const char *s;
-  guint32 u;
+  const char      *own_id = gsm_session_manager_get_session_id (f->manager);
+  const char      *s;
+  guint32          u;
 
   ensure_list (f);
   w = worker_start ("vm-read");
@@ -181,7 +180,7 @@ test_read (Fixture       *f,
           break;
         }
     }
-  export (f);
+  export(f);
 
   reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
   g_assert_no_error (error);
@@ -237,7 +236,7 @@ test_read (Fixture       *f,
   path = session_object_path (w->session_id);
   g_assert_true (g_variant_lookup (objects, path, "@a{sa{sv}}", &interfaces));
   {
-    g_autoptr(GVariant) props = NULL;
+    g_autoptr (GVariant) props = NULL;
 
     g_assert_true (g_variant_lookup (interfaces, TEST_IFACE ".Session", "@a{sv}", &props));
     g_assert_true (g_variant_lookup (props, "Pid", "u", &u));
@@ -251,17 +250,17 @@ test_read (Fixture       *f,
 
 /* Bad arguments get registered error names, and the service survives. */
 static void
-test_bad_arguments (Fixture       *f,
-                    gconstpointer  data)
+test_bad_arguments (Fixture      *f,
+                    gconstpointer data)
 {
-  const char *bad[] = { "", "tab\there", "no-such-session", NULL };
-  const GsmError expected[] = { GSM_ERROR_INVALID_ARGUMENT, GSM_ERROR_INVALID_ARGUMENT,
-                                GSM_ERROR_NOT_FOUND };
+  const char      *bad[] = { "", "tab\there", "no-such-session", NULL };
+  const GsmError   expected[] = { GSM_ERROR_INVALID_ARGUMENT, GSM_ERROR_INVALID_ARGUMENT,
+                                  GSM_ERROR_NOT_FOUND };
   g_autofree char *long_id = g_strnfill (300, 'x');
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
 
-  export (f);
+  export(f);
 
   for (guint i = 0; bad[i] != NULL; i++)
     {
@@ -292,8 +291,8 @@ test_bad_arguments (Fixture       *f,
 static void
 assert_not_exported (Fixture *f)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = call (f, "ListSessions", NULL, "(aa{sv})", &error);
 
   g_assert_null (reply);
   g_assert_true (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD) ||
@@ -302,17 +301,17 @@ assert_not_exported (Fixture *f)
 
 /* Export twice, bad path, unexport, export elsewhere. */
 static void
-test_export_unexport (Fixture       *f,
-                      gconstpointer  data)
+test_export_unexport (Fixture      *f,
+                      gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
 
   g_assert_false (gsmd_export (f->manager, ensure_list (f), f->server, "not/a/path", &error));
   g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
 
-  export (f);
+  export(f);
   g_assert_false (gsmd_export (f->manager, f->list, f->server, "/other", &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS);
   g_clear_error (&error);
@@ -322,7 +321,7 @@ test_export_unexport (Fixture       *f,
   g_clear_pointer (&reply, g_variant_unref);
 
   gsmd_unexport (f->manager);
-  gsmd_unexport (f->manager);   /* harmless */
+  gsmd_unexport (f->manager); /* harmless */
   assert_not_exported (f);
 
   g_assert_true (gsmd_export (f->manager, f->list, f->server, "/org/example/Sessions", &error));
@@ -334,36 +333,36 @@ test_export_unexport (Fixture       *f,
 
 /* The object goes when the manager does. */
 static void
-test_unexport_on_finalize (Fixture       *f,
-                           gconstpointer  data)
+test_unexport_on_finalize (Fixture      *f,
+                           gconstpointer data)
 {
-  export (f);
+  export(f);
   g_assert_true (gsm_session_manager_close_sync (f->manager, NULL, NULL));
   _gsm_session_manager_reset_for_testing ();
   assert_not_exported (f);
 
-  f->manager = gsm_session_manager_get_default ();   /* for the teardown */
+  f->manager = gsm_session_manager_get_default (); /* for the teardown */
 }
 
 /* Changes of other processes become signals, and PropertiesChanged on the
  * object of the session that changed, with what changed only; the
  * exporting process's own registration is not announced. */
 static void
-test_signals (Fixture       *f,
-              gconstpointer  data)
+test_signals (Fixture      *f,
+              gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(Worker) quiet = NULL;
-  g_autoptr(Worker) w = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Worker) quiet = NULL;
+  g_autoptr (Worker) w = NULL;
   g_autofree char *path = NULL;
-  const char *own_id = gsm_session_manager_get_session_id (f->manager);
-  Recorder *rec;
-  Received *r;
-  const char *id, *vm, *zone;
-  guint from = 0;
+  const char      *own_id = gsm_session_manager_get_session_id (f->manager);
+  Recorder        *rec;
+  Received        *r;
+  const char      *id, *vm, *zone;
+  guint            from = 0;
 
   quiet = worker_start ("vm-quiet");
-  export (f);
+  export(f);
   rec = recorder_new (f->client, f->dest, NULL);
 
   g_assert_true (gsm_session_manager_register_vm_sync (f->manager, "vm-own", "zone-a", NULL, NULL,
@@ -397,8 +396,8 @@ test_signals (Fixture       *f,
   path = session_object_path (w->session_id);
   {
     GPid pid = w->pid;
-    g_autoptr(GVariant) reply = NULL;
-    guint pfrom = rec->received->len;
+    g_autoptr (GVariant) reply = NULL;
+    guint    pfrom = rec->received->len;
     gboolean saw = FALSE;
 
     kill (pid, SIGKILL);
@@ -409,7 +408,7 @@ test_signals (Fixture       *f,
 
     while (!saw)
       {
-        g_autoptr(GVariant) changed = NULL;
+        g_autoptr (GVariant) changed = NULL;
         const char *iface;
 
         r = recorder_wait (rec, &pfrom, "PropertiesChanged", TEST_IFACE ".Session");
@@ -430,19 +429,19 @@ test_signals (Fixture       *f,
  * through the file monitor, and CleanupStaleSessions (same uid) records the
  * death and announces it. */
 static void
-test_other_process (Fixture       *f,
-                    gconstpointer  data)
+test_other_process (Fixture      *f,
+                    gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(Worker) w = NULL;
-  Recorder *rec;
-  Received *r;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (Worker) w = NULL;
+  Recorder   *rec;
+  Received   *r;
   const char *id, *vm;
-  guint from = 0;
-  guint32 count = 0;
+  guint       from = 0;
+  guint32     count = 0;
 
-  export (f);
+  export(f);
   rec = recorder_new (f->client, f->dest, TEST_PATH);
 
   w = worker_start ("vm-other");

@@ -15,9 +15,9 @@
 
 #include <json-glib/json-glib.h>
 
+#include "../helpers/gsm-test-other-user.h"
 #include "dbus-test-util.h"
 #include "dbus-test-worker.h"
-#include "../helpers/gsm-test-other-user.h"
 
 #define BUS_NAME "org.gsm.SessionManager1"
 /* The issue's bound is 100 ms; the test allows much more for a loaded
@@ -27,9 +27,9 @@
 
 static char *bus_dir;
 /* Why `nobody` cannot reach the bus (NULL if it can). */
-static char *bus_closed_reason;
-static char *bus_address;
-static GSubprocess *bus_process;
+static char            *bus_closed_reason;
+static char            *bus_address;
+static GSubprocess     *bus_process;
 static GDBusConnection *client;
 
 typedef struct
@@ -52,10 +52,10 @@ have_program (const char *name)
 static void
 bus_up (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *config = NULL;
   g_autofree char *config_path = NULL;
-  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr (GDataInputStream) out = NULL;
 
   /* Other users (the `nobody` client) must reach the socket. */
   if (getuid () == 0)
@@ -68,26 +68,28 @@ bus_up (void)
     }
 
   config = g_strdup_printf (
-    "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-    " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-    "<busconfig>\n"
-    "  <type>session</type>\n"
-    "  <listen>unix:dir=%s</listen>\n"
-    "  <auth>EXTERNAL</auth>\n"
-    "  <servicedir>%s</servicedir>\n"
-    "  <policy context=\"default\">\n"
-    "    <allow user=\"*\"/>\n"
-    "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
-    "    <allow eavesdrop=\"true\"/>\n"
-    "    <allow own=\"*\"/>\n"
-    "  </policy>\n"
-    "</busconfig>\n", bus_dir, GSM_TEST_SERVICE_DIR);
+      "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+      " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+      "<busconfig>\n"
+      "  <type>session</type>\n"
+      "  <listen>unix:dir=%s</listen>\n"
+      "  <auth>EXTERNAL</auth>\n"
+      "  <servicedir>%s</servicedir>\n"
+      "  <policy context=\"default\">\n"
+      "    <allow user=\"*\"/>\n"
+      "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+      "    <allow eavesdrop=\"true\"/>\n"
+      "    <allow own=\"*\"/>\n"
+      "  </policy>\n"
+      "</busconfig>\n",
+      bus_dir, GSM_TEST_SERVICE_DIR);
   config_path = g_build_filename (bus_dir, "bus.conf", NULL);
   g_assert_true (g_file_set_contents (config_path, config, -1, &error));
 
   bus_process = spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE,
-                       (const char *[]) { "dbus-daemon", "--config-file", config_path, "--nofork",
-                                          "--print-address=1", NULL }, &error);
+                       (const char *[]){ "dbus-daemon", "--config-file", config_path, "--nofork",
+                                         "--print-address=1", NULL },
+                       &error);
   g_assert_no_error (error);
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (bus_process));
   bus_address = read_line (out);
@@ -96,7 +98,7 @@ bus_up (void)
 
   client = g_dbus_connection_new_for_address_sync (bus_address,
                                                    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
                                                    NULL, NULL, &error);
   g_assert_no_error (error);
 }
@@ -128,16 +130,16 @@ appeared_cb (GDBusConnection *connection,
 static GSubprocess *
 gsmd_start (const char *first_arg)
 {
-  g_autoptr(GError) error = NULL;
-  const char *path = g_getenv ("GSMD");
-  gboolean appeared = FALSE;
+  g_autoptr (GError) error = NULL;
+  const char  *path = g_getenv ("GSMD");
+  gboolean     appeared = FALSE;
   GSubprocess *process;
-  guint watch_id;
+  guint        watch_id;
 
   g_assert_nonnull (path);
   watch_id = g_bus_watch_name_on_connection (client, BUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                              appeared_cb, NULL, &appeared, NULL);
-  process = spawn (G_SUBPROCESS_FLAGS_NONE, (const char *[]) { path, first_arg, NULL }, &error);
+  process = spawn (G_SUBPROCESS_FLAGS_NONE, (const char *[]){ path, first_arg, NULL }, &error);
   g_assert_no_error (error);
   g_assert_true (wait_for_flag (&appeared));
   g_bus_unwatch_name (watch_id);
@@ -145,10 +147,10 @@ gsmd_start (const char *first_arg)
 }
 
 static void
-fixture_setup (Fixture       *f,
-               gconstpointer  data)
+fixture_setup (Fixture      *f,
+               gconstpointer data)
 {
-  int with_gsmd = GPOINTER_TO_INT (data);   /* 0: none, 1: gsmd, 2: --poll, 3: --reap */
+  int with_gsmd = GPOINTER_TO_INT (data); /* 0: none, 1: gsmd, 2: --poll, 3: --reap */
 
   f->dir = make_runtime_dir ();
   /* Subscribed to the well-known name: whoever owns it. */
@@ -173,8 +175,8 @@ fixture_setup (Fixture       *f,
 }
 
 static void
-fixture_teardown (Fixture       *f,
-                  gconstpointer  data)
+fixture_teardown (Fixture      *f,
+                  gconstpointer data)
 {
   if (f->gsmd != NULL)
     {
@@ -197,8 +199,8 @@ fixture_teardown (Fixture       *f,
 static GVariant *
 list_sessions (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
 
   reply = test_call (client, BUS_NAME, TEST_PATH, TEST_IFACE, "ListSessions", NULL, "(aa{sv})", &error);
   g_assert_no_error (error);
@@ -212,7 +214,7 @@ find_session (GVariant   *sessions,
 {
   for (gsize i = 0; i < g_variant_n_children (sessions); i++)
     {
-      GVariant *dict = g_variant_get_child_value (sessions, i);
+      GVariant   *dict = g_variant_get_child_value (sessions, i);
       const char *id = NULL;
 
       if (g_variant_lookup (dict, "session_id", "&s", &id) && g_str_equal (id, session_id))
@@ -228,8 +230,8 @@ static char *
 listed_member (const char *session_id,
                const char *key)
 {
-  g_autoptr(GVariant) sessions = list_sessions ();
-  g_autoptr(GVariant) entry = find_session (sessions, session_id);
+  g_autoptr (GVariant) sessions = list_sessions ();
+  g_autoptr (GVariant) entry = find_session (sessions, session_id);
   char *value = NULL;
 
   g_assert_nonnull (entry);
@@ -241,13 +243,13 @@ listed_member (const char *session_id,
 
 /* Another process registers a VM: the signal arrives, the entry is there. */
 static void
-test_vm_registered (Fixture       *f,
-                    gconstpointer  data)
+test_vm_registered (Fixture      *f,
+                    gconstpointer data)
 {
-  g_autoptr(Worker) w = worker_start ("vm-reg");
+  g_autoptr (Worker) w = worker_start ("vm-reg");
   g_autofree char *listed_vm = NULL;
-  Received *r;
-  const char *vm, *zone;
+  Received        *r;
+  const char      *vm, *zone;
 
   r = recorder_wait (f->rec, NULL, "VmRegistered", w->session_id);
   g_assert_nonnull (r);
@@ -262,14 +264,14 @@ test_vm_registered (Fixture       *f,
 /* A session's process is killed: SessionStale follows at once, from the
  * pidfd, with no poll and no client asking. */
 static void
-test_crash_is_stale (Fixture       *f,
-                     gconstpointer  data)
+test_crash_is_stale (Fixture      *f,
+                     gconstpointer data)
 {
-  g_autoptr(Worker) w = worker_start ("vm-crash");
+  g_autoptr (Worker) w = worker_start ("vm-crash");
   g_autofree char *status = NULL;
-  Received *r;
-  const char *vm;
-  gint64 killed_us;
+  Received        *r;
+  const char      *vm;
+  gint64           killed_us;
 
   g_assert_nonnull (recorder_wait (f->rec, NULL, "VmRegistered", w->session_id));
 
@@ -289,13 +291,13 @@ test_crash_is_stale (Fixture       *f,
 
 /* Runs gdbus as `nobody` against the test bus. */
 static int
-run_as_nobody (const char * const  *gdbus_args,
-               char               **out,
-               char               **err)
+run_as_nobody (const char *const *gdbus_args,
+               char             **out,
+               char             **err)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocess) process = NULL;
 
   g_ptr_array_add (argv, (gpointer) "setpriv");
   g_ptr_array_add (argv, (gpointer) "--reuid=nobody");
@@ -308,7 +310,7 @@ run_as_nobody (const char * const  *gdbus_args,
   g_ptr_array_add (argv, NULL);
 
   process = spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                   (const char * const *) argv->pdata, &error);
+                   (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, out, err, &error));
   g_assert_no_error (error);
@@ -318,18 +320,18 @@ run_as_nobody (const char * const  *gdbus_args,
 
 /* Reading is open to everyone; cleaning up only to the daemon's uid. */
 static void
-test_cleanup_other_uid (Fixture       *f,
-                        gconstpointer  data)
+test_cleanup_other_uid (Fixture      *f,
+                        gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
-  const char *list[] = { "call", "--address", bus_address, "--dest", BUS_NAME, "--object-path", TEST_PATH,
-                         "--timeout", "10", "--method", TEST_IFACE ".ListSessions", NULL };
-  const char *cleanup[] = { "call", "--address", bus_address, "--dest", BUS_NAME, "--object-path", TEST_PATH,
-                            "--timeout", "10", "--method", TEST_IFACE ".CleanupStaleSessions", NULL };
-  g_autoptr(Worker) w = NULL;
+  const char      *list[] = { "call", "--address", bus_address, "--dest", BUS_NAME, "--object-path", TEST_PATH,
+                              "--timeout", "10", "--method", TEST_IFACE ".ListSessions", NULL };
+  const char      *cleanup[] = { "call", "--address", bus_address, "--dest", BUS_NAME, "--object-path", TEST_PATH,
+                                 "--timeout", "10", "--method", TEST_IFACE ".CleanupStaleSessions", NULL };
+  g_autoptr (Worker) w = NULL;
   guint32 count = 99;
 
   if (getuid () != 0)
@@ -382,17 +384,17 @@ interface_args_equal (GDBusArgInfo **a,
 
 /* What the running daemon says about itself is what the XML says. */
 static void
-test_introspect_matches_xml (Fixture       *f,
-                             gconstpointer  data)
+test_introspect_matches_xml (Fixture      *f,
+                             gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) process = NULL;
   g_autofree char *out = NULL;
   g_autofree char *xml = NULL;
-  g_autoptr(GDBusNodeInfo) live_node = NULL;
-  g_autoptr(GDBusNodeInfo) file_node = NULL;
+  g_autoptr (GDBusNodeInfo) live_node = NULL;
+  g_autoptr (GDBusNodeInfo) file_node = NULL;
   GDBusInterfaceInfo *live, *file;
-  guint i;
+  guint               i;
 
   if (!have_program ("gdbus"))
     {
@@ -401,8 +403,9 @@ test_introspect_matches_xml (Fixture       *f,
     }
 
   process = spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE,
-                   (const char *[]) { "gdbus", "introspect", "--address", bus_address, "--dest", BUS_NAME,
-                                      "--object-path", TEST_PATH, "--xml", NULL }, &error);
+                   (const char *[]){ "gdbus", "introspect", "--address", bus_address, "--dest", BUS_NAME,
+                                     "--object-path", TEST_PATH, "--xml", NULL },
+                   &error);
   g_assert_no_error (error);
   g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &out, NULL, &error));
   g_assert_no_error (error);
@@ -452,11 +455,11 @@ test_introspect_matches_xml (Fixture       *f,
 
 /* Runs gsmctl with @args and returns its standard output. */
 static char *
-run_gsmctl (const char * const *args)
+run_gsmctl (const char *const *args)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocess) process = NULL;
   char *out = NULL;
 
   g_ptr_array_add (argv, (gpointer) g_getenv ("GSMCTL"));
@@ -464,7 +467,7 @@ run_gsmctl (const char * const *args)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
 
-  process = spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE, (const char * const *) argv->pdata, &error);
+  process = spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &out, NULL, &error));
   g_assert_no_error (error);
@@ -475,8 +478,8 @@ run_gsmctl (const char * const *args)
 static JsonNode *
 parse_json (const char *text)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
 
   g_assert_true (json_parser_load_from_data (parser, text, -1, &error));
   g_assert_no_error (error);
@@ -485,18 +488,18 @@ parse_json (const char *text)
 
 /* gsmctl list/stats --bus ask the daemon. */
 static void
-test_gsmctl_bus (Fixture       *f,
-                 gconstpointer  data)
+test_gsmctl_bus (Fixture      *f,
+                 gconstpointer data)
 {
-  g_autoptr(Worker) w = worker_start ("vm-ctl");
-  const char *list_args[] = { "list", "--bus", "--json", NULL };
-  const char *stats_args[] = { "stats", "--bus", "--json", NULL };
+  g_autoptr (Worker) w = worker_start ("vm-ctl");
+  const char      *list_args[] = { "list", "--bus", "--json", NULL };
+  const char      *stats_args[] = { "stats", "--bus", "--json", NULL };
   g_autofree char *list_out = NULL;
   g_autofree char *stats_out = NULL;
-  g_autoptr(JsonNode) list = NULL;
-  g_autoptr(JsonNode) stats = NULL;
+  g_autoptr (JsonNode) list = NULL;
+  g_autoptr (JsonNode) stats = NULL;
   JsonArray *array;
-  gboolean found = FALSE;
+  gboolean   found = FALSE;
 
   g_assert_nonnull (recorder_wait (f->rec, NULL, "VmRegistered", w->session_id));
 
@@ -531,11 +534,11 @@ typedef struct
 static Watcher *
 watcher_start (const char *mode)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   Watcher *wa = g_new0 (Watcher, 1);
 
   wa->process = spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE,
-                       (const char *[]) { g_getenv ("GSMCTL"), "watch", "--json", mode, NULL }, &error);
+                       (const char *[]){ g_getenv ("GSMCTL"), "watch", "--json", mode, NULL }, &error);
   g_assert_no_error (error);
   wa->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (wa->process));
   return wa;
@@ -550,8 +553,8 @@ watcher_expect (Watcher    *wa,
   for (;;)
     {
       g_autofree char *line = read_line (wa->out);
-      JsonNode *node;
-      JsonObject *o;
+      JsonNode        *node;
+      JsonObject      *o;
 
       g_assert_nonnull (line);
       node = parse_json (line);
@@ -579,10 +582,10 @@ static void
 watch_register_and_crash (Watcher    *wa,
                           const char *expected_source)
 {
-  g_autoptr(JsonNode) first = NULL;
-  g_autoptr(JsonNode) registered = NULL;
-  g_autoptr(JsonNode) stale = NULL;
-  g_autoptr(Worker) w = NULL;
+  g_autoptr (JsonNode) first = NULL;
+  g_autoptr (JsonNode) registered = NULL;
+  g_autoptr (JsonNode) stale = NULL;
+  g_autoptr (Worker) w = NULL;
 
   first = watcher_expect (wa, "watching", NULL);
   g_assert_cmpstr (json_object_get_string_member (json_node_get_object (first), "source"), ==,
@@ -600,8 +603,8 @@ watch_register_and_crash (Watcher    *wa,
 
 /* gsmctl watch, with gsmd running: events come from the bus. */
 static void
-test_gsmctl_watch_bus (Fixture       *f,
-                       gconstpointer  data)
+test_gsmctl_watch_bus (Fixture      *f,
+                       gconstpointer data)
 {
   Watcher *wa = watcher_start ("--bus");
 
@@ -611,15 +614,15 @@ test_gsmctl_watch_bus (Fixture       *f,
 
 /* gsmctl watch without gsmd: from the registry files; --bus refuses. */
 static void
-test_gsmctl_watch_local (Fixture       *f,
-                         gconstpointer  data)
+test_gsmctl_watch_local (Fixture      *f,
+                         gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) bus_only = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) bus_only = NULL;
   Watcher *wa;
 
   bus_only = spawn (G_SUBPROCESS_FLAGS_STDERR_SILENCE,
-                    (const char *[]) { g_getenv ("GSMCTL"), "watch", "--bus", NULL }, &error);
+                    (const char *[]){ g_getenv ("GSMCTL"), "watch", "--bus", NULL }, &error);
   g_assert_no_error (error);
   g_assert_true (g_subprocess_wait (bus_only, NULL, &error));
   g_assert_true (g_subprocess_get_if_exited (bus_only));
@@ -633,15 +636,15 @@ test_gsmctl_watch_local (Fixture       *f,
 
 /* gsmctl watch shows what gsmd --reap does with a crashed session's VM. */
 static void
-test_gsmctl_watch_reaped (Fixture       *f,
-                          gconstpointer  data)
+test_gsmctl_watch_reaped (Fixture      *f,
+                          gconstpointer data)
 {
   g_autofree char *vm_file = g_build_filename (f->dir, "cloud", "vms", "vm-reap", NULL);
-  g_autoptr(JsonNode) first = NULL;
-  g_autoptr(JsonNode) stale = NULL;
-  g_autoptr(JsonNode) reaped = NULL;
-  g_autoptr(Worker) w = NULL;
-  Watcher *wa = watcher_start ("--bus");
+  g_autoptr (JsonNode) first = NULL;
+  g_autoptr (JsonNode) stale = NULL;
+  g_autoptr (JsonNode) reaped = NULL;
+  g_autoptr (Worker) w = NULL;
+  Watcher    *wa = watcher_start ("--bus");
   JsonObject *o;
 
   first = watcher_expect (wa, "watching", NULL);
@@ -662,14 +665,14 @@ test_gsmctl_watch_reaped (Fixture       *f,
 
 /* A second gsmd does not steal the name. */
 static void
-test_name_taken (Fixture       *f,
-                 gconstpointer  data)
+test_name_taken (Fixture      *f,
+                 gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) second = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) second = NULL;
   g_autofree char *err = NULL;
 
-  second = spawn (G_SUBPROCESS_FLAGS_STDERR_PIPE, (const char *[]) { g_getenv ("GSMD"), NULL }, &error);
+  second = spawn (G_SUBPROCESS_FLAGS_STDERR_PIPE, (const char *[]){ g_getenv ("GSMD"), NULL }, &error);
   g_assert_no_error (error);
   g_assert_true (g_subprocess_communicate_utf8 (second, NULL, NULL, NULL, &err, &error));
   g_assert_true (g_subprocess_get_if_exited (second));
@@ -690,18 +693,18 @@ vanished_cb (GDBusConnection *connection,
 
 /* The D-Bus activation file starts gsmd on the first call. */
 static void
-test_activation (Fixture       *f,
-                 gconstpointer  data)
+test_activation (Fixture      *f,
+                 gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(JsonNode) stats = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (JsonNode) stats = NULL;
   g_autofree char *out = NULL;
-  GVariantBuilder env;
-  const char *stats_args[] = { "stats", "--bus", "--json", NULL };
-  gboolean vanished = FALSE;
-  guint32 pid = 0;
-  guint watch_id;
+  GVariantBuilder  env;
+  const char      *stats_args[] = { "stats", "--bus", "--json", NULL };
+  gboolean         vanished = FALSE;
+  guint32          pid = 0;
+  guint            watch_id;
 
   /* Activated services get the bus's environment: point it at this
    * test's registry. */
@@ -736,15 +739,15 @@ test_activation (Fixture       *f,
 
 /* gsmd --replace takes the name over; the old one leaves cleanly. */
 static void
-test_replace (Fixture       *f,
-              gconstpointer  data)
+test_replace (Fixture      *f,
+              gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) second = NULL;
-  g_autoptr(GVariant) reply = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) second = NULL;
+  g_autoptr (GVariant) reply = NULL;
   guint32 pid = 0;
 
-  second = spawn (G_SUBPROCESS_FLAGS_NONE, (const char *[]) { g_getenv ("GSMD"), "--replace", NULL }, &error);
+  second = spawn (G_SUBPROCESS_FLAGS_NONE, (const char *[]){ g_getenv ("GSMD"), "--replace", NULL }, &error);
   g_assert_no_error (error);
 
   g_assert_true (g_subprocess_wait (f->gsmd, NULL, &error));

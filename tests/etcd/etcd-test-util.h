@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <glib/gstdio.h>
-#include <gio/gio.h>
 #include <libsoup/soup.h>
 
 /* ---- waiting ----------------------------------------------------------- */
@@ -30,7 +30,7 @@ wait_for_flag (gboolean *flag,
                double    seconds)
 {
   gboolean timed_out = FALSE;
-  guint id = g_timeout_add ((guint) (seconds * 1000), timeout_flag_cb, &timed_out);
+  guint    id = g_timeout_add ((guint) (seconds * 1000), timeout_flag_cb, &timed_out);
 
   while (!*flag && !timed_out)
     g_main_context_iteration (NULL, TRUE);
@@ -50,7 +50,7 @@ sleep_in_loop (double seconds)
 static inline void
 rm_rf (const char *path)
 {
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
   const char *name;
 
   if (dir != NULL)
@@ -66,12 +66,12 @@ rm_rf (const char *path)
 static inline guint16
 free_port (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                            G_SOCKET_PROTOCOL_TCP, &error);
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                             G_SOCKET_PROTOCOL_TCP, &error);
+  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
 
   g_assert_no_error (error);
   g_assert_true (g_socket_bind (socket, any, FALSE, &error));
@@ -95,18 +95,18 @@ typedef struct
   char        *dir;
   guint16      client_port;
   guint16      peer_port;
-  char        *endpoint;     /* http(s)://127.0.0.1:PORT */
+  char        *endpoint; /* http(s)://127.0.0.1:PORT */
   GSubprocess *process;
   gboolean     exited;
   /* Set before the first start, or left NULL: */
-  char        *name;          /* of the member; "default" */
-  char        *cluster;       /* --initial-cluster; this member alone */
-  char       **extra_args;    /* more arguments, such as TLS files */
-  gboolean     tls;           /* https:// for clients */
+  char    *name;       /* of the member; "default" */
+  char    *cluster;    /* --initial-cluster; this member alone */
+  char   **extra_args; /* more arguments, such as TLS files */
+  gboolean tls;        /* https:// for clients */
   /* How the helpers below reach it with TLS: */
-  char        *ca_file;
-  char        *cert_file;
-  char        *key_file;
+  char *ca_file;
+  char *cert_file;
+  char *key_file;
 } EtcdServer;
 
 static inline gboolean
@@ -135,16 +135,16 @@ etcd_post_full (EtcdServer *server,
                 const char *body,
                 guint      *status)
 {
-  g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 5, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 5, NULL);
   g_autofree char *url = g_strconcat (server->endpoint, path, NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new ("POST", url);
-  g_autoptr(GBytes) request = g_bytes_new (body, strlen (body));
-  g_autoptr(GBytes) reply = NULL;
-  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr (SoupMessage) msg = soup_message_new ("POST", url);
+  g_autoptr (GBytes) request = g_bytes_new (body, strlen (body));
+  g_autoptr (GBytes) reply = NULL;
+  g_autoptr (GTlsCertificate) certificate = NULL;
 
   if (server->ca_file != NULL)
     {
-      g_autoptr(GTlsDatabase) database = g_tls_file_database_new (server->ca_file, NULL);
+      g_autoptr (GTlsDatabase) database = g_tls_file_database_new (server->ca_file, NULL);
 
       g_assert_nonnull (database);
       soup_session_set_tls_database (session, database);
@@ -171,7 +171,7 @@ etcd_post (EtcdServer *server,
            const char *path,
            const char *body)
 {
-  guint status = 0;
+  guint            status = 0;
   g_autofree char *reply = etcd_post_full (server, path, body, &status);
 
   return status == SOUP_STATUS_OK ? g_steal_pointer (&reply) : NULL;
@@ -182,7 +182,7 @@ static inline void
 etcd_server_prepare (EtcdServer *server,
                      const char *parent)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (server->dir != NULL)
     return;
@@ -215,13 +215,13 @@ etcd_server_peer_url (EtcdServer *server)
 static inline void
 etcd_server_spawn (EtcdServer *server)
 {
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
   g_autofree char *data_dir = NULL, *log = NULL;
   g_autofree char *client = NULL, *peer = NULL;
   g_autofree char *etcd = g_find_program_in_path ("etcd");
-  const char *name = server->name ? server->name : "default";
+  const char      *name = server->name ? server->name : "default";
 
   if (etcd == NULL)
     g_error ("etcd is not installed (Debian package etcd-server)");
@@ -257,7 +257,7 @@ etcd_server_spawn (EtcdServer *server)
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
   g_subprocess_launcher_set_stderr_file_path (launcher, log);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  server->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  server->process = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   server->exited = FALSE;
   g_subprocess_wait_async (g_object_ref (server->process), NULL, etcd_exited_cb, &server->exited);
@@ -336,16 +336,16 @@ etcd_server_signal (EtcdServer *server,
 
 typedef struct
 {
-  char       *dir;
-  EtcdServer  members[ETCD_CLUSTER_SIZE];
+  char      *dir;
+  EtcdServer members[ETCD_CLUSTER_SIZE];
 } EtcdCluster;
 
 /* Starts m1, m2 and m3, and waits until all serve. */
 static inline void
 etcd_cluster_start (EtcdCluster *cluster)
 {
-  g_autoptr(GString) initial = g_string_new (NULL);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GString) initial = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
 
   if (cluster->dir == NULL)
     {
@@ -353,7 +353,7 @@ etcd_cluster_start (EtcdCluster *cluster)
       g_assert_no_error (error);
       for (guint i = 0; i < ETCD_CLUSTER_SIZE; i++)
         {
-          EtcdServer *m = &cluster->members[i];
+          EtcdServer      *m = &cluster->members[i];
           g_autofree char *peer = NULL;
 
           m->name = g_strdup_printf ("m%u", i + 1);
@@ -416,12 +416,12 @@ etcd_cluster_restart_member (EtcdCluster *cluster,
 /* "member_id" and "leader" of /v3/maintenance/status, or FALSE if the
  * member does not answer. */
 static inline gboolean
-etcd_member_status (EtcdServer  *member,
-                    char       **member_id,
-                    char       **leader)
+etcd_member_status (EtcdServer *member,
+                    char      **member_id,
+                    char      **leader)
 {
   g_autofree char *reply = NULL;
-  const char *p;
+  const char      *p;
 
   if (member->process == NULL)
     return FALSE;
@@ -495,7 +495,7 @@ etcd_count_keys (EtcdServer *server,
   g_autofree char *end = NULL;
   g_autofree char *body = NULL;
   g_autofree char *reply = NULL;
-  const char *count;
+  const char      *count;
 
   end_text[strlen (end_text) - 1]++;
   end = b64 (end_text);
@@ -510,7 +510,7 @@ static inline gint64
 etcd_revision (EtcdServer *server)
 {
   g_autofree char *reply = etcd_post (server, "/v3/kv/range", "{\"key\": \"AA==\"}");
-  const char *rev;
+  const char      *rev;
 
   g_assert_nonnull (reply);
   rev = strstr (reply, "\"revision\":\"");
@@ -531,8 +531,8 @@ typedef struct
 
 typedef struct
 {
-  char     *line;
-  gboolean  done;
+  char    *line;
+  gboolean done;
 } LineWait;
 
 static void
@@ -553,7 +553,7 @@ worker_read_line (Worker *w,
                   double  seconds)
 {
   LineWait *lw = g_new0 (LineWait, 1);
-  char *line;
+  char     *line;
 
   g_data_input_stream_read_line_async (w->out, G_PRIORITY_DEFAULT, NULL, line_read_cb, lw);
   if (!wait_for_flag (&lw->done, seconds))
@@ -574,7 +574,7 @@ worker_expect (Worker     *w,
   for (;;)
     {
       double left = (deadline - g_get_monotonic_time ()) / (double) G_USEC_PER_SEC;
-      char *line;
+      char  *line;
 
       if (left <= 0)
         g_error ("worker %d did not print “%s…” within %.0f s", w->pid, prefix, seconds);
@@ -590,20 +590,20 @@ worker_expect (Worker     *w,
 /* Starts gsm-test-worker with @args; its environment is ours plus @env
  * (NAME=VALUE strings, or NAME to unset it; NULL-terminated). */
 static inline Worker *
-worker_spawn (const char * const *env,
-              const char * const *args)
+worker_spawn (const char *const *env,
+              const char *const *args)
 {
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
   const char *identifier;
-  Worker *w = g_new0 (Worker, 1);
+  Worker     *w = g_new0 (Worker, 1);
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   for (guint i = 0; env != NULL && env[i] != NULL; i++)
     {
-      g_auto(GStrv) kv = g_strsplit (env[i], "=", 2);
+      g_auto (GStrv) kv = g_strsplit (env[i], "=", 2);
 
       /* NAME alone: unset. */
       if (kv[1] == NULL)
@@ -630,7 +630,7 @@ worker_spawn (const char * const *env,
   g_ptr_array_add (argv, NULL);
 
   g_assert_nonnull (argv->pdata[0]);
-  w->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  w->process = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   w->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (w->process));
   w->in = g_object_ref (g_subprocess_get_stdin_pipe (w->process));
@@ -648,7 +648,7 @@ worker_wait_ready (Worker *w,
                    double  seconds)
 {
   g_autofree char *line = worker_read_line (w, seconds);
-  g_auto(GStrv) parts = NULL;
+  g_auto (GStrv) parts = NULL;
 
   if (line == NULL || !g_str_has_prefix (line, "READY "))
     g_error ("worker %d: expected READY, got “%s”", w->pid, line ? line : "(end)");
@@ -682,12 +682,12 @@ worker_free (Worker *w)
 
 /* Runs a worker to its end; its whole output. */
 static inline char *
-worker_run (const char * const *env,
-            const char * const *args,
-            int                *exit_status)
+worker_run (const char *const *env,
+            const char *const *args,
+            int               *exit_status)
 {
   Worker *w = worker_spawn (env, args);
-  g_autoptr(GString) out = g_string_new (NULL);
+  g_autoptr (GString) out = g_string_new (NULL);
   char *line;
 
   g_output_stream_close (w->in, NULL, NULL);
@@ -714,13 +714,13 @@ typedef struct
   GMainContext   *context;
   GMainLoop      *loop;
   GSocketService *service;
-  gint            port;         /* set by the proxy thread */
+  gint            port; /* set by the proxy thread */
   guint16         target_port;
   GMutex          mutex;
-  gboolean        refusing;     /* close new connections at once */
-  GCancellable   *cancellable;  /* of the connections now open */
+  gboolean        refusing;    /* close new connections at once */
+  GCancellable   *cancellable; /* of the connections now open */
   guint           n_accepted;
-  guint           n_pending;    /* connects and splices under way (proxy thread) */
+  guint           n_pending; /* connects and splices under way (proxy thread) */
 } Proxy;
 
 typedef struct
@@ -746,8 +746,8 @@ proxy_connected_cb (GObject      *source,
                     gpointer      user_data)
 {
   ProxyConn *pc = user_data;
-  g_autoptr(GSocketConnection) upstream = NULL;
-  g_autoptr(GCancellable) cancellable = NULL;
+  g_autoptr (GSocketConnection) upstream = NULL;
+  g_autoptr (GCancellable) cancellable = NULL;
 
   upstream = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, NULL);
   pc->proxy->n_pending--;
@@ -776,9 +776,9 @@ proxy_incoming_cb (GSocketService    *service,
                    gpointer           user_data)
 {
   Proxy *proxy = user_data;
-  g_autoptr(GSocketClient) client = NULL;
+  g_autoptr (GSocketClient) client = NULL;
   ProxyConn *pc;
-  gboolean refusing;
+  gboolean   refusing;
 
   g_mutex_lock (&proxy->mutex);
   refusing = proxy->refusing;
@@ -816,7 +816,7 @@ static gboolean
 proxy_start_cb (gpointer data)
 {
   Proxy *proxy = data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   guint16 port;
 
   proxy->service = g_socket_service_new ();
@@ -848,8 +848,8 @@ proxy_new (guint16 target_port)
 /* Closes every open connection; with @refuse, new ones are closed at once
  * until proxy_set_refusing (proxy, FALSE). */
 static inline void
-proxy_cut (Proxy    *proxy,
-           gboolean  refuse)
+proxy_cut (Proxy   *proxy,
+           gboolean refuse)
 {
   g_mutex_lock (&proxy->mutex);
   proxy->refusing = refuse;
@@ -860,8 +860,8 @@ proxy_cut (Proxy    *proxy,
 }
 
 static inline void
-proxy_set_refusing (Proxy    *proxy,
-                    gboolean  refuse)
+proxy_set_refusing (Proxy   *proxy,
+                    gboolean refuse)
 {
   g_mutex_lock (&proxy->mutex);
   proxy->refusing = refuse;

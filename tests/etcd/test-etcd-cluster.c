@@ -61,7 +61,7 @@
 typedef struct
 {
   const char *hostname;
-  const char *mode;     /* of gsm-test-worker */
+  const char *mode; /* of gsm-test-worker */
   const char *vm_id;
 } Host;
 
@@ -72,21 +72,21 @@ static const Host hosts[N_HOSTS] = {
 };
 
 static EtcdCluster cluster;
-static GTestDBus *bus;
-static guint test_counter;
+static GTestDBus  *bus;
+static guint       test_counter;
 
 typedef struct
 {
-  char        *runtime;
-  char        *cloud;         /* FAKE_CLOUD_DIR */
-  char        *vms;           /* its running VMs, one file each */
-  char        *prefix;
-  GPtrArray   *added;
-  GPtrArray   *stale;
-  Worker      *workers[N_HOSTS];
-  gboolean     killed[N_HOSTS];
-  char        *observer_id;
-  char        *reaper_id;
+  char      *runtime;
+  char      *cloud; /* FAKE_CLOUD_DIR */
+  char      *vms;   /* its running VMs, one file each */
+  char      *prefix;
+  GPtrArray *added;
+  GPtrArray *stale;
+  Worker    *workers[N_HOSTS];
+  gboolean   killed[N_HOSTS];
+  char      *observer_id;
+  char      *reaper_id;
   /* gsmd --reap */
   GSubprocess *reaper;
   gboolean     reaper_exited;
@@ -104,10 +104,10 @@ contains (GPtrArray  *ids,
 }
 
 static void
-fixture_set_up (Fixture       *f,
-                gconstpointer  data)
+fixture_set_up (Fixture      *f,
+                gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *ttl = g_strdup_printf ("%d", TTL);
 
   f->runtime = g_dir_make_tmp ("gsm-etcd-cluster-run-XXXXXX", &error);
@@ -155,8 +155,8 @@ stop_reaper (Fixture *f)
 }
 
 static void
-fixture_tear_down (Fixture       *f,
-                   gconstpointer  data)
+fixture_tear_down (Fixture      *f,
+                   gconstpointer data)
 {
   _gsm_session_manager_reset_for_testing ();
   /* Whatever a test stopped or killed is back for the next one. */
@@ -206,10 +206,10 @@ static GsmSessionManager *
 observer (Fixture     *f,
           const guint *order)
 {
-  g_autofree char *uri = etcd_cluster_uri (&cluster, order, f->prefix);
+  g_autofree char   *uri = etcd_cluster_uri (&cluster, order, f->prefix);
   GsmSessionManager *manager;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) sessions = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) sessions = NULL;
 
   g_setenv ("GSM_REGISTRY", uri, TRUE);
   manager = gsm_session_manager_get_default ();
@@ -237,14 +237,14 @@ start_reaper (Fixture     *f,
   g_autofree char *runtime = g_build_filename (f->runtime, "host-reaper", NULL);
   g_autofree char *config = g_build_filename (f->runtime, "reaper.ini", NULL);
   g_autofree char *config_text = NULL;
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GError) error = NULL;
   const char *unset[] = { "GSM_ETCD_TIMEOUT", "GSM_REAP_GRACE", "GSM_REAP_BACKOFF",
                           "GSM_REAP_MAX_BACKOFF", "GSM_REAP_CONCURRENCY", "GSM_PROVIDER",
                           "GSM_PROVIDER_COMMAND", "GSM_PROVIDER_TIMEOUT",
                           "GSM_PROVIDER_NOT_FOUND_EXIT_CODE", "GSM_PROVIDER_NOT_FOUND_PATTERN",
                           "GSM_SESSION_EXPIRY", NULL };
-  gint64 deadline = g_get_monotonic_time () + (gint64) (READY_BOUND * G_USEC_PER_SEC);
+  gint64      deadline = g_get_monotonic_time () + (gint64) (READY_BOUND * G_USEC_PER_SEC);
 
   g_assert_null (f->reaper);
   g_assert_cmpint (g_mkdir_with_parents (runtime, 0700), ==, 0);
@@ -306,7 +306,7 @@ static void
 wait_ready (Worker *w)
 {
   g_autofree char *line = worker_expect (w, "READY ", READY_BOUND);
-  g_auto(GStrv) parts = g_strsplit (line, " ", 3);
+  g_auto (GStrv) parts = g_strsplit (line, " ", 3);
 
   w->session_id = g_strdup (parts[1]);
 }
@@ -324,9 +324,9 @@ spawn_session (Fixture     *f,
   g_autofree char *registry = g_strdup_printf ("GSM_REGISTRY=%s", uri);
   g_autofree char *host = g_strdup_printf ("GSM_HOSTNAME=%s", hostname);
   g_autofree char *cloud_vm = g_build_filename (f->vms, vm_id, NULL);
-  const char *env[] = { registry, host, NULL };
-  const char *args[] = { mode, vm_id, "zone-a", NULL };
-  Worker *w;
+  const char      *env[] = { registry, host, NULL };
+  const char      *args[] = { mode, vm_id, "zone-a", NULL };
+  Worker          *w;
 
   /* The VM "runs" in the fake cloud until the provider deletes it. */
   g_assert_true (g_file_set_contents (cloud_vm, "", 0, NULL));
@@ -338,8 +338,8 @@ spawn_session (Fixture     *f,
 /* The sessions of the three hosts, each on the cluster with the members
  * in its row of @orders. */
 static void
-spawn_hosts (Fixture     *f,
-             const guint  orders[N_HOSTS][ETCD_CLUSTER_SIZE])
+spawn_hosts (Fixture    *f,
+             const guint orders[N_HOSTS][ETCD_CLUSTER_SIZE])
 {
   for (guint i = 0; i < N_HOSTS; i++)
     f->workers[i] = spawn_session (f, orders[i], hosts[i].hostname, hosts[i].mode,
@@ -360,12 +360,13 @@ count_keys (const char *key,
   end_text[strlen (end_text) - 1]++;
   end_b64 = b64 (end_text);
   body = g_strdup_printf ("{\"key\": \"%s\", \"range_end\": \"%s\", \"count_only\": true, "
-                          "\"serializable\": true}", key_b64, end_b64);
+                          "\"serializable\": true}",
+                          key_b64, end_b64);
 
   for (guint i = 0; i < ETCD_CLUSTER_SIZE; i++)
     {
       g_autofree char *reply = NULL;
-      const char *count;
+      const char      *count;
 
       if ((int) i == avoid || cluster.members[i].process == NULL)
         continue;
@@ -391,7 +392,7 @@ session_lease (Fixture    *f,
   for (guint i = 0; i < ETCD_CLUSTER_SIZE; i++)
     {
       g_autofree char *reply = NULL;
-      const char *lease;
+      const char      *lease;
 
       if (cluster.members[i].process == NULL)
         continue;
@@ -437,24 +438,25 @@ find_session_of (Fixture    *f,
   g_autofree char *end_b64 = b64 (end);
   g_autofree char *body = g_strdup_printf ("{\"key\": \"%s\", \"range_end\": \"%s\"}",
                                            key_b64, end_b64);
-  gint64 deadline = g_get_monotonic_time () + (gint64) (READY_BOUND * G_USEC_PER_SEC);
+  gint64           deadline = g_get_monotonic_time () + (gint64) (READY_BOUND * G_USEC_PER_SEC);
 
   for (;;)
     {
       g_autofree char *reply = etcd_post (&cluster.members[0], "/v3/kv/range", body);
-      g_autoptr(JsonNode) root = reply ? json_from_string (reply, NULL) : NULL;
+      g_autoptr (JsonNode) root = reply ? json_from_string (reply, NULL) : NULL;
       JsonObject *obj = root ? json_node_get_object (root) : NULL;
-      JsonArray *kvs = obj && json_object_has_member (obj, "kvs")
-                         ? json_object_get_array_member (obj, "kvs") : NULL;
+      JsonArray  *kvs = obj && json_object_has_member (obj, "kvs")
+                            ? json_object_get_array_member (obj, "kvs")
+                            : NULL;
 
       for (guint i = 0; kvs != NULL && i < json_array_get_length (kvs); i++)
         {
-          JsonObject *kv = json_array_get_object_element (kvs, i);
-          gsize len;
+          JsonObject        *kv = json_array_get_object_element (kvs, i);
+          gsize              len;
           g_autofree guchar *value = g_base64_decode (json_object_get_string_member (kv, "value"),
                                                       &len);
-          g_autofree char *text = g_strndup ((char *) value, len);
-          g_autoptr(JsonNode) entry = json_from_string (text, NULL);
+          g_autofree char   *text = g_strndup ((char *) value, len);
+          g_autoptr (JsonNode) entry = json_from_string (text, NULL);
 
           if (entry != NULL && JSON_NODE_HOLDS_OBJECT (entry) &&
               g_strcmp0 (json_object_get_string_member_with_default (json_node_get_object (entry),
@@ -494,7 +496,7 @@ provider_calls (Fixture *f)
 {
   g_autofree char *path = g_build_filename (f->cloud, "calls.log", NULL);
   g_autofree char *log = NULL;
-  g_auto(GStrv) lines = NULL;
+  g_auto (GStrv) lines = NULL;
   GPtrArray *calls = g_ptr_array_new_with_free_func (g_free);
 
   if (!g_file_get_contents (path, &log, NULL, NULL))
@@ -502,7 +504,7 @@ provider_calls (Fixture *f)
   lines = g_strsplit (log, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++)
     {
-      g_auto(GStrv) words = g_strsplit (lines[i], " ", 3);
+      g_auto (GStrv) words = g_strsplit (lines[i], " ", 3);
 
       if (g_strv_length (words) >= 2 && g_str_equal (words[0], "call"))
         g_ptr_array_add (calls, g_strdup (words[1]));
@@ -524,7 +526,7 @@ vm_runs (Fixture    *f,
 static void
 assert_no_live_vm_reaped (Fixture *f)
 {
-  g_autoptr(GPtrArray) calls = provider_calls (f);
+  g_autoptr (GPtrArray) calls = provider_calls (f);
 
   for (guint i = 0; i < N_HOSTS; i++)
     {
@@ -547,9 +549,9 @@ assert_no_live_vm_reaped (Fixture *f)
  * for a session that is not live). FALSE if no member answered.
  */
 static gboolean
-look (Fixture  *f,
-      int       avoid,
-      gboolean  present[N_SESSIONS])
+look (Fixture *f,
+      int      avoid,
+      gboolean present[N_SESSIONS])
 {
   gboolean answered = FALSE;
 
@@ -557,7 +559,7 @@ look (Fixture  *f,
   for (guint i = 0; i < N_SESSIONS; i++)
     {
       const char *id = live_session (f, i);
-      int sessions;
+      int         sessions;
 
       present[i] = TRUE;
       if (id == NULL)
@@ -593,7 +595,7 @@ assert_stays_registered (Fixture *f,
                          double   seconds)
 {
   gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
-  guint checked = 0;
+  guint  checked = 0;
 
   do
     {
@@ -648,13 +650,13 @@ assert_outage_harmless (Fixture *f,
  * and no live VM goes to the provider.
  */
 static void
-assert_back_after_outage (Fixture      *f,
-                          const gint64  leases[N_SESSIONS],
-                          double        seconds)
+assert_back_after_outage (Fixture     *f,
+                          const gint64 leases[N_SESSIONS],
+                          double       seconds)
 {
-  gint64 answering, end;
-  gint64 missing_since[N_SESSIONS] = { 0 };
-  gint64 longest[N_SESSIONS] = { 0 };
+  gint64   answering, end;
+  gint64   missing_since[N_SESSIONS] = { 0 };
+  gint64   longest[N_SESSIONS] = { 0 };
   gboolean present[N_SESSIONS];
 
   etcd_cluster_find_leader (&cluster);
@@ -696,7 +698,8 @@ assert_back_after_outage (Fixture      *f,
       g_assert_true (present[i]);
       g_assert_cmpint (lease, >, 0);
       g_test_message ("the session of %s is there%s; it was missing for %.1f s after the cluster "
-                      "answered again", session_name (i),
+                      "answered again",
+                      session_name (i),
                       lease != leases[i] ? ", on a new lease" : "",
                       longest[i] / (double) G_USEC_PER_SEC);
     }
@@ -725,9 +728,9 @@ static void
 assert_reaped_only_when_dead (Fixture *f,
                               guint    victim)
 {
-  Worker *w = f->workers[victim];
+  Worker     *w = f->workers[victim];
   const char *vm_id = hosts[victim].vm_id;
-  g_autoptr(GPtrArray) calls = NULL;
+  g_autoptr (GPtrArray) calls = NULL;
   gint64 killed_at, deleted_at = 0;
   gint64 deadline;
 
@@ -789,11 +792,11 @@ assert_reaped_only_when_dead (Fixture *f,
  * leaves their VMs alone.
  */
 static void
-test_member_stopped (Fixture       *f,
-                     gconstpointer  data)
+test_member_stopped (Fixture      *f,
+                     gconstpointer data)
 {
-  guint leader = etcd_cluster_find_leader (&cluster);
-  guint stopped = data != NULL ? leader : (leader + 1) % ETCD_CLUSTER_SIZE;
+  guint       leader = etcd_cluster_find_leader (&cluster);
+  guint       stopped = data != NULL ? leader : (leader + 1) % ETCD_CLUSTER_SIZE;
   const guint order[] = { stopped, (stopped + 1) % ETCD_CLUSTER_SIZE,
                           (stopped + 2) % ETCD_CLUSTER_SIZE };
   const guint other_first[] = { order[1], order[2], order[0] };
@@ -802,7 +805,7 @@ test_member_stopped (Fixture       *f,
     { order[1], order[2], order[0] },
     { order[2], order[0], order[1] },
   };
-  g_autoptr(Worker) x = NULL;
+  g_autoptr (Worker) x = NULL;
   gint64 leases[N_SESSIONS];
 
   observer (f, order);
@@ -844,10 +847,10 @@ test_member_stopped (Fixture       *f,
 /* The leader is killed, and comes back later: the sessions of host-a,
  * which talk to it first, keep their leases through the others. */
 static void
-test_leader_killed (Fixture       *f,
-                    gconstpointer  data)
+test_leader_killed (Fixture      *f,
+                    gconstpointer data)
 {
-  guint leader = etcd_cluster_find_leader (&cluster);
+  guint       leader = etcd_cluster_find_leader (&cluster);
   const guint orders[N_HOSTS][ETCD_CLUSTER_SIZE] = {
     { leader, (leader + 1) % ETCD_CLUSTER_SIZE, (leader + 2) % ETCD_CLUSTER_SIZE },
     { (leader + 1) % ETCD_CLUSTER_SIZE, leader, (leader + 2) % ETCD_CLUSTER_SIZE },
@@ -880,10 +883,10 @@ test_leader_killed (Fixture       *f,
  * gone too, must leave their VMs alone.
  */
 static void
-test_cluster_stopped (Fixture       *f,
-                      gconstpointer  data)
+test_cluster_stopped (Fixture      *f,
+                      gconstpointer data)
 {
-  gboolean pause = data != NULL;
+  gboolean    pause = data != NULL;
   const guint orders[N_HOSTS][ETCD_CLUSTER_SIZE] = {
     { 2, 0, 1 },
     { 0, 1, 2 },
@@ -933,7 +936,7 @@ main (int   argc,
       char *argv[])
 {
   g_autofree char *dbus_daemon = NULL;
-  int ret;
+  int              ret;
 
   g_test_init (&argc, &argv, NULL);
   g_setenv ("GSM_DURABLE", "0", TRUE);

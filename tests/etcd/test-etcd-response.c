@@ -13,7 +13,7 @@
 static GsmEtcdResponse *
 parse_ok (const char *text)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmEtcdResponse *response = NULL;
 
   g_assert_true (_gsm_etcd_response_parse (text, strlen (text), &response, &error));
@@ -26,7 +26,7 @@ static void
 parse_fails (const char *text,
              gsize       len)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmEtcdResponse *response = NULL;
 
   g_assert_false (_gsm_etcd_response_parse (text, len, &response, &error));
@@ -38,11 +38,11 @@ static void
 test_range (void)
 {
   /* Recorded from etcd 3.4.23; key "/p/sessions/a", value "{}" */
-  g_autoptr(GsmEtcdResponse) r = parse_ok (
-    "{\"header\":{\"cluster_id\":\"15118495548433857066\",\"member_id\":\"13668033151171901709\","
-    "\"revision\":\"12\",\"raft_term\":\"2\"},\"kvs\":[{\"key\":\"L3Avc2Vzc2lvbnMvYQ==\","
-    "\"create_revision\":\"6\",\"mod_revision\":\"7\",\"version\":\"2\",\"value\":\"e30=\","
-    "\"lease\":\"4111120216717236487\"}],\"count\":\"1\"}");
+  g_autoptr (GsmEtcdResponse) r = parse_ok (
+      "{\"header\":{\"cluster_id\":\"15118495548433857066\",\"member_id\":\"13668033151171901709\","
+      "\"revision\":\"12\",\"raft_term\":\"2\"},\"kvs\":[{\"key\":\"L3Avc2Vzc2lvbnMvYQ==\","
+      "\"create_revision\":\"6\",\"mod_revision\":\"7\",\"version\":\"2\",\"value\":\"e30=\","
+      "\"lease\":\"4111120216717236487\"}],\"count\":\"1\"}");
   GsmEtcdKv *kv;
 
   g_assert_cmpint (r->revision, ==, 12);
@@ -61,8 +61,8 @@ test_range (void)
 static void
 test_empty_range (void)
 {
-  g_autoptr(GsmEtcdResponse) r = parse_ok (
-    "{\"header\":{\"cluster_id\":\"1\",\"member_id\":\"2\",\"revision\":\"2\",\"raft_term\":\"2\"}}");
+  g_autoptr (GsmEtcdResponse) r = parse_ok (
+      "{\"header\":{\"cluster_id\":\"1\",\"member_id\":\"2\",\"revision\":\"2\",\"raft_term\":\"2\"}}");
 
   g_assert_cmpint (r->revision, ==, 2);
   g_assert_cmpuint (r->kvs->len, ==, 0);
@@ -71,11 +71,11 @@ test_empty_range (void)
 static void
 test_txn (void)
 {
-  g_autoptr(GsmEtcdResponse) ok = parse_ok (
-    "{\"header\":{\"revision\":\"2\"},\"succeeded\":true,\"responses\":[{\"response_put\":"
-    "{\"header\":{\"revision\":\"2\"}}}]}");
+  g_autoptr (GsmEtcdResponse) ok = parse_ok (
+      "{\"header\":{\"revision\":\"2\"},\"succeeded\":true,\"responses\":[{\"response_put\":"
+      "{\"header\":{\"revision\":\"2\"}}}]}");
   /* A failed compare: "succeeded" is left out. */
-  g_autoptr(GsmEtcdResponse) failed = parse_ok ("{\"header\":{\"revision\":\"2\"}}");
+  g_autoptr (GsmEtcdResponse) failed = parse_ok ("{\"header\":{\"revision\":\"2\"}}");
 
   g_assert_true (ok->succeeded);
   g_assert_cmpint (ok->revision, ==, 2);
@@ -85,13 +85,13 @@ test_txn (void)
 static void
 test_lease (void)
 {
-  g_autoptr(GsmEtcdResponse) grant = parse_ok (
-    "{\"header\":{\"revision\":\"1\"},\"ID\":\"4111120216717236485\",\"TTL\":\"3\"}");
-  g_autoptr(GsmEtcdResponse) alive = parse_ok (
-    "{\"result\":{\"header\":{\"revision\":\"1\"},\"ID\":\"4111120216717236487\",\"TTL\":\"3\"}}");
+  g_autoptr (GsmEtcdResponse) grant = parse_ok (
+      "{\"header\":{\"revision\":\"1\"},\"ID\":\"4111120216717236485\",\"TTL\":\"3\"}");
+  g_autoptr (GsmEtcdResponse) alive = parse_ok (
+      "{\"result\":{\"header\":{\"revision\":\"1\"},\"ID\":\"4111120216717236487\",\"TTL\":\"3\"}}");
   /* Keepalive of a lease that expired: no TTL. */
-  g_autoptr(GsmEtcdResponse) gone = parse_ok (
-    "{\"result\":{\"header\":{\"revision\":\"1\"},\"ID\":\"12345\"}}");
+  g_autoptr (GsmEtcdResponse) gone = parse_ok (
+      "{\"result\":{\"header\":{\"revision\":\"1\"},\"ID\":\"12345\"}}");
 
   g_assert_cmpint (grant->lease_id, ==, G_GINT64_CONSTANT (4111120216717236485));
   g_assert_cmpint (grant->ttl, ==, 3);
@@ -104,14 +104,14 @@ test_lease (void)
 static void
 test_watch (void)
 {
-  g_autoptr(GsmEtcdResponse) created = parse_ok (
-    "{\"result\":{\"header\":{\"revision\":\"2\"},\"created\":true}}");
-  g_autoptr(GsmEtcdResponse) events = parse_ok (
-    "{\"result\":{\"header\":{\"revision\":\"3\"},\"events\":[{\"kv\":{\"key\":\"YQ==\","
-    "\"create_revision\":\"2\",\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"eA==\"}},"
-    "{\"type\":\"DELETE\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"3\"}}]}}");
-  g_autoptr(GsmEtcdResponse) canceled = parse_ok (
-    "{\"result\":{\"header\":{\"raft_term\":\"2\"},\"canceled\":true,\"compact_revision\":\"3\"}}");
+  g_autoptr (GsmEtcdResponse) created = parse_ok (
+      "{\"result\":{\"header\":{\"revision\":\"2\"},\"created\":true}}");
+  g_autoptr (GsmEtcdResponse) events = parse_ok (
+      "{\"result\":{\"header\":{\"revision\":\"3\"},\"events\":[{\"kv\":{\"key\":\"YQ==\","
+      "\"create_revision\":\"2\",\"mod_revision\":\"2\",\"version\":\"1\",\"value\":\"eA==\"}},"
+      "{\"type\":\"DELETE\",\"kv\":{\"key\":\"YQ==\",\"mod_revision\":\"3\"}}]}}");
+  g_autoptr (GsmEtcdResponse) canceled = parse_ok (
+      "{\"result\":{\"header\":{\"raft_term\":\"2\"},\"canceled\":true,\"compact_revision\":\"3\"}}");
   GsmEtcdEvent *e;
 
   g_assert_true (created->created);
@@ -133,12 +133,12 @@ test_watch (void)
 static void
 test_errors (void)
 {
-  g_autoptr(GsmEtcdResponse) lease = parse_ok (
-    "{\"error\":\"etcdserver: requested lease not found\",\"message\":\"etcdserver: requested "
-    "lease not found\",\"code\":5}");
-  g_autoptr(GsmEtcdResponse) stream = parse_ok (
-    "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"transport is closing\","
-    "\"http_status\":\"Service Unavailable\"}}");
+  g_autoptr (GsmEtcdResponse) lease = parse_ok (
+      "{\"error\":\"etcdserver: requested lease not found\",\"message\":\"etcdserver: requested "
+      "lease not found\",\"code\":5}");
+  g_autoptr (GsmEtcdResponse) stream = parse_ok (
+      "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"transport is closing\","
+      "\"http_status\":\"Service Unavailable\"}}");
 
   g_assert_true (lease->has_error);
   g_assert_cmpint (lease->error_code, ==, 5);
@@ -152,7 +152,7 @@ static void
 test_invalid (void)
 {
   g_autofree char *deep = NULL;
-  GString *nested = g_string_new ("{\"kvs\":");
+  GString         *nested = g_string_new ("{\"kvs\":");
 
   parse_fails ("", 0);
   parse_fails ("[]", 2);
@@ -186,7 +186,7 @@ static void
 test_key_with_nul (void)
 {
   /* "a\0b": kept whole, with its length. */
-  g_autoptr(GsmEtcdResponse) r = parse_ok ("{\"kvs\":[{\"key\":\"YQBi\"}]}");
+  g_autoptr (GsmEtcdResponse) r = parse_ok ("{\"kvs\":[{\"key\":\"YQBi\"}]}");
   GsmEtcdKv *kv = r->kvs->pdata[0];
 
   g_assert_cmpuint (kv->key_len, ==, 3);
@@ -196,7 +196,8 @@ test_key_with_nul (void)
 static void
 test_uri (void)
 {
-  struct {
+  struct
+  {
     const char *uri;
     const char *endpoint;
     const char *prefix;
@@ -211,16 +212,27 @@ test_uri (void)
     { "etcds://h1:2379,h2:2380/team-a", "https://h1:2379,https://h2:2380", "/team-a" },
   };
   const char *bad[] = {
-    "http://127.0.0.1:2379", "etcd://", "etcd:///x", "etcd://h:notaport",
-    "etcd://user@h:1", "etcd://h:1/x?y=1", "etcd://h:1/x#frag", "not a uri",
-    "etcd://a:1,/x", "etcd://a:1,,b:2", "etcd://,a:1", "etcd://a:1,user@b:2", "etcd://a:1,b:x",
-    "etcds://", "https://h:1",
+    "http://127.0.0.1:2379",
+    "etcd://",
+    "etcd:///x",
+    "etcd://h:notaport",
+    "etcd://user@h:1",
+    "etcd://h:1/x?y=1",
+    "etcd://h:1/x#frag",
+    "not a uri",
+    "etcd://a:1,/x",
+    "etcd://a:1,,b:2",
+    "etcd://,a:1",
+    "etcd://a:1,user@b:2",
+    "etcd://a:1,b:x",
+    "etcds://",
+    "https://h:1",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (good); i++)
     {
-      g_autoptr(GError) error = NULL;
-      g_auto(GStrv) endpoints = NULL;
+      g_autoptr (GError) error = NULL;
+      g_auto (GStrv) endpoints = NULL;
       g_autofree char *prefix = NULL, *joined = NULL;
 
       g_assert_true (_gsm_etcd_parse_uri (good[i].uri, &endpoints, &prefix, &error));
@@ -232,8 +244,8 @@ test_uri (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
-      g_autoptr(GError) error = NULL;
-      g_auto(GStrv) endpoints = NULL;
+      g_autoptr (GError) error = NULL;
+      g_auto (GStrv) endpoints = NULL;
       g_autofree char *prefix = NULL;
 
       g_assert_false (_gsm_etcd_parse_uri (bad[i], &endpoints, &prefix, &error));

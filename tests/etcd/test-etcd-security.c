@@ -24,16 +24,16 @@
 #define GSM_PASSWORD "gsm-Pa55 \"quoted\""
 #define WRONG_PASSWORD "not-the-Pa55"
 
-static char *certs;          /* the directory of the certificates */
+static char      *certs; /* the directory of the certificates */
 static EtcdServer tls_server;
 static EtcdServer auth_server;
-static guint test_counter;
+static guint      test_counter;
 
 typedef struct
 {
   char      *runtime;
   char      *prefix;
-  GPtrArray *env;           /* NAME=VALUE for workers; NULL-terminated */
+  GPtrArray *env; /* NAME=VALUE for workers; NULL-terminated */
 } Fixture;
 
 static char *
@@ -52,10 +52,10 @@ fixture_add_env (Fixture    *f,
 }
 
 static void
-fixture_set_up (Fixture       *f,
-                gconstpointer  data)
+fixture_set_up (Fixture      *f,
+                gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   f->runtime = g_dir_make_tmp ("gsm-etcd-sec-run-XXXXXX", &error);
   g_assert_no_error (error);
@@ -70,8 +70,8 @@ fixture_set_up (Fixture       *f,
 }
 
 static void
-fixture_tear_down (Fixture       *f,
-                   gconstpointer  data)
+fixture_tear_down (Fixture      *f,
+                   gconstpointer data)
 {
   rm_rf (f->runtime);
   g_free (f->runtime);
@@ -79,18 +79,18 @@ fixture_tear_down (Fixture       *f,
   g_ptr_array_unref (f->env);
 }
 
-static const char * const *
+static const char *const *
 fixture_env (Fixture *f)
 {
-  return (const char * const *) f->env->pdata;
+  return (const char *const *) f->env->pdata;
 }
 
 static void
-run_checked (const char * const *argv)
+run_checked (const char *const *argv)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *out = NULL, *err = NULL;
-  int status = -1;
+  int              status = -1;
 
   if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
                      &status, &error))
@@ -102,25 +102,25 @@ run_checked (const char * const *argv)
 /* ---- certificates ------------------------------------------------------ */
 
 static const char make_certs[] =
-  "set -e\n"
-  "cd \"$1\"\n"
-  "key='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'\n"
-  "openssl req -x509 $key -keyout ca.key -out ca.crt -days 2 -subj /CN=gsm-test-ca\n"
-  "openssl req -x509 $key -keyout other-ca.key -out other-ca.crt -days 2 -subj /CN=gsm-other-ca\n"
-  "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > server.ext\n"
-  "openssl req $key -keyout server.key -out server.csr -subj /CN=127.0.0.1\n"
-  "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-  "  -extfile server.ext -out server.crt\n"
-  "printf 'extendedKeyUsage=clientAuth\\n' > client.ext\n"
-  "openssl req $key -keyout client.key -out client.csr -subj /CN=gsm-client\n"
-  "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-  "  -extfile client.ext -out client.crt\n"
-  "cat client.crt client.key > client.pem\n";
+    "set -e\n"
+    "cd \"$1\"\n"
+    "key='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'\n"
+    "openssl req -x509 $key -keyout ca.key -out ca.crt -days 2 -subj /CN=gsm-test-ca\n"
+    "openssl req -x509 $key -keyout other-ca.key -out other-ca.crt -days 2 -subj /CN=gsm-other-ca\n"
+    "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > server.ext\n"
+    "openssl req $key -keyout server.key -out server.csr -subj /CN=127.0.0.1\n"
+    "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+    "  -extfile server.ext -out server.crt\n"
+    "printf 'extendedKeyUsage=clientAuth\\n' > client.ext\n"
+    "openssl req $key -keyout client.key -out client.csr -subj /CN=gsm-client\n"
+    "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+    "  -extfile client.ext -out client.crt\n"
+    "cat client.crt client.key > client.pem\n";
 
 static void
 make_certificates (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   const char *argv[] = { "/bin/sh", "-c", make_certs, "sh", NULL, NULL };
 
   certs = g_dir_make_tmp ("gsm-etcd-certs-XXXXXX", &error);
@@ -137,8 +137,8 @@ start_tls_server (void)
   g_autofree char *server_crt = cert_path ("server.crt");
   g_autofree char *server_key = cert_path ("server.key");
   g_autofree char *ca_crt = cert_path ("ca.crt");
-  const char *args[] = { "--cert-file", server_crt, "--key-file", server_key,
-                         "--trusted-ca-file", ca_crt, "--client-cert-auth", NULL };
+  const char      *args[] = { "--cert-file", server_crt, "--key-file", server_key,
+                              "--trusted-ca-file", ca_crt, "--client-cert-auth", NULL };
 
   tls_server.tls = TRUE;
   tls_server.extra_args = g_strdupv ((char **) args);
@@ -152,11 +152,11 @@ static void
 etcdctl (const char *user,
          ...)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autofree char *endpoints = g_strdup_printf ("--endpoints=%s", auth_server.endpoint);
   g_autofree char *user_arg = user ? g_strdup_printf ("--user=%s", user) : NULL;
-  const char *arg;
-  va_list ap;
+  const char      *arg;
+  va_list          ap;
 
   g_ptr_array_add (argv, "etcdctl");
   g_ptr_array_add (argv, endpoints);
@@ -167,7 +167,7 @@ etcdctl (const char *user,
     g_ptr_array_add (argv, (gpointer) arg);
   va_end (ap);
   g_ptr_array_add (argv, NULL);
-  run_checked ((const char * const *) argv->pdata);
+  run_checked ((const char *const *) argv->pdata);
 }
 
 /* Authentication on; the user gsm may use /gsm-test/ only. */
@@ -197,8 +197,8 @@ static char *
 list_sessions (Fixture *f)
 {
   const char *args[] = { "list", NULL };
-  int status = -1;
-  char *out = worker_run (fixture_env (f), args, &status);
+  int         status = -1;
+  char       *out = worker_run (fixture_env (f), args, &status);
 
   g_test_message ("list: %s", out);
   g_assert_cmpint (status, ==, 0);
@@ -220,16 +220,16 @@ set_tls_registry (Fixture    *f,
 /* etcds:// with the CA and a client certificate: sessions register, are
  * listed, and their keys are in etcd. */
 static void
-test_tls (Fixture       *f,
-          gconstpointer  data)
+test_tls (Fixture      *f,
+          gconstpointer data)
 {
   g_autofree char *ca = cert_path ("ca.crt");
   g_autofree char *crt = cert_path ("client.crt");
   g_autofree char *key = cert_path ("client.key");
   g_autofree char *vms = g_strconcat (f->prefix, "/vms/", NULL);
   g_autofree char *out = NULL;
-  const char *args[] = { "register", "vm-tls", NULL };
-  g_autoptr(Worker) w = NULL;
+  const char      *args[] = { "register", "vm-tls", NULL };
+  g_autoptr (Worker) w = NULL;
 
   set_tls_registry (f, "etcds");
   fixture_add_env (f, "GSM_ETCD_CA_FILE", ca);
@@ -251,16 +251,16 @@ test_tls (Fixture       *f,
 
 /* The same from the configuration file; the key with the certificate. */
 static void
-test_tls_config_file (Fixture       *f,
-                      gconstpointer  data)
+test_tls_config_file (Fixture      *f,
+                      gconstpointer data)
 {
   g_autofree char *ca = cert_path ("ca.crt");
   g_autofree char *pem = cert_path ("client.pem");
   g_autofree char *path = g_build_filename (f->runtime, "config.ini", NULL);
   g_autofree char *config = NULL;
   g_autofree char *vms = g_strconcat (f->prefix, "/vms/", NULL);
-  const char *args[] = { "register", "vm-config", NULL };
-  g_autoptr(Worker) w = NULL;
+  const char      *args[] = { "register", "vm-config", NULL };
+  g_autoptr (Worker) w = NULL;
 
   config = g_strdup_printf ("[registry]\nbackend=etcds://127.0.0.1:%u%s\nca-file=%s\ncert-file=%s\n",
                             tls_server.client_port, f->prefix, ca, pem);
@@ -275,12 +275,12 @@ test_tls_config_file (Fixture       *f,
 /* Without a client certificate, etcd closes the connection: a clear
  * error, in bounded time. */
 static void
-test_tls_no_client_certificate (Fixture       *f,
-                                gconstpointer  data)
+test_tls_no_client_certificate (Fixture      *f,
+                                gconstpointer data)
 {
   g_autofree char *ca = cert_path ("ca.crt");
   g_autofree char *prefix = error_prefix (GSM_ERROR_BACKEND_UNAVAILABLE);
-  const char *args[] = { "register", "vm-nocert", NULL };
+  const char      *args[] = { "register", "vm-nocert", NULL };
   g_autofree char *out = NULL;
 
   set_tls_registry (f, "etcds");
@@ -294,14 +294,14 @@ test_tls_no_client_certificate (Fixture       *f,
 
 /* A server certificate from a CA not given: refused. */
 static void
-test_tls_untrusted (Fixture       *f,
-                    gconstpointer  data)
+test_tls_untrusted (Fixture      *f,
+                    gconstpointer data)
 {
   g_autofree char *other_ca = cert_path ("other-ca.crt");
   g_autofree char *crt = cert_path ("client.crt");
   g_autofree char *key = cert_path ("client.key");
   g_autofree char *prefix = error_prefix (GSM_ERROR_BACKEND_UNAVAILABLE);
-  const char *args[] = { "register", "vm-untrusted", NULL };
+  const char      *args[] = { "register", "vm-untrusted", NULL };
   g_autofree char *out = NULL;
 
   set_tls_registry (f, "etcds");
@@ -317,13 +317,13 @@ test_tls_untrusted (Fixture       *f,
 /* Certificates with etcd:// (no TLS) are a mistake, not a fallback to
  * plain HTTP; so is a missing file. */
 static void
-test_tls_misconfigured (Fixture       *f,
-                        gconstpointer  data)
+test_tls_misconfigured (Fixture      *f,
+                        gconstpointer data)
 {
   g_autofree char *ca = cert_path ("ca.crt");
   g_autofree char *missing = cert_path ("missing.crt");
   g_autofree char *prefix = error_prefix (GSM_ERROR_INVALID_ARGUMENT);
-  const char *args[] = { "register", "vm-bad", NULL };
+  const char      *args[] = { "register", "vm-bad", NULL };
   g_autofree char *out = NULL;
 
   set_tls_registry (f, "etcd");
@@ -361,16 +361,16 @@ set_auth_registry (Fixture    *f,
  * Leases and tokens survive a restart of etcd; a change of its users and
  * roles makes it refuse the tokens given before, which are renewed. */
 static void
-test_auth (Fixture       *f,
-           gconstpointer  data)
+test_auth (Fixture      *f,
+           gconstpointer data)
 {
   g_autofree char *password_file = g_build_filename (f->runtime, "password", NULL);
-  const char *watch_a[] = { "watch", "vm-a", NULL };
-  const char *register_b[] = { "register", "vm-b", NULL };
-  const char *register_c[] = { "register", "vm-c", NULL };
-  g_autoptr(Worker) a = NULL;
-  g_autoptr(Worker) b = NULL;
-  g_autoptr(Worker) c = NULL;
+  const char      *watch_a[] = { "watch", "vm-a", NULL };
+  const char      *register_b[] = { "register", "vm-b", NULL };
+  const char      *register_c[] = { "register", "vm-c", NULL };
+  g_autoptr (Worker) a = NULL;
+  g_autoptr (Worker) b = NULL;
+  g_autoptr (Worker) c = NULL;
   g_autofree char *line = NULL;
   g_autofree char *out = NULL;
   g_autofree char *expected = NULL;
@@ -434,11 +434,11 @@ test_auth (Fixture       *f,
 
 /* A wrong password: a clear error, which does not show the password. */
 static void
-test_auth_wrong_password (Fixture       *f,
-                          gconstpointer  data)
+test_auth_wrong_password (Fixture      *f,
+                          gconstpointer data)
 {
   g_autofree char *prefix = error_prefix (GSM_ERROR_BACKEND_UNAVAILABLE);
-  const char *args[] = { "register", "vm-wrong", NULL };
+  const char      *args[] = { "register", "vm-wrong", NULL };
   g_autofree char *out = NULL;
 
   set_auth_registry (f, f->prefix);
@@ -452,15 +452,15 @@ test_auth_wrong_password (Fixture       *f,
 
 /* The user and the password file from the configuration file. */
 static void
-test_auth_config_file (Fixture       *f,
-                       gconstpointer  data)
+test_auth_config_file (Fixture      *f,
+                       gconstpointer data)
 {
   g_autofree char *password_file = g_build_filename (f->runtime, "password", NULL);
   g_autofree char *path = g_build_filename (f->runtime, "config.ini", NULL);
   g_autofree char *config = NULL;
   g_autofree char *out = NULL;
-  const char *args[] = { "register", "vm-config", NULL };
-  g_autoptr(Worker) w = NULL;
+  const char      *args[] = { "register", "vm-config", NULL };
+  g_autoptr (Worker) w = NULL;
 
   g_assert_true (g_file_set_contents (password_file, GSM_PASSWORD, -1, NULL));
   config = g_strdup_printf ("[registry]\nbackend=etcd://127.0.0.1:%u%s\nuser=gsm\npassword-file=%s\n",
@@ -477,12 +477,12 @@ test_auth_config_file (Fixture       *f,
 /* A user without a password, or a password file that cannot be read: a
  * mistake, told before anything is sent. */
 static void
-test_auth_misconfigured (Fixture       *f,
-                         gconstpointer  data)
+test_auth_misconfigured (Fixture      *f,
+                         gconstpointer data)
 {
   g_autofree char *prefix = error_prefix (GSM_ERROR_INVALID_ARGUMENT);
   g_autofree char *missing = g_build_filename (f->runtime, "no-such-password", NULL);
-  const char *args[] = { "register", "vm-bad", NULL };
+  const char      *args[] = { "register", "vm-bad", NULL };
   g_autofree char *out = NULL;
 
   set_auth_registry (f, f->prefix);
@@ -501,11 +501,11 @@ test_auth_misconfigured (Fixture       *f,
 
 /* Outside what the role allows: etcd's refusal, as an error. */
 static void
-test_auth_outside_role (Fixture       *f,
-                        gconstpointer  data)
+test_auth_outside_role (Fixture      *f,
+                        gconstpointer data)
 {
   g_autofree char *prefix = error_prefix (GSM_ERROR_BACKEND_UNAVAILABLE);
-  const char *args[] = { "register", "vm-outside", NULL };
+  const char      *args[] = { "register", "vm-outside", NULL };
   g_autofree char *out = NULL;
 
   set_auth_registry (f, "/elsewhere");
@@ -525,7 +525,7 @@ setenv_from_fixture (Fixture *f)
 {
   for (guint i = 0; f->env->pdata[i] != NULL; i++)
     {
-      g_auto(GStrv) kv = g_strsplit (f->env->pdata[i], "=", 2);
+      g_auto (GStrv) kv = g_strsplit (f->env->pdata[i], "=", 2);
 
       g_setenv (kv[0], kv[1], TRUE);
     }
@@ -536,7 +536,7 @@ unsetenv_from_fixture (Fixture *f)
 {
   for (guint i = 0; f->env->pdata[i] != NULL; i++)
     {
-      g_auto(GStrv) kv = g_strsplit (f->env->pdata[i], "=", 2);
+      g_auto (GStrv) kv = g_strsplit (f->env->pdata[i], "=", 2);
 
       g_unsetenv (kv[0]);
     }
@@ -547,12 +547,12 @@ unsetenv_from_fixture (Fixture *f)
  * runs under valgrind.) */
 static void
 run_manager (Fixture *f,
-             void   (*between) (void))
+             void (*between) (void))
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) sessions = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) sessions = NULL;
   GsmSessionManager *manager;
-  gboolean unregistered;
+  gboolean           unregistered;
 
   fixture_add_env (f, "GSM_LEASE_TTL", "6");
   setenv_from_fixture (f);
@@ -575,8 +575,8 @@ run_manager (Fixture *f,
 }
 
 static void
-test_tls_in_process (Fixture       *f,
-                     gconstpointer  data)
+test_tls_in_process (Fixture      *f,
+                     gconstpointer data)
 {
   g_autofree char *ca = cert_path ("ca.crt");
   g_autofree char *crt = cert_path ("client.crt");
@@ -598,8 +598,8 @@ change_auth_store (void)
 }
 
 static void
-test_auth_in_process (Fixture       *f,
-                      gconstpointer  data)
+test_auth_in_process (Fixture      *f,
+                      gconstpointer data)
 {
   set_auth_registry (f, f->prefix);
   fixture_add_env (f, "GSM_ETCD_PASSWORD", GSM_PASSWORD);

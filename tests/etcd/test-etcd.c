@@ -23,25 +23,25 @@
 #define READY_BOUND 30.0
 
 static EtcdServer server;
-static guint test_counter;
+static guint      test_counter;
 
 typedef struct
 {
-  char       *runtime;
-  char       *uri;
-  char       *prefix;
-  char      **env;          /* for workers */
-  GPtrArray  *added;        /* session ids, in order */
-  GPtrArray  *removed;
-  GPtrArray  *stale;
-  gint64      last_added_at;
+  char      *runtime;
+  char      *uri;
+  char      *prefix;
+  char     **env;   /* for workers */
+  GPtrArray *added; /* session ids, in order */
+  GPtrArray *removed;
+  GPtrArray *stale;
+  gint64     last_added_at;
 } Fixture;
 
 static void
 fixture_set_up_at (Fixture    *f,
                    const char *endpoint)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   f->runtime = g_dir_make_tmp ("gsm-etcd-run-XXXXXX", &error);
   g_assert_no_error (error);
@@ -63,26 +63,26 @@ fixture_set_up_at (Fixture    *f,
 }
 
 static void
-fixture_set_up (Fixture       *f,
-                gconstpointer  data)
+fixture_set_up (Fixture      *f,
+                gconstpointer data)
 {
   fixture_set_up_at (f, server.endpoint);
 }
 
 /* This process reaches etcd through the proxy in @data. */
 static void
-fixture_set_up_proxy (Fixture       *f,
-                      gconstpointer  data)
+fixture_set_up_proxy (Fixture      *f,
+                      gconstpointer data)
 {
-  const Proxy *proxy = data;
+  const Proxy     *proxy = data;
   g_autofree char *endpoint = g_strdup_printf ("http://127.0.0.1:%u", proxy->port);
 
   fixture_set_up_at (f, endpoint);
 }
 
 static void
-fixture_tear_down (Fixture       *f,
-                   gconstpointer  data)
+fixture_tear_down (Fixture      *f,
+                   gconstpointer data)
 {
   _gsm_session_manager_reset_for_testing ();
   rm_rf (f->runtime);
@@ -95,13 +95,13 @@ fixture_tear_down (Fixture       *f,
   g_ptr_array_unref (f->stale);
 }
 
-static const char * const *
+static const char *const *
 env_for (Fixture    *f,
          const char *hostname)
 {
   g_free (f->env[0]);
   f->env[0] = g_strdup_printf ("GSM_HOSTNAME=%s", hostname);
-  return (const char * const *) f->env;
+  return (const char *const *) f->env;
 }
 
 static gboolean
@@ -144,8 +144,8 @@ static GsmSessionManager *
 watching_manager (Fixture *f)
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) sessions = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) sessions = NULL;
 
   g_signal_connect (manager, "session-added", G_CALLBACK (added_cb), f);
   g_signal_connect (manager, "session-removed", G_CALLBACK (removed_cb), f);
@@ -166,7 +166,7 @@ wait_for_id (GPtrArray  *ids,
              double      seconds)
 {
   gboolean timed_out = FALSE;
-  guint source = g_timeout_add ((guint) (seconds * 1000), timeout_flag_cb, &timed_out);
+  guint    source = g_timeout_add ((guint) (seconds * 1000), timeout_flag_cb, &timed_out);
 
   while (!contains (ids, id) && !timed_out)
     g_main_context_iteration (NULL, TRUE);
@@ -179,8 +179,8 @@ static GsmSession *
 lookup_entry (GsmSessionManager *manager,
               const char        *id)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) sessions = _gsm_session_manager_list_sessions_sync (manager, NULL, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) sessions = _gsm_session_manager_list_sessions_sync (manager, NULL, &error);
   GsmSession *session;
 
   g_assert_no_error (error);
@@ -201,7 +201,7 @@ lookup_entry_once (GsmSessionManager *manager,
 
   for (;;)
     {
-      g_autoptr(GsmSession) entry = lookup_entry (manager, id);
+      g_autoptr (GsmSession) entry = lookup_entry (manager, id);
 
       if (entry != NULL && g_strcmp0 (gsm_session_get_vm_id (entry), vm_id) == 0 &&
           g_strcmp0 (gsm_session_get_status (entry), status) == 0)
@@ -234,14 +234,14 @@ assert_unavailable_output (const char *out,
 }
 
 static void
-test_unreachable_refused (Fixture       *f,
-                          gconstpointer  data)
+test_unreachable_refused (Fixture      *f,
+                          gconstpointer data)
 {
-  guint16 port = free_port ();
+  guint16          port = free_port ();
   g_autofree char *uri = g_strdup_printf ("GSM_REGISTRY=etcd://127.0.0.1:%u/x", port);
-  const char *env[] = { uri, NULL };
-  const char *args[] = { "register", "vm-1", NULL };
-  gint64 start = g_get_monotonic_time ();
+  const char      *env[] = { uri, NULL };
+  const char      *args[] = { "register", "vm-1", NULL };
+  gint64           start = g_get_monotonic_time ();
   g_autofree char *out = worker_run (env, args, NULL);
 
   assert_unavailable_output (out, port, start);
@@ -250,17 +250,17 @@ test_unreachable_refused (Fixture       *f,
 }
 
 static void
-test_unreachable_silent (Fixture       *f,
-                         gconstpointer  data)
+test_unreachable_silent (Fixture      *f,
+                         gconstpointer data)
 {
   /* A server that accepts connections and never answers. */
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
-  guint16 port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  guint16          port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
   g_autofree char *uri = g_strdup_printf ("GSM_REGISTRY=etcd://127.0.0.1:%u/x", port);
-  const char *env[] = { uri, "GSM_ETCD_TIMEOUT=1", NULL };
-  const char *args[] = { "register", "vm-1", NULL };
-  gint64 start = g_get_monotonic_time ();
+  const char      *env[] = { uri, "GSM_ETCD_TIMEOUT=1", NULL };
+  const char      *args[] = { "register", "vm-1", NULL };
+  gint64           start = g_get_monotonic_time ();
   g_autofree char *out = NULL;
 
   g_assert_no_error (error);
@@ -272,14 +272,14 @@ test_unreachable_silent (Fixture       *f,
 }
 
 static void
-test_unreachable_in_process (Fixture       *f,
-                             gconstpointer  data)
+test_unreachable_in_process (Fixture      *f,
+                             gconstpointer data)
 {
-  guint16 port = free_port ();
+  guint16          port = free_port ();
   g_autofree char *uri = g_strdup_printf ("etcd://127.0.0.1:%u/x", port);
   g_autofree char *endpoint = g_strdup_printf ("http://127.0.0.1:%u", port);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmEtcdRegistry) registry = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmEtcdRegistry) registry = NULL;
 
   registry = _gsm_etcd_registry_new (uri, "own", 2, 1, NULL, &error);
   g_assert_null (registry);
@@ -288,11 +288,11 @@ test_unreachable_in_process (Fixture       *f,
 }
 
 static void
-test_bad_backend (Fixture       *f,
-                  gconstpointer  data)
+test_bad_backend (Fixture      *f,
+                  gconstpointer data)
 {
-  const char *env[] = { "GSM_REGISTRY=zookeeper://127.0.0.1:1", NULL };
-  const char *args[] = { "register", "vm-1", NULL };
+  const char      *env[] = { "GSM_REGISTRY=zookeeper://127.0.0.1:1", NULL };
+  const char      *args[] = { "register", "vm-1", NULL };
   g_autofree char *out = worker_run (env, args, NULL);
   g_autofree char *prefix = g_strdup_printf ("ERROR gsm-error-quark %d ", GSM_ERROR_INVALID_ARGUMENT);
 
@@ -302,16 +302,16 @@ test_bad_backend (Fixture       *f,
 }
 
 static void
-test_config_file (Fixture       *f,
-                  gconstpointer  data)
+test_config_file (Fixture      *f,
+                  gconstpointer data)
 {
   g_autofree char *path = g_build_filename (f->runtime, "config.ini", NULL);
   g_autofree char *config = g_strdup_printf ("[registry]\nbackend=%s\nlease-ttl=2\n", f->uri);
   g_autofree char *config_env = g_strdup_printf ("GSM_CONFIG_FILE=%s", path);
   g_autofree char *vms = g_strconcat (f->prefix, "/vms/", NULL);
-  const char *env[] = { "GSM_REGISTRY", "GSM_LEASE_TTL", config_env, NULL };
-  const char *args[] = { "register", "vm-config", NULL };
-  g_autoptr(Worker) w = NULL;
+  const char      *env[] = { "GSM_REGISTRY", "GSM_LEASE_TTL", config_env, NULL };
+  const char      *args[] = { "register", "vm-config", NULL };
+  g_autoptr (Worker) w = NULL;
 
   g_assert_true (g_file_set_contents (path, config, -1, NULL));
   w = worker_spawn (env, args);
@@ -323,26 +323,26 @@ test_config_file (Fixture       *f,
 /* ---- many hosts -------------------------------------------------------- */
 
 static void
-test_multi_host (Fixture       *f,
-                 gconstpointer  data)
+test_multi_host (Fixture      *f,
+                 gconstpointer data)
 {
   const char *watch_a[] = { "watch", "vm-a", "zone-a", NULL };
   const char *register_b[] = { "register", "vm-b", "zone-b", NULL };
   const char *register_b_again[] = { "register", "vm-b", NULL };
   const char *list[] = { "list", NULL };
-  g_autoptr(Worker) a = NULL;
-  g_autoptr(Worker) b = NULL;
-  g_autoptr(Worker) d = NULL;
-  g_autoptr(GHashTable) active = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *out = NULL;
-  g_autofree char *line = NULL;
-  g_autofree char *refused = NULL;
-  g_autofree char *vms = g_strconcat (f->prefix, "/vms/", NULL);
+  g_autoptr (Worker) a = NULL;
+  g_autoptr (Worker) b = NULL;
+  g_autoptr (Worker) d = NULL;
+  g_autoptr (GHashTable) active = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char   *out = NULL;
+  g_autofree char   *line = NULL;
+  g_autofree char   *refused = NULL;
+  g_autofree char   *vms = g_strconcat (f->prefix, "/vms/", NULL);
   GsmSessionManager *manager = watching_manager (f);
-  gint64 ready_at;
-  int status;
+  gint64             ready_at;
+  int                status;
 
   /* Two hosts register a VM each; the others hear of it within 1 s. */
   a = worker_spawn (env_for (f, "host-a"), watch_a);
@@ -421,17 +421,17 @@ test_multi_host (Fixture       *f,
 
 /* Only ::session-stale is listened to (as a reaper does). */
 static void
-test_stale_only_listener (Fixture       *f,
-                          gconstpointer  data)
+test_stale_only_listener (Fixture      *f,
+                          gconstpointer data)
 {
   const char *args[] = { "register", "vm-k", NULL };
-  g_autoptr(Worker) k = NULL;
-  g_autoptr(GVariant) stats = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) sessions = NULL;
-  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr (Worker) k = NULL;
+  g_autoptr (GVariant) stats = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) sessions = NULL;
+  g_autoptr (GsmSession) entry = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  guint32 n;
+  guint32            n;
 
   g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), f);
   k = worker_spawn (env_for (f, "host-k"), args);
@@ -454,23 +454,23 @@ test_stale_only_listener (Fixture       *f,
 /* The reaper deletes the VM of a session whose lease expired on another
  * host, and leaves the VM of a live one alone. */
 static void
-test_reaper (Fixture       *f,
-             gconstpointer  data)
+test_reaper (Fixture      *f,
+             gconstpointer data)
 {
-  const char *dead_args[] = { "register", "vm-orphan", NULL };
-  const char *live_args[] = { "register", "vm-live", NULL };
+  const char      *dead_args[] = { "register", "vm-orphan", NULL };
+  const char      *live_args[] = { "register", "vm-live", NULL };
   g_autofree char *deleted = g_build_filename (f->runtime, "deleted.txt", NULL);
   g_autofree char *script = g_strdup_printf ("echo \"$0\" >> '%s'", deleted);
-  const char *command[] = { "/bin/sh", "-c", script, "{vm_id}", NULL };
+  const char      *command[] = { "/bin/sh", "-c", script, "{vm_id}", NULL };
   g_autofree char *vms = g_strconcat (f->prefix, "/vms/", NULL);
   g_autofree char *contents = NULL;
-  g_autoptr(Worker) dead = NULL;
-  g_autoptr(Worker) live = NULL;
-  g_autoptr(GsmProvider) provider = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (Worker) dead = NULL;
+  g_autoptr (Worker) live = NULL;
+  g_autoptr (GsmProvider) provider = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  guint reaped = 0, failed = 0;
+  guint              reaped = 0, failed = 0;
 
   g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), f);
   live = worker_spawn (env_for (f, "host-live"), live_args);
@@ -500,10 +500,10 @@ test_reaper (Fixture       *f,
 /* Without a configured grace period, a reaper of a fleet waits twice the
  * lease TTL: long enough for a session cut off from etcd to come back. */
 static void
-test_fleet_grace_default (Fixture       *f,
-                          gconstpointer  data)
+test_fleet_grace_default (Fixture      *f,
+                          gconstpointer data)
 {
-  g_autoptr(GsmReaper) reaper = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
 
   g_unsetenv ("GSM_REAP_GRACE");
   g_setenv ("GSM_LEASE_TTL", "20", TRUE);
@@ -519,10 +519,10 @@ etcd_get_value (EtcdServer *srv,
   g_autofree char *k = g_base64_encode ((const guchar *) key, strlen (key));
   g_autofree char *body = g_strdup_printf ("{\"key\": \"%s\"}", k);
   g_autofree char *reply = etcd_post (srv, "/v3/kv/range", body);
-  g_autoptr(JsonNode) root = reply ? json_from_string (reply, NULL) : NULL;
-  JsonObject *obj = root ? json_node_get_object (root) : NULL;
-  JsonArray *kvs;
-  gsize len;
+  g_autoptr (JsonNode) root = reply ? json_from_string (reply, NULL) : NULL;
+  JsonObject        *obj = root ? json_node_get_object (root) : NULL;
+  JsonArray         *kvs;
+  gsize              len;
   g_autofree guchar *value = NULL;
 
   if (obj == NULL || !json_object_has_member (obj, "kvs"))
@@ -537,20 +537,20 @@ etcd_get_value (EtcdServer *srv,
  * period counts from it in every process, so that two reapers run a
  * while apart (or on two hosts) agree, and neither restarts it. */
 static void
-test_grace_recorded (Fixture       *f,
-                     gconstpointer  data)
+test_grace_recorded (Fixture      *f,
+                     gconstpointer data)
 {
-  const char *dead_args[] = { "register", "vm-graced", NULL };
+  const char      *dead_args[] = { "register", "vm-graced", NULL };
   g_autofree char *deleted = g_build_filename (f->runtime, "deleted.txt", NULL);
   g_autofree char *script = g_strdup_printf ("echo \"$0\" >> '%s'", deleted);
-  const char *command[] = { "/bin/sh", "-c", script, "{vm_id}", NULL };
+  const char      *command[] = { "/bin/sh", "-c", script, "{vm_id}", NULL };
   g_autofree char *vm_key = g_strconcat (f->prefix, "/vms/vm-graced", NULL);
   g_autofree char *value = NULL;
-  g_autoptr(Worker) dead = NULL;
-  g_autoptr(GsmProvider) provider = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (Worker) dead = NULL;
+  g_autoptr (GsmProvider) provider = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  guint reaped = 0, failed = 0;
+  guint              reaped = 0, failed = 0;
 
   g_signal_connect (manager, "session-stale", G_CALLBACK (stale_cb), f);
   dead = worker_spawn (env_for (f, "host-dead"), dead_args);
@@ -565,7 +565,7 @@ test_grace_recorded (Fixture       *f,
 
   /* The first pass records the moment and waits. */
   {
-    g_autoptr(GsmReaper) reaper = gsm_reaper_new (manager, provider);
+    g_autoptr (GsmReaper) reaper = gsm_reaper_new (manager, provider);
     gint64 t0 = g_get_monotonic_time ();
 
     g_assert_true (gsm_reaper_reap_sync (reaper, NULL, &reaped, &failed, NULL, &error));
@@ -581,7 +581,7 @@ test_grace_recorded (Fixture       *f,
   /* Another reaper, started after the grace period: it deletes. */
   sleep_in_loop (3.5);
   {
-    g_autoptr(GsmReaper) reaper = gsm_reaper_new (manager, provider);
+    g_autoptr (GsmReaper) reaper = gsm_reaper_new (manager, provider);
 
     g_assert_true (gsm_reaper_reap_sync (reaper, NULL, &reaped, &failed, NULL, &error));
     g_assert_no_error (error);
@@ -598,10 +598,10 @@ test_grace_recorded (Fixture       *f,
     g_autofree char *runtime_env = g_strdup_printf ("GSM_RUNTIME_DIR=%s", elsewhere);
     g_autofree char *registry_env = g_strdup_printf ("GSM_REGISTRY=%s", f->uri);
     g_autofree char *history = NULL;
-    const char *argv[] = { g_getenv ("GSMCTL"), "history", "--json", NULL };
-    const char *envp[] = { runtime_env, registry_env, "GSM_HOSTNAME=host-other",
-                           "GSM_CONFIG_FILE=/nonexistent/gsm-etcd-test.ini", NULL };
-    int wait_status = 0;
+    const char      *argv[] = { g_getenv ("GSMCTL"), "history", "--json", NULL };
+    const char      *envp[] = { runtime_env, registry_env, "GSM_HOSTNAME=host-other",
+                                "GSM_CONFIG_FILE=/nonexistent/gsm-etcd-test.ini", NULL };
+    int              wait_status = 0;
 
     g_assert_true (g_spawn_sync (NULL, (char **) argv, (char **) envp, G_SPAWN_DEFAULT, NULL, NULL,
                                  &history, NULL, &wait_status, &error));
@@ -618,7 +618,7 @@ static guint
 count_leases (void)
 {
   g_autofree char *reply = etcd_post (&server, "/v3/lease/leases", "{}");
-  guint n = 0;
+  guint            n = 0;
 
   g_assert_nonnull (reply);
   for (const char *p = reply; (p = strstr (p, "\"ID\"")) != NULL; p++)
@@ -639,19 +639,19 @@ items_changed_cb (GListModel *model,
 /* Runs gsmctl with @args (NULL-terminated) as a process of another host;
  * returns its standard output, and asserts that it succeeded. */
 static char *
-run_gsmctl (Fixture            *f,
-            const char * const *args)
+run_gsmctl (Fixture           *f,
+            const char *const *args)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autofree char *registry_env = g_strdup_printf ("GSM_REGISTRY=%s", f->uri);
   g_autofree char *runtime_env = g_strdup_printf ("GSM_RUNTIME_DIR=%s", f->runtime);
-  const char *envp[] = { registry_env, runtime_env, "GSM_HOSTNAME=host-reader",
-                         "GSM_CONFIG_FILE=/nonexistent/gsm-etcd-test.ini",
-                         "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent", NULL };
-  g_autoptr(GError) error = NULL;
-  char *out = NULL;
+  const char      *envp[] = { registry_env, runtime_env, "GSM_HOSTNAME=host-reader",
+                              "GSM_CONFIG_FILE=/nonexistent/gsm-etcd-test.ini",
+                              "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent", NULL };
+  g_autoptr (GError) error = NULL;
+  char            *out = NULL;
   g_autofree char *err = NULL;
-  int wait_status = 0;
+  int              wait_status = 0;
 
   g_ptr_array_add (argv, (gpointer) g_getenv ("GSMCTL"));
   for (guint i = 0; args[i] != NULL; i++)
@@ -668,8 +668,8 @@ run_gsmctl (Fixture            *f,
 /* Readers (gsmctl list, stats; a GsmSessionList) take no lease and write
  * no key, and still tell live sessions from dead ones. */
 static void
-test_readers_write_nothing (Fixture       *f,
-                            gconstpointer  data)
+test_readers_write_nothing (Fixture      *f,
+                            gconstpointer data)
 {
   const char *live_args[] = { "register", "vm-live", NULL };
   const char *dead_args[] = { "register", "vm-dead", NULL };
@@ -677,16 +677,16 @@ test_readers_write_nothing (Fixture       *f,
   const char *list_args[] = { "list", "--json", NULL };
   const char *stats_args[] = { "stats", "--json", NULL };
   const char *history_args[] = { "history", "--json", NULL };
-  g_autoptr(Worker) live = NULL;
-  g_autoptr(Worker) dead = NULL;
-  g_autoptr(Worker) later = NULL;
-  g_autoptr(GsmSessionList) list = NULL;
-  g_autoptr(GsmSession) s = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (Worker) live = NULL;
+  g_autoptr (Worker) dead = NULL;
+  g_autoptr (Worker) later = NULL;
+  g_autoptr (GsmSessionList) list = NULL;
+  g_autoptr (GsmSession) s = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *listed = NULL;
   g_autofree char *stats = NULL;
-  gint64 revision;
-  guint leases, n_signals = 0;
+  gint64           revision;
+  guint            leases, n_signals = 0;
 
   live = worker_spawn (env_for (f, "host-live"), live_args);
   worker_wait_ready (live, READY_BOUND);
@@ -696,7 +696,7 @@ test_readers_write_nothing (Fixture       *f,
   /* etcd deletes the dead session's key once its lease expires. */
   {
     g_autofree char *key = g_strdup_printf ("%s/sessions/%s", f->prefix, dead->session_id);
-    gint64 deadline = g_get_monotonic_time () + STALE_BOUND * G_USEC_PER_SEC;
+    gint64           deadline = g_get_monotonic_time () + STALE_BOUND * G_USEC_PER_SEC;
 
     while (etcd_count_keys (&server, key) > 0 && g_get_monotonic_time () < deadline)
       sleep_in_loop (0.2);
@@ -727,7 +727,7 @@ test_readers_write_nothing (Fixture       *f,
   g_assert_nonnull (strstr (listed, "vm-dead"));
   stats = run_gsmctl (f, stats_args);
   {
-    g_autoptr(JsonParser) parser = json_parser_new ();
+    g_autoptr (JsonParser) parser = json_parser_new ();
     JsonObject *object;
 
     g_assert_true (json_parser_load_from_data (parser, stats, -1, &error));
@@ -760,12 +760,12 @@ test_readers_write_nothing (Fixture       *f,
 }
 
 static void
-test_concurrent_register (Fixture       *f,
-                          gconstpointer  data)
+test_concurrent_register (Fixture      *f,
+                          gconstpointer data)
 {
-  const char *args[] = { "register", "vm-contended", NULL };
-  Worker *workers[4];
-  guint n_ready = 0, n_refused = 0;
+  const char      *args[] = { "register", "vm-contended", NULL };
+  Worker          *workers[4];
+  guint            n_ready = 0, n_refused = 0;
   g_autofree char *refused = g_strdup_printf ("ERROR gsm-error-quark %d ", GSM_ERROR_VM_OWNED_BY_OTHER);
 
   for (guint i = 0; i < G_N_ELEMENTS (workers); i++)
@@ -796,18 +796,18 @@ test_concurrent_register (Fixture       *f,
 }
 
 static void
-test_cycles (Fixture       *f,
-             gconstpointer  data)
+test_cycles (Fixture      *f,
+             gconstpointer data)
 {
-  const char *args[] = { "cycle", "25", NULL };
+  const char      *args[] = { "cycle", "25", NULL };
   g_autofree char *vms = g_strconcat (f->prefix, "/vms/", NULL);
   g_autofree char *sessions = g_strconcat (f->prefix, "/sessions/", NULL);
   g_autofree char *out = NULL;
-  g_autoptr(GVariant) stats = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GVariant) stats = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSessionManager *manager;
-  guint32 n;
-  int status;
+  guint32            n;
+  int                status;
 
   out = worker_run (env_for (f, "host-c"), args, &status);
   g_assert_cmpstr (out, ==, "OK 25\n");
@@ -834,21 +834,21 @@ test_cycles (Fixture       *f,
 /* ---- faults while running ---------------------------------------------- */
 
 static void
-test_etcd_restart (Fixture       *f,
-                   gconstpointer  data)
+test_etcd_restart (Fixture      *f,
+                   gconstpointer data)
 {
   const char *watch_w[] = { "watch", "vm-w", NULL };
   const char *list[] = { "list", NULL };
-  g_autoptr(Worker) w = NULL;
-  g_autoptr(GsmSession) vm = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *out = NULL;
+  g_autoptr (Worker) w = NULL;
+  g_autoptr (GsmSession) vm = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char   *out = NULL;
   GsmSessionManager *manager = watching_manager (f);
-  const char *own_id = gsm_session_manager_get_session_id (manager);
-  GsmEtcdRegistry *registry = GSM_ETCD_REGISTRY (_gsm_session_manager_get_registry (manager));
-  gint64 lease_id = _gsm_etcd_registry_get_lease_id (registry);
-  gboolean lapsed = FALSE;
+  const char        *own_id = gsm_session_manager_get_session_id (manager);
+  GsmEtcdRegistry   *registry = GSM_ETCD_REGISTRY (_gsm_session_manager_get_registry (manager));
+  gint64             lease_id = _gsm_etcd_registry_get_lease_id (registry);
+  gboolean           lapsed = FALSE;
 
   g_signal_connect_swapped (manager, "ownership-lapsed", G_CALLBACK (set_flag), &lapsed);
   g_assert_true (gsm_session_manager_register_vm_sync (manager, "vm-r", "z", NULL, NULL, NULL, &error));
@@ -887,17 +887,17 @@ test_etcd_restart (Fixture       *f,
 }
 
 static void
-test_lease_lapsed (Fixture       *f,
-                   gconstpointer  data)
+test_lease_lapsed (Fixture      *f,
+                   gconstpointer data)
 {
   const char *watch_l[] = { "watch", "vm-l", NULL };
   const char *watch_m[] = { "watch", "vm-m", NULL };
   const char *take_m[] = { "register", "vm-m", NULL };
-  g_autoptr(Worker) l = NULL;
-  g_autoptr(Worker) m = NULL;
-  g_autoptr(Worker) taker = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autofree char *line = NULL;
+  g_autoptr (Worker) l = NULL;
+  g_autoptr (Worker) m = NULL;
+  g_autoptr (Worker) taker = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autofree char   *line = NULL;
   GsmSessionManager *manager = watching_manager (f);
 
   /* Paused longer than the TTL: the others see it stale; resumed, it
@@ -944,14 +944,14 @@ test_lease_lapsed (Fixture       *f,
  * nothing: neither reads the whole prefix, however many sessions it
  * holds. */
 static void
-test_updates_read_no_prefix (Fixture       *f,
-                             gconstpointer  data)
+test_updates_read_no_prefix (Fixture      *f,
+                             gconstpointer data)
 {
   const char *args[] = { "register", "vm-other", NULL };
-  g_autoptr(Worker) other = NULL;
+  g_autoptr (Worker) other = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  GsmEtcdRegistry *registry;
-  g_autoptr(GError) error = NULL;
+  GsmEtcdRegistry   *registry;
+  g_autoptr (GError) error = NULL;
   guint before;
 
   other = worker_spawn (env_for (f, "host-other"), args);
@@ -976,7 +976,7 @@ test_updates_read_no_prefix (Fixture       *f,
   for (guint i = 0; i < 20; i++)
     {
       g_autofree char *vm = g_strdup_printf ("vm-%u", i + 1);
-      g_autoptr(GHashTable) sessions = NULL;
+      g_autoptr (GHashTable) sessions = NULL;
 
       g_assert_true (gsm_session_manager_register_vm_sync (manager, vm, "z", NULL, NULL, NULL, &error));
       g_assert_no_error (error);
@@ -999,14 +999,14 @@ test_updates_read_no_prefix (Fixture       *f,
  * registry, with its VM, within one renewal period of etcd answering
  * again after its lease lapsed. */
 static void
-test_sync_only_reenters (Fixture       *f,
-                         gconstpointer  data)
+test_sync_only_reenters (Fixture      *f,
+                         gconstpointer data)
 {
   const char *args[] = { "register", "vm-sync", NULL };
-  g_autoptr(Worker) w = NULL;
-  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr (Worker) w = NULL;
+  g_autoptr (GsmSession) entry = NULL;
   GsmSessionManager *manager = watching_manager (f);
-  gint64 deadline;
+  gint64             deadline;
 
   w = worker_spawn (env_for (f, "host-sync"), args);
   worker_wait_ready (w, READY_BOUND);
@@ -1040,7 +1040,7 @@ session_key_lease (Fixture    *f,
   g_autofree char *k = g_base64_encode ((const guchar *) key, strlen (key));
   g_autofree char *body = g_strdup_printf ("{\"key\": \"%s\"}", k);
   g_autofree char *reply = etcd_post (&server, "/v3/kv/range", body);
-  g_autoptr(JsonNode) root = reply ? json_from_string (reply, NULL) : NULL;
+  g_autoptr (JsonNode) root = reply ? json_from_string (reply, NULL) : NULL;
   JsonObject *obj = root ? json_node_get_object (root) : NULL;
   JsonObject *kv;
 
@@ -1063,8 +1063,8 @@ session_key_lease (Fixture    *f,
  * entering again. (A race: several processes, several times.)
  */
 static void
-test_lease_revoked (Fixture       *f,
-                    gconstpointer  data)
+test_lease_revoked (Fixture      *f,
+                    gconstpointer data)
 {
   Worker *w[3];
 
@@ -1072,7 +1072,7 @@ test_lease_revoked (Fixture       *f,
     {
       g_autofree char *vm = g_strdup_printf ("vm-revoked-%u", k);
       g_autofree char *host = g_strdup_printf ("host-revoked-%u", k);
-      const char *args[] = { "watch", vm, NULL };
+      const char      *args[] = { "watch", vm, NULL };
 
       w[k] = worker_spawn (env_for (f, host), args);
       worker_wait_ready (w[k], READY_BOUND);
@@ -1117,22 +1117,22 @@ test_lease_revoked (Fixture       *f,
 }
 
 static void
-test_watch_broken (Fixture       *f,
-                   gconstpointer  data)
+test_watch_broken (Fixture      *f,
+                   gconstpointer data)
 {
   const char *watch_x[] = { "watch", "vm-x", NULL };
   const char *watch_y[] = { "watch", "vm-y", NULL };
   const char *watch_z[] = { "watch", "vm-z", NULL };
-  g_autoptr(Worker) x = NULL;
-  g_autoptr(Worker) y = NULL;
-  g_autoptr(Worker) z = NULL;
-  g_autofree char *body = NULL;
-  g_autofree char *reply = NULL;
-  Proxy *proxy = (Proxy *) data;
+  g_autoptr (Worker) x = NULL;
+  g_autoptr (Worker) y = NULL;
+  g_autoptr (Worker) z = NULL;
+  g_autofree char   *body = NULL;
+  g_autofree char   *reply = NULL;
+  Proxy             *proxy = (Proxy *) data;
   GsmSessionManager *manager;
-  const char *direct[3];
-  g_autofree char *direct_uri = g_strdup_printf ("GSM_REGISTRY=etcd://127.0.0.1:%u%s",
-                                                 server.client_port, f->prefix);
+  const char        *direct[3];
+  g_autofree char   *direct_uri = g_strdup_printf ("GSM_REGISTRY=etcd://127.0.0.1:%u%s",
+                                                   server.client_port, f->prefix);
 
   /* This process reaches etcd through the proxy; the workers directly. */
   g_setenv ("GSM_LEASE_TTL", "6", TRUE);
@@ -1179,8 +1179,8 @@ main (int   argc,
       char *argv[])
 {
   g_autofree char *proxy_endpoint = NULL;
-  Proxy *proxy;
-  int ret;
+  Proxy           *proxy;
+  int              ret;
 
   g_test_init (&argc, &argv, NULL);
   g_setenv ("GSM_DURABLE", "0", TRUE);

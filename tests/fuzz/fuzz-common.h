@@ -30,14 +30,16 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 /* A broken invariant: abort so that libFuzzer (or the replay) reports it. */
 #define FUZZ_CHECK(cond)                                                  \
-  G_STMT_START {                                                          \
+  G_STMT_START                                                            \
+  {                                                                       \
     if (G_UNLIKELY (!(cond)))                                             \
       {                                                                   \
         fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
                  #cond);                                                  \
         abort ();                                                         \
       }                                                                   \
-  } G_STMT_END
+  }                                                                       \
+  G_STMT_END
 
 G_GNUC_UNUSED static GLogWriterOutput
 fuzz_log_writer (GLogLevelFlags   log_level,
@@ -60,7 +62,7 @@ static char *fuzz_dir;
 G_GNUC_UNUSED static void
 fuzz_remove_dir (void)
 {
-  GDir *dir;
+  GDir       *dir;
   const char *name;
 
   if (fuzz_dir == NULL)
@@ -95,7 +97,7 @@ fuzz_get_dir (void)
 {
   if (fuzz_dir == NULL)
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
 
       fuzz_dir = g_dir_make_tmp ("gsm-fuzz-XXXXXX", &error);
       if (fuzz_dir == NULL)
@@ -113,7 +115,7 @@ fuzz_get_dir (void)
 G_GNUC_UNUSED static void
 fuzz_remove_files (const char *needle)
 {
-  GDir *dir = g_dir_open (fuzz_get_dir (), 0, NULL);
+  GDir       *dir = g_dir_open (fuzz_get_dir (), 0, NULL);
   const char *name;
 
   FUZZ_CHECK (dir != NULL);
@@ -132,9 +134,9 @@ fuzz_remove_files (const char *needle)
 G_GNUC_UNUSED static guint
 fuzz_count_files (const char *needle)
 {
-  GDir *dir = g_dir_open (fuzz_get_dir (), 0, NULL);
+  GDir       *dir = g_dir_open (fuzz_get_dir (), 0, NULL);
   const char *name;
-  guint n = 0;
+  guint       n = 0;
 
   FUZZ_CHECK (dir != NULL);
   while ((name = g_dir_read_name (dir)) != NULL)
@@ -152,7 +154,7 @@ fuzz_write_file (const char    *name,
                  size_t         size)
 {
   g_autofree char *path = g_build_filename (fuzz_get_dir (), name, NULL);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (!g_file_set_contents (path, (const char *) data, (gssize) size, &error))
     {
@@ -168,7 +170,7 @@ fuzz_file_equals (const char    *name,
 {
   g_autofree char *path = g_build_filename (fuzz_get_dir (), name, NULL);
   g_autofree char *contents = NULL;
-  gsize len;
+  gsize            len;
 
   if (!g_file_get_contents (path, &contents, &len, NULL))
     return FALSE;

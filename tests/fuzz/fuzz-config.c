@@ -21,11 +21,11 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
-  g_autoptr(GsmProvider) provider = NULL;
-  g_autoptr(GKeyFile) key_file = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmProvider) provider = NULL;
+  g_autoptr (GKeyFile) key_file = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *path = NULL;
-  g_auto(GStrv) argv = NULL;
+  g_auto (GStrv) argv = NULL;
 
   fuzz_init ();
   fuzz_write_file ("config.ini", data, size);

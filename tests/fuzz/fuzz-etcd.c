@@ -21,9 +21,9 @@ static void
 check_kv (GsmEtcdKv  *kv,
           JsonParser *parser)
 {
-  g_autoptr(GsmSession) session = NULL;
+  g_autoptr (GsmSession) session = NULL;
   const char *data;
-  gsize len;
+  gsize       len;
 
   FUZZ_CHECK (kv != NULL);
   FUZZ_CHECK (kv->key != NULL);
@@ -42,9 +42,9 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
-  g_autoptr(GsmEtcdResponse) response = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmEtcdResponse) response = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (GError) error = NULL;
   gboolean ok;
 
   fuzz_init ();
@@ -54,7 +54,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
       memchr (data, '\0', size) == NULL)
     {
       g_autofree char *uri = g_strndup ((const char *) data, size);
-      g_auto(GStrv) endpoints = NULL;
+      g_auto (GStrv) endpoints = NULL;
       g_autofree char *prefix = NULL;
 
       if (_gsm_etcd_parse_uri (uri, &endpoints, &prefix, &error))

@@ -67,12 +67,12 @@ oracle_check (GsmSession *session,
               const char *text,
               gsize       len)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GVariant) expected_metadata = NULL;
-  const char * const *components;
-  JsonObject *object;
-  JsonNode *node;
-  gboolean has_vm = gsm_session_get_has_vm (session);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GVariant) expected_metadata = NULL;
+  const char *const *components;
+  JsonObject        *object;
+  JsonNode          *node;
+  gboolean           has_vm = gsm_session_get_has_vm (session);
 
   if (!json_parser_load_from_data (parser, text, (gssize) len, NULL) ||
       json_parser_get_root (parser) == NULL)
@@ -133,14 +133,14 @@ oracle_check (GsmSession *session,
 }
 
 static gboolean
-member_cb (const GsmJsonMember  *member,
-           gpointer              user_data,
-           GError              **error)
+member_cb (const GsmJsonMember *member,
+           gpointer             user_data,
+           GError             **error)
 {
-  JsonParser *parser = user_data;
+  JsonParser      *parser = user_data;
   g_autofree char *key = _gsm_json_decode_key (member);
-  g_autoptr(GsmSession) session = NULL;
-  g_autoptr(GError) local_error = NULL;
+  g_autoptr (GsmSession) session = NULL;
+  g_autoptr (GError) local_error = NULL;
   gsize len;
 
   FUZZ_CHECK (member->value_len > 0);
@@ -168,9 +168,9 @@ member_cb (const GsmJsonMember  *member,
 }
 
 static gboolean
-count_member (const GsmJsonMember  *member,
-              gpointer              user_data,
-              GError              **error)
+count_member (const GsmJsonMember *member,
+              gpointer             user_data,
+              GError             **error)
 {
   (*(guint *) user_data)++;
   return TRUE;
@@ -181,11 +181,11 @@ static void
 oracle_verdict (const char *data,
                 size_t      size)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(JsonParser) reparser = json_parser_new ();
-  g_autoptr(GString) written = g_string_new (NULL);
-  gboolean strict = _gsm_json_check (data, size, GSM_JSON_MAX_DEPTH, NULL);
-  guint members = 0;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonParser) reparser = json_parser_new ();
+  g_autoptr (GString) written = g_string_new (NULL);
+  gboolean  strict = _gsm_json_check (data, size, GSM_JSON_MAX_DEPTH, NULL);
+  guint     members = 0;
   JsonNode *root;
 
   /* Deeper input would overflow json-glib's stack. */
@@ -219,8 +219,8 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
-  g_autoptr(JsonParser) parser = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean is_object;
 
   fuzz_init ();

@@ -24,12 +24,12 @@
 #define REGISTRY "vm_registry.json"
 
 static gboolean
-add_entry (GsmRegistryTxn  *txn,
-           gpointer         user_data,
-           GError         **error)
+add_entry (GsmRegistryTxn *txn,
+           gpointer        user_data,
+           GError        **error)
 {
-  g_autoptr(GsmSession) session = _gsm_session_new ("fuzz-extra-entry", 4242, "fuzz-host",
-                                                    1700000000.25, 0, NULL);
+  g_autoptr (GsmSession) session = _gsm_session_new ("fuzz-extra-entry", 4242, "fuzz-host",
+                                                     1700000000.25, 0, NULL);
 
   _gsm_registry_txn_put (txn, session);
   return TRUE;
@@ -40,8 +40,8 @@ check_snapshot (GsmRegistrySnapshot *snapshot,
                 JsonParser          *parser)
 {
   GsmRegistrySnapshotIter iter;
-  const char *key;
-  GsmSession *value;
+  const char             *key;
+  GsmSession             *value;
 
   _gsm_registry_snapshot_iter_init (&iter, snapshot);
   while (_gsm_registry_snapshot_iter_next (&iter, &key, &value))
@@ -57,8 +57,8 @@ static int
 load (GsmRegistry *registry,
       JsonParser  *parser)
 {
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GError) error = NULL;
   guint corrupt_before = fuzz_count_files (".corrupt-");
 
   snapshot = _gsm_registry_load (registry, NULL, &error);
@@ -76,9 +76,9 @@ load (GsmRegistry *registry,
 }
 
 static gboolean
-count_member (const GsmJsonMember  *member,
-              gpointer              user_data,
-              GError              **error)
+count_member (const GsmJsonMember *member,
+              gpointer             user_data,
+              GError             **error)
 {
   (*(guint *) user_data)++;
   return TRUE;
@@ -89,9 +89,9 @@ count_member (const GsmJsonMember  *member,
 static guint
 count_quarantined (void)
 {
-  g_autoptr(GDir) dir = g_dir_open (fuzz_get_dir (), 0, NULL);
+  g_autoptr (GDir) dir = g_dir_open (fuzz_get_dir (), 0, NULL);
   const char *name;
-  guint n = 0;
+  guint       n = 0;
 
   FUZZ_CHECK (dir != NULL);
   while ((name = g_dir_read_name (dir)) != NULL)
@@ -99,7 +99,7 @@ count_quarantined (void)
       {
         g_autofree char *path = g_build_filename (fuzz_get_dir (), name, NULL);
         g_autofree char *contents = NULL;
-        gsize len;
+        gsize            len;
 
         FUZZ_CHECK (g_file_get_contents (path, &contents, &len, NULL));
         FUZZ_CHECK (_gsm_json_scan_object (contents, len, GSM_JSON_MAX_DEPTH, count_member, &n, NULL));
@@ -111,14 +111,14 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  g_autoptr(GsmFileRegistry) reader = NULL;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
+  g_autoptr (GsmFileRegistry) reader = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (GError) error = NULL;
   const uint8_t *second = NULL;
-  size_t first_size = size;
-  int n;
+  size_t         first_size = size;
+  int            n;
 
   fuzz_init ();
   fuzz_remove_files ("");

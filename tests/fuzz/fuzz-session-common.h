@@ -18,15 +18,15 @@ G_GNUC_UNUSED static void
 fuzz_check_session (GsmSession *session,
                     JsonParser *parser)
 {
-  g_autoptr(GVariant) metadata = NULL;
-  g_autoptr(GVariant) variant = NULL;
-  g_autoptr(GsmSession) stale = NULL;
-  g_autoptr(GsmSession) reread = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *json = NULL;
-  const char * const *components;
-  const char *text;
-  gsize len;
+  g_autoptr (GVariant) metadata = NULL;
+  g_autoptr (GVariant) variant = NULL;
+  g_autoptr (GsmSession) stale = NULL;
+  g_autoptr (GsmSession) reread = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char   *json = NULL;
+  const char *const *components;
+  const char        *text;
+  gsize              len;
 
   FUZZ_CHECK (gsm_session_get_session_id (session) != NULL);
   FUZZ_CHECK (gsm_session_get_hostname (session) != NULL);

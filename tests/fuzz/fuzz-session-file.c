@@ -22,24 +22,24 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  g_autoptr(GsmFileRegistry) reader = NULL;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GsmRegistrySnapshot) reread = NULL;
-  g_autoptr(GHashTable) expected = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
+  g_autoptr (GsmFileRegistry) reader = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GsmRegistrySnapshot) reread = NULL;
+  g_autoptr (GHashTable) expected = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (GError) error = NULL;
   size_t start = 0;
-  guint n_files = 0;
+  guint  n_files = 0;
 
   fuzz_init ();
   fuzz_remove_files ("");
 
   while (start <= size && n_files < MAX_FILES)
     {
-      size_t end = start;
+      size_t           end = start;
       g_autofree char *name = NULL;
-      g_autoptr(GsmSession) session = NULL;
+      g_autoptr (GsmSession) session = NULL;
 
       while (end + 1 < size && !(data[end] == 0 && data[end + 1] == 0))
         end++;
@@ -75,7 +75,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   FUZZ_CHECK (_gsm_registry_snapshot_get_size (snapshot) == g_hash_table_size (expected));
   {
     GHashTableIter iter;
-    gpointer key;
+    gpointer       key;
 
     g_hash_table_iter_init (&iter, expected);
     while (g_hash_table_iter_next (&iter, &key, NULL))

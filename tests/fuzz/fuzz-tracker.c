@@ -19,21 +19,21 @@
 #define TRACKER "global_session.json"
 
 static gboolean
-enter (GsmRegistryTxn  *txn,
-       gpointer         user_data,
-       GError         **error)
+enter (GsmRegistryTxn *txn,
+       gpointer        user_data,
+       GError        **error)
 {
-  g_autoptr(GsmSession) session = _gsm_session_new (OWN_ID, 4242, "fuzz-host",
-                                                    1700000000.25, 0, NULL);
+  g_autoptr (GsmSession) session = _gsm_session_new (OWN_ID, 4242, "fuzz-host",
+                                                     1700000000.25, 0, NULL);
 
   _gsm_registry_txn_put (txn, session);
   return TRUE;
 }
 
 static gboolean
-leave (GsmRegistryTxn  *txn,
-       gpointer         user_data,
-       GError         **error)
+leave (GsmRegistryTxn *txn,
+       gpointer        user_data,
+       GError        **error)
 {
   _gsm_registry_txn_remove (txn, OWN_ID);
   return TRUE;
@@ -44,11 +44,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
   static GsmFileRegistry *registry;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *tracker_path = NULL;
-  const char *needle = "\"session_id\": \"" OWN_ID "\"";
-  gboolean about_us;
+  const char      *needle = "\"session_id\": \"" OWN_ID "\"";
+  gboolean         about_us;
 
   fuzz_init ();
   if (registry == NULL)

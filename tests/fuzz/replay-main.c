@@ -21,12 +21,12 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
 
   for (int i = 1; i < argc; i++)
     {
-      g_autoptr(GError) error = NULL;
-      GDir *dir = g_dir_open (argv[i], 0, &error);
+      g_autoptr (GError) error = NULL;
+      GDir       *dir = g_dir_open (argv[i], 0, &error);
       const char *name;
 
       if (dir == NULL)
@@ -51,9 +51,9 @@ main (int   argc,
   for (guint i = 0; i < files->len; i++)
     {
       const char *path = files->pdata[i];
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       g_autofree char *contents = NULL;
-      gsize len;
+      gsize            len;
 
       if (!g_file_get_contents (path, &contents, &len, &error))
         {

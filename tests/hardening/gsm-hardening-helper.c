@@ -82,9 +82,9 @@ do_writer (const char *tag,
            gboolean    keep,
            gboolean    hold)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  g_autofree char *final_vm = g_strdup_printf ("%s-final", tag);
+  g_autofree char   *final_vm = g_strdup_printf ("%s-final", tag);
 
   say ("SESSION %s", gsm_session_manager_get_session_id (manager));
 
@@ -133,7 +133,7 @@ do_writer (const char *tag,
 static GsmFileRegistry *
 open_registry (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmFileRegistry *registry;
 
   registry = _gsm_file_registry_new (runtime_dir (), FALSE, "", NULL, getpid (), FALSE, &error);
@@ -146,16 +146,16 @@ open_registry (void)
 }
 
 static gboolean
-hold (GsmRegistryTxn  *txn,
-      gpointer         user_data,
-      GError         **error)
+hold (GsmRegistryTxn *txn,
+      gpointer        user_data,
+      GError        **error)
 {
   gboolean make_tmp = GPOINTER_TO_INT (user_data);
 
   if (make_tmp)
     {
       g_autofree char *path = g_build_filename (runtime_dir (), "vm_registry.json.tmp-0badf00d", NULL);
-      int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      int              fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
       if (fd < 0 || write (fd, "{\"half", 6) != 6)
         {
@@ -172,21 +172,21 @@ hold (GsmRegistryTxn  *txn,
 static int
 do_hold_lock (gboolean make_tmp)
 {
-  g_autoptr(GsmFileRegistry) registry = open_registry ();
+  g_autoptr (GsmFileRegistry) registry = open_registry ();
 
   _gsm_registry_update (GSM_REGISTRY (registry), hold, GINT_TO_POINTER (make_tmp), NULL, NULL);
   return 1;
 }
 
 static gboolean
-increment (GsmRegistryTxn  *txn,
-           gpointer         user_data,
-           GError         **error)
+increment (GsmRegistryTxn *txn,
+           gpointer        user_data,
+           GError        **error)
 {
   GsmSession *counter = _gsm_registry_txn_lookup (txn, COUNTER_ID);
-  int value = counter != NULL ? gsm_session_get_pid (counter) : 2;
-  g_autoptr(GsmSession) next = _gsm_session_new (COUNTER_ID, value + 1, "counter-host",
-                                                 1700000000.0, 0, NULL);
+  int         value = counter != NULL ? gsm_session_get_pid (counter) : 2;
+  g_autoptr (GsmSession) next = _gsm_session_new (COUNTER_ID, value + 1, "counter-host",
+                                                  1700000000.0, 0, NULL);
 
   _gsm_registry_txn_put (txn, next);
   return TRUE;
@@ -195,12 +195,12 @@ increment (GsmRegistryTxn  *txn,
 static int
 do_count (int n)
 {
-  g_autoptr(GsmFileRegistry) registry = open_registry ();
+  g_autoptr (GsmFileRegistry) registry = open_registry ();
 
   for (int i = 0; i < n; i++)
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
 
       snapshot = _gsm_registry_update (GSM_REGISTRY (registry), increment, NULL, NULL, &error);
       if (snapshot == NULL)
@@ -214,12 +214,12 @@ do_count (int n)
 }
 
 static gboolean
-parse_entry (const GsmJsonMember  *member,
-             gpointer              user_data,
-             GError              **error)
+parse_entry (const GsmJsonMember *member,
+             gpointer             user_data,
+             GError             **error)
 {
   g_autofree char *key = _gsm_json_decode_key (member);
-  g_autoptr(GsmSession) session = NULL;
+  g_autoptr (GsmSession) session = NULL;
 
   if (key == NULL)
     {
@@ -234,14 +234,14 @@ static int
 do_read_raw (const char *stop_file)
 {
   g_autofree char *path = g_build_filename (runtime_dir (), "vm_registry.json", NULL);
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   guint reads = 0, bad = 0, empty = 0;
 
   do
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       g_autofree char *contents = NULL;
-      gsize len;
+      gsize            len;
 
       if (!g_file_get_contents (path, &contents, &len, &error))
         {

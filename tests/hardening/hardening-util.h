@@ -32,14 +32,14 @@ hardening_helper (void)
 
 /* Starts the helper with @args in runtime directory @dir, stdout piped. */
 static inline GSubprocess *
-hardening_spawn (const char          *dir,
-                 const char * const  *args,
-                 GSubprocessFlags     extra_flags)
+hardening_spawn (const char        *dir,
+                 const char *const *args,
+                 GSubprocessFlags   extra_flags)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | extra_flags);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | extra_flags);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
   GSubprocess *proc;
 
   g_subprocess_launcher_setenv (launcher, "GSM_RUNTIME_DIR", dir, TRUE);
@@ -48,7 +48,7 @@ hardening_spawn (const char          *dir,
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
 
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   return proc;
 }
@@ -58,7 +58,7 @@ static inline char **
 hardening_finish (GSubprocess *proc,
                   int         *out_status)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *out = NULL;
 
   g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, NULL, &error);
@@ -72,9 +72,9 @@ hardening_finish (GSubprocess *proc,
 static inline char *
 hardening_read_line (GSubprocess *proc)
 {
-  g_autoptr(GDataInputStream) in =
-    g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GDataInputStream) in =
+      g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  g_autoptr (GError) error = NULL;
   char *line;
 
   /* One byte at a time, so that nothing after the line is consumed. */
@@ -90,9 +90,9 @@ static inline guint
 hardening_count_files (const char *dir,
                        const char *needle)
 {
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
   const char *name;
-  guint n = 0;
+  guint       n = 0;
 
   g_assert_nonnull (d);
   while ((name = g_dir_read_name (d)) != NULL)
@@ -102,13 +102,13 @@ hardening_count_files (const char *dir,
 }
 
 static gboolean
-hardening_parse_member (const GsmJsonMember  *member,
-                        gpointer              user_data,
-                        GError              **error)
+hardening_parse_member (const GsmJsonMember *member,
+                        gpointer             user_data,
+                        GError             **error)
 {
-  GHashTable *table = user_data;
+  GHashTable      *table = user_data;
   g_autofree char *key = _gsm_json_decode_key (member);
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   GsmSession *session;
 
   g_assert_nonnull (key);
@@ -126,9 +126,9 @@ hardening_read_registry (const char *dir)
 {
   g_autofree char *path = g_build_filename (dir, "vm_registry.json", NULL);
   g_autofree char *contents = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
-  gsize len;
+  gsize       len;
 
   if (!g_file_get_contents (path, &contents, &len, &error))
     {
@@ -143,15 +143,15 @@ hardening_read_registry (const char *dir)
 static inline void
 hardening_rm_rf (const char *path)
 {
-  g_autoptr(GFile) file = g_file_new_for_path (path);
-  g_autoptr(GFileEnumerator) e = NULL;
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileEnumerator) e = NULL;
   GFileInfo *info;
 
   e = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
                                  G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
   while (e != NULL && (info = g_file_enumerator_next_file (e, NULL, NULL)) != NULL)
     {
-      g_autoptr(GFile) child = g_file_get_child (file, g_file_info_get_name (info));
+      g_autoptr (GFile) child = g_file_get_child (file, g_file_info_get_name (info));
       g_autofree char *child_path = g_file_get_path (child);
 
       if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)

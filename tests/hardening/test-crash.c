@@ -21,8 +21,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
-#include "hardening-util.h"
 #include "gsm-lock-private.h"
+#include "hardening-util.h"
 
 typedef struct
 {
@@ -36,9 +36,9 @@ typedef struct
 } Figures;
 
 static gboolean
-remove_session (GsmRegistryTxn  *txn,
-                gpointer         user_data,
-                GError         **error)
+remove_session (GsmRegistryTxn *txn,
+                gpointer        user_data,
+                GError        **error)
 {
   _gsm_registry_txn_remove (txn, user_data);
   return TRUE;
@@ -46,15 +46,15 @@ remove_session (GsmRegistryTxn  *txn,
 
 /* What the victim's entry may hold, from the last line it printed. */
 static void
-check_victim (GHashTable  *registry,
-              char       **lines,
-              Figures     *figures)
+check_victim (GHashTable *registry,
+              char      **lines,
+              Figures    *figures)
 {
-  const char *session_id = NULL;
-  const char *last = NULL;
-  g_autofree char *must_have = NULL;     /* this VM, surely */
-  g_autofree char *may_have = NULL;      /* this VM or none */
-  GsmSession *entry;
+  const char      *session_id = NULL;
+  const char      *last = NULL;
+  g_autofree char *must_have = NULL; /* this VM, surely */
+  g_autofree char *may_have = NULL;  /* this VM or none */
+  GsmSession      *entry;
 
   for (guint i = 0; lines[i] != NULL; i++)
     {
@@ -67,7 +67,7 @@ check_victim (GHashTable  *registry,
     }
 
   if (session_id == NULL)
-    return;  /* killed while starting: nothing was promised */
+    return; /* killed while starting: nothing was promised */
   figures->killed_with_session++;
   if (strstr (last, "-START ") != NULL)
     figures->killed_mid_call++;
@@ -96,9 +96,9 @@ check_victim (GHashTable  *registry,
 static void
 check_lock_free (const char *dir)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *lock_path = g_build_filename (dir, "vm_registry.lock", NULL);
-  int dirfd, lock_fd;
+  int              dirfd, lock_fd;
 
   dirfd = _gsm_fs_open_dir (dir, FALSE, &error);
   g_assert_no_error (error);
@@ -119,30 +119,30 @@ run_round (const char *dir,
   g_autofree char *tag_a = g_strdup_printf ("r%u-a", round);
   g_autofree char *tag_b = g_strdup_printf ("r%u-b", round);
   g_autofree char *tag_v = g_strdup_printf ("r%u-v", round);
-  const char *writer_a[] = { "writer", tag_a, "5", NULL };
-  const char *writer_b[] = { "writer", tag_b, "5", NULL };
-  const char *victim_writer[] = { "writer", tag_v, "0", "hold", NULL };
-  const char *holder[] = { "hold-lock", NULL };
-  const char *holder_tmp[] = { "hold-lock", "tmp", NULL };
-  g_autoptr(GSubprocess) a = NULL;
-  g_autoptr(GSubprocess) b = NULL;
-  g_autoptr(GSubprocess) victim = NULL;
-  g_auto(GStrv) victim_lines = NULL;
-  g_auto(GStrv) lines_a = NULL;
-  g_auto(GStrv) lines_b = NULL;
-  g_autoptr(GHashTable) registry = NULL;
-  g_autoptr(GsmFileRegistry) next = NULL;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GError) error = NULL;
+  const char      *writer_a[] = { "writer", tag_a, "5", NULL };
+  const char      *writer_b[] = { "writer", tag_b, "5", NULL };
+  const char      *victim_writer[] = { "writer", tag_v, "0", "hold", NULL };
+  const char      *holder[] = { "hold-lock", NULL };
+  const char      *holder_tmp[] = { "hold-lock", "tmp", NULL };
+  g_autoptr (GSubprocess) a = NULL;
+  g_autoptr (GSubprocess) b = NULL;
+  g_autoptr (GSubprocess) victim = NULL;
+  g_auto (GStrv) victim_lines = NULL;
+  g_auto (GStrv) lines_a = NULL;
+  g_auto (GStrv) lines_b = NULL;
+  g_autoptr (GHashTable) registry = NULL;
+  g_autoptr (GsmFileRegistry) next = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GError) error = NULL;
   gboolean lock_holder = g_test_rand_int_range (0, 4) == 0;
   gboolean killed = FALSE;
-  guint temp_files;
-  int status;
+  guint    temp_files;
+  int      status;
 
   if (lock_holder)
     {
       g_autofree char *line = NULL;
-      gboolean with_tmp = g_test_rand_bit ();
+      gboolean         with_tmp = g_test_rand_bit ();
 
       victim = hardening_spawn (dir, with_tmp ? holder_tmp : holder, 0);
       line = hardening_read_line (victim);
@@ -232,10 +232,12 @@ run_round (const char *dir,
 static void
 test_crash_rounds (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("gsm-crash-XXXXXX", &error);
-  guint rounds = (guint) hardening_env_int ("GSM_CRASH_ROUNDS", 100);
-  Figures figures = { 0, };
+  guint            rounds = (guint) hardening_env_int ("GSM_CRASH_ROUNDS", 100);
+  Figures          figures = {
+             0,
+  };
 
   g_assert_no_error (error);
   for (guint r = 0; r < rounds; r++)

@@ -21,13 +21,13 @@
 #include <sys/resource.h>
 
 static gboolean
-add_big_entry (GsmRegistryTxn  *txn,
-               gpointer         user_data,
-               GError         **error)
+add_big_entry (GsmRegistryTxn *txn,
+               gpointer        user_data,
+               GError        **error)
 {
-  const char *id = user_data;
+  const char      *id = user_data;
   g_autofree char *host = g_strnfill (250, 'h');
-  g_autoptr(GsmSession) session = _gsm_session_new (id, 4242, host, 1700000000.0, 0, NULL);
+  g_autoptr (GsmSession) session = _gsm_session_new (id, 4242, host, 1700000000.0, 0, NULL);
 
   _gsm_registry_txn_put (txn, session);
   return TRUE;
@@ -38,7 +38,7 @@ read_file (const char *dir,
            const char *name)
 {
   g_autofree char *path = g_build_filename (dir, name, NULL);
-  char *contents = NULL;
+  char            *contents = NULL;
 
   g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   return contents;
@@ -49,13 +49,13 @@ static void
 write_until_failure (const char *dir,
                      guint       max_entries)
 {
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  g_autoptr(GsmFileRegistry) reader = NULL;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
+  g_autoptr (GsmFileRegistry) reader = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
-  guint n_ok = 0;
+  guint            n_ok = 0;
 
   registry = _gsm_file_registry_new (dir, FALSE, "", NULL, getpid (), FALSE, &error);
   g_assert_no_error (error);
@@ -135,16 +135,16 @@ test_register_fails_cleanly (void)
 {
   if (g_test_subprocess ())
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       g_autofree char *dir = g_dir_make_tmp ("gsm-faults-XXXXXX", NULL);
       g_autofree char *before = NULL;
       g_autofree char *after = NULL;
       g_autofree char *big = g_strnfill (16 * 1024, 'm');
-      g_autoptr(GsmSession) vm = NULL;
-      g_autoptr(GVariantBuilder) b = g_variant_builder_new (G_VARIANT_TYPE_VARDICT);
+      g_autoptr (GsmSession) vm = NULL;
+      g_autoptr (GVariantBuilder) b = g_variant_builder_new (G_VARIANT_TYPE_VARDICT);
       GsmSessionManager *manager;
-      struct stat st;
-      g_autofree char *path = g_build_filename (dir, "vm_registry.json", NULL);
+      struct stat        st;
+      g_autofree char   *path = g_build_filename (dir, "vm_registry.json", NULL);
 
       g_setenv ("GSM_RUNTIME_DIR", dir, TRUE);
       manager = gsm_session_manager_get_default ();
@@ -191,7 +191,7 @@ test_register_fails_cleanly (void)
 static void
 test_full_tmpfs (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *mnt = NULL;
 
   if (geteuid () != 0)

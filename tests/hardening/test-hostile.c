@@ -22,15 +22,15 @@
 
 typedef struct
 {
-  char *dir;      /* the runtime directory under test */
-  char *outside;  /* a file a link points to */
+  char *dir;     /* the runtime directory under test */
+  char *outside; /* a file a link points to */
 } Fixture;
 
 static void
-fixture_set_up (Fixture       *f,
-                gconstpointer  data)
+fixture_set_up (Fixture      *f,
+                gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   f->dir = g_dir_make_tmp ("gsm-hostile-XXXXXX", &error);
   g_assert_no_error (error);
@@ -39,8 +39,8 @@ fixture_set_up (Fixture       *f,
 }
 
 static void
-fixture_tear_down (Fixture       *f,
-                   gconstpointer  data)
+fixture_tear_down (Fixture      *f,
+                   gconstpointer data)
 {
   hardening_rm_rf (f->dir);
   g_unlink (f->outside);
@@ -52,7 +52,7 @@ static void
 assert_outside_untouched (Fixture *f)
 {
   g_autofree char *contents = NULL;
-  struct stat st;
+  struct stat      st;
 
   g_assert_true (g_file_get_contents (f->outside, &contents, NULL, NULL));
   g_assert_cmpstr (contents, ==, "precious");
@@ -61,8 +61,8 @@ assert_outside_untouched (Fixture *f)
 }
 
 static GsmFileRegistry *
-open_registry (const char  *dir,
-               GError     **error)
+open_registry (const char *dir,
+               GError    **error)
 {
   return _gsm_file_registry_new (dir, FALSE, "", NULL, getpid (), FALSE, error);
 }
@@ -72,10 +72,10 @@ static char *
 worker_list (const char *dir,
              int        *status)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
   char *out = NULL;
 
   g_subprocess_launcher_setenv (launcher, "GSM_RUNTIME_DIR", dir, TRUE);
@@ -88,13 +88,13 @@ worker_list (const char *dir,
 }
 
 static void
-test_insecure_directory (Fixture       *f,
-                         gconstpointer  data)
+test_insecure_directory (Fixture      *f,
+                         gconstpointer data)
 {
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *out = NULL;
-  int status;
+  int              status;
 
   g_assert_cmpint (chmod (f->dir, 0777), ==, 0);
   registry = open_registry (f->dir, &error);
@@ -122,12 +122,12 @@ test_insecure_directory (Fixture       *f,
 }
 
 static void
-test_symlink_registry (Fixture       *f,
-                       gconstpointer  data)
+test_symlink_registry (Fixture      *f,
+                       gconstpointer data)
 {
   g_autofree char *path = g_build_filename (f->dir, "vm_registry.json", NULL);
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
+  g_autoptr (GError) error = NULL;
   struct stat st;
 
   g_assert_cmpint (symlink (f->outside, path), ==, 0);
@@ -141,12 +141,12 @@ test_symlink_registry (Fixture       *f,
 }
 
 static void
-test_fifo_registry (Fixture       *f,
-                    gconstpointer  data)
+test_fifo_registry (Fixture      *f,
+                    gconstpointer data)
 {
   g_autofree char *path = g_build_filename (f->dir, "vm_registry.json", NULL);
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
+  g_autoptr (GError) error = NULL;
 
   /* Reading a FIFO with nobody at the other end would block forever:
    * this returns at once, or the test times out. */
@@ -158,12 +158,12 @@ test_fifo_registry (Fixture       *f,
 }
 
 static void
-test_symlink_lock (Fixture       *f,
-                   gconstpointer  data)
+test_symlink_lock (Fixture      *f,
+                   gconstpointer data)
 {
   g_autofree char *path = g_build_filename (f->dir, "vm_registry.lock", NULL);
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_assert_cmpint (symlink (f->outside, path), ==, 0);
   registry = open_registry (f->dir, &error);
@@ -173,11 +173,11 @@ test_symlink_lock (Fixture       *f,
 }
 
 static gboolean
-enter (GsmRegistryTxn  *txn,
-       gpointer         user_data,
-       GError         **error)
+enter (GsmRegistryTxn *txn,
+       gpointer        user_data,
+       GError        **error)
 {
-  g_autoptr(GsmSession) session = _gsm_session_new (user_data, 4242, "host", 1700000000.0, 0, NULL);
+  g_autoptr (GsmSession) session = _gsm_session_new (user_data, 4242, "host", 1700000000.0, 0, NULL);
 
   _gsm_registry_txn_put (txn, session);
   return TRUE;
@@ -193,13 +193,13 @@ own_session_path (Fixture *f)
 }
 
 static void
-test_symlink_session_file (Fixture       *f,
-                           gconstpointer  data)
+test_symlink_session_file (Fixture      *f,
+                           gconstpointer data)
 {
   g_autofree char *path = own_session_path (f);
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GError) error = NULL;
   struct stat st;
 
   g_assert_cmpint (symlink (f->outside, path), ==, 0);
@@ -214,13 +214,13 @@ test_symlink_session_file (Fixture       *f,
 }
 
 static gboolean
-enter_with_vm (GsmRegistryTxn  *txn,
-               gpointer         user_data,
-               GError         **error)
+enter_with_vm (GsmRegistryTxn *txn,
+               gpointer        user_data,
+               GError        **error)
 {
-  g_autoptr(GsmSession) session = _gsm_session_new (user_data, 4242, "host", 1700000000.0, 0, NULL);
-  g_autoptr(GsmSession) with_vm = _gsm_session_with_vm (session, "vm-after-swap", "zone-a", NULL,
-                                                        NULL, 1700000001.0);
+  g_autoptr (GsmSession) session = _gsm_session_new (user_data, 4242, "host", 1700000000.0, 0, NULL);
+  g_autoptr (GsmSession) with_vm = _gsm_session_with_vm (session, "vm-after-swap", "zone-a", NULL,
+                                                         NULL, 1700000001.0);
 
   _gsm_registry_txn_put (txn, with_vm);
   return TRUE;
@@ -231,19 +231,19 @@ enter_with_vm (GsmRegistryTxn  *txn,
  * in between, the new text goes to the path, and neither the file that
  * was moved away nor what the link points to is written. */
 static void
-test_session_file_swapped (Fixture       *f,
-                           gconstpointer  data)
+test_session_file_swapped (Fixture      *f,
+                           gconstpointer data)
 {
   g_autofree char *path = own_session_path (f);
   g_autofree char *moved = g_build_filename (f->dir, "moved-away.json", NULL);
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
   g_autofree char *contents = NULL;
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  g_autoptr(GsmRegistrySnapshot) first = NULL;
-  g_autoptr(GsmRegistrySnapshot) second = NULL;
-  g_autoptr(GsmRegistrySnapshot) third = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
+  g_autoptr (GsmRegistrySnapshot) first = NULL;
+  g_autoptr (GsmRegistrySnapshot) second = NULL;
+  g_autoptr (GsmRegistrySnapshot) third = NULL;
+  g_autoptr (GError) error = NULL;
   struct stat st;
 
   registry = _gsm_file_registry_new (f->dir, FALSE, "", "own-session", 4242, FALSE, &error);
@@ -280,12 +280,12 @@ test_session_file_swapped (Fixture       *f,
 }
 
 static void
-test_foreign_owner (Fixture       *f,
-                    gconstpointer  data)
+test_foreign_owner (Fixture      *f,
+                    gconstpointer data)
 {
   g_autofree char *path = g_build_filename (f->dir, "vm_registry.json", NULL);
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (geteuid () != 0)
     {
@@ -321,14 +321,14 @@ nested_metadata (guint  depth,
 /* Regression: register_vm used to accept metadata that made every later
  * read of the registry fail. */
 static void
-test_unreadable_metadata (Fixture       *f,
-                          gconstpointer  data)
+test_unreadable_metadata (Fixture      *f,
+                          gconstpointer data)
 {
   if (g_test_subprocess ())
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GsmFileRegistry) reader = NULL;
-      g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GsmFileRegistry) reader = NULL;
+      g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
       GsmSessionManager *manager;
 
       g_setenv ("GSM_RUNTIME_DIR", f->dir, TRUE);

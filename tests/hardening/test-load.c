@@ -23,24 +23,24 @@
 static void
 test_load (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("gsm-load-XXXXXX", &error);
   g_autofree char *stop = NULL;
   g_autofree char *cycles = NULL;
   g_autofree char *counts = NULL;
-  g_autoptr(GPtrArray) writers = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GPtrArray) counters = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GPtrArray) readers = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GHashTable) registry = NULL;
-  g_autoptr(GsmFileRegistry) opened = NULL;
-  int n_procs = hardening_env_int ("GSM_LOAD_PROCS", 8);
-  int n_cycles = hardening_env_int ("GSM_LOAD_CYCLES", 10);
-  int n_counters = hardening_env_int ("GSM_LOAD_COUNTERS", 4);
-  int n_counts = hardening_env_int ("GSM_LOAD_COUNTS", 25);
-  int n_readers = hardening_env_int ("GSM_LOAD_READERS", 2);
-  guint reads = 0, bad_reads = 0, lost = 0, found = 0;
+  g_autoptr (GPtrArray) writers = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GPtrArray) counters = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GPtrArray) readers = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GHashTable) registry = NULL;
+  g_autoptr (GsmFileRegistry) opened = NULL;
+  int         n_procs = hardening_env_int ("GSM_LOAD_PROCS", 8);
+  int         n_cycles = hardening_env_int ("GSM_LOAD_CYCLES", 10);
+  int         n_counters = hardening_env_int ("GSM_LOAD_COUNTERS", 4);
+  int         n_counts = hardening_env_int ("GSM_LOAD_COUNTS", 25);
+  int         n_readers = hardening_env_int ("GSM_LOAD_READERS", 2);
+  guint       reads = 0, bad_reads = 0, lost = 0, found = 0;
   GsmSession *counter;
-  gint64 start = g_get_monotonic_time ();
+  gint64      start = g_get_monotonic_time ();
 
   g_assert_no_error (error);
   stop = g_build_filename (dir, "stop-readers", NULL);
@@ -55,7 +55,7 @@ test_load (void)
   for (int i = 0; i < n_procs; i++)
     {
       g_autofree char *tag = g_strdup_printf ("w%d", i);
-      const char *args[] = { "writer", tag, cycles, "keep", NULL };
+      const char      *args[] = { "writer", tag, cycles, "keep", NULL };
       g_ptr_array_add (writers, hardening_spawn (dir, args, 0));
     }
   for (int i = 0; i < n_counters; i++)
@@ -66,9 +66,9 @@ test_load (void)
 
   for (guint i = 0; i < counters->len; i++)
     {
-      g_auto(GStrv) lines = NULL;
+      g_auto (GStrv) lines = NULL;
       g_autofree char *expected = g_strdup_printf ("COUNTED %d", n_counts);
-      int status;
+      int              status;
 
       lines = hardening_finish (counters->pdata[i], &status);
       g_assert_cmpint (status, ==, 0);
@@ -77,11 +77,11 @@ test_load (void)
 
   for (guint i = 0; i < writers->len; i++)
     {
-      g_auto(GStrv) lines = NULL;
+      g_auto (GStrv) lines = NULL;
       g_autofree char *done = g_strdup_printf ("DONE %d", n_cycles);
       g_autofree char *final = g_strdup_printf ("FINAL w%u-final", i);
-      guint n;
-      int status;
+      guint            n;
+      int              status;
 
       lines = hardening_finish (writers->pdata[i], &status);
       n = g_strv_length (lines);
@@ -94,9 +94,9 @@ test_load (void)
   g_assert_true (g_file_set_contents (stop, "", 0, NULL));
   for (guint i = 0; i < readers->len; i++)
     {
-      g_auto(GStrv) lines = NULL;
+      g_auto (GStrv) lines = NULL;
       guint r = 0, b = 0, e = 0;
-      int status;
+      int   status;
 
       lines = hardening_finish (readers->pdata[i], &status);
       for (guint k = 0; lines[k] != NULL; k++)
@@ -114,9 +114,9 @@ test_load (void)
   for (int i = 0; i < n_procs; i++)
     {
       g_autofree char *vm_id = g_strdup_printf ("w%d-final", i);
-      GHashTableIter iter;
-      gpointer value;
-      gboolean here = FALSE;
+      GHashTableIter   iter;
+      gpointer         value;
+      gboolean         here = FALSE;
 
       g_hash_table_iter_init (&iter, registry);
       while (g_hash_table_iter_next (&iter, NULL, &value))

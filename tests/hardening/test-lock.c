@@ -6,22 +6,22 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
-#include "hardening-util.h"
 #include "gsm-lock-private.h"
+#include "hardening-util.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 static gboolean
-bump (GsmRegistryTxn  *txn,
-      gpointer         user_data,
-      GError         **error)
+bump (GsmRegistryTxn *txn,
+      gpointer        user_data,
+      GError        **error)
 {
   const char *id = user_data;
   GsmSession *old = _gsm_registry_txn_lookup (txn, id);
-  g_autoptr(GsmSession) session = _gsm_session_new (id, old ? gsm_session_get_pid (old) + 1 : 2,
-                                                    "elsewhere.example.org", 1700000000.0, 0, NULL);
+  g_autoptr (GsmSession) session = _gsm_session_new (id, old ? gsm_session_get_pid (old) + 1 : 2,
+                                                     "elsewhere.example.org", 1700000000.0, 0, NULL);
 
   _gsm_registry_txn_put (txn, session);
   return TRUE;
@@ -31,9 +31,9 @@ static int
 bumped (GsmFileRegistry *registry,
         const char      *id)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmRegistrySnapshot) snapshot = _gsm_registry_update (GSM_REGISTRY (registry), bump,
-                                                                  (gpointer) id, NULL, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = _gsm_registry_update (GSM_REGISTRY (registry), bump,
+                                                                   (gpointer) id, NULL, &error);
 
   g_assert_no_error (error);
   return gsm_session_get_pid (_gsm_registry_snapshot_lookup (snapshot, id));
@@ -59,8 +59,8 @@ waiter_thread (gpointer data)
 static GSubprocess *
 spawn_holder (const char *dir)
 {
-  const char *args[] = { "hold-lock", NULL };
-  GSubprocess *holder = hardening_spawn (dir, args, 0);
+  const char      *args[] = { "hold-lock", NULL };
+  GSubprocess     *holder = hardening_spawn (dir, args, 0);
   g_autofree char *line = hardening_read_line (holder);
 
   g_assert_cmpstr (line, ==, "LOCKED");
@@ -78,11 +78,13 @@ kill_holder (GSubprocess *holder)
 static void
 test_holder_killed (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("gsm-lock-XXXXXX", &error);
-  g_autoptr(GsmFileRegistry) registry = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
   GThread *thread;
-  Waiter w = { 0, };
+  Waiter   w = {
+      0,
+  };
 
   g_assert_no_error (error);
   g_setenv ("GSM_LOCK_TIMEOUT", "20", TRUE);
@@ -111,8 +113,8 @@ test_holder_killed (void)
   for (int i = 0; i < 3; i++)
     {
       const char *args[] = { "count", "5", NULL };
-      g_autoptr(GSubprocess) counter = hardening_spawn (dir, args, 0);
-      g_auto(GStrv) lines = NULL;
+      g_autoptr (GSubprocess) counter = hardening_spawn (dir, args, 0);
+      g_auto (GStrv) lines = NULL;
       int status;
 
       lines = hardening_finish (counter, &status);
@@ -146,13 +148,13 @@ cancelled_waiter_thread (gpointer data)
 static void
 test_wait_cancelled (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *dir = g_dir_make_tmp ("gsm-lock-XXXXXX", &error);
   g_autofree char *path = g_build_filename (dir, "vm_registry.lock", NULL);
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
   Canceller c = { -1, path, cancellable, NULL };
-  GThread *thread;
-  int dirfd, holder, other;
+  GThread  *thread;
+  int       dirfd, holder, other;
 
   g_assert_no_error (error);
   dirfd = _gsm_fs_open_dir (dir, FALSE, &error);

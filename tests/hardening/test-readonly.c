@@ -14,8 +14,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
-#include "hardening-util.h"
 #include "../helpers/gsm-test-other-user.h"
+#include "hardening-util.h"
 
 #include <sys/prctl.h>
 
@@ -25,18 +25,18 @@ typedef struct
 } Fixture;
 
 static void
-fixture_setup (Fixture       *f,
-               gconstpointer  data)
+fixture_setup (Fixture      *f,
+               gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   f->dir = g_dir_make_tmp ("gsm-readonly-XXXXXX", &error);
   g_assert_no_error (error);
 }
 
 static void
-fixture_teardown (Fixture       *f,
-                  gconstpointer  data)
+fixture_teardown (Fixture      *f,
+                  gconstpointer data)
 {
   hardening_rm_rf (f->dir);
   g_free (f->dir);
@@ -52,11 +52,11 @@ static GSubprocess *
 spawn_register (const char *dir,
                 const char *vm_id)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
+  g_autoptr (GError) error = NULL;
   g_autofree char *line = NULL;
-  GSubprocess *proc;
+  GSubprocess     *proc;
 
   g_subprocess_launcher_setenv (launcher, "GSM_RUNTIME_DIR", dir, TRUE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
@@ -80,8 +80,8 @@ compare_lines (gconstpointer a,
 static char *
 describe_dir (const char *dir)
 {
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr (GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
   const char *name;
 
   g_assert_nonnull (d);
@@ -90,8 +90,8 @@ describe_dir (const char *dir)
       g_autofree char *path = g_build_filename (dir, name, NULL);
       g_autofree char *contents = NULL;
       g_autofree char *sum = NULL;
-      gsize len;
-      struct stat st;
+      gsize            len;
+      struct stat      st;
 
       g_assert_cmpint (lstat (path, &st), ==, 0);
       g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
@@ -109,15 +109,15 @@ describe_dir (const char *dir)
 /* Runs @argv (NULL-terminated) with GSM_RUNTIME_DIR=@dir; returns the
  * exit status (-1 if killed). */
 static int
-run (const char         *dir,
-     const char * const *argv,
-     char              **out,
-     char              **err)
+run (const char        *dir,
+     const char *const *argv,
+     char             **out,
+     char             **err)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (dir != NULL)
     g_subprocess_launcher_setenv (launcher, "GSM_RUNTIME_DIR", dir, TRUE);
@@ -135,7 +135,7 @@ static void
 populate (const char   *dir,
           GSubprocess **live)
 {
-  g_autoptr(GSubprocess) dead = spawn_register (dir, "vm-dead");
+  g_autoptr (GSubprocess) dead = spawn_register (dir, "vm-dead");
 
   g_subprocess_send_signal (dead, SIGKILL);
   g_subprocess_wait (dead, NULL, NULL);
@@ -167,7 +167,7 @@ have_program (const char *name)
 static gboolean
 can_unshare (void)
 {
-  const char *argv[] = { "unshare", "--mount", "true", NULL };
+  const char      *argv[] = { "unshare", "--mount", "true", NULL };
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
 
@@ -177,19 +177,21 @@ can_unshare (void)
 
 /* Through a read-only bind mount of the directory over itself. */
 static void
-test_bind_mount (Fixture       *f,
-                 gconstpointer  data)
+test_bind_mount (Fixture      *f,
+                 gconstpointer data)
 {
   /* The touch proves the directory is read-only for this root. */
   const char *script =
-    "mount --bind -o ro \"$1\" \"$1\" || exit 97; "
-    "if touch \"$1/probe\" 2>/dev/null; then exit 98; fi; "
-    "shift; exec \"$@\"";
-  g_autoptr(GSubprocess) live = NULL;
+      "mount --bind -o ro \"$1\" \"$1\" || exit 97; "
+      "if touch \"$1/probe\" 2>/dev/null; then exit 98; fi; "
+      "shift; exec \"$@\"";
+  g_autoptr (GSubprocess) live = NULL;
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
-  const char *commands[] = { "list", "stats", "list", NULL };
-  char *out[3] = { NULL, };
+  const char      *commands[] = { "list", "stats", "list", NULL };
+  char            *out[3] = {
+               NULL,
+  };
 
   if (!can_unshare ())
     {
@@ -202,10 +204,10 @@ test_bind_mount (Fixture       *f,
 
   for (guint i = 0; commands[i] != NULL; i++)
     {
-      const char *argv[] = { "unshare", "--mount", "sh", "-c", script, "sh", f->dir,
-                             g_getenv ("GSMCTL"), commands[i], i == 2 ? "--json" : NULL, NULL };
+      const char      *argv[] = { "unshare", "--mount", "sh", "-c", script, "sh", f->dir,
+                                  g_getenv ("GSMCTL"), commands[i], i == 2 ? "--json" : NULL, NULL };
       g_autofree char *err = NULL;
-      int status = run (f->dir, argv, &out[i], &err);
+      int              status = run (f->dir, argv, &out[i], &err);
 
       g_test_message ("gsmctl %s: %d\n%s%s", commands[i], status, out[i], err);
       g_assert_cmpint (status, ==, 0);
@@ -216,12 +218,12 @@ test_bind_mount (Fixture       *f,
 
   /* watch, stopped by SIGINT after a while. */
   {
-    const char *argv[] = { "unshare", "--mount", "sh", "-c", script, "sh", f->dir,
-                           "timeout", "--preserve-status", "-s", "INT", "1.5",
-                           g_getenv ("GSMCTL"), "watch", "--local", "--json", NULL };
+    const char      *argv[] = { "unshare", "--mount", "sh", "-c", script, "sh", f->dir,
+                                "timeout", "--preserve-status", "-s", "INT", "1.5",
+                                g_getenv ("GSMCTL"), "watch", "--local", "--json", NULL };
     g_autofree char *watch_out = NULL;
     g_autofree char *err = NULL;
-    int status = run (f->dir, argv, &watch_out, &err);
+    int              status = run (f->dir, argv, &watch_out, &err);
 
     g_test_message ("gsmctl watch: %d\n%s%s", status, watch_out, err);
     g_assert_cmpint (status, ==, 0);
@@ -240,11 +242,11 @@ test_bind_mount (Fixture       *f,
 
 /* A copy that belongs to nobody, 0500 with files 0400, read as nobody. */
 static void
-test_nobody (Fixture       *f,
-             gconstpointer  data)
+test_nobody (Fixture      *f,
+             gconstpointer data)
 {
-  g_autoptr(GSubprocess) live = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocess) live = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *src = g_build_filename (f->dir, "src", NULL);
   g_autofree char *shared = NULL;
   g_autofree char *copy = NULL;
@@ -254,8 +256,10 @@ test_nobody (Fixture       *f,
   g_autofree char *reason = NULL;
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
-  const char *commands[] = { "list", "stats", NULL };
-  char *out[2] = { NULL, };
+  const char      *commands[] = { "list", "stats", NULL };
+  char            *out[2] = {
+               NULL,
+  };
 
   if (geteuid () != 0 || !have_program ("setpriv"))
     {
@@ -278,9 +282,10 @@ test_nobody (Fixture       *f,
   g_assert_cmpint (g_mkdir (src, 0700), ==, 0);
   populate (src, &live);
   {
-    const char *argv[] = { "sh", "-c",
-                           "cp -a \"$1\" \"$2\" && chown -R nobody:nogroup \"$2\" && "
-                           "chmod 0400 \"$2\"/* && chmod 0500 \"$2\"", "sh", src, copy, NULL };
+    const char      *argv[] = { "sh", "-c",
+                                "cp -a \"$1\" \"$2\" && chown -R nobody:nogroup \"$2\" && "
+                                     "chmod 0400 \"$2\"/* && chmod 0500 \"$2\"",
+                                "sh", src, copy, NULL };
     g_autofree char *o = NULL;
     g_autofree char *e = NULL;
 
@@ -290,10 +295,10 @@ test_nobody (Fixture       *f,
 
   for (guint i = 0; commands[i] != NULL; i++)
     {
-      const char *argv[] = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                             "--", "env", library_env, gsmctl, commands[i], NULL };
+      const char      *argv[] = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                  "--", "env", library_env, gsmctl, commands[i], NULL };
       g_autofree char *err = NULL;
-      int status = run (copy, argv, &out[i], &err);
+      int              status = run (copy, argv, &out[i], &err);
 
       g_test_message ("gsmctl %s as nobody: %d\n%s%s", commands[i], status, out[i], err);
       g_assert_cmpint (status, ==, 0);
@@ -316,16 +321,16 @@ test_nobody (Fixture       *f,
 /* A directory that does not exist, named or the default: exit 1, a
  * message, nothing created. */
 static void
-test_missing (Fixture       *f,
-              gconstpointer  data)
+test_missing (Fixture      *f,
+              gconstpointer data)
 {
   g_autofree char *missing = g_build_filename (f->dir, "missing", "run", NULL);
   g_autofree char *state = g_build_filename (f->dir, "state", NULL);
-  const char *commands[] = { "list", "stats", NULL };
+  const char      *commands[] = { "list", "stats", NULL };
 
   for (guint i = 0; commands[i] != NULL; i++)
     {
-      const char *argv[] = { g_getenv ("GSMCTL"), commands[i], NULL };
+      const char      *argv[] = { g_getenv ("GSMCTL"), commands[i], NULL };
       g_autofree char *out = NULL;
       g_autofree char *err = NULL;
 
@@ -339,10 +344,10 @@ test_missing (Fixture       *f,
   /* The default directory, under XDG_STATE_HOME. */
   for (guint i = 0; commands[i] != NULL; i++)
     {
-      g_autoptr(GSubprocessLauncher) launcher =
-        g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-      g_autoptr(GSubprocess) proc = NULL;
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GSubprocessLauncher) launcher =
+          g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+      g_autoptr (GSubprocess) proc = NULL;
+      g_autoptr (GError) error = NULL;
       g_autofree char *err = NULL;
 
       g_subprocess_launcher_unsetenv (launcher, "GSM_RUNTIME_DIR");

@@ -36,18 +36,18 @@ typedef struct
 } Fixture;
 
 static void
-fixture_set_up (Fixture       *f,
-                gconstpointer  data)
+fixture_set_up (Fixture      *f,
+                gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   f->dir = g_dir_make_tmp ("gsm-records-XXXXXX", &error);
   g_assert_no_error (error);
 }
 
 static void
-fixture_tear_down (Fixture       *f,
-                   gconstpointer  data)
+fixture_tear_down (Fixture      *f,
+                   gconstpointer data)
 {
   hardening_rm_rf (f->dir);
   g_free (f->dir);
@@ -59,7 +59,7 @@ read_file (Fixture    *f,
            const char *name)
 {
   g_autofree char *path = g_build_filename (f->dir, name, NULL);
-  char *contents = NULL;
+  char            *contents = NULL;
 
   if (!g_file_get_contents (path, &contents, NULL, NULL))
     return NULL;
@@ -71,7 +71,7 @@ static GVariant *
 metadata_of_size (gsize size)
 {
   g_autofree char *blob = g_strnfill (size, 'm');
-  GVariantBuilder b;
+  GVariantBuilder  b;
 
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&b, "{sv}", "blob", g_variant_new_string (blob));
@@ -79,14 +79,14 @@ metadata_of_size (gsize size)
 }
 
 static void
-assert_refused (GsmSessionManager  *manager,
-                const char         *vm_id,
-                const char         *zone,
-                const char * const *components,
-                GVariant           *metadata,
-                const char         *message)
+assert_refused (GsmSessionManager *manager,
+                const char        *vm_id,
+                const char        *zone,
+                const char *const *components,
+                GVariant          *metadata,
+                const char        *message)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_test_message ("refused: vm_id “%s”, zone “%s”", vm_id, zone);
   g_assert_false (gsm_session_manager_register_vm_sync (manager, vm_id, zone, components,
@@ -97,20 +97,20 @@ assert_refused (GsmSessionManager  *manager,
 }
 
 static void
-test_bounds (Fixture       *f,
-             gconstpointer  data)
+test_bounds (Fixture      *f,
+             gconstpointer data)
 {
   if (g_test_subprocess ())
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GPtrArray) many = g_ptr_array_new_with_free_func (g_free);
-      g_autofree char *long_component = g_strnfill (256, 'c');
-      g_autofree char *long_id = g_strnfill (256, 'v');
-      g_autofree char *registry = NULL;
-      g_autofree char *session_file = NULL;
-      g_autofree char *session_name = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) many = g_ptr_array_new_with_free_func (g_free);
+      g_autofree char   *long_component = g_strnfill (256, 'c');
+      g_autofree char   *long_id = g_strnfill (256, 'v');
+      g_autofree char   *registry = NULL;
+      g_autofree char   *session_file = NULL;
+      g_autofree char   *session_name = NULL;
       GsmSessionManager *manager;
-      const char *one_long[] = { "ok", long_component, NULL };
+      const char        *one_long[] = { "ok", long_component, NULL };
 
       g_setenv ("GSM_RUNTIME_DIR", f->dir, TRUE);
       manager = gsm_session_manager_get_default ();
@@ -121,11 +121,11 @@ test_bounds (Fixture       *f,
       assert_refused (manager, "vm", "-z", NULL, NULL, "zone “-z” starts with “-”");
       assert_refused (manager, "vm 1", "z", NULL, NULL, "white space");
       assert_refused (manager, " vm", "z", NULL, NULL, "white space");
-      assert_refused (manager, "vm", "z\xc2\xa0", NULL, NULL, "white space");   /* U+00A0 */
-      assert_refused (manager, "vm\xe2\x80\x8b", "z", NULL, NULL, "U+200B");   /* zero width */
+      assert_refused (manager, "vm", "z\xc2\xa0", NULL, NULL, "white space"); /* U+00A0 */
+      assert_refused (manager, "vm\xe2\x80\x8b", "z", NULL, NULL, "U+200B");  /* zero width */
       assert_refused (manager, "vm\x1b[0m", "z", NULL, NULL, "control character");
       assert_refused (manager, "vm\t", "z", NULL, NULL, "control character");
-      assert_refused (manager, "vm\xc2\x85", "z", NULL, NULL, "U+0085");       /* C1 */
+      assert_refused (manager, "vm\xc2\x85", "z", NULL, NULL, "U+0085"); /* C1 */
       assert_refused (manager, long_id, "z", NULL, NULL, "longer than 255 bytes");
       assert_refused (manager, "", "z", NULL, NULL, "vm_id is empty");
 
@@ -133,7 +133,7 @@ test_bounds (Fixture       *f,
       for (guint i = 0; i < 65; i++)
         g_ptr_array_add (many, g_strdup_printf ("c%u", i));
       g_ptr_array_add (many, NULL);
-      assert_refused (manager, "vm", "z", (const char * const *) many->pdata, NULL,
+      assert_refused (manager, "vm", "z", (const char *const *) many->pdata, NULL,
                       "more than 64 components");
       assert_refused (manager, "vm", "z", one_long, NULL, "longer than 255 bytes");
 
@@ -154,8 +154,8 @@ test_bounds (Fixture       *f,
 
       /* The limits themselves are accepted, and read back. */
       {
-        g_autoptr(GPtrArray) most = g_ptr_array_new_with_free_func (g_free);
-        g_autoptr(GsmSession) vm = NULL;
+        g_autoptr (GPtrArray) most = g_ptr_array_new_with_free_func (g_free);
+        g_autoptr (GsmSession) vm = NULL;
         g_autofree char *id = g_strnfill (255, 'v');
         /* {"blob": "…"} is 12 bytes around the string. */
         GVariant *metadata = metadata_of_size (65536 - 12);
@@ -170,7 +170,7 @@ test_bounds (Fixture       *f,
           }
         g_ptr_array_add (most, NULL);
         g_assert_true (gsm_session_manager_register_vm_sync (manager, id, "us-central1-a",
-                                                             (const char * const *) most->pdata,
+                                                             (const char *const *) most->pdata,
                                                              metadata, NULL, &error));
         g_assert_no_error (error);
         vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
@@ -191,18 +191,18 @@ test_bounds (Fixture       *f,
 }
 
 static void
-test_startup_lock_timeout (Fixture       *f,
-                           gconstpointer  data)
+test_startup_lock_timeout (Fixture      *f,
+                           gconstpointer data)
 {
   if (g_test_subprocess ())
     {
       const char *hold[] = { "hold-lock", NULL };
-      g_autoptr(GSubprocess) holder = NULL;
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GHashTable) entries = NULL;
-      g_autofree char *line = NULL;
+      g_autoptr (GSubprocess) holder = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GHashTable) entries = NULL;
+      g_autofree char   *line = NULL;
       GsmSessionManager *manager;
-      GsmSession *own;
+      GsmSession        *own;
 
       g_setenv ("GSM_RUNTIME_DIR", f->dir, TRUE);
       g_setenv ("GSM_LOCK_TIMEOUT", "0.3", TRUE);
@@ -251,15 +251,15 @@ test_startup_lock_timeout (Fixture       *f,
 
 /* Runs gsmctl (a process of its own) in the runtime directory. */
 static int
-run_gsmctl (Fixture     *f,
-            const char  *command,
-            char       **out,
-            char       **err)
+run_gsmctl (Fixture    *f,
+            const char *command,
+            char      **out,
+            char      **err)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *stderr_text = NULL;
 
   g_subprocess_launcher_setenv (launcher, "GSM_RUNTIME_DIR", f->dir, TRUE);
@@ -280,13 +280,13 @@ run_gsmctl (Fixture     *f,
  * sets unreadable entries aside and rebuilds a corrupt registry. Returns
  * its exit status; @err gets what it printed. */
 static int
-run_session (Fixture  *f,
-             char    **err)
+run_session (Fixture *f,
+             char   **err)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *stderr_text = NULL;
 
   g_subprocess_launcher_setenv (launcher, "GSM_RUNTIME_DIR", f->dir, TRUE);
@@ -310,11 +310,13 @@ member_text (const char *id,
   GString *out = g_string_new (NULL);
 
   g_string_append_printf (out, "\"%s\": {\"session_id\": \"%s\", \"pid\": %s, "
-                          "\"hostname\": \"%s\", \"created_at\": %.1f", id, id, pid, hostname,
+                               "\"hostname\": \"%s\", \"created_at\": %.1f",
+                          id, id, pid, hostname,
                           g_get_real_time () / 1e6 - 60);
   if (vm_id != NULL)
     g_string_append_printf (out, ", \"vm_id\": \"%s\", \"zone\": \"zone-a\", \"components\": [], "
-                            "\"metadata\": {}, \"registered_at\": %.1f", vm_id,
+                                 "\"metadata\": {}, \"registered_at\": %.1f",
+                            vm_id,
                             g_get_real_time () / 1e6 - 50);
   if (extra != NULL)
     g_string_append_printf (out, ", %s", extra);
@@ -327,7 +329,7 @@ write_registry (Fixture   *f,
                 GPtrArray *members)
 {
   g_autofree char *path = g_build_filename (f->dir, "vm_registry.json", NULL);
-  g_autoptr(GString) text = g_string_new ("{");
+  g_autoptr (GString) text = g_string_new ("{");
 
   for (guint i = 0; i < members->len; i++)
     g_string_append_printf (text, "%s\n  %s", i > 0 ? "," : "", (char *) members->pdata[i]);
@@ -339,9 +341,9 @@ write_registry (Fixture   *f,
 static char *
 read_quarantine (Fixture *f)
 {
-  g_autoptr(GDir) d = g_dir_open (f->dir, 0, NULL);
+  g_autoptr (GDir) d = g_dir_open (f->dir, 0, NULL);
   const char *name;
-  char *found = NULL;
+  char       *found = NULL;
 
   while ((name = g_dir_read_name (d)) != NULL)
     if (g_str_has_prefix (name, "vm_registry.json.quarantine-"))
@@ -361,18 +363,18 @@ read_quarantine (Fixture *f)
  * and every other entry stays with its VM; nothing is rebuilt.
  */
 static void
-test_entries_alone (Fixture       *f,
-                    gconstpointer  data)
+test_entries_alone (Fixture      *f,
+                    gconstpointer data)
 {
-  g_autoptr(GPtrArray) members = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GHashTable) entries = NULL;
+  g_autoptr (GPtrArray) members = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GHashTable) entries = NULL;
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
   g_autofree char *kept = NULL;
   g_autofree char *bad_pid = NULL;
   g_autofree char *bad_vm = NULL;
-  const char *host = g_get_host_name ();
-  int status;
+  const char      *host = g_get_host_name ();
+  int              status;
 
   g_ptr_array_add (members, member_text ("far-0", "4000000", "far-host.example", "vm-far", NULL));
   g_ptr_array_add (members, member_text ("container-0", "1", host, "vm-container", NULL));
@@ -460,13 +462,13 @@ die_with_parent (gpointer user_data)
 /* gsm-test-worker register VM_ID in the runtime directory: returns it
  * with the first line it printed (READY ID PID, or ERROR …). */
 static GSubprocess *
-spawn_register (Fixture     *f,
-                const char  *vm_id,
-                char       **line)
+spawn_register (Fixture    *f,
+                const char *vm_id,
+                char      **line)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
+  g_autoptr (GError) error = NULL;
   GSubprocess *proc;
 
   g_subprocess_launcher_setenv (launcher, "GSM_RUNTIME_DIR", f->dir, TRUE);
@@ -482,7 +484,7 @@ spawn_register (Fixture     *f,
 static char *
 registered_id (const char *line)
 {
-  g_auto(GStrv) parts = g_strsplit (line, " ", 3);
+  g_auto (GStrv) parts = g_strsplit (line, " ", 3);
 
   g_assert_cmpstr (parts[0], ==, "READY");
   return g_strdup (parts[1]);
@@ -493,24 +495,26 @@ registered_id (const char *line)
  * middle of deleting its VM, after a failed attempt; and an entry of
  * another host, which has no session file here. */
 static gboolean
-add_records (GsmRegistryTxn  *txn,
-             gpointer         user_data,
-             GError         **error)
+add_records (GsmRegistryTxn *txn,
+             gpointer        user_data,
+             GError        **error)
 {
-  double now = g_get_real_time () / 1e6;
-  GsmSession *dead = _gsm_registry_txn_lookup (txn, user_data);
+  double           now = g_get_real_time () / 1e6;
+  GsmSession      *dead = _gsm_registry_txn_lookup (txn, user_data);
   g_autofree char *claim_text =
-    g_strdup_printf ("{\"token\": \"t-1\", \"pid\": %d, \"host\": \"%s\", \"at\": %.1f, "
-                     "\"expires_at\": %.1f}", getpid (), g_get_host_name (), now, now + 3600);
-  g_autoptr(JsonNode) claim = json_from_string (claim_text, NULL);
-  g_autoptr(JsonNode) attempts =
-    json_from_string ("{\"count\": 1, \"last_outcome\": \"failed\", \"last_error\": \"quota\", "
-                      "\"next_retry_at\": 1700000000.5}", NULL);
-  g_autoptr(GsmSession) stale = NULL;
-  g_autoptr(GsmSession) claimed = NULL;
-  g_autoptr(GsmSession) tried = NULL;
-  g_autoptr(GsmSession) far = NULL;
-  g_autoptr(GsmSession) far_vm = NULL;
+      g_strdup_printf ("{\"token\": \"t-1\", \"pid\": %d, \"host\": \"%s\", \"at\": %.1f, "
+                       "\"expires_at\": %.1f}",
+                       getpid (), g_get_host_name (), now, now + 3600);
+  g_autoptr (JsonNode) claim = json_from_string (claim_text, NULL);
+  g_autoptr (JsonNode) attempts =
+      json_from_string ("{\"count\": 1, \"last_outcome\": \"failed\", \"last_error\": \"quota\", "
+                        "\"next_retry_at\": 1700000000.5}",
+                        NULL);
+  g_autoptr (GsmSession) stale = NULL;
+  g_autoptr (GsmSession) claimed = NULL;
+  g_autoptr (GsmSession) tried = NULL;
+  g_autoptr (GsmSession) far = NULL;
+  g_autoptr (GsmSession) far_vm = NULL;
 
   g_assert_nonnull (dead);
   stale = _gsm_session_with_stale (dead, now - 30);
@@ -526,9 +530,9 @@ add_records (GsmRegistryTxn  *txn,
 
 typedef enum
 {
-  DAMAGE_LINE,      /* @victim's line becomes garbage */
-  DAMAGE_CUT,       /* @victim's line is moved last, and cut in its middle */
-  DAMAGE_ALL,       /* the whole file is garbage (zeros, as after a crash) */
+  DAMAGE_LINE, /* @victim's line becomes garbage */
+  DAMAGE_CUT,  /* @victim's line is moved last, and cut in its middle */
+  DAMAGE_ALL,  /* the whole file is garbage (zeros, as after a crash) */
 } Damage;
 
 /* Makes the registry unparsable. */
@@ -540,9 +544,9 @@ damage_registry (Fixture    *f,
   g_autofree char *text = read_file (f, "vm_registry.json");
   g_autofree char *needle = g_strdup_printf ("\"%s\":", victim);
   g_autofree char *path = g_build_filename (f->dir, "vm_registry.json", NULL);
-  g_auto(GStrv) lines = NULL;
-  g_autoptr(GPtrArray) members = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GString) out = g_string_new ("{\n");
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (GPtrArray) members = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GString) out = g_string_new ("{\n");
   char *victim_line = NULL;
 
   g_assert_nonnull (text);
@@ -594,14 +598,14 @@ damage_registry (Fixture    *f,
  * session file received with them.
  */
 static void
-test_rebuild_keeps_records (Fixture       *f,
-                            gconstpointer  data)
+test_rebuild_keeps_records (Fixture      *f,
+                            gconstpointer data)
 {
-  g_autoptr(GSubprocess) dead = NULL;
-  g_autoptr(GSubprocess) live = NULL;
-  g_autoptr(GsmFileRegistry) registry = NULL;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocess) dead = NULL;
+  g_autoptr (GSubprocess) live = NULL;
+  g_autoptr (GsmFileRegistry) registry = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *line = NULL;
   g_autofree char *dead_id = NULL;
   g_autofree char *live_id = NULL;
@@ -624,11 +628,11 @@ test_rebuild_keeps_records (Fixture       *f,
 
   for (Damage damage = DAMAGE_LINE; damage <= DAMAGE_ALL; damage++)
     {
-      g_autoptr(GHashTable) entries = NULL;
-      g_autoptr(GSubprocess) taker = NULL;
+      g_autoptr (GHashTable) entries = NULL;
+      g_autoptr (GSubprocess) taker = NULL;
       g_autofree char *out = NULL;
       g_autofree char *err = NULL;
-      GsmSession *s;
+      GsmSession      *s;
 
       g_test_message ("damage %d", damage);
       damage_registry (f, live_id, damage);
@@ -677,14 +681,14 @@ test_rebuild_keeps_records (Fixture       *f,
  * its mode (and without a lock, so that it also runs under valgrind,
  * which does not emulate blocking OFD locks). */
 static void
-test_startup_insecure_directory (Fixture       *f,
-                                 gconstpointer  data)
+test_startup_insecure_directory (Fixture      *f,
+                                 gconstpointer data)
 {
   if (g_test_subprocess ())
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GHashTable) entries = NULL;
-      g_autoptr(GsmSession) vm = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GHashTable) entries = NULL;
+      g_autoptr (GsmSession) vm = NULL;
       GsmSessionManager *manager;
 
       g_setenv ("GSM_RUNTIME_DIR", f->dir, TRUE);
@@ -729,17 +733,17 @@ test_startup_insecure_directory (Fixture       *f,
  * namespace of the test's own (root only), filled before the process
  * starts and emptied after its first call. */
 static void
-test_startup_no_space (Fixture       *f,
-                       gconstpointer  data)
+test_startup_no_space (Fixture      *f,
+                       gconstpointer data)
 {
   if (g_test_subprocess ())
     {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GHashTable) entries = NULL;
-      g_autofree char *filler = g_build_filename (f->dir, "filler", NULL);
-      g_autofree char *block = g_malloc0 (4096);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GHashTable) entries = NULL;
+      g_autofree char   *filler = g_build_filename (f->dir, "filler", NULL);
+      g_autofree char   *block = g_malloc0 (4096);
       GsmSessionManager *manager;
-      int fd;
+      int                fd;
 
       if (unshare (CLONE_NEWNS) != 0 ||
           mount ("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
@@ -799,19 +803,19 @@ write_big_registry (Fixture *f,
 {
   g_autofree char *path = g_build_filename (f->dir, "vm_registry.json", NULL);
   g_autofree char *blob = g_strnfill (60000, 'm');
-  g_autoptr(GString) text = g_string_sized_new (target + 70000);
+  g_autoptr (GString) text = g_string_sized_new (target + 70000);
 
   g_string_append_c (text, '{');
   for (guint i = 0; text->len < target; i++)
     {
       /* The last blob is cut to end near the target. */
       gsize room = target - text->len;
-      int blob_len = room > 60500 ? 60000 : (int) MAX (room, 500) - 400;
+      int   blob_len = room > 60500 ? 60000 : (int) MAX (room, 500) - 400;
 
       g_string_append_printf (text, "%s\n  \"far-%u\": {\"session_id\": \"far-%u\", \"pid\": %u, "
-                              "\"hostname\": \"far-host.example\", \"created_at\": 1700000000, "
-                              "\"vm_id\": \"vm-far-%u\", \"zone\": \"z\", "
-                              "\"metadata\": {\"blob\": \"%.*s\"}}",
+                                    "\"hostname\": \"far-host.example\", \"created_at\": 1700000000, "
+                                    "\"vm_id\": \"vm-far-%u\", \"zone\": \"z\", "
+                                    "\"metadata\": {\"blob\": \"%.*s\"}}",
                               i > 0 ? "," : "", i, i, 1000 + i, i, blob_len, blob);
     }
   g_string_append (text, "\n}\n");
@@ -828,17 +832,17 @@ write_big_registry (Fixture *f,
  * as it was.
  */
 static void
-test_registry_size_cap (Fixture       *f,
-                        gconstpointer  data)
+test_registry_size_cap (Fixture      *f,
+                        gconstpointer data)
 {
   const gsize cap = 64 * 1024 * 1024;
 
   if (g_test_subprocess ())
     {
-      g_autoptr(GError) error = NULL;
-      g_autofree char *path = g_build_filename (f->dir, "vm_registry.json", NULL);
+      g_autoptr (GError) error = NULL;
+      g_autofree char   *path = g_build_filename (f->dir, "vm_registry.json", NULL);
       GsmSessionManager *manager;
-      struct stat before, after;
+      struct stat        before, after;
 
       /* Room for the process's own entry, not for its metadata. */
       write_big_registry (f, cap - 20000);

@@ -16,8 +16,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
-#include "hardening-util.h"
 #include "../helpers/gsm-test-other-user.h"
+#include "hardening-util.h"
 
 #include <pwd.h>
 
@@ -27,7 +27,7 @@
 static char *nobody_worker;
 static char *nobody_library_path;
 
-static const char * const shared_paths[] = {
+static const char *const shared_paths[] = {
   "/tmp/vm_registry.json", "/tmp/jarvis_vm_registry.json", "/tmp/global_session.json",
   "/tmp/gsm-session", "/var/tmp/vm_registry.json", "/var/tmp/gsm-session",
   "/dev/shm/vm_registry.json", "/dev/shm/gsm-session", "/run/user/65534/gsm-session",
@@ -37,17 +37,17 @@ static const char * const shared_paths[] = {
 /* Runs the test worker as @user ("root" or "nobody") with @home as HOME
  * and no GSM_RUNTIME_DIR unless @runtime_dir is set. */
 static GSubprocess *
-spawn_worker (const char  *user,
-              const char  *home,
-              const char  *runtime_dir,
-              const char  *arg1,
-              const char  *arg2)
+spawn_worker (const char *user,
+              const char *home,
+              const char *runtime_dir,
+              const char *arg1,
+              const char *arg2)
 {
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                               G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                 G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
   GSubprocess *proc;
 
   g_subprocess_launcher_setenv (launcher, "HOME", home, TRUE);
@@ -69,10 +69,10 @@ spawn_worker (const char  *user,
       g_ptr_array_add (argv, nobody_worker);
       if (nobody_library_path != NULL)
         {
-          const char *old = g_getenv ("LD_LIBRARY_PATH");
+          const char      *old = g_getenv ("LD_LIBRARY_PATH");
           g_autofree char *path = old != NULL && *old != '\0'
-                                  ? g_strconcat (nobody_library_path, ":", old, NULL)
-                                  : g_strdup (nobody_library_path);
+                                      ? g_strconcat (nobody_library_path, ":", old, NULL)
+                                      : g_strdup (nobody_library_path);
 
           g_subprocess_launcher_setenv (launcher, "LD_LIBRARY_PATH", path, TRUE);
         }
@@ -84,21 +84,21 @@ spawn_worker (const char  *user,
     g_ptr_array_add (argv, (gpointer) arg2);
   g_ptr_array_add (argv, NULL);
 
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   return proc;
 }
 
 /* Runs a short command of the worker; returns its output and status. */
 static char *
-run_worker (const char  *user,
-            const char  *home,
-            const char  *runtime_dir,
-            const char  *command,
-            int         *status)
+run_worker (const char *user,
+            const char *home,
+            const char *runtime_dir,
+            const char *command,
+            int        *status)
 {
-  g_autoptr(GSubprocess) proc = spawn_worker (user, home, runtime_dir, command, NULL);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocess) proc = spawn_worker (user, home, runtime_dir, command, NULL);
+  g_autoptr (GError) error = NULL;
   char *out = NULL;
 
   g_subprocess_communicate_utf8 (proc, "", NULL, &out, NULL, &error);
@@ -113,8 +113,8 @@ run_shell_as (const char *user,
               const char *script,
               const char *arg)
 {
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (g_str_equal (user, "nobody"))
     proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDERR_SILENCE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
@@ -133,7 +133,7 @@ static char *
 read_session_id (GSubprocess *proc)
 {
   g_autofree char *line = hardening_read_line (proc);
-  g_auto(GStrv) words = NULL;
+  g_auto (GStrv) words = NULL;
 
   g_assert_nonnull (line);
   g_assert_true (g_str_has_prefix (line, "READY "));
@@ -146,7 +146,7 @@ assert_private (const char *dir,
                 uid_t       uid)
 {
   g_autofree char *registry = g_build_filename (dir, "vm_registry.json", NULL);
-  struct stat st;
+  struct stat      st;
 
   g_assert_cmpint (lstat (dir, &st), ==, 0);
   g_assert_cmpuint (st.st_uid, ==, uid);
@@ -161,7 +161,7 @@ static char *
 read_file (const char *dir)
 {
   g_autofree char *path = g_build_filename (dir, "vm_registry.json", NULL);
-  char *contents = NULL;
+  char            *contents = NULL;
 
   g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   return contents;
@@ -170,9 +170,9 @@ read_file (const char *dir)
 static void
 test_two_users (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) root_session = NULL;
-  g_autoptr(GSubprocess) nobody_session = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) root_session = NULL;
+  g_autoptr (GSubprocess) nobody_session = NULL;
   g_autofree char *base = NULL;
   g_autofree char *root_home = NULL;
   g_autofree char *nobody_home = NULL;
@@ -185,8 +185,8 @@ test_two_users (void)
   g_autofree char *after = NULL;
   g_autofree char *setpriv = NULL;
   g_autofree char *reason = NULL;
-  gboolean existed[G_N_ELEMENTS (shared_paths)];
-  int status;
+  gboolean         existed[G_N_ELEMENTS (shared_paths)];
+  int              status;
 
   if (geteuid () != 0)
     {
@@ -275,7 +275,7 @@ test_two_users (void)
   g_clear_pointer (&out, g_free);
   after = read_file (nobody_dir);
   g_assert_cmpstr (after, ==, before);
-  g_assert_cmpuint (hardening_count_files (nobody_dir, ".lock"), ==, 2);   /* the registry's and the session's */
+  g_assert_cmpuint (hardening_count_files (nobody_dir, ".lock"), ==, 2); /* the registry's and the session's */
   g_assert_cmpuint (hardening_count_files (nobody_dir, "session_"), ==, 2);
 
   /* With a HOME it cannot use, nobody gets an error, not a shared path. */

@@ -12,7 +12,7 @@
 
 #include <stdlib.h>
 
-__attribute__((constructor)) static void
+__attribute__ ((constructor)) static void
 gsm_test_installed_defaults (void)
 {
   setenv ("GSM_TEST_WORKER", GSM_INSTALLED_TEST_DIR "/gsm-test-worker", 0);

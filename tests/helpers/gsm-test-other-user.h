@@ -28,21 +28,21 @@
 
 /* The argv prefix that runs a command as the other user. */
 #define GSM_TEST_AS_OTHER_USER "setpriv", "--reuid=" GSM_TEST_OTHER_USER, \
-  "--regid=" GSM_TEST_OTHER_GROUP, "--clear-groups", "--"
+                               "--regid=" GSM_TEST_OTHER_GROUP, "--clear-groups", "--"
 
 /* Which of @paths the other user cannot reach: test(1) @test_op (-r, -x)
  * fails for it. Returns a NULL-terminated array (empty when all are
  * reachable), or NULL if the check itself could not run. */
 static G_GNUC_UNUSED char **
-gsm_test_other_user_unreachable (const char * const *paths,
-                                 const char         *test_op)
+gsm_test_other_user_unreachable (const char *const *paths,
+                                 const char        *test_op)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autofree char *script = g_strdup_printf ("for f; do test %s \"$f\" || printf '%%s\\n' \"$f\"; done",
                                              test_op);
   g_autofree char *out = NULL;
-  const char *prefix[] = { GSM_TEST_AS_OTHER_USER, "sh", "-c", NULL };
-  int status = 0;
+  const char      *prefix[] = { GSM_TEST_AS_OTHER_USER, "sh", "-c", NULL };
+  int              status = 0;
 
   for (guint i = 0; prefix[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer) prefix[i]);
@@ -65,7 +65,7 @@ gsm_test_other_user_can (const char *test_op,
                          const char *path)
 {
   const char *paths[] = { path, NULL };
-  g_auto(GStrv) unreachable = gsm_test_other_user_unreachable (paths, test_op);
+  g_auto (GStrv) unreachable = gsm_test_other_user_unreachable (paths, test_op);
 
   return unreachable != NULL && unreachable[0] == NULL;
 }
@@ -74,8 +74,8 @@ gsm_test_other_user_can (const char *test_op,
  * that the other user can enter: under g_get_tmp_dir(), else under /tmp.
  * NULL if there is none; @reason then says why. */
 static G_GNUC_UNUSED char *
-gsm_test_other_user_make_dir (const char  *tmpl,
-                              char       **reason)
+gsm_test_other_user_make_dir (const char *tmpl,
+                              char      **reason)
 {
   const char *parents[] = { g_get_tmp_dir (), "/tmp", NULL };
 
@@ -103,14 +103,14 @@ gsm_test_other_user_make_dir (const char  *tmpl,
 /* The shared libraries @program loads (as ldd(1) resolves them in this
  * environment), by file name → path. */
 static G_GNUC_UNUSED GHashTable *
-gsm_test_other_user_libraries (const char  *program,
-                               GError     **error)
+gsm_test_other_user_libraries (const char *program,
+                               GError    **error)
 {
-  const char *argv[] = { "ldd", program, NULL };
+  const char      *argv[] = { "ldd", program, NULL };
   g_autofree char *out = NULL;
-  g_auto(GStrv) lines = NULL;
+  g_auto (GStrv) lines = NULL;
   GHashTable *libs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  int status;
+  int         status;
 
   /* A static program makes ldd exit 1 ("not a dynamic executable"). */
   if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
@@ -123,17 +123,17 @@ gsm_test_other_user_libraries (const char  *program,
   for (guint i = 0; lines[i] != NULL; i++)
     {
       /* "\tlibfoo.so.1 => /path/libfoo.so.1 (0x…)" */
-      const char *arrow = strstr (lines[i], " => ");
+      const char      *arrow = strstr (lines[i], " => ");
       g_autofree char *name = NULL;
-      const char *path;
-      const char *end;
+      const char      *path;
+      const char      *end;
 
       if (arrow == NULL)
         continue;
       name = g_strstrip (g_strndup (lines[i], arrow - lines[i]));
       path = arrow + 4;
       if (*path != '/')
-        continue;   /* "not found": the program fails the same way for anyone */
+        continue; /* "not found": the program fails the same way for anyone */
       end = strstr (path, " (");
       g_hash_table_replace (libs, g_steal_pointer (&name),
                             end != NULL ? g_strndup (path, end - path) : g_strdup (path));
@@ -147,21 +147,21 @@ gsm_test_other_user_libraries (const char  *program,
  * Returns the path to run (a new string). @dir must be reachable by the
  * other user (gsm_test_other_user_make_dir()). */
 static G_GNUC_UNUSED char *
-gsm_test_other_user_stage (const char  *dir,
-                           const char  *program,
-                           char       **ld_library_path,
-                           GError     **error)
+gsm_test_other_user_stage (const char *dir,
+                           const char *program,
+                           char      **ld_library_path,
+                           GError    **error)
 {
-  g_autoptr(GHashTable) libs = gsm_test_other_user_libraries (program, error);
-  g_autoptr(GPtrArray) paths = g_ptr_array_new ();
+  g_autoptr (GHashTable) libs = gsm_test_other_user_libraries (program, error);
+  g_autoptr (GPtrArray) paths = g_ptr_array_new ();
   g_autofree char *bindir = g_build_filename (dir, "bin", NULL);
   g_autofree char *libdir = g_build_filename (dir, "lib", NULL);
   g_autofree char *staged = NULL;
-  g_auto(GStrv) unreachable = NULL;
+  g_auto (GStrv) unreachable = NULL;
   GHashTableIter iter;
-  gpointer name, path;
-  gboolean copy_program = FALSE;
-  gboolean copied_library = FALSE;
+  gpointer       name, path;
+  gboolean       copy_program = FALSE;
+  gboolean       copied_library = FALSE;
 
   *ld_library_path = NULL;
   if (libs == NULL)
@@ -172,7 +172,7 @@ gsm_test_other_user_stage (const char  *dir,
   while (g_hash_table_iter_next (&iter, &name, &path))
     g_ptr_array_add (paths, path);
   g_ptr_array_add (paths, NULL);
-  unreachable = gsm_test_other_user_unreachable ((const char * const *) paths->pdata, "-r");
+  unreachable = gsm_test_other_user_unreachable ((const char *const *) paths->pdata, "-r");
   if (unreachable == NULL)
     {
       g_set_error (error, G_SPAWN_ERROR, G_SPAWN_ERROR_FAILED,
@@ -190,11 +190,11 @@ gsm_test_other_user_stage (const char  *dir,
   g_hash_table_iter_init (&iter, libs);
   while (g_hash_table_iter_next (&iter, &name, &path))
     {
-      g_autoptr(GFile) from = NULL;
-      g_autoptr(GFile) to = NULL;
+      g_autoptr (GFile) from = NULL;
+      g_autoptr (GFile) to = NULL;
       g_autofree char *dest = NULL;
 
-      if (!g_strv_contains ((const char * const *) unreachable, path))
+      if (!g_strv_contains ((const char *const *) unreachable, path))
         continue;
       dest = g_build_filename (libdir, name, NULL);
       from = g_file_new_for_path (path);
@@ -205,13 +205,13 @@ gsm_test_other_user_stage (const char  *dir,
       copied_library = TRUE;
     }
 
-  copy_program = g_strv_contains ((const char * const *) unreachable, program) ||
+  copy_program = g_strv_contains ((const char *const *) unreachable, program) ||
                  !gsm_test_other_user_can ("-x", program);
   if (copy_program || copied_library)
     {
-      g_autoptr(GFile) from = g_file_new_for_path (program);
+      g_autoptr (GFile) from = g_file_new_for_path (program);
       g_autofree char *base = g_path_get_basename (program);
-      g_autoptr(GFile) to = NULL;
+      g_autoptr (GFile) to = NULL;
 
       staged = g_build_filename (bindir, base, NULL);
       to = g_file_new_for_path (staged);

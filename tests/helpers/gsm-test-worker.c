@@ -44,18 +44,18 @@
 /* Creates @vm_id with the CLI @cli (gcloud, aws or az, found on PATH),
  * labelled with this session's labels, as an application would. */
 static gboolean
-create_vm (GsmSessionManager  *manager,
-           const char         *cli,
-           const char         *vm_id,
-           const char         *zone,
-           GError            **error)
+create_vm (GsmSessionManager *manager,
+           const char        *cli,
+           const char        *vm_id,
+           const char        *zone,
+           GError           **error)
 {
-  g_autoptr(GVariant) labels = gsm_session_manager_get_vm_labels (manager);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GString) joined = g_string_new (NULL);
+  g_autoptr (GVariant) labels = gsm_session_manager_get_vm_labels (manager);
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GString) joined = g_string_new (NULL);
   GVariantIter iter;
-  const char *k, *v;
-  int status;
+  const char  *k, *v;
+  int          status;
 
   g_variant_iter_init (&iter, labels);
   if (g_str_equal (cli, "gcloud"))
@@ -113,12 +113,12 @@ static int
 do_register (const char *vm_id,
              const char *zone)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  const char *components[] = { "voice", "vision", NULL };
-  const char *create = g_getenv ("GSM_TEST_WORKER_CREATE");
-  gboolean reserve = g_strcmp0 (g_getenv ("GSM_TEST_WORKER_RESERVE"), "1") == 0;
-  gboolean ok = TRUE;
+  const char        *components[] = { "voice", "vision", NULL };
+  const char        *create = g_getenv ("GSM_TEST_WORKER_CREATE");
+  gboolean           reserve = g_strcmp0 (g_getenv ("GSM_TEST_WORKER_RESERVE"), "1") == 0;
+  gboolean           ok = TRUE;
 
   /* GSM_TEST_WORKER_RESERVE=1: reserved before a cloud call that this
    * process never confirms (it crashes before, or lives on). */
@@ -170,7 +170,7 @@ static int
 do_register_main_exits (const char *vm_id,
                         const char *zone)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
 
   if (!gsm_session_manager_register_vm_sync (manager, vm_id, zone, NULL, NULL, NULL, &error))
@@ -192,9 +192,9 @@ static int
 do_register_fork (const char *vm_id,
                   const char *zone)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  pid_t child;
+  pid_t              child;
 
   if (!gsm_session_manager_register_vm_sync (manager, vm_id, zone, NULL, NULL, NULL, &error))
     {
@@ -221,9 +221,9 @@ static int
 do_register_close (const char *vm_id,
                    const char *zone)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  char buf[64];
+  char               buf[64];
 
   if (!gsm_session_manager_register_vm_sync (manager, vm_id, zone, NULL, NULL, NULL, &error))
     {
@@ -251,11 +251,11 @@ do_cycle (int         n,
           const char *tag)
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  int done = 0;
+  int                done = 0;
 
   for (int i = 0; i < n; i++)
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       g_autofree char *vm_id = g_strdup_printf ("vm-%s-%d-%d", tag, getpid (), i);
 
       if (!gsm_session_manager_register_vm_sync (manager, vm_id, "zone-a", NULL, NULL, NULL, &error) ||
@@ -334,8 +334,8 @@ static int
 do_watch (const char *vm_id,
           const char *zone)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   GsmSessionManager *manager = gsm_session_manager_get_default ();
 
   g_signal_connect (manager, "ownership-lapsed", G_CALLBACK (lapsed_cb), NULL);
@@ -383,11 +383,11 @@ main (int   argc,
 
   if (argc >= 2 && g_str_equal (argv[1], "list"))
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       GsmSessionManager *manager = gsm_session_manager_get_default ();
-      g_autoptr(GHashTable) sessions = gsm_session_manager_get_all_active_sessions_sync (manager, NULL, &error);
+      g_autoptr (GHashTable) sessions = gsm_session_manager_get_all_active_sessions_sync (manager, NULL, &error);
       GHashTableIter iter;
-      gpointer key;
+      gpointer       key;
 
       if (sessions == NULL)
         {
@@ -404,9 +404,9 @@ main (int   argc,
 
   if (argc >= 2 && g_str_equal (argv[1], "cleanup"))
     {
-      g_autoptr(GError) error = NULL;
+      g_autoptr (GError) error = NULL;
       GsmSessionManager *manager = gsm_session_manager_get_default ();
-      int n = gsm_session_manager_cleanup_stale_sessions_sync (manager, NULL, &error);
+      int                n = gsm_session_manager_cleanup_stale_sessions_sync (manager, NULL, &error);
 
       printf ("%d\n", n);
       gsm_session_manager_close_sync (manager, NULL, NULL);

@@ -17,8 +17,8 @@
 
 typedef struct
 {
-  char *state;    /* FAKE_CLOUD_STATE */
-  char *config;   /* GSM_CONFIG_FILE */
+  char *state;  /* FAKE_CLOUD_STATE */
+  char *config; /* GSM_CONFIG_FILE */
 } FakeCloud;
 
 /* Fake CLIs first on PATH, a cloud with no VM, and a configuration file
@@ -29,7 +29,7 @@ fake_cloud_set_up (FakeCloud  *fc,
                    Fixture    *f,
                    const char *preset)
 {
-  const char *dir = g_test_get_filename (G_TEST_DIST, "reaper", "fake-clouds", NULL);
+  const char      *dir = g_test_get_filename (G_TEST_DIST, "reaper", "fake-clouds", NULL);
   g_autofree char *path = g_strconcat (dir, ":", g_getenv ("PATH"), NULL);
   g_autofree char *config = g_strdup_printf ("[provider]\npreset=%s\ntimeout=30\n", preset);
 
@@ -72,8 +72,8 @@ fake_cloud_configure (FakeCloud  *fc,
 static inline JsonObject *
 fake_cloud_read (FakeCloud *fc)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
 
   json_parser_load_from_file (parser, fc->state, &error);
   g_assert_no_error (error);
@@ -84,7 +84,7 @@ static inline void
 fake_cloud_write (FakeCloud  *fc,
                   JsonObject *state)
 {
-  g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
   g_autofree char *text = NULL;
 
   json_node_set_object (root, state);
@@ -101,14 +101,14 @@ fake_cloud_add (FakeCloud  *fc,
                 GVariant   *labels,
                 double      age)
 {
-  g_autoptr(JsonObject) state = fake_cloud_read (fc);
+  g_autoptr (JsonObject) state = fake_cloud_read (fc);
   JsonObject *vm = json_object_new ();
   JsonObject *l = json_object_new ();
 
   if (labels != NULL)
     {
       GVariantIter iter;
-      const char *k, *v;
+      const char  *k, *v;
 
       g_variant_iter_init (&iter, labels);
       while (g_variant_iter_next (&iter, "{&s&s}", &k, &v))
@@ -148,7 +148,7 @@ static inline gboolean
 fake_cloud_has (FakeCloud  *fc,
                 const char *vm_id)
 {
-  g_autoptr(JsonObject) state = fake_cloud_read (fc);
+  g_autoptr (JsonObject) state = fake_cloud_read (fc);
   JsonObject *vm = fake_cloud_find (state, vm_id, FALSE);
 
   if (vm == NULL)
@@ -163,7 +163,7 @@ static inline char *
 fake_cloud_id_of (FakeCloud  *fc,
                   const char *name)
 {
-  g_autoptr(JsonObject) state = fake_cloud_read (fc);
+  g_autoptr (JsonObject) state = fake_cloud_read (fc);
   JsonObject *vm = fake_cloud_find (state, name, TRUE);
 
   g_assert_nonnull (vm);
@@ -175,7 +175,7 @@ static inline void
 fake_cloud_remove (FakeCloud  *fc,
                    const char *vm_id)
 {
-  g_autoptr(JsonObject) state = fake_cloud_read (fc);
+  g_autoptr (JsonObject) state = fake_cloud_read (fc);
   JsonArray *vms = json_object_get_array_member (state, "vms");
 
   for (guint i = 0; i < json_array_get_length (vms); i++)
@@ -194,7 +194,7 @@ fake_cloud_set_age (FakeCloud  *fc,
                     const char *vm_id,
                     double      age)
 {
-  g_autoptr(JsonObject) state = fake_cloud_read (fc);
+  g_autoptr (JsonObject) state = fake_cloud_read (fc);
   JsonObject *vm = fake_cloud_find (state, vm_id, FALSE);
 
   if (vm == NULL)
@@ -208,7 +208,7 @@ static inline void
 fake_cloud_set_mode (FakeCloud  *fc,
                      const char *mode)
 {
-  g_autoptr(JsonObject) state = fake_cloud_read (fc);
+  g_autoptr (JsonObject) state = fake_cloud_read (fc);
 
   json_object_set_string_member (state, "mode", mode);
   fake_cloud_write (fc, state);
@@ -222,7 +222,7 @@ fake_cloud_calls (FakeCloud  *fc,
 {
   g_autofree char *log = g_strconcat (fc->state, ".log", NULL);
   g_autofree char *contents = NULL;
-  g_auto(GStrv) lines = NULL;
+  g_auto (GStrv) lines = NULL;
   GPtrArray *out = g_ptr_array_new ();
 
   if (g_file_get_contents (log, &contents, NULL, NULL))
@@ -231,7 +231,7 @@ fake_cloud_calls (FakeCloud  *fc,
       for (guint i = 0; lines[i]; i++)
         {
           /* "CLI VERB REST" */
-          g_auto(GStrv) parts = g_strsplit (lines[i], " ", 3);
+          g_auto (GStrv) parts = g_strsplit (lines[i], " ", 3);
 
           if (g_strv_length (parts) == 3 && g_str_equal (parts[1], verb))
             g_ptr_array_add (out, g_strdup (parts[2]));
@@ -245,18 +245,18 @@ static inline int
 fake_cloud_compare (gconstpointer a,
                     gconstpointer b)
 {
-  return strcmp (*(const char * const *) a, *(const char * const *) b);
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
 /* Asserts that the provider was asked to delete exactly @expected (a
  * NULL-terminated list of "ID ZONE", in any order), no more, no less. */
 static inline void
-fake_cloud_assert_deleted (FakeCloud          *fc,
-                           const char * const *expected)
+fake_cloud_assert_deleted (FakeCloud         *fc,
+                           const char *const *expected)
 {
-  g_auto(GStrv) calls = fake_cloud_calls (fc, "delete");
-  g_autoptr(GPtrArray) sorted_calls = g_ptr_array_new ();
-  g_autoptr(GPtrArray) sorted_expected = g_ptr_array_new ();
+  g_auto (GStrv) calls = fake_cloud_calls (fc, "delete");
+  g_autoptr (GPtrArray) sorted_calls = g_ptr_array_new ();
+  g_autoptr (GPtrArray) sorted_expected = g_ptr_array_new ();
 
   for (guint i = 0; calls[i]; i++)
     g_ptr_array_add (sorted_calls, calls[i]);

@@ -6,27 +6,27 @@
 #pragma once
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdlib.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <glib/gstdio.h>
-#include <gio/gio.h>
 #include <gsm.h>
 
 typedef struct
 {
-  char *root;        /* temp dir of the test */
-  char *runtime;     /* GSM_RUNTIME_DIR */
-  char *cloud;       /* FAKE_CLOUD_DIR */
-  char *command;     /* GSM_PROVIDER_COMMAND */
+  char *root;    /* temp dir of the test */
+  char *runtime; /* GSM_RUNTIME_DIR */
+  char *cloud;   /* FAKE_CLOUD_DIR */
+  char *command; /* GSM_PROVIDER_COMMAND */
 } Fixture;
 
 static inline const char *
@@ -36,10 +36,10 @@ fake_provider_path (void)
 }
 
 static inline void
-fixture_set_up (Fixture       *f,
-                gconstpointer  data)
+fixture_set_up (Fixture      *f,
+                gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *vms = NULL;
 
   f->root = g_dir_make_tmp ("gsm-reaper-XXXXXX", &error);
@@ -70,7 +70,7 @@ fixture_set_up (Fixture       *f,
 static inline void
 rm_rf (const char *path)
 {
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
   const char *name;
 
   if (dir != NULL)
@@ -85,8 +85,8 @@ rm_rf (const char *path)
 }
 
 static inline void
-fixture_tear_down (Fixture       *f,
-                   gconstpointer  data)
+fixture_tear_down (Fixture      *f,
+                   gconstpointer data)
 {
   rm_rf (f->root);
   g_free (f->root);
@@ -125,8 +125,8 @@ cloud_set_mode (Fixture    *f,
 }
 
 static inline void
-cloud_set_hold (Fixture  *f,
-                gboolean  hold)
+cloud_set_hold (Fixture *f,
+                gboolean hold)
 {
   g_autofree char *path = g_build_filename (f->cloud, "hold", NULL);
 
@@ -143,7 +143,7 @@ cloud_set_delay (Fixture *f,
                  double   seconds)
 {
   g_autofree char *path = g_build_filename (f->cloud, "delay", NULL);
-  char text[G_ASCII_DTOSTR_BUF_SIZE];
+  char             text[G_ASCII_DTOSTR_BUF_SIZE];
 
   if (seconds > 0)
     g_assert_true (g_file_set_contents (path, g_ascii_dtostr (text, sizeof text, seconds), -1, NULL));
@@ -168,7 +168,7 @@ cloud_log (Fixture *f)
 static inline guint
 cloud_max_overlap (Fixture *f)
 {
-  g_auto(GStrv) lines = cloud_log (f);
+  g_auto (GStrv) lines = cloud_log (f);
   guint running = 0, max = 0;
 
   for (guint i = 0; lines[i]; i++)
@@ -196,7 +196,7 @@ cloud_count (Fixture    *f,
   g_autofree char *path = g_build_filename (f->cloud, "calls.log", NULL);
   g_autofree char *contents = NULL;
   g_autofree char *prefix = g_strdup_printf ("%s %s", what, vm_id);
-  g_auto(GStrv) lines = NULL;
+  g_auto (GStrv) lines = NULL;
   guint n = 0;
 
   if (!g_file_get_contents (path, &contents, NULL, NULL))
@@ -237,7 +237,7 @@ reap_pass (GsmReaper *reaper,
            guint      expect_reaped,
            guint      expect_failed)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   guint reaped = 99, failed = 99;
 
   g_assert_true (gsm_reaper_reap_sync (reaper, orphans, &reaped, &failed, NULL, &error));
@@ -263,16 +263,16 @@ die_with_parent (gpointer data)
 }
 
 static inline Worker *
-worker_start_env (const char          *vm_id,
-                  const char * const  *extra_env)
+worker_start_env (const char        *vm_id,
+                  const char *const *extra_env)
 {
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GDataInputStream) in = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDataInputStream) in = NULL;
   g_autofree char *line = NULL;
-  g_auto(GStrv) parts = NULL;
+  g_auto (GStrv) parts = NULL;
   const char *exe = g_getenv ("GSM_TEST_WORKER");
-  Worker *w = g_new0 (Worker, 1);
+  Worker     *w = g_new0 (Worker, 1);
 
   g_assert_nonnull (exe);
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
@@ -305,7 +305,7 @@ worker_start (const char *vm_id)
 static inline void
 worker_kill (Worker *w)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_subprocess_send_signal (w->process, SIGKILL);
   g_subprocess_wait (w->process, NULL, &error);
@@ -343,17 +343,17 @@ worker_start_orphan (Fixture    *f,
 /* Runs gsmctl with @argv (NULL-terminated after "gsmctl"); returns its
  * exit status and its output in @out. */
 static inline int
-run_gsmctl (char               **out,
-            const char * const  *extra_env,
+run_gsmctl (char             **out,
+            const char *const *extra_env,
             ...)
 {
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
   g_autofree char *err = NULL;
-  const char *arg;
-  va_list ap;
+  const char      *arg;
+  va_list          ap;
 
   g_ptr_array_add (argv, (gpointer) g_getenv ("GSMCTL"));
   va_start (ap, extra_env);
@@ -366,7 +366,7 @@ run_gsmctl (char               **out,
                                         G_SUBPROCESS_FLAGS_STDERR_PIPE);
   for (guint i = 0; extra_env && extra_env[i]; i += 2)
     g_subprocess_launcher_setenv (launcher, extra_env[i], extra_env[i + 1], TRUE);
-  proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (proc, NULL, NULL, out, &err, &error);
   g_assert_no_error (error);

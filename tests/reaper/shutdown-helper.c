@@ -18,8 +18,8 @@
 #include <gsm.h>
 
 static GMainLoop *loop;
-static char *failure;
-static int received;
+static char      *failure;
+static int        received;
 
 static void
 shutdown_cb (GsmSessionManager *manager,
@@ -36,7 +36,7 @@ shutdown_cb (GsmSessionManager *manager,
 static void
 cleanup_at_exit (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
 
   if (gsm_session_manager_cleanup_my_vm_sync (manager, NULL, NULL, &error))
@@ -50,7 +50,7 @@ int
 main (int   argc,
       char *argv[])
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSessionManager *manager;
 
   if (argc != 3)

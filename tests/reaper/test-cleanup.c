@@ -5,15 +5,15 @@
 
 #include "config.h"
 
-#include <json-glib/json-glib.h>
 #include <gsm.h>
+#include <json-glib/json-glib.h>
 
 #include "gsm-session-manager-private.h"
 #include "reaper-test-util.h"
 
 static void
-cleanup_tear_down (Fixture       *f,
-                   gconstpointer  data)
+cleanup_tear_down (Fixture      *f,
+                   gconstpointer data)
 {
   _gsm_session_manager_reset_for_testing ();
   fixture_tear_down (f, data);
@@ -22,7 +22,7 @@ cleanup_tear_down (Fixture       *f,
 static GsmSession *
 my_vm (GsmSessionManager *manager)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSession *vm = gsm_session_manager_get_my_vm_sync (manager, NULL, &error);
 
   g_assert_no_error (error);
@@ -31,15 +31,15 @@ my_vm (GsmSessionManager *manager)
 
 /* The sync form, with no main loop anywhere. */
 static void
-test_sync (Fixture       *f,
-           gconstpointer  data)
+test_sync (Fixture      *f,
+           gconstpointer data)
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSession) vm = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_auto(GStrv) records = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSession) vm = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_auto (GStrv) records = NULL;
   JsonObject *record;
 
   /* Nothing to clean up: fine. */
@@ -66,7 +66,7 @@ test_sync (Fixture       *f,
   {
     const char *argv[] = { "/bin/sh", fake_provider_path (), "delete", "{vm_id}", "{zone}",
                            "{session_id}", NULL };
-    g_autoptr(GsmProvider) provider = gsm_provider_new ("fake", argv, NULL);
+    g_autoptr (GsmProvider) provider = gsm_provider_new ("fake", argv, NULL);
 
     gsm_provider_set_timeout (provider, 0.5);
     g_assert_false (gsm_session_manager_cleanup_my_vm_sync (manager, provider, NULL, &error));
@@ -119,15 +119,15 @@ cleanup_done_cb (GObject      *object,
   if (!gsm_session_manager_cleanup_my_vm_finish (GSM_SESSION_MANAGER (object), result, out))
     g_assert_nonnull (*out);
   else
-    *out = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "no error");   /* marks done */
+    *out = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_EXISTS, "no error"); /* marks done */
 }
 
 static void
-test_async (Fixture       *f,
-            gconstpointer  data)
+test_async (Fixture      *f,
+            gconstpointer data)
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GError *done = NULL;
 
   cloud_add_vm (f, "vm-own");
@@ -147,9 +147,9 @@ order_cb (GObject      *object,
           GAsyncResult *result,
           gpointer      data)
 {
-  GPtrArray *order = data;
+  GPtrArray         *order = data;
   GsmSessionManager *manager = GSM_SESSION_MANAGER (object);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   if (g_async_result_is_tagged (result, gsm_session_manager_register_vm))
     {
@@ -168,12 +168,12 @@ order_cb (GObject      *object,
 /* Asynchronous calls complete in the order issued, cleanup_my_vm too: a
  * cleanup issued right after a registration deletes that VM. */
 static void
-test_async_ordered (Fixture       *f,
-                    gconstpointer  data)
+test_async_ordered (Fixture      *f,
+                    gconstpointer data)
 {
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  g_autoptr(GPtrArray) order = g_ptr_array_new ();
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GPtrArray) order = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
 
   cloud_add_vm (f, "vm-ordered");
   gsm_session_manager_register_vm (manager, "vm-ordered", "zone-a", NULL, NULL, NULL,
@@ -193,14 +193,14 @@ run_helper (Fixture    *f,
             const char *vm_id,
             int         signum)
 {
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GDataInputStream) in = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GDataInputStream) in = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *ready = NULL;
   g_autofree char *helper = g_build_filename (g_getenv ("G_TEST_BUILDDIR"), "reaper",
                                               "shutdown-helper", NULL);
-  char *done;
+  char            *done;
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
@@ -227,8 +227,8 @@ run_helper (Fixture    *f,
 
 /* SIGTERM to a GLib application: its VM is deleted, then its loop quits. */
 static void
-test_shutdown_handlers (Fixture       *f,
-                        gconstpointer  data)
+test_shutdown_handlers (Fixture      *f,
+                        gconstpointer data)
 {
   g_autofree char *done = NULL;
 
@@ -256,8 +256,8 @@ test_shutdown_handlers (Fixture       *f,
 
 /* From an atexit() handler, with no main loop: the sync form works. */
 static void
-test_atexit (Fixture       *f,
-             gconstpointer  data)
+test_atexit (Fixture      *f,
+             gconstpointer data)
 {
   g_autofree char *done = NULL;
 

@@ -26,11 +26,11 @@ static const char *pid_namespace[] = { "unshare", "--pid", "--fork", "--kill-chi
 
 typedef struct
 {
-  GSubprocess *process;
-  GOutputStream *stdin_pipe;
+  GSubprocess      *process;
+  GOutputStream    *stdin_pipe;
   GDataInputStream *out;
-  char *session_id;
-  int pid;            /* as the session sees itself */
+  char             *session_id;
+  int               pid; /* as the session sees itself */
 } Session;
 
 static void
@@ -56,7 +56,7 @@ static char *
 fake_boot_id (Fixture *f)
 {
   g_autofree char *id = g_uuid_string_random ();
-  char *path = g_build_filename (f->root, "boot_id", NULL);
+  char            *path = g_build_filename (f->root, "boot_id", NULL);
 
   g_assert_true (g_file_set_contents (path, id, -1, NULL));
   return path;
@@ -68,19 +68,19 @@ fake_boot_id (Fixture *f)
  * not NULL.
  */
 static Session *
-session_start (const char * const *wrapper,
-               const char         *boot_id_file,
-               const char         *mode,
-               const char         *vm_id,
-               const char * const *extra_env)
+session_start (const char *const *wrapper,
+               const char        *boot_id_file,
+               const char        *mode,
+               const char        *vm_id,
+               const char *const *extra_env)
 {
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
   g_autofree char *line = NULL;
-  g_auto(GStrv) parts = NULL;
+  g_auto (GStrv) parts = NULL;
   const char *exe = g_getenv ("GSM_TEST_WORKER");
-  Session *s = g_new0 (Session, 1);
+  Session    *s = g_new0 (Session, 1);
 
   for (guint i = 0; wrapper != NULL && wrapper[i] != NULL; i++)
     g_ptr_array_add (argv, g_strdup (wrapper[i]));
@@ -104,7 +104,7 @@ session_start (const char * const *wrapper,
   for (guint i = 0; extra_env && extra_env[i]; i += 2)
     g_subprocess_launcher_setenv (launcher, extra_env[i], extra_env[i + 1], TRUE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  s->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  s->process = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   s->stdin_pipe = g_subprocess_get_stdin_pipe (s->process);
 
@@ -124,7 +124,7 @@ session_start (const char * const *wrapper,
 static void
 session_kill (Session *s)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_subprocess_send_signal (s->process, SIGKILL);
   g_subprocess_wait (s->process, NULL, &error);
@@ -138,7 +138,7 @@ session_kill (Session *s)
 static void
 session_close (Session *s)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *line = NULL;
 
   g_output_stream_close (s->stdin_pipe, NULL, &error);
@@ -153,15 +153,15 @@ session_close (Session *s)
 /* Runs gsmctl with @args, inside @wrapper if not NULL; returns its exit
  * status. */
 static int
-gsmctl_in (const char * const *wrapper,
-           const char         *boot_id_file,
-           const char         *args)
+gsmctl_in (const char *const *wrapper,
+           const char        *boot_id_file,
+           const char        *args)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *out = NULL, *err = NULL;
-  g_auto(GStrv) split = g_strsplit (args, " ", -1);
+  g_auto (GStrv) split = g_strsplit (args, " ", -1);
 
   for (guint i = 0; wrapper != NULL && wrapper[i] != NULL; i++)
     g_ptr_array_add (argv, g_strdup (wrapper[i]));
@@ -179,7 +179,7 @@ gsmctl_in (const char * const *wrapper,
     g_ptr_array_add (argv, g_strdup (split[i]));
   g_ptr_array_add (argv, NULL);
 
-  proc = g_subprocess_newv ((const char * const *) argv->pdata,
+  proc = g_subprocess_newv ((const char *const *) argv->pdata,
                             G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
@@ -192,9 +192,9 @@ gsmctl_in (const char * const *wrapper,
 static GsmSession *
 entry_of (const char *session_id)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) table =
-    _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) table =
+      _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
   GsmSession *s;
 
   g_assert_no_error (error);
@@ -206,7 +206,7 @@ static gboolean
 can_unshare (void)
 {
   g_autofree char *out = NULL;
-  int status = -1;
+  int              status = -1;
 
   if (geteuid () != 0)
     return FALSE;
@@ -215,24 +215,26 @@ can_unshare (void)
   return g_spawn_check_wait_status (status, NULL);
 }
 
-#define SKIP_UNLESS_UNSHARE() \
-  G_STMT_START { \
-    if (!can_unshare ()) \
-      { \
+#define SKIP_UNLESS_UNSHARE()                                                    \
+  G_STMT_START                                                                   \
+  {                                                                              \
+    if (!can_unshare ())                                                         \
+      {                                                                          \
         g_test_skip ("needs root and unshare(1) with pid and mount namespaces"); \
-        return; \
-      } \
-  } G_STMT_END
+        return;                                                                  \
+      }                                                                          \
+  }                                                                              \
+  G_STMT_END
 
 /* A session that is pid 1 of another pid namespace is alive to the host
  * while it runs (its pid means nothing here: the lock says so), and dead
  * once killed; its entry (pid 1) never makes the registry "corrupt". */
 static void
-test_pid_namespace (Fixture       *f,
-                    gconstpointer  data)
+test_pid_namespace (Fixture      *f,
+                    gconstpointer data)
 {
-  g_autoptr(Session) inside = NULL;
-  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr (Session) inside = NULL;
+  g_autoptr (GsmSession) entry = NULL;
 
   SKIP_UNLESS_UNSHARE ();
   cloud_add_vm (f, "vm-container");
@@ -258,11 +260,11 @@ test_pid_namespace (Fixture       *f,
 /* A reaper inside a container sees the host's live session alive, and a
  * dead one dead. */
 static void
-test_reaper_in_container (Fixture       *f,
-                          gconstpointer  data)
+test_reaper_in_container (Fixture      *f,
+                          gconstpointer data)
 {
-  g_autoptr(Session) live = NULL, dead = NULL;
-  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr (Session) live = NULL, dead = NULL;
+  g_autoptr (GsmSession) entry = NULL;
 
   SKIP_UNLESS_UNSHARE ();
   cloud_add_vm (f, "vm-host-live");
@@ -287,12 +289,12 @@ test_reaper_in_container (Fixture       *f,
  * runs. Once it is gone nothing here can prove it dead: it is listed,
  * never marked stale, and its VM is kept. */
 static void
-test_other_boot_id (Fixture       *f,
-                    gconstpointer  data)
+test_other_boot_id (Fixture      *f,
+                    gconstpointer data)
 {
   g_autofree char *boot_id = NULL;
-  g_autoptr(Session) sandboxed = NULL, host = NULL;
-  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr (Session) sandboxed = NULL, host = NULL;
+  g_autoptr (GsmSession) entry = NULL;
 
   SKIP_UNLESS_UNSHARE ();
   boot_id = fake_boot_id (f);
@@ -327,10 +329,10 @@ test_other_boot_id (Fixture       *f,
 /* A process whose main thread exited while another runs shows as a
  * zombie in /proc: it is alive. */
 static void
-test_main_thread_exited (Fixture       *f,
-                         gconstpointer  data)
+test_main_thread_exited (Fixture      *f,
+                         gconstpointer data)
 {
-  g_autoptr(Session) s = NULL;
+  g_autoptr (Session) s = NULL;
   g_autofree char *stat_path = NULL;
   g_autofree char *stat = NULL;
 
@@ -363,15 +365,15 @@ test_main_thread_exited (Fixture       *f,
  * the first's VM is still known, and reaped. @data: a file prefix (the
  * seed's layout) or "". */
 static void
-test_same_pid_same_volume (Fixture       *f,
-                           gconstpointer  data)
+test_same_pid_same_volume (Fixture      *f,
+                           gconstpointer data)
 {
   const char *prefix = data;
   const char *env[] = { "GSM_FILE_PREFIX", prefix, NULL };
-  g_autoptr(Session) first = NULL, second = NULL;
-  g_autoptr(GDir) dir = NULL;
+  g_autoptr (Session) first = NULL, second = NULL;
+  g_autoptr (GDir) dir = NULL;
   const char *name;
-  guint n_first = 0;
+  guint       n_first = 0;
 
   SKIP_UNLESS_UNSHARE ();
   g_setenv ("GSM_FILE_PREFIX", prefix, TRUE);
@@ -402,13 +404,13 @@ test_same_pid_same_volume (Fixture       *f,
  * session is dead all the same, seen from a container (where only the
  * lock can tell). */
 static void
-test_forked_child_outlives (Fixture       *f,
-                            gconstpointer  data)
+test_forked_child_outlives (Fixture      *f,
+                            gconstpointer data)
 {
-  g_autoptr(Session) s = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (Session) s = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *line = NULL;
-  int child;
+  int              child;
 
   SKIP_UNLESS_UNSHARE ();
   cloud_add_vm (f, "vm-forked");
@@ -443,7 +445,7 @@ read_file (const char *dir,
            const char *name)
 {
   g_autofree char *path = g_build_filename (dir, name, NULL);
-  char *contents = NULL;
+  char            *contents = NULL;
 
   g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   return contents;
@@ -453,16 +455,16 @@ read_file (const char *dir,
  * user who made our file names first blocks nothing: our files carry our
  * uid, theirs stay as they were, and a crash is still found and reaped. */
 static void
-test_shared_sticky_directory (Fixture       *f,
-                              gconstpointer  data)
+test_shared_sticky_directory (Fixture      *f,
+                              gconstpointer data)
 {
-  const char *env[] = { "GSM_FILE_PREFIX", "jarvis_", NULL };
-  const char *planted[] = { "jarvis_vm_registry.lock", "jarvis_vm_registry.json",
-                            "jarvis_global_session.json", NULL };
+  const char      *env[] = { "GSM_FILE_PREFIX", "jarvis_", NULL };
+  const char      *planted[] = { "jarvis_vm_registry.lock", "jarvis_vm_registry.json",
+                                 "jarvis_global_session.json", NULL };
   g_autofree char *own_session = g_strdup_printf ("jarvis_session_%d.json", getpid ());
   g_autofree char *registry = NULL;
-  g_autoptr(Session) s = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (Session) s = NULL;
+  g_autoptr (GError) error = NULL;
   GsmSessionManager *manager;
 
   if (geteuid () != 0)
@@ -537,13 +539,13 @@ typedef struct
 } MarkStale;
 
 static gboolean
-txn_mark_stale (GsmRegistryTxn  *txn,
-                gpointer         user_data,
-                GError         **error)
+txn_mark_stale (GsmRegistryTxn *txn,
+                gpointer        user_data,
+                GError        **error)
 {
-  MarkStale *m = user_data;
+  MarkStale  *m = user_data;
   GsmSession *entry = _gsm_registry_txn_lookup (txn, m->session_id);
-  g_autoptr(GsmSession) stale = NULL;
+  g_autoptr (GsmSession) stale = NULL;
 
   g_assert_nonnull (entry);
   stale = _gsm_session_with_stale (entry, g_get_real_time () / (double) G_USEC_PER_SEC - 3600);
@@ -555,14 +557,14 @@ txn_mark_stale (GsmRegistryTxn  *txn,
  * hand) keeps its VM: registration checks its owner again, the reaper
  * too, and a cleanup records it active again. */
 static void
-test_wrong_stale_mark (Fixture       *f,
-                       gconstpointer  data)
+test_wrong_stale_mark (Fixture      *f,
+                       gconstpointer data)
 {
-  g_autoptr(Session) owner = NULL;
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(GError) error = NULL;
-  MarkStale m;
+  g_autoptr (Session) owner = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (GError) error = NULL;
+  MarkStale          m;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
 
   cloud_add_vm (f, "vm-marked");
@@ -589,16 +591,16 @@ test_wrong_stale_mark (Fixture       *f,
 
 /* Each test has its own runtime directory, and its own manager in it. */
 static void
-set_up (Fixture       *f,
-        gconstpointer  data)
+set_up (Fixture      *f,
+        gconstpointer data)
 {
   fixture_set_up (f, data);
   _gsm_session_manager_reset_for_testing ();
 }
 
 static void
-tear_down (Fixture       *f,
-           gconstpointer  data)
+tear_down (Fixture      *f,
+           gconstpointer data)
 {
   _gsm_session_manager_reset_for_testing ();
   fixture_tear_down (f, data);

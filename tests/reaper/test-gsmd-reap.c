@@ -11,9 +11,9 @@
 
 #include "config.h"
 
-#include "reaper-test-util.h"
-#include "fake-cloud-util.h"
 #include "dbus-test-util.h"
+#include "fake-cloud-util.h"
+#include "reaper-test-util.h"
 
 /* Waits (at most 20 s) for @member with first argument @session_id. */
 static Received *
@@ -35,7 +35,7 @@ start_gsmd_full (GDBusConnection *connection,
                  const char      *arg,
                  GSubprocessFlags flags)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GSubprocess *gsmd;
 
   gsmd = g_subprocess_new (flags, &error, g_getenv ("GSMD"), arg, NULL);
@@ -43,11 +43,11 @@ start_gsmd_full (GDBusConnection *connection,
 
   for (int i = 0; i < 2000; i++)
     {
-      g_autoptr(GVariant) reply =
-        g_dbus_connection_call_sync (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                     "org.freedesktop.DBus", "NameHasOwner",
-                                     g_variant_new ("(s)", "org.gsm.SessionManager1"),
-                                     G_VARIANT_TYPE ("(b)"), 0, 5000, NULL, &error);
+      g_autoptr (GVariant) reply =
+          g_dbus_connection_call_sync (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "NameHasOwner",
+                                       g_variant_new ("(s)", "org.gsm.SessionManager1"),
+                                       G_VARIANT_TYPE ("(b)"), 0, 5000, NULL, &error);
       gboolean owned = FALSE;
 
       g_assert_no_error (error);
@@ -69,7 +69,7 @@ start_gsmd (GDBusConnection *connection)
 static void
 stop_gsmd (GSubprocess *gsmd)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_subprocess_send_signal (gsmd, SIGTERM);
   g_subprocess_wait (gsmd, NULL, &error);
@@ -79,18 +79,18 @@ stop_gsmd (GSubprocess *gsmd)
 }
 
 static void
-test_gsmd_reap (Fixture       *f,
-                gconstpointer  data)
+test_gsmd_reap (Fixture      *f,
+                gconstpointer data)
 {
-  g_autoptr(GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_autoptr(GDBusConnection) connection = NULL;
-  g_autoptr(GSubprocess) gsmd = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(Worker) live = NULL, dead = NULL, failing = NULL, early = NULL;
+  g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr (GDBusConnection) connection = NULL;
+  g_autoptr (GSubprocess) gsmd = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Worker) live = NULL, dead = NULL, failing = NULL, early = NULL;
   g_autofree char *out = NULL;
-  Recorder *rec;
-  Received *stale, *reaped, *failed;
-  const char *vm, *zone, *outcome, *message;
+  Recorder        *rec;
+  Received        *stale, *reaped, *failed;
+  const char      *vm, *zone, *outcome, *message;
 
   /* A grace period the test can see: the reap comes after it. Without
    * one, a reap follows SessionStale by about a second anyway (the
@@ -157,18 +157,18 @@ test_gsmd_reap (Fixture       *f,
 /* [reaper] auto=true: gsmd as the unit starts it (no --reap) deletes a
  * kill -9'd session's VM with no command typed, and only it. */
 static void
-test_gsmd_auto (Fixture       *f,
-                gconstpointer  data)
+test_gsmd_auto (Fixture      *f,
+                gconstpointer data)
 {
-  g_autoptr(GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_autoptr(GDBusConnection) connection = NULL;
-  g_autoptr(GSubprocess) gsmd = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(Worker) live = NULL, dead = NULL;
+  g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr (GDBusConnection) connection = NULL;
+  g_autoptr (GSubprocess) gsmd = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Worker) live = NULL, dead = NULL;
   g_autofree char *config = g_build_filename (f->root, "config.ini", NULL);
-  Recorder *rec;
-  Received *reaped;
-  const char *vm;
+  Recorder        *rec;
+  Received        *reaped;
+  const char      *vm;
 
   g_assert_true (g_file_set_contents (config, "[reaper]\nauto=true\n", -1, NULL));
   g_setenv ("GSM_CONFIG_FILE", config, TRUE);
@@ -204,21 +204,21 @@ test_gsmd_auto (Fixture       *f,
  * the VM of a process that crashed before registering it, and deletes it
  * once older than the grace period; a live session's VM stays. */
 static void
-test_gsmd_auto_reconcile (Fixture       *f,
-                          gconstpointer  data)
+test_gsmd_auto_reconcile (Fixture      *f,
+                          gconstpointer data)
 {
   const char *crash_env[] = { "GSM_TEST_WORKER_CREATE", "gcloud",
                               "GSM_TEST_WORKER_SKIP_REGISTER", "1", NULL };
   const char *create_env[] = { "GSM_TEST_WORKER_CREATE", "gcloud", NULL };
   const char *expected[] = { "vm-crash zone-a", NULL };
-  g_autoptr(GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_autoptr(GDBusConnection) connection = NULL;
-  g_autoptr(GSubprocess) gsmd = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(Worker) crashed = NULL, live = NULL;
-  FakeCloud fc;
-  Recorder *rec;
-  Received *reaped;
+  g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr (GDBusConnection) connection = NULL;
+  g_autoptr (GSubprocess) gsmd = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Worker) crashed = NULL, live = NULL;
+  FakeCloud   fc;
+  Recorder   *rec;
+  Received   *reaped;
   const char *vm;
 
   fake_cloud_set_up (&fc, f, "gcloud");
@@ -252,17 +252,17 @@ test_gsmd_auto_reconcile (Fixture       *f,
 /* Without auto=true: gsmd, gsmctl stats and gsmctl list say that an orphan
  * waits, and how to have it deleted; nothing is deleted. */
 static void
-test_orphans_waiting (Fixture       *f,
-                      gconstpointer  data)
+test_orphans_waiting (Fixture      *f,
+                      gconstpointer data)
 {
-  g_autoptr(GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_autoptr(GDBusConnection) connection = NULL;
-  g_autoptr(GSubprocess) gsmd = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(Worker) dead = NULL;
-  g_autoptr(GDataInputStream) err = NULL;
+  g_autoptr (GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr (GDBusConnection) connection = NULL;
+  g_autoptr (GSubprocess) gsmd = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Worker) dead = NULL;
+  g_autoptr (GDataInputStream) err = NULL;
   g_autofree char *out = NULL;
-  gboolean said = FALSE;
+  gboolean         said = FALSE;
 
   dead = worker_start_orphan (f, "vm-dead");
   g_assert_cmpint (run_gsmctl (&out, NULL, "cleanup", "--yes", NULL), ==, 0);

@@ -12,16 +12,16 @@
 
 #include <math.h>
 
-#include <json-glib/json-glib.h>
 #include <gsm.h>
+#include <json-glib/json-glib.h>
 
+#include "fake-cloud-util.h"
 #include "gsm-labels-private.h"
 #include "gsm-provider-presets-private.h"
 #include "gsm-reaper-private.h"
 #include "gsm-registry-private.h"
 #include "gsm-session-manager-private.h"
 #include "gsm-session-private.h"
-#include "fake-cloud-util.h"
 
 typedef struct
 {
@@ -30,16 +30,16 @@ typedef struct
 } Inv;
 
 static void
-inv_set_up (Inv           *t,
-            gconstpointer  data)
+inv_set_up (Inv          *t,
+            gconstpointer data)
 {
   fixture_set_up (&t->f, data);
   fake_cloud_set_up (&t->fc, &t->f, data ? data : "gcloud");
 }
 
 static void
-inv_tear_down (Inv           *t,
-               gconstpointer  data)
+inv_tear_down (Inv          *t,
+               gconstpointer data)
 {
   _gsm_session_manager_reset_for_testing ();
   fake_cloud_clear (&t->fc);
@@ -60,7 +60,7 @@ labels_for (const char *session_id,
 {
   g_autofree char *session = session_id ? _gsm_label_for_session (session_id) : NULL;
   g_autofree char *ours = registry ? NULL : registry_label ();
-  GVariantBuilder b;
+  GVariantBuilder  b;
 
   g_variant_builder_init (&b, G_VARIANT_TYPE ("a{ss}"));
   g_variant_builder_add (&b, "{ss}", GSM_LABEL_HOST, "test-host");
@@ -77,10 +77,10 @@ new_reaper (void)
 }
 
 static GPtrArray *
-reconcile (GsmReaper         *reaper,
-           GsmReconcileFlags  flags)
+reconcile (GsmReaper        *reaper,
+           GsmReconcileFlags flags)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GPtrArray *items = gsm_reaper_reconcile_sync (reaper, flags, NULL, &error);
 
   g_assert_no_error (error);
@@ -118,9 +118,9 @@ verdict_of (GPtrArray  *items,
 static GsmSession *
 lookup (const char *session_id)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) table =
-    _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) table =
+      _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
   GsmSession *s;
 
   g_assert_no_error (error);
@@ -132,15 +132,15 @@ lookup (const char *session_id)
 static gboolean
 has_vm (const char *session_id)
 {
-  g_autoptr(GsmSession) entry = lookup (session_id);
+  g_autoptr (GsmSession) entry = lookup (session_id);
 
   return entry != NULL && gsm_session_get_has_vm (entry);
 }
 
 static gboolean
-txn_remove (GsmRegistryTxn  *txn,
-            gpointer         user_data,
-            GError         **error)
+txn_remove (GsmRegistryTxn *txn,
+            gpointer        user_data,
+            GError        **error)
 {
   _gsm_registry_txn_remove (txn, user_data);
   return TRUE;
@@ -150,8 +150,8 @@ txn_remove (GsmRegistryTxn  *txn,
 static void
 remove_entry (const char *session_id)
 {
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GError) error = NULL;
 
   snapshot = _gsm_registry_update (_gsm_session_manager_get_registry (gsm_session_manager_get_default ()),
                                    txn_remove, (gpointer) session_id, NULL, &error);
@@ -172,25 +172,25 @@ member_of (GsmSession *entry,
 static void
 assert_valid_value (const char *value)
 {
-  g_autoptr(GRegex) regex = g_regex_new ("^[a-z][a-z0-9_-]{0,62}$", 0, 0, NULL);
+  g_autoptr (GRegex) regex = g_regex_new ("^[a-z][a-z0-9_-]{0,62}$", 0, 0, NULL);
 
   g_assert_true (g_regex_match (regex, value, 0, NULL));
   g_assert_true (_gsm_label_value_is_valid (value));
 }
 
 static void
-test_labels (Inv           *t,
-             gconstpointer  data)
+test_labels (Inv          *t,
+             gconstpointer data)
 {
   GsmSessionManager *manager;
-  g_autoptr(GVariant) labels = NULL;
+  g_autoptr (GVariant) labels = NULL;
   g_autofree char *registry = NULL;
   g_autofree char *expected = NULL;
   g_autofree char *other = NULL;
   g_autofree char *host = NULL;
   g_autofree char *long_host = NULL;
   g_autofree char *long_name = g_strnfill (300, 'A');
-  g_auto(GStrv) candidates = NULL;
+  g_auto (GStrv) candidates = NULL;
   const char *session = NULL, *value;
 
   g_setenv ("GSM_HOSTNAME", "Build.Host_2.example.COM", TRUE);
@@ -204,7 +204,7 @@ test_labels (Inv           *t,
   assert_valid_value (session);
   /* The label stands for this session, and only it. */
   candidates = _gsm_label_session_candidates (session);
-  g_assert_true (g_strv_contains ((const char * const *) candidates,
+  g_assert_true (g_strv_contains ((const char *const *) candidates,
                                   gsm_session_manager_get_session_id (manager)));
 
   g_assert_true (g_variant_lookup (labels, GSM_LABEL_HOST, "&s", &value));
@@ -244,13 +244,13 @@ test_labels (Inv           *t,
     for (guint i = 0; ids[i]; i++)
       {
         g_autofree char *v = _gsm_label_for_session (ids[i]);
-        g_auto(GStrv) back = _gsm_label_session_candidates (v);
+        g_auto (GStrv) back = _gsm_label_session_candidates (v);
 
         assert_valid_value (v);
         /* A plain id is found again from its label; any other has a hash. */
         if (strspn (ids[i], "abcdefghijklmnopqrstuvwxyz0123456789-_") == strlen (ids[i]) &&
             *ids[i] != '\0')
-          g_assert_true (g_strv_contains ((const char * const *) back, ids[i]));
+          g_assert_true (g_strv_contains ((const char *const *) back, ids[i]));
         else
           g_assert_true (g_str_has_prefix (v, "x-"));
       }
@@ -274,14 +274,14 @@ check_preset (Inv        *t,
               const char *preset,
               const char *zone)
 {
-  g_autoptr(GsmProvider) provider = NULL;
-  g_autoptr(GsmProviderResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) items = NULL;
+  g_autoptr (GsmProvider) provider = NULL;
+  g_autoptr (GsmProviderResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) items = NULL;
   g_autofree char *vm = NULL;
   g_autofree char *format = NULL;
-  g_auto(GStrv) list_command = NULL;
-  double now = g_get_real_time () / 1e6;
+  g_auto (GStrv) list_command = NULL;
+  double            now = g_get_real_time () / 1e6;
   GsmInventoryItem *item;
 
   provider = gsm_provider_new_preset (preset, &error);
@@ -387,13 +387,13 @@ test_preset_az (Inv *t, gconstpointer data)
 /* How the configuration picks and changes a preset; bad input is a clear
  * error. */
 static void
-test_preset_config (Inv           *t,
-                    gconstpointer  data)
+test_preset_config (Inv          *t,
+                    gconstpointer data)
 {
-  g_autoptr(GsmProvider) provider = NULL;
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) argv = NULL;
-  g_auto(GStrv) list = NULL;
+  g_autoptr (GsmProvider) provider = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) argv = NULL;
+  g_auto (GStrv) list = NULL;
   const char *az_delete[] = { "az", "vm", "delete", "--resource-group", "rg-1", "--name", "vm-1",
                               "--yes", "--output", "json", NULL };
 
@@ -413,7 +413,8 @@ test_preset_config (Inv           *t,
                                       "[reaper]\nprovider=prod\n\n[provider prod]\npreset=aws\n"
                                       "timeout=7\nlist-command=aws ec2 describe-instances "
                                       "--region eu-west-1 --filters Name=tag:gsm-registry,"
-                                      "Values={registry} --output json\n", -1, NULL));
+                                      "Values={registry} --output json\n",
+                                      -1, NULL));
   provider = gsm_provider_new_default (&error);
   g_assert_no_error (error);
   g_assert_cmpstr (gsm_provider_get_name (provider), ==, "prod");
@@ -426,7 +427,11 @@ test_preset_config (Inv           *t,
 
   /* Bad input: each an error naming what is wrong. */
   {
-    const struct { const char *config; const char *says; } bad[] = {
+    const struct
+    {
+      const char *config;
+      const char *says;
+    } bad[] = {
       { "[provider]\npreset=ovh\n", "ovh" },
       { "[provider]\nlist-command=tool list\n", "neither" },
       { "[provider]\npreset=gcloud\nlist-format=yaml\n", "yaml" },
@@ -449,8 +454,8 @@ test_preset_config (Inv           *t,
 
   /* A registry value that is not a label value never reaches a query. */
   {
-    g_autoptr(GsmProvider) gcloud = gsm_provider_new_preset ("gcloud", NULL);
-    g_autoptr(GPtrArray) none = gsm_provider_list_vms_sync (gcloud, "x' OR 'a'=='a", NULL, &error);
+    g_autoptr (GsmProvider) gcloud = gsm_provider_new_preset ("gcloud", NULL);
+    g_autoptr (GPtrArray) none = gsm_provider_list_vms_sync (gcloud, "x' OR 'a'=='a", NULL, &error);
 
     g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
     g_assert_null (none);
@@ -465,9 +470,9 @@ test_preset_config (Inv           *t,
   /* A provider without a list command cannot reconcile, and says so. */
   {
     const char *cmd[] = { "tool", "delete", "{vm_id}", NULL };
-    g_autoptr(GsmProvider) plain = gsm_provider_new ("plain", cmd, NULL);
-    g_autoptr(GsmReaper) reaper = gsm_reaper_new (gsm_session_manager_get_default (), plain);
-    g_autoptr(GPtrArray) items = NULL;
+    g_autoptr (GsmProvider) plain = gsm_provider_new ("plain", cmd, NULL);
+    g_autoptr (GsmReaper) reaper = gsm_reaper_new (gsm_session_manager_get_default (), plain);
+    g_autoptr (GPtrArray) items = NULL;
 
     g_assert_null (gsm_provider_get_list_command (plain));
     items = gsm_reaper_reconcile_sync (reaper, GSM_RECONCILE_FLAGS_APPLY, NULL, &error);
@@ -480,10 +485,14 @@ test_preset_config (Inv           *t,
 /* ---- provider errors kept whole --------------------------------------------- */
 
 static void
-test_error_line (Inv           *t,
-                 gconstpointer  data)
+test_error_line (Inv          *t,
+                 gconstpointer data)
 {
-  const struct { const char *stderr_text; const char *line; } cases[] = {
+  const struct
+  {
+    const char *stderr_text;
+    const char *line;
+  } cases[] = {
     { "", "" },
     { "\n\n  \n", "" },
     { "warming up\nsomething broke\n\n", "something broke" },
@@ -519,13 +528,13 @@ test_error_line (Inv           *t,
 /* A command that fails with no output at all, and a not-found pattern
  * configured: a failure, and no critical (a test's criticals are fatal). */
 static void
-test_empty_output (Inv           *t,
-                   gconstpointer  data)
+test_empty_output (Inv          *t,
+                   gconstpointer data)
 {
   const char *argv[] = { "/bin/sh", "-c", "exit 1", "sh", "{vm_id}", NULL };
-  g_autoptr(GsmProvider) provider = gsm_provider_new ("silent", argv, NULL);
-  g_autoptr(GsmProviderResult) result = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmProvider) provider = gsm_provider_new ("silent", argv, NULL);
+  g_autoptr (GsmProviderResult) result = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_assert_true (gsm_provider_set_not_found_pattern (provider, "was not found", NULL));
   gsm_provider_set_not_found_exit_code (provider, 3);
@@ -539,16 +548,16 @@ test_empty_output (Inv           *t,
 /* gcloud not logged in: the error names the ERROR: line, not the last
  * line of the advice after it; the audit log keeps all of it. */
 static void
-test_error_kept_whole (Inv           *t,
-                       gconstpointer  data)
+test_error_kept_whole (Inv          *t,
+                       gconstpointer data)
 {
-  g_autoptr(Worker) w = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_auto(GStrv) records = NULL;
-  g_autoptr(GError) error = NULL;
-  guint reaped = 0, failed = 0;
+  g_autoptr (Worker) w = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_auto (GStrv) records = NULL;
+  g_autoptr (GError) error = NULL;
+  guint       reaped = 0, failed = 0;
   const char *last_error;
   JsonObject *record;
 
@@ -590,17 +599,17 @@ test_error_kept_whole (Inv           *t,
  * its labels) and died before registering it. Reconciliation finds it,
  * leaves it for the grace period, then deletes it, and only it. */
 static void
-test_crash_before_register (Inv           *t,
-                            gconstpointer  data)
+test_crash_before_register (Inv          *t,
+                            gconstpointer data)
 {
   const char *crash_env[] = { "GSM_TEST_WORKER_CREATE", "gcloud",
                               "GSM_TEST_WORKER_SKIP_REGISTER", "1", NULL };
   const char *create_env[] = { "GSM_TEST_WORKER_CREATE", "gcloud", NULL };
-  g_autoptr(Worker) crashed = NULL, live = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) items = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_auto(GStrv) records = NULL;
+  g_autoptr (Worker) crashed = NULL, live = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_auto (GStrv) records = NULL;
   const char *none[] = { NULL };
   const char *expected[] = { "vm-crash zone-a", NULL };
   JsonObject *record;
@@ -655,7 +664,8 @@ test_crash_before_register (Inv           *t,
   g_assert_cmpstr (json_object_get_string_member (record, "vm"), ==, "vm-crash");
   g_assert_cmpstr (json_object_get_string_member (record, "outcome"), ==, "deleted");
   g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (record, "owner"),
-                                                  "session"), ==, crashed->session_id);
+                                                  "session"),
+                   ==, crashed->session_id);
   g_clear_pointer (&items, g_ptr_array_unref);
 
   /* A pass more: nothing more to do. */
@@ -667,17 +677,17 @@ test_crash_before_register (Inv           *t,
 /* Reserved (status creating), created, never confirmed: the entry records
  * it, so it is the reaper's; reconciliation says so and leaves it to it. */
 static void
-test_crash_before_confirm (Inv           *t,
-                           gconstpointer  data)
+test_crash_before_confirm (Inv          *t,
+                           gconstpointer data)
 {
   const char *env[] = { "GSM_TEST_WORKER_RESERVE", "1", "GSM_TEST_WORKER_CREATE", "gcloud", NULL };
   const char *expected[] = { "vm-res zone-a", NULL };
   const char *none[] = { NULL };
-  g_autoptr(Worker) w = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) items = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (Worker) w = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (GError) error = NULL;
   guint reaped = 0, failed = 0;
 
   w = worker_start_env ("vm-res", env);
@@ -700,13 +710,13 @@ test_crash_before_confirm (Inv           *t,
 /* Never a VM without this registry's label, even when the list command
  * prints every VM of the project. */
 static void
-test_foreign_untouched (Inv           *t,
-                        gconstpointer  data)
+test_foreign_untouched (Inv          *t,
+                        gconstpointer data)
 {
   const char *expected[] = { "vm-ours zone-a", NULL };
   const char *dead = "0dead000-0000-4000-8000-000000000000";
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) items = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) items = NULL;
 
   /* No label at all; another registry's, for a dead session; ours, but no
    * session label; ours, for a dead session: only the last is an orphan. */
@@ -741,14 +751,14 @@ test_foreign_untouched (Inv           *t,
  * not recorded by its entry, or with its entry gone from the registry
  * (the session's lock is held). */
 static void
-test_live_never_touched (Inv           *t,
-                         gconstpointer  data)
+test_live_never_touched (Inv          *t,
+                         gconstpointer data)
 {
   const char *env[] = { "GSM_TEST_WORKER_CREATE", "gcloud", NULL };
   const char *none[] = { NULL };
-  g_autoptr(Worker) a = NULL, b = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) items = NULL;
+  g_autoptr (Worker) a = NULL, b = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) items = NULL;
 
   a = worker_start_env ("vm-a", env);
   b = worker_start_env ("vm-b", env);
@@ -772,7 +782,7 @@ test_live_never_touched (Inv           *t,
       g_clear_pointer (&items, g_ptr_array_unref);
     }
   {
-    g_autoptr(GError) error = NULL;
+    g_autoptr (GError) error = NULL;
     guint reaped = 99, failed = 99;
 
     g_assert_true (gsm_reaper_reap_sync (reaper, NULL, &reaped, &failed, NULL, &error));
@@ -797,17 +807,17 @@ test_live_never_touched (Inv           *t,
 /* A VM deleted behind the registry's back: missing from one pass, then
  * gone, recorded in the entry; nothing is deleted. */
 static void
-test_gone (Inv           *t,
-           gconstpointer  data)
+test_gone (Inv          *t,
+           gconstpointer data)
 {
   const char *env[] = { "GSM_TEST_WORKER_CREATE", "gcloud", NULL };
   const char *none[] = { NULL };
-  g_autoptr(Worker) w = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) items = NULL;
-  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr (Worker) w = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (GsmSession) entry = NULL;
   g_autofree char *registry = registry_label ();
-  JsonObject *inv;
+  JsonObject      *inv;
 
   w = worker_start_env ("vm-g", env);
   reaper = new_reaper ();
@@ -857,19 +867,19 @@ test_gone (Inv           *t,
  * inventory finds it by its Name tag, records the ID, and the reaper
  * terminates that ID. */
 static void
-test_aws_reserved_by_name (Inv           *t,
-                           gconstpointer  data)
+test_aws_reserved_by_name (Inv          *t,
+                           gconstpointer data)
 {
   const char *env[] = { "GSM_TEST_WORKER_RESERVE", "1", "GSM_TEST_WORKER_CREATE", "aws", NULL };
-  g_autoptr(Worker) w = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) items = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (Worker) w = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *instance_id = NULL;
   g_autofree char *call = NULL;
-  guint reaped = 0, failed = 0;
-  const char *none[] = { NULL };
+  guint            reaped = 0, failed = 0;
+  const char      *none[] = { NULL };
 
   w = worker_start_env ("web-1", env);
   worker_kill (w);
@@ -900,14 +910,14 @@ test_aws_reserved_by_name (Inv           *t,
 
 /* Azure: the same crash, found and deleted with az. */
 static void
-test_az_crash (Inv           *t,
-               gconstpointer  data)
+test_az_crash (Inv          *t,
+               gconstpointer data)
 {
   const char *env[] = { "GSM_TEST_WORKER_CREATE", "az", "GSM_TEST_WORKER_SKIP_REGISTER", "1", NULL };
   const char *expected[] = { "vm-az zone-a", NULL };
-  g_autoptr(Worker) w = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) items = NULL;
+  g_autoptr (Worker) w = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) items = NULL;
 
   w = worker_start_env ("vm-az", env);
   worker_kill (w);
@@ -922,15 +932,15 @@ test_az_crash (Inv           *t,
 /* A failed deletion of an orphan: recorded, retried after the backoff;
  * the VM is never forgotten, even though no session recorded it. */
 static void
-test_orphan_delete_fails (Inv           *t,
-                          gconstpointer  data)
+test_orphan_delete_fails (Inv          *t,
+                          gconstpointer data)
 {
   const char *dead = "0dead000-0000-4000-8000-000000000000";
   const char *once[] = { "vm-o zone-a", NULL };
   const char *twice[] = { "vm-o zone-a", "vm-o zone-a", NULL };
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) items = NULL;
-  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) items = NULL;
+  g_autoptr (GsmSession) entry = NULL;
 
   fake_cloud_add (&t->fc, "vm-o", "zone-a", labels_for (dead, NULL), 3600);
   fake_cloud_set_mode (&t->fc, "denied");
@@ -954,7 +964,7 @@ test_orphan_delete_fails (Inv           *t,
   items = reconcile (reaper, GSM_RECONCILE_FLAGS_APPLY);
   g_assert_cmpint (verdict_of (items, "vm-o"), ==, GSM_INVENTORY_VERDICT_DEAD_OWNER);
   {
-    g_autoptr(GError) error = NULL;
+    g_autoptr (GError) error = NULL;
     guint reaped = 0, failed = 0;
 
     g_assert_true (gsm_reaper_reap_sync (reaper, NULL, &reaped, &failed, NULL, &error));
@@ -968,16 +978,16 @@ test_orphan_delete_fails (Inv           *t,
 
 /* gsmctl reconcile: a dry run by default, --yes to act, --json. */
 static void
-test_gsmctl_reconcile (Inv           *t,
-                       gconstpointer  data)
+test_gsmctl_reconcile (Inv          *t,
+                       gconstpointer data)
 {
   const char *env[] = { "GSM_TEST_WORKER_CREATE", "gcloud", "GSM_TEST_WORKER_SKIP_REGISTER", "1", NULL };
   const char *none[] = { NULL };
   const char *expected[] = { "vm-c zone-a", NULL };
-  g_autoptr(Worker) w = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr (Worker) w = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autofree char *out = NULL;
-  JsonArray *array;
+  JsonArray       *array;
 
   w = worker_start_env ("vm-c", env);
   worker_kill (w);
@@ -996,9 +1006,11 @@ test_gsmctl_reconcile (Inv           *t,
   array = json_node_get_array (json_parser_get_root (parser));
   g_assert_cmpuint (json_array_get_length (array), ==, 1);
   g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (array, 0),
-                                                  "verdict"), ==, "orphan");
+                                                  "verdict"),
+                   ==, "orphan");
   g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (array, 0),
-                                                  "session"), ==, w->session_id);
+                                                  "session"),
+                   ==, w->session_id);
   g_clear_pointer (&out, g_free);
   fake_cloud_assert_deleted (&t->fc, none);
 
@@ -1019,11 +1031,11 @@ test_gsmctl_reconcile (Inv           *t,
 /* [reaper] auto=true: a new session deletes this host's dead sessions'
  * VMs (here the fixture's fake provider), in the background. */
 static void
-test_reap_at_start (Fixture       *f,
-                    gconstpointer  data)
+test_reap_at_start (Fixture      *f,
+                    gconstpointer data)
 {
   g_autofree char *config = g_build_filename (f->root, "config.ini", NULL);
-  g_autoptr(Worker) dead = NULL, starter = NULL;
+  g_autoptr (Worker) dead = NULL, starter = NULL;
 
   dead = worker_start_orphan (f, "vm-old");
   cloud_add_vm (f, "vm-new");
@@ -1039,8 +1051,8 @@ test_reap_at_start (Fixture       *f,
 }
 
 static void
-reaper_tear_down (Fixture       *f,
-                  gconstpointer  data)
+reaper_tear_down (Fixture      *f,
+                  gconstpointer data)
 {
   _gsm_session_manager_reset_for_testing ();
   fixture_tear_down (f, data);

@@ -13,7 +13,7 @@
 static GsmProvider *
 fake_provider (Fixture *f)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GsmProvider *provider = gsm_provider_new_default (&error);
 
   g_assert_no_error (error);
@@ -22,12 +22,12 @@ fake_provider (Fixture *f)
 }
 
 static void
-test_default_is_gcloud (Fixture       *f,
-                        gconstpointer  data)
+test_default_is_gcloud (Fixture      *f,
+                        gconstpointer data)
 {
-  g_autoptr(GsmProvider) provider = NULL;
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) argv = NULL;
+  g_autoptr (GsmProvider) provider = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) argv = NULL;
   const char *expected[] = { "gcloud", "compute", "instances", "delete", "vm-1", "--zone",
                              "us-east1-b", "--quiet", NULL };
 
@@ -46,18 +46,18 @@ test_default_is_gcloud (Fixture       *f,
 }
 
 static void
-test_key_file_and_environment (Fixture       *f,
-                               gconstpointer  data)
+test_key_file_and_environment (Fixture      *f,
+                               gconstpointer data)
 {
   g_autofree char *path = g_build_filename (f->root, "config.ini", NULL);
-  g_autoptr(GsmProvider) provider = NULL;
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) argv = NULL;
+  g_autoptr (GsmProvider) provider = NULL;
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) argv = NULL;
   const char *config =
-    "[reaper]\nprovider=mycloud\n\n"
-    "[provider mycloud]\n"
-    "command=mycloud vm delete \"--zone={zone}\" {vm_id} --label 'owner {session_id}'\n"
-    "timeout=42\nnot-found-exit-code=3\nnot-found-pattern=no such VM\n";
+      "[reaper]\nprovider=mycloud\n\n"
+      "[provider mycloud]\n"
+      "command=mycloud vm delete \"--zone={zone}\" {vm_id} --label 'owner {session_id}'\n"
+      "timeout=42\nnot-found-exit-code=3\nnot-found-pattern=no such VM\n";
   const char *expected[] = { "mycloud", "vm", "delete", "--zone=z1", "vm;rm -rf /", "--label",
                              "owner s-1", NULL };
 
@@ -106,16 +106,16 @@ test_key_file_and_environment (Fixture       *f,
 }
 
 static void
-test_bad_templates (Fixture       *f,
-                    gconstpointer  data)
+test_bad_templates (Fixture      *f,
+                    gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmProvider) provider = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmProvider) provider = NULL;
   const char *unknown[] = { "tool", "delete", "{vm}", NULL };
   const char *no_vm[] = { "tool", "delete", "{zone}", NULL };
   const char *in_program[] = { "{vm_id}", NULL };
   const char *braces[] = { "tool", "--json={\"a\": 1}", "{vm_id}", NULL };
-  g_auto(GStrv) argv = NULL;
+  g_auto (GStrv) argv = NULL;
 
   g_assert_null (gsm_provider_new ("t", unknown, &error));
   g_assert_error (error, GSM_ERROR, GSM_ERROR_INVALID_ARGUMENT);
@@ -144,12 +144,12 @@ test_bad_templates (Fixture       *f,
 }
 
 static void
-test_delete (Fixture       *f,
-             gconstpointer  data)
+test_delete (Fixture      *f,
+             gconstpointer data)
 {
-  g_autoptr(GsmProvider) provider = fake_provider (f);
-  g_autoptr(GsmProviderResult) result = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmProvider) provider = fake_provider (f);
+  g_autoptr (GsmProviderResult) result = NULL;
+  g_autoptr (GError) error = NULL;
 
   cloud_add_vm (f, "vm-1");
   cloud_add_vm (f, "vm-2");
@@ -187,12 +187,12 @@ test_delete (Fixture       *f,
 }
 
 static void
-test_failure_is_captured (Fixture       *f,
-                          gconstpointer  data)
+test_failure_is_captured (Fixture      *f,
+                          gconstpointer data)
 {
-  g_autoptr(GsmProvider) provider = fake_provider (f);
-  g_autoptr(GsmProviderResult) result = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmProvider) provider = fake_provider (f);
+  g_autoptr (GsmProviderResult) result = NULL;
+  g_autoptr (GError) error = NULL;
 
   cloud_add_vm (f, "vm-1");
   cloud_set_mode (f, "fail");
@@ -212,7 +212,7 @@ test_failure_is_captured (Fixture       *f,
   /* A program that does not exist. */
   {
     const char *argv[] = { "/nonexistent/cloud-tool", "{vm_id}", NULL };
-    g_autoptr(GsmProvider) missing = gsm_provider_new ("missing", argv, NULL);
+    g_autoptr (GsmProvider) missing = gsm_provider_new ("missing", argv, NULL);
 
     g_assert_false (gsm_provider_delete_vm_sync (missing, "vm-1", NULL, NULL, &result, NULL, &error));
     g_assert_error (error, GSM_ERROR, GSM_ERROR_PROVIDER_FAILED);
@@ -239,7 +239,7 @@ provider_pid (Fixture    *f,
   g_autofree char *contents = NULL;
   g_autofree char *prefix = g_strdup_printf ("call %s ", vm_id);
   g_autofree char *first = NULL;
-  const char *line;
+  const char      *line;
 
   g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   line = strstr (contents, prefix);
@@ -249,12 +249,12 @@ provider_pid (Fixture    *f,
 }
 
 static void
-test_timeout_kills_the_group (Fixture       *f,
-                              gconstpointer  data)
+test_timeout_kills_the_group (Fixture      *f,
+                              gconstpointer data)
 {
-  g_autoptr(GsmProvider) provider = fake_provider (f);
-  g_autoptr(GsmProviderResult) result = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmProvider) provider = fake_provider (f);
+  g_autoptr (GsmProviderResult) result = NULL;
+  g_autoptr (GError) error = NULL;
 
   cloud_add_vm (f, "vm-1");
   cloud_set_mode (f, "hang");
@@ -274,7 +274,7 @@ test_timeout_kills_the_group (Fixture       *f,
 static gpointer
 cancel_when_called (gpointer data)
 {
-  Fixture *f = ((gpointer *) data)[0];
+  Fixture      *f = ((gpointer *) data)[0];
   GCancellable *cancellable = ((gpointer *) data)[1];
 
   cloud_wait_for_call (f, "vm-1");
@@ -287,8 +287,8 @@ delete_done_cb (GObject      *object,
                 GAsyncResult *res,
                 gpointer      data)
 {
-  gpointer *out = data;
-  GError *error = NULL;
+  gpointer          *out = data;
+  GError            *error = NULL;
   GsmProviderResult *result = NULL;
 
   g_assert_false (gsm_provider_delete_vm_finish (GSM_PROVIDER (object), res, &result, &error));
@@ -297,16 +297,16 @@ delete_done_cb (GObject      *object,
 }
 
 static void
-test_async_cancel (Fixture       *f,
-                   gconstpointer  data)
+test_async_cancel (Fixture      *f,
+                   gconstpointer data)
 {
-  g_autoptr(GsmProvider) provider = fake_provider (f);
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GsmProvider) provider = fake_provider (f);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
   gpointer out[2] = { NULL, NULL };
   gpointer args[2] = { f, cancellable };
-  g_autoptr(GThread) thread = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmProviderResult) result = NULL;
+  g_autoptr (GThread) thread = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmProviderResult) result = NULL;
 
   cloud_add_vm (f, "vm-1");
   cloud_set_mode (f, "hang");

@@ -17,7 +17,7 @@
 
 /* What was logged in domain Gsm with a GSM_ACTION field: one table of
  * fields (name → value) per message. */
-static GMutex logged_mutex;
+static GMutex     logged_mutex;
 static GPtrArray *logged;
 
 static GLogWriterOutput
@@ -26,7 +26,7 @@ writer (GLogLevelFlags   log_level,
         gsize            n_fields,
         gpointer         user_data)
 {
-  g_autoptr(GHashTable) table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr (GHashTable) table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 
   for (gsize i = 0; i < n_fields; i++)
     {
@@ -50,8 +50,8 @@ writer (GLogLevelFlags   log_level,
 }
 
 static void
-log_tear_down (Fixture       *f,
-               gconstpointer  data)
+log_tear_down (Fixture      *f,
+               gconstpointer data)
 {
   _gsm_session_manager_reset_for_testing ();
   fixture_tear_down (f, data);
@@ -78,7 +78,7 @@ logged_with (const char *action)
 static guint
 count_logged (const char *action)
 {
-  g_autoptr(GPtrArray) found = logged_with (action);
+  g_autoptr (GPtrArray) found = logged_with (action);
 
   return found->len;
 }
@@ -90,7 +90,7 @@ assert_logged_once (const char *action,
                     const char *vm_id,
                     const char *outcome)
 {
-  g_autoptr(GPtrArray) found = logged_with (action);
+  g_autoptr (GPtrArray) found = logged_with (action);
   GHashTable *fields;
 
   g_assert_cmpuint (found->len, ==, 1);
@@ -105,12 +105,12 @@ assert_logged_once (const char *action,
 /* A reap: the attempt and its result, each with the session and the VM;
  * nothing about the live session's VM. */
 static void
-test_reap_logged (Fixture       *f,
-                  gconstpointer  data)
+test_reap_logged (Fixture      *f,
+                  gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL, w2 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_auto(GStrv) calls = NULL;
+  g_autoptr (Worker) w1 = NULL, w2 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_auto (GStrv) calls = NULL;
 
   cloud_add_vm (f, "vm-1");
   cloud_add_vm (f, "vm-2");
@@ -140,12 +140,12 @@ test_reap_logged (Fixture       *f,
 
 /* A failed deletion: GSM_ACTION=reap-failed, with the provider's reason. */
 static void
-test_failure_logged (Fixture       *f,
-                     gconstpointer  data)
+test_failure_logged (Fixture      *f,
+                     gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) failed = NULL;
+  g_autoptr (Worker) w1 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) failed = NULL;
 
   cloud_add_vm (f, "vm-1");
   w1 = worker_start ("vm-1");
@@ -167,15 +167,15 @@ test_failure_logged (Fixture       *f,
 /* A VM of a list that is alive again when the pass checks it: left alone,
  * GSM_ACTION=skip, and the provider is never asked. */
 static void
-test_skip_logged (Fixture       *f,
-                  gconstpointer  data)
+test_skip_logged (Fixture      *f,
+                  gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) orphans = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GHashTable) table = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) skipped = NULL;
+  g_autoptr (Worker) w1 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) orphans = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GHashTable) table = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) skipped = NULL;
   GsmSession *entry;
 
   cloud_add_vm (f, "vm-1");

@@ -9,8 +9,8 @@
 
 #include <sys/stat.h>
 
-#include <json-glib/json-glib.h>
 #include <gsm.h>
+#include <json-glib/json-glib.h>
 
 #include "gsm-reaper-private.h"
 #include "gsm-registry-private.h"
@@ -19,8 +19,8 @@
 #include "reaper-test-util.h"
 
 static void
-reaper_tear_down (Fixture       *f,
-                  gconstpointer  data)
+reaper_tear_down (Fixture      *f,
+                  gconstpointer data)
 {
   _gsm_session_manager_reset_for_testing ();
   fixture_tear_down (f, data);
@@ -36,9 +36,9 @@ new_reaper (void)
 static GsmSession *
 lookup (const char *session_id)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) table =
-    _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) table =
+      _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, &error);
   GsmSession *s;
 
   g_assert_no_error (error);
@@ -49,11 +49,11 @@ lookup (const char *session_id)
 static guint
 count_vm_owners (const char *vm_id)
 {
-  g_autoptr(GHashTable) table =
-    _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, NULL);
+  g_autoptr (GHashTable) table =
+      _gsm_session_manager_list_sessions_sync (gsm_session_manager_get_default (), NULL, NULL);
   GHashTableIter iter;
-  gpointer value;
-  guint n = 0;
+  gpointer       value;
+  guint          n = 0;
 
   g_hash_table_iter_init (&iter, table);
   while (g_hash_table_iter_next (&iter, NULL, &value))
@@ -67,16 +67,17 @@ count_vm_owners (const char *vm_id)
 static void
 cleanup_stale (int expected)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
 
   g_assert_cmpint (gsm_session_manager_cleanup_stale_sessions_sync (gsm_session_manager_get_default (),
-                                                                    NULL, &error), ==, expected);
+                                                                    NULL, &error),
+                   ==, expected);
 }
 
 static char **
 history (GsmReaper *reaper)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   char **records = gsm_reaper_read_history_sync (reaper, NULL, &error);
 
   g_assert_no_error (error);
@@ -93,7 +94,7 @@ parse_record (JsonParser *parser,
 
 typedef struct
 {
-  GPtrArray *reaped;   /* vm ids */
+  GPtrArray *reaped; /* vm ids */
   GPtrArray *failed;
   GPtrArray *skipped;
 } Seen;
@@ -141,16 +142,16 @@ seen_clear (Seen *seen)
 
 /* kill -9 one of three workers: its VM, and only its VM, is deleted. */
 static void
-test_killed_worker (Fixture       *f,
-                    gconstpointer  data)
+test_killed_worker (Fixture      *f,
+                    gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL, w2 = NULL, w3 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_auto(GStrv) records = NULL;
+  g_autoptr (Worker) w1 = NULL, w2 = NULL, w3 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_auto (GStrv) records = NULL;
   JsonObject *record, *owner;
-  Seen seen;
+  Seen        seen;
 
   cloud_add_vm (f, "vm-1");
   cloud_add_vm (f, "vm-2");
@@ -190,7 +191,8 @@ test_killed_worker (Fixture       *f,
   g_assert_cmpstr (json_object_get_string_member (record, "vm"), ==, "vm-2");
   g_assert_true (json_object_get_null_member (record, "exit_status"));
   g_assert_cmpstr (json_node_get_string (json_array_get_element (
-                     json_object_get_array_member (record, "command"), 3)), ==, "vm-2");
+                       json_object_get_array_member (record, "command"), 3)),
+                   ==, "vm-2");
   {
     g_autofree char *token = g_strdup (json_object_get_string_member (record, "token"));
 
@@ -206,10 +208,11 @@ test_killed_worker (Fixture       *f,
   g_assert_cmpstr (json_object_get_string_member (owner, "session"), ==, w2->session_id);
   g_assert_cmpint (json_object_get_int_member (owner, "pid"), ==, w2->pid);
   g_assert_cmpstr (json_node_get_string (json_array_get_element (
-                     json_object_get_array_member (record, "command"), 3)), ==, "vm-2");
+                       json_object_get_array_member (record, "command"), 3)),
+                   ==, "vm-2");
   {
     g_autofree char *path = g_file_get_path (gsm_reaper_get_audit_log (reaper));
-    struct stat st;
+    struct stat      st;
 
     g_assert_cmpint (lstat (path, &st), ==, 0);
     g_assert_cmpint (st.st_mode & 0777, ==, 0600);
@@ -221,14 +224,14 @@ test_killed_worker (Fixture       *f,
 /* A live worker's VM survives every kind of pass, including a list that
  * names it: the owner is checked again right before each deletion. */
 static void
-test_live_vm_survives (Fixture       *f,
-                       gconstpointer  data)
+test_live_vm_survives (Fixture      *f,
+                       gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL, w2 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (Worker) w1 = NULL, w2 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
   g_autofree char *out = NULL;
-  Seen seen;
+  Seen             seen;
 
   cloud_add_vm (f, "vm-1");
   cloud_add_vm (f, "vm-2");
@@ -250,7 +253,7 @@ test_live_vm_survives (Fixture       *f,
   /* Even entries marked stale (as by a process with a broken probe). */
   g_ptr_array_set_size (forged, 0);
   {
-    g_autoptr(GsmSession) entry = lookup (w1->session_id);
+    g_autoptr (GsmSession) entry = lookup (w1->session_id);
 
     g_ptr_array_add (forged, _gsm_session_with_stale (entry, 1));
   }
@@ -266,14 +269,14 @@ test_live_vm_survives (Fixture       *f,
 /* The list was made while the owner was dead; before the pass reaches it,
  * a new live session takes the VM over. The re-check spares it. */
 static void
-test_recheck_before_delete (Fixture       *f,
-                            gconstpointer  data)
+test_recheck_before_delete (Fixture      *f,
+                            gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL, w2 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) orphans = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GsmSession) entry = NULL;
+  g_autoptr (Worker) w1 = NULL, w2 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) orphans = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GsmSession) entry = NULL;
 
   w1 = worker_start_orphan (f, "vm-1");
 
@@ -295,14 +298,14 @@ test_recheck_before_delete (Fixture       *f,
 
 /* Default grace period: a session just found dead is not reaped. */
 static void
-test_grace_period (Fixture       *f,
-                   gconstpointer  data)
+test_grace_period (Fixture      *f,
+                   gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(GPtrArray) orphans = NULL;
-  g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (Worker) w1 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (GPtrArray) orphans = NULL;
+  g_autoptr (GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
 
   g_unsetenv ("GSM_REAP_GRACE");
   w1 = worker_start_orphan (f, "vm-1");
@@ -338,16 +341,16 @@ typedef struct
 } Rewrite;
 
 static gboolean
-txn_rewrite (GsmRegistryTxn  *txn,
-             gpointer         user_data,
-             GError         **error)
+txn_rewrite (GsmRegistryTxn *txn,
+             gpointer        user_data,
+             GError        **error)
 {
-  Rewrite *rw = user_data;
+  Rewrite    *rw = user_data;
   GsmSession *entry = _gsm_registry_txn_lookup (txn, rw->session_id);
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autofree char *text = NULL;
-  g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GsmSession) rewritten = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GsmSession) rewritten = NULL;
   JsonObject *object;
 
   g_assert_nonnull (entry);
@@ -387,8 +390,8 @@ txn_rewrite (GsmRegistryTxn  *txn,
 static void
 rewrite_entry (const Rewrite *rw)
 {
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GError) error = NULL;
 
   snapshot = _gsm_registry_update (_gsm_session_manager_get_registry (gsm_session_manager_get_default ()),
                                    txn_rewrite, (gpointer) rw, NULL, &error);
@@ -411,15 +414,15 @@ calls_log_exists (Fixture *f)
  * --unverifiable --older-than, those older than that go, and only those.
  */
 static void
-test_undecidable_liveness (Fixture       *f,
-                           gconstpointer  data)
+test_undecidable_liveness (Fixture      *f,
+                           gconstpointer data)
 {
   const char *elsewhere[] = { "GSM_HOSTNAME", "build-host-2", NULL };
   const char *short_expiry[] = { "GSM_SESSION_EXPIRY", "0", NULL };
-  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
-  double old = now - 13 * 3600;
-  g_autoptr(Worker) live = NULL, dead = NULL, young = NULL, seed = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
+  double      now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  double      old = now - 13 * 3600;
+  g_autoptr (Worker) live = NULL, dead = NULL, young = NULL, seed = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
   g_autofree char *out = NULL;
 
   cloud_add_vm (f, "vm-live");
@@ -435,10 +438,10 @@ test_undecidable_liveness (Fixture       *f,
   /* As written on another kernel (another host, or a sandbox), 13 h old,
    * and recorded stale as the 12 h expiry did; the local one without a
    * start time or a lock, as the seed's own files are. */
-  rewrite_entry (&(Rewrite) { live->session_id, old, FALSE, old + 12 * 3600, NULL, TRUE });
-  rewrite_entry (&(Rewrite) { dead->session_id, old, FALSE, old + 12 * 3600, NULL, TRUE });
-  rewrite_entry (&(Rewrite) { young->session_id, 0, FALSE, now, NULL, TRUE });
-  rewrite_entry (&(Rewrite) { seed->session_id, 0, TRUE, now, NULL });
+  rewrite_entry (&(Rewrite){ live->session_id, old, FALSE, old + 12 * 3600, NULL, TRUE });
+  rewrite_entry (&(Rewrite){ dead->session_id, old, FALSE, old + 12 * 3600, NULL, TRUE });
+  rewrite_entry (&(Rewrite){ young->session_id, 0, FALSE, now, NULL, TRUE });
+  rewrite_entry (&(Rewrite){ seed->session_id, 0, TRUE, now, NULL });
 
   /* Plain passes, in this process and by gsmctl (even one whose expiry
    * is 0): the provider is never called. */
@@ -446,7 +449,7 @@ test_undecidable_liveness (Fixture       *f,
   g_assert_cmpfloat (gsm_reaper_get_unverifiable_older_than (reaper), ==, 0);
   reap_pass (reaper, NULL, 0, 0);
   {
-    g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
+    g_autoptr (GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
 
     g_ptr_array_add (forged, lookup (live->session_id));
     g_ptr_array_add (forged, lookup (dead->session_id));
@@ -473,7 +476,7 @@ test_undecidable_liveness (Fixture       *f,
   g_assert_nonnull (strstr (out, "vm-dead"));
   {
     /* The others are shown as left for now, with why, never as planned. */
-    g_auto(GStrv) lines = g_strsplit (out, "\n", -1);
+    g_auto (GStrv) lines = g_strsplit (out, "\n", -1);
 
     for (guint i = 0; lines[i] != NULL; i++)
       if (strstr (lines[i], "vm-young") != NULL || strstr (lines[i], "vm-seed") != NULL)
@@ -486,7 +489,8 @@ test_undecidable_liveness (Fixture       *f,
 
   /* Asked: those two, and only those, are deleted. */
   g_assert_cmpint (run_gsmctl (&out, NULL, "reap", "--unverifiable", "--older-than", "43200",
-                               "--yes", NULL), ==, 0);
+                               "--yes", NULL),
+                   ==, 0);
   g_test_message ("%s", out);
   g_assert_cmpuint (cloud_count (f, "call", "vm-live"), ==, 1);
   g_assert_cmpuint (cloud_count (f, "call", "vm-dead"), ==, 1);
@@ -512,16 +516,16 @@ attempts_of (GsmSession *entry)
 /* A failed deletion keeps the entry and records the attempt; a later pass
  * succeeds. */
 static void
-test_failure_then_retry (Fixture       *f,
-                         gconstpointer  data)
+test_failure_then_retry (Fixture      *f,
+                         gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_auto(GStrv) records = NULL;
+  g_autoptr (Worker) w1 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_auto (GStrv) records = NULL;
   JsonObject *attempts;
-  Seen seen;
+  Seen        seen;
 
   w1 = worker_start_orphan (f, "vm-1");
 
@@ -562,13 +566,13 @@ test_failure_then_retry (Fixture       *f,
 
 /* After a failure, the next attempt waits for the backoff. */
 static void
-test_backoff (Fixture       *f,
-              gconstpointer  data)
+test_backoff (Fixture      *f,
+              gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(GPtrArray) orphans = NULL;
+  g_autoptr (Worker) w1 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (GPtrArray) orphans = NULL;
   JsonObject *attempts;
 
   w1 = worker_start_orphan (f, "vm-1");
@@ -586,20 +590,20 @@ test_backoff (Fixture       *f,
   entry = lookup (w1->session_id);
   attempts = attempts_of (entry);
   g_assert_cmpfloat_with_epsilon (json_object_get_double_member (attempts, "next_retry_at") -
-                                  json_object_get_double_member (attempts, "last_attempt_at"),
+                                      json_object_get_double_member (attempts, "last_attempt_at"),
                                   60, 0.01);
 }
 
 /* A hanging provider is killed at its timeout; the entry stays. */
 static void
-test_hanging_provider (Fixture       *f,
-                       gconstpointer  data)
+test_hanging_provider (Fixture      *f,
+                       gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_auto(GStrv) records = NULL;
+  g_autoptr (Worker) w1 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_auto (GStrv) records = NULL;
 
   g_setenv ("GSM_PROVIDER_TIMEOUT", "0.5", TRUE);
   w1 = worker_start_orphan (f, "vm-1");
@@ -618,15 +622,15 @@ test_hanging_provider (Fixture       *f,
 
 /* The provider says the VM is already gone: the entry is cleared. */
 static void
-test_already_gone (Fixture       *f,
-                   gconstpointer  data)
+test_already_gone (Fixture      *f,
+                   gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_auto(GStrv) records = NULL;
+  g_autoptr (Worker) w1 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_auto (GStrv) records = NULL;
 
-  w1 = worker_start ("vm-1");   /* never in the cloud */
+  w1 = worker_start ("vm-1"); /* never in the cloud */
   worker_kill (w1);
 
   reaper = new_reaper ();
@@ -641,17 +645,17 @@ test_already_gone (Fixture       *f,
  * the first VM is deleted, the second one's "not found" counts as done;
  * a live process's reservation is left alone. */
 static void
-test_reserved_then_killed (Fixture       *f,
-                           gconstpointer  data)
+test_reserved_then_killed (Fixture      *f,
+                           gconstpointer data)
 {
   const char *reserve_env[] = { "GSM_TEST_WORKER_RESERVE", "1", NULL };
-  g_autoptr(Worker) made = NULL;
-  g_autoptr(Worker) never = NULL;
-  g_autoptr(Worker) live = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_auto(GStrv) records = NULL;
+  g_autoptr (Worker) made = NULL;
+  g_autoptr (Worker) never = NULL;
+  g_autoptr (Worker) live = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_auto (GStrv) records = NULL;
 
   cloud_add_vm (f, "vm-made");
   cloud_add_vm (f, "vm-live");
@@ -696,7 +700,7 @@ test_reserved_then_killed (Fixture       *f,
 static GSubprocess *
 spawn_gsmctl_reap (void)
 {
-  g_autoptr(GError) error = NULL;
+  g_autoptr (GError) error = NULL;
   GSubprocess *proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error,
                                         g_getenv ("GSMCTL"), "reap", "--yes", NULL);
 
@@ -706,13 +710,13 @@ spawn_gsmctl_reap (void)
 
 /* Two reapers (two processes) at once: each VM is deleted exactly once. */
 static void
-test_two_reapers (Fixture       *f,
-                  gconstpointer  data)
+test_two_reapers (Fixture      *f,
+                  gconstpointer data)
 {
   const char *vms[] = { "vm-1", "vm-2", "vm-3" };
-  Worker *workers[3];
-  g_autoptr(GSubprocess) a = NULL, b = NULL;
-  g_autoptr(GError) error = NULL;
+  Worker     *workers[3];
+  g_autoptr (GSubprocess) a = NULL, b = NULL;
+  g_autoptr (GError) error = NULL;
 
   for (guint i = 0; i < 3; i++)
     workers[i] = worker_start_orphan (f, vms[i]);
@@ -729,7 +733,7 @@ test_two_reapers (Fixture       *f,
 
   /* Meanwhile, nobody can take a claimed VM over. */
   {
-    g_autoptr(GsmSession) entry = lookup (workers[0]->session_id);
+    g_autoptr (GsmSession) entry = lookup (workers[0]->session_id);
 
     g_assert_nonnull (_gsm_session_get_member (entry, "reap_claim"));
   }
@@ -757,12 +761,13 @@ claim_wait_for_provider (const char *session_id)
 {
   for (int i = 0; i < 1000; i++)
     {
-      g_autoptr(GsmSession) entry = lookup (session_id);
+      g_autoptr (GsmSession) entry = lookup (session_id);
       JsonNode *claim = entry ? _gsm_session_get_member (entry, "reap_claim") : NULL;
 
       if (claim != NULL && json_object_has_member (json_node_get_object (claim), "provider"))
         return (int) json_object_get_int_member (json_object_get_object_member (json_node_get_object (claim),
-                                                                                "provider"), "pid");
+                                                                                "provider"),
+                                                 "pid");
       g_usleep (10000);
     }
   g_error ("the claim on session %s never recorded its provider command", session_id);
@@ -790,20 +795,20 @@ wait_until_gone (int pid)
 }
 
 static void
-test_dead_reaper_claim (Fixture       *f,
-                        gconstpointer  data)
+test_dead_reaper_claim (Fixture      *f,
+                        gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL;
-  g_autoptr(GSubprocess) a = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) taker = NULL;
+  g_autoptr (Worker) w1 = NULL;
+  g_autoptr (GSubprocess) a = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GSubprocess) taker = NULL;
   g_autofree char *taker_out = NULL;
   g_autofree char *path = g_build_filename (f->cloud, "calls.log", NULL);
   g_autofree char *log = NULL;
-  int provider_pid;
+  int              provider_pid;
 
   w1 = worker_start_orphan (f, "vm-1");
 
@@ -849,13 +854,13 @@ typedef struct
 } Inject;
 
 static gboolean
-txn_inject_claim (GsmRegistryTxn  *txn,
-                  gpointer         user_data,
-                  GError         **error)
+txn_inject_claim (GsmRegistryTxn *txn,
+                  gpointer        user_data,
+                  GError        **error)
 {
-  Inject *in = user_data;
+  Inject     *in = user_data;
   GsmSession *entry = _gsm_registry_txn_lookup (txn, in->session_id);
-  g_autoptr(GsmSession) claimed = _gsm_session_with_member (entry, "reap_claim", in->claim);
+  g_autoptr (GsmSession) claimed = _gsm_session_with_member (entry, "reap_claim", in->claim);
 
   _gsm_registry_txn_put (txn, claimed);
   return TRUE;
@@ -870,9 +875,9 @@ inject_claim_at (const char *session_id,
   g_autofree char *text = g_strdup_printf ("{\"token\": \"t\", \"pid\": 4242, \"start_time\": 1, "
                                            "\"host\": \"%s\", \"at\": %f, \"expires_at\": %f}",
                                            host, at, expires_at);
-  g_autoptr(JsonNode) claim = json_from_string (text, NULL);
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (JsonNode) claim = json_from_string (text, NULL);
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GError) error = NULL;
   Inject in = { session_id, claim };
 
   snapshot = _gsm_registry_update (_gsm_session_manager_get_registry (gsm_session_manager_get_default ()),
@@ -893,12 +898,12 @@ inject_claim (const char *session_id,
 /* A claim by a reaper on another host (its liveness unknown here) holds
  * until it expires, then is taken over. */
 static void
-test_remote_claim_expires (Fixture       *f,
-                           gconstpointer  data)
+test_remote_claim_expires (Fixture      *f,
+                           gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) orphans = NULL;
+  g_autoptr (Worker) w1 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) orphans = NULL;
 
   w1 = worker_start_orphan (f, "vm-1");
   cleanup_stale (1);
@@ -916,12 +921,11 @@ test_remote_claim_expires (Fixture       *f,
   g_assert_null (lookup (w1->session_id));
 }
 
-
 /* The records of the audit log, parsed. */
 static GPtrArray *
 history_objects (GsmReaper *reaper)
 {
-  g_auto(GStrv) records = history (reaper);
+  g_auto (GStrv) records = history (reaper);
   GPtrArray *objects = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
 
   for (guint i = 0; records[i]; i++)
@@ -940,9 +944,9 @@ record_string (GPtrArray  *objects,
 
 /* Where the line starting with @prefix is in @lines, or -1. */
 static int
-line_index (char       **lines,
-            const char  *prefix,
-            guint        nth)
+line_index (char      **lines,
+            const char *prefix,
+            guint       nth)
 {
   for (guint i = 0; lines[i]; i++)
     if (g_str_has_prefix (lines[i], prefix) && nth-- == 0)
@@ -956,7 +960,7 @@ process_state (int pid)
 {
   g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
   g_autofree char *contents = NULL;
-  const char *p;
+  const char      *p;
 
   if (!g_file_get_contents (path, &contents, NULL, NULL))
     return 0;
@@ -972,20 +976,20 @@ process_state (int pid)
  * deletions never overlap, and the audit log has both.
  */
 static void
-test_killed_reaper (Fixture       *f,
-                    gconstpointer  data)
+test_killed_reaper (Fixture      *f,
+                    gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL;
-  g_autoptr(GSubprocess) a = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) records = NULL;
-  g_autoptr(GsmSession) entry = NULL;
-  g_auto(GStrv) lines = NULL;
+  g_autoptr (Worker) w1 = NULL;
+  g_autoptr (GSubprocess) a = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) records = NULL;
+  g_autoptr (GsmSession) entry = NULL;
+  g_auto (GStrv) lines = NULL;
   g_autofree char *first_token = NULL;
-  Seen seen;
-  int provider_pid;
-  int a_call, slept, b_call;
-  char state = 'R';
+  Seen             seen;
+  int              provider_pid;
+  int              a_call, slept, b_call;
+  char             state = 'R';
 
   w1 = worker_start_orphan (f, "vm-1");
   cleanup_stale (1);
@@ -1016,12 +1020,12 @@ test_killed_reaper (Fixture       *f,
   reaper = new_reaper ();
   seen_init (&seen, reaper);
   {
-    g_autoptr(GPtrArray) orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
+    g_autoptr (GPtrArray) orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
 
     g_assert_cmpuint (orphans->len, ==, 0);
   }
   {
-    g_autoptr(GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
+    g_autoptr (GPtrArray) forged = g_ptr_array_new_with_free_func (g_object_unref);
 
     g_ptr_array_add (forged, lookup (w1->session_id));
     reap_pass (reaper, forged, 0, 0);
@@ -1036,7 +1040,7 @@ test_killed_reaper (Fixture       *f,
   cloud_wait_for (f, "slept", "vm-1");
   for (int i = 0; i < 200; i++)
     {
-      g_autoptr(GPtrArray) orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
+      g_autoptr (GPtrArray) orphans = gsm_reaper_list_orphans_sync (reaper, NULL, NULL);
 
       if (orphans->len == 1)
         break;
@@ -1085,28 +1089,29 @@ test_killed_reaper (Fixture       *f,
  * gsmd would schedule them then too.
  */
 static void
-test_future_times (Fixture       *f,
-                   gconstpointer  data)
+test_future_times (Fixture      *f,
+                   gconstpointer data)
 {
-  g_autoptr(Worker) wa = NULL, wb = NULL, wc = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) orphans = NULL;
-  g_autoptr(GsmSession) a = NULL, b = NULL, c = NULL;
-  g_autoptr(GsmRegistrySnapshot) view = NULL;
-  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr (Worker) wa = NULL, wb = NULL, wc = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) orphans = NULL;
+  g_autoptr (GsmSession) a = NULL, b = NULL, c = NULL;
+  g_autoptr (GsmRegistrySnapshot) view = NULL;
+  g_autoptr (GPtrArray) records = NULL;
   g_autofree char *attempts = NULL;
-  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
-  double day = 24 * 3600;
-  JsonNode *claim;
+  double           now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  double           day = 24 * 3600;
+  JsonNode        *claim;
 
   wa = worker_start_orphan (f, "vm-a");
   wb = worker_start_orphan (f, "vm-b");
   wc = worker_start_orphan (f, "vm-c");
   attempts = g_strdup_printf ("{\"count\": 1, \"last_attempt_at\": %f, \"last_outcome\": \"failed\", "
-                              "\"last_error\": \"x\", \"next_retry_at\": %f}", now + day, now + day);
-  rewrite_entry (&(Rewrite) { wa->session_id, 0, FALSE, now + day, NULL });
-  rewrite_entry (&(Rewrite) { wb->session_id, 0, FALSE, now - 100, attempts });
-  rewrite_entry (&(Rewrite) { wc->session_id, 0, FALSE, now - 100, NULL });
+                              "\"last_error\": \"x\", \"next_retry_at\": %f}",
+                              now + day, now + day);
+  rewrite_entry (&(Rewrite){ wa->session_id, 0, FALSE, now + day, NULL });
+  rewrite_entry (&(Rewrite){ wb->session_id, 0, FALSE, now - 100, attempts });
+  rewrite_entry (&(Rewrite){ wc->session_id, 0, FALSE, now - 100, NULL });
   inject_claim_at (wc->session_id, "reaper-host-2", now + day, now + day + 1);
 
   reaper = new_reaper ();
@@ -1170,11 +1175,11 @@ test_future_times (Fixture       *f,
  * orphans, a provider that takes a second, a limit of 4.
  */
 static void
-test_concurrency (Fixture       *f,
-                  gconstpointer  data)
+test_concurrency (Fixture      *f,
+                  gconstpointer data)
 {
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) workers = g_ptr_array_new_with_free_func ((GDestroyNotify) worker_free);
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) workers = g_ptr_array_new_with_free_func ((GDestroyNotify) worker_free);
   guint max;
 
   reaper = new_reaper ();
@@ -1209,9 +1214,9 @@ test_concurrency (Fixture       *f,
 }
 
 static gboolean
-txn_add_sessions (GsmRegistryTxn  *txn,
-                  gpointer         user_data,
-                  GError         **error)
+txn_add_sessions (GsmRegistryTxn *txn,
+                  gpointer        user_data,
+                  GError        **error)
 {
   GPtrArray *sessions = user_data;
 
@@ -1226,20 +1231,20 @@ txn_add_sessions (GsmRegistryTxn  *txn,
  * deletes exactly those 500 VMs, each once.
  */
 static void
-test_many_orphans (Fixture       *f,
-                   gconstpointer  data)
+test_many_orphans (Fixture      *f,
+                   gconstpointer data)
 {
-  g_autoptr(GPtrArray) sessions = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GsmRegistrySnapshot) snapshot = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) orphans = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(Worker) live = NULL;
-  g_auto(GStrv) lines = NULL;
+  g_autoptr (GPtrArray) sessions = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GsmRegistrySnapshot) snapshot = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) orphans = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (Worker) live = NULL;
+  g_auto (GStrv) lines = NULL;
   GsmSessionManager *manager = gsm_session_manager_get_default ();
-  const char *host = gsm_session_manager_get_hostname (manager);
-  double now = g_get_real_time () / (double) G_USEC_PER_SEC;
-  guint calls = 0;
+  const char        *host = gsm_session_manager_get_hostname (manager);
+  double             now = g_get_real_time () / (double) G_USEC_PER_SEC;
+  guint              calls = 0;
 
   cloud_add_vm (f, "vm-live");
   live = worker_start ("vm-live");
@@ -1247,8 +1252,8 @@ test_many_orphans (Fixture       *f,
     {
       g_autofree char *id = g_strdup_printf ("00000000-0000-4000-8000-%012u", i);
       g_autofree char *vm = g_strdup_printf ("vm-%u", i);
-      gboolean orphan = i % 10 == 0;
-      g_autoptr(GsmSession) base = NULL;
+      gboolean         orphan = i % 10 == 0;
+      g_autoptr (GsmSession) base = NULL;
 
       base = _gsm_session_new (id, 1000 + (int) i, orphan ? host : "elsewhere.example.org",
                                now - 60, 100000 + i,
@@ -1282,23 +1287,23 @@ test_many_orphans (Fixture       *f,
       g_assert_false (cloud_has_vm (f, vm));
     }
   g_assert_cmpuint (cloud_count (f, "call", "vm-live"), ==, 0);
-  g_assert_cmpuint (count_vm_owners ("vm-1"), ==, 1);   /* another host's */
+  g_assert_cmpuint (count_vm_owners ("vm-1"), ==, 1); /* another host's */
   g_assert_cmpuint (count_vm_owners ("vm-0"), ==, 0);
   g_assert_cmpuint (cloud_max_overlap (f), <=, 8);
 }
 
 /* `gsmctl reap` lists; `--yes` acts on that list and nothing else. */
 static void
-test_cli_dry_run (Fixture       *f,
-                  gconstpointer  data)
+test_cli_dry_run (Fixture      *f,
+                  gconstpointer data)
 {
-  g_autoptr(Worker) live = NULL, d1 = NULL, d2 = NULL, d3 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GPtrArray) orphans = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr (Worker) live = NULL, d1 = NULL, d2 = NULL, d3 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GPtrArray) orphans = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autofree char *out = NULL;
   g_autofree char *calls = g_build_filename (f->cloud, "calls.log", NULL);
-  g_auto(GStrv) lines = NULL;
+  g_auto (GStrv) lines = NULL;
   guint listed = 0;
 
   cloud_add_vm (f, "vm-live");
@@ -1355,16 +1360,16 @@ test_cli_dry_run (Fixture       *f,
 
 /* The audit log is never written through a symbolic link. */
 static void
-test_audit_log_symlink (Fixture       *f,
-                        gconstpointer  data)
+test_audit_log_symlink (Fixture      *f,
+                        gconstpointer data)
 {
-  g_autoptr(Worker) w1 = NULL;
-  g_autoptr(GsmReaper) reaper = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr (Worker) w1 = NULL;
+  g_autoptr (GsmReaper) reaper = NULL;
+  g_autoptr (GError) error = NULL;
   g_autofree char *target = g_build_filename (f->root, "target", NULL);
   g_autofree char *path = NULL;
   g_autofree char *contents = NULL;
-  g_auto(GStrv) records = NULL;
+  g_auto (GStrv) records = NULL;
 
   g_assert_true (g_file_set_contents (target, "precious\n", -1, NULL));
   reaper = new_reaper ();
