@@ -885,7 +885,7 @@ watch_processes (Daemon *d)
   d->have_pidfd = !opt_poll && have_pidfd ();
   if (opt_poll)
     log_message ("start", NULL, NULL, "Polling every %d ms", POLL_INTERVAL_FAST_MS);
-  else
+  else if (!d->have_pidfd)
     log_message ("start", NULL, NULL, "pidfd_open() is unavailable (%s): polling every %d ms",
                  g_strerror (errno), POLL_INTERVAL_FAST_MS);
   check_sessions (d);

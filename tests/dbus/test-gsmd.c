@@ -289,6 +289,101 @@ test_crash_is_stale (Fixture      *f,
   g_assert_cmpstr (status, ==, "stale");
 }
 
+/* The size of the PropertiesChanged that @victim's death sends on its
+ * session object (its Status and StaleSince, nothing of the others). */
+static gsize
+death_change_size (Worker *victim)
+{
+  Recorder   *rec = recorder_new (client, BUS_NAME, NULL);
+  guint       from = 0;
+  gsize       size = 0;
+  const char *status = NULL;
+
+  g_assert_cmpint (kill (victim->pid, SIGKILL), ==, 0);
+  while (status == NULL || !g_str_equal (status, "stale"))
+    {
+      g_autoptr (GVariant) changed = NULL;
+      Received *r = recorder_wait (rec, &from, "PropertiesChanged", TEST_IFACE ".Session");
+
+      g_assert_nonnull (r);
+      g_variant_get (r->params, "(&s@a{sv}@as)", NULL, &changed, NULL);
+      g_assert_false (g_variant_lookup (changed, "Id", "&s", NULL));
+      status = NULL;
+      g_variant_lookup (changed, "Status", "&s", &status);
+      size = g_variant_get_size (r->params);
+    }
+  recorder_free (rec);
+  return size;
+}
+
+/* The object paths `busctl tree` lists below the sessions' root. */
+static guint
+busctl_session_objects (GPtrArray *session_ids)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocess) process = NULL;
+  g_autofree char *address = g_strconcat ("--address=", bus_address, NULL);
+  g_autofree char *out = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint n = 0;
+
+  process = spawn (G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+                   (const char *const[]){ "busctl", address, "tree", "--list", BUS_NAME, NULL }, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (process, NULL, NULL, &out, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_successful (process));
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], TEST_PATH "/session/"))
+      n++;
+  for (guint i = 0; i < session_ids->len; i++)
+    {
+      g_autofree char *escaped = g_dbus_escape_object_path (session_ids->pdata[i]);
+      g_autofree char *path = g_strconcat (TEST_PATH, "/session/", escaped, "\n", NULL);
+
+      g_assert_nonnull (strstr (out, path));
+    }
+  return n;
+}
+
+/* `busctl tree` shows one object per session; a session's change sends
+ * what changed of that session, as many bytes with 12 sessions as with 3. */
+static void
+test_objects_per_session (Fixture      *f,
+                          gconstpointer data)
+{
+  g_autoptr (GPtrArray) workers = g_ptr_array_new_with_free_func ((GDestroyNotify) worker_free);
+  g_autoptr (GPtrArray) ids = g_ptr_array_new ();
+  gsize with_few = 0, with_many;
+
+  if (!have_program ("busctl"))
+    {
+      g_test_skip ("needs busctl");
+      return;
+    }
+
+  for (guint i = 0; i < 12; i++)
+    {
+      g_autofree char *vm = g_strdup_printf ("vm-object-%u", i);
+      Worker *w = worker_start (vm);
+
+      g_ptr_array_add (workers, w);
+      g_ptr_array_add (ids, w->session_id);
+      g_assert_nonnull (recorder_wait (f->rec, NULL, "VmRegistered", w->session_id));
+      if (i == 2)
+        {
+          g_assert_cmpuint (busctl_session_objects (ids), ==, 3);
+          with_few = death_change_size (w);
+        }
+    }
+  g_assert_cmpuint (busctl_session_objects (ids), ==, 12);
+  with_many = death_change_size (workers->pdata[11]);
+  g_test_message ("PropertiesChanged of a death: %" G_GSIZE_FORMAT " bytes with 3 sessions, %"
+                  G_GSIZE_FORMAT " with 12", with_few, with_many);
+  g_assert_cmpuint (with_many, ==, with_few);
+}
+
 /* Runs gdbus as `nobody` against the test bus. */
 static int
 run_as_nobody (const char *const *gdbus_args,
@@ -797,6 +892,7 @@ main (int   argc,
   ADD ("/dbus/gsmd/crash-is-stale", test_crash_is_stale, TRUE);
   /* Where pidfds are unavailable: the same within the same bound. */
   ADD ("/dbus/gsmd/crash-is-stale-polling", test_crash_is_stale, 2);
+  ADD ("/dbus/gsmd/objects-per-session", test_objects_per_session, TRUE);
   ADD ("/dbus/gsmd/cleanup-other-uid", test_cleanup_other_uid, TRUE);
   ADD ("/dbus/gsmd/introspect-matches-xml", test_introspect_matches_xml, TRUE);
   ADD ("/dbus/gsmd/gsmctl-bus", test_gsmctl_bus, TRUE);
