@@ -9,6 +9,7 @@
  */
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -261,6 +262,31 @@ test_vm_registered (Fixture      *f,
   g_assert_cmpstr (listed_vm, ==, "vm-reg");
 }
 
+/* Whether process @holder has a pidfd of process @pid open (its fdinfo
+ * says "Pid:"). */
+static gboolean
+holds_pidfd_of (int holder,
+                int pid)
+{
+  g_autofree char *fd_dir = g_strdup_printf ("/proc/%d/fd", holder);
+  g_autofree char *wanted = g_strdup_printf ("\nPid:\t%d\n", pid);
+  g_autoptr (GDir) dir = g_dir_open (fd_dir, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *link_path = g_build_filename (fd_dir, name, NULL);
+      g_autofree char *target = g_file_read_link (link_path, NULL);
+      g_autofree char *info_path = g_strdup_printf ("/proc/%d/fdinfo/%s", holder, name);
+      g_autofree char *info = NULL;
+
+      if (g_strcmp0 (target, "anon_inode:[pidfd]") == 0 &&
+          g_file_get_contents (info_path, &info, NULL, NULL) && strstr (info, wanted) != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* A session's process is killed: SessionStale follows at once, from the
  * pidfd, with no poll and no client asking. */
 static void
@@ -274,6 +300,16 @@ test_crash_is_stale (Fixture      *f,
   gint64           killed_us;
 
   g_assert_nonnull (recorder_wait (f->rec, NULL, "VmRegistered", w->session_id));
+  if (GPOINTER_TO_INT (data) == 1)
+    {
+      /* gsmd pins the live session with a pidfd of its own (it had one
+       * announced before it pinned it, so allow it a few turns). */
+      int gsmd_pid = atoi (g_subprocess_get_identifier (f->gsmd));
+
+      for (guint i = 0; i < 200 && !holds_pidfd_of (gsmd_pid, w->pid); i++)
+        g_usleep (10000);
+      g_assert_true (holds_pidfd_of (gsmd_pid, w->pid));
+    }
 
   killed_us = g_get_monotonic_time ();
   g_assert_cmpint (kill (w->pid, SIGKILL), ==, 0);
