@@ -23,6 +23,10 @@ gboolean _gsm_process_read_stat (int      pid,
                                  guint64 *start_time,
                                  int     *saved_errno);
 G_GNUC_INTERNAL
+gboolean _gsm_process_read_group (int    pid,
+                                  char  *state,
+                                  pid_t *pgrp);
+G_GNUC_INTERNAL
 const char *_gsm_process_get_boot_id (void);
 
 G_GNUC_INTERNAL

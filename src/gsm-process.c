@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -52,6 +53,48 @@ struct _GsmLivenessProbe
   char       *process_match;
 };
 
+/* Reads /proc/PID/stat into @buf; returns its fields after the command
+ * name (field 3 on), or NULL with @saved_errno set. The command name
+ * (field 2) may hold spaces and parentheses: the rest starts after the
+ * last ')'. */
+static const char *
+read_stat_fields (int   pid,
+                  char *buf,
+                  gsize size,
+                  int  *saved_errno)
+{
+  char        path[64];
+  const char *p;
+  ssize_t     n;
+  int         fd;
+
+  g_snprintf (path, sizeof path, "/proc/%d/stat", pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    {
+      *saved_errno = errno;
+      return NULL;
+    }
+  n = read (fd, buf, size - 1);
+  *saved_errno = errno;
+  close (fd);
+  if (n <= 0)
+    {
+      if (n == 0)
+        *saved_errno = ESRCH;
+      return NULL;
+    }
+  buf[n] = '\0';
+
+  p = strrchr (buf, ')');
+  if (p == NULL || p[1] != ' ' || p[2] == '\0')
+    {
+      *saved_errno = EINVAL;
+      return NULL;
+    }
+  return p + 2;
+}
+
 /*
  * _gsm_process_read_stat:
  * @state: (out): the state letter (R, S, Z, X, …)
@@ -65,39 +108,11 @@ _gsm_process_read_stat (int      pid,
                         guint64 *start_time,
                         int     *saved_errno)
 {
-  char        path[64];
   char        buf[1024];
-  const char *p;
-  ssize_t     n;
-  int         fd;
+  const char *p = read_stat_fields (pid, buf, sizeof buf, saved_errno);
 
-  g_snprintf (path, sizeof path, "/proc/%d/stat", pid);
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0)
-    {
-      *saved_errno = errno;
-      return FALSE;
-    }
-  n = read (fd, buf, sizeof buf - 1);
-  *saved_errno = errno;
-  close (fd);
-  if (n <= 0)
-    {
-      if (n == 0)
-        *saved_errno = ESRCH;
-      return FALSE;
-    }
-  buf[n] = '\0';
-
-  /* The command name (field 2) may hold spaces and parentheses: the rest
-   * starts after the last ')'. */
-  p = strrchr (buf, ')');
-  if (p == NULL || p[1] != ' ' || p[2] == '\0')
-    {
-      *saved_errno = EINVAL;
-      return FALSE;
-    }
-  p += 2;
+  if (p == NULL)
+    return FALSE;
   *state = *p;
 
   /* Skip fields 3..21 to reach field 22. */
@@ -114,6 +129,26 @@ _gsm_process_read_stat (int      pid,
   *start_time = g_ascii_strtoull (p, NULL, 10);
 
   return TRUE;
+}
+
+/*
+ * _gsm_process_read_group:
+ * @state: (out): the state letter (R, S, Z, X, …)
+ * @pgrp: (out): field 5, the process group
+ *
+ * Returns: %TRUE if /proc/PID/stat was read
+ */
+gboolean
+_gsm_process_read_group (int    pid,
+                         char  *state,
+                         pid_t *pgrp)
+{
+  char        buf[1024];
+  int         saved_errno;
+  const char *p = read_stat_fields (pid, buf, sizeof buf, &saved_errno);
+
+  /* State, ppid, pgrp. */
+  return p != NULL && sscanf (p, "%c %*d %d", state, pgrp) == 2;
 }
 
 /*

@@ -323,36 +323,6 @@ _gsm_provider_run_process (const char *const     *argv,
   g_clear_object (&run.process);
 }
 
-/* The process group of a command is that of its first process, whose pid
- * is the group's id; the kernel does not hand that pid out again while
- * any process of the group lives. */
-static gboolean
-read_pgrp (const char *name,
-           char       *state,
-           pid_t      *pgrp)
-{
-  char        path[64];
-  char        buf[512];
-  const char *p;
-  ssize_t     n;
-  int         fd;
-
-  g_snprintf (path, sizeof path, "/proc/%s/stat", name);
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0)
-    return FALSE;
-  n = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (n <= 0)
-    return FALSE;
-  buf[n] = '\0';
-  /* After the command name: state, ppid, pgrp. */
-  p = strrchr (buf, ')');
-  if (p == NULL || sscanf (p + 1, " %c %*d %d", state, pgrp) != 2)
-    return FALSE;
-  return TRUE;
-}
-
 gboolean
 _gsm_provider_group_is_gone (int     pid,
                              guint64 start_time)
@@ -387,8 +357,10 @@ _gsm_provider_group_is_gone (int     pid,
 
       if (!g_ascii_isdigit (*name) || atoi (name) == pid)
         continue;
-      /* A zombie does nothing more: it only waits for its parent. */
-      if (read_pgrp (name, &member_state, &pgrp) && pgrp == pid &&
+      /* The group of a command is its first process's pid, which the
+       * kernel does not hand out again while any member lives. A zombie
+       * does nothing more: it only waits for its parent. */
+      if (_gsm_process_read_group (atoi (name), &member_state, &pgrp) && pgrp == pid &&
           member_state != 'Z' && member_state != 'X')
         return FALSE;
     }
